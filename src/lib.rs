@@ -1,0 +1,64 @@
+//! Token budgets for AI calls, with one set of rules for every place they run.
+//!
+//! A company's app calls LLMs on behalf of many tenants, called **ports**.
+//! Each port has a token budget over a UTC calendar [`Period`]: a soft cap
+//! (warn, still allowed) and a hard cap (refuse until the period resets).
+//! This crate is those rules, and the faces that enforce them.
+//!
+//! # Layout
+//! - The top-level modules are the **pure core**: no clock, no I/O, no
+//!   JavaScript. Instants are parameters; storage is the caller's business.
+//!   - [`period`]: day / week / month windows and their resets.
+//!   - [`budget`]: settings, read tolerantly ([`Budget::normalize`]) and
+//!     updated strictly ([`Budget::merge`]).
+//!   - [`decision`]: the pre-flight gate ([`evaluate`], and [`decide`] on
+//!     plain numbers for hot loops).
+//!   - [`usage`]: summaries of ledger rows ([`summarize_usage`]).
+//!   - [`status`]: cap status for banners and previews ([`cap_status`]).
+//!   - [`tokens`], [`error`]: token counts and the one error type.
+//! - `web` (feature `web`): the JavaScript API of the npm package.
+//! - `worker` (feature `worker`): the Cloudflare Worker that enforces the
+//!   rules over HTTP, with budgets in KV and the ledger in D1.
+//!
+//! # Features
+//! - `web`: wasm-bindgen exports for the npm package (`pkg/`). Off by default.
+//! - `worker`: the Worker entry point, HTTP API, storage and gateway. Off by
+//!   default. Never combine with `web`.
+//!
+//! # Example
+//! ```
+//! use ai_budget::{evaluate, Budget, Decision, Period};
+//! use chrono::{TimeZone, Utc};
+//!
+//! let budget = Budget { enabled: true, soft_cap_tokens: 80_000, hard_cap_tokens: 100_000, period: Period::Day };
+//! let now = Utc.with_ymd_and_hms(2026, 11, 28, 17, 30, 0).unwrap();
+//! let decision = evaluate(&budget, 85_000, 4_000, now);
+//! assert!(matches!(decision, Decision::Allowed { soft_cap: true, remaining: Some(15_000), .. }));
+//! assert_eq!(decision.resets_at(), Utc.with_ymd_and_hms(2026, 11, 29, 0, 0, 0).unwrap());
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod budget;
+pub mod decision;
+pub mod error;
+pub mod period;
+pub mod status;
+pub mod tokens;
+pub mod usage;
+
+#[cfg(feature = "web")]
+pub mod web;
+
+#[cfg(feature = "worker")]
+pub mod worker;
+
+pub use budget::{
+    Budget, FieldValue, RawBudget, DEFAULT_HARD_CAP_TOKENS, DEFAULT_SOFT_CAP_TOKENS,
+};
+pub use decision::{decide, evaluate, Decision, DecisionCode, RefusalReason};
+pub use error::{Error, ErrorCode};
+pub use period::{Period, PeriodWindow};
+pub use status::{cap_status, CapState, CapStatus};
+pub use tokens::{add_tokens, tokens_from_f64, tokens_from_i64, MAX_TOKENS};
+pub use usage::{summarize_usage, FeatureUsage, UsageRow, UsageSummary};

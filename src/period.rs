@@ -1,0 +1,153 @@
+//! Budget periods: UTC calendar windows that tile time without gaps.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, ErrorCode};
+
+/// The calendar window a budget counts over, in UTC.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    /// From 00:00 UTC to the next 00:00 UTC.
+    Day,
+    /// From Monday 00:00 UTC to the next Monday 00:00 UTC.
+    Week,
+    /// From the 1st of the month, 00:00 UTC, to the 1st of the next month.
+    #[default]
+    Month,
+}
+
+impl Period {
+    /// Every period, shortest first.
+    pub const ALL: [Period; 3] = [Period::Day, Period::Week, Period::Month];
+
+    /// The period's name as stored and sent: `day`, `week` or `month`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Week => "week",
+            Period::Month => "month",
+        }
+    }
+
+    /// The instant the period containing `at` began (inclusive).
+    ///
+    /// # Example
+    /// ```
+    /// use ai_budget::Period;
+    /// use chrono::{TimeZone, Utc};
+    ///
+    /// // A Sunday, one millisecond before midnight: still last week's window.
+    /// let at = Utc.with_ymd_and_hms(2024, 3, 10, 23, 59, 59).unwrap()
+    ///     + chrono::Duration::milliseconds(999);
+    /// assert_eq!(Period::Week.start(at), Utc.with_ymd_and_hms(2024, 3, 4, 0, 0, 0).unwrap());
+    /// ```
+    pub fn start(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        midnight(self.start_date(at.date_naive()))
+    }
+
+    /// The instant the period containing `at` ends (exclusive): when the
+    /// budget resets.
+    ///
+    /// At the very end of chrono's range, where the next period cannot be
+    /// represented, this is the largest representable instant.
+    pub fn end(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let start = self.start_date(at.date_naive());
+        let next = match self {
+            Period::Day => start.checked_add_days(Days::new(1)),
+            Period::Week => start.checked_add_days(Days::new(7)),
+            Period::Month => start.checked_add_months(Months::new(1)),
+        };
+        next.map_or(DateTime::<Utc>::MAX_UTC, midnight)
+    }
+
+    /// The window (start and end) of the period containing `at`.
+    pub fn window(self, at: DateTime<Utc>) -> PeriodWindow {
+        PeriodWindow {
+            period: self,
+            start: self.start(at),
+            end: self.end(at),
+        }
+    }
+
+    fn start_date(self, date: NaiveDate) -> NaiveDate {
+        match self {
+            Period::Day => date,
+            Period::Week => {
+                let back = u64::from(date.weekday().num_days_from_monday());
+                date.checked_sub_days(Days::new(back))
+                    .unwrap_or(NaiveDate::MIN)
+            }
+            // Day 1 exists in every month.
+            Period::Month => date.with_day(1).unwrap_or(date),
+        }
+    }
+}
+
+fn midnight(date: NaiveDate) -> DateTime<Utc> {
+    date.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Period {
+    type Err = Error;
+
+    /// Parses `day`, `week` or `month` (exactly; no other spelling).
+    fn from_str(s: &str) -> Result<Period, Error> {
+        match s {
+            "day" => Ok(Period::Day),
+            "week" => Ok(Period::Week),
+            "month" => Ok(Period::Month),
+            _ => Err(Error::new(
+                ErrorCode::UnknownPeriod,
+                Some("period"),
+                format!("period must be one of \"day\", \"week\", \"month\" (got {s:?})"),
+            )),
+        }
+    }
+}
+
+/// One period's window: `start <= t < end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PeriodWindow {
+    /// The kind of period.
+    pub period: Period,
+    /// The first instant inside the window.
+    pub start: DateTime<Utc>,
+    /// The first instant after the window: the reset.
+    pub end: DateTime<Utc>,
+}
+
+impl PeriodWindow {
+    /// True when `at` falls inside the window.
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.start <= at && at < self.end
+    }
+
+    /// Whole seconds from `now` until the reset, rounded up (never below 1
+    /// while the window is open): the value of an HTTP `Retry-After`.
+    pub fn seconds_until_reset(&self, now: DateTime<Utc>) -> u64 {
+        let millis = (self.end - now).num_milliseconds().max(0) as u64;
+        millis.div_ceil(1000).max(1)
+    }
+
+    /// The UTC days the window covers, in order (for daily series).
+    pub fn days(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        let first = self.start.date_naive();
+        let end = self.end;
+        first
+            .iter_days()
+            .take_while(move |day| midnight(*day) < end)
+    }
+}
