@@ -135,6 +135,12 @@ impl Budget {
         };
         let soft = cap_input(&update.soft_cap_tokens, "softCapTokens")?;
         let hard = cap_input(&update.hard_cap_tokens, "hardCapTokens")?;
+        // Wrong types are reported before any value rule, the period's too.
+        let period_name = match &update.period {
+            None | Some(FieldValue::Null) => None,
+            Some(FieldValue::Text(name)) => Some(name),
+            Some(_) => return Err(Error::invalid_type("period", "a string")),
+        };
         // The original rejected negative caps before anything else.
         for (value, field) in [(soft, "softCapTokens"), (hard, "hardCapTokens")] {
             if let Some(n) = value.filter(|n| *n < 0.0) {
@@ -149,10 +155,9 @@ impl Budget {
             .map(|n| tokens_from_f64(n, "hardCapTokens"))
             .transpose()?
             .unwrap_or(self.hard_cap_tokens);
-        let period = match &update.period {
-            None | Some(FieldValue::Null) => self.period,
-            Some(FieldValue::Text(name)) => name.parse()?,
-            Some(_) => return Err(Error::invalid_type("period", "a string")),
+        let period = match period_name {
+            None => self.period,
+            Some(name) => name.parse()?,
         };
         if soft_cap_tokens > hard_cap_tokens {
             let field = if soft.is_some() {

@@ -135,11 +135,19 @@ impl PeriodWindow {
         self.start <= at && at < self.end
     }
 
-    /// Whole seconds from `now` until the reset, rounded up (never below 1
-    /// while the window is open): the value of an HTTP `Retry-After`.
+    /// Whole seconds from `now` until the reset, rounded up: the value of an
+    /// HTTP `Retry-After`. Never below 1, even once the window has closed, so
+    /// a client is never told to retry in a hot loop.
     pub fn seconds_until_reset(&self, now: DateTime<Utc>) -> u64 {
-        let millis = (self.end - now).num_milliseconds().max(0) as u64;
-        millis.div_ceil(1000).max(1)
+        let left = self.end - now;
+        if left <= chrono::TimeDelta::zero() {
+            return 1;
+        }
+        // Round up on any fraction, down to the nanosecond: a client told to
+        // come back must never come back before the reset.
+        let whole = left.num_seconds() as u64;
+        let partial = u64::from(left.subsec_nanos() > 0);
+        (whole + partial).max(1)
     }
 
     /// The UTC days the window covers, in order (for daily series).
