@@ -111,7 +111,7 @@ pub fn summarize_usage<'a>(
         })
         .collect();
     // Stable sort over name-ordered input: equal token counts stay by name.
-    breakdown.sort_by(|a, b| b.tokens.cmp(&a.tokens));
+    breakdown.sort_by_key(|usage| std::cmp::Reverse(usage.tokens));
     UsageSummary {
         window,
         used_tokens,
