@@ -1,0 +1,343 @@
+//! The JavaScript API of the npm package (feature `web`).
+//!
+//! Thin wrappers over the core: each export reads its JS arguments strictly
+//! (see [`convert`]), calls the core, and returns plain objects with the
+//! original module's field names. No budget rule lives here.
+//!
+//! Instants come in as a `Date`, epoch milliseconds or an RFC 3339 string
+//! and go out as `Date`s; an omitted `now` is the current time, read in
+//! exactly one place ([`clock_now`]). Errors are thrown as JS `Error`s named
+//! `AiBudgetError`, with the core's message, `code` and `field`.
+
+mod convert;
+mod fast;
+
+use chrono::{DateTime, Utc};
+use wasm_bindgen::prelude::*;
+
+use crate::{cap_status, evaluate, summarize_usage, Budget, Decision, Error};
+use convert::{
+    budget_object, date, instant, object, period, raw_budget, record, set, strict_budget,
+    to_js_error, tokens, usage_rows,
+};
+pub use fast::{decide, decide_many, FastDecisionCode};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** A budget period: a UTC calendar window (a week starts Monday 00:00 UTC). */
+export type Period = 'day' | 'week' | 'month';
+
+/** An instant: a `Date`, epoch milliseconds, or an RFC 3339 string such as `2026-11-28T17:00:00Z`. */
+export type Instant = Date | number | string;
+
+/** A port's budget settings, complete and valid. */
+export interface Budget {
+  /** When false no cap is enforced; usage is still counted. */
+  enabled: boolean;
+  /** Above this many tokens in the period calls pass but are flagged. */
+  softCapTokens: number;
+  /** At this many tokens calls are refused until the period resets. */
+  hardCapTokens: number;
+  /** The window the caps count over. */
+  period: Period;
+}
+
+/** A partial update of a budget: a missing or `null` field keeps its value. */
+export interface BudgetUpdate {
+  enabled?: boolean | null;
+  softCapTokens?: number | null;
+  hardCapTokens?: number | null;
+  period?: Period | null;
+}
+
+/** The call may proceed. */
+export interface BudgetAllowed {
+  ok: true;
+  /** Tokens left under the hard cap before this call; `Infinity` when the budget is disabled. */
+  remaining: number;
+  /** Tokens used in the current period. */
+  usedTokens: number;
+  /** True when the period's usage is above the soft cap. */
+  softCap: boolean;
+  /** When the period ends and the budget resets. */
+  resetsAt: Date;
+}
+
+/** Why a call was refused. */
+export type RefusalReason = 'hard-cap-exceeded' | 'estimated-exceeds-cap';
+
+/** The call must not proceed until `resetsAt`. */
+export interface BudgetRefused {
+  ok: false;
+  reason: RefusalReason;
+  usedTokens: number;
+  /** The hard cap. */
+  capTokens: number;
+  resetsAt: Date;
+}
+
+/** The pre-flight answer, discriminated on `ok`. */
+export type BudgetCheckResult = BudgetAllowed | BudgetRefused;
+
+/** One ledger row. */
+export interface UsageRow {
+  feature: string;
+  inputTokens: number;
+  outputTokens: number;
+  createdAt: Instant;
+}
+
+/** Tokens and calls of one feature in the period. */
+export interface FeatureUsage {
+  feature: string;
+  tokens: number;
+  calls: number;
+}
+
+/** Usage in the period containing `now`. */
+export interface UsageSummary {
+  periodStart: Date;
+  resetsAt: Date;
+  usedTokens: number;
+  calls: number;
+  /** Tokens per feature. */
+  byFeature: Record<string, number>;
+  /** Per feature, most tokens first (ties by name). */
+  breakdown: FeatureUsage[];
+}
+
+/** Which band of its budget a port is in. */
+export type CapState = 'disabled' | 'ok' | 'soft' | 'hard';
+
+/** A port's standing against its caps, for banners and previews. */
+export interface CapStatus {
+  state: CapState;
+  usedTokens: number;
+  softCapTokens: number;
+  hardCapTokens: number;
+  /** Usage as a percentage of the soft cap (may pass 100). */
+  softPercent: number;
+  /** Usage as a percentage of the hard cap (may pass 100). */
+  hardPercent: number;
+  /** Tokens left under the hard cap (0 once reached); `Infinity` when disabled. */
+  remaining: number;
+  periodStart: Date;
+  resetsAt: Date;
+}
+
+/** The stable classification of an `AiBudgetError`. */
+export type AiBudgetErrorCode =
+  | 'invalid-type'
+  | 'invalid-number'
+  | 'negative-tokens'
+  | 'fractional-tokens'
+  | 'too-many-tokens'
+  | 'soft-cap-above-hard-cap'
+  | 'unknown-period'
+  | 'unknown-field'
+  | 'invalid-instant';
+
+/** Every error this package throws: a real `Error` with a stable `code`. */
+export interface AiBudgetError extends Error {
+  name: 'AiBudgetError';
+  code: AiBudgetErrorCode;
+  /** The input at fault (`softCapTokens`, `estimatedTokens`, `rows[3].createdAt`), when one is. */
+  field?: string;
+}
+"#;
+
+/// The current time: the one place the package reads the clock.
+pub(crate) fn clock_now() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or_default()
+}
+
+fn js<T>(result: Result<T, Error>) -> Result<T, JsValue> {
+    result.map_err(to_js_error)
+}
+
+/// The instant the period containing `now` began (UTC).
+///
+/// # Errors
+/// `unknown-period`, `invalid-instant`.
+#[wasm_bindgen(js_name = periodStart, unchecked_return_type = "Date")]
+pub fn period_start(
+    #[wasm_bindgen(js_name = period, unchecked_param_type = "Period")] period_name: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Instant")] now: Option<JsValue>,
+) -> Result<JsValue, JsValue> {
+    let period = js(period(&period_name))?;
+    Ok(date(period.start(js(instant(now.as_ref(), "now"))?)))
+}
+
+/// The instant the period containing `now` ends: the next reset (UTC).
+///
+/// # Errors
+/// `unknown-period`, `invalid-instant`.
+#[wasm_bindgen(js_name = periodEnd, unchecked_return_type = "Date")]
+pub fn period_end(
+    #[wasm_bindgen(js_name = period, unchecked_param_type = "Period")] period_name: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Instant")] now: Option<JsValue>,
+) -> Result<JsValue, JsValue> {
+    let period = js(period(&period_name))?;
+    Ok(date(period.end(js(instant(now.as_ref(), "now"))?)))
+}
+
+/// Reads a stored budget tolerantly, like the original `readBudget`: a
+/// missing or wrongly typed field takes its default. Never throws.
+#[wasm_bindgen(js_name = normalizeBudget, unchecked_return_type = "Budget")]
+pub fn normalize_budget(#[wasm_bindgen(unchecked_param_type = "unknown")] raw: JsValue) -> JsValue {
+    budget_object(&Budget::normalize(&raw_budget(&raw)))
+}
+
+/// Applies a partial update over a budget, like the original `setAiBudget`,
+/// and returns the new budget.
+///
+/// # Errors
+/// `current` not a complete valid budget; in `input`: `invalid-type`,
+/// `unknown-field`, `invalid-number`, `negative-tokens` ("Token caps must be
+/// non-negative"), `fractional-tokens`, `too-many-tokens`, `unknown-period`,
+/// `soft-cap-above-hard-cap` ("softCapTokens cannot exceed hardCapTokens").
+#[wasm_bindgen(js_name = mergeBudget, unchecked_return_type = "Budget")]
+pub fn merge_budget(
+    #[wasm_bindgen(unchecked_param_type = "Budget")] current: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "BudgetUpdate")] input: JsValue,
+) -> Result<JsValue, JsValue> {
+    let current = js(strict_budget(&current, "current"))?;
+    Ok(budget_object(&js(current.merge(&raw_budget(&input)))?))
+}
+
+/// The pre-flight gate, like the original `checkBudget`: may a call
+/// estimated at `estimatedTokens` proceed after `usedTokens` in the period?
+///
+/// # Errors
+/// An invalid budget; a token count that is not a non-negative whole number
+/// up to 2^53 - 1; an invalid `now`.
+#[wasm_bindgen(js_name = evaluateBudget, unchecked_return_type = "BudgetCheckResult")]
+pub fn evaluate_budget(
+    #[wasm_bindgen(unchecked_param_type = "Budget")] budget: JsValue,
+    #[wasm_bindgen(js_name = usedTokens, unchecked_param_type = "number")] used_tokens: JsValue,
+    #[wasm_bindgen(js_name = estimatedTokens, unchecked_param_type = "number")]
+    estimated_tokens: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Instant")] now: Option<JsValue>,
+) -> Result<JsValue, JsValue> {
+    let budget = js(strict_budget(&budget, "budget"))?;
+    let used = js(tokens(&used_tokens, "usedTokens"))?;
+    let estimated = js(tokens(&estimated_tokens, "estimatedTokens"))?;
+    let now = js(instant(now.as_ref(), "now"))?;
+    let out = object();
+    match evaluate(&budget, used, estimated, now) {
+        Decision::Allowed {
+            remaining,
+            used_tokens,
+            soft_cap,
+            window,
+        } => {
+            set(&out, "ok", true);
+            set(
+                &out,
+                "remaining",
+                remaining.map_or(f64::INFINITY, |n| n as f64),
+            );
+            set(&out, "usedTokens", used_tokens as f64);
+            set(&out, "softCap", soft_cap);
+            set(&out, "resetsAt", date(window.end));
+        }
+        Decision::Refused {
+            reason,
+            used_tokens,
+            cap_tokens,
+            window,
+        } => {
+            set(&out, "ok", false);
+            set(&out, "reason", reason.as_str());
+            set(&out, "usedTokens", used_tokens as f64);
+            set(&out, "capTokens", cap_tokens as f64);
+            set(&out, "resetsAt", date(window.end));
+        }
+    }
+    Ok(out)
+}
+
+/// Sums ledger rows over the budget's period containing `now`: total
+/// tokens and calls, tokens per feature, and the original
+/// `periodBreakdown` (most tokens first).
+///
+/// # Errors
+/// An invalid budget; a row with a wrong feature, token count or
+/// `createdAt` (the error's `field` says which row); an invalid `now`.
+#[wasm_bindgen(js_name = summarizeUsage, unchecked_return_type = "UsageSummary")]
+pub fn summarize_usage_js(
+    #[wasm_bindgen(unchecked_param_type = "Budget")] budget: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "UsageRow[]")] rows: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Instant")] now: Option<JsValue>,
+) -> Result<JsValue, JsValue> {
+    let budget = js(strict_budget(&budget, "budget"))?;
+    let rows = js(usage_rows(&rows))?;
+    let now = js(instant(now.as_ref(), "now"))?;
+    let summary = summarize_usage(budget.period, &rows, now);
+    let breakdown = js_sys::Array::new();
+    for usage in &summary.breakdown {
+        let item = object();
+        set(&item, "feature", usage.feature.as_str());
+        set(&item, "tokens", usage.tokens as f64);
+        set(&item, "calls", usage.calls as f64);
+        breakdown.push(&item);
+    }
+    let out = object();
+    set(&out, "periodStart", date(summary.window.start));
+    set(&out, "resetsAt", date(summary.window.end));
+    set(&out, "usedTokens", summary.used_tokens as f64);
+    set(&out, "calls", summary.calls as f64);
+    set(
+        &out,
+        "byFeature",
+        record(
+            summary
+                .breakdown
+                .iter()
+                .map(|usage| (usage.feature.as_str(), usage.tokens as f64)),
+        ),
+    );
+    set(&out, "breakdown", breakdown);
+    Ok(out)
+}
+
+/// Where a port stands against its caps after `usedTokens` in the period
+/// containing `now`: `disabled`, `ok`, `soft` or `hard`, with percentages.
+///
+/// # Errors
+/// An invalid budget or token count; an invalid `now`.
+#[wasm_bindgen(js_name = capStatus, unchecked_return_type = "CapStatus")]
+pub fn cap_status_js(
+    #[wasm_bindgen(unchecked_param_type = "Budget")] budget: JsValue,
+    #[wasm_bindgen(js_name = usedTokens, unchecked_param_type = "number")] used_tokens: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Instant")] now: Option<JsValue>,
+) -> Result<JsValue, JsValue> {
+    let budget = js(strict_budget(&budget, "budget"))?;
+    let used = js(tokens(&used_tokens, "usedTokens"))?;
+    let status = cap_status(&budget, used, js(instant(now.as_ref(), "now"))?);
+    let out = object();
+    set(&out, "state", status.state.as_str());
+    set(&out, "usedTokens", status.used_tokens as f64);
+    set(&out, "softCapTokens", status.soft_cap_tokens as f64);
+    set(&out, "hardCapTokens", status.hard_cap_tokens as f64);
+    set(&out, "softPercent", status.soft_percent);
+    set(&out, "hardPercent", status.hard_percent);
+    set(
+        &out,
+        "remaining",
+        status.remaining.map_or(f64::INFINITY, |n| n as f64),
+    );
+    set(&out, "periodStart", date(status.window.start));
+    set(&out, "resetsAt", date(status.window.end));
+    Ok(out)
+}
+
+/// True when `value` is an error thrown by this package.
+#[wasm_bindgen(js_name = isAiBudgetError, unchecked_return_type = "value is AiBudgetError")]
+pub fn is_ai_budget_error(
+    #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
+) -> bool {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .is_some_and(|err| err.name() == convert::ERROR_NAME)
+}
