@@ -1,0 +1,92 @@
+//! Fault injection: a seam in the storage layer that makes a named D1 or KV
+//! call fail, so tests can show that nothing is lost or half-written.
+//!
+//! It is off unless the Worker's `FAULT_INJECTION` variable is `on` (set by
+//! the tests through Miniflare bindings, never in `wrangler.toml`). Then the
+//! `x-fault` request header lists faults, comma-separated, each
+//! `<point>` or `<point>:<mode>`:
+//! - `<point>` (mode `before`): every attempt fails before the call runs;
+//! - `<point>:after`: every attempt runs the call, then reports a failure
+//!   (a reply lost on the way back: the write happened);
+//! - `<point>:once`: the first attempt fails before running, with a
+//!   transient error that the store retries.
+//!
+//! Points: `kv.read`, `kv.write`, `d1.read`, `d1.reserve`, `d1.commit`,
+//! `d1.release`, `d1.usage`.
+
+use std::cell::Cell;
+
+/// When an injected fault strikes relative to the real call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Before,
+    After,
+    Once,
+}
+
+/// The faults one request asked for (empty in production).
+#[derive(Debug, Default)]
+pub struct Faults {
+    faults: Vec<(String, Mode, Cell<u32>)>,
+}
+
+/// The message of an injected transient failure: one of D1's retryable ones.
+pub const INJECTED_TRANSIENT: &str = "Network connection lost (injected fault)";
+
+impl Faults {
+    /// No faults.
+    pub fn none() -> Faults {
+        Faults::default()
+    }
+
+    /// Parses the `x-fault` header; `enabled` is the `FAULT_INJECTION` switch.
+    pub fn from_header(enabled: bool, header: Option<String>) -> Faults {
+        let Some(header) = header.filter(|_| enabled) else {
+            return Faults::none();
+        };
+        let faults = header
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|spec| {
+                let (point, mode) = match spec.split_once(':') {
+                    Some((point, "after")) => (point, Mode::After),
+                    Some((point, "once")) => (point, Mode::Once),
+                    Some((point, _)) => (point, Mode::Before),
+                    None => (spec, Mode::Before),
+                };
+                (point.to_owned(), mode, Cell::new(0))
+            })
+            .collect();
+        Faults { faults }
+    }
+
+    fn strike(&self, point: &str, after: bool) -> Option<String> {
+        for (name, mode, count) in &self.faults {
+            if name != point {
+                continue;
+            }
+            let hits = count.get();
+            let fails = match mode {
+                Mode::Before => !after,
+                Mode::After => after,
+                Mode::Once => !after && hits == 0,
+            };
+            if fails {
+                count.set(hits + 1);
+                return Some(INJECTED_TRANSIENT.to_owned());
+            }
+        }
+        None
+    }
+
+    /// An injected failure to report before `point` runs, if any.
+    pub fn before(&self, point: &str) -> Option<String> {
+        self.strike(point, false)
+    }
+
+    /// An injected failure to report after `point` ran, if any.
+    pub fn after(&self, point: &str) -> Option<String> {
+        self.strike(point, true)
+    }
+}

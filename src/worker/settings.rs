@@ -1,0 +1,270 @@
+//! Settings in Workers KV: each port's budget, and port API keys (stored only
+//! as SHA-256 hashes).
+//!
+//! Keys of the `BUDGETS` namespace:
+//! - `budget:v1:{port}`: the budget JSON plus `updatedBy` and `updatedAt`;
+//! - `key:v1:{sha256 hex of the key}`: `{port, keyId, createdAt}`;
+//! - `keys:v1:{port}`: the port's keys as `[{keyId, hash, createdAt}]`, to
+//!   list and revoke them.
+//!
+//! KV is eventually consistent (a write can take up to a minute to reach
+//! other locations): right for settings, never used for counters.
+
+use std::rc::Rc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use worker::kv::KvStore;
+
+use super::fault::Faults;
+use super::store::{random_id, StoreError};
+use crate::{Budget, RawBudget};
+
+/// A port's budget with who changed it last and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBudget {
+    /// The settings, read tolerantly through the core.
+    pub budget: Budget,
+    /// Who saved it (absent for a port that never had one).
+    pub updated_by: Option<String>,
+    /// When it was saved.
+    pub updated_at: Option<String>,
+}
+
+impl StoredBudget {
+    /// The API's JSON: the budget's fields plus `updatedBy`, `updatedAt`.
+    pub fn json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self.budget).unwrap_or_default();
+        value["updatedBy"] = self.updated_by.clone().into();
+        value["updatedAt"] = self.updated_at.clone().into();
+        value
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Audit {
+    updated_by: Option<String>,
+    updated_at: Option<String>,
+}
+
+/// What a port key's hash maps to.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRecord {
+    /// The port the key acts for.
+    pub port: String,
+    /// Its public id (for listing and revoking).
+    pub key_id: String,
+    /// When it was issued.
+    pub created_at: String,
+}
+
+/// One entry of a port's key index.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyIndexEntry {
+    /// Its public id.
+    pub key_id: String,
+    /// SHA-256 (hex) of the key.
+    pub hash: String,
+    /// When it was issued.
+    pub created_at: String,
+}
+
+/// A freshly issued port key: the secret is shown this once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedKey {
+    /// The secret to send as `Authorization: Bearer`.
+    pub key: String,
+    /// Its record.
+    pub record: KeyRecord,
+}
+
+/// SHA-256 (hex) of a secret.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// An instant as the API writes it (`2026-11-28T17:00:00.000Z`).
+pub fn iso(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Budgets and keys in the `BUDGETS` namespace.
+#[derive(Clone)]
+pub struct Settings {
+    kv: Rc<KvStore>,
+    faults: Rc<Faults>,
+}
+
+fn kv_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable {
+        message: format!("KV: {e}"),
+    }
+}
+
+impl Settings {
+    /// Settings over the `BUDGETS` binding, with this request's faults.
+    pub fn new(kv: KvStore, faults: Rc<Faults>) -> Settings {
+        Settings {
+            kv: Rc::new(kv),
+            faults,
+        }
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
+        if let Some(injected) = self.faults.before("kv.read") {
+            return Err(kv_error(injected));
+        }
+        self.kv.get(key).text().await.map_err(kv_error)
+    }
+
+    async fn write(&self, key: &str, value: String) -> Result<(), StoreError> {
+        if let Some(injected) = self.faults.before("kv.write") {
+            return Err(kv_error(injected));
+        }
+        self.kv
+            .put(key, value)
+            .map_err(kv_error)?
+            .execute()
+            .await
+            .map_err(kv_error)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        if let Some(injected) = self.faults.before("kv.write") {
+            return Err(kv_error(injected));
+        }
+        self.kv.delete(key).await.map_err(kv_error)
+    }
+
+    /// `port`'s budget (the defaults when none was saved). A stored value is
+    /// read like the original module read it: bad fields take defaults.
+    pub async fn budget(&self, port: &str) -> Result<StoredBudget, StoreError> {
+        let Some(text) = self.read(&format!("budget:v1:{port}")).await? else {
+            return Ok(StoredBudget {
+                budget: Budget::default(),
+                updated_by: None,
+                updated_at: None,
+            });
+        };
+        let raw: RawBudget = serde_json::from_str(&text).unwrap_or_default();
+        let audit: Option<Audit> = serde_json::from_str(&text).ok();
+        Ok(StoredBudget {
+            budget: Budget::normalize(&raw),
+            updated_by: audit.as_ref().and_then(|a| a.updated_by.clone()),
+            updated_at: audit.and_then(|a| a.updated_at),
+        })
+    }
+
+    /// Saves `budget` for `port`.
+    pub async fn save_budget(
+        &self,
+        port: &str,
+        budget: Budget,
+        updated_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StoredBudget, StoreError> {
+        let stored = StoredBudget {
+            budget,
+            updated_by: Some(updated_by.to_owned()),
+            updated_at: Some(iso(now)),
+        };
+        self.write(&format!("budget:v1:{port}"), stored.json().to_string())
+            .await?;
+        Ok(stored)
+    }
+
+    /// Every port with a saved budget.
+    pub async fn budget_ports(&self) -> Result<Vec<String>, StoreError> {
+        if let Some(injected) = self.faults.before("kv.read") {
+            return Err(kv_error(injected));
+        }
+        let mut ports = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut list = self.kv.list().prefix("budget:v1:".into());
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list.execute().await.map_err(kv_error)?;
+            ports.extend(
+                page.keys
+                    .iter()
+                    .filter_map(|k| k.name.strip_prefix("budget:v1:").map(str::to_owned)),
+            );
+            match page.cursor {
+                Some(c) if !page.list_complete && !c.is_empty() => cursor = Some(c),
+                _ => break,
+            }
+        }
+        Ok(ports)
+    }
+
+    /// The port key whose secret is `secret`, if any.
+    pub async fn key(&self, secret: &str) -> Result<Option<KeyRecord>, StoreError> {
+        Ok(self
+            .read(&format!("key:v1:{}", hash_secret(secret)))
+            .await?
+            .and_then(|text| serde_json::from_str(&text).ok()))
+    }
+
+    /// `port`'s keys (ids and dates; never the secrets).
+    pub async fn keys(&self, port: &str) -> Result<Vec<KeyIndexEntry>, StoreError> {
+        Ok(self
+            .read(&format!("keys:v1:{port}"))
+            .await?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default())
+    }
+
+    /// Issues a new key for `port`.
+    pub async fn issue_key(&self, port: &str, now: DateTime<Utc>) -> Result<IssuedKey, StoreError> {
+        let mut secret = [0u8; 32];
+        getrandom::getrandom(&mut secret).expect("workerd provides crypto.getRandomValues");
+        let key = format!("abk_{}", hex::encode(secret));
+        let hash = hash_secret(&key);
+        let record = KeyRecord {
+            port: port.to_owned(),
+            key_id: random_id("key_"),
+            created_at: iso(now),
+        };
+        // The hash first: a key in the index but not usable is worse than
+        // the reverse (which a retry of the index write repairs).
+        self.write(
+            &format!("key:v1:{hash}"),
+            serde_json::to_string(&record).unwrap_or_default(),
+        )
+        .await?;
+        let mut index = self.keys(port).await?;
+        index.push(KeyIndexEntry {
+            key_id: record.key_id.clone(),
+            hash,
+            created_at: record.created_at.clone(),
+        });
+        self.write(
+            &format!("keys:v1:{port}"),
+            serde_json::to_string(&index).unwrap_or_default(),
+        )
+        .await?;
+        Ok(IssuedKey { key, record })
+    }
+
+    /// Revokes `port`'s key `key_id`; false when there is no such key.
+    pub async fn revoke_key(&self, port: &str, key_id: &str) -> Result<bool, StoreError> {
+        let mut index = self.keys(port).await?;
+        let Some(position) = index.iter().position(|k| k.key_id == key_id) else {
+            return Ok(false);
+        };
+        let entry = index.remove(position);
+        self.delete(&format!("key:v1:{}", entry.hash)).await?;
+        self.write(
+            &format!("keys:v1:{port}"),
+            serde_json::to_string(&index).unwrap_or_default(),
+        )
+        .await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,123 @@
+// Runs the built Worker (build/index.js) in workerd through Miniflare, with
+// real local D1 and KV, and the migrations applied through the D1 binding.
+import { readFileSync, readdirSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const ADMIN_TOKEN = "test-admin-token-0123456789";
+export const BASE = "http://localhost";
+
+/** The statements of every migration, in order. */
+export function migrationStatements() {
+  const dir = join(ROOT, "migrations");
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()
+    .flatMap((f) =>
+      readFileSync(join(dir, f), "utf8")
+        .split("\n")
+        .filter((line) => !line.trim().startsWith("--"))
+        .join("\n")
+        .split(/;\s*(?:\n|$)/)
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
+}
+
+/** Starts the Worker with fresh local storage; `bindings` override vars. */
+export async function startWorker({ bindings = {}, persist } = {}) {
+  const mf = new Miniflare({
+    scriptPath: join(ROOT, "build", "index.js"),
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: "2026-04-01",
+    d1Databases: { DB: "ai-budget-test" },
+    kvNamespaces: ["BUDGETS"],
+    bindings: { ADMIN_TOKEN, FAULT_INJECTION: "on", ...bindings },
+    ...(persist ? { d1Persist: persist, kvPersist: persist } : {}),
+  });
+  await mf.ready;
+  const db = await mf.getD1Database("DB");
+  await db.batch(migrationStatements().map((s) => db.prepare(s)));
+  return new WorkerClient(mf, db);
+}
+
+/** A thin client over dispatchFetch. */
+export class WorkerClient {
+  constructor(mf, db) {
+    this.mf = mf;
+    this.db = db;
+  }
+
+  /** Sends a request; `token` defaults to the admin token (null: none). */
+  async request(method, path, { body, token = ADMIN_TOKEN, headers = {}, raw } = {}) {
+    const h = { ...headers };
+    if (token) h.authorization = `Bearer ${token}`;
+    let payload;
+    if (raw !== undefined) payload = raw;
+    else if (body !== undefined) {
+      payload = JSON.stringify(body);
+      h["content-type"] = "application/json";
+    }
+    const res = await this.mf.dispatchFetch(`${BASE}${path}`, { method, headers: h, body: payload });
+    const text = await res.text();
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, json, text };
+  }
+
+  get(path, opts) {
+    return this.request("GET", path, opts);
+  }
+  post(path, body, opts = {}) {
+    return this.request("POST", path, { ...opts, body });
+  }
+  put(path, body, opts = {}) {
+    return this.request("PUT", path, { ...opts, body });
+  }
+  delete(path, opts) {
+    return this.request("DELETE", path, opts);
+  }
+
+  /** Sets a port's budget (admin). */
+  async setBudget(port, budget) {
+    const res = await this.put(`/v1/ports/${port}/budget`, budget);
+    if (res.status !== 200) throw new Error(`setBudget: ${res.status} ${res.text}`);
+    return res.json;
+  }
+
+  /** Issues a port key (admin); returns the secret. */
+  async issueKey(port) {
+    const res = await this.post(`/v1/ports/${port}/keys`);
+    if (res.status !== 201) throw new Error(`issueKey: ${res.status} ${res.text}`);
+    return res.json.key;
+  }
+
+  /** SQL straight against the local D1 (for assertions). */
+  async sql(query, ...params) {
+    return (await this.db.prepare(query).bind(...params).all()).results;
+  }
+
+  /** The ledger's sum and the rollup's sum for a port, per period kind. */
+  async consistency(port) {
+    const [ledger] = await this.sql(
+      "SELECT COALESCE(SUM(total_tokens), 0) AS tokens, COUNT(*) AS calls FROM usage_ledger WHERE port_id = ?",
+      port,
+    );
+    const rollup = await this.sql(
+      "SELECT period, COALESCE(SUM(tokens), 0) AS tokens, COALESCE(SUM(calls), 0) AS calls FROM usage_rollup WHERE port_id = ? GROUP BY period",
+      port,
+    );
+    return { ledger, rollup };
+  }
+
+  async dispose() {
+    await this.mf.dispose();
+  }
+}
