@@ -58,22 +58,29 @@ impl Period {
     /// At the very end of chrono's range, where the next period cannot be
     /// represented, this is the largest representable instant.
     pub fn end(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        self.end_after(self.start_date(at.date_naive()))
+    }
+
+    /// The window (start and end) of the period containing `at`.
+    pub fn window(self, at: DateTime<Utc>) -> PeriodWindow {
+        // The calendar arithmetic is done once for both ends: every
+        // `evaluate` pays for it.
         let start = self.start_date(at.date_naive());
+        PeriodWindow {
+            period: self,
+            start: midnight(start),
+            end: self.end_after(start),
+        }
+    }
+
+    /// The reset of the period that began on `start`.
+    fn end_after(self, start: NaiveDate) -> DateTime<Utc> {
         let next = match self {
             Period::Day => start.checked_add_days(Days::new(1)),
             Period::Week => start.checked_add_days(Days::new(7)),
             Period::Month => start.checked_add_months(Months::new(1)),
         };
         next.map_or(DateTime::<Utc>::MAX_UTC, midnight)
-    }
-
-    /// The window (start and end) of the period containing `at`.
-    pub fn window(self, at: DateTime<Utc>) -> PeriodWindow {
-        PeriodWindow {
-            period: self,
-            start: self.start(at),
-            end: self.end(at),
-        }
     }
 
     fn start_date(self, date: NaiveDate) -> NaiveDate {
