@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Tests of the npm package and the JS binding:
+#   1. the seed-behaviour table against the core (native Rust);
+#   2. the binding under wasm-bindgen-test, in Node and in headless Chromium;
+#   3. the package built, packed (npm pack) and installed from its tarball
+#      into scratch projects under tests/.scratch/, then used from Node
+#      (ESM, CommonJS, TypeScript), a browser (ES module) and a Vite build.
+# Usage: scripts/test-pkg.sh [--no-wasm-tests]
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+
+step() { printf '\n== test-pkg: %s\n' "$*"; }
+
+step "seed table, native"
+cargo test --test seed_cases
+
+if [ "${1:-}" != "--no-wasm-tests" ]; then
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+  step "wasm-bindgen-test in Node"
+  cargo test --target wasm32-unknown-unknown --features web --test web_node
+  step "wasm-bindgen-test in headless Chromium"
+  # The runner reads browser arguments from webdriver.json in the working
+  # directory; Chromium as root needs --no-sandbox.
+  (cd tests/wasm && WASM_BINDGEN_USE_BROWSER=1 cargo test --target wasm32-unknown-unknown --features web --test web_browser)
+fi
+
+step "build the package"
+scripts/build-pkg.sh
+
+step "pack and install into a scratch project"
+scratch="$ROOT/tests/.scratch/pkg"
+app="$scratch/app"
+rm -rf "$scratch"
+mkdir -p "$app"
+tarball="$(cd pkg && npm pack --silent --pack-destination "$scratch")"
+cat > "$app/package.json" <<'JSON'
+{ "name": "ai-budget-scratch-app", "private": true, "type": "module" }
+JSON
+(cd "$app" && npm install --silent --no-audit --no-fund --no-package-lock --offline "$scratch/$tarball")
+# The tests and consumers run from inside the scratch project, so a bare
+# `import 'ai-budget'` resolves to the installed tarball.
+cp tests/pkg/*.test.mjs tests/browser-pkg/*.mjs tests/browser-pkg/index.html tests/pkg/consumers/* "$app/"
+cp -r tests/browser-pkg/vite-app "$app/vite-app"
+
+step "package tests (node --test)"
+cd "$app"
+AI_BUDGET_ROOT="$ROOT" AI_BUDGET_APP="$app" node --test ./*.test.mjs

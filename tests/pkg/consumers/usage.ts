@@ -1,0 +1,54 @@
+// Compiled with `tsc --strict --noEmit`: the declarations are real types.
+
+/** Marks values as used (no DOM or Node types are loaded here). */
+function use(..._values: unknown[]): void {}
+import init, {
+  evaluateBudget, capStatus, summarizeUsage, mergeBudget, normalizeBudget, periodStart,
+  decide, decideMany, DecisionCode, isAiBudgetError,
+  type Budget, type BudgetCheckResult, type CapState, type UsageSummary, type AiBudgetErrorCode,
+} from 'ai-budget';
+
+await init();
+
+const budget: Budget = normalizeBudget({ enabled: true });
+const updated: Budget = mergeBudget(budget, { hardCapTokens: 2_000_000, period: 'week' });
+const result: BudgetCheckResult = evaluateBudget(updated, 10, 20);
+if (result.ok) {
+  const remaining: number = result.remaining;
+  const soft: boolean = result.softCap;
+  use(remaining, soft, result.resetsAt.toISOString());
+} else {
+  const reason: 'hard-cap-exceeded' | 'estimated-exceeds-cap' = result.reason;
+  const cap: number = result.capTokens;
+  use(reason, cap);
+  // @ts-expect-error a refusal has no `remaining`
+  use(result.remaining);
+}
+const state: CapState = capStatus(updated, 5, new Date()).state;
+const summary: UsageSummary = summarizeUsage(updated, [
+  { feature: 'ocr', inputTokens: 1, outputTokens: 2, createdAt: '2026-11-28T00:00:00Z' },
+], Date.now());
+const ocr: number | undefined = summary.byFeature['ocr'];
+const start: Date = periodStart('month');
+const code: DecisionCode = decide(true, 1, 2, 0, 1);
+const allowed: boolean = code === DecisionCode.Allowed;
+decideMany(new Uint8Array(1), new Float64Array(1), new Float64Array(1), new Float64Array(1), new Float64Array(1), new Uint8Array(1));
+try {
+  evaluateBudget(updated, 0, -1);
+} catch (err) {
+  if (isAiBudgetError(err)) {
+    const errorCode: AiBudgetErrorCode = err.code;
+    const field: string | undefined = err.field;
+    use(errorCode, field, err.message);
+  }
+}
+use(state, ocr, start, allowed);
+
+// @ts-expect-error 'year' is not a Period
+periodStart('year');
+// @ts-expect-error a budget needs every field
+evaluateBudget({ enabled: true }, 0, 0);
+// @ts-expect-error token counts are numbers
+evaluateBudget(updated, '10', 0);
+// @ts-expect-error an update cannot carry unknown fields
+mergeBudget(updated, { hardCap: 5 });
