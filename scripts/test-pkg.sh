@@ -20,9 +20,12 @@ if [ "${1:-}" != "--no-wasm-tests" ]; then
   step "wasm-bindgen-test in Node"
   cargo test --target wasm32-unknown-unknown --features web --test web_node
   step "wasm-bindgen-test in headless Chromium"
-  # The runner reads browser arguments from webdriver.json in the working
-  # directory; Chromium as root needs --no-sandbox.
-  (cd tests/wasm && WASM_BINDGEN_USE_BROWSER=1 cargo test --target wasm32-unknown-unknown --features web --test web_browser)
+  # Guard against the runner quietly running nothing, or running in Node.
+  log="$(mktemp)"
+  WASM_BINDGEN_USE_BROWSER=1 cargo test --target wasm32-unknown-unknown --features web --test web_browser 2>&1 | tee "$log"
+  grep -q 'headless tests in Chrome' "$log" && grep -Eq 'test result: ok\. [1-9][0-9]* passed' "$log" \
+    || { echo "test-pkg: the browser run did not run its tests in Chromium" >&2; exit 1; }
+  rm -f "$log"
 fi
 
 step "build the package"
