@@ -580,17 +580,33 @@ impl Store {
         point: &str,
         statements: Vec<D1PreparedStatement>,
     ) -> Result<Vec<D1Result>, StoreError> {
+        let (results, _) = self.run_fresh(point, |_| Ok(statements.clone())).await?;
+        Ok(results)
+    }
+
+    /// Runs the batch `build` makes for each attempt, retrying transient
+    /// failures. Each attempt gets a fresh id (passed to `build`, returned
+    /// with the results of the attempt that succeeded): a write tagged with
+    /// it can tell whether *this* attempt did it, even when an earlier
+    /// attempt's reply was lost after its write.
+    async fn run_fresh(
+        &self,
+        point: &str,
+        build: impl Fn(&str) -> Result<Vec<D1PreparedStatement>, StoreError>,
+    ) -> Result<(Vec<D1Result>, String), StoreError> {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 Delay::from(Duration::from_millis(10 << attempt)).await;
             }
+            let attempt_id = random_id("w_");
+            let statements = build(&attempt_id)?;
             let outcome: Result<Vec<D1Result>, String> = match self.faults.before(point) {
                 Some(injected) => Err(injected),
-                None => match self.db.batch(statements.clone()).await {
+                None => match self.db.batch(statements).await {
                     Ok(results) => match self.faults.after(point) {
                         Some(injected) => Err(injected),
-                        None => return Ok(results),
+                        None => return Ok((results, attempt_id)),
                     },
                     Err(e) => Err(e.to_string()),
                 },
@@ -661,37 +677,42 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ReserveOutcome, StoreError> {
         let window = budget.period.window(now);
-        let id = random_id("rsv_");
         let expires_at = now + chrono::Duration::seconds(hold.ttl_seconds as i64);
-        let sweep = self.prepare(SWEEP_PORT_SQL, &[text(port), num(ms(now))])?;
-        let insert = self.prepare(
-            RESERVE_SQL,
-            &[
-                text(&id),
-                text(port),
-                text(&hold.request_id),
-                text(&hold.feature),
-                num(hold.estimated_tokens as f64),
-                text(&hold.body_hash),
-                num(ms(now)),
-                num(ms(expires_at)),
-                num(if budget.enabled { 1.0 } else { 0.0 }),
-                text(window.period.as_str()),
-                num(ms(window.start)),
-                num(ms(window.end)),
-                num(budget.hard_cap_tokens as f64),
-            ],
-        )?;
-        let read = self.prepare(
-            &format!(
-                "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE port_id = ?1 AND request_id = ?2"
-            ),
-            &[text(port), text(&hold.request_id)],
-        )?;
-        let load = self.load_statement(port, &window, None)?;
-        let results = self
-            .run("d1.reserve", vec![sweep, insert, read, load])
+        let (results, attempt) = self
+            .run_fresh("d1.reserve", |attempt| {
+                // The attempt id is the reservation id: a retried attempt
+                // whose predecessor's reply was lost sees that hold and
+                // answers it as a replay.
+                let id = format!("rsv_{}", &attempt[2..]);
+                let sweep = self.prepare(SWEEP_PORT_SQL, &[text(port), num(ms(now))])?;
+                let insert = self.prepare(
+                    RESERVE_SQL,
+                    &[
+                        text(&id),
+                        text(port),
+                        text(&hold.request_id),
+                        text(&hold.feature),
+                        num(hold.estimated_tokens as f64),
+                        text(&hold.body_hash),
+                        num(ms(now)),
+                        num(ms(expires_at)),
+                        num(if budget.enabled { 1.0 } else { 0.0 }),
+                        text(window.period.as_str()),
+                        num(ms(window.start)),
+                        num(ms(window.end)),
+                        num(budget.hard_cap_tokens as f64),
+                    ],
+                )?;
+                let read = self.prepare(
+                    &format!(
+                        "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE port_id = ?1 AND request_id = ?2"
+                    ),
+                    &[text(port), text(&hold.request_id)],
+                )?;
+                Ok(vec![sweep, insert, read, self.load_statement(port, &window, None)?])
+            })
             .await?;
+        let id = format!("rsv_{}", &attempt[2..]);
         let load = Self::load_from(&results[3])?;
         let existing =
             Self::first::<ReservationRow>(&results[2])?.and_then(ReservationRow::into_reservation);
@@ -733,8 +754,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CommitOutcome, StoreError> {
         let window = budget.period.window(now);
-        let write_id = random_id("w_");
         let total = usage.total_tokens();
+        let (results, write_id) = self.run_fresh("d1.commit", |write_id| {
         let insert = self.prepare(
             "INSERT INTO usage_ledger (port_id, user_id, feature, provider, model, input_tokens, \
                output_tokens, total_tokens, request_id, reservation_id, body_hash, write_id, created_at) \
@@ -751,7 +772,7 @@ impl Store {
                 num(usage.output_tokens as f64),
                 num(total as f64),
                 text(body_hash),
-                text(&write_id),
+                text(write_id),
                 num(ms(now)),
                 text(reservation_id),
             ],
@@ -761,7 +782,7 @@ impl Store {
                 "l.request_id = ?6",
                 "l.request_id = (SELECT request_id FROM reservations WHERE id = ?6 AND port_id = ?1)",
             ),
-            &rollup_args(port, &write_id, now, text(reservation_id)),
+            &rollup_args(port, write_id, now, text(reservation_id)),
         )?;
         let settle = self.prepare(
             "UPDATE reservations SET state = 'committed', actual_tokens = ?4, settled_at = ?3 \
@@ -773,7 +794,7 @@ impl Store {
                 text(reservation_id),
                 num(ms(now)),
                 num(total as f64),
-                text(&write_id),
+                text(write_id),
             ],
         )?;
         let read_reservation = self.prepare(
@@ -790,12 +811,8 @@ impl Store {
             &[text(port), text(reservation_id)],
         )?;
         let load = self.load_statement(port, &window, None)?;
-        let results = self
-            .run(
-                "d1.commit",
-                vec![insert, rollup, settle, read_reservation, read_entry, load],
-            )
-            .await?;
+        Ok(vec![insert, rollup, settle, read_reservation, read_entry, load])
+        }).await?;
         let load = Self::load_from(&results[5])?;
         let Some(reservation) =
             Self::first::<ReservationRow>(&results[3])?.and_then(ReservationRow::into_reservation)
@@ -874,7 +891,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome, StoreError> {
         let window = budget.period.window(now);
-        let write_id = random_id("w_");
+        let (results, write_id) = self.run_fresh("d1.usage", |write_id| {
         let insert = self.prepare(
             "INSERT INTO usage_ledger (port_id, user_id, feature, provider, model, input_tokens, \
                output_tokens, total_tokens, request_id, reservation_id, body_hash, write_id, created_at) \
@@ -891,13 +908,13 @@ impl Store {
                 num(usage.total_tokens() as f64),
                 text(request_id),
                 text(body_hash),
-                text(&write_id),
+                text(write_id),
                 num(ms(occurred_at)),
             ],
         )?;
         let rollup = self.prepare(
             ROLLUP_SQL,
-            &rollup_args(port, &write_id, occurred_at, text(request_id)),
+            &rollup_args(port, write_id, occurred_at, text(request_id)),
         )?;
         let read = self.prepare(
             &format!(
@@ -906,9 +923,8 @@ impl Store {
             &[text(port), text(request_id)],
         )?;
         let load = self.load_statement(port, &window, None)?;
-        let results = self
-            .run("d1.usage", vec![insert, rollup, read, load])
-            .await?;
+        Ok(vec![insert, rollup, read, load])
+        }).await?;
         let load = Self::load_from(&results[3])?;
         let entry = Self::first::<LedgerRow>(&results[2])?
             .map(LedgerEntry::from)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The main command: sets up the machine, builds the Worker, applies the D1
+# migrations locally, makes sure a local admin token exists (.dev.vars), and
+# serves the API and the admin page with `wrangler dev` on 127.0.0.1:8787.
+#
+#   scripts/dev.sh            # Ctrl-C stops it
+#   PORT=9000 scripts/dev.sh  # another port
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/setup.sh"
+
+# The admin page is its own work (www/); serve a placeholder until it exists.
+if [ ! -f www/index.html ]; then
+  mkdir -p www
+  cat > www/index.html <<'HTML'
+<!doctype html>
+<meta charset="utf-8">
+<title>ai-budget</title>
+<h1>ai-budget</h1>
+<p>The admin page is not built yet. The API lives under <code>/v1</code>; see <code>docs/api.md</code>.</p>
+HTML
+fi
+
+echo "== dev: building the Worker"
+"$ROOT/scripts/build-worker.sh"
+
+echo "== dev: applying D1 migrations to the local database"
+wrangler d1 migrations apply DB --local
+
+# A local admin token, kept in .dev.vars (gitignored), created once.
+if ! grep -q '^ADMIN_TOKEN=' .dev.vars 2>/dev/null; then
+  token="adm_$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
+  echo "ADMIN_TOKEN=\"$token\"" >> .dev.vars
+  echo "== dev: created a local admin token in .dev.vars"
+fi
+token="$(sed -n -E 's/^ADMIN_TOKEN="?([^"]*)"?$/\1/p' .dev.vars | head -1)"
+
+port="${PORT:-8787}"
+cat <<INFO
+
+== dev: ai-budget on http://127.0.0.1:$port (admin page at /, API under /v1)
+   admin token: $token
+   try:
+     curl -s -H "Authorization: Bearer $token" http://127.0.0.1:$port/v1/ports/acme/budget
+
+INFO
+exec wrangler dev --local --ip 127.0.0.1 --port "$port"

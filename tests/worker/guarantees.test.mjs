@@ -1,0 +1,315 @@
+// The guarantees of the Worker, shown against workerd with local D1 and KV:
+// no overshoot, exactly once, nothing lost or half-written under injected
+// D1 failures, expiry of holds.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker } from "./harness.mjs";
+
+let w;
+before(async () => {
+  w = await startWorker();
+});
+after(async () => {
+  await w?.dispose();
+});
+
+const usage = (extra = {}) => ({ feature: "chat", provider: "openai", model: "gpt", inputTokens: 60, outputTokens: 40, ...extra });
+
+/** The ledger's total equals the rollup's, for every period kind. */
+async function assertRollupMatchesLedger(port) {
+  const { ledger, rollup } = await w.consistency(port);
+  if (ledger.calls === 0) {
+    assert.deepEqual(rollup, []);
+    return ledger;
+  }
+  assert.deepEqual(
+    rollup.map((r) => [r.period, r.tokens, r.calls]).sort(),
+    ["day", "month", "week"].map((p) => [p, ledger.tokens, ledger.calls]),
+  );
+  return ledger;
+}
+
+/** Retries a request until it is not a 503, as a client following Retry-After would. */
+async function untilAnswered(send) {
+  for (let i = 0; i < 20; i++) {
+    const res = await send(i);
+    if (res.status !== 503) return res;
+  }
+  throw new Error("still 503 after 20 tries");
+}
+
+function shuffle(items, seed = 7) {
+  let s = seed;
+  const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}
+
+test("no overshoot: 200 concurrent reservations against one hard cap grant exactly as many as fit", async () => {
+  const cap = 10_000;
+  const estimate = 70;
+  await w.setBudget("race", { enabled: true, softCapTokens: cap, hardCapTokens: cap, period: "day" });
+  const results = await Promise.all(
+    Array.from({ length: 200 }, () => w.post("/v1/ports/race/reservations", { estimatedTokens: estimate })),
+  );
+  const granted = results.filter((r) => r.status === 201);
+  const refused = results.filter((r) => r.status === 429);
+  assert.equal(granted.length, Math.floor(cap / estimate));
+  assert.equal(refused.length, 200 - granted.length);
+  const [held] = await w.sql("SELECT COALESCE(SUM(estimated_tokens), 0) AS t FROM reservations WHERE port_id = 'race' AND state = 'held'");
+  assert.ok(held.t <= cap);
+  assert.equal(held.t, granted.length * estimate);
+
+  // Committing them all concurrently (each using its estimate) keeps held + committed within the cap.
+  const commits = await Promise.all(
+    granted.map((r) =>
+      w.post(`/v1/ports/race/reservations/${r.json.id}/commit`, { provider: "p", model: "m", inputTokens: estimate, outputTokens: 0 }),
+    ),
+  );
+  assert.ok(commits.every((c) => c.status === 200));
+  const ledger = await assertRollupMatchesLedger("race");
+  assert.ok(ledger.tokens <= cap);
+  assert.equal(ledger.tokens, granted.length * estimate);
+});
+
+test("no overshoot with mixed estimates: held + committed never pass the cap", async () => {
+  const cap = 5_000;
+  await w.setBudget("race-mixed", { enabled: true, softCapTokens: cap, hardCapTokens: cap, period: "month" });
+  const estimates = Array.from({ length: 200 }, (_, i) => 1 + ((i * 37) % 120));
+  const results = await Promise.all(estimates.map((e) => w.post("/v1/ports/race-mixed/reservations", { estimatedTokens: e })));
+  const grantedTokens = results.reduce((sum, r, i) => sum + (r.status === 201 ? estimates[i] : 0), 0);
+  assert.ok(grantedTokens <= cap, `${grantedTokens} > ${cap}`);
+  // Every refusal was right when it was made: what was left was smaller than its estimate.
+  const smallestRefused = Math.min(...results.map((r, i) => (r.status === 429 ? estimates[i] : Infinity)));
+  assert.ok(cap - grantedTokens < smallestRefused, "a refused request would have fit at the end");
+});
+
+test("exactly once: usage writes retried 1 to 5 times, some concurrently, count once per requestId", async () => {
+  const port = "once";
+  const sends = [];
+  const expected = new Map();
+  for (let i = 0; i < 40; i++) {
+    const body = usage({ requestId: `req-${i}`, inputTokens: 10 + i, outputTokens: i });
+    expected.set(body.requestId, 10 + 2 * i);
+    const copies = 1 + (i % 5);
+    for (let c = 0; c < copies; c++) sends.push(body);
+  }
+  shuffle(sends);
+  // Half of the copies go concurrently, the rest one after another.
+  const half = Math.floor(sends.length / 2);
+  const concurrent = await Promise.all(sends.slice(0, half).map((b) => w.post(`/v1/ports/${port}/usage`, b)));
+  const sequential = [];
+  for (const b of sends.slice(half)) sequential.push(await w.post(`/v1/ports/${port}/usage`, b));
+  const all = [...concurrent, ...sequential];
+  assert.ok(all.every((r) => r.status === 201), "every copy gets the same success answer");
+  // Each requestId: one first answer, the rest replays of the same entry.
+  const byRequest = new Map();
+  for (const r of all) {
+    const list = byRequest.get(r.json.entry.requestId) ?? [];
+    list.push(r);
+    byRequest.set(r.json.entry.requestId, list);
+  }
+  for (const [id, answers] of byRequest) {
+    assert.equal(answers.filter((a) => a.headers.get("idempotent-replayed") !== "true").length, 1, id);
+    assert.equal(new Set(answers.map((a) => JSON.stringify(a.json.entry))).size, 1, id);
+  }
+  const rows = await w.sql("SELECT request_id, total_tokens FROM usage_ledger WHERE port_id = ?", port);
+  assert.equal(rows.length, 40);
+  for (const row of rows) assert.equal(row.total_tokens, expected.get(row.request_id));
+  const ledger = await assertRollupMatchesLedger(port);
+  assert.equal(ledger.tokens, [...expected.values()].reduce((a, b) => a + b, 0));
+});
+
+test("exactly once: reservations and commits retried concurrently hold and count once", async () => {
+  const port = "once-rsv";
+  await w.setBudget(port, { enabled: true, softCapTokens: 100000, hardCapTokens: 100000, period: "week" });
+  const ids = [];
+  for (let i = 0; i < 20; i++) {
+    const copies = 1 + (i % 5);
+    const body = { estimatedTokens: 500, requestId: `r-${i}` };
+    const answers = await Promise.all(Array.from({ length: copies }, () => w.post(`/v1/ports/${port}/reservations`, body)));
+    assert.ok(answers.every((a) => a.status === 201));
+    assert.equal(new Set(answers.map((a) => a.json.id)).size, 1, "one reservation per requestId");
+    ids.push(answers[0].json.id);
+  }
+  const [holds] = await w.sql("SELECT COUNT(*) AS n, SUM(estimated_tokens) AS t FROM reservations WHERE port_id = ?", port);
+  assert.deepEqual(holds, { n: 20, t: 10000 });
+  for (const [i, id] of ids.entries()) {
+    const body = { provider: "p", model: "m", inputTokens: 100 + i, outputTokens: 1 };
+    const copies = 1 + (i % 5);
+    const answers = await Promise.all(Array.from({ length: copies }, () => w.post(`/v1/ports/${port}/reservations/${id}/commit`, body)));
+    assert.ok(answers.every((a) => a.status === 200), JSON.stringify(answers.map((a) => a.json)));
+    assert.equal(new Set(answers.map((a) => a.json.entry.id)).size, 1);
+    const other = await w.post(`/v1/ports/${port}/reservations/${id}/commit`, { ...body, outputTokens: 2 });
+    assert.equal(other.status, 409);
+    assert.equal(other.json.error.code, "request-id-conflict");
+  }
+  const ledger = await assertRollupMatchesLedger(port);
+  assert.equal(ledger.calls, 20);
+  assert.equal(ledger.tokens, 20 * 101 + (19 * 20) / 2);
+  const [open] = await w.sql("SELECT COUNT(*) AS n FROM reservations WHERE port_id = ? AND state = 'held'", port);
+  assert.equal(open.n, 0);
+});
+
+test("a D1 failure before a usage write answers 503 with Retry-After and writes nothing", async () => {
+  const port = "fail-before";
+  const res = await w.post(`/v1/ports/${port}/usage`, usage({ requestId: "x1" }), { headers: { "x-fault": "d1.usage" } });
+  assert.equal(res.status, 503);
+  assert.equal(res.json.error.code, "store-unavailable");
+  assert.ok(Number(res.headers.get("retry-after")) >= 1);
+  assert.equal((await assertRollupMatchesLedger(port)).calls, 0);
+  const retry = await w.post(`/v1/ports/${port}/usage`, usage({ requestId: "x1" }));
+  assert.equal(retry.status, 201);
+  assert.equal(retry.headers.get("idempotent-replayed"), null);
+  assert.equal((await assertRollupMatchesLedger(port)).calls, 1);
+});
+
+test("a reply lost after a usage write is retried safely: counted once", async () => {
+  const port = "fail-after";
+  const res = await w.post(`/v1/ports/${port}/usage`, usage({ requestId: "x2" }), { headers: { "x-fault": "d1.usage:after" } });
+  assert.equal(res.status, 503);
+  const retry = await w.post(`/v1/ports/${port}/usage`, usage({ requestId: "x2" }));
+  assert.equal(retry.status, 201);
+  assert.equal(retry.headers.get("idempotent-replayed"), "true");
+  const ledger = await assertRollupMatchesLedger(port);
+  assert.equal(ledger.calls, 1);
+  assert.equal(ledger.tokens, 100);
+});
+
+test("a transient D1 error is retried inside the Worker and the client sees success", async () => {
+  const port = "fail-once";
+  const res = await w.post(`/v1/ports/${port}/usage`, usage({ requestId: "x3" }), { headers: { "x-fault": "d1.usage:once" } });
+  assert.equal(res.status, 201);
+  assert.equal((await assertRollupMatchesLedger(port)).calls, 1);
+});
+
+test("the gate fails closed: no hold is granted when D1 or KV cannot answer", async () => {
+  const port = "closed";
+  await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
+  for (const fault of ["d1.reserve", "kv.read"]) {
+    const res = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 10 }, { headers: { "x-fault": fault } });
+    assert.equal(res.status, 503, fault);
+    assert.equal(res.json.error.code, "store-unavailable");
+  }
+  const check = await w.post(`/v1/ports/${port}/check`, { estimatedTokens: 10 }, { headers: { "x-fault": "d1.read" } });
+  assert.equal(check.status, 503);
+  const [holds] = await w.sql("SELECT COUNT(*) AS n FROM reservations WHERE port_id = ?", port);
+  assert.equal(holds.n, 0);
+});
+
+test("a commit whose reply was lost is retried safely; its hold is settled once", async () => {
+  const port = "commit-fault";
+  await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
+  const hold = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 300 });
+  const body = { provider: "p", model: "m", inputTokens: 100, outputTokens: 20 };
+  const path = `/v1/ports/${port}/reservations/${hold.json.id}/commit`;
+  assert.equal((await w.post(path, body, { headers: { "x-fault": "d1.commit" } })).status, 503);
+  let [row] = await w.sql("SELECT state FROM reservations WHERE id = ?", hold.json.id);
+  assert.equal(row.state, "held", "a failed commit leaves the hold as it was");
+  assert.equal((await assertRollupMatchesLedger(port)).calls, 0);
+  assert.equal((await w.post(path, body, { headers: { "x-fault": "d1.commit:after" } })).status, 503);
+  const retry = await w.post(path, body);
+  assert.equal(retry.status, 200);
+  assert.equal(retry.headers.get("idempotent-replayed"), "true");
+  [row] = await w.sql("SELECT state, actual_tokens FROM reservations WHERE id = ?", hold.json.id);
+  assert.deepEqual(row, { state: "committed", actual_tokens: 120 });
+  const ledger = await assertRollupMatchesLedger(port);
+  assert.deepEqual(ledger, { tokens: 120, calls: 1 });
+});
+
+test("under random injected failures and client retries, nothing is lost and nothing is counted twice", async () => {
+  const port = "chaos";
+  await w.setBudget(port, { enabled: true, softCapTokens: 1e9, hardCapTokens: 1e9, period: "month" });
+  const faults = ["d1.usage", "d1.usage:after", "d1.usage:once", "d1.commit", "d1.commit:after", "d1.reserve", "d1.reserve:after", ""];
+  let expectedTokens = 0;
+  const jobs = Array.from({ length: 30 }, async (_, i) => {
+    const fault = (k) => ({ headers: { "x-fault": faults[(i * 3 + k) % faults.length] } });
+    if (i % 2 === 0) {
+      const body = usage({ requestId: `chaos-u-${i}`, inputTokens: i, outputTokens: 1 });
+      expectedTokens += i + 1;
+      const res = await untilAnswered((k) => w.post(`/v1/ports/${port}/usage`, body, k < 3 ? fault(k) : {}));
+      assert.equal(res.status, 201);
+    } else {
+      const hold = await untilAnswered((k) =>
+        w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 50, requestId: `chaos-r-${i}` }, k < 3 ? fault(k) : {}),
+      );
+      assert.equal(hold.status, 201);
+      const body = { provider: "p", model: "m", inputTokens: i, outputTokens: 2 };
+      expectedTokens += i + 2;
+      const res = await untilAnswered((k) =>
+        w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, body, k < 3 ? fault(k + 1) : {}),
+      );
+      assert.equal(res.status, 200);
+    }
+  });
+  await Promise.all(jobs);
+  const ledger = await assertRollupMatchesLedger(port);
+  assert.deepEqual(ledger, { tokens: expectedTokens, calls: 30 });
+  const [open] = await w.sql("SELECT COUNT(*) AS n FROM reservations WHERE port_id = ? AND state != 'committed'", port);
+  assert.equal(open.n, 0, "every hold was settled exactly once");
+});
+
+test("an expired hold stays charged as its estimate, cannot be released, and a late commit corrects it", async () => {
+  const port = "expiry";
+  await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
+  const hold = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 400, ttlSeconds: 1 });
+  assert.equal(hold.status, 201);
+  await new Promise((r) => setTimeout(r, 1200));
+  const worker = await w.mf.getWorker();
+  await worker.scheduled({ cron: "* * * * *" });
+  const [row] = await w.sql("SELECT state FROM reservations WHERE id = ?", hold.json.id);
+  assert.equal(row.state, "expired", "the cron trigger expired the stale hold");
+  const status = await w.get(`/v1/ports/${port}/usage`);
+  assert.equal(status.json.expiredHoldTokens, 400);
+  assert.equal(status.json.gateTokens, 400, "an expired hold is charged as its estimate");
+  const release = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/release`);
+  assert.equal(release.status, 409);
+  assert.equal(release.json.error.code, "reservation-expired");
+  const late = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, { provider: "p", model: "m", inputTokens: 90, outputTokens: 10 });
+  assert.equal(late.status, 200);
+  assert.equal(late.json.reservation.state, "committed");
+  const after = await w.get(`/v1/ports/${port}/usage`);
+  assert.equal(after.json.gateTokens, 100, "the late commit replaced the estimate by the actual usage");
+  assert.equal(after.json.expiredHoldTokens, 0);
+});
+
+test("a lazy sweep before reserving expires stale holds without the cron", async () => {
+  const port = "lazy";
+  await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
+  const stale = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 100, ttlSeconds: 1 });
+  await new Promise((r) => setTimeout(r, 1200));
+  const next = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 100 });
+  assert.equal(next.status, 201);
+  const [row] = await w.sql("SELECT state FROM reservations WHERE id = ?", stale.json.id);
+  assert.equal(row.state, "expired");
+  assert.equal(next.json.usage.expiredHoldTokens, 100);
+  assert.equal(next.json.usage.gateTokens, 200);
+});
+
+test("a released hold gives its tokens back and cannot be committed", async () => {
+  const port = "released";
+  await w.setBudget(port, { enabled: true, softCapTokens: 100, hardCapTokens: 100, period: "day" });
+  const hold = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 100 });
+  assert.equal((await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 1 })).status, 429);
+  const release = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/release`);
+  assert.equal(release.status, 200);
+  assert.equal(release.json.remaining, 100);
+  assert.equal((await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/release`)).status, 200, "releasing twice answers the same");
+  const commit = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, { provider: "p", model: "m", inputTokens: 1, outputTokens: 1 });
+  assert.equal(commit.status, 409);
+  assert.equal(commit.json.error.code, "reservation-released");
+  assert.equal((await assertRollupMatchesLedger(port)).calls, 0);
+});
+
+test("token counts above 2^31 are stored and summed exactly", async () => {
+  const port = "big";
+  const big = 2 ** 40 + 7;
+  await w.post(`/v1/ports/${port}/usage`, usage({ inputTokens: big, outputTokens: 1, requestId: "b1" }));
+  await w.post(`/v1/ports/${port}/usage`, usage({ inputTokens: big, outputTokens: 2, requestId: "b2" }));
+  const res = await w.get(`/v1/ports/${port}/usage`);
+  assert.equal(res.json.usedTokens, 2 * big + 3);
+  await assertRollupMatchesLedger(port);
+});
