@@ -26,17 +26,23 @@ export function migrationStatements() {
     );
 }
 
-/** Starts the Worker with fresh local storage; `bindings` override vars. */
-export async function startWorker({ bindings = {}, persist } = {}) {
+/** Starts the Worker with fresh local storage; `bindings` override vars;
+ * `extraWorkers` run beside it on the same D1 database and KV namespace. */
+export async function startWorker({ bindings = {}, extraWorkers = [] } = {}) {
+  const storage = { d1Databases: { DB: "ai-budget-test" }, kvNamespaces: ["BUDGETS"] };
   const mf = new Miniflare({
-    scriptPath: join(ROOT, "build", "index.js"),
-    modules: true,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-    compatibilityDate: "2026-04-01",
-    d1Databases: { DB: "ai-budget-test" },
-    kvNamespaces: ["BUDGETS"],
-    bindings: { ADMIN_TOKEN, FAULT_INJECTION: "on", ...bindings },
-    ...(persist ? { d1Persist: persist, kvPersist: persist } : {}),
+    workers: [
+      {
+        name: "ai-budget",
+        scriptPath: join(ROOT, "build", "index.js"),
+        modules: true,
+        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+        compatibilityDate: "2026-04-01",
+        ...storage,
+        bindings: { ADMIN_TOKEN, FAULT_INJECTION: "on", ...bindings },
+      },
+      ...extraWorkers.map((worker) => ({ compatibilityDate: "2026-04-01", modules: true, ...storage, ...worker })),
+    ],
   });
   await mf.ready;
   const db = await mf.getD1Database("DB");
