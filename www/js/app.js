@@ -1,0 +1,167 @@
+// The admin page: sign-in, routing between the overview and port pages, and
+// the loading, error and signed-out states around them.
+import { h, replace } from "./dom.js";
+import * as api from "./api.js";
+import { currentRoute } from "./routes.js";
+import { renderOverview } from "./overview.js";
+
+const main = document.getElementById("main");
+const signOutButton = document.getElementById("sign-out");
+let generation = 0; // a newer navigation makes the answers of an older one moot
+
+function setBusy(text) {
+  main.setAttribute("aria-busy", "true");
+  replace(main, h("p", { class: "loading", id: "loading" }, h("span", { class: "spinner", "aria-hidden": "true" }), text));
+}
+
+function done() {
+  main.removeAttribute("aria-busy");
+}
+
+/** The sign-in form; `notice` explains why it is shown (a refused token, a lost session). */
+function showSignIn(notice) {
+  done();
+  signOutButton.hidden = true;
+  const input = h("input", {
+    type: "password",
+    id: "token",
+    name: "token",
+    autocomplete: "off",
+    spellcheck: "false",
+    required: true,
+    "aria-describedby": "sign-in-error token-help",
+  });
+  const error = h("p", { class: "field-error", id: "sign-in-error", role: "alert" }, notice ?? "");
+  const button = h("button", { type: "submit" }, "Sign in");
+  const form = h(
+    "form",
+    {
+      id: "sign-in",
+      class: "card narrow",
+      novalidate: true,
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const token = input.value.trim();
+        if (!token) {
+          error.textContent = "Enter the admin token.";
+          input.focus();
+          return;
+        }
+        button.disabled = true;
+        error.textContent = "";
+        try {
+          // The token is kept only once the Worker has accepted it.
+          await api.listPorts(token);
+          api.storeToken(token);
+          route();
+        } catch (err) {
+          button.disabled = false;
+          error.textContent =
+            err.kind === "unauthorized"
+              ? "That token was not accepted (401 unauthorized). Check it and try again: it is the ADMIN_TOKEN secret (locally in .dev.vars)."
+              : err.message;
+          input.focus();
+          input.select();
+        }
+      },
+    },
+    h("h1", { tabindex: "-1" }, "Sign in"),
+    h("label", { for: "token" }, "Admin token"),
+    input,
+    h("p", { class: "help", id: "token-help" }, "Kept in this tab only (session storage); closing the tab signs you out."),
+    error,
+    button,
+  );
+  replace(main, form);
+  input.focus();
+}
+
+/** An error view with a way out; a refused token goes back to sign-in. */
+function showError(err, retry) {
+  if (err.kind === "unauthorized" && err.status === 401) {
+    api.forgetToken();
+    showSignIn("The Worker no longer accepts this tab's token. Sign in again.");
+    return;
+  }
+  done();
+  replace(
+    main,
+    h(
+      "div",
+      { class: "error-state card narrow", role: "alert", id: "error" },
+      h("h1", { tabindex: "-1" }, err.kind === "unreachable" ? "The Worker is unreachable" : "Something went wrong"),
+      h("p", {}, err.message),
+      h("p", {}, h("button", { type: "button", onclick: retry }, "Try again"), " ", h("a", { href: "#/" }, "All ports")),
+    ),
+  );
+  main.querySelector("h1").focus();
+}
+
+async function showOverview(focus) {
+  const mine = ++generation;
+  setBusy("Loading ports…");
+  try {
+    const { ports } = await api.listPorts();
+    if (mine !== generation) return;
+    done();
+    const view = renderOverview(main, ports, {
+      refresh: () => showOverview(true),
+      navigate: (href) => (location.hash = href),
+    });
+    document.title = "Ports · ai-budget";
+    if (focus) view.focus();
+    performance.mark("ai-budget:overview-interactive");
+  } catch (err) {
+    if (mine === generation) showError(err, () => showOverview(true));
+  }
+}
+
+async function showPort(port, focus, flash) {
+  const mine = ++generation;
+  setBusy(`Loading port ${port}…`);
+  try {
+    // The rules (wasm) load in parallel with the data, on the first port page only.
+    const [status, rules] = await Promise.all([
+      api.portStatus(port),
+      import("./rules.js").then((m) => m.loadRules()),
+    ]);
+    if (mine !== generation) return;
+    done();
+    const { renderPort } = await import("./port.js");
+    const view = renderPort(main, port, status, rules, {
+      reload: (message) => showPort(port, false, message),
+      onError: (err) => showError(err, () => showPort(port, true)),
+      flash,
+    });
+    document.title = `${port} · ai-budget`;
+    if (focus) view.focus();
+    performance.mark("ai-budget:port-interactive");
+  } catch (err) {
+    if (mine === generation) showError(err, () => showPort(port, true));
+  }
+}
+
+function route(focus = true) {
+  if (!api.storedToken()) {
+    showSignIn();
+    return;
+  }
+  signOutButton.hidden = false;
+  const r = currentRoute();
+  if (r.view === "port") showPort(r.port, focus);
+  else showOverview(focus);
+}
+
+signOutButton.addEventListener("click", () => {
+  api.forgetToken();
+  generation++;
+  location.hash = "#/";
+  showSignIn("Signed out.");
+});
+// The skip link moves focus without touching the hash (the hash is the route).
+document.querySelector(".skip").addEventListener("click", (e) => {
+  e.preventDefault();
+  main.focus();
+});
+window.addEventListener("hashchange", () => route(true));
+route(false);

@@ -1,0 +1,106 @@
+// Charts as plain SVG: a daily usage chart and a per-feature bar chart. Each
+// has a text alternative (the tables next to them, and <title>s per bar).
+import { s, tokens, day } from "./dom.js";
+
+/**
+ * Daily tokens of the period as columns, with the running total up to today
+ * as a line against the soft and hard caps (the caps count over the whole
+ * period). Columns and line share one scale, so a column's height reads
+ * directly against the caps.
+ */
+export function dailyChart(daily, { softCap, hardCap, enabled, today = new Date().toISOString().slice(0, 10) }) {
+  const width = 640;
+  const height = 220;
+  const pad = { top: 12, right: 56, bottom: 28, left: 8 };
+  const innerW = width - pad.left - pad.right;
+  const innerH = height - pad.top - pad.bottom;
+  const n = Math.max(daily.length, 1);
+  let running = 0;
+  const cumulative = daily.map((d) => (running += d.tokens));
+  const maxTotal = Math.max(1, running, enabled ? hardCap : 0);
+  const colW = innerW / n;
+  const x = (i) => pad.left + i * colW;
+  const yDay = (v) => pad.top + innerH - (v / maxTotal) * innerH;
+  const yTotal = yDay;
+
+  const svg = s("svg", {
+    class: "chart",
+    viewBox: `0 0 ${width} ${height}`,
+    role: "img",
+    "aria-label": `Tokens per day over the period, ${daily.length} days; ${tokens(running)} in total`,
+  });
+  daily.forEach((d, i) => {
+    const y = yDay(d.tokens);
+    svg.append(
+      s(
+        "rect",
+        {
+          class: "bar-day",
+          x: (x(i) + colW * 0.15).toFixed(1),
+          y: y.toFixed(1),
+          width: (colW * 0.7).toFixed(1),
+          height: Math.max(pad.top + innerH - y, d.tokens > 0 ? 1 : 0).toFixed(1),
+        },
+        s("title", {}, `${day(d.date)}: ${tokens(d.tokens)} tokens, ${tokens(d.calls)} calls`),
+      ),
+    );
+  });
+  // The running total stops at today: later days have not happened yet.
+  const points = cumulative
+    .filter((_, i) => daily[i].date <= today)
+    .map((v, i) => `${(x(i) + colW / 2).toFixed(1)},${yTotal(v).toFixed(1)}`);
+  if (points.length) svg.append(s("polyline", { class: "line-total", points: points.join(" ") }));
+  if (enabled) {
+    for (const [cap, cls, label] of [
+      [softCap, "cap-soft", "soft"],
+      [hardCap, "cap-hard", "hard"],
+    ]) {
+      if (cap > maxTotal) continue;
+      const y = yTotal(cap).toFixed(1);
+      svg.append(
+        s("line", { class: cls, x1: pad.left, x2: pad.left + innerW, y1: y, y2: y }),
+        s("text", { class: `label ${cls}`, x: pad.left + innerW + 4, y: Number(y) + 4 }, `${label} cap`),
+      );
+    }
+  }
+  // Day labels: first, middle and last, enough to read the axis on a phone.
+  const ticks = [...new Set([0, Math.floor((daily.length - 1) / 2), daily.length - 1])].filter((i) => i >= 0);
+  for (const i of ticks) {
+    svg.append(
+      s("text", { class: "label", x: x(i) + colW / 2, y: height - 8, "text-anchor": "middle" }, day(daily[i].date)),
+    );
+  }
+  svg.append(s("line", { class: "axis", x1: pad.left, x2: pad.left + innerW, y1: pad.top + innerH, y2: pad.top + innerH }));
+  return svg;
+}
+
+/** Tokens per feature as horizontal bars, most first (the breakdown's order). */
+export function breakdownChart(breakdown) {
+  const rowH = 26;
+  const width = 640;
+  const labelW = 160;
+  const valueW = 110;
+  const height = Math.max(rowH, breakdown.length * rowH);
+  const max = Math.max(1, ...breakdown.map((b) => b.tokens));
+  const svg = s("svg", {
+    class: "chart",
+    viewBox: `0 0 ${width} ${height}`,
+    role: "img",
+    "aria-label": `Tokens per feature, ${breakdown.length} features`,
+  });
+  breakdown.forEach((b, i) => {
+    const y = i * rowH;
+    const w = ((width - labelW - valueW) * b.tokens) / max;
+    const name = b.feature.length > 22 ? `${b.feature.slice(0, 21)}…` : b.feature;
+    svg.append(
+      s("text", { class: "label", x: labelW - 6, y: y + 17, "text-anchor": "end" }, name),
+      s(
+        "rect",
+        { class: "bar-feature", x: labelW, y: y + 4, width: Math.max(w, 1).toFixed(1), height: rowH - 8 },
+        s("title", {}, `${b.feature}: ${tokens(b.tokens)} tokens, ${tokens(b.calls)} calls`),
+      ),
+      s("text", { class: "label", x: labelW + w + 6, y: y + 17 }, tokens(b.tokens)),
+    );
+  });
+  return svg;
+}
