@@ -91,7 +91,7 @@ export function breakdownChart(breakdown) {
   breakdown.forEach((b, i) => {
     const y = i * rowH;
     const w = ((width - labelW - valueW) * b.tokens) / max;
-    const name = b.feature.length > 22 ? `${b.feature.slice(0, 21)}…` : b.feature;
+    const name = b.feature.length > 16 ? `${b.feature.slice(0, 15)}…` : b.feature;
     svg.append(
       s("text", { class: "label", x: labelW - 6, y: y + 17, "text-anchor": "end" }, name),
       s(

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The admin page's tests: builds the Worker and the page's copy of the npm
+# package, then drives Debian's Chromium (playwright-core) against the Worker
+# in workerd with local D1 and KV (tests/admin/*.test.mjs). Screenshots land
+# in docs/screenshots/.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/build-worker.sh"
+"$ROOT/scripts/build-www.sh"
+exec node --test --test-concurrency=1 tests/admin/

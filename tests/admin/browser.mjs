@@ -1,0 +1,65 @@
+// Debian's Chromium through playwright-core, and helpers to read the admin
+// page the way a person does (visible text) and to record its requests.
+import { chromium } from "playwright-core";
+import { ADMIN_TOKEN } from "./server.mjs";
+
+/** Launches headless Chromium (CHROMIUM_PATH, from scripts/env.sh). */
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** A fresh tab (its own sessionStorage) on a laptop-sized screen, numbers in en-US. */
+export async function newPage(browser, { width = 1280, height = 800 } = {}) {
+  const context = await browser.newContext({ locale: "en-US", viewport: { width, height } });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (err) => page.errors.push(err.message));
+  return page;
+}
+
+/** Opens the page and signs in with `token`; waits for the overview unless told not to. */
+export async function signIn(page, origin, token = ADMIN_TOKEN, { wait = true } = {}) {
+  await page.goto(`${origin}/`);
+  await page.fill("#token", token);
+  await page.click("#sign-in button[type=submit]");
+  if (wait) await page.waitForSelector("#ports, #no-ports");
+}
+
+/** Opens a port's page from the overview and waits until it is interactive. */
+export async function openPort(page, port) {
+  await page.click(`tr[data-port="${port}"] a.port-link`);
+  await page.waitForSelector("#budget-form");
+  await page.waitForFunction(() => performance.getEntriesByName("ai-budget:port-interactive").length > 0);
+}
+
+/** Every request the page sends from now on, as `METHOD path`. */
+export function recordRequests(page) {
+  const seen = [];
+  page.on("request", (req) => seen.push({ method: req.method(), path: new URL(req.url()).pathname, body: req.postData() }));
+  return seen;
+}
+
+/** A token count as the page prints it (`12,345`, `unlimited`) back to a number (null for unlimited). */
+export function parseTokens(text) {
+  const t = text.trim();
+  if (t === "unlimited") return null;
+  if (!/^[0-9,]+$/.test(t)) throw new Error(`not a token count: ${JSON.stringify(t)}`);
+  return Number(t.replace(/,/g, ""));
+}
+
+/** The token count shown in the element `[data-field=name]` under `scope`. */
+export async function shownTokens(page, name, scope = "#summary") {
+  return parseTokens(await page.textContent(`${scope} [data-field="${name}"]`));
+}
