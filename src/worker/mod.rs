@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod fault;
+pub mod gateway;
 pub mod http;
 pub mod input;
 pub mod routes;
@@ -33,7 +34,12 @@ pub fn now() -> DateTime<Utc> {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    // The gateway settles streamed calls after the answer, so it needs the
+    // event's context (`wait_until`); every other path is the HTTP API.
+    if gateway::handles(&req.path()) {
+        return Ok(gateway::handle(req, env, ctx, now()).await);
+    }
     Ok(routes::handle(req, env, now()).await)
 }
 

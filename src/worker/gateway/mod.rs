@@ -1,0 +1,782 @@
+//! The LLM gateway: OpenAI- and Anthropic-style calls proxied per port, each
+//! gated by the port's budget before it is forwarded and counted with the
+//! provider's own usage after it (see `docs/gateway.md`).
+//!
+//! - `POST /v1/ports/{port}/openai/chat/completions`
+//! - `POST /v1/ports/{port}/openai/embeddings`
+//! - `POST /v1/ports/{port}/anthropic/v1/messages`
+//!
+//! A call's life: authenticate the port key (as the HTTP API does), estimate
+//! the call's tokens ([`provider::prepare`]), hold them with
+//! [`Store::reserve`] (the one atomic gate), forward with the provider key,
+//! then [`Store::commit`] the reported usage, or [`Store::release`] the hold
+//! when the upstream refused the call. A streamed call is settled when its
+//! stream ends or is dropped, under `ctx.wait_until`.
+
+pub mod provider;
+pub mod stream;
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::{select, Either};
+use serde_json::{json, Value};
+use worker::{
+    AbortController, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response,
+};
+
+use super::auth::authenticate;
+use super::fault::Faults;
+use super::http::{refusal, set, ApiError, BudgetState};
+use super::input;
+use super::settings::Settings;
+use super::store::{
+    fingerprint, random_id, CallUsage, CommitOutcome, HoldRequest, PortLoad, ReleaseOutcome,
+    ReserveOutcome, Store,
+};
+use crate::{Budget, MAX_TOKENS};
+use provider::{Endpoint, Estimate, EstimatePolicy, GatewayPath, Prepared, Provider, Usage};
+use stream::{end_channel, MeteredStream, StreamEnd, UsageTracker};
+
+/// The largest request body the gateway forwards.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+/// Output bound set on calls that carry none, unless configured.
+pub const DEFAULT_MAX_TOKENS: u64 = 4_096;
+/// Upstream timeout (to the response headers, and between streamed chunks).
+pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 120_000;
+/// Hold lifetime: longer than any call the timeout lets through.
+pub const DEFAULT_HOLD_TTL_SECONDS: u64 = 900;
+/// How many ledger request ids one `Idempotency-Key` may take (an SDK
+/// retrying a failed call sends the same key again).
+const MAX_ATTEMPTS_PER_KEY: u32 = 8;
+
+/// The gateway's configuration: Worker vars and secrets.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// `OPENAI_BASE_URL` (default `https://api.openai.com/v1`).
+    pub openai_base_url: String,
+    /// `ANTHROPIC_BASE_URL` (default `https://api.anthropic.com`).
+    pub anthropic_base_url: String,
+    /// `OPENAI_API_KEY` secret.
+    openai_api_key: Option<String>,
+    /// `ANTHROPIC_API_KEY` secret.
+    anthropic_api_key: Option<String>,
+    /// `GATEWAY_DEFAULT_MAX_TOKENS` and `GATEWAY_STRICT` (`on`/`off`, default on).
+    pub policy: EstimatePolicy,
+    /// `GATEWAY_UPSTREAM_TIMEOUT_MS`.
+    pub upstream_timeout: Duration,
+    /// `GATEWAY_HOLD_TTL_SECONDS`.
+    pub hold_ttl_seconds: u64,
+}
+
+fn text_setting(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+fn number_setting(env: &Env, name: &str, default: u64, range: (u64, u64)) -> u64 {
+    text_setting(env, name)
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|n| (range.0..=range.1).contains(n))
+        .unwrap_or(default)
+}
+
+impl GatewayConfig {
+    /// Reads the configuration from the Worker's environment.
+    pub fn from_env(env: &Env) -> GatewayConfig {
+        let base = |name: &str, default: &str| {
+            text_setting(env, name)
+                .unwrap_or_else(|| default.to_owned())
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        GatewayConfig {
+            openai_base_url: base("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            anthropic_base_url: base("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+            openai_api_key: text_setting(env, "OPENAI_API_KEY"),
+            anthropic_api_key: text_setting(env, "ANTHROPIC_API_KEY"),
+            policy: EstimatePolicy {
+                default_max_tokens: number_setting(
+                    env,
+                    "GATEWAY_DEFAULT_MAX_TOKENS",
+                    DEFAULT_MAX_TOKENS,
+                    (1, MAX_TOKENS),
+                ),
+                strict: text_setting(env, "GATEWAY_STRICT").as_deref() != Some("off"),
+            },
+            upstream_timeout: Duration::from_millis(number_setting(
+                env,
+                "GATEWAY_UPSTREAM_TIMEOUT_MS",
+                DEFAULT_UPSTREAM_TIMEOUT_MS,
+                (1, 3_600_000),
+            )),
+            hold_ttl_seconds: number_setting(
+                env,
+                "GATEWAY_HOLD_TTL_SECONDS",
+                DEFAULT_HOLD_TTL_SECONDS,
+                (60, 3_600),
+            ),
+        }
+    }
+
+    fn provider_key(&self, provider: Provider) -> Option<&str> {
+        match provider {
+            Provider::OpenAi => self.openai_api_key.as_deref(),
+            Provider::Anthropic => self.anthropic_api_key.as_deref(),
+        }
+    }
+
+    fn base_url(&self, provider: Provider) -> &str {
+        match provider {
+            Provider::OpenAi => &self.openai_base_url,
+            Provider::Anthropic => &self.anthropic_base_url,
+        }
+    }
+}
+
+/// True when `path` belongs to the gateway rather than the HTTP API.
+pub fn handles(path: &str) -> bool {
+    GatewayPath::parse(path).is_some()
+}
+
+/// Answers one gateway request. Errors come in the provider's own format;
+/// every answer after authentication carries the port's budget headers.
+pub async fn handle(mut req: Request, env: Env, ctx: Context, now: DateTime<Utc>) -> Response {
+    let Some(target) = GatewayPath::parse(&req.path()) else {
+        return provider_error(
+            Provider::OpenAi,
+            ApiError::not_found("no gateway route for this path"),
+        );
+    };
+    let provider = target.provider;
+    let mut call = Gate {
+        env,
+        ctx,
+        now,
+        target,
+        port_access: None,
+        state: None,
+    };
+    let result = call.serve(&mut req).await;
+    let mut response = result.unwrap_or_else(|e| provider_error(provider, e));
+    if call.state.is_none() {
+        call.measure().await;
+    }
+    if let Some(state) = &call.state {
+        state.apply(&mut response);
+    }
+    response
+}
+
+/// A provider-format error answer.
+fn provider_error(provider: Provider, error: ApiError) -> Response {
+    let body = provider::error_body(provider, &error);
+    let mut response = super::http::json_response(error.status, &body);
+    if let Some(seconds) = error.retry_after {
+        set(&mut response, "Retry-After", &seconds.to_string());
+    }
+    if error.status == 429 && error.code == "budget-exceeded" {
+        // Waiting a few seconds will not make the budget fit: tell the SDKs
+        // not to retry on their own.
+        set(&mut response, "x-should-retry", "false");
+    }
+    response
+}
+
+/// The port's storage, once the caller is known to act for it.
+struct PortAccess {
+    store: Rc<Store>,
+    settings: Settings,
+}
+
+/// One gateway request.
+struct Gate {
+    env: Env,
+    ctx: Context,
+    now: DateTime<Utc>,
+    target: GatewayPath,
+    port_access: Option<PortAccess>,
+    state: Option<BudgetState>,
+}
+
+/// A held call on its way upstream: what settling it needs.
+struct HeldCall {
+    store: Rc<Store>,
+    port: String,
+    budget: Budget,
+    reservation_id: String,
+    user_id: Option<String>,
+    provider: Provider,
+    model: String,
+    estimate: Estimate,
+}
+
+impl HeldCall {
+    /// Commits `usage` (the provider's), attributing the model the response
+    /// named (else the requested one).
+    async fn commit(&self, usage: Usage, model: Option<&str>) -> Option<PortLoad> {
+        let model: String = model
+            .filter(|m| !m.is_empty())
+            .unwrap_or(&self.model)
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(128)
+            .collect();
+        let usage = CallUsage {
+            user_id: self.user_id.clone(),
+            feature: None,
+            provider: self.provider.as_str().to_owned(),
+            model,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+        };
+        let hash = fingerprint(&json!({
+            "provider": usage.provider,
+            "model": usage.model,
+            "userId": usage.user_id,
+            "inputTokens": usage.input_tokens,
+            "outputTokens": usage.output_tokens,
+        }));
+        let now = super::now();
+        match self
+            .store
+            .commit(
+                &self.port,
+                &self.reservation_id,
+                &usage,
+                &hash,
+                &self.budget,
+                now,
+            )
+            .await
+        {
+            Ok(CommitOutcome::Committed { load, .. }) => Some(load),
+            Ok(other) => {
+                worker::console_error!(
+                    "gateway: commit of {} on port {} not applied: {}",
+                    self.reservation_id,
+                    self.port,
+                    match other {
+                        CommitOutcome::NotFound => "not found",
+                        _ => "conflict",
+                    }
+                );
+                None
+            }
+            Err(e) => {
+                // The hold stays and expires: then it is charged as its estimate.
+                worker::console_error!(
+                    "gateway: commit of {} on port {} failed: {e:?}",
+                    self.reservation_id,
+                    self.port
+                );
+                None
+            }
+        }
+    }
+
+    /// Charges a call whose usage the gateway could not see to its end: the
+    /// held estimate, with its input part replaced by the provider's input
+    /// count when that was already reported. Never zero, never more than the
+    /// hold when the estimate is an upper bound.
+    async fn charge_unseen(&self, input_reported: Option<u64>, model: Option<&str>) {
+        let usage = Usage {
+            input_tokens: input_reported.unwrap_or(self.estimate.input_tokens),
+            output_tokens: self.estimate.output_tokens,
+        };
+        self.commit(usage, model).await;
+    }
+
+    /// Gives the hold back: the upstream refused the call.
+    async fn release(&self) -> Option<PortLoad> {
+        match self
+            .store
+            .release(&self.port, &self.reservation_id, &self.budget, super::now())
+            .await
+        {
+            Ok(ReleaseOutcome::Released { load, .. }) => Some(load),
+            Ok(_) => None,
+            Err(e) => {
+                worker::console_error!(
+                    "gateway: release of {} on port {} failed: {e:?}",
+                    self.reservation_id,
+                    self.port
+                );
+                None
+            }
+        }
+    }
+
+    /// Settles a streamed call from how its stream ended.
+    async fn settle_stream(self, end: StreamEnd) {
+        let seen = end.seen();
+        match seen.final_usage() {
+            Some(usage) => {
+                self.commit(usage, seen.model.as_deref()).await;
+            }
+            None => {
+                worker::console_warn!(
+                    "gateway: stream of {} on port {} {} without usage; charged by rule",
+                    self.reservation_id,
+                    self.port,
+                    end.as_str()
+                );
+                self.charge_unseen(seen.input_tokens, seen.model.as_deref())
+                    .await;
+            }
+        }
+    }
+}
+
+/// A request header as text, if present.
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// An attribution header: 1 to `max` characters without control characters.
+fn attribution(req: &Request, name: &str, max: usize) -> Result<Option<String>, ApiError> {
+    let Some(value) = header(req, name) else {
+        return Ok(None);
+    };
+    let map = serde_json::Map::from_iter([(name.to_owned(), Value::from(value))]);
+    input::text(&map, name, false, max)
+}
+
+impl Gate {
+    fn port(&self) -> &str {
+        &self.target.port
+    }
+
+    fn remember(&mut self, budget: Budget, load: &PortLoad) {
+        self.state = Some(BudgetState {
+            budget,
+            gate_tokens: load.gate_tokens(),
+            window: budget.period.window(self.now),
+            now: self.now,
+        });
+    }
+
+    /// Reads the port's budget state for an answer that has none yet (only
+    /// for a caller allowed to see the port).
+    async fn measure(&mut self) {
+        let Some(access) = &self.port_access else {
+            return;
+        };
+        let Ok(stored) = access.settings.budget(&self.target.port).await else {
+            return;
+        };
+        let window = stored.budget.period.window(self.now);
+        if let Ok(load) = access.store.load(&self.target.port, &window, None).await {
+            self.remember(stored.budget, &load);
+        }
+    }
+
+    async fn serve(&mut self, req: &mut Request) -> Result<Response, ApiError> {
+        let Some(endpoint) = self.target.endpoint else {
+            return Err(ApiError::not_found(format!(
+                "the gateway proxies POST .../openai/chat/completions, .../openai/embeddings and \
+                 .../anthropic/v1/messages; not {}",
+                req.path()
+            )));
+        };
+        if req.method() != Method::Post {
+            return Err(ApiError::new(
+                405,
+                "method-not-allowed",
+                "the gateway answers POST",
+            ));
+        }
+        input::port(self.port())?;
+        let faults_on = self
+            .env
+            .var("FAULT_INJECTION")
+            .map(|v| v.to_string() == "on")
+            .unwrap_or(false);
+        let faults = Rc::new(Faults::from_header(faults_on, header(req, "x-fault")));
+        let (db, kv) = match (self.env.d1("DB"), self.env.kv("BUDGETS")) {
+            (Ok(db), Ok(kv)) => (db, kv),
+            _ => {
+                worker::console_error!("the DB or BUDGETS binding is missing");
+                return Err(ApiError::new(
+                    500,
+                    "internal",
+                    "the Worker is misconfigured",
+                ));
+            }
+        };
+        let store = Rc::new(Store::new(db, faults.clone()));
+        let settings = Settings::new(kv, faults);
+        let admin_token = text_setting(&self.env, "ADMIN_TOKEN");
+        let caller = authenticate(req, admin_token.as_deref(), &settings).await?;
+        caller.may_use_port(self.port())?;
+        self.port_access = Some(PortAccess {
+            store: store.clone(),
+            settings: settings.clone(),
+        });
+
+        let config = GatewayConfig::from_env(&self.env);
+        let provider = endpoint.provider();
+        let Some(provider_key) = config.provider_key(provider).map(str::to_owned) else {
+            return Err(ApiError::new(
+                500,
+                "gateway-not-configured",
+                format!("the gateway has no {} key configured", provider.as_str()),
+            ));
+        };
+        let feature = attribution(req, "x-budget-feature", 64)?.unwrap_or_else(|| "default".into());
+        let user_id = attribution(req, "x-budget-user", 128)?;
+        let idempotency_key = match header(req, "Idempotency-Key") {
+            None => None,
+            Some(key) => {
+                let map =
+                    serde_json::Map::from_iter([("Idempotency-Key".to_owned(), Value::from(key))]);
+                input::request_id(&map, "Idempotency-Key")?
+            }
+        };
+        let body = read_body(req).await?;
+        let prepared = provider::prepare(endpoint, body, config.policy)?;
+        let budget = settings.budget(self.port()).await?.budget;
+
+        let body_hash = fingerprint(&json!({
+            "endpoint": endpoint.upstream_path(),
+            "body": hex_digest(&prepared.body),
+        }));
+        let (reservation, request_id, load) = self
+            .reserve(
+                &store,
+                &budget,
+                &prepared,
+                &feature,
+                idempotency_key,
+                &body_hash,
+                config.hold_ttl_seconds,
+            )
+            .await?;
+        self.remember(budget, &load);
+        let held = HeldCall {
+            store,
+            port: self.port().to_owned(),
+            budget,
+            reservation_id: reservation,
+            user_id,
+            provider,
+            model: prepared.model.clone(),
+            estimate: prepared.estimate,
+        };
+        let mut response = self
+            .forward(req, endpoint, &config, &provider_key, prepared, held)
+            .await?;
+        set(&mut response, "x-budget-request-id", &request_id);
+        Ok(response)
+    }
+
+    /// Holds the call's estimate. A request id whose earlier call is settled
+    /// (an SDK retrying a failed call with the same `Idempotency-Key`) moves
+    /// on to `{key}~2`, `{key}~3`, ...: each upstream call is counted once.
+    #[allow(clippy::too_many_arguments)]
+    async fn reserve(
+        &mut self,
+        store: &Store,
+        budget: &Budget,
+        prepared: &Prepared,
+        feature: &str,
+        idempotency_key: Option<String>,
+        body_hash: &str,
+        ttl_seconds: u64,
+    ) -> Result<(String, String, PortLoad), ApiError> {
+        let base = idempotency_key.unwrap_or_else(|| random_id("gw_"));
+        for attempt in 1..=MAX_ATTEMPTS_PER_KEY {
+            let request_id = if attempt == 1 {
+                base.clone()
+            } else {
+                let head: String = base.chars().take(120).collect();
+                format!("{head}~{attempt}")
+            };
+            let hold = HoldRequest {
+                estimated_tokens: prepared.estimate.total(),
+                feature: feature.to_owned(),
+                request_id: request_id.clone(),
+                ttl_seconds,
+                body_hash: body_hash.to_owned(),
+            };
+            match store.reserve(self.port(), budget, &hold, self.now).await? {
+                ReserveOutcome::Held {
+                    reservation,
+                    load,
+                    replayed: false,
+                } => return Ok((reservation.id, request_id, load)),
+                ReserveOutcome::Held {
+                    reservation, load, ..
+                } if reservation.state == super::store::ReservationState::Held => {
+                    self.remember(*budget, &load);
+                    return Err(ApiError::conflict(
+                        "call-in-flight",
+                        "a call with this Idempotency-Key is still in flight",
+                    ));
+                }
+                ReserveOutcome::Held { .. } => continue,
+                ReserveOutcome::Refused { decision, load } => {
+                    self.remember(*budget, &load);
+                    return Err(refusal(&decision, self.now));
+                }
+                ReserveOutcome::Conflict { load, .. } => {
+                    self.remember(*budget, &load);
+                    return Err(ApiError::conflict(
+                        "idempotency-key-conflict",
+                        "this Idempotency-Key was used for a different request",
+                    ));
+                }
+            }
+        }
+        Err(ApiError::conflict(
+            "idempotency-key-exhausted",
+            format!("this Idempotency-Key was already used for {MAX_ATTEMPTS_PER_KEY} calls"),
+        ))
+    }
+
+    /// Sends the call upstream and answers with the provider's response,
+    /// settling the hold.
+    async fn forward(
+        &mut self,
+        req: &Request,
+        endpoint: Endpoint,
+        config: &GatewayConfig,
+        provider_key: &str,
+        prepared: Prepared,
+        held: HeldCall,
+    ) -> Result<Response, ApiError> {
+        let provider = endpoint.provider();
+        let mut url = format!("{}{}", config.base_url(provider), endpoint.upstream_path());
+        if let Some(query) = req.url().ok().and_then(|u| u.query().map(str::to_owned)) {
+            url.push('?');
+            url.push_str(&query);
+        }
+        let headers = Headers::new();
+        let _ = headers.set("Content-Type", "application/json");
+        let _ = headers.set(
+            "Accept",
+            if prepared.stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            },
+        );
+        match provider {
+            Provider::OpenAi => {
+                let _ = headers.set("Authorization", &format!("Bearer {provider_key}"));
+            }
+            Provider::Anthropic => {
+                let _ = headers.set("x-api-key", provider_key);
+                let version =
+                    header(req, "anthropic-version").unwrap_or_else(|| "2023-06-01".into());
+                let _ = headers.set("anthropic-version", &version);
+                if let Some(beta) = header(req, "anthropic-beta") {
+                    let _ = headers.set("anthropic-beta", &beta);
+                }
+            }
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(js_sys::Uint8Array::from(&prepared.body[..]).into()));
+        let upstream_request = Request::new_with_init(&url, &init).map_err(|e| {
+            worker::console_error!("gateway: bad upstream request: {e}");
+            ApiError::new(500, "internal", "the upstream request could not be built")
+        })?;
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let fetch = Fetch::Request(upstream_request);
+        let sent = select(
+            Box::pin(fetch.send_with_signal(&signal)),
+            Delay::from(config.upstream_timeout),
+        )
+        .await;
+        let mut upstream = match sent {
+            Either::Left((Ok(response), _)) => response,
+            Either::Left((Err(e), _)) => {
+                worker::console_warn!("gateway: upstream {} unreachable: {e}", provider.as_str());
+                self.settled(&held, held.release().await);
+                return Err(ApiError::new(
+                    502,
+                    "upstream-unreachable",
+                    format!("the {} upstream could not be reached", provider.as_str()),
+                ));
+            }
+            Either::Right(_) => {
+                controller.abort();
+                self.settled(&held, held.release().await);
+                return Err(ApiError::new(
+                    504,
+                    "upstream-timeout",
+                    format!(
+                        "the {} upstream did not answer within {} ms",
+                        provider.as_str(),
+                        config.upstream_timeout.as_millis()
+                    ),
+                ));
+            }
+        };
+        let status = upstream.status_code();
+        let content_type = upstream
+            .headers()
+            .get("Content-Type")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let out_headers = Headers::new();
+        for name in ["Content-Type", "x-request-id", "request-id", "Retry-After"] {
+            if let Some(value) = upstream.headers().get(name).ok().flatten() {
+                let _ = out_headers.set(name, &value);
+            }
+        }
+        let _ = out_headers.set("Cache-Control", "no-store");
+        let _ = out_headers.set("x-budget-reservation", &held.reservation_id);
+
+        if (200..300).contains(&status) && content_type.starts_with("text/event-stream") {
+            let bytes = upstream.stream().map_err(|_| {
+                ApiError::new(
+                    502,
+                    "upstream-malformed",
+                    "the upstream stream could not be read",
+                )
+            })?;
+            let (sender, receiver) = end_channel();
+            let tracker = UsageTracker::new(endpoint, !prepared.client_wants_usage);
+            let metered =
+                MeteredStream::new(Box::pin(bytes), tracker, sender, config.upstream_timeout);
+            self.ctx.wait_until(async move {
+                let end = receiver.await;
+                held.settle_stream(end).await;
+            });
+            let response = Response::from_stream(metered)
+                .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
+            return Ok(response.with_status(status).with_headers(out_headers));
+        }
+
+        let body = match select(
+            Box::pin(upstream.bytes()),
+            Delay::from(config.upstream_timeout),
+        )
+        .await
+        {
+            Either::Left((Ok(bytes), _)) => bytes,
+            Either::Left((Err(_), _)) | Either::Right(_) => {
+                // The call may have run upstream: charge it by rule.
+                held.charge_unseen(None, None).await;
+                self.measure_after(&held).await;
+                return Err(ApiError::new(
+                    502,
+                    "upstream-malformed",
+                    "the upstream response broke off before its end; the call is charged its estimate",
+                ));
+            }
+        };
+        let body = redact(body, provider_key);
+        if !(200..300).contains(&status) {
+            // The provider refused the call: nothing was used.
+            self.settled(&held, held.release().await);
+            return Ok(Response::from_bytes(body)
+                .map_err(|_| ApiError::new(500, "internal", "internal error"))?
+                .with_status(status)
+                .with_headers(out_headers));
+        }
+        let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+        let usage = parsed
+            .as_ref()
+            .and_then(|v| provider::response_usage(endpoint, v));
+        let Some(usage) = usage else {
+            held.charge_unseen(None, None).await;
+            self.measure_after(&held).await;
+            return Err(ApiError::new(
+                502,
+                "upstream-malformed",
+                format!(
+                    "the {} upstream answered without readable usage; the call is charged its estimate",
+                    provider.as_str()
+                ),
+            ));
+        };
+        let model = parsed
+            .as_ref()
+            .and_then(|v| v.get("model"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let load = held.commit(usage, model.as_deref()).await;
+        self.settled(&held, load);
+        Ok(Response::from_bytes(body)
+            .map_err(|_| ApiError::new(500, "internal", "internal error"))?
+            .with_status(status)
+            .with_headers(out_headers))
+    }
+
+    /// Updates the budget state after a settlement, when it reported one.
+    fn settled(&mut self, held: &HeldCall, load: Option<PortLoad>) {
+        if let Some(load) = load {
+            self.remember(held.budget, &load);
+        }
+    }
+
+    async fn measure_after(&mut self, held: &HeldCall) {
+        let window = held.budget.period.window(self.now);
+        if let Ok(load) = held.store.load(&held.port, &window, None).await {
+            self.remember(held.budget, &load);
+        }
+    }
+}
+
+/// Reads the request body as JSON, at most [`MAX_REQUEST_BYTES`].
+async fn read_body(req: &mut Request) -> Result<Value, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            413,
+            "body-too-large",
+            format!("the request body must be at most {MAX_REQUEST_BYTES} bytes"),
+        )
+    };
+    if header(req, "Content-Length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_REQUEST_BYTES)
+    {
+        return Err(too_large());
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| ApiError::new(400, "invalid-body", "the request body could not be read"))?;
+    if bytes.len() > MAX_REQUEST_BYTES {
+        return Err(too_large());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            400,
+            "invalid-json",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// SHA-256 (hex) of bytes.
+fn hex_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Removes the provider key from a body before it reaches the client (an
+/// upstream may echo the key it was sent in an error).
+fn redact(body: Vec<u8>, key: &str) -> Vec<u8> {
+    let needle = key.as_bytes();
+    if needle.is_empty() || body.len() < needle.len() {
+        return body;
+    }
+    if !body.windows(needle.len()).any(|w| w == needle) {
+        return body;
+    }
+    String::from_utf8_lossy(&body)
+        .replace(key, "[redacted]")
+        .into_bytes()
+}

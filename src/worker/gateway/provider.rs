@@ -1,0 +1,380 @@
+//! The three endpoints the gateway proxies, in each provider's own terms:
+//! which request fields bound the call, how the request is changed before it
+//! goes upstream, where the response reports usage, and how an error looks.
+
+use serde_json::{json, Map, Value};
+
+use super::super::http::ApiError;
+use crate::{tokens_from_f64, MAX_TOKENS};
+
+/// An LLM provider's API style.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    /// OpenAI style: `Authorization: Bearer`, `{"error": {...}}` errors.
+    OpenAi,
+    /// Anthropic style: `x-api-key`, `{"type": "error", "error": {...}}` errors.
+    Anthropic,
+}
+
+impl Provider {
+    /// `openai` or `anthropic`: the ledger's provider column and the path
+    /// segment after the port.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "openai",
+            Provider::Anthropic => "anthropic",
+        }
+    }
+}
+
+/// One proxied endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// OpenAI Chat Completions.
+    ChatCompletions,
+    /// OpenAI Embeddings (no output tokens, never streamed).
+    Embeddings,
+    /// Anthropic Messages.
+    Messages,
+}
+
+impl Endpoint {
+    /// The provider whose API it is.
+    pub const fn provider(self) -> Provider {
+        match self {
+            Endpoint::ChatCompletions | Endpoint::Embeddings => Provider::OpenAi,
+            Endpoint::Messages => Provider::Anthropic,
+        }
+    }
+
+    /// The path appended to the provider's base URL upstream.
+    pub const fn upstream_path(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "/chat/completions",
+            Endpoint::Embeddings => "/embeddings",
+            Endpoint::Messages => "/v1/messages",
+        }
+    }
+}
+
+/// A path under the gateway: `/v1/ports/{port}/{openai|anthropic}/...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayPath {
+    /// The port.
+    pub port: String,
+    /// The API style the path names.
+    pub provider: Provider,
+    /// The endpoint, when the rest of the path is one we proxy.
+    pub endpoint: Option<Endpoint>,
+}
+
+impl GatewayPath {
+    /// The gateway path `path` names, or `None` when it is not under the
+    /// gateway (then the HTTP API answers it).
+    pub fn parse(path: &str) -> Option<GatewayPath> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        let ["v1", "ports", port, provider, rest @ ..] = segments.as_slice() else {
+            return None;
+        };
+        let provider = match *provider {
+            "openai" => Provider::OpenAi,
+            "anthropic" => Provider::Anthropic,
+            _ => return None,
+        };
+        let endpoint = match (provider, rest) {
+            (Provider::OpenAi, ["chat", "completions"]) => Some(Endpoint::ChatCompletions),
+            (Provider::OpenAi, ["embeddings"]) => Some(Endpoint::Embeddings),
+            (Provider::Anthropic, ["v1", "messages"]) => Some(Endpoint::Messages),
+            _ => None,
+        };
+        Some(GatewayPath {
+            port: (*port).to_owned(),
+            provider,
+            endpoint,
+        })
+    }
+}
+
+/// Tokens held for a call before it is forwarded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Estimate {
+    /// Input tokens estimated from the request (see [`estimate_input`]).
+    pub input_tokens: u64,
+    /// The output bound: `max_tokens` (times `n`), which the provider enforces.
+    pub output_tokens: u64,
+}
+
+impl Estimate {
+    /// Input plus output.
+    pub fn total(&self) -> u64 {
+        crate::add_tokens(self.input_tokens, self.output_tokens)
+    }
+}
+
+/// Tokens the provider reported for a call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Input tokens (Anthropic: including cache writes and reads).
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+}
+
+/// A request made ready for the upstream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prepared {
+    /// The body to send upstream.
+    pub body: Vec<u8>,
+    /// The tokens to hold.
+    pub estimate: Estimate,
+    /// The model the client asked for.
+    pub model: String,
+    /// True when the client asked for a stream.
+    pub stream: bool,
+    /// OpenAI: true when the client itself asked for the usage chunk (else
+    /// the gateway strips it again).
+    pub client_wants_usage: bool,
+}
+
+/// How the gateway bounds and estimates calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EstimatePolicy {
+    /// Output bound set on requests that carry none.
+    pub default_max_tokens: u64,
+    /// Use the upper-bound input estimate (the hard cap is never crossed).
+    pub strict: bool,
+}
+
+/// Strict mode: tokens added when a request declares tools (providers add a
+/// hidden tool-use system prompt of a few hundred tokens).
+pub const STRICT_TOOLS_TOKENS: u64 = 1_024;
+/// Strict mode: tokens added per image or document part (an image costs up
+/// to about 1 600 tokens, and a URL is far shorter than that).
+pub const STRICT_MEDIA_PART_TOKENS: u64 = 2_000;
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_field("invalid-request", field, message)
+}
+
+/// A whole token count in the request, if present.
+fn token_field(map: &Map<String, Value>, name: &str) -> Result<Option<u64>, ApiError> {
+    match map.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(Some(tokens_from_f64(
+            n.as_f64().unwrap_or(f64::INFINITY),
+            name,
+        )?)),
+        Some(_) => Err(invalid(name, format!("{name} must be a whole number"))),
+    }
+}
+
+/// Checks a request body and makes it ready for the upstream: sets the
+/// output bound when the client gave none, asks an OpenAI stream for its
+/// usage chunk, and estimates the tokens to hold.
+///
+/// # Errors
+/// 400 when the body is not an object, has no model, or has a malformed
+/// `max_tokens`, `n`, `stream` or `stream_options`.
+pub fn prepare(
+    endpoint: Endpoint,
+    body: Value,
+    policy: EstimatePolicy,
+) -> Result<Prepared, ApiError> {
+    let Value::Object(mut map) = body else {
+        return Err(ApiError::new(
+            400,
+            "invalid-request",
+            "the request body must be a JSON object",
+        ));
+    };
+    let model = match map.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        _ => return Err(invalid("model", "model is required (a non-empty string)")),
+    };
+    let stream = match map.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(invalid("stream", "stream must be true or false")),
+    };
+    let mut client_wants_usage = false;
+    let output_tokens = match endpoint {
+        Endpoint::Embeddings => {
+            if stream {
+                return Err(invalid("stream", "embeddings are not streamed"));
+            }
+            0
+        }
+        Endpoint::ChatCompletions => {
+            let n = match map.get("n") {
+                None | Some(Value::Null) => 1,
+                Some(Value::Number(n)) => match n.as_u64() {
+                    Some(n @ 1..=128) => n,
+                    _ => return Err(invalid("n", "n must be a whole number from 1 to 128")),
+                },
+                Some(_) => return Err(invalid("n", "n must be a whole number from 1 to 128")),
+            };
+            let bound = match (
+                token_field(&map, "max_completion_tokens")?,
+                token_field(&map, "max_tokens")?,
+            ) {
+                // Both given: the larger is the safe bound.
+                (Some(a), Some(b)) => a.max(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => {
+                    map.insert(
+                        "max_completion_tokens".into(),
+                        policy.default_max_tokens.into(),
+                    );
+                    policy.default_max_tokens
+                }
+            };
+            if stream {
+                let options = map
+                    .entry("stream_options")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if options.is_null() {
+                    *options = Value::Object(Map::new());
+                }
+                let Value::Object(options) = options else {
+                    return Err(invalid(
+                        "stream_options",
+                        "stream_options must be an object",
+                    ));
+                };
+                client_wants_usage = options.get("include_usage") == Some(&Value::Bool(true));
+                options.insert("include_usage".into(), true.into());
+            }
+            bound.saturating_mul(n).min(MAX_TOKENS)
+        }
+        Endpoint::Messages => match token_field(&map, "max_tokens")? {
+            Some(bound) => bound,
+            None => {
+                map.insert("max_tokens".into(), policy.default_max_tokens.into());
+                policy.default_max_tokens
+            }
+        },
+    };
+    let value = Value::Object(map);
+    let body = value.to_string().into_bytes();
+    let input_tokens = estimate_input(&value, body.len(), policy.strict);
+    Ok(Prepared {
+        body,
+        estimate: Estimate {
+            input_tokens,
+            output_tokens,
+        },
+        model,
+        stream,
+        client_wants_usage,
+    })
+}
+
+/// Estimates a request's input tokens from its JSON body of `bytes` bytes.
+///
+/// - Typical (`strict == false`): `ceil(bytes / 4)`, the usual rule of four
+///   bytes per token for English text; it undercounts dense text (CJK,
+///   code), images and tool prompts, so a call may use more than it held.
+/// - Strict: every byte counts as a token, plus [`STRICT_TOOLS_TOKENS`] when
+///   tools are declared and [`STRICT_MEDIA_PART_TOKENS`] per image or
+///   document part. Byte-level BPE tokenizers (OpenAI's, Anthropic's) never
+///   emit more tokens than the text has bytes, and the JSON around the text
+///   is longer than the per-message tokens the provider adds, so this is an
+///   upper bound for text, tools and images (not for files the provider
+///   fetches by id or URL and bills per page).
+pub fn estimate_input(body: &Value, bytes: usize, strict: bool) -> u64 {
+    let bytes = bytes as u64;
+    if !strict {
+        return bytes.div_ceil(4);
+    }
+    let tools = match body.get("tools") {
+        Some(Value::Array(tools)) if !tools.is_empty() => STRICT_TOOLS_TOKENS,
+        _ => 0,
+    };
+    let media = media_parts(body).saturating_mul(STRICT_MEDIA_PART_TOKENS);
+    crate::add_tokens(bytes, crate::add_tokens(tools, media))
+}
+
+/// Counts content parts that are images or documents, anywhere in the body.
+fn media_parts(value: &Value) -> u64 {
+    match value {
+        Value::Array(items) => items.iter().map(media_parts).sum(),
+        Value::Object(map) => {
+            let own = matches!(
+                map.get("type").and_then(Value::as_str),
+                Some("image" | "image_url" | "input_image" | "document" | "file" | "input_file")
+            );
+            u64::from(own) + map.values().map(media_parts).sum::<u64>()
+        }
+        _ => 0,
+    }
+}
+
+/// A whole non-negative token count reported by a provider.
+pub fn reported_tokens(value: Option<&Value>) -> Option<u64> {
+    let n = value?.as_f64()?;
+    tokens_from_f64(n, "usage").ok()
+}
+
+/// Anthropic input tokens: uncached input plus cache writes and reads (all
+/// are input the provider processed).
+pub fn anthropic_input(usage: &Value) -> Option<u64> {
+    let base = reported_tokens(usage.get("input_tokens"))?;
+    let cache = ["cache_creation_input_tokens", "cache_read_input_tokens"]
+        .iter()
+        .filter_map(|k| reported_tokens(usage.get(*k)))
+        .fold(0, crate::add_tokens);
+    Some(crate::add_tokens(base, cache))
+}
+
+/// The usage a complete (non-streamed) response reports, if well-formed.
+pub fn response_usage(endpoint: Endpoint, body: &Value) -> Option<Usage> {
+    let usage = body.get("usage")?;
+    match endpoint {
+        Endpoint::ChatCompletions => Some(Usage {
+            input_tokens: reported_tokens(usage.get("prompt_tokens"))?,
+            output_tokens: reported_tokens(usage.get("completion_tokens"))?,
+        }),
+        Endpoint::Embeddings => Some(Usage {
+            input_tokens: reported_tokens(usage.get("prompt_tokens"))?,
+            output_tokens: 0,
+        }),
+        Endpoint::Messages => Some(Usage {
+            input_tokens: anthropic_input(usage)?,
+            output_tokens: reported_tokens(usage.get("output_tokens"))?,
+        }),
+    }
+}
+
+/// The provider's error `type` for an HTTP status.
+fn error_type(provider: Provider, status: u16) -> &'static str {
+    match (provider, status) {
+        (_, 429) => "rate_limit_error",
+        (Provider::Anthropic, 401) => "authentication_error",
+        (Provider::Anthropic, 403) => "permission_error",
+        (Provider::Anthropic, 404) => "not_found_error",
+        (Provider::Anthropic, 413) => "request_too_large",
+        (Provider::Anthropic, 500..) => "api_error",
+        (Provider::OpenAi, 500..) => "server_error",
+        _ => "invalid_request_error",
+    }
+}
+
+/// An error body in the provider's own format, so its SDK raises its usual
+/// error type with our message.
+pub fn error_body(provider: Provider, error: &ApiError) -> Value {
+    let kind = error_type(provider, error.status);
+    match provider {
+        Provider::OpenAi => json!({
+            "error": {
+                "message": error.message,
+                "type": kind,
+                "param": error.field,
+                "code": error.code.replace('-', "_"),
+            }
+        }),
+        Provider::Anthropic => json!({
+            "type": "error",
+            "error": { "type": kind, "message": error.message },
+        }),
+    }
+}

@@ -1,0 +1,189 @@
+// A fake LLM provider on 127.0.0.1: OpenAI chat completions (plain and SSE
+// with the usage chunk), embeddings, and Anthropic messages (plain and SSE).
+//
+// Each call picks its behaviour through its model name, `name?knob=value&...`,
+// so concurrent calls never share state:
+//   in=N, out=N      usage to report (output is capped by the request's bound)
+//   status=N         answer with this error status (in the provider's format,
+//                    echoing the key it was sent, as a careless upstream might)
+//   delay=MS         wait before the response headers
+//   chunkDelay=MS    wait between streamed events
+//   malformed=1      200 with a body that is not the provider's JSON
+//   nousage=1        a well-formed answer without usage
+//   truncate=N       stream N content events, then end without usage
+//   hang=N           stream N content events, then stall until the client goes
+// The response names the model `<name>-snapshot`, as providers name a dated
+// version of the alias asked for.
+import http from "node:http";
+
+export class FakeUpstream {
+  constructor() {
+    /** Every request received: { path, headers, body }. */
+    this.requests = [];
+    /** Streams stalled by `hang`, and whether their client went away. */
+    this.hung = [];
+    this.server = http.createServer((req, res) => this.#handle(req, res));
+    this.sockets = new Set();
+    this.server.on("connection", (s) => {
+      this.sockets.add(s);
+      s.on("close", () => this.sockets.delete(s));
+    });
+  }
+
+  async start() {
+    await new Promise((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    this.url = `http://127.0.0.1:${this.server.address().port}`;
+    return this;
+  }
+
+  /** Base URLs as the gateway's OPENAI_BASE_URL / ANTHROPIC_BASE_URL. */
+  get openaiBase() {
+    return `${this.url}/openai/v1`;
+  }
+  get anthropicBase() {
+    return `${this.url}/anthropic`;
+  }
+
+  async stop() {
+    for (const s of this.sockets) s.destroy();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  async #handle(req, res) {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const text = Buffer.concat(chunks).toString("utf8");
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    this.requests.push({ path: req.url, headers: req.headers, body, bytes: text.length });
+    const [name, query = ""] = String(body?.model ?? "").split("?");
+    const knobs = Object.fromEntries(new URLSearchParams(query));
+    const num = (k, d) => (knobs[k] !== undefined ? Number(knobs[k]) : d);
+    const model = `${name}-snapshot`;
+    const path = req.url.split("?")[0];
+    const anthropic = path === "/anthropic/v1/messages";
+    const key = anthropic ? req.headers["x-api-key"] : (req.headers.authorization ?? "").replace(/^Bearer /, "");
+
+    if (num("delay", 0) > 0) await sleep(num("delay", 0));
+    if (res.destroyed) return;
+    if (knobs.status) {
+      const status = Number(knobs.status);
+      const message = `fake upstream error ${status} for key ${key}`;
+      const err = anthropic
+        ? { type: "error", error: { type: "api_error", message } }
+        : { error: { message, type: "server_error", param: null, code: null } };
+      return json(res, status, err);
+    }
+    if (knobs.malformed) {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end("{\"id\": \"cmpl-broken\", \"choices\": [");
+    }
+    const bound = anthropic ? body.max_tokens : (body.max_completion_tokens ?? body.max_tokens ?? 16);
+    const input = num("in", 11);
+    const output = Math.min(num("out", 5), bound ?? Infinity);
+
+    if (path === "/openai/v1/embeddings") {
+      const inputs = Array.isArray(body.input) ? body.input : [body.input];
+      return json(res, 200, {
+        object: "list",
+        data: inputs.map((_, index) => ({ object: "embedding", index, embedding: vector(body.encoding_format) })),
+        model,
+        ...(knobs.nousage ? {} : { usage: { prompt_tokens: input, total_tokens: input } }),
+      });
+    }
+    const words = Array.from({ length: Math.max(output, 1) }, (_, i) => `w${i} `);
+    if (path === "/openai/v1/chat/completions") {
+      const usage = { prompt_tokens: input, completion_tokens: output, total_tokens: input + output };
+      if (!body.stream) {
+        return json(res, 200, {
+          id: "chatcmpl-fake",
+          object: "chat.completion",
+          created: 1764349200,
+          model,
+          choices: [{ index: 0, message: { role: "assistant", content: words.join("") }, finish_reason: "stop" }],
+          ...(knobs.nousage ? {} : { usage }),
+        });
+      }
+      const includeUsage = body.stream_options?.include_usage === true;
+      const base = { id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1764349200, model };
+      const extra = includeUsage ? { usage: null } : {};
+      const events = [
+        { ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }], ...extra },
+        ...words.map((w) => ({ ...base, choices: [{ index: 0, delta: { content: w }, finish_reason: null }], ...extra })),
+        { ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }], ...extra },
+      ].map((e) => `data: ${JSON.stringify(e)}\n\n`);
+      const tail = [];
+      if (includeUsage && !knobs.nousage) tail.push(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
+      tail.push("data: [DONE]\n\n");
+      return this.#stream(req, res, events, tail, knobs);
+    }
+    if (anthropic) {
+      const message = {
+        id: "msg_fake",
+        type: "message",
+        role: "assistant",
+        model,
+        content: [{ type: "text", text: words.join("") }],
+        stop_reason: "end_turn",
+        stop_sequence: null,
+        usage: { input_tokens: input, output_tokens: output, cache_creation_input_tokens: num("cacheWrite", 0), cache_read_input_tokens: num("cacheRead", 0) },
+      };
+      if (!body.stream) {
+        if (knobs.nousage) delete message.usage;
+        return json(res, 200, message);
+      }
+      const ev = (type, data) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+      const events = [
+        ev("message_start", { message: { ...message, content: [], stop_reason: null, usage: { ...message.usage, output_tokens: 1 } } }),
+        ev("content_block_start", { index: 0, content_block: { type: "text", text: "" } }),
+        ev("ping", {}),
+        ...words.map((w) => ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: w } })),
+        ev("content_block_stop", { index: 0 }),
+      ];
+      const tail = [];
+      if (!knobs.nousage) tail.push(ev("message_delta", { delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: output } }));
+      tail.push(ev("message_stop", {}));
+      return this.#stream(req, res, events, tail, knobs);
+    }
+    json(res, 404, { error: { message: `fake upstream has no ${path}`, type: "invalid_request_error" } });
+  }
+
+  async #stream(req, res, events, tail, knobs) {
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    const gap = Number(knobs.chunkDelay ?? 0);
+    const limit = knobs.truncate !== undefined ? Number(knobs.truncate) : knobs.hang !== undefined ? Number(knobs.hang) : Infinity;
+    let sent = 0;
+    for (const e of events) {
+      if (sent >= limit) break;
+      if (res.destroyed) return;
+      res.write(e);
+      sent++;
+      if (gap) await sleep(gap);
+    }
+    if (knobs.hang !== undefined) {
+      const record = { clientGone: false };
+      this.hung.push(record);
+      res.on("close", () => (record.clientGone = true));
+      return; // never ends: the client (or the gateway's idle timeout) must go
+    }
+    if (knobs.truncate === undefined) for (const e of tail) res.write(e);
+    res.end();
+  }
+}
+
+function json(res, status, body) {
+  res.writeHead(status, { "content-type": "application/json", "x-request-id": "req_fake_upstream" });
+  res.end(JSON.stringify(body));
+}
+
+/** A small embedding, as floats or (as the SDK asks by default) base64 float32. */
+function vector(format) {
+  const floats = [0.25, -0.5, 0.75];
+  return format === "base64" ? Buffer.from(new Float32Array(floats).buffer).toString("base64") : floats;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

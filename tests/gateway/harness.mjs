@@ -1,0 +1,99 @@
+// The Worker in workerd (Miniflare) on a real 127.0.0.1 port, so the official
+// SDKs can reach it, with local D1/KV and a fake upstream on 127.0.0.1.
+// Every line workerd logs is captured, to show the provider keys never leak.
+import { join } from "node:path";
+import { Miniflare, Log, LogLevel } from "miniflare";
+import { ROOT, ADMIN_TOKEN, WorkerClient, migrationStatements } from "../worker/harness.mjs";
+import { FakeUpstream } from "./fake-upstream.mjs";
+
+export { ADMIN_TOKEN };
+export const OPENAI_KEY = "sk-provider-openai-SECRET-7f3a9c";
+export const ANTHROPIC_KEY = "sk-ant-provider-SECRET-51d2e8";
+
+/** Collects everything Miniflare and workerd print. */
+class CaptureLog extends Log {
+  constructor(lines) {
+    super(LogLevel.DEBUG);
+    this.lines = lines;
+  }
+  log(message) {
+    this.lines.push(String(message));
+  }
+}
+
+/**
+ * Starts a fake upstream and the Worker pointed at it. `vars` override the
+ * gateway's Worker vars (strict mode, timeouts, default max tokens).
+ */
+export async function startGateway({ vars = {} } = {}) {
+  const upstream = await new FakeUpstream().start();
+  const logs = [];
+  const collect = (stream) => stream.on("data", (d) => logs.push(d.toString()));
+  const mf = new Miniflare({
+    scriptPath: join(ROOT, "build", "index.js"),
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: "2026-04-01",
+    d1Databases: { DB: "ai-budget-gateway-test" },
+    kvNamespaces: ["BUDGETS"],
+    cf: false,
+    host: "127.0.0.1",
+    port: 0,
+    log: new CaptureLog(logs),
+    handleRuntimeStdio: (stdout, stderr) => {
+      collect(stdout);
+      collect(stderr);
+    },
+    handleStructuredLogs: (entry) => logs.push(`${entry.level}: ${entry.message}`),
+    bindings: {
+      ADMIN_TOKEN,
+      OPENAI_BASE_URL: upstream.openaiBase,
+      ANTHROPIC_BASE_URL: upstream.anthropicBase,
+      OPENAI_API_KEY: OPENAI_KEY,
+      ANTHROPIC_API_KEY: ANTHROPIC_KEY,
+      GATEWAY_UPSTREAM_TIMEOUT_MS: "2000",
+      ...vars,
+    },
+  });
+  const url = await mf.ready;
+  const db = await mf.getD1Database("DB");
+  await db.batch(migrationStatements().map((s) => db.prepare(s)));
+  const worker = new WorkerClient(mf, db);
+  const base = url.href.replace(/\/$/, "");
+  return {
+    mf,
+    worker,
+    upstream,
+    logs,
+    base,
+    /** The SDK base URLs of a port. */
+    openaiURL: (port) => `${base}/v1/ports/${port}/openai`,
+    anthropicURL: (port) => `${base}/v1/ports/${port}/anthropic`,
+    async stop() {
+      await mf.dispose();
+      await upstream.stop();
+    },
+  };
+}
+
+/** Waits until `port` has no open holds (streamed calls settle after their answer). */
+export async function settled(worker, port, { timeoutMs = 5000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await worker.sql("SELECT COUNT(*) AS n FROM reservations WHERE port_id = ? AND state = 'held'", port);
+    if (row.n === 0) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} still has ${row.n} open holds`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A port with a budget and a key. */
+export async function openPort(worker, port, budget = {}) {
+  await worker.setBudget(port, { enabled: true, softCapTokens: 800_000, hardCapTokens: 1_000_000, period: "month", ...budget });
+  return worker.issueKey(port);
+}
+
+/** The port's ledger rows, oldest first. */
+export const ledger = (worker, port) => worker.sql("SELECT * FROM usage_ledger WHERE port_id = ? ORDER BY id", port);
+/** The port's reservations, oldest first. */
+export const reservations = (worker, port) => worker.sql("SELECT * FROM reservations WHERE port_id = ? ORDER BY created_at, id", port);
