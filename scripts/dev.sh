@@ -44,6 +44,7 @@ cat <<INFO
    admin token: $token
    try:
      curl -s -H "Authorization: Bearer $token" http://127.0.0.1:$port/v1/ports/acme/budget
+   expire stale holds now (the cron trigger): curl -s "http://127.0.0.1:$port/__scheduled?cron=*+*+*+*+*"
 
 INFO
-exec wrangler dev --local --ip 127.0.0.1 --port "$port"
+exec wrangler dev --local --test-scheduled --ip 127.0.0.1 --port "$port"
