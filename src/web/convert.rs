@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use js_sys::{Array, Object, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::{tokens_from_f64, Budget, Error, ErrorCode, FieldValue, Period, RawBudget, UsageRow};
 
@@ -26,9 +27,76 @@ pub(crate) fn to_js_error(err: Error) -> JsValue {
     js.into()
 }
 
+#[wasm_bindgen]
+extern "C" {
+    // `Reflect.get`/`Reflect.set` without js-sys's try/catch wrapper: on
+    // plain objects they cannot throw, and the wrapper costs more than the
+    // call.
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    fn reflect_set(target: &JsValue, key: &JsValue, value: &JsValue) -> bool;
+    #[wasm_bindgen(js_namespace = Reflect, js_name = get)]
+    fn reflect_get(target: &JsValue, key: &JsValue) -> JsValue;
+}
+
+/// Every property name the binding reads or writes; the first four are the
+/// budget's fields (`raw_budget` matches them by position).
+const KEY_NAMES: [&str; 30] = [
+    "enabled",
+    "softCapTokens",
+    "hardCapTokens",
+    "period",
+    "ok",
+    "remaining",
+    "usedTokens",
+    "softCap",
+    "resetsAt",
+    "reason",
+    "capTokens",
+    "state",
+    "softPercent",
+    "hardPercent",
+    "periodStart",
+    "calls",
+    "byFeature",
+    "breakdown",
+    "feature",
+    "tokens",
+    "inputTokens",
+    "outputTokens",
+    "createdAt",
+    "code",
+    "field",
+    "value",
+    "enumerable",
+    "writable",
+    "configurable",
+    "name",
+];
+
+thread_local! {
+    // The names as JS strings, made once: a name copied from wasm memory on
+    // every call was the main cost of the object API (measured with
+    // bench/pkg/decisions.mjs).
+    static KEYS: Vec<JsValue> = KEY_NAMES.iter().map(|name| JsValue::from_str(name)).collect();
+}
+
+/// Runs `f` with `name` as a JS string (a cached one for known names).
+fn with_key<R>(name: &str, f: impl FnOnce(&JsValue) -> R) -> R {
+    match KEY_NAMES.iter().position(|known| *known == name) {
+        Some(index) => KEYS.with(|keys| f(&keys[index])),
+        None => f(&JsValue::from_str(name)),
+    }
+}
+
 /// Sets `key` on an object we created (a plain object never refuses).
 pub(crate) fn set(target: &JsValue, key: &str, value: impl Into<JsValue>) {
-    let _ = Reflect::set(target, &JsValue::from_str(key), &value.into());
+    let value = value.into();
+    with_key(key, |key| reflect_set(target, key, &value));
+}
+
+/// Reads `key` from an object (getters run; a missing key is `undefined`).
+fn get(target: &JsValue, key: &str) -> JsValue {
+    with_key(key, |key| reflect_get(target, key))
 }
 
 /// A new plain object.
@@ -103,13 +171,54 @@ pub(crate) fn date(at: DateTime<Utc>) -> JsValue {
     js_sys::Date::new(&JsValue::from_f64(at.timestamp_millis() as f64)).into()
 }
 
-/// The fields of an object as the core's [`RawBudget`]. Values serde cannot
-/// read (a symbol, a function) count as "not an object".
+/// The own enumerable fields of an object as the core's [`RawBudget`]
+/// (what JSON would carry). Anything but a plain object or class instance
+/// (an array, a function, a primitive) is "not an object".
+///
+/// Read by hand rather than through serde: names are matched as JS strings,
+/// and only unknown names are copied into Rust, which made the object API
+/// several times faster.
 pub(crate) fn raw_budget(value: &JsValue) -> RawBudget {
-    serde_wasm_bindgen::from_value(value.clone()).unwrap_or(RawBudget {
-        not_an_object: true,
-        ..RawBudget::default()
-    })
+    let mut raw = RawBudget::default();
+    if !value.is_object() || Array::is_array(value) {
+        raw.not_an_object = true;
+        return raw;
+    }
+    for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
+        let slot = KEYS.with(|keys| {
+            if key == keys[0] {
+                Some(&mut raw.enabled)
+            } else if key == keys[1] {
+                Some(&mut raw.soft_cap_tokens)
+            } else if key == keys[2] {
+                Some(&mut raw.hard_cap_tokens)
+            } else if key == keys[3] {
+                Some(&mut raw.period)
+            } else {
+                None
+            }
+        });
+        match slot {
+            Some(slot) => *slot = Some(field_value(reflect_get(value, &key))),
+            None => raw.unknown_fields.push(key.as_string().unwrap_or_default()),
+        }
+    }
+    raw
+}
+
+/// One JS value, keeping its type, as the core's [`FieldValue`].
+fn field_value(value: JsValue) -> FieldValue {
+    if value.is_undefined() || value.is_null() {
+        FieldValue::Null
+    } else if let Some(flag) = value.as_bool() {
+        FieldValue::Bool(flag)
+    } else if let Some(number) = value.as_f64() {
+        FieldValue::Number(number)
+    } else if let Some(text) = value.as_string() {
+        FieldValue::Text(text)
+    } else {
+        FieldValue::Other
+    }
 }
 
 /// A complete, valid budget (as `normalizeBudget` or `mergeBudget` return).
@@ -174,7 +283,7 @@ pub(crate) fn usage_rows(value: &JsValue) -> Result<Vec<UsageRow>, Error> {
                 format!("rows[{index}] must be an object"),
             ));
         }
-        let get = |name: &str| Reflect::get(&row, &JsValue::from_str(name)).unwrap_or_default();
+        let get = |name: &str| get(&row, name);
         let feature = get("feature").as_string().ok_or_else(|| {
             let name = field("feature");
             Error::new(
@@ -192,11 +301,18 @@ pub(crate) fn usage_rows(value: &JsValue) -> Result<Vec<UsageRow>, Error> {
                 format!("{} is missing", field("createdAt")),
             ));
         }
+        // The row's field names are only spelt out when there is an error
+        // to report: on a long ledger that is most of the cost.
+        let count = |name: &str| {
+            let value = get(name);
+            tokens(&value, name).map_err(|_| tokens(&value, &field(name)).unwrap_err())
+        };
         rows.push(UsageRow {
             feature,
-            input_tokens: tokens(&get("inputTokens"), &field("inputTokens"))?,
-            output_tokens: tokens(&get("outputTokens"), &field("outputTokens"))?,
-            created_at: instant(Some(&created), &field("createdAt"))?,
+            input_tokens: count("inputTokens")?,
+            output_tokens: count("outputTokens")?,
+            created_at: instant(Some(&created), "createdAt")
+                .map_err(|_| instant(Some(&created), &field("createdAt")).unwrap_err())?,
         });
     }
     Ok(rows)
