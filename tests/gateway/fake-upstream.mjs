@@ -3,7 +3,9 @@
 //
 // Each call picks its behaviour through its model name, `name?knob=value&...`,
 // so concurrent calls never share state:
-//   in=N, out=N      usage to report (output is capped by the request's bound)
+//   in=N, out=N      usage to report (output is capped by the request's bound);
+//                    in=max reports the request's byte count and out=max its
+//                    output bound: the most a byte-level tokenizer could bill
 //   status=N         answer with this error status (in the provider's format,
 //                    echoing the key it was sent, as a careless upstream might)
 //   delay=MS         wait before the response headers
@@ -20,8 +22,8 @@ export class FakeUpstream {
   constructor() {
     /** Every request received: { path, headers, body }. */
     this.requests = [];
-    /** Streams stalled by `hang`, and whether their client went away. */
-    this.hung = [];
+    /** Every stream: whether it finished, and whether its client left first. */
+    this.streams = [];
     this.server = http.createServer((req, res) => this.#handle(req, res));
     this.sockets = new Set();
     this.server.on("connection", (s) => {
@@ -59,7 +61,7 @@ export class FakeUpstream {
     } catch {
       body = undefined;
     }
-    this.requests.push({ path: req.url, headers: req.headers, body, bytes: text.length });
+    this.requests.push({ path: req.url, headers: req.headers, body, bytes: Buffer.byteLength(text) });
     const [name, query = ""] = String(body?.model ?? "").split("?");
     const knobs = Object.fromEntries(new URLSearchParams(query));
     const num = (k, d) => (knobs[k] !== undefined ? Number(knobs[k]) : d);
@@ -83,8 +85,8 @@ export class FakeUpstream {
       return res.end("{\"id\": \"cmpl-broken\", \"choices\": [");
     }
     const bound = anthropic ? body.max_tokens : (body.max_completion_tokens ?? body.max_tokens ?? 16);
-    const input = num("in", 11);
-    const output = Math.min(num("out", 5), bound ?? Infinity);
+    const input = knobs.in === "max" ? Buffer.byteLength(text) : num("in", 11);
+    const output = knobs.out === "max" ? bound : Math.min(num("out", 5), bound ?? Infinity);
 
     if (path === "/openai/v1/embeddings") {
       const inputs = Array.isArray(body.input) ? body.input : [body.input];
@@ -154,6 +156,9 @@ export class FakeUpstream {
 
   async #stream(req, res, events, tail, knobs) {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    const record = { finished: false, clientGone: false };
+    this.streams.push(record);
+    res.on("close", () => (record.clientGone = !record.finished));
     const gap = Number(knobs.chunkDelay ?? 0);
     const limit = knobs.truncate !== undefined ? Number(knobs.truncate) : knobs.hang !== undefined ? Number(knobs.hang) : Infinity;
     let sent = 0;
@@ -164,13 +169,16 @@ export class FakeUpstream {
       sent++;
       if (gap) await sleep(gap);
     }
-    if (knobs.hang !== undefined) {
-      const record = { clientGone: false };
-      this.hung.push(record);
-      res.on("close", () => (record.clientGone = true));
-      return; // never ends: the client (or the gateway's idle timeout) must go
+    // `hang` never ends: the client (or the gateway's idle timeout) must go.
+    if (knobs.hang !== undefined) return;
+    if (knobs.truncate === undefined) {
+      for (const e of tail) {
+        if (res.destroyed) return;
+        res.write(e);
+        if (gap) await sleep(gap);
+      }
     }
-    if (knobs.truncate === undefined) for (const e of tail) res.write(e);
+    record.finished = true;
     res.end();
   }
 }

@@ -44,7 +44,9 @@ export async function startGateway({ vars = {} } = {}) {
       collect(stdout);
       collect(stderr);
     },
-    handleStructuredLogs: (entry) => logs.push(`${entry.level}: ${entry.message}`),
+    handleStructuredLogs: (entry) => {
+      logs.push(`${entry.level}: ${entry.message}`);
+    },
     bindings: {
       ADMIN_TOKEN,
       OPENAI_BASE_URL: upstream.openaiBase,

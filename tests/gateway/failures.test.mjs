@@ -1,0 +1,161 @@
+// When the call goes wrong: upstream errors release the hold; timeouts,
+// aborted, truncated or malformed answers are charged by the documented rule
+// (the held estimate, with the provider's own input count when it was already
+// reported); nothing stays held and nothing is counted twice.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
+import { startGateway, openPort, settled, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY } from "./harness.mjs";
+import { sleep } from "./fake-upstream.mjs";
+
+let g;
+before(async () => {
+  g = await startGateway({ vars: { GATEWAY_UPSTREAM_TIMEOUT_MS: "700" } });
+});
+after(async () => {
+  await g?.stop();
+});
+
+async function port(name) {
+  const key = await openPort(g.worker, name);
+  return {
+    openai: new OpenAI({ apiKey: key, baseURL: g.openaiURL(name), maxRetries: 0 }),
+    anthropic: new Anthropic({ apiKey: key, baseURL: g.anthropicURL(name), maxRetries: 0 }),
+  };
+}
+
+/** The port's one reservation, once settled, and its ledger; the rollup agrees with the ledger. */
+async function outcome(name) {
+  await settled(g.worker, name);
+  const holds = await reservations(g.worker, name);
+  const rows = await ledger(g.worker, name);
+  const { ledger: sum, rollup } = await g.worker.consistency(name);
+  for (const r of rollup) assert.equal(r.tokens, sum.tokens, "the rollup equals the ledger");
+  return { holds, rows };
+}
+
+const leaks = (text) => text.includes(OPENAI_KEY) || text.includes(ANTHROPIC_KEY);
+
+test("an upstream error is passed through, its hold released, nothing counted, and the provider key scrubbed from it", async () => {
+  const { openai, anthropic } = await port("upstream-500");
+  const e1 = await openai.chat.completions.create({ model: "gpt-test?status=500", messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+  assert.ok(e1 instanceof OpenAI.InternalServerError, `got ${e1}`);
+  assert.match(e1.message, /fake upstream error 500 for key \[redacted\]/);
+  const e2 = await anthropic.messages.create({ model: "claude?status=429", max_tokens: 9, messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+  assert.ok(e2 instanceof Anthropic.RateLimitError, "the provider's own 429 passes through");
+  assert.ok(!leaks(e1.message + JSON.stringify(e2.error)));
+  const { holds, rows } = await outcome("upstream-500");
+  assert.deepEqual(holds.map((h) => h.state), ["released", "released"]);
+  assert.deepEqual(rows, []);
+});
+
+test("an SDK retrying a failed call with the same Idempotency-Key gets a fresh hold per attempt", async () => {
+  const { openai } = await port("retried");
+  const client = openai.withOptions({ maxRetries: 2 });
+  const err = await client.chat.completions
+    .create({ model: "gpt-test?status=503", messages: [{ role: "user", content: "x" }] }, { headers: { "Idempotency-Key": "call-42" } })
+    .catch((e) => e);
+  assert.equal(err.status, 503);
+  await client.chat.completions.create({ model: "gpt-test?in=3&out=2", messages: [{ role: "user", content: "x" }] }, { headers: { "Idempotency-Key": "call-43" } });
+  const { holds, rows } = await outcome("retried");
+  assert.deepEqual(
+    holds.map((h) => [h.request_id, h.state]),
+    [["call-42", "released"], ["call-42~2", "released"], ["call-42~3", "released"], ["call-43", "committed"]],
+  );
+  assert.deepEqual(rows.map((r) => [r.request_id, r.total_tokens]), [["call-43", 5]]);
+});
+
+test("an upstream that does not answer in time gets a 504, and its hold is released", async () => {
+  const { openai } = await port("slow");
+  const started = Date.now();
+  const err = await openai.chat.completions.create({ model: "gpt-test?delay=3000", messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+  assert.equal(err.status, 504);
+  assert.match(err.message, /did not answer within 700 ms/);
+  assert.ok(Date.now() - started < 2500, "the gateway gave up at its timeout");
+  const { holds, rows } = await outcome("slow");
+  assert.deepEqual(holds.map((h) => h.state), ["released"]);
+  assert.deepEqual(rows, []);
+});
+
+test("a malformed upstream answer gets a clear 502 and is charged its estimate", async () => {
+  const { openai, anthropic } = await port("malformed");
+  const e1 = await openai.chat.completions.create({ model: "gpt-test?malformed=1", max_tokens: 40, messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+  assert.equal(e1.status, 502);
+  assert.match(e1.message, /charged its estimate/);
+  const e2 = await anthropic.messages.create({ model: "claude?nousage=1", max_tokens: 40, messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+  assert.equal(e2.status, 502);
+  assert.match(e2.message, /without readable usage/);
+  const { holds, rows } = await outcome("malformed");
+  assert.deepEqual(holds.map((h) => h.state), ["committed", "committed"]);
+  assert.deepEqual(holds.map((h) => h.actual_tokens), holds.map((h) => h.estimated_tokens));
+  assert.equal(rows.length, 2);
+});
+
+test("an OpenAI stream that ends without its usage chunk is charged its estimate", async () => {
+  const { openai } = await port("truncated-openai");
+  const stream = await openai.chat.completions.create({ model: "gpt-test?truncate=3", max_tokens: 30, stream: true, messages: [{ role: "user", content: "x" }] });
+  let n = 0;
+  for await (const _ of stream) n++;
+  assert.equal(n, 3);
+  const { holds, rows } = await outcome("truncated-openai");
+  assert.equal(holds[0].state, "committed");
+  assert.equal(holds[0].actual_tokens, holds[0].estimated_tokens);
+  assert.deepEqual(rows.map((r) => r.output_tokens), [30]);
+});
+
+test("an Anthropic stream cut after message_start is charged the reported input plus the output bound", async () => {
+  const { anthropic } = await port("truncated-anthropic");
+  const stream = await anthropic.messages.create({ model: "claude?in=21&truncate=4", max_tokens: 50, stream: true, messages: [{ role: "user", content: "x" }] });
+  const types = [];
+  for await (const e of stream) types.push(e.type);
+  assert.ok(!types.includes("message_stop"), "the client saw the stream end early");
+  const { rows } = await outcome("truncated-anthropic");
+  assert.deepEqual(rows.map((r) => [r.input_tokens, r.output_tokens]), [[21, 50]]);
+});
+
+test("a client that goes away mid-stream is charged by the rule, and the upstream call is cancelled", async () => {
+  const { openai, anthropic } = await port("abandoned");
+  const before = g.upstream.streams.length;
+  const s1 = await openai.chat.completions.create({ model: "gpt-test?out=50&chunkDelay=20", max_tokens: 60, stream: true, messages: [{ role: "user", content: "x" }] });
+  for await (const _ of s1) {
+    s1.controller.abort();
+    break;
+  }
+  const s2 = await anthropic.messages.create({ model: "claude?in=17&out=50&chunkDelay=20", max_tokens: 60, stream: true, messages: [{ role: "user", content: "x" }] });
+  for await (const e of s2) {
+    if (e.type === "content_block_start") {
+      s2.controller.abort();
+      break;
+    }
+  }
+  const { holds, rows } = await outcome("abandoned");
+  assert.deepEqual(holds.map((h) => h.state), ["committed", "committed"]);
+  assert.equal(holds[0].actual_tokens, holds[0].estimated_tokens, "OpenAI: no usage seen, the estimate");
+  assert.deepEqual([rows[1].input_tokens, rows[1].output_tokens], [17, 60], "Anthropic: reported input plus the bound");
+  const streams = g.upstream.streams.slice(before);
+  for (let i = 0; i < 50 && !streams.every((s) => s.clientGone); i++) await sleep(20);
+  assert.deepEqual(streams, [{ finished: false, clientGone: true }, { finished: false, clientGone: true }], "the upstream calls were cut off");
+});
+
+test("an upstream stream that goes silent is cut at the timeout and charged by the rule", async () => {
+  const { openai } = await port("silent");
+  const started = Date.now();
+  const stream = await openai.chat.completions.create({ model: "gpt-test?hang=2", max_tokens: 25, stream: true, messages: [{ role: "user", content: "x" }] });
+  let n = 0;
+  try {
+    for await (const _ of stream) n++;
+  } catch {
+    // The runtime may end the cut stream cleanly or as a network error.
+  }
+  assert.equal(n, 2, "the chunks before the silence arrived");
+  assert.ok(Date.now() - started < 2500, "the stream was cut at the timeout");
+  const { holds, rows } = await outcome("silent");
+  assert.equal(holds[0].actual_tokens, holds[0].estimated_tokens);
+  assert.equal(rows.length, 1);
+});
+
+test("the provider keys appear in no log line", async () => {
+  if (process.env.GATEWAY_TEST_LOGS) console.log(g.logs.filter((l) => l.includes("gateway")).join("\n"));
+  assert.ok(!leaks(g.logs.join("\n")));
+});

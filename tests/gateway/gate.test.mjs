@@ -1,0 +1,137 @@
+// The gate in front of the upstream: over the cap the SDKs raise their own
+// rate-limit errors with our message; a port key works for its own port only;
+// bad input is refused before anything is held or forwarded.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
+import { startGateway, openPort, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY } from "./harness.mjs";
+
+let g;
+before(async () => {
+  g = await startGateway();
+});
+after(async () => {
+  await g?.stop();
+});
+
+const clients = (port, key) => ({
+  openai: new OpenAI({ apiKey: key, baseURL: g.openaiURL(port), maxRetries: 0 }),
+  anthropic: new Anthropic({ apiKey: key, baseURL: g.anthropicURL(port), maxRetries: 0 }),
+});
+
+/** Asserts nothing was forwarded, held or counted since `upstreamCount`. */
+async function assertUntouched(port, upstreamCount) {
+  assert.equal(g.upstream.requests.length, upstreamCount, "nothing was forwarded");
+  assert.deepEqual(await ledger(g.worker, port), []);
+  assert.ok((await reservations(g.worker, port)).every((r) => r.state !== "held"), "nothing is held");
+}
+
+test("over the hard cap the OpenAI SDK raises RateLimitError with the budget's message, and nothing is forwarded", async () => {
+  const key = await openPort(g.worker, "tight-openai", { softCapTokens: 50, hardCapTokens: 100 });
+  const { openai } = clients("tight-openai", key);
+  const sent = g.upstream.requests.length;
+  const err = await openai.chat.completions
+    .create({ model: "gpt-test", max_tokens: 500, messages: [{ role: "user", content: "hi" }] })
+    .catch((e) => e);
+  assert.ok(err instanceof OpenAI.RateLimitError, `got ${err}`);
+  assert.match(err.message, /token budget refuses this call \(estimated-exceeds-cap\)/);
+  assert.equal(err.type, "rate_limit_error");
+  assert.equal(err.code, "budget_exceeded");
+  assert.ok(Number(err.headers.get("retry-after")) > 0);
+  assert.equal(err.headers.get("x-should-retry"), "false");
+  assert.equal(err.headers.get("x-budget-remaining"), "100");
+  await assertUntouched("tight-openai", sent);
+});
+
+test("over the hard cap the Anthropic SDK raises RateLimitError with the budget's message", async () => {
+  const key = await openPort(g.worker, "tight-anthropic", { softCapTokens: 50, hardCapTokens: 100 });
+  const { anthropic } = clients("tight-anthropic", key);
+  const sent = g.upstream.requests.length;
+  const err = await anthropic.messages
+    .create({ model: "claude-test", max_tokens: 500, stream: true, messages: [{ role: "user", content: "hi" }] })
+    .catch((e) => e);
+  assert.ok(err instanceof Anthropic.RateLimitError, `got ${err}`);
+  assert.match(err.message, /token budget refuses this call/);
+  assert.equal(err.error.error.type, "rate_limit_error");
+  assert.ok(Number(err.headers.get("retry-after")) > 0);
+  await assertUntouched("tight-anthropic", sent);
+});
+
+test("a port whose cap is used up refuses even a tiny call (hard-cap-exceeded)", async () => {
+  const key = await openPort(g.worker, "spent", { softCapTokens: 10, hardCapTokens: 10 });
+  await g.worker.post("/v1/ports/spent/usage", { feature: "x", provider: "p", model: "m", inputTokens: 10, outputTokens: 0 });
+  const err = await clients("spent", key)
+    .openai.embeddings.create({ model: "embed-test", input: "a" })
+    .catch((e) => e);
+  assert.ok(err instanceof OpenAI.RateLimitError);
+  assert.match(err.message, /hard-cap-exceeded/);
+});
+
+test("a port key cannot call another port's gateway, in either style", async () => {
+  const mine = await openPort(g.worker, "mine");
+  await openPort(g.worker, "theirs");
+  const sent = g.upstream.requests.length;
+  const { openai, anthropic } = clients("theirs", mine);
+  const e1 = await openai.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+  assert.ok(e1 instanceof OpenAI.PermissionDeniedError, `got ${e1}`);
+  assert.match(e1.message, /another port/);
+  assert.equal(e1.headers.get("x-budget-remaining"), null, "the other port's budget is not disclosed");
+  const e2 = await anthropic.messages.create({ model: "claude-test", max_tokens: 5, messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+  assert.ok(e2 instanceof Anthropic.PermissionDeniedError, `got ${e2}`);
+  assert.equal(e2.error.error.type, "permission_error");
+  await assertUntouched("theirs", sent);
+});
+
+test("an unknown key or no key is refused with the SDK's AuthenticationError", async () => {
+  await openPort(g.worker, "locked");
+  const { openai, anthropic } = clients("locked", "not-a-key");
+  assert.ok((await openai.embeddings.create({ model: "e", input: "a" }).catch((e) => e)) instanceof OpenAI.AuthenticationError);
+  assert.ok((await anthropic.messages.create({ model: "c", max_tokens: 5, messages: [] }).catch((e) => e)) instanceof Anthropic.AuthenticationError);
+  const res = await fetch(`${g.openaiURL("locked")}/chat/completions`, { method: "POST", body: "{}" });
+  assert.equal(res.status, 401);
+  assert.equal((await res.json()).error.type, "invalid_request_error");
+});
+
+test("bad input gets a clear 400 in the provider's format and holds nothing", async () => {
+  const key = await openPort(g.worker, "strict-input");
+  const sent = g.upstream.requests.length;
+  const post = (path, body, headers = {}) =>
+    fetch(`${g.base}/v1/ports/strict-input/${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
+      body,
+    });
+  const cases = [
+    ["openai/chat/completions", "{not json", {}, /not valid JSON/],
+    ["openai/chat/completions", JSON.stringify({ messages: [] }), {}, /model is required/],
+    ["openai/chat/completions", JSON.stringify({ model: "m", max_tokens: -1 }), {}, /max_tokens must be non-negative/],
+    ["openai/chat/completions", JSON.stringify({ model: "m", max_tokens: 1.5 }), {}, /whole number/],
+    ["openai/chat/completions", JSON.stringify({ model: "m", n: 0 }), {}, /n must be/],
+    ["openai/chat/completions", JSON.stringify({ model: "m", stream: "yes" }), {}, /stream must be/],
+    ["openai/embeddings", JSON.stringify({ model: "m", input: "a", stream: true }), {}, /not streamed/],
+    ["openai/chat/completions", JSON.stringify({ model: "m" }), { "x-budget-feature": "" }, /x-budget-feature must be/],
+    ["openai/chat/completions", JSON.stringify({ model: "m" }), { "Idempotency-Key": "has space" }, /Idempotency-Key must be/],
+  ];
+  for (const [path, body, headers, message] of cases) {
+    const res = await post(path, body, headers);
+    assert.equal(res.status, 400, `${path} ${body}`);
+    const json = await res.json();
+    assert.equal(json.error.type, "invalid_request_error");
+    assert.match(json.error.message, message);
+    assert.ok(res.headers.get("x-budget-remaining"), "the port's state rides along");
+  }
+  const anthropicBad = await post("anthropic/v1/messages", JSON.stringify([1]), { "x-api-key": key, authorization: "" });
+  assert.equal(anthropicBad.status, 400);
+  const anthropicError = await anthropicBad.json();
+  assert.equal(anthropicError.type, "error");
+  assert.equal(anthropicError.error.type, "invalid_request_error");
+  const unknown = await post("openai/completions", "{}");
+  assert.equal(unknown.status, 404);
+  await assertUntouched("strict-input", sent);
+});
+
+test("the provider keys appear in no log line", async () => {
+  const text = g.logs.join("\n");
+  assert.ok(!text.includes(OPENAI_KEY) && !text.includes(ANTHROPIC_KEY));
+});

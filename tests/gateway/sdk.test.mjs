@@ -1,0 +1,166 @@
+// The official SDKs pointed at the gateway: plain and streaming calls go
+// through unchanged, and the ledger holds exactly the usage the upstream
+// reported, attributed to the right port, feature, user, provider and model.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
+import { startGateway, openPort, settled, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY } from "./harness.mjs";
+
+let g;
+let key;
+const PORT = "acme";
+before(async () => {
+  g = await startGateway({ vars: { GATEWAY_DEFAULT_MAX_TOKENS: "300" } });
+  key = await openPort(g.worker, PORT, { softCapTokens: 100_000, hardCapTokens: 1_000_000 });
+});
+after(async () => {
+  await g?.stop();
+});
+
+const openai = (extra = {}) => new OpenAI({ apiKey: key, baseURL: g.openaiURL(PORT), maxRetries: 0, ...extra });
+const anthropic = (extra = {}) => new Anthropic({ apiKey: key, baseURL: g.anthropicURL(PORT), maxRetries: 0, ...extra });
+const attribution = (feature, user, requestId) => ({
+  headers: { "x-budget-feature": feature, "x-budget-user": user, ...(requestId ? { "Idempotency-Key": requestId } : {}) },
+});
+const lastRow = async () => (await ledger(g.worker, PORT)).at(-1);
+const lastUpstream = () => g.upstream.requests.at(-1);
+
+test("an OpenAI chat completion is answered as the upstream answered and counted with its reported usage", async () => {
+  const { data, response } = await openai()
+    .chat.completions.create({ model: "gpt-test?in=123&out=45", messages: [{ role: "user", content: "Hello" }] }, attribution("summarize", "user-1", "req-plain-1"))
+    .withResponse();
+  assert.equal(data.choices[0].message.content.split(" ").length - 1, 45);
+  assert.deepEqual(data.usage, { prompt_tokens: 123, completion_tokens: 45, total_tokens: 168 });
+  assert.equal(response.headers.get("x-budget-request-id"), "req-plain-1");
+  const row = await lastRow();
+  assert.deepEqual(
+    [row.port_id, row.feature, row.user_id, row.provider, row.model, row.input_tokens, row.output_tokens, row.request_id],
+    [PORT, "summarize", "user-1", "openai", "gpt-test-snapshot", 123, 45, "req-plain-1"],
+  );
+});
+
+test("an OpenAI streamed completion passes through chunk by chunk and counts the usage chunk the gateway asked for", async () => {
+  const stream = await openai().chat.completions.create(
+    { model: "gpt-test?in=77&out=9", stream: true, messages: [{ role: "user", content: "Hi" }] },
+    attribution("chat", "user-2"),
+  );
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  assert.equal(chunks.filter((c) => c.choices[0]?.delta?.content).length, 9);
+  assert.equal(lastUpstream().body.stream_options.include_usage, true, "the gateway asks upstream for usage");
+  assert.ok(chunks.every((c) => c.choices.length > 0), "the usage-only chunk the client did not ask for is stripped");
+  await settled(g.worker, PORT);
+  const row = await lastRow();
+  assert.deepEqual(
+    [row.feature, row.user_id, row.provider, row.model, row.input_tokens, row.output_tokens],
+    ["chat", "user-2", "openai", "gpt-test-snapshot", 77, 9],
+  );
+});
+
+test("an OpenAI stream whose client asked for usage keeps the usage chunk", async () => {
+  const stream = await openai().chat.completions.create({
+    model: "gpt-test?in=10&out=3",
+    stream: true,
+    stream_options: { include_usage: true },
+    messages: [{ role: "user", content: "Hi" }],
+  });
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  const last = chunks.at(-1);
+  assert.deepEqual(last.choices, []);
+  assert.deepEqual(last.usage, { prompt_tokens: 10, completion_tokens: 3, total_tokens: 13 });
+  await settled(g.worker, PORT);
+  const row = await lastRow();
+  assert.deepEqual([row.input_tokens, row.output_tokens], [10, 3]);
+});
+
+test("a call without an output bound gets the default bound upstream, and the hold counts it", async () => {
+  await openai().chat.completions.create({ model: "gpt-test?in=5&out=1", messages: [{ role: "user", content: "x" }] });
+  assert.equal(lastUpstream().body.max_completion_tokens, 300);
+  const hold = (await reservations(g.worker, PORT)).at(-1);
+  const bytes = lastUpstream().bytes;
+  assert.equal(hold.estimated_tokens, bytes + 300, "strict estimate: body bytes plus the output bound");
+});
+
+test("n completions hold n times the output bound", async () => {
+  await openai().chat.completions.create({ model: "gpt-test?in=5&out=1", n: 3, max_tokens: 50, messages: [{ role: "user", content: "x" }] });
+  const hold = (await reservations(g.worker, PORT)).at(-1);
+  assert.equal(hold.estimated_tokens, lastUpstream().bytes + 150);
+});
+
+test("OpenAI embeddings are counted as input tokens only", async () => {
+  const res = await openai().embeddings.create({ model: "embed-test?in=64", input: ["alpha", "beta"] }, attribution("search", "user-3"));
+  assert.equal(res.data.length, 2);
+  const row = await lastRow();
+  assert.deepEqual(
+    [row.feature, row.user_id, row.provider, row.model, row.input_tokens, row.output_tokens],
+    ["search", "user-3", "openai", "embed-test-snapshot", 64, 0],
+  );
+});
+
+test("an Anthropic message is answered as the upstream answered and counted with cache tokens as input", async () => {
+  const msg = await anthropic().messages.create(
+    { model: "claude-test?in=40&out=12&cacheWrite=100&cacheRead=1000", max_tokens: 64, messages: [{ role: "user", content: "Hello" }] },
+    attribution("draft", "user-4", "req-anthropic-1"),
+  );
+  assert.equal(msg.usage.output_tokens, 12);
+  const row = await lastRow();
+  assert.deepEqual(
+    [row.feature, row.user_id, row.provider, row.model, row.input_tokens, row.output_tokens, row.request_id],
+    ["draft", "user-4", "anthropic", "claude-test-snapshot", 1140, 12, "req-anthropic-1"],
+  );
+});
+
+test("an Anthropic stream passes through every event and counts message_start and message_delta usage", async () => {
+  const stream = await anthropic().messages.create(
+    { model: "claude-test?in=33&out=7", max_tokens: 64, stream: true, messages: [{ role: "user", content: "Hi" }] },
+    attribution("draft", "user-5"),
+  );
+  const types = [];
+  for await (const event of stream) types.push(event.type);
+  assert.equal(types.filter((t) => t === "content_block_delta").length, 7);
+  assert.deepEqual(types.slice(-2), ["message_delta", "message_stop"]);
+  await settled(g.worker, PORT);
+  const row = await lastRow();
+  assert.deepEqual(
+    [row.user_id, row.provider, row.model, row.input_tokens, row.output_tokens],
+    ["user-5", "anthropic", "claude-test-snapshot", 33, 7],
+  );
+});
+
+test("the upstream gets the provider key, never the port key", async () => {
+  await openai().chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "x" }] });
+  assert.equal(lastUpstream().headers.authorization, `Bearer ${OPENAI_KEY}`);
+  await anthropic().messages.create({ model: "claude-test", max_tokens: 8, messages: [{ role: "user", content: "x" }] });
+  assert.equal(lastUpstream().headers["x-api-key"], ANTHROPIC_KEY);
+  assert.equal(lastUpstream().headers.authorization, undefined);
+  assert.ok(!JSON.stringify(g.upstream.requests.map((r) => r.headers)).includes(key));
+});
+
+test("every answer carries the port's remaining tokens and reset instant", async () => {
+  const before = Number((await g.worker.get(`/v1/ports/${PORT}/usage`)).json.gateTokens);
+  const { response } = await openai()
+    .chat.completions.create({ model: "gpt-test?in=100&out=20", max_tokens: 20, messages: [{ role: "user", content: "x" }] })
+    .withResponse();
+  assert.equal(Number(response.headers.get("x-budget-remaining")), 1_000_000 - before - 120);
+  assert.ok(Date.parse(response.headers.get("x-budget-reset")) > Date.now());
+  assert.equal(response.headers.get("x-budget-soft-cap"), null);
+});
+
+test("a port past its soft cap gets the warning header, and the call still goes through", async () => {
+  const port = "acme-soft";
+  const portKey = await openPort(g.worker, port, { softCapTokens: 100, hardCapTokens: 100_000 });
+  const client = new OpenAI({ apiKey: portKey, baseURL: g.openaiURL(port), maxRetries: 0 });
+  const first = await client.chat.completions.create({ model: "gpt-test?in=150&out=1", max_tokens: 5, messages: [{ role: "user", content: "x" }] }).withResponse();
+  assert.equal(first.response.headers.get("x-budget-soft-cap"), "exceeded");
+  const stream = await client.chat.completions.create({ model: "gpt-test", max_tokens: 5, stream: true, messages: [{ role: "user", content: "x" }] }).withResponse();
+  assert.equal(stream.response.headers.get("x-budget-soft-cap"), "exceeded");
+  for await (const _ of stream.data);
+});
+
+test("the provider keys appear in no log line", async () => {
+  const text = g.logs.join("\n");
+  assert.ok(text.length > 0, "logs were captured");
+  assert.ok(!text.includes(OPENAI_KEY) && !text.includes(ANTHROPIC_KEY));
+});
