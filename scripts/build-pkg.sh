@@ -6,12 +6,12 @@
 #   pkg/dist/types    the declarations every entry point shares
 # Each .wasm is optimized with binaryen's wasm-opt (from node_modules).
 #
-# Speed and size were measured (bench/pkg/): rustc opt-level 3 with
-# wasm-opt -O3 gives a module both smaller (43.9 KB gzip against 47.4 KB)
-# and about 2.5x faster on the fast path than the release profile's
-# opt-level "z" with wasm-opt -Oz, so the package is built that way, in its
-# own target dir so the shared release build (the Worker's) is not rebuilt
-# back and forth. Not stripping lets wasm-bindgen read the module's
+# Speed and size were measured (scripts/bench-pkg.sh): rustc opt-level 3
+# with wasm-opt -O3 gave a module both smaller (43.9 KB gzip against 47.4 KB
+# at the time) and about 2.5x faster on the fast path than the release
+# profile's opt-level "z" with wasm-opt -Oz, so the package is built that
+# way, in its own target dir so that the shared release build (the
+# Worker's) is not rebuilt back and forth. Not stripping lets wasm-bindgen read the module's
 # target features; wasm-bindgen and wasm-opt drop what is not needed.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"

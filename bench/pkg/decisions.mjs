@@ -4,11 +4,11 @@
 //
 //   node bench/pkg/decisions.mjs [ports=4096] [rounds=7]
 //
-// Each figure is the median of `rounds` timed passes after a warm-up.
+// Each figure is the median of `rounds` timed passes of ~50 ms after a warm-up.
 import { evaluateBudget, decide, decideMany, DecisionCode } from 'ai-budget';
 
 const ports = Number(process.argv[2] ?? 4096);
-const rounds = Number(process.argv[3] ?? 7);
+const rounds = Number(process.argv[3] ?? 15);
 
 // --- the same rules in plain JS, with the same validation as the fast path ---
 const MAX_TOKENS = Number.MAX_SAFE_INTEGER;
@@ -87,28 +87,30 @@ const cases = {
   },
 };
 
-/** Nanoseconds per decision: the median of `rounds` passes of ~200 ms each. */
-function measure(run) {
+/** How many passes of `run` take about 50 ms (after warming it up). */
+function calibrate(run) {
   let passes = 1;
   for (;;) {
     const start = process.hrtime.bigint();
     for (let p = 0; p < passes; p++) run();
-    if (Number(process.hrtime.bigint() - start) > 50e6) break;
+    if (Number(process.hrtime.bigint() - start) > 50e6) return passes;
     passes *= 2;
   }
-  passes *= 4;
-  const samples = [];
-  for (let r = 0; r < rounds; r++) {
-    const start = process.hrtime.bigint();
-    for (let p = 0; p < passes; p++) run();
-    samples.push(Number(process.hrtime.bigint() - start) / (passes * ports));
-  }
-  samples.sort((a, b) => a - b);
-  return samples[rounds >> 1];
 }
 
-const results = {};
-for (const [name, run] of Object.entries(cases)) results[name] = measure(run);
+// Rounds go round-robin over the cases, so a slow moment of a shared
+// machine hits every case alike rather than one of them.
+const passes = Object.fromEntries(Object.entries(cases).map(([name, run]) => [name, calibrate(run)]));
+const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+for (let r = 0; r < rounds; r++) {
+  for (const [name, run] of Object.entries(cases)) {
+    const start = process.hrtime.bigint();
+    for (let p = 0; p < passes[name]; p++) run();
+    samples[name].push(Number(process.hrtime.bigint() - start) / (passes[name] * ports));
+  }
+}
+const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
+const results = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
 
 console.log(`ai-budget decisions in Node ${process.version}, ${ports} ports, median of ${rounds} rounds`);
 for (const [name, ns] of Object.entries(results)) {
