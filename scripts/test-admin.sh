@@ -8,5 +8,10 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
 "$ROOT/scripts/build-worker.sh"
+# The tests compute expected answers with the npm package in Node (linked as
+# `ai-budget` by npm workspaces); build it when it is missing.
+if [ ! -f "$ROOT/pkg/dist/node/index.mjs" ]; then
+  "$ROOT/scripts/build-pkg.sh"
+fi
 "$ROOT/scripts/build-www.sh"
 exec node --test --test-concurrency=1 tests/admin/

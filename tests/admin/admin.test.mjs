@@ -102,6 +102,18 @@ test("a wrong token shows a clear error, keeps nothing and shows no data", async
   await page.context().close();
 });
 
+test("a port key is refused at sign-in as not the admin token, and nothing is kept", async () => {
+  const { json } = await site.api.call("POST", "/v1/ports/beta/keys");
+  const page = await newPage(browser);
+  await signIn(page, site.origin, json.key, { wait: false });
+  await page.waitForFunction(() => document.querySelector("#sign-in-error")?.textContent.length > 0);
+  assert.match(await page.textContent("#sign-in-error"), /not the admin token \(403 forbidden\)/);
+  assert.equal(await page.$("#ports"), null);
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  await page.context().close();
+  await site.api.call("DELETE", `/v1/ports/beta/keys/${json.keyId}`);
+});
+
 test("the overview filters by port id and by status, and sorts by a column", async () => {
   const page = await newPage(browser);
   await signIn(page, site.origin);

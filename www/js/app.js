@@ -57,9 +57,11 @@ function showSignIn(notice) {
         } catch (err) {
           button.disabled = false;
           error.textContent =
-            err.kind === "unauthorized"
+            err.status === 401
               ? "That token was not accepted (401 unauthorized). Check it and try again: it is the ADMIN_TOKEN secret (locally in .dev.vars)."
-              : err.message;
+              : err.status === 403
+                ? "That is not the admin token (403 forbidden): a port key cannot manage budgets. Use the ADMIN_TOKEN secret."
+                : err.message;
           input.focus();
           input.select();
         }
@@ -120,14 +122,15 @@ async function showPort(port, focus, flash) {
   const mine = ++generation;
   setBusy(`Loading port ${port}…`);
   try {
-    // The rules (wasm) load in parallel with the data, on the first port page only.
-    const [status, rules] = await Promise.all([
+    // The rules (wasm) and the page's code load in parallel with the data,
+    // on the first port page only.
+    const [status, rules, { renderPort }] = await Promise.all([
       api.portStatus(port),
       import("./rules.js").then((m) => m.loadRules()),
+      import("./port.js"),
     ]);
     if (mine !== generation) return;
     done();
-    const { renderPort } = await import("./port.js");
     const view = renderPort(main, port, status, rules, {
       reload: (message) => showPort(port, false, message),
       onError: (err) => showError(err, () => showPort(port, true)),
