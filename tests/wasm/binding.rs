@@ -196,9 +196,11 @@ fn usage_is_summed_per_feature_with_any_feature_name() {
     .unwrap();
     assert_eq!(get(&summary, "usedTokens").as_f64(), Some(18.0));
     let by_feature = get(&summary, "byFeature");
-    let proto =
-        Reflect::get_own_property_descriptor::<Object>(by_feature.unchecked_ref(), &"__proto__".into())
-            .unwrap();
+    let proto = Reflect::get_own_property_descriptor::<Object>(
+        by_feature.unchecked_ref(),
+        &"__proto__".into(),
+    )
+    .unwrap();
     assert_eq!(get(&proto, "value").as_f64(), Some(3.0));
     assert_eq!(get(&by_feature, "ocr").as_f64(), Some(15.0));
 }
