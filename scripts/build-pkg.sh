@@ -19,7 +19,17 @@ cd "$ROOT"
 
 target_dir=target/pkg
 crate_wasm=$target_dir/wasm32-unknown-unknown/release/ai_budget.wasm
-dist=pkg/dist
+mkdir -p "$target_dir"
+
+# Other scripts (the admin page's, the Worker's tests) build the package
+# too, possibly at the same time: one build at a time, and pkg/dist is
+# replaced whole at the end, so nobody reads a half-written package.
+exec 9> "$target_dir/build-pkg.lock"
+flock 9
+dist="$ROOT/$target_dir/dist.$$"
+old="$ROOT/$target_dir/dist.old.$$"
+rm -rf "$dist" "$old"
+trap 'rm -rf "$dist" "$old"' EXIT
 
 CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_STRIP=false \
   cargo build --release --target wasm32-unknown-unknown --features web --lib --target-dir "$target_dir"
@@ -28,7 +38,6 @@ CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_STRIP=false \
 features=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
   --enable-mutable-globals --enable-reference-types --enable-multivalue)
 
-rm -rf "$dist"
 for target in nodejs web bundler; do
   out="$dist/$target"
   [ "$target" = nodejs ] && out="$dist/node"
@@ -58,7 +67,7 @@ node -e '
   console.log("import api from \"./index.cjs\";");
   console.log("export const { " + names.join(", ") + " } = api;");
   console.log("export default api.init;");
-' "$ROOT/$dist/node/index.cjs" > "$dist/node/index.mjs"
+ ' "$dist/node/index.cjs" > "$dist/node/index.mjs"
 
 # Shared declarations: the generated ones plus `init`/`initSync`, as both
 # an ES module (.d.mts) and CommonJS (.d.cts) so TypeScript reads the
@@ -81,7 +90,10 @@ TS
 } > "$dist/types/ai_budget.d.mts"
 cp "$dist/types/ai_budget.d.mts" "$dist/types/ai_budget.d.cts"
 
+if [ -d pkg/dist ]; then mv pkg/dist "$old"; fi
+mv "$dist" pkg/dist
+
 for target in node web bundler; do
-  wasm="$dist/$target/ai_budget_bg.wasm"
+  wasm="pkg/dist/$target/ai_budget_bg.wasm"
   printf '%-8s %s: %d bytes, %d gzip\n' "$target" "$wasm" "$(stat -c %s "$wasm")" "$(gzip -9c "$wasm" | wc -c)"
 done
