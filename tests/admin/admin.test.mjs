@@ -19,13 +19,15 @@ let browser;
 /** The seeded ports: one of each cap state, usage in two features, one hold. */
 async function seed(api) {
   await api.setBudget("acme", { enabled: true, softCapTokens: 3000, hardCapTokens: 10000, period: "month" });
+  // Backfilled a few days back (never before this month) so the daily chart has several days.
+  const daysAgo = (n) => new Date(Math.max(rules.periodStart("month").getTime(), Date.now() - n * 86_400_000)).toISOString();
   await api.recordUsage("acme", {
     feature: "chat", provider: "openai", model: "gpt-4.1-mini",
-    inputTokens: 1500, outputTokens: 700, userId: "u-7", requestId: "acme-1",
+    inputTokens: 1500, outputTokens: 700, userId: "u-7", requestId: "acme-1", occurredAt: daysAgo(3),
   });
   await api.recordUsage("acme", {
     feature: "ocr", provider: "anthropic", model: "claude-sonnet",
-    inputTokens: 900, outputTokens: 100, requestId: "acme-2",
+    inputTokens: 900, outputTokens: 100, requestId: "acme-2", occurredAt: daysAgo(1),
   });
   await api.recordUsage("acme", {
     feature: HOSTILE_FEATURE, provider: "openai", model: "gpt-4.1-mini",
@@ -242,6 +244,7 @@ test("\"would this call pass?\" answers as the Worker's gate does, without a req
     assert.deepEqual(answers[i], { ok: json.ok, reason: json.reason ?? null }, `estimate ${estimate}`);
   }
   assert.ok(answers.some((a) => a.ok) && answers.some((a) => !a.ok), "both answers are exercised");
+  await page.screenshot({ path: join(SCREENSHOTS, "port-call-check.png"), fullPage: false });
   // A fractional estimate is the core's error, shown next to the field.
   await page.fill("#estimatedTokens", "1.5");
   const saved = pick((await site.api.status("acme")).budget);
