@@ -23,7 +23,11 @@ const anthropic = (extra = {}) => new Anthropic({ apiKey: key, baseURL: g.anthro
 const attribution = (feature, user, requestId) => ({
   headers: { "x-budget-feature": feature, "x-budget-user": user, ...(requestId ? { "Idempotency-Key": requestId } : {}) },
 });
-const lastRow = async () => (await ledger(g.worker, PORT)).at(-1);
+/** The newest ledger row, once every call has settled (the gateway commits after answering). */
+const lastRow = async () => {
+  await settled(g.worker, PORT);
+  return (await ledger(g.worker, PORT)).at(-1);
+};
 const lastUpstream = () => g.upstream.requests.at(-1);
 
 test("an OpenAI chat completion is answered as the upstream answered and counted with its reported usage", async () => {
@@ -138,22 +142,27 @@ test("the upstream gets the provider key, never the port key", async () => {
   assert.ok(!JSON.stringify(g.upstream.requests.map((r) => r.headers)).includes(key));
 });
 
-test("every answer carries the port's remaining tokens and reset instant", async () => {
+test("every answer carries the port's remaining tokens as of the gate, and the reset instant", async () => {
+  await settled(g.worker, PORT);
   const before = Number((await g.worker.get(`/v1/ports/${PORT}/usage`)).json.gateTokens);
   const { response } = await openai()
     .chat.completions.create({ model: "gpt-test?in=100&out=20", max_tokens: 20, messages: [{ role: "user", content: "x" }] })
     .withResponse();
-  assert.equal(Number(response.headers.get("x-budget-remaining")), 1_000_000 - before - 120);
+  const hold = (await reservations(g.worker, PORT)).at(-1);
+  assert.equal(Number(response.headers.get("x-budget-remaining")), 1_000_000 - before - hold.estimated_tokens);
   assert.ok(Date.parse(response.headers.get("x-budget-reset")) > Date.now());
   assert.equal(response.headers.get("x-budget-soft-cap"), null);
 });
 
 test("a port past its soft cap gets the warning header, and the call still goes through", async () => {
   const port = "acme-soft";
-  const portKey = await openPort(g.worker, port, { softCapTokens: 100, hardCapTokens: 100_000 });
+  const portKey = await openPort(g.worker, port, { softCapTokens: 200, hardCapTokens: 100_000 });
   const client = new OpenAI({ apiKey: portKey, baseURL: g.openaiURL(port), maxRetries: 0 });
-  const first = await client.chat.completions.create({ model: "gpt-test?in=150&out=1", max_tokens: 5, messages: [{ role: "user", content: "x" }] }).withResponse();
-  assert.equal(first.response.headers.get("x-budget-soft-cap"), "exceeded");
+  const below = await client.chat.completions.create({ model: "gpt-test?in=150&out=1", max_tokens: 5, messages: [{ role: "user", content: "x" }] }).withResponse();
+  assert.equal(below.response.headers.get("x-budget-soft-cap"), null, "below the soft cap at the gate");
+  await settled(g.worker, port);
+  const plain = await client.chat.completions.create({ model: "gpt-test", max_tokens: 5, messages: [{ role: "user", content: "x" }] }).withResponse();
+  assert.equal(plain.response.headers.get("x-budget-soft-cap"), "exceeded");
   const stream = await client.chat.completions.create({ model: "gpt-test", max_tokens: 5, stream: true, messages: [{ role: "user", content: "x" }] }).withResponse();
   assert.equal(stream.response.headers.get("x-budget-soft-cap"), "exceeded");
   for await (const _ of stream.data);

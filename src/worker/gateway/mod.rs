@@ -412,8 +412,14 @@ impl Gate {
         let store = Rc::new(Store::new(db, faults.clone()));
         let settings = Settings::new(kv, faults);
         let admin_token = text_setting(&self.env, "ADMIN_TOKEN");
-        let caller = authenticate(req, admin_token.as_deref(), &settings).await?;
-        caller.may_use_port(self.port())?;
+        // The budget is read alongside the key (one storage round trip less);
+        // it is used only once the key is known to act for this port.
+        let port = self.port().to_owned();
+        let (caller, stored) = futures_util::join!(
+            authenticate(req, admin_token.as_deref(), &settings),
+            settings.budget(&port)
+        );
+        caller?.may_use_port(&port)?;
         self.port_access = Some(PortAccess {
             store: store.clone(),
             settings: settings.clone(),
@@ -440,7 +446,7 @@ impl Gate {
         };
         let body = read_body(req).await?;
         let prepared = provider::prepare(endpoint, body, config.policy)?;
-        let budget = settings.budget(self.port()).await?.budget;
+        let budget = stored?.budget;
 
         let body_hash = fingerprint(&json!({
             "endpoint": endpoint.upstream_path(),
@@ -706,8 +712,11 @@ impl Gate {
             .and_then(|v| v.get("model"))
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let load = held.commit(usage, model.as_deref()).await;
-        self.settled(&held, load);
+        // Committed after the answer, like a stream: the client does not wait
+        // for the ledger write; the budget headers show the state as of the gate.
+        self.ctx.wait_until(async move {
+            held.commit(usage, model.as_deref()).await;
+        });
         Ok(Response::from_bytes(body)
             .map_err(|_| ApiError::new(500, "internal", "internal error"))?
             .with_status(status)

@@ -1,0 +1,104 @@
+// Gateway overhead: the same calls straight to the fake upstream and through
+// the local Worker (workerd via Miniflare, local D1/KV), interleaved in one
+// run. Reports median and p99 of plain calls, full streams and time to the
+// first streamed byte, and the gateway's overhead (through minus direct).
+//
+//   bash bench/gateway/run.sh            (builds the Worker, then runs this)
+//   node bench/gateway/overhead.mjs [calls]   (Worker already built)
+import { startGateway, openPort, settled, OPENAI_KEY } from "../../tests/gateway/harness.mjs";
+
+const CALLS = Number(process.argv[2] ?? 300);
+const WARMUP = 30;
+
+const g = await startGateway();
+const port = "bench";
+const key = await openPort(g.worker, port, { softCapTokens: 1e12, hardCapTokens: 1e12 });
+
+const body = (stream) =>
+  JSON.stringify({
+    model: "gpt-bench?in=120&out=16",
+    max_tokens: 64,
+    stream,
+    messages: [
+      { role: "system", content: "You are a concise assistant." },
+      { role: "user", content: "Summarize the plot of a short story about a lighthouse keeper in two sentences." },
+    ],
+  });
+const targets = {
+  direct: { url: `${g.upstream.openaiBase}/chat/completions`, auth: `Bearer ${OPENAI_KEY}` },
+  gateway: { url: `${g.openaiURL(port)}/chat/completions`, auth: `Bearer ${key}` },
+};
+
+/** One call: total time and, for streams, time to the first body byte (ms). */
+async function call(target, stream) {
+  const started = performance.now();
+  const res = await fetch(target.url, {
+    method: "POST",
+    headers: { authorization: target.auth, "content-type": "application/json" },
+    body: body(stream),
+  });
+  if (res.status !== 200) throw new Error(`${res.status} ${await res.text()}`);
+  const reader = res.body.getReader();
+  let first;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (first === undefined && value?.length) first = performance.now() - started;
+    if (done) break;
+  }
+  return { total: performance.now() - started, first };
+}
+
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+
+async function measure(stream) {
+  const out = { direct: { total: [], first: [] }, gateway: { total: [], first: [] } };
+  for (let i = 0; i < WARMUP + CALLS; i++) {
+    // Alternate which goes first so neither side always runs on a warm path.
+    const order = i % 2 ? ["direct", "gateway"] : ["gateway", "direct"];
+    for (const name of order) {
+      const r = await call(targets[name], stream);
+      if (i >= WARMUP) {
+        out[name].total.push(r.total);
+        if (stream) out[name].first.push(r.first);
+      }
+    }
+  }
+  return out;
+}
+
+const fmt = (x) => x.toFixed(2).padStart(8);
+function report(label, direct, gateway) {
+  const [dm, d99, gm, g99] = [quantile(direct, 0.5), quantile(direct, 0.99), quantile(gateway, 0.5), quantile(gateway, 0.99)];
+  console.log(`${label.padEnd(26)}${fmt(dm)}${fmt(d99)}${fmt(gm)}${fmt(g99)}${fmt(gm - dm)}${fmt(g99 - d99)}`);
+}
+
+/** The runtime's own floor: a gateway request refused before any storage or upstream call. */
+async function floor() {
+  const times = [];
+  for (let i = 0; i < WARMUP + CALLS; i++) {
+    const started = performance.now();
+    const res = await fetch(targets.gateway.url, { method: "POST", body: "{}" });
+    await res.text();
+    if (i >= WARMUP) times.push(performance.now() - started);
+  }
+  return times;
+}
+
+const plain = await measure(false);
+const streamed = await measure(true);
+await settled(g.worker, port, { timeoutMs: 30_000 });
+const bare = await floor();
+const [rows] = await g.worker.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", port);
+
+console.log(`gateway overhead, ${CALLS} calls each (after ${WARMUP} warm-up), ms; Node ${process.version}, ${(await import("node:os")).cpus().length} cores`);
+console.log(`${"".padEnd(26)}${"direct".padStart(16)}${"gateway".padStart(16)}${"overhead".padStart(16)}`);
+console.log(`${"".padEnd(26)}${["median", "p99", "median", "p99", "median", "p99"].map((s) => s.padStart(8)).join("")}`);
+report("plain chat completion", plain.direct.total, plain.gateway.total);
+report("streamed, whole stream", streamed.direct.total, streamed.gateway.total);
+report("streamed, first byte", streamed.direct.first, streamed.gateway.first);
+console.log(`${"Worker floor (401, no I/O)".padEnd(26)}${"".padStart(16)}${fmt(quantile(bare, 0.5))}${fmt(quantile(bare, 0.99))}`);
+console.log(`ledger rows written through the gateway: ${rows.n} (expected ${2 * (CALLS + WARMUP)})`);
+await g.stop();
