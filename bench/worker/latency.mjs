@@ -13,7 +13,7 @@ import { performance } from "node:perf_hooks";
 import { startWorker } from "../../tests/worker/harness.mjs";
 
 const SIZES = (process.env.SIZES ?? "1000,100000,1000000").split(",").map(Number);
-const SAMPLES = Number(process.env.SAMPLES ?? 300);
+const SAMPLES = Number(process.env.SAMPLES ?? 500);
 const SEED_SAMPLES = Number(process.env.SEED_SAMPLES ?? 40);
 const THROUGHPUT_SECONDS = Number(process.env.THROUGHPUT_SECONDS ?? 10);
 const CLIENTS = Number(process.env.CLIENTS ?? 8);
@@ -26,15 +26,6 @@ function stats(samples) {
 }
 const ms = (v) => v.toFixed(v < 10 ? 3 : 1);
 
-async function time(fn, n) {
-  const samples = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await fn(i);
-    samples.push(performance.now() - t0);
-  }
-  return stats(samples);
-}
 
 // The seed's way, in the same workerd on the same D1 database and KV namespace.
 const SEED_WORKER = `
@@ -120,7 +111,10 @@ async function seed(port, rows) {
 }
 
 
-const results = [];
+// Seed every size first, then measure the sizes in interleaved rounds, so
+// that load from elsewhere on the machine falls on all of them alike.
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const ports = [];
 for (const rows of SIZES) {
   const port = `bench-${rows}`;
   const t0 = performance.now();
@@ -131,28 +125,40 @@ for (const rows of SIZES) {
   if (check.usedTokens !== rows * 10) throw new Error(`seeded ${rows} rows but the Worker sees ${check.usedTokens} tokens`);
   const seedAnswer = await seedCall(`/seed-check?port=${port}&estimate=100`);
   if (seedAnswer.usedTokens !== rows * 10) throw new Error(`the seed's way disagrees: ${JSON.stringify(seedAnswer)}`);
-
-  // Warm up, then measure through the Worker.
-  await time(() => w.post(`/v1/ports/${port}/check`, { estimatedTokens: 100 }), 20);
-  const checkHttp = await time(() => w.post(`/v1/ports/${port}/check`, { estimatedTokens: 100 }), SAMPLES);
-  const reserveHttp = await time(async () => {
-    const res = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 100 });
-    if (res.status !== 201) throw new Error(`reserve: ${res.status}`);
-  }, SAMPLES);
-  // The seed's whole check, end to end, the same way.
-  await seedCall(`/seed-check?port=${port}&estimate=100`);
-  const seedHttp = await time(() => seedCall(`/seed-check?port=${port}&estimate=100`), SEED_SAMPLES);
-  // The two reads alone, timed inside workerd.
-  const inside = async (path, n) => {
-    const samples = [];
-    for (let i = 0; i < n; i++) samples.push((await seedCall(`${path}?port=${port}&since=${monthStart}`)).ms);
-    return stats(samples);
-  };
-  const oursQuery = await inside("/rollup-read", SAMPLES);
-  const seedQuery = await inside("/seed-read", SEED_SAMPLES);
-  results.push({ rows, seedSeconds, checkHttp, reserveHttp, seedHttp, oursQuery, seedQuery });
-  console.error(`${rows} rows seeded in ${seedSeconds.toFixed(1)} s; check median ${ms(checkHttp.median)} ms; seed's check median ${ms(seedHttp.median)} ms`);
+  ports.push({ rows, port, seedSeconds });
+  console.error(`${rows} rows seeded in ${seedSeconds.toFixed(1)} s`);
 }
+const samples = new Map(ports.map((p) => [p.rows, { checkHttp: [], reserveHttp: [], seedHttp: [], oursQuery: [], seedQuery: [] }]));
+const collect = async (list, n, fn) => {
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn();
+    list.push(performance.now() - t0);
+  }
+};
+for (const { port } of ports) await collect([], 30, () => w.post(`/v1/ports/${port}/check`, { estimatedTokens: 100 }));
+for (let round = 0; round < ROUNDS; round++) {
+  for (const { rows, port } of ports) {
+    const s = samples.get(rows);
+    const per = Math.ceil(SAMPLES / ROUNDS);
+    const perSeed = Math.ceil(SEED_SAMPLES / ROUNDS);
+    await collect(s.checkHttp, per, () => w.post(`/v1/ports/${port}/check`, { estimatedTokens: 100 }));
+    await collect(s.reserveHttp, per, async () => {
+      const res = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 100 });
+      if (res.status !== 201) throw new Error(`reserve: ${res.status}`);
+    });
+    // The seed's whole check, end to end, the same way.
+    await collect(s.seedHttp, perSeed, () => seedCall(`/seed-check?port=${port}&estimate=100`));
+    // The two reads alone, timed inside workerd (whose clock moves in whole ms).
+    for (let i = 0; i < per; i++) s.oursQuery.push((await seedCall(`/rollup-read?port=${port}&since=${monthStart}`)).ms);
+    for (let i = 0; i < perSeed; i++) s.seedQuery.push((await seedCall(`/seed-read?port=${port}&since=${monthStart}`)).ms);
+  }
+  console.error(`round ${round + 1} of ${ROUNDS} done`);
+}
+const results = ports.map(({ rows, seedSeconds }) => {
+  const s = samples.get(rows);
+  return Object.fromEntries([["rows", rows], ["seedSeconds", seedSeconds], ...Object.entries(s).map(([k, v]) => [k, stats(v)])]);
+});
 
 // Sustained reservations + commits: CLIENTS concurrent clients, each reserve then commit.
 const tport = "bench-throughput";

@@ -44,8 +44,10 @@ enum Route {
     Status(String),
     Keys(String),
     Key(String, String),
-    /// Reserved for the LLM gateway (issue 4): `/v1/ports/{port}/openai/...`
-    /// and `/v1/ports/{port}/anthropic/...` are routed here.
+    /// The LLM gateway's paths (`/v1/ports/{port}/openai/...`,
+    /// `/v1/ports/{port}/anthropic/...`): the fetch entry hands them to
+    /// [`super::gateway`] before this router; they only land here if it
+    /// declines one.
     Gateway(String),
 }
 
@@ -254,11 +256,7 @@ async fn dispatch(
         (Route::Keys(port), Method::Get) => list_keys(ctx, port).await,
         (Route::Keys(port), _) => issue_key(ctx, port).await,
         (Route::Key(port, id), _) => revoke_key(ctx, port, id).await,
-        (Route::Gateway(_), _) => Err(ApiError::new(
-            404,
-            "gateway-not-enabled",
-            "the LLM gateway is not part of this build",
-        )),
+        (Route::Gateway(_), _) => Err(ApiError::not_found("no gateway route for this path")),
     }
 }
 

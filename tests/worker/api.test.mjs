@@ -389,9 +389,3 @@ test("the port list shows every port with a budget or usage, with its cap status
   const ids = res.json.ports.map((p) => p.port);
   assert.deepEqual(ids, [...ids].sort());
 });
-
-test("the gateway's routes are reserved and answer 404 gateway-not-enabled", async () => {
-  const res = await w.post("/v1/ports/acme/openai/chat/completions", { model: "x" });
-  assert.equal(res.status, 404);
-  assert.equal(res.json.error.code, "gateway-not-enabled");
-});
