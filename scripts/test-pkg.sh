@@ -4,7 +4,8 @@
 #   2. the binding under wasm-bindgen-test, in Node and in headless Chromium;
 #   3. the package built, packed (npm pack) and installed from its tarball
 #      into scratch projects under tests/.scratch/, then used from Node
-#      (ESM, CommonJS, TypeScript), a browser (ES module) and a Vite build.
+#      (ESM, CommonJS, TypeScript), a browser (ES module), a Vite build, and
+#      a JS Worker bundled by wrangler and run in workerd (Miniflare).
 # Usage: scripts/test-pkg.sh [--no-wasm-tests]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -43,7 +44,7 @@ JSON
 (cd "$app" && npm install --silent --no-audit --no-fund --no-package-lock --offline "$scratch/$tarball")
 # The tests and consumers run from inside the scratch project, so a bare
 # `import 'ai-budget'` resolves to the installed tarball.
-cp tests/pkg/*.test.mjs tests/browser-pkg/*.mjs tests/browser-pkg/index.html tests/pkg/consumers/* "$app/"
+cp -r tests/pkg/*.test.mjs tests/browser-pkg/*.mjs tests/browser-pkg/index.html tests/pkg/consumers/* "$app/"
 cp -r tests/browser-pkg/vite-app "$app/vite-app"
 
 step "package tests (node --test)"
