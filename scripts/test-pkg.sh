@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tests of the npm package and the JS binding:
-#   1. the seed-behaviour table against the core (native Rust);
+#   1. the seed-behaviour table against the core, and the binding's unit
+#      tests (native Rust);
 #   2. the binding under wasm-bindgen-test, in Node and in headless Chromium;
 #   3. the package built, packed (npm pack) and installed from its tarball
 #      into scratch projects under tests/.scratch/, then used from Node
@@ -13,8 +14,9 @@ cd "$ROOT"
 
 step() { printf '\n== test-pkg: %s\n' "$*"; }
 
-step "seed table, native"
+step "seed table and the binding's own unit tests, native"
 cargo test --test seed_cases
+cargo test --features web --lib web::
 
 if [ "${1:-}" != "--no-wasm-tests" ]; then
   export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner

@@ -8,9 +8,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::{Budget, Error, ErrorCode, Period, MAX_TOKENS};
 
-/// The outcome of `decide` / `decideMany`: the core's
-/// [`DecisionCode`](crate::DecisionCode), plus a code for input the rules
-/// cannot judge.
+/// The outcome of `decide` / `decideMany`: the core's `DecisionCode`, plus
+/// a code for input the rules cannot judge.
 #[wasm_bindgen(js_name = DecisionCode)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
