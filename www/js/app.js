@@ -138,6 +138,8 @@ async function showPort(port, focus, flash) {
     });
     document.title = `${port} · ai-budget`;
     if (focus) view.focus();
+    // After a save the page is redrawn: keep the keyboard where it was.
+    else if (flash) document.getElementById("save")?.focus();
     performance.mark("ai-budget:port-interactive");
   } catch (err) {
     if (mine === generation) showError(err, () => showPort(port, true));
