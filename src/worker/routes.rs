@@ -844,29 +844,53 @@ async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
 }
 
 async fn list_ports(ctx: &mut Ctx) -> Result<Response, ApiError> {
-    let (mut ports, loads) = futures_util::try_join!(
+    let (saved, loads) = futures_util::try_join!(
         ctx.settings.budget_ports(),
         ctx.store.all_ports_load(ctx.now),
     )?;
-    ports.extend(loads.used.iter().map(|(p, _, _)| p.clone()));
-    ports.extend(loads.holds.iter().map(|(p, _, _)| p.clone()));
-    ports.sort();
-    ports.dedup();
-    let budgets: Vec<Result<StoredBudget, _>> =
-        join_all(ports.iter().map(|p| ctx.settings.budget(p))).await;
-    let mut list = Vec::with_capacity(ports.len());
-    for (port, stored) in ports.iter().zip(budgets) {
-        let stored = stored?;
-        let window = stored.budget.period.window(ctx.now);
-        let load = loads.load_of(port, &window);
-        list.push(json!({
-            "port": port,
-            "budget": stored.json(),
-            "usedTokens": load.used_tokens,
-            "heldTokens": load.held_tokens,
-            "capStatus": cap_status_json(&stored.budget, load.gate_tokens(), ctx.now),
-        }));
+    let mut budgets: std::collections::BTreeMap<String, Option<StoredBudget>> =
+        saved.into_iter().collect();
+    for port in loads
+        .used
+        .iter()
+        .map(|(p, _, _)| p)
+        .chain(loads.holds.iter().map(|(p, _, _)| p))
+    {
+        budgets.entry(port.clone()).or_insert(None);
     }
+    // Budgets saved without metadata (or ports with usage only) are read
+    // one by one; a port with neither has the defaults.
+    let missing: Vec<&String> = budgets
+        .iter()
+        .filter(|(_, b)| b.is_none())
+        .map(|(p, _)| p)
+        .collect();
+    let read: Vec<Result<StoredBudget, _>> =
+        join_all(missing.iter().map(|p| ctx.settings.budget(p))).await;
+    let read: Vec<(String, StoredBudget)> = missing
+        .into_iter()
+        .cloned()
+        .zip(read)
+        .map(|(p, b)| b.map(|b| (p, b)))
+        .collect::<Result<_, _>>()?;
+    for (port, stored) in read {
+        budgets.insert(port, Some(stored));
+    }
+    let list: Vec<Value> = budgets
+        .iter()
+        .filter_map(|(port, stored)| {
+            let stored = stored.as_ref()?;
+            let window = stored.budget.period.window(ctx.now);
+            let load = loads.load_of(port, &window);
+            Some(json!({
+                "port": port,
+                "budget": stored.json(),
+                "usedTokens": load.used_tokens,
+                "heldTokens": load.held_tokens,
+                "capStatus": cap_status_json(&stored.budget, load.gate_tokens(), ctx.now),
+            }))
+        })
+        .collect();
     Ok(json_response(200, &json!({ "ports": list })))
 }
 

@@ -2,7 +2,9 @@
 //! as SHA-256 hashes).
 //!
 //! Keys of the `BUDGETS` namespace:
-//! - `budget:v1:{port}`: the budget JSON plus `updatedBy` and `updatedAt`;
+//! - `budget:v1:{port}`: the budget JSON plus `updatedBy` and `updatedAt`
+//!   (also kept as the key's metadata, so listing every port's budget is one
+//!   `list` call rather than a read per port);
 //! - `key:v1:{sha256 hex of the key}`: `{port, keyId, createdAt}`;
 //! - `keys:v1:{port}`: the port's keys as `[{keyId, hash, createdAt}]`, to
 //!   list and revoke them.
@@ -82,6 +84,18 @@ pub struct IssuedKey {
     pub record: KeyRecord,
 }
 
+/// A stored budget value read tolerantly: the core's
+/// [`Budget::normalize`] for the settings, and the audit fields if present.
+fn parse_stored(value: &serde_json::Value) -> StoredBudget {
+    let raw: RawBudget = serde_json::from_value(value.clone()).unwrap_or_default();
+    let audit: Option<Audit> = serde_json::from_value(value.clone()).ok();
+    StoredBudget {
+        budget: Budget::normalize(&raw),
+        updated_by: audit.as_ref().and_then(|a| a.updated_by.clone()),
+        updated_at: audit.and_then(|a| a.updated_at),
+    }
+}
+
 /// SHA-256 (hex) of a secret.
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -150,13 +164,9 @@ impl Settings {
                 updated_at: None,
             });
         };
-        let raw: RawBudget = serde_json::from_str(&text).unwrap_or_default();
-        let audit: Option<Audit> = serde_json::from_str(&text).ok();
-        Ok(StoredBudget {
-            budget: Budget::normalize(&raw),
-            updated_by: audit.as_ref().and_then(|a| a.updated_by.clone()),
-            updated_at: audit.and_then(|a| a.updated_at),
-        })
+        Ok(parse_stored(
+            &serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        ))
     }
 
     /// Saves `budget` for `port`.
@@ -172,13 +182,24 @@ impl Settings {
             updated_by: Some(updated_by.to_owned()),
             updated_at: Some(iso(now)),
         };
-        self.write(&format!("budget:v1:{port}"), stored.json().to_string())
-            .await?;
+        if let Some(injected) = self.faults.before("kv.write") {
+            return Err(kv_error(injected));
+        }
+        let json = stored.json();
+        self.kv
+            .put(&format!("budget:v1:{port}"), json.to_string())
+            .map_err(kv_error)?
+            .metadata(&json)
+            .map_err(kv_error)?
+            .execute()
+            .await
+            .map_err(kv_error)?;
         Ok(stored)
     }
 
-    /// Every port with a saved budget.
-    pub async fn budget_ports(&self) -> Result<Vec<String>, StoreError> {
+    /// Every port with a saved budget, with the budget when the key's
+    /// metadata holds it (`None`: read it with [`Settings::budget`]).
+    pub async fn budget_ports(&self) -> Result<Vec<(String, Option<StoredBudget>)>, StoreError> {
         if let Some(injected) = self.faults.before("kv.read") {
             return Err(kv_error(injected));
         }
@@ -190,11 +211,10 @@ impl Settings {
                 list = list.cursor(c);
             }
             let page = list.execute().await.map_err(kv_error)?;
-            ports.extend(
-                page.keys
-                    .iter()
-                    .filter_map(|k| k.name.strip_prefix("budget:v1:").map(str::to_owned)),
-            );
+            ports.extend(page.keys.iter().filter_map(|k| {
+                let port = k.name.strip_prefix("budget:v1:")?.to_owned();
+                Some((port, k.metadata.as_ref().map(parse_stored)))
+            }));
             match page.cursor {
                 Some(c) if !page.list_complete && !c.is_empty() => cursor = Some(c),
                 _ => break,
