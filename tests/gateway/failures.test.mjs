@@ -66,6 +66,23 @@ test("an SDK retrying a failed call with the same Idempotency-Key gets a fresh h
   assert.deepEqual(rows.map((r) => [r.request_id, r.total_tokens]), [["call-43", 5]]);
 });
 
+test("a second call with the Idempotency-Key of a call still in flight is refused with 409", async () => {
+  const { openai } = await port("in-flight");
+  const first = await openai.chat.completions.create(
+    { model: "gpt-test?out=30&chunkDelay=20", max_tokens: 40, stream: true, messages: [{ role: "user", content: "x" }] },
+    { headers: { "Idempotency-Key": "once-only" } },
+  );
+  const second = await openai.chat.completions
+    .create({ model: "gpt-test?out=30&chunkDelay=20", max_tokens: 40, stream: true, messages: [{ role: "user", content: "x" }] }, { headers: { "Idempotency-Key": "once-only" } })
+    .catch((e) => e);
+  assert.equal(second.status, 409);
+  assert.match(second.message, /still in flight/);
+  for await (const _ of first);
+  const { holds, rows } = await outcome("in-flight");
+  assert.deepEqual(holds.map((h) => [h.request_id, h.state]), [["once-only", "committed"]]);
+  assert.deepEqual(rows.map((r) => r.output_tokens), [30], "counted once, for the call that ran");
+});
+
 test("an upstream that does not answer in time gets a 504, and its hold is released", async () => {
   const { openai } = await port("slow");
   const started = Date.now();

@@ -14,6 +14,7 @@
 //   nousage=1        a well-formed answer without usage
 //   truncate=N       stream N content events, then end without usage
 //   hang=N           stream N content events, then stall until the client goes
+//   split=1          write every streamed event in two pieces, cut mid-line
 // The response names the model `<name>-snapshot`, as providers name a dated
 // version of the alias asked for.
 import http from "node:http";
@@ -162,10 +163,17 @@ export class FakeUpstream {
     const gap = Number(knobs.chunkDelay ?? 0);
     const limit = knobs.truncate !== undefined ? Number(knobs.truncate) : knobs.hang !== undefined ? Number(knobs.hang) : Infinity;
     let sent = 0;
+    const write = async (e) => {
+      if (!knobs.split) return res.write(e);
+      const cut = Math.floor(e.length / 2);
+      res.write(e.slice(0, cut));
+      await sleep(2);
+      res.write(e.slice(cut));
+    };
     for (const e of events) {
       if (sent >= limit) break;
       if (res.destroyed) return;
-      res.write(e);
+      await write(e);
       sent++;
       if (gap) await sleep(gap);
     }
@@ -174,7 +182,7 @@ export class FakeUpstream {
     if (knobs.truncate === undefined) {
       for (const e of tail) {
         if (res.destroyed) return;
-        res.write(e);
+        await write(e);
         if (gap) await sleep(gap);
       }
     }

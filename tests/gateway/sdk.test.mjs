@@ -62,6 +62,21 @@ test("an OpenAI streamed completion passes through chunk by chunk and counts the
   );
 });
 
+test("events split across upstream chunks are relayed whole and their usage still counted", async () => {
+  const stream = await openai().chat.completions.create({ model: "gpt-test?in=31&out=4&split=1", stream: true, messages: [{ role: "user", content: "Hi" }] });
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  assert.equal(chunks.filter((c) => c.choices[0]?.delta?.content).length, 4);
+  assert.ok(chunks.every((c) => c.choices.length > 0), "the split usage chunk is still stripped");
+  const messages = await anthropic().messages.create({ model: "claude-test?in=8&out=3&split=1", max_tokens: 9, stream: true, messages: [{ role: "user", content: "Hi" }] });
+  const types = [];
+  for await (const event of messages) types.push(event.type);
+  assert.equal(types.at(-1), "message_stop");
+  await settled(g.worker, PORT);
+  const rows = (await ledger(g.worker, PORT)).slice(-2);
+  assert.deepEqual(rows.map((r) => [r.input_tokens, r.output_tokens]), [[31, 4], [8, 3]]);
+});
+
 test("an OpenAI stream whose client asked for usage keeps the usage chunk", async () => {
   const stream = await openai().chat.completions.create({
     model: "gpt-test?in=10&out=3",
