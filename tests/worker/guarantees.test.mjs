@@ -313,3 +313,33 @@ test("token counts above 2^31 are stored and summed exactly", async () => {
   assert.equal(res.json.usedTokens, 2 * big + 3);
   await assertRollupMatchesLedger(port);
 });
+
+test("a failed budget save answers 503 and keeps the budget as it was", async () => {
+  const port = "kv-fault";
+  await w.setBudget(port, { enabled: true, softCapTokens: 100, hardCapTokens: 200, period: "day" });
+  const res = await w.put(`/v1/ports/${port}/budget`, { hardCapTokens: 900 }, { headers: { "x-fault": "kv.write" } });
+  assert.equal(res.status, 503);
+  assert.equal(res.json.error.code, "store-unavailable");
+  assert.equal((await w.get(`/v1/ports/${port}/budget`)).json.hardCapTokens, 200);
+});
+
+test("a failed release leaves the hold held; the retry releases it", async () => {
+  const port = "release-fault";
+  await w.setBudget(port, { enabled: true, softCapTokens: 100, hardCapTokens: 100, period: "day" });
+  const hold = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 100 });
+  const path = `/v1/ports/${port}/reservations/${hold.json.id}/release`;
+  assert.equal((await w.post(path, undefined, { headers: { "x-fault": "d1.release" } })).status, 503);
+  assert.equal((await w.post(`/v1/ports/${port}/check`, { estimatedTokens: 1 })).json.ok, false, "still held");
+  assert.equal((await w.post(path)).status, 200);
+  assert.equal((await w.post(`/v1/ports/${port}/check`, { estimatedTokens: 100 })).json.ok, true);
+});
+
+test("injected faults are ignored unless FAULT_INJECTION is on", async () => {
+  const plain = await startWorker({ bindings: { FAULT_INJECTION: "off" } });
+  try {
+    const res = await plain.post("/v1/ports/p/usage", usage({ requestId: "f" }), { headers: { "x-fault": "d1.usage" } });
+    assert.equal(res.status, 201);
+  } finally {
+    await plain.dispose();
+  }
+});
