@@ -87,10 +87,28 @@ async function floor() {
   return times;
 }
 
+/** The store's gate alone, through the HTTP API: key, budget, one atomic hold. */
+async function gateAlone() {
+  const times = [];
+  for (let i = 0; i < WARMUP + CALLS; i++) {
+    const started = performance.now();
+    const res = await fetch(`${g.base}/v1/ports/${port}/reservations`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ estimatedTokens: 200, ttlSeconds: 60 }),
+    });
+    if (res.status !== 201) throw new Error(`${res.status} ${await res.text()}`);
+    await res.text();
+    if (i >= WARMUP) times.push(performance.now() - started);
+  }
+  return times;
+}
+
 const plain = await measure(false);
 const streamed = await measure(true);
 await settled(g.worker, port, { timeoutMs: 30_000 });
 const bare = await floor();
+const gate = await gateAlone();
 const [rows] = await g.worker.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", port);
 
 console.log(`gateway overhead, ${CALLS} calls each (after ${WARMUP} warm-up), ms; Node ${process.version}, ${(await import("node:os")).cpus().length} cores`);
@@ -100,5 +118,6 @@ report("plain chat completion", plain.direct.total, plain.gateway.total);
 report("streamed, whole stream", streamed.direct.total, streamed.gateway.total);
 report("streamed, first byte", streamed.direct.first, streamed.gateway.first);
 console.log(`${"Worker floor (401, no I/O)".padEnd(26)}${"".padStart(16)}${fmt(quantile(bare, 0.5))}${fmt(quantile(bare, 0.99))}`);
+console.log(`${"API reservation (the gate)".padEnd(26)}${"".padStart(16)}${fmt(quantile(gate, 0.5))}${fmt(quantile(gate, 0.99))}`);
 console.log(`ledger rows written through the gateway: ${rows.n} (expected ${2 * (CALLS + WARMUP)})`);
 await g.stop();
