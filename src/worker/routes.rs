@@ -19,6 +19,7 @@ use super::settings::{iso, Settings, StoredBudget};
 use super::store::{
     fingerprint, random_id, CallUsage, CommitOutcome, HoldRequest, LedgerEntry, PortLoad,
     RecordOutcome, ReleaseOutcome, Reservation, ReservationState, ReserveOutcome, Store,
+    StoreError,
 };
 use crate::{cap_status, evaluate, Budget, Decision, RawBudget};
 
@@ -131,9 +132,21 @@ struct Ctx {
     caller: Caller,
     /// The port's budget state, once a handler has measured it.
     state: Option<BudgetState>,
+    /// The port's budget, once read (one KV read per request).
+    budget: Option<StoredBudget>,
 }
 
 impl Ctx {
+    /// `port`'s budget, read from KV once per request.
+    async fn budget(&mut self, port: &str) -> Result<StoredBudget, StoreError> {
+        if let Some(stored) = &self.budget {
+            return Ok(stored.clone());
+        }
+        let stored = self.settings.budget(port).await?;
+        self.budget = Some(stored.clone());
+        Ok(stored)
+    }
+
     fn remember(&mut self, budget: Budget, load: &PortLoad) {
         self.state = Some(BudgetState {
             budget,
@@ -212,6 +225,7 @@ pub async fn handle(mut req: Request, env: Env, now: DateTime<Utc>) -> Response 
         now,
         caller,
         state: None,
+        budget: None,
     };
     let result = dispatch(&mut ctx, &route, &method, &mut req).await;
     let ok = result.is_ok();
@@ -220,7 +234,7 @@ pub async fn handle(mut req: Request, env: Env, now: DateTime<Utc>) -> Response 
         // Every successful answer about a port carries its budget state;
         // errors carry it when the handler had measured it.
         if ctx.state.is_none() && ok && !matches!(route, Route::Keys(_) | Route::Key(..)) {
-            if let Ok(budget) = ctx.settings.budget(port).await {
+            if let Ok(budget) = ctx.budget(port).await {
                 let window = budget.budget.period.window(now);
                 if let Ok(load) = ctx.store.load(port, &window, None).await {
                     ctx.remember(budget.budget, &load);
@@ -368,7 +382,7 @@ fn replayed(mut response: Response, replayed: bool) -> Response {
 // ---------------------------------------------------------------- handlers
 
 async fn get_budget(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
-    let stored = ctx.settings.budget(port).await?;
+    let stored = ctx.budget(port).await?;
     let mut body = stored.json();
     body["port"] = port.into();
     Ok(json_response(200, &body))
@@ -378,12 +392,13 @@ async fn put_budget(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Resp
     let body = read_json(req).await?;
     let update: RawBudget = serde_json::from_value(body)
         .map_err(|e| ApiError::new(400, "invalid-json", e.to_string()))?;
-    let current = ctx.settings.budget(port).await?;
+    let current = ctx.budget(port).await?;
     let next = current.budget.merge(&update)?;
     let saved = ctx
         .settings
         .save_budget(port, next, &ctx.caller.actor(), ctx.now)
         .await?;
+    ctx.budget = Some(saved.clone());
     let mut body = saved.json();
     body["port"] = port.into();
     Ok(json_response(200, &body))
@@ -394,7 +409,7 @@ async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response,
     let map = input::object(&body, &["estimatedTokens", "feature"])?;
     let estimated = input::tokens(map, "estimatedTokens", true)?.unwrap_or(0);
     input::text(map, "feature", false, 64)?;
-    let budget = ctx.settings.budget(port).await?.budget;
+    let budget = ctx.budget(port).await?.budget;
     let window = budget.period.window(ctx.now);
     let load = ctx.store.load(port, &window, None).await?;
     ctx.remember(budget, &load);
@@ -425,7 +440,7 @@ async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respons
             format!("ttlSeconds must be between 1 and {MAX_TTL_SECONDS}"),
         ));
     }
-    let budget = ctx.settings.budget(port).await?.budget;
+    let budget = ctx.budget(port).await?.budget;
     let hold = HoldRequest {
         estimated_tokens,
         body_hash: fingerprint(&json!({
@@ -525,7 +540,7 @@ async fn commit(
         ],
     )?;
     let usage = call_usage(map, false)?;
-    let budget = ctx.settings.budget(port).await?.budget;
+    let budget = ctx.budget(port).await?.budget;
     let hash = usage_fingerprint(&usage, None);
     match ctx
         .store
@@ -577,7 +592,7 @@ async fn commit(
 }
 
 async fn release(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, ApiError> {
-    let budget = ctx.settings.budget(port).await?.budget;
+    let budget = ctx.budget(port).await?.budget;
     match ctx.store.release(port, id, &budget, ctx.now).await? {
         ReleaseOutcome::Released { reservation, load } => {
             ctx.remember(budget, &load);
@@ -639,7 +654,7 @@ async fn record_usage(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Re
             "occurredAt must not be in the future",
         ));
     }
-    let budget = ctx.settings.budget(port).await?.budget;
+    let budget = ctx.budget(port).await?.budget;
     let hash = usage_fingerprint(&usage, occurred_at);
     let request_id = request_id.unwrap_or_else(|| random_id("req_"));
     match ctx
@@ -696,7 +711,7 @@ async fn get_usage(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
         let map = serde_json::Map::from_iter([("feature".to_owned(), Value::from(f.clone()))]);
         input::text(&map, "feature", false, 64)?;
     }
-    let budget = ctx.settings.budget(port).await?.budget;
+    let budget = ctx.budget(port).await?.budget;
     let window = budget.period.window(ctx.now);
     let load = ctx.store.load(port, &window, feature.as_deref()).await?;
     let mut body = load_json(&load);
@@ -712,7 +727,7 @@ async fn get_usage(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
 }
 
 async fn breakdown(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
-    let budget = ctx.settings.budget(port).await?.budget;
+    let budget = ctx.budget(port).await?.budget;
     let window = budget.period.window(ctx.now);
     let rows = ctx.store.breakdown(port, &window).await?;
     Ok(json_response(
@@ -803,7 +818,7 @@ async fn ledger(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response
 }
 
 async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
-    let stored = ctx.settings.budget(port).await?;
+    let stored = ctx.budget(port).await?;
     let budget = stored.budget;
     let window = budget.period.window(ctx.now);
     let (load, breakdown, daily, recent, open) = futures_util::try_join!(
