@@ -185,29 +185,32 @@ pub(crate) fn raw_budget(value: &JsValue) -> RawBudget {
         return raw;
     }
     for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
-        let slot = KEYS.with(|keys| {
-            if key == keys[0] {
-                Some(&mut raw.enabled)
-            } else if key == keys[1] {
-                Some(&mut raw.soft_cap_tokens)
-            } else if key == keys[2] {
-                Some(&mut raw.hard_cap_tokens)
-            } else if key == keys[3] {
-                Some(&mut raw.period)
-            } else {
-                None
+        let field = KEYS.with(|keys| keys[..4].iter().position(|known| key == *known));
+        let slot = match field {
+            Some(0) => &mut raw.enabled,
+            Some(1) => &mut raw.soft_cap_tokens,
+            Some(2) => &mut raw.hard_cap_tokens,
+            Some(_) => &mut raw.period,
+            None => {
+                raw.unknown_fields.push(key.as_string().unwrap_or_default());
+                continue;
             }
-        });
-        match slot {
-            Some(slot) => *slot = Some(field_value(reflect_get(value, &key))),
-            None => raw.unknown_fields.push(key.as_string().unwrap_or_default()),
-        }
+        };
+        let field_value = reflect_get(value, &key);
+        // Each probe is a call into JS: try the type the field should have
+        // first, and classify fully only when it has another.
+        let expected = match field {
+            Some(0) => field_value.as_bool().map(FieldValue::Bool),
+            Some(1 | 2) => field_value.as_f64().map(FieldValue::Number),
+            _ => field_value.as_string().map(FieldValue::Text),
+        };
+        *slot = Some(expected.unwrap_or_else(|| classify(field_value)));
     }
     raw
 }
 
 /// One JS value, keeping its type, as the core's [`FieldValue`].
-fn field_value(value: JsValue) -> FieldValue {
+fn classify(value: JsValue) -> FieldValue {
     if value.is_undefined() || value.is_null() {
         FieldValue::Null
     } else if let Some(flag) = value.as_bool() {
