@@ -432,14 +432,26 @@ async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respons
     let estimated_tokens = input::tokens(map, "estimatedTokens", true)?.unwrap_or(0);
     let feature = input::text(map, "feature", false, 64)?.unwrap_or_else(|| "default".into());
     let request_id = input::request_id(map, "requestId")?;
-    let ttl_seconds = input::tokens(map, "ttlSeconds", false)?.unwrap_or(DEFAULT_TTL_SECONDS);
-    if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
-        return Err(ApiError::bad_field(
-            "invalid-value",
-            "ttlSeconds",
-            format!("ttlSeconds must be between 1 and {MAX_TTL_SECONDS}"),
-        ));
-    }
+    let ttl_seconds = match map.get("ttlSeconds") {
+        None | Some(Value::Null) => DEFAULT_TTL_SECONDS,
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .filter(|s| (1..=MAX_TTL_SECONDS).contains(s))
+            .ok_or_else(|| {
+                ApiError::bad_field(
+                    "invalid-value",
+                    "ttlSeconds",
+                    format!("ttlSeconds must be a whole number from 1 to {MAX_TTL_SECONDS}"),
+                )
+            })?,
+        Some(_) => {
+            return Err(ApiError::bad_field(
+                "invalid-type",
+                "ttlSeconds",
+                "ttlSeconds must be a number",
+            ))
+        }
+    };
     let budget = ctx.budget(port).await?.budget;
     let hold = HoldRequest {
         estimated_tokens,
