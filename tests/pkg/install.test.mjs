@@ -10,8 +10,8 @@ import { realpathSync } from 'node:fs';
 const app = process.env.AI_BUDGET_APP;
 const root = process.env.AI_BUDGET_ROOT;
 
-function run(file) {
-  return JSON.parse(execFileSync(process.execPath, [file], { cwd: app, encoding: 'utf8' }));
+function run(file, ...flags) {
+  return JSON.parse(execFileSync(process.execPath, [...flags, file], { cwd: app, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 const expectedCheck = { ok: true, remaining: 1, usedTokens: 999, softCap: true, resetsAt: '2026-12-01T00:00:00.000Z' };
@@ -27,6 +27,10 @@ test('Node ESM: named imports work with no init call', () => {
 
 test('Node CommonJS: require works with no init call', () => {
   assert.deepEqual(run('cjs.cjs'), { check: expectedCheck, state: 'soft', init: 'function' });
+});
+
+test('the bundler build (ai-budget/bundler) loads through WebAssembly ESM integration', () => {
+  assert.deepEqual(run('bundler-esm.mjs', '--experimental-wasm-modules'), { check: expectedCheck });
 });
 
 test('Node: init is a harmless no-op, even called twice', () => {
