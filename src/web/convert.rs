@@ -29,13 +29,15 @@ pub(crate) fn to_js_error(err: Error) -> JsValue {
 
 #[wasm_bindgen]
 extern "C" {
-    // `Reflect.get`/`Reflect.set` without js-sys's try/catch wrapper: on
-    // plain objects they cannot throw, and the wrapper costs more than the
+    // `Reflect.set` without js-sys's try/catch wrapper: on the plain
+    // objects we build it cannot throw, and the wrapper costs more than the
     // call.
     #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
     fn reflect_set(target: &JsValue, key: &JsValue, value: &JsValue) -> bool;
-    #[wasm_bindgen(js_namespace = Reflect, js_name = get)]
-    fn reflect_get(target: &JsValue, key: &JsValue) -> JsValue;
+    // Caller objects may have getters that throw: caught, so an exception
+    // never unwinds through wasm frames (which would leak their stack).
+    #[wasm_bindgen(catch, js_namespace = Reflect, js_name = get)]
+    fn reflect_get(target: &JsValue, key: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// Every property name the binding reads or writes; the first four are the
@@ -94,9 +96,12 @@ pub(crate) fn set(target: &JsValue, key: &str, value: impl Into<JsValue>) {
     with_key(key, |key| reflect_set(target, key, &value));
 }
 
-/// Reads `key` from an object (getters run; a missing key is `undefined`).
+/// Reads `key` from an object (getters run; a missing key, or a getter that
+/// throws, is `undefined`).
 fn get(target: &JsValue, key: &str) -> JsValue {
-    with_key(key, |key| reflect_get(target, key))
+    with_key(key, |key| {
+        reflect_get(target, key).unwrap_or(JsValue::UNDEFINED)
+    })
 }
 
 /// A new plain object.
@@ -196,7 +201,7 @@ pub(crate) fn raw_budget(value: &JsValue) -> RawBudget {
                 continue;
             }
         };
-        let field_value = reflect_get(value, &key);
+        let field_value = reflect_get(value, &key).unwrap_or(JsValue::UNDEFINED);
         // Each probe is a call into JS: try the type the field should have
         // first, and classify fully only when it has another.
         let expected = match field {

@@ -126,3 +126,16 @@ test('decideMany with arrays of different lengths throws and writes nothing', ()
   );
   assert.deepEqual([...out], [7, 7]);
 });
+
+test('a getter that throws is read as missing, and the module keeps working', () => {
+  const hostile = { ...budget };
+  Object.defineProperty(hostile, 'hardCapTokens', { enumerable: true, get() { throw new Error('boom'); } });
+  const row = { feature: 'ocr', inputTokens: 1, outputTokens: 1, createdAt: noon };
+  Object.defineProperty(row, 'inputTokens', { enumerable: true, get() { throw new Error('boom'); } });
+  // Many times over: an exception unwinding through wasm would leak its stack.
+  for (let i = 0; i < 20000; i++) {
+    throwsWith(() => evaluateBudget(hostile, 0, 0, noon), 'invalid-type', 'hardCapTokens');
+    throwsWith(() => summarizeUsage(budget, [row], noon), 'invalid-type', 'rows[0].inputTokens');
+  }
+  assert.equal(evaluateBudget(budget, 0, 1, noon).ok, true);
+});
