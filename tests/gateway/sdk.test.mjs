@@ -108,6 +108,26 @@ test("n completions hold n times the output bound", async () => {
   assert.equal(hold.estimated_tokens, lastUpstream().bytes + 150);
 });
 
+test("strict estimate adds room for the hidden tool prompt and for each image part", async () => {
+  await openai().chat.completions.create({
+    model: "gpt-test?in=5&out=1",
+    max_tokens: 10,
+    tools: [{ type: "function", function: { name: "lookup", parameters: { type: "object", properties: {} } } }],
+    messages: [
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "What is in these pictures?" },
+          { type: "image_url", image_url: { url: "https://example.com/a.png" } },
+          { type: "image_url", image_url: { url: "https://example.com/b.png" } },
+        ],
+      },
+    ],
+  });
+  const hold = (await reservations(g.worker, PORT)).at(-1);
+  assert.equal(hold.estimated_tokens, lastUpstream().bytes + 1_024 + 2 * 2_000 + 10);
+});
+
 test("OpenAI embeddings are counted as input tokens only", async () => {
   const res = await openai().embeddings.create({ model: "embed-test?in=64", input: ["alpha", "beta"] }, attribution("search", "user-3"));
   assert.equal(res.data.length, 2);

@@ -108,6 +108,24 @@ fn event_data(event: &[u8]) -> String {
     lines.join("\n")
 }
 
+/// True when `event` has a `"usage"` key whose value is an object.
+fn has_usage_object(event: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"usage\"";
+    let mut rest = event;
+    while let Some(at) = rest.windows(KEY.len()).position(|w| w == KEY) {
+        rest = &rest[at + KEY.len()..];
+        let value = rest
+            .iter()
+            .skip_while(|b| b.is_ascii_whitespace())
+            .skip_while(|b| **b == b':')
+            .find(|b| !b.is_ascii_whitespace());
+        if value == Some(&b'{') {
+            return true;
+        }
+    }
+    false
+}
+
 impl UsageTracker {
     /// A tracker for `endpoint`; `strip_usage_chunk` drops OpenAI's
     /// usage-only chunk from what is forwarded.
@@ -154,11 +172,13 @@ impl UsageTracker {
 
     /// Reads an event's usage; false when the event is not to be forwarded.
     fn read_event(&mut self, event: &[u8]) -> bool {
-        let data = event_data(event);
-        // Only events that mention usage are parsed: the rest pass untouched.
-        if !data.contains("usage") {
+        // Only events carrying a usage object are parsed (OpenAI sends
+        // `"usage":null` on every chunk once usage is asked for): the rest
+        // pass untouched after one scan of their bytes.
+        if !has_usage_object(event) {
             return true;
         }
+        let data = event_data(event);
         let Ok(json) = serde_json::from_str::<Value>(&data) else {
             return true;
         };
