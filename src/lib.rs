@@ -53,9 +53,7 @@ pub mod web;
 #[cfg(feature = "worker")]
 pub mod worker;
 
-pub use budget::{
-    Budget, FieldValue, RawBudget, DEFAULT_HARD_CAP_TOKENS, DEFAULT_SOFT_CAP_TOKENS,
-};
+pub use budget::{Budget, FieldValue, RawBudget, DEFAULT_HARD_CAP_TOKENS, DEFAULT_SOFT_CAP_TOKENS};
 pub use decision::{decide, evaluate, Decision, DecisionCode, RefusalReason};
 pub use error::{Error, ErrorCode};
 pub use period::{Period, PeriodWindow};
