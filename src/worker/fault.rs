@@ -9,7 +9,9 @@
 //! - `<point>:after`: every attempt runs the call, then reports a failure
 //!   (a reply lost on the way back: the write happened);
 //! - `<point>:once`: the first attempt fails before running, with a
-//!   transient error that the store retries.
+//!   transient error that the store retries;
+//! - `<point>:overloaded`: the first attempt fails with D1's "overloaded",
+//!   which the store must not retry hot (it answers 503 at once).
 //!
 //! Points: `kv.read`, `kv.write`, `d1.read`, `d1.reserve`, `d1.commit`,
 //! `d1.release`, `d1.usage`.
@@ -22,6 +24,7 @@ enum Mode {
     Before,
     After,
     Once,
+    Overloaded,
 }
 
 /// The faults one request asked for (empty in production).
@@ -32,6 +35,8 @@ pub struct Faults {
 
 /// The message of an injected transient failure: one of D1's retryable ones.
 pub const INJECTED_TRANSIENT: &str = "Network connection lost (injected fault)";
+/// The message of an injected load-shedding failure.
+pub const INJECTED_OVERLOADED: &str = "D1 DB is overloaded (injected fault)";
 
 impl Faults {
     /// No faults.
@@ -52,6 +57,7 @@ impl Faults {
                 let (point, mode) = match spec.split_once(':') {
                     Some((point, "after")) => (point, Mode::After),
                     Some((point, "once")) => (point, Mode::Once),
+                    Some((point, "overloaded")) => (point, Mode::Overloaded),
                     Some((point, _)) => (point, Mode::Before),
                     None => (spec, Mode::Before),
                 };
@@ -70,11 +76,16 @@ impl Faults {
             let fails = match mode {
                 Mode::Before => !after,
                 Mode::After => after,
-                Mode::Once => !after && hits == 0,
+                Mode::Once | Mode::Overloaded => !after && hits == 0,
             };
             if fails {
                 count.set(hits + 1);
-                return Some(INJECTED_TRANSIENT.to_owned());
+                let message = if *mode == Mode::Overloaded {
+                    INJECTED_OVERLOADED
+                } else {
+                    INJECTED_TRANSIENT
+                };
+                return Some(message.to_owned());
             }
         }
         None

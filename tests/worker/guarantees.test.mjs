@@ -343,3 +343,12 @@ test("injected faults are ignored unless FAULT_INJECTION is on", async () => {
     await plain.dispose();
   }
 });
+
+test("an overloaded D1 is not retried hot: 503 with Retry-After at once, nothing written", async () => {
+  const port = "overloaded";
+  // The fault strikes the first attempt only: a retry inside the Worker would have succeeded.
+  const res = await w.post(`/v1/ports/${port}/usage`, usage({ requestId: "o1" }), { headers: { "x-fault": "d1.usage:overloaded" } });
+  assert.equal(res.status, 503);
+  assert.ok(Number(res.headers.get("retry-after")) >= 1);
+  assert.equal((await assertRollupMatchesLedger(port)).calls, 0);
+});
