@@ -53,7 +53,9 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     };
     let store = store::Store::new(db, Rc::new(fault::Faults::none()));
     match store.expire_stale(now()).await {
-        Ok(expired) => worker::console_log!("expired {expired} stale holds"),
+        Ok((expired, deleted)) => worker::console_log!(
+            "expired {expired} stale holds, deleted {deleted} old reservations"
+        ),
         Err(e) => worker::console_error!("sweep failed: {e:?}"),
     }
 }

@@ -28,6 +28,9 @@ use crate::{add_tokens, evaluate, Budget, Decision, FeatureUsage, Period, Period
 
 /// How many times a batch is tried when D1 reports a transient error.
 const ATTEMPTS: u32 = 3;
+/// Settled reservations older than this are deleted by the cron sweep: more
+/// than the longest period (a month), so no gate or status still counts them.
+pub const RETENTION_DAYS: i64 = 40;
 /// What a client is told to wait when the store cannot answer.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
 
@@ -1055,21 +1058,32 @@ impl Store {
             .collect())
     }
 
-    /// Expires every port's stale holds (the cron trigger); returns how many.
-    pub async fn expire_stale(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let statement = self.prepare(
+    /// The cron trigger's sweep: expires every port's stale holds, and
+    /// deletes reservations settled more than [`RETENTION_DAYS`] ago (no
+    /// period counts them any more; the ledger keeps the calls). Returns how
+    /// many holds expired and how many reservations were deleted.
+    pub async fn expire_stale(&self, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+        let expire = self.prepare(
             "UPDATE reservations SET state = 'expired', settled_at = ?1 \
              WHERE state = 'held' AND expires_at <= ?1",
             &[num(ms(now))],
         )?;
-        let results = self.run("d1.sweep", vec![statement]).await?;
-        let changes = results[0]
-            .meta()
-            .ok()
-            .flatten()
-            .and_then(|meta| meta.changes)
-            .unwrap_or(0);
-        Ok(changes as u64)
+        let cutoff = now - chrono::Duration::days(RETENTION_DAYS);
+        let delete = self.prepare(
+            "DELETE FROM reservations WHERE settled_at IS NOT NULL AND settled_at < ?1 \
+               AND created_at < ?1",
+            &[num(ms(cutoff))],
+        )?;
+        let results = self.run("d1.sweep", vec![expire, delete]).await?;
+        let changes = |result: &D1Result| {
+            result
+                .meta()
+                .ok()
+                .flatten()
+                .and_then(|meta| meta.changes)
+                .unwrap_or(0) as u64
+        };
+        Ok((changes(&results[0]), changes(&results[1])))
     }
 
     /// Current-period usage and holds of every port at once (for the port

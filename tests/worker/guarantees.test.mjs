@@ -352,3 +352,17 @@ test("an overloaded D1 is not retried hot: 503 with Retry-After at once, nothing
   assert.ok(Number(res.headers.get("retry-after")) >= 1);
   assert.equal((await assertRollupMatchesLedger(port)).calls, 0);
 });
+
+test("the cron deletes reservations settled long ago and keeps recent ones", async () => {
+  const port = "retention";
+  const old = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 10 });
+  const recent = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 10 });
+  const open = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 10 });
+  await w.post(`/v1/ports/${port}/reservations/${old.json.id}/release`);
+  await w.post(`/v1/ports/${port}/reservations/${recent.json.id}/release`);
+  const longAgo = Date.now() - 50 * 86_400_000;
+  await w.sql("UPDATE reservations SET created_at = ?, settled_at = ? WHERE id = ?", longAgo, longAgo, old.json.id);
+  await (await w.mf.getWorker()).scheduled({ cron: "* * * * *" });
+  const left = await w.sql("SELECT id FROM reservations WHERE port_id = ? ORDER BY created_at", port);
+  assert.deepEqual(left.map((r) => r.id).sort(), [recent.json.id, open.json.id].sort());
+});
