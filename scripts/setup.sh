@@ -22,7 +22,7 @@ for component in rustfmt clippy; do
   fi
 done
 
-installed_version() { "$1" --version 2>/dev/null | awk '{print $2}'; }
+installed_version() { "$1" --version 2>/dev/null | awk '{print $NF}'; }
 
 if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
   # Not --locked: the CLI's own lockfile pins a crate version the registry lacks.
