@@ -11,7 +11,8 @@
 //! [`Store::reserve`] (the one atomic gate), forward with the provider key,
 //! then [`Store::commit`] the reported usage, or [`Store::release`] the hold
 //! when the upstream refused the call. A streamed call is settled when its
-//! stream ends or is dropped, under `ctx.wait_until`.
+//! relay ends (finished, cut, or interrupted by the client), under
+//! `ctx.wait_until`.
 
 pub mod provider;
 pub mod stream;
@@ -24,6 +25,7 @@ use futures_util::future::{select, Either};
 use serde_json::{json, Value};
 use worker::{
     AbortController, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response,
+    ResponseBody,
 };
 
 use super::auth::authenticate;
@@ -37,7 +39,7 @@ use super::store::{
 };
 use crate::{Budget, MAX_TOKENS};
 use provider::{Endpoint, Estimate, EstimatePolicy, GatewayPath, Prepared, Provider, Usage};
-use stream::{end_channel, MeteredStream, StreamEnd, UsageTracker};
+use stream::{StreamEnd, UsageTracker};
 
 /// The largest request body the gateway forwards.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
@@ -644,24 +646,28 @@ impl Gate {
         let _ = out_headers.set("x-budget-reservation", &held.reservation_id);
 
         if (200..300).contains(&status) && content_type.starts_with("text/event-stream") {
-            let bytes = upstream.stream().map_err(|_| {
-                ApiError::new(
+            let (_, body) = upstream.into_parts();
+            let ResponseBody::Stream(body) = body else {
+                return Err(ApiError::new(
                     502,
                     "upstream-malformed",
                     "the upstream stream could not be read",
-                )
-            })?;
-            let (sender, receiver) = end_channel();
+                ));
+            };
             let tracker = UsageTracker::new(endpoint, !prepared.client_wants_usage);
-            let metered =
-                MeteredStream::new(Box::pin(bytes), tracker, sender, config.upstream_timeout);
+            let relay = stream::relay(body, tracker)
+                .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
+            let readable = relay.readable.clone();
+            let idle_timeout = config.upstream_timeout;
             self.ctx.wait_until(async move {
-                let end = receiver.await;
+                let end = relay.end(idle_timeout, controller).await;
                 held.settle_stream(end).await;
             });
-            let response = Response::from_stream(metered)
-                .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
-            return Ok(response.with_status(status).with_headers(out_headers));
+            let response = Response::builder()
+                .with_status(status)
+                .with_headers(out_headers)
+                .stream(readable);
+            return Ok(response);
         }
 
         let body = match select(

@@ -1,18 +1,19 @@
 //! Streamed responses: chunks pass through as they arrive while the usage
 //! the provider reports in its server-sent events is read on the side; the
-//! stream's end (or its drop, when the client goes away) is signalled to the
-//! settlement that commits the call.
+//! relay's end (finished, cut, or interrupted when the client goes away) is
+//! what the settlement commits the call by.
 
-use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures_util::Stream;
+use futures_util::future::{select, Either};
+use js_sys::futures::JsFuture;
+use js_sys::{Function, Object, Reflect, Uint8Array};
 use serde_json::Value;
-use worker::Delay;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{web_sys, AbortController, Delay};
 
 use super::provider::{anthropic_input, reported_tokens, Endpoint, Usage};
 
@@ -48,26 +49,27 @@ impl SeenUsage {
 pub enum StreamEnd {
     /// The upstream finished (with or without its usage).
     Finished(SeenUsage),
-    /// The upstream failed or went silent for longer than the timeout.
+    /// The upstream went silent for longer than the timeout and was cut.
     Broken(SeenUsage),
-    /// The client went away before the end.
-    Abandoned(SeenUsage),
+    /// The relay failed before the end: the client went away, or the
+    /// upstream connection broke.
+    Interrupted(SeenUsage),
 }
 
 impl StreamEnd {
     /// What was seen before the end.
     pub fn seen(&self) -> &SeenUsage {
         match self {
-            StreamEnd::Finished(s) | StreamEnd::Broken(s) | StreamEnd::Abandoned(s) => s,
+            StreamEnd::Finished(s) | StreamEnd::Broken(s) | StreamEnd::Interrupted(s) => s,
         }
     }
 
-    /// `finished`, `broken` or `abandoned`, for logs.
+    /// `finished`, `broken` or `interrupted`, for logs.
     pub fn as_str(&self) -> &'static str {
         match self {
             StreamEnd::Finished(_) => "finished",
-            StreamEnd::Broken(_) => "broken",
-            StreamEnd::Abandoned(_) => "abandoned",
+            StreamEnd::Broken(_) => "cut after going silent",
+            StreamEnd::Interrupted(_) => "interrupted",
         }
     }
 }
@@ -243,135 +245,101 @@ impl UsageTracker {
     }
 }
 
-/// The slot a stream's end is delivered through.
-#[derive(Default)]
-struct Slot {
-    end: Option<StreamEnd>,
-    waker: Option<Waker>,
+/// A stream relayed to the client through a native `TransformStream`: the
+/// runtime pipes the upstream body into it, and a synchronous transform reads
+/// each chunk's usage on the way (no promise hop per chunk through Rust).
+pub struct Relay {
+    /// What the client reads.
+    pub readable: web_sys::ReadableStream,
+    piped: js_sys::Promise,
+    tracker: Rc<RefCell<UsageTracker>>,
+    last_chunk_ms: Rc<Cell<f64>>,
 }
 
-/// Sends the stream's end, once.
-pub struct EndSender(Rc<RefCell<Slot>>);
-
-/// Resolves to the stream's end.
-pub struct EndReceiver(Rc<RefCell<Slot>>);
-
-/// A one-shot channel from the stream to its settlement.
-pub fn end_channel() -> (EndSender, EndReceiver) {
-    let slot = Rc::new(RefCell::new(Slot::default()));
-    (EndSender(slot.clone()), EndReceiver(slot))
-}
-
-impl EndSender {
-    fn send(self, end: StreamEnd) {
-        let mut slot = self.0.borrow_mut();
-        slot.end = Some(end);
-        if let Some(waker) = slot.waker.take() {
-            waker.wake();
-        }
+/// Calls `controller.enqueue(chunk)` of a transform stream.
+fn enqueue(controller: &JsValue, chunk: &JsValue) {
+    if let Ok(f) = Reflect::get(controller, &JsValue::from_str("enqueue")) {
+        let _ = f.unchecked_into::<Function>().call1(controller, chunk);
     }
 }
 
-impl Future for EndReceiver {
-    type Output = StreamEnd;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StreamEnd> {
-        let mut slot = self.0.borrow_mut();
-        match slot.end.take() {
-            Some(end) => Poll::Ready(end),
-            None => {
-                slot.waker = Some(cx.waker().clone());
-                Poll::Pending
+/// Starts relaying `upstream`, read by `tracker`.
+///
+/// # Errors
+/// The runtime's error when the transform stream cannot be built.
+pub fn relay(upstream: web_sys::ReadableStream, tracker: UsageTracker) -> Result<Relay, JsValue> {
+    let tracker = Rc::new(RefCell::new(tracker));
+    let last_chunk_ms = Rc::new(Cell::new(js_sys::Date::now()));
+    let (t, last) = (tracker.clone(), last_chunk_ms.clone());
+    let transform =
+        Closure::<dyn FnMut(JsValue, JsValue)>::new(move |chunk: JsValue, controller: JsValue| {
+            last.set(js_sys::Date::now());
+            let bytes = chunk.unchecked_ref::<Uint8Array>().to_vec();
+            let out = t.borrow_mut().feed(&bytes);
+            if out == bytes {
+                // Passed whole: hand the runtime its own chunk back.
+                enqueue(&controller, &chunk);
+            } else if !out.is_empty() {
+                enqueue(&controller, &Uint8Array::from(&out[..]).into());
             }
+        });
+    let t = tracker.clone();
+    let flush = Closure::<dyn FnMut(JsValue)>::new(move |controller: JsValue| {
+        let rest = t.borrow_mut().finish();
+        if !rest.is_empty() {
+            enqueue(&controller, &Uint8Array::from(&rest[..]).into());
         }
-    }
+    });
+    let transformer = Object::new();
+    // The closures belong to the transform stream from here on (JS frees them).
+    Reflect::set(
+        &transformer,
+        &JsValue::from_str("transform"),
+        &transform.into_js_value(),
+    )?;
+    Reflect::set(
+        &transformer,
+        &JsValue::from_str("flush"),
+        &flush.into_js_value(),
+    )?;
+    let stream = web_sys::TransformStream::new_with_transformer(&transformer)?;
+    let piped = upstream.pipe_to(&stream.writable());
+    Ok(Relay {
+        readable: stream.readable(),
+        piped,
+        tracker,
+        last_chunk_ms,
+    })
 }
 
-/// A byte stream from the upstream.
-pub type Upstream = Pin<Box<dyn Stream<Item = worker::Result<Vec<u8>>>>>;
-
-/// The upstream's stream as the client receives it: chunks pass through,
-/// usage is read on the side, and the end (finished, broken, or dropped by
-/// the client) is sent to the settlement exactly once.
-pub struct MeteredStream {
-    upstream: Upstream,
-    tracker: UsageTracker,
-    end: Option<EndSender>,
-    idle_timeout: Duration,
-    idle: Option<Delay>,
-}
-
-impl MeteredStream {
-    /// Wraps `upstream`; a silence longer than `idle_timeout` between chunks
-    /// ends the stream as broken.
-    pub fn new(
-        upstream: Upstream,
-        tracker: UsageTracker,
-        end: EndSender,
-        idle_timeout: Duration,
-    ) -> MeteredStream {
-        MeteredStream {
-            upstream,
-            tracker,
-            end: Some(end),
-            idle_timeout,
-            idle: None,
-        }
-    }
-
-    fn settle(&mut self, end: impl FnOnce(SeenUsage) -> StreamEnd) {
-        if let Some(sender) = self.end.take() {
-            sender.send(end(self.tracker.seen().clone()));
-        }
-    }
-}
-
-impl Stream for MeteredStream {
-    type Item = worker::Result<Vec<u8>>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if this.end.is_none() {
-            return Poll::Ready(None);
-        }
+impl Relay {
+    /// Waits for the relay's end. An upstream silent for longer than
+    /// `idle_timeout` is cut through `abort` (the upstream fetch's
+    /// controller), which also ends the client's stream with an error.
+    pub async fn end(self, idle_timeout: Duration, abort: AbortController) -> StreamEnd {
+        let mut piped = JsFuture::from(self.piped);
+        let mut abort = Some(abort);
         loop {
-            match this.upstream.as_mut().poll_next(cx) {
-                Poll::Ready(Some(Ok(chunk))) => {
-                    this.idle = None;
-                    let out = this.tracker.feed(&chunk);
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(out)));
+            let silent_ms = (js_sys::Date::now() - self.last_chunk_ms.get()).max(0.0);
+            let left = idle_timeout.saturating_sub(Duration::from_millis(silent_ms as u64));
+            match select(&mut piped, Delay::from(left.max(Duration::from_millis(1)))).await {
+                Either::Left((result, _)) => {
+                    let seen = self.tracker.borrow().seen().clone();
+                    return match (result, abort.is_some()) {
+                        (Ok(_), _) => StreamEnd::Finished(seen),
+                        (Err(_), false) => StreamEnd::Broken(seen),
+                        (Err(_), true) => StreamEnd::Interrupted(seen),
+                    };
+                }
+                Either::Right(_) => {
+                    let silent_ms = js_sys::Date::now() - self.last_chunk_ms.get();
+                    if silent_ms >= idle_timeout.as_millis() as f64 {
+                        if let Some(controller) = abort.take() {
+                            controller.abort();
+                        }
                     }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    this.settle(StreamEnd::Broken);
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Ready(None) => {
-                    let rest = this.tracker.finish();
-                    this.settle(StreamEnd::Finished);
-                    return Poll::Ready((!rest.is_empty()).then_some(Ok(rest)));
-                }
-                Poll::Pending => {
-                    let timeout = this.idle_timeout;
-                    let idle = this.idle.get_or_insert_with(|| Delay::from(timeout));
-                    if Pin::new(idle).poll(cx).is_ready() {
-                        this.settle(StreamEnd::Broken);
-                        return Poll::Ready(Some(Err(worker::Error::RustError(
-                            "the upstream stream went silent".into(),
-                        ))));
-                    }
-                    return Poll::Pending;
                 }
             }
         }
-    }
-}
-
-impl Drop for MeteredStream {
-    fn drop(&mut self) {
-        // Dropped before its end: the client went away (the upstream is
-        // cancelled with it).
-        self.settle(StreamEnd::Abandoned);
     }
 }
