@@ -34,6 +34,14 @@ trap 'rm -rf "$dist" "$old"' EXIT
 CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_STRIP=false \
   cargo build --release --target wasm32-unknown-unknown --features web --lib --target-dir "$target_dir"
 
+# Nothing to do when neither the crate's module nor this script changed since
+# the last build: a second run (dev.sh, test.sh) takes only cargo's check.
+build_hash="$(cat "$crate_wasm" "$0" | sha256sum | cut -d' ' -f1)"
+if [ "${FORCE:-}" != 1 ] && [ -f pkg/dist/.build-hash ] && [ "$(cat pkg/dist/.build-hash)" = "$build_hash" ]; then
+  echo "== build-pkg: pkg/dist is up to date"
+  exit 0
+fi
+
 # Rust's default wasm32 features (wasm-opt must not assume fewer).
 features=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
   --enable-mutable-globals --enable-reference-types --enable-multivalue)
@@ -90,6 +98,7 @@ TS
 } > "$dist/types/ai_budget.d.mts"
 cp "$dist/types/ai_budget.d.mts" "$dist/types/ai_budget.d.cts"
 
+echo "$build_hash" > "$dist/.build-hash"
 if [ -d pkg/dist ]; then mv pkg/dist "$old"; fi
 mv "$dist" pkg/dist
 

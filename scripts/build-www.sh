@@ -13,10 +13,9 @@ src=pkg/dist/web
 dest=www/vendor/ai-budget
 files=(ai_budget.js ai_budget_bg.wasm)
 
-if [ ! -f "$src/ai_budget.js" ] || [ ! -f "$src/ai_budget_bg.wasm" ]; then
-  echo "== build-www: the package's web build is missing; building it"
-  "$ROOT/scripts/build-pkg.sh"
-fi
+# Always ask: build-pkg.sh returns at once when the crate has not changed,
+# and otherwise the page would preview with older rules than the gate's.
+"$ROOT/scripts/build-pkg.sh"
 
 mkdir -p "$dest"
 for f in "${files[@]}"; do

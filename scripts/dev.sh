@@ -11,20 +11,11 @@ cd "$ROOT"
 
 "$ROOT/scripts/setup.sh"
 
-# The admin page is its own work (www/); serve a placeholder until it exists.
-if [ ! -f www/index.html ]; then
-  mkdir -p www
-  cat > www/index.html <<'HTML'
-<!doctype html>
-<meta charset="utf-8">
-<title>ai-budget</title>
-<h1>ai-budget</h1>
-<p>The admin page is not built yet. The API lives under <code>/v1</code>; see <code>docs/api.md</code>.</p>
-HTML
-fi
-
 echo "== dev: building the Worker"
 "$ROOT/scripts/build-worker.sh"
+
+echo "== dev: building the admin page (with the npm package's web build)"
+"$ROOT/scripts/build-www.sh"
 
 echo "== dev: applying D1 migrations to the local database"
 wrangler d1 migrations apply DB --local
