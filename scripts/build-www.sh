@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fills www/vendor/ai-budget/ with the npm package's web build (ES module +
-# wasm), which the admin page imports for its client-side preview. Builds the
-# package first only when its web build is missing. Copies a file only when it
+# wasm), which the admin page imports for its client-side preview, rebuilding
+# the package first when the crate changed. Copies a file only when it
 # differs, so a second run does nothing and takes milliseconds.
 #
 #   scripts/build-www.sh
