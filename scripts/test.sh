@@ -52,5 +52,6 @@ stage "clippy worker" cargo clippy --lib --features worker "${wasm[@]}" -- -D wa
 stage "rust tests" cargo test
 stage "npm package" "$ROOT/scripts/test-pkg.sh"
 stage "worker" "$ROOT/scripts/test-worker.sh"
+stage "gateway" "$ROOT/scripts/test-gateway.sh"
 stage "admin page" "$ROOT/scripts/test-admin.sh"
 summary
