@@ -112,55 +112,15 @@ impl Budget {
     /// assert_eq!(err.message(), "softCapTokens cannot exceed hardCapTokens");
     /// ```
     pub fn merge(&self, update: &RawBudget) -> Result<Budget, Error> {
-        if update.not_an_object {
-            return Err(Error::new(
-                ErrorCode::InvalidType,
-                None,
-                "a budget update must be an object",
-            ));
-        }
-        if let Some(name) = update.unknown_fields.first() {
-            return Err(Error::new(
-                ErrorCode::UnknownField,
-                Some(name),
-                format!(
-                    "unknown field {name:?}: a budget has enabled, softCapTokens, hardCapTokens and period"
-                ),
-            ));
-        }
-        let enabled = match &update.enabled {
-            None | Some(FieldValue::Null) => self.enabled,
-            Some(FieldValue::Bool(value)) => *value,
-            Some(_) => return Err(Error::invalid_type("enabled", "a boolean")),
+        let fields = BudgetFields::read(update, "a budget update")?;
+        let merged = Budget {
+            enabled: fields.enabled.unwrap_or(self.enabled),
+            soft_cap_tokens: fields.soft_cap_tokens.unwrap_or(self.soft_cap_tokens),
+            hard_cap_tokens: fields.hard_cap_tokens.unwrap_or(self.hard_cap_tokens),
+            period: fields.period.unwrap_or(self.period),
         };
-        let soft = cap_input(&update.soft_cap_tokens, "softCapTokens")?;
-        let hard = cap_input(&update.hard_cap_tokens, "hardCapTokens")?;
-        // Wrong types are reported before any value rule, the period's too.
-        let period_name = match &update.period {
-            None | Some(FieldValue::Null) => None,
-            Some(FieldValue::Text(name)) => Some(name),
-            Some(_) => return Err(Error::invalid_type("period", "a string")),
-        };
-        // The original rejected negative caps before anything else.
-        for (value, field) in [(soft, "softCapTokens"), (hard, "hardCapTokens")] {
-            if let Some(n) = value.filter(|n| *n < 0.0) {
-                return Err(tokens_from_f64(n, field).unwrap_err());
-            }
-        }
-        let soft_cap_tokens = soft
-            .map(|n| tokens_from_f64(n, "softCapTokens"))
-            .transpose()?
-            .unwrap_or(self.soft_cap_tokens);
-        let hard_cap_tokens = hard
-            .map(|n| tokens_from_f64(n, "hardCapTokens"))
-            .transpose()?
-            .unwrap_or(self.hard_cap_tokens);
-        let period = match period_name {
-            None => self.period,
-            Some(name) => name.parse()?,
-        };
-        if soft_cap_tokens > hard_cap_tokens {
-            let field = if soft.is_some() {
+        if merged.soft_cap_tokens > merged.hard_cap_tokens {
+            let field = if fields.soft_cap_tokens.is_some() {
                 "softCapTokens"
             } else {
                 "hardCapTokens"
@@ -171,11 +131,111 @@ impl Budget {
                 "softCapTokens cannot exceed hardCapTokens",
             ));
         }
+        Ok(merged)
+    }
+
+    /// Reads a complete budget strictly: every field present and valid, as
+    /// [`Budget::merge`] checks them, no unknown field. Unlike `merge`, a
+    /// soft cap above the hard cap is accepted: a stored budget can hold one
+    /// ([`Budget::normalize`] keeps it, as the original did), and the gate
+    /// judges it as it is (its soft cap then never shows). For callers that
+    /// pass a budget to be judged rather than saved.
+    ///
+    /// # Errors
+    /// [`ErrorCode::InvalidType`] for a missing or `null` field, then those
+    /// of [`Budget::merge`] but the last.
+    ///
+    /// # Example
+    /// ```
+    /// use ai_budget::{Budget, ErrorCode, RawBudget};
+    ///
+    /// let raw: RawBudget = serde_json::from_str(
+    ///     r#"{"enabled": true, "softCapTokens": 900, "hardCapTokens": 500, "period": "day"}"#,
+    /// ).unwrap();
+    /// assert_eq!(Budget::parse(&raw).unwrap().soft_cap_tokens, 900);
+    ///
+    /// let partial: RawBudget = serde_json::from_str(r#"{"enabled": true}"#).unwrap();
+    /// assert_eq!(Budget::parse(&partial).unwrap_err().code(), ErrorCode::InvalidType);
+    /// ```
+    pub fn parse(raw: &RawBudget) -> Result<Budget, Error> {
+        let fields = BudgetFields::read(raw, "a budget")?;
+        let missing = |name: &str| {
+            Error::new(
+                ErrorCode::InvalidType,
+                Some(name),
+                format!("a budget needs {name} (it has enabled, softCapTokens, hardCapTokens and period)"),
+            )
+        };
         Ok(Budget {
+            enabled: fields.enabled.ok_or_else(|| missing("enabled"))?,
+            soft_cap_tokens: fields
+                .soft_cap_tokens
+                .ok_or_else(|| missing("softCapTokens"))?,
+            hard_cap_tokens: fields
+                .hard_cap_tokens
+                .ok_or_else(|| missing("hardCapTokens"))?,
+            period: fields.period.ok_or_else(|| missing("period"))?,
+        })
+    }
+}
+
+/// The fields of untrusted budget input that are present (not missing, not
+/// `null`), each checked on its own.
+struct BudgetFields {
+    enabled: Option<bool>,
+    soft_cap_tokens: Option<u64>,
+    hard_cap_tokens: Option<u64>,
+    period: Option<Period>,
+}
+
+impl BudgetFields {
+    /// Checks in the order [`Budget::merge`] documents; `what` names the
+    /// input when it is not an object.
+    fn read(raw: &RawBudget, what: &str) -> Result<BudgetFields, Error> {
+        if raw.not_an_object {
+            return Err(Error::new(
+                ErrorCode::InvalidType,
+                None,
+                format!("{what} must be an object"),
+            ));
+        }
+        if let Some(name) = raw.unknown_fields.first() {
+            return Err(Error::new(
+                ErrorCode::UnknownField,
+                Some(name),
+                format!(
+                    "unknown field {name:?}: a budget has enabled, softCapTokens, hardCapTokens and period"
+                ),
+            ));
+        }
+        let enabled = match &raw.enabled {
+            None | Some(FieldValue::Null) => None,
+            Some(FieldValue::Bool(value)) => Some(*value),
+            Some(_) => return Err(Error::invalid_type("enabled", "a boolean")),
+        };
+        let soft = cap_input(&raw.soft_cap_tokens, "softCapTokens")?;
+        let hard = cap_input(&raw.hard_cap_tokens, "hardCapTokens")?;
+        // Wrong types are reported before any value rule, the period's too.
+        let period_name = match &raw.period {
+            None | Some(FieldValue::Null) => None,
+            Some(FieldValue::Text(name)) => Some(name),
+            Some(_) => return Err(Error::invalid_type("period", "a string")),
+        };
+        // The original rejected negative caps before anything else.
+        for (value, field) in [(soft, "softCapTokens"), (hard, "hardCapTokens")] {
+            if let Some(n) = value.filter(|n| *n < 0.0) {
+                return Err(tokens_from_f64(n, field).unwrap_err());
+            }
+        }
+        Ok(BudgetFields {
             enabled,
-            soft_cap_tokens,
-            hard_cap_tokens,
-            period,
+            soft_cap_tokens: soft
+                .map(|n| tokens_from_f64(n, "softCapTokens"))
+                .transpose()?,
+            hard_cap_tokens: hard
+                .map(|n| tokens_from_f64(n, "hardCapTokens"))
+                .transpose()?,
+            period: period_name.map(|name| name.parse()).transpose()?,
         })
     }
 }

@@ -58,5 +58,5 @@ pub use decision::{decide, evaluate, Decision, DecisionCode, RefusalReason};
 pub use error::{Error, ErrorCode};
 pub use period::{Period, PeriodWindow};
 pub use status::{cap_status, CapState, CapStatus};
-pub use tokens::{add_tokens, tokens_from_f64, tokens_from_i64, MAX_TOKENS};
+pub use tokens::{add_tokens, token_count, tokens_from_f64, tokens_from_i64, MAX_TOKENS};
 pub use usage::{summarize_usage, FeatureUsage, UsageRow, UsageSummary};

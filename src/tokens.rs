@@ -26,6 +26,10 @@ pub const MAX_TOKENS: u64 = (1 << 53) - 1;
 /// assert_eq!(err.code(), ErrorCode::FractionalTokens);
 /// ```
 pub fn tokens_from_f64(value: f64, field: &str) -> Result<u64, Error> {
+    if let Some(tokens) = token_count(value) {
+        return Ok(tokens);
+    }
+    // Rejected: say why, in the order the rules are listed above.
     if !value.is_finite() {
         return Err(Error::invalid_number(field));
     }
@@ -39,14 +43,29 @@ pub fn tokens_from_f64(value: f64, field: &str) -> Result<u64, Error> {
             format!("{field} must be a whole number of tokens"),
         ));
     }
-    if value > MAX_TOKENS as f64 {
-        return Err(Error::new(
-            ErrorCode::TooManyTokens,
-            Some(field),
-            format!("{field} must be at most {MAX_TOKENS}"),
-        ));
-    }
-    Ok(value as u64)
+    Err(Error::new(
+        ErrorCode::TooManyTokens,
+        Some(field),
+        format!("{field} must be at most {MAX_TOKENS}"),
+    ))
+}
+
+/// The yes/no form of [`tokens_from_f64`]: the same values are accepted,
+/// and no error is built for the others. For hot paths that only need to
+/// know whether input can be judged.
+///
+/// # Example
+/// ```
+/// use ai_budget::{token_count, MAX_TOKENS};
+///
+/// assert_eq!(token_count(42.0), Some(42));
+/// assert_eq!(token_count(-1.0), None);
+/// assert_eq!(token_count(MAX_TOKENS as f64 + 1.0), None);
+/// ```
+#[inline]
+pub fn token_count(value: f64) -> Option<u64> {
+    // NaN fails every comparison; the infinities fail the range check.
+    (value >= 0.0 && value <= MAX_TOKENS as f64 && value.fract() == 0.0).then_some(value as u64)
 }
 
 /// Reads a token count from an integer (as JSON parsers and databases give

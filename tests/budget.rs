@@ -558,3 +558,98 @@ fn a_raw_budget_keeps_the_type_of_each_field_it_reads() {
     assert_eq!(value.period, Some(FieldValue::Other));
     assert_eq!(value.unknown_fields, vec!["x".to_owned()]);
 }
+
+#[test]
+fn parse_reads_a_complete_budget() {
+    let raw =
+        raw(r#"{"enabled": true, "softCapTokens": 800, "hardCapTokens": 1000, "period": "week"}"#);
+    assert_eq!(
+        Budget::parse(&raw),
+        Ok(Budget {
+            enabled: true,
+            soft_cap_tokens: 800,
+            hard_cap_tokens: 1000,
+            period: Period::Week,
+        })
+    );
+}
+
+#[test]
+fn parse_accepts_a_soft_cap_above_the_hard_cap_that_merge_refuses() {
+    let raw =
+        raw(r#"{"enabled": true, "softCapTokens": 900, "hardCapTokens": 500, "period": "day"}"#);
+    let budget = Budget::parse(&raw).unwrap();
+    assert_eq!((budget.soft_cap_tokens, budget.hard_cap_tokens), (900, 500));
+    assert_eq!(
+        Budget::default().merge(&raw).unwrap_err().code(),
+        ErrorCode::SoftCapAboveHardCap
+    );
+}
+
+#[test]
+fn parse_accepts_whatever_normalize_returns() {
+    let stored = Budget::normalize(&raw(r#"{"enabled": true, "softCapTokens": 600000}"#));
+    assert_eq!(Budget::parse(&RawBudget::from_budget(&stored)), Ok(stored));
+}
+
+#[test]
+fn parse_names_the_first_missing_or_null_field() {
+    let cases = [
+        (r#"{}"#, "enabled"),
+        (r#"{"enabled": false}"#, "softCapTokens"),
+        (
+            r#"{"enabled": false, "softCapTokens": 1, "hardCapTokens": null, "period": "day"}"#,
+            "hardCapTokens",
+        ),
+        (
+            r#"{"enabled": false, "softCapTokens": 1, "hardCapTokens": 2}"#,
+            "period",
+        ),
+    ];
+    for (json, field) in cases {
+        let err = Budget::parse(&raw(json)).unwrap_err();
+        assert_eq!(
+            (err.code(), err.field()),
+            (ErrorCode::InvalidType, Some(field)),
+            "{json}"
+        );
+    }
+}
+
+#[test]
+fn parse_checks_each_field_as_merge_does() {
+    let cases = [
+        (
+            r#"{"enabled": "yes", "softCapTokens": 1, "hardCapTokens": 2, "period": "day"}"#,
+            ErrorCode::InvalidType,
+        ),
+        (
+            r#"{"enabled": true, "softCapTokens": -1, "hardCapTokens": 2, "period": "day"}"#,
+            ErrorCode::NegativeTokens,
+        ),
+        (
+            r#"{"enabled": true, "softCapTokens": 1.5, "hardCapTokens": 2, "period": "day"}"#,
+            ErrorCode::FractionalTokens,
+        ),
+        (
+            r#"{"enabled": true, "softCapTokens": 1, "hardCapTokens": 9007199254740992, "period": "day"}"#,
+            ErrorCode::TooManyTokens,
+        ),
+        (
+            r#"{"enabled": true, "softCapTokens": 1, "hardCapTokens": 2, "period": "year"}"#,
+            ErrorCode::UnknownPeriod,
+        ),
+        (
+            r#"{"enabled": true, "softCapTokens": 1, "hardCapTokens": 2, "period": "day", "hardCap": 5}"#,
+            ErrorCode::UnknownField,
+        ),
+        (r#"[true, 1, 2, "day"]"#, ErrorCode::InvalidType),
+    ];
+    for (json, code) in cases {
+        assert_eq!(
+            Budget::parse(&raw(json)).unwrap_err().code(),
+            code,
+            "{json}"
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! Token counts: whole, non-negative numbers a JS number holds exactly.
 
-use ai_budget::{add_tokens, tokens_from_f64, tokens_from_i64, Error, ErrorCode, MAX_TOKENS};
+use ai_budget::{
+    add_tokens, token_count, tokens_from_f64, tokens_from_i64, Error, ErrorCode, MAX_TOKENS,
+};
 
 fn code_of(result: Result<u64, Error>) -> ErrorCode {
     result.expect_err("expected an error").code()
@@ -149,4 +151,44 @@ fn an_error_displays_as_its_message() {
     let err = tokens_from_f64(0.5, "estimatedTokens").unwrap_err();
     assert_eq!(err.to_string(), err.message());
     assert!(err.is_field_error());
+}
+
+#[test]
+fn token_count_accepts_exactly_what_tokens_from_f64_accepts() {
+    let max = MAX_TOKENS as f64;
+    let mut values = vec![
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        -0.5,
+        1e-300,
+        f64::MIN_POSITIVE,
+        max,
+        max - 1.0,
+        max + 1.0,
+        max + 2.0,
+        2f64.powi(60),
+        f64::MAX,
+        f64::NAN,
+        -f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        4_503_599_627_370_495.5,
+    ];
+    // A spread of magnitudes, whole and fractional, on both sides of 0.
+    let mut x = 0.37_f64;
+    for _ in 0..2000 {
+        x = (x * 7.919 + 0.123).fract();
+        let magnitude = 10f64.powi((x * 18.0) as i32);
+        values.extend([
+            x * magnitude,
+            (x * magnitude).trunc(),
+            -(x * magnitude).trunc(),
+        ]);
+    }
+    for n in values {
+        assert_eq!(token_count(n), tokens_from_f64(n, "n").ok(), "{n:?}");
+    }
 }

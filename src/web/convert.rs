@@ -229,9 +229,11 @@ fn classify(value: JsValue) -> FieldValue {
     }
 }
 
-/// A complete, valid budget (as `normalizeBudget` or `mergeBudget` return).
-/// Unlike `normalizeBudget`, nothing is defaulted: a missing or wrong field
-/// is an error, so a caller's mistake cannot silently become a default.
+/// A complete budget, read by the core's [`Budget::parse`]: nothing is
+/// defaulted (a missing or wrong field is an error, so a caller's mistake
+/// cannot silently become a default), and a soft cap above the hard cap is
+/// judged as the gate judges it, so whatever `normalizeBudget` returns can
+/// be evaluated.
 pub(crate) fn strict_budget(value: &JsValue, what: &str) -> Result<Budget, Error> {
     let raw = raw_budget(value);
     if raw.not_an_object {
@@ -241,24 +243,7 @@ pub(crate) fn strict_budget(value: &JsValue, what: &str) -> Result<Budget, Error
             format!("{what} must be a budget object"),
         ));
     }
-    let fields = [
-        (&raw.enabled, "enabled"),
-        (&raw.soft_cap_tokens, "softCapTokens"),
-        (&raw.hard_cap_tokens, "hardCapTokens"),
-        (&raw.period, "period"),
-    ];
-    for (slot, name) in fields {
-        if matches!(slot, None | Some(FieldValue::Null)) {
-            return Err(Error::new(
-                ErrorCode::InvalidType,
-                Some(name),
-                format!("{what} has no {name}: a budget needs enabled, softCapTokens, hardCapTokens and period"),
-            ));
-        }
-    }
-    // Every field is present, so the merge over the default takes none of
-    // the default's values: it only applies the core's validation.
-    Budget::default().merge(&raw)
+    Budget::parse(&raw)
 }
 
 /// A budget as a plain object with the seed's field names.

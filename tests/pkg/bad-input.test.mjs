@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  periodStart, periodEnd, mergeBudget, evaluateBudget, summarizeUsage, capStatus, decideMany,
+  periodStart, periodEnd, normalizeBudget, mergeBudget, evaluateBudget, summarizeUsage, capStatus, decideMany,
 } from 'ai-budget';
 
 const budget = { enabled: true, softCapTokens: 800, hardCapTokens: 1000, period: 'day' };
@@ -82,7 +82,6 @@ const badBudgets = [
   ['a fractional cap', { ...budget, hardCapTokens: 1000.5 }, 'fractional-tokens', 'hardCapTokens'],
   ['a NaN cap', { ...budget, hardCapTokens: NaN }, 'invalid-number', 'hardCapTokens'],
   ['a huge cap', { ...budget, hardCapTokens: 2 ** 60 }, 'too-many-tokens', 'hardCapTokens'],
-  ['soft above hard', { ...budget, softCapTokens: 1001 }, 'soft-cap-above-hard-cap', 'softCapTokens'],
   ['an unknown period', { ...budget, period: 'year' }, 'unknown-period', 'period'],
   ['an unknown field', { ...budget, hardCap: 5 }, 'unknown-field', 'hardCap'],
 ];
@@ -94,6 +93,22 @@ for (const [what, value, code, field] of badBudgets) {
     throwsWith(() => mergeBudget(value, {}), code, field === 'budget' ? 'current' : field);
   });
 }
+
+test('a stored budget with its soft cap above its hard cap is judged as the gate judges it', () => {
+  // The tolerant reader keeps such a value (as the original did); the gate
+  // enforces it as it is, so the preview must be able to judge it too.
+  const stored = normalizeBudget({ enabled: true, softCapTokens: 600000 });
+  assert.deepEqual(stored, { enabled: true, softCapTokens: 600000, hardCapTokens: 500000, period: 'month' });
+  const check = evaluateBudget(stored, 499000, 1000, noon);
+  assert.equal(check.ok, true);
+  assert.equal(check.softCap, false);
+  assert.equal(evaluateBudget(stored, 500000, 0, noon).reason, 'hard-cap-exceeded');
+  assert.equal(capStatus(stored, 499000, noon).state, 'ok');
+  assert.equal(capStatus(stored, 500000, noon).state, 'hard');
+  assert.equal(summarizeUsage(stored, [], noon).usedTokens, 0);
+  // Saving it unchanged is still refused, with the original's message.
+  throwsWith(() => mergeBudget(stored, {}), 'soft-cap-above-hard-cap', 'hardCapTokens');
+});
 
 test('a bad update changes nothing', () => {
   const current = { ...budget };

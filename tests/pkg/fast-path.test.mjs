@@ -57,13 +57,21 @@ test('invalid input gives InvalidInput, never a pass', () => {
   const bad = [
     [true, 800, 1000, 0, -1], [true, 800, 1000, 0, 0.5], [true, 800, 1000, 0, NaN],
     [true, 800, 1000, 0, 2 ** 53], [true, 800, 1000, -1, 0], [true, 800, 1000, Infinity, 0],
-    [true, 1001, 1000, 0, 0], [true, -1, 1000, 0, 0], [true, 800, 1000.5, 0, 0],
+    [true, -1, 1000, 0, 0], [true, 800, 1000.5, 0, 0],
     [false, 800, 1000, 0, -1], [true, 800, 1000, 0, undefined],
   ];
   for (const args of bad) assert.equal(decide(...args), DecisionCode.InvalidInput, JSON.stringify(args));
   const out = new Uint8Array(1);
   decideMany(new Uint8Array([1]), new Float64Array([800]), new Float64Array([1000]), new Float64Array([0]), new Float64Array([-1]), out);
   assert.equal(out[0], DecisionCode.InvalidInput);
+});
+
+test('a soft cap above the hard cap is judged, as evaluateBudget and the gate judge it', () => {
+  const budget = { enabled: true, softCapTokens: 1001, hardCapTokens: 1000, period: 'day' };
+  assert.equal(decide(true, 1001, 1000, 999, 1), DecisionCode.Allowed);
+  assert.equal(evaluateBudget(budget, 999, 1).ok, true);
+  assert.equal(decide(true, 1001, 1000, 1000, 0), DecisionCode.HardCapExceeded);
+  assert.equal(evaluateBudget(budget, 1000, 0).reason, 'hard-cap-exceeded');
 });
 
 test('decideMany over zero ports is a no-op', () => {
