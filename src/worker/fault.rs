@@ -8,13 +8,16 @@
 //! - `<point>` (mode `before`): every attempt fails before the call runs;
 //! - `<point>:after`: every attempt runs the call, then reports a failure
 //!   (a reply lost on the way back: the write happened);
+//! - `<point>:after-once`: the first attempt runs the call, then reports a
+//!   transient failure (its write landed, its reply was lost); the store's
+//!   retry then succeeds;
 //! - `<point>:once`: the first attempt fails before running, with a
 //!   transient error that the store retries;
 //! - `<point>:overloaded`: the first attempt fails with D1's "overloaded",
 //!   which the store must not retry hot (it answers 503 at once).
 //!
 //! Points: `kv.read`, `kv.write`, `d1.read`, `d1.reserve`, `d1.commit`,
-//! `d1.release`, `d1.usage`.
+//! `d1.release`, `d1.usage`, `d1.sweep`.
 
 use std::cell::Cell;
 
@@ -23,6 +26,7 @@ use std::cell::Cell;
 enum Mode {
     Before,
     After,
+    AfterOnce,
     Once,
     Overloaded,
 }
@@ -56,6 +60,7 @@ impl Faults {
             .map(|spec| {
                 let (point, mode) = match spec.split_once(':') {
                     Some((point, "after")) => (point, Mode::After),
+                    Some((point, "after-once")) => (point, Mode::AfterOnce),
                     Some((point, "once")) => (point, Mode::Once),
                     Some((point, "overloaded")) => (point, Mode::Overloaded),
                     Some((point, _)) => (point, Mode::Before),
@@ -76,6 +81,7 @@ impl Faults {
             let fails = match mode {
                 Mode::Before => !after,
                 Mode::After => after,
+                Mode::AfterOnce => after && hits == 0,
                 Mode::Once | Mode::Overloaded => !after && hits == 0,
             };
             if fails {

@@ -45,11 +45,6 @@ enum Route {
     Status(String),
     Keys(String),
     Key(String, String),
-    /// The LLM gateway's paths (`/v1/ports/{port}/openai/...`,
-    /// `/v1/ports/{port}/anthropic/...`): the fetch entry hands them to
-    /// [`super::gateway`] before this router; they only land here if it
-    /// declines one.
-    Gateway(String),
 }
 
 impl Route {
@@ -71,8 +66,8 @@ impl Route {
                 ["status"] => Route::Status(own(port)),
                 ["keys"] => Route::Keys(own(port)),
                 ["keys", id] => Route::Key(own(port), own(id)),
-                // ---- LLM gateway (issue 4) plugs in here ----
-                ["openai", ..] | ["anthropic", ..] => Route::Gateway(own(port)),
+                // The gateway's paths never reach this router: the fetch
+                // entry hands them to `super::gateway` first.
                 _ => return None,
             },
             _ => return None,
@@ -92,8 +87,7 @@ impl Route {
             | Route::Ledger(p)
             | Route::Status(p)
             | Route::Keys(p)
-            | Route::Key(p, _)
-            | Route::Gateway(p) => Some(p),
+            | Route::Key(p, _) => Some(p),
         }
     }
 
@@ -102,11 +96,9 @@ impl Route {
         match self {
             Route::Budget(_) => &[Method::Get, Method::Put],
             Route::Usage(_) | Route::Keys(_) => &[Method::Get, Method::Post],
-            Route::Check(_)
-            | Route::Reservations(_)
-            | Route::Commit(..)
-            | Route::Release(..)
-            | Route::Gateway(_) => &[Method::Post],
+            Route::Check(_) | Route::Reservations(_) | Route::Commit(..) | Route::Release(..) => {
+                &[Method::Post]
+            }
             Route::Key(..) => &[Method::Delete],
             Route::Ports | Route::Breakdown(_) | Route::Ledger(_) | Route::Status(_) => {
                 &[Method::Get]
@@ -176,10 +168,7 @@ pub async fn handle(mut req: Request, env: Env, now: DateTime<Utc>) -> Response 
         return response;
     }
 
-    let faults_on = env
-        .var("FAULT_INJECTION")
-        .map(|v| v.to_string() == "on")
-        .unwrap_or(false);
+    let faults_on = super::test_seams_on(&env);
     let faults = Rc::new(Faults::from_header(
         faults_on,
         req.headers().get("x-fault").ok().flatten(),
@@ -270,7 +259,6 @@ async fn dispatch(
         (Route::Keys(port), Method::Get) => list_keys(ctx, port).await,
         (Route::Keys(port), _) => issue_key(ctx, port).await,
         (Route::Key(port, id), _) => revoke_key(ctx, port, id).await,
-        (Route::Gateway(_), _) => Err(ApiError::not_found("no gateway route for this path")),
     }
 }
 
@@ -312,6 +300,7 @@ fn entry_json(e: &LedgerEntry) -> Value {
         "totalTokens": e.total_tokens,
         "requestId": e.request_id,
         "reservationId": e.reservation_id,
+        "estimated": e.estimated,
         "createdAt": iso(e.created_at),
     })
 }
@@ -415,12 +404,8 @@ async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response,
     ctx.remember(budget, &load);
     let decision = evaluate(&budget, load.gate_tokens(), estimated, ctx.now);
     let mut answer = decision_json(&decision);
-    answer["heldTokens"] = add(load.held_tokens, load.expired_tokens).into();
+    answer["heldTokens"] = load.held_tokens.into();
     Ok(json_response(200, &answer))
-}
-
-fn add(a: u64, b: u64) -> u64 {
-    crate::add_tokens(a, b)
 }
 
 async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
@@ -792,7 +777,7 @@ async fn ledger(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response
         .flatten();
     if csv {
         let mut text = String::from(
-            "id,createdAt,portId,userId,feature,provider,model,inputTokens,outputTokens,totalTokens,requestId,reservationId\n",
+            "id,createdAt,portId,userId,feature,provider,model,inputTokens,outputTokens,totalTokens,requestId,reservationId,estimated\n",
         );
         for r in &rows {
             let fields = [
@@ -808,6 +793,7 @@ async fn ledger(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response
                 r.total_tokens.to_string(),
                 r.request_id.clone(),
                 r.reservation_id.clone().unwrap_or_default(),
+                u8::from(r.estimated).to_string(),
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             text.push_str(&line.join(","));
@@ -881,7 +867,7 @@ async fn list_ports(ctx: &mut Ctx) -> Result<Response, ApiError> {
         .used
         .iter()
         .map(|(p, _, _)| p)
-        .chain(loads.holds.iter().map(|(p, _, _)| p))
+        .chain(loads.holds.iter().map(|(p, _)| p))
     {
         budgets.entry(port.clone()).or_insert(None);
     }

@@ -31,6 +31,9 @@ const ATTEMPTS: u32 = 3;
 /// Settled reservations older than this are deleted by the cron sweep: more
 /// than the longest period (a month), so no gate or status still counts them.
 pub const RETENTION_DAYS: i64 = 40;
+/// Rollup rows of periods that started longer ago than this are deleted by
+/// the cron sweep: more than a year, so every page's periods stay.
+pub const ROLLUP_RETENTION_DAYS: i64 = 400;
 /// What a client is told to wait when the store cannot answer.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
 
@@ -131,19 +134,20 @@ pub struct PortLoad {
     pub used_tokens: u64,
     /// Counted calls.
     pub calls: u64,
-    /// Estimates of open holds.
+    /// Estimates of open holds, whatever period they were taken in: they
+    /// commit into the current one.
     pub held_tokens: u64,
-    /// Estimates of expired holds: charged until a late commit corrects them.
+    /// The part of `used_tokens` that expired holds were charged at (their
+    /// estimates, as ledger rows flagged `estimated`) until a late commit
+    /// corrects them.
     pub expired_tokens: u64,
 }
 
 impl PortLoad {
-    /// What the gate counts against the hard cap: used, held and expired.
+    /// What the gate counts against the hard cap: used (expired holds
+    /// included, as ledger rows) and open holds.
     pub fn gate_tokens(&self) -> u64 {
-        add_tokens(
-            self.used_tokens,
-            add_tokens(self.held_tokens, self.expired_tokens),
-        )
+        add_tokens(self.used_tokens, self.held_tokens)
     }
 }
 
@@ -290,8 +294,11 @@ pub struct LedgerEntry {
     pub reservation_id: Option<String>,
     /// Fingerprint of the recording request.
     pub body_hash: String,
-    /// The write attempt that inserted it.
+    /// The write attempt that inserted it (or last corrected it).
     pub write_id: String,
+    /// True while the row is an expired hold charged at its estimate
+    /// (a late commit replaces it with the actual usage).
+    pub estimated: bool,
     /// When the call was counted (or `occurredAt` of a backfill).
     pub created_at: DateTime<Utc>,
 }
@@ -311,6 +318,7 @@ struct LedgerRow {
     reservation_id: Option<String>,
     body_hash: String,
     write_id: String,
+    estimated: Option<f64>,
     created_at: f64,
 }
 
@@ -330,13 +338,14 @@ impl From<LedgerRow> for LedgerEntry {
             reservation_id: row.reservation_id,
             body_hash: row.body_hash,
             write_id: row.write_id,
+            estimated: row.estimated.is_some_and(|e| e != 0.0),
             created_at: instant(row.created_at),
         }
     }
 }
 
 const LEDGER_COLUMNS: &str = "id, port_id, user_id, feature, provider, model, input_tokens, \
-     output_tokens, total_tokens, request_id, reservation_id, body_hash, write_id, created_at";
+     output_tokens, total_tokens, request_id, reservation_id, body_hash, write_id, estimated, created_at";
 
 /// The real usage of one call, as committed or recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -475,6 +484,17 @@ pub enum RecordOutcome {
     },
 }
 
+/// What one cron sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepCounts {
+    /// Stale holds expired (each now a ledger row at its estimate).
+    pub expired_holds: u64,
+    /// Settled reservations deleted after the retention.
+    pub deleted_reservations: u64,
+    /// Rollup rows of long-past periods deleted.
+    pub deleted_rollup_rows: u64,
+}
+
 /// Tokens and calls of one UTC day.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DailyUsage {
@@ -492,9 +512,9 @@ pub struct DailyUsage {
 pub struct AllPortsLoad {
     /// (port, period, used tokens) of the current day, week and month.
     pub used: Vec<(String, Period, u64)>,
-    /// (port, created at, estimate) of every open or expired hold since the
-    /// start of the month or week, whichever is earlier.
-    pub holds: Vec<(String, DateTime<Utc>, u64)>,
+    /// (port, estimates) of every port's open holds, whatever their age:
+    /// they commit into the current period.
+    pub holds: Vec<(String, u64)>,
 }
 
 impl AllPortsLoad {
@@ -508,8 +528,8 @@ impl AllPortsLoad {
         let held_tokens = self
             .holds
             .iter()
-            .filter(|(p, at, _)| p == port && window.contains(*at))
-            .fold(0, |sum, (_, _, t)| add_tokens(sum, *t));
+            .filter(|(p, _)| p == port)
+            .fold(0, |sum, (_, t)| add_tokens(sum, *t));
         PortLoad {
             used_tokens,
             held_tokens,
@@ -519,32 +539,56 @@ impl AllPortsLoad {
 }
 
 /// The load of a port in a window (optionally one feature): ?1 port,
-/// ?2 period, ?3 start, ?4 end, ?5 feature or NULL.
+/// ?2 period, ?3 start, ?4 end, ?5 feature or NULL. Open holds count
+/// whatever their `created_at`: a hold taken before a reset commits into
+/// the new period, so it must weigh on the new period's gate.
 const LOAD_SQL: &str = "SELECT \
   (SELECT COALESCE(SUM(tokens), 0) FROM usage_rollup WHERE port_id = ?1 AND period = ?2 AND period_start = ?3 AND (?5 IS NULL OR feature = ?5)) AS used, \
   (SELECT COALESCE(SUM(calls), 0) FROM usage_rollup WHERE port_id = ?1 AND period = ?2 AND period_start = ?3 AND (?5 IS NULL OR feature = ?5)) AS calls, \
-  (SELECT COALESCE(SUM(estimated_tokens), 0) FROM reservations WHERE port_id = ?1 AND state = 'held' AND created_at >= ?3 AND created_at < ?4 AND (?5 IS NULL OR feature = ?5)) AS held, \
-  (SELECT COALESCE(SUM(estimated_tokens), 0) FROM reservations WHERE port_id = ?1 AND state = 'expired' AND created_at >= ?3 AND created_at < ?4 AND (?5 IS NULL OR feature = ?5)) AS expired";
+  (SELECT COALESCE(SUM(estimated_tokens), 0) FROM reservations WHERE port_id = ?1 AND state = 'held' AND (?5 IS NULL OR feature = ?5)) AS held, \
+  (SELECT COALESCE(SUM(total_tokens), 0) FROM usage_ledger WHERE port_id = ?1 AND estimated = 1 AND created_at >= ?3 AND created_at < ?4 AND (?5 IS NULL OR feature = ?5)) AS expired";
 
-/// Lazy sweep of one port's stale holds: ?1 port, ?2 now.
-const SWEEP_PORT_SQL: &str = "UPDATE reservations SET state = 'expired', settled_at = ?2 \
-  WHERE port_id = ?1 AND state = 'held' AND expires_at <= ?2";
+/// Expiry, step 1: each stale hold becomes a ledger row at its estimate
+/// (flagged `estimated`, under the hold's request id, so a late commit
+/// finds and corrects it): ?1 now, ?2 write id, ?3 port or NULL (every port).
+const EXPIRE_LEDGER_SQL: &str = "INSERT INTO usage_ledger (port_id, user_id, feature, provider, model, \
+    input_tokens, output_tokens, total_tokens, request_id, reservation_id, body_hash, write_id, created_at, estimated) \
+  SELECT r.port_id, NULL, r.feature, 'unknown', 'unknown', r.estimated_tokens, 0, r.estimated_tokens, \
+    r.request_id, r.id, '', ?2, ?1, 1 \
+  FROM reservations r WHERE r.state = 'held' AND r.expires_at <= ?1 AND (?3 IS NULL OR r.port_id = ?3) \
+  ON CONFLICT (port_id, request_id) DO NOTHING";
+
+/// Expiry, step 2: the rollup of the rows step 1 wrote (counted now, in
+/// the current periods): ?1 now, ?2 write id, ?3 port or NULL, ?4 day
+/// start, ?5 week start, ?6 month start.
+const EXPIRE_ROLLUP_SQL: &str = "INSERT INTO usage_rollup (port_id, period, period_start, feature, tokens, calls) \
+  SELECT l.port_id, p.period, p.start, l.feature, l.total_tokens, 1 \
+  FROM reservations r JOIN usage_ledger l ON l.port_id = r.port_id AND l.request_id = r.request_id, \
+    (SELECT 'day' AS period, ?4 AS start UNION ALL SELECT 'week', ?5 UNION ALL SELECT 'month', ?6) p \
+  WHERE r.state = 'held' AND r.expires_at <= ?1 AND (?3 IS NULL OR r.port_id = ?3) AND l.write_id = ?2 \
+  ON CONFLICT (port_id, period, period_start, feature) DO UPDATE SET \
+    tokens = tokens + excluded.tokens, calls = calls + 1";
+
+/// Expiry, step 3: the holds are settled as expired: ?1 now, ?3 port or NULL.
+const EXPIRE_SQL: &str = "UPDATE reservations SET state = 'expired', settled_at = ?1 \
+  WHERE state = 'held' AND expires_at <= ?1 AND (?3 IS NULL OR port_id = ?3)";
 
 /// The hold, inserted only if it fits: ?1 id, ?2 port, ?3 request id,
 /// ?4 feature, ?5 estimate, ?6 body hash, ?7 now, ?8 expires at,
-/// ?9 enabled (0/1), ?10 period, ?11 start, ?12 end, ?13 hard cap.
-/// The condition is the core's gate (`decide`) with holds counted as used;
-/// the answer's wording is the core's, computed from the numbers read back.
+/// ?9 enabled (0/1), ?10 period, ?11 start, ?12 hard cap.
+/// The condition is the core's gate (`decide`) with open holds (of any
+/// period) counted as used; expired holds are in the rollup already. The
+/// answer's wording is the core's, computed from the numbers read back.
 const RESERVE_SQL: &str = "INSERT INTO reservations \
   (id, port_id, request_id, feature, estimated_tokens, state, body_hash, created_at, expires_at) \
   SELECT ?1, ?2, ?3, ?4, ?5, 'held', ?6, ?7, ?8 FROM (SELECT \
     (SELECT COALESCE(SUM(tokens), 0) FROM usage_rollup WHERE port_id = ?2 AND period = ?10 AND period_start = ?11) \
-  + (SELECT COALESCE(SUM(estimated_tokens), 0) FROM reservations WHERE port_id = ?2 AND state IN ('held', 'expired') AND created_at >= ?11 AND created_at < ?12) \
+  + (SELECT COALESCE(SUM(estimated_tokens), 0) FROM reservations WHERE port_id = ?2 AND state = 'held') \
     AS load) \
-  WHERE ?9 = 0 OR (load < ?13 AND load + ?5 <= ?13) \
+  WHERE ?9 = 0 OR (load < ?12 AND load + ?5 <= ?12) \
   ON CONFLICT (port_id, request_id) DO NOTHING";
 
-/// Bumps the rollup for the ledger row this attempt inserted (none when the
+/// Bumps the rollup for a usage row this attempt inserted (none when the
 /// insert was ignored): ?1 port, ?2 write id, ?3 day start, ?4 week start,
 /// ?5 month start, ?6 request id.
 const ROLLUP_SQL: &str = "INSERT INTO usage_rollup (port_id, period, period_start, feature, tokens, calls) \
@@ -553,6 +597,85 @@ const ROLLUP_SQL: &str = "INSERT INTO usage_rollup (port_id, period, period_star
   WHERE l.port_id = ?1 AND l.request_id = ?6 AND l.write_id = ?2 \
   ON CONFLICT (port_id, period, period_start, feature) DO UPDATE SET \
     tokens = tokens + excluded.tokens, calls = calls + 1";
+
+/// The start of period `p.period` containing the ledger row `l`, in SQL:
+/// UTC midnight, Monday 00:00 UTC (1970-01-05 was a Monday), the 1st of
+/// the month. The same calendar as [`Period::start`]; the tests compare the
+/// rollup per period start with the ledger to hold them to it.
+macro_rules! row_period_start {
+    () => {
+        "CASE p.period \
+           WHEN 'day' THEN l.created_at - l.created_at % 86400000 \
+           WHEN 'week' THEN l.created_at - (l.created_at - 345600000) % 604800000 \
+           ELSE CAST(strftime('%s', l.created_at / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000 END"
+    };
+}
+
+/// Bumps the rollup for the ledger row a commit wrote or corrected in this
+/// attempt, in that row's own periods: ?1 port, ?2 write id, ?3 reservation id.
+const COMMIT_ROLLUP_SQL: &str = concat!(
+    "INSERT INTO usage_rollup (port_id, period, period_start, feature, tokens, calls) \
+     SELECT l.port_id, p.period, ",
+    row_period_start!(),
+    ", l.feature, l.total_tokens, 1 \
+     FROM reservations r JOIN usage_ledger l ON l.port_id = r.port_id AND l.request_id = r.request_id, \
+       (SELECT 'day' AS period UNION ALL SELECT 'week' UNION ALL SELECT 'month') p \
+     WHERE r.id = ?3 AND r.port_id = ?1 AND l.write_id = ?2 \
+     ON CONFLICT (port_id, period, period_start, feature) DO UPDATE SET \
+       tokens = tokens + excluded.tokens, calls = calls + 1"
+);
+
+/// A late commit, step 1: takes the expired hold's estimate back out of
+/// the rollup, in its row's periods: ?1 port, ?2 reservation id.
+const UNCOUNT_ESTIMATE_SQL: &str = concat!(
+    "UPDATE usage_rollup SET tokens = usage_rollup.tokens - e.total_tokens, calls = usage_rollup.calls - 1 \
+     FROM (SELECT l.port_id, p.period, ",
+    row_period_start!(),
+    " AS start, l.feature, l.total_tokens \
+       FROM reservations r JOIN usage_ledger l ON l.port_id = r.port_id AND l.request_id = r.request_id, \
+         (SELECT 'day' AS period UNION ALL SELECT 'week' UNION ALL SELECT 'month') p \
+       WHERE r.id = ?2 AND r.port_id = ?1 AND r.state = 'expired' AND l.estimated = 1 AND l.reservation_id = r.id) e \
+     WHERE usage_rollup.port_id = e.port_id AND usage_rollup.period = e.period \
+       AND usage_rollup.period_start = e.start AND usage_rollup.feature = e.feature"
+);
+
+/// A late commit, step 2: the estimated row takes the actual usage (its
+/// instant, hence its periods, stay): ?1 port, ?2 reservation id, ?3 user,
+/// ?4 feature or NULL (keep), ?5 provider, ?6 model, ?7 input, ?8 output,
+/// ?9 total, ?10 body hash, ?11 write id.
+const CORRECT_ESTIMATE_SQL: &str =
+    "UPDATE usage_ledger SET user_id = ?3, feature = COALESCE(?4, feature), \
+    provider = ?5, model = ?6, input_tokens = ?7, output_tokens = ?8, total_tokens = ?9, \
+    body_hash = ?10, write_id = ?11, estimated = 0 \
+  WHERE port_id = ?1 AND reservation_id = ?2 AND estimated = 1 AND request_id = \
+    (SELECT request_id FROM reservations WHERE id = ?2 AND port_id = ?1 AND state = 'expired')";
+
+/// A late commit, last rollup step: drops rollup rows left empty when the
+/// commit moved the call to another feature: ?1 port, ?2 reservation id.
+const DROP_EMPTY_ROLLUP_SQL: &str =
+    "DELETE FROM usage_rollup WHERE port_id = ?1 AND calls <= 0 AND tokens <= 0 \
+  AND EXISTS (SELECT 1 FROM reservations WHERE id = ?2 AND port_id = ?1 AND state = 'expired')";
+
+/// The ids of every attempt one store call made (see `Store::run_fresh`).
+struct Attempts(Vec<String>);
+
+impl Attempts {
+    /// True when one of this call's attempts wrote `write_id`.
+    fn wrote(&self, write_id: &str) -> bool {
+        self.0.iter().any(|id| id == write_id)
+    }
+
+    /// True when one of this call's attempts created reservation `id`
+    /// (a reservation's id is its attempt's id under the `rsv_` prefix).
+    fn reserved(&self, id: &str) -> bool {
+        self.0.iter().any(|attempt| reservation_id(attempt) == id)
+    }
+}
+
+/// The reservation id an attempt inserts a hold under.
+fn reservation_id(attempt: &str) -> String {
+    format!("rsv_{}", attempt.trim_start_matches("w_"))
+}
 
 /// The ledger and reservations of every port, in D1.
 pub struct Store {
@@ -588,28 +711,31 @@ impl Store {
     }
 
     /// Runs the batch `build` makes for each attempt, retrying transient
-    /// failures. Each attempt gets a fresh id (passed to `build`, returned
-    /// with the results of the attempt that succeeded): a write tagged with
-    /// it can tell whether *this* attempt did it, even when an earlier
-    /// attempt's reply was lost after its write.
+    /// failures. Each attempt gets a fresh id (passed to `build`); the ids
+    /// of *every* attempt are returned with the results of the one that
+    /// succeeded. A write tagged with any of them was this call's, even
+    /// when an earlier attempt's reply was lost after its write landed:
+    /// only a write tagged otherwise is a replay of another call.
     async fn run_fresh(
         &self,
         point: &str,
         build: impl Fn(&str) -> Result<Vec<D1PreparedStatement>, StoreError>,
-    ) -> Result<(Vec<D1Result>, String), StoreError> {
+    ) -> Result<(Vec<D1Result>, Attempts), StoreError> {
         let mut last = String::new();
+        let mut attempts = Attempts(Vec::new());
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 Delay::from(Duration::from_millis(10 << attempt)).await;
             }
             let attempt_id = random_id("w_");
             let statements = build(&attempt_id)?;
+            attempts.0.push(attempt_id);
             let outcome: Result<Vec<D1Result>, String> = match self.faults.before(point) {
                 Some(injected) => Err(injected),
                 None => match self.db.batch(statements).await {
                     Ok(results) => match self.faults.after(point) {
                         Some(injected) => Err(injected),
-                        None => return Ok((results, attempt_id)),
+                        None => return Ok((results, attempts)),
                     },
                     Err(e) => Err(e.to_string()),
                 },
@@ -630,6 +756,27 @@ impl Store {
 
     fn first<T: for<'de> Deserialize<'de>>(result: &D1Result) -> Result<Option<T>, StoreError> {
         Ok(Self::rows(result)?.into_iter().next())
+    }
+
+    /// The three statements that expire stale holds (of `port`, or of every
+    /// port): each becomes a ledger row at its estimate, counted in the
+    /// rollup of `now`'s periods, and is settled as expired. `write_id`
+    /// tags the rows so the rollup counts only what this batch inserted.
+    fn expiry_statements(
+        &self,
+        port: Option<&str>,
+        write_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<D1PreparedStatement>, StoreError> {
+        let [day, week, month] = Period::ALL.map(|p| num(ms(p.start(now))));
+        let base = [num(ms(now)), text(write_id), opt_text(port)];
+        let mut with_periods = base.to_vec();
+        with_periods.extend([day, week, month]);
+        Ok(vec![
+            self.prepare(EXPIRE_LEDGER_SQL, &base)?,
+            self.prepare(EXPIRE_ROLLUP_SQL, &with_periods)?,
+            self.prepare(EXPIRE_SQL, &base)?,
+        ])
     }
 
     fn load_statement(
@@ -681,13 +828,13 @@ impl Store {
     ) -> Result<ReserveOutcome, StoreError> {
         let window = budget.period.window(now);
         let expires_at = now + chrono::Duration::seconds(hold.ttl_seconds as i64);
-        let (results, attempt) = self
+        let (results, attempts) = self
             .run_fresh("d1.reserve", |attempt| {
                 // The attempt id is the reservation id: a retried attempt
-                // whose predecessor's reply was lost sees that hold and
-                // answers it as a replay.
-                let id = format!("rsv_{}", &attempt[2..]);
-                let sweep = self.prepare(SWEEP_PORT_SQL, &[text(port), num(ms(now))])?;
+                // whose predecessor's reply was lost sees that hold, and
+                // knows it for its own.
+                let id = reservation_id(attempt);
+                let mut statements = self.expiry_statements(Some(port), attempt, now)?;
                 let insert = self.prepare(
                     RESERVE_SQL,
                     &[
@@ -702,7 +849,6 @@ impl Store {
                         num(if budget.enabled { 1.0 } else { 0.0 }),
                         text(window.period.as_str()),
                         num(ms(window.start)),
-                        num(ms(window.end)),
                         num(budget.hard_cap_tokens as f64),
                     ],
                 )?;
@@ -712,15 +858,15 @@ impl Store {
                     ),
                     &[text(port), text(&hold.request_id)],
                 )?;
-                Ok(vec![sweep, insert, read, self.load_statement(port, &window, None)?])
+                statements.extend([insert, read, self.load_statement(port, &window, None)?]);
+                Ok(statements)
             })
             .await?;
-        let id = format!("rsv_{}", &attempt[2..]);
-        let load = Self::load_from(&results[3])?;
+        let load = Self::load_from(&results[5])?;
         let existing =
-            Self::first::<ReservationRow>(&results[2])?.and_then(ReservationRow::into_reservation);
+            Self::first::<ReservationRow>(&results[4])?.and_then(ReservationRow::into_reservation);
         Ok(match existing {
-            Some(reservation) if reservation.id == id => ReserveOutcome::Held {
+            Some(reservation) if attempts.reserved(&reservation.id) => ReserveOutcome::Held {
                 reservation,
                 load,
                 replayed: false,
@@ -747,6 +893,11 @@ impl Store {
 
     /// Settles a hold with the call's real usage, exactly once: a retry with
     /// the same usage answers as the first attempt and counts nothing.
+    ///
+    /// A held reservation gets a new ledger row. An expired one already has
+    /// a ledger row at its estimate (`estimated`): that row takes the actual
+    /// usage, and the rollup moves by the difference in that row's periods,
+    /// in the same batch.
     pub async fn commit(
         &self,
         port: &str,
@@ -758,78 +909,114 @@ impl Store {
     ) -> Result<CommitOutcome, StoreError> {
         let window = budget.period.window(now);
         let total = usage.total_tokens();
-        let (results, write_id) = self.run_fresh("d1.commit", |write_id| {
-        let insert = self.prepare(
-            "INSERT INTO usage_ledger (port_id, user_id, feature, provider, model, input_tokens, \
-               output_tokens, total_tokens, request_id, reservation_id, body_hash, write_id, created_at) \
-             SELECT ?1, ?2, COALESCE(?3, r.feature), ?4, ?5, ?6, ?7, ?8, r.request_id, r.id, ?9, ?10, ?11 \
-             FROM reservations r WHERE r.id = ?12 AND r.port_id = ?1 AND r.state IN ('held', 'expired') \
-             ON CONFLICT (port_id, request_id) DO NOTHING",
-            &[
-                text(port),
-                opt_text(usage.user_id.as_deref()),
-                opt_text(usage.feature.as_deref()),
-                text(&usage.provider),
-                text(&usage.model),
-                num(usage.input_tokens as f64),
-                num(usage.output_tokens as f64),
-                num(total as f64),
-                text(body_hash),
-                text(write_id),
-                num(ms(now)),
-                text(reservation_id),
-            ],
-        )?;
-        let rollup = self.prepare(
-            &ROLLUP_SQL.replace(
-                "l.request_id = ?6",
-                "l.request_id = (SELECT request_id FROM reservations WHERE id = ?6 AND port_id = ?1)",
-            ),
-            &rollup_args(port, write_id, now, text(reservation_id)),
-        )?;
-        let settle = self.prepare(
-            "UPDATE reservations SET state = 'committed', actual_tokens = ?4, settled_at = ?3 \
-             WHERE id = ?2 AND port_id = ?1 AND state IN ('held', 'expired') AND EXISTS \
-               (SELECT 1 FROM usage_ledger l WHERE l.port_id = ?1 \
-                  AND l.request_id = reservations.request_id AND l.write_id = ?5)",
-            &[
-                text(port),
-                text(reservation_id),
-                num(ms(now)),
-                num(total as f64),
-                text(write_id),
-            ],
-        )?;
-        let read_reservation = self.prepare(
-            &format!(
-                "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?1 AND port_id = ?2"
-            ),
-            &[text(reservation_id), text(port)],
-        )?;
-        let read_entry = self.prepare(
-            &format!(
-                "SELECT {LEDGER_COLUMNS} FROM usage_ledger WHERE port_id = ?1 AND request_id = \
-                 (SELECT request_id FROM reservations WHERE id = ?2 AND port_id = ?1)"
-            ),
-            &[text(port), text(reservation_id)],
-        )?;
-        let load = self.load_statement(port, &window, None)?;
-        Ok(vec![insert, rollup, settle, read_reservation, read_entry, load])
-        }).await?;
-        let load = Self::load_from(&results[5])?;
+        let (results, attempts) = self
+            .run_fresh("d1.commit", |write_id| {
+                let uncount = self.prepare(
+                    UNCOUNT_ESTIMATE_SQL,
+                    &[text(port), text(reservation_id)],
+                )?;
+                let correct = self.prepare(
+                    CORRECT_ESTIMATE_SQL,
+                    &[
+                        text(port),
+                        text(reservation_id),
+                        opt_text(usage.user_id.as_deref()),
+                        opt_text(usage.feature.as_deref()),
+                        text(&usage.provider),
+                        text(&usage.model),
+                        num(usage.input_tokens as f64),
+                        num(usage.output_tokens as f64),
+                        num(total as f64),
+                        text(body_hash),
+                        text(write_id),
+                    ],
+                )?;
+                // A held reservation (or an expired one from before expiry
+                // wrote ledger rows) gets its row here; an expired one whose
+                // row was corrected above conflicts and inserts nothing.
+                let insert = self.prepare(
+                    "INSERT INTO usage_ledger (port_id, user_id, feature, provider, model, input_tokens, \
+                       output_tokens, total_tokens, request_id, reservation_id, body_hash, write_id, created_at) \
+                     SELECT ?1, ?2, COALESCE(?3, r.feature), ?4, ?5, ?6, ?7, ?8, r.request_id, r.id, ?9, ?10, ?11 \
+                     FROM reservations r WHERE r.id = ?12 AND r.port_id = ?1 AND r.state IN ('held', 'expired') \
+                     ON CONFLICT (port_id, request_id) DO NOTHING",
+                    &[
+                        text(port),
+                        opt_text(usage.user_id.as_deref()),
+                        opt_text(usage.feature.as_deref()),
+                        text(&usage.provider),
+                        text(&usage.model),
+                        num(usage.input_tokens as f64),
+                        num(usage.output_tokens as f64),
+                        num(total as f64),
+                        text(body_hash),
+                        text(write_id),
+                        num(ms(now)),
+                        text(reservation_id),
+                    ],
+                )?;
+                let rollup = self.prepare(
+                    COMMIT_ROLLUP_SQL,
+                    &[text(port), text(write_id), text(reservation_id)],
+                )?;
+                let drop_empty = self.prepare(
+                    DROP_EMPTY_ROLLUP_SQL,
+                    &[text(port), text(reservation_id)],
+                )?;
+                let settle = self.prepare(
+                    "UPDATE reservations SET state = 'committed', actual_tokens = ?4, settled_at = ?3 \
+                     WHERE id = ?2 AND port_id = ?1 AND state IN ('held', 'expired') AND EXISTS \
+                       (SELECT 1 FROM usage_ledger l WHERE l.port_id = ?1 \
+                          AND l.request_id = reservations.request_id AND l.write_id = ?5)",
+                    &[
+                        text(port),
+                        text(reservation_id),
+                        num(ms(now)),
+                        num(total as f64),
+                        text(write_id),
+                    ],
+                )?;
+                let read_reservation = self.prepare(
+                    &format!(
+                        "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?1 AND port_id = ?2"
+                    ),
+                    &[text(reservation_id), text(port)],
+                )?;
+                let read_entry = self.prepare(
+                    &format!(
+                        "SELECT {LEDGER_COLUMNS} FROM usage_ledger WHERE port_id = ?1 AND request_id = \
+                         (SELECT request_id FROM reservations WHERE id = ?2 AND port_id = ?1)"
+                    ),
+                    &[text(port), text(reservation_id)],
+                )?;
+                let load = self.load_statement(port, &window, None)?;
+                Ok(vec![
+                    uncount,
+                    correct,
+                    insert,
+                    rollup,
+                    drop_empty,
+                    settle,
+                    read_reservation,
+                    read_entry,
+                    load,
+                ])
+            })
+            .await?;
+        let load = Self::load_from(&results[8])?;
         let Some(reservation) =
-            Self::first::<ReservationRow>(&results[3])?.and_then(ReservationRow::into_reservation)
+            Self::first::<ReservationRow>(&results[6])?.and_then(ReservationRow::into_reservation)
         else {
             return Ok(CommitOutcome::NotFound);
         };
-        let entry = Self::first::<LedgerRow>(&results[4])?.map(LedgerEntry::from);
+        let entry = Self::first::<LedgerRow>(&results[7])?.map(LedgerEntry::from);
         Ok(match entry {
             Some(entry)
                 if reservation.state == ReservationState::Committed
                     && entry.reservation_id.as_deref() == Some(reservation_id)
                     && entry.body_hash == body_hash =>
             {
-                let replayed = entry.write_id != write_id;
+                let replayed = !attempts.wrote(&entry.write_id);
                 CommitOutcome::Committed {
                     reservation,
                     entry,
@@ -851,25 +1038,28 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ReleaseOutcome, StoreError> {
         let window = budget.period.window(now);
-        let sweep = self.prepare(SWEEP_PORT_SQL, &[text(port), num(ms(now))])?;
-        let release = self.prepare(
-            "UPDATE reservations SET state = 'released', settled_at = ?3 \
-             WHERE id = ?2 AND port_id = ?1 AND state = 'held'",
-            &[text(port), text(reservation_id), num(ms(now))],
-        )?;
-        let read = self.prepare(
-            &format!(
-                "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?1 AND port_id = ?2"
-            ),
-            &[text(reservation_id), text(port)],
-        )?;
-        let load = self.load_statement(port, &window, None)?;
-        let results = self
-            .run("d1.release", vec![sweep, release, read, load])
+        let (results, _) = self
+            .run_fresh("d1.release", |write_id| {
+                let mut statements = self.expiry_statements(Some(port), write_id, now)?;
+                let release = self.prepare(
+                    "UPDATE reservations SET state = 'released', settled_at = ?3 \
+                     WHERE id = ?2 AND port_id = ?1 AND state = 'held'",
+                    &[text(port), text(reservation_id), num(ms(now))],
+                )?;
+                let read = self.prepare(
+                    &format!(
+                        "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?1 AND port_id = ?2"
+                    ),
+                    &[text(reservation_id), text(port)],
+                )?;
+                let load = self.load_statement(port, &window, None)?;
+                statements.extend([release, read, load]);
+                Ok(statements)
+            })
             .await?;
-        let load = Self::load_from(&results[3])?;
+        let load = Self::load_from(&results[5])?;
         let Some(reservation) =
-            Self::first::<ReservationRow>(&results[2])?.and_then(ReservationRow::into_reservation)
+            Self::first::<ReservationRow>(&results[4])?.and_then(ReservationRow::into_reservation)
         else {
             return Ok(ReleaseOutcome::NotFound);
         };
@@ -894,7 +1084,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome, StoreError> {
         let window = budget.period.window(now);
-        let (results, write_id) = self.run_fresh("d1.usage", |write_id| {
+        let (results, attempts) = self.run_fresh("d1.usage", |write_id| {
         let insert = self.prepare(
             "INSERT INTO usage_ledger (port_id, user_id, feature, provider, model, input_tokens, \
                output_tokens, total_tokens, request_id, reservation_id, body_hash, write_id, created_at) \
@@ -935,7 +1125,7 @@ impl Store {
                 StoreError::Failed("the ledger row was not found after its write".into())
             })?;
         Ok(if entry.body_hash == body_hash {
-            let replayed = entry.write_id != write_id;
+            let replayed = !attempts.wrote(&entry.write_id);
             RecordOutcome::Recorded {
                 entry,
                 load,
@@ -1058,23 +1248,31 @@ impl Store {
             .collect())
     }
 
-    /// The cron trigger's sweep: expires every port's stale holds, and
-    /// deletes reservations settled more than [`RETENTION_DAYS`] ago (no
-    /// period counts them any more; the ledger keeps the calls). Returns how
-    /// many holds expired and how many reservations were deleted.
-    pub async fn expire_stale(&self, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
-        let expire = self.prepare(
-            "UPDATE reservations SET state = 'expired', settled_at = ?1 \
-             WHERE state = 'held' AND expires_at <= ?1",
-            &[num(ms(now))],
-        )?;
+    /// The cron trigger's sweep: expires every port's stale holds (each
+    /// becomes a ledger row at its estimate), deletes reservations settled
+    /// more than [`RETENTION_DAYS`] ago (no gate counts them any more; the
+    /// ledger keeps the calls), and deletes rollup rows of periods that
+    /// started more than [`ROLLUP_RETENTION_DAYS`] ago (no page shows them;
+    /// the ledger keeps the calls).
+    pub async fn expire_stale(&self, now: DateTime<Utc>) -> Result<SweepCounts, StoreError> {
         let cutoff = now - chrono::Duration::days(RETENTION_DAYS);
-        let delete = self.prepare(
-            "DELETE FROM reservations WHERE settled_at IS NOT NULL AND settled_at < ?1 \
-               AND created_at < ?1",
-            &[num(ms(cutoff))],
-        )?;
-        let results = self.run("d1.sweep", vec![expire, delete]).await?;
+        let rollup_cutoff = now - chrono::Duration::days(ROLLUP_RETENTION_DAYS);
+        let (results, _) = self
+            .run_fresh("d1.sweep", |write_id| {
+                let mut statements = self.expiry_statements(None, write_id, now)?;
+                statements.push(self.prepare(
+                    "DELETE FROM reservations WHERE settled_at IS NOT NULL AND settled_at < ?1 \
+                       AND created_at < ?1",
+                    &[num(ms(cutoff))],
+                )?);
+                statements.push(self.prepare(
+                    "DELETE FROM usage_rollup WHERE period IN ('day', 'week', 'month') \
+                       AND period_start < ?1",
+                    &[num(ms(rollup_cutoff))],
+                )?);
+                Ok(statements)
+            })
+            .await?;
         let changes = |result: &D1Result| {
             result
                 .meta()
@@ -1083,7 +1281,11 @@ impl Store {
                 .and_then(|meta| meta.changes)
                 .unwrap_or(0) as u64
         };
-        Ok((changes(&results[0]), changes(&results[1])))
+        Ok(SweepCounts {
+            expired_holds: changes(&results[2]),
+            deleted_reservations: changes(&results[3]),
+            deleted_rollup_rows: changes(&results[4]),
+        })
     }
 
     /// Current-period usage and holds of every port at once (for the port
@@ -1098,8 +1300,7 @@ impl Store {
         #[derive(Deserialize)]
         struct HoldRow {
             port_id: String,
-            created_at: f64,
-            estimated_tokens: f64,
+            held: f64,
         }
         let [day, week, month] = Period::ALL.map(|p| p.start(now));
         let used = self.prepare(
@@ -1110,9 +1311,9 @@ impl Store {
             &[num(ms(day)), num(ms(week)), num(ms(month))],
         )?;
         let holds = self.prepare(
-            "SELECT port_id, created_at, estimated_tokens FROM reservations \
-             WHERE state IN ('held', 'expired') AND created_at >= ?1",
-            &[num(ms(week.min(month)))],
+            "SELECT port_id, SUM(estimated_tokens) AS held FROM reservations \
+             WHERE state = 'held' GROUP BY port_id",
+            &[],
         )?;
         let results = self.run("d1.read", vec![used, holds]).await?;
         Ok(AllPortsLoad {
@@ -1122,7 +1323,7 @@ impl Store {
                 .collect(),
             holds: Self::rows::<HoldRow>(&results[1])?
                 .into_iter()
-                .map(|r| (r.port_id, instant(r.created_at), tokens(r.estimated_tokens)))
+                .map(|r| (r.port_id, tokens(r.held)))
                 .collect(),
         })
     }

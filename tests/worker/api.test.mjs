@@ -347,7 +347,7 @@ test("the ledger comes as CSV on request", async () => {
     assert.equal(res.status, 200);
     assert.match(res.headers.get("content-type"), /^text\/csv/);
     const lines = res.text.trim().split("\n");
-    assert.equal(lines[0], "id,createdAt,portId,userId,feature,provider,model,inputTokens,outputTokens,totalTokens,requestId,reservationId");
+    assert.equal(lines[0], "id,createdAt,portId,userId,feature,provider,model,inputTokens,outputTokens,totalTokens,requestId,reservationId,estimated");
     assert.equal(lines.length, 2);
     assert.ok(lines[1].includes('"model ""quoted"", with comma"'));
     assert.ok(lines[1].includes(",c-1,"));

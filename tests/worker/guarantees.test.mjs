@@ -15,17 +15,11 @@ after(async () => {
 
 const usage = (extra = {}) => ({ feature: "chat", provider: "openai", model: "gpt", inputTokens: 60, outputTokens: 40, ...extra });
 
-/** The ledger's total equals the rollup's, for every period kind. */
+/** The rollup equals the ledger per period kind, period start and feature;
+ * returns the ledger's totals. */
 async function assertRollupMatchesLedger(port) {
-  const { ledger, rollup } = await w.consistency(port);
-  if (ledger.calls === 0) {
-    assert.deepEqual(rollup, []);
-    return ledger;
-  }
-  assert.deepEqual(
-    rollup.map((r) => [r.period, r.tokens, r.calls]).sort(),
-    ["day", "month", "week"].map((p) => [p, ledger.tokens, ledger.calls]),
-  );
+  const { expected, actual, ledger } = await w.rollupAgainstLedger(port);
+  assert.deepEqual(actual, expected, "the rollup equals the ledger's sums");
   return ledger;
 }
 
@@ -252,28 +246,126 @@ test("under random injected failures and client retries, nothing is lost and not
   assert.equal(open.n, 0, "every hold was settled exactly once");
 });
 
-test("an expired hold stays charged as its estimate, cannot be released, and a late commit corrects it", async () => {
+test("an expired hold becomes a ledger row at its estimate, cannot be released, and a late commit corrects that row", async () => {
   const port = "expiry";
   await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
-  const hold = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 400, ttlSeconds: 1 });
+  const hold = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 400, ttlSeconds: 1, feature: "chat" });
   assert.equal(hold.status, 201);
   await new Promise((r) => setTimeout(r, 1200));
   const worker = await w.mf.getWorker();
   await worker.scheduled({ cron: "* * * * *" });
   const [row] = await w.sql("SELECT state FROM reservations WHERE id = ?", hold.json.id);
   assert.equal(row.state, "expired", "the cron trigger expired the stale hold");
-  const status = await w.get(`/v1/ports/${port}/usage`);
-  assert.equal(status.json.expiredHoldTokens, 400);
-  assert.equal(status.json.gateTokens, 400, "an expired hold is charged as its estimate");
+  const usageNow = await w.get(`/v1/ports/${port}/usage`);
+  assert.equal(usageNow.json.usedTokens, 400, "the estimate is counted as used");
+  assert.equal(usageNow.json.expiredHoldTokens, 400);
+  assert.equal(usageNow.json.gateTokens, 400, "an expired hold is charged once, as its estimate");
+  const ledger = await w.get(`/v1/ports/${port}/ledger`);
+  assert.equal(ledger.json.rows.length, 1);
+  const [estimated] = ledger.json.rows;
+  assert.deepEqual(
+    [estimated.requestId, estimated.reservationId, estimated.estimated, estimated.inputTokens, estimated.outputTokens, estimated.provider, estimated.feature],
+    [hold.json.requestId, hold.json.id, true, 400, 0, "unknown", "chat"],
+  );
+  assert.deepEqual((await w.get(`/v1/ports/${port}/breakdown`)).json.breakdown, [{ feature: "chat", tokens: 400, calls: 1 }]);
+  await assertRollupMatchesLedger(port);
   const release = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/release`);
   assert.equal(release.status, 409);
   assert.equal(release.json.error.code, "reservation-expired");
-  const late = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, { provider: "p", model: "m", inputTokens: 90, outputTokens: 10 });
+
+  const body = { provider: "p", model: "m", inputTokens: 90, outputTokens: 10, feature: "summary" };
+  const late = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, body);
   assert.equal(late.status, 200);
   assert.equal(late.json.reservation.state, "committed");
+  assert.equal(late.headers.get("idempotent-replayed"), null);
+  assert.equal(late.json.entry.id, estimated.id, "the estimated row itself was corrected");
+  assert.equal(late.json.entry.estimated, false);
+  assert.equal(late.json.entry.totalTokens, 100);
+  const again = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, body);
+  assert.equal(again.status, 200);
+  assert.equal(again.headers.get("idempotent-replayed"), "true");
   const after = await w.get(`/v1/ports/${port}/usage`);
   assert.equal(after.json.gateTokens, 100, "the late commit replaced the estimate by the actual usage");
   assert.equal(after.json.expiredHoldTokens, 0);
+  assert.deepEqual((await w.get(`/v1/ports/${port}/breakdown`)).json.breakdown, [{ feature: "summary", tokens: 100, calls: 1 }]);
+  assert.deepEqual(await assertRollupMatchesLedger(port), { tokens: 100, calls: 1 });
+});
+
+test("a hold taken before a reset weighs on the new period: no overshoot across midnight", async () => {
+  const port = "midnight";
+  await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
+  // A midnight ahead of the real clock, so no real-time sweep touches these holds.
+  const midnight = Math.ceil(Date.now() / 86_400_000) * 86_400_000 + 2 * 86_400_000;
+  const at = (offset) => ({ headers: { "x-now": new Date(midnight + offset).toISOString() } });
+  const first = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 1000 }, at(-1000));
+  assert.equal(first.status, 201);
+  const second = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 1000 }, at(1000));
+  assert.equal(second.status, 429, "the open hold from yesterday still counts");
+  const commit = await w.post(`/v1/ports/${port}/reservations/${first.json.id}/commit`, { provider: "p", model: "m", inputTokens: 1000, outputTokens: 0 }, at(2000));
+  assert.equal(commit.status, 200);
+  assert.equal((await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 1 }, at(3000))).status, 429);
+  const today = await w.get(`/v1/ports/${port}/usage`, at(4000));
+  assert.equal(today.json.periodStart, new Date(midnight).toISOString());
+  assert.equal(today.json.usedTokens, 1000);
+  assert.ok(today.json.gateTokens <= 1000, `today counts ${today.json.gateTokens} against a cap of 1000`);
+  await assertRollupMatchesLedger(port);
+});
+
+test("a late commit after a month's last Sunday midnight moves the rollup in the estimated row's own periods", async () => {
+  const port = "late-across-reset";
+  await w.setBudget(port, { enabled: true, softCapTokens: 1e6, hardCapTokens: 1e6, period: "month" });
+  // 2026-05-31 is a Sunday and the month's last day: the day, week and month all turn at once.
+  const at = (iso) => ({ headers: { "x-now": iso } });
+  const hold = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 500, ttlSeconds: 5, feature: "chat" }, at("2026-05-31T23:59:50.000Z"));
+  assert.equal(hold.status, 201);
+  // The next reservation's lazy sweep expires the first hold into May.
+  const next = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 1, ttlSeconds: 3600 }, at("2026-05-31T23:59:58.000Z"));
+  assert.equal(next.status, 201);
+  assert.equal(next.json.usage.usedTokens, 500);
+  const late = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, { provider: "p", model: "m", inputTokens: 70, outputTokens: 5 }, at("2026-06-01T00:00:05.000Z"));
+  assert.equal(late.status, 200);
+  assert.equal(late.json.entry.createdAt, "2026-05-31T23:59:58.000Z", "the corrected row keeps its instant");
+  const may = await w.get(`/v1/ports/${port}/usage`, at("2026-05-31T23:59:59.000Z"));
+  assert.equal(may.json.usedTokens, 75);
+  const june = await w.get(`/v1/ports/${port}/usage`, at("2026-06-01T00:00:06.000Z"));
+  assert.equal(june.json.usedTokens, 0);
+  await assertRollupMatchesLedger(port);
+  const [negative] = await w.sql("SELECT COUNT(*) AS n FROM usage_rollup WHERE port_id = ? AND (tokens < 0 OR calls < 1)", port);
+  assert.equal(negative.n, 0);
+});
+
+test("a reply lost once after the write landed is not mistaken for a replay (reservation, commit, usage)", async () => {
+  const port = "lost-once";
+  await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
+  const lostOnce = (point) => ({ headers: { "x-fault": `${point}:after-once` } });
+  const hold = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 100, requestId: "lo-r" }, lostOnce("d1.reserve"));
+  assert.equal(hold.status, 201);
+  assert.equal(hold.headers.get("idempotent-replayed"), null, "the hold is this request's own");
+  const commit = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, { provider: "p", model: "m", inputTokens: 50, outputTokens: 5 }, lostOnce("d1.commit"));
+  assert.equal(commit.status, 200);
+  assert.equal(commit.headers.get("idempotent-replayed"), null);
+  const recorded = await w.post(`/v1/ports/${port}/usage`, usage({ requestId: "lo-u" }), lostOnce("d1.usage"));
+  assert.equal(recorded.status, 201);
+  assert.equal(recorded.headers.get("idempotent-replayed"), null);
+  const holds = await w.sql("SELECT COUNT(*) AS n FROM reservations WHERE port_id = ?", port);
+  assert.equal(holds[0].n, 1);
+  assert.deepEqual(await assertRollupMatchesLedger(port), { tokens: 155, calls: 2 });
+  // A real replay (another request, same requestId and body) is still told apart.
+  const replay = await w.post(`/v1/ports/${port}/usage`, usage({ requestId: "lo-u" }));
+  assert.equal(replay.headers.get("idempotent-replayed"), "true");
+});
+
+test("a commit larger than its hold is accepted and counted at the actual usage", async () => {
+  const port = "over-estimate";
+  await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
+  const hold = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 100 });
+  const commit = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, { provider: "p", model: "m", inputTokens: 300, outputTokens: 50 });
+  assert.equal(commit.status, 200);
+  assert.equal(commit.json.reservation.actualTokens, 350);
+  assert.equal(commit.json.usage.usedTokens, 350);
+  assert.equal(commit.json.usage.heldTokens, 0);
+  assert.equal(commit.json.remaining, 650);
+  assert.deepEqual(await assertRollupMatchesLedger(port), { tokens: 350, calls: 1 });
 });
 
 test("a lazy sweep before reserving expires stale holds without the cron", async () => {
@@ -339,6 +431,9 @@ test("injected faults are ignored unless FAULT_INJECTION is on", async () => {
   try {
     const res = await plain.post("/v1/ports/p/usage", usage({ requestId: "f" }), { headers: { "x-fault": "d1.usage" } });
     assert.equal(res.status, 201);
+    const clock = await plain.get("/v1/ports/p/usage", { headers: { "x-now": "2020-01-01T00:00:00.000Z" } });
+    assert.notEqual(clock.json.periodStart, "2020-01-01T00:00:00.000Z", "x-now is ignored too");
+    assert.equal(clock.json.usedTokens, 100);
   } finally {
     await plain.dispose();
   }

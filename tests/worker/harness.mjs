@@ -50,6 +50,14 @@ export async function startWorker({ bindings = {}, extraWorkers = [] } = {}) {
   return new WorkerClient(mf, db);
 }
 
+/** The UTC day, week (from Monday) and month starts, epoch ms, of an instant. */
+export function periodStarts(ms) {
+  const day = ms - (((ms % 86_400_000) + 86_400_000) % 86_400_000);
+  const weekday = (new Date(day).getUTCDay() + 6) % 7;
+  const d = new Date(day);
+  return { day, week: day - weekday * 86_400_000, month: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) };
+}
+
 /** A thin client over dispatchFetch. */
 export class WorkerClient {
   constructor(mf, db) {
@@ -121,6 +129,29 @@ export class WorkerClient {
       port,
     );
     return { ledger, rollup };
+  }
+
+  /** The rollup as it is and as the ledger says it should be: tokens and
+   * calls per period kind, period start and feature, the starts computed
+   * here from each row's instant (so a run that crosses a UTC midnight, a
+   * Monday or the 1st compares like with like). */
+  async rollupAgainstLedger(port) {
+    const rows = await this.sql("SELECT feature, total_tokens AS t, created_at AS c FROM usage_ledger WHERE port_id = ?", port);
+    const expected = new Map();
+    for (const row of rows) {
+      for (const [period, start] of Object.entries(periodStarts(row.c))) {
+        const key = `${period} ${start} ${row.feature}`;
+        const sum = expected.get(key) ?? { tokens: 0, calls: 0 };
+        expected.set(key, { tokens: sum.tokens + row.t, calls: sum.calls + 1 });
+      }
+    }
+    const rollup = await this.sql("SELECT period, period_start, feature, tokens, calls FROM usage_rollup WHERE port_id = ?", port);
+    const sorted = (entries) => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return {
+      expected: sorted([...expected]),
+      actual: sorted(rollup.map((r) => [`${r.period} ${r.period_start} ${r.feature}`, { tokens: r.tokens, calls: r.calls }])),
+      ledger: { tokens: rows.reduce((sum, r) => sum + r.t, 0), calls: rows.length },
+    };
   }
 
   async dispose() {
