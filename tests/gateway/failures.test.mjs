@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { startGateway, openPort, settled, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY } from "./harness.mjs";
+import { startGateway, openPort, settled, logged, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY } from "./harness.mjs";
 import { sleep } from "./fake-upstream.mjs";
 
 let g;
@@ -85,11 +85,11 @@ test("a second call with the Idempotency-Key of a call still in flight is refuse
 
 test("an upstream that does not answer in time gets a 504, and its hold is released", async () => {
   const { openai } = await port("slow");
-  const started = Date.now();
   const err = await openai.chat.completions.create({ model: "gpt-test?delay=3000", messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+  assert.ok(err instanceof OpenAI.APIError, `got ${err}`);
   assert.equal(err.status, 504);
+  assert.equal(err.code, "upstream_timeout");
   assert.match(err.message, /did not answer within 700 ms/);
-  assert.ok(Date.now() - started < 2500, "the gateway gave up at its timeout");
   const { holds, rows } = await outcome("slow");
   assert.deepEqual(holds.map((h) => h.state), ["released"]);
   assert.deepEqual(rows, []);
@@ -157,7 +157,6 @@ test("a client that goes away mid-stream is charged by the rule, and the upstrea
 
 test("an upstream stream that goes silent is cut at the timeout and charged by the rule", async () => {
   const { openai } = await port("silent");
-  const started = Date.now();
   const stream = await openai.chat.completions.create({ model: "gpt-test?hang=2", max_tokens: 25, stream: true, messages: [{ role: "user", content: "x" }] });
   let n = 0;
   try {
@@ -166,13 +165,18 @@ test("an upstream stream that goes silent is cut at the timeout and charged by t
     // The runtime may end the cut stream cleanly or as a network error.
   }
   assert.equal(n, 2, "the chunks before the silence arrived");
-  assert.ok(Date.now() - started < 2500, "the stream was cut at the timeout");
   const { holds, rows } = await outcome("silent");
+  assert.deepEqual(holds.map((h) => h.state), ["committed"]);
   assert.equal(holds[0].actual_tokens, holds[0].estimated_tokens);
-  assert.equal(rows.length, 1);
+  assert.deepEqual(rows.map((r) => r.output_tokens), [25], "charged the output bound it held");
+  assert.ok(await logged(g.logs, /stream of \S+ on port silent cut after going silent without usage/), "the gateway logged the cut");
 });
 
 test("the provider keys appear in no log line", async () => {
   if (process.env.GATEWAY_TEST_LOGS) console.log(g.logs.filter((l) => l.includes("gateway")).join("\n"));
-  assert.ok(!leaks(g.logs.join("\n")));
+  // Positive control: the capture holds the gateway's own warning about the
+  // truncated stream earlier in this run, so a capture that broke fails here.
+  assert.ok(await logged(g.logs, /gateway: stream of \S+ on port truncated-openai finished without usage/), "the gateway's log lines were captured");
+  const text = g.logs.join("\n");
+  assert.ok(!leaks(text));
 });

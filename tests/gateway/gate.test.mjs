@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { startGateway, openPort, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY } from "./harness.mjs";
+import { startGateway, openPort, settled, logged, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY } from "./harness.mjs";
 
 let g;
 before(async () => {
@@ -132,6 +132,13 @@ test("bad input gets a clear 400 in the provider's format and holds nothing", as
 });
 
 test("the provider keys appear in no log line", async () => {
+  // A call the upstream breaks off makes the gateway log a warning: proof
+  // that this run's log lines are captured at all.
+  const key = await openPort(g.worker, "log-control");
+  const stream = await clients("log-control", key).openai.chat.completions.create({ model: "gpt-test?truncate=1", max_tokens: 5, stream: true, messages: [{ role: "user", content: "x" }] });
+  for await (const _ of stream);
+  await settled(g.worker, "log-control");
+  assert.ok(await logged(g.logs, /gateway: stream of \S+ on port log-control finished without usage/), "the gateway's log lines were captured");
   const text = g.logs.join("\n");
   assert.ok(!text.includes(OPENAI_KEY) && !text.includes(ANTHROPIC_KEY));
 });

@@ -99,3 +99,13 @@ export async function openPort(worker, port, budget = {}) {
 export const ledger = (worker, port) => worker.sql("SELECT * FROM usage_ledger WHERE port_id = ? ORDER BY id", port);
 /** The port's reservations, oldest first. */
 export const reservations = (worker, port) => worker.sql("SELECT * FROM reservations WHERE port_id = ? ORDER BY created_at, id", port);
+
+/** Waits until a captured log line matches `pattern` (workerd's output arrives asynchronously). */
+export async function logged(logs, pattern, { timeoutMs = 5000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  while (!logs.some((l) => pattern.test(l))) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
