@@ -131,6 +131,21 @@ test("bad input gets a clear 400 in the provider's format and holds nothing", as
   await assertUntouched("strict-input", sent);
 });
 
+test("a token count of the wrong type is refused by the Worker's token rule, in the provider's format", async () => {
+  const key = await openPort(g.worker, "token-rule");
+  const sent = g.upstream.requests.length;
+  const res = await fetch(`${g.anthropicURL("token-rule")}/v1/messages`, {
+    method: "POST",
+    headers: { "x-api-key": key, "content-type": "application/json" },
+    body: JSON.stringify({ model: "claude-test", max_tokens: "ten", messages: [] }),
+  });
+  assert.equal(res.status, 400);
+  const body = await res.json();
+  assert.equal(body.error.type, "invalid_request_error");
+  assert.equal(body.error.message, "max_tokens must be a number");
+  await assertUntouched("token-rule", sent);
+});
+
 test("the provider keys appear in no log line", async () => {
   // A call the upstream breaks off makes the gateway log a warning: proof
   // that this run's log lines are captured at all.

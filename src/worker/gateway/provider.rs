@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::super::http::ApiError;
+use super::super::input;
 use crate::{tokens_from_f64, MAX_TOKENS};
 
 /// An LLM provider's API style.
@@ -156,16 +157,11 @@ fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::bad_field("invalid-request", field, message)
 }
 
-/// A whole token count in the request, if present.
+/// A whole token count in the request, if present: read by the Worker's one
+/// token-count rule ([`input::tokens`]), whose errors the caller's provider
+/// format then carries (code, field and message).
 fn token_field(map: &Map<String, Value>, name: &str) -> Result<Option<u64>, ApiError> {
-    match map.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(Some(tokens_from_f64(
-            n.as_f64().unwrap_or(f64::INFINITY),
-            name,
-        )?)),
-        Some(_) => Err(invalid(name, format!("{name} must be a whole number"))),
-    }
+    input::tokens(map, name, false)
 }
 
 /// Checks a request body and makes it ready for the upstream: sets the
