@@ -6,8 +6,12 @@
 //!   (also kept as the key's metadata, so listing every port's budget is one
 //!   `list` call rather than a read per port);
 //! - `key:v1:{sha256 hex of the key}`: `{port, keyId, createdAt}`;
-//! - `keys:v1:{port}`: the port's keys as `[{keyId, hash, createdAt}]`, to
-//!   list and revoke them.
+//! - `portkey:v1:{port}:{keyId}`: `{keyId, createdAt, hash}` (also as the
+//!   key's metadata), one entry per key, listed by prefix to list and revoke
+//!   a port's keys. One entry per key, not one list per port: concurrent
+//!   issues would race on a shared list's read-modify-write and drop keys
+//!   from it. Port ids never contain `:`, so the prefix is exact.
+//! - `keys:v1:{port}`: the older shared list, still read and revoked from.
 //!
 //! KV is eventually consistent (a write can take up to a minute to reach
 //! other locations): right for settings, never used for counters.
@@ -231,8 +235,47 @@ impl Settings {
             .and_then(|text| serde_json::from_str(&text).ok()))
     }
 
-    /// `port`'s keys (ids and dates; never the secrets).
+    /// `port`'s keys (ids and dates; never the secrets), oldest first.
     pub async fn keys(&self, port: &str) -> Result<Vec<KeyIndexEntry>, StoreError> {
+        if let Some(injected) = self.faults.before("kv.read") {
+            return Err(kv_error(injected));
+        }
+        let prefix = port_key_prefix(port);
+        let mut keys: Vec<KeyIndexEntry> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut list = self.kv.list().prefix(prefix.clone());
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list.execute().await.map_err(kv_error)?;
+            for k in &page.keys {
+                let entry = match k.metadata.clone().map(serde_json::from_value) {
+                    Some(Ok(entry)) => Some(entry),
+                    // Metadata lost or unreadable: read the value itself.
+                    _ => self
+                        .read(&k.name)
+                        .await?
+                        .and_then(|text| serde_json::from_str(&text).ok()),
+                };
+                keys.extend(entry);
+            }
+            match page.cursor {
+                Some(c) if !page.list_complete && !c.is_empty() => cursor = Some(c),
+                _ => break,
+            }
+        }
+        for legacy in self.legacy_keys(port).await? {
+            if !keys.iter().any(|k| k.key_id == legacy.key_id) {
+                keys.push(legacy);
+            }
+        }
+        keys.sort_by(|a, b| (&a.created_at, &a.key_id).cmp(&(&b.created_at, &b.key_id)));
+        Ok(keys)
+    }
+
+    /// Keys kept in the older shared list `keys:v1:{port}`.
+    async fn legacy_keys(&self, port: &str) -> Result<Vec<KeyIndexEntry>, StoreError> {
         Ok(self
             .read(&format!("keys:v1:{port}"))
             .await?
@@ -252,39 +295,76 @@ impl Settings {
             created_at: iso(now),
         };
         // The hash first: a key in the index but not usable is worse than
-        // the reverse (which a retry of the index write repairs).
+        // the reverse (the issue answers 503 and the admin issues again).
         self.write(
             &format!("key:v1:{hash}"),
             serde_json::to_string(&record).unwrap_or_default(),
         )
         .await?;
-        let mut index = self.keys(port).await?;
-        index.push(KeyIndexEntry {
+        let entry = KeyIndexEntry {
             key_id: record.key_id.clone(),
             hash,
             created_at: record.created_at.clone(),
-        });
-        self.write(
-            &format!("keys:v1:{port}"),
-            serde_json::to_string(&index).unwrap_or_default(),
-        )
-        .await?;
+        };
+        if let Some(injected) = self.faults.before("kv.write") {
+            return Err(kv_error(injected));
+        }
+        let metadata = serde_json::to_value(&entry).unwrap_or_default();
+        self.kv
+            .put(&port_key_entry(port, &entry.key_id), metadata.to_string())
+            .map_err(kv_error)?
+            .metadata(&metadata)
+            .map_err(kv_error)?
+            .execute()
+            .await
+            .map_err(kv_error)?;
         Ok(IssuedKey { key, record })
     }
 
     /// Revokes `port`'s key `key_id`; false when there is no such key.
+    /// The hash goes first, so a failure half-way leaves a listed key that
+    /// no longer works (revoking again finishes), never a working key that
+    /// is not listed.
     pub async fn revoke_key(&self, port: &str, key_id: &str) -> Result<bool, StoreError> {
-        let mut index = self.keys(port).await?;
-        let Some(position) = index.iter().position(|k| k.key_id == key_id) else {
+        // Ids are `key_` and 24 hex digits: anything else names no key (and
+        // never reaches KV as an oversized or odd key name).
+        let well_formed = key_id.len() == 28
+            && key_id.starts_with("key_")
+            && key_id[4..].bytes().all(|b| b.is_ascii_hexdigit());
+        if !well_formed {
+            return Ok(false);
+        }
+        let entry_key = port_key_entry(port, key_id);
+        if let Some(entry) = self
+            .read(&entry_key)
+            .await?
+            .and_then(|text| serde_json::from_str::<KeyIndexEntry>(&text).ok())
+        {
+            self.delete(&format!("key:v1:{}", entry.hash)).await?;
+            self.delete(&entry_key).await?;
+            return Ok(true);
+        }
+        let mut legacy = self.legacy_keys(port).await?;
+        let Some(position) = legacy.iter().position(|k| k.key_id == key_id) else {
             return Ok(false);
         };
-        let entry = index.remove(position);
+        let entry = legacy.remove(position);
         self.delete(&format!("key:v1:{}", entry.hash)).await?;
         self.write(
             &format!("keys:v1:{port}"),
-            serde_json::to_string(&index).unwrap_or_default(),
+            serde_json::to_string(&legacy).unwrap_or_default(),
         )
         .await?;
         Ok(true)
     }
+}
+
+/// The prefix of `port`'s key entries.
+fn port_key_prefix(port: &str) -> String {
+    format!("portkey:v1:{port}:")
+}
+
+/// The KV key of `port`'s key entry `key_id`.
+fn port_key_entry(port: &str, key_id: &str) -> String {
+    format!("{}{key_id}", port_key_prefix(port))
 }

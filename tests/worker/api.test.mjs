@@ -182,6 +182,27 @@ test("port keys are stored only as hashes and work until revoked", async () => {
   assert.equal((await w.delete(`/v1/ports/keyed/keys/${keyId}`)).status, 404);
 });
 
+test("keys issued concurrently are all listed, each revocable, then all refused", async () => {
+  const port = "many-keys";
+  const issued = await Promise.all(Array.from({ length: 10 }, () => w.post(`/v1/ports/${port}/keys`)));
+  assert.ok(issued.every((r) => r.status === 201));
+  const listed = await w.get(`/v1/ports/${port}/keys`);
+  assert.deepEqual(listed.json.keys.map((k) => k.keyId).sort(), issued.map((r) => r.json.keyId).sort());
+  for (const { json } of issued) assert.equal((await w.get(`/v1/ports/${port}/budget`, { token: json.key })).status, 200);
+  const revoked = await Promise.all(issued.map((r) => w.delete(`/v1/ports/${port}/keys/${r.json.keyId}`)));
+  assert.ok(revoked.every((r) => r.status === 200));
+  for (const { json } of issued) assert.equal((await w.get(`/v1/ports/${port}/budget`, { token: json.key })).status, 401);
+  assert.deepEqual((await w.get(`/v1/ports/${port}/keys`)).json.keys, []);
+});
+
+test("a key id that names no key answers 404 key-not-found", async () => {
+  for (const id of ["key_000000000000000000000000", "nonsense", "x".repeat(600)]) {
+    const res = await w.delete(`/v1/ports/keyless/keys/${id}`);
+    assert.equal(res.status, 404);
+    assert.equal(res.json.error.code, "key-not-found");
+  }
+});
+
 test("an invalid port id answers 400 invalid-port", async () => {
   for (const port of ["a%20b", "x".repeat(65), "semi;colon"]) {
     const res = await w.get(`/v1/ports/${port}/budget`);
