@@ -131,6 +131,40 @@ test("bad input gets a clear 400 in the provider's format and holds nothing", as
   await assertUntouched("strict-input", sent);
 });
 
+test("strict mode refuses images, documents and provider-side tools with a 400 in the provider's format, and holds nothing", async () => {
+  const key = await openPort(g.worker, "unbounded");
+  const { openai, anthropic } = clients("unbounded", key);
+  const sent = g.upstream.requests.length;
+  const openaiCases = [
+    [{ messages: [{ role: "user", content: [{ type: "text", text: "What is this?" }, { type: "image_url", image_url: { url: "https://example.com/a.png" } }] }] }, "messages", /image, document and file parts/],
+    [{ messages: [{ role: "user", content: [{ type: "file", file: { file_id: "file-abc" } }] }] }, "messages", /image, document and file parts/],
+    [{ web_search_options: {}, messages: [{ role: "user", content: "news?" }] }, "web_search_options", /web search/],
+  ];
+  for (const [body, param, message] of openaiCases) {
+    const err = await openai.chat.completions.create({ model: "gpt-test", max_tokens: 10, ...body }).catch((e) => e);
+    assert.ok(err instanceof OpenAI.BadRequestError, `got ${err}`);
+    assert.equal(err.code, "unbounded_input");
+    assert.equal(err.param, param);
+    assert.match(err.message, message);
+    assert.match(err.message, /GATEWAY_STRICT=off/);
+  }
+  const image = { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } };
+  const anthropicCases = [
+    [{ messages: [{ role: "user", content: [image, { type: "text", text: "What is this?" }] }] }, /image, document and file parts/],
+    [{ messages: [{ role: "user", content: [{ type: "document", source: { type: "url", url: "https://example.com/a.pdf" } }] }] }, /image, document and file parts/],
+    [{ tools: [{ type: "web_search_20250305", name: "web_search", max_uses: 3 }], messages: [{ role: "user", content: "news?" }] }, /web_search or web_fetch/],
+    [{ tools: [{ type: "web_fetch_20250910", name: "web_fetch" }], messages: [{ role: "user", content: "read it" }] }, /web_search or web_fetch/],
+  ];
+  for (const [body, message] of anthropicCases) {
+    const err = await anthropic.messages.create({ model: "claude-test", max_tokens: 10, ...body }).catch((e) => e);
+    assert.ok(err instanceof Anthropic.BadRequestError, `got ${err}`);
+    assert.equal(err.error.error.type, "invalid_request_error");
+    assert.match(err.message, message);
+  }
+  await assertUntouched("unbounded", sent);
+  assert.deepEqual(await reservations(g.worker, "unbounded"), [], "no hold was taken");
+});
+
 test("a token count of the wrong type is refused by the Worker's token rule, in the provider's format", async () => {
   const key = await openPort(g.worker, "token-rule");
   const sent = g.upstream.requests.length;

@@ -149,9 +149,97 @@ pub struct EstimatePolicy {
 /// Strict mode: tokens added when a request declares tools (providers add a
 /// hidden tool-use system prompt of a few hundred tokens).
 pub const STRICT_TOOLS_TOKENS: u64 = 1_024;
-/// Strict mode: tokens added per image or document part (an image costs up
-/// to about 1 600 tokens, and a URL is far shorter than that).
-pub const STRICT_MEDIA_PART_TOKENS: u64 = 2_000;
+
+/// Content part types a provider bills by pixels or pages rather than by
+/// the bytes of the request (images, PDFs, files fetched by id or URL).
+const MEDIA_PART_TYPES: &[&str] = &[
+    "image",
+    "image_url",
+    "input_image",
+    "document",
+    "file",
+    "input_file",
+    "container_upload",
+];
+
+/// Why a request's input has no upper bound the gateway can compute: strict
+/// mode refuses it (400 `unbounded-input`) rather than hold too little.
+fn unbounded_input(endpoint: Endpoint, map: &Map<String, Value>) -> Option<ApiError> {
+    let refuse = |field: &str, what: &str| {
+        Some(ApiError::bad_field(
+            "unbounded-input",
+            field,
+            format!(
+                "strict mode refuses {what}: the provider bills it more input tokens than the \
+                 request has bytes, so no hold could bound the call (send it through a gateway \
+                 with GATEWAY_STRICT=off, which holds a typical estimate instead)"
+            ),
+        ))
+    };
+    if map.values().any(|v| media_parts(v) > 0) {
+        let field = if endpoint == Endpoint::Embeddings {
+            "input"
+        } else {
+            "messages"
+        };
+        return refuse(
+            field,
+            "image, document and file parts (billed by pixels or pages)",
+        );
+    }
+    let tools = map.get("tools").and_then(Value::as_array);
+    match endpoint {
+        Endpoint::ChatCompletions => {
+            if map.get("web_search_options").is_some_and(|v| !v.is_null()) {
+                return refuse(
+                    "web_search_options",
+                    "web search (the search results are input the request does not carry)",
+                );
+            }
+            // Functions and custom tools are plain definitions the request
+            // carries; any other kind runs on the provider's side.
+            let server_tool = tools.into_iter().flatten().any(|tool| {
+                !matches!(
+                    tool.get("type").and_then(Value::as_str),
+                    Some("function" | "custom")
+                )
+            });
+            if server_tool {
+                return refuse(
+                    "tools",
+                    "tools other than functions (they run on the provider's side)",
+                );
+            }
+        }
+        Endpoint::Messages => {
+            if map.get("mcp_servers").is_some_and(|v| !v.is_null()) {
+                return refuse(
+                    "mcp_servers",
+                    "MCP servers (their tools are defined on the provider's side)",
+                );
+            }
+            // A custom tool has no type (or `custom`); a typed one is
+            // defined by Anthropic: server tools such as web_search and
+            // web_fetch add fetched input, client ones such as computer use
+            // add a system prompt beyond the room held for tools.
+            let typed_tool = tools.into_iter().flatten().any(|tool| {
+                !matches!(
+                    tool.get("type").and_then(Value::as_str),
+                    None | Some("custom")
+                )
+            });
+            if typed_tool {
+                return refuse(
+                    "tools",
+                    "Anthropic-defined tools such as web_search or web_fetch (their input is \
+                     added on the provider's side)",
+                );
+            }
+        }
+        Endpoint::Embeddings => {}
+    }
+    None
+}
 
 fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::bad_field("invalid-request", field, message)
@@ -170,7 +258,9 @@ fn token_field(map: &Map<String, Value>, name: &str) -> Result<Option<u64>, ApiE
 ///
 /// # Errors
 /// 400 when the body is not an object, has no model, or has a malformed
-/// `max_tokens`, `n`, `stream` or `stream_options`.
+/// `max_tokens`, `n`, `stream` or `stream_options`; in strict mode also
+/// (`unbounded-input`) when it carries input no byte count bounds: image,
+/// document or file parts, or tools that run on the provider's side.
 pub fn prepare(
     endpoint: Endpoint,
     body: Value,
@@ -250,6 +340,11 @@ pub fn prepare(
             }
         },
     };
+    if policy.strict {
+        if let Some(refusal) = unbounded_input(endpoint, &map) {
+            return Err(refusal);
+        }
+    }
     let value = Value::Object(map);
     let body = value.to_string().into_bytes();
     let input_tokens = estimate_input(&value, body.len(), policy.strict);
@@ -271,12 +366,12 @@ pub fn prepare(
 ///   bytes per token for English text; it undercounts dense text (CJK,
 ///   code), images and tool prompts, so a call may use more than it held.
 /// - Strict: every byte counts as a token, plus [`STRICT_TOOLS_TOKENS`] when
-///   tools are declared and [`STRICT_MEDIA_PART_TOKENS`] per image or
-///   document part. Byte-level BPE tokenizers (OpenAI's, Anthropic's) never
-///   emit more tokens than the text has bytes, and the JSON around the text
-///   is longer than the per-message tokens the provider adds, so this is an
-///   upper bound for text, tools and images (not for files the provider
-///   fetches by id or URL and bills per page).
+///   tools are declared. Byte-level BPE tokenizers (OpenAI's, Anthropic's)
+///   never emit more tokens than the text has bytes, and the JSON around the
+///   text is longer than the per-message tokens the provider adds, so this
+///   is an upper bound for what [`prepare`] lets through in strict mode:
+///   text and function tools (images, documents, files and provider-side
+///   tools are refused there, as no byte count bounds them).
 pub fn estimate_input(body: &Value, bytes: usize, strict: bool) -> u64 {
     let bytes = bytes as u64;
     if !strict {
@@ -286,8 +381,7 @@ pub fn estimate_input(body: &Value, bytes: usize, strict: bool) -> u64 {
         Some(Value::Array(tools)) if !tools.is_empty() => STRICT_TOOLS_TOKENS,
         _ => 0,
     };
-    let media = media_parts(body).saturating_mul(STRICT_MEDIA_PART_TOKENS);
-    crate::add_tokens(bytes, crate::add_tokens(tools, media))
+    crate::add_tokens(bytes, tools)
 }
 
 /// Counts content parts that are images or documents, anywhere in the body.
@@ -295,10 +389,10 @@ fn media_parts(value: &Value) -> u64 {
     match value {
         Value::Array(items) => items.iter().map(media_parts).sum(),
         Value::Object(map) => {
-            let own = matches!(
-                map.get("type").and_then(Value::as_str),
-                Some("image" | "image_url" | "input_image" | "document" | "file" | "input_file")
-            );
+            let own = map
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| MEDIA_PART_TYPES.contains(&t));
             u64::from(own) + map.values().map(media_parts).sum::<u64>()
         }
         _ => 0,
