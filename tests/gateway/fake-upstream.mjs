@@ -15,6 +15,8 @@
 //   truncate=N       stream N content events, then end without usage
 //   hang=N           stream N content events, then stall until the client goes
 //   split=1          write every streamed event in two pieces, cut mid-line
+//   echoKey=1        stream the key it was sent inside the first content
+//                    event, written in two pieces cut in the middle of the key
 // The response names the model `<name>-snapshot`, as providers name a dated
 // version of the alias asked for.
 import http from "node:http";
@@ -99,6 +101,10 @@ export class FakeUpstream {
       });
     }
     const words = Array.from({ length: Math.max(output, 1) }, (_, i) => `w${i} `);
+    if (knobs.echoKey) {
+      words[0] = `key=${key} `;
+      knobs.secret = key;
+    }
     if (path === "/openai/v1/chat/completions") {
       const usage = { prompt_tokens: input, completion_tokens: output, total_tokens: input + output };
       if (!body.stream) {
@@ -164,8 +170,9 @@ export class FakeUpstream {
     const limit = knobs.truncate !== undefined ? Number(knobs.truncate) : knobs.hang !== undefined ? Number(knobs.hang) : Infinity;
     let sent = 0;
     const write = async (e) => {
-      if (!knobs.split) return res.write(e);
-      const cut = Math.floor(e.length / 2);
+      const at = knobs.secret ? e.indexOf(knobs.secret) : -1;
+      if (!knobs.split && at < 0) return res.write(e);
+      const cut = at >= 0 ? at + Math.floor(knobs.secret.length / 2) : Math.floor(e.length / 2);
       res.write(e.slice(0, cut));
       await sleep(2);
       res.write(e.slice(cut));

@@ -119,6 +119,21 @@ test("strict estimate adds room for the hidden tool prompt of function tools", a
   assert.equal(hold.estimated_tokens, lastUpstream().bytes + 1_024 + 10);
 });
 
+test("the provider key echoed mid-stream is scrubbed, even when it arrives split across chunks", async () => {
+  const stream = await openai().chat.completions.create({ model: "gpt-test?out=3&echoKey=1", stream: true, messages: [{ role: "user", content: "x" }] });
+  let text = "";
+  for await (const chunk of stream) text += JSON.stringify(chunk);
+  const messages = await anthropic().messages.create({ model: "claude-test?out=3&echoKey=1", max_tokens: 9, stream: true, messages: [{ role: "user", content: "x" }] });
+  let content = "";
+  for await (const event of messages) {
+    text += JSON.stringify(event);
+    if (event.type === "content_block_delta") content += event.delta.text;
+  }
+  assert.ok(content.startsWith("key=[redacted] "), `the key's place is marked (${content})`);
+  assert.ok(text.includes("key=[redacted]"));
+  assert.ok(!text.includes(OPENAI_KEY) && !text.includes(ANTHROPIC_KEY), "no key reached the client");
+});
+
 test("OpenAI embeddings are counted as input tokens only", async () => {
   const res = await openai().embeddings.create({ model: "embed-test?in=64", input: ["alpha", "beta"] }, attribution("search", "user-3"));
   assert.equal(res.data.length, 2);

@@ -655,7 +655,8 @@ impl Gate {
                 ));
             };
             let tracker = UsageTracker::new(endpoint, !prepared.client_wants_usage);
-            let relay = stream::relay(body, tracker)
+            let scrubber = stream::KeyScrubber::new(provider_key);
+            let relay = stream::relay(body, tracker, scrubber)
                 .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
             let readable = relay.readable.clone();
             let idle_timeout = config.upstream_timeout;
@@ -784,14 +785,5 @@ fn hex_digest(bytes: &[u8]) -> String {
 /// Removes the provider key from a body before it reaches the client (an
 /// upstream may echo the key it was sent in an error).
 fn redact(body: Vec<u8>, key: &str) -> Vec<u8> {
-    let needle = key.as_bytes();
-    if needle.is_empty() || body.len() < needle.len() {
-        return body;
-    }
-    if !body.windows(needle.len()).any(|w| w == needle) {
-        return body;
-    }
-    String::from_utf8_lossy(&body)
-        .replace(key, "[redacted]")
-        .into_bytes()
+    stream::replace_all(body, key.as_bytes())
 }
