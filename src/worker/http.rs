@@ -147,12 +147,19 @@ pub fn csv_response(body: String) -> Response {
         .with_headers(headers)
 }
 
-/// One CSV field, quoted when it must be.
+/// One CSV field, quoted when it must be. A cell a spreadsheet would read
+/// as a formula (starting with `=`, `+`, `-`, `@`, tab or CR: OWASP's list)
+/// is prefixed with `'`, since port-key holders write these fields.
 pub fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
-        value.to_owned()
+        value
     }
 }
 
