@@ -66,22 +66,23 @@ impl Caller {
     }
 }
 
-/// The secret a request presents, if any.
+/// The secret a request presents, if any: the first well-formed one of
+/// `Authorization: Bearer <secret>` and `x-api-key: <secret>`. A header of
+/// another scheme (say `Basic`, added by a proxy) does not hide a good
+/// `x-api-key`.
 pub fn presented_secret(req: &Request) -> Option<String> {
     let headers = req.headers();
-    if let Some(value) = headers.get("Authorization").ok().flatten() {
+    let header = |name: &str| headers.get(name).ok().flatten();
+    let bearer = header("Authorization").and_then(|value| {
         let (scheme, secret) = value.trim().split_once(' ')?;
-        return scheme
+        scheme
             .eq_ignore_ascii_case("bearer")
             .then(|| secret.trim().to_owned())
-            .filter(|s| !s.is_empty());
-    }
-    headers
-        .get("x-api-key")
-        .ok()
-        .flatten()
-        .map(|s| s.trim().to_owned())
+    });
+    let api_key = || header("x-api-key").map(|s| s.trim().to_owned());
+    bearer
         .filter(|s| !s.is_empty())
+        .or_else(|| api_key().filter(|s| !s.is_empty()))
 }
 
 /// Authenticates `req`.

@@ -50,6 +50,18 @@ test("no credentials answer 401 with WWW-Authenticate", async () => {
   assert.match(res.headers.get("www-authenticate"), /^Bearer/);
 });
 
+test("a non-Bearer Authorization header does not hide a valid x-api-key", async () => {
+  const key = await w.issueKey("api-key-port");
+  for (const authorization of ["Basic dXNlcjpwYXNz", "Bearer", "Token abc"]) {
+    const res = await w.get("/v1/ports/api-key-port/budget", { token: null, headers: { authorization, "x-api-key": key } });
+    assert.equal(res.status, 200, authorization);
+  }
+  const bad = await w.get("/v1/ports/api-key-port/budget", { token: null, headers: { authorization: "Basic dXNlcjpwYXNz" } });
+  assert.equal(bad.status, 401, "with nothing else presented it is still 401");
+  const bearerFirst = await w.get("/v1/ports/api-key-port/budget", { token: "abk_wrong", headers: { "x-api-key": key } });
+  assert.equal(bearerFirst.status, 401, "a well-formed Bearer is the credential, right or wrong");
+});
+
 test("an unknown secret answers 401", async () => {
   const res = await w.get("/v1/ports/acme/budget", { token: "abk_" + "0".repeat(64) });
   assert.equal(res.status, 401);
@@ -373,6 +385,25 @@ test("the ledger comes as CSV on request", async () => {
     assert.ok(lines[1].includes('"model ""quoted"", with comma"'));
     assert.ok(lines[1].includes(",c-1,"));
   }
+});
+
+test("CSV cells a spreadsheet would run as formulas are exported as text", async () => {
+  const port = "csv-formula";
+  const cells = { feature: "=HYPERLINK(\"x\")", model: "+SUM(A1)", userId: "@cmd", requestId: "-2+3" };
+  assert.equal((await w.post(`/v1/ports/${port}/usage`, usage(cells))).status, 201);
+  assert.equal((await w.post(`/v1/ports/${port}/usage`, usage({ requestId: "tab", feature: "\tx=1" }))).status, 400, "control characters are refused outright");
+  const res = await w.get(`/v1/ports/${port}/ledger?format=csv`);
+  const [header, line] = res.text.trim().split("\n");
+  const columns = header.split(",");
+  const row = line.split(",");
+  const cell = (name) => row[columns.indexOf(name)];
+  assert.equal(cell("feature"), '"\'=HYPERLINK(""x"")"');
+  assert.equal(cell("model"), "'+SUM(A1)");
+  assert.equal(cell("userId"), "'@cmd");
+  assert.equal(cell("requestId"), "'-2+3");
+  assert.equal(cell("inputTokens"), "70", "numbers stay numbers");
+  const json = await w.get(`/v1/ports/${port}/ledger`);
+  assert.equal(json.json.rows[0].model, "+SUM(A1)", "JSON keeps the values as written");
 });
 
 test("status has everything the admin page needs", async () => {
