@@ -11,7 +11,7 @@ import { sleep } from "./fake-upstream.mjs";
 
 let g;
 before(async () => {
-  g = await startGateway({ vars: { GATEWAY_UPSTREAM_TIMEOUT_MS: "700" } });
+  g = await startGateway({ vars: { GATEWAY_UPSTREAM_TIMEOUT_MS: "700", FAULT_INJECTION: "on" } });
 });
 after(async () => {
   await g?.stop();
@@ -81,6 +81,31 @@ test("a second call with the Idempotency-Key of a call still in flight is refuse
   const { holds, rows } = await outcome("in-flight");
   assert.deepEqual(holds.map((h) => [h.request_id, h.state]), [["once-only", "committed"]]);
   assert.deepEqual(rows.map((r) => r.output_tokens), [30], "counted once, for the call that ran");
+});
+
+test("a hold whose reply was lost and whose retry found it is the call's own: the call goes through, counted once", async () => {
+  const { openai } = await port("lost-reserve-reply");
+  const sent = g.upstream.requests.length;
+  const res = await openai.chat.completions.create(
+    { model: "gpt-test?in=7&out=3", max_tokens: 10, messages: [{ role: "user", content: "x" }] },
+    { headers: { "x-fault": "d1.reserve:after-once", "Idempotency-Key": "lost-reply-1" } },
+  );
+  assert.deepEqual(res.usage, { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
+  assert.equal(g.upstream.requests.length, sent + 1, "forwarded once");
+  const { holds, rows } = await outcome("lost-reserve-reply");
+  assert.deepEqual(holds.map((h) => [h.request_id, h.state]), [["lost-reply-1", "committed"]]);
+  assert.deepEqual(rows.map((r) => [r.request_id, r.input_tokens, r.output_tokens]), [["lost-reply-1", 7, 3]]);
+});
+
+test("a commit whose reply was lost is retried and counted once", async () => {
+  const { anthropic } = await port("lost-commit-reply");
+  await anthropic.messages.create(
+    { model: "claude-test?in=9&out=4", max_tokens: 10, messages: [{ role: "user", content: "x" }] },
+    { headers: { "x-fault": "d1.commit:after-once" } },
+  );
+  const { holds, rows } = await outcome("lost-commit-reply");
+  assert.deepEqual(holds.map((h) => h.state), ["committed"]);
+  assert.deepEqual(rows.map((r) => [r.input_tokens, r.output_tokens]), [[9, 4]]);
 });
 
 test("an upstream that does not answer in time gets a 504, and its hold is released", async () => {
