@@ -370,27 +370,61 @@ fn replayed(mut response: Response, replayed: bool) -> Response {
 
 // ---------------------------------------------------------------- handlers
 
-async fn get_budget(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
-    let stored = ctx.budget(port).await?;
+/// A budget answer, with its `updatedAt` as the `ETag` (for `If-Match`).
+fn budget_response(port: &str, stored: &StoredBudget) -> Response {
     let mut body = stored.json();
     body["port"] = port.into();
-    Ok(json_response(200, &body))
+    let mut response = json_response(200, &body);
+    if let Some(at) = &stored.updated_at {
+        set(&mut response, "ETag", &format!("\"{at}\""));
+    }
+    response
 }
 
+async fn get_budget(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
+    let stored = ctx.budget(port).await?;
+    Ok(budget_response(port, &stored))
+}
+
+/// A partial update. KV has no compare-and-swap, so two concurrent partial
+/// updates could each merge over the same old value and one lose fields:
+/// a client that cares sends `If-Match: <updatedAt>` and gets 412 when the
+/// budget changed since it read it. `{}` changes nothing (not even
+/// `updatedAt`).
 async fn put_budget(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
     let body = read_json(req).await?;
+    let empty = body.as_object().is_some_and(|fields| fields.is_empty());
     let update: RawBudget = serde_json::from_value(body)
         .map_err(|e| ApiError::new(400, "invalid-json", e.to_string()))?;
     let current = ctx.budget(port).await?;
+    if let Some(expected) = req.headers().get("If-Match").ok().flatten() {
+        let expected = expected.trim();
+        let matches = expected == "*"
+            || current
+                .updated_at
+                .as_deref()
+                .is_some_and(|at| expected.trim_matches('"') == at);
+        if !matches {
+            return Err(ApiError {
+                extra: Some(json!({ "budget": current.json() })),
+                ..ApiError::new(
+                    412,
+                    "precondition-failed",
+                    "the budget changed since the If-Match value was read; read it again and retry",
+                )
+            });
+        }
+    }
+    if empty {
+        return Ok(budget_response(port, &current));
+    }
     let next = current.budget.merge(&update)?;
     let saved = ctx
         .settings
         .save_budget(port, next, &ctx.caller.actor(), ctx.now)
         .await?;
     ctx.budget = Some(saved.clone());
-    let mut body = saved.json();
-    body["port"] = port.into();
-    Ok(json_response(200, &body))
+    Ok(budget_response(port, &saved))
 }
 
 async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {

@@ -91,6 +91,37 @@ test("PUT budget merges a partial update and records who and when", async () => 
   assert.equal((await w.get("/v1/ports/merge/budget")).json.hardCapTokens, 8000);
 });
 
+test("PUT budget with an empty body changes nothing, not even updatedAt", async () => {
+  const port = "empty-put";
+  const saved = await w.setBudget(port, { enabled: true, hardCapTokens: 5000, softCapTokens: 4000 });
+  const res = await w.put(`/v1/ports/${port}/budget`, {}, { headers: { "x-now": "2099-01-01T00:00:00.000Z" } });
+  assert.equal(res.status, 200);
+  assert.deepEqual(res.json, saved);
+  assert.deepEqual((await w.get(`/v1/ports/${port}/budget`)).json, saved);
+});
+
+test("PUT budget with If-Match saves only over the budget it names, else 412 and nothing saved", async () => {
+  const port = "if-match";
+  await w.setBudget(port, { enabled: true, hardCapTokens: 5000, softCapTokens: 4000 });
+  const read = await w.get(`/v1/ports/${port}/budget`);
+  assert.equal(read.headers.get("etag"), `"${read.json.updatedAt}"`);
+  const first = await w.put(`/v1/ports/${port}/budget`, { hardCapTokens: 6000 }, {
+    headers: { "if-match": read.headers.get("etag"), "x-now": "2099-01-01T00:00:00.000Z" },
+  });
+  assert.equal(first.status, 200);
+  assert.equal(first.json.hardCapTokens, 6000);
+  const stale = await w.put(`/v1/ports/${port}/budget`, { softCapTokens: 100 }, { headers: { "if-match": read.json.updatedAt } });
+  assert.equal(stale.status, 412);
+  assert.equal(stale.json.error.code, "precondition-failed");
+  assert.equal(stale.json.budget.updatedAt, first.json.updatedAt);
+  assert.deepEqual((await w.get(`/v1/ports/${port}/budget`)).json, first.json);
+  const fresh = await w.put(`/v1/ports/${port}/budget`, { softCapTokens: 100 }, { headers: { "if-match": first.json.updatedAt } });
+  assert.equal(fresh.status, 200);
+  assert.deepEqual([fresh.json.hardCapTokens, fresh.json.softCapTokens], [6000, 100]);
+  const neverSaved = await w.put("/v1/ports/if-match-new/budget", { hardCapTokens: 1 }, { headers: { "if-match": "\"2026-01-01T00:00:00.000Z\"" } });
+  assert.equal(neverSaved.status, 412, "a port never saved matches no updatedAt");
+});
+
 test("PUT budget rejects what the core rejects, with the core's words, and saves nothing", async () => {
   await w.setBudget("strict", { enabled: true, softCapTokens: 100, hardCapTokens: 200, period: "day" });
   const cases = [
