@@ -2,6 +2,7 @@
 //! the budget-state headers every answer about a port carries.
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use worker::{Headers, Request, Response};
 
@@ -184,12 +185,18 @@ pub async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::new(400, "invalid-body", "the request body could not be read"))?;
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(too_large());
+    // Read chunk by chunk and stop past the limit: a body sent without a
+    // Content-Length (chunked) is capped the same, without buffering it all.
+    let unreadable = || ApiError::new(400, "invalid-body", "the request body could not be read");
+    let mut bytes = Vec::new();
+    if req.inner().body().is_some() {
+        let mut stream = req.stream().map_err(|_| unreadable())?;
+        while let Some(chunk) = stream.next().await {
+            bytes.extend(chunk.map_err(|_| unreadable())?);
+            if bytes.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+        }
     }
     if bytes.is_empty() {
         return Ok(Value::Object(Default::default()));

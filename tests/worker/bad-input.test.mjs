@@ -2,7 +2,7 @@
 // nothing: no ledger row, no rollup count, no hold, no budget change.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker } from "./harness.mjs";
+import { startWorker, ADMIN_TOKEN } from "./harness.mjs";
 
 const PORT = "badinput";
 let w;
@@ -108,4 +108,43 @@ test("a field-level error names the field", async () => {
   const res = await w.post(`/v1/ports/${PORT}/reservations`, { estimatedTokens: -3 });
   assert.equal(res.json.error.field, "estimatedTokens");
   assert.equal(res.json.error.message, "estimatedTokens must be non-negative");
+});
+
+test("a body sent without Content-Length is still capped at 64 KiB: 413, nothing counted", async () => {
+  const port = "chunked";
+  const chunk = new TextEncoder().encode(" ".repeat(16 * 1024));
+  let sent = 0;
+  const body = new ReadableStream({
+    pull(controller) {
+      if (sent++ < 6) controller.enqueue(chunk);
+      else {
+        controller.enqueue(new TextEncoder().encode(JSON.stringify({ feature: "f", provider: "p", model: "m", inputTokens: 1, outputTokens: 1 })));
+        controller.close();
+      }
+    },
+  });
+  const res = await w.mf.dispatchFetch(`http://localhost/v1/ports/${port}/usage`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body,
+    duplex: "half",
+  });
+  assert.equal(res.status, 413);
+  assert.equal((await res.json()).error.code, "body-too-large");
+  const [ledger] = await w.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", port);
+  assert.equal(ledger.n, 0);
+  // The same stream under the limit is read whole and counted.
+  const small = new ReadableStream({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode(JSON.stringify({ feature: "f", provider: "p", model: "m", inputTokens: 1, outputTokens: 1 })));
+      controller.close();
+    },
+  });
+  const ok = await w.mf.dispatchFetch(`http://localhost/v1/ports/${port}/usage`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: small,
+    duplex: "half",
+  });
+  assert.equal(ok.status, 201);
 });
