@@ -461,3 +461,31 @@ test("the cron deletes reservations settled long ago and keeps recent ones", asy
   const left = await w.sql("SELECT id FROM reservations WHERE port_id = ? ORDER BY created_at", port);
   assert.deepEqual(left.map((r) => r.id).sort(), [recent.json.id, open.json.id].sort());
 });
+
+test("the cron deletes rollup rows of periods that started over 400 days ago and keeps the rest", async () => {
+  const port = "rollup-retention";
+  const day = 86_400_000;
+  const today = Math.floor(Date.now() / day) * day;
+  const old = today - 401 * day;
+  const recent = today - 399 * day;
+  for (const start of [old, recent]) {
+    await w.sql("INSERT INTO usage_rollup (port_id, period, period_start, feature, tokens, calls) VALUES (?, 'day', ?, 'f', 5, 1)", port, start);
+  }
+  await (await w.mf.getWorker()).scheduled({ cron: "* * * * *" });
+  const left = await w.sql("SELECT period_start FROM usage_rollup WHERE port_id = ?", port);
+  assert.deepEqual(left.map((r) => r.period_start), [recent]);
+});
+
+test("the port list reads every port's current periods through an index, not a table scan", async () => {
+  const plan = await w.sql(
+    "EXPLAIN QUERY PLAN SELECT port_id, period, SUM(tokens) AS used FROM usage_rollup " +
+      "WHERE (period = 'day' AND period_start = ?1) OR (period = 'week' AND period_start = ?2) OR (period = 'month' AND period_start = ?3) " +
+      "GROUP BY port_id, period",
+    1,
+    2,
+    3,
+  );
+  const details = plan.map((r) => r.detail).join("\n");
+  assert.match(details, /usage_rollup_period_start/);
+  assert.doesNotMatch(details, /^SCAN usage_rollup$/m);
+});
