@@ -21,7 +21,7 @@ use super::store::{
     RecordOutcome, ReleaseOutcome, Reservation, ReservationState, ReserveOutcome, Store,
     StoreError,
 };
-use crate::{cap_status, evaluate, Budget, Decision, RawBudget};
+use crate::{cap_status, evaluate, Budget, Decision, Period, PeriodWindow, RawBudget};
 
 /// Default and largest hold lifetime, seconds.
 const DEFAULT_TTL_SECONDS: u64 = 300;
@@ -344,6 +344,14 @@ fn decision_json(decision: &Decision) -> Value {
             "resetsAt": iso(window.end),
         }),
     }
+}
+
+/// A load with the window it was counted over.
+fn period_load_json(load: &PortLoad, window: &PeriodWindow) -> Value {
+    let mut body = load_json(load);
+    body["periodStart"] = iso(window.start).into();
+    body["resetsAt"] = iso(window.end).into();
+    body
 }
 
 fn cap_status_json(budget: &Budget, gate_tokens: u64, now: DateTime<Utc>) -> Value {
@@ -853,8 +861,14 @@ async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
     let stored = ctx.budget(port).await?;
     let budget = stored.budget;
     let window = budget.period.window(ctx.now);
-    let (load, breakdown, daily, recent, open) = futures_util::try_join!(
+    // What the gate would count under each period kind, so that a preview of
+    // another period (the admin page's) uses the rollup's exact figures.
+    let [day, week, month] = Period::ALL.map(|period| period.window(ctx.now));
+    let (load, by_day, by_week, by_month, breakdown, daily, recent, open) = futures_util::try_join!(
         ctx.store.load(port, &window, None),
+        ctx.store.load(port, &day, None),
+        ctx.store.load(port, &week, None),
+        ctx.store.load(port, &month, None),
         ctx.store.breakdown(port, &window),
         ctx.store.daily(port, &window),
         ctx.store.ledger_page(port, None, 20),
@@ -873,6 +887,11 @@ async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         "periodStart": iso(window.start),
         "resetsAt": iso(window.end),
         "usage": load_json(&load),
+        "usageByPeriod": {
+            "day": period_load_json(&by_day, &day),
+            "week": period_load_json(&by_week, &week),
+            "month": period_load_json(&by_month, &month),
+        },
         "capStatus": cap_status_json(&budget, load.gate_tokens(), ctx.now),
         "breakdown": breakdown,
         "daily": daily.iter().map(|d| json!({

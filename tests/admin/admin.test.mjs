@@ -215,11 +215,19 @@ test("editing the hard cap recomputes status, remaining, reset and banner in the
   // The saved figures do not move until Save.
   assert.equal(await page.getAttribute("#banner", "data-state"), status.capStatus.state);
 
-  // Switching the period moves the reset to the new period's end, still locally.
+  // Switching the period moves the reset to the new period's end and counts
+  // what the gate counts today (the Worker's figure for a day), still locally.
   await page.selectOption("#period", "day");
   assert.equal(
     await page.getAttribute('#preview [data-field="preview-resets"] time', "datetime"),
     rules.periodEnd("day").toISOString(),
+  );
+  const today = status.usageByPeriod.day.gateTokens;
+  assert.ok(today < status.usage.gateTokens, "the seeded month has usage before today");
+  assert.equal(await shownTokens(page, "preview-used", "#preview"), today);
+  assert.equal(
+    await page.getAttribute("#preview-banner", "data-state"),
+    rules.capStatus({ ...budget, period: "day" }, today).state,
   );
   assert.deepEqual(requests, []);
   await page.context().close();

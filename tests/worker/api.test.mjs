@@ -460,6 +460,36 @@ test("status has everything the admin page needs", async () => {
   assert.equal(new Date(s.periodStart).getUTCDay(), 1, "a week starts on Monday");
 });
 
+test("status gives what the gate counts under each period kind, as /usage does under that period", async () => {
+  // Wednesday 13 May 2026: the week began Monday 11 May, the month on the 1st.
+  const at = { headers: { "x-now": "2026-05-13T12:00:00.000Z" } };
+  const port = "by-period";
+  await w.setBudget(port, { enabled: true, softCapTokens: 100, hardCapTokens: 10000, period: "month" });
+  const rows = [
+    ["2026-04-30T10:00:00.000Z", 1], // last month: counts nowhere
+    ["2026-05-04T10:00:00.000Z", 10], // this month, last week
+    ["2026-05-11T00:00:00.000Z", 100], // this week's first instant
+    ["2026-05-13T11:59:00.000Z", 1000], // today
+  ];
+  for (const [occurredAt, inputTokens] of rows) {
+    const res = await w.post(`/v1/ports/${port}/usage`, usage({ requestId: occurredAt, occurredAt, inputTokens, outputTokens: 0 }), at);
+    assert.equal(res.status, 201, JSON.stringify(res.json));
+  }
+  assert.equal((await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 5 }, at)).status, 201);
+
+  const status = (await w.get(`/v1/ports/${port}/status`, at)).json;
+  const expected = { day: 1005, week: 1105, month: 1115 };
+  for (const [period, gateTokens] of Object.entries(expected)) {
+    assert.equal(status.usageByPeriod[period].gateTokens, gateTokens, period);
+    assert.equal(status.usageByPeriod[period].heldTokens, 5, period);
+    await w.setBudget(port, { period });
+    const asked = (await w.get(`/v1/ports/${port}/usage`, at)).json;
+    assert.equal(asked.gateTokens, gateTokens, `/usage under ${period}`);
+    assert.equal(status.usageByPeriod[period].periodStart, asked.periodStart, period);
+    assert.equal(status.usageByPeriod[period].resetsAt, asked.resetsAt, period);
+  }
+});
+
 test("the port list shows every port with a budget or usage, with its cap status", async () => {
   await w.setBudget("listed-a", { enabled: true, softCapTokens: 10, hardCapTokens: 100, period: "day" });
   await w.post("/v1/ports/listed-b/usage", usage());

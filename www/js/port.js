@@ -31,20 +31,6 @@ function stat(label, field, value) {
   return h("div", { class: "stat" }, h("dt", {}, label), h("dd", { "data-field": field }, value));
 }
 
-/** Sum of what the gate would count in `window` from the loaded daily series and holds. */
-function usageInWindow(status, start, end) {
-  let used = 0;
-  for (const d of status.daily) {
-    const t = Date.parse(`${d.date}T00:00:00.000Z`);
-    if (t >= start && t < end) used += d.tokens;
-  }
-  for (const r of status.reservations) {
-    const t = Date.parse(r.createdAt);
-    if (t >= start && t < end) used += r.estimatedTokens;
-  }
-  return used;
-}
-
 function table(caption, columns, rows, emptyText) {
   if (rows.length === 0) return h("p", { class: "empty" }, emptyText);
   return h(
@@ -75,7 +61,6 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
     hardCapTokens: status.budget.hardCapTokens,
     period: status.budget.period,
   };
-  const loadedStart = Date.parse(status.periodStart);
 
   // ------------------------------------------------------------ the editor
   const fields = {
@@ -157,12 +142,9 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
     return { update, budget, local };
   }
 
-  /** What the gate would count under `budget`, and whether that figure is complete. */
-  function previewUsage(budget, now) {
-    if (budget.period === status.period) return { used: status.usage.gateTokens, from: null };
-    const start = rules.periodStart(budget.period, now).getTime();
-    const end = rules.periodEnd(budget.period, now).getTime();
-    return { used: usageInWindow(status, start, end), from: start < loadedStart ? loadedStart : null };
+  /** What the gate counts now under `budget`'s period (the Worker reports all three). */
+  function previewUsage(budget) {
+    return status.usageByPeriod[budget.period].gateTokens;
   }
 
   function renderPreview(budget, dirty) {
@@ -171,7 +153,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
       return;
     }
     const now = new Date();
-    const { used, from } = previewUsage(budget, now);
+    const used = previewUsage(budget);
     const cs = rules.capStatus(budget, used, now);
     replace(
       preview,
@@ -186,13 +168,6 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
         stat("Of soft / hard cap", "preview-percent", `${percent(cs.softPercent)} / ${percent(cs.hardPercent)}`),
         stat("Resets", "preview-resets", time(cs.resetsAt, { withRelative: true })),
       ),
-      from === null
-        ? null
-        : h(
-            "p",
-            { class: "muted small" },
-            `Usage before ${instant(from)} is not loaded (the saved period starts then), so the new period's usage shown is a lower bound.`,
-          ),
     );
   }
 
@@ -208,7 +183,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
       return;
     }
     const now = new Date();
-    const { used } = previewUsage(budget, now);
+    const used = previewUsage(budget);
     let result;
     try {
       if (estimate.validity.badInput) throw Object.assign(new Error("Enter a whole number of tokens"), { field: "estimatedTokens" });
@@ -427,7 +402,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
         stat("Used (ledger)", "usedTokens", tokens(u.usedTokens)),
         stat("Calls", "calls", tokens(u.calls)),
         stat("Held by reservations", "heldTokens", tokens(u.heldTokens)),
-        stat("Expired holds", "expiredHoldTokens", tokens(u.expiredHoldTokens)),
+        stat("Of which estimated", "expiredHoldTokens", tokens(u.expiredHoldTokens)),
         stat("Remaining", "remaining", tokens(cs.remaining)),
         stat("Soft cap", "softCapTokens", tokens(status.budget.softCapTokens)),
         stat("Hard cap", "hardCapTokens", tokens(status.budget.hardCapTokens)),
