@@ -598,56 +598,49 @@ const ROLLUP_SQL: &str = "INSERT INTO usage_rollup (port_id, period, period_star
   ON CONFLICT (port_id, period, period_start, feature) DO UPDATE SET \
     tokens = tokens + excluded.tokens, calls = calls + 1";
 
-/// The start of period `p.period` containing the ledger row `l`, in SQL:
-/// UTC midnight, Monday 00:00 UTC (1970-01-05 was a Monday), the 1st of
-/// the month. The same calendar as [`Period::start`]; the tests compare the
-/// rollup per period start with the ledger to hold them to it.
-macro_rules! row_period_start {
-    () => {
-        "CASE p.period \
-           WHEN 'day' THEN l.created_at - l.created_at % 86400000 \
-           WHEN 'week' THEN l.created_at - (l.created_at - 345600000) % 604800000 \
-           ELSE CAST(strftime('%s', l.created_at / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000 END"
-    };
-}
-
+/// The rows a commit writes or corrects all lie at one instant, bound by
+/// the caller with its period starts from the core ([`Period::start`]): no
+/// SQL computes a period. For a held reservation that instant is the
+/// commit's own; for an expired one it is the estimated row's, which only
+/// a read tells. A statement whose row is not at the bound instant does
+/// nothing, so a guess that turns out wrong changes nothing and is retried
+/// with the instant read back (see [`Store::commit`]).
+///
 /// Bumps the rollup for the ledger row a commit wrote or corrected in this
-/// attempt, in that row's own periods: ?1 port, ?2 write id, ?3 reservation id.
-const COMMIT_ROLLUP_SQL: &str = concat!(
-    "INSERT INTO usage_rollup (port_id, period, period_start, feature, tokens, calls) \
-     SELECT l.port_id, p.period, ",
-    row_period_start!(),
-    ", l.feature, l.total_tokens, 1 \
-     FROM reservations r JOIN usage_ledger l ON l.port_id = r.port_id AND l.request_id = r.request_id, \
-       (SELECT 'day' AS period UNION ALL SELECT 'week' UNION ALL SELECT 'month') p \
-     WHERE r.id = ?3 AND r.port_id = ?1 AND l.write_id = ?2 \
-     ON CONFLICT (port_id, period, period_start, feature) DO UPDATE SET \
-       tokens = tokens + excluded.tokens, calls = calls + 1"
-);
+/// attempt, in that row's own periods: ?1 port, ?2 write id, ?3 reservation
+/// id, ?4 the row's instant, ?5 its day start, ?6 week start, ?7 month start.
+const COMMIT_ROLLUP_SQL: &str = "INSERT INTO usage_rollup (port_id, period, period_start, feature, tokens, calls) \
+  SELECT l.port_id, p.period, p.start, l.feature, l.total_tokens, 1 \
+  FROM reservations r JOIN usage_ledger l ON l.port_id = r.port_id AND l.request_id = r.request_id, \
+    (SELECT 'day' AS period, ?5 AS start UNION ALL SELECT 'week', ?6 UNION ALL SELECT 'month', ?7) p \
+  WHERE r.id = ?3 AND r.port_id = ?1 AND l.write_id = ?2 AND l.created_at = ?4 \
+  ON CONFLICT (port_id, period, period_start, feature) DO UPDATE SET \
+    tokens = tokens + excluded.tokens, calls = calls + 1";
 
 /// A late commit, step 1: takes the expired hold's estimate back out of
-/// the rollup, in its row's periods: ?1 port, ?2 reservation id.
-const UNCOUNT_ESTIMATE_SQL: &str = concat!(
-    "UPDATE usage_rollup SET tokens = usage_rollup.tokens - e.total_tokens, calls = usage_rollup.calls - 1 \
-     FROM (SELECT l.port_id, p.period, ",
-    row_period_start!(),
-    " AS start, l.feature, l.total_tokens \
-       FROM reservations r JOIN usage_ledger l ON l.port_id = r.port_id AND l.request_id = r.request_id, \
-         (SELECT 'day' AS period UNION ALL SELECT 'week' UNION ALL SELECT 'month') p \
-       WHERE r.id = ?2 AND r.port_id = ?1 AND r.state = 'expired' AND l.estimated = 1 AND l.reservation_id = r.id) e \
-     WHERE usage_rollup.port_id = e.port_id AND usage_rollup.period = e.period \
-       AND usage_rollup.period_start = e.start AND usage_rollup.feature = e.feature"
-);
+/// the rollup, in its row's periods, if that row lies at the bound instant:
+/// ?1 port, ?2 reservation id, ?3 the row's instant, ?4 its day start,
+/// ?5 week start, ?6 month start.
+const UNCOUNT_ESTIMATE_SQL: &str = "UPDATE usage_rollup SET tokens = usage_rollup.tokens - e.total_tokens, \
+    calls = usage_rollup.calls - 1 \
+  FROM (SELECT l.port_id, p.period, p.start, l.feature, l.total_tokens \
+    FROM reservations r JOIN usage_ledger l ON l.port_id = r.port_id AND l.request_id = r.request_id, \
+      (SELECT 'day' AS period, ?4 AS start UNION ALL SELECT 'week', ?5 UNION ALL SELECT 'month', ?6) p \
+    WHERE r.id = ?2 AND r.port_id = ?1 AND r.state = 'expired' AND l.estimated = 1 \
+      AND l.reservation_id = r.id AND l.created_at = ?3) e \
+  WHERE usage_rollup.port_id = e.port_id AND usage_rollup.period = e.period \
+    AND usage_rollup.period_start = e.start AND usage_rollup.feature = e.feature";
 
 /// A late commit, step 2: the estimated row takes the actual usage (its
-/// instant, hence its periods, stay): ?1 port, ?2 reservation id, ?3 user,
-/// ?4 feature or NULL (keep), ?5 provider, ?6 model, ?7 input, ?8 output,
-/// ?9 total, ?10 body hash, ?11 write id.
+/// instant, hence its periods, stay), if it lies at the bound instant:
+/// ?1 port, ?2 reservation id, ?3 user, ?4 feature or NULL (keep),
+/// ?5 provider, ?6 model, ?7 input, ?8 output, ?9 total, ?10 body hash,
+/// ?11 write id, ?12 the row's instant.
 const CORRECT_ESTIMATE_SQL: &str =
     "UPDATE usage_ledger SET user_id = ?3, feature = COALESCE(?4, feature), \
     provider = ?5, model = ?6, input_tokens = ?7, output_tokens = ?8, total_tokens = ?9, \
     body_hash = ?10, write_id = ?11, estimated = 0 \
-  WHERE port_id = ?1 AND reservation_id = ?2 AND estimated = 1 AND request_id = \
+  WHERE port_id = ?1 AND reservation_id = ?2 AND estimated = 1 AND created_at = ?12 AND request_id = \
     (SELECT request_id FROM reservations WHERE id = ?2 AND port_id = ?1 AND state = 'expired')";
 
 /// A late commit, last rollup step: drops rollup rows left empty when the
@@ -894,10 +887,13 @@ impl Store {
     /// Settles a hold with the call's real usage, exactly once: a retry with
     /// the same usage answers as the first attempt and counts nothing.
     ///
-    /// A held reservation gets a new ledger row. An expired one already has
-    /// a ledger row at its estimate (`estimated`): that row takes the actual
-    /// usage, and the rollup moves by the difference in that row's periods,
-    /// in the same batch.
+    /// A held reservation gets a new ledger row, at `now`. An expired one
+    /// already has a ledger row at its estimate (`estimated`), written when
+    /// it expired: that row takes the actual usage, and the rollup moves by
+    /// the difference in that row's periods, in the same batch. The batch is
+    /// first run for a row at `now` (one round trip in the usual case); if
+    /// it reads back an estimated row at another instant, it changed nothing
+    /// and runs again for that instant, whose periods the core computes.
     pub async fn commit(
         &self,
         port: &str,
@@ -908,124 +904,195 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CommitOutcome, StoreError> {
         let window = budget.period.window(now);
-        let total = usage.total_tokens();
-        let (results, attempts) = self
-            .run_fresh("d1.commit", |write_id| {
-                let uncount = self.prepare(
-                    UNCOUNT_ESTIMATE_SQL,
-                    &[text(port), text(reservation_id)],
-                )?;
-                let correct = self.prepare(
-                    CORRECT_ESTIMATE_SQL,
-                    &[
-                        text(port),
-                        text(reservation_id),
-                        opt_text(usage.user_id.as_deref()),
-                        opt_text(usage.feature.as_deref()),
-                        text(&usage.provider),
-                        text(&usage.model),
-                        num(usage.input_tokens as f64),
-                        num(usage.output_tokens as f64),
-                        num(total as f64),
-                        text(body_hash),
-                        text(write_id),
-                    ],
-                )?;
-                // A held reservation (or an expired one from before expiry
-                // wrote ledger rows) gets its row here; an expired one whose
-                // row was corrected above conflicts and inserts nothing.
-                let insert = self.prepare(
-                    "INSERT INTO usage_ledger (port_id, user_id, feature, provider, model, input_tokens, \
-                       output_tokens, total_tokens, request_id, reservation_id, body_hash, write_id, created_at) \
-                     SELECT ?1, ?2, COALESCE(?3, r.feature), ?4, ?5, ?6, ?7, ?8, r.request_id, r.id, ?9, ?10, ?11 \
-                     FROM reservations r WHERE r.id = ?12 AND r.port_id = ?1 AND r.state IN ('held', 'expired') \
-                     ON CONFLICT (port_id, request_id) DO NOTHING",
-                    &[
-                        text(port),
-                        opt_text(usage.user_id.as_deref()),
-                        opt_text(usage.feature.as_deref()),
-                        text(&usage.provider),
-                        text(&usage.model),
-                        num(usage.input_tokens as f64),
-                        num(usage.output_tokens as f64),
-                        num(total as f64),
-                        text(body_hash),
-                        text(write_id),
-                        num(ms(now)),
-                        text(reservation_id),
-                    ],
-                )?;
-                let rollup = self.prepare(
-                    COMMIT_ROLLUP_SQL,
-                    &[text(port), text(write_id), text(reservation_id)],
-                )?;
-                let drop_empty = self.prepare(
-                    DROP_EMPTY_ROLLUP_SQL,
-                    &[text(port), text(reservation_id)],
-                )?;
-                let settle = self.prepare(
-                    "UPDATE reservations SET state = 'committed', actual_tokens = ?4, settled_at = ?3 \
-                     WHERE id = ?2 AND port_id = ?1 AND state IN ('held', 'expired') AND EXISTS \
-                       (SELECT 1 FROM usage_ledger l WHERE l.port_id = ?1 \
-                          AND l.request_id = reservations.request_id AND l.write_id = ?5)",
-                    &[
-                        text(port),
-                        text(reservation_id),
-                        num(ms(now)),
-                        num(total as f64),
-                        text(write_id),
-                    ],
-                )?;
-                let read_reservation = self.prepare(
-                    &format!(
-                        "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?1 AND port_id = ?2"
-                    ),
-                    &[text(reservation_id), text(port)],
-                )?;
-                let read_entry = self.prepare(
-                    &format!(
-                        "SELECT {LEDGER_COLUMNS} FROM usage_ledger WHERE port_id = ?1 AND request_id = \
-                         (SELECT request_id FROM reservations WHERE id = ?2 AND port_id = ?1)"
-                    ),
-                    &[text(port), text(reservation_id)],
-                )?;
-                let load = self.load_statement(port, &window, None)?;
-                Ok(vec![
-                    uncount,
-                    correct,
-                    insert,
-                    rollup,
-                    drop_empty,
-                    settle,
-                    read_reservation,
-                    read_entry,
-                    load,
-                ])
-            })
-            .await?;
-        let load = Self::load_from(&results[8])?;
-        let Some(reservation) =
-            Self::first::<ReservationRow>(&results[6])?.and_then(ReservationRow::into_reservation)
-        else {
-            return Ok(CommitOutcome::NotFound);
-        };
-        let entry = Self::first::<LedgerRow>(&results[7])?.map(LedgerEntry::from);
-        Ok(match entry {
-            Some(entry)
-                if reservation.state == ReservationState::Committed
-                    && entry.reservation_id.as_deref() == Some(reservation_id)
-                    && entry.body_hash == body_hash =>
-            {
-                let replayed = !attempts.wrote(&entry.write_id);
-                CommitOutcome::Committed {
-                    reservation,
-                    entry,
-                    load,
-                    replayed,
+        // Every attempt of every round: a write tagged with any of them is
+        // this call's, not a replay.
+        let mut attempts = Attempts(Vec::new());
+        let mut row_at = now;
+        // An estimated row's instant never changes once written, so the
+        // second round's instant is right unless the row is gone.
+        for _ in 0..2 {
+            let (results, round) = self
+                .run_fresh("d1.commit", |write_id| {
+                    self.commit_statements(
+                        port,
+                        reservation_id,
+                        usage,
+                        body_hash,
+                        write_id,
+                        row_at,
+                        now,
+                        &window,
+                    )
+                })
+                .await?;
+            attempts.0.extend(round.0);
+            let load = Self::load_from(&results[8])?;
+            let Some(reservation) = Self::first::<ReservationRow>(&results[6])?
+                .and_then(ReservationRow::into_reservation)
+            else {
+                return Ok(CommitOutcome::NotFound);
+            };
+            let entry = Self::first::<LedgerRow>(&results[7])?.map(LedgerEntry::from);
+            return Ok(match entry {
+                Some(entry)
+                    if reservation.state == ReservationState::Committed
+                        && entry.reservation_id.as_deref() == Some(reservation_id)
+                        && entry.body_hash == body_hash =>
+                {
+                    let replayed = !attempts.wrote(&entry.write_id);
+                    CommitOutcome::Committed {
+                        reservation,
+                        entry,
+                        load,
+                        replayed,
+                    }
                 }
-            }
-            _ => CommitOutcome::Conflict { reservation, load },
-        })
+                // The hold expired (before or during this call) into a row
+                // at another instant: nothing was written; bind that one.
+                Some(entry)
+                    if reservation.state == ReservationState::Expired
+                        && entry.estimated
+                        && entry.reservation_id.as_deref() == Some(reservation_id)
+                        && entry.created_at != row_at =>
+                {
+                    row_at = entry.created_at;
+                    continue;
+                }
+                _ => CommitOutcome::Conflict { reservation, load },
+            });
+        }
+        Err(StoreError::Failed(
+            "the expired hold's ledger row moved while it was being committed".into(),
+        ))
+    }
+
+    /// One commit attempt's batch, for a ledger row at `row_at` (see
+    /// [`Store::commit`]): uncount and correct an estimated row there, or
+    /// insert the row there; bump the rollup in the periods of `row_at`;
+    /// settle it as of `now`; read back the reservation, its row and the
+    /// port's load.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_statements(
+        &self,
+        port: &str,
+        reservation_id: &str,
+        usage: &CallUsage,
+        body_hash: &str,
+        write_id: &str,
+        row_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        window: &PeriodWindow,
+    ) -> Result<Vec<D1PreparedStatement>, StoreError> {
+        let total = usage.total_tokens();
+        let [day, week, month] = Period::ALL.map(|p| num(ms(p.start(row_at))));
+        let uncount = self.prepare(
+            UNCOUNT_ESTIMATE_SQL,
+            &[
+                text(port),
+                text(reservation_id),
+                num(ms(row_at)),
+                day.clone(),
+                week.clone(),
+                month.clone(),
+            ],
+        )?;
+        let correct = self.prepare(
+            CORRECT_ESTIMATE_SQL,
+            &[
+                text(port),
+                text(reservation_id),
+                opt_text(usage.user_id.as_deref()),
+                opt_text(usage.feature.as_deref()),
+                text(&usage.provider),
+                text(&usage.model),
+                num(usage.input_tokens as f64),
+                num(usage.output_tokens as f64),
+                num(total as f64),
+                text(body_hash),
+                text(write_id),
+                num(ms(row_at)),
+            ],
+        )?;
+        // A held reservation (or an expired one from before expiry wrote
+        // ledger rows) gets its row here, at the bound instant so that the
+        // rollup below counts it in its own periods; an expired one whose
+        // row exists conflicts and inserts nothing.
+        let insert = self.prepare(
+            "INSERT INTO usage_ledger (port_id, user_id, feature, provider, model, input_tokens, \
+               output_tokens, total_tokens, request_id, reservation_id, body_hash, write_id, created_at) \
+             SELECT ?1, ?2, COALESCE(?3, r.feature), ?4, ?5, ?6, ?7, ?8, r.request_id, r.id, ?9, ?10, ?11 \
+             FROM reservations r WHERE r.id = ?12 AND r.port_id = ?1 AND r.state IN ('held', 'expired') \
+             ON CONFLICT (port_id, request_id) DO NOTHING",
+            &[
+                text(port),
+                opt_text(usage.user_id.as_deref()),
+                opt_text(usage.feature.as_deref()),
+                text(&usage.provider),
+                text(&usage.model),
+                num(usage.input_tokens as f64),
+                num(usage.output_tokens as f64),
+                num(total as f64),
+                text(body_hash),
+                text(write_id),
+                num(ms(row_at)),
+                text(reservation_id),
+            ],
+        )?;
+        let rollup = self.prepare(
+            COMMIT_ROLLUP_SQL,
+            &[
+                text(port),
+                text(write_id),
+                text(reservation_id),
+                num(ms(row_at)),
+                day,
+                week,
+                month,
+            ],
+        )?;
+        let drop_empty =
+            self.prepare(DROP_EMPTY_ROLLUP_SQL, &[text(port), text(reservation_id)])?;
+        // Settled only once its row is this attempt's, at the bound instant:
+        // counted in the rollup above.
+        let settle = self.prepare(
+            "UPDATE reservations SET state = 'committed', actual_tokens = ?4, settled_at = ?3 \
+             WHERE id = ?2 AND port_id = ?1 AND state IN ('held', 'expired') AND EXISTS \
+               (SELECT 1 FROM usage_ledger l WHERE l.port_id = ?1 \
+                  AND l.request_id = reservations.request_id AND l.write_id = ?5 AND l.created_at = ?6)",
+            &[
+                text(port),
+                text(reservation_id),
+                num(ms(now)),
+                num(total as f64),
+                text(write_id),
+                num(ms(row_at)),
+            ],
+        )?;
+        let read_reservation = self.prepare(
+            &format!(
+                "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?1 AND port_id = ?2"
+            ),
+            &[text(reservation_id), text(port)],
+        )?;
+        let read_entry = self.prepare(
+            &format!(
+                "SELECT {LEDGER_COLUMNS} FROM usage_ledger WHERE port_id = ?1 AND request_id = \
+                 (SELECT request_id FROM reservations WHERE id = ?2 AND port_id = ?1)"
+            ),
+            &[text(port), text(reservation_id)],
+        )?;
+        let load = self.load_statement(port, window, None)?;
+        Ok(vec![
+            uncount,
+            correct,
+            insert,
+            rollup,
+            drop_empty,
+            settle,
+            read_reservation,
+            read_entry,
+            load,
+        ])
     }
 
     /// Gives a hold back. Releasing twice is fine; a committed or expired

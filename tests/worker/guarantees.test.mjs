@@ -334,6 +334,42 @@ test("a late commit after a month's last Sunday midnight moves the rollup in the
   assert.equal(negative.n, 0);
 });
 
+test("a late commit weeks after expiry corrects the rollup in the estimated row's day, week and month, once, despite a lost reply", async () => {
+  const port = "late-weeks-later";
+  await w.setBudget(port, { enabled: true, softCapTokens: 1e6, hardCapTokens: 1e6, period: "week" });
+  const at = (iso, headers = {}) => ({ headers: { "x-now": iso, ...headers } });
+  // Thursday 2026-03-05, in the week of Monday 2026-03-02.
+  const hold = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 500, ttlSeconds: 5, feature: "chat" }, at("2026-03-05T10:00:00.000Z"));
+  assert.equal(hold.status, 201);
+  // The next reservation's lazy sweep expires the first hold into that day; the second is given back.
+  const next = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 1 }, at("2026-03-05T10:00:10.000Z"));
+  assert.equal(next.status, 201);
+  assert.equal((await w.post(`/v1/ports/${port}/reservations/${next.json.id}/release`, undefined, at("2026-03-05T10:00:11.000Z"))).status, 200);
+
+  // Tuesday 2026-04-14: another day, week and month than the estimated row's.
+  const body = { provider: "p", model: "m", inputTokens: 30, outputTokens: 12 };
+  const commitAt = "2026-04-14T09:00:00.000Z";
+  const path = `/v1/ports/${port}/reservations/${hold.json.id}/commit`;
+  const late = await w.post(path, body, at(commitAt, { "x-fault": "d1.commit:after-once" }));
+  assert.equal(late.status, 200);
+  assert.equal(late.headers.get("idempotent-replayed"), null, "the call's own write, though its first reply was lost");
+  assert.equal(late.json.entry.createdAt, "2026-03-05T10:00:10.000Z", "the corrected row keeps its instant");
+  assert.equal(late.json.entry.estimated, false);
+  const again = await w.post(path, body, at(commitAt));
+  assert.equal(again.status, 200);
+  assert.equal(again.headers.get("idempotent-replayed"), "true");
+
+  const rollup = await w.sql("SELECT period, period_start AS start, tokens, calls FROM usage_rollup WHERE port_id = ? ORDER BY period", port);
+  assert.deepEqual(rollup, [
+    { period: "day", start: Date.parse("2026-03-05T00:00:00Z"), tokens: 42, calls: 1 },
+    { period: "month", start: Date.parse("2026-03-01T00:00:00Z"), tokens: 42, calls: 1 },
+    { period: "week", start: Date.parse("2026-03-02T00:00:00Z"), tokens: 42, calls: 1 },
+  ], "the estimate left and the actual usage entered the row's periods only");
+  assert.equal((await w.get(`/v1/ports/${port}/usage`, at("2026-03-06T00:00:00.000Z"))).json.usedTokens, 42);
+  assert.equal((await w.get(`/v1/ports/${port}/usage`, at(commitAt))).json.usedTokens, 0, "nothing counted in the commit's own week");
+  assert.deepEqual(await assertRollupMatchesLedger(port), { tokens: 42, calls: 1 });
+});
+
 test("a reply lost once after the write landed is not mistaken for a replay (reservation, commit, usage)", async () => {
   const port = "lost-once";
   await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
