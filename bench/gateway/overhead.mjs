@@ -5,14 +5,21 @@
 //
 //   bash bench/gateway/run.sh            (builds the Worker, then runs this)
 //   node bench/gateway/overhead.mjs [calls]   (Worker already built)
+//
+// BENCH_BASELINE=<another build's index.js> also runs that build of the
+// Worker side by side (its own workerd, upstream, D1 and KV), interleaved
+// with the current one, so a change is measured under the same load.
 import { startGateway, openPort, settled, OPENAI_KEY } from "../../tests/gateway/harness.mjs";
 
 const CALLS = Number(process.argv[2] ?? 300);
 const WARMUP = 100;
+const BASELINE = process.env.BENCH_BASELINE;
 
 const g = await startGateway();
 const port = "bench";
 const key = await openPort(g.worker, port, { softCapTokens: 1e12, hardCapTokens: 1e12 });
+const b = BASELINE ? await startGateway({ scriptPath: BASELINE }) : undefined;
+const baseKey = b ? await openPort(b.worker, port, { softCapTokens: 1e12, hardCapTokens: 1e12 }) : undefined;
 
 const body = (stream) =>
   JSON.stringify({
@@ -27,7 +34,9 @@ const body = (stream) =>
 const targets = {
   direct: { url: `${g.upstream.openaiBase}/chat/completions`, auth: `Bearer ${OPENAI_KEY}` },
   gateway: { url: `${g.openaiURL(port)}/chat/completions`, auth: `Bearer ${key}` },
+  ...(b ? { baseline: { url: `${b.openaiURL(port)}/chat/completions`, auth: `Bearer ${baseKey}` } } : {}),
 };
+const names = Object.keys(targets);
 
 /** One call: total time and, for streams, time to the first body byte (ms). */
 async function call(target, stream) {
@@ -54,10 +63,10 @@ const quantile = (xs, q) => {
 };
 
 async function measure(stream) {
-  const out = { direct: { total: [], first: [] }, gateway: { total: [], first: [] } };
+  const out = Object.fromEntries(names.map((n) => [n, { total: [], first: [] }]));
   for (let i = 0; i < WARMUP + CALLS; i++) {
-    // Alternate which goes first so neither side always runs on a warm path.
-    const order = i % 2 ? ["direct", "gateway"] : ["gateway", "direct"];
+    // Rotate which goes first so no side always runs on a warm path.
+    const order = names.map((_, j) => names[(i + j) % names.length]);
     for (const name of order) {
       const r = await call(targets[name], stream);
       if (i >= WARMUP) {
@@ -104,7 +113,7 @@ async function gateAlone() {
   return times;
 }
 
-// Warm both paths first (workerd tiers the wasm up as it runs hot).
+// Warm every path first (workerd tiers the wasm up as it runs hot).
 for (let i = 0; i < WARMUP; i++) for (const stream of [false, true]) for (const t of Object.values(targets)) await call(t, stream);
 
 const plain = await measure(false);
@@ -112,6 +121,7 @@ const streamed = await measure(true);
 await settled(g.worker, port, { timeoutMs: 30_000 });
 const bare = await floor();
 const gate = await gateAlone();
+if (b) await settled(b.worker, port, { timeoutMs: 30_000 });
 const [rows] = await g.worker.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", port);
 
 console.log(`gateway overhead, ${CALLS} calls each (after ${2 * WARMUP} warm-up calls of each kind), ms; Node ${process.version}, ${(await import("node:os")).cpus().length} cores`);
@@ -120,7 +130,13 @@ console.log(`${"".padEnd(26)}${["median", "p99", "median", "p99", "median", "p99
 report("plain chat completion", plain.direct.total, plain.gateway.total);
 report("streamed, whole stream", streamed.direct.total, streamed.gateway.total);
 report("streamed, first byte", streamed.direct.first, streamed.gateway.first);
+if (b) {
+  report("baseline: plain", plain.direct.total, plain.baseline.total);
+  report("baseline: whole stream", streamed.direct.total, streamed.baseline.total);
+  report("baseline: first byte", streamed.direct.first, streamed.baseline.first);
+}
 console.log(`${"Worker floor (401, no I/O)".padEnd(26)}${"".padStart(16)}${fmt(quantile(bare, 0.5))}${fmt(quantile(bare, 0.99))}`);
 console.log(`${"API reservation (the gate)".padEnd(26)}${"".padStart(16)}${fmt(quantile(gate, 0.5))}${fmt(quantile(gate, 0.99))}`);
 console.log(`ledger rows written through the gateway: ${rows.n} (expected ${2 * (CALLS + 2 * WARMUP)})`);
 await g.stop();
+await b?.stop();

@@ -23,7 +23,7 @@ import http from "node:http";
 
 export class FakeUpstream {
   constructor() {
-    /** Every request received: { path, headers, body }. */
+    /** Every request received: { path, headers, body, text, bytes }. */
     this.requests = [];
     /** Every stream: whether it finished, and whether its client left first. */
     this.streams = [];
@@ -64,7 +64,7 @@ export class FakeUpstream {
     } catch {
       body = undefined;
     }
-    this.requests.push({ path: req.url, headers: req.headers, body, bytes: Buffer.byteLength(text) });
+    this.requests.push({ path: req.url, headers: req.headers, body, text, bytes: Buffer.byteLength(text) });
     const [name, query = ""] = String(body?.model ?? "").split("?");
     const knobs = Object.fromEntries(new URLSearchParams(query));
     const num = (k, d) => (knobs[k] !== undefined ? Number(knobs[k]) : d);

@@ -83,6 +83,22 @@ test("a port key cannot call another port's gateway, in either style", async () 
   await assertUntouched("theirs", sent);
 });
 
+test("a revoked port key is refused at once, even right after a call this isolate remembers it from", async () => {
+  const key = await openPort(g.worker, "revoked");
+  const { openai } = clients("revoked", key);
+  await openai.chat.completions.create({ model: "gpt-test?in=3&out=2", max_tokens: 5, messages: [{ role: "user", content: "x" }] });
+  const sent = g.upstream.requests.length;
+  const [{ keyId }] = (await g.worker.get("/v1/ports/revoked/keys")).json.keys;
+  assert.equal((await g.worker.delete(`/v1/ports/revoked/keys/${keyId}`)).status, 200);
+  const err = await openai.chat.completions.create({ model: "gpt-test?in=3&out=2", max_tokens: 5, messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+  assert.ok(err instanceof OpenAI.AuthenticationError, `got ${err}`);
+  assert.equal(err.headers.get("x-budget-remaining"), null, "the port's budget is not disclosed");
+  assert.equal(g.upstream.requests.length, sent, "nothing was forwarded");
+  await settled(g.worker, "revoked");
+  assert.deepEqual((await ledger(g.worker, "revoked")).length, 1, "only the call made before the revocation is counted");
+  assert.ok((await reservations(g.worker, "revoked")).every((r) => r.state !== "held"), "nothing stays held");
+});
+
 test("an unknown key or no key is refused with the SDK's AuthenticationError", async () => {
   await openPort(g.worker, "locked");
   const { openai, anthropic } = clients("locked", "not-a-key");

@@ -23,14 +23,15 @@ class CaptureLog extends Log {
 
 /**
  * Starts a fake upstream and the Worker pointed at it. `vars` override the
- * gateway's Worker vars (strict mode, timeouts, default max tokens).
+ * gateway's Worker vars (strict mode, timeouts, default max tokens);
+ * `scriptPath` picks another build of the Worker (the benchmark's baseline).
  */
-export async function startGateway({ vars = {} } = {}) {
+export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build", "index.js") } = {}) {
   const upstream = await new FakeUpstream().start();
   const logs = [];
   const collect = (stream) => stream.on("data", (d) => logs.push(d.toString()));
   const mf = new Miniflare({
-    scriptPath: join(ROOT, "build", "index.js"),
+    scriptPath,
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: "2026-04-01",

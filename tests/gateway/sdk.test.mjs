@@ -102,6 +102,22 @@ test("a call without an output bound gets the default bound upstream, and the ho
   assert.equal(hold.estimated_tokens, bytes + 300, "strict estimate: body bytes plus the output bound");
 });
 
+test("a body that needs no change goes upstream byte for byte, and the strict hold counts those bytes", async () => {
+  // Spacing and key order no serializer would reproduce.
+  const sent = '{ "messages": [ {"content": "Hi", "role": "user"} ],\n  "max_tokens": 7, "model": "gpt-test?in=4&out=2" }';
+  const res = await fetch(`${g.openaiURL(PORT)}/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: sent,
+  });
+  assert.equal(res.status, 200);
+  await res.text();
+  assert.equal(lastUpstream().text, sent);
+  await settled(g.worker, PORT);
+  const hold = (await reservations(g.worker, PORT)).at(-1);
+  assert.equal(hold.estimated_tokens, Buffer.byteLength(sent) + 7);
+});
+
 test("n completions hold n times the output bound", async () => {
   await openai().chat.completions.create({ model: "gpt-test?in=5&out=1", n: 3, max_tokens: 50, messages: [{ role: "user", content: "x" }] });
   const hold = (await reservations(g.worker, PORT)).at(-1);

@@ -14,6 +14,7 @@
 //! relay ends (finished, cut, or interrupted by the client), under
 //! `ctx.wait_until`.
 
+pub mod cache;
 pub mod provider;
 pub mod stream;
 
@@ -28,11 +29,11 @@ use worker::{
     ResponseBody,
 };
 
-use super::auth::authenticate;
+use super::auth::{authenticate, presented_secret, Caller};
 use super::fault::Faults;
 use super::http::{refusal, set, ApiError, BudgetState};
 use super::input;
-use super::settings::Settings;
+use super::settings::{hash_secret, Settings};
 use super::store::{
     fingerprint, random_id, CallUsage, CommitOutcome, HoldRequest, PortLoad, ReleaseOutcome,
     ReserveOutcome, Store,
@@ -414,19 +415,136 @@ impl Gate {
         let store = Rc::new(Store::new(db, faults.clone()));
         let settings = Settings::new(kv, faults);
         let admin_token = text_setting(&self.env, "ADMIN_TOKEN");
-        // The budget is read alongside the key (one storage round trip less);
-        // it is used only once the key is known to act for this port.
         let port = self.port().to_owned();
-        let (caller, stored) = futures_util::join!(
-            authenticate(req, admin_token.as_deref(), &settings),
-            settings.budget(&port)
-        );
-        caller?.may_use_port(&port)?;
+        let now_ms = js_sys::Date::now();
+        let secret = presented_secret(req);
+        let key_hash = secret.as_deref().map(hash_secret);
+        // A port key this isolate confirmed for this port a moment ago lets
+        // the hold start without reading KV first; the key is read again
+        // alongside the hold, and the call goes nowhere until that read
+        // confirms it (see `cache`).
+        let remembered = key_hash
+            .as_deref()
+            .and_then(|hash| cache::key(hash, now_ms))
+            .filter(|caller| caller.may_use_port(&port).is_ok());
+        let budget_read = async {
+            match cache::budget(&port, now_ms) {
+                Some(budget) => Ok(budget),
+                None => {
+                    let budget = settings.budget(&port).await?.budget;
+                    cache::remember_budget(&port, budget, now_ms);
+                    Ok::<Budget, ApiError>(budget)
+                }
+            }
+        };
+        let (confirmed, budget) = match remembered {
+            Some(_) => (false, budget_read.await),
+            None => {
+                let (caller, budget) = futures_util::join!(
+                    authenticate(req, admin_token.as_deref(), &settings),
+                    budget_read
+                );
+                let caller = caller?;
+                if let (Some(hash), Caller::Port { .. }) = (&key_hash, &caller) {
+                    cache::remember_key(hash, caller.clone(), now_ms);
+                }
+                caller.may_use_port(&port)?;
+                (true, budget)
+            }
+        };
+        let confirm = || async {
+            if confirmed {
+                return Ok(());
+            }
+            confirm_key(&settings, secret.as_deref(), key_hash.as_deref(), &port).await
+        };
         self.port_access = Some(PortAccess {
             store: store.clone(),
             settings: settings.clone(),
         });
 
+        let ready = self.ready_call(req, endpoint, budget).await;
+        let (config, provider_key, feature, user_id, idempotency_key, prepared, budget) =
+            match ready {
+                Ok(ready) => ready,
+                Err(e) => {
+                    // An unconfirmed key learns nothing, not even that its
+                    // request was malformed, until KV confirms it.
+                    if let Err(refused) = confirm().await {
+                        self.port_access = None;
+                        return Err(refused);
+                    }
+                    return Err(e);
+                }
+            };
+        let provider = endpoint.provider();
+
+        let body_hash = fingerprint(&json!({
+            "endpoint": endpoint.upstream_path(),
+            "body": hex_digest(&prepared.body),
+        }));
+        let (held, confirmation) = futures_util::join!(
+            self.reserve(
+                &store,
+                &budget,
+                &prepared,
+                &feature,
+                idempotency_key,
+                &body_hash,
+                config.hold_ttl_seconds,
+            ),
+            confirm()
+        );
+        if let Err(refused) = confirmation {
+            // The key is no longer valid: give back what was held for it.
+            if let Ok((reservation, _, _)) = &held {
+                let _ = store
+                    .release(&port, reservation, &budget, super::now())
+                    .await;
+            }
+            self.port_access = None;
+            self.state = None;
+            return Err(refused);
+        }
+        let (reservation, request_id, load) = held?;
+        self.remember(budget, &load);
+        let held = HeldCall {
+            store,
+            port: self.port().to_owned(),
+            budget,
+            reservation_id: reservation,
+            user_id,
+            provider,
+            model: prepared.model.clone(),
+            estimate: prepared.estimate,
+        };
+        let mut response = self
+            .forward(req, endpoint, &config, &provider_key, prepared, held)
+            .await?;
+        set(&mut response, "x-budget-request-id", &request_id);
+        Ok(response)
+    }
+
+    /// Everything a call needs before its hold: the configuration and
+    /// provider key, attribution, and the body made ready for the upstream.
+    #[allow(clippy::type_complexity)]
+    async fn ready_call(
+        &mut self,
+        req: &mut Request,
+        endpoint: Endpoint,
+        budget: Result<Budget, ApiError>,
+    ) -> Result<
+        (
+            GatewayConfig,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Prepared,
+            Budget,
+        ),
+        ApiError,
+    > {
         let config = GatewayConfig::from_env(&self.env);
         let provider = endpoint.provider();
         let Some(provider_key) = config.provider_key(provider).map(str::to_owned) else {
@@ -446,41 +564,18 @@ impl Gate {
                 input::request_id(&map, "Idempotency-Key")?
             }
         };
-        let body = read_body(req).await?;
-        let prepared = provider::prepare(endpoint, body, config.policy)?;
-        let budget = stored?.budget;
-
-        let body_hash = fingerprint(&json!({
-            "endpoint": endpoint.upstream_path(),
-            "body": hex_digest(&prepared.body),
-        }));
-        let (reservation, request_id, load) = self
-            .reserve(
-                &store,
-                &budget,
-                &prepared,
-                &feature,
-                idempotency_key,
-                &body_hash,
-                config.hold_ttl_seconds,
-            )
-            .await?;
-        self.remember(budget, &load);
-        let held = HeldCall {
-            store,
-            port: self.port().to_owned(),
-            budget,
-            reservation_id: reservation,
+        let (raw, body) = read_body(req).await?;
+        let prepared = provider::prepare(endpoint, raw, body, config.policy)?;
+        let budget = budget?;
+        Ok((
+            config,
+            provider_key,
+            feature,
             user_id,
-            provider,
-            model: prepared.model.clone(),
-            estimate: prepared.estimate,
-        };
-        let mut response = self
-            .forward(req, endpoint, &config, &provider_key, prepared, held)
-            .await?;
-        set(&mut response, "x-budget-request-id", &request_id);
-        Ok(response)
+            idempotency_key,
+            prepared,
+            budget,
+        ))
     }
 
     /// Holds the call's estimate. A request id whose earlier call is settled
@@ -745,8 +840,9 @@ impl Gate {
     }
 }
 
-/// Reads the request body as JSON, at most [`MAX_REQUEST_BYTES`].
-async fn read_body(req: &mut Request) -> Result<Value, ApiError> {
+/// Reads the request body, at most [`MAX_REQUEST_BYTES`]: its bytes and
+/// its JSON.
+async fn read_body(req: &mut Request) -> Result<(Vec<u8>, Value), ApiError> {
     let too_large = || {
         ApiError::new(
             413,
@@ -767,13 +863,50 @@ async fn read_body(req: &mut Request) -> Result<Value, ApiError> {
     if bytes.len() > MAX_REQUEST_BYTES {
         return Err(too_large());
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    let value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             400,
             "invalid-json",
             format!("the request body is not valid JSON: {e}"),
         )
-    })
+    })?;
+    Ok((bytes, value))
+}
+
+/// Confirms with KV that the port key presented (remembered by this
+/// isolate) still acts for `port`.
+///
+/// # Errors
+/// 401 when the key is no longer valid (it was revoked), 403 when it acts
+/// for another port, 503 when KV cannot answer (the gate fails closed).
+async fn confirm_key(
+    settings: &Settings,
+    secret: Option<&str>,
+    key_hash: Option<&str>,
+    port: &str,
+) -> Result<(), ApiError> {
+    let record = match secret {
+        Some(secret) => settings.key(secret).await?,
+        None => None,
+    };
+    let Some(record) = record else {
+        if let Some(hash) = key_hash {
+            cache::forget_key(hash);
+        }
+        return Err(ApiError::new(
+            401,
+            "unauthorized",
+            "the admin token or port key is not valid",
+        ));
+    };
+    let caller = Caller::Port {
+        port: record.port,
+        key_id: record.key_id,
+    };
+    if let Some(hash) = key_hash {
+        cache::remember_key(hash, caller.clone(), js_sys::Date::now());
+    }
+    caller.may_use_port(port)
 }
 
 /// SHA-256 (hex) of bytes.

@@ -252,9 +252,10 @@ fn token_field(map: &Map<String, Value>, name: &str) -> Result<Option<u64>, ApiE
     input::tokens(map, name, false)
 }
 
-/// Checks a request body and makes it ready for the upstream: sets the
-/// output bound when the client gave none, asks an OpenAI stream for its
-/// usage chunk, and estimates the tokens to hold.
+/// Checks a request body (`raw`, parsed as `body`) and makes it ready for
+/// the upstream: sets the output bound when the client gave none, asks an
+/// OpenAI stream for its usage chunk, and estimates the tokens to hold. A
+/// body that needs neither change goes upstream as the client sent it.
 ///
 /// # Errors
 /// 400 when the body is not an object, has no model, or has a malformed
@@ -263,6 +264,7 @@ fn token_field(map: &Map<String, Value>, name: &str) -> Result<Option<u64>, ApiE
 /// document or file parts, or tools that run on the provider's side.
 pub fn prepare(
     endpoint: Endpoint,
+    raw: Vec<u8>,
     body: Value,
     policy: EstimatePolicy,
 ) -> Result<Prepared, ApiError> {
@@ -283,6 +285,8 @@ pub fn prepare(
         Some(_) => return Err(invalid("stream", "stream must be true or false")),
     };
     let mut client_wants_usage = false;
+    // Whether the body must be written anew for the upstream.
+    let mut changed = false;
     let output_tokens = match endpoint {
         Endpoint::Embeddings => {
             if stream {
@@ -311,6 +315,7 @@ pub fn prepare(
                         "max_completion_tokens".into(),
                         policy.default_max_tokens.into(),
                     );
+                    changed = true;
                     policy.default_max_tokens
                 }
             };
@@ -328,7 +333,10 @@ pub fn prepare(
                     ));
                 };
                 client_wants_usage = options.get("include_usage") == Some(&Value::Bool(true));
-                options.insert("include_usage".into(), true.into());
+                if !client_wants_usage {
+                    options.insert("include_usage".into(), true.into());
+                    changed = true;
+                }
             }
             bound.saturating_mul(n).min(MAX_TOKENS)
         }
@@ -336,6 +344,7 @@ pub fn prepare(
             Some(bound) => bound,
             None => {
                 map.insert("max_tokens".into(), policy.default_max_tokens.into());
+                changed = true;
                 policy.default_max_tokens
             }
         },
@@ -346,7 +355,11 @@ pub fn prepare(
         }
     }
     let value = Value::Object(map);
-    let body = value.to_string().into_bytes();
+    let body = if changed {
+        value.to_string().into_bytes()
+    } else {
+        raw
+    };
     let input_tokens = estimate_input(&value, body.len(), policy.strict);
     Ok(Prepared {
         body,
