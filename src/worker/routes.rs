@@ -431,6 +431,8 @@ async fn put_budget(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Resp
         .settings
         .save_budget(port, next, &ctx.caller.actor(), ctx.now)
         .await?;
+    // The gateway's few seconds of memory must not outlive a change made here.
+    super::gateway::cache::forget_budget(port);
     ctx.budget = Some(saved.clone());
     Ok(budget_response(port, &saved))
 }

@@ -99,6 +99,20 @@ test("a revoked port key is refused at once, even right after a call this isolat
   assert.ok((await reservations(g.worker, "revoked")).every((r) => r.state !== "held"), "nothing stays held");
 });
 
+test("a budget lowered through the API binds the very next gateway call, though this isolate remembered the old one", async () => {
+  const key = await openPort(g.worker, "lowered");
+  const { openai } = clients("lowered", key);
+  const call = () => openai.chat.completions.create({ model: "gpt-test?in=3&out=2", max_tokens: 5, messages: [{ role: "user", content: "x" }] });
+  await call(); // the gateway now remembers the generous budget
+  await settled(g.worker, "lowered");
+  const sent = g.upstream.requests.length;
+  await g.worker.setBudget("lowered", { softCapTokens: 1, hardCapTokens: 2 });
+  const err = await call().catch((e) => e);
+  assert.ok(err instanceof OpenAI.RateLimitError, `got ${err}`);
+  assert.match(err.message, /hard-cap-exceeded/);
+  assert.equal(g.upstream.requests.length, sent, "nothing was forwarded");
+});
+
 test("an unknown key or no key is refused with the SDK's AuthenticationError", async () => {
   await openPort(g.worker, "locked");
   const { openai, anthropic } = clients("locked", "not-a-key");
