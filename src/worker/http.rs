@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use worker::{Headers, Request, Response};
 
 use super::settings::iso;
-use super::store::{StoreError, RETRY_AFTER_SECONDS};
+use super::store::{PortLoad, StoreError, RETRY_AFTER_SECONDS};
 use crate::{Budget, Decision, PeriodWindow};
 
 /// The largest request body accepted.
@@ -224,6 +224,16 @@ pub struct BudgetState {
 }
 
 impl BudgetState {
+    /// The state of a port with `budget` whose store reported `load`, now.
+    pub fn new(budget: Budget, load: &PortLoad, now: DateTime<Utc>) -> BudgetState {
+        BudgetState {
+            budget,
+            gate_tokens: load.gate_tokens(),
+            window: budget.period.window(now),
+            now,
+        }
+    }
+
     /// Tokens left under the hard cap (`None`: the budget is disabled).
     pub fn remaining(&self) -> Option<u64> {
         self.budget

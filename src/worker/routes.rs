@@ -140,12 +140,7 @@ impl Ctx {
     }
 
     fn remember(&mut self, budget: Budget, load: &PortLoad) {
-        self.state = Some(BudgetState {
-            budget,
-            gate_tokens: load.gate_tokens(),
-            window: budget.period.window(self.now),
-            now: self.now,
-        });
+        self.state = Some(BudgetState::new(budget, load, self.now));
     }
 }
 

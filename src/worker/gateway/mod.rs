@@ -356,12 +356,7 @@ impl Gate {
     }
 
     fn remember(&mut self, budget: Budget, load: &PortLoad) {
-        self.state = Some(BudgetState {
-            budget,
-            gate_tokens: load.gate_tokens(),
-            window: budget.period.window(self.now),
-            now: self.now,
-        });
+        self.state = Some(BudgetState::new(budget, load, self.now));
     }
 
     /// Reads the port's budget state for an answer that has none yet (only
