@@ -140,10 +140,14 @@ fn bad_input_throws_errors_with_codes() {
     );
     assert_eq!(
         error_code(cap_status_js(
-            budget(true, 2.0, 1.0, "day"),
+            budget(true, -2.0, 1.0, "day"),
             0.0.into(),
             None
         )),
+        "negative-tokens"
+    );
+    assert_eq!(
+        error_code(merge_budget(budget(true, 2.0, 1.0, "day"), object(&[]))),
         "soft-cap-above-hard-cap"
     );
     assert_eq!(
