@@ -54,4 +54,5 @@ stage "npm package" "$ROOT/scripts/test-pkg.sh"
 stage "worker" "$ROOT/scripts/test-worker.sh"
 stage "gateway" "$ROOT/scripts/test-gateway.sh"
 stage "admin page" "$ROOT/scripts/test-admin.sh"
+stage "dev command" node --test tests/dev/
 summary
