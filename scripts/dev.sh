@@ -5,6 +5,7 @@
 #
 #   scripts/dev.sh            # Ctrl-C stops it
 #   PORT=9000 scripts/dev.sh  # another port
+#   scripts/dev.sh --var NAME:value   # more arguments go to `wrangler dev`
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -38,4 +39,4 @@ cat <<INFO
    expire stale holds now (the cron trigger): curl -s "http://127.0.0.1:$port/__scheduled?cron=*+*+*+*+*"
 
 INFO
-exec wrangler dev --local --test-scheduled --ip 127.0.0.1 --port "$port"
+exec wrangler dev --local --test-scheduled --ip 127.0.0.1 --port "$port" "$@"

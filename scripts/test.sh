@@ -54,5 +54,9 @@ stage "npm package" "$ROOT/scripts/test-pkg.sh"
 stage "worker" "$ROOT/scripts/test-worker.sh"
 stage "gateway" "$ROOT/scripts/test-gateway.sh"
 stage "admin page" "$ROOT/scripts/test-admin.sh"
+# The time-sensitive suites again, at boundary instants (TEST_NOW).
+for instant in $("$ROOT/scripts/test-boundaries.sh" --list); do
+  stage "at $instant" "$ROOT/scripts/test-boundaries.sh" "$instant"
+done
 stage "dev command" node --test tests/dev/
 summary

@@ -6,9 +6,17 @@ use ai_budget::{
 };
 use chrono::{DateTime, TimeZone, Utc};
 
-fn now() -> DateTime<Utc> {
-    // A Wednesday afternoon.
+mod common;
+
+/// A Wednesday afternoon: the instant the tests that name dates run at.
+fn wednesday() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 15, 0, 0).unwrap()
+}
+
+/// Any instant: `TEST_NOW`, else that Wednesday. The gate's rules do not
+/// depend on it.
+fn now() -> DateTime<Utc> {
+    common::test_now(wednesday())
 }
 
 fn enabled(soft: u64, hard: u64) -> Budget {
@@ -222,7 +230,7 @@ fn a_refusal_says_when_the_budget_resets() {
         period: Period::Week,
         ..enabled(800, 1_000)
     };
-    let decision = evaluate(&budget, 1_000, 1, now());
+    let decision = evaluate(&budget, 1_000, 1, wednesday());
     assert_eq!(
         decision.resets_at(),
         Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap()

@@ -4,8 +4,16 @@
 use ai_budget::{cap_status, decide, Budget, CapState, DecisionCode, Period};
 use chrono::{DateTime, TimeZone, Utc};
 
-fn now() -> DateTime<Utc> {
+mod common;
+
+/// A Wednesday in mid-July: the instant the tests that name dates run at.
+fn mid_july() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 7, 15, 10, 0, 0).unwrap()
+}
+
+/// Any instant: `TEST_NOW`, else mid-July. The bands do not depend on it.
+fn now() -> DateTime<Utc> {
+    common::test_now(mid_july())
 }
 
 fn enabled(soft: u64, hard: u64) -> Budget {
@@ -155,7 +163,7 @@ fn a_status_carries_the_period_and_its_reset() {
         let status = cap_status(&budget, 10, now());
         assert_eq!(status.window, period.window(now()), "{period}");
     }
-    let monthly = cap_status(&enabled(800, 1_000), 10, now());
+    let monthly = cap_status(&enabled(800, 1_000), 10, mid_july());
     assert_eq!(
         monthly.window.end,
         Utc.with_ymd_and_hms(2026, 8, 1, 0, 0, 0).unwrap()

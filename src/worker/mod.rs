@@ -9,12 +9,14 @@
 //! - [`auth`], [`input`], [`http`]: who calls, strict input, answers.
 //! - [`fault`]: the fault-injection seam the tests use (off in production).
 //!
-//! The clock is read in one place, [`now`]; everything below takes the
-//! instant as a parameter. When `FAULT_INJECTION` is `on` (tests only), an
-//! `x-now` request header (RFC 3339) stands in for the clock, so tests can
-//! cross a period reset; otherwise the header is ignored.
+//! The clock is read in one place, [`clock`]; everything below takes the
+//! instant (or the request's [`clock::Clock`]) as a parameter. When
+//! `FAULT_INJECTION` is `on` (tests only), an `x-now` request header
+//! (RFC 3339) fixes the clock for that request, so tests run at any instant
+//! and cross period resets on purpose; otherwise the header is ignored.
 
 pub mod auth;
+pub mod clock;
 pub mod fault;
 pub mod gateway;
 pub mod http;
@@ -25,15 +27,9 @@ pub mod store;
 
 use std::rc::Rc;
 
-use chrono::{DateTime, TimeZone, Utc};
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
-/// The current instant, from the runtime's clock.
-pub fn now() -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(js_sys::Date::now() as i64)
-        .single()
-        .unwrap_or_default()
-}
+use clock::Clock;
 
 /// True when the Worker's `FAULT_INJECTION` variable is `on` (the tests'
 /// seams: `x-fault`, `x-now`).
@@ -43,40 +39,38 @@ pub fn test_seams_on(env: &Env) -> bool {
         .unwrap_or(false)
 }
 
-/// The request's instant: the runtime's clock, or the `x-now` header when
-/// the test seams are on and it holds an RFC 3339 instant.
-fn request_now(req: &Request, env: &Env) -> DateTime<Utc> {
-    if test_seams_on(env) {
-        let header = req.headers().get("x-now").ok().flatten();
-        if let Some(at) = header.and_then(|h| DateTime::parse_from_rfc3339(h.trim()).ok()) {
-            return at.with_timezone(&Utc);
-        }
-    }
-    now()
+/// The request's clock: the runtime's, or the `x-now` header's instant when
+/// the test seams are on.
+fn request_clock(req: &Request, env: &Env) -> Clock {
+    let header = req.headers().get(clock::NOW_HEADER).ok().flatten();
+    Clock::for_request(test_seams_on(env), header.as_deref())
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let now = request_now(&req, &env);
+    let clock = request_clock(&req, &env);
     // The gateway settles streamed calls after the answer, so it needs the
-    // event's context (`wait_until`); every other path is the HTTP API.
+    // event's context (`wait_until`) and the clock itself; every other path
+    // is the HTTP API, answered at one instant.
     if gateway::handles(&req.path()) {
-        return Ok(gateway::handle(req, env, ctx, now).await);
+        return Ok(gateway::handle(req, env, ctx, clock).await);
     }
-    Ok(routes::handle(req, env, now).await)
+    Ok(routes::handle(req, env, clock.now()).await)
 }
 
 /// The cron trigger: expires every port's stale holds (each becomes a
 /// ledger row at its estimate until a late commit corrects it) and prunes
-/// old reservations and rollup rows.
+/// old reservations and rollup rows. Its instant is the event's scheduled
+/// time (a test triggers it at the instant it runs as).
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let now = clock::instant_of_ms(event.schedule());
     let Ok(db) = env.d1("DB") else {
         worker::console_error!("the DB binding is missing");
         return;
     };
     let store = store::Store::new(db, Rc::new(fault::Faults::none()));
-    match store.expire_stale(now()).await {
+    match store.expire_stale(now).await {
         Ok(counts) => worker::console_log!(
             "expired {} stale holds, deleted {} old reservations and {} old rollup rows",
             counts.expired_holds,

@@ -1,7 +1,7 @@
 // Debian's Chromium through playwright-core, and helpers to read the admin
 // page the way a person does (visible text) and to record its requests.
 import { chromium } from "playwright-core";
-import { ADMIN_TOKEN } from "./server.mjs";
+import { ADMIN_TOKEN, CLOCK } from "./server.mjs";
 
 /** Launches headless Chromium (CHROMIUM_PATH, from scripts/env.sh). */
 export function launch() {
@@ -20,10 +20,20 @@ export function launch() {
   });
 }
 
-/** A fresh tab (its own sessionStorage) on a laptop-sized screen, numbers in en-US. */
+/**
+ * A fresh tab (its own sessionStorage) on a laptop-sized screen, numbers in
+ * en-US, living at the suite's instant: the page's `Date` is fixed at CLOCK
+ * (playwright-core's clock; timers still run), and every request it sends
+ * carries `x-now` with the same instant, so the page and the Worker agree.
+ */
 export async function newPage(browser, { width = 1280, height = 800 } = {}) {
-  const context = await browser.newContext({ locale: "en-US", viewport: { width, height } });
+  const context = await browser.newContext({
+    locale: "en-US",
+    viewport: { width, height },
+    extraHTTPHeaders: { "x-now": CLOCK.iso },
+  });
   const page = await context.newPage();
+  await page.clock.setFixedTime(CLOCK.date);
   page.errors = [];
   page.on("pageerror", (err) => page.errors.push(err.message));
   return page;
@@ -41,7 +51,7 @@ export async function signIn(page, origin, token = ADMIN_TOKEN, { wait = true } 
 export async function openPort(page, port) {
   await page.click(`tr[data-port="${port}"] a.port-link`);
   await page.waitForSelector("#budget-form");
-  await page.waitForFunction(() => performance.getEntriesByName("ai-budget:port-interactive").length > 0);
+  await page.waitForSelector('#main[data-ready="port"]');
 }
 
 /** Every request the page sends from now on, as `METHOD path`. */

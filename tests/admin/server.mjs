@@ -4,8 +4,12 @@
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { ROOT, migrationStatements } from "../worker/harness.mjs";
+import { testClock } from "../clock.mjs";
 
 export { ROOT };
+
+/** The instant the admin page's suite runs at: TEST_NOW, else a Wednesday afternoon in November. */
+export const CLOCK = testClock("2026-11-18T15:00:00.000Z");
 
 /** The admin token the test Worker accepts. */
 export const ADMIN_TOKEN = "admin-page-test-token-5f1c2a";
@@ -24,7 +28,8 @@ export async function startSite() {
     compatibilityDate: "2026-04-01",
     d1Databases: { DB: "ai-budget-admin-test" },
     kvNamespaces: ["BUDGETS"],
-    bindings: { ADMIN_TOKEN },
+    // The test seams, for the `x-now` header that runs the Worker at CLOCK.
+    bindings: { ADMIN_TOKEN, FAULT_INJECTION: "on" },
     assets: {
       directory: join(ROOT, "www"),
       // wrangler.toml: run_worker_first = ["/v1/*"]
@@ -47,7 +52,7 @@ export class Api {
 
   /** Sends a request and returns `{status, json}`; throws on a non-2xx unless `allow` lists it. */
   async call(method, path, body, { allow = [] } = {}) {
-    const headers = { authorization: `Bearer ${this.token}` };
+    const headers = { authorization: `Bearer ${this.token}`, "x-now": CLOCK.iso };
     if (body !== undefined) headers["content-type"] = "application/json";
     const res = await fetch(`${this.origin}${path}`, {
       method,

@@ -8,11 +8,19 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { randomBytes } from "node:crypto";
+import { testClock } from "../clock.mjs";
+
+// The walk-through runs at one instant (TEST_NOW, else a Thursday morning in
+// August): the dev Worker is started with its test seams on, and every call
+// carries the instant as `x-now`, so a daily budget's numbers never depend
+// on the date or on a run that crosses midnight.
+const CLOCK = testClock("2028-08-10T09:00:00.000Z");
 
 const root = new URL("../../", import.meta.url).pathname;
 // A port of its own, so the walk-through's numbers are exact on every run
 // (the local D1 and KV persist between runs of the dev command).
-const port = `acme-${Date.now().toString(36)}`;
+const port = `acme-${randomBytes(6).toString("hex")}`;
 
 let child;
 let output = "";
@@ -32,7 +40,7 @@ function freeTcpPort() {
 before(async () => {
   const tcpPort = await freeTcpPort();
   base = `http://127.0.0.1:${tcpPort}`;
-  child = spawn("bash", ["scripts/dev.sh"], {
+  child = spawn("bash", ["scripts/dev.sh", "--var", "FAULT_INJECTION:on"], {
     cwd: root,
     env: { ...process.env, PORT: String(tcpPort) },
     detached: true, // its own process group: wrangler and workerd end with it
@@ -61,7 +69,7 @@ const token = () => readFileSync(`${root}.dev.vars`, "utf8").match(/^ADMIN_TOKEN
 async function call(method, path, body) {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token()}` },
+    headers: { authorization: `Bearer ${token()}`, "x-now": CLOCK.iso },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();

@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { startGateway, openPort, settled, ledger, reservations } from "./harness.mjs";
+import { startGateway, openPort, settled, ledger, reservations, CLOCK_HEADERS } from "./harness.mjs";
 
 let g;
 before(async () => {
@@ -22,8 +22,8 @@ test("strict mode: 50 concurrent worst-case streams: exactly floor(cap / estimat
   const key = await openPort(g.worker, port, { softCapTokens: cap, hardCapTokens: cap, period: "day" });
   const calibrationKey = await openPort(g.worker, "calibration");
   const clients = (p, k) => ({
-    openai: new OpenAI({ apiKey: k, baseURL: g.openaiURL(p), maxRetries: 0 }),
-    anthropic: new Anthropic({ apiKey: k, baseURL: g.anthropicURL(p), maxRetries: 0 }),
+    openai: new OpenAI({ apiKey: k, baseURL: g.openaiURL(p), maxRetries: 0, defaultHeaders: CLOCK_HEADERS }),
+    anthropic: new Anthropic({ apiKey: k, baseURL: g.anthropicURL(p), maxRetries: 0, defaultHeaders: CLOCK_HEADERS }),
   });
   const model = "worst?in=max&out=max&chunkDelay=5";
   // Every call has the same shape; `pad` evens out the two providers' body

@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { startGateway, openPort, settled, logged, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY } from "./harness.mjs";
+import { startGateway, openPort, settled, logged, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY, CLOCK_HEADERS } from "./harness.mjs";
 import { sleep } from "./fake-upstream.mjs";
 
 let g;
@@ -20,8 +20,8 @@ after(async () => {
 async function port(name) {
   const key = await openPort(g.worker, name);
   return {
-    openai: new OpenAI({ apiKey: key, baseURL: g.openaiURL(name), maxRetries: 0 }),
-    anthropic: new Anthropic({ apiKey: key, baseURL: g.anthropicURL(name), maxRetries: 0 }),
+    openai: new OpenAI({ apiKey: key, baseURL: g.openaiURL(name), maxRetries: 0, defaultHeaders: CLOCK_HEADERS }),
+    anthropic: new Anthropic({ apiKey: key, baseURL: g.anthropicURL(name), maxRetries: 0, defaultHeaders: CLOCK_HEADERS }),
   };
 }
 

@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { startGateway, openPort, settled, logged, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY } from "./harness.mjs";
+import { startGateway, openPort, settled, logged, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY, CLOCK_HEADERS } from "./harness.mjs";
 
 let g;
 before(async () => {
@@ -16,8 +16,8 @@ after(async () => {
 });
 
 const clients = (port, key) => ({
-  openai: new OpenAI({ apiKey: key, baseURL: g.openaiURL(port), maxRetries: 0 }),
-  anthropic: new Anthropic({ apiKey: key, baseURL: g.anthropicURL(port), maxRetries: 0 }),
+  openai: new OpenAI({ apiKey: key, baseURL: g.openaiURL(port), maxRetries: 0, defaultHeaders: CLOCK_HEADERS }),
+  anthropic: new Anthropic({ apiKey: key, baseURL: g.anthropicURL(port), maxRetries: 0, defaultHeaders: CLOCK_HEADERS }),
 });
 
 /** Asserts nothing was forwarded, held or counted since `upstreamCount`. */
@@ -118,7 +118,7 @@ test("an unknown key or no key is refused with the SDK's AuthenticationError", a
   const { openai, anthropic } = clients("locked", "not-a-key");
   assert.ok((await openai.embeddings.create({ model: "e", input: "a" }).catch((e) => e)) instanceof OpenAI.AuthenticationError);
   assert.ok((await anthropic.messages.create({ model: "c", max_tokens: 5, messages: [] }).catch((e) => e)) instanceof Anthropic.AuthenticationError);
-  const res = await fetch(`${g.openaiURL("locked")}/chat/completions`, { method: "POST", body: "{}" });
+  const res = await g.fetch(`${g.openaiURL("locked")}/chat/completions`, { method: "POST", body: "{}" });
   assert.equal(res.status, 401);
   assert.equal((await res.json()).error.type, "invalid_request_error");
 });
@@ -127,7 +127,7 @@ test("bad input gets a clear 400 in the provider's format and holds nothing", as
   const key = await openPort(g.worker, "strict-input");
   const sent = g.upstream.requests.length;
   const post = (path, body, headers = {}) =>
-    fetch(`${g.base}/v1/ports/strict-input/${path}`, {
+    g.fetch(`${g.base}/v1/ports/strict-input/${path}`, {
       method: "POST",
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
       body,
@@ -198,7 +198,7 @@ test("strict mode refuses images, documents and provider-side tools with a 400 i
 test("a token count of the wrong type is refused by the Worker's token rule, in the provider's format", async () => {
   const key = await openPort(g.worker, "token-rule");
   const sent = g.upstream.requests.length;
-  const res = await fetch(`${g.anthropicURL("token-rule")}/v1/messages`, {
+  const res = await g.fetch(`${g.anthropicURL("token-rule")}/v1/messages`, {
     method: "POST",
     headers: { "x-api-key": key, "content-type": "application/json" },
     body: JSON.stringify({ model: "claude-test", max_tokens: "ten", messages: [] }),

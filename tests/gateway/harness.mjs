@@ -4,9 +4,14 @@
 import { join } from "node:path";
 import { Miniflare, Log, LogLevel } from "miniflare";
 import { ROOT, ADMIN_TOKEN, WorkerClient, migrationStatements } from "../worker/harness.mjs";
+import { testClock } from "../clock.mjs";
 import { FakeUpstream } from "./fake-upstream.mjs";
 
 export { ADMIN_TOKEN };
+/** The instant the gateway suites run at: TEST_NOW, else a Wednesday morning in March. */
+export const CLOCK = testClock("2027-03-10T09:30:00.000Z");
+/** The header that runs a request at the suite's instant (the Worker's `x-now` test seam). */
+export const CLOCK_HEADERS = Object.freeze({ "x-now": CLOCK.iso });
 export const OPENAI_KEY = "sk-provider-openai-SECRET-7f3a9c";
 export const ANTHROPIC_KEY = "sk-ant-provider-SECRET-51d2e8";
 
@@ -50,6 +55,7 @@ export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build",
     },
     bindings: {
       ADMIN_TOKEN,
+      FAULT_INJECTION: "on",
       OPENAI_BASE_URL: upstream.openaiBase,
       ANTHROPIC_BASE_URL: upstream.anthropicBase,
       OPENAI_API_KEY: OPENAI_KEY,
@@ -61,7 +67,7 @@ export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build",
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
   await db.batch(migrationStatements().map((s) => db.prepare(s)));
-  const worker = new WorkerClient(mf, db);
+  const worker = new WorkerClient(mf, db, CLOCK.iso);
   const base = url.href.replace(/\/$/, "");
   return {
     mf,
@@ -72,6 +78,8 @@ export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build",
     /** The SDK base URLs of a port. */
     openaiURL: (port) => `${base}/v1/ports/${port}/openai`,
     anthropicURL: (port) => `${base}/v1/ports/${port}/anthropic`,
+    /** `fetch` at the suite's instant. */
+    fetch: (url, init = {}) => fetch(url, { ...init, headers: { ...CLOCK_HEADERS, ...(init.headers ?? {}) } }),
     async stop() {
       await mf.dispose();
       await upstream.stop();
@@ -99,7 +107,7 @@ export async function openPort(worker, port, budget = {}) {
 /** The port's ledger rows, oldest first. */
 export const ledger = (worker, port) => worker.sql("SELECT * FROM usage_ledger WHERE port_id = ? ORDER BY id", port);
 /** The port's reservations, oldest first. */
-export const reservations = (worker, port) => worker.sql("SELECT * FROM reservations WHERE port_id = ? ORDER BY created_at, id", port);
+export const reservations = (worker, port) => worker.sql("SELECT * FROM reservations WHERE port_id = ? ORDER BY rowid", port);
 
 /** Waits until a captured log line matches `pattern` (workerd's output arrives asynchronously). */
 export async function logged(logs, pattern, { timeoutMs = 5000 } = {}) {

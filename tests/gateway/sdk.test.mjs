@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { startGateway, openPort, settled, logged, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY } from "./harness.mjs";
+import { startGateway, openPort, settled, logged, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY, CLOCK_HEADERS, CLOCK } from "./harness.mjs";
 
 let g;
 let key;
@@ -18,8 +18,8 @@ after(async () => {
   await g?.stop();
 });
 
-const openai = (extra = {}) => new OpenAI({ apiKey: key, baseURL: g.openaiURL(PORT), maxRetries: 0, ...extra });
-const anthropic = (extra = {}) => new Anthropic({ apiKey: key, baseURL: g.anthropicURL(PORT), maxRetries: 0, ...extra });
+const openai = (extra = {}) => new OpenAI({ apiKey: key, baseURL: g.openaiURL(PORT), maxRetries: 0, defaultHeaders: CLOCK_HEADERS, ...extra });
+const anthropic = (extra = {}) => new Anthropic({ apiKey: key, baseURL: g.anthropicURL(PORT), maxRetries: 0, defaultHeaders: CLOCK_HEADERS, ...extra });
 const attribution = (feature, user, requestId) => ({
   headers: { "x-budget-feature": feature, "x-budget-user": user, ...(requestId ? { "Idempotency-Key": requestId } : {}) },
 });
@@ -105,7 +105,7 @@ test("a call without an output bound gets the default bound upstream, and the ho
 test("a body that needs no change goes upstream byte for byte, and the strict hold counts those bytes", async () => {
   // Spacing and key order no serializer would reproduce.
   const sent = '{ "messages": [ {"content": "Hi", "role": "user"} ],\n  "max_tokens": 7, "model": "gpt-test?in=4&out=2" }';
-  const res = await fetch(`${g.openaiURL(PORT)}/chat/completions`, {
+  const res = await g.fetch(`${g.openaiURL(PORT)}/chat/completions`, {
     method: "POST",
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
     body: sent,
@@ -207,14 +207,14 @@ test("every answer carries the port's remaining tokens as of the gate, and the r
     .withResponse();
   const hold = (await reservations(g.worker, PORT)).at(-1);
   assert.equal(Number(response.headers.get("x-budget-remaining")), 1_000_000 - before - hold.estimated_tokens);
-  assert.ok(Date.parse(response.headers.get("x-budget-reset")) > Date.now());
+  assert.ok(Date.parse(response.headers.get("x-budget-reset")) > CLOCK.ms);
   assert.equal(response.headers.get("x-budget-soft-cap"), null);
 });
 
 test("a port past its soft cap gets the warning header, and the call still goes through", async () => {
   const port = "acme-soft";
   const portKey = await openPort(g.worker, port, { softCapTokens: 200, hardCapTokens: 100_000 });
-  const client = new OpenAI({ apiKey: portKey, baseURL: g.openaiURL(port), maxRetries: 0 });
+  const client = new OpenAI({ apiKey: portKey, baseURL: g.openaiURL(port), maxRetries: 0, defaultHeaders: CLOCK_HEADERS });
   const below = await client.chat.completions.create({ model: "gpt-test?in=150&out=1", max_tokens: 5, messages: [{ role: "user", content: "x" }] }).withResponse();
   assert.equal(below.response.headers.get("x-budget-soft-cap"), null, "below the soft cap at the gate");
   await settled(g.worker, port);

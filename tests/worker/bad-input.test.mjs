@@ -2,7 +2,7 @@
 // nothing: no ledger row, no rollup count, no hold, no budget change.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, ADMIN_TOKEN } from "./harness.mjs";
+import { startWorker, ADMIN_TOKEN, CLOCK } from "./harness.mjs";
 
 const PORT = "badinput";
 let w;
@@ -72,7 +72,7 @@ function cases() {
     ["a numeric requestId", "POST", usage, { ...good.usage, requestId: 12 }, 400, "invalid-type"],
     ["an unparsable occurredAt", "POST", usage, { ...good.usage, occurredAt: "yesterday" }, 400, "invalid-instant"],
     ["an occurredAt without zone", "POST", usage, { ...good.usage, occurredAt: "2026-01-01T00:00:00" }, 400, "invalid-instant"],
-    ["a future occurredAt", "POST", usage, { ...good.usage, occurredAt: Date.now() + 3_600_000 }, 400, "occurred-in-future"],
+    ["a future occurredAt", "POST", usage, { ...good.usage, occurredAt: CLOCK.ms + 3_600_000 }, 400, "occurred-in-future"],
     ["a zero ttlSeconds", "POST", reserve, { estimatedTokens: 1, ttlSeconds: 0 }, 400, "invalid-value"],
     ["a too long ttlSeconds", "POST", reserve, { estimatedTokens: 1, ttlSeconds: 86400 }, 400, "invalid-value"],
     ["a negative ttlSeconds", "POST", reserve, { estimatedTokens: 1, ttlSeconds: -5 }, 400, "invalid-value"],

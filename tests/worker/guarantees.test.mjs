@@ -3,7 +3,8 @@
 // D1 failures, expiry of holds.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker } from "./harness.mjs";
+import { startWorker, CLOCK } from "./harness.mjs";
+import { windows } from "../clock.mjs";
 
 let w;
 before(async () => {
@@ -251,51 +252,53 @@ test("an expired hold becomes a ledger row at its estimate, cannot be released, 
   await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
   const hold = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 400, ttlSeconds: 1, feature: "chat" });
   assert.equal(hold.status, 201);
-  await new Promise((r) => setTimeout(r, 1200));
+  // The cron trigger runs two seconds later, past the hold's expiry.
   const worker = await w.mf.getWorker();
-  await worker.scheduled({ cron: "* * * * *" });
+  await worker.scheduled({ cron: "* * * * *", scheduledTime: new Date(CLOCK.ms + 2000) });
+  // Everything after runs at the cron's instant (at a period's last second, already the next period).
+  const later = { headers: { "x-now": CLOCK.at(2000) } };
   const [row] = await w.sql("SELECT state FROM reservations WHERE id = ?", hold.json.id);
   assert.equal(row.state, "expired", "the cron trigger expired the stale hold");
-  const usageNow = await w.get(`/v1/ports/${port}/usage`);
+  const usageNow = await w.get(`/v1/ports/${port}/usage`, later);
   assert.equal(usageNow.json.usedTokens, 400, "the estimate is counted as used");
   assert.equal(usageNow.json.expiredHoldTokens, 400);
   assert.equal(usageNow.json.gateTokens, 400, "an expired hold is charged once, as its estimate");
-  const ledger = await w.get(`/v1/ports/${port}/ledger`);
+  const ledger = await w.get(`/v1/ports/${port}/ledger`, later);
   assert.equal(ledger.json.rows.length, 1);
   const [estimated] = ledger.json.rows;
   assert.deepEqual(
     [estimated.requestId, estimated.reservationId, estimated.estimated, estimated.inputTokens, estimated.outputTokens, estimated.provider, estimated.feature],
     [hold.json.requestId, hold.json.id, true, 400, 0, "unknown", "chat"],
   );
-  assert.deepEqual((await w.get(`/v1/ports/${port}/breakdown`)).json.breakdown, [{ feature: "chat", tokens: 400, calls: 1 }]);
+  assert.deepEqual((await w.get(`/v1/ports/${port}/breakdown`, later)).json.breakdown, [{ feature: "chat", tokens: 400, calls: 1 }]);
   await assertRollupMatchesLedger(port);
-  const release = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/release`);
+  const release = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/release`, undefined, later);
   assert.equal(release.status, 409);
   assert.equal(release.json.error.code, "reservation-expired");
 
   const body = { provider: "p", model: "m", inputTokens: 90, outputTokens: 10, feature: "summary" };
-  const late = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, body);
+  const late = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, body, later);
   assert.equal(late.status, 200);
   assert.equal(late.json.reservation.state, "committed");
   assert.equal(late.headers.get("idempotent-replayed"), null);
   assert.equal(late.json.entry.id, estimated.id, "the estimated row itself was corrected");
   assert.equal(late.json.entry.estimated, false);
   assert.equal(late.json.entry.totalTokens, 100);
-  const again = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, body);
+  const again = await w.post(`/v1/ports/${port}/reservations/${hold.json.id}/commit`, body, later);
   assert.equal(again.status, 200);
   assert.equal(again.headers.get("idempotent-replayed"), "true");
-  const after = await w.get(`/v1/ports/${port}/usage`);
+  const after = await w.get(`/v1/ports/${port}/usage`, later);
   assert.equal(after.json.gateTokens, 100, "the late commit replaced the estimate by the actual usage");
   assert.equal(after.json.expiredHoldTokens, 0);
-  assert.deepEqual((await w.get(`/v1/ports/${port}/breakdown`)).json.breakdown, [{ feature: "summary", tokens: 100, calls: 1 }]);
+  assert.deepEqual((await w.get(`/v1/ports/${port}/breakdown`, later)).json.breakdown, [{ feature: "summary", tokens: 100, calls: 1 }]);
   assert.deepEqual(await assertRollupMatchesLedger(port), { tokens: 100, calls: 1 });
 });
 
 test("a hold taken before a reset weighs on the new period: no overshoot across midnight", async () => {
   const port = "midnight";
   await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
-  // A midnight ahead of the real clock, so no real-time sweep touches these holds.
-  const midnight = Math.ceil(Date.now() / 86_400_000) * 86_400_000 + 2 * 86_400_000;
+  // The second midnight after the suite's instant.
+  const midnight = windows(CLOCK.ms).day.end + 86_400_000;
   const at = (offset) => ({ headers: { "x-now": new Date(midnight + offset).toISOString() } });
   const first = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 1000 }, at(-1000));
   assert.equal(first.status, 201);
@@ -408,8 +411,8 @@ test("a lazy sweep before reserving expires stale holds without the cron", async
   const port = "lazy";
   await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
   const stale = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 100, ttlSeconds: 1 });
-  await new Promise((r) => setTimeout(r, 1200));
-  const next = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 100 });
+  // The next reservation comes two seconds later, past the first one's expiry.
+  const next = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 100 }, { headers: { "x-now": CLOCK.at(2000) } });
   assert.equal(next.status, 201);
   const [row] = await w.sql("SELECT state FROM reservations WHERE id = ?", stale.json.id);
   assert.equal(row.state, "expired");
@@ -491,9 +494,9 @@ test("the cron deletes reservations settled long ago and keeps recent ones", asy
   const open = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 10 });
   await w.post(`/v1/ports/${port}/reservations/${old.json.id}/release`);
   await w.post(`/v1/ports/${port}/reservations/${recent.json.id}/release`);
-  const longAgo = Date.now() - 50 * 86_400_000;
+  const longAgo = CLOCK.ms - 50 * 86_400_000;
   await w.sql("UPDATE reservations SET created_at = ?, settled_at = ? WHERE id = ?", longAgo, longAgo, old.json.id);
-  await (await w.mf.getWorker()).scheduled({ cron: "* * * * *" });
+  await (await w.mf.getWorker()).scheduled({ cron: "* * * * *", scheduledTime: CLOCK.date });
   const left = await w.sql("SELECT id FROM reservations WHERE port_id = ? ORDER BY created_at", port);
   assert.deepEqual(left.map((r) => r.id).sort(), [recent.json.id, open.json.id].sort());
 });
@@ -501,13 +504,13 @@ test("the cron deletes reservations settled long ago and keeps recent ones", asy
 test("the cron deletes rollup rows of periods that started over 400 days ago and keeps the rest", async () => {
   const port = "rollup-retention";
   const day = 86_400_000;
-  const today = Math.floor(Date.now() / day) * day;
+  const today = windows(CLOCK.ms).day.start;
   const old = today - 401 * day;
   const recent = today - 399 * day;
   for (const start of [old, recent]) {
     await w.sql("INSERT INTO usage_rollup (port_id, period, period_start, feature, tokens, calls) VALUES (?, 'day', ?, 'f', 5, 1)", port, start);
   }
-  await (await w.mf.getWorker()).scheduled({ cron: "* * * * *" });
+  await (await w.mf.getWorker()).scheduled({ cron: "* * * * *", scheduledTime: CLOCK.date });
   const left = await w.sql("SELECT period_start FROM usage_rollup WHERE port_id = ?", port);
   assert.deepEqual(left.map((r) => r.period_start), [recent]);
 });

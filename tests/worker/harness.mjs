@@ -4,10 +4,14 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
+import { testClock, periodStarts } from "../clock.mjs";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const BASE = "http://localhost";
+/** The instant the Worker suites run at: TEST_NOW, else a Wednesday in mid-June. */
+export const CLOCK = testClock("2026-06-17T12:00:00.000Z");
+export { periodStarts };
 
 /** The statements of every migration, in order. */
 export function migrationStatements() {
@@ -27,8 +31,10 @@ export function migrationStatements() {
 }
 
 /** Starts the Worker with fresh local storage; `bindings` override vars;
- * `extraWorkers` run beside it on the same D1 database and KV namespace. */
-export async function startWorker({ bindings = {}, extraWorkers = [] } = {}) {
+ * `extraWorkers` run beside it on the same D1 database and KV namespace.
+ * Every request is sent at `now` (ISO; the suite's clock unless given) through
+ * the `x-now` test seam, unless it names its own `x-now`. */
+export async function startWorker({ bindings = {}, extraWorkers = [], now = CLOCK.iso } = {}) {
   const storage = { d1Databases: { DB: "ai-budget-test" }, kvNamespaces: ["BUDGETS"] };
   const mf = new Miniflare({
     workers: [
@@ -47,27 +53,22 @@ export async function startWorker({ bindings = {}, extraWorkers = [] } = {}) {
   await mf.ready;
   const db = await mf.getD1Database("DB");
   await db.batch(migrationStatements().map((s) => db.prepare(s)));
-  return new WorkerClient(mf, db);
-}
-
-/** The UTC day, week (from Monday) and month starts, epoch ms, of an instant. */
-export function periodStarts(ms) {
-  const day = ms - (((ms % 86_400_000) + 86_400_000) % 86_400_000);
-  const weekday = (new Date(day).getUTCDay() + 6) % 7;
-  const d = new Date(day);
-  return { day, week: day - weekday * 86_400_000, month: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) };
+  return new WorkerClient(mf, db, now);
 }
 
 /** A thin client over dispatchFetch. */
 export class WorkerClient {
-  constructor(mf, db) {
+  constructor(mf, db, now = CLOCK.iso) {
     this.mf = mf;
     this.db = db;
+    /** The instant every request is sent at (the `x-now` test seam). */
+    this.now = now;
   }
 
   /** Sends a request; `token` defaults to the admin token (null: none). */
   async request(method, path, { body, token = ADMIN_TOKEN, headers = {}, raw } = {}) {
     const h = { ...headers };
+    if (this.now && !Object.keys(h).some((k) => k.toLowerCase() === "x-now")) h["x-now"] = this.now;
     if (token) h.authorization = `Bearer ${token}`;
     let payload;
     if (raw !== undefined) payload = raw;

@@ -4,7 +4,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { evaluateBudget, normalizeBudget, summarizeUsage, capStatus } from "ai-budget";
-import { startWorker } from "./harness.mjs";
+import { startWorker, CLOCK } from "./harness.mjs";
+import { windows } from "../clock.mjs";
 
 let w;
 before(async () => {
@@ -14,12 +15,12 @@ after(async () => {
   await w?.dispose();
 });
 
-const now = Date.now();
-const dayStart = now - (now % 86_400_000);
+const now = CLOCK.ms;
+const dayStart = windows(now).day.start;
 /** An instant `k` steps back inside today (never before today's start). */
 const today = (k) => Math.max(dayStart, now - 1000 - k * 997);
 const yesterday = dayStart - 3_600_000;
-const lastMonth = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1) - 86_400_000;
+const lastMonth = windows(now).month.start - 86_400_000;
 
 const budgets = {
   day: { enabled: true, softCapTokens: 500, hardCapTokens: 1000, period: "day" },
@@ -65,19 +66,19 @@ for (const [budgetName, budget] of Object.entries(budgets)) {
         });
         assert.equal(res.status, 201);
       }
-      const summary = summarizeUsage(budget, rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt) })), new Date());
+      const summary = summarizeUsage(budget, rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt) })), CLOCK.date);
       const used = summary.usedTokens;
       const remaining = budget.hardCapTokens - used;
       const estimates = [...new Set([0, 1, remaining - 1, remaining, remaining + 1, 10_000].filter((e) => e >= 0))];
       for (const estimate of estimates) {
         const http = await w.post(`/v1/ports/${port}/check`, { estimatedTokens: estimate });
         assert.equal(http.status, 200);
-        assert.deepEqual(httpToPackage(http.json), evaluateBudget(budget, used, estimate), `estimate ${estimate}`);
+        assert.deepEqual(httpToPackage(http.json), evaluateBudget(budget, used, estimate, CLOCK.date), `estimate ${estimate}`);
       }
       const breakdown = await w.get(`/v1/ports/${port}/breakdown`);
       assert.deepEqual(breakdown.json.breakdown, summary.breakdown);
       const status = (await w.get(`/v1/ports/${port}/status`)).json.capStatus;
-      const expected = capStatus(budget, used, new Date());
+      const expected = capStatus(budget, used, CLOCK.date);
       assert.equal(status.state, expected.state);
       assert.equal(status.remaining ?? Infinity, expected.remaining);
       assert.equal(status.hardPercent, expected.hardPercent);

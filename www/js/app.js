@@ -11,6 +11,7 @@ let generation = 0; // a newer navigation makes the answers of an older one moot
 
 function setBusy(text) {
   main.setAttribute("aria-busy", "true");
+  delete main.dataset.ready;
   replace(main, h("p", { class: "loading", id: "loading" }, h("span", { class: "spinner", "aria-hidden": "true" }), text));
 }
 
@@ -99,6 +100,15 @@ function showError(err, retry) {
   main.querySelector("h1").focus();
 }
 
+/**
+ * Marks a view as interactive: a performance mark for the benchmark, and
+ * `data-ready` on <main> for tests (whose faked clock also fakes marks).
+ */
+function ready(view) {
+  main.dataset.ready = view;
+  performance.mark(`ai-budget:${view}-interactive`);
+}
+
 async function showOverview(focus) {
   const mine = ++generation;
   setBusy("Loading ports…");
@@ -112,7 +122,7 @@ async function showOverview(focus) {
     });
     document.title = "Ports · ai-budget";
     if (focus) view.focus();
-    performance.mark("ai-budget:overview-interactive");
+    ready("overview");
   } catch (err) {
     if (mine === generation) showError(err, () => showOverview(true));
   }
@@ -140,7 +150,7 @@ async function showPort(port, focus, flash) {
     if (focus) view.focus();
     // After a save the page is redrawn: keep the keyboard where it was.
     else if (flash) document.getElementById("save")?.focus();
-    performance.mark("ai-budget:port-interactive");
+    ready("port");
   } catch (err) {
     if (mine === generation) showError(err, () => showPort(port, true));
   }

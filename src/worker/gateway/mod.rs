@@ -30,6 +30,7 @@ use worker::{
 };
 
 use super::auth::{authenticate, presented_secret, Caller};
+use super::clock::{self, Clock};
 use super::fault::Faults;
 use super::http::{refusal, set, ApiError, BudgetState};
 use super::input;
@@ -149,7 +150,7 @@ pub fn handles(path: &str) -> bool {
 
 /// Answers one gateway request. Errors come in the provider's own format;
 /// every answer after authentication carries the port's budget headers.
-pub async fn handle(mut req: Request, env: Env, ctx: Context, now: DateTime<Utc>) -> Response {
+pub async fn handle(mut req: Request, env: Env, ctx: Context, clock: Clock) -> Response {
     let Some(target) = GatewayPath::parse(&req.path()) else {
         return provider_error(
             Provider::OpenAi,
@@ -160,7 +161,8 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context, now: DateTime<Utc>
     let mut call = Gate {
         env,
         ctx,
-        now,
+        clock,
+        now: clock.now(),
         target,
         port_access: None,
         state: None,
@@ -201,6 +203,9 @@ struct PortAccess {
 struct Gate {
     env: Env,
     ctx: Context,
+    /// The request's clock: settlement after the answer reads it again.
+    clock: Clock,
+    /// The instant the call was gated at.
     now: DateTime<Utc>,
     target: GatewayPath,
     port_access: Option<PortAccess>,
@@ -210,6 +215,7 @@ struct Gate {
 /// A held call on its way upstream: what settling it needs.
 struct HeldCall {
     store: Rc<Store>,
+    clock: Clock,
     port: String,
     budget: Budget,
     reservation_id: String,
@@ -245,7 +251,7 @@ impl HeldCall {
             "inputTokens": usage.input_tokens,
             "outputTokens": usage.output_tokens,
         }));
-        let now = super::now();
+        let now = self.clock.now();
         match self
             .store
             .commit(
@@ -299,7 +305,12 @@ impl HeldCall {
     async fn release(&self) -> Option<PortLoad> {
         match self
             .store
-            .release(&self.port, &self.reservation_id, &self.budget, super::now())
+            .release(
+                &self.port,
+                &self.reservation_id,
+                &self.budget,
+                self.clock.now(),
+            )
             .await
         {
             Ok(ReleaseOutcome::Released { load, .. }) => Some(load),
@@ -411,7 +422,7 @@ impl Gate {
         let settings = Settings::new(kv, faults);
         let admin_token = text_setting(&self.env, "ADMIN_TOKEN");
         let port = self.port().to_owned();
-        let now_ms = js_sys::Date::now();
+        let now_ms = clock::system_ms();
         let secret = presented_secret(req);
         let key_hash = secret.as_deref().map(hash_secret);
         // A port key this isolate confirmed for this port a moment ago lets
@@ -494,7 +505,7 @@ impl Gate {
             // The key is no longer valid: give back what was held for it.
             if let Ok((reservation, _, _)) = &held {
                 let _ = store
-                    .release(&port, reservation, &budget, super::now())
+                    .release(&port, reservation, &budget, self.clock.now())
                     .await;
             }
             self.port_access = None;
@@ -505,6 +516,7 @@ impl Gate {
         self.remember(budget, &load);
         let held = HeldCall {
             store,
+            clock: self.clock,
             port: self.port().to_owned(),
             budget,
             reservation_id: reservation,
@@ -899,7 +911,7 @@ async fn confirm_key(
         key_id: record.key_id,
     };
     if let Some(hash) = key_hash {
-        cache::remember_key(hash, caller.clone(), js_sys::Date::now());
+        cache::remember_key(hash, caller.clone(), clock::system_ms());
     }
     caller.may_use_port(port)
 }

@@ -15,6 +15,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{web_sys, AbortController, Delay};
 
+use super::super::clock;
 use super::provider::{anthropic_input, reported_tokens, Endpoint, Usage};
 
 /// What the stream showed of the call's usage.
@@ -357,11 +358,11 @@ pub fn relay(
 ) -> Result<Relay, JsValue> {
     let tracker = Rc::new(RefCell::new(tracker));
     let scrubber = Rc::new(RefCell::new(scrubber));
-    let last_chunk_ms = Rc::new(Cell::new(js_sys::Date::now()));
+    let last_chunk_ms = Rc::new(Cell::new(clock::system_ms()));
     let (t, k, last) = (tracker.clone(), scrubber.clone(), last_chunk_ms.clone());
     let transform =
         Closure::<dyn FnMut(JsValue, JsValue)>::new(move |chunk: JsValue, controller: JsValue| {
-            last.set(js_sys::Date::now());
+            last.set(clock::system_ms());
             let bytes = chunk.unchecked_ref::<Uint8Array>().to_vec();
             let out = t.borrow_mut().feed(&bytes);
             let out = k.borrow_mut().feed(out);
@@ -412,7 +413,7 @@ impl Relay {
         let mut piped = JsFuture::from(self.piped);
         let mut abort = Some(abort);
         loop {
-            let silent_ms = (js_sys::Date::now() - self.last_chunk_ms.get()).max(0.0);
+            let silent_ms = (clock::system_ms() - self.last_chunk_ms.get()).max(0.0);
             let left = idle_timeout.saturating_sub(Duration::from_millis(silent_ms as u64));
             match select(&mut piped, Delay::from(left.max(Duration::from_millis(1)))).await {
                 Either::Left((result, _)) => {
@@ -424,7 +425,7 @@ impl Relay {
                     };
                 }
                 Either::Right(_) => {
-                    let silent_ms = js_sys::Date::now() - self.last_chunk_ms.get();
+                    let silent_ms = clock::system_ms() - self.last_chunk_ms.get();
                     if silent_ms >= idle_timeout.as_millis() as f64 {
                         if let Some(controller) = abort.take() {
                             controller.abort();
