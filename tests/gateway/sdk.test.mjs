@@ -235,3 +235,25 @@ test("the provider keys appear in no log line", async () => {
   const text = g.logs.join("\n");
   assert.ok(!text.includes(OPENAI_KEY) && !text.includes(ANTHROPIC_KEY));
 });
+
+test("a call is counted at the instant it ran, its settlement after the answer included (plain, streamed, and a stream cut off)", async () => {
+  const port = "clocked";
+  const portKey = await openPort(g.worker, port);
+  // An instant of its own, years away from the suite's: every row must carry it.
+  const at = "2029-06-30T23:59:59.000Z";
+  const client = new OpenAI({ apiKey: portKey, baseURL: g.openaiURL(port), maxRetries: 0, defaultHeaders: { "x-now": at } });
+  await client.chat.completions.create({ model: "gpt-test?in=5&out=2", messages: [{ role: "user", content: "a" }] });
+  for await (const _ of await client.chat.completions.create({ model: "gpt-test?in=6&out=3", stream: true, messages: [{ role: "user", content: "b" }] }));
+  await client.chat.completions
+    .create({ model: "gpt-test?out=20&truncate=3", max_tokens: 40, stream: true, messages: [{ role: "user", content: "c" }] })
+    .then(async (s) => {
+      for await (const _ of s);
+    })
+    .catch(() => {});
+  await settled(g.worker, port);
+  const rows = await ledger(g.worker, port);
+  assert.equal(rows.length, 3);
+  assert.deepEqual(rows.map((r) => new Date(r.created_at).toISOString()), [at, at, at]);
+  const holds = await reservations(g.worker, port);
+  assert.deepEqual(holds.map((h) => [new Date(h.created_at).toISOString(), new Date(h.settled_at).toISOString()]), [[at, at], [at, at], [at, at]]);
+});
