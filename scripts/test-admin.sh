@@ -2,7 +2,7 @@
 # The admin page's tests: builds the Worker and the page's copy of the npm
 # package, then drives Debian's Chromium (playwright-core) against the Worker
 # in workerd with local D1 and KV (tests/admin/*.test.mjs). Screenshots land
-# in docs/screenshots/.
+# in target/screenshots/ (scripts/screenshots.sh refreshes docs/screenshots/).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"

@@ -15,7 +15,10 @@
 //!     plain numbers for hot loops).
 //!   - [`usage`]: summaries of ledger rows ([`summarize_usage`]).
 //!   - [`status`]: cap status for banners and previews ([`cap_status`]).
-//!   - [`tokens`], [`error`]: token counts and the one error type.
+//!   - [`charge`]: what a call is charged when its real usage is unknown.
+//!   - [`tokens`], [`text`], [`error`]: token counts, caller text (what
+//!     reads as written, header values as UTF-8) and the one error type.
+//!   - [`llm`]: what the gateway knows of LLM APIs (pure, no I/O).
 //! - `web` (feature `web`): the JavaScript API of the npm package.
 //! - `worker` (feature `worker`): the Cloudflare Worker that enforces the
 //!   rules over HTTP, with budgets in KV and the ledger in D1.
@@ -40,10 +43,13 @@
 #![warn(missing_docs)]
 
 pub mod budget;
+pub mod charge;
 pub mod decision;
 pub mod error;
+pub mod llm;
 pub mod period;
 pub mod status;
+pub mod text;
 pub mod tokens;
 pub mod usage;
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use worker::{Headers, Request, Response};
+use worker::{Headers, Method, Request, Response};
 
 use super::settings::iso;
 use super::store::{PortLoad, StoreError, RETRY_AFTER_SECONDS};
@@ -28,6 +28,8 @@ pub struct ApiError {
     pub extra: Option<Value>,
     /// Seconds for `Retry-After`.
     pub retry_after: Option<u64>,
+    /// The `Allow` header of a 405.
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -40,6 +42,7 @@ impl ApiError {
             field: None,
             extra: None,
             retry_after: None,
+            allow: None,
         }
     }
 
@@ -76,6 +79,9 @@ impl ApiError {
         let mut response = json_response(self.status, &body);
         if let Some(seconds) = self.retry_after {
             set(&mut response, "Retry-After", &seconds.to_string());
+        }
+        if let Some(allow) = &self.allow {
+            set(&mut response, "Allow", allow);
         }
         if self.status == 401 {
             set(
@@ -132,6 +138,7 @@ pub fn json_response(status: u16, body: &Value) -> Response {
     let headers = Headers::new();
     let _ = headers.set("Content-Type", "application/json; charset=utf-8");
     let _ = headers.set("Cache-Control", "no-store");
+    let _ = headers.set("X-Content-Type-Options", "nosniff");
     Response::ok(body.to_string())
         .unwrap_or_else(|_| Response::empty().expect("an empty response"))
         .with_status(status)
@@ -143,6 +150,7 @@ pub fn csv_response(body: String) -> Response {
     let headers = Headers::new();
     let _ = headers.set("Content-Type", "text/csv; charset=utf-8");
     let _ = headers.set("Cache-Control", "no-store");
+    let _ = headers.set("X-Content-Type-Options", "nosniff");
     Response::ok(body)
         .unwrap_or_else(|_| Response::empty().expect("an empty response"))
         .with_headers(headers)
@@ -164,50 +172,171 @@ pub fn csv_field(value: &str) -> String {
     }
 }
 
-/// Reads a JSON body of at most [`MAX_BODY_BYTES`].
-///
-/// # Errors
-/// 413 `body-too-large`; 400 `invalid-json`.
-pub async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            413,
-            "body-too-large",
-            format!("the request body must be at most {MAX_BODY_BYTES} bytes"),
-        )
-    };
-    let declared = req
-        .headers()
+/// How many bytes past a body's limit, or of a body no handler read, are
+/// read and thrown away before answering, so the client's keep-alive
+/// connection survives an early refusal; a longer body is cancelled (and
+/// its connection may close).
+pub const DRAIN_BYTES: usize = 1024 * 1024;
+
+/// 413 `body-too-large`.
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        413,
+        "body-too-large",
+        format!("the request body must be at most {limit} bytes"),
+    )
+}
+
+/// The declared `Content-Length`, if any.
+fn declared_length(req: &Request) -> Option<usize> {
+    req.headers()
         .get("Content-Length")
         .ok()
         .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(too_large());
+        .and_then(|v| v.trim().parse::<usize>().ok())
+}
+
+/// Reads the request body, at most `limit` bytes, chunk by chunk: a body
+/// sent without a Content-Length (chunked) is capped the same, without
+/// being buffered whole. Past the limit the rest is drained (up to
+/// [`DRAIN_BYTES`]) before the 413, so the connection stays usable.
+///
+/// # Errors
+/// 413 `body-too-large`; 400 `invalid-body` when it cannot be read.
+pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    if declared_length(req).is_some_and(|n| n > limit) {
+        discard_body(req).await;
+        return Err(too_large(limit));
     }
-    // Read chunk by chunk and stop past the limit: a body sent without a
-    // Content-Length (chunked) is capped the same, without buffering it all.
     let unreadable = || ApiError::new(400, "invalid-body", "the request body could not be read");
     let mut bytes = Vec::new();
-    if req.inner().body().is_some() {
-        let mut stream = req.stream().map_err(|_| unreadable())?;
-        while let Some(chunk) = stream.next().await {
-            bytes.extend(chunk.map_err(|_| unreadable())?);
-            if bytes.len() > MAX_BODY_BYTES {
-                return Err(too_large());
+    if req.inner().body().is_none() {
+        return Ok(bytes);
+    }
+    let mut stream = req.stream().map_err(|_| unreadable())?;
+    while let Some(chunk) = stream.next().await {
+        bytes.extend(chunk.map_err(|_| unreadable())?);
+        if bytes.len() > limit {
+            let mut drained = bytes.len() - limit;
+            while drained <= DRAIN_BYTES {
+                match stream.next().await {
+                    Some(Ok(chunk)) => drained += chunk.len(),
+                    _ => break,
+                }
             }
+            return Err(too_large(limit));
         }
     }
+    Ok(bytes)
+}
+
+/// Reads and drops a body no handler read (an early 401, 404, 405, 413...),
+/// up to [`DRAIN_BYTES`], so the client's keep-alive connection carries its
+/// next request instead of being closed; a longer body is cancelled.
+pub async fn discard_body(req: &mut Request) {
+    let inner = req.inner();
+    if inner.body_used() || inner.body().is_none() {
+        return;
+    }
+    if declared_length(req).is_some_and(|n| n > DRAIN_BYTES) {
+        if let Some(body) = req.inner().body() {
+            let _ = body.cancel();
+        }
+        return;
+    }
+    let Ok(mut stream) = req.stream() else {
+        return;
+    };
+    let mut drained = 0;
+    while let Some(Ok(chunk)) = stream.next().await {
+        drained += chunk.len();
+        if drained > DRAIN_BYTES {
+            break;
+        }
+    }
+}
+
+/// Reads a JSON body of at most [`MAX_BODY_BYTES`] (an empty body is `{}`).
+///
+/// # Errors
+/// 413 `body-too-large`; 400 `invalid-body`, `invalid-json`.
+pub async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
+    let bytes = read_body(req, MAX_BODY_BYTES).await?;
     if bytes.is_empty() {
         return Ok(Value::Object(Default::default()));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    parse_json(&bytes)
+}
+
+/// Parses a JSON body.
+///
+/// # Errors
+/// 400 `invalid-json`.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
         ApiError::new(
             400,
             "invalid-json",
             format!("the request body is not valid JSON: {e}"),
         )
     })
+}
+
+/// The request's method exactly as sent (HTTP methods are case-sensitive),
+/// when it is one the Worker answers; `None` for any other (`PROPFIND`,
+/// `get`), which no route serves.
+pub fn known_method(req: &Request) -> Option<Method> {
+    Some(match req.inner().method().as_str() {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        _ => return None,
+    })
+}
+
+/// The `Allow` header's value for a route answering `methods` (GET implies
+/// HEAD; OPTIONS is always answered).
+pub fn allow_header(methods: &[Method]) -> String {
+    let mut names = Vec::new();
+    for method in methods {
+        names.push(method.to_string());
+        if *method == Method::Get {
+            names.push("HEAD".into());
+        }
+    }
+    names.push("OPTIONS".into());
+    names.join(", ")
+}
+
+/// 405 `method-not-allowed` with `Allow`.
+pub fn method_not_allowed(path: &str, methods: &[Method]) -> ApiError {
+    let allow = allow_header(methods);
+    ApiError {
+        allow: Some(allow.clone()),
+        ..ApiError::new(405, "method-not-allowed", format!("{path} answers {allow}"))
+    }
+}
+
+/// The answer to `OPTIONS`: 204 with `Allow`.
+pub fn options_response(methods: &[Method]) -> Response {
+    let mut response = Response::empty()
+        .unwrap_or_else(|_| Response::empty().expect("an empty response"))
+        .with_status(204);
+    set(&mut response, "Allow", &allow_header(methods));
+    response
+}
+
+/// The answer to a `HEAD`: the GET answer's status and headers, no body.
+pub fn without_body(response: Response) -> Response {
+    let status = response.status_code();
+    let headers = response.headers().clone();
+    Response::empty()
+        .unwrap_or_else(|_| Response::empty().expect("an empty response"))
+        .with_status(status)
+        .with_headers(headers)
 }
 
 /// A port's budget state as of one answer.

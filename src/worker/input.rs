@@ -65,7 +65,9 @@ pub fn tokens(
     }
 }
 
-/// A short text field: 1 to `max` characters, no control characters.
+/// A short text field: 1 to `max` characters, none of them a control or
+/// an invisible formatting character (the core's
+/// [`shown_as_written`](crate::text::shown_as_written)).
 ///
 /// # Errors
 /// `missing-field`, `invalid-type`, `invalid-value`.
@@ -78,17 +80,7 @@ pub fn text(
     match map.get(name) {
         None | Some(Value::Null) if required => Err(missing(name)),
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => {
-            if s.is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
-                Err(ApiError::bad_field(
-                    "invalid-value",
-                    name,
-                    format!("{name} must be 1 to {max} characters without control characters"),
-                ))
-            } else {
-                Ok(Some(s.clone()))
-            }
-        }
+        Some(Value::String(s)) => text_value(s, name, max).map(Some),
         Some(_) => Err(ApiError::bad_field(
             "invalid-type",
             name,
@@ -97,6 +89,82 @@ pub fn text(
     }
 }
 
+/// Checks one text value by the rule of [`text`].
+///
+/// # Errors
+/// `invalid-value`.
+pub fn text_value(s: &str, name: &str, max: usize) -> Result<String, ApiError> {
+    if s.is_empty() || s.chars().count() > max || !crate::text::shown_as_written(s) {
+        Err(ApiError::bad_field(
+            "invalid-value",
+            name,
+            format!(
+                "{name} must be 1 to {max} characters without control, bidirectional or \
+                 zero-width characters"
+            ),
+        ))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+/// A whole number in `range`: any JSON number whose value is whole (`60`,
+/// `60.0` and `6e1` alike), the one rule for whole numbers that token counts
+/// follow too. `None` when absent or null.
+///
+/// # Errors
+/// `invalid-type` for a non-number; `invalid-value` for a fraction, a
+/// non-finite number or one outside `range`.
+pub fn whole(
+    map: &Map<String, Value>,
+    name: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<u64>, ApiError> {
+    let out_of_range = || {
+        ApiError::bad_field(
+            "invalid-value",
+            name,
+            format!(
+                "{name} must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        )
+    };
+    match map.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            let value = n.as_f64().unwrap_or(f64::NAN);
+            crate::token_count(value)
+                .filter(|v| range.contains(v))
+                .map(Some)
+                .ok_or_else(out_of_range)
+        }
+        Some(_) => Err(ApiError::bad_field(
+            "invalid-type",
+            name,
+            format!("{name} must be a number"),
+        )),
+    }
+}
+
+/// A request header's value as the client wrote it, in UTF-8 (the core's
+/// [`header_value`](crate::text::header_value)). `None` when absent.
+///
+/// # Errors
+/// 400 `invalid-value` when its bytes are not UTF-8.
+pub fn header_text(raw: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    crate::text::header_value(&raw).map(Some).ok_or_else(|| {
+        ApiError::bad_field(
+            "invalid-value",
+            name,
+            format!("the {name} header must be UTF-8 text"),
+        )
+    })
+}
 /// A request id: 1 to 128 visible ASCII characters.
 ///
 /// # Errors

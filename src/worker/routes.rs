@@ -12,7 +12,8 @@ use worker::{Env, Method, Request, Response};
 use super::auth::{authenticate, Caller};
 use super::fault::Faults;
 use super::http::{
-    csv_field, csv_response, json_response, read_json, refusal, set, ApiError, BudgetState,
+    csv_field, csv_response, discard_body, json_response, known_method, method_not_allowed,
+    options_response, read_json, refusal, set, without_body, ApiError, BudgetState,
 };
 use super::input;
 use super::settings::{iso, Settings, StoredBudget};
@@ -144,25 +145,40 @@ impl Ctx {
     }
 }
 
-/// Answers one request.
+/// Answers one request. A body no handler read (an early refusal) is
+/// drained first, so the client's keep-alive connection survives it.
 pub async fn handle(mut req: Request, env: Env, now: DateTime<Utc>) -> Response {
+    let response = answer(&mut req, env, now).await;
+    discard_body(&mut req).await;
+    response
+}
+
+async fn answer(req: &mut Request, env: Env, now: DateTime<Utc>) -> Response {
     let path = req.path();
-    let method = req.method();
     let Some(route) = Route::parse(&path) else {
         return ApiError::not_found(format!("no route for {path}")).into_response();
     };
-    if !route.methods().contains(&method) {
-        let allow: Vec<String> = route.methods().iter().map(|m| m.to_string()).collect();
-        let mut response = ApiError::new(
-            405,
-            "method-not-allowed",
-            format!("{path} answers {}", allow.join(", ")),
-        )
-        .into_response();
-        set(&mut response, "Allow", &allow.join(", "));
-        return response;
+    let (method, head) = match known_method(req) {
+        Some(Method::Options) => return options_response(route.methods()),
+        Some(Method::Head) if route.methods().contains(&Method::Get) => (Method::Get, true),
+        Some(m) if route.methods().contains(&m) => (m, false),
+        _ => return method_not_allowed(&path, route.methods()).into_response(),
+    };
+    let response = serve(req, env, now, &route, &method).await;
+    if head {
+        without_body(response)
+    } else {
+        response
     }
+}
 
+async fn serve(
+    req: &mut Request,
+    env: Env,
+    now: DateTime<Utc>,
+    route: &Route,
+    method: &Method,
+) -> Response {
     let faults_on = super::test_seams_on(&env);
     let faults = Rc::new(Faults::from_header(
         faults_on,
@@ -183,7 +199,7 @@ pub async fn handle(mut req: Request, env: Env, now: DateTime<Utc>) -> Response 
         .or_else(|_| env.var("ADMIN_TOKEN").map(|v| v.to_string()))
         .ok();
 
-    let caller = match authenticate(&req, admin_token.as_deref(), &settings).await {
+    let caller = match authenticate(req, admin_token.as_deref(), &settings).await {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
@@ -192,7 +208,7 @@ pub async fn handle(mut req: Request, env: Env, now: DateTime<Utc>) -> Response 
             return e.into_response();
         }
     }
-    let authorized = if route.admin_only(&method) {
+    let authorized = if route.admin_only(method) {
         caller.must_be_admin()
     } else {
         route
@@ -211,7 +227,7 @@ pub async fn handle(mut req: Request, env: Env, now: DateTime<Utc>) -> Response 
         state: None,
         budget: None,
     };
-    let result = dispatch(&mut ctx, &route, &method, &mut req).await;
+    let result = dispatch(&mut ctx, route, method, req).await;
     let ok = result.is_ok();
     let mut response = result.unwrap_or_else(ApiError::into_response);
     if let Some(port) = route.port() {
@@ -456,26 +472,8 @@ async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respons
     let estimated_tokens = input::tokens(map, "estimatedTokens", true)?.unwrap_or(0);
     let feature = input::text(map, "feature", false, 64)?.unwrap_or_else(|| "default".into());
     let request_id = input::request_id(map, "requestId")?;
-    let ttl_seconds = match map.get("ttlSeconds") {
-        None | Some(Value::Null) => DEFAULT_TTL_SECONDS,
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .filter(|s| (1..=MAX_TTL_SECONDS).contains(s))
-            .ok_or_else(|| {
-                ApiError::bad_field(
-                    "invalid-value",
-                    "ttlSeconds",
-                    format!("ttlSeconds must be a whole number from 1 to {MAX_TTL_SECONDS}"),
-                )
-            })?,
-        Some(_) => {
-            return Err(ApiError::bad_field(
-                "invalid-type",
-                "ttlSeconds",
-                "ttlSeconds must be a number",
-            ))
-        }
-    };
+    let ttl_seconds =
+        input::whole(map, "ttlSeconds", 1..=MAX_TTL_SECONDS)?.unwrap_or(DEFAULT_TTL_SECONDS);
     let budget = ctx.budget(port).await?.budget;
     let hold = HoldRequest {
         estimated_tokens,

@@ -10,7 +10,9 @@ import * as rules from "ai-budget";
 import { startSite, ADMIN_TOKEN, ROOT, CLOCK } from "./server.mjs";
 import { launch, newPage, signIn, openPort, recordRequests, parseTokens, shownTokens } from "./browser.mjs";
 
-const SCREENSHOTS = join(ROOT, "docs", "screenshots");
+// Screenshots are test artifacts (under target/); scripts/screenshots.sh
+// writes the README's copies into docs/screenshots instead.
+const SCREENSHOTS = process.env.SCREENSHOTS_DIR ?? join(ROOT, "target", "screenshots");
 const HOSTILE_FEATURE = `<img src=x onerror="window.__injected=1">`;
 
 let site;
@@ -88,6 +90,29 @@ test("signing in lists every port with the API's cap status and usage, and keeps
   assert.equal(await page.evaluate(() => sessionStorage.getItem("ai-budget.adminToken")), ADMIN_TOKEN);
   assert.equal(await page.evaluate(() => localStorage.length), 0);
   await page.screenshot({ path: join(SCREENSHOTS, "overview.png"), fullPage: true });
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("the page and its assets carry security headers, and the page works under its Content-Security-Policy", async () => {
+  for (const path of ["/", "/index.html", "/js/app.js", "/app.css", "/vendor/ai-budget/ai_budget_bg.wasm"]) {
+    const res = await fetch(`${site.origin}${path}`);
+    assert.equal(res.status, 200, path);
+    const csp = res.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /default-src 'none'/, path);
+    assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'(;|$)/, path);
+    assert.match(csp, /frame-ancestors 'none'/, path);
+    assert.doesNotMatch(csp, /unsafe-inline|https?:/, `${path}: no inline script and no other origin`);
+    assert.equal(res.headers.get("x-frame-options"), "DENY", path);
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff", path);
+  }
+  assert.equal((await fetch(`${site.origin}/_headers`)).status, 404, "the headers file itself is not served");
+  // The port page runs the package's wasm under that policy; any refusal is a page error.
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPort(page, "acme");
+  await page.fill("#estimatedTokens", "100");
+  assert.equal(await page.getAttribute("#check-answer [data-ok]", "data-ok"), "true");
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

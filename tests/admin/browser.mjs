@@ -36,6 +36,10 @@ export async function newPage(browser, { width = 1280, height = 800 } = {}) {
   await page.clock.setFixedTime(CLOCK.date);
   page.errors = [];
   page.on("pageerror", (err) => page.errors.push(err.message));
+  // Anything the page's Content-Security-Policy refused counts as an error.
+  page.on("console", (msg) => {
+    if (/Content Security Policy/i.test(msg.text())) page.errors.push(`CSP: ${msg.text()}`);
+  });
   return page;
 }
 

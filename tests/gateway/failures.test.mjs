@@ -61,9 +61,27 @@ test("an SDK retrying a failed call with the same Idempotency-Key gets a fresh h
   const { holds, rows } = await outcome("retried");
   assert.deepEqual(
     holds.map((h) => [h.request_id, h.state]),
-    [["call-42", "released"], ["call-42~2", "released"], ["call-42~3", "released"], ["call-43", "committed"]],
+    [["call-42", "released"], ["call-42 #2", "released"], ["call-42 #3", "released"], ["call-43", "committed"]],
   );
   assert.deepEqual(rows.map((r) => [r.request_id, r.total_tokens]), [["call-43", 5]]);
+});
+
+test("a client's key that looks like another key's retry never blocks that key's own retry", async () => {
+  const { openai } = await port("key-namespace");
+  const body = (model) => ({ model, messages: [{ role: "user", content: "x" }] });
+  const key = (k) => ({ headers: { "Idempotency-Key": k } });
+  await openai.chat.completions.create(body("gpt-test?in=1&out=1"), key("idem~2"));
+  await openai.chat.completions.create(body("gpt-test?in=2&out=1"), key("idem #2")).then(
+    () => assert.fail("a key with a space is malformed"),
+    (e) => assert.equal(e.status, 400),
+  );
+  const failed = await openai.chat.completions.create(body("gpt-test?status=500"), key("idem")).catch((e) => e);
+  assert.equal(failed.status, 500);
+  const retry = await openai.chat.completions.create(body("gpt-test?status=500"), key("idem")).catch((e) => e);
+  assert.equal(retry.status, 500, "the retry reached the upstream: no 409 idempotency_key_conflict");
+  const { holds, rows } = await outcome("key-namespace");
+  assert.deepEqual(holds.map((h) => [h.request_id, h.state]), [["idem~2", "committed"], ["idem", "released"], ["idem #2", "released"]]);
+  assert.deepEqual(rows.map((r) => r.request_id), ["idem~2"]);
 });
 
 test("a second call with the Idempotency-Key of a call still in flight is refused with 409", async () => {
@@ -106,6 +124,21 @@ test("a commit whose reply was lost is retried and counted once", async () => {
   const { holds, rows } = await outcome("lost-commit-reply");
   assert.deepEqual(holds.map((h) => h.state), ["committed"]);
   assert.deepEqual(rows.map((r) => [r.input_tokens, r.output_tokens]), [[9, 4]]);
+});
+
+test("an upstream's redirect is not followed: the prompt goes nowhere else, the client gets a 502 and nothing is charged", async () => {
+  const { openai, anthropic } = await port("redirected");
+  for (const status of [301, 302, 307, 308]) {
+    const err = await openai.chat.completions.create({ model: `gpt-test?redirect=${status}`, messages: [{ role: "user", content: "secret prompt" }] }).catch((e) => e);
+    assert.equal(err.status, 502, `${status}: ${err}`);
+    assert.equal(err.code, "upstream_redirect");
+  }
+  const err = await anthropic.messages.create({ model: "claude?redirect=307", max_tokens: 9, messages: [{ role: "user", content: "secret prompt" }] }).catch((e) => e);
+  assert.equal(err.status, 502);
+  assert.deepEqual(g.upstream.elsewhere.requests, [], "nothing reached the other origin");
+  const { holds, rows } = await outcome("redirected");
+  assert.deepEqual(holds.map((h) => h.state), ["released", "released", "released", "released", "released"]);
+  assert.deepEqual(rows, []);
 });
 
 test("an upstream that does not answer in time gets a 504, and its hold is released", async () => {
@@ -154,6 +187,20 @@ test("an Anthropic stream cut after message_start is charged the reported input 
   assert.ok(!types.includes("message_stop"), "the client saw the stream end early");
   const { rows } = await outcome("truncated-anthropic");
   assert.deepEqual(rows.map((r) => [r.input_tokens, r.output_tokens]), [[21, 50]]);
+});
+
+test("a broken-off stream whose upstream claimed a huge input is charged no more than its hold, and never crosses the hard cap", async () => {
+  const name = "lying-upstream";
+  const key = await openPort(g.worker, name, { softCapTokens: 5_000, hardCapTokens: 5_000 });
+  const anthropic = new Anthropic({ apiKey: key, baseURL: g.anthropicURL(name), maxRetries: 0, defaultHeaders: CLOCK_HEADERS });
+  const stream = await anthropic.messages.create({ model: "claude?in=1000000000&truncate=2", max_tokens: 20, stream: true, messages: [{ role: "user", content: "x" }] });
+  for await (const _ of stream);
+  const { holds, rows } = await outcome(name);
+  assert.equal(holds.length, 1);
+  const [row] = rows;
+  assert.equal(row.total_tokens, holds[0].estimated_tokens, "charged exactly its hold");
+  assert.equal(row.output_tokens, 20, "the output bound that was held");
+  assert.ok(row.total_tokens <= 5_000, `${row.total_tokens} crosses the hard cap`);
 });
 
 test("a client that goes away mid-stream is charged by the rule, and the upstream call is cancelled", async () => {

@@ -8,6 +8,8 @@
 //                    output bound: the most a byte-level tokenizer could bill
 //   status=N         answer with this error status (in the provider's format,
 //                    echoing the key it was sent, as a careless upstream might)
+//   redirect=N       answer N (301, 302, 307, 308) with a Location on another
+//                    origin (`elsewhere`, which records what reaches it)
 //   delay=MS         wait before the response headers
 //   chunkDelay=MS    wait between streamed events
 //   malformed=1      200 with a body that is not the provider's JSON
@@ -17,6 +19,9 @@
 //   split=1          write every streamed event in two pieces, cut mid-line
 //   echoKey=1        stream the key it was sent inside the first content
 //                    event, written in two pieces cut in the middle of the key
+//   echoKey=escaped  the same, with the key JSON-escaped (`\u0073k\u002D...`,
+//                    which a JSON reader decodes back into the key), in
+//                    streams, plain answers and error bodies alike
 // The response names the model `<name>-snapshot`, as providers name a dated
 // version of the alias asked for.
 import http from "node:http";
@@ -28,6 +33,15 @@ export class FakeUpstream {
     /** Every stream: whether it finished, and whether its client left first. */
     this.streams = [];
     this.server = http.createServer((req, res) => this.#handle(req, res));
+    /** Another origin an upstream redirects to; what reaches it is recorded. */
+    this.elsewhere = { requests: [] };
+    this.elsewhereServer = http.createServer(async (req, res) => {
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      this.elsewhere.requests.push({ path: req.url, headers: req.headers, text: Buffer.concat(chunks).toString("utf8") });
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end("{}");
+    });
     this.sockets = new Set();
     this.server.on("connection", (s) => {
       this.sockets.add(s);
@@ -38,6 +52,8 @@ export class FakeUpstream {
   async start() {
     await new Promise((resolve) => this.server.listen(0, "127.0.0.1", resolve));
     this.url = `http://127.0.0.1:${this.server.address().port}`;
+    await new Promise((resolve) => this.elsewhereServer.listen(0, "127.0.0.1", resolve));
+    this.elsewhere.url = `http://127.0.0.1:${this.elsewhereServer.address().port}`;
     return this;
   }
 
@@ -52,6 +68,8 @@ export class FakeUpstream {
   async stop() {
     for (const s of this.sockets) s.destroy();
     await new Promise((resolve) => this.server.close(resolve));
+    this.elsewhereServer.closeAllConnections();
+    await new Promise((resolve) => this.elsewhereServer.close(resolve));
   }
 
   async #handle(req, res) {
@@ -73,15 +91,23 @@ export class FakeUpstream {
     const anthropic = path === "/anthropic/v1/messages";
     const key = anthropic ? req.headers["x-api-key"] : (req.headers.authorization ?? "").replace(/^Bearer /, "");
 
+    if (knobs.redirect) {
+      res.writeHead(Number(knobs.redirect), { location: `${this.elsewhere.url}/v1/chat/completions` });
+      return res.end();
+    }
     if (num("delay", 0) > 0) await sleep(num("delay", 0));
     if (res.destroyed) return;
+    // The key as this call echoes it in serialized JSON.
+    const escaped = knobs.echoKey === "escaped";
+    const spelled = escaped ? jsonEscaped(key) : key;
+    const send = (status, value) => json(res, status, value, escaped ? [key, spelled] : null);
     if (knobs.status) {
       const status = Number(knobs.status);
       const message = `fake upstream error ${status} for key ${key}`;
       const err = anthropic
         ? { type: "error", error: { type: "api_error", message } }
         : { error: { message, type: "server_error", param: null, code: null } };
-      return json(res, status, err);
+      return send(status, err);
     }
     if (knobs.malformed) {
       res.writeHead(200, { "content-type": "application/json" });
@@ -103,12 +129,13 @@ export class FakeUpstream {
     const words = Array.from({ length: Math.max(output, 1) }, (_, i) => `w${i} `);
     if (knobs.echoKey) {
       words[0] = `key=${key} `;
-      knobs.secret = key;
+      knobs.secret = spelled;
+      knobs.spell = escaped ? [key, spelled] : null;
     }
     if (path === "/openai/v1/chat/completions") {
       const usage = { prompt_tokens: input, completion_tokens: output, total_tokens: input + output };
       if (!body.stream) {
-        return json(res, 200, {
+        return send(200, {
           id: "chatcmpl-fake",
           object: "chat.completion",
           created: 1764349200,
@@ -143,7 +170,7 @@ export class FakeUpstream {
       };
       if (!body.stream) {
         if (knobs.nousage) delete message.usage;
-        return json(res, 200, message);
+        return send(200, message);
       }
       const ev = (type, data) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
       const events = [
@@ -170,6 +197,7 @@ export class FakeUpstream {
     const limit = knobs.truncate !== undefined ? Number(knobs.truncate) : knobs.hang !== undefined ? Number(knobs.hang) : Infinity;
     let sent = 0;
     const write = async (e) => {
+      if (knobs.spell) e = e.split(knobs.spell[0]).join(knobs.spell[1]);
       const at = knobs.secret ? e.indexOf(knobs.secret) : -1;
       if (!knobs.split && at < 0) return res.write(e);
       const cut = at >= 0 ? at + Math.floor(knobs.secret.length / 2) : Math.floor(e.length / 2);
@@ -198,9 +226,17 @@ export class FakeUpstream {
   }
 }
 
-function json(res, status, body) {
+/** Answers JSON; `spell` = [text, replacement] rewrites the serialized text (an escaped echo). */
+function json(res, status, body, spell = null) {
   res.writeHead(status, { "content-type": "application/json", "x-request-id": "req_fake_upstream" });
-  res.end(JSON.stringify(body));
+  const text = JSON.stringify(body);
+  res.end(spell ? text.split(spell[0]).join(spell[1]) : text);
+}
+
+/** A key as JSON can spell it: its first character and every '-' as \u escapes (mixed case). */
+function jsonEscaped(key) {
+  const first = `\\u${key.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  return first + key.slice(1).replace(/-/g, "\\u002D");
 }
 
 /** A small embedding, as floats or (as the SDK asks by default) base64 float32. */

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { startGateway, openPort, settled, logged, ledger, reservations, OPENAI_KEY, ANTHROPIC_KEY, CLOCK_HEADERS } from "./harness.mjs";
+import { overOneConnection } from "../worker/harness.mjs";
 
 let g;
 before(async () => {
@@ -208,6 +209,59 @@ test("a token count of the wrong type is refused by the Worker's token rule, in 
   assert.equal(body.error.type, "invalid_request_error");
   assert.equal(body.error.message, "max_tokens must be a number");
   await assertUntouched("token-rule", sent);
+});
+
+test("attribution headers are read as UTF-8, and text that would mislead a reader is refused", async () => {
+  const key = await openPort(g.worker, "utf8");
+  const sent = g.upstream.requests.length;
+  // What a client writes as UTF-8 reaches fetch as one character per byte.
+  const bytes = (text) => Buffer.from(text, "utf8").toString("latin1");
+  const call = (headers) =>
+    g.fetch(`${g.openaiURL("utf8")}/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
+      body: JSON.stringify({ model: "gpt-test?in=2&out=1", messages: [{ role: "user", content: "x" }] }),
+    });
+  const ok = await call({ "x-budget-feature": bytes("été"), "x-budget-user": bytes("Zoë") });
+  assert.equal(ok.status, 200, await ok.text());
+  await settled(g.worker, "utf8");
+  const [row] = await ledger(g.worker, "utf8");
+  assert.deepEqual([row.feature, row.user_id], ["été", "Zoë"]);
+  for (const [header, value] of [
+    ["x-budget-feature", bytes("\u202Etxt.exe")],
+    ["x-budget-user", bytes("ad\u200Bmin")],
+    // Bytes that are not UTF-8 (Latin-1 é): refused, not stored as U+FFFD.
+    ["x-budget-feature", "\xe9t\xe9"],
+  ]) {
+    const res = await call({ [header]: value });
+    assert.equal(res.status, 400, `${header}: ${JSON.stringify(value)}`);
+    const body = await res.json();
+    assert.equal(body.error.code, "invalid_value");
+    assert.match(body.error.message, new RegExp(header));
+  }
+  assert.equal(g.upstream.requests.length, sent + 1, "only the good call went upstream");
+  assert.equal((await ledger(g.worker, "utf8")).length, 1);
+});
+
+test("the gateway answers only POST: another method is 405 with Allow, and early refusals keep the client's connection", async () => {
+  const key = await openPort(g.worker, "methods");
+  for (const method of ["GET", "HEAD", "PUT", "PROPFIND"]) {
+    const res = await g.fetch(`${g.openaiURL("methods")}/chat/completions`, { method, headers: { authorization: `Bearer ${key}` } });
+    assert.equal(res.status, 405, method);
+    assert.equal(res.headers.get("allow"), "POST, OPTIONS", method);
+  }
+  const json = { "content-type": "application/json", ...CLOCK_HEADERS };
+  const body = JSON.stringify({ model: "gpt-test?in=1&out=1", messages: [{ role: "user", content: "x".repeat(3000) }] });
+  const kinds = [
+    [{ method: "POST", path: "/v1/ports/methods/openai/chat/completions", headers: json, body }, 401],
+    [{ method: "POST", path: "/v1/ports/methods/openai/completions", headers: { ...json, authorization: `Bearer ${key}` }, body }, 404],
+    [{ method: "PUT", path: "/v1/ports/methods/openai/chat/completions", headers: { ...json, authorization: `Bearer ${key}` }, body }, 405],
+    [{ method: "POST", path: "/v1/ports/methods/openai/chat/completions", headers: { ...json, authorization: `Bearer ${key}` }, body }, 200],
+  ];
+  const requests = Array.from({ length: 200 }, (_, i) => kinds[i % kinds.length]);
+  const { answers, sockets } = await overOneConnection(g.base, requests.map(([r]) => r));
+  assert.deepEqual(answers, requests.map(([, status]) => status), "every call got its own answer");
+  assert.equal(sockets, 1, "one connection carried them all");
 });
 
 test("the provider keys appear in no log line", async () => {

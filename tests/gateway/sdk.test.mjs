@@ -150,6 +150,29 @@ test("the provider key echoed mid-stream is scrubbed, even when it arrives split
   assert.ok(!text.includes(OPENAI_KEY) && !text.includes(ANTHROPIC_KEY), "no key reached the client");
 });
 
+test("the provider key echoed JSON-escaped (which a JSON reader decodes back into the key) is scrubbed in streams, plain answers and error bodies of both providers", async () => {
+  let seen = "";
+  const stream = await openai().chat.completions.create({ model: "gpt-test?out=3&echoKey=escaped", stream: true, messages: [{ role: "user", content: "x" }] });
+  for await (const chunk of stream) seen += JSON.stringify(chunk);
+  const messages = await anthropic().messages.create({ model: "claude-test?out=3&echoKey=escaped", max_tokens: 9, stream: true, messages: [{ role: "user", content: "x" }] });
+  for await (const event of messages) seen += JSON.stringify(event);
+  const plain = await openai().chat.completions.create({ model: "gpt-test?out=3&echoKey=escaped", messages: [{ role: "user", content: "x" }] });
+  assert.ok(plain.choices[0].message.content.startsWith("key=[redacted] "), plain.choices[0].message.content);
+  seen += JSON.stringify(plain);
+  const claude = await anthropic().messages.create({ model: "claude-test?out=3&echoKey=escaped", max_tokens: 9, messages: [{ role: "user", content: "x" }] });
+  seen += JSON.stringify(claude);
+  const failing = { model: "m?status=400&echoKey=escaped", messages: [{ role: "user", content: "x" }] };
+  for (const call of [() => openai().chat.completions.create(failing), () => anthropic().messages.create({ max_tokens: 9, ...failing })]) {
+    const err = await call().catch((e) => e);
+    assert.match(err.message, /for key \[redacted\]/, err.message);
+    seen += err.message + JSON.stringify(err.error);
+  }
+  // What the SDKs decoded: the key's places are marked, the key is nowhere.
+  assert.equal(seen.split("key=[redacted]").length - 1, 4, "two streams and two plain answers");
+  assert.ok(!seen.includes(OPENAI_KEY) && !seen.includes(ANTHROPIC_KEY), "no key reached the client, in any spelling");
+  assert.ok(!/u002d/i.test(seen), "no escaped remnant either");
+});
+
 test("OpenAI embeddings are counted as input tokens only", async () => {
   const res = await openai().embeddings.create({ model: "embed-test?in=64", input: ["alpha", "beta"] }, attribution("search", "user-3"));
   assert.equal(res.data.length, 2);

@@ -41,7 +41,33 @@ test("a known route with the wrong method answers 405 with Allow", async () => {
   const res = await w.request("DELETE", "/v1/ports/acme/budget");
   assert.equal(res.status, 405);
   assert.equal(res.json.error.code, "method-not-allowed");
-  assert.equal(res.headers.get("allow"), "GET, PUT");
+  assert.equal(res.headers.get("allow"), "GET, HEAD, PUT, OPTIONS");
+});
+
+test("a method no route answers is 405 with Allow, never served as another method", async () => {
+  for (const [method, path] of [["PROPFIND", "/v1/ports/m/keys"], ["PATCH", "/v1/ports/m/budget"], ["HEAD", "/v1/ports/m/check"]]) {
+    const res = await w.request(method, path);
+    assert.equal(res.status, 405, `${method} ${path}`);
+    assert.ok(res.headers.get("allow"), `${method} ${path}`);
+    if (method !== "HEAD") assert.equal(res.json.error.code, "method-not-allowed");
+  }
+  assert.equal((await w.request("PROPFIND", "/v1/ports/m/keys")).headers.get("allow"), "GET, HEAD, POST, OPTIONS");
+  assert.deepEqual((await w.get("/v1/ports/m/keys")).json.keys, [], "and nothing was issued");
+});
+
+test("HEAD answers like GET without a body, and OPTIONS lists the methods", async () => {
+  await w.setBudget("head", { enabled: true, softCapTokens: 10, hardCapTokens: 100, period: "day" });
+  const get = await w.get("/v1/ports/head/budget");
+  const head = await w.request("HEAD", "/v1/ports/head/budget");
+  assert.equal(head.status, 200);
+  assert.equal(head.text, "");
+  for (const name of ["content-type", "etag", "x-budget-remaining", "x-budget-reset"]) {
+    assert.equal(head.headers.get(name), get.headers.get(name), name);
+  }
+  assert.equal((await w.request("HEAD", "/v1/ports/head/budget", { token: null })).status, 401);
+  const options = await w.request("OPTIONS", "/v1/ports/head/reservations");
+  assert.equal(options.status, 204);
+  assert.equal(options.headers.get("allow"), "POST, OPTIONS");
 });
 
 test("no credentials answer 401 with WWW-Authenticate", async () => {
@@ -498,4 +524,28 @@ test("the port list shows every port with a budget or usage, with its cap status
   assert.equal(byPort["listed-b"].capStatus.state, "disabled");
   const ids = res.json.ports.map((p) => p.port);
   assert.deepEqual(ids, [...ids].sort());
+});
+
+test("early refusals keep the client's keep-alive connection: 200 calls over one connection all get their answer", async () => {
+  const { startWorker: start, overOneConnection } = await import("./harness.mjs");
+  const site = await start({ http: true });
+  try {
+    const json = { "content-type": "application/json" };
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, ...json };
+    const body = JSON.stringify({ feature: "f", provider: "p", model: "m", inputTokens: 1, outputTokens: 1, pad: "x".repeat(2000) });
+    const kinds = [
+      [{ method: "POST", path: "/v1/ports/k/usage", headers: json, body }, 401],
+      [{ method: "POST", path: "/v1/nothing", headers: auth, body }, 404],
+      [{ method: "PATCH", path: "/v1/ports/k/usage", headers: auth, body }, 405],
+      [{ method: "POST", path: "/v1/ports/k/usage", headers: auth, body: " ".repeat(70 * 1024) + "{}" }, 413],
+      [{ method: "POST", path: "/v1/ports/bad%20port/usage", headers: auth, body }, 400],
+      [{ method: "POST", path: "/v1/ports/k/check", headers: auth, body: JSON.stringify({ estimatedTokens: 1 }) }, 200],
+    ];
+    const requests = Array.from({ length: 200 }, (_, i) => kinds[i % kinds.length]);
+    const { answers, sockets } = await overOneConnection(site.origin, requests.map(([r]) => r));
+    assert.deepEqual(answers, requests.map(([, status]) => status), "every call got its own answer, none a closed connection");
+    assert.equal(sockets, 1, "one connection carried them all");
+  } finally {
+    await site.dispose();
+  }
 });

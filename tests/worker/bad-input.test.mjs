@@ -89,6 +89,11 @@ function cases() {
     ["a reused requestId with another body", "POST", usage, { ...good.usage, requestId: "known" }, 409, "request-id-conflict"],
     ["a reused reservation requestId with another estimate", "POST", reserve, { estimatedTokens: 99, requestId: "held-1" }, 409, "request-id-conflict"],
     ["an invalid port id", "POST", "/v1/ports/bad port/usage", good.usage, 400, "invalid-port"],
+    ["a feature with a right-to-left override", "POST", usage, { ...good.usage, feature: "\u202Efdp.exe" }, 400, "invalid-value"],
+    ["a userId with a zero-width space", "POST", usage, { ...good.usage, userId: "ad\u200Bmin" }, 400, "invalid-value"],
+    ["a model with a bidi isolate", "POST", usage, { ...good.usage, model: "gpt\u2067x" }, 400, "invalid-value"],
+    ["a provider with a byte order mark", "POST", `/v1/ports/${PORT}/reservations/${hold.id}/commit`, { ...good.commit, provider: "\uFEFFopenai" }, 400, "invalid-value"],
+    ["a reservation feature with a left-to-right mark", "POST", reserve, { estimatedTokens: 1, feature: "chat\u200E" }, 400, "invalid-value"],
   ];
 }
 
@@ -102,6 +107,17 @@ test("every kind of bad input gets a specific 4xx code and changes nothing", asy
     assert.equal(typeof res.json.error.message, "string", title);
   }
   assert.deepEqual(await state(), before);
+});
+
+test("whole numbers follow one rule everywhere: 60, 60.0 and 6e1 are the same ttlSeconds, as they are the same token count", async () => {
+  const port = "whole-numbers";
+  for (const [i, [ttl, estimate]] of [["60", "1"], ["60.0", "1.0"], ["6e1", "1e0"]].entries()) {
+    const raw = `{"estimatedTokens": ${estimate}, "ttlSeconds": ${ttl}, "requestId": "w${i}"}`;
+    const res = await w.request("POST", `/v1/ports/${port}/reservations`, { raw, headers: { "content-type": "application/json" } });
+    assert.equal(res.status, 201, `${raw}: ${res.text}`);
+    assert.equal(Date.parse(res.json.expiresAt) - Date.parse(res.json.createdAt), 60_000, raw);
+    assert.equal(res.json.estimatedTokens, 1, raw);
+  }
 });
 
 test("a field-level error names the field", async () => {

@@ -34,9 +34,11 @@ export function migrationStatements() {
  * `extraWorkers` run beside it on the same D1 database and KV namespace.
  * Every request is sent at `now` (ISO; the suite's clock unless given) through
  * the `x-now` test seam, unless it names its own `x-now`. */
-export async function startWorker({ bindings = {}, extraWorkers = [], now = CLOCK.iso } = {}) {
+export async function startWorker({ bindings = {}, extraWorkers = [], now = CLOCK.iso, http = false } = {}) {
   const storage = { d1Databases: { DB: "ai-budget-test" }, kvNamespaces: ["BUDGETS"] };
   const mf = new Miniflare({
+    // With `http`, also on a real 127.0.0.1 port (for tests of connections).
+    ...(http ? { host: "127.0.0.1", port: 0 } : {}),
     workers: [
       {
         name: "ai-budget",
@@ -50,10 +52,40 @@ export async function startWorker({ bindings = {}, extraWorkers = [], now = CLOC
       ...extraWorkers.map((worker) => ({ compatibilityDate: "2026-04-01", modules: true, ...storage, ...worker })),
     ],
   });
-  await mf.ready;
+  const url = await mf.ready;
   const db = await mf.getD1Database("DB");
   await db.batch(migrationStatements().map((s) => db.prepare(s)));
-  return new WorkerClient(mf, db, now);
+  const client = new WorkerClient(mf, db, now);
+  if (http) client.origin = url.origin;
+  return client;
+}
+
+/**
+ * Sends `requests` ({method, path, headers, body}) one after another over
+ * ONE keep-alive connection to `origin`, as a client that pipelines its
+ * calls does; returns each answer's status, or the error that ended it
+ * (a connection the server closed under it), and how many sockets were used.
+ */
+export async function overOneConnection(origin, requests) {
+  const { Agent, request } = await import("node:http");
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const sockets = new Set();
+  const answers = await Promise.all(
+    requests.map(
+      ({ method, path, headers = {}, body }) =>
+        new Promise((resolve) => {
+          const req = request(`${origin}${path}`, { method, headers, agent }, (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode));
+          });
+          req.on("socket", (s) => sockets.add(s));
+          req.on("error", (e) => resolve(e.message));
+          req.end(body);
+        }),
+    ),
+  );
+  agent.destroy();
+  return { answers, sockets: sockets.size };
 }
 
 /** A thin client over dispatchFetch. */

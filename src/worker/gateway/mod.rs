@@ -25,8 +25,8 @@ use chrono::{DateTime, Utc};
 use futures_util::future::{select, Either};
 use serde_json::{json, Value};
 use worker::{
-    AbortController, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response,
-    ResponseBody,
+    AbortController, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit,
+    RequestRedirect, Response, ResponseBody,
 };
 
 use super::auth::{authenticate, presented_secret, Caller};
@@ -39,7 +39,8 @@ use super::store::{
     fingerprint, random_id, CallUsage, CommitOutcome, HoldRequest, PortLoad, ReleaseOutcome,
     ReserveOutcome, Store,
 };
-use crate::{Budget, MAX_TOKENS};
+use crate::llm::redact::Redactor;
+use crate::{charge, Budget, MAX_TOKENS};
 use provider::{Endpoint, Estimate, EstimatePolicy, GatewayPath, Prepared, Provider, Usage};
 use stream::{StreamEnd, UsageTracker};
 
@@ -168,6 +169,9 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context, clock: Clock) -> R
         state: None,
     };
     let result = call.serve(&mut req).await;
+    // A body left unread by an early refusal is drained, so the client's
+    // keep-alive connection carries its next call.
+    super::http::discard_body(&mut req).await;
     let mut response = result.unwrap_or_else(|e| provider_error(provider, e));
     if call.state.is_none() {
         call.measure().await;
@@ -184,6 +188,9 @@ fn provider_error(provider: Provider, error: ApiError) -> Response {
     let mut response = super::http::json_response(error.status, &body);
     if let Some(seconds) = error.retry_after {
         set(&mut response, "Retry-After", &seconds.to_string());
+    }
+    if let Some(allow) = &error.allow {
+        set(&mut response, "Allow", allow);
     }
     if error.status == 429 && error.code == "budget-exceeded" {
         // Waiting a few seconds will not make the budget fit: tell the SDKs
@@ -289,14 +296,19 @@ impl HeldCall {
         }
     }
 
-    /// Charges a call whose usage the gateway could not see to its end: the
-    /// held estimate, with its input part replaced by the provider's input
-    /// count when that was already reported. Never zero, never more than the
-    /// hold when the estimate is an upper bound.
+    /// Charges a call whose usage the gateway could not see to its end, by
+    /// the core's rule ([`charge::broken_off`]): the hold, its input part
+    /// lowered to the provider's input count when one was reported. Never
+    /// zero, never more than the hold.
     async fn charge_unseen(&self, input_reported: Option<u64>, model: Option<&str>) {
+        let charge = charge::broken_off(
+            self.estimate.input_tokens,
+            self.estimate.output_tokens,
+            input_reported,
+        );
         let usage = Usage {
-            input_tokens: input_reported.unwrap_or(self.estimate.input_tokens),
-            output_tokens: self.estimate.output_tokens,
+            input_tokens: charge.input_tokens,
+            output_tokens: charge.output_tokens,
         };
         self.commit(usage, model).await;
     }
@@ -353,12 +365,12 @@ fn header(req: &Request, name: &str) -> Option<String> {
 }
 
 /// An attribution header: 1 to `max` characters without control characters.
+/// An attribution header, read as UTF-8: 1 to `max` characters by the same
+/// rule as the API's text fields ([`input::text_value`]).
 fn attribution(req: &Request, name: &str, max: usize) -> Result<Option<String>, ApiError> {
-    let Some(value) = header(req, name) else {
-        return Ok(None);
-    };
-    let map = serde_json::Map::from_iter([(name.to_owned(), Value::from(value))]);
-    input::text(&map, name, false, max)
+    input::header_text(header(req, name), name)?
+        .map(|value| input::text_value(&value, name, max))
+        .transpose()
 }
 
 impl Gate {
@@ -393,11 +405,10 @@ impl Gate {
                 req.path()
             )));
         };
-        if req.method() != Method::Post {
-            return Err(ApiError::new(
-                405,
-                "method-not-allowed",
-                "the gateway answers POST",
+        if super::http::known_method(req) != Some(Method::Post) {
+            return Err(super::http::method_not_allowed(
+                &req.path(),
+                &[Method::Post],
             ));
         }
         input::port(self.port())?;
@@ -587,7 +598,8 @@ impl Gate {
 
     /// Holds the call's estimate. A request id whose earlier call is settled
     /// (an SDK retrying a failed call with the same `Idempotency-Key`) moves
-    /// on to `{key}~2`, `{key}~3`, ...: each upstream call is counted once.
+    /// on to `{key} #2`, `{key} #3`, ... ([`attempt_request_id`]): each
+    /// upstream call is counted once.
     #[allow(clippy::too_many_arguments)]
     async fn reserve(
         &mut self,
@@ -601,12 +613,7 @@ impl Gate {
     ) -> Result<(String, String, PortLoad), ApiError> {
         let base = idempotency_key.unwrap_or_else(|| random_id("gw_"));
         for attempt in 1..=MAX_ATTEMPTS_PER_KEY {
-            let request_id = if attempt == 1 {
-                base.clone()
-            } else {
-                let head: String = base.chars().take(120).collect();
-                format!("{head}~{attempt}")
-            };
+            let request_id = attempt_request_id(&base, attempt);
             let hold = HoldRequest {
                 estimated_tokens: prepared.estimate.total(),
                 feature: feature.to_owned(),
@@ -691,7 +698,11 @@ impl Gate {
             }
         }
         let mut init = RequestInit::new();
+        // A provider's redirect is not followed: the prompt goes to the
+        // provider's origin and nowhere else (a 3xx is answered as an
+        // upstream error below).
         init.with_method(Method::Post)
+            .with_redirect(RequestRedirect::Manual)
             .with_headers(headers)
             .with_body(Some(js_sys::Uint8Array::from(&prepared.body[..]).into()));
         let upstream_request = Request::new_with_init(&url, &init).map_err(|e| {
@@ -732,6 +743,21 @@ impl Gate {
             }
         };
         let status = upstream.status_code();
+        if (300..400).contains(&status) {
+            worker::console_warn!(
+                "gateway: the {} upstream answered {status} (a redirect); not followed",
+                provider.as_str()
+            );
+            self.settled(&held, held.release().await);
+            return Err(ApiError::new(
+                502,
+                "upstream-redirect",
+                format!(
+                    "the {} upstream answered with a redirect ({status}), which the gateway does not follow; nothing was charged",
+                    provider.as_str()
+                ),
+            ));
+        }
         let content_type = upstream
             .headers()
             .get("Content-Type")
@@ -757,7 +783,7 @@ impl Gate {
                 ));
             };
             let tracker = UsageTracker::new(endpoint, !prepared.client_wants_usage);
-            let scrubber = stream::KeyScrubber::new(provider_key);
+            let scrubber = Redactor::new(provider_key);
             let relay = stream::relay(body, tracker, scrubber)
                 .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
             let readable = relay.readable.clone();
@@ -847,36 +873,26 @@ impl Gate {
     }
 }
 
-/// Reads the request body, at most [`MAX_REQUEST_BYTES`]: its bytes and
-/// its JSON.
+/// The ledger request id of a call's `attempt`-th upstream call under one
+/// idempotency key: the key itself, then `{key} #2`, `{key} #3`, ... A
+/// client's key (like every request id of the HTTP API) is visible ASCII,
+/// never a space, so no client key is ever another key's attempt: a client
+/// sending `Idempotency-Key: idem #2` is refused as malformed, and one
+/// sending `idem~2` is a key of its own, untouched by retries of `idem`.
+fn attempt_request_id(key: &str, attempt: u32) -> String {
+    if attempt == 1 {
+        key.to_owned()
+    } else {
+        format!("{key} #{attempt}")
+    }
+}
+
+/// Reads the request body, at most [`MAX_REQUEST_BYTES`], with the API's
+/// one streaming reader (a chunked body is cut off at the limit, never
+/// buffered whole): its bytes and its JSON.
 async fn read_body(req: &mut Request) -> Result<(Vec<u8>, Value), ApiError> {
-    let too_large = || {
-        ApiError::new(
-            413,
-            "body-too-large",
-            format!("the request body must be at most {MAX_REQUEST_BYTES} bytes"),
-        )
-    };
-    if header(req, "Content-Length")
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_REQUEST_BYTES)
-    {
-        return Err(too_large());
-    }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::new(400, "invalid-body", "the request body could not be read"))?;
-    if bytes.len() > MAX_REQUEST_BYTES {
-        return Err(too_large());
-    }
-    let value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            400,
-            "invalid-json",
-            format!("the request body is not valid JSON: {e}"),
-        )
-    })?;
+    let bytes = super::http::read_body(req, MAX_REQUEST_BYTES).await?;
+    let value = super::http::parse_json(&bytes)?;
     Ok((bytes, value))
 }
 
@@ -922,8 +938,9 @@ fn hex_digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Removes the provider key from a body before it reaches the client (an
-/// upstream may echo the key it was sent in an error).
+/// Removes the provider key, in every spelling a JSON reader decodes back
+/// into it, from a body before it reaches the client (an upstream may echo
+/// the key it was sent in an error).
 fn redact(body: Vec<u8>, key: &str) -> Vec<u8> {
-    stream::replace_all(body, key.as_bytes())
+    Redactor::redact_all(key, &body)
 }

@@ -295,14 +295,7 @@ pub fn prepare(
             0
         }
         Endpoint::ChatCompletions => {
-            let n = match map.get("n") {
-                None | Some(Value::Null) => 1,
-                Some(Value::Number(n)) => match n.as_u64() {
-                    Some(n @ 1..=128) => n,
-                    _ => return Err(invalid("n", "n must be a whole number from 1 to 128")),
-                },
-                Some(_) => return Err(invalid("n", "n must be a whole number from 1 to 128")),
-            };
+            let n = input::whole(&map, "n", 1..=128)?.unwrap_or(1);
             let bound = match (
                 token_field(&map, "max_completion_tokens")?,
                 token_field(&map, "max_tokens")?,

@@ -17,6 +17,7 @@ use worker::{web_sys, AbortController, Delay};
 
 use super::super::clock;
 use super::provider::{anthropic_input, reported_tokens, Endpoint, Usage};
+use crate::llm::redact::Redactor;
 
 /// What the stream showed of the call's usage.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -246,88 +247,6 @@ impl UsageTracker {
     }
 }
 
-/// Replaces the provider key in a relayed stream with `[redacted]`, even
-/// when the key arrives split across chunks: the longest end of a chunk that
-/// could begin the key (at most `len(key) - 1` bytes) waits for the next
-/// chunk. An event's end (a blank line) never begins a key, so in practice
-/// nothing waits.
-#[derive(Debug)]
-pub struct KeyScrubber {
-    key: Vec<u8>,
-    tail: Vec<u8>,
-}
-
-/// What the provider key is replaced with.
-pub const REDACTED: &[u8] = b"[redacted]";
-
-impl KeyScrubber {
-    /// A scrubber for `key` (an empty key scrubs nothing).
-    pub fn new(key: &str) -> KeyScrubber {
-        KeyScrubber {
-            key: key.as_bytes().to_vec(),
-            tail: Vec::new(),
-        }
-    }
-
-    /// Takes the next bytes; returns those that are safe to forward now.
-    pub fn feed(&mut self, bytes: Vec<u8>) -> Vec<u8> {
-        if self.key.is_empty() {
-            return bytes;
-        }
-        let buf = if self.tail.is_empty() {
-            bytes
-        } else {
-            let mut buf = std::mem::take(&mut self.tail);
-            buf.extend_from_slice(&bytes);
-            buf
-        };
-        let mut out = replace_all(buf, &self.key);
-        let keep = self.key_start_at_end(&out);
-        self.tail = out.split_off(out.len() - keep);
-        out
-    }
-
-    /// The stream ended: what was held back (it cannot be the whole key).
-    pub fn finish(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.tail)
-    }
-
-    /// Length of the longest end of `out` that is a proper beginning of the key.
-    fn key_start_at_end(&self, out: &[u8]) -> usize {
-        let longest = (self.key.len() - 1).min(out.len());
-        (1..=longest)
-            .rev()
-            .find(|&n| out[out.len() - n..] == self.key[..n])
-            .unwrap_or(0)
-    }
-}
-
-/// `bytes` with every occurrence of `needle` replaced by [`REDACTED`].
-pub fn replace_all(bytes: Vec<u8>, needle: &[u8]) -> Vec<u8> {
-    if needle.is_empty() || bytes.len() < needle.len() {
-        return bytes;
-    }
-    let find = |from: usize, bytes: &[u8]| {
-        bytes[from..]
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .map(|at| from + at)
-    };
-    let Some(first) = find(0, &bytes) else {
-        return bytes;
-    };
-    let mut out = Vec::with_capacity(bytes.len());
-    let (mut from, mut at) = (0, Some(first));
-    while let Some(hit) = at {
-        out.extend_from_slice(&bytes[from..hit]);
-        out.extend_from_slice(REDACTED);
-        from = hit + needle.len();
-        at = find(from, &bytes);
-    }
-    out.extend_from_slice(&bytes[from..]);
-    out
-}
-
 /// A stream relayed to the client through a native `TransformStream`: the
 /// runtime pipes the upstream body into it, and a synchronous transform reads
 /// each chunk's usage on the way (no promise hop per chunk through Rust).
@@ -354,7 +273,7 @@ fn enqueue(controller: &JsValue, chunk: &JsValue) {
 pub fn relay(
     upstream: web_sys::ReadableStream,
     tracker: UsageTracker,
-    scrubber: KeyScrubber,
+    scrubber: Redactor,
 ) -> Result<Relay, JsValue> {
     let tracker = Rc::new(RefCell::new(tracker));
     let scrubber = Rc::new(RefCell::new(scrubber));
@@ -365,7 +284,7 @@ pub fn relay(
             last.set(clock::system_ms());
             let bytes = chunk.unchecked_ref::<Uint8Array>().to_vec();
             let out = t.borrow_mut().feed(&bytes);
-            let out = k.borrow_mut().feed(out);
+            let out = k.borrow_mut().feed(&out);
             if out == bytes {
                 // Passed whole: hand the runtime its own chunk back.
                 enqueue(&controller, &chunk);
@@ -377,7 +296,7 @@ pub fn relay(
     let flush = Closure::<dyn FnMut(JsValue)>::new(move |controller: JsValue| {
         let rest = t.borrow_mut().finish();
         let mut scrubber = scrubber.borrow_mut();
-        let mut rest = scrubber.feed(rest);
+        let mut rest = scrubber.feed(&rest);
         rest.extend(scrubber.finish());
         if !rest.is_empty() {
             enqueue(&controller, &Uint8Array::from(&rest[..]).into());
