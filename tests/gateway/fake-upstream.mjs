@@ -100,7 +100,9 @@ export class FakeUpstream {
     // The key as this call echoes it in serialized JSON.
     const escaped = knobs.echoKey === "escaped";
     const spelled = escaped ? jsonEscaped(key) : key;
-    const send = (status, value) => json(res, status, value, escaped ? [key, spelled] : null);
+    // An echoing upstream also puts the key in its request id header.
+    const idHeader = knobs.echoKey ? { "x-request-id": `req-${key}` } : {};
+    const send = (status, value) => json(res, status, value, escaped ? [key, spelled] : null, idHeader);
     if (knobs.status) {
       const status = Number(knobs.status);
       const message = `fake upstream error ${status} for key ${key}`;
@@ -227,8 +229,8 @@ export class FakeUpstream {
 }
 
 /** Answers JSON; `spell` = [text, replacement] rewrites the serialized text (an escaped echo). */
-function json(res, status, body, spell = null) {
-  res.writeHead(status, { "content-type": "application/json", "x-request-id": "req_fake_upstream" });
+function json(res, status, body, spell = null, headers = {}) {
+  res.writeHead(status, { "content-type": "application/json", "x-request-id": "req_fake_upstream", ...headers });
   const text = JSON.stringify(body);
   res.end(spell ? text.split(spell[0]).join(spell[1]) : text);
 }

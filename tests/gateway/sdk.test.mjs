@@ -156,8 +156,11 @@ test("the provider key echoed JSON-escaped (which a JSON reader decodes back int
   for await (const chunk of stream) seen += JSON.stringify(chunk);
   const messages = await anthropic().messages.create({ model: "claude-test?out=3&echoKey=escaped", max_tokens: 9, stream: true, messages: [{ role: "user", content: "x" }] });
   for await (const event of messages) seen += JSON.stringify(event);
-  const plain = await openai().chat.completions.create({ model: "gpt-test?out=3&echoKey=escaped", messages: [{ role: "user", content: "x" }] });
+  const { data: plain, response } = await openai()
+    .chat.completions.create({ model: "gpt-test?out=3&echoKey=escaped", messages: [{ role: "user", content: "x" }] })
+    .withResponse();
   assert.ok(plain.choices[0].message.content.startsWith("key=[redacted] "), plain.choices[0].message.content);
+  assert.equal(response.headers.get("x-request-id"), "req-[redacted]", "a header echo is redacted too");
   seen += JSON.stringify(plain);
   const claude = await anthropic().messages.create({ model: "claude-test?out=3&echoKey=escaped", max_tokens: 9, messages: [{ role: "user", content: "x" }] });
   seen += JSON.stringify(claude);

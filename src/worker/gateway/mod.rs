@@ -767,7 +767,9 @@ impl Gate {
         let out_headers = Headers::new();
         for name in ["Content-Type", "x-request-id", "request-id", "Retry-After"] {
             if let Some(value) = upstream.headers().get(name).ok().flatten() {
-                let _ = out_headers.set(name, &value);
+                // A header that echoes the key is redacted like a body.
+                let value = Redactor::redact_all(provider_key, value.as_bytes());
+                let _ = out_headers.set(name, &String::from_utf8_lossy(&value));
             }
         }
         let _ = out_headers.set("Cache-Control", "no-store");
