@@ -316,6 +316,17 @@ pub struct RawBudget {
 }
 
 impl RawBudget {
+    /// True for an update that names no field at all (`{}`): it changes
+    /// nothing.
+    pub fn is_empty(&self) -> bool {
+        !self.not_an_object
+            && self.unknown_fields.is_empty()
+            && self.enabled.is_none()
+            && self.soft_cap_tokens.is_none()
+            && self.hard_cap_tokens.is_none()
+            && self.period.is_none()
+    }
+
     /// The raw form of a valid budget (every field present).
     pub fn from_budget(budget: &Budget) -> RawBudget {
         RawBudget {

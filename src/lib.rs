@@ -16,6 +16,8 @@
 //!   - [`usage`]: summaries of ledger rows ([`summarize_usage`]).
 //!   - [`status`]: cap status for banners and previews ([`cap_status`]).
 //!   - [`charge`]: what a call is charged when its real usage is unknown.
+//!   - [`gate`]: one port's gate (holds, counters, recent ledger, outbox)
+//!     over a small SQL interface: the logic of the port's Durable Object.
 //!   - [`tokens`], [`text`], [`error`]: token counts, caller text (what
 //!     reads as written, header values as UTF-8) and the one error type.
 //!   - [`llm`]: what the gateway knows of LLM APIs (pure, no I/O).
@@ -46,6 +48,7 @@ pub mod budget;
 pub mod charge;
 pub mod decision;
 pub mod error;
+pub mod gate;
 pub mod llm;
 pub mod period;
 pub mod status;

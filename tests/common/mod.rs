@@ -1,4 +1,8 @@
-//! What the native integration tests share: the tests' one clock.
+//! What the native integration tests share: the tests' one clock, and a
+//! real SQLite for the port gate's and the ledger's SQL.
+#![allow(dead_code)]
+
+pub mod sqlite;
 
 use chrono::{DateTime, Utc};
 

@@ -1,0 +1,720 @@
+//! The port gate: one port's enforced budget, open holds, usage counters
+//! and recent ledger, and every operation on them, as plain Rust over a
+//! small SQL interface ([`sql::Sql`]).
+//!
+//! In the Worker this runs inside the port's Durable Object (`PortGate`),
+//! one operation per synchronous turn of the object, so no two requests
+//! can interleave inside one: a reservation reads the counters, asks the
+//! core ([`evaluate`](crate::evaluate)) and writes the hold in the same
+//! turn, and no SQL anywhere restates the rule. Natively it runs over an
+//! in-process SQLite, which is how the tests drive it.
+//!
+//! What the gate promises:
+//! - **No overshoot**: a hold is granted only when the core allows it on
+//!   the port's used tokens plus every open hold, whatever period a hold
+//!   was taken in (it commits into the current one).
+//! - **Exactly once**: a request id is counted once; a retry with the same
+//!   body answers as the first time (`replayed`), another body conflicts.
+//! - **Expiry**: a hold not settled by its expiry becomes a ledger entry at
+//!   its estimate ([`charge::expired_hold`](crate::charge::expired_hold)),
+//!   at the instant it expired; a late commit corrects that entry in its own
+//!   periods.
+//! - **Exact totals**: no write takes a total past 2^53 - 1
+//!   ([`TotalTooLarge`]).
+//! - **An outbox**: every entry written or corrected is kept, with a
+//!   version, until the ledger of record (D1) has that version
+//!   ([`Gate::pending`], [`Gate::delivered`]).
+//!
+//! Time is a parameter of every operation; nothing here reads a clock.
+
+pub mod model;
+pub mod schema;
+pub mod sql;
+pub mod store;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::{charge, evaluate, Decision, RawBudget, MAX_TOKENS};
+pub use model::*;
+use sql::{Sql, SqlError};
+use store::{checked_total, instant, ms, scopes, Tables};
+
+/// Settled holds are forgotten this long after they settled (a retried
+/// commit or release of an older one answers 404); longer than a month, so
+/// no period's gate ever depends on a forgotten one.
+pub const HOLD_RETENTION_DAYS: i64 = 40;
+/// Delivered ledger entries are forgotten by the gate this long after they
+/// were counted: a request id is exactly-once in the gate for this long
+/// (the ledger of record keeps every entry, unique per request id).
+pub const ENTRY_RETENTION_DAYS: i64 = 40;
+/// Counters of periods that started longer ago than this are pruned: the
+/// oldest period a late commit can still correct is inside it.
+pub const COUNTER_RETENTION_DAYS: i64 = 100;
+/// At most this many unsettled holds are listed.
+pub const LISTED_HOLDS: u32 = 100;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Why an operation could not run: its storage failed. Nothing it did is
+/// kept (the caller runs each operation as one transaction).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateError(pub String);
+
+impl From<SqlError> for GateError {
+    fn from(e: SqlError) -> GateError {
+        GateError(e.0)
+    }
+}
+
+impl std::fmt::Display for GateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for GateError {}
+
+/// What the gate reads once from the stores of record when a port's object
+/// starts for the first time on a deployment that already has data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Import {
+    /// The budget saved before (KV).
+    pub budget: Option<StoredBudget>,
+    /// Usage per period kind, period start and feature, of the periods a
+    /// gate or a late commit can still use (D1's rollup).
+    pub counters: Vec<ImportedCounter>,
+    /// Open holds, and expired ones a late commit may still correct.
+    pub holds: Vec<Hold>,
+    /// The ledger entries of those expired holds (still estimates).
+    pub entries: Vec<Entry>,
+    /// The port's highest ledger number so far.
+    pub last_seq: u64,
+}
+
+/// One imported counter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportedCounter {
+    /// `day`, `week` or `month`.
+    pub period: String,
+    /// Its start (epoch ms).
+    pub period_start: i64,
+    /// The feature.
+    pub feature: String,
+    /// Tokens.
+    pub tokens: u64,
+    /// Calls.
+    pub calls: u64,
+}
+
+/// The gate's answer to a question about the port (check, usage, status).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortView {
+    /// The enforced budget.
+    pub budget: StoredBudget,
+    /// The load in the budget's period (one feature's, when asked).
+    pub load: PortLoad,
+    /// The load under each period kind: day, week, month.
+    pub by_period: [PortLoad; 3],
+    /// Open holds and expired ones not yet committed late, newest first.
+    pub holds: Vec<Hold>,
+    /// Ledger entries still on their way to the ledger of record.
+    pub pending_entries: u64,
+}
+
+/// One port's gate over its storage.
+pub struct Gate<'a, S: Sql> {
+    t: Tables<'a, S>,
+}
+
+/// ISO 8601 with milliseconds, as the API writes instants.
+pub fn iso(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl<'a, S: Sql> Gate<'a, S> {
+    /// The gate over `sql`, its schema brought up to date.
+    ///
+    /// # Errors
+    /// The storage's.
+    pub fn open(sql: &'a S) -> Result<Gate<'a, S>, GateError> {
+        schema::migrate(sql)?;
+        Ok(Gate {
+            t: Tables::new(sql),
+        })
+    }
+
+    /// True once the port's state was imported (or found empty) at its
+    /// object's first start.
+    pub fn imported(&self) -> Result<bool, GateError> {
+        Ok(self.t.meta("imported")?.is_some())
+    }
+
+    /// Takes the state of a port that existed before its object did. Runs
+    /// once: a second call changes nothing.
+    pub fn import(&self, import: &Import) -> Result<(), GateError> {
+        if self.imported()? {
+            return Ok(());
+        }
+        if let Some(budget) = &import.budget {
+            self.t.set_meta("budget", &budget.json().to_string())?;
+        }
+        for c in &import.counters {
+            let Ok(period) = c.period.parse::<crate::Period>() else {
+                continue;
+            };
+            let start = instant(c.period_start);
+            if ms(period.start(start)) != c.period_start {
+                continue;
+            }
+            let tokens = i64::try_from(c.tokens).unwrap_or(i64::MAX);
+            let calls = i64::try_from(c.calls).unwrap_or(i64::MAX);
+            for scope in [
+                store::PORT_SCOPE.to_owned(),
+                store::feature_scope(&c.feature),
+            ] {
+                self.t
+                    .count_period(period, c.period_start, &scope, tokens, calls)?;
+            }
+        }
+        for e in &import.entries {
+            self.t.insert_entry(e)?;
+            self.t.mark_delivered(e.seq, e.version)?;
+        }
+        for h in &import.holds {
+            self.t.insert_hold(h)?;
+            if h.state != HoldState::Held {
+                self.t.settle_hold(
+                    &h.id,
+                    h.state,
+                    h.settled_at.unwrap_or(h.expires_at),
+                    None,
+                    h.entry_seq,
+                )?;
+            }
+        }
+        self.t
+            .set_meta("next_seq", &(import.last_seq + 1).to_string())?;
+        self.t.set_meta("imported", "1")?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ budget
+
+    /// The enforced budget (the defaults for a port never configured).
+    pub fn budget(&self) -> Result<StoredBudget, GateError> {
+        Ok(self
+            .t
+            .meta("budget")?
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .map_or_else(StoredBudget::unsaved, |v| StoredBudget::from_json(&v)))
+    }
+
+    /// Saves a partial update of the budget, merged and validated by the
+    /// core, only over the version `if_match` names (`*` matches any).
+    /// Binds every operation after it. `updatedAt` is unique per save (at
+    /// least a millisecond after the previous one), so it serves as the
+    /// budget's version.
+    pub fn save_budget(
+        &self,
+        update: &RawBudget,
+        if_match: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SaveOutcome, GateError> {
+        let current = self.budget()?;
+        if let Some(expected) = if_match.map(str::trim) {
+            let matches = expected == "*"
+                || current
+                    .updated_at
+                    .as_deref()
+                    .is_some_and(|at| expected.trim_matches('"') == at);
+            if !matches {
+                return Ok(SaveOutcome::PreconditionFailed { budget: current });
+            }
+        }
+        if update.is_empty() {
+            return Ok(SaveOutcome::Unchanged { budget: current });
+        }
+        let budget = match current.budget.merge(update) {
+            Ok(budget) => budget,
+            Err(e) => {
+                return Ok(SaveOutcome::Invalid {
+                    code: e.code().as_str().to_owned(),
+                    field: e.field().map(str::to_owned),
+                    message: e.message().to_owned(),
+                })
+            }
+        };
+        let previous = current
+            .updated_at
+            .as_deref()
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&Utc));
+        let at = match previous {
+            Some(p) if p >= now => p + chrono::Duration::milliseconds(1),
+            _ => now,
+        };
+        let saved = StoredBudget {
+            budget,
+            updated_by: Some(actor.to_owned()),
+            updated_at: Some(iso(at)),
+        };
+        self.t.set_meta("budget", &saved.json().to_string())?;
+        Ok(SaveOutcome::Saved { budget: saved })
+    }
+
+    // ------------------------------------------------------------ reads
+
+    /// The port's load in the period of `period` containing `now` (one
+    /// feature's when given).
+    pub fn load(
+        &self,
+        period: crate::Period,
+        feature: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<PortLoad, GateError> {
+        Ok(self.t.load(&period.window(now), feature)?)
+    }
+
+    fn budget_load(&self, now: DateTime<Utc>) -> Result<(StoredBudget, PortLoad), GateError> {
+        let stored = self.budget()?;
+        let load = self.load(stored.budget.period, None, now)?;
+        Ok((stored, load))
+    }
+
+    /// Where the port stands at `now`: its budget, its load in the budget's
+    /// period (one feature's when given) and under each period kind, its
+    /// unsettled holds and how much of its ledger is still on its way.
+    /// Expires what is due first.
+    pub fn view(&self, feature: Option<&str>, now: DateTime<Utc>) -> Result<PortView, GateError> {
+        self.expire_due(now)?;
+        let budget = self.budget()?;
+        let by_period = crate::Period::ALL.map(|p| self.load(p, None, now));
+        let [day, week, month] = by_period;
+        Ok(PortView {
+            load: self.load(budget.budget.period, feature, now)?,
+            budget,
+            by_period: [day?, week?, month?],
+            holds: self.t.unsettled_holds(LISTED_HOLDS)?,
+            pending_entries: self.t.pending_count()?,
+        })
+    }
+
+    // ------------------------------------------------------------ expiry
+
+    /// Expires every open hold due at `now`: each becomes a ledger entry at
+    /// its estimate, at the instant it expired, unless its request id was
+    /// already counted by a usage write. Returns how many expired.
+    pub fn expire_due(&self, now: DateTime<Utc>) -> Result<usize, GateError> {
+        let due = self.t.due_holds(ms(now))?;
+        for hold in &due {
+            let at = hold.expires_at;
+            if self.t.entry_by_request(&hold.request_id)?.is_some() {
+                self.t
+                    .settle_hold(&hold.id, HoldState::Expired, at, None, None)?;
+                continue;
+            }
+            let charge = charge::expired_hold(hold.estimated_tokens);
+            // A hold was admitted within the exact range; its periods at
+            // expiry may be others, so its charge is kept inside it too.
+            let room = MAX_TOKENS.saturating_sub(self.t.largest_port_total(at)?);
+            let input = charge.input_tokens.min(room);
+            let seq = self.t.take_seq()?;
+            let entry = Entry {
+                seq,
+                request_id: hold.request_id.clone(),
+                reservation_id: Some(hold.id.clone()),
+                user_id: hold.user_id.clone(),
+                feature: hold.feature.clone(),
+                provider: "unknown".into(),
+                model: "unknown".into(),
+                tokens: TokenCounts::new(input, charge.output_tokens),
+                body_hash: String::new(),
+                estimated: true,
+                created_at: at,
+                version: 1,
+            };
+            self.t.insert_entry(&entry)?;
+            self.count(&entry, 1)?;
+            self.t
+                .settle_hold(&hold.id, HoldState::Expired, at, None, Some(seq))?;
+        }
+        Ok(due.len())
+    }
+
+    /// When the next open hold expires (epoch ms): when the object's alarm
+    /// should next run for expiry.
+    pub fn next_expiry(&self) -> Result<Option<i64>, GateError> {
+        Ok(self.t.next_expiry()?)
+    }
+
+    /// Counts (`sign` 1) or uncounts (`sign` -1) an entry in its scopes and
+    /// periods.
+    fn count(&self, entry: &Entry, sign: i64) -> Result<(), SqlError> {
+        let tokens = i64::try_from(entry.total_tokens()).unwrap_or(i64::MAX);
+        self.t.count(
+            entry.created_at,
+            &scopes(&entry.feature, entry.user_id.as_deref()),
+            sign * tokens,
+            sign,
+        )
+    }
+
+    /// `None` when adding `tokens` at `at` keeps every port total of its
+    /// periods within 2^53 - 1, else the refusal.
+    fn overflow(
+        &self,
+        at: i64,
+        base: u64,
+        tokens: u64,
+    ) -> Result<Option<TotalTooLarge>, GateError> {
+        let total = self.t.largest_port_total(at)?.max(base);
+        Ok(match checked_total(total, tokens) {
+            Some(_) => None,
+            None => Some(TotalTooLarge::new(total.saturating_add(tokens))),
+        })
+    }
+
+    // ------------------------------------------------------------ reserve
+
+    /// Checks and holds in one step: the hold is taken only when the core
+    /// allows `req.estimated_tokens` on the port's used plus held tokens.
+    pub fn reserve(
+        &self,
+        req: &HoldRequest,
+        now: DateTime<Utc>,
+    ) -> Result<ReserveOutcome, GateError> {
+        self.expire_due(now)?;
+        let (stored, load) = self.budget_load(now)?;
+        if let Some(existing) = self.t.hold_by_request(&req.request_id)? {
+            return Ok(if existing.body_hash == req.body_hash {
+                ReserveOutcome::Held {
+                    hold: existing,
+                    load,
+                    replayed: true,
+                }
+            } else {
+                ReserveOutcome::Conflict { existing, load }
+            });
+        }
+        let decision = evaluate(
+            &stored.budget,
+            load.gate_tokens(),
+            req.estimated_tokens,
+            now,
+        );
+        if let Decision::Refused {
+            reason,
+            used_tokens,
+            cap_tokens,
+            window,
+        } = decision
+        {
+            return Ok(ReserveOutcome::Refused {
+                refusal: Refusal {
+                    reason: reason.as_str().to_owned(),
+                    used_tokens,
+                    cap_tokens,
+                    period_start: ms(window.start),
+                    resets_at: ms(window.end),
+                },
+                load,
+            });
+        }
+        let at = ms(now);
+        let in_flight = store::sum(load.held_tokens, self.t.largest_port_total(at)?);
+        if let Some(refusal) = self.overflow(at, in_flight, req.estimated_tokens)? {
+            return Ok(ReserveOutcome::TooLarge { refusal, load });
+        }
+        let hold = Hold {
+            id: req.hold_id.clone(),
+            request_id: req.request_id.clone(),
+            feature: req.feature.clone(),
+            user_id: req.user_id.clone(),
+            estimated_tokens: req.estimated_tokens,
+            state: HoldState::Held,
+            body_hash: req.body_hash.clone(),
+            actual_tokens: None,
+            created_at: at,
+            expires_at: at + (req.ttl_seconds as i64) * 1000,
+            settled_at: None,
+            entry_seq: None,
+        };
+        self.t.insert_hold(&hold)?;
+        let load = self.load(stored.budget.period, None, now)?;
+        Ok(ReserveOutcome::Held {
+            hold,
+            load,
+            replayed: false,
+        })
+    }
+
+    // ------------------------------------------------------------ commit
+
+    /// Settles a hold with the call's real usage, exactly once. A held hold
+    /// gets a new entry, now; an expired one's estimated entry takes the
+    /// real usage (its instant, hence its periods, stay) and the counters
+    /// move by the difference.
+    pub fn commit(
+        &self,
+        id: &str,
+        usage: &CallUsage,
+        body_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CommitOutcome, GateError> {
+        self.expire_due(now)?;
+        let period = self.budget()?.budget.period;
+        let load = |g: &Self| g.load(period, None, now);
+        let Some(hold) = self.t.hold(id)? else {
+            return Ok(CommitOutcome::NotFound { load: load(self)? });
+        };
+        let total = usage.tokens.total();
+        match hold.state {
+            HoldState::Held => {
+                if self.t.entry_by_request(&hold.request_id)?.is_some() {
+                    return Ok(CommitOutcome::Conflict {
+                        hold,
+                        load: load(self)?,
+                    });
+                }
+                let at = ms(now);
+                if let Some(refusal) = self.overflow(at, 0, total)? {
+                    return Ok(CommitOutcome::TooLarge {
+                        refusal,
+                        load: load(self)?,
+                    });
+                }
+                let entry = Entry {
+                    seq: self.t.take_seq()?,
+                    request_id: hold.request_id.clone(),
+                    reservation_id: Some(hold.id.clone()),
+                    user_id: usage.user_id.clone().or_else(|| hold.user_id.clone()),
+                    feature: usage
+                        .feature
+                        .clone()
+                        .unwrap_or_else(|| hold.feature.clone()),
+                    provider: usage.provider.clone(),
+                    model: usage.model.clone(),
+                    tokens: usage.tokens,
+                    body_hash: body_hash.to_owned(),
+                    estimated: false,
+                    created_at: at,
+                    version: 1,
+                };
+                self.t.insert_entry(&entry)?;
+                self.count(&entry, 1)?;
+                self.t.settle_hold(
+                    &hold.id,
+                    HoldState::Committed,
+                    at,
+                    Some(total),
+                    Some(entry.seq),
+                )?;
+                let hold = self.t.hold(id)?.unwrap_or(hold);
+                Ok(CommitOutcome::Committed {
+                    hold,
+                    entry,
+                    load: load(self)?,
+                    replayed: false,
+                })
+            }
+            HoldState::Committed => {
+                let entry = match hold.entry_seq {
+                    Some(seq) => self.t.entry(seq)?,
+                    None => None,
+                };
+                Ok(match entry {
+                    Some(entry) if entry.body_hash == body_hash => CommitOutcome::Committed {
+                        hold,
+                        entry,
+                        load: load(self)?,
+                        replayed: true,
+                    },
+                    _ => CommitOutcome::Conflict {
+                        hold,
+                        load: load(self)?,
+                    },
+                })
+            }
+            HoldState::Expired => {
+                let estimated = match hold.entry_seq {
+                    Some(seq) => self.t.entry(seq)?.filter(|e| e.estimated),
+                    None => None,
+                };
+                let Some(old) = estimated else {
+                    return Ok(CommitOutcome::Conflict {
+                        hold,
+                        load: load(self)?,
+                    });
+                };
+                let base = self.t.largest_port_total(old.created_at)?;
+                let without = base.saturating_sub(old.total_tokens());
+                if checked_total(without, total).is_none() {
+                    return Ok(CommitOutcome::TooLarge {
+                        refusal: TotalTooLarge::new(without.saturating_add(total)),
+                        load: load(self)?,
+                    });
+                }
+                self.count(&old, -1)?;
+                let entry = Entry {
+                    user_id: usage.user_id.clone().or_else(|| hold.user_id.clone()),
+                    feature: usage.feature.clone().unwrap_or_else(|| old.feature.clone()),
+                    provider: usage.provider.clone(),
+                    model: usage.model.clone(),
+                    tokens: usage.tokens,
+                    body_hash: body_hash.to_owned(),
+                    estimated: false,
+                    version: old.version + 1,
+                    ..old
+                };
+                self.t.replace_entry(&entry)?;
+                self.count(&entry, 1)?;
+                self.t.settle_hold(
+                    &hold.id,
+                    HoldState::Committed,
+                    ms(now),
+                    Some(total),
+                    Some(entry.seq),
+                )?;
+                let hold = self.t.hold(id)?.unwrap_or(hold);
+                Ok(CommitOutcome::Committed {
+                    hold,
+                    entry,
+                    load: load(self)?,
+                    replayed: false,
+                })
+            }
+            HoldState::Released => Ok(CommitOutcome::Conflict {
+                hold,
+                load: load(self)?,
+            }),
+        }
+    }
+
+    // ------------------------------------------------------------ release
+
+    /// Gives a hold back. Releasing twice answers the same; a committed or
+    /// expired hold cannot be released.
+    pub fn release(&self, id: &str, now: DateTime<Utc>) -> Result<ReleaseOutcome, GateError> {
+        self.expire_due(now)?;
+        let period = self.budget()?.budget.period;
+        let Some(hold) = self.t.hold(id)? else {
+            return Ok(ReleaseOutcome::NotFound {
+                load: self.load(period, None, now)?,
+            });
+        };
+        Ok(match hold.state {
+            HoldState::Held => {
+                self.t
+                    .settle_hold(&hold.id, HoldState::Released, ms(now), None, None)?;
+                let hold = self.t.hold(id)?.unwrap_or(hold);
+                ReleaseOutcome::Released {
+                    hold,
+                    load: self.load(period, None, now)?,
+                }
+            }
+            HoldState::Released => ReleaseOutcome::Released {
+                hold,
+                load: self.load(period, None, now)?,
+            },
+            HoldState::Committed | HoldState::Expired => ReleaseOutcome::Conflict {
+                hold,
+                load: self.load(period, None, now)?,
+            },
+        })
+    }
+
+    // ------------------------------------------------------------ record
+
+    /// Counts a call made without a hold, exactly once per request id, in
+    /// the periods of `occurred_at`.
+    pub fn record(
+        &self,
+        usage: &CallUsage,
+        request_id: &str,
+        body_hash: &str,
+        occurred_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome, GateError> {
+        self.expire_due(now)?;
+        let period = self.budget()?.budget.period;
+        if let Some(entry) = self.t.entry_by_request(request_id)? {
+            let load = self.load(period, None, now)?;
+            return Ok(if entry.body_hash == body_hash {
+                RecordOutcome::Recorded {
+                    entry,
+                    load,
+                    replayed: true,
+                }
+            } else {
+                RecordOutcome::Conflict { entry, load }
+            });
+        }
+        let at = ms(occurred_at);
+        if let Some(refusal) = self.overflow(at, 0, usage.tokens.total())? {
+            return Ok(RecordOutcome::TooLarge {
+                refusal,
+                load: self.load(period, None, now)?,
+            });
+        }
+        let entry = Entry {
+            seq: self.t.take_seq()?,
+            request_id: request_id.to_owned(),
+            reservation_id: None,
+            user_id: usage.user_id.clone(),
+            feature: usage.feature.clone().unwrap_or_else(|| "default".into()),
+            provider: usage.provider.clone(),
+            model: usage.model.clone(),
+            tokens: usage.tokens,
+            body_hash: body_hash.to_owned(),
+            estimated: false,
+            created_at: at,
+            version: 1,
+        };
+        self.t.insert_entry(&entry)?;
+        self.count(&entry, 1)?;
+        Ok(RecordOutcome::Recorded {
+            entry,
+            load: self.load(period, None, now)?,
+            replayed: false,
+        })
+    }
+
+    // ------------------------------------------------------------ outbox
+
+    /// Up to `limit` entries whose newest version the ledger of record has
+    /// not got, oldest first, each with the version it has (0: none).
+    pub fn pending(&self, limit: u32) -> Result<Vec<(Entry, u64)>, GateError> {
+        Ok(self.t.pending_entries(limit)?)
+    }
+
+    /// How many entries are on their way to the ledger of record.
+    pub fn pending_count(&self) -> Result<u64, GateError> {
+        Ok(self.t.pending_count()?)
+    }
+
+    /// Records that the ledger of record now has these `(seq, version)`s.
+    pub fn delivered(&self, versions: &[(u64, u64)]) -> Result<(), GateError> {
+        for (seq, version) in versions {
+            self.t.mark_delivered(*seq, *version)?;
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ pruning
+
+    /// Forgets what no gate or late commit can still need: holds settled
+    /// and entries delivered more than their retention ago, counters of
+    /// long-past periods.
+    pub fn prune(&self, now: DateTime<Utc>) -> Result<(), GateError> {
+        let now = ms(now);
+        self.t.prune_holds(now - HOLD_RETENTION_DAYS * DAY_MS)?;
+        self.t.prune_entries(now - ENTRY_RETENTION_DAYS * DAY_MS)?;
+        self.t
+            .prune_counters(now - COUNTER_RETENTION_DAYS * DAY_MS)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,469 @@
+//! What the port gate keeps and answers: holds, ledger entries, loads and
+//! the outcome of each operation. Plain data (instants as epoch
+//! milliseconds), serializable, so the Worker and the port's Durable Object
+//! exchange exactly these values.
+
+use serde::{Deserialize, Serialize};
+
+use crate::tokens::add_tokens;
+use crate::{Budget, MAX_TOKENS};
+
+/// A call's tokens by kind, as providers report them.
+///
+/// `input_tokens` is all the input the provider processed, cached reads and
+/// cache writes included (OpenAI's `prompt_tokens` already includes its
+/// cached tokens; for Anthropic the gateway adds `cache_read_input_tokens`
+/// and `cache_creation_input_tokens` to `input_tokens`), so that
+/// `input + output` is what counts against a token budget. The other kinds
+/// say how much of it was what, for pricing and reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenCounts {
+    /// All input tokens.
+    pub input_tokens: u64,
+    /// The part of the input read from the provider's cache.
+    #[serde(default)]
+    pub cached_input_tokens: u64,
+    /// The part of the input written to the provider's cache.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+    /// All output tokens.
+    pub output_tokens: u64,
+    /// The part of the output spent on reasoning.
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+}
+
+impl TokenCounts {
+    /// Input and output only (no cache or reasoning detail).
+    pub fn new(input_tokens: u64, output_tokens: u64) -> TokenCounts {
+        TokenCounts {
+            input_tokens,
+            output_tokens,
+            ..TokenCounts::default()
+        }
+    }
+
+    /// Input plus output: what counts against a token budget.
+    pub fn total(&self) -> u64 {
+        add_tokens(self.input_tokens, self.output_tokens)
+    }
+}
+
+/// The real usage of one call, as committed or recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallUsage {
+    /// The end user the call was made for.
+    pub user_id: Option<String>,
+    /// The product feature (`None` on a commit: the reservation's).
+    pub feature: Option<String>,
+    /// The LLM provider.
+    pub provider: String,
+    /// The model.
+    pub model: String,
+    /// Tokens by kind.
+    pub tokens: TokenCounts,
+}
+
+/// A request for a hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldRequest {
+    /// Tokens to hold.
+    pub estimated_tokens: u64,
+    /// The feature the call is for.
+    pub feature: String,
+    /// The end user the call is for.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The caller's idempotency key.
+    pub request_id: String,
+    /// Seconds until an unsettled hold expires.
+    pub ttl_seconds: u64,
+    /// Fingerprint of the request, to tell a retry from a conflicting reuse.
+    pub body_hash: String,
+    /// The hold's id, chosen by the caller (fresh for every request).
+    pub hold_id: String,
+}
+
+/// A hold's life: held, then committed, released or expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldState {
+    /// Counting its estimate against the cap until settled.
+    Held,
+    /// Settled with the call's real usage (a ledger entry).
+    Committed,
+    /// Given back: the call did not happen.
+    Released,
+    /// Not settled in time: charged as its estimate until a late commit.
+    Expired,
+}
+
+impl HoldState {
+    /// `held`, `committed`, `released` or `expired`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Held => "held",
+            HoldState::Committed => "committed",
+            HoldState::Released => "released",
+            HoldState::Expired => "expired",
+        }
+    }
+
+    /// The state of its stored name (`held` for anything unknown).
+    pub fn parse(name: &str) -> HoldState {
+        match name {
+            "committed" => HoldState::Committed,
+            "released" => HoldState::Released,
+            "expired" => HoldState::Expired,
+            _ => HoldState::Held,
+        }
+    }
+}
+
+/// A hold on part of a port's budget (a reservation).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    /// `rsv_` and 24 hex digits.
+    pub id: String,
+    /// The caller's request id.
+    pub request_id: String,
+    /// The feature the call is for.
+    pub feature: String,
+    /// The end user the call is for.
+    pub user_id: Option<String>,
+    /// Tokens held.
+    pub estimated_tokens: u64,
+    /// Where it stands.
+    pub state: HoldState,
+    /// Fingerprint of the reserving request.
+    pub body_hash: String,
+    /// Tokens committed, once committed.
+    pub actual_tokens: Option<u64>,
+    /// When it was taken (epoch ms).
+    pub created_at: i64,
+    /// When an unsettled hold expires (epoch ms).
+    pub expires_at: i64,
+    /// When it was committed, released or expired (epoch ms).
+    pub settled_at: Option<i64>,
+    /// The ledger entry it settled into (committed, or expired at its
+    /// estimate).
+    pub entry_seq: Option<u64>,
+}
+
+/// One counted call: a ledger entry, numbered per port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// The port's ledger sequence number: the entry's id, increasing.
+    pub seq: u64,
+    /// The caller's request id: unique per port.
+    pub request_id: String,
+    /// The hold it settled, if any.
+    pub reservation_id: Option<String>,
+    /// The end user.
+    pub user_id: Option<String>,
+    /// The product feature.
+    pub feature: String,
+    /// The LLM provider.
+    pub provider: String,
+    /// The model.
+    pub model: String,
+    /// Tokens by kind.
+    pub tokens: TokenCounts,
+    /// Fingerprint of the request that wrote it.
+    pub body_hash: String,
+    /// True while it is an expired hold charged at its estimate.
+    pub estimated: bool,
+    /// When the call was counted (epoch ms): its periods.
+    pub created_at: i64,
+    /// Bumped by every change (a late commit): the ledger of record is
+    /// behind while its copy is older.
+    pub version: u64,
+}
+
+impl Entry {
+    /// Input plus output.
+    pub fn total_tokens(&self) -> u64 {
+        self.tokens.total()
+    }
+}
+
+/// Tokens a port has used and holds in one period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortLoad {
+    /// Tokens of counted calls in the period.
+    pub used_tokens: u64,
+    /// Counted calls in the period.
+    pub calls: u64,
+    /// Estimates of open holds, whatever period they were taken in: they
+    /// commit into the current one.
+    pub held_tokens: u64,
+    /// The part of `used_tokens` that expired holds were charged at.
+    pub expired_tokens: u64,
+}
+
+impl PortLoad {
+    /// What the gate counts against the hard cap: used (expired holds
+    /// included) and open holds.
+    pub fn gate_tokens(&self) -> u64 {
+        add_tokens(self.used_tokens, self.held_tokens)
+    }
+}
+
+/// A port's budget as the gate enforces it, with who saved it and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBudget {
+    /// The settings.
+    pub budget: Budget,
+    /// Who saved it (absent for a port that never had one).
+    pub updated_by: Option<String>,
+    /// When it was saved (ISO 8601 with milliseconds); unique per save, so
+    /// it serves as the budget's `ETag`.
+    pub updated_at: Option<String>,
+}
+
+impl StoredBudget {
+    /// The defaults of a port never configured.
+    pub fn unsaved() -> StoredBudget {
+        StoredBudget {
+            budget: Budget::default(),
+            updated_by: None,
+            updated_at: None,
+        }
+    }
+
+    /// The API's JSON: the budget's fields plus `updatedBy`, `updatedAt`.
+    pub fn json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self.budget).unwrap_or_default();
+        value["updatedBy"] = self.updated_by.clone().into();
+        value["updatedAt"] = self.updated_at.clone().into();
+        value
+    }
+
+    /// Reads the API's JSON (or a stored value) tolerantly: the core's
+    /// [`Budget::normalize`] for the settings, the audit fields if present.
+    pub fn from_json(value: &serde_json::Value) -> StoredBudget {
+        let raw: crate::RawBudget = serde_json::from_value(value.clone()).unwrap_or_default();
+        let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        StoredBudget {
+            budget: Budget::normalize(&raw),
+            updated_by: text("updatedBy"),
+            updated_at: text("updatedAt"),
+        }
+    }
+}
+
+impl Serialize for StoredBudget {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.json().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for StoredBudget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StoredBudget, D::Error> {
+        Ok(StoredBudget::from_json(&serde_json::Value::deserialize(d)?))
+    }
+}
+
+/// Why the core refused a hold, on the numbers the gate read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refusal {
+    /// `hard-cap-exceeded` or `estimated-exceeds-cap`.
+    pub reason: String,
+    /// What the gate counted as used (used plus held).
+    pub used_tokens: u64,
+    /// The hard cap.
+    pub cap_tokens: u64,
+    /// The period's start (epoch ms).
+    pub period_start: i64,
+    /// The period's end, when the budget resets (epoch ms).
+    pub resets_at: i64,
+}
+
+/// A write refused because a total would leave the range every count is
+/// kept exactly in (2^53 - 1, the largest integer JavaScript and JSON
+/// readers hold exactly).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TotalTooLarge {
+    /// The total the write would have made.
+    pub would_be: u64,
+    /// The largest total kept: 2^53 - 1.
+    pub max: u64,
+}
+
+impl TotalTooLarge {
+    /// A refusal of a write that would take a total to `would_be`.
+    pub fn new(would_be: u64) -> TotalTooLarge {
+        TotalTooLarge {
+            would_be,
+            max: MAX_TOKENS,
+        }
+    }
+}
+
+/// What a reservation came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum ReserveOutcome {
+    /// The hold was taken (or had been, by an earlier request with the same
+    /// request id and body: `replayed`).
+    Held {
+        /// The hold.
+        hold: Hold,
+        /// The port's load after it.
+        load: PortLoad,
+        /// True when an earlier request took it.
+        replayed: bool,
+    },
+    /// It does not fit: the core's refusal.
+    Refused {
+        /// Why, on which numbers.
+        refusal: Refusal,
+        /// The port's load.
+        load: PortLoad,
+    },
+    /// The request id was used before with another body.
+    Conflict {
+        /// The earlier hold.
+        existing: Hold,
+        /// The port's load.
+        load: PortLoad,
+    },
+    /// Holding it would take a total past 2^53 - 1.
+    TooLarge {
+        /// The numbers.
+        refusal: TotalTooLarge,
+        /// The port's load.
+        load: PortLoad,
+    },
+}
+
+/// What a commit came to.
+// One value per request, moved once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum CommitOutcome {
+    /// Counted (now, or by an earlier request with the same body).
+    Committed {
+        /// The settled hold.
+        hold: Hold,
+        /// Its ledger entry.
+        entry: Entry,
+        /// The port's load after it.
+        load: PortLoad,
+        /// True when an earlier request counted it.
+        replayed: bool,
+    },
+    /// No such hold on this port.
+    NotFound {
+        /// The port's load.
+        load: PortLoad,
+    },
+    /// It cannot be committed: released, committed with another body, or
+    /// its request id already counted by a plain usage write.
+    Conflict {
+        /// The hold as it stands.
+        hold: Hold,
+        /// The port's load.
+        load: PortLoad,
+    },
+    /// Counting it would take a total past 2^53 - 1.
+    TooLarge {
+        /// The numbers.
+        refusal: TotalTooLarge,
+        /// The port's load.
+        load: PortLoad,
+    },
+}
+
+/// What a release came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum ReleaseOutcome {
+    /// Released (now or before).
+    Released {
+        /// The hold.
+        hold: Hold,
+        /// The port's load after it.
+        load: PortLoad,
+    },
+    /// No such hold on this port.
+    NotFound {
+        /// The port's load.
+        load: PortLoad,
+    },
+    /// Committed or expired: it cannot be released.
+    Conflict {
+        /// The hold as it stands.
+        hold: Hold,
+        /// The port's load.
+        load: PortLoad,
+    },
+}
+
+/// What a usage write (a call made without a hold) came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum RecordOutcome {
+    /// Counted (now, or by an earlier request with the same body).
+    Recorded {
+        /// The ledger entry.
+        entry: Entry,
+        /// The port's load after it.
+        load: PortLoad,
+        /// True when an earlier request counted it.
+        replayed: bool,
+    },
+    /// The request id was counted before with another body.
+    Conflict {
+        /// The earlier entry.
+        entry: Entry,
+        /// The port's load.
+        load: PortLoad,
+    },
+    /// Counting it would take a total past 2^53 - 1.
+    TooLarge {
+        /// The numbers.
+        refusal: TotalTooLarge,
+        /// The port's load.
+        load: PortLoad,
+    },
+}
+
+/// What a budget save came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum SaveOutcome {
+    /// Saved: it binds the very next call.
+    Saved {
+        /// The budget as saved.
+        budget: StoredBudget,
+    },
+    /// The update changed nothing (an empty update): nothing was written.
+    Unchanged {
+        /// The current budget.
+        budget: StoredBudget,
+    },
+    /// `If-Match` named another version: nothing was saved.
+    PreconditionFailed {
+        /// The current budget.
+        budget: StoredBudget,
+    },
+    /// The core refused the merged budget: nothing was saved.
+    Invalid {
+        /// The core's error code.
+        code: String,
+        /// Its field.
+        field: Option<String>,
+        /// Its message.
+        message: String,
+    },
+}

@@ -1,0 +1,96 @@
+//! The port gate's own storage: one SQLite database per port (the port's
+//! Durable Object), created on first use and migrated forward by number.
+
+use super::sql::{Sql, SqlError, Value};
+
+/// Each schema version's statements, in order. A database at version `n`
+/// has run the first `n` entries.
+const VERSIONS: &[&[&str]] = &[&[
+    // Small settings: the enforced budget, the next ledger number, the
+    // first-start import mark.
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    // Holds (reservations): open ones weigh on the gate; settled ones are
+    // kept for the retention, so a retried commit or release answers as
+    // the first time.
+    "CREATE TABLE IF NOT EXISTS holds (
+        id TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE,
+        feature TEXT NOT NULL,
+        user_id TEXT,
+        estimated_tokens INTEGER NOT NULL CHECK (estimated_tokens >= 0),
+        state TEXT NOT NULL CHECK (state IN ('held', 'committed', 'released', 'expired')),
+        body_hash TEXT NOT NULL,
+        actual_tokens INTEGER,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        settled_at INTEGER,
+        entry_seq INTEGER
+    )",
+    "CREATE INDEX IF NOT EXISTS holds_open ON holds (state, expires_at)",
+    "CREATE INDEX IF NOT EXISTS holds_settled ON holds (settled_at) WHERE settled_at IS NOT NULL",
+    // Usage counters per period kind, period start and scope ('' the port,
+    // 'f:<feature>', 'u:<end user>'): what the gate reads, at any ledger size.
+    "CREATE TABLE IF NOT EXISTS counters (
+        period TEXT NOT NULL,
+        period_start INTEGER NOT NULL,
+        scope TEXT NOT NULL,
+        tokens INTEGER NOT NULL,
+        calls INTEGER NOT NULL,
+        PRIMARY KEY (period, period_start, scope)
+    ) WITHOUT ROWID",
+    // The recent ledger, kept for the retention (exactly once per request
+    // id; late commits correct it), and the outbox to D1, the ledger of
+    // record: an entry is on its way while delivered_version < version.
+    "CREATE TABLE IF NOT EXISTS entries (
+        seq INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE,
+        reservation_id TEXT,
+        user_id TEXT,
+        feature TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        cached_input_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL,
+        reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+        body_hash TEXT NOT NULL,
+        estimated INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1,
+        delivered_version INTEGER NOT NULL DEFAULT 0
+    )",
+    "CREATE INDEX IF NOT EXISTS entries_pending ON entries (seq) WHERE delivered_version < version",
+    "CREATE INDEX IF NOT EXISTS entries_estimated ON entries (created_at) WHERE estimated = 1",
+    "CREATE INDEX IF NOT EXISTS entries_created ON entries (created_at)",
+]];
+
+/// The newest schema version.
+pub const VERSION: usize = VERSIONS.len();
+
+/// Brings the storage to the newest schema; idempotent.
+///
+/// # Errors
+/// The storage's.
+pub fn migrate(sql: &impl Sql) -> Result<(), SqlError> {
+    sql.exec(VERSIONS[0][0], &[])?;
+    let at = sql
+        .exec("SELECT value FROM meta WHERE key = 'schema'", &[])?
+        .first()
+        .and_then(|row| row.text("value"))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    for statements in VERSIONS.iter().skip(at) {
+        for statement in *statements {
+            sql.exec(statement, &[])?;
+        }
+    }
+    if at < VERSION {
+        sql.exec(
+            "INSERT INTO meta (key, value) VALUES ('schema', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[Value::Text(VERSION.to_string())],
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! The narrow storage interface the port gate is written against: run one
+//! SQL statement with positional parameters, get its rows back.
+//!
+//! The same gate code runs over a Durable Object's SQLite storage in the
+//! Worker and over an in-process SQLite in native tests; the ledger's D1
+//! statements are plain [`Statement`]s that either can run. Atomicity is the
+//! caller's: the object runs each gate operation in one synchronous storage
+//! transaction, the tests in a SQLite transaction.
+
+use std::fmt;
+
+/// One SQL value, as SQLite, D1 and a Durable Object's storage carry them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// `NULL`.
+    Null,
+    /// A whole number (JavaScript hands them over exactly up to 2^53).
+    Integer(i64),
+    /// A floating-point number.
+    Real(f64),
+    /// Text.
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Value {
+        Value::Integer(v)
+    }
+}
+
+impl From<u64> for Value {
+    /// Counts stay below 2^53, far inside `i64`; anything above is clamped.
+    fn from(v: u64) -> Value {
+        Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Value {
+        Value::Integer(i64::from(v))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Text(v)
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Value {
+        Value::Text(v.clone())
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One row of a result, its columns by name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Row {
+    columns: Vec<(String, Value)>,
+}
+
+impl Row {
+    /// A row of `(column, value)` pairs.
+    pub fn new(columns: Vec<(String, Value)>) -> Row {
+        Row { columns }
+    }
+
+    /// The value of `column` (`Null` when there is no such column).
+    pub fn get(&self, column: &str) -> &Value {
+        self.columns
+            .iter()
+            .find(|(name, _)| name == column)
+            .map_or(&Value::Null, |(_, v)| v)
+    }
+
+    /// A whole-number column (a real with no fraction counts; else `None`).
+    pub fn int(&self, column: &str) -> Option<i64> {
+        match self.get(column) {
+            Value::Integer(v) => Some(*v),
+            Value::Real(v) if v.fract() == 0.0 && v.is_finite() => Some(*v as i64),
+            _ => None,
+        }
+    }
+
+    /// A non-negative count column (0 when missing, null or negative).
+    pub fn count(&self, column: &str) -> u64 {
+        self.int(column)
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(0)
+    }
+
+    /// A text column.
+    pub fn text(&self, column: &str) -> Option<String> {
+        match self.get(column) {
+            Value::Text(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// A storage failure: the statement did not run (or its result is lost).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqlError(pub String);
+
+impl fmt::Display for SqlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+/// Storage that runs SQL statements one at a time, synchronously.
+pub trait Sql {
+    /// Runs `sql` with positional parameters (`?1`, `?2`, ... or `?`).
+    ///
+    /// # Errors
+    /// The storage's error, as text.
+    fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError>;
+}
+
+impl<T: Sql + ?Sized> Sql for &T {
+    fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        (**self).exec(sql, params)
+    }
+}
+
+/// One statement with its parameters, for storage that runs a batch of
+/// them as one transaction (D1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Statement {
+    /// The SQL text.
+    pub sql: String,
+    /// Its positional parameters.
+    pub params: Vec<Value>,
+}
+
+impl Statement {
+    /// A statement.
+    pub fn new(sql: impl Into<String>, params: Vec<Value>) -> Statement {
+        Statement {
+            sql: sql.into(),
+            params,
+        }
+    }
+}

@@ -1,0 +1,509 @@
+//! The port gate's tables, one query at a time: meta values, holds,
+//! counters and ledger entries. No rule lives here; [`super::Gate`]
+//! decides, this reads and writes.
+
+use super::model::{Entry, Hold, HoldState, PortLoad, TokenCounts};
+use super::sql::{Row, Sql, SqlError, Value};
+use crate::tokens::add_tokens;
+use crate::{Period, PeriodWindow};
+
+/// The scope of the port's own counters.
+pub const PORT_SCOPE: &str = "";
+
+/// The counter scope of a feature.
+pub fn feature_scope(feature: &str) -> String {
+    format!("f:{feature}")
+}
+
+/// The counter scope of an end user.
+pub fn user_scope(user: &str) -> String {
+    format!("u:{user}")
+}
+
+/// The scopes a call by `feature` for `user` counts in.
+pub fn scopes(feature: &str, user: Option<&str>) -> Vec<String> {
+    let mut scopes = vec![PORT_SCOPE.to_owned(), feature_scope(feature)];
+    scopes.extend(user.map(user_scope));
+    scopes
+}
+
+/// Epoch milliseconds of an instant.
+pub fn ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// The instant of epoch milliseconds.
+pub fn instant(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// The typed view of the gate's storage.
+pub struct Tables<'a, S: Sql> {
+    sql: &'a S,
+}
+
+impl<'a, S: Sql> Tables<'a, S> {
+    /// The tables over `sql`.
+    pub fn new(sql: &'a S) -> Tables<'a, S> {
+        Tables { sql }
+    }
+
+    fn exec(&self, query: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        self.sql.exec(query, params)
+    }
+
+    fn one(&self, query: &str, params: &[Value]) -> Result<Option<Row>, SqlError> {
+        Ok(self.exec(query, params)?.into_iter().next())
+    }
+
+    // ------------------------------------------------------------ meta
+
+    /// A meta value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, SqlError> {
+        Ok(self
+            .one("SELECT value FROM meta WHERE key = ?1", &[key.into()])?
+            .and_then(|r| r.text("value")))
+    }
+
+    /// Sets a meta value.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), SqlError> {
+        self.exec(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[key.into(), value.into()],
+        )?;
+        Ok(())
+    }
+
+    /// The next ledger sequence number, taken (numbers are never reused,
+    /// even after old entries are pruned).
+    pub fn take_seq(&self) -> Result<u64, SqlError> {
+        let next = self
+            .meta("next_seq")?
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1);
+        self.set_meta("next_seq", &(next + 1).to_string())?;
+        Ok(next)
+    }
+
+    // ------------------------------------------------------------ holds
+
+    const HOLD_COLUMNS: &'static str = "id, request_id, feature, user_id, estimated_tokens, \
+        state, body_hash, actual_tokens, created_at, expires_at, settled_at, entry_seq";
+
+    fn hold_of(row: &Row) -> Hold {
+        Hold {
+            id: row.text("id").unwrap_or_default(),
+            request_id: row.text("request_id").unwrap_or_default(),
+            feature: row.text("feature").unwrap_or_default(),
+            user_id: row.text("user_id"),
+            estimated_tokens: row.count("estimated_tokens"),
+            state: HoldState::parse(&row.text("state").unwrap_or_default()),
+            body_hash: row.text("body_hash").unwrap_or_default(),
+            actual_tokens: row.int("actual_tokens").map(|v| v.max(0) as u64),
+            created_at: row.int("created_at").unwrap_or(0),
+            expires_at: row.int("expires_at").unwrap_or(0),
+            settled_at: row.int("settled_at"),
+            entry_seq: row.int("entry_seq").map(|v| v.max(0) as u64),
+        }
+    }
+
+    /// The hold with this id.
+    pub fn hold(&self, id: &str) -> Result<Option<Hold>, SqlError> {
+        let q = format!("SELECT {} FROM holds WHERE id = ?1", Self::HOLD_COLUMNS);
+        Ok(self.one(&q, &[id.into()])?.as_ref().map(Self::hold_of))
+    }
+
+    /// The hold taken under this request id.
+    pub fn hold_by_request(&self, request_id: &str) -> Result<Option<Hold>, SqlError> {
+        let q = format!(
+            "SELECT {} FROM holds WHERE request_id = ?1",
+            Self::HOLD_COLUMNS
+        );
+        Ok(self
+            .one(&q, &[request_id.into()])?
+            .as_ref()
+            .map(Self::hold_of))
+    }
+
+    /// Stores a new hold.
+    pub fn insert_hold(&self, hold: &Hold) -> Result<(), SqlError> {
+        self.exec(
+            "INSERT INTO holds (id, request_id, feature, user_id, estimated_tokens, state, body_hash, \
+               created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, 'held', ?6, ?7, ?8)",
+            &[
+                (&hold.id).into(),
+                (&hold.request_id).into(),
+                (&hold.feature).into(),
+                hold.user_id.clone().into(),
+                hold.estimated_tokens.into(),
+                (&hold.body_hash).into(),
+                hold.created_at.into(),
+                hold.expires_at.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Settles a hold.
+    pub fn settle_hold(
+        &self,
+        id: &str,
+        state: HoldState,
+        at: i64,
+        actual: Option<u64>,
+        entry_seq: Option<u64>,
+    ) -> Result<(), SqlError> {
+        self.exec(
+            "UPDATE holds SET state = ?2, settled_at = ?3, \
+               actual_tokens = COALESCE(?4, actual_tokens), entry_seq = COALESCE(?5, entry_seq) \
+             WHERE id = ?1",
+            &[
+                id.into(),
+                state.as_str().into(),
+                at.into(),
+                actual.into(),
+                entry_seq.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Open holds that expire at or before `at`, earliest first.
+    pub fn due_holds(&self, at: i64) -> Result<Vec<Hold>, SqlError> {
+        let q = format!(
+            "SELECT {} FROM holds WHERE state = 'held' AND expires_at <= ?1 ORDER BY expires_at, id",
+            Self::HOLD_COLUMNS
+        );
+        Ok(self
+            .exec(&q, &[at.into()])?
+            .iter()
+            .map(Self::hold_of)
+            .collect())
+    }
+
+    /// The earliest expiry of an open hold.
+    pub fn next_expiry(&self) -> Result<Option<i64>, SqlError> {
+        Ok(self
+            .one(
+                "SELECT MIN(expires_at) AS at FROM holds WHERE state = 'held'",
+                &[],
+            )?
+            .and_then(|r| r.int("at")))
+    }
+
+    /// Open holds and expired ones not yet committed late, newest first.
+    pub fn unsettled_holds(&self, limit: u32) -> Result<Vec<Hold>, SqlError> {
+        let q = format!(
+            "SELECT {} FROM holds WHERE state = 'held' OR (state = 'expired' AND actual_tokens IS NULL) \
+             ORDER BY created_at DESC, id DESC LIMIT ?1",
+            Self::HOLD_COLUMNS
+        );
+        Ok(self
+            .exec(&q, &[i64::from(limit).into()])?
+            .iter()
+            .map(Self::hold_of)
+            .collect())
+    }
+
+    /// Tokens held by open holds: all of them, or those of one feature.
+    pub fn held_tokens(&self, feature: Option<&str>) -> Result<u64, SqlError> {
+        Ok(self
+            .one(
+                "SELECT COALESCE(SUM(estimated_tokens), 0) AS t FROM holds \
+                 WHERE state = 'held' AND (?1 IS NULL OR feature = ?1)",
+                &[feature.into()],
+            )?
+            .map_or(0, |r| r.count("t")))
+    }
+
+    /// Deletes holds settled before `before`.
+    pub fn prune_holds(&self, before: i64) -> Result<(), SqlError> {
+        self.exec(
+            "DELETE FROM holds WHERE settled_at IS NOT NULL AND settled_at < ?1",
+            &[before.into()],
+        )?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ counters
+
+    /// Adds `tokens` and `calls` (each may be negative) to every scope's
+    /// counters of the three periods containing `at`.
+    pub fn count(
+        &self,
+        at: i64,
+        scopes: &[String],
+        tokens: i64,
+        calls: i64,
+    ) -> Result<(), SqlError> {
+        let at = instant(at);
+        for period in Period::ALL {
+            let start = ms(period.start(at));
+            for scope in scopes {
+                self.count_period(period, start, scope, tokens, calls)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `tokens` and `calls` to one counter.
+    pub fn count_period(
+        &self,
+        period: Period,
+        start: i64,
+        scope: &str,
+        tokens: i64,
+        calls: i64,
+    ) -> Result<(), SqlError> {
+        self.exec(
+            "INSERT INTO counters (period, period_start, scope, tokens, calls) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (period, period_start, scope) DO UPDATE SET \
+               tokens = tokens + excluded.tokens, calls = calls + excluded.calls",
+            &[
+                period.as_str().into(),
+                start.into(),
+                scope.into(),
+                tokens.into(),
+                calls.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Tokens and calls of one scope in the period of `period` starting at
+    /// `start`.
+    pub fn counter(&self, period: Period, start: i64, scope: &str) -> Result<(u64, u64), SqlError> {
+        Ok(self
+            .one(
+                "SELECT tokens, calls FROM counters WHERE period = ?1 AND period_start = ?2 AND scope = ?3",
+                &[period.as_str().into(), start.into(), scope.into()],
+            )?
+            .map_or((0, 0), |r| (r.count("tokens"), r.count("calls"))))
+    }
+
+    /// The largest port total among the three periods containing `at`.
+    pub fn largest_port_total(&self, at: i64) -> Result<u64, SqlError> {
+        let at = instant(at);
+        let mut largest = 0;
+        for period in Period::ALL {
+            let (tokens, _) = self.counter(period, ms(period.start(at)), PORT_SCOPE)?;
+            largest = largest.max(tokens);
+        }
+        Ok(largest)
+    }
+
+    /// Every counter row of a scope kind (`prefix`: `f:` or `u:`) in one
+    /// period, most tokens first.
+    pub fn scoped_counters(
+        &self,
+        period: Period,
+        start: i64,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, u64, u64)>, SqlError> {
+        Ok(self
+            .exec(
+                "SELECT scope, tokens, calls FROM counters WHERE period = ?1 AND period_start = ?2 \
+                   AND scope > ?3 AND scope < ?4 AND calls > 0 \
+                 ORDER BY tokens DESC, scope LIMIT ?5",
+                &[
+                    period.as_str().into(),
+                    start.into(),
+                    prefix.into(),
+                    format!("{prefix}\u{10FFFF}").into(),
+                    i64::from(limit).into(),
+                ],
+            )?
+            .iter()
+            .map(|r| {
+                let scope = r.text("scope").unwrap_or_default();
+                let name = scope.get(prefix.len()..).unwrap_or_default().to_owned();
+                (name, r.count("tokens"), r.count("calls"))
+            })
+            .collect())
+    }
+
+    /// Deletes counters of periods that started before `before`, and rows
+    /// left empty by corrections.
+    pub fn prune_counters(&self, before: i64) -> Result<(), SqlError> {
+        self.exec(
+            "DELETE FROM counters WHERE period_start < ?1 OR (calls <= 0 AND tokens <= 0)",
+            &[before.into()],
+        )?;
+        Ok(())
+    }
+
+    /// The port's load in `window`: used and calls from the counters (one
+    /// feature's when given), open holds whatever their age, and the part
+    /// of the use that is still expired holds' estimates.
+    pub fn load(&self, window: &PeriodWindow, feature: Option<&str>) -> Result<PortLoad, SqlError> {
+        let scope = feature.map_or_else(|| PORT_SCOPE.to_owned(), feature_scope);
+        let start = ms(window.start);
+        let (used_tokens, calls) = self.counter(window.period, start, &scope)?;
+        let expired_tokens = self
+            .one(
+                "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS t FROM entries \
+                 WHERE estimated = 1 AND created_at >= ?1 AND created_at < ?2 \
+                   AND (?3 IS NULL OR feature = ?3)",
+                &[start.into(), ms(window.end).into(), feature.into()],
+            )?
+            .map_or(0, |r| r.count("t"));
+        Ok(PortLoad {
+            used_tokens,
+            calls,
+            held_tokens: self.held_tokens(feature)?,
+            expired_tokens,
+        })
+    }
+
+    // ------------------------------------------------------------ entries
+
+    const ENTRY_COLUMNS: &'static str = "seq, request_id, reservation_id, user_id, feature, \
+        provider, model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, \
+        reasoning_tokens, body_hash, estimated, created_at, version, delivered_version";
+
+    fn entry_of(row: &Row) -> Entry {
+        Entry {
+            seq: row.count("seq"),
+            request_id: row.text("request_id").unwrap_or_default(),
+            reservation_id: row.text("reservation_id"),
+            user_id: row.text("user_id"),
+            feature: row.text("feature").unwrap_or_default(),
+            provider: row.text("provider").unwrap_or_default(),
+            model: row.text("model").unwrap_or_default(),
+            tokens: TokenCounts {
+                input_tokens: row.count("input_tokens"),
+                cached_input_tokens: row.count("cached_input_tokens"),
+                cache_write_tokens: row.count("cache_write_tokens"),
+                output_tokens: row.count("output_tokens"),
+                reasoning_tokens: row.count("reasoning_tokens"),
+            },
+            body_hash: row.text("body_hash").unwrap_or_default(),
+            estimated: row.int("estimated").unwrap_or(0) != 0,
+            created_at: row.int("created_at").unwrap_or(0),
+            version: row.count("version"),
+        }
+    }
+
+    /// The entry with this sequence number.
+    pub fn entry(&self, seq: u64) -> Result<Option<Entry>, SqlError> {
+        let q = format!("SELECT {} FROM entries WHERE seq = ?1", Self::ENTRY_COLUMNS);
+        Ok(self.one(&q, &[seq.into()])?.as_ref().map(Self::entry_of))
+    }
+
+    /// The entry counted under this request id.
+    pub fn entry_by_request(&self, request_id: &str) -> Result<Option<Entry>, SqlError> {
+        let q = format!(
+            "SELECT {} FROM entries WHERE request_id = ?1",
+            Self::ENTRY_COLUMNS
+        );
+        Ok(self
+            .one(&q, &[request_id.into()])?
+            .as_ref()
+            .map(Self::entry_of))
+    }
+
+    /// Stores a new entry (to be delivered).
+    pub fn insert_entry(&self, e: &Entry) -> Result<(), SqlError> {
+        self.exec(
+            "INSERT INTO entries (seq, request_id, reservation_id, user_id, feature, provider, model, \
+               input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
+               body_hash, estimated, created_at, version, delivered_version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 0)",
+            &Self::entry_params(e),
+        )?;
+        Ok(())
+    }
+
+    /// Rewrites an entry's values (a late commit), bumping its version so it
+    /// is delivered again.
+    pub fn replace_entry(&self, e: &Entry) -> Result<(), SqlError> {
+        self.exec(
+            "UPDATE entries SET request_id = ?2, reservation_id = ?3, user_id = ?4, feature = ?5, \
+               provider = ?6, model = ?7, input_tokens = ?8, cached_input_tokens = ?9, \
+               cache_write_tokens = ?10, output_tokens = ?11, reasoning_tokens = ?12, body_hash = ?13, \
+               estimated = ?14, created_at = ?15, version = ?16 \
+             WHERE seq = ?1",
+            &Self::entry_params(e),
+        )?;
+        Ok(())
+    }
+
+    fn entry_params(e: &Entry) -> Vec<Value> {
+        vec![
+            e.seq.into(),
+            (&e.request_id).into(),
+            e.reservation_id.clone().into(),
+            e.user_id.clone().into(),
+            (&e.feature).into(),
+            (&e.provider).into(),
+            (&e.model).into(),
+            e.tokens.input_tokens.into(),
+            e.tokens.cached_input_tokens.into(),
+            e.tokens.cache_write_tokens.into(),
+            e.tokens.output_tokens.into(),
+            e.tokens.reasoning_tokens.into(),
+            (&e.body_hash).into(),
+            e.estimated.into(),
+            e.created_at.into(),
+            e.version.into(),
+        ]
+    }
+
+    /// Entries whose newest version the ledger of record has not got,
+    /// oldest first, with the version it has (0: none).
+    pub fn pending_entries(&self, limit: u32) -> Result<Vec<(Entry, u64)>, SqlError> {
+        let q = format!(
+            "SELECT {} FROM entries WHERE delivered_version < version ORDER BY seq LIMIT ?1",
+            Self::ENTRY_COLUMNS
+        );
+        Ok(self
+            .exec(&q, &[i64::from(limit).into()])?
+            .iter()
+            .map(|r| (Self::entry_of(r), r.count("delivered_version")))
+            .collect())
+    }
+
+    /// How many entries are on their way to the ledger of record.
+    pub fn pending_count(&self) -> Result<u64, SqlError> {
+        Ok(self
+            .one(
+                "SELECT COUNT(*) AS n FROM entries WHERE delivered_version < version",
+                &[],
+            )?
+            .map_or(0, |r| r.count("n")))
+    }
+
+    /// Marks that the ledger of record has `version` of entry `seq`.
+    pub fn mark_delivered(&self, seq: u64, version: u64) -> Result<(), SqlError> {
+        self.exec(
+            "UPDATE entries SET delivered_version = ?2 WHERE seq = ?1 AND delivered_version < ?2",
+            &[seq.into(), version.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes delivered entries created before `before` (their request
+    /// ids are forgotten by the gate; the ledger of record keeps them).
+    pub fn prune_entries(&self, before: i64) -> Result<(), SqlError> {
+        self.exec(
+            "DELETE FROM entries WHERE created_at < ?1 AND delivered_version >= version \
+               AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.entry_seq = entries.seq AND h.state = 'expired')",
+            &[before.into()],
+        )?;
+        Ok(())
+    }
+}
+
+/// `a + b` for totals, `None` past 2^53 - 1.
+pub fn checked_total(a: u64, b: u64) -> Option<u64> {
+    let sum = a.checked_add(b)?;
+    (sum <= crate::MAX_TOKENS).then_some(sum)
+}
+
+/// Sum of token counts for display (saturating at 2^53 - 1).
+pub fn sum(a: u64, b: u64) -> u64 {
+    add_tokens(a, b)
+}

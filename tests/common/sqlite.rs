@@ -1,0 +1,96 @@
+//! An in-process SQLite as the port gate's and the ledger's storage: the
+//! same SQL the Durable Object and D1 run, natively.
+
+use ai_budget::gate::sql::{Row, Sql, SqlError, Statement, Value};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
+/// A fresh in-memory database.
+pub struct Sqlite {
+    conn: rusqlite::Connection,
+}
+
+fn to_sql(v: &Value) -> ToSqlOutput<'_> {
+    match v {
+        Value::Null => ToSqlOutput::Owned(rusqlite::types::Value::Null),
+        Value::Integer(i) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*i)),
+        Value::Real(f) => ToSqlOutput::Owned(rusqlite::types::Value::Real(*f)),
+        Value::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+    }
+}
+
+impl Sqlite {
+    /// An empty in-memory database.
+    pub fn new() -> Sqlite {
+        Sqlite {
+            conn: rusqlite::Connection::open_in_memory().expect("an in-memory SQLite"),
+        }
+    }
+
+    /// Runs `f` as one transaction: everything it wrote is kept only if it
+    /// returns `Ok`, as the Durable Object runs each gate operation.
+    pub fn transaction<T, E>(&self, f: impl FnOnce(&Sqlite) -> Result<T, E>) -> Result<T, E> {
+        self.conn.execute_batch("BEGIN").expect("BEGIN");
+        let out = f(self);
+        let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        self.conn.execute_batch(end).expect(end);
+        out
+    }
+
+    /// Runs `statements` as one transaction, as D1 runs a batch; every
+    /// statement's rows, or the first error (and nothing kept).
+    pub fn batch(&self, statements: &[Statement]) -> Result<Vec<Vec<Row>>, SqlError> {
+        self.transaction(|db| {
+            statements
+                .iter()
+                .map(|s| db.exec(&s.sql, &s.params))
+                .collect()
+        })
+    }
+
+    /// Applies every migration in `migrations/`, in order (the D1 schema).
+    pub fn with_d1_schema() -> Sqlite {
+        let db = Sqlite::new();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .expect("migrations/")
+            .map(|e| e.expect("a migration").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("a migration's text");
+            db.conn
+                .execute_batch(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        }
+        db
+    }
+}
+
+impl Sql for Sqlite {
+    fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        let err = |e: rusqlite::Error| SqlError(e.to_string());
+        let mut stmt = self.conn.prepare(sql).map_err(err)?;
+        let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+        let params: Vec<ToSqlOutput<'_>> = params.iter().map(to_sql).collect();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(err)? {
+            let mut columns = Vec::with_capacity(names.len());
+            for (i, name) in names.iter().enumerate() {
+                let value = match row.get_ref(i).map_err(err)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(v) => Value::Integer(v),
+                    ValueRef::Real(v) => Value::Real(v),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(_) => Value::Null,
+                };
+                columns.push((name.clone(), value));
+            }
+            out.push(Row::new(columns));
+        }
+        Ok(out)
+    }
+}
