@@ -18,6 +18,8 @@
 //!   - [`charge`]: what a call is charged when its real usage is unknown.
 //!   - [`gate`]: one port's gate (holds, counters, recent ledger, outbox)
 //!     over a small SQL interface: the logic of the port's Durable Object.
+//!   - [`ledger`]: the ledger of record (D1) as SQL statements: delivery
+//!     from each gate's outbox, and the reports' reads.
 //!   - [`tokens`], [`text`], [`error`]: token counts, caller text (what
 //!     reads as written, header values as UTF-8) and the one error type.
 //!   - [`llm`]: what the gateway knows of LLM APIs (pure, no I/O).
@@ -49,6 +51,7 @@ pub mod charge;
 pub mod decision;
 pub mod error;
 pub mod gate;
+pub mod ledger;
 pub mod llm;
 pub mod period;
 pub mod status;

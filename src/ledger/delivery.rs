@@ -1,0 +1,209 @@
+//! Delivering a port gate's outbox to the ledger of record (D1): one batch
+//! of statements per delivery, run as one transaction, safe to run again.
+//!
+//! For each entry the batch:
+//! 1. inserts the row unless the port already has its request id;
+//! 2. takes the row's old numbers out of the rollup, if the row is ours
+//!    (same number) and older than this version;
+//! 3. rewrites the row with this version, if it is ours and older;
+//! 4. adds the row's numbers to the rollup, if this attempt wrote it (its
+//!    `write_id`): once, whichever of 1 or 3 wrote it.
+//!
+//! A retried batch whose first reply was lost finds every row written
+//! under another attempt's id and changes nothing, so each version counts
+//! once. The batch ends by reading back each request id's row, so the
+//! caller learns which entries the ledger has and which request ids it
+//! already held under another number (a duplicate the gate no longer
+//! remembered).
+
+use crate::gate::sql::{Row, Statement, Value};
+use crate::gate::Entry;
+use crate::Period;
+
+/// One entry to deliver, with the version the ledger already has (0: none).
+pub type Pending = (Entry, u64);
+
+/// What a delivery did to one entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivered {
+    /// The ledger has this version of the entry.
+    Stored {
+        /// The entry's number.
+        seq: u64,
+        /// Its version.
+        version: u64,
+    },
+    /// The ledger already had the request id under another number: the
+    /// entry is a duplicate of an older call, never counted there.
+    Duplicate {
+        /// The entry's number.
+        seq: u64,
+    },
+}
+
+/// Inserts a new row: ?1 port, ?2 seq, ?3 request id, ?4 reservation id,
+/// ?5 user, ?6 feature, ?7 provider, ?8 model, ?9 input, ?10 cached input,
+/// ?11 cache write, ?12 output, ?13 reasoning, ?14 total, ?15 body hash,
+/// ?16 estimated, ?17 created at, ?18 version, ?19 write id.
+const INSERT_SQL: &str = "INSERT INTO usage_ledger (port_id, seq, request_id, reservation_id, user_id, \
+    feature, provider, model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, \
+    reasoning_tokens, total_tokens, body_hash, estimated, created_at, version, write_id) \
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
+  ON CONFLICT (port_id, request_id) DO NOTHING";
+
+/// Takes an older version of row ?2 of port ?1 out of the rollup of its
+/// periods (?4 day, ?5 week, ?6 month starts of its instant ?3), below
+/// version ?7.
+const UNCOUNT_SQL: &str = "UPDATE usage_rollup SET tokens = usage_rollup.tokens - old.total_tokens, \
+    calls = usage_rollup.calls - 1 \
+  FROM (SELECT l.feature, l.total_tokens, p.period, p.start FROM usage_ledger l, \
+      (SELECT 'day' AS period, ?4 AS start UNION ALL SELECT 'week', ?5 UNION ALL SELECT 'month', ?6) p \
+    WHERE l.port_id = ?1 AND l.seq = ?2 AND l.created_at = ?3 AND l.version < ?7) old \
+  WHERE usage_rollup.port_id = ?1 AND usage_rollup.period = old.period \
+    AND usage_rollup.period_start = old.start AND usage_rollup.feature = old.feature";
+
+/// Rewrites row ?2 of port ?1 with version ?18, if it is older.
+const CORRECT_SQL: &str = "UPDATE usage_ledger SET reservation_id = ?4, user_id = ?5, feature = ?6, \
+    provider = ?7, model = ?8, input_tokens = ?9, cached_input_tokens = ?10, cache_write_tokens = ?11, \
+    output_tokens = ?12, reasoning_tokens = ?13, total_tokens = ?14, body_hash = ?15, estimated = ?16, \
+    version = ?18, write_id = ?19 \
+  WHERE port_id = ?1 AND seq = ?2 AND request_id = ?3 AND created_at = ?17 AND version < ?18";
+
+/// Adds row ?2 of port ?1 to the rollup of its periods (?3 day, ?4 week,
+/// ?5 month), if write ?6 wrote it.
+const COUNT_SQL: &str = "INSERT INTO usage_rollup (port_id, period, period_start, feature, tokens, calls) \
+  SELECT l.port_id, p.period, p.start, l.feature, l.total_tokens, 1 FROM usage_ledger l, \
+    (SELECT 'day' AS period, ?3 AS start UNION ALL SELECT 'week', ?4 UNION ALL SELECT 'month', ?5) p \
+  WHERE l.port_id = ?1 AND l.seq = ?2 AND l.write_id = ?6 \
+  ON CONFLICT (port_id, period, period_start, feature) DO UPDATE SET \
+    tokens = tokens + excluded.tokens, calls = calls + 1";
+
+/// Drops rollup rows a correction left empty (the call moved feature).
+const DROP_EMPTY_SQL: &str =
+    "DELETE FROM usage_rollup WHERE port_id = ?1 AND calls <= 0 AND tokens <= 0";
+
+/// The port's snapshot for the port list.
+const SNAPSHOT_SQL: &str = "INSERT INTO port_gates (port_id, held_tokens, open_holds, pending_entries, updated_at) \
+  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (port_id) DO UPDATE SET held_tokens = excluded.held_tokens, \
+    open_holds = excluded.open_holds, pending_entries = excluded.pending_entries, updated_at = excluded.updated_at";
+
+/// The most entries one batch carries (D1 binds at most 100 parameters per
+/// statement: the read-back names one request id per parameter).
+pub const BATCH_ENTRIES: usize = 50;
+
+/// What the port list shows of a port's object, delivered with its ledger.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Tokens held by open holds.
+    pub held_tokens: u64,
+    /// Open holds.
+    pub open_holds: u64,
+    /// Entries still on their way after this batch.
+    pub pending_entries: u64,
+    /// When (epoch ms).
+    pub at: i64,
+}
+
+fn starts(at: i64) -> [Value; 3] {
+    let at = crate::gate::store::instant(at);
+    Period::ALL.map(|p| Value::Integer(p.start(at).timestamp_millis()))
+}
+
+fn row_params(port: &str, e: &Entry, write_id: &str) -> Vec<Value> {
+    vec![
+        port.into(),
+        e.seq.into(),
+        (&e.request_id).into(),
+        e.reservation_id.clone().into(),
+        e.user_id.clone().into(),
+        (&e.feature).into(),
+        (&e.provider).into(),
+        (&e.model).into(),
+        e.tokens.input_tokens.into(),
+        e.tokens.cached_input_tokens.into(),
+        e.tokens.cache_write_tokens.into(),
+        e.tokens.output_tokens.into(),
+        e.tokens.reasoning_tokens.into(),
+        e.total_tokens().into(),
+        (&e.body_hash).into(),
+        e.estimated.into(),
+        e.created_at.into(),
+        e.version.into(),
+        write_id.into(),
+    ]
+}
+
+/// The batch that delivers `entries` of `port` under the attempt id
+/// `write_id` (fresh for every attempt), with the port's `snapshot`. Its
+/// last statement reads back each request id's row.
+pub fn batch(
+    port: &str,
+    entries: &[Pending],
+    write_id: &str,
+    snapshot: Snapshot,
+) -> Vec<Statement> {
+    let mut out = Vec::with_capacity(entries.len() * 4 + 3);
+    for (e, _) in entries {
+        let [day, week, month] = starts(e.created_at);
+        let params = row_params(port, e, write_id);
+        out.push(Statement::new(INSERT_SQL, params.clone()));
+        out.push(Statement::new(
+            UNCOUNT_SQL,
+            vec![
+                port.into(),
+                e.seq.into(),
+                e.created_at.into(),
+                day.clone(),
+                week.clone(),
+                month.clone(),
+                e.version.into(),
+            ],
+        ));
+        out.push(Statement::new(CORRECT_SQL, params));
+        out.push(Statement::new(
+            COUNT_SQL,
+            vec![port.into(), e.seq.into(), day, week, month, write_id.into()],
+        ));
+    }
+    out.push(Statement::new(DROP_EMPTY_SQL, vec![port.into()]));
+    out.push(Statement::new(
+        SNAPSHOT_SQL,
+        vec![
+            port.into(),
+            snapshot.held_tokens.into(),
+            snapshot.open_holds.into(),
+            snapshot.pending_entries.into(),
+            snapshot.at.into(),
+        ],
+    ));
+    let marks = vec!["?"; entries.len()].join(", ");
+    let mut params = vec![Value::from(port)];
+    params.extend(entries.iter().map(|(e, _)| Value::from(&e.request_id)));
+    let read = if entries.is_empty() {
+        "SELECT request_id, seq, version FROM usage_ledger WHERE 0".to_owned()
+    } else {
+        format!("SELECT request_id, seq, version FROM usage_ledger WHERE port_id = ? AND request_id IN ({marks})")
+    };
+    out.push(Statement::new(read, params));
+    out
+}
+
+/// What the ledger says of each entry, from the batch's last result.
+pub fn outcome(entries: &[Pending], read_back: &[Row]) -> Vec<Delivered> {
+    entries
+        .iter()
+        .filter_map(|(e, _)| {
+            let row = read_back
+                .iter()
+                .find(|r| r.text("request_id").as_deref() == Some(&e.request_id))?;
+            Some(if row.count("seq") != e.seq {
+                Delivered::Duplicate { seq: e.seq }
+            } else {
+                Delivered::Stored {
+                    seq: e.seq,
+                    version: row.count("version").min(e.version),
+                }
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,292 @@
+//! What the reports read from the ledger of record (D1): a port's ledger
+//! page by page, its breakdown per feature and its daily series from the
+//! rollup, and every port's current periods for the port list. Each is one
+//! statement and a reader of its rows.
+
+use crate::gate::sql::{Row, Statement, Value};
+use crate::gate::store::{instant, ms};
+use crate::gate::{Entry, TokenCounts};
+use crate::{FeatureUsage, Period, PeriodWindow};
+
+const ENTRY_COLUMNS: &str = "seq, request_id, reservation_id, user_id, feature, provider, model, \
+    input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
+    body_hash, estimated, created_at, version";
+
+/// A ledger row as an entry.
+pub fn entry_of(row: &Row) -> Entry {
+    Entry {
+        seq: row.count("seq"),
+        request_id: row.text("request_id").unwrap_or_default(),
+        reservation_id: row.text("reservation_id"),
+        user_id: row.text("user_id"),
+        feature: row.text("feature").unwrap_or_default(),
+        provider: row.text("provider").unwrap_or_default(),
+        model: row.text("model").unwrap_or_default(),
+        tokens: TokenCounts {
+            input_tokens: row.count("input_tokens"),
+            cached_input_tokens: row.count("cached_input_tokens"),
+            cache_write_tokens: row.count("cache_write_tokens"),
+            output_tokens: row.count("output_tokens"),
+            reasoning_tokens: row.count("reasoning_tokens"),
+        },
+        body_hash: row.text("body_hash").unwrap_or_default(),
+        estimated: row.int("estimated").unwrap_or(0) != 0,
+        created_at: row.int("created_at").unwrap_or(0),
+        version: row.count("version"),
+    }
+}
+
+/// Up to `limit` rows of `port`, newest first, numbered below `before`
+/// (the cursor of the previous page) when given.
+pub fn ledger_page(port: &str, before: Option<u64>, limit: u32) -> Statement {
+    Statement::new(
+        format!(
+            "SELECT {ENTRY_COLUMNS} FROM usage_ledger WHERE port_id = ?1 AND seq < ?2 \
+             ORDER BY seq DESC LIMIT ?3"
+        ),
+        vec![
+            port.into(),
+            before.unwrap_or(crate::MAX_TOKENS).into(),
+            i64::from(limit).into(),
+        ],
+    )
+}
+
+/// Tokens and calls per feature in `window`, most tokens first (ties by
+/// feature name).
+pub fn breakdown(port: &str, window: &PeriodWindow) -> Statement {
+    Statement::new(
+        "SELECT feature, tokens, calls FROM usage_rollup \
+         WHERE port_id = ?1 AND period = ?2 AND period_start = ?3 AND calls > 0 \
+         ORDER BY tokens DESC, feature ASC",
+        vec![
+            port.into(),
+            window.period.as_str().into(),
+            ms(window.start).into(),
+        ],
+    )
+}
+
+/// The rows of [`breakdown`].
+pub fn breakdown_of(rows: &[Row]) -> Vec<FeatureUsage> {
+    rows.iter()
+        .map(|r| FeatureUsage {
+            feature: r.text("feature").unwrap_or_default(),
+            tokens: r.count("tokens"),
+            calls: r.count("calls"),
+        })
+        .collect()
+}
+
+/// Tokens and calls of one UTC day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DailyUsage {
+    /// The day's start.
+    pub day: chrono::DateTime<chrono::Utc>,
+    /// Tokens counted that day.
+    pub tokens: u64,
+    /// Calls counted that day.
+    pub calls: u64,
+}
+
+/// Tokens and calls of every day of `window`.
+pub fn daily(port: &str, window: &PeriodWindow) -> Statement {
+    Statement::new(
+        "SELECT period_start AS day, SUM(tokens) AS tokens, SUM(calls) AS calls FROM usage_rollup \
+         WHERE port_id = ?1 AND period = 'day' AND period_start >= ?2 AND period_start < ?3 \
+         GROUP BY period_start",
+        vec![port.into(), ms(window.start).into(), ms(window.end).into()],
+    )
+}
+
+/// The rows of [`daily`], one per day of `window` (days without calls as
+/// zeros).
+pub fn daily_of(window: &PeriodWindow, rows: &[Row]) -> Vec<DailyUsage> {
+    window
+        .days()
+        .map(|date| {
+            let day = date.and_time(chrono::NaiveTime::MIN).and_utc();
+            let row = rows.iter().find(|r| r.int("day") == Some(ms(day)));
+            DailyUsage {
+                day,
+                tokens: row.map_or(0, |r| r.count("tokens")),
+                calls: row.map_or(0, |r| r.count("calls")),
+            }
+        })
+        .collect()
+}
+
+/// Every port's used tokens in the current day, week and month, and what
+/// its object last reported of its holds (for the port list).
+pub fn all_ports(now: chrono::DateTime<chrono::Utc>) -> [Statement; 2] {
+    let [day, week, month] = Period::ALL.map(|p| Value::Integer(ms(p.start(now))));
+    [
+        Statement::new(
+            "SELECT port_id, period, SUM(tokens) AS used FROM usage_rollup \
+             WHERE (period = 'day' AND period_start = ?1) OR (period = 'week' AND period_start = ?2) \
+                OR (period = 'month' AND period_start = ?3) \
+             GROUP BY port_id, period",
+            vec![day, week, month],
+        ),
+        Statement::new(
+            "SELECT port_id, held_tokens, pending_entries FROM port_gates",
+            vec![],
+        ),
+    ]
+}
+
+/// Every port's current-period usage and holds, as read by [`all_ports`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllPorts {
+    /// (port, period, used tokens) of the current day, week and month.
+    pub used: Vec<(String, Period, u64)>,
+    /// (port, held tokens) as each object last reported.
+    pub held: Vec<(String, u64)>,
+}
+
+impl AllPorts {
+    /// Reads the two results of [`all_ports`].
+    pub fn of(used: &[Row], held: &[Row]) -> AllPorts {
+        AllPorts {
+            used: used
+                .iter()
+                .filter_map(|r| {
+                    Some((
+                        r.text("port_id")?,
+                        r.text("period")?.parse().ok()?,
+                        r.count("used"),
+                    ))
+                })
+                .collect(),
+            held: held
+                .iter()
+                .filter_map(|r| Some((r.text("port_id")?, r.count("held_tokens"))))
+                .collect(),
+        }
+    }
+
+    /// Every port named in either result.
+    pub fn ports(&self) -> impl Iterator<Item = &String> {
+        self.used
+            .iter()
+            .map(|(p, _, _)| p)
+            .chain(self.held.iter().map(|(p, _)| p))
+    }
+
+    /// `port`'s used and held tokens in `period`'s current window.
+    pub fn load_of(&self, port: &str, period: Period) -> crate::gate::PortLoad {
+        crate::gate::PortLoad {
+            used_tokens: self
+                .used
+                .iter()
+                .filter(|(p, k, _)| p == port && *k == period)
+                .map(|(_, _, t)| *t)
+                .sum(),
+            held_tokens: self
+                .held
+                .iter()
+                .filter(|(p, _)| p == port)
+                .map(|(_, t)| *t)
+                .sum(),
+            ..crate::gate::PortLoad::default()
+        }
+    }
+}
+
+/// Rollup rows of periods that started before `before` (epoch ms), which
+/// no page shows any more: the ledger keeps the calls.
+pub fn prune_rollup(before: i64) -> Statement {
+    Statement::new(
+        "DELETE FROM usage_rollup WHERE period IN ('day', 'week', 'month') AND period_start < ?1",
+        vec![before.into()],
+    )
+}
+
+/// What the first start of a port's object takes from D1: the rollup of
+/// the periods it can still use, its open and unsettled expired holds of
+/// before, those holds' estimated rows, and its highest ledger number.
+pub fn import(port: &str, since: i64) -> [Statement; 4] {
+    [
+        Statement::new(
+            "SELECT period, period_start, feature, tokens, calls FROM usage_rollup \
+             WHERE port_id = ?1 AND period_start >= ?2",
+            vec![port.into(), since.into()],
+        ),
+        Statement::new(
+            "SELECT id, request_id, feature, estimated_tokens, state, body_hash, created_at, \
+               expires_at, settled_at FROM reservations WHERE port_id = ?1 AND state IN ('held', 'expired') ORDER BY id",
+            vec![port.into()],
+        ),
+        Statement::new(
+            format!(
+                "SELECT {ENTRY_COLUMNS} FROM usage_ledger WHERE port_id = ?1 AND estimated = 1 \
+                 AND reservation_id IS NOT NULL"
+            ),
+            vec![port.into()],
+        ),
+        Statement::new(
+            "SELECT COALESCE(MAX(seq), 0) AS last FROM usage_ledger WHERE port_id = ?1",
+            vec![port.into()],
+        ),
+    ]
+}
+
+/// The import of a port's object from the four results of [`import`]
+/// (the budget comes from KV).
+pub fn import_of(results: &[Vec<Row>]) -> crate::gate::Import {
+    use crate::gate::{Hold, HoldState, Import, ImportedCounter};
+    let empty = Vec::new();
+    let rows = |i: usize| results.get(i).unwrap_or(&empty);
+    let entries: Vec<Entry> = rows(2).iter().map(entry_of).collect();
+    let holds = rows(1)
+        .iter()
+        .map(|r| {
+            let request_id = r.text("request_id").unwrap_or_default();
+            let state = HoldState::parse(&r.text("state").unwrap_or_default());
+            let entry_seq = entries
+                .iter()
+                .find(|e| e.request_id == request_id)
+                .map(|e| e.seq);
+            Hold {
+                id: r.text("id").unwrap_or_default(),
+                request_id,
+                feature: r.text("feature").unwrap_or_default(),
+                user_id: None,
+                estimated_tokens: r.count("estimated_tokens"),
+                state,
+                body_hash: r.text("body_hash").unwrap_or_default(),
+                actual_tokens: None,
+                created_at: r.int("created_at").unwrap_or(0),
+                expires_at: r.int("expires_at").unwrap_or(0),
+                settled_at: r.int("settled_at"),
+                entry_seq: if state == HoldState::Expired {
+                    entry_seq
+                } else {
+                    None
+                },
+            }
+        })
+        .filter(|h| h.state == HoldState::Held || h.entry_seq.is_some())
+        .collect();
+    Import {
+        budget: None,
+        counters: rows(0)
+            .iter()
+            .map(|r| ImportedCounter {
+                period: r.text("period").unwrap_or_default(),
+                period_start: r.int("period_start").unwrap_or(0),
+                feature: r.text("feature").unwrap_or_default(),
+                tokens: r.count("tokens"),
+                calls: r.count("calls"),
+            })
+            .collect(),
+        holds,
+        entries,
+        last_seq: rows(3).first().map_or(0, |r| r.count("last")),
+    }
+}
+
+/// The instant of stored epoch milliseconds.
+pub fn at(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    instant(ms)
+}
