@@ -125,6 +125,21 @@ impl FromStr for Period {
     }
 }
 
+/// Whole seconds from `now` until `reset`, rounded up: the value of an
+/// HTTP `Retry-After`. Never below 1, even once `reset` has passed, so a
+/// client is never told to retry in a hot loop.
+pub fn seconds_until(reset: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    let left = reset - now;
+    if left <= chrono::TimeDelta::zero() {
+        return 1;
+    }
+    // Round up on any fraction, down to the nanosecond: a client told to
+    // come back must never come back before the reset.
+    let whole = left.num_seconds() as u64;
+    let partial = u64::from(left.subsec_nanos() > 0);
+    (whole + partial).max(1)
+}
+
 /// One period's window: `start <= t < end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PeriodWindow {
@@ -146,15 +161,7 @@ impl PeriodWindow {
     /// HTTP `Retry-After`. Never below 1, even once the window has closed, so
     /// a client is never told to retry in a hot loop.
     pub fn seconds_until_reset(&self, now: DateTime<Utc>) -> u64 {
-        let left = self.end - now;
-        if left <= chrono::TimeDelta::zero() {
-            return 1;
-        }
-        // Round up on any fraction, down to the nanosecond: a client told to
-        // come back must never come back before the reset.
-        let whole = left.num_seconds() as u64;
-        let partial = u64::from(left.subsec_nanos() > 0);
-        (whole + partial).max(1)
+        seconds_until(self.end, now)
     }
 
     /// The UTC days the window covers, in order (for daily series).

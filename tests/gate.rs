@@ -1,6 +1,8 @@
 //! The port gate's logic over a real SQLite, natively: no overshoot,
 //! exactly once, expiry and late commits, period boundaries, exact totals,
 //! budget saves, the outbox, the first-start import, and atomicity.
+// Native only: the storage is an in-process SQLite.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
@@ -62,6 +64,13 @@ impl Port {
         }
     }
 
+    /// A fresh request's id (every call here is another request).
+    fn write_id(&self) -> String {
+        let n = self.n.get() + 1;
+        self.n.set(n);
+        format!("w{n}")
+    }
+
     fn reserve(&self, estimate: u64, when: DateTime<Utc>) -> ReserveOutcome {
         let req = self.hold_request(estimate, None);
         self.run(|g| g.reserve(&req, when))
@@ -77,7 +86,8 @@ impl Port {
     fn commit(&self, id: &str, input: u64, output: u64, when: DateTime<Utc>) -> CommitOutcome {
         let usage = usage(input, output);
         let hash = format!("commit-{input}-{output}");
-        self.run(|g| g.commit(id, &usage, &hash, when))
+        let write = self.write_id();
+        self.run(|g| g.commit(id, &usage, &hash, &write, when))
     }
 
     fn record(
@@ -92,7 +102,8 @@ impl Port {
             ..usage(tokens, 0)
         };
         let hash = format!("record-{tokens}");
-        self.run(|g| g.record(&usage, request_id, &hash, occurred, when))
+        let write = self.write_id();
+        self.run(|g| g.record(&usage, request_id, &hash, &write, occurred, when))
     }
 
     fn load(&self, period: Period, when: DateTime<Utc>) -> PortLoad {
@@ -698,7 +709,7 @@ fn an_operation_that_fails_midway_leaves_nothing_behind() {
         };
         let result = port.db.transaction(|_| {
             let gate = Gate::open(&faulty)?;
-            gate.commit(&hold.id, &usage(10, 10), "h", now())
+            gate.commit(&hold.id, &usage(10, 10), "h", "w", now())
         });
         let view = port.run(|g| g.view(None, now()));
         match result {
@@ -711,4 +722,61 @@ fn an_operation_that_fails_midway_leaves_nothing_behind() {
         }
     }
     panic!("the commit never got through");
+}
+
+#[test]
+fn the_same_request_sent_again_after_a_lost_answer_is_not_a_replay_but_another_request_is() {
+    let port = Port::new();
+    let req = port.hold_request(10, Some("lost"));
+    port.run(|g| g.reserve(&req, now()));
+    let ReserveOutcome::Held { replayed, .. } = port.run(|g| g.reserve(&req, now())) else {
+        panic!("held")
+    };
+    assert!(!replayed, "the same hold id: the request's own retry");
+    let ReserveOutcome::Held { hold, replayed, .. } = port.run(|g| {
+        g.reserve(
+            &HoldRequest {
+                hold_id: "rsv_another".into(),
+                ..req.clone()
+            },
+            now(),
+        )
+    }) else {
+        panic!("held")
+    };
+    assert!(
+        replayed,
+        "another request with the same request id and body"
+    );
+    let u = usage(3, 4);
+    let commit = |write: &str| port.run(|g| g.commit(&hold.id, &u, "b", write, now()));
+    assert!(matches!(
+        commit("w-1"),
+        CommitOutcome::Committed {
+            replayed: false,
+            ..
+        }
+    ));
+    assert!(
+        matches!(
+            commit("w-1"),
+            CommitOutcome::Committed {
+                replayed: false,
+                ..
+            }
+        ),
+        "its own retry"
+    );
+    assert!(
+        matches!(
+            commit("w-2"),
+            CommitOutcome::Committed { replayed: true, .. }
+        ),
+        "another request"
+    );
+    assert_eq!(
+        port.load(Period::Month, now()).used_tokens,
+        7,
+        "counted once either way"
+    );
 }

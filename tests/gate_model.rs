@@ -3,6 +3,8 @@
 //! reference model kept in memory: after every step the gate's loads,
 //! decisions and outbox agree with the model, and no hold is ever granted
 //! past the cap.
+// Native only: the storage is an in-process SQLite.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
@@ -60,6 +62,7 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Clone, Debug)]
 struct ModelHold {
     id: String,
+    request_id: String,
     estimate: u64,
     state: HoldState,
     expires_at: i64,
@@ -111,6 +114,11 @@ impl Model {
     }
 }
 
+fn next_write(writes: &std::cell::Cell<u32>) -> String {
+    writes.set(writes.get() + 1);
+    format!("w{}", writes.get())
+}
+
 fn start() -> DateTime<Utc> {
     common::test_now(Utc.with_ymd_and_hms(2027, 1, 31, 22, 0, 0).unwrap())
 }
@@ -122,6 +130,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             .expect("storage works");
     };
     let mut model = Model::default();
+    // Every call is a request of its own (a client's retry included).
+    let writes = std::cell::Cell::new(0u32);
     let mut now = start();
     let mut n = 0u32;
     let mut last: Option<Op> = None;
@@ -143,7 +153,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         match op.clone() {
             Op::Reserve { estimate, ttl } => {
                 let req = match &last_request {
-                    Some((req, None)) if matches!(last, Some(Op::Reserve { .. })) => req.clone(),
+                    // A client's retry: the same request id and body, sent
+                    // as another request (a hold id of its own).
+                    Some((req, None)) if matches!(last, Some(Op::Reserve { .. })) => HoldRequest {
+                        hold_id: format!("rsv_retry_{}", next_write(&writes)),
+                        ..req.clone()
+                    },
                     _ => HoldRequest {
                         estimated_tokens: estimate,
                         feature: format!("f{}", n % 3),
@@ -154,7 +169,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         hold_id: format!("rsv_{n:020}"),
                     },
                 };
-                let replay = model.holds.iter().any(|h| h.id == req.hold_id);
+                let replay = model.holds.iter().any(|h| h.request_id == req.request_id);
                 let gate_tokens = model.used(model.budget.period, now).0 + model.held();
                 let allowed = decide(&model.budget, gate_tokens, req.estimated_tokens).is_allowed();
                 let outcome = db
@@ -178,6 +193,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         }
                         model.holds.push(ModelHold {
                             id: hold.id,
+                            request_id: req.request_id.clone(),
                             estimate: req.estimated_tokens,
                             state: HoldState::Held,
                             expires_at: ms + req.ttl_seconds as i64 * 1000,
@@ -210,7 +226,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 };
                 let hash = format!("{input}/{output}");
                 let result = db
-                    .transaction(|db| Gate::open(db)?.commit(&id, &usage, &hash, now))
+                    .transaction(|db| {
+                        Gate::open(db)?.commit(&id, &usage, &hash, &next_write(&writes), now)
+                    })
                     .unwrap();
                 let h = &mut model.holds[i];
                 match (h.state, result) {
@@ -290,7 +308,14 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let hash = format!("{tokens}@{back_hours}");
                 let result = db
                     .transaction(|db| {
-                        Gate::open(db)?.record(&usage, &request_id, &hash, occurred, now)
+                        Gate::open(db)?.record(
+                            &usage,
+                            &request_id,
+                            &hash,
+                            &next_write(&writes),
+                            occurred,
+                            now,
+                        )
                     })
                     .unwrap();
                 match result {

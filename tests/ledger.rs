@@ -3,6 +3,8 @@
 //! Each version of each entry counts once however often a delivery is
 //! retried, corrections move the rollup by the difference, and the ledger
 //! ends equal to the gate.
+// Native only: the storage is an in-process SQLite.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
@@ -73,7 +75,7 @@ impl World {
             model: "m".into(),
             tokens: TokenCounts::new(tokens, 1),
         };
-        self.run(|g| g.record(&usage, id, "h", at, now()));
+        self.run(|g| g.record(&usage, id, "h", id, at, now()));
     }
 
     /// The rollup as it is, and as the ledger's rows say it should be.
@@ -209,7 +211,7 @@ fn a_late_commit_is_delivered_as_a_correction_that_moves_the_rollup_by_the_diffe
         },
     };
     let weeks_later = now() + Duration::days(20);
-    w.run(|g| g.commit("rsv_late", &usage, "c", weeks_later));
+    w.run(|g| g.commit("rsv_late", &usage, "c", "w", weeks_later));
     // Lost once, then delivered: one correction.
     w.deliver(true);
     let out = w.deliver(false);
@@ -259,7 +261,7 @@ fn a_correction_made_before_the_first_delivery_is_delivered_once_as_the_final_ro
         model: "m".into(),
         tokens: TokenCounts::new(4, 4),
     };
-    w.run(|g| g.commit("rsv_x", &usage, "c", now() + Duration::seconds(3)));
+    w.run(|g| g.commit("rsv_x", &usage, "c", "w", now() + Duration::seconds(3)));
     w.deliver(false);
     assert_eq!(
         w.d1_used(Period::Day, now() + Duration::seconds(1)),
@@ -371,7 +373,7 @@ fn a_port_from_before_the_objects_is_imported_from_d1_with_its_open_and_expired_
         tokens: TokenCounts::new(30, 0),
     };
     assert!(matches!(
-        g.commit("rsv_exp", &usage, "c", now()).unwrap(),
+        g.commit("rsv_exp", &usage, "c", "w", now()).unwrap(),
         CommitOutcome::Committed {
             replayed: false,
             ..
@@ -379,4 +381,27 @@ fn a_port_from_before_the_objects_is_imported_from_d1_with_its_open_and_expired_
     ));
     assert_eq!(g.load(Period::Day, None, now()).unwrap().used_tokens, 130);
     let _ = RawBudget::default();
+}
+
+#[test]
+fn a_delivery_with_no_entries_still_records_the_ports_snapshot() {
+    let w = World::new();
+    let snapshot = Snapshot {
+        held_tokens: 70,
+        open_holds: 1,
+        pending_entries: 0,
+        at: now().timestamp_millis(),
+    };
+    let results =
+        w.d1.batch(&delivery::batch("p", &[], "w1", snapshot))
+            .expect("a batch of no entries runs");
+    assert_eq!(delivery::outcome(&[], results.last().unwrap()), []);
+    let row = &w
+        .d1
+        .exec(
+            "SELECT held_tokens, open_holds FROM port_gates WHERE port_id = 'p'",
+            &[],
+        )
+        .unwrap()[0];
+    assert_eq!((row.count("held_tokens"), row.count("open_holds")), (70, 1));
 }

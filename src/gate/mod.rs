@@ -146,6 +146,44 @@ impl<'a, S: Sql> Gate<'a, S> {
         })
     }
 
+    /// The port this gate is for, once known.
+    pub fn port(&self) -> Result<Option<String>, GateError> {
+        Ok(self.t.meta("port")?)
+    }
+
+    /// Records the port this gate is for.
+    pub fn set_port(&self, port: &str) -> Result<(), GateError> {
+        Ok(self.t.set_meta("port", port)?)
+    }
+
+    /// A small value of the object's own (its alarm's bookkeeping, test
+    /// switches), kept with the gate's state.
+    pub fn note(&self, key: &str) -> Result<Option<String>, GateError> {
+        Ok(self.t.meta(&format!("note:{key}"))?)
+    }
+
+    /// Sets (or, with `None`, clears) a note.
+    pub fn set_note(&self, key: &str, value: Option<&str>) -> Result<(), GateError> {
+        let key = format!("note:{key}");
+        match value {
+            Some(v) => self.t.set_meta(&key, v)?,
+            None => self.t.delete_meta(&key)?,
+        }
+        Ok(())
+    }
+
+    /// Forgets an entry the ledger of record already held under another
+    /// number (a request id counted long ago, which the gate no longer
+    /// remembered): it is uncounted, so the gate's counters stay equal to
+    /// the ledger's.
+    pub fn forget_duplicate(&self, seq: u64) -> Result<(), GateError> {
+        if let Some(entry) = self.t.entry(seq)? {
+            self.count(&entry, -1)?;
+            self.t.delete_entry(seq)?;
+        }
+        Ok(())
+    }
+
     /// True once the port's state was imported (or found empty) at its
     /// object's first start.
     pub fn imported(&self) -> Result<bool, GateError> {
@@ -303,6 +341,22 @@ impl<'a, S: Sql> Gate<'a, S> {
         })
     }
 
+    /// One hold, if the port has it.
+    pub fn hold(&self, id: &str) -> Result<Option<Hold>, GateError> {
+        Ok(self.t.hold(id)?)
+    }
+
+    /// Holds, newest first: every state kept, or only open ones and expired
+    /// ones not yet committed late.
+    pub fn holds(&self, all: bool, limit: u32) -> Result<Vec<Hold>, GateError> {
+        Ok(self.t.holds(all, limit)?)
+    }
+
+    /// How many holds are open, and the tokens they hold.
+    pub fn open_holds(&self) -> Result<(u64, u64), GateError> {
+        Ok(self.t.open_holds()?)
+    }
+
     // ------------------------------------------------------------ expiry
 
     /// Expires every open hold due at `now`: each becomes a ledger entry at
@@ -336,6 +390,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                 estimated: true,
                 created_at: at,
                 version: 1,
+                write_id: String::new(),
             };
             self.t.insert_entry(&entry)?;
             self.count(&entry, 1)?;
@@ -391,10 +446,13 @@ impl<'a, S: Sql> Gate<'a, S> {
         let (stored, load) = self.budget_load(now)?;
         if let Some(existing) = self.t.hold_by_request(&req.request_id)? {
             return Ok(if existing.body_hash == req.body_hash {
+                // The very request again (the caller retried after losing
+                // the answer) took it: not a replay by another.
+                let replayed = existing.id != req.hold_id;
                 ReserveOutcome::Held {
                     hold: existing,
                     load,
-                    replayed: true,
+                    replayed,
                 }
             } else {
                 ReserveOutcome::Conflict { existing, load }
@@ -458,11 +516,14 @@ impl<'a, S: Sql> Gate<'a, S> {
     /// gets a new entry, now; an expired one's estimated entry takes the
     /// real usage (its instant, hence its periods, stay) and the counters
     /// move by the difference.
+    /// `write_id` names the request: the same request again (the caller
+    /// retrying after a lost answer) is not reported as a replay.
     pub fn commit(
         &self,
         id: &str,
         usage: &CallUsage,
         body_hash: &str,
+        write_id: &str,
         now: DateTime<Utc>,
     ) -> Result<CommitOutcome, GateError> {
         self.expire_due(now)?;
@@ -503,6 +564,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                     estimated: false,
                     created_at: at,
                     version: 1,
+                    write_id: write_id.to_owned(),
                 };
                 self.t.insert_entry(&entry)?;
                 self.count(&entry, 1)?;
@@ -529,9 +591,9 @@ impl<'a, S: Sql> Gate<'a, S> {
                 Ok(match entry {
                     Some(entry) if entry.body_hash == body_hash => CommitOutcome::Committed {
                         hold,
+                        replayed: entry.write_id != write_id,
                         entry,
                         load: load(self)?,
-                        replayed: true,
                     },
                     _ => CommitOutcome::Conflict {
                         hold,
@@ -568,6 +630,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                     body_hash: body_hash.to_owned(),
                     estimated: false,
                     version: old.version + 1,
+                    write_id: write_id.to_owned(),
                     ..old
                 };
                 self.t.replace_entry(&entry)?;
@@ -631,11 +694,13 @@ impl<'a, S: Sql> Gate<'a, S> {
 
     /// Counts a call made without a hold, exactly once per request id, in
     /// the periods of `occurred_at`.
+    /// `write_id` names the request, as for [`Gate::commit`].
     pub fn record(
         &self,
         usage: &CallUsage,
         request_id: &str,
         body_hash: &str,
+        write_id: &str,
         occurred_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome, GateError> {
@@ -645,9 +710,9 @@ impl<'a, S: Sql> Gate<'a, S> {
             let load = self.load(period, None, now)?;
             return Ok(if entry.body_hash == body_hash {
                 RecordOutcome::Recorded {
+                    replayed: entry.write_id != write_id,
                     entry,
                     load,
-                    replayed: true,
                 }
             } else {
                 RecordOutcome::Conflict { entry, load }
@@ -673,6 +738,7 @@ impl<'a, S: Sql> Gate<'a, S> {
             estimated: false,
             created_at: at,
             version: 1,
+            write_id: write_id.to_owned(),
         };
         self.t.insert_entry(&entry)?;
         self.count(&entry, 1)?;

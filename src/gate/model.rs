@@ -183,6 +183,10 @@ pub struct Entry {
     /// Bumped by every change (a late commit): the ledger of record is
     /// behind while its copy is older.
     pub version: u64,
+    /// The request that wrote it (its last change): a retry of that very
+    /// request is told apart from a replay by another.
+    #[serde(default)]
+    pub write_id: String,
 }
 
 impl Entry {

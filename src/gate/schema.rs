@@ -55,6 +55,7 @@ const VERSIONS: &[&[&str]] = &[&[
         output_tokens INTEGER NOT NULL,
         reasoning_tokens INTEGER NOT NULL DEFAULT 0,
         body_hash TEXT NOT NULL,
+        write_id TEXT NOT NULL DEFAULT '',
         estimated INTEGER NOT NULL DEFAULT 0,
         created_at INTEGER NOT NULL,
         version INTEGER NOT NULL DEFAULT 1,

@@ -75,6 +75,12 @@ impl<'a, S: Sql> Tables<'a, S> {
         Ok(())
     }
 
+    /// Deletes a meta value.
+    pub fn delete_meta(&self, key: &str) -> Result<(), SqlError> {
+        self.exec("DELETE FROM meta WHERE key = ?1", &[key.into()])?;
+        Ok(())
+    }
+
     /// The next ledger sequence number, taken (numbers are never reused,
     /// even after old entries are pruned).
     pub fn take_seq(&self) -> Result<u64, SqlError> {
@@ -195,8 +201,8 @@ impl<'a, S: Sql> Tables<'a, S> {
     /// Open holds and expired ones not yet committed late, newest first.
     pub fn unsettled_holds(&self, limit: u32) -> Result<Vec<Hold>, SqlError> {
         let q = format!(
-            "SELECT {} FROM holds WHERE state = 'held' OR (state = 'expired' AND actual_tokens IS NULL) \
-             ORDER BY created_at DESC, id DESC LIMIT ?1",
+            "SELECT {} FROM holds WHERE state IN ('held', 'expired') \
+             ORDER BY created_at DESC, rowid DESC LIMIT ?1",
             Self::HOLD_COLUMNS
         );
         Ok(self
@@ -204,6 +210,33 @@ impl<'a, S: Sql> Tables<'a, S> {
             .iter()
             .map(Self::hold_of)
             .collect())
+    }
+
+    /// Holds newest first: every state, or only open ones and expired ones
+    /// not yet committed late.
+    pub fn holds(&self, all: bool, limit: u32) -> Result<Vec<Hold>, SqlError> {
+        if !all {
+            return self.unsettled_holds(limit);
+        }
+        let q = format!(
+            "SELECT {} FROM holds ORDER BY created_at DESC, rowid DESC LIMIT ?1",
+            Self::HOLD_COLUMNS
+        );
+        Ok(self
+            .exec(&q, &[i64::from(limit).into()])?
+            .iter()
+            .map(Self::hold_of)
+            .collect())
+    }
+
+    /// How many holds are open, and the tokens they hold.
+    pub fn open_holds(&self) -> Result<(u64, u64), SqlError> {
+        Ok(self
+            .one(
+                "SELECT COUNT(*) AS n, COALESCE(SUM(estimated_tokens), 0) AS t FROM holds WHERE state = 'held'",
+                &[],
+            )?
+            .map_or((0, 0), |r| (r.count("n"), r.count("t"))))
     }
 
     /// Tokens held by open holds: all of them, or those of one feature.
@@ -362,7 +395,7 @@ impl<'a, S: Sql> Tables<'a, S> {
 
     const ENTRY_COLUMNS: &'static str = "seq, request_id, reservation_id, user_id, feature, \
         provider, model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, \
-        reasoning_tokens, body_hash, estimated, created_at, version, delivered_version";
+        reasoning_tokens, body_hash, estimated, created_at, version, write_id, delivered_version";
 
     fn entry_of(row: &Row) -> Entry {
         Entry {
@@ -384,6 +417,7 @@ impl<'a, S: Sql> Tables<'a, S> {
             estimated: row.int("estimated").unwrap_or(0) != 0,
             created_at: row.int("created_at").unwrap_or(0),
             version: row.count("version"),
+            write_id: row.text("write_id").unwrap_or_default(),
         }
     }
 
@@ -410,8 +444,8 @@ impl<'a, S: Sql> Tables<'a, S> {
         self.exec(
             "INSERT INTO entries (seq, request_id, reservation_id, user_id, feature, provider, model, \
                input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
-               body_hash, estimated, created_at, version, delivered_version) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 0)",
+               body_hash, estimated, created_at, version, write_id, delivered_version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0)",
             &Self::entry_params(e),
         )?;
         Ok(())
@@ -424,7 +458,7 @@ impl<'a, S: Sql> Tables<'a, S> {
             "UPDATE entries SET request_id = ?2, reservation_id = ?3, user_id = ?4, feature = ?5, \
                provider = ?6, model = ?7, input_tokens = ?8, cached_input_tokens = ?9, \
                cache_write_tokens = ?10, output_tokens = ?11, reasoning_tokens = ?12, body_hash = ?13, \
-               estimated = ?14, created_at = ?15, version = ?16 \
+               estimated = ?14, created_at = ?15, version = ?16, write_id = ?17 \
              WHERE seq = ?1",
             &Self::entry_params(e),
         )?;
@@ -449,6 +483,7 @@ impl<'a, S: Sql> Tables<'a, S> {
             e.estimated.into(),
             e.created_at.into(),
             e.version.into(),
+            (&e.write_id).into(),
         ]
     }
 
@@ -482,6 +517,12 @@ impl<'a, S: Sql> Tables<'a, S> {
             "UPDATE entries SET delivered_version = ?2 WHERE seq = ?1 AND delivered_version < ?2",
             &[seq.into(), version.into()],
         )?;
+        Ok(())
+    }
+
+    /// Deletes one entry.
+    pub fn delete_entry(&self, seq: u64) -> Result<(), SqlError> {
+        self.exec("DELETE FROM entries WHERE seq = ?1", &[seq.into()])?;
         Ok(())
     }
 

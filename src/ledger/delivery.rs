@@ -176,15 +176,22 @@ pub fn batch(
             snapshot.at.into(),
         ],
     ));
-    let marks = vec!["?"; entries.len()].join(", ");
-    let mut params = vec![Value::from(port)];
-    params.extend(entries.iter().map(|(e, _)| Value::from(&e.request_id)));
-    let read = if entries.is_empty() {
-        "SELECT request_id, seq, version FROM usage_ledger WHERE 0".to_owned()
+    if entries.is_empty() {
+        // Only the snapshot: nothing to read back (and no parameter left
+        // unbound, which D1 refuses).
+        out.push(Statement::new(
+            "SELECT request_id, seq, version FROM usage_ledger WHERE 0",
+            vec![],
+        ));
     } else {
-        format!("SELECT request_id, seq, version FROM usage_ledger WHERE port_id = ? AND request_id IN ({marks})")
-    };
-    out.push(Statement::new(read, params));
+        let marks = vec!["?"; entries.len()].join(", ");
+        let mut params = vec![Value::from(port)];
+        params.extend(entries.iter().map(|(e, _)| Value::from(&e.request_id)));
+        out.push(Statement::new(
+            format!("SELECT request_id, seq, version FROM usage_ledger WHERE port_id = ? AND request_id IN ({marks})"),
+            params,
+        ));
+    }
     out
 }
 

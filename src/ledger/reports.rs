@@ -33,6 +33,7 @@ pub fn entry_of(row: &Row) -> Entry {
         estimated: row.int("estimated").unwrap_or(0) != 0,
         created_at: row.int("created_at").unwrap_or(0),
         version: row.count("version"),
+        write_id: String::new(),
     }
 }
 

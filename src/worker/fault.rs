@@ -16,8 +16,15 @@
 //! - `<point>:overloaded`: the first attempt fails with D1's "overloaded",
 //!   which the store must not retry hot (it answers 503 at once).
 //!
-//! Points: `kv.read`, `kv.write`, `d1.read`, `d1.reserve`, `d1.commit`,
-//! `d1.release`, `d1.usage`, `d1.sweep`.
+//! Points: `kv.read`, `kv.write` (the Worker's KV reads and writes),
+//! `d1.read` (the reports' D1 reads), `d1.import` (a port's object reading
+//! D1 at its first start), `d1.deliver` (an object delivering its ledger),
+//! `gate.restart` (the port's object aborts before the operation; with
+//! `:after`, after it was stored and before its answer).
+//!
+//! Sticky switches, kept by the port's object until switched back:
+//! `d1:down` (every D1 call of the object fails: its first-start import and
+//! its deliveries) and `d1:up`.
 
 use std::cell::Cell;
 
@@ -35,6 +42,8 @@ enum Mode {
 #[derive(Debug, Default)]
 pub struct Faults {
     faults: Vec<(String, Mode, Cell<u32>)>,
+    /// Every `point:mode` as written, for sticky switches.
+    written: Vec<(String, String)>,
 }
 
 /// The message of an injected transient failure: one of D1's retryable ones.
@@ -53,10 +62,20 @@ impl Faults {
         let Some(header) = header.filter(|_| enabled) else {
             return Faults::none();
         };
-        let faults = header
+        let specs: Vec<&str> = header
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
+            .collect();
+        let written = specs
+            .iter()
+            .map(|spec| match spec.split_once(':') {
+                Some((point, mode)) => (point.to_owned(), mode.to_owned()),
+                None => ((*spec).to_owned(), String::new()),
+            })
+            .collect();
+        let faults = specs
+            .into_iter()
             .map(|spec| {
                 let (point, mode) = match spec.split_once(':') {
                     Some((point, "after")) => (point, Mode::After),
@@ -69,7 +88,15 @@ impl Faults {
                 (point.to_owned(), mode, Cell::new(0))
             })
             .collect();
-        Faults { faults }
+        Faults { faults, written }
+    }
+
+    /// The mode a sticky switch was set to (`outbox:down` gives `down`).
+    pub fn sticky(&self, point: &str) -> Option<&str> {
+        self.written
+            .iter()
+            .find(|(p, _)| p == point)
+            .map(|(_, mode)| mode.as_str())
     }
 
     fn strike(&self, point: &str, after: bool) -> Option<String> {

@@ -6,9 +6,10 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use worker::{Headers, Method, Request, Response};
 
+use super::d1::{StoreError, RETRY_AFTER_SECONDS};
 use super::settings::iso;
-use super::store::{PortLoad, StoreError, RETRY_AFTER_SECONDS};
-use crate::{Budget, Decision, PeriodWindow};
+use crate::gate::{PortLoad, Refusal, TotalTooLarge};
+use crate::{Budget, PeriodWindow};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -402,25 +403,18 @@ impl BudgetState {
     }
 }
 
-/// The 429 answer for a refusal from the core.
-pub fn refusal(decision: &Decision, now: DateTime<Utc>) -> ApiError {
-    let Decision::Refused {
-        reason,
-        used_tokens,
-        cap_tokens,
-        window,
-    } = decision
-    else {
-        return ApiError::new(500, "internal", "internal error");
-    };
-    let retry_after = window.seconds_until_reset(now);
+/// The 429 answer for a refusal by the gate (the core's rule, on the
+/// numbers the gate read).
+pub fn refusal(r: &Refusal, now: DateTime<Utc>) -> ApiError {
+    let resets_at = crate::gate::store::instant(r.resets_at);
+    let retry_after = crate::period::seconds_until(resets_at, now);
     ApiError {
         extra: Some(json!({
             "ok": false,
-            "reason": reason.as_str(),
-            "usedTokens": used_tokens,
-            "capTokens": cap_tokens,
-            "resetsAt": iso(window.end),
+            "reason": r.reason,
+            "usedTokens": r.used_tokens,
+            "capTokens": r.cap_tokens,
+            "resetsAt": iso(resets_at),
             "retryAfterSeconds": retry_after,
         })),
         retry_after: Some(retry_after),
@@ -428,9 +422,25 @@ pub fn refusal(decision: &Decision, now: DateTime<Utc>) -> ApiError {
             429,
             "budget-exceeded",
             format!(
-                "the port's token budget refuses this call ({}): {used_tokens} of {cap_tokens} tokens used; it resets at {}",
-                reason.as_str(),
-                iso(window.end)
+                "the port's token budget refuses this call ({}): {} of {} tokens used; it resets at {}",
+                r.reason,
+                r.used_tokens,
+                r.cap_tokens,
+                iso(resets_at)
+            ),
+        )
+    }
+}
+
+/// The 409 answer for a write that would take a total past 2^53 - 1.
+pub fn total_too_large(r: &TotalTooLarge) -> ApiError {
+    ApiError {
+        extra: Some(json!({ "wouldBe": r.would_be, "max": r.max })),
+        ..ApiError::conflict(
+            "total-too-large",
+            format!(
+                "this write would take the port's total for a period to {} tokens, past {} (the largest count kept exactly); nothing was written",
+                r.would_be, r.max
             ),
         )
     }

@@ -1,13 +1,17 @@
 //! The Cloudflare Worker: the gate that enforces each port's budget over
-//! HTTP, with budgets in Workers KV and the ledger in D1.
+//! HTTP, one Durable Object per port, with D1 as the ledger of record and
+//! budgets and keys in Workers KV.
 //!
-//! - [`routes`]: the HTTP API under `/v1` (documented in `docs/api.md`).
-//! - [`store`]: the D1 ledger, rollup and reservations; the LLM gateway
-//!   calls [`store::Store::reserve`], [`store::Store::commit`] and
-//!   [`store::Store::release`] directly.
-//! - [`settings`]: budgets and hashed port keys in KV.
-//! - [`auth`], [`input`], [`http`]: who calls, strict input, answers.
-//! - [`fault`]: the fault-injection seam the tests use (off in production).
+//! - [`api`]: the HTTP API under `/v1` (documented in `docs/api.md`).
+//! - [`gateway`]: the LLM gateway (`docs/gateway.md`).
+//! - [`gate`]: `PortGate`, the Durable Object that is each port's gate
+//!   (holds, counters, exactly-once, expiry, the outbox to D1), and the
+//!   client the API and the gateway reach it with.
+//! - [`d1`]: the ledger of record's statements run on D1.
+//! - [`settings`]: budgets (as listed) and hashed port keys in KV.
+//! - [`auth`], [`input`], [`http`], [`ids`]: who calls, strict input,
+//!   answers, identifiers.
+//! - [`clock`]: the one clock. [`fault`]: the test seams (off in production).
 //!
 //! The clock is read in one place, [`clock`]; everything below takes the
 //! instant (or the request's [`clock::Clock`]) as a parameter. When
@@ -15,15 +19,17 @@
 //! (RFC 3339) fixes the clock for that request, so tests run at any instant
 //! and cross period resets on purpose; otherwise the header is ignored.
 
+pub mod api;
 pub mod auth;
 pub mod clock;
+pub mod d1;
 pub mod fault;
+pub mod gate;
 pub mod gateway;
 pub mod http;
+pub mod ids;
 pub mod input;
-pub mod routes;
 pub mod settings;
-pub mod store;
 
 use std::rc::Rc;
 
@@ -55,13 +61,16 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     if gateway::handles(&req.path()) {
         return Ok(gateway::handle(req, env, ctx, clock).await);
     }
-    Ok(routes::handle(req, env, clock.now()).await)
+    Ok(api::handle(req, env, clock).await)
 }
 
-/// The cron trigger: expires every port's stale holds (each becomes a
-/// ledger row at its estimate until a late commit corrects it) and prunes
-/// old reservations and rollup rows. Its instant is the event's scheduled
-/// time (a test triggers it at the instant it runs as).
+/// The cron trigger (daily): prunes the ledger of record's rollup of
+/// periods that started more than [`ROLLUP_RETENTION_DAYS`] ago (no page
+/// shows them; the ledger keeps every call), and the reservations kept in
+/// D1 from before the gate moved into each port's object, once settled
+/// long ago. Holds expire in their port's object, by its alarm. Its instant
+/// is the event's scheduled time (a test triggers it at the instant it runs
+/// as).
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = clock::instant_of_ms(event.schedule());
@@ -69,14 +78,23 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         worker::console_error!("the DB binding is missing");
         return;
     };
-    let store = store::Store::new(db, Rc::new(fault::Faults::none()));
-    match store.expire_stale(now).await {
-        Ok(counts) => worker::console_log!(
-            "expired {} stale holds, deleted {} old reservations and {} old rollup rows",
-            counts.expired_holds,
-            counts.deleted_reservations,
-            counts.deleted_rollup_rows
+    let d1 = d1::D1::new(db, Rc::new(fault::Faults::none()));
+    let day = 86_400_000;
+    let before = now.timestamp_millis() - ROLLUP_RETENTION_DAYS * day;
+    let settled = now.timestamp_millis() - crate::gate::HOLD_RETENTION_DAYS * day;
+    let statements = [
+        crate::ledger::reports::prune_rollup(before),
+        crate::gate::sql::Statement::new(
+            "DELETE FROM reservations WHERE settled_at IS NOT NULL AND settled_at < ?1",
+            vec![settled.into()],
         ),
-        Err(e) => worker::console_error!("sweep failed: {e:?}"),
+    ];
+    match d1.run("d1.prune", &statements).await {
+        Ok(_) => worker::console_log!("pruned the rollup before {before} and old reservations"),
+        Err(e) => worker::console_error!("pruning failed: {e:?}"),
     }
 }
+
+/// Rollup rows of periods that started longer ago than this are deleted by
+/// the cron trigger: more than a year, so every page's periods stay.
+pub const ROLLUP_RETENTION_DAYS: i64 = 400;

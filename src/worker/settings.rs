@@ -1,10 +1,13 @@
-//! Settings in Workers KV: each port's budget, and port API keys (stored only
-//! as SHA-256 hashes).
+//! Settings in Workers KV: each port's budget as last saved (a replica of
+//! the one its gate enforces, for listing ports and for the page), and port
+//! API keys (stored only as SHA-256 hashes).
 //!
 //! Keys of the `BUDGETS` namespace:
 //! - `budget:v1:{port}`: the budget JSON plus `updatedBy` and `updatedAt`
 //!   (also kept as the key's metadata, so listing every port's budget is one
-//!   `list` call rather than a read per port);
+//!   `list` call rather than a read per port). Written by the port's gate
+//!   after each save; read by the gate once, at its first start, on a
+//!   deployment that had budgets before;
 //! - `key:v1:{sha256 hex of the key}`: `{port, keyId, createdAt}`;
 //! - `portkey:v1:{port}:{keyId}`: `{keyId, createdAt, hash}` (also as the
 //!   key's metadata), one entry per key, listed by prefix to list and revoke
@@ -18,42 +21,15 @@
 
 use std::rc::Rc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use worker::kv::KvStore;
 
+use super::d1::StoreError;
 use super::fault::Faults;
-use super::store::{random_id, StoreError};
-use crate::{Budget, RawBudget};
-
-/// A port's budget with who changed it last and when.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredBudget {
-    /// The settings, read tolerantly through the core.
-    pub budget: Budget,
-    /// Who saved it (absent for a port that never had one).
-    pub updated_by: Option<String>,
-    /// When it was saved.
-    pub updated_at: Option<String>,
-}
-
-impl StoredBudget {
-    /// The API's JSON: the budget's fields plus `updatedBy`, `updatedAt`.
-    pub fn json(&self) -> serde_json::Value {
-        let mut value = serde_json::to_value(self.budget).unwrap_or_default();
-        value["updatedBy"] = self.updated_by.clone().into();
-        value["updatedAt"] = self.updated_at.clone().into();
-        value
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Audit {
-    updated_by: Option<String>,
-    updated_at: Option<String>,
-}
+use super::ids::random_id;
+use crate::gate::StoredBudget;
 
 /// What a port key's hash maps to.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -88,18 +64,6 @@ pub struct IssuedKey {
     pub record: KeyRecord,
 }
 
-/// A stored budget value read tolerantly: the core's
-/// [`Budget::normalize`] for the settings, and the audit fields if present.
-fn parse_stored(value: &serde_json::Value) -> StoredBudget {
-    let raw: RawBudget = serde_json::from_value(value.clone()).unwrap_or_default();
-    let audit: Option<Audit> = serde_json::from_value(value.clone()).ok();
-    StoredBudget {
-        budget: Budget::normalize(&raw),
-        updated_by: audit.as_ref().and_then(|a| a.updated_by.clone()),
-        updated_at: audit.and_then(|a| a.updated_at),
-    }
-}
-
 /// SHA-256 (hex) of a secret.
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -107,7 +71,7 @@ pub fn hash_secret(secret: &str) -> String {
 
 /// An instant as the API writes it (`2026-11-28T17:00:00.000Z`).
 pub fn iso(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+    crate::gate::iso(at)
 }
 
 /// Budgets and keys in the `BUDGETS` namespace.
@@ -158,38 +122,23 @@ impl Settings {
         self.kv.delete(key).await.map_err(kv_error)
     }
 
-    /// `port`'s budget (the defaults when none was saved). A stored value is
-    /// read like the original module read it: bad fields take defaults.
-    pub async fn budget(&self, port: &str) -> Result<StoredBudget, StoreError> {
+    /// `port`'s budget as saved in KV before its gate existed, if any: read
+    /// like the original module read it (bad fields take defaults).
+    pub async fn saved_budget(&self, port: &str) -> Result<Option<StoredBudget>, StoreError> {
         let Some(text) = self.read(&format!("budget:v1:{port}")).await? else {
-            return Ok(StoredBudget {
-                budget: Budget::default(),
-                updated_by: None,
-                updated_at: None,
-            });
+            return Ok(None);
         };
-        Ok(parse_stored(
+        Ok(Some(StoredBudget::from_json(
             &serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        ))
+        )))
     }
 
-    /// Saves `budget` for `port`.
-    pub async fn save_budget(
-        &self,
-        port: &str,
-        budget: Budget,
-        updated_by: &str,
-        now: DateTime<Utc>,
-    ) -> Result<StoredBudget, StoreError> {
-        let stored = StoredBudget {
-            budget,
-            updated_by: Some(updated_by.to_owned()),
-            updated_at: Some(iso(now)),
-        };
+    /// Writes `budget` as `port`'s (the replica of what its gate enforces).
+    pub async fn write_budget(&self, port: &str, budget: &StoredBudget) -> Result<(), StoreError> {
         if let Some(injected) = self.faults.before("kv.write") {
             return Err(kv_error(injected));
         }
-        let json = stored.json();
+        let json = budget.json();
         self.kv
             .put(&format!("budget:v1:{port}"), json.to_string())
             .map_err(kv_error)?
@@ -197,12 +146,11 @@ impl Settings {
             .map_err(kv_error)?
             .execute()
             .await
-            .map_err(kv_error)?;
-        Ok(stored)
+            .map_err(kv_error)
     }
 
     /// Every port with a saved budget, with the budget when the key's
-    /// metadata holds it (`None`: read it with [`Settings::budget`]).
+    /// metadata holds it (`None`: read it from its gate).
     pub async fn budget_ports(&self) -> Result<Vec<(String, Option<StoredBudget>)>, StoreError> {
         if let Some(injected) = self.faults.before("kv.read") {
             return Err(kv_error(injected));
@@ -217,7 +165,7 @@ impl Settings {
             let page = list.execute().await.map_err(kv_error)?;
             ports.extend(page.keys.iter().filter_map(|k| {
                 let port = k.name.strip_prefix("budget:v1:")?.to_owned();
-                Some((port, k.metadata.as_ref().map(parse_stored)))
+                Some((port, k.metadata.as_ref().map(StoredBudget::from_json)))
             }));
             match page.cursor {
                 Some(c) if !page.list_complete && !c.is_empty() => cursor = Some(c),

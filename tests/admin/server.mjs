@@ -3,7 +3,7 @@
 // its static assets, routed the way wrangler.toml's [assets] routes them.
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { ROOT, migrationStatements } from "../worker/harness.mjs";
+import { ROOT, migrationStatements, GATE_OBJECTS } from "../worker/harness.mjs";
 import { testClock } from "../clock.mjs";
 
 export { ROOT };
@@ -28,6 +28,7 @@ export async function startSite() {
     compatibilityDate: "2026-04-01",
     d1Databases: { DB: "ai-budget-admin-test" },
     kvNamespaces: ["BUDGETS"],
+    durableObjects: GATE_OBJECTS,
     // The test seams, for the `x-now` header that runs the Worker at CLOCK.
     bindings: { ADMIN_TOKEN, FAULT_INJECTION: "on" },
     assets: {

@@ -2,6 +2,7 @@
 //! real SQLite for the port gate's and the ledger's SQL.
 #![allow(dead_code)]
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};

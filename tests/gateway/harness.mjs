@@ -3,7 +3,7 @@
 // Every line workerd logs is captured, to show the provider keys never leak.
 import { join } from "node:path";
 import { Miniflare, Log, LogLevel } from "miniflare";
-import { ROOT, ADMIN_TOKEN, WorkerClient, migrationStatements } from "../worker/harness.mjs";
+import { ROOT, ADMIN_TOKEN, WorkerClient, migrationStatements, GATE_OBJECTS } from "../worker/harness.mjs";
 import { testClock } from "../clock.mjs";
 import { FakeUpstream } from "./fake-upstream.mjs";
 
@@ -42,6 +42,7 @@ export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build",
     compatibilityDate: "2026-04-01",
     d1Databases: { DB: "ai-budget-gateway-test" },
     kvNamespaces: ["BUDGETS"],
+    durableObjects: GATE_OBJECTS,
     cf: false,
     host: "127.0.0.1",
     port: 0,
@@ -87,13 +88,18 @@ export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build",
   };
 }
 
-/** Waits until `port` has no open holds (streamed calls settle after their answer). */
+/** Waits until `port` has no open holds (streamed calls settle after their
+ * answer) and its gate has delivered its ledger to D1. */
 export async function settled(worker, port, { timeoutMs = 5000 } = {}) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [row] = await worker.sql("SELECT COUNT(*) AS n FROM reservations WHERE port_id = ? AND state = 'held'", port);
-    if (row.n === 0) return;
-    if (Date.now() > deadline) throw new Error(`port ${port} still has ${row.n} open holds`);
+    const open = await worker.holds(port, { all: false });
+    const held = open.filter((h) => h.state === "held").length;
+    if (held === 0) {
+      const status = await worker.synced(port);
+      if (status.pendingLedgerRows === 0) return;
+    }
+    if (Date.now() > deadline) throw new Error(`port ${port} still has ${held} open holds`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -104,10 +110,31 @@ export async function openPort(worker, port, budget = {}) {
   return worker.issueKey(port);
 }
 
-/** The port's ledger rows, oldest first. */
-export const ledger = (worker, port) => worker.sql("SELECT * FROM usage_ledger WHERE port_id = ? ORDER BY id", port);
-/** The port's reservations, oldest first. */
-export const reservations = (worker, port) => worker.sql("SELECT * FROM reservations WHERE port_id = ? ORDER BY rowid", port);
+/** The port's ledger rows in D1 (the ledger of record), oldest first, once
+ * its gate has delivered them. */
+export async function ledger(worker, port) {
+  await worker.synced(port);
+  return worker.sql("SELECT * FROM usage_ledger WHERE port_id = ? ORDER BY seq", port);
+}
+/** The port's reservations as its gate keeps them, oldest first, with the
+ * column names of a ledger row (`estimated_tokens`, `created_at` in ms...). */
+export async function reservations(worker, port) {
+  const holds = await worker.holds(port);
+  return holds
+    .map((h) => ({
+      id: h.id,
+      request_id: h.requestId,
+      feature: h.feature,
+      user_id: h.userId,
+      estimated_tokens: h.estimatedTokens,
+      state: h.state,
+      actual_tokens: h.actualTokens,
+      created_at: Date.parse(h.createdAt),
+      expires_at: Date.parse(h.expiresAt),
+      settled_at: h.settledAt === null ? null : Date.parse(h.settledAt),
+    }))
+    .reverse();
+}
 
 /** Waits until a captured log line matches `pattern` (workerd's output arrives asynchronously). */
 export async function logged(logs, pattern, { timeoutMs = 5000 } = {}) {

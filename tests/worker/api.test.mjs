@@ -24,11 +24,12 @@ const usage = (extra = {}) => ({
 
 /** Everything a request could have changed for a port. */
 async function snapshot(port) {
+  const gate = await w.synced(port);
   const [ledger] = await w.sql("SELECT COUNT(*) AS n, COALESCE(SUM(total_tokens), 0) AS t FROM usage_ledger WHERE port_id = ?", port);
   const [rollup] = await w.sql("SELECT COALESCE(SUM(tokens), 0) AS t, COALESCE(SUM(calls), 0) AS c FROM usage_rollup WHERE port_id = ?", port);
-  const holds = await w.sql("SELECT id, state, estimated_tokens FROM reservations WHERE port_id = ? ORDER BY id", port);
+  const holds = await w.holds(port);
   const budget = (await w.get(`/v1/ports/${port}/budget`)).json;
-  return { ledger, rollup, holds, budget };
+  return { ledger, rollup, holds, budget, usage: gate.usageByPeriod, pending: gate.pendingLedgerRows };
 }
 
 test("an unknown route answers 404 not-found", async () => {
@@ -65,7 +66,7 @@ test("HEAD answers like GET without a body, and OPTIONS lists the methods", asyn
     assert.equal(head.headers.get(name), get.headers.get(name), name);
   }
   assert.equal((await w.request("HEAD", "/v1/ports/head/budget", { token: null })).status, 401);
-  const options = await w.request("OPTIONS", "/v1/ports/head/reservations");
+  const options = await w.request("OPTIONS", "/v1/ports/head/check");
   assert.equal(options.status, 204);
   assert.equal(options.headers.get("allow"), "POST, OPTIONS");
 });
@@ -434,7 +435,11 @@ test("the ledger comes as CSV on request", async () => {
     assert.equal(res.status, 200);
     assert.match(res.headers.get("content-type"), /^text\/csv/);
     const lines = res.text.trim().split("\n");
-    assert.equal(lines[0], "id,createdAt,portId,userId,feature,provider,model,inputTokens,outputTokens,totalTokens,requestId,reservationId,estimated");
+    assert.equal(
+      lines[0],
+      "id,createdAt,portId,userId,feature,provider,model,inputTokens,outputTokens,totalTokens,requestId,reservationId,estimated,cachedInputTokens,cacheWriteTokens,reasoningTokens",
+      "the columns of before keep their places; token kinds come last",
+    );
     assert.equal(lines.length, 2);
     assert.ok(lines[1].includes('"model ""quoted"", with comma"'));
     assert.ok(lines[1].includes(",c-1,"));

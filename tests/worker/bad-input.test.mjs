@@ -21,10 +21,12 @@ after(async () => {
 });
 
 async function state() {
+  const gate = await w.synced(PORT);
   return {
+    gate: { usage: gate.usageByPeriod, pending: gate.pendingLedgerRows },
     ledger: await w.sql("SELECT request_id, total_tokens, created_at FROM usage_ledger ORDER BY id"),
     rollup: await w.sql("SELECT * FROM usage_rollup ORDER BY port_id, period, period_start, feature"),
-    holds: await w.sql("SELECT id, state, estimated_tokens, actual_tokens FROM reservations ORDER BY id"),
+    holds: await w.holds(PORT),
     budget: (await w.get(`/v1/ports/${PORT}/budget`)).json,
   };
 }

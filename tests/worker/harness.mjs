@@ -9,6 +9,8 @@ import { testClock, periodStarts } from "../clock.mjs";
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const BASE = "http://localhost";
+/** The Durable Object namespace of the ports' gates, as wrangler.toml binds it. */
+export const GATE_OBJECTS = Object.freeze({ GATE: { className: "PortGate", useSQLite: true } });
 /** The instant the Worker suites run at: TEST_NOW, else a Wednesday in mid-June. */
 export const CLOCK = testClock("2026-06-17T12:00:00.000Z");
 export { periodStarts };
@@ -47,6 +49,7 @@ export async function startWorker({ bindings = {}, extraWorkers = [], now = CLOC
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
         compatibilityDate: "2026-04-01",
         ...storage,
+        durableObjects: GATE_OBJECTS,
         bindings: { ADMIN_TOKEN, FAULT_INJECTION: "on", ...bindings },
       },
       ...extraWorkers.map((worker) => ({ compatibilityDate: "2026-04-01", modules: true, ...storage, ...worker })),
@@ -146,13 +149,31 @@ export class WorkerClient {
     return res.json.key;
   }
 
+  /** The port's reservations (holds) as its gate keeps them, newest first:
+   * `all` states, or open and unsettled expired ones. */
+  async holds(port, { all = true } = {}) {
+    const res = await this.get(`/v1/ports/${port}/reservations?state=${all ? "all" : "open"}&limit=500`);
+    if (res.status !== 200) throw new Error(`holds: ${res.status} ${res.text}`);
+    return res.json.reservations;
+  }
+
+  /** Asks the port's gate to deliver its ledger to D1 now; returns its status
+   * (`pendingLedgerRows` is 0 once D1 has every row). */
+  async synced(port) {
+    const res = await this.get(`/v1/ports/${port}/status`);
+    if (res.status !== 200) throw new Error(`status: ${res.status} ${res.text}`);
+    return res.json;
+  }
+
   /** SQL straight against the local D1 (for assertions). */
   async sql(query, ...params) {
     return (await this.db.prepare(query).bind(...params).all()).results;
   }
 
-  /** The ledger's sum and the rollup's sum for a port, per period kind. */
+  /** The ledger's sum and the rollup's sum for a port, per period kind
+   * (after the port's gate delivered its ledger). */
   async consistency(port) {
+    await this.synced(port);
     const [ledger] = await this.sql(
       "SELECT COALESCE(SUM(total_tokens), 0) AS tokens, COUNT(*) AS calls FROM usage_ledger WHERE port_id = ?",
       port,
@@ -169,6 +190,8 @@ export class WorkerClient {
    * here from each row's instant (so a run that crosses a UTC midnight, a
    * Monday or the 1st compares like with like). */
   async rollupAgainstLedger(port) {
+    const status = await this.synced(port);
+    if (status.pendingLedgerRows !== 0) throw new Error(`port ${port} still has ${status.pendingLedgerRows} rows on their way to D1`);
     const rows = await this.sql("SELECT feature, total_tokens AS t, created_at AS c FROM usage_ledger WHERE port_id = ?", port);
     const expected = new Map();
     for (const row of rows) {

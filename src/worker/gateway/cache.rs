@@ -1,14 +1,12 @@
-//! Port keys and budgets the isolate remembers between gateway calls, so the
-//! common call reads nothing from KV before its hold.
+//! Port keys the isolate remembers between gateway calls, so the common call
+//! reads nothing from KV before its hold.
 //!
-//! - A port key's record is remembered for [`KEY_TTL_MS`]. A remembered key
-//!   lets the hold start at once, but the key is still read from KV on every
-//!   call, in parallel with the hold, and nothing is forwarded until that
-//!   read confirms it: a revoked key is refused at once, its hold released.
-//! - A budget is remembered for [`BUDGET_TTL_MS`]. KV itself takes up to
-//!   about 60 s to bring a change to every location, so a few seconds more
-//!   in one isolate weakens no promise: a budget change reaches the gateway
-//!   within KV's delay plus this.
+//! A port key's record is remembered for [`KEY_TTL_MS`]. A remembered key
+//! lets the hold start at once, but the key is still read from KV on every
+//! call, in parallel with the hold, and nothing is forwarded until that read
+//! confirms it: a revoked key is refused at once, its hold released.
+//! (Budgets are not remembered: the port's gate enforces its own, so a saved
+//! budget binds the very next call everywhere.)
 //!
 //! Workers run one request at a time per isolate thread, so a thread-local
 //! map is the isolate's memory; it is bounded by [`MAX_ENTRIES`].
@@ -17,13 +15,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::super::auth::Caller;
-use crate::Budget;
 
 /// How long a port key's record is trusted before its hold (it is always
 /// confirmed before the call is forwarded).
 pub const KEY_TTL_MS: f64 = 30_000.0;
-/// How long a port's budget is reused without reading KV.
-pub const BUDGET_TTL_MS: f64 = 5_000.0;
 /// Entries kept per map; past it the map is emptied (a cold start's cost).
 pub const MAX_ENTRIES: usize = 4_096;
 
@@ -35,7 +30,6 @@ struct Entry<T> {
 #[derive(Default)]
 struct Memory {
     keys: HashMap<String, Entry<Caller>>,
-    budgets: HashMap<String, Entry<Budget>>,
 }
 
 thread_local! {
@@ -75,21 +69,4 @@ pub fn remember_key(hash: &str, caller: Caller, now_ms: f64) {
 /// Forgets a key (it was refused or revoked).
 pub fn forget_key(hash: &str) {
     MEMORY.with(|m| m.borrow_mut().keys.remove(hash));
-}
-
-/// `port`'s budget, if it was read less than [`BUDGET_TTL_MS`] ago.
-pub fn budget(port: &str, now_ms: f64) -> Option<Budget> {
-    MEMORY.with(|m| fresh(&m.borrow().budgets, port, BUDGET_TTL_MS, now_ms))
-}
-
-/// Remembers `port`'s budget as just read.
-pub fn remember_budget(port: &str, budget: Budget, now_ms: f64) {
-    MEMORY.with(|m| put(&mut m.borrow_mut().budgets, port, budget, now_ms));
-}
-
-/// Forgets `port`'s budget, so the next call reads it from KV. The settings
-/// module can call this after saving a budget, making a change in the same
-/// isolate take effect at once.
-pub fn forget_budget(port: &str) {
-    MEMORY.with(|m| m.borrow_mut().budgets.remove(port));
 }

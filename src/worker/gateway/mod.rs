@@ -8,8 +8,9 @@
 //!
 //! A call's life: authenticate the port key (as the HTTP API does), estimate
 //! the call's tokens ([`provider::prepare`]), hold them with
-//! [`Store::reserve`] (the one atomic gate), forward with the provider key,
-//! then [`Store::commit`] the reported usage, or [`Store::release`] the hold
+//! the port's gate ([`GateClient::reserve`], the one atomic gate, in the
+//! port's Durable Object), forward with the provider key, then
+//! [`GateClient::commit`] the reported usage, or [`GateClient::release`] the hold
 //! when the upstream refused the call. A streamed call is settled when its
 //! relay ends (finished, cut, or interrupted by the client), under
 //! `ctx.wait_until`.
@@ -32,12 +33,14 @@ use worker::{
 use super::auth::{authenticate, presented_secret, Caller};
 use super::clock::{self, Clock};
 use super::fault::Faults;
+use super::gate::GateClient;
 use super::http::{refusal, set, ApiError, BudgetState};
+use super::ids::{fingerprint, random_id};
 use super::input;
 use super::settings::{hash_secret, Settings};
-use super::store::{
-    fingerprint, random_id, CallUsage, CommitOutcome, HoldRequest, PortLoad, ReleaseOutcome,
-    ReserveOutcome, Store,
+use crate::gate::{
+    CallUsage, CommitOutcome, HoldRequest, HoldState, PortLoad, ReleaseOutcome, ReserveOutcome,
+    TokenCounts,
 };
 use crate::llm::redact::Redactor;
 use crate::{charge, Budget, MAX_TOKENS};
@@ -200,10 +203,9 @@ fn provider_error(provider: Provider, error: ApiError) -> Response {
     response
 }
 
-/// The port's storage, once the caller is known to act for it.
+/// The port's gate, once the caller is known to act for it.
 struct PortAccess {
-    store: Rc<Store>,
-    settings: Settings,
+    gate: Rc<GateClient>,
 }
 
 /// One gateway request.
@@ -221,8 +223,9 @@ struct Gate {
 
 /// A held call on its way upstream: what settling it needs.
 struct HeldCall {
-    store: Rc<Store>,
-    clock: Clock,
+    gate: Rc<GateClient>,
+    /// This call's id: its commit is known as its own on retries.
+    write_id: String,
     port: String,
     budget: Budget,
     reservation_id: String,
@@ -248,28 +251,19 @@ impl HeldCall {
             feature: None,
             provider: self.provider.as_str().to_owned(),
             model,
-            input_tokens: usage.input_tokens,
-            output_tokens: usage.output_tokens,
+            tokens: TokenCounts::new(usage.input_tokens, usage.output_tokens),
         };
         let hash = fingerprint(&json!({
             "provider": usage.provider,
             "model": usage.model,
             "userId": usage.user_id,
-            "inputTokens": usage.input_tokens,
-            "outputTokens": usage.output_tokens,
+            "tokens": usage.tokens,
         }));
-        let now = self.clock.now();
         match self
-            .store
-            .commit(
-                &self.port,
-                &self.reservation_id,
-                &usage,
-                &hash,
-                &self.budget,
-                now,
-            )
+            .gate
+            .commit(&self.reservation_id, &usage, &hash, &self.write_id)
             .await
+            .map(|answer| answer.result)
         {
             Ok(CommitOutcome::Committed { load, .. }) => Some(load),
             Ok(other) => {
@@ -278,7 +272,8 @@ impl HeldCall {
                     self.reservation_id,
                     self.port,
                     match other {
-                        CommitOutcome::NotFound => "not found",
+                        CommitOutcome::NotFound { .. } => "not found",
+                        CommitOutcome::TooLarge { .. } => "a total would pass 2^53 - 1",
                         _ => "conflict",
                     }
                 );
@@ -316,14 +311,10 @@ impl HeldCall {
     /// Gives the hold back: the upstream refused the call.
     async fn release(&self) -> Option<PortLoad> {
         match self
-            .store
-            .release(
-                &self.port,
-                &self.reservation_id,
-                &self.budget,
-                self.clock.now(),
-            )
+            .gate
+            .release(&self.reservation_id)
             .await
+            .map(|answer| answer.result)
         {
             Ok(ReleaseOutcome::Released { load, .. }) => Some(load),
             Ok(_) => None,
@@ -388,12 +379,8 @@ impl Gate {
         let Some(access) = &self.port_access else {
             return;
         };
-        let Ok(stored) = access.settings.budget(&self.target.port).await else {
-            return;
-        };
-        let window = stored.budget.period.window(self.now);
-        if let Ok(load) = access.store.load(&self.target.port, &window, None).await {
-            self.remember(stored.budget, &load);
+        if let Ok(view) = access.gate.view(None, false).await {
+            self.remember(view.budget.budget, &view.load);
         }
     }
 
@@ -417,19 +404,22 @@ impl Gate {
             .var("FAULT_INJECTION")
             .map(|v| v.to_string() == "on")
             .unwrap_or(false);
-        let faults = Rc::new(Faults::from_header(faults_on, header(req, "x-fault")));
-        let (db, kv) = match (self.env.d1("DB"), self.env.kv("BUDGETS")) {
-            (Ok(db), Ok(kv)) => (db, kv),
-            _ => {
-                worker::console_error!("the DB or BUDGETS binding is missing");
-                return Err(ApiError::new(
-                    500,
-                    "internal",
-                    "the Worker is misconfigured",
-                ));
-            }
+        let fault_header = header(req, "x-fault").filter(|_| faults_on);
+        let faults = Rc::new(Faults::from_header(faults_on, fault_header.clone()));
+        let Ok(kv) = self.env.kv("BUDGETS") else {
+            worker::console_error!("the BUDGETS binding is missing");
+            return Err(ApiError::new(
+                500,
+                "internal",
+                "the Worker is misconfigured",
+            ));
         };
-        let store = Rc::new(Store::new(db, faults.clone()));
+        let gate = Rc::new(GateClient::new(
+            &self.env,
+            self.port(),
+            self.clock,
+            fault_header,
+        )?);
         let settings = Settings::new(kv, faults);
         let admin_token = text_setting(&self.env, "ADMIN_TOKEN");
         let port = self.port().to_owned();
@@ -444,29 +434,15 @@ impl Gate {
             .as_deref()
             .and_then(|hash| cache::key(hash, now_ms))
             .filter(|caller| caller.may_use_port(&port).is_ok());
-        let budget_read = async {
-            match cache::budget(&port, now_ms) {
-                Some(budget) => Ok(budget),
-                None => {
-                    let budget = settings.budget(&port).await?.budget;
-                    cache::remember_budget(&port, budget, now_ms);
-                    Ok::<Budget, ApiError>(budget)
-                }
-            }
-        };
-        let (confirmed, budget) = match remembered {
-            Some(_) => (false, budget_read.await),
+        let confirmed = match remembered {
+            Some(_) => false,
             None => {
-                let (caller, budget) = futures_util::join!(
-                    authenticate(req, admin_token.as_deref(), &settings),
-                    budget_read
-                );
-                let caller = caller?;
+                let caller = authenticate(req, admin_token.as_deref(), &settings).await?;
                 if let (Some(hash), Caller::Port { .. }) = (&key_hash, &caller) {
                     cache::remember_key(hash, caller.clone(), now_ms);
                 }
                 caller.may_use_port(&port)?;
-                (true, budget)
+                true
             }
         };
         let confirm = || async {
@@ -475,25 +451,21 @@ impl Gate {
             }
             confirm_key(&settings, secret.as_deref(), key_hash.as_deref(), &port).await
         };
-        self.port_access = Some(PortAccess {
-            store: store.clone(),
-            settings: settings.clone(),
-        });
+        self.port_access = Some(PortAccess { gate: gate.clone() });
 
-        let ready = self.ready_call(req, endpoint, budget).await;
-        let (config, provider_key, feature, user_id, idempotency_key, prepared, budget) =
-            match ready {
-                Ok(ready) => ready,
-                Err(e) => {
-                    // An unconfirmed key learns nothing, not even that its
-                    // request was malformed, until KV confirms it.
-                    if let Err(refused) = confirm().await {
-                        self.port_access = None;
-                        return Err(refused);
-                    }
-                    return Err(e);
+        let ready = self.ready_call(req, endpoint).await;
+        let (config, provider_key, feature, user_id, idempotency_key, prepared) = match ready {
+            Ok(ready) => ready,
+            Err(e) => {
+                // An unconfirmed key learns nothing, not even that its
+                // request was malformed, until KV confirms it.
+                if let Err(refused) = confirm().await {
+                    self.port_access = None;
+                    return Err(refused);
                 }
-            };
+                return Err(e);
+            }
+        };
         let provider = endpoint.provider();
 
         let body_hash = fingerprint(&json!({
@@ -502,10 +474,10 @@ impl Gate {
         }));
         let (held, confirmation) = futures_util::join!(
             self.reserve(
-                &store,
-                &budget,
+                &gate,
                 &prepared,
                 &feature,
+                user_id.as_deref(),
                 idempotency_key,
                 &body_hash,
                 config.hold_ttl_seconds,
@@ -514,20 +486,18 @@ impl Gate {
         );
         if let Err(refused) = confirmation {
             // The key is no longer valid: give back what was held for it.
-            if let Ok((reservation, _, _)) = &held {
-                let _ = store
-                    .release(&port, reservation, &budget, self.clock.now())
-                    .await;
+            if let Ok((reservation, _, _, _)) = &held {
+                let _ = gate.release(reservation).await;
             }
             self.port_access = None;
             self.state = None;
             return Err(refused);
         }
-        let (reservation, request_id, load) = held?;
+        let (reservation, request_id, budget, load) = held?;
         self.remember(budget, &load);
         let held = HeldCall {
-            store,
-            clock: self.clock,
+            gate,
+            write_id: random_id("w_"),
             port: self.port().to_owned(),
             budget,
             reservation_id: reservation,
@@ -550,7 +520,6 @@ impl Gate {
         &mut self,
         req: &mut Request,
         endpoint: Endpoint,
-        budget: Result<Budget, ApiError>,
     ) -> Result<
         (
             GatewayConfig,
@@ -559,7 +528,6 @@ impl Gate {
             Option<String>,
             Option<String>,
             Prepared,
-            Budget,
         ),
         ApiError,
     > {
@@ -584,7 +552,6 @@ impl Gate {
         };
         let (raw, body) = read_body(req).await?;
         let prepared = provider::prepare(endpoint, raw, body, config.policy)?;
-        let budget = budget?;
         Ok((
             config,
             provider_key,
@@ -592,7 +559,6 @@ impl Gate {
             user_id,
             idempotency_key,
             prepared,
-            budget,
         ))
     }
 
@@ -603,33 +569,35 @@ impl Gate {
     #[allow(clippy::too_many_arguments)]
     async fn reserve(
         &mut self,
-        store: &Store,
-        budget: &Budget,
+        gate: &GateClient,
         prepared: &Prepared,
         feature: &str,
+        user_id: Option<&str>,
         idempotency_key: Option<String>,
         body_hash: &str,
         ttl_seconds: u64,
-    ) -> Result<(String, String, PortLoad), ApiError> {
+    ) -> Result<(String, String, Budget, PortLoad), ApiError> {
         let base = idempotency_key.unwrap_or_else(|| random_id("gw_"));
         for attempt in 1..=MAX_ATTEMPTS_PER_KEY {
             let request_id = attempt_request_id(&base, attempt);
             let hold = HoldRequest {
                 estimated_tokens: prepared.estimate.total(),
                 feature: feature.to_owned(),
+                user_id: user_id.map(str::to_owned),
                 request_id: request_id.clone(),
                 ttl_seconds,
                 body_hash: body_hash.to_owned(),
+                hold_id: random_id("rsv_"),
             };
-            match store.reserve(self.port(), budget, &hold, self.now).await? {
+            let answer = gate.reserve(&hold).await?;
+            let budget = &answer.budget.budget;
+            match answer.result {
                 ReserveOutcome::Held {
-                    reservation,
+                    hold,
                     load,
                     replayed: false,
-                } => return Ok((reservation.id, request_id, load)),
-                ReserveOutcome::Held {
-                    reservation, load, ..
-                } if reservation.state == super::store::ReservationState::Held => {
+                } => return Ok((hold.id, request_id, *budget, load)),
+                ReserveOutcome::Held { hold, load, .. } if hold.state == HoldState::Held => {
                     self.remember(*budget, &load);
                     return Err(ApiError::conflict(
                         "call-in-flight",
@@ -637,9 +605,9 @@ impl Gate {
                     ));
                 }
                 ReserveOutcome::Held { .. } => continue,
-                ReserveOutcome::Refused { decision, load } => {
+                ReserveOutcome::Refused { refusal: r, load } => {
                     self.remember(*budget, &load);
-                    return Err(refusal(&decision, self.now));
+                    return Err(refusal(&r, self.now));
                 }
                 ReserveOutcome::Conflict { load, .. } => {
                     self.remember(*budget, &load);
@@ -647,6 +615,10 @@ impl Gate {
                         "idempotency-key-conflict",
                         "this Idempotency-Key was used for a different request",
                     ));
+                }
+                ReserveOutcome::TooLarge { refusal: r, load } => {
+                    self.remember(*budget, &load);
+                    return Err(super::http::total_too_large(&r));
                 }
             }
         }
@@ -868,9 +840,8 @@ impl Gate {
     }
 
     async fn measure_after(&mut self, held: &HeldCall) {
-        let window = held.budget.period.window(self.now);
-        if let Ok(load) = held.store.load(&held.port, &window, None).await {
-            self.remember(held.budget, &load);
+        if let Ok(view) = held.gate.view(None, false).await {
+            self.remember(view.budget.budget, &view.load);
         }
     }
 }

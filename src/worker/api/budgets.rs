@@ -1,0 +1,53 @@
+//! A port's budget: read it, and save a partial update through the port's
+//! gate, which checks `If-Match` and the core's rules and binds the saved
+//! budget to the very next call (KV gets a copy, for listing ports).
+
+use serde_json::json;
+use worker::{Request, Response};
+
+use super::json::budget_response;
+use super::Ctx;
+use crate::gate::SaveOutcome;
+use crate::worker::http::{read_json, ApiError};
+
+/// `GET /v1/ports/{port}/budget`.
+pub async fn get(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
+    let view = ctx.gate(port)?.view(None, false).await?;
+    ctx.remember(&view.budget.budget, &view.load);
+    Ok(budget_response(port, &view.budget))
+}
+
+/// `PUT /v1/ports/{port}/budget`: a partial update, merged and validated by
+/// the core inside the port's gate, only over the version `If-Match` names
+/// (its `ETag`, quoted or not; `*` matches any), else 412 and nothing
+/// saved. The gate runs one save at a time, so concurrent saves never lose
+/// an update. `{}` changes nothing (not even `updatedAt`).
+pub async fn put(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
+    let body = read_json(req).await?;
+    let if_match = req.headers().get("If-Match").ok().flatten();
+    let outcome = ctx
+        .gate(port)?
+        .save_budget(body, if_match, &ctx.caller.actor())
+        .await?;
+    match outcome {
+        SaveOutcome::Saved { budget } | SaveOutcome::Unchanged { budget } => {
+            Ok(budget_response(port, &budget))
+        }
+        SaveOutcome::PreconditionFailed { budget } => Err(ApiError {
+            extra: Some(json!({ "budget": budget.json() })),
+            ..ApiError::new(
+                412,
+                "precondition-failed",
+                "the budget changed since the If-Match value was read; read it again and retry",
+            )
+        }),
+        SaveOutcome::Invalid {
+            code,
+            field,
+            message,
+        } => Err(ApiError {
+            field,
+            ..ApiError::new(400, &code, message)
+        }),
+    }
+}

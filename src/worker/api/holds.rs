@@ -1,0 +1,269 @@
+//! Check and reservations: a question to the gate, and holds taken,
+//! committed and released in the port's gate, one atomic step each.
+
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use super::json::{self, remaining, replayed};
+use super::usage::{call_usage, usage_fingerprint, USAGE_FIELDS};
+use super::{query, Ctx};
+use crate::evaluate;
+use crate::gate::{CommitOutcome, HoldRequest, HoldState, ReleaseOutcome, ReserveOutcome};
+use crate::worker::http::{json_response, read_json, refusal, total_too_large, ApiError};
+use crate::worker::ids::{fingerprint, random_id};
+use crate::worker::input;
+use crate::worker::settings::iso;
+
+/// Default and largest hold lifetime, seconds.
+const DEFAULT_TTL_SECONDS: u64 = 300;
+const MAX_TTL_SECONDS: u64 = 3600;
+/// Holds listed at most.
+const MAX_LISTED: u32 = 500;
+
+/// `POST /v1/ports/{port}/check`: a question; reserves nothing.
+pub async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
+    let body = read_json(req).await?;
+    let map = input::object(&body, &["estimatedTokens", "feature"])?;
+    let estimated = input::tokens(map, "estimatedTokens", true)?.unwrap_or(0);
+    input::text(map, "feature", false, 64)?;
+    let view = ctx.gate(port)?.view(None, false).await?;
+    let budget = view.budget.budget;
+    ctx.remember(&budget, &view.load);
+    let decision = evaluate(&budget, view.load.gate_tokens(), estimated, ctx.now);
+    let mut answer = json::decision(&decision);
+    answer["heldTokens"] = view.load.held_tokens.into();
+    Ok(json_response(200, &answer))
+}
+
+/// `POST /v1/ports/{port}/reservations`: check and hold in one step.
+pub async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
+    let body = read_json(req).await?;
+    let map = input::object(
+        &body,
+        &[
+            "estimatedTokens",
+            "feature",
+            "userId",
+            "requestId",
+            "ttlSeconds",
+        ],
+    )?;
+    let estimated_tokens = input::tokens(map, "estimatedTokens", true)?.unwrap_or(0);
+    let feature = input::text(map, "feature", false, 64)?.unwrap_or_else(|| "default".into());
+    let user_id = input::text(map, "userId", false, 128)?;
+    let request_id = input::request_id(map, "requestId")?;
+    let ttl_seconds =
+        input::whole(map, "ttlSeconds", 1..=MAX_TTL_SECONDS)?.unwrap_or(DEFAULT_TTL_SECONDS);
+    let hold = HoldRequest {
+        estimated_tokens,
+        body_hash: fingerprint(&json!({
+            "estimatedTokens": estimated_tokens,
+            "feature": feature,
+            "userId": user_id,
+            "ttlSeconds": ttl_seconds,
+        })),
+        feature,
+        user_id,
+        request_id: request_id.unwrap_or_else(|| random_id("req_")),
+        ttl_seconds,
+        hold_id: random_id("rsv_"),
+    };
+    let answer = ctx.gate(port)?.reserve(&hold).await?;
+    let budget = answer.budget.budget;
+    match answer.result {
+        ReserveOutcome::Held {
+            hold,
+            load,
+            replayed: again,
+        } => {
+            ctx.remember(&budget, &load);
+            let mut body = json::hold(port, &hold);
+            body["remaining"] = remaining(&budget, load.gate_tokens());
+            body["usage"] = json::load(&load);
+            body["resetsAt"] = iso(budget.period.window(ctx.now).end).into();
+            Ok(replayed(json_response(201, &body), again))
+        }
+        ReserveOutcome::Refused { refusal: r, load } => {
+            ctx.remember(&budget, &load);
+            Err(refusal(&r, ctx.now))
+        }
+        ReserveOutcome::Conflict { existing, load } => {
+            ctx.remember(&budget, &load);
+            Err(ApiError {
+                extra: Some(json!({ "reservation": json::hold(port, &existing) })),
+                ..ApiError::conflict(
+                    "request-id-conflict",
+                    "this requestId was used for another reservation with a different body",
+                )
+            })
+        }
+        ReserveOutcome::TooLarge { refusal: r, load } => {
+            ctx.remember(&budget, &load);
+            Err(total_too_large(&r))
+        }
+    }
+}
+
+fn not_found(port: &str, id: &str) -> ApiError {
+    ApiError::new(
+        404,
+        "reservation-not-found",
+        format!("port {port} has no reservation {id}"),
+    )
+}
+
+/// `POST /v1/ports/{port}/reservations/{id}/commit`: settle with the real
+/// usage, exactly once.
+pub async fn commit(
+    ctx: &mut Ctx,
+    port: &str,
+    id: &str,
+    req: &mut Request,
+) -> Result<Response, ApiError> {
+    let body = read_json(req).await?;
+    let fields: Vec<&str> = USAGE_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| !matches!(*f, "requestId" | "occurredAt"))
+        .collect();
+    let map = input::object(&body, &fields)?;
+    let usage = call_usage(map, false)?;
+    let hash = usage_fingerprint(&usage, None);
+    let answer = ctx
+        .gate(port)?
+        .commit(id, &usage, &hash, &ctx.write_id)
+        .await?;
+    let budget = answer.budget.budget;
+    match answer.result {
+        CommitOutcome::Committed {
+            hold,
+            entry,
+            load,
+            replayed: again,
+        } => {
+            ctx.remember(&budget, &load);
+            let body = json!({
+                "reservation": json::hold(port, &hold),
+                "entry": json::entry(port, &entry),
+                "usage": json::load(&load),
+                "remaining": remaining(&budget, load.gate_tokens()),
+            });
+            Ok(replayed(json_response(200, &body), again))
+        }
+        CommitOutcome::NotFound { load } => {
+            ctx.remember(&budget, &load);
+            Err(not_found(port, id))
+        }
+        CommitOutcome::Conflict { hold, load } => {
+            ctx.remember(&budget, &load);
+            let (code, message) = match hold.state {
+                HoldState::Released => (
+                    "reservation-released",
+                    "the reservation was released; record the usage with POST .../usage instead",
+                ),
+                HoldState::Committed => (
+                    "request-id-conflict",
+                    "the reservation was already committed with different usage",
+                ),
+                _ => (
+                    "request-id-conflict",
+                    "the reservation's requestId was already counted by another usage write",
+                ),
+            };
+            Err(ApiError {
+                extra: Some(json!({ "reservation": json::hold(port, &hold) })),
+                ..ApiError::conflict(code, message)
+            })
+        }
+        CommitOutcome::TooLarge { refusal: r, load } => {
+            ctx.remember(&budget, &load);
+            Err(total_too_large(&r))
+        }
+    }
+}
+
+/// `POST /v1/ports/{port}/reservations/{id}/release`: give a hold back.
+pub async fn release(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, ApiError> {
+    let answer = ctx.gate(port)?.release(id).await?;
+    let budget = answer.budget.budget;
+    match answer.result {
+        ReleaseOutcome::Released { hold, load } => {
+            ctx.remember(&budget, &load);
+            let body = json!({
+                "reservation": json::hold(port, &hold),
+                "usage": json::load(&load),
+                "remaining": remaining(&budget, load.gate_tokens()),
+            });
+            Ok(json_response(200, &body))
+        }
+        ReleaseOutcome::NotFound { load } => {
+            ctx.remember(&budget, &load);
+            Err(not_found(port, id))
+        }
+        ReleaseOutcome::Conflict { hold, load } => {
+            ctx.remember(&budget, &load);
+            let (code, message) = if hold.state == HoldState::Expired {
+                (
+                    "reservation-expired",
+                    "the reservation expired and is charged as its estimate; commit the actual usage to correct it",
+                )
+            } else {
+                (
+                    "reservation-committed",
+                    "the reservation was committed; it cannot be released",
+                )
+            };
+            Err(ApiError {
+                extra: Some(json!({ "reservation": json::hold(port, &hold) })),
+                ..ApiError::conflict(code, message)
+            })
+        }
+    }
+}
+
+/// `GET /v1/ports/{port}/reservations/{id}`: one reservation.
+pub async fn get(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, ApiError> {
+    match ctx.gate(port)?.hold(id).await? {
+        Some(hold) => Ok(json_response(200, &json::hold(port, &hold))),
+        None => Err(not_found(port, id)),
+    }
+}
+
+/// `GET /v1/ports/{port}/reservations?state=open|all&limit=N`: open holds
+/// and expired ones not yet committed late (`open`, the default), or every
+/// reservation kept (`all`), newest first.
+pub async fn list(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response, ApiError> {
+    let all = match query(req, "state").as_deref() {
+        None | Some("open") => false,
+        Some("all") => true,
+        Some(_) => {
+            return Err(ApiError::bad_field(
+                "invalid-value",
+                "state",
+                "state must be open or all",
+            ))
+        }
+    };
+    let limit = match query(req, "limit") {
+        None => 100,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LISTED).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_field(
+                    "invalid-value",
+                    "limit",
+                    format!("limit must be a whole number from 1 to {MAX_LISTED}"),
+                )
+            })?,
+    };
+    let holds = ctx.gate(port)?.holds(all, limit).await?;
+    Ok(json_response(
+        200,
+        &json!({
+            "port": port,
+            "reservations": holds.iter().map(|h| json::hold(port, h)).collect::<Vec<Value>>(),
+        }),
+    ))
+}

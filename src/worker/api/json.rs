@@ -1,0 +1,145 @@
+//! The HTTP API's JSON shapes of the gate's values.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use worker::Response;
+
+use crate::gate::store::instant;
+use crate::gate::{Entry, Hold, PortLoad, StoredBudget};
+use crate::worker::http::{json_response, set};
+use crate::worker::settings::iso;
+use crate::{cap_status, Budget, Decision, PeriodWindow};
+
+/// What is left under the hard cap (`null` when the budget is disabled).
+pub fn remaining(budget: &Budget, gate_tokens: u64) -> Value {
+    if budget.enabled {
+        budget.hard_cap_tokens.saturating_sub(gate_tokens).into()
+    } else {
+        Value::Null
+    }
+}
+
+/// A hold (a reservation).
+pub fn hold(port: &str, h: &Hold) -> Value {
+    json!({
+        "id": h.id,
+        "port": port,
+        "requestId": h.request_id,
+        "feature": h.feature,
+        "userId": h.user_id,
+        "estimatedTokens": h.estimated_tokens,
+        "state": h.state.as_str(),
+        "actualTokens": h.actual_tokens,
+        "createdAt": iso(instant(h.created_at)),
+        "expiresAt": iso(instant(h.expires_at)),
+        "settledAt": h.settled_at.map(|at| iso(instant(at))),
+    })
+}
+
+/// A ledger entry.
+pub fn entry(port: &str, e: &Entry) -> Value {
+    json!({
+        "id": e.seq,
+        "portId": port,
+        "userId": e.user_id,
+        "feature": e.feature,
+        "provider": e.provider,
+        "model": e.model,
+        "inputTokens": e.tokens.input_tokens,
+        "cachedInputTokens": e.tokens.cached_input_tokens,
+        "cacheWriteTokens": e.tokens.cache_write_tokens,
+        "outputTokens": e.tokens.output_tokens,
+        "reasoningTokens": e.tokens.reasoning_tokens,
+        "totalTokens": e.total_tokens(),
+        "requestId": e.request_id,
+        "reservationId": e.reservation_id,
+        "estimated": e.estimated,
+        "createdAt": iso(instant(e.created_at)),
+    })
+}
+
+/// A load.
+pub fn load(l: &PortLoad) -> Value {
+    json!({
+        "usedTokens": l.used_tokens,
+        "calls": l.calls,
+        "heldTokens": l.held_tokens,
+        "expiredHoldTokens": l.expired_tokens,
+        "gateTokens": l.gate_tokens(),
+    })
+}
+
+/// A load with the window it was counted over.
+pub fn period_load(l: &PortLoad, window: &PeriodWindow) -> Value {
+    let mut body = load(l);
+    body["periodStart"] = iso(window.start).into();
+    body["resetsAt"] = iso(window.end).into();
+    body
+}
+
+/// The core's answer to a check.
+pub fn decision(d: &Decision) -> Value {
+    match d {
+        Decision::Allowed {
+            remaining,
+            used_tokens,
+            soft_cap,
+            window,
+        } => json!({
+            "ok": true,
+            "remaining": remaining,
+            "usedTokens": used_tokens,
+            "softCap": soft_cap,
+            "periodStart": iso(window.start),
+            "resetsAt": iso(window.end),
+        }),
+        Decision::Refused {
+            reason,
+            used_tokens,
+            cap_tokens,
+            window,
+        } => json!({
+            "ok": false,
+            "reason": reason.as_str(),
+            "usedTokens": used_tokens,
+            "capTokens": cap_tokens,
+            "periodStart": iso(window.start),
+            "resetsAt": iso(window.end),
+        }),
+    }
+}
+
+/// The core's cap status of what the gate counts.
+pub fn cap(budget: &Budget, gate_tokens: u64, now: DateTime<Utc>) -> Value {
+    let status = cap_status(budget, gate_tokens, now);
+    json!({
+        "state": status.state.as_str(),
+        "usedTokens": status.used_tokens,
+        "softCapTokens": status.soft_cap_tokens,
+        "hardCapTokens": status.hard_cap_tokens,
+        "softPercent": status.soft_percent,
+        "hardPercent": status.hard_percent,
+        "remaining": status.remaining,
+        "periodStart": iso(status.window.start),
+        "resetsAt": iso(status.window.end),
+    })
+}
+
+/// A budget answer, with its `updatedAt` as the `ETag` (for `If-Match`).
+pub fn budget_response(port: &str, stored: &StoredBudget) -> Response {
+    let mut body = stored.json();
+    body["port"] = port.into();
+    let mut response = json_response(200, &body);
+    if let Some(at) = &stored.updated_at {
+        set(&mut response, "ETag", &format!("\"{at}\""));
+    }
+    response
+}
+
+/// Marks a write an earlier request already did.
+pub fn replayed(mut response: Response, replayed: bool) -> Response {
+    if replayed {
+        set(&mut response, "Idempotent-Replayed", "true");
+    }
+    response
+}

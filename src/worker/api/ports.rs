@@ -1,0 +1,59 @@
+//! The port list: every port with a saved budget (KV) or usage and holds
+//! this period (D1's rollup and what each port's gate last reported).
+
+use std::collections::BTreeMap;
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+use worker::Response;
+
+use super::json;
+use super::Ctx;
+use crate::gate::StoredBudget;
+use crate::ledger::reports::{self, AllPorts};
+use crate::worker::http::{json_response, ApiError};
+
+/// `GET /v1/ports` (admin).
+pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let statements = reports::all_ports(ctx.now);
+    let (saved, results) = futures_util::try_join!(
+        ctx.settings.budget_ports(),
+        ctx.d1.run("d1.read", &statements),
+    )?;
+    let loads = AllPorts::of(&results[0], &results[1]);
+    let mut budgets: BTreeMap<String, Option<StoredBudget>> = saved.into_iter().collect();
+    for port in loads.ports() {
+        budgets.entry(port.clone()).or_insert(None);
+    }
+    // Budgets listed without metadata (or ports with usage only) are read
+    // from their gates one by one.
+    let missing: Vec<String> = budgets
+        .iter()
+        .filter(|(_, b)| b.is_none())
+        .map(|(p, _)| p.clone())
+        .collect();
+    let shared: &Ctx = ctx;
+    let read = join_all(missing.iter().map(|port| async move {
+        let view = shared.gate(port)?.view(None, false).await?;
+        Ok::<StoredBudget, ApiError>(view.budget)
+    }))
+    .await;
+    for (port, stored) in missing.into_iter().zip(read) {
+        budgets.insert(port, Some(stored?));
+    }
+    let list: Vec<Value> = budgets
+        .iter()
+        .filter_map(|(port, stored)| {
+            let stored = stored.as_ref()?;
+            let load = loads.load_of(port, stored.budget.period);
+            Some(json!({
+                "port": port,
+                "budget": stored.json(),
+                "usedTokens": load.used_tokens,
+                "heldTokens": load.held_tokens,
+                "capStatus": json::cap(&stored.budget, load.gate_tokens(), ctx.now),
+            }))
+        })
+        .collect();
+    Ok(json_response(200, &json!({ "ports": list })))
+}

@@ -1,0 +1,230 @@
+//! Reports: a port's breakdown per feature, its ledger (JSON and CSV,
+//! paged) and its status for the admin page. They read the ledger of
+//! record (D1) after asking the port's gate to deliver what it has not yet;
+//! when D1 is behind (it failed), `X-Budget-Ledger-Pending` (and status's
+//! `pendingLedgerRows`) say how many rows are still on their way.
+
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use super::json;
+use super::{query, Ctx};
+use crate::gate::PortView;
+use crate::ledger::reports;
+use crate::worker::auth::Caller;
+use crate::worker::http::{csv_field, csv_response, json_response, set, ApiError};
+use crate::worker::settings::iso;
+use crate::Period;
+
+/// Ledger page sizes.
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+/// Ledger rows in a status answer.
+const RECENT_ROWS: u32 = 20;
+
+/// The CSV columns of the ledger, in order. Columns added later come last,
+/// so a reader by position keeps working.
+pub const CSV_COLUMNS: &[&str] = &[
+    "id",
+    "createdAt",
+    "portId",
+    "userId",
+    "feature",
+    "provider",
+    "model",
+    "inputTokens",
+    "outputTokens",
+    "totalTokens",
+    "requestId",
+    "reservationId",
+    "estimated",
+    "cachedInputTokens",
+    "cacheWriteTokens",
+    "reasoningTokens",
+];
+
+/// The port's view after its outbox was delivered (as far as D1 allows).
+async fn synced_view(ctx: &mut Ctx, port: &str) -> Result<PortView, ApiError> {
+    let view = ctx.gate(port)?.view(None, true).await?;
+    ctx.remember(&view.budget.budget, &view.load);
+    Ok(view)
+}
+
+fn pending_header(response: &mut Response, view: &PortView) {
+    if view.pending_entries > 0 {
+        set(
+            response,
+            "X-Budget-Ledger-Pending",
+            &view.pending_entries.to_string(),
+        );
+    }
+}
+
+/// `GET /v1/ports/{port}/breakdown`: tokens and calls per feature in the
+/// period, most tokens first.
+pub async fn breakdown(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
+    let view = synced_view(ctx, port).await?;
+    let window = view.budget.budget.period.window(ctx.now);
+    let rows = ctx
+        .d1
+        .run("d1.read", &[reports::breakdown(port, &window)])
+        .await?;
+    let mut response = json_response(
+        200,
+        &json!({
+            "port": port,
+            "period": view.budget.budget.period.as_str(),
+            "periodStart": iso(window.start),
+            "resetsAt": iso(window.end),
+            "breakdown": reports::breakdown_of(&rows[0]),
+        }),
+    );
+    pending_header(&mut response, &view);
+    Ok(response)
+}
+
+/// `GET /v1/ports/{port}/ledger?limit=&cursor=&format=csv`: newest first.
+pub async fn ledger(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response, ApiError> {
+    let limit = match query(req, "limit") {
+        None => DEFAULT_PAGE,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_field(
+                    "invalid-value",
+                    "limit",
+                    format!("limit must be a whole number from 1 to {MAX_PAGE}"),
+                )
+            })?,
+    };
+    let cursor = match query(req, "cursor") {
+        None => None,
+        Some(text) => Some(text.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            ApiError::bad_field(
+                "invalid-cursor",
+                "cursor",
+                "cursor must be a nextCursor from a previous page",
+            )
+        })?),
+    };
+    let csv = query(req, "format").as_deref() == Some("csv")
+        || req
+            .headers()
+            .get("Accept")
+            .ok()
+            .flatten()
+            .is_some_and(|a| a.contains("text/csv"));
+    let view = synced_view(ctx, port).await?;
+    let results = ctx
+        .d1
+        .run("d1.read", &[reports::ledger_page(port, cursor, limit)])
+        .await?;
+    let rows: Vec<_> = results[0].iter().map(reports::entry_of).collect();
+    let next = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| r.seq.to_string()))
+        .flatten();
+    let mut response = if csv {
+        let mut text = CSV_COLUMNS.join(",");
+        text.push('\n');
+        for r in &rows {
+            let fields = [
+                r.seq.to_string(),
+                iso(reports::at(r.created_at)),
+                port.to_owned(),
+                r.user_id.clone().unwrap_or_default(),
+                r.feature.clone(),
+                r.provider.clone(),
+                r.model.clone(),
+                r.tokens.input_tokens.to_string(),
+                r.tokens.output_tokens.to_string(),
+                r.total_tokens().to_string(),
+                r.request_id.clone(),
+                r.reservation_id.clone().unwrap_or_default(),
+                u8::from(r.estimated).to_string(),
+                r.tokens.cached_input_tokens.to_string(),
+                r.tokens.cache_write_tokens.to_string(),
+                r.tokens.reasoning_tokens.to_string(),
+            ];
+            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            text.push_str(&line.join(","));
+            text.push('\n');
+        }
+        let mut response = csv_response(text);
+        if let Some(next) = &next {
+            set(&mut response, "X-Next-Cursor", next);
+        }
+        response
+    } else {
+        json_response(
+            200,
+            &json!({
+                "port": port,
+                "rows": rows.iter().map(|r| json::entry(port, r)).collect::<Vec<Value>>(),
+                "nextCursor": next,
+            }),
+        )
+    };
+    pending_header(&mut response, &view);
+    Ok(response)
+}
+
+/// `GET /v1/ports/{port}/status`: everything the admin page needs.
+pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
+    let view = synced_view(ctx, port).await?;
+    let budget = view.budget.budget;
+    let window = budget.period.window(ctx.now);
+    let windows = Period::ALL.map(|p| p.window(ctx.now));
+    let results = ctx
+        .d1
+        .run(
+            "d1.read",
+            &[
+                reports::breakdown(port, &window),
+                reports::daily(port, &window),
+                reports::ledger_page(port, None, RECENT_ROWS),
+            ],
+        )
+        .await?;
+    let keys = if ctx.caller == Caller::Admin {
+        Some(ctx.settings.keys(port).await?)
+    } else {
+        None
+    };
+    let daily = reports::daily_of(&window, &results[1]);
+    let recent: Vec<Value> = results[2]
+        .iter()
+        .map(|r| json::entry(port, &reports::entry_of(r)))
+        .collect();
+    let body = json!({
+        "port": port,
+        "budget": view.budget.json(),
+        "period": budget.period.as_str(),
+        "periodStart": iso(window.start),
+        "resetsAt": iso(window.end),
+        "usage": json::load(&view.load),
+        "usageByPeriod": {
+            "day": json::period_load(&view.by_period[0], &windows[0]),
+            "week": json::period_load(&view.by_period[1], &windows[1]),
+            "month": json::period_load(&view.by_period[2], &windows[2]),
+        },
+        "capStatus": json::cap(&budget, view.load.gate_tokens(), ctx.now),
+        "breakdown": reports::breakdown_of(&results[0]),
+        "daily": daily.iter().map(|d| json!({
+            "date": d.day.format("%Y-%m-%d").to_string(),
+            "tokens": d.tokens,
+            "calls": d.calls,
+        })).collect::<Vec<_>>(),
+        "recentLedger": recent,
+        "pendingLedgerRows": view.pending_entries,
+        "reservations": view.holds.iter().map(|h| json::hold(port, h)).collect::<Vec<_>>(),
+        "keys": keys.map(|keys| keys.iter().map(|k| json!({
+            "keyId": k.key_id,
+            "createdAt": k.created_at,
+        })).collect::<Vec<_>>()),
+    });
+    let mut response = json_response(200, &body);
+    pending_header(&mut response, &view);
+    Ok(response)
+}

@@ -1,0 +1,227 @@
+//! The Worker's side of a port's gate: one request to the port's object
+//! per operation, answered with the gate's outcome types.
+
+use serde::de::DeserializeOwned;
+use worker::{Env, Headers, Method, Request, RequestInit, Stub};
+
+use super::protocol::{Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, SyncAnswer};
+use crate::gate::{
+    CallUsage, CommitOutcome, Hold, HoldRequest, PortView, RecordOutcome, ReleaseOutcome,
+    ReserveOutcome, SaveOutcome,
+};
+use crate::worker::clock::{self, Clock};
+use crate::worker::d1::StoreError;
+
+/// The binding of the port gates' namespace.
+pub const BINDING: &str = "GATE";
+/// How many times one operation is sent when the object cannot be reached.
+const ATTEMPTS: u32 = 3;
+
+/// What the object did with a request.
+enum Sent {
+    /// Its answer.
+    Answer(String),
+    /// It refused (its storage or the first-start import failed).
+    Refused(String),
+}
+
+/// One port's gate, as the Worker reaches it.
+pub struct GateClient {
+    env: Env,
+    stub: std::cell::RefCell<std::rc::Rc<Stub>>,
+    port: String,
+    clock: Clock,
+    faults: Option<String>,
+}
+
+/// A stub of `port`'s object.
+fn stub(env: &Env, port: &str) -> Result<Stub, StoreError> {
+    env.durable_object(BINDING)
+        .and_then(|ns| ns.id_from_name(port)?.get_stub())
+        .map_err(|e| StoreError::Failed(format!("the {BINDING} binding: {e}")))
+}
+
+fn unavailable(message: impl Into<String>) -> StoreError {
+    StoreError::Unavailable {
+        message: message.into(),
+    }
+}
+
+impl GateClient {
+    /// The gate of `port`, reached at this request's `clock`; `faults` is
+    /// the request's `x-fault` header (test seams only), passed on.
+    ///
+    /// # Errors
+    /// `Failed` when the Worker has no `GATE` binding.
+    pub fn new(
+        env: &Env,
+        port: &str,
+        clock: Clock,
+        faults: Option<String>,
+    ) -> Result<GateClient, StoreError> {
+        Ok(GateClient {
+            stub: std::cell::RefCell::new(std::rc::Rc::new(stub(env, port)?)),
+            env: env.clone(),
+            port: port.to_owned(),
+            clock,
+            faults,
+        })
+    }
+
+    /// Sends one operation, retrying (the very same request: the gate tells
+    /// a retry of a request from a replay by another) when the object could
+    /// not be reached or restarted under it. Test faults ride on the first
+    /// attempt only, so a fault is one lost answer, not a lost port.
+    async fn call<T: DeserializeOwned>(&self, request: &GateRequest) -> Result<T, StoreError> {
+        let body = serde_json::to_string(request).map_err(|e| StoreError::Failed(e.to_string()))?;
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                worker::Delay::from(std::time::Duration::from_millis(5 << attempt)).await;
+                // A stub that met an object's reset stays broken: a new one.
+                *self.stub.borrow_mut() = std::rc::Rc::new(stub(&self.env, &self.port)?);
+            }
+            match self.send(&body, attempt == 0).await {
+                Ok(Sent::Answer(text)) => {
+                    return serde_json::from_str(&text).map_err(|e| {
+                        StoreError::Failed(format!(
+                            "port {}'s gate answered {text}: {e}",
+                            self.port
+                        ))
+                    })
+                }
+                Ok(Sent::Refused(message)) => {
+                    return Err(unavailable(format!("port {}'s gate: {message}", self.port)))
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(unavailable(format!("port {}'s gate: {last}", self.port)))
+    }
+
+    async fn send(&self, body: &str, first: bool) -> Result<Sent, String> {
+        let headers = Headers::new();
+        let _ = headers.set("content-type", "application/json");
+        let _ = headers.set("x-port", &self.port);
+        if let Some(at) = self.clock.header_value() {
+            let _ = headers.set(clock::NOW_HEADER, &at);
+        }
+        if let Some(faults) = self.faults.as_ref().filter(|_| first) {
+            let _ = headers.set("x-fault", faults);
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
+        let req = Request::new_with_init("https://gate/", &init).map_err(|e| e.to_string())?;
+        let stub = self.stub.borrow().clone();
+        let mut response = stub
+            .fetch_with_request(req)
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        match response.status_code() {
+            200 => Ok(Sent::Answer(text)),
+            // The object restarted under the request: the same again.
+            503 if text.contains("restarted") => Err(text),
+            _ => Ok(Sent::Refused(
+                serde_json::from_str::<GateFailure>(&text)
+                    .map(|f| f.message)
+                    .unwrap_or(text),
+            )),
+        }
+    }
+
+    /// Where the port stands (one feature's load, when given); with
+    /// `sync`, after delivering the outbox to D1 (for reports).
+    pub async fn view(&self, feature: Option<&str>, sync: bool) -> Result<PortView, StoreError> {
+        self.call(&GateRequest::View {
+            feature: feature.map(str::to_owned),
+            sync,
+        })
+        .await
+    }
+
+    /// Check and hold.
+    pub async fn reserve(
+        &self,
+        hold: &HoldRequest,
+    ) -> Result<Answered<ReserveOutcome>, StoreError> {
+        self.call(&GateRequest::Reserve { hold: hold.clone() })
+            .await
+    }
+
+    /// Settle a hold with its real usage; `write_id` names this request.
+    pub async fn commit(
+        &self,
+        id: &str,
+        usage: &CallUsage,
+        body_hash: &str,
+        write_id: &str,
+    ) -> Result<Answered<CommitOutcome>, StoreError> {
+        self.call(&GateRequest::Commit {
+            id: id.to_owned(),
+            usage: usage.clone(),
+            body_hash: body_hash.to_owned(),
+            write_id: write_id.to_owned(),
+        })
+        .await
+    }
+
+    /// Give a hold back.
+    pub async fn release(&self, id: &str) -> Result<Answered<ReleaseOutcome>, StoreError> {
+        self.call(&GateRequest::Release { id: id.to_owned() }).await
+    }
+
+    /// Count a call made without a hold; `write_id` names this request.
+    pub async fn record(
+        &self,
+        usage: &CallUsage,
+        request_id: &str,
+        body_hash: &str,
+        write_id: &str,
+        occurred_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Answered<RecordOutcome>, StoreError> {
+        self.call(&GateRequest::Record {
+            usage: usage.clone(),
+            request_id: request_id.to_owned(),
+            body_hash: body_hash.to_owned(),
+            write_id: write_id.to_owned(),
+            occurred_at: occurred_at.timestamp_millis(),
+        })
+        .await
+    }
+
+    /// Save a partial budget update.
+    pub async fn save_budget(
+        &self,
+        update: serde_json::Value,
+        if_match: Option<String>,
+        actor: &str,
+    ) -> Result<SaveOutcome, StoreError> {
+        self.call(&GateRequest::SaveBudget {
+            update,
+            if_match,
+            actor: actor.to_owned(),
+        })
+        .await
+    }
+
+    /// One hold.
+    pub async fn hold(&self, id: &str) -> Result<Option<Hold>, StoreError> {
+        let answer: HoldAnswer = self.call(&GateRequest::Hold { id: id.to_owned() }).await?;
+        Ok(answer.hold)
+    }
+
+    /// Holds, newest first.
+    pub async fn holds(&self, all: bool, limit: u32) -> Result<Vec<Hold>, StoreError> {
+        let answer: HoldsAnswer = self.call(&GateRequest::Holds { all, limit }).await?;
+        Ok(answer.holds)
+    }
+
+    /// Deliver the outbox now; how many entries are still on their way.
+    pub async fn sync(&self) -> Result<u64, StoreError> {
+        let answer: SyncAnswer = self.call(&GateRequest::Sync).await?;
+        Ok(answer.pending_entries)
+    }
+}

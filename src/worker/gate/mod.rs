@@ -1,0 +1,10 @@
+//! The gate in a Durable Object per port: [`object::PortGate`] runs the
+//! port gate's logic ([`crate::gate`]) over the object's SQLite storage;
+//! [`client::GateClient`] is how the Worker's API and gateway reach it.
+
+pub mod client;
+pub mod object;
+pub mod protocol;
+pub mod storage;
+
+pub use client::GateClient;

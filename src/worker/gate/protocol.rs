@@ -1,0 +1,121 @@
+//! What the Worker asks a port's object and what it answers: one JSON
+//! request per operation, answered with the gate's own outcome types.
+
+use serde::{Deserialize, Serialize};
+
+use crate::gate::{CallUsage, Hold, HoldRequest, StoredBudget};
+
+/// One operation on a port's gate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum GateRequest {
+    /// Where the port stands (budget, loads, holds, outbox).
+    View {
+        /// One feature's load instead of the port's, if given.
+        feature: Option<String>,
+        /// Deliver the outbox first (for reports that read D1 next).
+        sync: bool,
+    },
+    /// Check and hold.
+    Reserve {
+        /// The hold wanted.
+        hold: HoldRequest,
+    },
+    /// Settle a hold with the real usage.
+    Commit {
+        /// The hold's id.
+        id: String,
+        /// The usage.
+        usage: CallUsage,
+        /// Fingerprint of the request.
+        body_hash: String,
+        /// The Worker request's id (the same on its retries).
+        write_id: String,
+    },
+    /// Give a hold back.
+    Release {
+        /// The hold's id.
+        id: String,
+    },
+    /// Count a call made without a hold.
+    Record {
+        /// The usage.
+        usage: CallUsage,
+        /// Its idempotency key.
+        request_id: String,
+        /// Fingerprint of the request.
+        body_hash: String,
+        /// The Worker request's id (the same on its retries).
+        write_id: String,
+        /// When it happened (epoch ms).
+        occurred_at: i64,
+    },
+    /// Save a partial budget update.
+    SaveBudget {
+        /// The update, as sent.
+        update: serde_json::Value,
+        /// `If-Match`, if sent.
+        if_match: Option<String>,
+        /// Who saves it.
+        actor: String,
+    },
+    /// One hold.
+    Hold {
+        /// Its id.
+        id: String,
+    },
+    /// Holds, newest first.
+    Holds {
+        /// Every state (else open and unsettled expired ones).
+        all: bool,
+        /// At most this many.
+        limit: u32,
+    },
+    /// Deliver the outbox to the ledger of record now, then answer how
+    /// many entries are still on their way.
+    Sync,
+}
+
+/// The answer to an operation that may change the port: its outcome, with
+/// the budget the gate decided under (for the answer's budget headers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Answered<T> {
+    /// The enforced budget.
+    pub budget: StoredBudget,
+    /// The outcome.
+    pub result: T,
+}
+
+/// The answer to [`GateRequest::Hold`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldAnswer {
+    /// The hold, if the port has it.
+    pub hold: Option<Hold>,
+}
+
+/// The answer to [`GateRequest::Holds`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldsAnswer {
+    /// The holds.
+    pub holds: Vec<Hold>,
+}
+
+/// The answer to [`GateRequest::Sync`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncAnswer {
+    /// Entries still on their way to the ledger of record.
+    pub pending_entries: u64,
+}
+
+/// The object's error answer (its storage failed, or the ledger of record
+/// could not be read at first start): the Worker fails closed with 503.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateFailure {
+    /// What went wrong.
+    pub message: String,
+}

@@ -1,0 +1,120 @@
+//! The port gate's [`Sql`] seam over a Durable Object's SQLite storage, and
+//! running one gate operation as one storage transaction.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{SqlStorage, SqlStorageValue, State};
+
+use crate::gate::sql::{Row, Sql, SqlError, Value};
+use crate::gate::{Gate, GateError};
+
+/// A Durable Object's SQL storage as the gate's [`Sql`].
+#[derive(Clone)]
+pub struct ObjectSql {
+    sql: SqlStorage,
+}
+
+impl ObjectSql {
+    /// The storage of `state`.
+    pub fn of(state: &State) -> ObjectSql {
+        ObjectSql {
+            sql: state.storage().sql(),
+        }
+    }
+}
+
+fn bind(value: &Value) -> SqlStorageValue {
+    match value {
+        Value::Null => SqlStorageValue::Null,
+        Value::Integer(v) => SqlStorageValue::Integer(*v),
+        Value::Real(v) => SqlStorageValue::Float(*v),
+        Value::Text(v) => SqlStorageValue::String(v.clone()),
+    }
+}
+
+fn read(value: SqlStorageValue) -> Value {
+    match value {
+        SqlStorageValue::Null | SqlStorageValue::Blob(_) => Value::Null,
+        SqlStorageValue::Boolean(b) => Value::Integer(i64::from(b)),
+        SqlStorageValue::Integer(v) => Value::Integer(v),
+        SqlStorageValue::Float(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => {
+            Value::Integer(v as i64)
+        }
+        SqlStorageValue::Float(v) => Value::Real(v),
+        SqlStorageValue::String(v) => Value::Text(v),
+    }
+}
+
+impl Sql for ObjectSql {
+    fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        let bindings: Vec<SqlStorageValue> = params.iter().map(bind).collect();
+        let cursor = self
+            .sql
+            .exec(sql, bindings)
+            .map_err(|e| SqlError(e.to_string()))?;
+        let names = cursor.column_names();
+        let mut rows = Vec::new();
+        for raw in cursor.raw() {
+            let values = raw.map_err(|e| SqlError(e.to_string()))?;
+            rows.push(Row::new(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(values.into_iter().map(read))
+                    .collect(),
+            ));
+        }
+        Ok(rows)
+    }
+}
+
+/// Runs `op` on the gate over `state`'s storage as one synchronous storage
+/// transaction (`transactionSync`): everything it wrote is kept only if it
+/// returns `Ok`, and no other request of the object runs in between.
+pub fn atomically<T: 'static>(
+    state: &State,
+    op: impl FnOnce(&Gate<'_, ObjectSql>) -> Result<T, GateError> + 'static,
+) -> Result<T, GateError> {
+    let sql = ObjectSql::of(state);
+    let out: Rc<RefCell<Option<Result<T, GateError>>>> = Rc::new(RefCell::new(None));
+    let slot = out.clone();
+    let body = move || -> Result<JsValue, JsValue> {
+        let result = Gate::open(&sql).and_then(|gate| op(&gate));
+        let failed = result.as_ref().err().map(|e| JsValue::from_str(&e.0));
+        *slot.borrow_mut() = Some(result);
+        match failed {
+            // Thrown: the storage rolls back everything the op wrote.
+            Some(e) => Err(e),
+            None => Ok(JsValue::UNDEFINED),
+        }
+    };
+    let storage = state.storage();
+    let raw: &JsValue = storage.as_raw().as_ref();
+    let transaction = js_sys::Reflect::get(raw, &JsValue::from_str("transactionSync"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    match transaction {
+        Some(transaction) => {
+            let callback = Closure::once_into_js(body);
+            let thrown = transaction.call1(raw, &callback).err();
+            match out.borrow_mut().take() {
+                Some(result) => result,
+                None => Err(GateError(format!(
+                    "the storage transaction did not run: {thrown:?}"
+                ))),
+            }
+        }
+        // Without transactionSync (never in workerd with SQLite storage),
+        // the op's synchronous writes still commit together at the end of
+        // the turn.
+        None => {
+            let _ = body();
+            out.borrow_mut()
+                .take()
+                .unwrap_or_else(|| Err(GateError("the gate operation did not run".into())))
+        }
+    }
+}
