@@ -51,6 +51,16 @@ pub struct CapStatus {
     pub window: PeriodWindow,
 }
 
+impl CapStatus {
+    /// True when the usage is above the soft cap of an enabled budget (the
+    /// `soft` band, and the `hard` one when the soft cap is below the hard
+    /// cap): when answers carry `X-Budget-Soft-Cap: exceeded` and calls are
+    /// flagged.
+    pub fn over_soft_cap(&self) -> bool {
+        self.state != CapState::Disabled && self.used_tokens > self.soft_cap_tokens
+    }
+}
+
 /// Where a port with `budget` stands after using `used_tokens` in the period
 /// containing `now`.
 ///

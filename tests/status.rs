@@ -183,3 +183,21 @@ fn bands_have_their_public_names() {
         ["disabled", "ok", "soft", "hard"]
     );
 }
+
+#[test]
+fn over_the_soft_cap_is_above_it_in_the_soft_and_hard_bands_of_an_enabled_budget() {
+    let budget = enabled(800, 1_000);
+    assert!(!cap_status(&budget, 800, now()).over_soft_cap());
+    assert!(cap_status(&budget, 801, now()).over_soft_cap());
+    assert!(
+        cap_status(&budget, 1_000, now()).over_soft_cap(),
+        "the hard band is above the soft cap too"
+    );
+    let disabled = Budget {
+        enabled: false,
+        ..budget
+    };
+    assert!(!cap_status(&disabled, 5_000, now()).over_soft_cap());
+    // A soft cap above the hard cap never shows.
+    assert!(!cap_status(&enabled(2_000, 1_000), 1_500, now()).over_soft_cap());
+}

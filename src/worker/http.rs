@@ -364,21 +364,16 @@ impl BudgetState {
         }
     }
 
-    /// Tokens left under the hard cap (`None`: the budget is disabled).
-    pub fn remaining(&self) -> Option<u64> {
-        self.budget
-            .enabled
-            .then(|| self.budget.hard_cap_tokens.saturating_sub(self.gate_tokens))
-    }
-
     /// Adds `RateLimit-Policy`, `RateLimit`, `X-Budget-Remaining`,
-    /// `X-Budget-Reset` (and `X-Budget-Soft-Cap` when above it).
+    /// `X-Budget-Reset` (and `X-Budget-Soft-Cap` when above it), all from
+    /// the core's cap status of what the gate counts.
     pub fn apply(&self, response: &mut Response) {
+        let status = crate::cap_status(&self.budget, self.gate_tokens, self.now);
         let reset = self.window.seconds_until_reset(self.now);
         let window_seconds = (self.window.end - self.window.start).num_seconds();
         set(response, "X-Budget-Reset", &iso(self.window.end));
         set(response, "X-Budget-Period", self.budget.period.as_str());
-        match self.remaining() {
+        match status.remaining {
             Some(remaining) => {
                 set(
                     response,
@@ -394,7 +389,7 @@ impl BudgetState {
                     &format!("\"tokens\";r={remaining};t={reset}"),
                 );
                 set(response, "X-Budget-Remaining", &remaining.to_string());
-                if self.gate_tokens > self.budget.soft_cap_tokens {
+                if status.over_soft_cap() {
                     set(response, "X-Budget-Soft-Cap", "exceeded");
                 }
             }

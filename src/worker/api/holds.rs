@@ -78,7 +78,7 @@ pub async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Res
         } => {
             ctx.remember(&budget, &load);
             let mut body = json::hold(port, &hold);
-            body["remaining"] = remaining(&budget, load.gate_tokens());
+            body["remaining"] = remaining(&budget, load.gate_tokens(), ctx.now);
             body["usage"] = json::load(&load);
             body["resetsAt"] = iso(budget.period.window(ctx.now).end).into();
             Ok(replayed(json_response(201, &body), again))
@@ -146,7 +146,7 @@ pub async fn commit(
                 "reservation": json::hold(port, &hold),
                 "entry": json::entry(port, &entry),
                 "usage": json::load(&load),
-                "remaining": remaining(&budget, load.gate_tokens()),
+                "remaining": remaining(&budget, load.gate_tokens(), ctx.now),
             });
             Ok(replayed(json_response(200, &body), again))
         }
@@ -192,7 +192,7 @@ pub async fn release(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, Ap
             let body = json!({
                 "reservation": json::hold(port, &hold),
                 "usage": json::load(&load),
-                "remaining": remaining(&budget, load.gate_tokens()),
+                "remaining": remaining(&budget, load.gate_tokens(), ctx.now),
             });
             Ok(json_response(200, &body))
         }

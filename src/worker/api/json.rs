@@ -10,13 +10,10 @@ use crate::worker::http::{json_response, set};
 use crate::worker::settings::iso;
 use crate::{cap_status, Budget, Decision, PeriodWindow};
 
-/// What is left under the hard cap (`null` when the budget is disabled).
-pub fn remaining(budget: &Budget, gate_tokens: u64) -> Value {
-    if budget.enabled {
-        budget.hard_cap_tokens.saturating_sub(gate_tokens).into()
-    } else {
-        Value::Null
-    }
+/// What is left under the hard cap (`null` when the budget is disabled),
+/// by the core's cap status.
+pub fn remaining(budget: &Budget, gate_tokens: u64, now: DateTime<Utc>) -> Value {
+    cap_status(budget, gate_tokens, now).remaining.into()
 }
 
 /// A hold (a reservation).

@@ -133,7 +133,7 @@ pub async fn record(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Resp
             let body = json!({
                 "entry": json::entry(port, &entry),
                 "usage": json::load(&load),
-                "remaining": remaining(&budget, load.gate_tokens()),
+                "remaining": remaining(&budget, load.gate_tokens(), ctx.now),
             });
             Ok(replayed(json_response(201, &body), again))
         }
