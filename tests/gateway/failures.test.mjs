@@ -252,3 +252,29 @@ test("the provider keys appear in no log line", async () => {
   const text = g.logs.join("\n");
   assert.ok(!leaks(text));
 });
+
+test("with D1 down, gated calls still hold, answer and count (no D1 on a call's path); D1 catches up once back", async () => {
+  const name = "d1-down";
+  const { openai } = await port(name);
+  // The port's gate is told D1 is down: every D1 call it makes fails.
+  await g.worker.post(`/v1/ports/${name}/check`, { estimatedTokens: 1 }, { headers: { "x-fault": "d1:down" } });
+  for (let i = 0; i < 5; i++) {
+    const res = await openai.chat.completions.create({ model: `gpt-test?in=${10 + i}&out=2`, messages: [{ role: "user", content: "x" }] });
+    assert.equal(res.usage.prompt_tokens, 10 + i);
+  }
+  const stream = await openai.chat.completions.create({ model: "gpt-test?in=7&out=3", stream: true, messages: [{ role: "user", content: "x" }] });
+  for await (const _ of stream);
+  // Settled in the gate, not yet in D1.
+  const deadline = Date.now() + 5000;
+  let status;
+  do {
+    status = await g.worker.synced(name);
+  } while (status.pendingLedgerRows < 6 && Date.now() < deadline);
+  assert.equal(status.pendingLedgerRows, 6);
+  assert.equal(status.usage.usedTokens, 10 + 11 + 12 + 13 + 14 + 5 * 2 + 10);
+  assert.equal((await g.worker.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", name))[0].n, 0);
+  await g.worker.post(`/v1/ports/${name}/check`, { estimatedTokens: 1 }, { headers: { "x-fault": "d1:up" } });
+  const { rows } = await outcome(name);
+  assert.equal(rows.length, 6);
+  assert.equal(rows.reduce((s, r) => s + r.total_tokens, 0), status.usage.usedTokens);
+});
