@@ -36,7 +36,7 @@ cat <<INFO
    admin token: $token
    try:
      curl -s -H "Authorization: Bearer $token" http://127.0.0.1:$port/v1/ports/acme/budget
-   expire stale holds now (the cron trigger): curl -s "http://127.0.0.1:$port/__scheduled?cron=*+*+*+*+*"
+   run the daily cron now (prunes old rollup rows): curl -s "http://127.0.0.1:$port/__scheduled?cron=17+3+*+*+*"
 
 INFO
 exec wrangler dev --local --test-scheduled --ip 127.0.0.1 --port "$port" "$@"

@@ -770,6 +770,42 @@ impl<'a, S: Sql> Gate<'a, S> {
         Ok(())
     }
 
+    // ------------------------------------------------------------ benchmarks
+
+    /// Fills the gate with `rows` delivered ledger entries of 10 tokens
+    /// each, spread over the day before `at`'s end, and their counters: a
+    /// port with a long history, for benchmarks (the Worker offers it only
+    /// under its test seams). Numbers go on from the port's.
+    pub fn seed_history(&self, rows: u64, at: DateTime<Utc>) -> Result<(), GateError> {
+        let first = self
+            .t
+            .meta("next_seq")?
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1);
+        let day = crate::Period::Day.start(at);
+        let spread = (ms(at) - ms(day)).max(1);
+        self.t.exec_raw(
+            "INSERT INTO entries (seq, request_id, reservation_id, user_id, feature, provider, model, \
+               input_tokens, output_tokens, body_hash, estimated, created_at, version, delivered_version) \
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2) \
+             SELECT ?1 + i, 'seed-' || (?1 + i), NULL, NULL, 'feature-' || (i % 5), 'openai', 'gpt', 7, 3, \
+               'seed', 0, ?3 + (i * 7919) % ?4, 1, 1 FROM n",
+            &[first.into(), rows.into(), ms(day).into(), spread.into()],
+        )?;
+        self.t
+            .set_meta("next_seq", &(first + rows).to_string())?;
+        let per_feature = |k: u64| (rows / 5 + u64::from(k < rows % 5)) as i64;
+        for k in 0..5u64 {
+            let scope = store::feature_scope(&format!("feature-{k}"));
+            let calls = per_feature(k);
+            self.t.count(ms(at), &[scope], calls * 10, calls)?;
+        }
+        let rows = rows as i64;
+        self.t
+            .count(ms(at), &[store::PORT_SCOPE.to_owned()], rows * 10, rows)?;
+        Ok(())
+    }
+
     // ------------------------------------------------------------ pruning
 
     /// Forgets what no gate or late commit can still need: holds settled

@@ -52,6 +52,11 @@ impl<'a, S: Sql> Tables<'a, S> {
         self.sql.exec(query, params)
     }
 
+    /// Runs a statement of the gate's own (benchmark seeding).
+    pub fn exec_raw(&self, query: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        self.sql.exec(query, params)
+    }
+
     fn one(&self, query: &str, params: &[Value]) -> Result<Option<Row>, SqlError> {
         Ok(self.exec(query, params)?.into_iter().next())
     }

@@ -29,9 +29,10 @@ class CaptureLog extends Log {
 /**
  * Starts a fake upstream and the Worker pointed at it. `vars` override the
  * gateway's Worker vars (strict mode, timeouts, default max tokens);
- * `scriptPath` picks another build of the Worker (the benchmark's baseline).
+ * `scriptPath` picks another build of the Worker (the benchmark's baseline;
+ * `gate: false` for one from before the ports' Durable Objects).
  */
-export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build", "index.js") } = {}) {
+export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build", "index.js"), gate = true } = {}) {
   const upstream = await new FakeUpstream().start();
   const logs = [];
   const collect = (stream) => stream.on("data", (d) => logs.push(d.toString()));
@@ -42,7 +43,7 @@ export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build",
     compatibilityDate: "2026-04-01",
     d1Databases: { DB: "ai-budget-gateway-test" },
     kvNamespaces: ["BUDGETS"],
-    durableObjects: GATE_OBJECTS,
+    ...(gate ? { durableObjects: GATE_OBJECTS } : {}),
     cf: false,
     host: "127.0.0.1",
     port: 0,

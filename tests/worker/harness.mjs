@@ -34,9 +34,18 @@ export function migrationStatements() {
 
 /** Starts the Worker with fresh local storage; `bindings` override vars;
  * `extraWorkers` run beside it on the same D1 database and KV namespace.
- * Every request is sent at `now` (ISO; the suite's clock unless given) through
- * the `x-now` test seam, unless it names its own `x-now`. */
-export async function startWorker({ bindings = {}, extraWorkers = [], now = CLOCK.iso, http = false } = {}) {
+ * Every request is sent at `now` (ISO; the suite's clock unless given; null:
+ * the runtime's clock) through the `x-now` test seam, unless it names its
+ * own `x-now`. `scriptPath` picks another build (`gate: false` for one from
+ * before the ports' Durable Objects). */
+export async function startWorker({
+  bindings = {},
+  extraWorkers = [],
+  now = CLOCK.iso,
+  http = false,
+  scriptPath = join(ROOT, "build", "index.js"),
+  gate = true,
+} = {}) {
   const storage = { d1Databases: { DB: "ai-budget-test" }, kvNamespaces: ["BUDGETS"] };
   const mf = new Miniflare({
     // With `http`, also on a real 127.0.0.1 port (for tests of connections).
@@ -44,12 +53,13 @@ export async function startWorker({ bindings = {}, extraWorkers = [], now = CLOC
     workers: [
       {
         name: "ai-budget",
-        scriptPath: join(ROOT, "build", "index.js"),
+        scriptPath,
         modules: true,
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
         compatibilityDate: "2026-04-01",
         ...storage,
-        durableObjects: GATE_OBJECTS,
+        // `gate: false` for a build from before the ports' gates (a benchmark's baseline).
+        ...(gate ? { durableObjects: GATE_OBJECTS } : {}),
         bindings: { ADMIN_TOKEN, FAULT_INJECTION: "on", ...bindings },
       },
       ...extraWorkers.map((worker) => ({ compatibilityDate: "2026-04-01", modules: true, ...storage, ...worker })),

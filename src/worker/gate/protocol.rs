@@ -74,6 +74,12 @@ pub enum GateRequest {
     /// Deliver the outbox to the ledger of record now, then answer how
     /// many entries are still on their way.
     Sync,
+    /// Benchmarks only (the test seams): fill the gate with `rows`
+    /// delivered entries of history.
+    SeedHistory {
+        /// How many.
+        rows: u64,
+    },
 }
 
 /// The answer to an operation that may change the port: its outcome, with
