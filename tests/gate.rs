@@ -788,8 +788,18 @@ fn a_seeded_history_is_counted_and_numbered_like_real_entries() {
     port.run(|g| g.seed_history(1_000, now()));
     let load = port.load(Period::Day, now());
     assert_eq!((load.used_tokens, load.calls), (10_000 + 5, 1_001));
-    assert_eq!(port.run(|g| g.load(Period::Day, Some("feature-3"), now())).used_tokens, 2_000);
-    assert_eq!(port.run(|g| g.pending_count()), 1, "history counts as delivered");
-    let RecordOutcome::Recorded { entry, .. } = port.record("after", 1, now(), now()) else { panic!() };
+    assert_eq!(
+        port.run(|g| g.load(Period::Day, Some("feature-3"), now()))
+            .used_tokens,
+        2_000
+    );
+    assert_eq!(
+        port.run(|g| g.pending_count()),
+        1,
+        "history counts as delivered"
+    );
+    let RecordOutcome::Recorded { entry, .. } = port.record("after", 1, now(), now()) else {
+        panic!()
+    };
     assert_eq!(entry.seq, 1_002);
 }

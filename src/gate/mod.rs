@@ -124,9 +124,11 @@ pub struct PortView {
     pub pending_entries: u64,
 }
 
-/// One port's gate over its storage.
+/// One port's gate over its storage, for one operation.
 pub struct Gate<'a, S: Sql> {
     t: Tables<'a, S>,
+    /// The budget as read in this operation (a save replaces it).
+    budget: std::cell::RefCell<Option<StoredBudget>>,
 }
 
 /// ISO 8601 with milliseconds, as the API writes instants.
@@ -141,9 +143,16 @@ impl<'a, S: Sql> Gate<'a, S> {
     /// The storage's.
     pub fn open(sql: &'a S) -> Result<Gate<'a, S>, GateError> {
         schema::migrate(sql)?;
-        Ok(Gate {
+        Ok(Gate::over(sql))
+    }
+
+    /// The gate over storage already at the newest schema (see
+    /// [`Gate::open`]).
+    pub fn over(sql: &'a S) -> Gate<'a, S> {
+        Gate {
             t: Tables::new(sql),
-        })
+            budget: std::cell::RefCell::new(None),
+        }
     }
 
     /// The port this gate is for, once known.
@@ -198,6 +207,7 @@ impl<'a, S: Sql> Gate<'a, S> {
         }
         if let Some(budget) = &import.budget {
             self.t.set_meta("budget", &budget.json().to_string())?;
+            *self.budget.borrow_mut() = Some(budget.clone());
         }
         for c in &import.counters {
             let Ok(period) = c.period.parse::<crate::Period>() else {
@@ -243,11 +253,16 @@ impl<'a, S: Sql> Gate<'a, S> {
 
     /// The enforced budget (the defaults for a port never configured).
     pub fn budget(&self) -> Result<StoredBudget, GateError> {
-        Ok(self
+        if let Some(budget) = self.budget.borrow().as_ref() {
+            return Ok(budget.clone());
+        }
+        let budget = self
             .t
             .meta("budget")?
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-            .map_or_else(StoredBudget::unsaved, |v| StoredBudget::from_json(&v)))
+            .map_or_else(StoredBudget::unsaved, |v| StoredBudget::from_json(&v));
+        *self.budget.borrow_mut() = Some(budget.clone());
+        Ok(budget)
     }
 
     /// Saves a partial update of the budget, merged and validated by the
@@ -301,6 +316,7 @@ impl<'a, S: Sql> Gate<'a, S> {
             updated_at: Some(iso(at)),
         };
         self.t.set_meta("budget", &saved.json().to_string())?;
+        *self.budget.borrow_mut() = Some(saved.clone());
         Ok(SaveOutcome::Saved { budget: saved })
     }
 
@@ -502,7 +518,10 @@ impl<'a, S: Sql> Gate<'a, S> {
             entry_seq: None,
         };
         self.t.insert_hold(&hold)?;
-        let load = self.load(stored.budget.period, None, now)?;
+        let load = PortLoad {
+            held_tokens: store::sum(load.held_tokens, hold.estimated_tokens),
+            ..load
+        };
         Ok(ReserveOutcome::Held {
             hold,
             load,
@@ -792,8 +811,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                'seed', 0, ?3 + (i * 7919) % ?4, 1, 1 FROM n",
             &[first.into(), rows.into(), ms(day).into(), spread.into()],
         )?;
-        self.t
-            .set_meta("next_seq", &(first + rows).to_string())?;
+        self.t.set_meta("next_seq", &(first + rows).to_string())?;
         let per_feature = |k: u64| (rows / 5 + u64::from(k < rows % 5)) as i64;
         for k in 0..5u64 {
             let scope = store::feature_scope(&format!("feature-{k}"));

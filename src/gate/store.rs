@@ -89,12 +89,14 @@ impl<'a, S: Sql> Tables<'a, S> {
     /// The next ledger sequence number, taken (numbers are never reused,
     /// even after old entries are pruned).
     pub fn take_seq(&self) -> Result<u64, SqlError> {
-        let next = self
-            .meta("next_seq")?
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(1);
-        self.set_meta("next_seq", &(next + 1).to_string())?;
-        Ok(next)
+        Ok(self
+            .one(
+                "INSERT INTO meta (key, value) VALUES ('next_seq', '2') \
+                 ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) \
+                 RETURNING CAST(value AS INTEGER) - 1 AS seq",
+                &[],
+            )?
+            .map_or(1, |r| r.count("seq")))
     }
 
     // ------------------------------------------------------------ holds
@@ -275,13 +277,43 @@ impl<'a, S: Sql> Tables<'a, S> {
         tokens: i64,
         calls: i64,
     ) -> Result<(), SqlError> {
+        // One statement for every (period, scope) pair.
         let at = instant(at);
+        let mut rows = Vec::new();
+        let mut params = Vec::new();
         for period in Period::ALL {
             let start = ms(period.start(at));
             for scope in scopes {
-                self.count_period(period, start, scope, tokens, calls)?;
+                let n = params.len();
+                rows.push(format!(
+                    "(?{}, ?{}, ?{}, ?{}, ?{})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5
+                ));
+                params.extend([
+                    period.as_str().into(),
+                    start.into(),
+                    scope.into(),
+                    tokens.into(),
+                    calls.into(),
+                ]);
             }
         }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.exec(
+            &format!(
+                "INSERT INTO counters (period, period_start, scope, tokens, calls) VALUES {} \
+                 ON CONFLICT (period, period_start, scope) DO UPDATE SET \
+                   tokens = tokens + excluded.tokens, calls = calls + excluded.calls",
+                rows.join(", ")
+            ),
+            &params,
+        )?;
         Ok(())
     }
 
@@ -324,12 +356,15 @@ impl<'a, S: Sql> Tables<'a, S> {
     /// The largest port total among the three periods containing `at`.
     pub fn largest_port_total(&self, at: i64) -> Result<u64, SqlError> {
         let at = instant(at);
-        let mut largest = 0;
-        for period in Period::ALL {
-            let (tokens, _) = self.counter(period, ms(period.start(at)), PORT_SCOPE)?;
-            largest = largest.max(tokens);
-        }
-        Ok(largest)
+        let [day, week, month] = Period::ALL.map(|p| Value::Integer(ms(p.start(at))));
+        Ok(self
+            .one(
+                "SELECT COALESCE(MAX(tokens), 0) AS t FROM counters WHERE scope = '' AND \
+                 ((period = 'day' AND period_start = ?1) OR (period = 'week' AND period_start = ?2) \
+                  OR (period = 'month' AND period_start = ?3))",
+                &[day, week, month],
+            )?
+            .map_or(0, |r| r.count("t")))
     }
 
     /// Every counter row of a scope kind (`prefix`: `f:` or `u:`) in one

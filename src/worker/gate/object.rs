@@ -47,6 +47,9 @@ const MAX_BACKOFF_MS: f64 = 60_000.0;
 const BACKSTOP_MS: f64 = 5_000.0;
 /// How often the alarm prunes what the gate no longer needs.
 const PRUNE_EVERY_MS: f64 = 86_400_000.0;
+/// How soon a change of holds alone (a reservation, a release) reaches the
+/// port list's snapshot in D1: deliveries of such changes are batched.
+const SNAPSHOT_DELAY_MS: f64 = 1_000.0;
 /// How long a `sync` waits for a delivery already under way.
 const SYNC_WAIT_MS: f64 = 5_000.0;
 
@@ -419,14 +422,23 @@ fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or_default()
 }
 
-/// After a change: deliver it to D1 now (off the request's path), and make
-/// sure the alarm will run for what is due.
+/// After a change: ledger entries go to D1 now (off the request's path); a
+/// change of holds alone reaches the port list's snapshot within
+/// [`SNAPSHOT_DELAY_MS`], batched by the alarm. Either way the alarm is set
+/// for what is due.
 fn after_change(inner: &Rc<Inner>) {
     inner.dirty.set(true);
     let inner = inner.clone();
     let state = another_handle(&inner.state);
     state.wait_until(async move {
-        deliver(inner.clone()).await;
+        let entries = atomically(&inner.state, |g| g.pending_count()).unwrap_or(1);
+        let soon = clock::system_ms() + SNAPSHOT_DELAY_MS;
+        if entries == 0 && inner.alarm_at.get().is_some_and(|at| at <= soon) {
+            return;
+        }
+        if entries > 0 {
+            deliver(inner.clone()).await;
+        }
         schedule(&inner).await;
     });
 }
@@ -581,6 +593,9 @@ async fn schedule(inner: &Rc<Inner>) {
     let mut due: Vec<f64> = Vec::new();
     if let Some(at) = next_expiry {
         due.push(inner.runtime_ms(at));
+    }
+    if inner.dirty.get() {
+        due.push(real_now + SNAPSHOT_DELAY_MS);
     }
     if pending > 0 || replica {
         let failures = inner.failures.get();

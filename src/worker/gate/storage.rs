@@ -11,6 +11,12 @@ use worker::{SqlStorage, SqlStorageValue, State};
 use crate::gate::sql::{Row, Sql, SqlError, Value};
 use crate::gate::{Gate, GateError};
 
+thread_local! {
+    /// The objects (by id) whose storage this isolate brought to the newest
+    /// schema: every other operation skips the check.
+    static MIGRATED: RefCell<std::collections::HashSet<String>> = RefCell::new(Default::default());
+}
+
 /// A Durable Object's SQL storage as the gate's [`Sql`].
 #[derive(Clone)]
 pub struct ObjectSql {
@@ -79,10 +85,19 @@ pub fn atomically<T: 'static>(
     op: impl FnOnce(&Gate<'_, ObjectSql>) -> Result<T, GateError> + 'static,
 ) -> Result<T, GateError> {
     let sql = ObjectSql::of(state);
+    let id = state.id().to_string();
+    let migrated = MIGRATED.with(|m| m.borrow().contains(&id));
     let out: Rc<RefCell<Option<Result<T, GateError>>>> = Rc::new(RefCell::new(None));
     let slot = out.clone();
     let body = move || -> Result<JsValue, JsValue> {
-        let result = Gate::open(&sql).and_then(|gate| op(&gate));
+        let gate = if migrated {
+            Ok(Gate::over(&sql))
+        } else {
+            Gate::open(&sql).inspect(|_| {
+                MIGRATED.with(|m| m.borrow_mut().insert(id));
+            })
+        };
+        let result = gate.and_then(|gate| op(&gate));
         let failed = result.as_ref().err().map(|e| JsValue::from_str(&e.0));
         *slot.borrow_mut() = Some(result);
         match failed {
