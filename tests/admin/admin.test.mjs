@@ -375,6 +375,35 @@ test("an issued port key is shown once, works for its port, and stops working on
   await page.context().close();
 });
 
+test("while D1 is down the port page says how many ledger rows are still on their way, and stops once they arrive", async () => {
+  const port = "d1-down-page";
+  const send = (path, body, fault) =>
+    fetch(`${site.origin}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json", "x-now": CLOCK.iso, ...(fault ? { "x-fault": fault } : {}) },
+      body: JSON.stringify(body),
+    });
+  await site.api.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 2000, period: "month" });
+  await send(`/v1/ports/${port}/check`, { estimatedTokens: 1 }, "d1:down");
+  for (const id of ["a", "b"]) {
+    const res = await send(`/v1/ports/${port}/usage`, { feature: "chat", provider: "p", model: "m", inputTokens: 50, outputTokens: 0, requestId: id });
+    assert.equal(res.status, 201);
+  }
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await page.goto(`${site.origin}/#/ports/${port}`);
+  await page.waitForSelector('#main[data-ready="port"]');
+  assert.match(await page.textContent("#ledger-pending"), /^2 ledger rows are still on their way/);
+  assert.equal(await shownTokens(page, "usedTokens"), 100, "the gate counts them");
+  await send(`/v1/ports/${port}/check`, { estimatedTokens: 1 }, "d1:up");
+  await page.click("#main button:has-text('Refresh')");
+  await page.waitForSelector('#main[data-ready="port"]');
+  assert.equal(await page.$("#ledger-pending"), null);
+  assert.equal(await page.$$eval("#ledger tbody tr", (trs) => trs.length), 2);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test("the Worker unreachable shows a clear error instead of data", async () => {
   const page = await newPage(browser);
   await signIn(page, site.origin);

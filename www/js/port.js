@@ -395,6 +395,14 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
         h("button", { type: "button", class: "secondary", onclick: () => reload() }, "Refresh"),
       ),
       banner(cs, "banner"),
+      // The ledger of record (D1) trails the gate only while D1 fails.
+      status.pendingLedgerRows > 0
+        ? h(
+            "p",
+            { class: "banner banner-soft", id: "ledger-pending", role: "status" },
+            `${tokens(status.pendingLedgerRows)} ledger ${status.pendingLedgerRows === 1 ? "row is" : "rows are"} still on their way to the ledger of record: the gate counts ${status.pendingLedgerRows === 1 ? "it" : "them"}, the breakdown, chart and ledger below do not show ${status.pendingLedgerRows === 1 ? "it" : "them"} yet.`,
+          )
+        : null,
       h(
         "dl",
         { class: "stats", id: "summary" },
