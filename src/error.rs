@@ -34,6 +34,12 @@ pub enum ErrorCode {
     UnknownField,
     /// An instant that is not a valid date.
     InvalidInstant,
+    /// A negative amount of money or price.
+    NegativeAmount,
+    /// An amount of money with more than 6 decimals (micro-dollars).
+    TooManyDecimals,
+    /// An amount of money or price above $1 000 000 000.
+    AmountTooLarge,
 }
 
 impl ErrorCode {
@@ -49,6 +55,9 @@ impl ErrorCode {
             ErrorCode::UnknownPeriod => "unknown-period",
             ErrorCode::UnknownField => "unknown-field",
             ErrorCode::InvalidInstant => "invalid-instant",
+            ErrorCode::NegativeAmount => "negative-amount",
+            ErrorCode::TooManyDecimals => "too-many-decimals",
+            ErrorCode::AmountTooLarge => "amount-too-large",
         }
     }
 }

@@ -16,6 +16,8 @@
 //!   - [`usage`]: summaries of ledger rows ([`summarize_usage`]).
 //!   - [`status`]: cap status for banners and previews ([`cap_status`]).
 //!   - [`charge`]: what a call is charged when its real usage is unknown.
+//!   - [`pricing`]: money in micro-dollars, prices per model, what a call
+//!     costs and the most it can cost.
 //!   - [`gate`]: one port's gate (holds, counters, recent ledger, outbox)
 //!     over a small SQL interface: the logic of the port's Durable Object.
 //!   - [`ledger`]: the ledger of record (D1) as SQL statements: delivery
@@ -54,6 +56,7 @@ pub mod gate;
 pub mod ledger;
 pub mod llm;
 pub mod period;
+pub mod pricing;
 pub mod status;
 pub mod text;
 pub mod tokens;

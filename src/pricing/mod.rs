@@ -1,0 +1,272 @@
+//! Money: amounts in whole micro-dollars (so sums are exact), prices per
+//! million tokens of each kind, and what a call costs, as pure functions the
+//! Worker, the npm package and the admin page share.
+//!
+//! A call's cost is computed from its tokens by kind ([`TokenCounts`]):
+//! the uncached input (`input - cached - cache writes`) at the input price,
+//! cached reads and cache writes at their own prices, output at the output
+//! price (reasoning is part of the output), summed exactly in
+//! nano-dollars and rounded **up** to the micro-dollar, so no call is ever
+//! priced below what it cost. [`bound`] is an upper bound of any call that
+//! uses at most the given input and output, whatever its split of input
+//! into kinds: what a hold in money holds.
+//!
+//! The price table the project ships ([`default_prices`], from
+//! `src/pricing/prices.json`) carries the date and the source of its
+//! figures; a deployment changes prices through its own table.
+
+use std::collections::BTreeMap;
+
+use crate::gate::TokenCounts;
+use crate::{Error, ErrorCode, MAX_TOKENS};
+
+/// Micro-dollars in a dollar.
+pub const MICROS_PER_USD: u64 = 1_000_000;
+/// The largest amount accepted: $1 000 000 000, in micro-dollars (far
+/// below 2^53, so every amount survives JSON and JavaScript exactly).
+pub const MAX_MICROS: u64 = 1_000_000_000 * MICROS_PER_USD;
+
+/// Reads an amount of dollars as JSON carries it (`12.5`, `0.000001`) into
+/// whole micro-dollars.
+///
+/// # Errors
+/// `invalid-number` (NaN, infinite), `negative-amount`,
+/// `too-many-decimals` (below a micro-dollar), `amount-too-large` (above
+/// $10^9); each naming `field`.
+///
+/// # Example
+/// ```
+/// use ai_budget::pricing::usd_micros;
+///
+/// assert_eq!(usd_micros(12.5, "hardCapUsd"), Ok(12_500_000));
+/// assert_eq!(usd_micros(0.1, "hardCapUsd"), Ok(100_000));
+/// assert!(usd_micros(0.0000001, "hardCapUsd").is_err());
+/// ```
+pub fn usd_micros(value: f64, field: &str) -> Result<u64, Error> {
+    if !value.is_finite() {
+        return Err(Error::new(
+            ErrorCode::InvalidNumber,
+            Some(field),
+            format!("{field} must be a finite number"),
+        ));
+    }
+    if value < 0.0 {
+        return Err(Error::new(
+            ErrorCode::NegativeAmount,
+            Some(field),
+            format!("{field} must not be negative"),
+        ));
+    }
+    if value > (MAX_MICROS / MICROS_PER_USD) as f64 {
+        return Err(Error::new(
+            ErrorCode::AmountTooLarge,
+            Some(field),
+            format!("{field} must be at most 1000000000 dollars"),
+        ));
+    }
+    let scaled = value * MICROS_PER_USD as f64;
+    let micros = scaled.round();
+    // A decimal with at most 6 places lands within float noise (a few
+    // units in the last place) of a whole number of micro-dollars; a finer
+    // one is at least a tenth of a micro-dollar away.
+    if (scaled - micros).abs() > (scaled * 4e-16).max(1e-6) {
+        return Err(Error::new(
+            ErrorCode::TooManyDecimals,
+            Some(field),
+            format!("{field} must have at most 6 decimals (whole micro-dollars)"),
+        ));
+    }
+    Ok(micros as u64)
+}
+
+/// Micro-dollars as decimal dollars, exactly (`12.5`, `0.000001`).
+pub fn usd_string(micros: u64) -> String {
+    let whole = micros / MICROS_PER_USD;
+    let frac = micros % MICROS_PER_USD;
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let digits = format!("{frac:06}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
+/// Micro-dollars as a JSON number of dollars (exact to the micro-dollar).
+pub fn usd_number(micros: u64) -> f64 {
+    usd_string(micros).parse().unwrap_or(0.0)
+}
+
+/// A model's price: micro-dollars per million tokens of each kind (the
+/// dollars per million tokens providers publish, times a million).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Price {
+    /// Uncached input.
+    pub input: u64,
+    /// Input read from the provider's cache.
+    pub cached_input: u64,
+    /// Input written to the provider's cache.
+    pub cache_write: u64,
+    /// Output (reasoning included).
+    pub output: u64,
+}
+
+impl Price {
+    /// A price from dollars per million tokens; cached input and cache
+    /// writes default to the input price.
+    ///
+    /// # Errors
+    /// Those of [`usd_micros`], naming `inputPerMTok`, `cachedInputPerMTok`,
+    /// `cacheWritePerMTok` or `outputPerMTok`.
+    pub fn per_mtok(
+        input: f64,
+        cached_input: Option<f64>,
+        cache_write: Option<f64>,
+        output: f64,
+    ) -> Result<Price, Error> {
+        let input = usd_micros(input, "inputPerMTok")?;
+        Ok(Price {
+            input,
+            cached_input: cached_input
+                .map(|v| usd_micros(v, "cachedInputPerMTok"))
+                .transpose()?
+                .unwrap_or(input),
+            cache_write: cache_write
+                .map(|v| usd_micros(v, "cacheWritePerMTok"))
+                .transpose()?
+                .unwrap_or(input),
+            output: usd_micros(output, "outputPerMTok")?,
+        })
+    }
+
+    /// The highest price of any kind of input token.
+    pub fn highest_input(&self) -> u64 {
+        self.input.max(self.cached_input).max(self.cache_write)
+    }
+}
+
+fn micros_of(nano: u128) -> u64 {
+    // Rounded up: never below what the call cost. Capped at the range every
+    // total is kept in.
+    let micros = nano.div_ceil(u128::from(MICROS_PER_USD));
+    u64::try_from(micros).unwrap_or(u64::MAX).min(MAX_TOKENS)
+}
+
+/// What a call with `tokens` costs at `price`, in micro-dollars (rounded up).
+///
+/// # Example
+/// ```
+/// use ai_budget::gate::TokenCounts;
+/// use ai_budget::pricing::{cost, Price};
+///
+/// // gpt-4.1: $2 input, $0.50 cached, $8 output per million tokens.
+/// let price = Price::per_mtok(2.0, Some(0.5), None, 8.0).unwrap();
+/// let tokens = TokenCounts { input_tokens: 1_000, cached_input_tokens: 400, output_tokens: 200, ..Default::default() };
+/// // 600 x $2 + 400 x $0.50 + 200 x $8, per million: $0.003
+/// assert_eq!(cost(&tokens, &price), 3_000);
+/// ```
+pub fn cost(tokens: &TokenCounts, price: &Price) -> u64 {
+    let uncached = tokens
+        .input_tokens
+        .saturating_sub(tokens.cached_input_tokens)
+        .saturating_sub(tokens.cache_write_tokens);
+    let nano = u128::from(uncached) * u128::from(price.input)
+        + u128::from(tokens.cached_input_tokens) * u128::from(price.cached_input)
+        + u128::from(tokens.cache_write_tokens) * u128::from(price.cache_write)
+        + u128::from(tokens.output_tokens) * u128::from(price.output);
+    micros_of(nano)
+}
+
+/// The most a call can cost at `price` if it uses at most `input_tokens`
+/// of input (of any kind) and `output_tokens` of output: what a hold in
+/// money holds for it.
+pub fn bound(input_tokens: u64, output_tokens: u64, price: &Price) -> u64 {
+    let nano = u128::from(input_tokens) * u128::from(price.highest_input())
+        + u128::from(output_tokens) * u128::from(price.output);
+    micros_of(nano)
+}
+
+/// The model a dated id is a version of (`gpt-4.1-2025-04-14` is
+/// `gpt-4.1`, `claude-sonnet-4-5-20250929` is `claude-sonnet-4-5`), or
+/// `None` when it carries no date.
+pub fn base_model(model: &str) -> Option<&str> {
+    let bytes = model.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    // -YYYY-MM-DD
+    if bytes.len() > 11 {
+        let (head, tail) = bytes.split_at(bytes.len() - 11);
+        if tail[0] == b'-'
+            && digits(&tail[1..5])
+            && tail[5] == b'-'
+            && digits(&tail[6..8])
+            && tail[8] == b'-'
+            && digits(&tail[9..11])
+            && !head.is_empty()
+        {
+            return Some(&model[..model.len() - 11]);
+        }
+    }
+    // -YYYYMMDD
+    if bytes.len() > 9 {
+        let (head, tail) = bytes.split_at(bytes.len() - 9);
+        if tail[0] == b'-' && digits(&tail[1..]) && tail[1] == b'2' && !head.is_empty() {
+            return Some(&model[..model.len() - 9]);
+        }
+    }
+    None
+}
+
+/// Prices by model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PriceTable {
+    prices: BTreeMap<String, Price>,
+}
+
+impl PriceTable {
+    /// An empty table.
+    pub fn new() -> PriceTable {
+        PriceTable::default()
+    }
+
+    /// Sets `model`'s price.
+    pub fn set(&mut self, model: &str, price: Price) {
+        self.prices.insert(model.to_owned(), price);
+    }
+
+    /// Removes `model`'s price; true when it had one.
+    pub fn remove(&mut self, model: &str) -> bool {
+        self.prices.remove(model).is_some()
+    }
+
+    /// Every model and its price, by model.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Price)> {
+        self.prices.iter().map(|(m, p)| (m.as_str(), p))
+    }
+
+    /// `model`'s price: its own, else its base model's when the id is
+    /// dated (`...-2025-04-14`), else none.
+    pub fn price_of(&self, model: &str) -> Option<&Price> {
+        self.prices
+            .get(model)
+            .or_else(|| base_model(model).and_then(|base| self.prices.get(base)))
+    }
+}
+
+/// The price table the project ships, as of the date in its data file.
+pub fn default_prices() -> PriceTable {
+    let data: serde_json::Value =
+        serde_json::from_str(include_str!("prices.json")).unwrap_or_default();
+    let mut table = PriceTable::new();
+    for (model, p) in data["models"].as_object().into_iter().flatten() {
+        let get = |k: &str| p.get(k).and_then(serde_json::Value::as_f64);
+        if let (Some(input), Some(output)) = (get("inputPerMTok"), get("outputPerMTok")) {
+            if let Ok(price) = Price::per_mtok(
+                input,
+                get("cachedInputPerMTok"),
+                get("cacheWritePerMTok"),
+                output,
+            ) {
+                table.set(model, price);
+            }
+        }
+    }
+    table
+}
