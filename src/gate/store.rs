@@ -437,34 +437,10 @@ impl<'a, S: Sql> Tables<'a, S> {
         provider, model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, \
         reasoning_tokens, body_hash, estimated, created_at, version, write_id, delivered_version";
 
-    fn entry_of(row: &Row) -> Entry {
-        Entry {
-            seq: row.count("seq"),
-            request_id: row.text("request_id").unwrap_or_default(),
-            reservation_id: row.text("reservation_id"),
-            user_id: row.text("user_id"),
-            feature: row.text("feature").unwrap_or_default(),
-            provider: row.text("provider").unwrap_or_default(),
-            model: row.text("model").unwrap_or_default(),
-            tokens: TokenCounts {
-                input_tokens: row.count("input_tokens"),
-                cached_input_tokens: row.count("cached_input_tokens"),
-                cache_write_tokens: row.count("cache_write_tokens"),
-                output_tokens: row.count("output_tokens"),
-                reasoning_tokens: row.count("reasoning_tokens"),
-            },
-            body_hash: row.text("body_hash").unwrap_or_default(),
-            estimated: row.int("estimated").unwrap_or(0) != 0,
-            created_at: row.int("created_at").unwrap_or(0),
-            version: row.count("version"),
-            write_id: row.text("write_id").unwrap_or_default(),
-        }
-    }
-
     /// The entry with this sequence number.
     pub fn entry(&self, seq: u64) -> Result<Option<Entry>, SqlError> {
         let q = format!("SELECT {} FROM entries WHERE seq = ?1", Self::ENTRY_COLUMNS);
-        Ok(self.one(&q, &[seq.into()])?.as_ref().map(Self::entry_of))
+        Ok(self.one(&q, &[seq.into()])?.as_ref().map(entry_of))
     }
 
     /// The entry counted under this request id.
@@ -473,10 +449,7 @@ impl<'a, S: Sql> Tables<'a, S> {
             "SELECT {} FROM entries WHERE request_id = ?1",
             Self::ENTRY_COLUMNS
         );
-        Ok(self
-            .one(&q, &[request_id.into()])?
-            .as_ref()
-            .map(Self::entry_of))
+        Ok(self.one(&q, &[request_id.into()])?.as_ref().map(entry_of))
     }
 
     /// Stores a new entry (to be delivered).
@@ -537,7 +510,7 @@ impl<'a, S: Sql> Tables<'a, S> {
         Ok(self
             .exec(&q, &[i64::from(limit).into()])?
             .iter()
-            .map(|r| (Self::entry_of(r), r.count("delivered_version")))
+            .map(|r| (entry_of(r), r.count("delivered_version")))
             .collect())
     }
 
@@ -587,4 +560,29 @@ pub fn checked_total(a: u64, b: u64) -> Option<u64> {
 /// Sum of token counts for display (saturating at 2^53 - 1).
 pub fn sum(a: u64, b: u64) -> u64 {
     add_tokens(a, b)
+}
+
+/// A row of an entries table (the gate's, or D1's ledger) as an entry.
+pub fn entry_of(row: &Row) -> Entry {
+    Entry {
+        seq: row.count("seq"),
+        request_id: row.text("request_id").unwrap_or_default(),
+        reservation_id: row.text("reservation_id"),
+        user_id: row.text("user_id"),
+        feature: row.text("feature").unwrap_or_default(),
+        provider: row.text("provider").unwrap_or_default(),
+        model: row.text("model").unwrap_or_default(),
+        tokens: TokenCounts {
+            input_tokens: row.count("input_tokens"),
+            cached_input_tokens: row.count("cached_input_tokens"),
+            cache_write_tokens: row.count("cache_write_tokens"),
+            output_tokens: row.count("output_tokens"),
+            reasoning_tokens: row.count("reasoning_tokens"),
+        },
+        body_hash: row.text("body_hash").unwrap_or_default(),
+        estimated: row.int("estimated").unwrap_or(0) != 0,
+        created_at: row.int("created_at").unwrap_or(0),
+        version: row.count("version"),
+        write_id: row.text("write_id").unwrap_or_default(),
+    }
 }

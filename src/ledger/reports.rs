@@ -5,37 +5,15 @@
 
 use crate::gate::sql::{Row, Statement, Value};
 use crate::gate::store::{instant, ms};
-use crate::gate::{Entry, TokenCounts};
+use crate::gate::Entry;
 use crate::{FeatureUsage, Period, PeriodWindow};
 
 const ENTRY_COLUMNS: &str = "seq, request_id, reservation_id, user_id, feature, provider, model, \
     input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
     body_hash, estimated, created_at, version";
 
-/// A ledger row as an entry.
-pub fn entry_of(row: &Row) -> Entry {
-    Entry {
-        seq: row.count("seq"),
-        request_id: row.text("request_id").unwrap_or_default(),
-        reservation_id: row.text("reservation_id"),
-        user_id: row.text("user_id"),
-        feature: row.text("feature").unwrap_or_default(),
-        provider: row.text("provider").unwrap_or_default(),
-        model: row.text("model").unwrap_or_default(),
-        tokens: TokenCounts {
-            input_tokens: row.count("input_tokens"),
-            cached_input_tokens: row.count("cached_input_tokens"),
-            cache_write_tokens: row.count("cache_write_tokens"),
-            output_tokens: row.count("output_tokens"),
-            reasoning_tokens: row.count("reasoning_tokens"),
-        },
-        body_hash: row.text("body_hash").unwrap_or_default(),
-        estimated: row.int("estimated").unwrap_or(0) != 0,
-        created_at: row.int("created_at").unwrap_or(0),
-        version: row.count("version"),
-        write_id: String::new(),
-    }
-}
+/// A ledger row as an entry (the gate's own reader: the columns are the same).
+pub use crate::gate::store::entry_of;
 
 /// Up to `limit` rows of `port`, newest first, numbered below `before`
 /// (the cursor of the previous page) when given.
