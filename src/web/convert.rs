@@ -98,7 +98,7 @@ pub(crate) fn set(target: &JsValue, key: &str, value: impl Into<JsValue>) {
 
 /// Reads `key` from an object (getters run; a missing key, or a getter that
 /// throws, is `undefined`).
-fn get(target: &JsValue, key: &str) -> JsValue {
+pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
     with_key(key, |key| {
         reflect_get(target, key).unwrap_or(JsValue::UNDEFINED)
     })

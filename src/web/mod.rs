@@ -11,6 +11,7 @@
 
 mod convert;
 mod fast;
+mod pricing;
 
 use chrono::{DateTime, Utc};
 use wasm_bindgen::prelude::*;
@@ -21,6 +22,7 @@ use convert::{
     to_js_error, tokens, usage_rows,
 };
 pub use fast::{decide, decide_many, FastDecisionCode};
+pub use pricing::cost_usd;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -135,7 +137,10 @@ export type AiBudgetErrorCode =
   | 'soft-cap-above-hard-cap'
   | 'unknown-period'
   | 'unknown-field'
-  | 'invalid-instant';
+  | 'invalid-instant'
+  | 'negative-amount'
+  | 'too-many-decimals'
+  | 'amount-too-large';
 
 /** Every error this package throws: a real `Error` with a stable `code`. */
 export interface AiBudgetError extends Error {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   periodStart, periodEnd, normalizeBudget, mergeBudget, evaluateBudget,
-  summarizeUsage, capStatus, isAiBudgetError,
+  summarizeUsage, capStatus, isAiBudgetError, costUsd,
 } from 'ai-budget';
 
 const budget = { enabled: true, softCapTokens: 800, hardCapTokens: 1000, period: 'day' };
@@ -150,4 +150,23 @@ test('every thrown error is a real Error with name, code and field', () => {
   }
   assert.equal(isAiBudgetError(new Error('other')), false);
   assert.equal(isAiBudgetError({ name: 'AiBudgetError', code: 'x' }), false);
+});
+
+test('costUsd prices a call by kind of token, as the Worker will, rounded up to the micro-dollar', () => {
+  // gpt-4.1: $2 input, $0.50 cached, $8 output per million tokens.
+  const price = { inputPerMTok: 2, cachedInputPerMTok: 0.5, outputPerMTok: 8 };
+  assert.deepEqual(costUsd({ inputTokens: 10_000, cachedInputTokens: 6_000, outputTokens: 500 }, price), { usd: 0.015, micros: 15_000 });
+  // Anthropic-style cache reads and writes, each at its own price.
+  const sonnet = { inputPerMTok: 3, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75, outputPerMTok: 15 };
+  assert.equal(costUsd({ inputTokens: 6_000, cachedInputTokens: 2_000, cacheWriteTokens: 3_000, outputTokens: 400 }, sonnet).micros, 20_850);
+  // A tenth of a micro-dollar is charged as one.
+  assert.equal(costUsd({ inputTokens: 1, outputTokens: 0 }, { inputPerMTok: 0.1, outputPerMTok: 0.4 }).micros, 1);
+  for (const [usage, bad, code] of [
+    [{ inputTokens: 1, outputTokens: 1 }, { inputPerMTok: -1, outputPerMTok: 1 }, 'negative-amount'],
+    [{ inputTokens: 1, outputTokens: 1 }, { inputPerMTok: 0.0000001, outputPerMTok: 1 }, 'too-many-decimals'],
+    [{ inputTokens: 1.5, outputTokens: 1 }, price, 'fractional-tokens'],
+    [{ inputTokens: 1, outputTokens: 1 }, { inputPerMTok: '2', outputPerMTok: 1 }, 'invalid-type'],
+  ]) {
+    assert.throws(() => costUsd(usage, bad), (err) => isAiBudgetError(err) && err.code === code, code);
+  }
 });
