@@ -34,6 +34,9 @@ pub enum ErrorCode {
     UnknownField,
     /// An instant that is not a valid date.
     InvalidInstant,
+    /// A text value (an id) that is empty, too long, or has control or
+    /// invisible characters.
+    InvalidValue,
     /// A negative amount of money or price.
     NegativeAmount,
     /// An amount of money with more than 6 decimals (micro-dollars).
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::UnknownPeriod => "unknown-period",
             ErrorCode::UnknownField => "unknown-field",
             ErrorCode::InvalidInstant => "invalid-instant",
+            ErrorCode::InvalidValue => "invalid-value",
             ErrorCode::NegativeAmount => "negative-amount",
             ErrorCode::TooManyDecimals => "too-many-decimals",
             ErrorCode::AmountTooLarge => "amount-too-large",

@@ -11,6 +11,7 @@
 //!   - [`period`]: day / week / month windows and their resets.
 //!   - [`budget`]: settings, read tolerantly ([`Budget::normalize`]) and
 //!     updated strictly ([`Budget::merge`]).
+//!   - [`caps`]: caps inside a port, per feature and per end user.
 //!   - [`decision`]: the pre-flight gate ([`evaluate`], and [`decide`] on
 //!     plain numbers for hot loops).
 //!   - [`usage`]: summaries of ledger rows ([`summarize_usage`]).
@@ -49,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod budget;
+pub mod caps;
 pub mod charge;
 pub mod decision;
 pub mod error;

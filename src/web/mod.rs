@@ -138,6 +138,7 @@ export type AiBudgetErrorCode =
   | 'unknown-period'
   | 'unknown-field'
   | 'invalid-instant'
+  | 'invalid-value'
   | 'negative-amount'
   | 'too-many-decimals'
   | 'amount-too-large';
