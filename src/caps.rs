@@ -309,6 +309,21 @@ pub fn decide_all(
     if let Some(reason) = refusal(decide(port, port_used, estimate)) {
         return Err((Scope::Port, reason, port_used, port.hard_cap_tokens));
     }
+    decide_sub_caps(port, caps, estimate)
+}
+
+/// The decision over the caps inside a port alone (the port's own budget
+/// gives their period and switch): the first that refuses decides.
+pub fn decide_sub_caps(
+    port: &Budget,
+    caps: &[(Scope, SubCap, u64)],
+    estimate: u64,
+) -> Result<(), (Scope, RefusalReason, u64, u64)> {
+    let refusal = |code: DecisionCode| match code {
+        DecisionCode::HardCapExceeded => Some(RefusalReason::HardCapExceeded),
+        DecisionCode::EstimatedExceedsCap => Some(RefusalReason::EstimatedExceedsCap),
+        _ => None,
+    };
     for (scope, cap, used) in caps {
         if let Some(reason) = refusal(decide(&cap.as_budget(port), *used, estimate)) {
             return Err((scope.clone(), reason, *used, cap.hard_cap));

@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use ai_budget::gate::*;
-use ai_budget::{decide, Budget, Period, RawBudget};
+use ai_budget::{decide, Budget, Period};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::sqlite::Sqlite;
 use proptest::prelude::*;
@@ -356,10 +356,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 enabled,
             } => {
                 let period = Period::ALL[period];
-                let raw: RawBudget = serde_json::from_value(serde_json::json!({
+                let raw = serde_json::json!({
                     "enabled": enabled, "softCapTokens": hard / 2, "hardCapTokens": hard, "period": period.as_str(),
-                }))
-                .unwrap();
+                });
                 gate_op(&|g| g.save_budget(&raw, None, "admin", now).map(|_| ()));
                 model.budget = Budget {
                     enabled,

@@ -270,9 +270,12 @@ impl<'a, S: Sql> Gate<'a, S> {
     /// Binds every operation after it. `updatedAt` is unique per save (at
     /// least a millisecond after the previous one), so it serves as the
     /// budget's version.
+    /// The update is the API's JSON: the budget's fields, merged by
+    /// [`Budget::merge`](crate::Budget::merge), and the caps inside the
+    /// port, by [`SubCaps::merge`](crate::caps::SubCaps::merge).
     pub fn save_budget(
         &self,
-        update: &RawBudget,
+        update: &serde_json::Value,
         if_match: Option<&str>,
         actor: &str,
         now: DateTime<Utc>,
@@ -288,18 +291,37 @@ impl<'a, S: Sql> Gate<'a, S> {
                 return Ok(SaveOutcome::PreconditionFailed { budget: current });
             }
         }
-        if update.is_empty() {
+        if update.as_object().is_some_and(|m| m.is_empty()) {
             return Ok(SaveOutcome::Unchanged { budget: current });
         }
-        let budget = match current.budget.merge(update) {
-            Ok(budget) => budget,
-            Err(e) => {
-                return Ok(SaveOutcome::Invalid {
-                    code: e.code().as_str().to_owned(),
-                    field: e.field().map(str::to_owned),
-                    message: e.message().to_owned(),
-                })
+        let invalid = |e: crate::Error| SaveOutcome::Invalid {
+            code: e.code().as_str().to_owned(),
+            field: e.field().map(str::to_owned),
+            message: e.message().to_owned(),
+        };
+        // The caps inside the port are merged on their own; the rest is the
+        // budget's, merged by the core as it always was.
+        let mut rest = update.clone();
+        let caps = match rest.as_object_mut() {
+            Some(fields) => {
+                let caps_update: serde_json::Map<String, serde_json::Value> = crate::caps::FIELDS
+                    .iter()
+                    .filter_map(|k| fields.remove(*k).map(|v| ((*k).to_owned(), v)))
+                    .collect();
+                match current.caps.merge(&caps_update) {
+                    Ok(caps) => caps,
+                    Err(e) => return Ok(invalid(e)),
+                }
             }
+            None => current.caps.clone(),
+        };
+        let raw: RawBudget = serde_json::from_value(rest).unwrap_or(RawBudget {
+            not_an_object: true,
+            ..RawBudget::default()
+        });
+        let budget = match current.budget.merge(&raw) {
+            Ok(budget) => budget,
+            Err(e) => return Ok(invalid(e)),
         };
         let previous = current
             .updated_at
@@ -312,6 +334,7 @@ impl<'a, S: Sql> Gate<'a, S> {
         };
         let saved = StoredBudget {
             budget,
+            caps,
             updated_by: Some(actor.to_owned()),
             updated_at: Some(iso(at)),
         };
@@ -490,6 +513,8 @@ impl<'a, S: Sql> Gate<'a, S> {
             return Ok(ReserveOutcome::Refused {
                 refusal: Refusal {
                     reason: reason.as_str().to_owned(),
+                    scope: "port".into(),
+                    scope_id: None,
                     used_tokens,
                     cap_tokens,
                     period_start: ms(window.start),
@@ -497,6 +522,15 @@ impl<'a, S: Sql> Gate<'a, S> {
                 },
                 load,
             });
+        }
+        if let Some(refusal) = self.sub_cap_refusal(
+            &stored,
+            &req.feature,
+            req.user_id.as_deref(),
+            req.estimated_tokens,
+            now,
+        )? {
+            return Ok(ReserveOutcome::Refused { refusal, load });
         }
         let at = ms(now);
         let in_flight = store::sum(load.held_tokens, self.t.largest_port_total(at)?);
@@ -527,6 +561,53 @@ impl<'a, S: Sql> Gate<'a, S> {
             load,
             replayed: false,
         })
+    }
+
+    /// The refusal of the first cap inside the port that a call of
+    /// `feature` for `user` estimated at `estimate` does not fit under, if
+    /// any: each cap counts its own scope's used tokens and open holds.
+    pub fn sub_cap_refusal(
+        &self,
+        stored: &StoredBudget,
+        feature: &str,
+        user: Option<&str>,
+        estimate: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Refusal>, GateError> {
+        let applicable = stored.caps.applicable(feature, user);
+        if applicable.is_empty() || !stored.budget.enabled {
+            return Ok(None);
+        }
+        let window = stored.budget.period.window(now);
+        let mut caps = Vec::with_capacity(applicable.len());
+        for (scope, cap) in applicable {
+            let (counter, held) = match &scope {
+                crate::caps::Scope::Feature(f) => {
+                    (store::feature_scope(f), self.t.held_tokens(Some(f))?)
+                }
+                crate::caps::Scope::User(u) => {
+                    (store::user_scope(u), self.t.held_tokens_of_user(u)?)
+                }
+                crate::caps::Scope::Port => continue,
+            };
+            let (used, _) = self.t.counter(window.period, ms(window.start), &counter)?;
+            caps.push((scope, cap, store::sum(used, held)));
+        }
+        // The port's own cap was judged already (it allowed the call).
+        Ok(
+            match crate::caps::decide_sub_caps(&stored.budget, &caps, estimate) {
+                Ok(()) => None,
+                Err((scope, reason, used, cap)) => Some(Refusal {
+                    reason: reason.as_str().to_owned(),
+                    scope: scope.kind().to_owned(),
+                    scope_id: scope.id().map(str::to_owned),
+                    used_tokens: used,
+                    cap_tokens: cap,
+                    period_start: ms(window.start),
+                    resets_at: ms(window.end),
+                }),
+            },
+        )
     }
 
     // ------------------------------------------------------------ commit

@@ -224,6 +224,8 @@ impl PortLoad {
 pub struct StoredBudget {
     /// The settings.
     pub budget: Budget,
+    /// The caps inside the port (per feature, per end user).
+    pub caps: crate::caps::SubCaps,
     /// Who saved it (absent for a port that never had one).
     pub updated_by: Option<String>,
     /// When it was saved (ISO 8601 with milliseconds); unique per save, so
@@ -236,14 +238,20 @@ impl StoredBudget {
     pub fn unsaved() -> StoredBudget {
         StoredBudget {
             budget: Budget::default(),
+            caps: crate::caps::SubCaps::default(),
             updated_by: None,
             updated_at: None,
         }
     }
 
-    /// The API's JSON: the budget's fields plus `updatedBy`, `updatedAt`.
+    /// The API's JSON: the budget's fields, its caps inside the port
+    /// (`featureCaps`, `userCap`, `userCaps`, when set), `updatedBy`,
+    /// `updatedAt`.
     pub fn json(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self.budget).unwrap_or_default();
+        if let serde_json::Value::Object(m) = &mut value {
+            m.extend(self.caps.json_fields());
+        }
         value["updatedBy"] = self.updated_by.clone().into();
         value["updatedAt"] = self.updated_at.clone().into();
         value
@@ -256,6 +264,7 @@ impl StoredBudget {
         let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
         StoredBudget {
             budget: Budget::normalize(&raw),
+            caps: crate::caps::SubCaps::from_json(value),
             updated_by: text("updatedBy"),
             updated_at: text("updatedAt"),
         }
@@ -280,6 +289,12 @@ impl<'de> Deserialize<'de> for StoredBudget {
 pub struct Refusal {
     /// `hard-cap-exceeded` or `estimated-exceeds-cap`.
     pub reason: String,
+    /// Which cap refused: `port`, `feature` or `user`.
+    #[serde(default = "port_scope")]
+    pub scope: String,
+    /// The feature's or user's id, for a cap inside the port.
+    #[serde(default)]
+    pub scope_id: Option<String>,
     /// What the gate counted as used (used plus held).
     pub used_tokens: u64,
     /// The hard cap.
@@ -288,6 +303,10 @@ pub struct Refusal {
     pub period_start: i64,
     /// The period's end, when the budget resets (epoch ms).
     pub resets_at: i64,
+}
+
+fn port_scope() -> String {
+    "port".into()
 }
 
 /// A write refused because a total would leave the range every count is

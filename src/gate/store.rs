@@ -257,6 +257,16 @@ impl<'a, S: Sql> Tables<'a, S> {
             .map_or(0, |r| r.count("t")))
     }
 
+    /// Tokens held by one end user's open holds.
+    pub fn held_tokens_of_user(&self, user: &str) -> Result<u64, SqlError> {
+        Ok(self
+            .one(
+                "SELECT COALESCE(SUM(estimated_tokens), 0) AS t FROM holds WHERE state = 'held' AND user_id = ?1",
+                &[user.into()],
+            )?
+            .map_or(0, |r| r.count("t")))
+    }
+
     /// Deletes holds settled before `before`.
     pub fn prune_holds(&self, before: i64) -> Result<(), SqlError> {
         self.exec(

@@ -360,13 +360,8 @@ async fn operate(
             if_match,
             actor,
         } => {
-            let raw: crate::RawBudget =
-                serde_json::from_value(update).unwrap_or(crate::RawBudget {
-                    not_an_object: true,
-                    ..crate::RawBudget::default()
-                });
             let saved = atomically(state, move |g| {
-                let outcome = g.save_budget(&raw, if_match.as_deref(), &actor, now)?;
+                let outcome = g.save_budget(&update, if_match.as_deref(), &actor, now)?;
                 if matches!(outcome, SaveOutcome::Saved { .. }) {
                     g.set_note("budget-replica", Some("pending"))?;
                 }
