@@ -9,126 +9,14 @@ mod common;
 use ai_budget::gate::sql::{Row, Sql, SqlError, Value};
 use ai_budget::gate::*;
 use ai_budget::{Period, MAX_TOKENS};
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
+use common::port::*;
 use common::sqlite::Sqlite;
-
-/// A Wednesday morning in mid-June, unless TEST_NOW says otherwise.
-fn now() -> DateTime<Utc> {
-    common::test_now(Utc.with_ymd_and_hms(2026, 6, 17, 9, 30, 0).unwrap())
-}
 
 fn at(iso: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(iso)
         .unwrap()
         .with_timezone(&Utc)
-}
-
-struct Port {
-    db: Sqlite,
-    n: std::cell::Cell<u32>,
-}
-
-impl Port {
-    fn new() -> Port {
-        let db = Sqlite::new();
-        Gate::open(&db).unwrap();
-        Port {
-            db,
-            n: std::cell::Cell::new(0),
-        }
-    }
-
-    /// Runs one gate operation as one transaction, as the object does.
-    fn run<T>(&self, f: impl FnOnce(&Gate<'_, Sqlite>) -> Result<T, GateError>) -> T {
-        self.db
-            .transaction(|db| f(&Gate::open(db)?))
-            .expect("the gate's storage works")
-    }
-
-    fn budget(&self, json: &str, when: DateTime<Utc>) -> SaveOutcome {
-        let update: serde_json::Value = serde_json::from_str(json).unwrap();
-        self.run(|g| g.save_budget(&update, None, "admin", when))
-    }
-
-    fn hold_request(&self, estimate: u64, request_id: Option<&str>) -> HoldRequest {
-        let n = self.n.get() + 1;
-        self.n.set(n);
-        HoldRequest {
-            estimated_tokens: estimate,
-            feature: "chat".into(),
-            user_id: None,
-            request_id: request_id.map_or_else(|| format!("req-{n}"), str::to_owned),
-            ttl_seconds: 300,
-            body_hash: format!("hash-{estimate}"),
-            hold_id: format!("rsv_{n:024}"),
-        }
-    }
-
-    /// A fresh request's id (every call here is another request).
-    fn write_id(&self) -> String {
-        let n = self.n.get() + 1;
-        self.n.set(n);
-        format!("w{n}")
-    }
-
-    fn reserve(&self, estimate: u64, when: DateTime<Utc>) -> ReserveOutcome {
-        let req = self.hold_request(estimate, None);
-        self.run(|g| g.reserve(&req, when))
-    }
-
-    fn held(&self, estimate: u64, when: DateTime<Utc>) -> Hold {
-        match self.reserve(estimate, when) {
-            ReserveOutcome::Held { hold, .. } => hold,
-            other => panic!("expected a hold, got {other:?}"),
-        }
-    }
-
-    fn commit(&self, id: &str, input: u64, output: u64, when: DateTime<Utc>) -> CommitOutcome {
-        let usage = usage(input, output);
-        let hash = format!("commit-{input}-{output}");
-        let write = self.write_id();
-        self.run(|g| g.commit(id, &usage, &hash, &write, when))
-    }
-
-    fn record(
-        &self,
-        request_id: &str,
-        tokens: u64,
-        occurred: DateTime<Utc>,
-        when: DateTime<Utc>,
-    ) -> RecordOutcome {
-        let usage = CallUsage {
-            feature: Some("ocr".into()),
-            ..usage(tokens, 0)
-        };
-        let hash = format!("record-{tokens}");
-        let write = self.write_id();
-        self.run(|g| g.record(&usage, request_id, &hash, &write, occurred, when))
-    }
-
-    fn load(&self, period: Period, when: DateTime<Utc>) -> PortLoad {
-        self.run(|g| g.load(period, None, when))
-    }
-}
-
-fn usage(input: u64, output: u64) -> CallUsage {
-    CallUsage {
-        user_id: None,
-        feature: None,
-        provider: "openai".into(),
-        model: "gpt".into(),
-        tokens: TokenCounts::new(input, output),
-    }
-}
-
-fn capped(port: &Port, soft: u64, hard: u64, period: &str) {
-    let json = format!(
-        r#"{{"enabled":true,"softCapTokens":{soft},"hardCapTokens":{hard},"period":"{period}"}}"#
-    );
-    assert!(matches!(
-        port.budget(&json, now()),
-        SaveOutcome::Saved { .. }
-    ));
 }
 
 #[test]

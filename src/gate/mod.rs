@@ -124,6 +124,17 @@ pub struct PortView {
     pub pending_entries: u64,
 }
 
+/// The gate's answer to a check: where the port stands and, when a cap
+/// inside the port would refuse the call, that cap's refusal.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortCheck {
+    /// Where the port stands.
+    pub view: PortView,
+    /// The first feature or end-user cap the call would cross, if any.
+    pub sub_cap: Option<Refusal>,
+}
+
 /// One port's gate over its storage, for one operation.
 pub struct Gate<'a, S: Sql> {
     t: Tables<'a, S>,
@@ -378,6 +389,22 @@ impl<'a, S: Sql> Gate<'a, S> {
             holds: self.t.unsettled_holds(LISTED_HOLDS)?,
             pending_entries: self.t.pending_count()?,
         })
+    }
+
+    /// Where the port stands, and whether a call of `feature` for `user`
+    /// estimated at `estimate` fits under the caps inside the port (the
+    /// same rule a reservation is held by; the port's own cap is the
+    /// caller's to judge on the view's load).
+    pub fn check(
+        &self,
+        feature: &str,
+        user: Option<&str>,
+        estimate: u64,
+        now: DateTime<Utc>,
+    ) -> Result<PortCheck, GateError> {
+        let view = self.view(None, now)?;
+        let sub_cap = self.sub_cap_refusal(&view.budget, feature, user, estimate, now)?;
+        Ok(PortCheck { view, sub_cap })
     }
 
     /// One hold, if the port has it.

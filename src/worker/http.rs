@@ -31,6 +31,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// The `Allow` header of a 405.
     pub allow: Option<String>,
+    /// Further headers (a refusal's `X-Budget-Scope`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -44,6 +46,7 @@ impl ApiError {
             extra: None,
             retry_after: None,
             allow: None,
+            headers: Vec::new(),
         }
     }
 
@@ -65,6 +68,13 @@ impl ApiError {
         ApiError::new(409, code, message)
     }
 
+    /// Sets the further headers on `response`.
+    pub fn set_headers(&self, response: &mut Response) {
+        for (name, value) in &self.headers {
+            set(response, name, value);
+        }
+    }
+
     /// The JSON answer.
     pub fn into_response(self) -> Response {
         let mut error = json!({ "code": self.code, "message": self.message });
@@ -72,7 +82,7 @@ impl ApiError {
             error["field"] = field.clone().into();
         }
         let mut body = json!({ "error": error });
-        if let Some(Value::Object(extra)) = self.extra {
+        if let Some(Value::Object(extra)) = self.extra.clone() {
             for (k, v) in extra {
                 body[k] = v;
             }
@@ -84,6 +94,7 @@ impl ApiError {
         if let Some(allow) = &self.allow {
             set(&mut response, "Allow", allow);
         }
+        self.set_headers(&mut response);
         if self.status == 401 {
             set(
                 &mut response,
@@ -403,21 +414,33 @@ impl BudgetState {
 pub fn refusal(r: &Refusal, now: DateTime<Utc>) -> ApiError {
     let resets_at = crate::gate::store::instant(r.resets_at);
     let retry_after = crate::period::seconds_until(resets_at, now);
+    let whose = match &r.scope_id {
+        Some(id) => format!("the {} {id:?}'s token cap", r.scope),
+        None => "the port's token budget".to_owned(),
+    };
+    let mut headers = vec![("X-Budget-Scope", r.scope.clone())];
+    if let Some(id) = &r.scope_id {
+        headers.push(("X-Budget-Scope-Id", id.clone()));
+    }
     ApiError {
         extra: Some(json!({
             "ok": false,
             "reason": r.reason,
+            "scope": r.scope,
+            "scopeId": r.scope_id,
             "usedTokens": r.used_tokens,
             "capTokens": r.cap_tokens,
+            "remaining": r.cap_tokens.saturating_sub(r.used_tokens),
             "resetsAt": iso(resets_at),
             "retryAfterSeconds": retry_after,
         })),
         retry_after: Some(retry_after),
+        headers,
         ..ApiError::new(
             429,
             "budget-exceeded",
             format!(
-                "the port's token budget refuses this call ({}): {} of {} tokens used; it resets at {}",
+                "{whose} refuses this call ({}): {} of {} tokens used; it resets at {}",
                 r.reason,
                 r.used_tokens,
                 r.cap_tokens,

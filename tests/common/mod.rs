@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 #[cfg(not(target_arch = "wasm32"))]
+pub mod port;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};

@@ -20,17 +20,45 @@ const MAX_TTL_SECONDS: u64 = 3600;
 /// Holds listed at most.
 const MAX_LISTED: u32 = 500;
 
-/// `POST /v1/ports/{port}/check`: a question; reserves nothing.
+/// `POST /v1/ports/{port}/check`: a question; reserves nothing. It judges
+/// the port's cap first, then the caps inside the port that apply to the
+/// call's `feature` and `userId`, as a reservation would be judged; a
+/// refusal names its `scope` (`port`, `feature` or `user`) and `scopeId`.
 pub async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
     let body = read_json(req).await?;
-    let map = input::object(&body, &["estimatedTokens", "feature"])?;
+    let map = input::object(&body, &["estimatedTokens", "feature", "userId"])?;
     let estimated = input::tokens(map, "estimatedTokens", true)?.unwrap_or(0);
-    input::text(map, "feature", false, 64)?;
-    let view = ctx.gate(port)?.view(None, false).await?;
+    let feature = input::text(map, "feature", false, 64)?.unwrap_or_else(|| "default".into());
+    let user_id = input::text(map, "userId", false, 128)?;
+    let checked = ctx
+        .gate(port)?
+        .check(&feature, user_id.as_deref(), estimated)
+        .await?;
+    let view = checked.view;
     let budget = view.budget.budget;
     ctx.remember(&budget, &view.load);
     let decision = evaluate(&budget, view.load.gate_tokens(), estimated, ctx.now);
     let mut answer = json::decision(&decision);
+    match (&decision, checked.sub_cap) {
+        (crate::Decision::Allowed { .. }, Some(r)) => {
+            let at = crate::gate::store::instant;
+            answer = json!({
+                "ok": false,
+                "reason": r.reason,
+                "scope": r.scope,
+                "scopeId": r.scope_id,
+                "usedTokens": r.used_tokens,
+                "capTokens": r.cap_tokens,
+                "remaining": r.cap_tokens.saturating_sub(r.used_tokens),
+                "periodStart": iso(at(r.period_start)),
+                "resetsAt": iso(at(r.resets_at)),
+            });
+        }
+        _ => {
+            answer["scope"] = "port".into();
+            answer["scopeId"] = Value::Null;
+        }
+    }
     answer["heldTokens"] = view.load.held_tokens.into();
     Ok(json_response(200, &answer))
 }

@@ -6,8 +6,8 @@ use worker::{Env, Headers, Method, Request, RequestInit, Stub};
 
 use super::protocol::{Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, SyncAnswer};
 use crate::gate::{
-    CallUsage, CommitOutcome, Hold, HoldRequest, PortView, RecordOutcome, ReleaseOutcome,
-    ReserveOutcome, SaveOutcome,
+    CallUsage, CommitOutcome, Hold, HoldRequest, PortCheck, PortView, RecordOutcome,
+    ReleaseOutcome, ReserveOutcome, SaveOutcome,
 };
 use crate::worker::clock::{self, Clock};
 use crate::worker::d1::StoreError;
@@ -138,6 +138,22 @@ impl GateClient {
         self.call(&GateRequest::View {
             feature: feature.map(str::to_owned),
             sync,
+        })
+        .await
+    }
+
+    /// Where the port stands, and the first cap inside it a call of
+    /// `feature` for `user_id` estimated at `estimated_tokens` would cross.
+    pub async fn check(
+        &self,
+        feature: &str,
+        user_id: Option<&str>,
+        estimated_tokens: u64,
+    ) -> Result<PortCheck, StoreError> {
+        self.call(&GateRequest::Check {
+            feature: feature.to_owned(),
+            user_id: user_id.map(str::to_owned),
+            estimated_tokens,
         })
         .await
     }

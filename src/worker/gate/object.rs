@@ -169,6 +169,7 @@ impl DurableObject for PortGate {
         let changes = !matches!(
             request,
             GateRequest::View { .. }
+                | GateRequest::Check { .. }
                 | GateRequest::Hold { .. }
                 | GateRequest::Holds { .. }
                 | GateRequest::Sync
@@ -329,6 +330,14 @@ async fn operate(
             }
             atomically(state, move |g| g.view(feature.as_deref(), now)).map(|v| to_json(&v))
         }
+        GateRequest::Check {
+            feature,
+            user_id,
+            estimated_tokens,
+        } => atomically(state, move |g| {
+            g.check(&feature, user_id.as_deref(), estimated_tokens, now)
+        })
+        .map(|c| to_json(&c)),
         GateRequest::Reserve { hold } => answered(state, move |g| g.reserve(&hold, now)),
         GateRequest::Commit {
             id,

@@ -16,6 +16,15 @@ pub enum GateRequest {
         /// Deliver the outbox first (for reports that read D1 next).
         sync: bool,
     },
+    /// Where the port stands, and the caps inside it a call would cross.
+    Check {
+        /// The call's feature.
+        feature: String,
+        /// The call's end user.
+        user_id: Option<String>,
+        /// The call's estimated tokens.
+        estimated_tokens: u64,
+    },
     /// Check and hold.
     Reserve {
         /// The hold wanted.

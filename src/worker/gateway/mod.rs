@@ -195,6 +195,7 @@ fn provider_error(provider: Provider, error: ApiError) -> Response {
     if let Some(allow) = &error.allow {
         set(&mut response, "Allow", allow);
     }
+    error.set_headers(&mut response);
     if error.status == 429 && error.code == "budget-exceeded" {
         // Waiting a few seconds will not make the budget fit: tell the SDKs
         // not to retry on their own.
