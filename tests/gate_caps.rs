@@ -183,3 +183,57 @@ fn a_bad_sub_cap_is_refused_and_nothing_is_saved() {
     }
     assert_eq!(port.run(|g| g.budget()), before);
 }
+
+#[test]
+fn the_report_lists_each_feature_cap_and_the_users_nearest_their_caps() {
+    let port = port_with(
+        r#""featureCaps":{"chat":{"softCap":100,"hardCap":1000},"ocr":{"hardCap":50}},"userCap":{"hardCap":100},"userCaps":{"vip":{"hardCap":10000},"idle":{"hardCap":5}}"#,
+    );
+    for n in 0..15u64 {
+        let user = format!("u{n:02}");
+        let h = hold(reserve_as(&port, "chat", Some(&user), 5 + n * 5, now()));
+        assert!(matches!(
+            port.commit(&h.id, 5 + n * 5, 0, now()),
+            CommitOutcome::Committed { .. }
+        ));
+    }
+    // 2 000 of 10 000 is a smaller share than u14's 75 of 100, held only.
+    hold(reserve_as(&port, "draft", Some("vip"), 2_000, now()));
+    let stored = port.run(|g| g.budget());
+    let report = port.run(|g| g.caps_report(&stored, 4, now()));
+    let ids: Vec<&str> = report.top_users.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["u14", "u13", "u12", "u11"]);
+    assert_eq!(report.top_users[0].used_tokens, 75);
+    assert!(!report.top_users[0].overridden);
+
+    let wide = port.run(|g| g.caps_report(&stored, 20, now()));
+    let vip = wide
+        .top_users
+        .iter()
+        .find(|l| l.id == "vip")
+        .expect("an override is weighed");
+    assert_eq!(
+        (vip.held_tokens, vip.hard_cap, vip.overridden),
+        (2_000, 10_000, true)
+    );
+    assert!(
+        wide.top_users.iter().any(|l| l.id == "idle"),
+        "an idle override is listed too"
+    );
+    assert_eq!(wide.top_users.len(), 17);
+
+    let features: Vec<(&str, u64, u64)> = report
+        .features
+        .iter()
+        .map(|l| (l.id.as_str(), l.gate_tokens(), l.hard_cap))
+        .collect();
+    let chat_used: u64 = (0..15u64).map(|n| 5 + n * 5).sum();
+    assert_eq!(features, [("chat", chat_used, 1000), ("ocr", 0, 50)]);
+
+    let tomorrow = now() + Duration::days(1);
+    let fresh = port.run(|g| g.caps_report(&stored, 4, tomorrow));
+    assert!(
+        fresh.top_users.iter().all(|l| l.used_tokens == 0),
+        "a new period starts at zero"
+    );
+}

@@ -31,6 +31,7 @@ pub mod model;
 pub mod schema;
 pub mod sql;
 pub mod store;
+pub mod sub_caps;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -38,6 +39,7 @@ use crate::{charge, evaluate, Decision, RawBudget, MAX_TOKENS};
 pub use model::*;
 use sql::{Sql, SqlError};
 use store::{checked_total, instant, ms, scopes, Tables};
+pub use sub_caps::{CapsReport, PortCheck, ScopeLoad};
 
 /// Settled holds are forgotten this long after they settled (a retried
 /// commit or release of an older one answers 404); longer than a month, so
@@ -122,17 +124,9 @@ pub struct PortView {
     pub holds: Vec<Hold>,
     /// Ledger entries still on their way to the ledger of record.
     pub pending_entries: u64,
-}
-
-/// The gate's answer to a check: where the port stands and, when a cap
-/// inside the port would refuse the call, that cap's refusal.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PortCheck {
-    /// Where the port stands.
-    pub view: PortView,
-    /// The first feature or end-user cap the call would cross, if any.
-    pub sub_cap: Option<Refusal>,
+    /// Where the caps inside the port stand (asked for by reports only).
+    #[serde(default)]
+    pub caps: Option<CapsReport>,
 }
 
 /// One port's gate over its storage, for one operation.
@@ -388,23 +382,8 @@ impl<'a, S: Sql> Gate<'a, S> {
             by_period: [day?, week?, month?],
             holds: self.t.unsettled_holds(LISTED_HOLDS)?,
             pending_entries: self.t.pending_count()?,
+            caps: None,
         })
-    }
-
-    /// Where the port stands, and whether a call of `feature` for `user`
-    /// estimated at `estimate` fits under the caps inside the port (the
-    /// same rule a reservation is held by; the port's own cap is the
-    /// caller's to judge on the view's load).
-    pub fn check(
-        &self,
-        feature: &str,
-        user: Option<&str>,
-        estimate: u64,
-        now: DateTime<Utc>,
-    ) -> Result<PortCheck, GateError> {
-        let view = self.view(None, now)?;
-        let sub_cap = self.sub_cap_refusal(&view.budget, feature, user, estimate, now)?;
-        Ok(PortCheck { view, sub_cap })
     }
 
     /// One hold, if the port has it.
@@ -588,53 +567,6 @@ impl<'a, S: Sql> Gate<'a, S> {
             load,
             replayed: false,
         })
-    }
-
-    /// The refusal of the first cap inside the port that a call of
-    /// `feature` for `user` estimated at `estimate` does not fit under, if
-    /// any: each cap counts its own scope's used tokens and open holds.
-    pub fn sub_cap_refusal(
-        &self,
-        stored: &StoredBudget,
-        feature: &str,
-        user: Option<&str>,
-        estimate: u64,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Refusal>, GateError> {
-        let applicable = stored.caps.applicable(feature, user);
-        if applicable.is_empty() || !stored.budget.enabled {
-            return Ok(None);
-        }
-        let window = stored.budget.period.window(now);
-        let mut caps = Vec::with_capacity(applicable.len());
-        for (scope, cap) in applicable {
-            let (counter, held) = match &scope {
-                crate::caps::Scope::Feature(f) => {
-                    (store::feature_scope(f), self.t.held_tokens(Some(f))?)
-                }
-                crate::caps::Scope::User(u) => {
-                    (store::user_scope(u), self.t.held_tokens_of_user(u)?)
-                }
-                crate::caps::Scope::Port => continue,
-            };
-            let (used, _) = self.t.counter(window.period, ms(window.start), &counter)?;
-            caps.push((scope, cap, store::sum(used, held)));
-        }
-        // The port's own cap was judged already (it allowed the call).
-        Ok(
-            match crate::caps::decide_sub_caps(&stored.budget, &caps, estimate) {
-                Ok(()) => None,
-                Err((scope, reason, used, cap)) => Some(Refusal {
-                    reason: reason.as_str().to_owned(),
-                    scope: scope.kind().to_owned(),
-                    scope_id: scope.id().map(str::to_owned),
-                    used_tokens: used,
-                    cap_tokens: cap,
-                    period_start: ms(window.start),
-                    resets_at: ms(window.end),
-                }),
-            },
-        )
     }
 
     // ------------------------------------------------------------ commit

@@ -363,6 +363,44 @@ impl<'a, S: Sql> Tables<'a, S> {
             .map_or((0, 0), |r| (r.count("tokens"), r.count("calls"))))
     }
 
+    /// The `limit` scopes under `prefix` (such as `u:`) that counted the
+    /// most tokens in the period of `period` starting at `start`: scope
+    /// without its prefix, tokens, calls.
+    pub fn top_scopes(
+        &self,
+        period: Period,
+        start: i64,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, u64, u64)>, SqlError> {
+        // Scopes under a prefix sort between it and the prefix with its
+        // last character's successor (`u:` .. `u;`).
+        let mut end = prefix.to_owned();
+        let last = end
+            .pop()
+            .map_or('\0', |c| char::from_u32(c as u32 + 1).unwrap_or(c));
+        end.push(last);
+        Ok(self
+            .exec(
+                "SELECT scope, tokens, calls FROM counters WHERE period = ?1 AND period_start = ?2 \
+                 AND scope >= ?3 AND scope < ?4 ORDER BY tokens DESC, scope LIMIT ?5",
+                &[
+                    period.as_str().into(),
+                    start.into(),
+                    prefix.into(),
+                    end.into(),
+                    u64::from(limit).into(),
+                ],
+            )?
+            .into_iter()
+            .map(|r| {
+                let scope = r.text("scope").unwrap_or_default();
+                let id = scope.strip_prefix(prefix).unwrap_or(&scope).to_owned();
+                (id, r.count("tokens"), r.count("calls"))
+            })
+            .collect())
+    }
+
     /// The largest port total among the three periods containing `at`.
     pub fn largest_port_total(&self, at: i64) -> Result<u64, SqlError> {
         let at = instant(at);

@@ -155,3 +155,30 @@ test("malformed sub-caps get a 400 with a code and field, and nothing is saved",
   const after = await w.get(`/v1/ports/${port}/budget`);
   assert.deepEqual(after.json, before, "nothing was saved");
 });
+
+test("status shows each feature cap and the end users nearest their caps, ten at most", async () => {
+  const port = "caps-status";
+  await w.setBudget(port, {
+    enabled: true, period: "day", softCapTokens: 100_000, hardCapTokens: 100_000,
+    featureCaps: { chat: { softCap: 500, hardCap: 1_000 } }, userCap: { hardCap: 200 }, userCaps: { vip: { hardCap: 50_000 } },
+  });
+  for (let n = 0; n < 12; n++) {
+    const r = await reserve(port, { estimatedTokens: 10 + n * 10, feature: n % 2 ? "chat" : "ocr", userId: `user-${n}` });
+    assert.equal(r.status, 201);
+    assert.equal((await commit(port, r.json.id, 10 + n * 10)).status, 200);
+  }
+  await reserve(port, { estimatedTokens: 300, feature: "chat", userId: "vip" });
+  const status = await w.synced(port);
+  assert.equal(status.featureCaps.length, 1);
+  const chat = status.featureCaps[0];
+  assert.equal(chat.feature, "chat");
+  assert.equal(chat.hardCap, 1_000);
+  assert.equal(chat.usedTokens, 20 + 40 + 60 + 80 + 100 + 120);
+  assert.equal(chat.heldTokens, 300);
+  assert.equal(chat.capStatus.state, "soft");
+  assert.equal(status.topUsers.length, 10);
+  assert.deepEqual(status.topUsers.slice(0, 3).map((u) => u.userId), ["user-11", "user-10", "user-9"]);
+  assert.equal(status.topUsers[0].usedTokens, 120);
+  assert.equal(status.topUsers[0].capStatus.hardPercent, 60);
+  assert.ok(!status.topUsers.some((u) => u.userId === "vip"), "the vip's share (0.6%) is not among the ten nearest");
+});

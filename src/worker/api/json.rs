@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use worker::Response;
 
 use crate::gate::store::instant;
-use crate::gate::{Entry, Hold, PortLoad, StoredBudget};
+use crate::gate::{Entry, Hold, PortLoad, ScopeLoad, StoredBudget};
 use crate::worker::http::{json_response, set};
 use crate::worker::settings::iso;
 use crate::{cap_status, Budget, Decision, PeriodWindow};
@@ -119,6 +119,22 @@ pub fn cap(budget: &Budget, gate_tokens: u64, now: DateTime<Utc>) -> Value {
         "remaining": status.remaining,
         "periodStart": iso(status.window.start),
         "resetsAt": iso(status.window.end),
+    })
+}
+
+/// Where a cap inside the port stands: `key` names its id (`feature` or
+/// `userId`); `capStatus` is the core's status of the cap, on the port's
+/// period and switch.
+pub fn scope_load(key: &str, l: &ScopeLoad, budget: &Budget, now: DateTime<Utc>) -> Value {
+    json!({
+        key: l.id,
+        "softCap": l.soft_cap,
+        "hardCap": l.hard_cap,
+        "usedTokens": l.used_tokens,
+        "heldTokens": l.held_tokens,
+        "calls": l.calls,
+        "overridden": l.overridden,
+        "capStatus": cap(&l.cap().as_budget(budget), l.gate_tokens(), now),
     })
 }
 

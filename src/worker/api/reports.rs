@@ -193,6 +193,7 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         None
     };
     let daily = reports::daily_of(&window, &results[1]);
+    let caps = view.caps.clone().unwrap_or_default();
     let recent: Vec<Value> = results[2]
         .iter()
         .map(|r| json::entry(port, &reports::entry_of(r)))
@@ -218,6 +219,8 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         })).collect::<Vec<_>>(),
         "recentLedger": recent,
         "pendingLedgerRows": view.pending_entries,
+        "featureCaps": caps.features.iter().map(|l| json::scope_load("feature", l, &budget, ctx.now)).collect::<Vec<_>>(),
+        "topUsers": caps.top_users.iter().map(|l| json::scope_load("userId", l, &budget, ctx.now)).collect::<Vec<_>>(),
         "reservations": view.holds.iter().map(|h| json::hold(port, h)).collect::<Vec<_>>(),
         "keys": keys.map(|keys| keys.iter().map(|k| json!({
             "keyId": k.key_id,

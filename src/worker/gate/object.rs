@@ -52,6 +52,8 @@ const PRUNE_EVERY_MS: f64 = 86_400_000.0;
 const SNAPSHOT_DELAY_MS: f64 = 1_000.0;
 /// How long a `sync` waits for a delivery already under way.
 const SYNC_WAIT_MS: f64 = 5_000.0;
+/// End users listed nearest their caps in a report.
+const TOP_USERS: u32 = 10;
 
 /// One port's gate, as a SQLite-backed Durable Object.
 #[durable_object]
@@ -328,7 +330,14 @@ async fn operate(
                 }
                 catch_up(inner, faults).await;
             }
-            atomically(state, move |g| g.view(feature.as_deref(), now)).map(|v| to_json(&v))
+            atomically(state, move |g| {
+                let mut view = g.view(feature.as_deref(), now)?;
+                if first {
+                    view.caps = Some(g.caps_report(&view.budget, TOP_USERS, now)?);
+                }
+                Ok(view)
+            })
+            .map(|v| to_json(&v))
         }
         GateRequest::Check {
             feature,
