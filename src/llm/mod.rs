@@ -3,5 +3,10 @@
 //!
 //! - [`redact`]: the provider key taken out of everything a client reads,
 //!   in every spelling a JSON reader decodes back into it.
+//! - [`usage`]: the usage each provider API reports, read from its JSON.
+//! - [`sse`]: server-sent events cut into whole events, their usage read
+//!   on the way.
 
 pub mod redact;
+pub mod sse;
+pub mod usage;

@@ -3,8 +3,12 @@
 //! provider's own usage after it (see `docs/gateway.md`).
 //!
 //! - `POST /v1/ports/{port}/openai/chat/completions`
+//! - `POST /v1/ports/{port}/openai/responses`
 //! - `POST /v1/ports/{port}/openai/embeddings`
 //! - `POST /v1/ports/{port}/anthropic/v1/messages`
+//! - token counting, passed through uncounted:
+//!   `POST /v1/ports/{port}/openai/responses/input_tokens` and
+//!   `POST /v1/ports/{port}/anthropic/v1/messages/count_tokens`
 //!
 //! A call's life: authenticate the port key (as the HTTP API does), estimate
 //! the call's tokens ([`provider::prepare`]), hold them with
@@ -251,7 +255,13 @@ impl HeldCall {
             feature: None,
             provider: self.provider.as_str().to_owned(),
             model,
-            tokens: TokenCounts::new(usage.input_tokens, usage.output_tokens),
+            tokens: TokenCounts {
+                input_tokens: usage.input_tokens,
+                cached_input_tokens: usage.cached_input_tokens,
+                cache_write_tokens: usage.cache_write_tokens,
+                output_tokens: usage.output_tokens,
+                reasoning_tokens: usage.reasoning_tokens,
+            },
         };
         let hash = fingerprint(&json!({
             "provider": usage.provider,
@@ -301,11 +311,10 @@ impl HeldCall {
             self.estimate.output_tokens,
             input_reported,
         );
-        let usage = Usage {
-            input_tokens: charge.input_tokens,
-            output_tokens: charge.output_tokens,
-        };
-        self.commit(usage, model).await;
+        // No detail: what the call read from cache or spent on reasoning
+        // is unknown.
+        self.commit(Usage::new(charge.input_tokens, charge.output_tokens), model)
+            .await;
     }
 
     /// Gives the hold back: the upstream refused the call.
@@ -387,8 +396,9 @@ impl Gate {
     async fn serve(&mut self, req: &mut Request) -> Result<Response, ApiError> {
         let Some(endpoint) = self.target.endpoint else {
             return Err(ApiError::not_found(format!(
-                "the gateway proxies POST .../openai/chat/completions, .../openai/embeddings and \
-                 .../anthropic/v1/messages; not {}",
+                "the gateway proxies POST .../openai/chat/completions, .../openai/responses, \
+                 .../openai/responses/input_tokens, .../openai/embeddings, \
+                 .../anthropic/v1/messages and .../anthropic/v1/messages/count_tokens; not {}",
                 req.path()
             )));
         };
@@ -453,6 +463,17 @@ impl Gate {
         };
         self.port_access = Some(PortAccess { gate: gate.clone() });
 
+        if endpoint.uncounted() {
+            // Token counting: confirmed like a call, never held or counted.
+            let ready = self.ready_count(req, endpoint).await;
+            if let Err(refused) = confirm().await {
+                self.port_access = None;
+                return Err(refused);
+            }
+            let (config, provider_key, raw) = ready?;
+            return pass_through(req, endpoint, &config, &provider_key, &raw).await;
+        }
+
         let ready = self.ready_call(req, endpoint).await;
         let (config, provider_key, feature, user_id, idempotency_key, prepared) = match ready {
             Ok(ready) => ready,
@@ -513,6 +534,19 @@ impl Gate {
         Ok(response)
     }
 
+    /// What a token count needs: the configuration, the provider key and
+    /// the request body (JSON, at most [`MAX_REQUEST_BYTES`]) as sent.
+    async fn ready_count(
+        &mut self,
+        req: &mut Request,
+        endpoint: Endpoint,
+    ) -> Result<(GatewayConfig, String, Vec<u8>), ApiError> {
+        let config = GatewayConfig::from_env(&self.env);
+        let provider_key = configured_key(&config, endpoint.provider())?;
+        let (raw, _) = read_body(req).await?;
+        Ok((config, provider_key, raw))
+    }
+
     /// Everything a call needs before its hold: the configuration and
     /// provider key, attribution, and the body made ready for the upstream.
     #[allow(clippy::type_complexity)]
@@ -533,13 +567,7 @@ impl Gate {
     > {
         let config = GatewayConfig::from_env(&self.env);
         let provider = endpoint.provider();
-        let Some(provider_key) = config.provider_key(provider).map(str::to_owned) else {
-            return Err(ApiError::new(
-                500,
-                "gateway-not-configured",
-                format!("the gateway has no {} key configured", provider.as_str()),
-            ));
-        };
+        let provider_key = configured_key(&config, provider)?;
         let feature = attribution(req, "x-budget-feature", 64)?.unwrap_or_else(|| "default".into());
         let user_id = attribution(req, "x-budget-user", 128)?;
         let idempotency_key = match header(req, "Idempotency-Key") {
@@ -640,111 +668,31 @@ impl Gate {
         held: HeldCall,
     ) -> Result<Response, ApiError> {
         let provider = endpoint.provider();
-        let mut url = format!("{}{}", config.base_url(provider), endpoint.upstream_path());
-        if let Some(query) = req.url().ok().and_then(|u| u.query().map(str::to_owned)) {
-            url.push('?');
-            url.push_str(&query);
-        }
-        let headers = Headers::new();
-        let _ = headers.set("Content-Type", "application/json");
-        let _ = headers.set(
-            "Accept",
-            if prepared.stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-        );
-        match provider {
-            Provider::OpenAi => {
-                let _ = headers.set("Authorization", &format!("Bearer {provider_key}"));
-            }
-            Provider::Anthropic => {
-                let _ = headers.set("x-api-key", provider_key);
-                let version =
-                    header(req, "anthropic-version").unwrap_or_else(|| "2023-06-01".into());
-                let _ = headers.set("anthropic-version", &version);
-                if let Some(beta) = header(req, "anthropic-beta") {
-                    let _ = headers.set("anthropic-beta", &beta);
-                }
-            }
-        }
-        let mut init = RequestInit::new();
-        // A provider's redirect is not followed: the prompt goes to the
-        // provider's origin and nowhere else (a 3xx is answered as an
-        // upstream error below).
-        init.with_method(Method::Post)
-            .with_redirect(RequestRedirect::Manual)
-            .with_headers(headers)
-            .with_body(Some(js_sys::Uint8Array::from(&prepared.body[..]).into()));
-        let upstream_request = Request::new_with_init(&url, &init).map_err(|e| {
-            worker::console_error!("gateway: bad upstream request: {e}");
-            ApiError::new(500, "internal", "the upstream request could not be built")
-        })?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let fetch = Fetch::Request(upstream_request);
-        let sent = select(
-            Box::pin(fetch.send_with_signal(&signal)),
-            Delay::from(config.upstream_timeout),
+        let sent = send(
+            req,
+            endpoint,
+            config,
+            provider_key,
+            &prepared.body,
+            prepared.stream,
         )
         .await;
-        let mut upstream = match sent {
-            Either::Left((Ok(response), _)) => response,
-            Either::Left((Err(e), _)) => {
-                worker::console_warn!("gateway: upstream {} unreachable: {e}", provider.as_str());
+        let (mut upstream, controller) = match sent {
+            Ok(sent) => sent,
+            Err(e) => {
+                // Nothing was used upstream.
                 self.settled(&held, held.release().await);
-                return Err(ApiError::new(
-                    502,
-                    "upstream-unreachable",
-                    format!("the {} upstream could not be reached", provider.as_str()),
-                ));
-            }
-            Either::Right(_) => {
-                controller.abort();
-                self.settled(&held, held.release().await);
-                return Err(ApiError::new(
-                    504,
-                    "upstream-timeout",
-                    format!(
-                        "the {} upstream did not answer within {} ms",
-                        provider.as_str(),
-                        config.upstream_timeout.as_millis()
-                    ),
-                ));
+                return Err(e);
             }
         };
         let status = upstream.status_code();
-        if (300..400).contains(&status) {
-            worker::console_warn!(
-                "gateway: the {} upstream answered {status} (a redirect); not followed",
-                provider.as_str()
-            );
-            self.settled(&held, held.release().await);
-            return Err(ApiError::new(
-                502,
-                "upstream-redirect",
-                format!(
-                    "the {} upstream answered with a redirect ({status}), which the gateway does not follow; nothing was charged",
-                    provider.as_str()
-                ),
-            ));
-        }
         let content_type = upstream
             .headers()
             .get("Content-Type")
             .ok()
             .flatten()
             .unwrap_or_default();
-        let out_headers = Headers::new();
-        for name in ["Content-Type", "x-request-id", "request-id", "Retry-After"] {
-            if let Some(value) = upstream.headers().get(name).ok().flatten() {
-                // A header that echoes the key is redacted like a body.
-                let value = Redactor::redact_all(provider_key, value.as_bytes());
-                let _ = out_headers.set(name, &String::from_utf8_lossy(&value));
-            }
-        }
-        let _ = out_headers.set("Cache-Control", "no-store");
+        let out_headers = relayed_headers(&upstream, provider_key);
         let _ = out_headers.set("x-budget-reservation", &held.reservation_id);
 
         if (200..300).contains(&status) && content_type.starts_with("text/event-stream") {
@@ -756,7 +704,7 @@ impl Gate {
                     "the upstream stream could not be read",
                 ));
             };
-            let tracker = UsageTracker::new(endpoint, !prepared.client_wants_usage);
+            let tracker = UsageTracker::new(endpoint.usage_format(), !prepared.client_wants_usage);
             let scrubber = Redactor::new(provider_key);
             let relay = stream::relay(body, tracker, scrubber)
                 .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
@@ -844,6 +792,172 @@ impl Gate {
             self.remember(view.budget.budget, &view.load);
         }
     }
+}
+
+/// The provider's key, or 500 `gateway-not-configured`.
+fn configured_key(config: &GatewayConfig, provider: Provider) -> Result<String, ApiError> {
+    config
+        .provider_key(provider)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::new(
+                500,
+                "gateway-not-configured",
+                format!("the gateway has no {} key configured", provider.as_str()),
+            )
+        })
+}
+
+/// Sends a request body upstream with the provider key (a provider's
+/// redirect is never followed: the prompt goes to the provider's origin and
+/// nowhere else): the upstream's answer and the controller that aborts it.
+///
+/// # Errors
+/// 502 `upstream-unreachable`, 504 `upstream-timeout` (no response headers
+/// within the timeout; the request is aborted), 502 `upstream-redirect`.
+async fn send(
+    req: &Request,
+    endpoint: Endpoint,
+    config: &GatewayConfig,
+    provider_key: &str,
+    body: &[u8],
+    stream: bool,
+) -> Result<(Response, AbortController), ApiError> {
+    let provider = endpoint.provider();
+    let mut url = format!("{}{}", config.base_url(provider), endpoint.upstream_path());
+    if let Some(query) = req.url().ok().and_then(|u| u.query().map(str::to_owned)) {
+        url.push('?');
+        url.push_str(&query);
+    }
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", "application/json");
+    let _ = headers.set(
+        "Accept",
+        if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        },
+    );
+    match provider {
+        Provider::OpenAi => {
+            let _ = headers.set("Authorization", &format!("Bearer {provider_key}"));
+        }
+        Provider::Anthropic => {
+            let _ = headers.set("x-api-key", provider_key);
+            let version = header(req, "anthropic-version").unwrap_or_else(|| "2023-06-01".into());
+            let _ = headers.set("anthropic-version", &version);
+            if let Some(beta) = header(req, "anthropic-beta") {
+                let _ = headers.set("anthropic-beta", &beta);
+            }
+        }
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_redirect(RequestRedirect::Manual)
+        .with_headers(headers)
+        .with_body(Some(js_sys::Uint8Array::from(body).into()));
+    let upstream_request = Request::new_with_init(&url, &init).map_err(|e| {
+        worker::console_error!("gateway: bad upstream request: {e}");
+        ApiError::new(500, "internal", "the upstream request could not be built")
+    })?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch = Fetch::Request(upstream_request);
+    let sent = select(
+        Box::pin(fetch.send_with_signal(&signal)),
+        Delay::from(config.upstream_timeout),
+    )
+    .await;
+    let upstream = match sent {
+        Either::Left((Ok(response), _)) => response,
+        Either::Left((Err(e), _)) => {
+            worker::console_warn!("gateway: upstream {} unreachable: {e}", provider.as_str());
+            return Err(ApiError::new(
+                502,
+                "upstream-unreachable",
+                format!("the {} upstream could not be reached", provider.as_str()),
+            ));
+        }
+        Either::Right(_) => {
+            controller.abort();
+            return Err(ApiError::new(
+                504,
+                "upstream-timeout",
+                format!(
+                    "the {} upstream did not answer within {} ms",
+                    provider.as_str(),
+                    config.upstream_timeout.as_millis()
+                ),
+            ));
+        }
+    };
+    let status = upstream.status_code();
+    if (300..400).contains(&status) {
+        worker::console_warn!(
+            "gateway: the {} upstream answered {status} (a redirect); not followed",
+            provider.as_str()
+        );
+        return Err(ApiError::new(
+            502,
+            "upstream-redirect",
+            format!(
+                "the {} upstream answered with a redirect ({status}), which the gateway does not follow; nothing was charged",
+                provider.as_str()
+            ),
+        ));
+    }
+    Ok((upstream, controller))
+}
+
+/// The upstream's headers a client sees (redacted like a body), and ours.
+fn relayed_headers(upstream: &Response, provider_key: &str) -> Headers {
+    let out_headers = Headers::new();
+    for name in ["Content-Type", "x-request-id", "request-id", "Retry-After"] {
+        if let Some(value) = upstream.headers().get(name).ok().flatten() {
+            // A header that echoes the key is redacted like a body.
+            let value = Redactor::redact_all(provider_key, value.as_bytes());
+            let _ = out_headers.set(name, &String::from_utf8_lossy(&value));
+        }
+    }
+    let _ = out_headers.set("Cache-Control", "no-store");
+    out_headers
+}
+
+/// Token counting (`.../responses/input_tokens`, `.../v1/messages/count_tokens`):
+/// the body goes upstream as the client sent it, and the answer (any status)
+/// comes back redacted. Nothing is held or counted: the provider does not
+/// bill it as a call.
+async fn pass_through(
+    req: &Request,
+    endpoint: Endpoint,
+    config: &GatewayConfig,
+    provider_key: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let (mut upstream, _controller) =
+        send(req, endpoint, config, provider_key, body, false).await?;
+    let status = upstream.status_code();
+    let out_headers = relayed_headers(&upstream, provider_key);
+    let body = match select(
+        Box::pin(upstream.bytes()),
+        Delay::from(config.upstream_timeout),
+    )
+    .await
+    {
+        Either::Left((Ok(bytes), _)) => bytes,
+        Either::Left((Err(_), _)) | Either::Right(_) => {
+            return Err(ApiError::new(
+                502,
+                "upstream-malformed",
+                "the upstream response broke off before its end",
+            ));
+        }
+    };
+    Ok(Response::from_bytes(redact(body, provider_key))
+        .map_err(|_| ApiError::new(500, "internal", "internal error"))?
+        .with_status(status)
+        .with_headers(out_headers))
 }
 
 /// The ledger request id of a call's `attempt`-th upstream call under one

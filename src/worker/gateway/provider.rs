@@ -6,7 +6,8 @@ use serde_json::{json, Map, Value};
 
 use super::super::http::ApiError;
 use super::super::input;
-use crate::{tokens_from_f64, MAX_TOKENS};
+pub use crate::llm::usage::{reported_tokens, Usage, UsageFormat};
+use crate::MAX_TOKENS;
 
 /// An LLM provider's API style.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,16 +36,42 @@ pub enum Endpoint {
     ChatCompletions,
     /// OpenAI Embeddings (no output tokens, never streamed).
     Embeddings,
+    /// OpenAI Responses.
+    Responses,
+    /// OpenAI Responses input-token counting: passed through, never held
+    /// or counted.
+    ResponsesInputTokens,
     /// Anthropic Messages.
     Messages,
+    /// Anthropic token counting: passed through, never held or counted.
+    CountTokens,
 }
 
 impl Endpoint {
     /// The provider whose API it is.
     pub const fn provider(self) -> Provider {
         match self {
-            Endpoint::ChatCompletions | Endpoint::Embeddings => Provider::OpenAi,
-            Endpoint::Messages => Provider::Anthropic,
+            Endpoint::ChatCompletions
+            | Endpoint::Embeddings
+            | Endpoint::Responses
+            | Endpoint::ResponsesInputTokens => Provider::OpenAi,
+            Endpoint::Messages | Endpoint::CountTokens => Provider::Anthropic,
+        }
+    }
+
+    /// True for token counting: forwarded and answered, never held or
+    /// counted (the provider does not bill it as a call).
+    pub const fn uncounted(self) -> bool {
+        matches!(self, Endpoint::ResponsesInputTokens | Endpoint::CountTokens)
+    }
+
+    /// The usage object its responses report.
+    pub const fn usage_format(self) -> UsageFormat {
+        match self {
+            Endpoint::ChatCompletions => UsageFormat::OpenAiChat,
+            Endpoint::Embeddings => UsageFormat::OpenAiEmbeddings,
+            Endpoint::Responses | Endpoint::ResponsesInputTokens => UsageFormat::OpenAiResponses,
+            Endpoint::Messages | Endpoint::CountTokens => UsageFormat::Anthropic,
         }
     }
 
@@ -53,7 +80,10 @@ impl Endpoint {
         match self {
             Endpoint::ChatCompletions => "/chat/completions",
             Endpoint::Embeddings => "/embeddings",
+            Endpoint::Responses => "/responses",
+            Endpoint::ResponsesInputTokens => "/responses/input_tokens",
             Endpoint::Messages => "/v1/messages",
+            Endpoint::CountTokens => "/v1/messages/count_tokens",
         }
     }
 }
@@ -85,7 +115,14 @@ impl GatewayPath {
         let endpoint = match (provider, rest) {
             (Provider::OpenAi, ["chat", "completions"]) => Some(Endpoint::ChatCompletions),
             (Provider::OpenAi, ["embeddings"]) => Some(Endpoint::Embeddings),
+            (Provider::OpenAi, ["responses"]) => Some(Endpoint::Responses),
+            (Provider::OpenAi, ["responses", "input_tokens"]) => {
+                Some(Endpoint::ResponsesInputTokens)
+            }
             (Provider::Anthropic, ["v1", "messages"]) => Some(Endpoint::Messages),
+            (Provider::Anthropic, ["v1", "messages", "count_tokens"]) => {
+                Some(Endpoint::CountTokens)
+            }
             _ => None,
         };
         Some(GatewayPath {
@@ -110,15 +147,6 @@ impl Estimate {
     pub fn total(&self) -> u64 {
         crate::add_tokens(self.input_tokens, self.output_tokens)
     }
-}
-
-/// Tokens the provider reported for a call.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// Input tokens (Anthropic: including cache writes and reads).
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
 }
 
 /// A request made ready for the upstream.
@@ -177,10 +205,9 @@ fn unbounded_input(endpoint: Endpoint, map: &Map<String, Value>) -> Option<ApiEr
         ))
     };
     if map.values().any(|v| media_parts(v) > 0) {
-        let field = if endpoint == Endpoint::Embeddings {
-            "input"
-        } else {
-            "messages"
+        let field = match endpoint {
+            Endpoint::Embeddings | Endpoint::Responses => "input",
+            _ => "messages",
         };
         return refuse(
             field,
@@ -188,8 +215,21 @@ fn unbounded_input(endpoint: Endpoint, map: &Map<String, Value>) -> Option<ApiEr
         );
     }
     let tools = map.get("tools").and_then(Value::as_array);
+    if endpoint == Endpoint::Responses {
+        // Input the provider adds from what it stored: earlier turns, a
+        // conversation's items, a stored prompt.
+        for field in ["previous_response_id", "conversation", "prompt"] {
+            if map.get(field).is_some_and(|v| !v.is_null()) {
+                return refuse(
+                    field,
+                    "input stored on the provider's side (previous responses, conversations, \
+                     stored prompts), which the request does not carry",
+                );
+            }
+        }
+    }
     match endpoint {
-        Endpoint::ChatCompletions => {
+        Endpoint::ChatCompletions | Endpoint::Responses => {
             if map.get("web_search_options").is_some_and(|v| !v.is_null()) {
                 return refuse(
                     "web_search_options",
@@ -236,7 +276,7 @@ fn unbounded_input(endpoint: Endpoint, map: &Map<String, Value>) -> Option<ApiEr
                 );
             }
         }
-        Endpoint::Embeddings => {}
+        Endpoint::Embeddings | Endpoint::ResponsesInputTokens | Endpoint::CountTokens => {}
     }
     None
 }
@@ -333,6 +373,23 @@ pub fn prepare(
             }
             bound.saturating_mul(n).min(MAX_TOKENS)
         }
+        Endpoint::Responses => match token_field(&map, "max_output_tokens")? {
+            _ if map.get("background") == Some(&Value::Bool(true)) => {
+                return Err(invalid(
+                    "background",
+                    "background responses are not proxied: their usage is known only after \
+                     the call that starts them has been answered",
+                ));
+            }
+            // Reasoning tokens are part of this bound.
+            Some(bound) => bound,
+            None => {
+                map.insert("max_output_tokens".into(), policy.default_max_tokens.into());
+                changed = true;
+                policy.default_max_tokens
+            }
+        },
+        Endpoint::ResponsesInputTokens | Endpoint::CountTokens => 0,
         Endpoint::Messages => match token_field(&map, "max_tokens")? {
             Some(bound) => bound,
             None => {
@@ -405,40 +462,9 @@ fn media_parts(value: &Value) -> u64 {
     }
 }
 
-/// A whole non-negative token count reported by a provider.
-pub fn reported_tokens(value: Option<&Value>) -> Option<u64> {
-    let n = value?.as_f64()?;
-    tokens_from_f64(n, "usage").ok()
-}
-
-/// Anthropic input tokens: uncached input plus cache writes and reads (all
-/// are input the provider processed).
-pub fn anthropic_input(usage: &Value) -> Option<u64> {
-    let base = reported_tokens(usage.get("input_tokens"))?;
-    let cache = ["cache_creation_input_tokens", "cache_read_input_tokens"]
-        .iter()
-        .filter_map(|k| reported_tokens(usage.get(*k)))
-        .fold(0, crate::add_tokens);
-    Some(crate::add_tokens(base, cache))
-}
-
 /// The usage a complete (non-streamed) response reports, if well-formed.
 pub fn response_usage(endpoint: Endpoint, body: &Value) -> Option<Usage> {
-    let usage = body.get("usage")?;
-    match endpoint {
-        Endpoint::ChatCompletions => Some(Usage {
-            input_tokens: reported_tokens(usage.get("prompt_tokens"))?,
-            output_tokens: reported_tokens(usage.get("completion_tokens"))?,
-        }),
-        Endpoint::Embeddings => Some(Usage {
-            input_tokens: reported_tokens(usage.get("prompt_tokens"))?,
-            output_tokens: 0,
-        }),
-        Endpoint::Messages => Some(Usage {
-            input_tokens: anthropic_input(usage)?,
-            output_tokens: reported_tokens(usage.get("output_tokens"))?,
-        }),
-    }
+    crate::llm::usage::response_usage(endpoint.usage_format(), body)
 }
 
 /// The provider's error `type` for an HTTP status.
