@@ -67,7 +67,12 @@ export class FakeUpstream {
     return this;
   }
 
-  /** Base URLs as the gateway's OPENAI_BASE_URL / ANTHROPIC_BASE_URL. */
+  /** Base URLs as the gateway's OPENAI_BASE_URL / ANTHROPIC_BASE_URL (and
+   * `compatBase`, the same OpenAI API under another path, for a provider of
+   * the gateway's table). */
+  get compatBase() {
+    return `${this.url}/compat/v1`;
+  }
   get openaiBase() {
     return `${this.url}/openai/v1`;
   }
@@ -97,7 +102,8 @@ export class FakeUpstream {
     const knobs = Object.fromEntries(new URLSearchParams(query));
     const num = (k, d) => (knobs[k] !== undefined ? Number(knobs[k]) : d);
     const model = `${name}-snapshot`;
-    const path = req.url.split("?")[0];
+    // `/compat/v1/...` is an OpenAI-compatible provider of another name.
+    const path = req.url.split("?")[0].replace(/^\/compat\//, "/openai/");
     const anthropic = path.startsWith("/anthropic/");
     const key = anthropic ? req.headers["x-api-key"] : (req.headers.authorization ?? "").replace(/^Bearer /, "");
 

@@ -9,6 +9,8 @@
 //! - token counting, passed through uncounted:
 //!   `POST /v1/ports/{port}/openai/responses/input_tokens` and
 //!   `POST /v1/ports/{port}/anthropic/v1/messages/count_tokens`
+//! - the same paths of a provider of the `GATEWAY_PROVIDERS` table (or a
+//!   built-in one) by name: `POST /v1/ports/{port}/providers/{name}/...`
 //!
 //! A call's life: authenticate the port key (as the HTTP API does), estimate
 //! the call's tokens ([`provider::prepare`]), hold them with
@@ -20,11 +22,11 @@
 //! `ctx.wait_until`.
 
 pub mod cache;
+pub mod config;
 pub mod provider;
 pub mod stream;
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::{select, Either};
@@ -47,109 +49,17 @@ use crate::gate::{
     TokenCounts,
 };
 use crate::llm::redact::Redactor;
-use crate::{charge, Budget, MAX_TOKENS};
-use provider::{Endpoint, Estimate, EstimatePolicy, GatewayPath, Prepared, Provider, Usage};
+use crate::{charge, Budget};
+use config::{text_setting, GatewayConfig, Upstream};
+pub use config::{DEFAULT_HOLD_TTL_SECONDS, DEFAULT_MAX_TOKENS, DEFAULT_UPSTREAM_TIMEOUT_MS};
+use provider::{Endpoint, Estimate, GatewayPath, Prepared, Provider, Usage};
 use stream::{StreamEnd, UsageTracker};
 
 /// The largest request body the gateway forwards.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
-/// Output bound set on calls that carry none, unless configured.
-pub const DEFAULT_MAX_TOKENS: u64 = 4_096;
-/// Upstream timeout (to the response headers, and between streamed chunks).
-pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 120_000;
-/// Hold lifetime: longer than any call the timeout lets through.
-pub const DEFAULT_HOLD_TTL_SECONDS: u64 = 900;
 /// How many ledger request ids one `Idempotency-Key` may take (an SDK
 /// retrying a failed call sends the same key again).
 const MAX_ATTEMPTS_PER_KEY: u32 = 8;
-
-/// The gateway's configuration: Worker vars and secrets.
-#[derive(Clone, Debug)]
-pub struct GatewayConfig {
-    /// `OPENAI_BASE_URL` (default `https://api.openai.com/v1`).
-    pub openai_base_url: String,
-    /// `ANTHROPIC_BASE_URL` (default `https://api.anthropic.com`).
-    pub anthropic_base_url: String,
-    /// `OPENAI_API_KEY` secret.
-    openai_api_key: Option<String>,
-    /// `ANTHROPIC_API_KEY` secret.
-    anthropic_api_key: Option<String>,
-    /// `GATEWAY_DEFAULT_MAX_TOKENS` and `GATEWAY_STRICT` (`on`/`off`, default on).
-    pub policy: EstimatePolicy,
-    /// `GATEWAY_UPSTREAM_TIMEOUT_MS`.
-    pub upstream_timeout: Duration,
-    /// `GATEWAY_HOLD_TTL_SECONDS`.
-    pub hold_ttl_seconds: u64,
-}
-
-fn text_setting(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
-
-fn number_setting(env: &Env, name: &str, default: u64, range: (u64, u64)) -> u64 {
-    text_setting(env, name)
-        .and_then(|s| s.parse::<u64>().ok())
-        .filter(|n| (range.0..=range.1).contains(n))
-        .unwrap_or(default)
-}
-
-impl GatewayConfig {
-    /// Reads the configuration from the Worker's environment.
-    pub fn from_env(env: &Env) -> GatewayConfig {
-        let base = |name: &str, default: &str| {
-            text_setting(env, name)
-                .unwrap_or_else(|| default.to_owned())
-                .trim_end_matches('/')
-                .to_owned()
-        };
-        GatewayConfig {
-            openai_base_url: base("OPENAI_BASE_URL", "https://api.openai.com/v1"),
-            anthropic_base_url: base("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
-            openai_api_key: text_setting(env, "OPENAI_API_KEY"),
-            anthropic_api_key: text_setting(env, "ANTHROPIC_API_KEY"),
-            policy: EstimatePolicy {
-                default_max_tokens: number_setting(
-                    env,
-                    "GATEWAY_DEFAULT_MAX_TOKENS",
-                    DEFAULT_MAX_TOKENS,
-                    (1, MAX_TOKENS),
-                ),
-                strict: text_setting(env, "GATEWAY_STRICT").as_deref() != Some("off"),
-            },
-            upstream_timeout: Duration::from_millis(number_setting(
-                env,
-                "GATEWAY_UPSTREAM_TIMEOUT_MS",
-                DEFAULT_UPSTREAM_TIMEOUT_MS,
-                (1, 3_600_000),
-            )),
-            hold_ttl_seconds: number_setting(
-                env,
-                "GATEWAY_HOLD_TTL_SECONDS",
-                DEFAULT_HOLD_TTL_SECONDS,
-                (60, 3_600),
-            ),
-        }
-    }
-
-    fn provider_key(&self, provider: Provider) -> Option<&str> {
-        match provider {
-            Provider::OpenAi => self.openai_api_key.as_deref(),
-            Provider::Anthropic => self.anthropic_api_key.as_deref(),
-        }
-    }
-
-    fn base_url(&self, provider: Provider) -> &str {
-        match provider {
-            Provider::OpenAi => &self.openai_base_url,
-            Provider::Anthropic => &self.anthropic_base_url,
-        }
-    }
-}
 
 /// True when `path` belongs to the gateway rather than the HTTP API.
 pub fn handles(path: &str) -> bool {
@@ -165,12 +75,15 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context, clock: Clock) -> R
             ApiError::not_found("no gateway route for this path"),
         );
     };
-    let provider = target.provider;
+    let config = GatewayConfig::from_env(&env);
+    // Errors before the provider is known come in OpenAI's format.
+    let provider = config.dialect(&target.provider).unwrap_or(Provider::OpenAi);
     let mut call = Gate {
         env,
         ctx,
         clock,
         now: clock.now(),
+        config,
         target,
         port_access: None,
         state: None,
@@ -220,6 +133,7 @@ struct Gate {
     clock: Clock,
     /// The instant the call was gated at.
     now: DateTime<Utc>,
+    config: GatewayConfig,
     target: GatewayPath,
     port_access: Option<PortAccess>,
     state: Option<BudgetState>,
@@ -234,7 +148,8 @@ struct HeldCall {
     budget: Budget,
     reservation_id: String,
     user_id: Option<String>,
-    provider: Provider,
+    /// The provider's name (the ledger's provider column).
+    provider: String,
     model: String,
     estimate: Estimate,
 }
@@ -253,7 +168,7 @@ impl HeldCall {
         let usage = CallUsage {
             user_id: self.user_id.clone(),
             feature: None,
-            provider: self.provider.as_str().to_owned(),
+            provider: self.provider.clone(),
             model,
             tokens: TokenCounts {
                 input_tokens: usage.input_tokens,
@@ -394,7 +309,8 @@ impl Gate {
     }
 
     async fn serve(&mut self, req: &mut Request) -> Result<Response, ApiError> {
-        let Some(endpoint) = self.target.endpoint else {
+        let upstream = self.config.upstream(&self.env, &self.target.provider)?;
+        let Some(endpoint) = self.target.endpoint(upstream.dialect) else {
             return Err(ApiError::not_found(format!(
                 "the gateway proxies POST .../openai/chat/completions, .../openai/responses, \
                  .../openai/responses/input_tokens, .../openai/embeddings, \
@@ -465,16 +381,16 @@ impl Gate {
 
         if endpoint.uncounted() {
             // Token counting: confirmed like a call, never held or counted.
-            let ready = self.ready_count(req, endpoint).await;
+            let ready = self.ready_count(req, &upstream).await;
             if let Err(refused) = confirm().await {
                 self.port_access = None;
                 return Err(refused);
             }
             let (config, provider_key, raw) = ready?;
-            return pass_through(req, endpoint, &config, &provider_key, &raw).await;
+            return pass_through(req, endpoint, &config, &upstream, &provider_key, &raw).await;
         }
 
-        let ready = self.ready_call(req, endpoint).await;
+        let ready = self.ready_call(req, endpoint, &upstream).await;
         let (config, provider_key, feature, user_id, idempotency_key, prepared) = match ready {
             Ok(ready) => ready,
             Err(e) => {
@@ -487,8 +403,6 @@ impl Gate {
                 return Err(e);
             }
         };
-        let provider = endpoint.provider();
-
         let body_hash = fingerprint(&json!({
             "endpoint": endpoint.upstream_path(),
             "body": hex_digest(&prepared.body),
@@ -523,12 +437,20 @@ impl Gate {
             budget,
             reservation_id: reservation,
             user_id,
-            provider,
+            provider: upstream.name.clone(),
             model: prepared.model.clone(),
             estimate: prepared.estimate,
         };
         let mut response = self
-            .forward(req, endpoint, &config, &provider_key, prepared, held)
+            .forward(
+                req,
+                endpoint,
+                &config,
+                &upstream,
+                &provider_key,
+                prepared,
+                held,
+            )
             .await?;
         set(&mut response, "x-budget-request-id", &request_id);
         Ok(response)
@@ -539,10 +461,10 @@ impl Gate {
     async fn ready_count(
         &mut self,
         req: &mut Request,
-        endpoint: Endpoint,
+        upstream: &Upstream,
     ) -> Result<(GatewayConfig, String, Vec<u8>), ApiError> {
-        let config = GatewayConfig::from_env(&self.env);
-        let provider_key = configured_key(&config, endpoint.provider())?;
+        let config = self.config.clone();
+        let provider_key = upstream.configured_key()?;
         let (raw, _) = read_body(req).await?;
         Ok((config, provider_key, raw))
     }
@@ -554,6 +476,7 @@ impl Gate {
         &mut self,
         req: &mut Request,
         endpoint: Endpoint,
+        upstream: &Upstream,
     ) -> Result<
         (
             GatewayConfig,
@@ -565,9 +488,8 @@ impl Gate {
         ),
         ApiError,
     > {
-        let config = GatewayConfig::from_env(&self.env);
-        let provider = endpoint.provider();
-        let provider_key = configured_key(&config, provider)?;
+        let config = self.config.clone();
+        let provider_key = upstream.configured_key()?;
         let feature = attribution(req, "x-budget-feature", 64)?.unwrap_or_else(|| "default".into());
         let user_id = attribution(req, "x-budget-user", 128)?;
         let idempotency_key = match header(req, "Idempotency-Key") {
@@ -658,20 +580,22 @@ impl Gate {
 
     /// Sends the call upstream and answers with the provider's response,
     /// settling the hold.
+    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &mut self,
         req: &Request,
         endpoint: Endpoint,
         config: &GatewayConfig,
+        upstream: &Upstream,
         provider_key: &str,
         prepared: Prepared,
         held: HeldCall,
     ) -> Result<Response, ApiError> {
-        let provider = endpoint.provider();
         let sent = send(
             req,
             endpoint,
             config,
+            upstream,
             provider_key,
             &prepared.body,
             prepared.stream,
@@ -760,7 +684,7 @@ impl Gate {
                 "upstream-malformed",
                 format!(
                     "the {} upstream answered without readable usage; the call is charged its estimate",
-                    provider.as_str()
+                    held.provider
                 ),
             ));
         };
@@ -794,20 +718,6 @@ impl Gate {
     }
 }
 
-/// The provider's key, or 500 `gateway-not-configured`.
-fn configured_key(config: &GatewayConfig, provider: Provider) -> Result<String, ApiError> {
-    config
-        .provider_key(provider)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ApiError::new(
-                500,
-                "gateway-not-configured",
-                format!("the gateway has no {} key configured", provider.as_str()),
-            )
-        })
-}
-
 /// Sends a request body upstream with the provider key (a provider's
 /// redirect is never followed: the prompt goes to the provider's origin and
 /// nowhere else): the upstream's answer and the controller that aborts it.
@@ -819,12 +729,13 @@ async fn send(
     req: &Request,
     endpoint: Endpoint,
     config: &GatewayConfig,
+    upstream: &Upstream,
     provider_key: &str,
     body: &[u8],
     stream: bool,
 ) -> Result<(Response, AbortController), ApiError> {
-    let provider = endpoint.provider();
-    let mut url = format!("{}{}", config.base_url(provider), endpoint.upstream_path());
+    let provider = &upstream.name;
+    let mut url = format!("{}{}", upstream.base_url, endpoint.upstream_path());
     if let Some(query) = req.url().ok().and_then(|u| u.query().map(str::to_owned)) {
         url.push('?');
         url.push_str(&query);
@@ -839,7 +750,7 @@ async fn send(
             "application/json"
         },
     );
-    match provider {
+    match upstream.dialect {
         Provider::OpenAi => {
             let _ = headers.set("Authorization", &format!("Bearer {provider_key}"));
         }
@@ -872,11 +783,11 @@ async fn send(
     let upstream = match sent {
         Either::Left((Ok(response), _)) => response,
         Either::Left((Err(e), _)) => {
-            worker::console_warn!("gateway: upstream {} unreachable: {e}", provider.as_str());
+            worker::console_warn!("gateway: upstream {} unreachable: {e}", provider);
             return Err(ApiError::new(
                 502,
                 "upstream-unreachable",
-                format!("the {} upstream could not be reached", provider.as_str()),
+                format!("the {} upstream could not be reached", provider),
             ));
         }
         Either::Right(_) => {
@@ -886,7 +797,7 @@ async fn send(
                 "upstream-timeout",
                 format!(
                     "the {} upstream did not answer within {} ms",
-                    provider.as_str(),
+                    provider,
                     config.upstream_timeout.as_millis()
                 ),
             ));
@@ -896,14 +807,14 @@ async fn send(
     if (300..400).contains(&status) {
         worker::console_warn!(
             "gateway: the {} upstream answered {status} (a redirect); not followed",
-            provider.as_str()
+            provider
         );
         return Err(ApiError::new(
             502,
             "upstream-redirect",
             format!(
                 "the {} upstream answered with a redirect ({status}), which the gateway does not follow; nothing was charged",
-                provider.as_str()
+                provider
             ),
         ));
     }
@@ -932,11 +843,12 @@ async fn pass_through(
     req: &Request,
     endpoint: Endpoint,
     config: &GatewayConfig,
+    upstream: &Upstream,
     provider_key: &str,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let (mut upstream, _controller) =
-        send(req, endpoint, config, provider_key, body, false).await?;
+        send(req, endpoint, config, upstream, provider_key, body, false).await?;
     let status = upstream.status_code();
     let out_headers = relayed_headers(&upstream, provider_key);
     let body = match select(

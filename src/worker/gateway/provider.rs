@@ -9,25 +9,9 @@ use super::super::input;
 pub use crate::llm::usage::{reported_tokens, Usage, UsageFormat};
 use crate::MAX_TOKENS;
 
-/// An LLM provider's API style.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Provider {
-    /// OpenAI style: `Authorization: Bearer`, `{"error": {...}}` errors.
-    OpenAi,
-    /// Anthropic style: `x-api-key`, `{"type": "error", "error": {...}}` errors.
-    Anthropic,
-}
-
-impl Provider {
-    /// `openai` or `anthropic`: the ledger's provider column and the path
-    /// segment after the port.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Provider::OpenAi => "openai",
-            Provider::Anthropic => "anthropic",
-        }
-    }
-}
+/// An LLM API dialect (OpenAI or Anthropic style): the built-in provider
+/// of that name, or the dialect a table provider speaks.
+pub use crate::llm::providers::Dialect as Provider;
 
 /// One proxied endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,31 +72,11 @@ impl Endpoint {
     }
 }
 
-/// A path under the gateway: `/v1/ports/{port}/{openai|anthropic}/...`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GatewayPath {
-    /// The port.
-    pub port: String,
-    /// The API style the path names.
-    pub provider: Provider,
-    /// The endpoint, when the rest of the path is one we proxy.
-    pub endpoint: Option<Endpoint>,
-}
-
-impl GatewayPath {
-    /// The gateway path `path` names, or `None` when it is not under the
-    /// gateway (then the HTTP API answers it).
-    pub fn parse(path: &str) -> Option<GatewayPath> {
-        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-        let ["v1", "ports", port, provider, rest @ ..] = segments.as_slice() else {
-            return None;
-        };
-        let provider = match *provider {
-            "openai" => Provider::OpenAi,
-            "anthropic" => Provider::Anthropic,
-            _ => return None,
-        };
-        let endpoint = match (provider, rest) {
+impl Endpoint {
+    /// The endpoint of `dialect` that the path segments after the
+    /// provider name spell, if it is one we proxy.
+    pub fn parse(dialect: Provider, rest: &[&str]) -> Option<Endpoint> {
+        match (dialect, rest) {
             (Provider::OpenAi, ["chat", "completions"]) => Some(Endpoint::ChatCompletions),
             (Provider::OpenAi, ["embeddings"]) => Some(Endpoint::Embeddings),
             (Provider::OpenAi, ["responses"]) => Some(Endpoint::Responses),
@@ -124,12 +88,61 @@ impl GatewayPath {
                 Some(Endpoint::CountTokens)
             }
             _ => None,
+        }
+    }
+}
+
+/// The provider a gateway path names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProviderName {
+    /// `.../openai/...`, `.../anthropic/...` (also `.../providers/openai/...`).
+    BuiltIn(Provider),
+    /// `.../providers/{name}/...`: an entry of `GATEWAY_PROVIDERS`.
+    Named(String),
+}
+
+/// A path under the gateway: `/v1/ports/{port}/{openai|anthropic}/...` or
+/// `/v1/ports/{port}/providers/{name}/...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayPath {
+    /// The port.
+    pub port: String,
+    /// The provider the path names.
+    pub provider: ProviderName,
+    /// The segments after the provider (the dialect's endpoint path).
+    pub rest: Vec<String>,
+}
+
+impl GatewayPath {
+    /// The gateway path `path` names, or `None` when it is not under the
+    /// gateway (then the HTTP API answers it).
+    pub fn parse(path: &str) -> Option<GatewayPath> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        let ["v1", "ports", port, rest @ ..] = segments.as_slice() else {
+            return None;
+        };
+        let (provider, rest) = match rest {
+            ["providers", name, rest @ ..] => (
+                Provider::parse(name).map_or_else(
+                    || ProviderName::Named((*name).to_owned()),
+                    ProviderName::BuiltIn,
+                ),
+                rest,
+            ),
+            [name, rest @ ..] => (ProviderName::BuiltIn(Provider::parse(name)?), rest),
+            [] => return None,
         };
         Some(GatewayPath {
             port: (*port).to_owned(),
             provider,
-            endpoint,
+            rest: rest.iter().map(|s| (*s).to_owned()).collect(),
         })
+    }
+
+    /// The endpoint of `dialect` the rest of the path names.
+    pub fn endpoint(&self, dialect: Provider) -> Option<Endpoint> {
+        let rest: Vec<&str> = self.rest.iter().map(String::as_str).collect();
+        Endpoint::parse(dialect, &rest)
     }
 }
 
