@@ -1,12 +1,14 @@
 //! The gateway's configuration (Worker vars and secrets) and the upstream a
 //! call goes to: a built-in provider or one of the `GATEWAY_PROVIDERS` table.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use worker::Env;
 
 use super::super::http::ApiError;
 use super::provider::{EstimatePolicy, ProviderName};
+use crate::llm::port_settings::{parse_port_settings, PortSettings};
 use crate::llm::providers::{parse_table, Dialect as Provider, ProviderSpec};
 use crate::MAX_TOKENS;
 
@@ -56,6 +58,8 @@ pub struct GatewayConfig {
     anthropic_api_key: Option<String>,
     /// `GATEWAY_PROVIDERS`: more providers, or why the table is unusable.
     providers: Result<Vec<ProviderSpec>, String>,
+    /// `GATEWAY_PORT_SETTINGS`: settings by port, or why they are unusable.
+    port_settings: Result<HashMap<String, PortSettings>, String>,
     /// `GATEWAY_DEFAULT_MAX_TOKENS` and `GATEWAY_STRICT` (`on`/`off`, default on).
     pub policy: EstimatePolicy,
     /// `GATEWAY_UPSTREAM_TIMEOUT_MS`.
@@ -96,6 +100,8 @@ impl GatewayConfig {
             anthropic_api_key: text_setting(env, "ANTHROPIC_API_KEY"),
             providers: text_setting(env, "GATEWAY_PROVIDERS")
                 .map_or(Ok(Vec::new()), |text| parse_table(&text)),
+            port_settings: text_setting(env, "GATEWAY_PORT_SETTINGS")
+                .map_or(Ok(HashMap::new()), |text| parse_port_settings(&text)),
             policy: EstimatePolicy {
                 default_max_tokens: number_setting(
                     env,
@@ -118,6 +124,23 @@ impl GatewayConfig {
                 (60, 3_600),
             ),
         }
+    }
+
+    /// The settings of `port` (all unset when it has none).
+    ///
+    /// # Errors
+    /// 500 `gateway-not-configured` when `GATEWAY_PORT_SETTINGS` is
+    /// malformed: the gateway fails closed rather than drop a port's limits.
+    pub fn port_settings(&self, port: &str) -> Result<PortSettings, ApiError> {
+        let table = self.port_settings.as_ref().map_err(|reason| {
+            worker::console_error!("gateway: {reason}");
+            ApiError::new(
+                500,
+                "gateway-not-configured",
+                "the gateway's port settings (GATEWAY_PORT_SETTINGS) are not valid",
+            )
+        })?;
+        Ok(table.get(port).cloned().unwrap_or_default())
     }
 
     /// The dialect of the provider `name` (for the format of its errors),

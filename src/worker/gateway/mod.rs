@@ -57,7 +57,7 @@ use access::{attribution, confirm_key, header};
 use config::{text_setting, GatewayConfig, Upstream};
 pub use config::{DEFAULT_HOLD_TTL_SECONDS, DEFAULT_MAX_TOKENS, DEFAULT_UPSTREAM_TIMEOUT_MS};
 use forward::pass_through;
-use provider::{Endpoint, GatewayPath, Prepared, Provider};
+use provider::{Endpoint, EstimatePolicy, GatewayPath, Prepared, Provider};
 use settle::HeldCall;
 
 /// The largest request body the gateway forwards.
@@ -356,8 +356,27 @@ impl Gate {
                 input::request_id(&map, "Idempotency-Key")?
             }
         };
+        // The port's own settings, over the gateway's.
+        let settings = config.port_settings(self.port())?;
+        let policy = EstimatePolicy {
+            default_max_tokens: settings
+                .default_max_tokens
+                .unwrap_or(config.policy.default_max_tokens),
+            strict: settings.strict.unwrap_or(config.policy.strict),
+        };
         let (raw, body) = read_body(req).await?;
-        let prepared = provider::prepare(endpoint, raw, body, config.policy)?;
+        let prepared = provider::prepare(endpoint, raw, body, policy)?;
+        if !settings.allows(&prepared.model) {
+            return Err(ApiError::bad_field(
+                "model-not-allowed",
+                "model",
+                format!(
+                    "port {} may not call model {:?} (see GATEWAY_PORT_SETTINGS)",
+                    self.port(),
+                    prepared.model
+                ),
+            ));
+        }
         Ok((
             config,
             provider_key,
