@@ -7,11 +7,13 @@
 //! - [`port_settings`]: per-port gateway settings (strict mode, default
 //!   output bound, allowed models).
 //! - [`providers`]: the built-in providers and the table of more.
+//! - [`routes`]: the provider and endpoint a gateway path names.
 //! - [`sse`]: server-sent events cut into whole events, their usage read
 //!   on the way.
 
 pub mod port_settings;
 pub mod providers;
 pub mod redact;
+pub mod routes;
 pub mod sse;
 pub mod usage;

@@ -109,6 +109,7 @@ test("strict mode refuses Responses inputs and tools no byte count bounds, and l
     [{ input: "x", tools: [{ type: "image_generation" }] }, "tools"],
     [{ input: "x", previous_response_id: "resp_earlier" }, "previous_response_id"],
     [{ input: "x", conversation: "conv_1" }, "conversation"],
+    [{ input: [{ type: "item_reference", id: "msg_earlier" }, { role: "user", content: "and?" }] }, "input"],
   ];
   for (const [body, param] of refused) {
     const err = await openai()

@@ -1,150 +1,20 @@
-//! The three endpoints the gateway proxies, in each provider's own terms:
-//! which request fields bound the call, how the request is changed before it
-//! goes upstream, where the response reports usage, and how an error looks.
+//! The endpoints the gateway proxies, in each dialect's own terms: which
+//! request fields bound the call, what strict mode refuses, how the request
+//! is changed before it goes upstream, and how an error looks. (Routes,
+//! usage and server-sent events are read by `crate::llm`.)
 
 use serde_json::{json, Map, Value};
 
 use super::super::http::ApiError;
 use super::super::input;
-pub use crate::llm::usage::{reported_tokens, Usage, UsageFormat};
+pub use crate::llm::usage::{reported_tokens, Usage};
 use crate::MAX_TOKENS;
 
 /// An LLM API dialect (OpenAI or Anthropic style): the built-in provider
 /// of that name, or the dialect a table provider speaks.
 pub use crate::llm::providers::Dialect as Provider;
 
-/// One proxied endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
-    /// OpenAI Chat Completions.
-    ChatCompletions,
-    /// OpenAI Embeddings (no output tokens, never streamed).
-    Embeddings,
-    /// OpenAI Responses.
-    Responses,
-    /// OpenAI Responses input-token counting: passed through, never held
-    /// or counted.
-    ResponsesInputTokens,
-    /// Anthropic Messages.
-    Messages,
-    /// Anthropic token counting: passed through, never held or counted.
-    CountTokens,
-}
-
-impl Endpoint {
-    /// The provider whose API it is.
-    pub const fn provider(self) -> Provider {
-        match self {
-            Endpoint::ChatCompletions
-            | Endpoint::Embeddings
-            | Endpoint::Responses
-            | Endpoint::ResponsesInputTokens => Provider::OpenAi,
-            Endpoint::Messages | Endpoint::CountTokens => Provider::Anthropic,
-        }
-    }
-
-    /// True for token counting: forwarded and answered, never held or
-    /// counted (the provider does not bill it as a call).
-    pub const fn uncounted(self) -> bool {
-        matches!(self, Endpoint::ResponsesInputTokens | Endpoint::CountTokens)
-    }
-
-    /// The usage object its responses report.
-    pub const fn usage_format(self) -> UsageFormat {
-        match self {
-            Endpoint::ChatCompletions => UsageFormat::OpenAiChat,
-            Endpoint::Embeddings => UsageFormat::OpenAiEmbeddings,
-            Endpoint::Responses | Endpoint::ResponsesInputTokens => UsageFormat::OpenAiResponses,
-            Endpoint::Messages | Endpoint::CountTokens => UsageFormat::Anthropic,
-        }
-    }
-
-    /// The path appended to the provider's base URL upstream.
-    pub const fn upstream_path(self) -> &'static str {
-        match self {
-            Endpoint::ChatCompletions => "/chat/completions",
-            Endpoint::Embeddings => "/embeddings",
-            Endpoint::Responses => "/responses",
-            Endpoint::ResponsesInputTokens => "/responses/input_tokens",
-            Endpoint::Messages => "/v1/messages",
-            Endpoint::CountTokens => "/v1/messages/count_tokens",
-        }
-    }
-}
-
-impl Endpoint {
-    /// The endpoint of `dialect` that the path segments after the
-    /// provider name spell, if it is one we proxy.
-    pub fn parse(dialect: Provider, rest: &[&str]) -> Option<Endpoint> {
-        match (dialect, rest) {
-            (Provider::OpenAi, ["chat", "completions"]) => Some(Endpoint::ChatCompletions),
-            (Provider::OpenAi, ["embeddings"]) => Some(Endpoint::Embeddings),
-            (Provider::OpenAi, ["responses"]) => Some(Endpoint::Responses),
-            (Provider::OpenAi, ["responses", "input_tokens"]) => {
-                Some(Endpoint::ResponsesInputTokens)
-            }
-            (Provider::Anthropic, ["v1", "messages"]) => Some(Endpoint::Messages),
-            (Provider::Anthropic, ["v1", "messages", "count_tokens"]) => {
-                Some(Endpoint::CountTokens)
-            }
-            _ => None,
-        }
-    }
-}
-
-/// The provider a gateway path names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProviderName {
-    /// `.../openai/...`, `.../anthropic/...` (also `.../providers/openai/...`).
-    BuiltIn(Provider),
-    /// `.../providers/{name}/...`: an entry of `GATEWAY_PROVIDERS`.
-    Named(String),
-}
-
-/// A path under the gateway: `/v1/ports/{port}/{openai|anthropic}/...` or
-/// `/v1/ports/{port}/providers/{name}/...`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GatewayPath {
-    /// The port.
-    pub port: String,
-    /// The provider the path names.
-    pub provider: ProviderName,
-    /// The segments after the provider (the dialect's endpoint path).
-    pub rest: Vec<String>,
-}
-
-impl GatewayPath {
-    /// The gateway path `path` names, or `None` when it is not under the
-    /// gateway (then the HTTP API answers it).
-    pub fn parse(path: &str) -> Option<GatewayPath> {
-        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-        let ["v1", "ports", port, rest @ ..] = segments.as_slice() else {
-            return None;
-        };
-        let (provider, rest) = match rest {
-            ["providers", name, rest @ ..] => (
-                Provider::parse(name).map_or_else(
-                    || ProviderName::Named((*name).to_owned()),
-                    ProviderName::BuiltIn,
-                ),
-                rest,
-            ),
-            [name, rest @ ..] => (ProviderName::BuiltIn(Provider::parse(name)?), rest),
-            [] => return None,
-        };
-        Some(GatewayPath {
-            port: (*port).to_owned(),
-            provider,
-            rest: rest.iter().map(|s| (*s).to_owned()).collect(),
-        })
-    }
-
-    /// The endpoint of `dialect` the rest of the path names.
-    pub fn endpoint(&self, dialect: Provider) -> Option<Endpoint> {
-        let rest: Vec<&str> = self.rest.iter().map(String::as_str).collect();
-        Endpoint::parse(dialect, &rest)
-    }
-}
+pub use crate::llm::routes::{Endpoint, GatewayPath, ProviderName};
 
 /// Tokens held for a call before it is forwarded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -239,6 +109,13 @@ fn unbounded_input(endpoint: Endpoint, map: &Map<String, Value>) -> Option<ApiEr
                      stored prompts), which the request does not carry",
                 );
             }
+        }
+        if item_references(map.get("input")) {
+            return refuse(
+                "input",
+                "item references (input items stored on the provider's side, which the \
+                 request names but does not carry)",
+            );
         }
     }
     match endpoint {
@@ -458,6 +335,15 @@ pub fn estimate_input(body: &Value, bytes: usize, strict: bool) -> u64 {
         _ => 0,
     };
     crate::add_tokens(bytes, tools)
+}
+
+/// True when a Responses `input` names a stored item (`item_reference`).
+fn item_references(input: Option<&Value>) -> bool {
+    input
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|item| item.get("type").and_then(Value::as_str) == Some("item_reference"))
 }
 
 /// Counts content parts that are images or documents, anywhere in the body.
