@@ -3,12 +3,15 @@
 //! is changed before it goes upstream, and how an error looks. (Routes,
 //! usage and server-sent events are read by `crate::llm`.)
 
+mod anthropic;
+mod openai;
+mod responses;
+
 use serde_json::{json, Map, Value};
 
 use super::super::http::ApiError;
 use super::super::input;
 pub use crate::llm::usage::{reported_tokens, Usage};
-use crate::MAX_TOKENS;
 
 /// An LLM API dialect (OpenAI or Anthropic style): the built-in provider
 /// of that name, or the dialect a table provider speaks.
@@ -73,102 +76,54 @@ const MEDIA_PART_TYPES: &[&str] = &[
     "container_upload",
 ];
 
+/// A strict-mode refusal (400 `unbounded-input`) of `what`, found at `field`.
+fn refuse(field: &str, what: &str) -> ApiError {
+    ApiError::bad_field(
+        "unbounded-input",
+        field,
+        format!(
+            "strict mode refuses {what}: the provider bills it more input tokens than the \
+             request has bytes, so no hold could bound the call (send it through a gateway \
+             with GATEWAY_STRICT=off, which holds a typical estimate instead)"
+        ),
+    )
+}
+
 /// Why a request's input has no upper bound the gateway can compute: strict
 /// mode refuses it (400 `unbounded-input`) rather than hold too little.
 fn unbounded_input(endpoint: Endpoint, map: &Map<String, Value>) -> Option<ApiError> {
-    let refuse = |field: &str, what: &str| {
-        Some(ApiError::bad_field(
-            "unbounded-input",
-            field,
-            format!(
-                "strict mode refuses {what}: the provider bills it more input tokens than the \
-                 request has bytes, so no hold could bound the call (send it through a gateway \
-                 with GATEWAY_STRICT=off, which holds a typical estimate instead)"
-            ),
-        ))
-    };
     if map.values().any(|v| media_parts(v) > 0) {
         let field = match endpoint {
             Endpoint::Embeddings | Endpoint::Responses => "input",
             _ => "messages",
         };
-        return refuse(
+        return Some(refuse(
             field,
             "image, document and file parts (billed by pixels or pages)",
-        );
-    }
-    let tools = map.get("tools").and_then(Value::as_array);
-    if endpoint == Endpoint::Responses {
-        // Input the provider adds from what it stored: earlier turns, a
-        // conversation's items, a stored prompt.
-        for field in ["previous_response_id", "conversation", "prompt"] {
-            if map.get(field).is_some_and(|v| !v.is_null()) {
-                return refuse(
-                    field,
-                    "input stored on the provider's side (previous responses, conversations, \
-                     stored prompts), which the request does not carry",
-                );
-            }
-        }
-        if item_references(map.get("input")) {
-            return refuse(
-                "input",
-                "item references (input items stored on the provider's side, which the \
-                 request names but does not carry)",
-            );
-        }
+        ));
     }
     match endpoint {
-        Endpoint::ChatCompletions | Endpoint::Responses => {
-            if map.get("web_search_options").is_some_and(|v| !v.is_null()) {
-                return refuse(
-                    "web_search_options",
-                    "web search (the search results are input the request does not carry)",
-                );
-            }
-            // Functions and custom tools are plain definitions the request
-            // carries; any other kind runs on the provider's side.
-            let server_tool = tools.into_iter().flatten().any(|tool| {
-                !matches!(
-                    tool.get("type").and_then(Value::as_str),
-                    Some("function" | "custom")
-                )
-            });
-            if server_tool {
-                return refuse(
-                    "tools",
-                    "tools other than functions (they run on the provider's side)",
-                );
-            }
-        }
-        Endpoint::Messages => {
-            if map.get("mcp_servers").is_some_and(|v| !v.is_null()) {
-                return refuse(
-                    "mcp_servers",
-                    "MCP servers (their tools are defined on the provider's side)",
-                );
-            }
-            // A custom tool has no type (or `custom`); a typed one is
-            // defined by Anthropic: server tools such as web_search and
-            // web_fetch add fetched input, client ones such as computer use
-            // add a system prompt beyond the room held for tools.
-            let typed_tool = tools.into_iter().flatten().any(|tool| {
-                !matches!(
-                    tool.get("type").and_then(Value::as_str),
-                    None | Some("custom")
-                )
-            });
-            if typed_tool {
-                return refuse(
-                    "tools",
-                    "Anthropic-defined tools such as web_search or web_fetch (their input is \
-                     added on the provider's side)",
-                );
-            }
-        }
-        Endpoint::Embeddings | Endpoint::ResponsesInputTokens | Endpoint::CountTokens => {}
+        Endpoint::ChatCompletions => openai::unbounded(map),
+        Endpoint::Responses => responses::unbounded(map),
+        Endpoint::Messages => anthropic::unbounded(map),
+        Endpoint::Embeddings | Endpoint::ResponsesInputTokens | Endpoint::CountTokens => None,
     }
-    None
+}
+
+/// The output bound at `field`, else the policy's default written there
+/// (the body then changes).
+fn bound_or_default(
+    map: &mut Map<String, Value>,
+    field: &str,
+    policy: EstimatePolicy,
+    changed: &mut bool,
+) -> Result<u64, ApiError> {
+    if let Some(bound) = token_field(map, field)? {
+        return Ok(bound);
+    }
+    map.insert(field.into(), policy.default_max_tokens.into());
+    *changed = true;
+    Ok(policy.default_max_tokens)
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ApiError {
@@ -218,76 +173,15 @@ pub fn prepare(
     // Whether the body must be written anew for the upstream.
     let mut changed = false;
     let output_tokens = match endpoint {
-        Endpoint::Embeddings => {
-            if stream {
-                return Err(invalid("stream", "embeddings are not streamed"));
-            }
-            0
-        }
+        Endpoint::Embeddings => openai::embeddings_bound(stream)?,
         Endpoint::ChatCompletions => {
-            let n = input::whole(&map, "n", 1..=128)?.unwrap_or(1);
-            let bound = match (
-                token_field(&map, "max_completion_tokens")?,
-                token_field(&map, "max_tokens")?,
-            ) {
-                // Both given: the larger is the safe bound.
-                (Some(a), Some(b)) => a.max(b),
-                (Some(a), None) | (None, Some(a)) => a,
-                (None, None) => {
-                    map.insert(
-                        "max_completion_tokens".into(),
-                        policy.default_max_tokens.into(),
-                    );
-                    changed = true;
-                    policy.default_max_tokens
-                }
-            };
-            if stream {
-                let options = map
-                    .entry("stream_options")
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if options.is_null() {
-                    *options = Value::Object(Map::new());
-                }
-                let Value::Object(options) = options else {
-                    return Err(invalid(
-                        "stream_options",
-                        "stream_options must be an object",
-                    ));
-                };
-                client_wants_usage = options.get("include_usage") == Some(&Value::Bool(true));
-                if !client_wants_usage {
-                    options.insert("include_usage".into(), true.into());
-                    changed = true;
-                }
-            }
-            bound.saturating_mul(n).min(MAX_TOKENS)
+            let (bound, wants) = openai::chat_bound(&mut map, stream, policy, &mut changed)?;
+            client_wants_usage = wants;
+            bound
         }
-        Endpoint::Responses => match token_field(&map, "max_output_tokens")? {
-            _ if map.get("background") == Some(&Value::Bool(true)) => {
-                return Err(invalid(
-                    "background",
-                    "background responses are not proxied: their usage is known only after \
-                     the call that starts them has been answered",
-                ));
-            }
-            // Reasoning tokens are part of this bound.
-            Some(bound) => bound,
-            None => {
-                map.insert("max_output_tokens".into(), policy.default_max_tokens.into());
-                changed = true;
-                policy.default_max_tokens
-            }
-        },
+        Endpoint::Responses => responses::bound(&mut map, policy, &mut changed)?,
+        Endpoint::Messages => anthropic::bound(&mut map, policy, &mut changed)?,
         Endpoint::ResponsesInputTokens | Endpoint::CountTokens => 0,
-        Endpoint::Messages => match token_field(&map, "max_tokens")? {
-            Some(bound) => bound,
-            None => {
-                map.insert("max_tokens".into(), policy.default_max_tokens.into());
-                changed = true;
-                policy.default_max_tokens
-            }
-        },
     };
     if policy.strict {
         if let Some(refusal) = unbounded_input(endpoint, &map) {
@@ -335,15 +229,6 @@ pub fn estimate_input(body: &Value, bytes: usize, strict: bool) -> u64 {
         _ => 0,
     };
     crate::add_tokens(bytes, tools)
-}
-
-/// True when a Responses `input` names a stored item (`item_reference`).
-fn item_references(input: Option<&Value>) -> bool {
-    input
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|item| item.get("type").and_then(Value::as_str) == Some("item_reference"))
 }
 
 /// Counts content parts that are images or documents, anywhere in the body.
