@@ -5,9 +5,9 @@
 
 use serde_json::Value;
 
-use super::usage::{
-    anthropic_input, read_usage, reported_tokens, responses_event_usage, Usage, UsageFormat,
-};
+use crate::add_tokens;
+
+use super::usage::{read_usage, reported_tokens, responses_event_usage, Usage, UsageFormat};
 
 /// What the stream showed of the call's usage.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -227,6 +227,39 @@ impl UsageTracker {
         }
     }
 
+    /// Anthropic's input counts, each cumulative and each optional (a
+    /// `message_delta` may update the cache reads alone, as server tools
+    /// run): every count reported replaces the one seen before, and the
+    /// input total is their sum again.
+    fn take_anthropic_input(&mut self, usage: &Value) {
+        let seen = &mut self.seen;
+        let (reads, writes) = (
+            seen.detail.cached_input_tokens,
+            seen.detail.cache_write_tokens,
+        );
+        let uncached = seen
+            .input_tokens
+            .map(|total| total.saturating_sub(reads).saturating_sub(writes));
+        let reported = |key: &str| reported_tokens(usage.get(key));
+        let (new_uncached, new_writes, new_reads) = (
+            reported("input_tokens"),
+            reported("cache_creation_input_tokens"),
+            reported("cache_read_input_tokens"),
+        );
+        if new_uncached.is_none() && new_writes.is_none() && new_reads.is_none() {
+            return;
+        }
+        let Some(uncached) = new_uncached.or(uncached) else {
+            // No uncached count yet: a total cannot be formed.
+            return;
+        };
+        let writes = new_writes.unwrap_or(writes);
+        let reads = new_reads.unwrap_or(reads);
+        seen.input_tokens = Some(add_tokens(add_tokens(uncached, writes), reads));
+        seen.detail.cached_input_tokens = reads;
+        seen.detail.cache_write_tokens = writes;
+    }
+
     fn read_anthropic(&mut self, event: &Value) {
         match event.get("type").and_then(Value::as_str) {
             Some("message_start") => {
@@ -235,11 +268,7 @@ impl UsageTracker {
                     self.seen.model = Some(model.to_owned());
                 }
                 if let Some(usage) = message.and_then(|m| m.get("usage")) {
-                    if let Some(input) = anthropic_input(usage) {
-                        self.seen.input_tokens = Some(input.input_tokens);
-                        self.seen.detail.cached_input_tokens = input.cached_input_tokens;
-                        self.seen.detail.cache_write_tokens = input.cache_write_tokens;
-                    }
+                    self.take_anthropic_input(usage);
                     self.seen.output_tokens =
                         reported_tokens(usage.get("output_tokens")).or(self.seen.output_tokens);
                 }
@@ -250,11 +279,7 @@ impl UsageTracker {
                 };
                 // Counts in message_delta are cumulative; input appears there
                 // only in newer API versions.
-                if let Some(input) = anthropic_input(usage) {
-                    self.seen.input_tokens = Some(input.input_tokens);
-                    self.seen.detail.cached_input_tokens = input.cached_input_tokens;
-                    self.seen.detail.cache_write_tokens = input.cache_write_tokens;
-                }
+                self.take_anthropic_input(usage);
                 if let Some(output) = reported_tokens(usage.get("output_tokens")) {
                     self.seen.output_tokens = Some(output);
                     self.seen.complete = true;
@@ -361,6 +386,28 @@ mod tests {
                 cache_write_tokens: 7,
                 reasoning_tokens: 0,
             })
+        );
+    }
+
+    #[test]
+    fn an_anthropic_message_delta_may_update_one_input_count_alone() {
+        let stream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5,\"cache_creation_input_tokens\":7,\"cache_read_input_tokens\":100,\"output_tokens\":1}}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"input_tokens\":null,\"cache_read_input_tokens\":300,\"output_tokens\":4}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"input_tokens\":50,\"output_tokens\":9}}\n\n",
+        );
+        let mut tracker = UsageTracker::new(UsageFormat::Anthropic, false);
+        tracker.feed(stream.as_bytes());
+        let usage = tracker.seen().final_usage().unwrap();
+        assert_eq!(
+            (
+                usage.input_tokens,
+                usage.cached_input_tokens,
+                usage.cache_write_tokens,
+                usage.output_tokens
+            ),
+            (357, 300, 7, 9),
+            "uncached 50 + writes 7 + reads 300"
         );
     }
 }
