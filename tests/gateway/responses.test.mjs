@@ -185,3 +185,14 @@ test("token counting needs the port's key like any call", async () => {
   assert.ok(none instanceof Anthropic.AuthenticationError, `got ${none}`);
   assert.equal(g.upstream.requests.length, sent, "nothing was forwarded");
 });
+
+test("the provider key echoed in a Responses stream and a plain response is scrubbed, even split across chunks", async () => {
+  const stream = await openai().responses.create({ model: "gpt-resp?out=3&echoKey=1", input: "x", stream: true, max_output_tokens: 5 });
+  let text = "";
+  for await (const event of stream) text += JSON.stringify(event);
+  const plain = await openai().responses.create({ model: "gpt-resp?out=3&echoKey=escaped", input: "x", max_output_tokens: 5 });
+  assert.ok(plain.output_text.startsWith("key=[redacted] "), plain.output_text);
+  text += JSON.stringify(plain);
+  assert.ok(text.includes("key=[redacted]"));
+  assert.ok(!text.includes(OPENAI_KEY) && !/u002d/i.test(text), "no key reached the client, in any spelling");
+});
