@@ -1,5 +1,9 @@
 // A fake LLM provider on 127.0.0.1: OpenAI chat completions (plain and SSE
-// with the usage chunk), embeddings, and Anthropic messages (plain and SSE).
+// with the usage chunk), the Responses API (plain and SSE with `event:`
+// lines, SDK-valid: response.created first, output_item.added and
+// content_part.added before the deltas, a terminal event with usage),
+// embeddings, token counting (OpenAI responses/input_tokens, Anthropic
+// count_tokens), and Anthropic messages (plain and SSE).
 //
 // Each call picks its behaviour through its model name, `name?knob=value&...`,
 // so concurrent calls never share state:
@@ -14,7 +18,13 @@
 //   chunkDelay=MS    wait between streamed events
 //   malformed=1      200 with a body that is not the provider's JSON
 //   nousage=1        a well-formed answer without usage
-//   truncate=N       stream N content events, then end without usage
+//   cached=N         cached input tokens to report (OpenAI chat and Responses
+//                    details; part of the input)
+//   reasoning=N      reasoning tokens to report (part of the output)
+//   cacheRead=N, cacheWrite=N   Anthropic cache reads and writes (added to input)
+//   terminal=K       a Responses stream ends with `response.K` (completed,
+//                    incomplete or failed; default completed)
+//   truncate=N       stream N events, then end without usage
 //   hang=N           stream N content events, then stall until the client goes
 //   split=1          write every streamed event in two pieces, cut mid-line
 //   echoKey=1        stream the key it was sent inside the first content
@@ -57,7 +67,12 @@ export class FakeUpstream {
     return this;
   }
 
-  /** Base URLs as the gateway's OPENAI_BASE_URL / ANTHROPIC_BASE_URL. */
+  /** Base URLs as the gateway's OPENAI_BASE_URL / ANTHROPIC_BASE_URL (and
+   * `compatBase`, the same OpenAI API under another path, for a provider of
+   * the gateway's table). */
+  get compatBase() {
+    return `${this.url}/compat/v1`;
+  }
   get openaiBase() {
     return `${this.url}/openai/v1`;
   }
@@ -87,8 +102,9 @@ export class FakeUpstream {
     const knobs = Object.fromEntries(new URLSearchParams(query));
     const num = (k, d) => (knobs[k] !== undefined ? Number(knobs[k]) : d);
     const model = `${name}-snapshot`;
-    const path = req.url.split("?")[0];
-    const anthropic = path === "/anthropic/v1/messages";
+    // `/compat/v1/...` is an OpenAI-compatible provider of another name.
+    const path = req.url.split("?")[0].replace(/^\/compat\//, "/openai/");
+    const anthropic = path.startsWith("/anthropic/");
     const key = anthropic ? req.headers["x-api-key"] : (req.headers.authorization ?? "").replace(/^Bearer /, "");
 
     if (knobs.redirect) {
@@ -115,7 +131,14 @@ export class FakeUpstream {
       res.writeHead(200, { "content-type": "application/json" });
       return res.end("{\"id\": \"cmpl-broken\", \"choices\": [");
     }
-    const bound = anthropic ? body.max_tokens : (body.max_completion_tokens ?? body.max_tokens ?? 16);
+    if (path === "/openai/v1/responses/input_tokens") {
+      return send(200, { object: "response.input_tokens", input_tokens: num("in", 11) });
+    }
+    if (path === "/anthropic/v1/messages/count_tokens") {
+      return send(200, { input_tokens: num("in", 11) });
+    }
+    const responses = path === "/openai/v1/responses";
+    const bound = anthropic ? body.max_tokens : responses ? body.max_output_tokens : (body.max_completion_tokens ?? body.max_tokens ?? 16);
     const input = knobs.in === "max" ? Buffer.byteLength(text) : num("in", 11);
     const output = knobs.out === "max" ? bound : Math.min(num("out", 5), bound ?? Infinity);
 
@@ -134,8 +157,13 @@ export class FakeUpstream {
       knobs.secret = spelled;
       knobs.spell = escaped ? [key, spelled] : null;
     }
+    const cached = Math.min(num("cached", 0), input);
+    const reasoning = Math.min(num("reasoning", 0), output);
+    if (responses) return this.#responses(req, res, { body, knobs, model, words, input, output, cached, reasoning, send });
     if (path === "/openai/v1/chat/completions") {
       const usage = { prompt_tokens: input, completion_tokens: output, total_tokens: input + output };
+      if (knobs.cached !== undefined) usage.prompt_tokens_details = { cached_tokens: cached, audio_tokens: 0 };
+      if (knobs.reasoning !== undefined) usage.completion_tokens_details = { reasoning_tokens: reasoning, audio_tokens: 0 };
       if (!body.stream) {
         return send(200, {
           id: "chatcmpl-fake",
@@ -168,7 +196,13 @@ export class FakeUpstream {
         content: [{ type: "text", text: words.join("") }],
         stop_reason: "end_turn",
         stop_sequence: null,
-        usage: { input_tokens: input, output_tokens: output, cache_creation_input_tokens: num("cacheWrite", 0), cache_read_input_tokens: num("cacheRead", 0) },
+        usage: {
+          input_tokens: input,
+          output_tokens: output,
+          cache_creation_input_tokens: num("cacheWrite", 0),
+          cache_read_input_tokens: num("cacheRead", 0),
+          ...(knobs.reasoning !== undefined ? { output_tokens_details: { thinking_tokens: reasoning } } : {}),
+        },
       };
       if (!body.stream) {
         if (knobs.nousage) delete message.usage;
@@ -188,6 +222,62 @@ export class FakeUpstream {
       return this.#stream(req, res, events, tail, knobs);
     }
     json(res, 404, { error: { message: `fake upstream has no ${path}`, type: "invalid_request_error" } });
+  }
+
+  /** The Responses API: a Response object, or its event stream. */
+  async #responses(req, res, { body, knobs, model, words, input, output, cached, reasoning, send }) {
+    const text = words.join("");
+    const usage = {
+      input_tokens: input,
+      input_tokens_details: { cached_tokens: cached },
+      output_tokens: output,
+      output_tokens_details: { reasoning_tokens: reasoning },
+      total_tokens: input + output,
+    };
+    const terminal = knobs.terminal ?? "completed";
+    const message = (status, content) => ({ id: "msg_fake", type: "message", role: "assistant", status, content });
+    const part = (t) => ({ type: "output_text", text: t, annotations: [] });
+    const response = (status, output, usage) => ({
+      id: "resp_fake",
+      object: "response",
+      created_at: 1764349200,
+      model,
+      status,
+      output,
+      error: status === "failed" ? { code: "server_error", message: "the fake upstream failed" } : null,
+      incomplete_details: status === "incomplete" ? { reason: "max_output_tokens" } : null,
+      instructions: body.instructions ?? null,
+      metadata: {},
+      parallel_tool_calls: true,
+      temperature: null,
+      tool_choice: "auto",
+      tools: [],
+      top_p: null,
+      max_output_tokens: body.max_output_tokens ?? null,
+      usage,
+    });
+    const done = response(terminal, [message(terminal === "completed" ? "completed" : "incomplete", [part(text)])], knobs.nousage ? null : usage);
+    if (!body.stream) {
+      if (knobs.nousage) delete done.usage;
+      return send(200, done);
+    }
+    let seq = 0;
+    const ev = (type, data) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
+    const ids = { item_id: "msg_fake", output_index: 0, content_index: 0 };
+    const events = [
+      ev("response.created", { response: response("in_progress", [], null) }),
+      ev("response.in_progress", { response: response("in_progress", [], null) }),
+      ev("response.output_item.added", { output_index: 0, item: message("in_progress", []) }),
+      ev("response.content_part.added", { ...ids, part: part("") }),
+      ...words.map((w) => ev("response.output_text.delta", { ...ids, delta: w, logprobs: [] })),
+    ];
+    const tail = [
+      ev("response.output_text.done", { ...ids, text, logprobs: [] }),
+      ev("response.content_part.done", { ...ids, part: part(text) }),
+      ev("response.output_item.done", { output_index: 0, item: done.output[0] }),
+      ev(`response.${terminal}`, { response: done }),
+    ];
+    return this.#stream(req, res, events, tail, knobs);
   }
 
   async #stream(req, res, events, tail, knobs) {

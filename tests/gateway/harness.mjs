@@ -29,11 +29,14 @@ class CaptureLog extends Log {
 /**
  * Starts a fake upstream and the Worker pointed at it. `vars` override the
  * gateway's Worker vars (strict mode, timeouts, default max tokens);
+ * `vars` may also be a function of the fake upstream (for URLs in a var);
  * `scriptPath` picks another build of the Worker (the benchmark's baseline;
  * `gate: false` for one from before the ports' Durable Objects).
  */
 export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build", "index.js"), gate = true } = {}) {
   const upstream = await new FakeUpstream().start();
+  // Vars may depend on the fake upstream's address (a provider table).
+  if (typeof vars === "function") vars = vars(upstream);
   const logs = [];
   const collect = (stream) => stream.on("data", (d) => logs.push(d.toString()));
   const mf = new Miniflare({

@@ -3,8 +3,14 @@
 //! provider's own usage after it (see `docs/gateway.md`).
 //!
 //! - `POST /v1/ports/{port}/openai/chat/completions`
+//! - `POST /v1/ports/{port}/openai/responses`
 //! - `POST /v1/ports/{port}/openai/embeddings`
 //! - `POST /v1/ports/{port}/anthropic/v1/messages`
+//! - token counting, passed through uncounted:
+//!   `POST /v1/ports/{port}/openai/responses/input_tokens` and
+//!   `POST /v1/ports/{port}/anthropic/v1/messages/count_tokens`
+//! - the same paths of a provider of the `GATEWAY_PROVIDERS` table (or a
+//!   built-in one) by name: `POST /v1/ports/{port}/providers/{name}/...`
 //!
 //! A call's life: authenticate the port key (as the HTTP API does), estimate
 //! the call's tokens ([`provider::prepare`]), hold them with
@@ -14,138 +20,51 @@
 //! when the upstream refused the call. A streamed call is settled when its
 //! relay ends (finished, cut, or interrupted by the client), under
 //! `ctx.wait_until`.
+//!
+//! One module per phase: [`config`] (vars, secrets, the provider an upstream
+//! call goes to), `access` (attribution, the key confirmed), [`provider`]
+//! (each dialect's endpoints, bounds, estimate and errors), `hold`,
+//! `forward` (upstream and back, plain or through [`stream`]), `settle`
+//! (commit, charge by rule, release). What is pure (usage, server-sent
+//! events, the provider table, redaction) lives in `crate::llm`.
 
+mod access;
 pub mod cache;
+pub mod config;
+mod forward;
+mod hold;
 pub mod provider;
+mod settle;
 pub mod stream;
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::future::{select, Either};
 use serde_json::{json, Value};
-use worker::{
-    AbortController, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit,
-    RequestRedirect, Response, ResponseBody,
-};
+use worker::{Context, Env, Method, Request, Response};
 
 use super::auth::{authenticate, presented_secret, Caller};
 use super::clock::{self, Clock};
 use super::fault::Faults;
 use super::gate::GateClient;
-use super::http::{refusal, set, ApiError, BudgetState};
+use super::http::{set, ApiError, BudgetState};
 use super::ids::{fingerprint, random_id};
 use super::input;
 use super::settings::{hash_secret, Settings};
-use crate::gate::{
-    CallUsage, CommitOutcome, HoldRequest, HoldState, PortLoad, ReleaseOutcome, ReserveOutcome,
-    TokenCounts,
-};
-use crate::llm::redact::Redactor;
-use crate::{charge, Budget, MAX_TOKENS};
-use provider::{Endpoint, Estimate, EstimatePolicy, GatewayPath, Prepared, Provider, Usage};
-use stream::{StreamEnd, UsageTracker};
+use crate::gate::PortLoad;
+use crate::Budget;
+use access::{attribution, confirm_key, header};
+use config::{text_setting, GatewayConfig, Upstream};
+pub use config::{DEFAULT_HOLD_TTL_SECONDS, DEFAULT_MAX_TOKENS, DEFAULT_UPSTREAM_TIMEOUT_MS};
+use forward::pass_through;
+use provider::{Endpoint, EstimatePolicy, GatewayPath, Prepared, Provider};
+use settle::HeldCall;
 
 /// The largest request body the gateway forwards.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
-/// Output bound set on calls that carry none, unless configured.
-pub const DEFAULT_MAX_TOKENS: u64 = 4_096;
-/// Upstream timeout (to the response headers, and between streamed chunks).
-pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 120_000;
-/// Hold lifetime: longer than any call the timeout lets through.
-pub const DEFAULT_HOLD_TTL_SECONDS: u64 = 900;
 /// How many ledger request ids one `Idempotency-Key` may take (an SDK
 /// retrying a failed call sends the same key again).
 const MAX_ATTEMPTS_PER_KEY: u32 = 8;
-
-/// The gateway's configuration: Worker vars and secrets.
-#[derive(Clone, Debug)]
-pub struct GatewayConfig {
-    /// `OPENAI_BASE_URL` (default `https://api.openai.com/v1`).
-    pub openai_base_url: String,
-    /// `ANTHROPIC_BASE_URL` (default `https://api.anthropic.com`).
-    pub anthropic_base_url: String,
-    /// `OPENAI_API_KEY` secret.
-    openai_api_key: Option<String>,
-    /// `ANTHROPIC_API_KEY` secret.
-    anthropic_api_key: Option<String>,
-    /// `GATEWAY_DEFAULT_MAX_TOKENS` and `GATEWAY_STRICT` (`on`/`off`, default on).
-    pub policy: EstimatePolicy,
-    /// `GATEWAY_UPSTREAM_TIMEOUT_MS`.
-    pub upstream_timeout: Duration,
-    /// `GATEWAY_HOLD_TTL_SECONDS`.
-    pub hold_ttl_seconds: u64,
-}
-
-fn text_setting(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
-
-fn number_setting(env: &Env, name: &str, default: u64, range: (u64, u64)) -> u64 {
-    text_setting(env, name)
-        .and_then(|s| s.parse::<u64>().ok())
-        .filter(|n| (range.0..=range.1).contains(n))
-        .unwrap_or(default)
-}
-
-impl GatewayConfig {
-    /// Reads the configuration from the Worker's environment.
-    pub fn from_env(env: &Env) -> GatewayConfig {
-        let base = |name: &str, default: &str| {
-            text_setting(env, name)
-                .unwrap_or_else(|| default.to_owned())
-                .trim_end_matches('/')
-                .to_owned()
-        };
-        GatewayConfig {
-            openai_base_url: base("OPENAI_BASE_URL", "https://api.openai.com/v1"),
-            anthropic_base_url: base("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
-            openai_api_key: text_setting(env, "OPENAI_API_KEY"),
-            anthropic_api_key: text_setting(env, "ANTHROPIC_API_KEY"),
-            policy: EstimatePolicy {
-                default_max_tokens: number_setting(
-                    env,
-                    "GATEWAY_DEFAULT_MAX_TOKENS",
-                    DEFAULT_MAX_TOKENS,
-                    (1, MAX_TOKENS),
-                ),
-                strict: text_setting(env, "GATEWAY_STRICT").as_deref() != Some("off"),
-            },
-            upstream_timeout: Duration::from_millis(number_setting(
-                env,
-                "GATEWAY_UPSTREAM_TIMEOUT_MS",
-                DEFAULT_UPSTREAM_TIMEOUT_MS,
-                (1, 3_600_000),
-            )),
-            hold_ttl_seconds: number_setting(
-                env,
-                "GATEWAY_HOLD_TTL_SECONDS",
-                DEFAULT_HOLD_TTL_SECONDS,
-                (60, 3_600),
-            ),
-        }
-    }
-
-    fn provider_key(&self, provider: Provider) -> Option<&str> {
-        match provider {
-            Provider::OpenAi => self.openai_api_key.as_deref(),
-            Provider::Anthropic => self.anthropic_api_key.as_deref(),
-        }
-    }
-
-    fn base_url(&self, provider: Provider) -> &str {
-        match provider {
-            Provider::OpenAi => &self.openai_base_url,
-            Provider::Anthropic => &self.anthropic_base_url,
-        }
-    }
-}
 
 /// True when `path` belongs to the gateway rather than the HTTP API.
 pub fn handles(path: &str) -> bool {
@@ -161,12 +80,15 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context, clock: Clock) -> R
             ApiError::not_found("no gateway route for this path"),
         );
     };
-    let provider = target.provider;
+    let config = GatewayConfig::from_env(&env);
+    // Errors before the provider is known come in OpenAI's format.
+    let provider = config.dialect(&target.provider).unwrap_or(Provider::OpenAi);
     let mut call = Gate {
         env,
         ctx,
         clock,
         now: clock.now(),
+        config,
         target,
         port_access: None,
         state: None,
@@ -217,152 +139,10 @@ struct Gate {
     clock: Clock,
     /// The instant the call was gated at.
     now: DateTime<Utc>,
+    config: GatewayConfig,
     target: GatewayPath,
     port_access: Option<PortAccess>,
     state: Option<BudgetState>,
-}
-
-/// A held call on its way upstream: what settling it needs.
-struct HeldCall {
-    gate: Rc<GateClient>,
-    /// This call's id: its commit is known as its own on retries.
-    write_id: String,
-    port: String,
-    budget: Budget,
-    reservation_id: String,
-    user_id: Option<String>,
-    provider: Provider,
-    model: String,
-    estimate: Estimate,
-}
-
-impl HeldCall {
-    /// Commits `usage` (the provider's), attributing the model the response
-    /// named (else the requested one).
-    async fn commit(&self, usage: Usage, model: Option<&str>) -> Option<PortLoad> {
-        let model: String = model
-            .filter(|m| !m.is_empty())
-            .unwrap_or(&self.model)
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(128)
-            .collect();
-        let usage = CallUsage {
-            user_id: self.user_id.clone(),
-            feature: None,
-            provider: self.provider.as_str().to_owned(),
-            model,
-            tokens: TokenCounts::new(usage.input_tokens, usage.output_tokens),
-        };
-        let hash = fingerprint(&json!({
-            "provider": usage.provider,
-            "model": usage.model,
-            "userId": usage.user_id,
-            "tokens": usage.tokens,
-        }));
-        match self
-            .gate
-            .commit(&self.reservation_id, &usage, &hash, &self.write_id)
-            .await
-            .map(|answer| answer.result)
-        {
-            Ok(CommitOutcome::Committed { load, .. }) => Some(load),
-            Ok(other) => {
-                worker::console_error!(
-                    "gateway: commit of {} on port {} not applied: {}",
-                    self.reservation_id,
-                    self.port,
-                    match other {
-                        CommitOutcome::NotFound { .. } => "not found",
-                        CommitOutcome::TooLarge { .. } => "a total would pass 2^53 - 1",
-                        _ => "conflict",
-                    }
-                );
-                None
-            }
-            Err(e) => {
-                // The hold stays and expires: then it is charged as its estimate.
-                worker::console_error!(
-                    "gateway: commit of {} on port {} failed: {e:?}",
-                    self.reservation_id,
-                    self.port
-                );
-                None
-            }
-        }
-    }
-
-    /// Charges a call whose usage the gateway could not see to its end, by
-    /// the core's rule ([`charge::broken_off`]): the hold, its input part
-    /// lowered to the provider's input count when one was reported. Never
-    /// zero, never more than the hold.
-    async fn charge_unseen(&self, input_reported: Option<u64>, model: Option<&str>) {
-        let charge = charge::broken_off(
-            self.estimate.input_tokens,
-            self.estimate.output_tokens,
-            input_reported,
-        );
-        let usage = Usage {
-            input_tokens: charge.input_tokens,
-            output_tokens: charge.output_tokens,
-        };
-        self.commit(usage, model).await;
-    }
-
-    /// Gives the hold back: the upstream refused the call.
-    async fn release(&self) -> Option<PortLoad> {
-        match self
-            .gate
-            .release(&self.reservation_id)
-            .await
-            .map(|answer| answer.result)
-        {
-            Ok(ReleaseOutcome::Released { load, .. }) => Some(load),
-            Ok(_) => None,
-            Err(e) => {
-                worker::console_error!(
-                    "gateway: release of {} on port {} failed: {e:?}",
-                    self.reservation_id,
-                    self.port
-                );
-                None
-            }
-        }
-    }
-
-    /// Settles a streamed call from how its stream ended.
-    async fn settle_stream(self, end: StreamEnd) {
-        let seen = end.seen();
-        match seen.final_usage() {
-            Some(usage) => {
-                self.commit(usage, seen.model.as_deref()).await;
-            }
-            None => {
-                worker::console_warn!(
-                    "gateway: stream of {} on port {} {} without usage; charged by rule",
-                    self.reservation_id,
-                    self.port,
-                    end.as_str()
-                );
-                self.charge_unseen(seen.input_tokens, seen.model.as_deref())
-                    .await;
-            }
-        }
-    }
-}
-
-/// A request header as text, if present.
-fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).ok().flatten()
-}
-
-/// An attribution header: 1 to `max` characters without control characters.
-/// An attribution header, read as UTF-8: 1 to `max` characters by the same
-/// rule as the API's text fields ([`input::text_value`]).
-fn attribution(req: &Request, name: &str, max: usize) -> Result<Option<String>, ApiError> {
-    input::header_text(header(req, name), name)?
-        .map(|value| input::text_value(&value, name, max))
-        .transpose()
 }
 
 impl Gate {
@@ -386,10 +166,12 @@ impl Gate {
     }
 
     async fn serve(&mut self, req: &mut Request) -> Result<Response, ApiError> {
-        let Some(endpoint) = self.target.endpoint else {
+        let upstream = self.config.upstream(&self.env, &self.target.provider)?;
+        let Some(endpoint) = self.target.endpoint(upstream.dialect) else {
             return Err(ApiError::not_found(format!(
-                "the gateway proxies POST .../openai/chat/completions, .../openai/embeddings and \
-                 .../anthropic/v1/messages; not {}",
+                "the gateway proxies POST .../openai/chat/completions, .../openai/responses, \
+                 .../openai/responses/input_tokens, .../openai/embeddings, \
+                 .../anthropic/v1/messages and .../anthropic/v1/messages/count_tokens; not {}",
                 req.path()
             )));
         };
@@ -454,7 +236,18 @@ impl Gate {
         };
         self.port_access = Some(PortAccess { gate: gate.clone() });
 
-        let ready = self.ready_call(req, endpoint).await;
+        if endpoint.uncounted() {
+            // Token counting: confirmed like a call, never held or counted.
+            let ready = self.ready_count(req, &upstream).await;
+            if let Err(refused) = confirm().await {
+                self.port_access = None;
+                return Err(refused);
+            }
+            let (config, provider_key, raw) = ready?;
+            return pass_through(req, endpoint, &config, &upstream, &provider_key, &raw).await;
+        }
+
+        let ready = self.ready_call(req, endpoint, &upstream).await;
         let (config, provider_key, feature, user_id, idempotency_key, prepared) = match ready {
             Ok(ready) => ready,
             Err(e) => {
@@ -467,8 +260,6 @@ impl Gate {
                 return Err(e);
             }
         };
-        let provider = endpoint.provider();
-
         let body_hash = fingerprint(&json!({
             "endpoint": endpoint.upstream_path(),
             "body": hex_digest(&prepared.body),
@@ -503,15 +294,36 @@ impl Gate {
             budget,
             reservation_id: reservation,
             user_id,
-            provider,
+            provider: upstream.name.clone(),
             model: prepared.model.clone(),
             estimate: prepared.estimate,
         };
         let mut response = self
-            .forward(req, endpoint, &config, &provider_key, prepared, held)
+            .forward(
+                req,
+                endpoint,
+                &config,
+                &upstream,
+                &provider_key,
+                prepared,
+                held,
+            )
             .await?;
         set(&mut response, "x-budget-request-id", &request_id);
         Ok(response)
+    }
+
+    /// What a token count needs: the configuration, the provider key and
+    /// the request body (JSON, at most [`MAX_REQUEST_BYTES`]) as sent.
+    async fn ready_count(
+        &mut self,
+        req: &mut Request,
+        upstream: &Upstream,
+    ) -> Result<(GatewayConfig, String, Vec<u8>), ApiError> {
+        let config = self.config.clone();
+        let provider_key = upstream.configured_key()?;
+        let (raw, _) = read_body(req).await?;
+        Ok((config, provider_key, raw))
     }
 
     /// Everything a call needs before its hold: the configuration and
@@ -521,6 +333,7 @@ impl Gate {
         &mut self,
         req: &mut Request,
         endpoint: Endpoint,
+        upstream: &Upstream,
     ) -> Result<
         (
             GatewayConfig,
@@ -532,15 +345,8 @@ impl Gate {
         ),
         ApiError,
     > {
-        let config = GatewayConfig::from_env(&self.env);
-        let provider = endpoint.provider();
-        let Some(provider_key) = config.provider_key(provider).map(str::to_owned) else {
-            return Err(ApiError::new(
-                500,
-                "gateway-not-configured",
-                format!("the gateway has no {} key configured", provider.as_str()),
-            ));
-        };
+        let config = self.config.clone();
+        let provider_key = upstream.configured_key()?;
         let feature = attribution(req, "x-budget-feature", 64)?.unwrap_or_else(|| "default".into());
         let user_id = attribution(req, "x-budget-user", 128)?;
         let idempotency_key = match header(req, "Idempotency-Key") {
@@ -551,8 +357,27 @@ impl Gate {
                 input::request_id(&map, "Idempotency-Key")?
             }
         };
+        // The port's own settings, over the gateway's.
+        let settings = config.port_settings(self.port())?;
+        let policy = EstimatePolicy {
+            default_max_tokens: settings
+                .default_max_tokens
+                .unwrap_or(config.policy.default_max_tokens),
+            strict: settings.strict.unwrap_or(config.policy.strict),
+        };
         let (raw, body) = read_body(req).await?;
-        let prepared = provider::prepare(endpoint, raw, body, config.policy)?;
+        let prepared = provider::prepare(endpoint, raw, body, policy)?;
+        if !settings.allows(&prepared.model) {
+            return Err(ApiError::bad_field(
+                "model-not-allowed",
+                "model",
+                format!(
+                    "port {} may not call model {:?} (see GATEWAY_PORT_SETTINGS)",
+                    self.port(),
+                    prepared.model
+                ),
+            ));
+        }
         Ok((
             config,
             provider_key,
@@ -561,303 +386,6 @@ impl Gate {
             idempotency_key,
             prepared,
         ))
-    }
-
-    /// Holds the call's estimate. A request id whose earlier call is settled
-    /// (an SDK retrying a failed call with the same `Idempotency-Key`) moves
-    /// on to `{key} #2`, `{key} #3`, ... ([`attempt_request_id`]): each
-    /// upstream call is counted once.
-    #[allow(clippy::too_many_arguments)]
-    async fn reserve(
-        &mut self,
-        gate: &GateClient,
-        prepared: &Prepared,
-        feature: &str,
-        user_id: Option<&str>,
-        idempotency_key: Option<String>,
-        body_hash: &str,
-        ttl_seconds: u64,
-    ) -> Result<(String, String, Budget, PortLoad), ApiError> {
-        let base = idempotency_key.unwrap_or_else(|| random_id("gw_"));
-        for attempt in 1..=MAX_ATTEMPTS_PER_KEY {
-            let request_id = attempt_request_id(&base, attempt);
-            let hold = HoldRequest {
-                estimated_tokens: prepared.estimate.total(),
-                feature: feature.to_owned(),
-                user_id: user_id.map(str::to_owned),
-                request_id: request_id.clone(),
-                ttl_seconds,
-                body_hash: body_hash.to_owned(),
-                hold_id: random_id("rsv_"),
-            };
-            let answer = gate.reserve(&hold).await?;
-            let budget = &answer.budget.budget;
-            match answer.result {
-                ReserveOutcome::Held {
-                    hold,
-                    load,
-                    replayed: false,
-                } => return Ok((hold.id, request_id, *budget, load)),
-                ReserveOutcome::Held { hold, load, .. } if hold.state == HoldState::Held => {
-                    self.remember(*budget, &load);
-                    return Err(ApiError::conflict(
-                        "call-in-flight",
-                        "a call with this Idempotency-Key is still in flight",
-                    ));
-                }
-                ReserveOutcome::Held { .. } => continue,
-                ReserveOutcome::Refused { refusal: r, load } => {
-                    self.remember(*budget, &load);
-                    return Err(refusal(&r, self.now));
-                }
-                ReserveOutcome::Conflict { load, .. } => {
-                    self.remember(*budget, &load);
-                    return Err(ApiError::conflict(
-                        "idempotency-key-conflict",
-                        "this Idempotency-Key was used for a different request",
-                    ));
-                }
-                ReserveOutcome::TooLarge { refusal: r, load } => {
-                    self.remember(*budget, &load);
-                    return Err(super::http::total_too_large(&r));
-                }
-            }
-        }
-        Err(ApiError::conflict(
-            "idempotency-key-exhausted",
-            format!("this Idempotency-Key was already used for {MAX_ATTEMPTS_PER_KEY} calls"),
-        ))
-    }
-
-    /// Sends the call upstream and answers with the provider's response,
-    /// settling the hold.
-    async fn forward(
-        &mut self,
-        req: &Request,
-        endpoint: Endpoint,
-        config: &GatewayConfig,
-        provider_key: &str,
-        prepared: Prepared,
-        held: HeldCall,
-    ) -> Result<Response, ApiError> {
-        let provider = endpoint.provider();
-        let mut url = format!("{}{}", config.base_url(provider), endpoint.upstream_path());
-        if let Some(query) = req.url().ok().and_then(|u| u.query().map(str::to_owned)) {
-            url.push('?');
-            url.push_str(&query);
-        }
-        let headers = Headers::new();
-        let _ = headers.set("Content-Type", "application/json");
-        let _ = headers.set(
-            "Accept",
-            if prepared.stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-        );
-        match provider {
-            Provider::OpenAi => {
-                let _ = headers.set("Authorization", &format!("Bearer {provider_key}"));
-            }
-            Provider::Anthropic => {
-                let _ = headers.set("x-api-key", provider_key);
-                let version =
-                    header(req, "anthropic-version").unwrap_or_else(|| "2023-06-01".into());
-                let _ = headers.set("anthropic-version", &version);
-                if let Some(beta) = header(req, "anthropic-beta") {
-                    let _ = headers.set("anthropic-beta", &beta);
-                }
-            }
-        }
-        let mut init = RequestInit::new();
-        // A provider's redirect is not followed: the prompt goes to the
-        // provider's origin and nowhere else (a 3xx is answered as an
-        // upstream error below).
-        init.with_method(Method::Post)
-            .with_redirect(RequestRedirect::Manual)
-            .with_headers(headers)
-            .with_body(Some(js_sys::Uint8Array::from(&prepared.body[..]).into()));
-        let upstream_request = Request::new_with_init(&url, &init).map_err(|e| {
-            worker::console_error!("gateway: bad upstream request: {e}");
-            ApiError::new(500, "internal", "the upstream request could not be built")
-        })?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let fetch = Fetch::Request(upstream_request);
-        let sent = select(
-            Box::pin(fetch.send_with_signal(&signal)),
-            Delay::from(config.upstream_timeout),
-        )
-        .await;
-        let mut upstream = match sent {
-            Either::Left((Ok(response), _)) => response,
-            Either::Left((Err(e), _)) => {
-                worker::console_warn!("gateway: upstream {} unreachable: {e}", provider.as_str());
-                self.settled(&held, held.release().await);
-                return Err(ApiError::new(
-                    502,
-                    "upstream-unreachable",
-                    format!("the {} upstream could not be reached", provider.as_str()),
-                ));
-            }
-            Either::Right(_) => {
-                controller.abort();
-                self.settled(&held, held.release().await);
-                return Err(ApiError::new(
-                    504,
-                    "upstream-timeout",
-                    format!(
-                        "the {} upstream did not answer within {} ms",
-                        provider.as_str(),
-                        config.upstream_timeout.as_millis()
-                    ),
-                ));
-            }
-        };
-        let status = upstream.status_code();
-        if (300..400).contains(&status) {
-            worker::console_warn!(
-                "gateway: the {} upstream answered {status} (a redirect); not followed",
-                provider.as_str()
-            );
-            self.settled(&held, held.release().await);
-            return Err(ApiError::new(
-                502,
-                "upstream-redirect",
-                format!(
-                    "the {} upstream answered with a redirect ({status}), which the gateway does not follow; nothing was charged",
-                    provider.as_str()
-                ),
-            ));
-        }
-        let content_type = upstream
-            .headers()
-            .get("Content-Type")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let out_headers = Headers::new();
-        for name in ["Content-Type", "x-request-id", "request-id", "Retry-After"] {
-            if let Some(value) = upstream.headers().get(name).ok().flatten() {
-                // A header that echoes the key is redacted like a body.
-                let value = Redactor::redact_all(provider_key, value.as_bytes());
-                let _ = out_headers.set(name, &String::from_utf8_lossy(&value));
-            }
-        }
-        let _ = out_headers.set("Cache-Control", "no-store");
-        let _ = out_headers.set("x-budget-reservation", &held.reservation_id);
-
-        if (200..300).contains(&status) && content_type.starts_with("text/event-stream") {
-            let (_, body) = upstream.into_parts();
-            let ResponseBody::Stream(body) = body else {
-                return Err(ApiError::new(
-                    502,
-                    "upstream-malformed",
-                    "the upstream stream could not be read",
-                ));
-            };
-            let tracker = UsageTracker::new(endpoint, !prepared.client_wants_usage);
-            let scrubber = Redactor::new(provider_key);
-            let relay = stream::relay(body, tracker, scrubber)
-                .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
-            let readable = relay.readable.clone();
-            let idle_timeout = config.upstream_timeout;
-            self.ctx.wait_until(async move {
-                let end = relay.end(idle_timeout, controller).await;
-                held.settle_stream(end).await;
-            });
-            let response = Response::builder()
-                .with_status(status)
-                .with_headers(out_headers)
-                .stream(readable);
-            return Ok(response);
-        }
-
-        let body = match select(
-            Box::pin(upstream.bytes()),
-            Delay::from(config.upstream_timeout),
-        )
-        .await
-        {
-            Either::Left((Ok(bytes), _)) => bytes,
-            Either::Left((Err(_), _)) | Either::Right(_) => {
-                // The call may have run upstream: charge it by rule.
-                held.charge_unseen(None, None).await;
-                self.measure_after(&held).await;
-                return Err(ApiError::new(
-                    502,
-                    "upstream-malformed",
-                    "the upstream response broke off before its end; the call is charged its estimate",
-                ));
-            }
-        };
-        let body = redact(body, provider_key);
-        if !(200..300).contains(&status) {
-            // The provider refused the call: nothing was used.
-            self.settled(&held, held.release().await);
-            return Ok(Response::from_bytes(body)
-                .map_err(|_| ApiError::new(500, "internal", "internal error"))?
-                .with_status(status)
-                .with_headers(out_headers));
-        }
-        let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-        let usage = parsed
-            .as_ref()
-            .and_then(|v| provider::response_usage(endpoint, v));
-        let Some(usage) = usage else {
-            held.charge_unseen(None, None).await;
-            self.measure_after(&held).await;
-            return Err(ApiError::new(
-                502,
-                "upstream-malformed",
-                format!(
-                    "the {} upstream answered without readable usage; the call is charged its estimate",
-                    provider.as_str()
-                ),
-            ));
-        };
-        let model = parsed
-            .as_ref()
-            .and_then(|v| v.get("model"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        // Committed after the answer, like a stream: the client does not wait
-        // for the ledger write; the budget headers show the state as of the gate.
-        self.ctx.wait_until(async move {
-            held.commit(usage, model.as_deref()).await;
-        });
-        Ok(Response::from_bytes(body)
-            .map_err(|_| ApiError::new(500, "internal", "internal error"))?
-            .with_status(status)
-            .with_headers(out_headers))
-    }
-
-    /// Updates the budget state after a settlement, when it reported one.
-    fn settled(&mut self, held: &HeldCall, load: Option<PortLoad>) {
-        if let Some(load) = load {
-            self.remember(held.budget, &load);
-        }
-    }
-
-    async fn measure_after(&mut self, held: &HeldCall) {
-        if let Ok(view) = held.gate.view(None, false).await {
-            self.remember(view.budget.budget, &view.load);
-        }
-    }
-}
-
-/// The ledger request id of a call's `attempt`-th upstream call under one
-/// idempotency key: the key itself, then `{key} #2`, `{key} #3`, ... A
-/// client's key (like every request id of the HTTP API) is visible ASCII,
-/// never a space, so no client key is ever another key's attempt: a client
-/// sending `Idempotency-Key: idem #2` is refused as malformed, and one
-/// sending `idem~2` is a key of its own, untouched by retries of `idem`.
-fn attempt_request_id(key: &str, attempt: u32) -> String {
-    if attempt == 1 {
-        key.to_owned()
-    } else {
-        format!("{key} #{attempt}")
     }
 }
 
@@ -870,51 +398,8 @@ async fn read_body(req: &mut Request) -> Result<(Vec<u8>, Value), ApiError> {
     Ok((bytes, value))
 }
 
-/// Confirms with KV that the port key presented (remembered by this
-/// isolate) still acts for `port`.
-///
-/// # Errors
-/// 401 when the key is no longer valid (it was revoked), 403 when it acts
-/// for another port, 503 when KV cannot answer (the gate fails closed).
-async fn confirm_key(
-    settings: &Settings,
-    secret: Option<&str>,
-    key_hash: Option<&str>,
-    port: &str,
-) -> Result<(), ApiError> {
-    let record = match secret {
-        Some(secret) => settings.key(secret).await?,
-        None => None,
-    };
-    let Some(record) = record else {
-        if let Some(hash) = key_hash {
-            cache::forget_key(hash);
-        }
-        return Err(ApiError::new(
-            401,
-            "unauthorized",
-            "the admin token or port key is not valid",
-        ));
-    };
-    let caller = Caller::Port {
-        port: record.port,
-        key_id: record.key_id,
-    };
-    if let Some(hash) = key_hash {
-        cache::remember_key(hash, caller.clone(), clock::system_ms());
-    }
-    caller.may_use_port(port)
-}
-
 /// SHA-256 (hex) of bytes.
 fn hex_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
-}
-
-/// Removes the provider key, in every spelling a JSON reader decodes back
-/// into it, from a body before it reaches the client (an upstream may echo
-/// the key it was sent in an error).
-fn redact(body: Vec<u8>, key: &str) -> Vec<u8> {
-    Redactor::redact_all(key, &body)
 }

@@ -1,0 +1,413 @@
+//! Reading a provider's server-sent events as they pass: the stream is cut
+//! into whole events (only an unfinished one waits for its end), and the
+//! events that carry usage are read. Pure, with no I/O: the Worker's relay
+//! (`worker::gateway::stream`) feeds it the upstream's chunks.
+
+use serde_json::Value;
+
+use crate::add_tokens;
+
+use super::usage::{read_usage, reported_tokens, responses_event_usage, Usage, UsageFormat};
+
+/// What the stream showed of the call's usage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeenUsage {
+    /// Input tokens, once reported (Anthropic reports them first).
+    pub input_tokens: Option<u64>,
+    /// Output tokens, once reported.
+    pub output_tokens: Option<u64>,
+    /// Cache and reasoning detail reported so far (its totals unused).
+    pub detail: Usage,
+    /// True once the provider's final usage arrived (OpenAI's usage chunk,
+    /// Anthropic's `message_delta`, a Responses terminal event).
+    pub complete: bool,
+    /// The model the provider named.
+    pub model: Option<String>,
+}
+
+impl SeenUsage {
+    /// The final usage, when the provider reported it.
+    pub fn final_usage(&self) -> Option<Usage> {
+        if !self.complete {
+            return None;
+        }
+        Some(
+            Usage {
+                input_tokens: self.input_tokens?,
+                output_tokens: self.output_tokens?,
+                ..self.detail
+            }
+            .bounded(),
+        )
+    }
+
+    fn take(&mut self, usage: Usage) {
+        self.input_tokens = Some(usage.input_tokens);
+        self.output_tokens = Some(usage.output_tokens);
+        self.detail = usage;
+        self.complete = true;
+    }
+}
+
+/// How a stream ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The upstream finished (with or without its usage).
+    Finished(SeenUsage),
+    /// The upstream went silent for longer than the timeout and was cut.
+    Broken(SeenUsage),
+    /// The relay failed before the end: the client went away, or the
+    /// upstream connection broke.
+    Interrupted(SeenUsage),
+}
+
+impl StreamEnd {
+    /// What was seen before the end.
+    pub fn seen(&self) -> &SeenUsage {
+        match self {
+            StreamEnd::Finished(s) | StreamEnd::Broken(s) | StreamEnd::Interrupted(s) => s,
+        }
+    }
+
+    /// `finished`, `broken` or `interrupted`, for logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StreamEnd::Finished(_) => "finished",
+            StreamEnd::Broken(_) => "cut after going silent",
+            StreamEnd::Interrupted(_) => "interrupted",
+        }
+    }
+}
+
+/// Reads server-sent events as they pass, holding back only an unfinished
+/// event (and, for OpenAI, the usage-only chunk the client did not ask for).
+#[derive(Debug)]
+pub struct UsageTracker {
+    format: UsageFormat,
+    strip_usage_chunk: bool,
+    pending: Vec<u8>,
+    seen: SeenUsage,
+}
+
+/// The end of the first complete event in `buf` (after its blank line).
+fn event_end(buf: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i + 1 < buf.len() {
+        if buf[i] == b'\n' && buf[i + 1] == b'\n' {
+            return Some(i + 2);
+        }
+        if buf[i..].starts_with(b"\r\n\r\n") {
+            return Some(i + 4);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The `data:` payload of one event (multiple data lines joined).
+fn event_data(event: &[u8]) -> String {
+    let text = String::from_utf8_lossy(event);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|data| data.strip_prefix(' ').unwrap_or(data))
+        .collect();
+    lines.join("\n")
+}
+
+/// True when `event` has a `"usage"` key whose value is an object.
+fn has_usage_object(event: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"usage\"";
+    let mut rest = event;
+    while let Some(at) = rest.windows(KEY.len()).position(|w| w == KEY) {
+        rest = &rest[at + KEY.len()..];
+        let value = rest
+            .iter()
+            .skip_while(|b| b.is_ascii_whitespace())
+            .skip_while(|b| **b == b':')
+            .find(|b| !b.is_ascii_whitespace());
+        if value == Some(&b'{') {
+            return true;
+        }
+    }
+    false
+}
+
+impl UsageTracker {
+    /// A tracker for a stream whose usage comes in `format`;
+    /// `strip_usage_chunk` drops OpenAI chat's usage-only chunk from what
+    /// is forwarded.
+    pub fn new(format: UsageFormat, strip_usage_chunk: bool) -> UsageTracker {
+        UsageTracker {
+            format,
+            strip_usage_chunk,
+            pending: Vec::new(),
+            seen: SeenUsage::default(),
+        }
+    }
+
+    /// What the stream has shown so far.
+    pub fn seen(&self) -> &SeenUsage {
+        &self.seen
+    }
+
+    /// Takes one upstream chunk; returns the bytes to forward now.
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.extend_from_slice(chunk);
+        let mut out = Vec::with_capacity(pending.len());
+        let mut start = 0;
+        while let Some(len) = event_end(&pending[start..]) {
+            let event = &pending[start..start + len];
+            if self.read_event(event) {
+                out.extend_from_slice(event);
+            }
+            start += len;
+        }
+        pending.drain(..start);
+        self.pending = pending;
+        out
+    }
+
+    /// The stream ended: returns what was held back (an unfinished event).
+    pub fn finish(&mut self) -> Vec<u8> {
+        let rest = std::mem::take(&mut self.pending);
+        if !rest.is_empty() {
+            self.read_event(&rest);
+        }
+        rest
+    }
+
+    /// Reads an event's usage; false when the event is not to be forwarded.
+    fn read_event(&mut self, event: &[u8]) -> bool {
+        // Only events carrying a usage object are parsed (OpenAI sends
+        // `"usage":null` on every chunk once usage is asked for): the rest
+        // pass untouched after one scan of their bytes.
+        if !has_usage_object(event) {
+            return true;
+        }
+        let data = event_data(event);
+        let Ok(json) = serde_json::from_str::<Value>(&data) else {
+            return true;
+        };
+        match self.format {
+            UsageFormat::Anthropic => self.read_anthropic(&json),
+            UsageFormat::OpenAiResponses => self.read_responses(&json),
+            UsageFormat::OpenAiChat | UsageFormat::OpenAiEmbeddings => {
+                return self.read_openai(&json)
+            }
+        }
+        true
+    }
+
+    fn read_openai(&mut self, chunk: &Value) -> bool {
+        let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) else {
+            return true;
+        };
+        if let Some(read) = read_usage(UsageFormat::OpenAiChat, usage) {
+            self.seen.take(read);
+        }
+        if let Some(model) = chunk.get("model").and_then(Value::as_str) {
+            self.seen.model = Some(model.to_owned());
+        }
+        let usage_only = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty);
+        !(usage_only && self.strip_usage_chunk)
+    }
+
+    /// A Responses stream: the usage of its terminal event's `response`.
+    fn read_responses(&mut self, event: &Value) {
+        if let Some((usage, model)) = responses_event_usage(event) {
+            self.seen.take(usage);
+            if model.is_some() {
+                self.seen.model = model;
+            }
+        }
+    }
+
+    /// Anthropic's input counts, each cumulative and each optional (a
+    /// `message_delta` may update the cache reads alone, as server tools
+    /// run): every count reported replaces the one seen before, and the
+    /// input total is their sum again.
+    fn take_anthropic_input(&mut self, usage: &Value) {
+        let seen = &mut self.seen;
+        let (reads, writes) = (
+            seen.detail.cached_input_tokens,
+            seen.detail.cache_write_tokens,
+        );
+        let uncached = seen
+            .input_tokens
+            .map(|total| total.saturating_sub(reads).saturating_sub(writes));
+        let reported = |key: &str| reported_tokens(usage.get(key));
+        let (new_uncached, new_writes, new_reads) = (
+            reported("input_tokens"),
+            reported("cache_creation_input_tokens"),
+            reported("cache_read_input_tokens"),
+        );
+        if new_uncached.is_none() && new_writes.is_none() && new_reads.is_none() {
+            return;
+        }
+        let Some(uncached) = new_uncached.or(uncached) else {
+            // No uncached count yet: a total cannot be formed.
+            return;
+        };
+        let writes = new_writes.unwrap_or(writes);
+        let reads = new_reads.unwrap_or(reads);
+        seen.input_tokens = Some(add_tokens(add_tokens(uncached, writes), reads));
+        seen.detail.cached_input_tokens = reads;
+        seen.detail.cache_write_tokens = writes;
+    }
+
+    fn read_anthropic(&mut self, event: &Value) {
+        match event.get("type").and_then(Value::as_str) {
+            Some("message_start") => {
+                let message = event.get("message");
+                if let Some(model) = message.and_then(|m| m.get("model")).and_then(Value::as_str) {
+                    self.seen.model = Some(model.to_owned());
+                }
+                if let Some(usage) = message.and_then(|m| m.get("usage")) {
+                    self.take_anthropic_input(usage);
+                    self.seen.output_tokens =
+                        reported_tokens(usage.get("output_tokens")).or(self.seen.output_tokens);
+                }
+            }
+            Some("message_delta") => {
+                let Some(usage) = event.get("usage") else {
+                    return;
+                };
+                // Counts in message_delta are cumulative; input appears there
+                // only in newer API versions.
+                self.take_anthropic_input(usage);
+                if let Some(output) = reported_tokens(usage.get("output_tokens")) {
+                    self.seen.output_tokens = Some(output);
+                    self.seen.complete = true;
+                }
+                if let Some(thinking) = reported_tokens(
+                    usage
+                        .get("output_tokens_details")
+                        .and_then(|d| d.get("thinking_tokens")),
+                ) {
+                    self.seen.detail.reasoning_tokens = thinking;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn responses_event(kind: &str, data: &str) -> String {
+        format!("event: {kind}\ndata: {data}\n\n")
+    }
+
+    const CREATED: &str = r#"{"type":"response.created","sequence_number":0,"response":{"id":"r","object":"response","model":"gpt-x","status":"in_progress","output":[],"usage":null}}"#;
+    const DELTA: &str = r#"{"type":"response.output_text.delta","sequence_number":1,"item_id":"m","output_index":0,"content_index":0,"delta":"say \"usage\": {","logprobs":[]}"#;
+    const COMPLETED: &str = r#"{"type":"response.completed","sequence_number":2,"response":{"id":"r","object":"response","model":"gpt-x-2026","status":"completed","output":[],"usage":{"input_tokens":30,"input_tokens_details":{"cached_tokens":20},"output_tokens":9,"output_tokens_details":{"reasoning_tokens":4},"total_tokens":39}}}"#;
+
+    #[test]
+    fn a_responses_stream_is_relayed_whole_and_counted_from_its_terminal_event() {
+        let stream = [
+            responses_event("response.created", CREATED),
+            responses_event("response.output_text.delta", DELTA),
+            responses_event("response.completed", COMPLETED),
+        ]
+        .concat();
+        let mut tracker = UsageTracker::new(UsageFormat::OpenAiResponses, false);
+        let mut out = Vec::new();
+        // Cut in small pieces: events are held back only until they end.
+        for piece in stream.as_bytes().chunks(7) {
+            out.extend(tracker.feed(piece));
+        }
+        out.extend(tracker.finish());
+        assert_eq!(out, stream.as_bytes());
+        assert_eq!(
+            tracker.seen().final_usage(),
+            Some(Usage {
+                input_tokens: 30,
+                output_tokens: 9,
+                cached_input_tokens: 20,
+                cache_write_tokens: 0,
+                reasoning_tokens: 4,
+            })
+        );
+        assert_eq!(tracker.seen().model.as_deref(), Some("gpt-x-2026"));
+    }
+
+    #[test]
+    fn a_responses_stream_cut_before_its_terminal_event_has_no_final_usage() {
+        let stream = [
+            responses_event("response.created", CREATED),
+            responses_event("response.output_text.delta", DELTA),
+        ]
+        .concat();
+        let mut tracker = UsageTracker::new(UsageFormat::OpenAiResponses, false);
+        let out = tracker.feed(stream.as_bytes());
+        assert_eq!(out, stream.as_bytes());
+        assert_eq!(tracker.seen().final_usage(), None);
+    }
+
+    #[test]
+    fn an_openai_chat_usage_chunk_keeps_its_details_and_is_stripped_when_asked() {
+        let usage = "data: {\"choices\":[],\"model\":\"m\",\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":8},\"completion_tokens_details\":{\"reasoning_tokens\":2}}}\n\ndata: [DONE]\n\n";
+        let mut tracker = UsageTracker::new(UsageFormat::OpenAiChat, true);
+        let out = tracker.feed(usage.as_bytes());
+        assert_eq!(out, b"data: [DONE]\n\n");
+        let seen = tracker.seen().final_usage().unwrap();
+        assert_eq!(
+            (
+                seen.input_tokens,
+                seen.cached_input_tokens,
+                seen.output_tokens,
+                seen.reasoning_tokens
+            ),
+            (10, 8, 3, 2)
+        );
+    }
+
+    #[test]
+    fn an_anthropic_stream_keeps_cache_reads_and_writes_from_message_start() {
+        let stream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"c\",\"usage\":{\"input_tokens\":5,\"cache_creation_input_tokens\":7,\"cache_read_input_tokens\":100,\"output_tokens\":1}}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{},\"usage\":{\"output_tokens\":6}}\n\n",
+        );
+        let mut tracker = UsageTracker::new(UsageFormat::Anthropic, false);
+        tracker.feed(stream.as_bytes());
+        assert_eq!(
+            tracker.seen().final_usage(),
+            Some(Usage {
+                input_tokens: 112,
+                output_tokens: 6,
+                cached_input_tokens: 100,
+                cache_write_tokens: 7,
+                reasoning_tokens: 0,
+            })
+        );
+    }
+
+    #[test]
+    fn an_anthropic_message_delta_may_update_one_input_count_alone() {
+        let stream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5,\"cache_creation_input_tokens\":7,\"cache_read_input_tokens\":100,\"output_tokens\":1}}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"input_tokens\":null,\"cache_read_input_tokens\":300,\"output_tokens\":4}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"input_tokens\":50,\"output_tokens\":9}}\n\n",
+        );
+        let mut tracker = UsageTracker::new(UsageFormat::Anthropic, false);
+        tracker.feed(stream.as_bytes());
+        let usage = tracker.seen().final_usage().unwrap();
+        assert_eq!(
+            (
+                usage.input_tokens,
+                usage.cached_input_tokens,
+                usage.cache_write_tokens,
+                usage.output_tokens
+            ),
+            (357, 300, 7, 9),
+            "uncached 50 + writes 7 + reads 300"
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! The usage a provider reports for a call, read from its JSON: OpenAI Chat
+//! Completions and Embeddings (`usage.prompt_tokens`...), the OpenAI
+//! Responses API (`usage.input_tokens`...) and Anthropic Messages
+//! (`usage.input_tokens` plus its cache counts). Pure, with no I/O: the
+//! Worker's gateway feeds it the bodies and events it relays.
+
+use serde_json::Value;
+
+use crate::{add_tokens, tokens_from_f64};
+
+/// Tokens the provider reported for a call, by kind.
+///
+/// `input_tokens` and `output_tokens` are the totals a budget counts; the
+/// three details are parts of them (cached reads and cache writes of the
+/// input, reasoning of the output), never added on top.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// All input tokens (Anthropic: uncached input plus cache writes and reads).
+    pub input_tokens: u64,
+    /// All output tokens (reasoning included).
+    pub output_tokens: u64,
+    /// The part of the input read from the provider's cache.
+    pub cached_input_tokens: u64,
+    /// The part of the input written to the provider's cache.
+    pub cache_write_tokens: u64,
+    /// The part of the output spent on reasoning.
+    pub reasoning_tokens: u64,
+}
+
+impl Usage {
+    /// Input and output only, no detail.
+    pub fn new(input_tokens: u64, output_tokens: u64) -> Usage {
+        Usage {
+            input_tokens,
+            output_tokens,
+            ..Usage::default()
+        }
+    }
+
+    /// The same usage with its details kept within their totals: a provider
+    /// that reports more cached than input tokens (or more reasoning than
+    /// output tokens) is read at its totals, the details capped by them.
+    pub fn bounded(mut self) -> Usage {
+        self.cached_input_tokens = self.cached_input_tokens.min(self.input_tokens);
+        self.cache_write_tokens = self
+            .cache_write_tokens
+            .min(self.input_tokens - self.cached_input_tokens);
+        self.reasoning_tokens = self.reasoning_tokens.min(self.output_tokens);
+        self
+    }
+}
+
+/// Which usage object a provider's API reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsageFormat {
+    /// OpenAI Chat Completions: `prompt_tokens`, `completion_tokens`,
+    /// `prompt_tokens_details.{cached_tokens, cache_write_tokens}`,
+    /// `completion_tokens_details.reasoning_tokens`.
+    OpenAiChat,
+    /// OpenAI Embeddings: `prompt_tokens` only.
+    OpenAiEmbeddings,
+    /// OpenAI Responses: `input_tokens`, `output_tokens`,
+    /// `input_tokens_details.{cached_tokens, cache_write_tokens}`,
+    /// `output_tokens_details.reasoning_tokens`.
+    OpenAiResponses,
+    /// Anthropic Messages: `input_tokens` (uncached), `output_tokens`,
+    /// `cache_creation_input_tokens`, `cache_read_input_tokens`,
+    /// `output_tokens_details.thinking_tokens`.
+    Anthropic,
+}
+
+/// A whole non-negative token count reported by a provider.
+pub fn reported_tokens(value: Option<&Value>) -> Option<u64> {
+    let n = value?.as_f64()?;
+    tokens_from_f64(n, "usage").ok()
+}
+
+/// An optional detail count at `outer.inner` (absent, null or malformed: 0).
+fn detail(usage: &Value, outer: &str, inner: &str) -> u64 {
+    reported_tokens(usage.get(outer).and_then(|d| d.get(inner))).unwrap_or(0)
+}
+
+/// Anthropic input tokens: uncached input plus cache writes and reads (all
+/// are input the provider processed), with the reads and writes as details.
+/// `None` without `input_tokens`.
+pub fn anthropic_input(usage: &Value) -> Option<Usage> {
+    let base = reported_tokens(usage.get("input_tokens"))?;
+    let writes = reported_tokens(usage.get("cache_creation_input_tokens")).unwrap_or(0);
+    let reads = reported_tokens(usage.get("cache_read_input_tokens")).unwrap_or(0);
+    Some(Usage {
+        input_tokens: add_tokens(add_tokens(base, writes), reads),
+        cached_input_tokens: reads,
+        cache_write_tokens: writes,
+        ..Usage::default()
+    })
+}
+
+/// Reads a usage object (the value of a response's `usage`) in `format`.
+/// `None` when a total is missing or malformed; details are optional.
+pub fn read_usage(format: UsageFormat, usage: &Value) -> Option<Usage> {
+    let usage = match format {
+        UsageFormat::OpenAiChat => Usage {
+            input_tokens: reported_tokens(usage.get("prompt_tokens"))?,
+            output_tokens: reported_tokens(usage.get("completion_tokens"))?,
+            cached_input_tokens: detail(usage, "prompt_tokens_details", "cached_tokens"),
+            cache_write_tokens: detail(usage, "prompt_tokens_details", "cache_write_tokens"),
+            reasoning_tokens: detail(usage, "completion_tokens_details", "reasoning_tokens"),
+        },
+        UsageFormat::OpenAiEmbeddings => {
+            Usage::new(reported_tokens(usage.get("prompt_tokens"))?, 0)
+        }
+        UsageFormat::OpenAiResponses => Usage {
+            input_tokens: reported_tokens(usage.get("input_tokens"))?,
+            output_tokens: reported_tokens(usage.get("output_tokens"))?,
+            cached_input_tokens: detail(usage, "input_tokens_details", "cached_tokens"),
+            cache_write_tokens: detail(usage, "input_tokens_details", "cache_write_tokens"),
+            reasoning_tokens: detail(usage, "output_tokens_details", "reasoning_tokens"),
+        },
+        UsageFormat::Anthropic => Usage {
+            output_tokens: reported_tokens(usage.get("output_tokens"))?,
+            reasoning_tokens: detail(usage, "output_tokens_details", "thinking_tokens"),
+            ..anthropic_input(usage)?
+        },
+    };
+    Some(usage.bounded())
+}
+
+/// The usage a complete (non-streamed) response body reports, if well-formed.
+pub fn response_usage(format: UsageFormat, body: &Value) -> Option<Usage> {
+    read_usage(format, body.get("usage")?)
+}
+
+/// The terminal events of a Responses API stream, whose `response` carries
+/// the call's usage.
+pub const RESPONSES_TERMINAL_EVENTS: &[&str] = &[
+    "response.completed",
+    "response.incomplete",
+    "response.failed",
+];
+
+/// A Responses API stream event's final usage and model: only from a
+/// terminal event (`response.completed`, `.incomplete`, `.failed`), read from
+/// its `response` object. `None` for any other event, or a terminal one
+/// without readable usage.
+pub fn responses_event_usage(event: &Value) -> Option<(Usage, Option<String>)> {
+    let kind = event.get("type").and_then(Value::as_str)?;
+    if !RESPONSES_TERMINAL_EVENTS.contains(&kind) {
+        return None;
+    }
+    let response = event.get("response")?;
+    let usage = response_usage(UsageFormat::OpenAiResponses, response)?;
+    let model = response
+        .get("model")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Some((usage, model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn openai_chat_usage_keeps_cached_and_reasoning_tokens_as_parts_of_the_totals() {
+        let usage = json!({
+            "prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500,
+            "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0, "cache_write_tokens": 100},
+            "completion_tokens_details": {"reasoning_tokens": 256}
+        });
+        assert_eq!(
+            read_usage(UsageFormat::OpenAiChat, &usage),
+            Some(Usage {
+                input_tokens: 1200,
+                output_tokens: 300,
+                cached_input_tokens: 1024,
+                cache_write_tokens: 100,
+                reasoning_tokens: 256,
+            })
+        );
+    }
+
+    #[test]
+    fn details_are_optional_and_totals_are_not() {
+        let plain = json!({"prompt_tokens": 10, "completion_tokens": 2});
+        assert_eq!(
+            read_usage(UsageFormat::OpenAiChat, &plain),
+            Some(Usage::new(10, 2))
+        );
+        let nulls = json!({"prompt_tokens": 10, "completion_tokens": 2,
+            "prompt_tokens_details": null, "completion_tokens_details": {"reasoning_tokens": null}});
+        assert_eq!(
+            read_usage(UsageFormat::OpenAiChat, &nulls),
+            Some(Usage::new(10, 2))
+        );
+        assert_eq!(
+            read_usage(UsageFormat::OpenAiChat, &json!({"prompt_tokens": 10})),
+            None
+        );
+        assert_eq!(
+            read_usage(
+                UsageFormat::OpenAiResponses,
+                &json!({"input_tokens": -1, "output_tokens": 2})
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn responses_usage_reads_input_and_output_details() {
+        let body = json!({"usage": {"input_tokens": 328, "input_tokens_details": {"cached_tokens": 128},
+            "output_tokens": 52, "output_tokens_details": {"reasoning_tokens": 40}, "total_tokens": 380}});
+        assert_eq!(
+            response_usage(UsageFormat::OpenAiResponses, &body),
+            Some(Usage {
+                input_tokens: 328,
+                output_tokens: 52,
+                cached_input_tokens: 128,
+                cache_write_tokens: 0,
+                reasoning_tokens: 40,
+            })
+        );
+    }
+
+    #[test]
+    fn details_larger_than_their_totals_are_capped() {
+        let usage = json!({"input_tokens": 10, "input_tokens_details": {"cached_tokens": 50, "cache_write_tokens": 9},
+            "output_tokens": 2, "output_tokens_details": {"reasoning_tokens": 7}});
+        let read = read_usage(UsageFormat::OpenAiResponses, &usage).unwrap();
+        assert_eq!(
+            (
+                read.cached_input_tokens,
+                read.cache_write_tokens,
+                read.reasoning_tokens
+            ),
+            (10, 0, 2)
+        );
+    }
+
+    #[test]
+    fn anthropic_input_adds_cache_reads_and_writes_and_keeps_them_as_details() {
+        let usage = json!({"input_tokens": 40, "cache_creation_input_tokens": 100,
+            "cache_read_input_tokens": 1000, "output_tokens": 12});
+        assert_eq!(
+            read_usage(UsageFormat::Anthropic, &usage),
+            Some(Usage {
+                input_tokens: 1140,
+                output_tokens: 12,
+                cached_input_tokens: 1000,
+                cache_write_tokens: 100,
+                reasoning_tokens: 0,
+            })
+        );
+        let thinking = json!({"input_tokens": 4, "output_tokens": 9, "output_tokens_details": {"thinking_tokens": 6}});
+        assert_eq!(
+            read_usage(UsageFormat::Anthropic, &thinking)
+                .unwrap()
+                .reasoning_tokens,
+            6
+        );
+        let nulls =
+            json!({"input_tokens": 4, "cache_creation_input_tokens": null, "output_tokens": 1});
+        assert_eq!(
+            read_usage(UsageFormat::Anthropic, &nulls),
+            Some(Usage::new(4, 1))
+        );
+    }
+
+    #[test]
+    fn embeddings_have_no_output() {
+        let body = json!({"usage": {"prompt_tokens": 64, "total_tokens": 64}});
+        assert_eq!(
+            response_usage(UsageFormat::OpenAiEmbeddings, &body),
+            Some(Usage::new(64, 0))
+        );
+    }
+
+    #[test]
+    fn only_terminal_responses_events_carry_the_final_usage() {
+        let usage = json!({"input_tokens": 10, "output_tokens": 2});
+        for kind in RESPONSES_TERMINAL_EVENTS {
+            let event = json!({"type": kind, "response": {"model": "m-1", "usage": usage}});
+            assert_eq!(
+                responses_event_usage(&event),
+                Some((Usage::new(10, 2), Some("m-1".to_owned())))
+            );
+        }
+        let created =
+            json!({"type": "response.created", "response": {"model": "m", "usage": usage}});
+        assert_eq!(responses_event_usage(&created), None);
+        let failed_without = json!({"type": "response.failed", "response": {"usage": null}});
+        assert_eq!(responses_event_usage(&failed_without), None);
+    }
+}

@@ -1,0 +1,321 @@
+//! Forwarding: the request sent upstream with the provider key, the answer
+//! (plain or streamed) relayed redacted, and the hold settled by it.
+
+use futures_util::future::{select, Either};
+use serde_json::Value;
+use worker::{
+    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
+    Response, ResponseBody,
+};
+
+use super::super::http::ApiError;
+use super::access::header;
+use super::config::{GatewayConfig, Upstream};
+use super::provider::{self, Endpoint, Prepared, Provider};
+use super::settle::HeldCall;
+use super::stream::{self, UsageTracker};
+use super::Gate;
+use crate::gate::PortLoad;
+use crate::llm::redact::Redactor;
+
+impl Gate {
+    /// Sends the call upstream and answers with the provider's response,
+    /// settling the hold.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn forward(
+        &mut self,
+        req: &Request,
+        endpoint: Endpoint,
+        config: &GatewayConfig,
+        upstream: &Upstream,
+        provider_key: &str,
+        prepared: Prepared,
+        held: HeldCall,
+    ) -> Result<Response, ApiError> {
+        let sent = send(
+            req,
+            endpoint,
+            config,
+            upstream,
+            provider_key,
+            &prepared.body,
+            prepared.stream,
+        )
+        .await;
+        let (mut upstream, controller) = match sent {
+            Ok(sent) => sent,
+            Err(e) => {
+                // Nothing was used upstream.
+                self.settled(&held, held.release().await);
+                return Err(e);
+            }
+        };
+        let status = upstream.status_code();
+        let content_type = upstream
+            .headers()
+            .get("Content-Type")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let out_headers = relayed_headers(&upstream, provider_key);
+        let _ = out_headers.set("x-budget-reservation", &held.reservation_id);
+
+        if (200..300).contains(&status) && content_type.starts_with("text/event-stream") {
+            let (_, body) = upstream.into_parts();
+            let ResponseBody::Stream(body) = body else {
+                return Err(ApiError::new(
+                    502,
+                    "upstream-malformed",
+                    "the upstream stream could not be read",
+                ));
+            };
+            let tracker = UsageTracker::new(endpoint.usage_format(), !prepared.client_wants_usage);
+            let scrubber = Redactor::new(provider_key);
+            let relay = stream::relay(body, tracker, scrubber)
+                .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
+            let readable = relay.readable.clone();
+            let idle_timeout = config.upstream_timeout;
+            self.ctx.wait_until(async move {
+                let end = relay.end(idle_timeout, controller).await;
+                held.settle_stream(end).await;
+            });
+            let response = Response::builder()
+                .with_status(status)
+                .with_headers(out_headers)
+                .stream(readable);
+            return Ok(response);
+        }
+
+        let body = match select(
+            Box::pin(upstream.bytes()),
+            Delay::from(config.upstream_timeout),
+        )
+        .await
+        {
+            Either::Left((Ok(bytes), _)) => bytes,
+            Either::Left((Err(_), _)) | Either::Right(_) => {
+                // The call may have run upstream: charge it by rule.
+                held.charge_unseen(None, None).await;
+                self.measure_after(&held).await;
+                return Err(ApiError::new(
+                    502,
+                    "upstream-malformed",
+                    "the upstream response broke off before its end; the call is charged its estimate",
+                ));
+            }
+        };
+        let body = redact(body, provider_key);
+        if !(200..300).contains(&status) {
+            // The provider refused the call: nothing was used.
+            self.settled(&held, held.release().await);
+            return Ok(Response::from_bytes(body)
+                .map_err(|_| ApiError::new(500, "internal", "internal error"))?
+                .with_status(status)
+                .with_headers(out_headers));
+        }
+        let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+        let usage = parsed
+            .as_ref()
+            .and_then(|v| provider::response_usage(endpoint, v));
+        let Some(usage) = usage else {
+            held.charge_unseen(None, None).await;
+            self.measure_after(&held).await;
+            return Err(ApiError::new(
+                502,
+                "upstream-malformed",
+                format!(
+                    "the {} upstream answered without readable usage; the call is charged its estimate",
+                    held.provider
+                ),
+            ));
+        };
+        let model = parsed
+            .as_ref()
+            .and_then(|v| v.get("model"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        // Committed after the answer, like a stream: the client does not wait
+        // for the ledger write; the budget headers show the state as of the gate.
+        self.ctx.wait_until(async move {
+            held.commit(usage, model.as_deref()).await;
+        });
+        Ok(Response::from_bytes(body)
+            .map_err(|_| ApiError::new(500, "internal", "internal error"))?
+            .with_status(status)
+            .with_headers(out_headers))
+    }
+
+    /// Updates the budget state after a settlement, when it reported one.
+    pub(super) fn settled(&mut self, held: &HeldCall, load: Option<PortLoad>) {
+        if let Some(load) = load {
+            self.remember(held.budget, &load);
+        }
+    }
+
+    pub(super) async fn measure_after(&mut self, held: &HeldCall) {
+        if let Ok(view) = held.gate.view(None, false).await {
+            self.remember(view.budget.budget, &view.load);
+        }
+    }
+}
+
+/// Sends a request body upstream with the provider key (a provider's
+/// redirect is never followed: the prompt goes to the provider's origin and
+/// nowhere else): the upstream's answer and the controller that aborts it.
+///
+/// # Errors
+/// 502 `upstream-unreachable`, 504 `upstream-timeout` (no response headers
+/// within the timeout; the request is aborted), 502 `upstream-redirect`.
+pub(super) async fn send(
+    req: &Request,
+    endpoint: Endpoint,
+    config: &GatewayConfig,
+    upstream: &Upstream,
+    provider_key: &str,
+    body: &[u8],
+    stream: bool,
+) -> Result<(Response, AbortController), ApiError> {
+    let provider = &upstream.name;
+    let mut url = format!("{}{}", upstream.base_url, endpoint.upstream_path());
+    if let Some(query) = req.url().ok().and_then(|u| u.query().map(str::to_owned)) {
+        url.push('?');
+        url.push_str(&query);
+    }
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", "application/json");
+    let _ = headers.set(
+        "Accept",
+        if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        },
+    );
+    match upstream.dialect {
+        Provider::OpenAi => {
+            let _ = headers.set("Authorization", &format!("Bearer {provider_key}"));
+        }
+        Provider::Anthropic => {
+            let _ = headers.set("x-api-key", provider_key);
+            let version = header(req, "anthropic-version").unwrap_or_else(|| "2023-06-01".into());
+            let _ = headers.set("anthropic-version", &version);
+            if let Some(beta) = header(req, "anthropic-beta") {
+                let _ = headers.set("anthropic-beta", &beta);
+            }
+        }
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_redirect(RequestRedirect::Manual)
+        .with_headers(headers)
+        .with_body(Some(js_sys::Uint8Array::from(body).into()));
+    let upstream_request = Request::new_with_init(&url, &init).map_err(|e| {
+        worker::console_error!("gateway: bad upstream request: {e}");
+        ApiError::new(500, "internal", "the upstream request could not be built")
+    })?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch = Fetch::Request(upstream_request);
+    let sent = select(
+        Box::pin(fetch.send_with_signal(&signal)),
+        Delay::from(config.upstream_timeout),
+    )
+    .await;
+    let upstream = match sent {
+        Either::Left((Ok(response), _)) => response,
+        Either::Left((Err(e), _)) => {
+            worker::console_warn!("gateway: upstream {} unreachable: {e}", provider);
+            return Err(ApiError::new(
+                502,
+                "upstream-unreachable",
+                format!("the {} upstream could not be reached", provider),
+            ));
+        }
+        Either::Right(_) => {
+            controller.abort();
+            return Err(ApiError::new(
+                504,
+                "upstream-timeout",
+                format!(
+                    "the {} upstream did not answer within {} ms",
+                    provider,
+                    config.upstream_timeout.as_millis()
+                ),
+            ));
+        }
+    };
+    let status = upstream.status_code();
+    if (300..400).contains(&status) {
+        worker::console_warn!(
+            "gateway: the {} upstream answered {status} (a redirect); not followed",
+            provider
+        );
+        return Err(ApiError::new(
+            502,
+            "upstream-redirect",
+            format!(
+                "the {} upstream answered with a redirect ({status}), which the gateway does not follow; nothing was charged",
+                provider
+            ),
+        ));
+    }
+    Ok((upstream, controller))
+}
+
+/// The upstream's headers a client sees (redacted like a body), and ours.
+pub(super) fn relayed_headers(upstream: &Response, provider_key: &str) -> Headers {
+    let out_headers = Headers::new();
+    for name in ["Content-Type", "x-request-id", "request-id", "Retry-After"] {
+        if let Some(value) = upstream.headers().get(name).ok().flatten() {
+            // A header that echoes the key is redacted like a body.
+            let value = Redactor::redact_all(provider_key, value.as_bytes());
+            let _ = out_headers.set(name, &String::from_utf8_lossy(&value));
+        }
+    }
+    let _ = out_headers.set("Cache-Control", "no-store");
+    out_headers
+}
+
+/// Token counting (`.../responses/input_tokens`, `.../v1/messages/count_tokens`):
+/// the body goes upstream as the client sent it, and the answer (any status)
+/// comes back redacted. Nothing is held or counted: the provider does not
+/// bill it as a call.
+pub(super) async fn pass_through(
+    req: &Request,
+    endpoint: Endpoint,
+    config: &GatewayConfig,
+    upstream: &Upstream,
+    provider_key: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let (mut upstream, _controller) =
+        send(req, endpoint, config, upstream, provider_key, body, false).await?;
+    let status = upstream.status_code();
+    let out_headers = relayed_headers(&upstream, provider_key);
+    let body = match select(
+        Box::pin(upstream.bytes()),
+        Delay::from(config.upstream_timeout),
+    )
+    .await
+    {
+        Either::Left((Ok(bytes), _)) => bytes,
+        Either::Left((Err(_), _)) | Either::Right(_) => {
+            return Err(ApiError::new(
+                502,
+                "upstream-malformed",
+                "the upstream response broke off before its end",
+            ));
+        }
+    };
+    Ok(Response::from_bytes(redact(body, provider_key))
+        .map_err(|_| ApiError::new(500, "internal", "internal error"))?
+        .with_status(status)
+        .with_headers(out_headers))
+}
+
+/// Removes the provider key, in every spelling a JSON reader decodes back
+/// into it, from a body before it reaches the client (an upstream may echo
+/// the key it was sent in an error).
+pub(super) fn redact(body: Vec<u8>, key: &str) -> Vec<u8> {
+    Redactor::redact_all(key, &body)
+}

@@ -1,0 +1,92 @@
+//! The hold: one atomic reservation of the call's estimate in the port's
+//! gate, under the request id of its attempt.
+
+use super::super::gate::GateClient;
+use super::super::http::{refusal, ApiError};
+use super::super::ids::random_id;
+use super::provider::Prepared;
+use super::{Gate, MAX_ATTEMPTS_PER_KEY};
+use crate::gate::{HoldRequest, HoldState, PortLoad, ReserveOutcome};
+use crate::Budget;
+
+impl Gate {
+    /// Holds the call's estimate. A request id whose earlier call is settled
+    /// (an SDK retrying a failed call with the same `Idempotency-Key`) moves
+    /// on to `{key} #2`, `{key} #3`, ... ([`attempt_request_id`]): each
+    /// upstream call is counted once.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn reserve(
+        &mut self,
+        gate: &GateClient,
+        prepared: &Prepared,
+        feature: &str,
+        user_id: Option<&str>,
+        idempotency_key: Option<String>,
+        body_hash: &str,
+        ttl_seconds: u64,
+    ) -> Result<(String, String, Budget, PortLoad), ApiError> {
+        let base = idempotency_key.unwrap_or_else(|| random_id("gw_"));
+        for attempt in 1..=MAX_ATTEMPTS_PER_KEY {
+            let request_id = attempt_request_id(&base, attempt);
+            let hold = HoldRequest {
+                estimated_tokens: prepared.estimate.total(),
+                feature: feature.to_owned(),
+                user_id: user_id.map(str::to_owned),
+                request_id: request_id.clone(),
+                ttl_seconds,
+                body_hash: body_hash.to_owned(),
+                hold_id: random_id("rsv_"),
+            };
+            let answer = gate.reserve(&hold).await?;
+            let budget = &answer.budget.budget;
+            match answer.result {
+                ReserveOutcome::Held {
+                    hold,
+                    load,
+                    replayed: false,
+                } => return Ok((hold.id, request_id, *budget, load)),
+                ReserveOutcome::Held { hold, load, .. } if hold.state == HoldState::Held => {
+                    self.remember(*budget, &load);
+                    return Err(ApiError::conflict(
+                        "call-in-flight",
+                        "a call with this Idempotency-Key is still in flight",
+                    ));
+                }
+                ReserveOutcome::Held { .. } => continue,
+                ReserveOutcome::Refused { refusal: r, load } => {
+                    self.remember(*budget, &load);
+                    return Err(refusal(&r, self.now));
+                }
+                ReserveOutcome::Conflict { load, .. } => {
+                    self.remember(*budget, &load);
+                    return Err(ApiError::conflict(
+                        "idempotency-key-conflict",
+                        "this Idempotency-Key was used for a different request",
+                    ));
+                }
+                ReserveOutcome::TooLarge { refusal: r, load } => {
+                    self.remember(*budget, &load);
+                    return Err(super::super::http::total_too_large(&r));
+                }
+            }
+        }
+        Err(ApiError::conflict(
+            "idempotency-key-exhausted",
+            format!("this Idempotency-Key was already used for {MAX_ATTEMPTS_PER_KEY} calls"),
+        ))
+    }
+}
+
+/// The ledger request id of a call's `attempt`-th upstream call under one
+/// idempotency key: the key itself, then `{key} #2`, `{key} #3`, ... A
+/// client's key (like every request id of the HTTP API) is visible ASCII,
+/// never a space, so no client key is ever another key's attempt: a client
+/// sending `Idempotency-Key: idem #2` is refused as malformed, and one
+/// sending `idem~2` is a key of its own, untouched by retries of `idem`.
+pub(super) fn attempt_request_id(key: &str, attempt: u32) -> String {
+    if attempt == 1 {
+        key.to_owned()
+    } else {
+        format!("{key} #{attempt}")
+    }
+}

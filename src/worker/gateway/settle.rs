@@ -1,0 +1,149 @@
+//! Settling a held call: commit the provider's usage, charge by the core's
+//! rule when it was not seen to its end, or release the hold.
+
+use std::rc::Rc;
+
+use serde_json::json;
+
+use super::super::gate::GateClient;
+use super::super::ids::fingerprint;
+use super::provider::{Estimate, Usage};
+use super::stream::StreamEnd;
+use crate::charge;
+use crate::gate::{CallUsage, CommitOutcome, PortLoad, ReleaseOutcome, TokenCounts};
+use crate::Budget;
+
+/// A held call on its way upstream: what settling it needs.
+pub(super) struct HeldCall {
+    pub(super) gate: Rc<GateClient>,
+    /// This call's id: its commit is known as its own on retries.
+    pub(super) write_id: String,
+    pub(super) port: String,
+    pub(super) budget: Budget,
+    pub(super) reservation_id: String,
+    pub(super) user_id: Option<String>,
+    /// The provider's name (the ledger's provider column).
+    pub(super) provider: String,
+    pub(super) model: String,
+    pub(super) estimate: Estimate,
+}
+
+impl HeldCall {
+    /// Commits `usage` (the provider's), attributing the model the response
+    /// named (else the requested one).
+    pub(super) async fn commit(&self, usage: Usage, model: Option<&str>) -> Option<PortLoad> {
+        let model: String = model
+            .filter(|m| !m.is_empty())
+            .unwrap_or(&self.model)
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(128)
+            .collect();
+        let usage = CallUsage {
+            user_id: self.user_id.clone(),
+            feature: None,
+            provider: self.provider.clone(),
+            model,
+            tokens: TokenCounts {
+                input_tokens: usage.input_tokens,
+                cached_input_tokens: usage.cached_input_tokens,
+                cache_write_tokens: usage.cache_write_tokens,
+                output_tokens: usage.output_tokens,
+                reasoning_tokens: usage.reasoning_tokens,
+            },
+        };
+        let hash = fingerprint(&json!({
+            "provider": usage.provider,
+            "model": usage.model,
+            "userId": usage.user_id,
+            "tokens": usage.tokens,
+        }));
+        match self
+            .gate
+            .commit(&self.reservation_id, &usage, &hash, &self.write_id)
+            .await
+            .map(|answer| answer.result)
+        {
+            Ok(CommitOutcome::Committed { load, .. }) => Some(load),
+            Ok(other) => {
+                worker::console_error!(
+                    "gateway: commit of {} on port {} not applied: {}",
+                    self.reservation_id,
+                    self.port,
+                    match other {
+                        CommitOutcome::NotFound { .. } => "not found",
+                        CommitOutcome::TooLarge { .. } => "a total would pass 2^53 - 1",
+                        _ => "conflict",
+                    }
+                );
+                None
+            }
+            Err(e) => {
+                // The hold stays and expires: then it is charged as its estimate.
+                worker::console_error!(
+                    "gateway: commit of {} on port {} failed: {e:?}",
+                    self.reservation_id,
+                    self.port
+                );
+                None
+            }
+        }
+    }
+
+    /// Charges a call whose usage the gateway could not see to its end, by
+    /// the core's rule ([`charge::broken_off`]): the hold, its input part
+    /// lowered to the provider's input count when one was reported. Never
+    /// zero, never more than the hold.
+    pub(super) async fn charge_unseen(&self, input_reported: Option<u64>, model: Option<&str>) {
+        let charge = charge::broken_off(
+            self.estimate.input_tokens,
+            self.estimate.output_tokens,
+            input_reported,
+        );
+        // No detail: what the call read from cache or spent on reasoning
+        // is unknown.
+        self.commit(Usage::new(charge.input_tokens, charge.output_tokens), model)
+            .await;
+    }
+
+    /// Gives the hold back: the upstream refused the call.
+    pub(super) async fn release(&self) -> Option<PortLoad> {
+        match self
+            .gate
+            .release(&self.reservation_id)
+            .await
+            .map(|answer| answer.result)
+        {
+            Ok(ReleaseOutcome::Released { load, .. }) => Some(load),
+            Ok(_) => None,
+            Err(e) => {
+                worker::console_error!(
+                    "gateway: release of {} on port {} failed: {e:?}",
+                    self.reservation_id,
+                    self.port
+                );
+                None
+            }
+        }
+    }
+
+    /// Settles a streamed call from how its stream ended.
+    pub(super) async fn settle_stream(self, end: StreamEnd) {
+        let seen = end.seen();
+        match seen.final_usage() {
+            Some(usage) => {
+                self.commit(usage, seen.model.as_deref()).await;
+            }
+            None => {
+                worker::console_warn!(
+                    "gateway: stream of {} on port {} {} without usage; charged by rule",
+                    self.reservation_id,
+                    self.port,
+                    end.as_str()
+                );
+                self.charge_unseen(seen.input_tokens, seen.model.as_deref())
+                    .await;
+            }
+        }
+    }
+}
