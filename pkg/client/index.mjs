@@ -94,7 +94,8 @@ export function createClient(options) {
       try {
         res = await doFetch(`${root}${path}`, init);
       } catch (cause) {
-        if (idempotent && attempt < attempts) {
+        const aborted = cause && (cause.name === 'AbortError' || cause.name === 'TimeoutError');
+        if (idempotent && !aborted && attempt < attempts) {
           await sleep(Math.min(maxDelay, baseDelay * 2 ** (attempt - 1)));
           continue;
         }
