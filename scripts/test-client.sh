@@ -2,7 +2,8 @@
 # Tests of the package's HTTP client (`ai-budget/client`): the package built
 # and packed (npm pack), installed from its tarball into a scratch project
 # (tests/.scratch/client), and used there against the built Worker in
-# workerd (Miniflare, real local D1, KV and Durable Objects, on 127.0.0.1),
+# workerd (Miniflare, real local D1, KV and Durable Objects, on 127.0.0.1)
+# from Node, from inside workerd and from a page in headless Chromium,
 # every answer checked against docs/openapi.json; then tsc --strict on a
 # typed use of the client.
 # Usage: scripts/test-client.sh [--no-build]
