@@ -188,6 +188,17 @@ test('a 429 is a BudgetRefused with its reason, numbers and reset', async () => 
   assert.match(refused.message, /estimated-exceeds-cap/);
 });
 
+test('a 429 naming its scope, and Retry-After from the header', async () => {
+  const synthetic = async () =>
+    new Response(JSON.stringify({
+      error: { code: 'budget-exceeded', message: 'the user budget refuses' }, ok: false, reason: 'hard-cap-exceeded',
+      usedTokens: 50, capTokens: 50, resetsAt: '2026-06-18T00:00:00.000Z', retryAfterSeconds: 99, scope: 'user', scopeId: 'u-9',
+    }), { status: 429, headers: { 'content-type': 'application/json', 'retry-after': '42' } });
+  const e = await createClient({ baseUrl: 'http://x', key: 'k', port: 'p', fetch: synthetic }).reserve({ estimatedTokens: 1 }).catch((x) => x);
+  assert.ok(e instanceof BudgetRefused);
+  assert.deepEqual([e.scope, e.scopeId, e.used, e.cap, e.retryAfter, e.resetsAt.toISOString()], ['user', 'u-9', 50, 50, 42, '2026-06-18T00:00:00.000Z']);
+});
+
 /** A fetch that lets the first write of `path` reach the Worker, then answers the client a 503 (or breaks). */
 function flaky(match, { mode = '503-after', times = 1 } = {}) {
   const seen = { replayed: [], calls: 0 };
@@ -338,15 +349,20 @@ test('OpenAPI: /v1/openapi.json through the client origin, and the answers check
   assert.ok(checked.size >= 25, `${checked.size} kinds of answers checked`);
 });
 
-test('TypeScript --strict accepts a typed use of the client and rejects wrong ones', async () => {
-  const { execFileSync } = await import('node:child_process');
-  const tsc = join(root, 'node_modules/typescript/bin/tsc');
-  try {
-    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.client.json'], { cwd: app, encoding: 'utf8', stdio: 'pipe' });
-  } catch (e) {
-    assert.fail(e.stdout + e.stderr);
-  }
-});
+// tsconfig.client.json: every method and error, and wrong uses refused
+// (@ts-expect-error); tsconfig.client-sdk.json: withBudget over the real
+// OpenAI and Anthropic SDK result types (the repository's own copies).
+for (const config of ['tsconfig.client.json', 'tsconfig.client-sdk.json']) {
+  test(`TypeScript --strict accepts a typed use of the client and rejects wrong ones (${config})`, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    try {
+      execFileSync(process.execPath, [tsc, '-p', config], { cwd: app, encoding: 'utf8', stdio: 'pipe' });
+    } catch (e) {
+      assert.fail(e.stdout + e.stderr);
+    }
+  });
+}
 
 test('the schema check itself refuses an answer that breaks the document', async () => {
   const wrong = new Response(JSON.stringify({ error: { code: 'no-such-code', message: 'x' } }), { status: 404, headers: { 'content-type': 'application/json' } });
