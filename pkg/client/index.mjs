@@ -2,7 +2,8 @@
 // over `fetch`, for Node 20+, browsers and workerd. It loads no wasm.
 // See the package README ("The client") and docs/api.md of the repository.
 
-const API_CODES_RETRIED = new Set([503]);
+/** Answers retried: the Worker did nothing, or it is safe to retry (docs/api.md). */
+const RETRIED_STATUSES = new Set([503]);
 
 /** Any failure of a call to the Worker: the API's stable `code`, `status`, `field`. */
 export class BudgetApiError extends Error {
@@ -101,7 +102,7 @@ export function createClient(options) {
         }
         throw new BudgetApiError(`${method} ${path}: the Worker could not be reached (${cause && cause.message})`, { code: 'network-error', status: 0, cause });
       }
-      if (API_CODES_RETRIED.has(res.status) && attempt < attempts) {
+      if (RETRIED_STATUSES.has(res.status) && attempt < attempts) {
         const after = retryAfterSeconds(res.headers);
         await res.body?.cancel?.().catch(() => {});
         await sleep(Math.min(maxDelay, Math.max(baseDelay * 2 ** (attempt - 1), (after ?? 0) * 1000)));
