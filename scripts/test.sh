@@ -52,6 +52,7 @@ stage "clippy worker" cargo clippy --lib --features worker "${wasm[@]}" -- -D wa
 stage "rust tests" cargo test
 stage "npm package" "$ROOT/scripts/test-pkg.sh"
 stage "worker" "$ROOT/scripts/test-worker.sh"
+stage "npm client" "$ROOT/scripts/test-client.sh" --no-build
 stage "gateway" "$ROOT/scripts/test-gateway.sh"
 stage "admin page" "$ROOT/scripts/test-admin.sh"
 # The time-sensitive suites again, at boundary instants (TEST_NOW).

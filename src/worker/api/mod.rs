@@ -28,7 +28,7 @@ use super::d1::{StoreError, D1};
 use super::fault::Faults;
 use super::gate::GateClient;
 use super::http::{
-    discard_body, known_method, method_not_allowed, options_response, without_body, ApiError,
+    discard_body, known_method, method_not_allowed, options_response, set, without_body, ApiError,
     BudgetState,
 };
 use super::ids::random_id;
@@ -169,6 +169,9 @@ pub async fn handle(mut req: Request, env: Env, clock: Clock) -> Response {
 
 async fn answer(req: &mut Request, env: Env, clock: Clock) -> Response {
     let path = req.path();
+    if path.trim_end_matches('/') == "/v1/openapi.json" {
+        return openapi(req);
+    }
     let Some(route) = Route::parse(&path) else {
         return ApiError::not_found(format!("no route for {path}")).into_response();
     };
@@ -287,6 +290,33 @@ async fn dispatch(
         (Route::Keys(port), Method::Get) => keys::list(ctx, port).await,
         (Route::Keys(port), _) => keys::issue(ctx, port).await,
         (Route::Key(port, id), _) => keys::revoke(ctx, port, id).await,
+    }
+}
+
+/// The API's OpenAPI 3.1 document (`docs/openapi.json`), for anyone: `GET`
+/// and `HEAD`, `OPTIONS`, else 405.
+fn openapi(req: &Request) -> Response {
+    const DOCUMENT: &str = include_str!("../../../docs/openapi.json");
+    const METHODS: &[Method] = &[Method::Get];
+    match known_method(req) {
+        Some(Method::Options) => options_response(METHODS),
+        Some(Method::Get) | Some(Method::Head) => {
+            let mut response = Response::ok(DOCUMENT)
+                .unwrap_or_else(|_| Response::empty().expect("an empty response"));
+            set(
+                &mut response,
+                "Content-Type",
+                "application/json; charset=utf-8",
+            );
+            set(&mut response, "X-Content-Type-Options", "nosniff");
+            set(&mut response, "Cache-Control", "public, max-age=300");
+            if known_method(req) == Some(Method::Head) {
+                without_body(response)
+            } else {
+                response
+            }
+        }
+        _ => method_not_allowed("/v1/openapi.json", METHODS).into_response(),
     }
 }
 

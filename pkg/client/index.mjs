@@ -1,0 +1,251 @@
+// The HTTP client of the ai-budget Worker (`ai-budget/client`): plain JS
+// over `fetch`, for Node 20+, browsers and workerd. It loads no wasm.
+// See the package README ("The client") and docs/api.md of the repository.
+
+/** Answers retried: the Worker did nothing, or it is safe to retry (docs/api.md). */
+const RETRIED_STATUSES = new Set([503]);
+
+/** Any failure of a call to the Worker: the API's stable `code`, `status`, `field`. */
+export class BudgetApiError extends Error {
+  constructor(message, { code, status, field, body, retryAfter, cause } = {}) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'BudgetApiError';
+    this.code = code;
+    this.status = status;
+    this.field = field;
+    this.body = body;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** A 429: the port's budget refuses the call until `resetsAt`. */
+export class BudgetRefused extends BudgetApiError {
+  constructor(message, init) {
+    super(message, init);
+    this.name = 'BudgetRefused';
+    const b = init.body ?? {};
+    this.reason = b.reason;
+    this.scope = typeof b.scope === 'string' ? b.scope : 'port';
+    this.scopeId = typeof b.scopeId === 'string' ? b.scopeId : init.port;
+    this.used = b.usedTokens;
+    this.cap = b.capTokens;
+    this.resetsAt = new Date(b.resetsAt);
+  }
+}
+
+/** True for errors this client throws (either class). */
+export function isBudgetApiError(value) {
+  return value instanceof BudgetApiError;
+}
+
+function randomId() {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === 'function') return `cli_${c.randomUUID()}`;
+  const bytes = new Uint8Array(16);
+  c.getRandomValues(bytes);
+  return `cli_${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+function retryAfterSeconds(headers, body) {
+  const header = headers.get('retry-after');
+  if (header !== null && /^\d+$/.test(header.trim())) return Number(header.trim());
+  if (body && Number.isFinite(body.retryAfterSeconds)) return body.retryAfterSeconds;
+  return undefined;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params ?? {})) if (v !== undefined && v !== null) q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+/**
+ * A client of one port's API. `baseUrl`: the Worker's origin (a path
+ * prefix is kept); `key`: a port key or the admin token; `port`: the port id.
+ */
+export function createClient(options) {
+  const { baseUrl, key, port } = options ?? {};
+  if (typeof baseUrl !== 'string' || !baseUrl) throw new TypeError('createClient: baseUrl is required');
+  if (typeof key !== 'string' || !key) throw new TypeError('createClient: key is required');
+  const doFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const extraHeaders = options.headers ?? {};
+  const retry = options.retry ?? {};
+  const attempts = Math.max(1, retry.attempts ?? 3);
+  const baseDelay = retry.baseDelayMs ?? 200;
+  const maxDelay = retry.maxDelayMs ?? 5000;
+  const root = baseUrl.replace(/\/+$/, '');
+
+  const portPath = (rest) => {
+    if (typeof port !== 'string' || !port) throw new TypeError('createClient: this method needs a port');
+    return `/v1/ports/${encodeURIComponent(port)}${rest}`;
+  };
+
+  async function call(method, path, { body, headers, idempotent = true, accept = 'json' } = {}) {
+    const h = { authorization: `Bearer ${key}`, accept: accept === 'csv' ? 'text/csv' : 'application/json', ...extraHeaders, ...headers };
+    const init = { method, headers: h };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      h['content-type'] = 'application/json';
+    }
+    for (let attempt = 1; ; attempt++) {
+      let res;
+      try {
+        res = await doFetch(`${root}${path}`, init);
+      } catch (cause) {
+        const aborted = cause && (cause.name === 'AbortError' || cause.name === 'TimeoutError');
+        if (idempotent && !aborted && attempt < attempts) {
+          await sleep(Math.min(maxDelay, baseDelay * 2 ** (attempt - 1)));
+          continue;
+        }
+        throw new BudgetApiError(`${method} ${path}: the Worker could not be reached (${cause && cause.message})`, { code: 'network-error', status: 0, cause });
+      }
+      if (RETRIED_STATUSES.has(res.status) && attempt < attempts) {
+        const after = retryAfterSeconds(res.headers);
+        await res.body?.cancel?.().catch(() => {});
+        await sleep(Math.min(maxDelay, Math.max(baseDelay * 2 ** (attempt - 1), (after ?? 0) * 1000)));
+        continue;
+      }
+      const text = await res.text();
+      if (res.ok && accept === 'csv') return { csv: text, nextCursor: res.headers.get('x-next-cursor') };
+      let json;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      if (res.ok) {
+        if (json === undefined) throw new BudgetApiError(`${method} ${path}: the answer is not JSON`, { code: 'invalid-response', status: res.status });
+        return json;
+      }
+      const e = json && typeof json.error === 'object' && json.error ? json.error : {};
+      const init2 = {
+        code: typeof e.code === 'string' ? e.code : 'invalid-response',
+        status: res.status,
+        field: typeof e.field === 'string' ? e.field : undefined,
+        body: json,
+        retryAfter: retryAfterSeconds(res.headers, json),
+        port,
+      };
+      const message = typeof e.message === 'string' ? e.message : `${method} ${path}: HTTP ${res.status}`;
+      if (res.status === 429 && init2.code === 'budget-exceeded') throw new BudgetRefused(message, init2);
+      throw new BudgetApiError(message, init2);
+    }
+  }
+
+  const withRequestId = (input) => (input && input.requestId != null ? input : { ...input, requestId: randomId() });
+
+  return {
+    port,
+    check: (input) => call('POST', portPath('/check'), { body: input }),
+    reserve: (input) => call('POST', portPath('/reservations'), { body: withRequestId(input) }),
+    commit: (id, usage) => call('POST', portPath(`/reservations/${encodeURIComponent(id)}/commit`), { body: usage }),
+    release: (id) => call('POST', portPath(`/reservations/${encodeURIComponent(id)}/release`)),
+    recordUsage: (row) => call('POST', portPath('/usage'), { body: withRequestId(row) }),
+    status: () => call('GET', portPath('/status')),
+    usage: (opts) => call('GET', portPath(`/usage${query({ feature: opts?.feature })}`)),
+    breakdown: () => call('GET', portPath('/breakdown')),
+    ledger: (opts) => call('GET', portPath(`/ledger${query({ limit: opts?.limit, cursor: opts?.cursor })}`)),
+    ledgerCsv: (opts) => call('GET', portPath(`/ledger${query({ limit: opts?.limit, cursor: opts?.cursor, format: 'csv' })}`), { accept: 'csv' }),
+    reservations: (opts) => call('GET', portPath(`/reservations${query({ state: opts?.state, limit: opts?.limit })}`)),
+    reservation: (id) => call('GET', portPath(`/reservations/${encodeURIComponent(id)}`)),
+    budget: () => call('GET', portPath('/budget')),
+    setBudget: (update, opts) =>
+      call('PUT', portPath('/budget'), {
+        body: update,
+        headers: opts?.ifMatch != null ? { 'if-match': opts.ifMatch } : undefined,
+        // A retry after a lost answer would not match its own save.
+        idempotent: opts?.ifMatch == null,
+      }),
+    // Each call issues a new key: never repeated after a lost answer.
+    issueKey: () => call('POST', portPath('/keys'), { idempotent: false }),
+    keys: () => call('GET', portPath('/keys')),
+    revokeKey: (keyId) => call('DELETE', portPath(`/keys/${encodeURIComponent(keyId)}`)),
+    ports: () => call('GET', '/v1/ports'),
+  };
+}
+
+const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const str = (v) => (typeof v === 'string' && v ? v : undefined);
+
+/**
+ * The usage of an LLM call from what it returned: `{ inputTokens,
+ * outputTokens, ... }` as the API takes it, an OpenAI SDK result (chat
+ * completion or Responses), or an Anthropic SDK message. `undefined` when
+ * none of these.
+ */
+export function usageOf(result) {
+  if (!result || typeof result !== 'object') return undefined;
+  if (num(result.inputTokens) !== undefined && num(result.outputTokens) !== undefined) {
+    const out = {};
+    for (const k of ['inputTokens', 'outputTokens', 'cachedInputTokens', 'cacheWriteTokens', 'reasoningTokens', 'provider', 'model', 'feature', 'userId']) {
+      if (result[k] !== undefined) out[k] = result[k];
+    }
+    return out;
+  }
+  const u = result.usage;
+  if (!u || typeof u !== 'object') return undefined;
+  const model = str(result.model);
+  if (num(u.prompt_tokens) !== undefined) {
+    // OpenAI chat completion.
+    return compact({
+      provider: 'openai', model,
+      inputTokens: u.prompt_tokens, outputTokens: num(u.completion_tokens) ?? 0,
+      cachedInputTokens: num(u.prompt_tokens_details?.cached_tokens),
+      reasoningTokens: num(u.completion_tokens_details?.reasoning_tokens),
+    });
+  }
+  if (num(u.input_tokens) !== undefined) {
+    const anthropic = result.type === 'message' || 'cache_read_input_tokens' in u || 'cache_creation_input_tokens' in u;
+    if (anthropic) {
+      const read = num(u.cache_read_input_tokens) ?? 0;
+      const write = num(u.cache_creation_input_tokens) ?? 0;
+      return compact({
+        provider: 'anthropic', model,
+        inputTokens: u.input_tokens + read + write, outputTokens: num(u.output_tokens) ?? 0,
+        cachedInputTokens: read || undefined, cacheWriteTokens: write || undefined,
+      });
+    }
+    // OpenAI Responses.
+    return compact({
+      provider: 'openai', model,
+      inputTokens: u.input_tokens, outputTokens: num(u.output_tokens) ?? 0,
+      cachedInputTokens: num(u.input_tokens_details?.cached_tokens),
+      reasoningTokens: num(u.output_tokens_details?.reasoning_tokens),
+    });
+  }
+  return undefined;
+}
+
+function compact(o) {
+  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+/**
+ * Reserves `estimate` tokens, runs `fn(reservation)`, commits the usage of
+ * what it returns and returns it; releases the hold when `fn` throws (and
+ * rethrows). A refusal throws `BudgetRefused` before `fn` runs.
+ */
+export async function withBudget(client, options, fn) {
+  const { estimate, feature, user, requestId, ttlSeconds, provider, model } = options ?? {};
+  const reservation = await client.reserve(compact({ estimatedTokens: estimate, feature, userId: user, requestId, ttlSeconds }));
+  let result;
+  try {
+    result = await fn(reservation);
+  } catch (error) {
+    await client.release(reservation.id).catch(() => {});
+    throw error;
+  }
+  const found = (options.usage ?? usageOf)(result);
+  if (!found || num(found.inputTokens) === undefined || num(found.outputTokens) === undefined) {
+    await client.release(reservation.id).catch(() => {});
+    throw new BudgetApiError('withBudget: the result carries no token usage (pass options.usage to read it)', { code: 'invalid-usage', status: 0 });
+  }
+  const usage = { ...found, provider: str(found.provider) ?? provider ?? 'unknown', model: str(found.model) ?? model ?? 'unknown' };
+  if (user !== undefined && usage.userId === undefined) usage.userId = user;
+  await client.commit(reservation.id, usage);
+  return result;
+}

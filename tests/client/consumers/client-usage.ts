@@ -1,0 +1,91 @@
+// A typed use of ai-budget/client, checked by tsc --strict (never run).
+import {
+  createClient, withBudget, usageOf, BudgetRefused, BudgetApiError, isBudgetApiError,
+  type BudgetClient, type CheckResult, type Reserved, type BudgetApiErrorCode, type PlainUsage,
+} from 'ai-budget/client';
+
+const client: BudgetClient = createClient({ baseUrl: 'https://budget.example.com', key: 'abk_x', port: 'acme', headers: { 'x-now': '2026-01-01T00:00:00Z' } });
+
+export async function typed(): Promise<void> {
+  const check: CheckResult = await client.check({ estimatedTokens: 10 });
+  if (check.ok) {
+    const remaining: number | null = check.remaining;
+    void remaining;
+  } else {
+    const reason: 'hard-cap-exceeded' | 'estimated-exceeds-cap' = check.reason;
+    void reason;
+  }
+  const held: Reserved = await client.reserve({ estimatedTokens: 100, feature: 'chat', userId: 'u' });
+  const done = await client.commit(held.id, { inputTokens: 1, outputTokens: 2, provider: 'openai', model: 'gpt' });
+  const total: number = done.entry.totalTokens;
+  void total;
+  await client.release(held.id);
+  await client.recordUsage({ feature: 'f', provider: 'p', model: 'm', inputTokens: 1, outputTokens: 1, occurredAt: 0 });
+  const page = await client.ledger({ limit: 10, cursor: 'x' });
+  const cursor: string | null = page.nextCursor;
+  void cursor;
+  const csv: string = (await client.ledgerCsv()).csv;
+  void csv;
+  const states: string[] = (await client.reservations({ state: 'all', limit: 5 })).reservations.map((r) => r.state);
+  void states;
+  await client.setBudget({ hardCapTokens: 10, period: 'week' }, { ifMatch: (await client.budget()).updatedAt ?? '*' });
+  const key: string = (await client.issueKey()).key;
+  void key;
+  const revoked: true = (await client.revokeKey('key_1')).revoked;
+  void revoked;
+  const ports: string[] = (await client.ports()).ports.map((p) => p.port);
+  void ports;
+  const status = await client.status();
+  const day: number = status.usageByPeriod.day.gateTokens;
+  void day;
+  const used: number = (await client.usage({ feature: 'f' })).usedTokens;
+  void used;
+  void (await client.breakdown()).breakdown[0]?.tokens;
+  void (await client.reservation('rsv_1')).expiresAt;
+  void (await client.keys()).keys;
+
+  try {
+    await client.reserve({ estimatedTokens: 1 });
+  } catch (error) {
+    if (error instanceof BudgetRefused) {
+      const at: Date = error.resetsAt;
+      const numbers: [number, number, number] = [error.used, error.cap, error.retryAfter];
+      const scope: string = error.scope;
+      void at, numbers, scope;
+    } else if (isBudgetApiError(error)) {
+      const code: BudgetApiErrorCode = error.code;
+      const field: string | undefined = error.field;
+      const status: number = error.status;
+      void code, field, status;
+    }
+  }
+
+  // OpenAI chat completion, Responses and Anthropic message shapes, returned as they are.
+  const completion = await withBudget(client, { estimate: 100, feature: 'chat', user: 'u' }, async () => ({
+    id: 'c', model: 'gpt', usage: { prompt_tokens: 1, completion_tokens: 2, prompt_tokens_details: { cached_tokens: 0 } },
+  }));
+  const id: string = completion.id;
+  void id;
+  const message = await withBudget(client, { estimate: 100 }, () => ({ type: 'message' as const, model: 'claude', usage: { input_tokens: 1, output_tokens: 2, cache_read_input_tokens: null } }));
+  void message.usage.output_tokens;
+  await withBudget(client, { estimate: 1 }, () => ({ inputTokens: 1, outputTokens: 2, provider: 'p' }));
+  const custom = await withBudget(client, { estimate: 1, usage: (r: { n: number }) => ({ inputTokens: r.n, outputTokens: 0 }) }, () => ({ n: 1 }));
+  void custom.n;
+  const plain: PlainUsage | undefined = usageOf(completion);
+  void plain;
+  void new BudgetApiError('m', { code: 'internal', status: 500 });
+
+  // Wrong uses are errors.
+  // @ts-expect-error estimatedTokens is required
+  await client.check({});
+  // @ts-expect-error the API's field names: estimatedTokens, not estimate
+  await client.reserve({ estimate: 1 });
+  // @ts-expect-error provider and model are required by commit
+  await client.commit('rsv_1', { inputTokens: 1, outputTokens: 1 });
+  // @ts-expect-error state is open or all
+  await client.reservations({ state: 'held' });
+  // @ts-expect-error a result with no usage needs options.usage
+  await withBudget(client, { estimate: 1 }, () => ({ text: 'no usage' }));
+  // @ts-expect-error baseUrl is required
+  createClient({ key: 'k' });
+}
