@@ -40,13 +40,28 @@ export interface Budget {
   period: Period;
   updatedBy: string | null;
   updatedAt: string | null;
+  /** Caps per feature, in tokens over the budget's period (absent when none). */
+  featureCaps?: Record<string, SubCap>;
+  /** Every end user's cap (absent when none). */
+  userCap?: SubCap;
+  /** Caps of named end users, overriding `userCap` (absent when none). */
+  userCaps?: Record<string, SubCap>;
 }
+/** A cap inside a port. */
+export interface SubCap { softCap?: number; hardCap: number }
+/** Which cap decided: the port's, a feature's or an end user's. */
+export type Scope = 'port' | 'feature' | 'user';
 export interface PortBudget extends Budget { port: string }
 export interface BudgetUpdate {
   enabled?: boolean | null;
   softCapTokens?: number | null;
   hardCapTokens?: number | null;
   period?: Period | null;
+  /** Merged per feature: `null` removes one feature's cap, or all of them. */
+  featureCaps?: Record<string, SubCap | null> | null;
+  userCap?: SubCap | null;
+  /** Merged per user: `null` removes one override, or all of them. */
+  userCaps?: Record<string, SubCap | null> | null;
 }
 
 export interface Load {
@@ -58,10 +73,10 @@ export interface Load {
 }
 export interface PeriodLoad extends Load { periodStart: string; resetsAt: string }
 
-export interface CheckInput { estimatedTokens: number; feature?: string }
+export interface CheckInput { estimatedTokens: number; feature?: string; userId?: string }
 export type CheckResult =
-  | { ok: true; remaining: number | null; usedTokens: number; softCap: boolean; heldTokens: number; periodStart: string; resetsAt: string }
-  | { ok: false; reason: RefusalReason; usedTokens: number; capTokens: number; heldTokens: number; periodStart: string; resetsAt: string };
+  | { ok: true; remaining: number | null; usedTokens: number; softCap: boolean; heldTokens: number; periodStart: string; resetsAt: string; scope: 'port'; scopeId: null }
+  | { ok: false; reason: RefusalReason; usedTokens: number; capTokens: number; heldTokens: number; periodStart: string; resetsAt: string; scope: Scope; scopeId: string | null; remaining?: number };
 
 export interface ReserveInput {
   estimatedTokens: number;
@@ -162,6 +177,17 @@ export interface CapStatus {
   resetsAt: string;
 }
 export interface KeyInfo { keyId: string; createdAt: string }
+/** Where a cap inside the port stands in the current period. */
+export interface ScopeLoad {
+  softCap: number | null;
+  hardCap: number;
+  usedTokens: number;
+  heldTokens: number;
+  calls: number;
+  /** A user's own override (else every user's default). */
+  overridden: boolean;
+  capStatus: CapStatus;
+}
 export interface Status {
   port: string;
   budget: Budget;
@@ -175,6 +201,10 @@ export interface Status {
   daily: { date: string; tokens: number; calls: number }[];
   recentLedger: LedgerEntry[];
   pendingLedgerRows: number;
+  /** Every feature cap and where its feature stands. */
+  featureCaps: (ScopeLoad & { feature: string })[];
+  /** The ten end users nearest their caps, nearest first. */
+  topUsers: (ScopeLoad & { userId: string })[];
   reservations: Reservation[];
   /** `null` for a port key caller. */
   keys: KeyInfo[] | null;
@@ -243,7 +273,7 @@ export class BudgetRefused extends BudgetApiError {
   readonly code: 'budget-exceeded';
   readonly reason: RefusalReason;
   /** What refused: `'port'` unless the answer names another scope. */
-  readonly scope: string;
+  readonly scope: Scope;
   readonly scopeId: string | undefined;
   /** Tokens counted (used and held) when refused. */
   readonly used: number;

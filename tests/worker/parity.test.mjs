@@ -48,6 +48,11 @@ function httpToPackage(answer) {
   const out = { ...answer };
   if (out.ok && out.remaining === null) out.remaining = Infinity;
   out.resetsAt = new Date(out.resetsAt);
+  // Without caps inside the port, every answer is the port's own.
+  assert.equal(out.scope, "port");
+  assert.equal(out.scopeId, null);
+  delete out.scope;
+  delete out.scopeId;
   delete out.heldTokens;
   delete out.periodStart;
   return out;
