@@ -291,6 +291,17 @@ fn merge_map(
     Ok(())
 }
 
+/// A refusal by one cap: which, why, what it counted and its hard cap.
+pub type CapRefusal = (Scope, RefusalReason, u64, u64);
+
+fn refusal_of(code: DecisionCode) -> Option<RefusalReason> {
+    match code {
+        DecisionCode::HardCapExceeded => Some(RefusalReason::HardCapExceeded),
+        DecisionCode::EstimatedExceedsCap => Some(RefusalReason::EstimatedExceedsCap),
+        _ => None,
+    }
+}
+
 /// The gate's decision over every cap that concerns a call: the port's
 /// budget first, then each sub-cap, each by the core's rule on its own
 /// usage; the first that refuses decides. `caps` pairs each scope with its
@@ -300,13 +311,8 @@ pub fn decide_all(
     port_used: u64,
     caps: &[(Scope, SubCap, u64)],
     estimate: u64,
-) -> Result<(), (Scope, RefusalReason, u64, u64)> {
-    let refusal = |code: DecisionCode| match code {
-        DecisionCode::HardCapExceeded => Some(RefusalReason::HardCapExceeded),
-        DecisionCode::EstimatedExceedsCap => Some(RefusalReason::EstimatedExceedsCap),
-        _ => None,
-    };
-    if let Some(reason) = refusal(decide(port, port_used, estimate)) {
+) -> Result<(), CapRefusal> {
+    if let Some(reason) = refusal_of(decide(port, port_used, estimate)) {
         return Err((Scope::Port, reason, port_used, port.hard_cap_tokens));
     }
     decide_sub_caps(port, caps, estimate)
@@ -318,16 +324,41 @@ pub fn decide_sub_caps(
     port: &Budget,
     caps: &[(Scope, SubCap, u64)],
     estimate: u64,
-) -> Result<(), (Scope, RefusalReason, u64, u64)> {
-    let refusal = |code: DecisionCode| match code {
-        DecisionCode::HardCapExceeded => Some(RefusalReason::HardCapExceeded),
-        DecisionCode::EstimatedExceedsCap => Some(RefusalReason::EstimatedExceedsCap),
-        _ => None,
-    };
+) -> Result<(), CapRefusal> {
     for (scope, cap, used) in caps {
-        if let Some(reason) = refusal(decide(&cap.as_budget(port), *used, estimate)) {
+        if let Some(reason) = refusal_of(decide(&cap.as_budget(port), *used, estimate)) {
             return Err((scope.clone(), reason, *used, cap.hard_cap));
         }
     }
     Ok(())
+}
+
+impl SubCaps {
+    /// The decision of the caps inside a port over a call of `feature` for
+    /// `user` estimated at `estimate`: the caps that apply, each counted by
+    /// `count` (used plus held in its scope), judged in order. Nothing is
+    /// counted when no cap applies or the budget is disabled. The gate and
+    /// the npm package both decide by this.
+    ///
+    /// # Errors
+    /// What `count` fails with.
+    pub fn decide<E>(
+        &self,
+        port: &Budget,
+        feature: &str,
+        user: Option<&str>,
+        estimate: u64,
+        mut count: impl FnMut(&Scope) -> Result<u64, E>,
+    ) -> Result<Result<(), CapRefusal>, E> {
+        let applicable = self.applicable(feature, user);
+        if applicable.is_empty() || !port.enabled {
+            return Ok(Ok(()));
+        }
+        let mut caps = Vec::with_capacity(applicable.len());
+        for (scope, cap) in applicable {
+            let used = count(&scope)?;
+            caps.push((scope, cap, used));
+        }
+        Ok(decide_sub_caps(port, &caps, estimate))
+    }
 }

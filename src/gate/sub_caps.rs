@@ -81,36 +81,28 @@ impl<S: Sql> Gate<'_, S> {
         estimate: u64,
         now: DateTime<Utc>,
     ) -> Result<Option<Refusal>, GateError> {
-        let applicable = stored.caps.applicable(feature, user);
-        if applicable.is_empty() || !stored.budget.enabled {
-            return Ok(None);
-        }
         let window = stored.budget.period.window(now);
-        let mut caps = Vec::with_capacity(applicable.len());
-        for (scope, cap) in applicable {
-            let (counter, held) = match &scope {
-                Scope::Feature(f) => (store::feature_scope(f), self.t.held_tokens(Some(f))?),
-                Scope::User(u) => (store::user_scope(u), self.t.held_tokens_of_user(u)?),
-                Scope::Port => continue,
-            };
-            let (used, _) = self.t.counter(window.period, ms(window.start), &counter)?;
-            caps.push((scope, cap, store::sum(used, held)));
-        }
-        // The port's own cap was judged already (it allowed the call).
-        Ok(
-            match crate::caps::decide_sub_caps(&stored.budget, &caps, estimate) {
-                Ok(()) => None,
-                Err((scope, reason, used, cap)) => Some(Refusal {
-                    reason: reason.as_str().to_owned(),
-                    scope: scope.kind().to_owned(),
-                    scope_id: scope.id().map(str::to_owned),
-                    used_tokens: used,
-                    cap_tokens: cap,
-                    period_start: ms(window.start),
-                    resets_at: ms(window.end),
-                }),
-            },
-        )
+        let start = ms(window.start);
+        let decision = stored
+            .caps
+            .decide(&stored.budget, feature, user, estimate, |scope| {
+                let (counter, held) = match scope {
+                    Scope::Feature(f) => (store::feature_scope(f), self.t.held_tokens(Some(f))?),
+                    Scope::User(u) => (store::user_scope(u), self.t.held_tokens_of_user(u)?),
+                    Scope::Port => return Ok::<u64, GateError>(0),
+                };
+                let (used, _) = self.t.counter(window.period, start, &counter)?;
+                Ok(store::sum(used, held))
+            })?;
+        Ok(decision.err().map(|(scope, reason, used, cap)| Refusal {
+            reason: reason.as_str().to_owned(),
+            scope: scope.kind().to_owned(),
+            scope_id: scope.id().map(str::to_owned),
+            used_tokens: used,
+            cap_tokens: cap,
+            period_start: start,
+            resets_at: ms(window.end),
+        }))
     }
 
     /// Where the port stands, and whether a call of `feature` for `user`

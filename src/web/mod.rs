@@ -9,6 +9,7 @@
 //! exactly one place ([`clock_now`]). Errors are thrown as JS `Error`s named
 //! `AiBudgetError`, with the core's message, `code` and `field`.
 
+mod caps;
 mod convert;
 mod fast;
 mod pricing;
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 use wasm_bindgen::prelude::*;
 
 use crate::{cap_status, evaluate, summarize_usage, Budget, Decision, Error};
+pub use caps::evaluate_caps;
 use convert::{
     budget_object, date, instant, object, period, raw_budget, record, set, strict_budget,
     to_js_error, tokens, usage_rows,

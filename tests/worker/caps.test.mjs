@@ -3,7 +3,8 @@
 // so no cap is crossed under concurrency; a refusal names its scope.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker } from "./harness.mjs";
+import { evaluateCaps } from "ai-budget";
+import { startWorker, CLOCK } from "./harness.mjs";
 
 let w;
 before(async () => {
@@ -181,4 +182,36 @@ test("status shows each feature cap and the end users nearest their caps, ten at
   assert.equal(status.topUsers[0].usedTokens, 120);
   assert.equal(status.topUsers[0].capStatus.hardPercent, 60);
   assert.ok(!status.topUsers.some((u) => u.userId === "vip"), "the vip's share (0.6%) is not among the ten nearest");
+});
+
+test("the npm package's evaluateCaps answers every check as the Worker does", async () => {
+  const port = "caps-parity";
+  const caps = { featureCaps: { chat: { softCap: 300, hardCap: 400 }, ocr: { hardCap: 0 } }, userCap: { hardCap: 250 }, userCaps: { vip: { hardCap: 900 } } };
+  const budget = { enabled: true, period: "week", softCapTokens: 1_500, hardCapTokens: 2_000 };
+  await w.setBudget(port, { ...budget, ...caps });
+  const rows = [["chat", "ann", 200], ["chat", "vip", 150], ["draft", "ann", 40], ["draft", "bob", 700], ["chat", null, 30]];
+  const usage = { usedTokens: 0, features: {}, users: {} };
+  for (const [i, [feature, userId, tokens]] of rows.entries()) {
+    const res = await w.post(`/v1/ports/${port}/usage`, { feature, userId: userId ?? undefined, provider: "p", model: "m", inputTokens: tokens, outputTokens: 0, requestId: `row-${i}` });
+    assert.equal(res.status, 201);
+    usage.usedTokens += tokens;
+    usage.features[feature] = (usage.features[feature] ?? 0) + tokens;
+    if (userId) usage.users[userId] = (usage.users[userId] ?? 0) + tokens;
+  }
+  let refusals = 0;
+  for (const feature of ["chat", "ocr", "draft", undefined]) {
+    for (const userId of ["ann", "bob", "vip", "new", undefined]) {
+      for (const estimatedTokens of [0, 10, 50, 60, 200, 700, 900, 1_200]) {
+        const call = { estimatedTokens, feature, userId };
+        const http = await check(port, call);
+        assert.equal(http.status, 200);
+        const local = evaluateCaps(budget, caps, usage, call, new Date(CLOCK.date));
+        const pick = (a) => [a.ok, a.scope, a.scopeId, a.reason, a.usedTokens, a.capTokens];
+        assert.deepEqual(pick(http.json), pick(local), JSON.stringify(call));
+        assert.equal(Date.parse(http.json.resetsAt), local.resetsAt.getTime());
+        if (!local.ok) refusals++;
+      }
+    }
+  }
+  assert.ok(refusals > 20, "the grid crosses caps of every scope");
 });

@@ -108,3 +108,23 @@ export function badge(state) {
   const labels = { disabled: "disabled", ok: "ok", soft: "over soft cap", hard: "at hard cap" };
   return h("span", { class: `badge badge-${state}`, "data-state": state }, labels[state] ?? state);
 }
+
+/** A table of `rows`, one column per [label, cell(row), numeric]; `emptyText` when there are none. */
+export function table(caption, columns, rows, emptyText) {
+  if (rows.length === 0) return h("p", { class: "empty" }, emptyText);
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      {},
+      h("caption", { class: "visually-hidden" }, caption),
+      h("thead", {}, h("tr", {}, columns.map(([label, , numeric]) => h("th", { scope: "col", class: numeric ? "num" : null }, label)))),
+      h(
+        "tbody",
+        {},
+        rows.map((r) => h("tr", {}, columns.map(([, cell, numeric]) => h("td", { class: numeric ? "num" : null }, cell(r))))),
+      ),
+    ),
+  );
+}

@@ -1,7 +1,8 @@
 // One port: its standing, a budget editor with a live client-side preview
 // (the package's wasm: the gate's own rules, no request until Save), a
 // "would this call pass?" box, charts, recent ledger rows, holds and keys.
-import { h, replace, tokens, percent, time, badge, instant } from "./dom.js";
+import { h, replace, tokens, percent, time, badge, instant, table } from "./dom.js";
+import { capsSection } from "./caps.js";
 import { dailyChart, breakdownChart } from "./charts.js";
 import * as api from "./api.js";
 
@@ -29,25 +30,6 @@ function banner(status, id) {
 /** A definition list entry whose value carries `data-field` for tests and scripts. */
 function stat(label, field, value) {
   return h("div", { class: "stat" }, h("dt", {}, label), h("dd", { "data-field": field }, value));
-}
-
-function table(caption, columns, rows, emptyText) {
-  if (rows.length === 0) return h("p", { class: "empty" }, emptyText);
-  return h(
-    "div",
-    { class: "table-wrap" },
-    h(
-      "table",
-      {},
-      h("caption", { class: "visually-hidden" }, caption),
-      h("thead", {}, h("tr", {}, columns.map(([label, , numeric]) => h("th", { scope: "col", class: numeric ? "num" : null }, label)))),
-      h(
-        "tbody",
-        {},
-        rows.map((r) => h("tr", {}, columns.map(([, cell, numeric]) => h("td", { class: numeric ? "num" : null }, cell(r))))),
-      ),
-    ),
-  );
 }
 
 /**
@@ -444,6 +426,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
           answer,
         ),
       ),
+      capsSection(port, status, rules, { reload, onError }),
       h(
         "section",
         { class: "card", "aria-labelledby": "daily-title" },
