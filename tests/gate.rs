@@ -673,7 +673,7 @@ fn the_same_request_sent_again_after_a_lost_answer_is_not_a_replay_but_another_r
 fn a_seeded_history_is_counted_and_numbered_like_real_entries() {
     let port = Port::new();
     port.record("before", 5, now(), now());
-    port.run(|g| g.seed_history(1_000, now()));
+    port.run(|g| g.seed_history(1_000, 0, now()));
     let load = port.load(Period::Day, now());
     assert_eq!((load.used_tokens, load.calls), (10_000 + 5, 1_001));
     assert_eq!(

@@ -237,3 +237,23 @@ fn the_report_lists_each_feature_cap_and_the_users_nearest_their_caps() {
         "a new period starts at zero"
     );
 }
+
+#[test]
+fn a_seeded_history_of_many_users_counts_each_user() {
+    let port = port_with(r#""userCap":{"hardCap":100}"#);
+    port.budget(r#"{"hardCapTokens":100000}"#, now());
+    port.run(|g| g.seed_history(1_000, 100, now()));
+    // 1 000 rows of 10 tokens over 100 users: 100 tokens each, at the cap.
+    let r = refusal(reserve_as(&port, "chat", Some("user-42"), 1, now()));
+    assert_eq!(
+        (r.scope_id.as_deref(), r.used_tokens),
+        (Some("user-42"), 100)
+    );
+    hold(reserve_as(&port, "chat", Some("user-100"), 100, now()));
+    let stored = port.run(|g| g.budget());
+    let report = port.run(|g| g.caps_report(&stored, 3, now()));
+    // 101 users tie at their cap: the tie goes by id.
+    let ids: Vec<&str> = report.top_users.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["user-0", "user-1", "user-10"]);
+    assert!(report.top_users.iter().all(|l| l.gate_tokens() == 100));
+}

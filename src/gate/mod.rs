@@ -834,8 +834,10 @@ impl<'a, S: Sql> Gate<'a, S> {
     /// Fills the gate with `rows` delivered ledger entries of 10 tokens
     /// each, spread over the day before `at`'s end, and their counters: a
     /// port with a long history, for benchmarks (the Worker offers it only
-    /// under its test seams). Numbers go on from the port's.
-    pub fn seed_history(&self, rows: u64, at: DateTime<Utc>) -> Result<(), GateError> {
+    /// under its test seams). With `users` above 0 the rows go round that
+    /// many distinct end users (`user-0`, ...), each with their counters.
+    /// Numbers go on from the port's.
+    pub fn seed_history(&self, rows: u64, users: u64, at: DateTime<Utc>) -> Result<(), GateError> {
         let first = self
             .t
             .meta("next_seq")?
@@ -847,10 +849,31 @@ impl<'a, S: Sql> Gate<'a, S> {
             "INSERT INTO entries (seq, request_id, reservation_id, user_id, feature, provider, model, \
                input_tokens, output_tokens, body_hash, estimated, created_at, version, delivered_version) \
              WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2) \
-             SELECT ?1 + i, 'seed-' || (?1 + i), NULL, NULL, 'feature-' || (i % 5), 'openai', 'gpt', 7, 3, \
+             SELECT ?1 + i, 'seed-' || (?1 + i), NULL, \
+               CASE WHEN ?5 > 0 THEN 'user-' || (i % ?5) END, 'feature-' || (i % 5), 'openai', 'gpt', 7, 3, \
                'seed', 0, ?3 + (i * 7919) % ?4, 1, 1 FROM n",
-            &[first.into(), rows.into(), ms(day).into(), spread.into()],
+            &[
+                first.into(),
+                rows.into(),
+                ms(day).into(),
+                spread.into(),
+                users.into(),
+            ],
         )?;
+        for period in crate::Period::ALL {
+            self.t.exec_raw(
+                "INSERT INTO counters (period, period_start, scope, tokens, calls) \
+                 SELECT ?1, ?2, 'u:' || user_id, SUM(input_tokens + output_tokens), COUNT(*) \
+                 FROM entries WHERE seq >= ?3 AND user_id IS NOT NULL GROUP BY user_id \
+                 ON CONFLICT (period, period_start, scope) DO UPDATE \
+                 SET tokens = tokens + excluded.tokens, calls = calls + excluded.calls",
+                &[
+                    period.as_str().into(),
+                    ms(period.start(at)).into(),
+                    first.into(),
+                ],
+            )?;
+        }
         self.t.set_meta("next_seq", &(first + rows).to_string())?;
         let per_feature = |k: u64| (rows / 5 + u64::from(k < rows % 5)) as i64;
         for k in 0..5u64 {

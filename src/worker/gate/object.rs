@@ -395,11 +395,11 @@ async fn operate(
         }
         GateRequest::Holds { all, limit } => atomically(state, move |g| g.holds(all, limit))
             .map(|holds| to_json(&HoldsAnswer { holds })),
-        GateRequest::SeedHistory { rows } => {
+        GateRequest::SeedHistory { rows, users } => {
             if !seams_on(&inner.env) {
                 return failure("seeding is a test seam");
             }
-            atomically(state, move |g| g.seed_history(rows, now)).map(|()| to_json(&()))
+            atomically(state, move |g| g.seed_history(rows, users, now)).map(|()| to_json(&()))
         }
         GateRequest::Sync => {
             catch_up(inner, faults).await;

@@ -88,6 +88,9 @@ pub enum GateRequest {
     SeedHistory {
         /// How many.
         rows: u64,
+        /// Distinct end users the rows go round (0: none).
+        #[serde(default)]
+        users: u64,
     },
 }
 
