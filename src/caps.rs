@@ -191,9 +191,27 @@ impl SubCaps {
         if let Some(v) = update.get("userCaps") {
             merge_map(&mut next.users, v, "userCaps", 128)?;
         }
+        for (field, len, max) in [
+            ("featureCaps", next.features.len(), MAX_FEATURE_CAPS),
+            ("userCaps", next.users.len(), MAX_USER_CAPS),
+        ] {
+            if len > max {
+                return Err(invalid(
+                    ErrorCode::InvalidValue,
+                    field,
+                    format!("{field} may hold at most {max} caps (this update makes {len}); every other end user gets userCap"),
+                ));
+            }
+        }
         Ok(next)
     }
 }
+
+/// Feature caps a port may have.
+pub const MAX_FEATURE_CAPS: usize = 200;
+/// End users with a cap of their own a port may have (the budget travels
+/// whole with every save; the rest of the users share `userCap`).
+pub const MAX_USER_CAPS: usize = 1000;
 
 /// The names of the sub-cap fields of a budget.
 pub const FIELDS: [&str; 3] = ["featureCaps", "userCap", "userCaps"];

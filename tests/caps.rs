@@ -2,7 +2,7 @@
 //! them (the port first, each by the core's rule), and the budget fields
 //! that set them, merged and validated.
 
-use ai_budget::caps::{decide_all, Scope, SubCap, SubCaps};
+use ai_budget::caps::{decide_all, Scope, SubCap, SubCaps, MAX_FEATURE_CAPS, MAX_USER_CAPS};
 use ai_budget::{Budget, ErrorCode, Period, RefusalReason};
 use serde_json::json;
 
@@ -203,4 +203,28 @@ fn caps_read_back_from_their_json() {
         json!({"featureCaps": {"chat": {"softCap": 1, "hardCap": 5}}, "userCap": {"hardCap": 7}, "userCaps": {"u": {"hardCap": 9}}})
     );
     assert_eq!(SubCaps::from_json(&json), c);
+}
+
+#[test]
+fn a_port_has_at_most_so_many_caps_of_its_own_per_user_and_feature() {
+    let many = |n: usize, field: &str| {
+        let entries: serde_json::Map<String, serde_json::Value> = (0..n)
+            .map(|i| (format!("id-{i}"), json!({ "hardCap": 10 })))
+            .collect();
+        let mut update = serde_json::Map::new();
+        update.insert(field.to_owned(), serde_json::Value::Object(entries));
+        SubCaps::default().merge(&update)
+    };
+    assert_eq!(
+        many(MAX_USER_CAPS, "userCaps").unwrap().users.len(),
+        MAX_USER_CAPS
+    );
+    let e = many(MAX_USER_CAPS + 1, "userCaps").unwrap_err();
+    assert_eq!(
+        (e.code(), e.field()),
+        (ErrorCode::InvalidValue, Some("userCaps"))
+    );
+    assert!(many(MAX_FEATURE_CAPS, "featureCaps").is_ok());
+    let e = many(MAX_FEATURE_CAPS + 1, "featureCaps").unwrap_err();
+    assert_eq!(e.field(), Some("featureCaps"));
 }
