@@ -415,37 +415,6 @@ impl<'a, S: Sql> Tables<'a, S> {
             .map_or(0, |r| r.count("t")))
     }
 
-    /// Every counter row of a scope kind (`prefix`: `f:` or `u:`) in one
-    /// period, most tokens first.
-    pub fn scoped_counters(
-        &self,
-        period: Period,
-        start: i64,
-        prefix: &str,
-        limit: u32,
-    ) -> Result<Vec<(String, u64, u64)>, SqlError> {
-        Ok(self
-            .exec(
-                "SELECT scope, tokens, calls FROM counters WHERE period = ?1 AND period_start = ?2 \
-                   AND scope > ?3 AND scope < ?4 AND calls > 0 \
-                 ORDER BY tokens DESC, scope LIMIT ?5",
-                &[
-                    period.as_str().into(),
-                    start.into(),
-                    prefix.into(),
-                    format!("{prefix}\u{10FFFF}").into(),
-                    i64::from(limit).into(),
-                ],
-            )?
-            .iter()
-            .map(|r| {
-                let scope = r.text("scope").unwrap_or_default();
-                let name = scope.get(prefix.len()..).unwrap_or_default().to_owned();
-                (name, r.count("tokens"), r.count("calls"))
-            })
-            .collect())
-    }
-
     /// Deletes counters of periods that started before `before`, and rows
     /// left empty by corrections.
     pub fn prune_counters(&self, before: i64) -> Result<(), SqlError> {

@@ -5,6 +5,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::convert::{date, get, instant, object, set, strict_budget, to_js_error, tokens};
+use super::decision_object;
 use crate::caps::{Scope, SubCaps};
 use crate::{evaluate, Decision, Error, ErrorCode};
 
@@ -138,44 +139,35 @@ pub fn evaluate_caps(
         let feature = optional_text(&call, "feature")?.unwrap_or_else(|| "default".into());
         let user = optional_text(&call, "userId")?;
         let now = instant(now.as_ref(), "now")?;
-        let out = object();
-        let window = budget.period.window(now);
-        match evaluate(&budget, port_used, estimate, now) {
+        let decision = evaluate(&budget, port_used, estimate, now);
+        // The port first; only a call it allows meets the caps inside it.
+        let refusal = match &decision {
             Decision::Refused {
                 reason,
                 used_tokens,
                 cap_tokens,
                 ..
-            } => {
-                refused(&out, reason.as_str(), &Scope::Port, used_tokens, cap_tokens);
+            } => Some((Scope::Port, *reason, *used_tokens, *cap_tokens)),
+            Decision::Allowed { .. } => caps
+                .decide(&budget, &feature, user.as_deref(), estimate, |s| {
+                    scope_usage(&usage, s)
+                })?
+                .err(),
+        };
+        Ok(match refusal {
+            Some((scope, reason, used, cap)) => {
+                let out = object();
+                refused(&out, reason.as_str(), &scope, used, cap);
+                set(&out, "resetsAt", date(budget.period.window(now).end));
+                out
             }
-            Decision::Allowed {
-                remaining,
-                used_tokens,
-                soft_cap,
-                ..
-            } => match caps.decide(&budget, &feature, user.as_deref(), estimate, |s| {
-                scope_usage(&usage, s)
-            })? {
-                Err((scope, reason, used, cap)) => {
-                    refused(&out, reason.as_str(), &scope, used, cap);
-                }
-                Ok(()) => {
-                    set(&out, "ok", true);
-                    set(
-                        &out,
-                        "remaining",
-                        remaining.map_or(f64::INFINITY, |n| n as f64),
-                    );
-                    set(&out, "usedTokens", used_tokens as f64);
-                    set(&out, "softCap", soft_cap);
-                    set(&out, "scope", "port");
-                    set(&out, "scopeId", JsValue::NULL);
-                }
-            },
-        }
-        set(&out, "resetsAt", date(window.end));
-        Ok(out)
+            None => {
+                let out = decision_object(&decision);
+                set(&out, "scope", "port");
+                set(&out, "scopeId", JsValue::NULL);
+                out
+            }
+        })
     };
     run().map_err(to_js_error)
 }

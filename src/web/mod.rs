@@ -231,8 +231,13 @@ pub fn evaluate_budget(
     let used = js(tokens(&used_tokens, "usedTokens"))?;
     let estimated = js(tokens(&estimated_tokens, "estimatedTokens"))?;
     let now = js(instant(now.as_ref(), "now"))?;
+    Ok(decision_object(&evaluate(&budget, used, estimated, now)))
+}
+
+/// The answer object of a decision, as `evaluateBudget` returns it.
+pub(crate) fn decision_object(decision: &Decision) -> JsValue {
     let out = object();
-    match evaluate(&budget, used, estimated, now) {
+    match *decision {
         Decision::Allowed {
             remaining,
             used_tokens,
@@ -262,7 +267,7 @@ pub fn evaluate_budget(
             set(&out, "resetsAt", date(window.end));
         }
     }
-    Ok(out)
+    out
 }
 
 /// Sums ledger rows over the budget's period containing `now`: total

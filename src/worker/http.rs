@@ -409,6 +409,23 @@ impl BudgetState {
     }
 }
 
+/// What a refusal by the gate says (the 429's body members and a
+/// refused check's answer): reason, the cap that refused (`scope`,
+/// `scopeId`), its numbers, the period and its reset.
+pub fn refusal_body(r: &Refusal) -> Value {
+    json!({
+        "ok": false,
+        "reason": r.reason,
+        "scope": r.scope,
+        "scopeId": r.scope_id,
+        "usedTokens": r.used_tokens,
+        "capTokens": r.cap_tokens,
+        "remaining": r.cap_tokens.saturating_sub(r.used_tokens),
+        "periodStart": iso(crate::gate::store::instant(r.period_start)),
+        "resetsAt": iso(crate::gate::store::instant(r.resets_at)),
+    })
+}
+
 /// The 429 answer for a refusal by the gate (the core's rule, on the
 /// numbers the gate read).
 pub fn refusal(r: &Refusal, now: DateTime<Utc>) -> ApiError {
@@ -422,18 +439,10 @@ pub fn refusal(r: &Refusal, now: DateTime<Utc>) -> ApiError {
     if let Some(id) = &r.scope_id {
         headers.push(("X-Budget-Scope-Id", id.clone()));
     }
+    let mut extra = refusal_body(r);
+    extra["retryAfterSeconds"] = retry_after.into();
     ApiError {
-        extra: Some(json!({
-            "ok": false,
-            "reason": r.reason,
-            "scope": r.scope,
-            "scopeId": r.scope_id,
-            "usedTokens": r.used_tokens,
-            "capTokens": r.cap_tokens,
-            "remaining": r.cap_tokens.saturating_sub(r.used_tokens),
-            "resetsAt": iso(resets_at),
-            "retryAfterSeconds": retry_after,
-        })),
+        extra: Some(extra),
         retry_after: Some(retry_after),
         headers,
         ..ApiError::new(

@@ -9,7 +9,9 @@ use super::usage::{call_usage, usage_fingerprint, USAGE_FIELDS};
 use super::{query, Ctx};
 use crate::evaluate;
 use crate::gate::{CommitOutcome, HoldRequest, HoldState, ReleaseOutcome, ReserveOutcome};
-use crate::worker::http::{json_response, read_json, refusal, total_too_large, ApiError};
+use crate::worker::http::{
+    json_response, read_json, refusal, refusal_body, total_too_large, ApiError,
+};
 use crate::worker::ids::{fingerprint, random_id};
 use crate::worker::input;
 use crate::worker::settings::iso;
@@ -40,20 +42,7 @@ pub async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
     let decision = evaluate(&budget, view.load.gate_tokens(), estimated, ctx.now);
     let mut answer = json::decision(&decision);
     match (&decision, checked.sub_cap) {
-        (crate::Decision::Allowed { .. }, Some(r)) => {
-            let at = crate::gate::store::instant;
-            answer = json!({
-                "ok": false,
-                "reason": r.reason,
-                "scope": r.scope,
-                "scopeId": r.scope_id,
-                "usedTokens": r.used_tokens,
-                "capTokens": r.cap_tokens,
-                "remaining": r.cap_tokens.saturating_sub(r.used_tokens),
-                "periodStart": iso(at(r.period_start)),
-                "resetsAt": iso(at(r.resets_at)),
-            });
-        }
+        (crate::Decision::Allowed { .. }, Some(r)) => answer = refusal_body(&r),
         _ => {
             answer["scope"] = "port".into();
             answer["scopeId"] = Value::Null;

@@ -86,14 +86,9 @@ impl Gate {
             return Ok(response);
         }
 
-        let body = match select(
-            Box::pin(upstream.bytes()),
-            Delay::from(config.upstream_timeout),
-        )
-        .await
-        {
-            Either::Left((Ok(bytes), _)) => bytes,
-            Either::Left((Err(_), _)) | Either::Right(_) => {
+        let body = match whole_body(&mut upstream, config).await {
+            Some(bytes) => bytes,
+            None => {
                 // The call may have run upstream: charge it by rule.
                 held.charge_unseen(None, None).await;
                 self.measure_after(&held).await;
@@ -292,14 +287,9 @@ pub(super) async fn pass_through(
         send(req, endpoint, config, upstream, provider_key, body, false).await?;
     let status = upstream.status_code();
     let out_headers = relayed_headers(&upstream, provider_key);
-    let body = match select(
-        Box::pin(upstream.bytes()),
-        Delay::from(config.upstream_timeout),
-    )
-    .await
-    {
-        Either::Left((Ok(bytes), _)) => bytes,
-        Either::Left((Err(_), _)) | Either::Right(_) => {
+    let body = match whole_body(&mut upstream, config).await {
+        Some(bytes) => bytes,
+        None => {
             return Err(ApiError::new(
                 502,
                 "upstream-malformed",
@@ -311,6 +301,20 @@ pub(super) async fn pass_through(
         .map_err(|_| ApiError::new(500, "internal", "internal error"))?
         .with_status(status)
         .with_headers(out_headers))
+}
+
+/// The whole upstream body, or `None` when it broke off or did not end
+/// within the upstream timeout.
+async fn whole_body(upstream: &mut Response, config: &GatewayConfig) -> Option<Vec<u8>> {
+    match select(
+        Box::pin(upstream.bytes()),
+        Delay::from(config.upstream_timeout),
+    )
+    .await
+    {
+        Either::Left((Ok(bytes), _)) => Some(bytes),
+        Either::Left((Err(_), _)) | Either::Right(_) => None,
+    }
 }
 
 /// Removes the provider key, in every spelling a JSON reader decodes back
