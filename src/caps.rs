@@ -235,7 +235,7 @@ fn read_cap(value: &Value, field: &str) -> Result<SubCap, Error> {
         return Err(invalid(
             ErrorCode::UnknownField,
             &format!("{field}.{name}"),
-            format!("unknown field {name:?}: a cap has softCap and hardCap"),
+            format!("unknown field \"{name}\": a cap has softCap and hardCap"),
         ));
     }
     let number = |name: &str| -> Result<Option<u64>, Error> {

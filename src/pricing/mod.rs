@@ -92,7 +92,9 @@ pub fn usd_string(micros: u64) -> String {
 
 /// Micro-dollars as a JSON number of dollars (exact to the micro-dollar).
 pub fn usd_number(micros: u64) -> f64 {
-    usd_string(micros).parse().unwrap_or(0.0)
+    // Division of two exact doubles rounds once, to the double nearest
+    // the exact quotient: the same number the decimal text reads as.
+    micros as f64 / MICROS_PER_USD as f64
 }
 
 /// A model's price: micro-dollars per million tokens of each kind (the

@@ -52,15 +52,47 @@ export type CapsCheckResult =
   | (BudgetRefused & { scope: Scope; scopeId: string | null; remaining: number });
 "#;
 
+/// A JS value as JSON, read field by field (no JSON text, so no JSON
+/// parser in the download): what is not JSON (a function, a symbol, a
+/// non-finite number) reads as `null`, and nesting past 8 levels as
+/// `null` (caps are 3 deep).
+fn json_of(value: &JsValue, depth: u8) -> serde_json::Value {
+    use serde_json::Value;
+    if let Some(b) = value.as_bool() {
+        Value::Bool(b)
+    } else if let Some(n) = value.as_f64() {
+        serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+    } else if let Some(s) = value.as_string() {
+        Value::String(s)
+    } else if depth > 8 || !value.is_object() || value.is_function() {
+        Value::Null
+    } else if js_sys::Array::is_array(value) {
+        Value::Array(
+            js_sys::Array::from(value)
+                .iter()
+                .map(|v| json_of(&v, depth + 1))
+                .collect(),
+        )
+    } else {
+        let object = js_sys::Object::from(value.clone());
+        Value::Object(
+            js_sys::Object::keys(&object)
+                .iter()
+                .filter_map(|k| k.as_string())
+                .map(|k| {
+                    let v = get(value, &k);
+                    (k, json_of(&v, depth + 1))
+                })
+                .collect(),
+        )
+    }
+}
+
 fn caps_of(value: &JsValue) -> Result<SubCaps, Error> {
     if value.is_undefined() || value.is_null() {
         return Ok(SubCaps::default());
     }
-    let text = js_sys::JSON::stringify(value)
-        .ok()
-        .and_then(|s| s.as_string())
-        .unwrap_or_default();
-    let parsed: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let parsed = json_of(value, 0);
     let Some(fields) = parsed.as_object().filter(|_| value.is_object()) else {
         return Err(Error::new(
             ErrorCode::InvalidType,
@@ -75,7 +107,7 @@ fn caps_of(value: &JsValue) -> Result<SubCaps, Error> {
         return Err(Error::new(
             ErrorCode::UnknownField,
             Some(name),
-            format!("unknown field {name:?}: caps are featureCaps, userCap and userCaps"),
+            format!("unknown field \"{name}\": caps are featureCaps, userCap and userCaps"),
         ));
     }
     SubCaps::default().merge(fields)
