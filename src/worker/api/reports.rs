@@ -172,7 +172,8 @@ pub async fn ledger(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response
 
 /// `GET /v1/ports/{port}/status`: everything the admin page needs.
 pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
-    let view = synced_view(ctx, port).await?;
+    let view = ctx.gate(port)?.status_view().await?;
+    ctx.remember(&view.budget.budget, &view.load);
     let budget = view.budget.budget;
     let window = budget.period.window(ctx.now);
     let windows = Period::ALL.map(|p| p.window(ctx.now));

@@ -138,6 +138,18 @@ impl GateClient {
         self.call(&GateRequest::View {
             feature: feature.map(str::to_owned),
             sync,
+            caps: false,
+        })
+        .await
+    }
+
+    /// Where the port stands for its status report: after delivering the
+    /// outbox, with where the caps inside the port stand.
+    pub async fn status_view(&self) -> Result<PortView, StoreError> {
+        self.call(&GateRequest::View {
+            feature: None,
+            sync: true,
+            caps: true,
         })
         .await
     }

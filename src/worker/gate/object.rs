@@ -322,6 +322,7 @@ async fn operate(
         GateRequest::View {
             feature,
             sync: first,
+            caps,
         } => {
             if first {
                 // What is due now first, so the stores of record get it too.
@@ -332,7 +333,7 @@ async fn operate(
             }
             atomically(state, move |g| {
                 let mut view = g.view(feature.as_deref(), now)?;
-                if first {
+                if caps {
                     view.caps = Some(g.caps_report(&view.budget, TOP_USERS, now)?);
                 }
                 Ok(view)

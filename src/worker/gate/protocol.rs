@@ -15,6 +15,9 @@ pub enum GateRequest {
         feature: Option<String>,
         /// Deliver the outbox first (for reports that read D1 next).
         sync: bool,
+        /// Report where the caps inside the port stand too (status).
+        #[serde(default)]
+        caps: bool,
     },
     /// Where the port stands, and the caps inside it a call would cross.
     Check {
