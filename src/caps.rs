@@ -75,13 +75,14 @@ impl Scope {
 
 impl SubCap {
     /// This cap as a budget of the port's period and switch, for the core's
-    /// rule.
+    /// rule. Caps inside a port count tokens, whatever the port's unit.
     pub fn as_budget(&self, port: &Budget) -> Budget {
         Budget {
             enabled: port.enabled,
             soft_cap_tokens: self.soft_cap.unwrap_or(self.hard_cap),
             hard_cap_tokens: self.hard_cap,
             period: port.period,
+            ..Budget::default()
         }
     }
 

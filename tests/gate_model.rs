@@ -365,6 +365,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     soft_cap_tokens: hard / 2,
                     hard_cap_tokens: hard,
                     period,
+                    ..Budget::default()
                 };
             }
             Op::Retry => unreachable!(),
