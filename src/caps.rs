@@ -332,7 +332,7 @@ pub fn decide_all(
     estimate: u64,
 ) -> Result<(), CapRefusal> {
     if let Some(reason) = refusal_of(decide(port, port_used, estimate)) {
-        return Err((Scope::Port, reason, port_used, port.hard_cap_tokens));
+        return Err((Scope::Port, reason, port_used, port.hard_cap()));
     }
     decide_sub_caps(port, caps, estimate)
 }

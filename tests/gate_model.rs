@@ -167,6 +167,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         ttl_seconds: ttl,
                         body_hash: format!("{estimate}"),
                         hold_id: format!("rsv_{n:020}"),
+                        estimated_usd: None,
                     },
                 };
                 let replay = model.holds.iter().any(|h| h.request_id == req.request_id);
@@ -223,6 +224,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     provider: "p".into(),
                     model: "m".into(),
                     tokens: TokenCounts::new(input, output),
+                    cost_usd: None,
                 };
                 let hash = format!("{input}/{output}");
                 let result = db
@@ -304,6 +306,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     provider: "p".into(),
                     model: "m".into(),
                     tokens: TokenCounts::new(tokens, 0),
+                    cost_usd: None,
                 };
                 let hash = format!("{tokens}@{back_hours}");
                 let result = db
@@ -341,6 +344,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     ttl_seconds: 0,
                     body_hash: String::new(),
                     hold_id: String::new(),
+                    estimated_usd: None,
                 };
                 last_request = Some((placeholder, Some(occurred)));
                 last = Some(op);

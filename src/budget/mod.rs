@@ -16,7 +16,10 @@ use crate::tokens::tokens_from_f64;
 use crate::{Error, ErrorCode, Period};
 
 /// What a budget's caps count.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Unit {
     /// Tokens (input plus output): the caps are `softCapTokens` and
     /// `hardCapTokens`.

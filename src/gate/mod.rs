@@ -108,6 +108,9 @@ pub struct ImportedCounter {
     pub tokens: u64,
     /// Calls.
     pub calls: u64,
+    /// Micro-dollars.
+    #[serde(default)]
+    pub usd: u64,
 }
 
 /// The gate's answer to a question about the port (check, usage, status).
@@ -223,13 +226,14 @@ impl<'a, S: Sql> Gate<'a, S> {
                 continue;
             }
             let tokens = i64::try_from(c.tokens).unwrap_or(i64::MAX);
+            let usd = i64::try_from(c.usd).unwrap_or(i64::MAX);
             let calls = i64::try_from(c.calls).unwrap_or(i64::MAX);
             for scope in [
                 store::PORT_SCOPE.to_owned(),
                 store::feature_scope(&c.feature),
             ] {
                 self.t
-                    .count_period(period, c.period_start, &scope, tokens, calls)?;
+                    .count_period(period, c.period_start, &scope, (tokens, usd), calls)?;
             }
         }
         for e in &import.entries {
@@ -397,8 +401,8 @@ impl<'a, S: Sql> Gate<'a, S> {
         Ok(self.t.holds(all, limit)?)
     }
 
-    /// How many holds are open, and the tokens they hold.
-    pub fn open_holds(&self) -> Result<(u64, u64), GateError> {
+    /// How many holds are open, and the tokens and micro-dollars they hold.
+    pub fn open_holds(&self) -> Result<(u64, u64, u64), GateError> {
         Ok(self.t.open_holds()?)
     }
 
@@ -431,6 +435,8 @@ impl<'a, S: Sql> Gate<'a, S> {
                 provider: "unknown".into(),
                 model: "unknown".into(),
                 tokens: TokenCounts::new(input, charge.output_tokens),
+                // Charged its money bound too, as it was held.
+                cost_usd: hold.estimated_usd,
                 body_hash: String::new(),
                 estimated: true,
                 created_at: at,
@@ -455,10 +461,12 @@ impl<'a, S: Sql> Gate<'a, S> {
     /// periods.
     fn count(&self, entry: &Entry, sign: i64) -> Result<(), SqlError> {
         let tokens = i64::try_from(entry.total_tokens()).unwrap_or(i64::MAX);
-        self.t.count(
+        let usd = i64::try_from(entry.cost_usd.unwrap_or(0)).unwrap_or(i64::MAX);
+        self.t.count_amounts(
             entry.created_at,
             &scopes(&entry.feature, entry.user_id.as_deref()),
             sign * tokens,
+            sign * usd,
             sign,
         )
     }
@@ -481,7 +489,10 @@ impl<'a, S: Sql> Gate<'a, S> {
     // ------------------------------------------------------------ reserve
 
     /// Checks and holds in one step: the hold is taken only when the core
-    /// allows `req.estimated_tokens` on the port's used plus held tokens.
+    /// allows the request's estimate on the port's used plus held amount,
+    /// in the budget's unit (`req.estimated_tokens` on tokens, or
+    /// `req.estimated_usd` on micro-dollars; a `usd` budget never holds a
+    /// call without a money estimate).
     pub fn reserve(
         &self,
         req: &HoldRequest,
@@ -503,12 +514,9 @@ impl<'a, S: Sql> Gate<'a, S> {
                 ReserveOutcome::Conflict { existing, load }
             });
         }
-        let decision = evaluate(
-            &stored.budget,
-            load.gate_tokens(),
-            req.estimated_tokens,
-            now,
-        );
+        let unit = stored.budget.unit;
+        let estimate = unit.pick(req.estimated_tokens, req.estimated_usd.unwrap_or(u64::MAX));
+        let decision = evaluate(&stored.budget, load.gate_amount(unit), estimate, now);
         if let Decision::Refused {
             reason,
             used_tokens,
@@ -523,6 +531,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                     scope_id: None,
                     used_tokens,
                     cap_tokens,
+                    unit,
                     period_start: ms(window.start),
                     resets_at: ms(window.end),
                 },
@@ -549,6 +558,7 @@ impl<'a, S: Sql> Gate<'a, S> {
             feature: req.feature.clone(),
             user_id: req.user_id.clone(),
             estimated_tokens: req.estimated_tokens,
+            estimated_usd: req.estimated_usd,
             state: HoldState::Held,
             body_hash: req.body_hash.clone(),
             actual_tokens: None,
@@ -560,6 +570,7 @@ impl<'a, S: Sql> Gate<'a, S> {
         self.t.insert_hold(&hold)?;
         let load = PortLoad {
             held_tokens: store::sum(load.held_tokens, hold.estimated_tokens),
+            held_usd: store::sum(load.held_usd, hold.estimated_usd.unwrap_or(0)),
             ..load
         };
         Ok(ReserveOutcome::Held {
@@ -619,6 +630,8 @@ impl<'a, S: Sql> Gate<'a, S> {
                     provider: usage.provider.clone(),
                     model: usage.model.clone(),
                     tokens: usage.tokens,
+                    // Unpriced at settlement: charged its money hold.
+                    cost_usd: usage.cost_usd.or(hold.estimated_usd),
                     body_hash: body_hash.to_owned(),
                     estimated: false,
                     created_at: at,
@@ -686,6 +699,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                     provider: usage.provider.clone(),
                     model: usage.model.clone(),
                     tokens: usage.tokens,
+                    cost_usd: usage.cost_usd.or(hold.estimated_usd),
                     body_hash: body_hash.to_owned(),
                     estimated: false,
                     version: old.version + 1,
@@ -793,6 +807,7 @@ impl<'a, S: Sql> Gate<'a, S> {
             provider: usage.provider.clone(),
             model: usage.model.clone(),
             tokens: usage.tokens,
+            cost_usd: usage.cost_usd,
             body_hash: body_hash.to_owned(),
             estimated: false,
             created_at: at,
