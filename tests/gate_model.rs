@@ -168,6 +168,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         body_hash: format!("{estimate}"),
                         hold_id: format!("rsv_{n:020}"),
                         estimated_usd: None,
+                        unpriced_estimate: None,
                     },
                 };
                 let replay = model.holds.iter().any(|h| h.request_id == req.request_id);
@@ -345,6 +346,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     body_hash: String::new(),
                     hold_id: String::new(),
                     estimated_usd: None,
+                    unpriced_estimate: None,
                 };
                 last_request = Some((placeholder, Some(occurred)));
                 last = Some(op);

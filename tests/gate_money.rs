@@ -77,11 +77,60 @@ fn a_usd_budget_holds_by_money_and_refuses_in_micro_dollars() {
 fn a_usd_budget_never_holds_a_call_without_a_money_estimate() {
     let port = Port::new();
     usd_budget(&port, "100", "100");
-    let ReserveOutcome::Refused { refusal, .. } = money_hold(&port, 1, None) else {
-        panic!("an unpriced hold must not pass a usd budget");
-    };
-    assert_eq!(refusal.reason, "estimated-exceeds-cap");
+    assert!(matches!(
+        money_hold(&port, 1, None),
+        ReserveOutcome::Unpriced { .. }
+    ));
     assert_eq!(port.run(|g| g.open_holds()), (0, 0, 0));
+}
+
+#[test]
+fn a_model_without_a_price_takes_the_ports_fallback_price_or_is_refused() {
+    let port = Port::new();
+    usd_budget(&port, "1", "1");
+    let req = HoldRequest {
+        unpriced_estimate: Some((1_000, 100)),
+        ..port.hold_request(1_100, None)
+    };
+    assert!(matches!(
+        port.run(|g| g.reserve(&req, now())),
+        ReserveOutcome::Unpriced { .. }
+    ));
+    let unpriced = CallUsage {
+        cost_usd: None,
+        ..usage(10, 10)
+    };
+    let write = port.write_id();
+    assert!(matches!(
+        port.run(|g| g.record(&unpriced, "r1", "h", &write, now(), now())),
+        RecordOutcome::Unpriced { .. }
+    ));
+    assert_eq!(port.load(Period::Day, now()).calls, 0, "nothing counted");
+    // $2 input, $8 output per million: 1 000 x 2 + 100 x 8 = 2 800 micro-dollars.
+    assert!(matches!(
+        port.budget(
+            r#"{"fallbackPrice": {"inputPerMTok": 2, "outputPerMTok": 8}}"#,
+            now()
+        ),
+        SaveOutcome::Saved { .. }
+    ));
+    let req = HoldRequest {
+        hold_id: "rsv_fallback".into(),
+        request_id: "fallback".into(),
+        ..req
+    };
+    let ReserveOutcome::Held { hold, .. } = port.run(|g| g.reserve(&req, now())) else {
+        panic!("the fallback price prices it")
+    };
+    assert_eq!(hold.estimated_usd, Some(2_800));
+    let write = port.write_id();
+    let CommitOutcome::Committed { entry, .. } =
+        port.run(|g| g.commit(&hold.id, &unpriced, "c", &write, now()))
+    else {
+        panic!()
+    };
+    // 10 x $2 + 10 x $8 per million tokens: $0.0001, 100 micro-dollars.
+    assert_eq!(entry.cost_usd, Some(100));
 }
 
 #[test]
@@ -217,6 +266,7 @@ fn costs_reach_d1_and_its_rollup_equals_the_gate_after_a_correction() {
         body_hash: "h".into(),
         hold_id: "rsv_late".into(),
         estimated_usd: Some(90_000),
+        unpriced_estimate: None,
     };
     run(&|g| g.reserve(&hold, now()).map(|_| ()));
     run(&|g| g.expire_due(now() + Duration::seconds(10)).map(|_| ()));

@@ -188,6 +188,7 @@ fn a_late_commit_is_delivered_as_a_correction_that_moves_the_rollup_by_the_diffe
         body_hash: "h".into(),
         hold_id: "rsv_late".into(),
         estimated_usd: None,
+        unpriced_estimate: None,
     };
     w.run(|g| g.reserve(&hold, now()));
     w.run(|g| g.expire_due(now() + Duration::seconds(10)));
@@ -253,6 +254,7 @@ fn a_correction_made_before_the_first_delivery_is_delivered_once_as_the_final_ro
         body_hash: "h".into(),
         hold_id: "rsv_x".into(),
         estimated_usd: None,
+        unpriced_estimate: None,
     };
     w.run(|g| g.reserve(&hold, now()));
     w.run(|g| g.expire_due(now() + Duration::seconds(2)));

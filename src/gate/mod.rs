@@ -139,6 +139,16 @@ pub struct Gate<'a, S: Sql> {
     budget: std::cell::RefCell<Option<StoredBudget>>,
 }
 
+/// A call's cost: as its caller priced it (the price table's), else at
+/// the port's fallback price, else unknown.
+fn priced(usage: &CallUsage, budget: &crate::Budget) -> Option<u64> {
+    usage.cost_usd.or_else(|| {
+        budget
+            .fallback_price
+            .map(|p| crate::pricing::cost(&usage.tokens, &p))
+    })
+}
+
 /// ISO 8601 with milliseconds, as the API writes instants.
 pub fn iso(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -515,7 +525,19 @@ impl<'a, S: Sql> Gate<'a, S> {
             });
         }
         let unit = stored.budget.unit;
-        let estimate = unit.pick(req.estimated_tokens, req.estimated_usd.unwrap_or(u64::MAX));
+        // A model the table does not price takes the port's fallback price.
+        let estimated_usd = req.estimated_usd.or_else(|| {
+            let (input, output) = req.unpriced_estimate?;
+            Some(crate::pricing::bound(
+                input,
+                output,
+                &stored.budget.fallback_price?,
+            ))
+        });
+        if unit == crate::Unit::Usd && estimated_usd.is_none() {
+            return Ok(ReserveOutcome::Unpriced { load });
+        }
+        let estimate = unit.pick(req.estimated_tokens, estimated_usd.unwrap_or(u64::MAX));
         let decision = evaluate(&stored.budget, load.gate_amount(unit), estimate, now);
         if let Decision::Refused {
             reason,
@@ -558,7 +580,7 @@ impl<'a, S: Sql> Gate<'a, S> {
             feature: req.feature.clone(),
             user_id: req.user_id.clone(),
             estimated_tokens: req.estimated_tokens,
-            estimated_usd: req.estimated_usd,
+            estimated_usd,
             state: HoldState::Held,
             body_hash: req.body_hash.clone(),
             actual_tokens: None,
@@ -597,11 +619,15 @@ impl<'a, S: Sql> Gate<'a, S> {
         now: DateTime<Utc>,
     ) -> Result<CommitOutcome, GateError> {
         self.expire_due(now)?;
-        let period = self.budget()?.budget.period;
+        let budget = self.budget()?.budget;
+        let period = budget.period;
         let load = |g: &Self| g.load(period, None, now);
         let Some(hold) = self.t.hold(id)? else {
             return Ok(CommitOutcome::NotFound { load: load(self)? });
         };
+        // Priced by the caller, else at the port's fallback price, else
+        // charged its money hold (never free).
+        let cost_usd = priced(usage, &budget).or(hold.estimated_usd);
         let total = usage.tokens.total();
         match hold.state {
             HoldState::Held => {
@@ -630,8 +656,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                     provider: usage.provider.clone(),
                     model: usage.model.clone(),
                     tokens: usage.tokens,
-                    // Unpriced at settlement: charged its money hold.
-                    cost_usd: usage.cost_usd.or(hold.estimated_usd),
+                    cost_usd,
                     body_hash: body_hash.to_owned(),
                     estimated: false,
                     created_at: at,
@@ -699,7 +724,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                     provider: usage.provider.clone(),
                     model: usage.model.clone(),
                     tokens: usage.tokens,
-                    cost_usd: usage.cost_usd.or(hold.estimated_usd),
+                    cost_usd,
                     body_hash: body_hash.to_owned(),
                     estimated: false,
                     version: old.version + 1,
@@ -778,7 +803,8 @@ impl<'a, S: Sql> Gate<'a, S> {
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome, GateError> {
         self.expire_due(now)?;
-        let period = self.budget()?.budget.period;
+        let budget = self.budget()?.budget;
+        let period = budget.period;
         if let Some(entry) = self.t.entry_by_request(request_id)? {
             let load = self.load(period, None, now)?;
             return Ok(if entry.body_hash == body_hash {
@@ -789,6 +815,12 @@ impl<'a, S: Sql> Gate<'a, S> {
                 }
             } else {
                 RecordOutcome::Conflict { entry, load }
+            });
+        }
+        let cost_usd = priced(usage, &budget);
+        if budget.unit == crate::Unit::Usd && cost_usd.is_none() {
+            return Ok(RecordOutcome::Unpriced {
+                load: self.load(period, None, now)?,
             });
         }
         let at = ms(occurred_at);
@@ -807,7 +839,7 @@ impl<'a, S: Sql> Gate<'a, S> {
             provider: usage.provider.clone(),
             model: usage.model.clone(),
             tokens: usage.tokens,
-            cost_usd: usage.cost_usd,
+            cost_usd,
             body_hash: body_hash.to_owned(),
             estimated: false,
             created_at: at,

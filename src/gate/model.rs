@@ -94,6 +94,11 @@ pub struct HoldRequest {
     /// call is priced; a `usd` budget refuses a hold without one.
     #[serde(default)]
     pub estimated_usd: Option<u64>,
+    /// The estimate's input and output tokens, when the call names a model
+    /// the price table does not know: the gate prices them with the port's
+    /// fallback price, if it has one.
+    #[serde(default)]
+    pub unpriced_estimate: Option<(u64, u64)>,
 }
 
 /// A hold's life: held, then committed, released or expired.
@@ -402,6 +407,12 @@ pub enum ReserveOutcome {
         /// The port's load.
         load: PortLoad,
     },
+    /// A `usd` budget, and the call has no price: neither its own (the
+    /// table's) nor the port's fallback. Nothing was held or counted.
+    Unpriced {
+        /// The port's load.
+        load: PortLoad,
+    },
 }
 
 /// What a commit came to.
@@ -492,6 +503,12 @@ pub enum RecordOutcome {
     TooLarge {
         /// The numbers.
         refusal: TotalTooLarge,
+        /// The port's load.
+        load: PortLoad,
+    },
+    /// A `usd` budget, and the call has no price: neither its own (the
+    /// table's) nor the port's fallback. Nothing was held or counted.
+    Unpriced {
         /// The port's load.
         load: PortLoad,
     },

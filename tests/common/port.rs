@@ -54,6 +54,7 @@ impl Port {
             body_hash: format!("hash-{estimate}"),
             hold_id: format!("rsv_{n:024}"),
             estimated_usd: None,
+            unpriced_estimate: None,
         }
     }
 
