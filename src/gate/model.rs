@@ -286,6 +286,13 @@ impl StoredBudget {
     /// `updatedAt`.
     pub fn json(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self.budget).unwrap_or_default();
+        // The API always shows the money settings, a token budget's too.
+        if !self.budget.has_money_settings() {
+            value["unit"] = self.budget.unit.as_str().into();
+            value["softCapUsd"] = serde_json::Value::Null;
+            value["hardCapUsd"] = serde_json::Value::Null;
+            value["fallbackPrice"] = serde_json::Value::Null;
+        }
         if let serde_json::Value::Object(m) = &mut value {
             m.extend(self.caps.json_fields());
         }

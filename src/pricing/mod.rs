@@ -322,23 +322,54 @@ impl PriceTable {
     }
 }
 
-/// The price table the project ships, as of the date in its data file.
-pub fn default_prices() -> PriceTable {
-    let data: serde_json::Value =
-        serde_json::from_str(include_str!("prices.json")).unwrap_or_default();
-    let mut table = PriceTable::new();
-    for (model, p) in data["models"].as_object().into_iter().flatten() {
-        let get = |k: &str| p.get(k).and_then(serde_json::Value::as_f64);
-        if let (Some(input), Some(output)) = (get("inputPerMTok"), get("outputPerMTok")) {
-            if let Ok(price) = Price::per_mtok(
-                input,
-                get("cachedInputPerMTok"),
-                get("cacheWritePerMTok"),
-                output,
-            ) {
+impl PriceTable {
+    /// Reads a table kept as JSON, `{"models": {"<model>": <price>}}`
+    /// (the shipped data file's shape, and the deployment's copy in KV),
+    /// tolerantly: a model whose price does not read is left out.
+    pub fn from_json(data: &serde_json::Value) -> PriceTable {
+        let mut table = PriceTable::new();
+        for (model, p) in data["models"].as_object().into_iter().flatten() {
+            if let Ok(price) = Price::from_json(p) {
                 table.set(model, price);
             }
         }
+        table
     }
-    table
+
+    /// The table as [`PriceTable::from_json`] reads it.
+    pub fn json(&self) -> serde_json::Value {
+        let models: serde_json::Map<String, serde_json::Value> = self
+            .iter()
+            .map(|(model, price)| (model.to_owned(), price.json()))
+            .collect();
+        serde_json::json!({ "models": models })
+    }
+
+    /// `model`'s price and the id it is priced as (itself, or its base
+    /// model for a dated id).
+    pub fn priced_as<'m>(&self, model: &'m str) -> Option<(&'m str, &Price)> {
+        match self.prices.get(model) {
+            Some(price) => Some((model, price)),
+            None => {
+                let base = base_model(model)?;
+                self.prices.get(base).map(|price| (base, price))
+            }
+        }
+    }
+}
+
+/// The shipped table's data file: `asOf`, `sources` and `models`.
+pub const DEFAULT_PRICES_JSON: &str = include_str!("prices.json");
+
+/// The price table the project ships, as of the date in its data file.
+pub fn default_prices() -> PriceTable {
+    // Read once per process (an isolate, in the Worker).
+    static SHIPPED: std::sync::OnceLock<PriceTable> = std::sync::OnceLock::new();
+    SHIPPED
+        .get_or_init(|| {
+            let data: serde_json::Value =
+                serde_json::from_str(DEFAULT_PRICES_JSON).unwrap_or_default();
+            PriceTable::from_json(&data)
+        })
+        .clone()
 }
