@@ -85,6 +85,7 @@ fn cases() -> Vec<Case> {
                     soft_cap_tokens: soft,
                     hard_cap_tokens: hard,
                     period,
+                    ..Budget::default()
                 },
                 used_tokens: used,
                 estimated_tokens: estimated,

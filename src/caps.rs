@@ -75,13 +75,14 @@ impl Scope {
 
 impl SubCap {
     /// This cap as a budget of the port's period and switch, for the core's
-    /// rule.
+    /// rule. Caps inside a port count tokens, whatever the port's unit.
     pub fn as_budget(&self, port: &Budget) -> Budget {
         Budget {
             enabled: port.enabled,
             soft_cap_tokens: self.soft_cap.unwrap_or(self.hard_cap),
             hard_cap_tokens: self.hard_cap,
             period: port.period,
+            ..Budget::default()
         }
     }
 
@@ -331,7 +332,7 @@ pub fn decide_all(
     estimate: u64,
 ) -> Result<(), CapRefusal> {
     if let Some(reason) = refusal_of(decide(port, port_used, estimate)) {
-        return Err((Scope::Port, reason, port_used, port.hard_cap_tokens));
+        return Err((Scope::Port, reason, port_used, port.hard_cap()));
     }
     decide_sub_caps(port, caps, estimate)
 }

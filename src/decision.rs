@@ -49,7 +49,9 @@ impl DecisionCode {
     }
 }
 
-/// The rules of the pre-flight gate, on plain numbers.
+/// The rules of the pre-flight gate, on plain numbers in the budget's
+/// [`unit`](Budget::unit): tokens, or micro-dollars for a `usd` budget
+/// (the parameters keep their historical names).
 ///
 /// - A disabled budget allows everything (and never reports the soft cap).
 /// - `used >= hard cap` refuses: [`DecisionCode::HardCapExceeded`] (a hard
@@ -73,13 +75,14 @@ pub fn decide(budget: &Budget, used_tokens: u64, estimated_tokens: u64) -> Decis
     if !budget.enabled {
         return DecisionCode::Allowed;
     }
-    if used_tokens >= budget.hard_cap_tokens {
+    let hard = budget.hard_cap();
+    if used_tokens >= hard {
         return DecisionCode::HardCapExceeded;
     }
-    if estimated_tokens > budget.hard_cap_tokens - used_tokens {
+    if estimated_tokens > hard - used_tokens {
         return DecisionCode::EstimatedExceedsCap;
     }
-    if used_tokens > budget.soft_cap_tokens {
+    if used_tokens > budget.soft_cap() {
         DecisionCode::AllowedOverSoftCap
     } else {
         DecisionCode::Allowed
@@ -88,7 +91,8 @@ pub fn decide(budget: &Budget, used_tokens: u64, estimated_tokens: u64) -> Decis
 
 /// The full answer of the pre-flight gate, as the original `checkBudget`
 /// shaped it, plus the period's window so a refusal can say when to come
-/// back.
+/// back. Its amounts (`remaining`, `used_tokens`, `cap_tokens`) are in the
+/// budget's unit: tokens, or micro-dollars for a `usd` budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// The call may proceed.
@@ -176,14 +180,14 @@ pub fn evaluate(
     let refused = |reason| Decision::Refused {
         reason,
         used_tokens,
-        cap_tokens: budget.hard_cap_tokens,
+        cap_tokens: budget.hard_cap(),
         window,
     };
     match decide(budget, used_tokens, estimated_tokens) {
         DecisionCode::HardCapExceeded => refused(RefusalReason::HardCapExceeded),
         DecisionCode::EstimatedExceedsCap => refused(RefusalReason::EstimatedExceedsCap),
         code => Decision::Allowed {
-            remaining: budget.enabled.then(|| budget.hard_cap_tokens - used_tokens),
+            remaining: budget.enabled.then(|| budget.hard_cap() - used_tokens),
             used_tokens,
             soft_cap: code == DecisionCode::AllowedOverSoftCap,
             window,

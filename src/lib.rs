@@ -40,7 +40,7 @@
 //! use ai_budget::{evaluate, Budget, Decision, Period};
 //! use chrono::{TimeZone, Utc};
 //!
-//! let budget = Budget { enabled: true, soft_cap_tokens: 80_000, hard_cap_tokens: 100_000, period: Period::Day };
+//! let budget = Budget { enabled: true, soft_cap_tokens: 80_000, hard_cap_tokens: 100_000, period: Period::Day, ..Budget::default() };
 //! let now = Utc.with_ymd_and_hms(2026, 11, 28, 17, 30, 0).unwrap();
 //! let decision = evaluate(&budget, 85_000, 4_000, now);
 //! assert!(matches!(decision, Decision::Allowed { soft_cap: true, remaining: Some(15_000), .. }));
@@ -70,7 +70,9 @@ pub mod web;
 #[cfg(feature = "worker")]
 pub mod worker;
 
-pub use budget::{Budget, FieldValue, RawBudget, DEFAULT_HARD_CAP_TOKENS, DEFAULT_SOFT_CAP_TOKENS};
+pub use budget::{
+    Budget, FieldValue, RawBudget, Unit, DEFAULT_HARD_CAP_TOKENS, DEFAULT_SOFT_CAP_TOKENS,
+};
 pub use decision::{decide, evaluate, Decision, DecisionCode, RefusalReason};
 pub use error::{Error, ErrorCode};
 pub use period::{Period, PeriodWindow};

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{decide, Budget, DecisionCode, PeriodWindow};
+use crate::{decide, Budget, DecisionCode, PeriodWindow, Unit};
 
 /// Which band of its budget a port is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,9 +29,13 @@ impl CapState {
     }
 }
 
-/// A port's standing against its caps in the current period.
+/// A port's standing against its caps in the current period. Its amounts
+/// are in the budget's [`unit`](CapStatus::unit): tokens, or micro-dollars
+/// (the fields keep their historical names).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CapStatus {
+    /// What the amounts count.
+    pub unit: Unit,
     /// The band.
     pub state: CapState,
     /// Tokens used in the period.
@@ -93,13 +97,14 @@ pub fn cap_status(budget: &Budget, used_tokens: u64, now: DateTime<Utc>) -> CapS
     CapStatus {
         state,
         used_tokens,
-        soft_cap_tokens: budget.soft_cap_tokens,
-        hard_cap_tokens: budget.hard_cap_tokens,
-        soft_percent: percent(used_tokens, budget.soft_cap_tokens),
-        hard_percent: percent(used_tokens, budget.hard_cap_tokens),
+        soft_cap_tokens: budget.soft_cap(),
+        hard_cap_tokens: budget.hard_cap(),
+        soft_percent: percent(used_tokens, budget.soft_cap()),
+        hard_percent: percent(used_tokens, budget.hard_cap()),
         remaining: budget
             .enabled
-            .then(|| budget.hard_cap_tokens.saturating_sub(used_tokens)),
+            .then(|| budget.hard_cap().saturating_sub(used_tokens)),
+        unit: budget.unit,
         window: budget.period.window(now),
     }
 }

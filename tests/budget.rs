@@ -22,6 +22,7 @@ fn current() -> Budget {
         soft_cap_tokens: 2_000,
         hard_cap_tokens: 3_000,
         period: Period::Week,
+        ..Budget::default()
     }
 }
 
@@ -49,6 +50,7 @@ fn the_default_budget_is_disabled_monthly_with_the_seeds_caps() {
             soft_cap_tokens: 100_000,
             hard_cap_tokens: 500_000,
             period: Period::Month,
+            ..Budget::default()
         }
     );
     assert_eq!(DEFAULT_SOFT_CAP_TOKENS, 100_000);
@@ -83,6 +85,7 @@ fn normalize_keeps_every_valid_field() {
             soft_cap_tokens: 10,
             hard_cap_tokens: 20,
             period: Period::Day,
+            ..Budget::default()
         }
     );
 }
@@ -204,6 +207,7 @@ fn normalize_ignores_unknown_fields() {
             soft_cap_tokens: 3,
             hard_cap_tokens: 7,
             period: Period::Month,
+            ..Budget::default()
         }
     );
 }
@@ -226,6 +230,7 @@ fn normalize_judges_each_field_on_its_own() {
             soft_cap_tokens: 5,
             hard_cap_tokens: DEFAULT_HARD_CAP_TOKENS,
             period: Period::Day,
+            ..Budget::default()
         }
     );
 }
@@ -254,6 +259,7 @@ fn merge_replaces_each_field_that_is_given() {
             soft_cap_tokens: 10,
             hard_cap_tokens: 20,
             period: Period::Month,
+            ..Budget::default()
         })
     );
 }
@@ -533,6 +539,7 @@ fn merge_over_a_normalized_stored_value_is_the_seeds_set_ai_budget() {
             soft_cap_tokens: DEFAULT_SOFT_CAP_TOKENS,
             hard_cap_tokens: 200_000,
             period: Period::Day,
+            ..Budget::default()
         })
     );
 }
@@ -570,6 +577,7 @@ fn parse_reads_a_complete_budget() {
             soft_cap_tokens: 800,
             hard_cap_tokens: 1000,
             period: Period::Week,
+            ..Budget::default()
         })
     );
 }

@@ -12,6 +12,7 @@ fn port(hard: u64) -> Budget {
         soft_cap_tokens: hard / 2,
         hard_cap_tokens: hard,
         period: Period::Day,
+        ..Budget::default()
     }
 }
 

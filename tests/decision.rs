@@ -25,6 +25,7 @@ fn enabled(soft: u64, hard: u64) -> Budget {
         soft_cap_tokens: soft,
         hard_cap_tokens: hard,
         period: Period::Month,
+        ..Budget::default()
     }
 }
 

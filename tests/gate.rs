@@ -496,6 +496,7 @@ fn the_first_start_imports_the_ports_state_once() {
         feature: "chat".into(),
         user_id: None,
         estimated_tokens: 300,
+        estimated_usd: None,
         state: HoldState::Held,
         body_hash: "h".into(),
         actual_tokens: None,
@@ -515,6 +516,7 @@ fn the_first_start_imports_the_ports_state_once() {
                 feature: "chat".into(),
                 tokens: 200,
                 calls: 2,
+                usd: 0,
             },
             ImportedCounter {
                 period: "day".into(),
@@ -522,6 +524,7 @@ fn the_first_start_imports_the_ports_state_once() {
                 feature: "ocr".into(),
                 tokens: 100,
                 calls: 1,
+                usd: 0,
             },
             ImportedCounter {
                 period: "month".into(),
@@ -529,6 +532,7 @@ fn the_first_start_imports_the_ports_state_once() {
                 feature: "chat".into(),
                 tokens: 900,
                 calls: 9,
+                usd: 0,
             },
         ],
         holds: vec![held],
@@ -543,7 +547,8 @@ fn the_first_start_imports_the_ports_state_once() {
             used_tokens: 300,
             calls: 3,
             held_tokens: 300,
-            expired_tokens: 0
+            expired_tokens: 0,
+            ..PortLoad::default()
         }
     );
     assert_eq!(

@@ -167,6 +167,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         ttl_seconds: ttl,
                         body_hash: format!("{estimate}"),
                         hold_id: format!("rsv_{n:020}"),
+                        estimated_usd: None,
+                        unpriced_estimate: None,
                     },
                 };
                 let replay = model.holds.iter().any(|h| h.request_id == req.request_id);
@@ -223,6 +225,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     provider: "p".into(),
                     model: "m".into(),
                     tokens: TokenCounts::new(input, output),
+                    cost_usd: None,
                 };
                 let hash = format!("{input}/{output}");
                 let result = db
@@ -304,6 +307,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     provider: "p".into(),
                     model: "m".into(),
                     tokens: TokenCounts::new(tokens, 0),
+                    cost_usd: None,
                 };
                 let hash = format!("{tokens}@{back_hours}");
                 let result = db
@@ -341,6 +345,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     ttl_seconds: 0,
                     body_hash: String::new(),
                     hold_id: String::new(),
+                    estimated_usd: None,
+                    unpriced_estimate: None,
                 };
                 last_request = Some((placeholder, Some(occurred)));
                 last = Some(op);
@@ -365,6 +371,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     soft_cap_tokens: hard / 2,
                     hard_cap_tokens: hard,
                     period,
+                    ..Budget::default()
                 };
             }
             Op::Retry => unreachable!(),

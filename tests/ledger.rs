@@ -74,6 +74,7 @@ impl World {
             provider: "p".into(),
             model: "m".into(),
             tokens: TokenCounts::new(tokens, 1),
+            cost_usd: None,
         };
         self.run(|g| g.record(&usage, id, "h", id, at, now()));
     }
@@ -186,6 +187,8 @@ fn a_late_commit_is_delivered_as_a_correction_that_moves_the_rollup_by_the_diffe
         ttl_seconds: 5,
         body_hash: "h".into(),
         hold_id: "rsv_late".into(),
+        estimated_usd: None,
+        unpriced_estimate: None,
     };
     w.run(|g| g.reserve(&hold, now()));
     w.run(|g| g.expire_due(now() + Duration::seconds(10)));
@@ -209,6 +212,7 @@ fn a_late_commit_is_delivered_as_a_correction_that_moves_the_rollup_by_the_diffe
             output_tokens: 5,
             reasoning_tokens: 3,
         },
+        cost_usd: None,
     };
     let weeks_later = now() + Duration::days(20);
     w.run(|g| g.commit("rsv_late", &usage, "c", "w", weeks_later));
@@ -249,6 +253,8 @@ fn a_correction_made_before_the_first_delivery_is_delivered_once_as_the_final_ro
         ttl_seconds: 1,
         body_hash: "h".into(),
         hold_id: "rsv_x".into(),
+        estimated_usd: None,
+        unpriced_estimate: None,
     };
     w.run(|g| g.reserve(&hold, now()));
     w.run(|g| g.expire_due(now() + Duration::seconds(2)));
@@ -260,6 +266,7 @@ fn a_correction_made_before_the_first_delivery_is_delivered_once_as_the_final_ro
         provider: "p".into(),
         model: "m".into(),
         tokens: TokenCounts::new(4, 4),
+        cost_usd: None,
     };
     w.run(|g| g.commit("rsv_x", &usage, "c", "w", now() + Duration::seconds(3)));
     w.deliver(false);
@@ -371,6 +378,7 @@ fn a_port_from_before_the_objects_is_imported_from_d1_with_its_open_and_expired_
         provider: "p".into(),
         model: "m".into(),
         tokens: TokenCounts::new(30, 0),
+        cost_usd: None,
     };
     assert!(matches!(
         g.commit("rsv_exp", &usage, "c", "w", now()).unwrap(),
@@ -391,6 +399,7 @@ fn a_delivery_with_no_entries_still_records_the_ports_snapshot() {
         open_holds: 1,
         pending_entries: 0,
         at: now().timestamp_millis(),
+        held_usd: 0,
     };
     let results =
         w.d1.batch(&delivery::batch("p", &[], "w1", snapshot))

@@ -47,6 +47,7 @@ fn budget() -> impl Strategy<Value = Budget> {
         soft_cap_tokens: soft,
         hard_cap_tokens: hard,
         period,
+        ..Budget::default()
     })
 }
 

@@ -108,6 +108,9 @@ pub struct ImportedCounter {
     pub tokens: u64,
     /// Calls.
     pub calls: u64,
+    /// Micro-dollars.
+    #[serde(default)]
+    pub usd: u64,
 }
 
 /// The gate's answer to a question about the port (check, usage, status).
@@ -134,6 +137,16 @@ pub struct Gate<'a, S: Sql> {
     t: Tables<'a, S>,
     /// The budget as read in this operation (a save replaces it).
     budget: std::cell::RefCell<Option<StoredBudget>>,
+}
+
+/// A call's cost: as its caller priced it (the price table's), else at
+/// the port's fallback price, else unknown.
+fn priced(usage: &CallUsage, budget: &crate::Budget) -> Option<u64> {
+    usage.cost_usd.or_else(|| {
+        budget
+            .fallback_price
+            .map(|p| crate::pricing::cost(&usage.tokens, &p))
+    })
 }
 
 /// ISO 8601 with milliseconds, as the API writes instants.
@@ -223,13 +236,14 @@ impl<'a, S: Sql> Gate<'a, S> {
                 continue;
             }
             let tokens = i64::try_from(c.tokens).unwrap_or(i64::MAX);
+            let usd = i64::try_from(c.usd).unwrap_or(i64::MAX);
             let calls = i64::try_from(c.calls).unwrap_or(i64::MAX);
             for scope in [
                 store::PORT_SCOPE.to_owned(),
                 store::feature_scope(&c.feature),
             ] {
                 self.t
-                    .count_period(period, c.period_start, &scope, tokens, calls)?;
+                    .count_period(period, c.period_start, &scope, (tokens, usd), calls)?;
             }
         }
         for e in &import.entries {
@@ -397,8 +411,8 @@ impl<'a, S: Sql> Gate<'a, S> {
         Ok(self.t.holds(all, limit)?)
     }
 
-    /// How many holds are open, and the tokens they hold.
-    pub fn open_holds(&self) -> Result<(u64, u64), GateError> {
+    /// How many holds are open, and the tokens and micro-dollars they hold.
+    pub fn open_holds(&self) -> Result<(u64, u64, u64), GateError> {
         Ok(self.t.open_holds()?)
     }
 
@@ -431,6 +445,8 @@ impl<'a, S: Sql> Gate<'a, S> {
                 provider: "unknown".into(),
                 model: "unknown".into(),
                 tokens: TokenCounts::new(input, charge.output_tokens),
+                // Charged its money bound too, as it was held.
+                cost_usd: hold.estimated_usd,
                 body_hash: String::new(),
                 estimated: true,
                 created_at: at,
@@ -455,10 +471,12 @@ impl<'a, S: Sql> Gate<'a, S> {
     /// periods.
     fn count(&self, entry: &Entry, sign: i64) -> Result<(), SqlError> {
         let tokens = i64::try_from(entry.total_tokens()).unwrap_or(i64::MAX);
-        self.t.count(
+        let usd = i64::try_from(entry.cost_usd.unwrap_or(0)).unwrap_or(i64::MAX);
+        self.t.count_amounts(
             entry.created_at,
             &scopes(&entry.feature, entry.user_id.as_deref()),
             sign * tokens,
+            sign * usd,
             sign,
         )
     }
@@ -481,7 +499,10 @@ impl<'a, S: Sql> Gate<'a, S> {
     // ------------------------------------------------------------ reserve
 
     /// Checks and holds in one step: the hold is taken only when the core
-    /// allows `req.estimated_tokens` on the port's used plus held tokens.
+    /// allows the request's estimate on the port's used plus held amount,
+    /// in the budget's unit (`req.estimated_tokens` on tokens, or
+    /// `req.estimated_usd` on micro-dollars; a `usd` budget never holds a
+    /// call without a money estimate).
     pub fn reserve(
         &self,
         req: &HoldRequest,
@@ -503,12 +524,21 @@ impl<'a, S: Sql> Gate<'a, S> {
                 ReserveOutcome::Conflict { existing, load }
             });
         }
-        let decision = evaluate(
-            &stored.budget,
-            load.gate_tokens(),
-            req.estimated_tokens,
-            now,
-        );
+        let unit = stored.budget.unit;
+        // A model the table does not price takes the port's fallback price.
+        let estimated_usd = req.estimated_usd.or_else(|| {
+            let (input, output) = req.unpriced_estimate?;
+            Some(crate::pricing::bound(
+                input,
+                output,
+                &stored.budget.fallback_price?,
+            ))
+        });
+        if unit == crate::Unit::Usd && estimated_usd.is_none() {
+            return Ok(ReserveOutcome::Unpriced { load });
+        }
+        let estimate = unit.pick(req.estimated_tokens, estimated_usd.unwrap_or(u64::MAX));
+        let decision = evaluate(&stored.budget, load.gate_amount(unit), estimate, now);
         if let Decision::Refused {
             reason,
             used_tokens,
@@ -523,6 +553,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                     scope_id: None,
                     used_tokens,
                     cap_tokens,
+                    unit,
                     period_start: ms(window.start),
                     resets_at: ms(window.end),
                 },
@@ -549,6 +580,7 @@ impl<'a, S: Sql> Gate<'a, S> {
             feature: req.feature.clone(),
             user_id: req.user_id.clone(),
             estimated_tokens: req.estimated_tokens,
+            estimated_usd,
             state: HoldState::Held,
             body_hash: req.body_hash.clone(),
             actual_tokens: None,
@@ -560,6 +592,7 @@ impl<'a, S: Sql> Gate<'a, S> {
         self.t.insert_hold(&hold)?;
         let load = PortLoad {
             held_tokens: store::sum(load.held_tokens, hold.estimated_tokens),
+            held_usd: store::sum(load.held_usd, hold.estimated_usd.unwrap_or(0)),
             ..load
         };
         Ok(ReserveOutcome::Held {
@@ -586,11 +619,15 @@ impl<'a, S: Sql> Gate<'a, S> {
         now: DateTime<Utc>,
     ) -> Result<CommitOutcome, GateError> {
         self.expire_due(now)?;
-        let period = self.budget()?.budget.period;
+        let budget = self.budget()?.budget;
+        let period = budget.period;
         let load = |g: &Self| g.load(period, None, now);
         let Some(hold) = self.t.hold(id)? else {
             return Ok(CommitOutcome::NotFound { load: load(self)? });
         };
+        // Priced by the caller, else at the port's fallback price, else
+        // charged its money hold (never free).
+        let cost_usd = priced(usage, &budget).or(hold.estimated_usd);
         let total = usage.tokens.total();
         match hold.state {
             HoldState::Held => {
@@ -619,6 +656,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                     provider: usage.provider.clone(),
                     model: usage.model.clone(),
                     tokens: usage.tokens,
+                    cost_usd,
                     body_hash: body_hash.to_owned(),
                     estimated: false,
                     created_at: at,
@@ -686,6 +724,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                     provider: usage.provider.clone(),
                     model: usage.model.clone(),
                     tokens: usage.tokens,
+                    cost_usd,
                     body_hash: body_hash.to_owned(),
                     estimated: false,
                     version: old.version + 1,
@@ -764,7 +803,8 @@ impl<'a, S: Sql> Gate<'a, S> {
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome, GateError> {
         self.expire_due(now)?;
-        let period = self.budget()?.budget.period;
+        let budget = self.budget()?.budget;
+        let period = budget.period;
         if let Some(entry) = self.t.entry_by_request(request_id)? {
             let load = self.load(period, None, now)?;
             return Ok(if entry.body_hash == body_hash {
@@ -775,6 +815,12 @@ impl<'a, S: Sql> Gate<'a, S> {
                 }
             } else {
                 RecordOutcome::Conflict { entry, load }
+            });
+        }
+        let cost_usd = priced(usage, &budget);
+        if budget.unit == crate::Unit::Usd && cost_usd.is_none() {
+            return Ok(RecordOutcome::Unpriced {
+                load: self.load(period, None, now)?,
             });
         }
         let at = ms(occurred_at);
@@ -793,6 +839,7 @@ impl<'a, S: Sql> Gate<'a, S> {
             provider: usage.provider.clone(),
             model: usage.model.clone(),
             tokens: usage.tokens,
+            cost_usd,
             body_hash: body_hash.to_owned(),
             estimated: false,
             created_at: at,

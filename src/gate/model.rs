@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::tokens::add_tokens;
-use crate::{Budget, MAX_TOKENS};
+use crate::{Budget, Unit, MAX_TOKENS};
 
 /// A call's tokens by kind, as providers report them.
 ///
@@ -64,6 +64,11 @@ pub struct CallUsage {
     pub model: String,
     /// Tokens by kind.
     pub tokens: TokenCounts,
+    /// What the call cost, in micro-dollars, priced by the caller at
+    /// settlement (`None`: its model has no price; a commit then charges
+    /// its hold's money estimate, if it had one).
+    #[serde(default)]
+    pub cost_usd: Option<u64>,
 }
 
 /// A request for a hold.
@@ -85,6 +90,15 @@ pub struct HoldRequest {
     pub body_hash: String,
     /// The hold's id, chosen by the caller (fresh for every request).
     pub hold_id: String,
+    /// Micro-dollars to hold (an upper bound of the call's cost), when the
+    /// call is priced; a `usd` budget refuses a hold without one.
+    #[serde(default)]
+    pub estimated_usd: Option<u64>,
+    /// The estimate's input and output tokens, when the call names a model
+    /// the price table does not know: the gate prices them with the port's
+    /// fallback price, if it has one.
+    #[serde(default)]
+    pub unpriced_estimate: Option<(u64, u64)>,
 }
 
 /// A hold's life: held, then committed, released or expired.
@@ -137,6 +151,9 @@ pub struct Hold {
     pub user_id: Option<String>,
     /// Tokens held.
     pub estimated_tokens: u64,
+    /// Micro-dollars held, when the call was priced.
+    #[serde(default)]
+    pub estimated_usd: Option<u64>,
     /// Where it stands.
     pub state: HoldState,
     /// Fingerprint of the reserving request.
@@ -174,6 +191,10 @@ pub struct Entry {
     pub model: String,
     /// Tokens by kind.
     pub tokens: TokenCounts,
+    /// What the call cost, in micro-dollars, as priced when it was settled
+    /// (`None`: unpriced). Kept when prices change later.
+    #[serde(default)]
+    pub cost_usd: Option<u64>,
     /// Fingerprint of the request that wrote it.
     pub body_hash: String,
     /// True while it is an expired hold charged at its estimate.
@@ -209,6 +230,12 @@ pub struct PortLoad {
     pub held_tokens: u64,
     /// The part of `used_tokens` that expired holds were charged at.
     pub expired_tokens: u64,
+    /// Micro-dollars of the period's ledger rows (unpriced rows add 0).
+    #[serde(default)]
+    pub used_usd: u64,
+    /// Micro-dollars held by open holds.
+    #[serde(default)]
+    pub held_usd: u64,
 }
 
 impl PortLoad {
@@ -216,6 +243,16 @@ impl PortLoad {
     /// included) and open holds.
     pub fn gate_tokens(&self) -> u64 {
         add_tokens(self.used_tokens, self.held_tokens)
+    }
+
+    /// Used plus held micro-dollars: what the gate judges a `usd` budget on.
+    pub fn gate_usd(&self) -> u64 {
+        add_tokens(self.used_usd, self.held_usd)
+    }
+
+    /// Used plus held, in `unit`: what the gate judges a budget on.
+    pub fn gate_amount(&self, unit: Unit) -> u64 {
+        unit.pick(self.gate_tokens(), self.gate_usd())
     }
 }
 
@@ -249,6 +286,13 @@ impl StoredBudget {
     /// `updatedAt`.
     pub fn json(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self.budget).unwrap_or_default();
+        // The API always shows the money settings, a token budget's too.
+        if !self.budget.has_money_settings() {
+            value["unit"] = self.budget.unit.as_str().into();
+            value["softCapUsd"] = serde_json::Value::Null;
+            value["hardCapUsd"] = serde_json::Value::Null;
+            value["fallbackPrice"] = serde_json::Value::Null;
+        }
         if let serde_json::Value::Object(m) = &mut value {
             m.extend(self.caps.json_fields());
         }
@@ -299,6 +343,10 @@ pub struct Refusal {
     pub used_tokens: u64,
     /// The hard cap.
     pub cap_tokens: u64,
+    /// The unit of `used_tokens` and `cap_tokens` (micro-dollars for
+    /// `usd`; their names are historical).
+    #[serde(default)]
+    pub unit: Unit,
     /// The period's start (epoch ms).
     pub period_start: i64,
     /// The period's end, when the budget resets (epoch ms).
@@ -363,6 +411,12 @@ pub enum ReserveOutcome {
     TooLarge {
         /// The numbers.
         refusal: TotalTooLarge,
+        /// The port's load.
+        load: PortLoad,
+    },
+    /// A `usd` budget, and the call has no price: neither its own (the
+    /// table's) nor the port's fallback. Nothing was held or counted.
+    Unpriced {
         /// The port's load.
         load: PortLoad,
     },
@@ -456,6 +510,12 @@ pub enum RecordOutcome {
     TooLarge {
         /// The numbers.
         refusal: TotalTooLarge,
+        /// The port's load.
+        load: PortLoad,
+    },
+    /// A `usd` budget, and the call has no price: neither its own (the
+    /// table's) nor the port's fallback. Nothing was held or counted.
+    Unpriced {
         /// The port's load.
         load: PortLoad,
     },

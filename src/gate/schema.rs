@@ -64,6 +64,12 @@ const VERSIONS: &[&[&str]] = &[&[
     "CREATE INDEX IF NOT EXISTS entries_pending ON entries (seq) WHERE delivered_version < version",
     "CREATE INDEX IF NOT EXISTS entries_estimated ON entries (created_at) WHERE estimated = 1",
     "CREATE INDEX IF NOT EXISTS entries_created ON entries (created_at)",
+], &[
+    // Money: each hold's bound and each entry's cost in micro-dollars
+    // (NULL: unpriced), and each counter's sum of costs.
+    "ALTER TABLE holds ADD COLUMN estimated_usd_micros INTEGER CHECK (estimated_usd_micros >= 0)",
+    "ALTER TABLE entries ADD COLUMN cost_usd_micros INTEGER CHECK (cost_usd_micros >= 0)",
+    "ALTER TABLE counters ADD COLUMN usd_micros INTEGER NOT NULL DEFAULT 0",
 ]];
 
 /// The newest schema version.

@@ -102,7 +102,8 @@ impl<'a, S: Sql> Tables<'a, S> {
     // ------------------------------------------------------------ holds
 
     const HOLD_COLUMNS: &'static str = "id, request_id, feature, user_id, estimated_tokens, \
-        state, body_hash, actual_tokens, created_at, expires_at, settled_at, entry_seq";
+        state, body_hash, actual_tokens, created_at, expires_at, settled_at, entry_seq, \
+        estimated_usd_micros";
 
     fn hold_of(row: &Row) -> Hold {
         Hold {
@@ -111,6 +112,7 @@ impl<'a, S: Sql> Tables<'a, S> {
             feature: row.text("feature").unwrap_or_default(),
             user_id: row.text("user_id"),
             estimated_tokens: row.count("estimated_tokens"),
+            estimated_usd: row.int("estimated_usd_micros").map(|v| v.max(0) as u64),
             state: HoldState::parse(&row.text("state").unwrap_or_default()),
             body_hash: row.text("body_hash").unwrap_or_default(),
             actual_tokens: row.int("actual_tokens").map(|v| v.max(0) as u64),
@@ -143,7 +145,7 @@ impl<'a, S: Sql> Tables<'a, S> {
     pub fn insert_hold(&self, hold: &Hold) -> Result<(), SqlError> {
         self.exec(
             "INSERT INTO holds (id, request_id, feature, user_id, estimated_tokens, state, body_hash, \
-               created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, 'held', ?6, ?7, ?8)",
+               created_at, expires_at, estimated_usd_micros) VALUES (?1, ?2, ?3, ?4, ?5, 'held', ?6, ?7, ?8, ?9)",
             &[
                 (&hold.id).into(),
                 (&hold.request_id).into(),
@@ -153,6 +155,7 @@ impl<'a, S: Sql> Tables<'a, S> {
                 (&hold.body_hash).into(),
                 hold.created_at.into(),
                 hold.expires_at.into(),
+                hold.estimated_usd.into(),
             ],
         )?;
         Ok(())
@@ -236,14 +239,27 @@ impl<'a, S: Sql> Tables<'a, S> {
             .collect())
     }
 
-    /// How many holds are open, and the tokens they hold.
-    pub fn open_holds(&self) -> Result<(u64, u64), SqlError> {
+    /// How many holds are open, and the tokens and micro-dollars they hold.
+    pub fn open_holds(&self) -> Result<(u64, u64, u64), SqlError> {
         Ok(self
             .one(
-                "SELECT COUNT(*) AS n, COALESCE(SUM(estimated_tokens), 0) AS t FROM holds WHERE state = 'held'",
+                "SELECT COUNT(*) AS n, COALESCE(SUM(estimated_tokens), 0) AS t, \
+                   COALESCE(SUM(estimated_usd_micros), 0) AS u FROM holds WHERE state = 'held'",
                 &[],
             )?
-            .map_or((0, 0), |r| (r.count("n"), r.count("t"))))
+            .map_or((0, 0, 0), |r| (r.count("n"), r.count("t"), r.count("u"))))
+    }
+
+    /// Micro-dollars held by open holds: all of them, or those of one
+    /// feature.
+    pub fn held_usd(&self, feature: Option<&str>) -> Result<u64, SqlError> {
+        Ok(self
+            .one(
+                "SELECT COALESCE(SUM(estimated_usd_micros), 0) AS t FROM holds \
+                 WHERE state = 'held' AND (?1 IS NULL OR feature = ?1)",
+                &[feature.into()],
+            )?
+            .map_or(0, |r| r.count("t")))
     }
 
     /// Tokens held by open holds: all of them, or those of one feature.
@@ -287,6 +303,20 @@ impl<'a, S: Sql> Tables<'a, S> {
         tokens: i64,
         calls: i64,
     ) -> Result<(), SqlError> {
+        self.count_amounts(at, scopes, tokens, 0, calls)
+    }
+
+    /// Adds `tokens`, `usd` micro-dollars and `calls` (each may be
+    /// negative) to every scope's counters of the three periods containing
+    /// `at`.
+    pub fn count_amounts(
+        &self,
+        at: i64,
+        scopes: &[String],
+        tokens: i64,
+        usd: i64,
+        calls: i64,
+    ) -> Result<(), SqlError> {
         // One statement for every (period, scope) pair.
         let at = instant(at);
         let mut rows = Vec::new();
@@ -296,12 +326,13 @@ impl<'a, S: Sql> Tables<'a, S> {
             for scope in scopes {
                 let n = params.len();
                 rows.push(format!(
-                    "(?{}, ?{}, ?{}, ?{}, ?{})",
+                    "(?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
                     n + 1,
                     n + 2,
                     n + 3,
                     n + 4,
-                    n + 5
+                    n + 5,
+                    n + 6
                 ));
                 params.extend([
                     period.as_str().into(),
@@ -309,6 +340,7 @@ impl<'a, S: Sql> Tables<'a, S> {
                     scope.into(),
                     tokens.into(),
                     calls.into(),
+                    usd.into(),
                 ]);
             }
         }
@@ -317,9 +349,10 @@ impl<'a, S: Sql> Tables<'a, S> {
         }
         self.exec(
             &format!(
-                "INSERT INTO counters (period, period_start, scope, tokens, calls) VALUES {} \
+                "INSERT INTO counters (period, period_start, scope, tokens, calls, usd_micros) VALUES {} \
                  ON CONFLICT (period, period_start, scope) DO UPDATE SET \
-                   tokens = tokens + excluded.tokens, calls = calls + excluded.calls",
+                   tokens = tokens + excluded.tokens, calls = calls + excluded.calls, \
+                   usd_micros = usd_micros + excluded.usd_micros",
                 rows.join(", ")
             ),
             &params,
@@ -327,29 +360,42 @@ impl<'a, S: Sql> Tables<'a, S> {
         Ok(())
     }
 
-    /// Adds `tokens` and `calls` to one counter.
+    /// Adds `tokens`, `usd` micro-dollars and `calls` to one counter.
     pub fn count_period(
         &self,
         period: Period,
         start: i64,
         scope: &str,
-        tokens: i64,
+        (tokens, usd): (i64, i64),
         calls: i64,
     ) -> Result<(), SqlError> {
         self.exec(
-            "INSERT INTO counters (period, period_start, scope, tokens, calls) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
+            "INSERT INTO counters (period, period_start, scope, tokens, calls, usd_micros) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT (period, period_start, scope) DO UPDATE SET \
-               tokens = tokens + excluded.tokens, calls = calls + excluded.calls",
+               tokens = tokens + excluded.tokens, calls = calls + excluded.calls, \
+               usd_micros = usd_micros + excluded.usd_micros",
             &[
                 period.as_str().into(),
                 start.into(),
                 scope.into(),
                 tokens.into(),
                 calls.into(),
+                usd.into(),
             ],
         )?;
         Ok(())
+    }
+
+    /// Micro-dollars of one scope in the period of `period` starting at
+    /// `start`.
+    pub fn counter_usd(&self, period: Period, start: i64, scope: &str) -> Result<u64, SqlError> {
+        Ok(self
+            .one(
+                "SELECT usd_micros FROM counters WHERE period = ?1 AND period_start = ?2 AND scope = ?3",
+                &[period.as_str().into(), start.into(), scope.into()],
+            )?
+            .map_or(0, |r| r.count("usd_micros")))
     }
 
     /// Tokens and calls of one scope in the period of `period` starting at
@@ -419,7 +465,7 @@ impl<'a, S: Sql> Tables<'a, S> {
     /// left empty by corrections.
     pub fn prune_counters(&self, before: i64) -> Result<(), SqlError> {
         self.exec(
-            "DELETE FROM counters WHERE period_start < ?1 OR (calls <= 0 AND tokens <= 0)",
+            "DELETE FROM counters WHERE period_start < ?1 OR (calls <= 0 AND tokens <= 0 AND usd_micros <= 0)",
             &[before.into()],
         )?;
         Ok(())
@@ -445,6 +491,8 @@ impl<'a, S: Sql> Tables<'a, S> {
             calls,
             held_tokens: self.held_tokens(feature)?,
             expired_tokens,
+            used_usd: self.counter_usd(window.period, start, &scope)?,
+            held_usd: self.held_usd(feature)?,
         })
     }
 
@@ -452,7 +500,8 @@ impl<'a, S: Sql> Tables<'a, S> {
 
     const ENTRY_COLUMNS: &'static str = "seq, request_id, reservation_id, user_id, feature, \
         provider, model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, \
-        reasoning_tokens, body_hash, estimated, created_at, version, write_id, delivered_version";
+        reasoning_tokens, body_hash, estimated, created_at, version, write_id, delivered_version, \
+        cost_usd_micros";
 
     /// The entry with this sequence number.
     pub fn entry(&self, seq: u64) -> Result<Option<Entry>, SqlError> {
@@ -474,8 +523,8 @@ impl<'a, S: Sql> Tables<'a, S> {
         self.exec(
             "INSERT INTO entries (seq, request_id, reservation_id, user_id, feature, provider, model, \
                input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
-               body_hash, estimated, created_at, version, write_id, delivered_version) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0)",
+               body_hash, estimated, created_at, version, write_id, delivered_version, cost_usd_micros) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0, ?18)",
             &Self::entry_params(e),
         )?;
         Ok(())
@@ -488,7 +537,7 @@ impl<'a, S: Sql> Tables<'a, S> {
             "UPDATE entries SET request_id = ?2, reservation_id = ?3, user_id = ?4, feature = ?5, \
                provider = ?6, model = ?7, input_tokens = ?8, cached_input_tokens = ?9, \
                cache_write_tokens = ?10, output_tokens = ?11, reasoning_tokens = ?12, body_hash = ?13, \
-               estimated = ?14, created_at = ?15, version = ?16, write_id = ?17 \
+               estimated = ?14, created_at = ?15, version = ?16, write_id = ?17, cost_usd_micros = ?18 \
              WHERE seq = ?1",
             &Self::entry_params(e),
         )?;
@@ -514,6 +563,7 @@ impl<'a, S: Sql> Tables<'a, S> {
             e.created_at.into(),
             e.version.into(),
             (&e.write_id).into(),
+            e.cost_usd.into(),
         ]
     }
 
@@ -589,6 +639,7 @@ pub fn entry_of(row: &Row) -> Entry {
         feature: row.text("feature").unwrap_or_default(),
         provider: row.text("provider").unwrap_or_default(),
         model: row.text("model").unwrap_or_default(),
+        cost_usd: row.int("cost_usd_micros").map(|v| v.max(0) as u64),
         tokens: TokenCounts {
             input_tokens: row.count("input_tokens"),
             cached_input_tokens: row.count("cached_input_tokens"),

@@ -100,6 +100,8 @@ impl<S: Sql> Gate<'_, S> {
             scope_id: scope.id().map(str::to_owned),
             used_tokens: used,
             cap_tokens: cap,
+            // Caps inside a port count tokens.
+            unit: crate::Unit::Tokens,
             period_start: start,
             resets_at: ms(window.end),
         }))

@@ -44,19 +44,21 @@ pub enum Delivered {
 /// Inserts a new row: ?1 port, ?2 seq, ?3 request id, ?4 reservation id,
 /// ?5 user, ?6 feature, ?7 provider, ?8 model, ?9 input, ?10 cached input,
 /// ?11 cache write, ?12 output, ?13 reasoning, ?14 total, ?15 body hash,
-/// ?16 estimated, ?17 created at, ?18 version, ?19 write id.
+/// ?16 estimated, ?17 created at, ?18 version, ?19 write id, ?20 cost in
+/// micro-dollars (NULL: unpriced).
 const INSERT_SQL: &str = "INSERT INTO usage_ledger (port_id, seq, request_id, reservation_id, user_id, \
     feature, provider, model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, \
-    reasoning_tokens, total_tokens, body_hash, estimated, created_at, version, write_id) \
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
+    reasoning_tokens, total_tokens, body_hash, estimated, created_at, version, write_id, cost_usd_micros) \
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
   ON CONFLICT (port_id, request_id) DO NOTHING";
 
 /// Takes an older version of row ?2 of port ?1 out of the rollup of its
 /// periods (?4 day, ?5 week, ?6 month starts of its instant ?3), below
 /// version ?7.
 const UNCOUNT_SQL: &str = "UPDATE usage_rollup SET tokens = usage_rollup.tokens - old.total_tokens, \
-    calls = usage_rollup.calls - 1 \
-  FROM (SELECT l.feature, l.total_tokens, p.period, p.start FROM usage_ledger l, \
+    calls = usage_rollup.calls - 1, usd_micros = usage_rollup.usd_micros - old.cost \
+  FROM (SELECT l.feature, l.total_tokens, COALESCE(l.cost_usd_micros, 0) AS cost, p.period, p.start \
+    FROM usage_ledger l, \
       (SELECT 'day' AS period, ?4 AS start UNION ALL SELECT 'week', ?5 UNION ALL SELECT 'month', ?6) p \
     WHERE l.port_id = ?1 AND l.seq = ?2 AND l.created_at = ?3 AND l.version < ?7) old \
   WHERE usage_rollup.port_id = ?1 AND usage_rollup.period = old.period \
@@ -66,25 +68,27 @@ const UNCOUNT_SQL: &str = "UPDATE usage_rollup SET tokens = usage_rollup.tokens 
 const CORRECT_SQL: &str = "UPDATE usage_ledger SET reservation_id = ?4, user_id = ?5, feature = ?6, \
     provider = ?7, model = ?8, input_tokens = ?9, cached_input_tokens = ?10, cache_write_tokens = ?11, \
     output_tokens = ?12, reasoning_tokens = ?13, total_tokens = ?14, body_hash = ?15, estimated = ?16, \
-    version = ?18, write_id = ?19 \
+    version = ?18, write_id = ?19, cost_usd_micros = ?20 \
   WHERE port_id = ?1 AND seq = ?2 AND request_id = ?3 AND created_at = ?17 AND version < ?18";
 
 /// Adds row ?2 of port ?1 to the rollup of its periods (?3 day, ?4 week,
 /// ?5 month), if write ?6 wrote it.
-const COUNT_SQL: &str = "INSERT INTO usage_rollup (port_id, period, period_start, feature, tokens, calls) \
-  SELECT l.port_id, p.period, p.start, l.feature, l.total_tokens, 1 FROM usage_ledger l, \
+const COUNT_SQL: &str = "INSERT INTO usage_rollup (port_id, period, period_start, feature, tokens, calls, usd_micros) \
+  SELECT l.port_id, p.period, p.start, l.feature, l.total_tokens, 1, COALESCE(l.cost_usd_micros, 0) \
+  FROM usage_ledger l, \
     (SELECT 'day' AS period, ?3 AS start UNION ALL SELECT 'week', ?4 UNION ALL SELECT 'month', ?5) p \
   WHERE l.port_id = ?1 AND l.seq = ?2 AND l.write_id = ?6 \
   ON CONFLICT (port_id, period, period_start, feature) DO UPDATE SET \
-    tokens = tokens + excluded.tokens, calls = calls + 1";
+    tokens = tokens + excluded.tokens, calls = calls + 1, usd_micros = usd_micros + excluded.usd_micros";
 
 /// Drops rollup rows a correction left empty (the call moved feature).
 const DROP_EMPTY_SQL: &str =
-    "DELETE FROM usage_rollup WHERE port_id = ?1 AND calls <= 0 AND tokens <= 0";
+    "DELETE FROM usage_rollup WHERE port_id = ?1 AND calls <= 0 AND tokens <= 0 AND usd_micros <= 0";
 
 /// The port's snapshot for the port list.
-const SNAPSHOT_SQL: &str = "INSERT INTO port_gates (port_id, held_tokens, open_holds, pending_entries, updated_at) \
-  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (port_id) DO UPDATE SET held_tokens = excluded.held_tokens, \
+const SNAPSHOT_SQL: &str = "INSERT INTO port_gates (port_id, held_tokens, open_holds, pending_entries, updated_at, held_usd_micros) \
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (port_id) DO UPDATE SET held_tokens = excluded.held_tokens, \
+    held_usd_micros = excluded.held_usd_micros, \
     open_holds = excluded.open_holds, pending_entries = excluded.pending_entries, updated_at = excluded.updated_at";
 
 /// The most entries one batch carries (D1 binds at most 100 parameters per
@@ -96,6 +100,8 @@ pub const BATCH_ENTRIES: usize = 50;
 pub struct Snapshot {
     /// Tokens held by open holds.
     pub held_tokens: u64,
+    /// Micro-dollars held by open holds.
+    pub held_usd: u64,
     /// Open holds.
     pub open_holds: u64,
     /// Entries still on their way after this batch.
@@ -130,6 +136,7 @@ fn row_params(port: &str, e: &Entry, write_id: &str) -> Vec<Value> {
         e.created_at.into(),
         e.version.into(),
         write_id.into(),
+        e.cost_usd.into(),
     ]
 }
 
@@ -174,6 +181,7 @@ pub fn batch(
             snapshot.open_holds.into(),
             snapshot.pending_entries.into(),
             snapshot.at.into(),
+            snapshot.held_usd.into(),
         ],
     ));
     if entries.is_empty() {

@@ -10,7 +10,7 @@ use crate::{FeatureUsage, Period, PeriodWindow};
 
 const ENTRY_COLUMNS: &str = "seq, request_id, reservation_id, user_id, feature, provider, model, \
     input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
-    body_hash, estimated, created_at, version";
+    body_hash, estimated, created_at, version, cost_usd_micros";
 
 /// A ledger row as an entry (the gate's own reader: the columns are the same).
 pub use crate::gate::store::entry_of;
@@ -31,11 +31,11 @@ pub fn ledger_page(port: &str, before: Option<u64>, limit: u32) -> Statement {
     )
 }
 
-/// Tokens and calls per feature in `window`, most tokens first (ties by
-/// feature name).
+/// Tokens, micro-dollars and calls per feature in `window`, most tokens
+/// first (ties by feature name).
 pub fn breakdown(port: &str, window: &PeriodWindow) -> Statement {
     Statement::new(
-        "SELECT feature, tokens, calls FROM usage_rollup \
+        "SELECT feature, tokens, calls, usd_micros FROM usage_rollup \
          WHERE port_id = ?1 AND period = ?2 AND period_start = ?3 AND calls > 0 \
          ORDER BY tokens DESC, feature ASC",
         vec![
@@ -46,13 +46,17 @@ pub fn breakdown(port: &str, window: &PeriodWindow) -> Statement {
     )
 }
 
-/// The rows of [`breakdown`].
-pub fn breakdown_of(rows: &[Row]) -> Vec<FeatureUsage> {
+/// The rows of [`breakdown`]: each feature's usage and its cost in
+/// micro-dollars.
+pub fn breakdown_of(rows: &[Row]) -> Vec<(FeatureUsage, u64)> {
     rows.iter()
-        .map(|r| FeatureUsage {
-            feature: r.text("feature").unwrap_or_default(),
-            tokens: r.count("tokens"),
-            calls: r.count("calls"),
+        .map(|r| {
+            let usage = FeatureUsage {
+                feature: r.text("feature").unwrap_or_default(),
+                tokens: r.count("tokens"),
+                calls: r.count("calls"),
+            };
+            (usage, r.count("usd_micros"))
         })
         .collect()
 }
@@ -66,12 +70,15 @@ pub struct DailyUsage {
     pub tokens: u64,
     /// Calls counted that day.
     pub calls: u64,
+    /// Micro-dollars counted that day.
+    pub usd: u64,
 }
 
 /// Tokens and calls of every day of `window`.
 pub fn daily(port: &str, window: &PeriodWindow) -> Statement {
     Statement::new(
-        "SELECT period_start AS day, SUM(tokens) AS tokens, SUM(calls) AS calls FROM usage_rollup \
+        "SELECT period_start AS day, SUM(tokens) AS tokens, SUM(calls) AS calls, \
+           SUM(usd_micros) AS usd FROM usage_rollup \
          WHERE port_id = ?1 AND period = 'day' AND period_start >= ?2 AND period_start < ?3 \
          GROUP BY period_start",
         vec![port.into(), ms(window.start).into(), ms(window.end).into()],
@@ -90,6 +97,7 @@ pub fn daily_of(window: &PeriodWindow, rows: &[Row]) -> Vec<DailyUsage> {
                 day,
                 tokens: row.map_or(0, |r| r.count("tokens")),
                 calls: row.map_or(0, |r| r.count("calls")),
+                usd: row.map_or(0, |r| r.count("usd")),
             }
         })
         .collect()
@@ -101,14 +109,14 @@ pub fn all_ports(now: chrono::DateTime<chrono::Utc>) -> [Statement; 2] {
     let [day, week, month] = Period::ALL.map(|p| Value::Integer(ms(p.start(now))));
     [
         Statement::new(
-            "SELECT port_id, period, SUM(tokens) AS used FROM usage_rollup \
+            "SELECT port_id, period, SUM(tokens) AS used, SUM(usd_micros) AS usd FROM usage_rollup \
              WHERE (period = 'day' AND period_start = ?1) OR (period = 'week' AND period_start = ?2) \
                 OR (period = 'month' AND period_start = ?3) \
              GROUP BY port_id, period",
             vec![day, week, month],
         ),
         Statement::new(
-            "SELECT port_id, held_tokens, pending_entries FROM port_gates",
+            "SELECT port_id, held_tokens, held_usd_micros, pending_entries FROM port_gates",
             vec![],
         ),
     ]
@@ -117,10 +125,12 @@ pub fn all_ports(now: chrono::DateTime<chrono::Utc>) -> [Statement; 2] {
 /// Every port's current-period usage and holds, as read by [`all_ports`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllPorts {
-    /// (port, period, used tokens) of the current day, week and month.
-    pub used: Vec<(String, Period, u64)>,
-    /// (port, held tokens) as each object last reported.
-    pub held: Vec<(String, u64)>,
+    /// (port, period, used tokens, used micro-dollars) of the current day,
+    /// week and month.
+    pub used: Vec<(String, Period, u64, u64)>,
+    /// (port, held tokens, held micro-dollars) as each object last
+    /// reported.
+    pub held: Vec<(String, u64, u64)>,
 }
 
 impl AllPorts {
@@ -134,12 +144,19 @@ impl AllPorts {
                         r.text("port_id")?,
                         r.text("period")?.parse().ok()?,
                         r.count("used"),
+                        r.count("usd"),
                     ))
                 })
                 .collect(),
             held: held
                 .iter()
-                .filter_map(|r| Some((r.text("port_id")?, r.count("held_tokens"))))
+                .filter_map(|r| {
+                    Some((
+                        r.text("port_id")?,
+                        r.count("held_tokens"),
+                        r.count("held_usd_micros"),
+                    ))
+                })
                 .collect(),
         }
     }
@@ -148,25 +165,23 @@ impl AllPorts {
     pub fn ports(&self) -> impl Iterator<Item = &String> {
         self.used
             .iter()
-            .map(|(p, _, _)| p)
-            .chain(self.held.iter().map(|(p, _)| p))
+            .map(|(p, _, _, _)| p)
+            .chain(self.held.iter().map(|(p, _, _)| p))
     }
 
-    /// `port`'s used and held tokens in `period`'s current window.
+    /// `port`'s used and held tokens and micro-dollars in `period`'s
+    /// current window.
     pub fn load_of(&self, port: &str, period: Period) -> crate::gate::PortLoad {
+        let used = self
+            .used
+            .iter()
+            .filter(|(p, k, _, _)| p == port && *k == period);
+        let held = self.held.iter().filter(|(p, _, _)| p == port);
         crate::gate::PortLoad {
-            used_tokens: self
-                .used
-                .iter()
-                .filter(|(p, k, _)| p == port && *k == period)
-                .map(|(_, _, t)| *t)
-                .sum(),
-            held_tokens: self
-                .held
-                .iter()
-                .filter(|(p, _)| p == port)
-                .map(|(_, t)| *t)
-                .sum(),
+            used_tokens: used.clone().map(|(_, _, t, _)| *t).sum(),
+            used_usd: used.map(|(_, _, _, u)| *u).sum(),
+            held_tokens: held.clone().map(|(_, t, _)| *t).sum(),
+            held_usd: held.map(|(_, _, u)| *u).sum(),
             ..crate::gate::PortLoad::default()
         }
     }
@@ -187,7 +202,7 @@ pub fn prune_rollup(before: i64) -> Statement {
 pub fn import(port: &str, since: i64) -> [Statement; 4] {
     [
         Statement::new(
-            "SELECT period, period_start, feature, tokens, calls FROM usage_rollup \
+            "SELECT period, period_start, feature, tokens, calls, usd_micros FROM usage_rollup \
              WHERE port_id = ?1 AND period_start >= ?2",
             vec![port.into(), since.into()],
         ),
@@ -232,6 +247,8 @@ pub fn import_of(results: &[Vec<Row>]) -> crate::gate::Import {
                 feature: r.text("feature").unwrap_or_default(),
                 user_id: None,
                 estimated_tokens: r.count("estimated_tokens"),
+                // Holds of before money budgets had no money bound.
+                estimated_usd: None,
                 state,
                 body_hash: r.text("body_hash").unwrap_or_default(),
                 actual_tokens: None,
@@ -257,6 +274,7 @@ pub fn import_of(results: &[Vec<Row>]) -> crate::gate::Import {
                 feature: r.text("feature").unwrap_or_default(),
                 tokens: r.count("tokens"),
                 calls: r.count("calls"),
+                usd: r.count("usd_micros"),
             })
             .collect(),
         holds,

@@ -20,6 +20,14 @@ use std::collections::BTreeMap;
 use crate::gate::TokenCounts;
 use crate::{Error, ErrorCode, MAX_TOKENS};
 
+/// The fields of a price, as the API and the package name them.
+pub const PRICE_FIELDS: [&str; 4] = [
+    "inputPerMTok",
+    "cachedInputPerMTok",
+    "cacheWritePerMTok",
+    "outputPerMTok",
+];
+
 /// Micro-dollars in a dollar.
 pub const MICROS_PER_USD: u64 = 1_000_000;
 /// The largest amount accepted: $1 000 000 000, in micro-dollars (far
@@ -99,7 +107,7 @@ pub fn usd_number(micros: u64) -> f64 {
 
 /// A model's price: micro-dollars per million tokens of each kind (the
 /// dollars per million tokens providers publish, times a million).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Price {
     /// Uncached input.
     pub input: u64,
@@ -136,6 +144,68 @@ impl Price {
                 .transpose()?
                 .unwrap_or(input),
             output: usd_micros(output, "outputPerMTok")?,
+        })
+    }
+
+    /// Reads a price as the API and the budget's `fallbackPrice` carry it:
+    /// `{ "inputPerMTok", "cachedInputPerMTok"?, "cacheWritePerMTok"?,
+    /// "outputPerMTok" }`, dollars per million tokens.
+    ///
+    /// # Errors
+    /// `invalid-type` (not an object, a field not a number, a required
+    /// field missing), `unknown-field`, then those of [`Price::per_mtok`].
+    ///
+    /// # Example
+    /// ```
+    /// use ai_budget::pricing::Price;
+    ///
+    /// let v = serde_json::json!({ "inputPerMTok": 2, "outputPerMTok": 8 });
+    /// let price = Price::from_json(&v).unwrap();
+    /// assert_eq!((price.input, price.cached_input, price.output), (2_000_000, 2_000_000, 8_000_000));
+    /// ```
+    pub fn from_json(value: &serde_json::Value) -> Result<Price, Error> {
+        let Some(fields) = value.as_object() else {
+            return Err(Error::new(
+                ErrorCode::InvalidType,
+                None,
+                "a price must be an object of dollars per million tokens",
+            ));
+        };
+        if let Some(name) = fields.keys().find(|k| !PRICE_FIELDS.contains(&k.as_str())) {
+            return Err(Error::new(
+                ErrorCode::UnknownField,
+                Some(name),
+                format!(
+                    "unknown field {name:?}: a price has inputPerMTok, cachedInputPerMTok, cacheWritePerMTok and outputPerMTok"
+                ),
+            ));
+        }
+        let number = |name: &str, required: bool| -> Result<Option<f64>, Error> {
+            match fields.get(name) {
+                None | Some(serde_json::Value::Null) if !required => Ok(None),
+                Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
+                _ => Err(Error::invalid_type(
+                    name,
+                    "a number of dollars per million tokens",
+                )),
+            }
+        };
+        Price::per_mtok(
+            number("inputPerMTok", true)?.unwrap_or(0.0),
+            number("cachedInputPerMTok", false)?,
+            number("cacheWritePerMTok", false)?,
+            number("outputPerMTok", true)?.unwrap_or(0.0),
+        )
+    }
+
+    /// The price as the API shows it: dollars per million tokens of each
+    /// kind, every field present.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "inputPerMTok": usd_number(self.input),
+            "cachedInputPerMTok": usd_number(self.cached_input),
+            "cacheWritePerMTok": usd_number(self.cache_write),
+            "outputPerMTok": usd_number(self.output),
         })
     }
 
@@ -252,23 +322,54 @@ impl PriceTable {
     }
 }
 
-/// The price table the project ships, as of the date in its data file.
-pub fn default_prices() -> PriceTable {
-    let data: serde_json::Value =
-        serde_json::from_str(include_str!("prices.json")).unwrap_or_default();
-    let mut table = PriceTable::new();
-    for (model, p) in data["models"].as_object().into_iter().flatten() {
-        let get = |k: &str| p.get(k).and_then(serde_json::Value::as_f64);
-        if let (Some(input), Some(output)) = (get("inputPerMTok"), get("outputPerMTok")) {
-            if let Ok(price) = Price::per_mtok(
-                input,
-                get("cachedInputPerMTok"),
-                get("cacheWritePerMTok"),
-                output,
-            ) {
+impl PriceTable {
+    /// Reads a table kept as JSON, `{"models": {"<model>": <price>}}`
+    /// (the shipped data file's shape, and the deployment's copy in KV),
+    /// tolerantly: a model whose price does not read is left out.
+    pub fn from_json(data: &serde_json::Value) -> PriceTable {
+        let mut table = PriceTable::new();
+        for (model, p) in data["models"].as_object().into_iter().flatten() {
+            if let Ok(price) = Price::from_json(p) {
                 table.set(model, price);
             }
         }
+        table
     }
-    table
+
+    /// The table as [`PriceTable::from_json`] reads it.
+    pub fn json(&self) -> serde_json::Value {
+        let models: serde_json::Map<String, serde_json::Value> = self
+            .iter()
+            .map(|(model, price)| (model.to_owned(), price.json()))
+            .collect();
+        serde_json::json!({ "models": models })
+    }
+
+    /// `model`'s price and the id it is priced as (itself, or its base
+    /// model for a dated id).
+    pub fn priced_as<'m>(&self, model: &'m str) -> Option<(&'m str, &Price)> {
+        match self.prices.get(model) {
+            Some(price) => Some((model, price)),
+            None => {
+                let base = base_model(model)?;
+                self.prices.get(base).map(|price| (base, price))
+            }
+        }
+    }
+}
+
+/// The shipped table's data file: `asOf`, `sources` and `models`.
+pub const DEFAULT_PRICES_JSON: &str = include_str!("prices.json");
+
+/// The price table the project ships, as of the date in its data file.
+pub fn default_prices() -> PriceTable {
+    // Read once per process (an isolate, in the Worker).
+    static SHIPPED: std::sync::OnceLock<PriceTable> = std::sync::OnceLock::new();
+    SHIPPED
+        .get_or_init(|| {
+            let data: serde_json::Value =
+                serde_json::from_str(DEFAULT_PRICES_JSON).unwrap_or_default();
+            PriceTable::from_json(&data)
+        })
+        .clone()
 }

@@ -55,6 +55,7 @@ fn decide_one(enabled: bool, soft: f64, hard: f64, used: f64, estimated: f64) ->
         hard_cap_tokens: hard,
         // The gate's rules do not depend on the period.
         period: Period::Month,
+        ..Budget::default()
     };
     crate::decide(&budget, used, estimated).into()
 }

@@ -356,7 +356,7 @@ pub fn without_body(response: Response) -> Response {
 pub struct BudgetState {
     /// The settings.
     pub budget: Budget,
-    /// Tokens the gate counts (used plus held).
+    /// What the gate counts (used plus held), in the budget's unit.
     pub gate_tokens: u64,
     /// The current period.
     pub window: PeriodWindow,
@@ -369,7 +369,7 @@ impl BudgetState {
     pub fn new(budget: Budget, load: &PortLoad, now: DateTime<Utc>) -> BudgetState {
         BudgetState {
             budget,
-            gate_tokens: load.gate_tokens(),
+            gate_tokens: load.gate_amount(budget.unit),
             window: budget.period.window(now),
             now,
         }
@@ -384,22 +384,25 @@ impl BudgetState {
         let window_seconds = (self.window.end - self.window.start).num_seconds();
         set(response, "X-Budget-Reset", &iso(self.window.end));
         set(response, "X-Budget-Period", self.budget.period.as_str());
+        let unit = self.budget.unit.as_str();
+        set(response, "X-Budget-Unit", unit);
         match status.remaining {
             Some(remaining) => {
                 set(
                     response,
                     "RateLimit-Policy",
-                    &format!(
-                        "\"tokens\";q={};w={window_seconds}",
-                        self.budget.hard_cap_tokens
-                    ),
+                    &format!("\"{unit}\";q={};w={window_seconds}", self.budget.hard_cap()),
                 );
                 set(
                     response,
                     "RateLimit",
-                    &format!("\"tokens\";r={remaining};t={reset}"),
+                    &format!("\"{unit}\";r={remaining};t={reset}"),
                 );
-                set(response, "X-Budget-Remaining", &remaining.to_string());
+                let shown = match self.budget.unit {
+                    crate::Unit::Tokens => remaining.to_string(),
+                    crate::Unit::Usd => crate::pricing::usd_string(remaining),
+                };
+                set(response, "X-Budget-Remaining", &shown);
                 if status.over_soft_cap() {
                     set(response, "X-Budget-Soft-Cap", "exceeded");
                 }
@@ -413,17 +416,56 @@ impl BudgetState {
 /// refused check's answer): reason, the cap that refused (`scope`,
 /// `scopeId`), its numbers, the period and its reset.
 pub fn refusal_body(r: &Refusal) -> Value {
-    json!({
+    let left = r.cap_tokens.saturating_sub(r.used_tokens);
+    let mut body = json!({
         "ok": false,
         "reason": r.reason,
         "scope": r.scope,
         "scopeId": r.scope_id,
-        "usedTokens": r.used_tokens,
-        "capTokens": r.cap_tokens,
-        "remaining": r.cap_tokens.saturating_sub(r.used_tokens),
+        "unit": r.unit.as_str(),
         "periodStart": iso(crate::gate::store::instant(r.period_start)),
         "resetsAt": iso(crate::gate::store::instant(r.resets_at)),
-    })
+    });
+    match r.unit {
+        crate::Unit::Tokens => {
+            body["usedTokens"] = r.used_tokens.into();
+            body["capTokens"] = r.cap_tokens.into();
+            body["remaining"] = left.into();
+        }
+        crate::Unit::Usd => {
+            body["usedUsd"] = usd_number(r.used_tokens).into();
+            body["capUsd"] = usd_number(r.cap_tokens).into();
+            body["remainingUsd"] = usd_number(left).into();
+        }
+    }
+    body
+}
+
+/// Micro-dollars as a JSON number of dollars.
+pub fn usd_number(micros: u64) -> f64 {
+    crate::pricing::usd_number(micros)
+}
+
+/// The 400 for a call with no price in a `usd` budget: `unpriced-model`
+/// naming `model`, or `missing-field` when the call named none.
+pub fn unpriced(model: Option<&str>) -> ApiError {
+    match model {
+        Some(model) => ApiError {
+            extra: Some(json!({ "model": model })),
+            ..ApiError::bad_field(
+                "unpriced-model",
+                "model",
+                format!(
+                    "the port's budget is in usd and model {model:?} has no price (set one with PUT /v1/prices/{{model}} or the budget's fallbackPrice); nothing was held or counted"
+                ),
+            )
+        },
+        None => ApiError::bad_field(
+            "missing-field",
+            "estimatedUsd",
+            "the port's budget is in usd: give estimatedUsd, or model with estimatedInputTokens and estimatedOutputTokens",
+        ),
+    }
 }
 
 /// The 429 answer for a refusal by the gate (the core's rule, on the
@@ -431,9 +473,18 @@ pub fn refusal_body(r: &Refusal) -> Value {
 pub fn refusal(r: &Refusal, now: DateTime<Utc>) -> ApiError {
     let resets_at = crate::gate::store::instant(r.resets_at);
     let retry_after = crate::period::seconds_until(resets_at, now);
-    let whose = match &r.scope_id {
-        Some(id) => format!("the {} {id:?}'s token cap", r.scope),
-        None => "the port's token budget".to_owned(),
+    let whose = match (&r.scope_id, r.unit) {
+        (Some(id), _) => format!("the {} {id:?}'s token cap", r.scope),
+        (None, crate::Unit::Tokens) => "the port's token budget".to_owned(),
+        (None, crate::Unit::Usd) => "the port's budget in usd".to_owned(),
+    };
+    let amounts = match r.unit {
+        crate::Unit::Tokens => format!("{} of {} tokens", r.used_tokens, r.cap_tokens),
+        crate::Unit::Usd => format!(
+            "${} of ${}",
+            crate::pricing::usd_string(r.used_tokens),
+            crate::pricing::usd_string(r.cap_tokens)
+        ),
     };
     let mut headers = vec![("X-Budget-Scope", r.scope.clone())];
     if let Some(id) = &r.scope_id {
@@ -449,10 +500,8 @@ pub fn refusal(r: &Refusal, now: DateTime<Utc>) -> ApiError {
             429,
             "budget-exceeded",
             format!(
-                "{whose} refuses this call ({}): {} of {} tokens used; it resets at {}",
+                "{whose} refuses this call ({}): {amounts} used; it resets at {}",
                 r.reason,
-                r.used_tokens,
-                r.cap_tokens,
                 iso(resets_at)
             ),
         )

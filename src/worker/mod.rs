@@ -29,6 +29,7 @@ pub mod gateway;
 pub mod http;
 pub mod ids;
 pub mod input;
+pub mod prices;
 pub mod settings;
 
 use std::rc::Rc;

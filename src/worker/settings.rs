@@ -14,7 +14,10 @@
 //!   a port's keys. One entry per key, not one list per port: concurrent
 //!   issues would race on a shared list's read-modify-write and drop keys
 //!   from it. Port ids never contain `:`, so the prefix is exact.
-//! - `keys:v1:{port}`: the older shared list, still read and revoked from.
+//! - `keys:v1:{port}`: the older shared list, still read and revoked from;
+//! - `price:v1:{model}`: a model's price as the deployment set it, or
+//!   `{"removed": true}` for a shipped model it deleted (also as the key's
+//!   metadata); see [`super::prices`].
 //!
 //! KV is eventually consistent (a write can take up to a minute to reach
 //! other locations): right for settings, never used for counters.
@@ -96,14 +99,14 @@ impl Settings {
         }
     }
 
-    async fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) async fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
         if let Some(injected) = self.faults.before("kv.read") {
             return Err(kv_error(injected));
         }
         self.kv.get(key).text().await.map_err(kv_error)
     }
 
-    async fn write(&self, key: &str, value: String) -> Result<(), StoreError> {
+    pub(crate) async fn write(&self, key: &str, value: String) -> Result<(), StoreError> {
         if let Some(injected) = self.faults.before("kv.write") {
             return Err(kv_error(injected));
         }
@@ -115,7 +118,7 @@ impl Settings {
             .map_err(kv_error)
     }
 
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+    pub(crate) async fn delete(&self, key: &str) -> Result<(), StoreError> {
         if let Some(injected) = self.faults.before("kv.write") {
             return Err(kv_error(injected));
         }
@@ -173,6 +176,55 @@ impl Settings {
             }
         }
         Ok(ports)
+    }
+
+    /// Writes `value` under `key` with the same JSON as its metadata (so a
+    /// list by prefix reads every value in one call).
+    pub(crate) async fn write_listed(
+        &self,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        if let Some(injected) = self.faults.before("kv.write") {
+            return Err(kv_error(injected));
+        }
+        self.kv
+            .put(key, value.to_string())
+            .map_err(kv_error)?
+            .metadata(value)
+            .map_err(kv_error)?
+            .execute()
+            .await
+            .map_err(kv_error)
+    }
+
+    /// Every `(key, metadata)` under `prefix`, listed page by page.
+    pub(crate) async fn list_listed(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, Option<serde_json::Value>)>, StoreError> {
+        if let Some(injected) = self.faults.before("kv.read") {
+            return Err(kv_error(injected));
+        }
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut list = self.kv.list().prefix(prefix.to_owned());
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list.execute().await.map_err(kv_error)?;
+            out.extend(
+                page.keys
+                    .iter()
+                    .map(|k| (k.name.clone(), k.metadata.clone())),
+            );
+            match page.cursor {
+                Some(c) if !page.list_complete && !c.is_empty() => cursor = Some(c),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// The port key whose secret is `secret`, if any.

@@ -53,6 +53,8 @@ impl Port {
             ttl_seconds: 300,
             body_hash: format!("hash-{estimate}"),
             hold_id: format!("rsv_{n:024}"),
+            estimated_usd: None,
+            unpriced_estimate: None,
         }
     }
 
@@ -110,6 +112,7 @@ pub fn usage(input: u64, output: u64) -> CallUsage {
         provider: "openai".into(),
         model: "gpt".into(),
         tokens: TokenCounts::new(input, output),
+        cost_usd: None,
     }
 }
 

@@ -1,20 +1,21 @@
 //! Check and reservations: a question to the gate, and holds taken,
 //! committed and released in the port's gate, one atomic step each.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use worker::{Request, Response};
 
 use super::json::{self, remaining, replayed};
-use super::usage::{call_usage, usage_fingerprint, USAGE_FIELDS};
+use super::usage::{call_usage, priced, usage_fingerprint, USAGE_FIELDS};
 use super::{query, Ctx};
-use crate::evaluate;
 use crate::gate::{CommitOutcome, HoldRequest, HoldState, ReleaseOutcome, ReserveOutcome};
 use crate::worker::http::{
-    json_response, read_json, refusal, refusal_body, total_too_large, ApiError,
+    json_response, read_json, refusal, refusal_body, total_too_large, unpriced, usd_number,
+    ApiError,
 };
 use crate::worker::ids::{fingerprint, random_id};
 use crate::worker::input;
 use crate::worker::settings::iso;
+use crate::{evaluate, Unit};
 
 /// Default and largest hold lifetime, seconds.
 const DEFAULT_TTL_SECONDS: u64 = 300;
@@ -22,25 +23,147 @@ const MAX_TTL_SECONDS: u64 = 3600;
 /// Holds listed at most.
 const MAX_LISTED: u32 = 500;
 
+/// The fields of an estimate, beside `feature` and `userId`.
+const ESTIMATE_FIELDS: &[&str] = &[
+    "estimatedTokens",
+    "estimatedUsd",
+    "model",
+    "estimatedInputTokens",
+    "estimatedOutputTokens",
+];
+
+/// A call's estimate: tokens, and money when it is priced.
+struct Estimate {
+    tokens: u64,
+    /// Micro-dollars: the caller's `estimatedUsd`, or the bound of the
+    /// model's token estimates at the table's price.
+    usd: Option<u64>,
+    /// The model named, if any.
+    model: Option<String>,
+    /// The token estimates of a model the table does not price.
+    unpriced: Option<(u64, u64)>,
+}
+
+impl Estimate {
+    /// The body fields that make two requests the same request.
+    fn fingerprint(&self) -> Value {
+        json!({
+            "estimatedTokens": self.tokens,
+            "estimatedUsd": self.usd,
+            "model": self.model,
+            "unpriced": self.unpriced,
+        })
+    }
+
+    /// The money estimate with the port's fallback price for an unpriced
+    /// model: what a check judges a `usd` budget on.
+    fn usd_with(&self, budget: &crate::Budget) -> Option<u64> {
+        self.usd.or_else(|| {
+            let (input, output) = self.unpriced?;
+            Some(crate::pricing::bound(
+                input,
+                output,
+                &budget.fallback_price?,
+            ))
+        })
+    }
+}
+
+/// Reads an estimate: `estimatedTokens`, and `estimatedUsd` or `model`
+/// with `estimatedInputTokens` and `estimatedOutputTokens` (priced by the
+/// table in force: the input at its highest input price plus the output
+/// at the output price). `estimatedTokens` defaults to the two estimates'
+/// sum.
+async fn estimate(ctx: &Ctx, map: &Map<String, Value>) -> Result<Estimate, ApiError> {
+    let usd = match map.get("estimatedUsd") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(crate::pricing::usd_micros(
+            n.as_f64().unwrap_or(f64::NAN),
+            "estimatedUsd",
+        )?),
+        Some(_) => {
+            return Err(ApiError::bad_field(
+                "invalid-type",
+                "estimatedUsd",
+                "estimatedUsd must be a number of dollars",
+            ))
+        }
+    };
+    let model = input::text(map, "model", false, 128)?;
+    let input_tokens = input::tokens(map, "estimatedInputTokens", model.is_some())?;
+    let output_tokens = input::tokens(map, "estimatedOutputTokens", model.is_some())?;
+    if model.is_none() {
+        if let Some(name) = ["estimatedInputTokens", "estimatedOutputTokens"]
+            .into_iter()
+            .find(|f| map.get(*f).is_some_and(|v| !v.is_null()))
+        {
+            return Err(ApiError::bad_field(
+                "missing-field",
+                "model",
+                format!("{name} is priced by its model: give model too"),
+            ));
+        }
+    }
+    let split = input_tokens.zip(output_tokens);
+    let tokens = match input::tokens(map, "estimatedTokens", split.is_none())? {
+        Some(n) => n,
+        None => {
+            let (i, o) = split.unwrap_or_default();
+            crate::gate::store::checked_total(i, o).ok_or_else(|| {
+                ApiError::bad_field(
+                    "too-many-tokens",
+                    "estimatedOutputTokens",
+                    format!(
+                        "estimatedInputTokens + estimatedOutputTokens must be at most {}",
+                        crate::MAX_TOKENS
+                    ),
+                )
+            })?
+        }
+    };
+    let (mut priced, mut unpriced) = (None, None);
+    if let (Some(model), Some((i, o))) = (&model, split) {
+        let table = ctx.settings.prices_for(model).await?;
+        match table.price_of(model) {
+            Some(price) => priced = Some(crate::pricing::bound(i, o, price)),
+            None => unpriced = Some((i, o)),
+        }
+    }
+    Ok(Estimate {
+        tokens,
+        usd: usd.or(priced),
+        model,
+        unpriced: if usd.is_some() { None } else { unpriced },
+    })
+}
+
 /// `POST /v1/ports/{port}/check`: a question; reserves nothing. It judges
 /// the port's cap first, then the caps inside the port that apply to the
 /// call's `feature` and `userId`, as a reservation would be judged; a
 /// refusal names its `scope` (`port`, `feature` or `user`) and `scopeId`.
 pub async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
     let body = read_json(req).await?;
-    let map = input::object(&body, &["estimatedTokens", "feature", "userId"])?;
-    let estimated = input::tokens(map, "estimatedTokens", true)?.unwrap_or(0);
+    let mut allowed = vec!["feature", "userId"];
+    allowed.extend_from_slice(ESTIMATE_FIELDS);
+    let map = input::object(&body, &allowed)?;
+    let estimate = estimate(ctx, map).await?;
     let feature = input::text(map, "feature", false, 64)?.unwrap_or_else(|| "default".into());
     let user_id = input::text(map, "userId", false, 128)?;
     let checked = ctx
         .gate(port)?
-        .check(&feature, user_id.as_deref(), estimated)
+        .check(&feature, user_id.as_deref(), estimate.tokens)
         .await?;
     let view = checked.view;
     let budget = view.budget.budget;
     ctx.remember(&budget, &view.load);
-    let decision = evaluate(&budget, view.load.gate_tokens(), estimated, ctx.now);
-    let mut answer = json::decision(&decision);
+    let amount = match budget.unit {
+        Unit::Tokens => estimate.tokens,
+        Unit::Usd => estimate
+            .usd_with(&budget)
+            .ok_or_else(|| unpriced(estimate.model.as_deref()))?,
+    };
+    let decision = evaluate(&budget, view.load.gate_amount(budget.unit), amount, ctx.now);
+    let mut answer = json::decision(&decision, budget.unit);
     match (&decision, checked.sub_cap) {
         (crate::Decision::Allowed { .. }, Some(r)) => answer = refusal_body(&r),
         _ => {
@@ -49,32 +172,28 @@ pub async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
         }
     }
     answer["heldTokens"] = view.load.held_tokens.into();
+    answer["heldUsd"] = usd_number(view.load.held_usd).into();
     Ok(json_response(200, &answer))
 }
 
 /// `POST /v1/ports/{port}/reservations`: check and hold in one step.
 pub async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
     let body = read_json(req).await?;
-    let map = input::object(
-        &body,
-        &[
-            "estimatedTokens",
-            "feature",
-            "userId",
-            "requestId",
-            "ttlSeconds",
-        ],
-    )?;
-    let estimated_tokens = input::tokens(map, "estimatedTokens", true)?.unwrap_or(0);
+    let mut allowed = vec!["feature", "userId", "requestId", "ttlSeconds"];
+    allowed.extend_from_slice(ESTIMATE_FIELDS);
+    let map = input::object(&body, &allowed)?;
+    let estimate = estimate(ctx, map).await?;
     let feature = input::text(map, "feature", false, 64)?.unwrap_or_else(|| "default".into());
     let user_id = input::text(map, "userId", false, 128)?;
     let request_id = input::request_id(map, "requestId")?;
     let ttl_seconds =
         input::whole(map, "ttlSeconds", 1..=MAX_TTL_SECONDS)?.unwrap_or(DEFAULT_TTL_SECONDS);
     let hold = HoldRequest {
-        estimated_tokens,
+        estimated_tokens: estimate.tokens,
+        estimated_usd: estimate.usd,
+        unpriced_estimate: estimate.unpriced,
         body_hash: fingerprint(&json!({
-            "estimatedTokens": estimated_tokens,
+            "estimate": estimate.fingerprint(),
             "feature": feature,
             "userId": user_id,
             "ttlSeconds": ttl_seconds,
@@ -95,7 +214,7 @@ pub async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Res
         } => {
             ctx.remember(&budget, &load);
             let mut body = json::hold(port, &hold);
-            body["remaining"] = remaining(&budget, load.gate_tokens(), ctx.now);
+            body["remaining"] = remaining(&budget, &load, ctx.now);
             body["usage"] = json::load(&load);
             body["resetsAt"] = iso(budget.period.window(ctx.now).end).into();
             Ok(replayed(json_response(201, &body), again))
@@ -117,6 +236,10 @@ pub async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Res
         ReserveOutcome::TooLarge { refusal: r, load } => {
             ctx.remember(&budget, &load);
             Err(total_too_large(&r))
+        }
+        ReserveOutcome::Unpriced { load } => {
+            ctx.remember(&budget, &load);
+            Err(unpriced(estimate.model.as_deref()))
         }
     }
 }
@@ -146,6 +269,7 @@ pub async fn commit(
     let map = input::object(&body, &fields)?;
     let usage = call_usage(map, false)?;
     let hash = usage_fingerprint(&usage, None);
+    let usage = priced(ctx, usage).await?;
     let answer = ctx
         .gate(port)?
         .commit(id, &usage, &hash, &ctx.write_id)
@@ -163,7 +287,7 @@ pub async fn commit(
                 "reservation": json::hold(port, &hold),
                 "entry": json::entry(port, &entry),
                 "usage": json::load(&load),
-                "remaining": remaining(&budget, load.gate_tokens(), ctx.now),
+                "remaining": remaining(&budget, &load, ctx.now),
             });
             Ok(replayed(json_response(200, &body), again))
         }
@@ -209,7 +333,7 @@ pub async fn release(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, Ap
             let body = json!({
                 "reservation": json::hold(port, &hold),
                 "usage": json::load(&load),
-                "remaining": remaining(&budget, load.gate_tokens(), ctx.now),
+                "remaining": remaining(&budget, &load, ctx.now),
             });
             Ok(json_response(200, &body))
         }

@@ -6,14 +6,23 @@ use worker::Response;
 
 use crate::gate::store::instant;
 use crate::gate::{Entry, Hold, PortLoad, ScopeLoad, StoredBudget};
-use crate::worker::http::{json_response, set};
+use crate::worker::http::{json_response, set, usd_number};
 use crate::worker::settings::iso;
-use crate::{cap_status, Budget, Decision, PeriodWindow};
+use crate::{cap_status, Budget, Decision, PeriodWindow, Unit};
 
 /// What is left under the hard cap (`null` when the budget is disabled),
-/// by the core's cap status.
-pub fn remaining(budget: &Budget, gate_tokens: u64, now: DateTime<Utc>) -> Value {
-    cap_status(budget, gate_tokens, now).remaining.into()
+/// by the core's cap status, in the budget's unit: tokens, or dollars.
+pub fn remaining(budget: &Budget, l: &PortLoad, now: DateTime<Utc>) -> Value {
+    let left = cap_status(budget, l.gate_amount(budget.unit), now).remaining;
+    match budget.unit {
+        Unit::Tokens => left.into(),
+        Unit::Usd => left.map(usd_number).into(),
+    }
+}
+
+/// Micro-dollars, when known, as a JSON number of dollars (else `null`).
+pub fn usd(micros: Option<u64>) -> Value {
+    micros.map(usd_number).into()
 }
 
 /// A hold (a reservation).
@@ -25,6 +34,7 @@ pub fn hold(port: &str, h: &Hold) -> Value {
         "feature": h.feature,
         "userId": h.user_id,
         "estimatedTokens": h.estimated_tokens,
+        "estimatedUsd": usd(h.estimated_usd),
         "state": h.state.as_str(),
         "actualTokens": h.actual_tokens,
         "createdAt": iso(instant(h.created_at)),
@@ -48,6 +58,7 @@ pub fn entry(port: &str, e: &Entry) -> Value {
         "outputTokens": e.tokens.output_tokens,
         "reasoningTokens": e.tokens.reasoning_tokens,
         "totalTokens": e.total_tokens(),
+        "costUsd": usd(e.cost_usd),
         "requestId": e.request_id,
         "reservationId": e.reservation_id,
         "estimated": e.estimated,
@@ -63,6 +74,9 @@ pub fn load(l: &PortLoad) -> Value {
         "heldTokens": l.held_tokens,
         "expiredHoldTokens": l.expired_tokens,
         "gateTokens": l.gate_tokens(),
+        "usedUsd": usd_number(l.used_usd),
+        "heldUsd": usd_number(l.held_usd),
+        "gateUsd": usd_number(l.gate_usd()),
     })
 }
 
@@ -74,8 +88,28 @@ pub fn period_load(l: &PortLoad, window: &PeriodWindow) -> Value {
     body
 }
 
-/// The core's answer to a check.
-pub fn decision(d: &Decision) -> Value {
+/// The core's answer to a check, its amounts in `unit` (a `usd`
+/// budget's in dollars: `usedUsd`, `capUsd`, `remainingUsd`).
+pub fn decision(d: &Decision, unit: Unit) -> Value {
+    let mut body = token_decision(d);
+    if unit == Unit::Usd {
+        if let Value::Object(m) = &mut body {
+            for (from, to) in [
+                ("usedTokens", "usedUsd"),
+                ("capTokens", "capUsd"),
+                ("remaining", "remainingUsd"),
+            ] {
+                if let Some(v) = m.remove(from) {
+                    m.insert(to.into(), usd(v.as_u64()));
+                }
+            }
+        }
+    }
+    body["unit"] = unit.as_str().into();
+    body
+}
+
+fn token_decision(d: &Decision) -> Value {
     match d {
         Decision::Allowed {
             remaining,
@@ -106,20 +140,38 @@ pub fn decision(d: &Decision) -> Value {
     }
 }
 
-/// The core's cap status of what the gate counts.
-pub fn cap(budget: &Budget, gate_tokens: u64, now: DateTime<Utc>) -> Value {
-    let status = cap_status(budget, gate_tokens, now);
-    json!({
+/// The core's cap status of what the gate counts (`amount`: used plus
+/// held in the budget's unit), a `usd` budget's in dollars.
+pub fn cap(budget: &Budget, amount: u64, now: DateTime<Utc>) -> Value {
+    let status = cap_status(budget, amount, now);
+    let mut body = json!({
         "state": status.state.as_str(),
-        "usedTokens": status.used_tokens,
-        "softCapTokens": status.soft_cap_tokens,
-        "hardCapTokens": status.hard_cap_tokens,
+        "unit": status.unit.as_str(),
         "softPercent": status.soft_percent,
         "hardPercent": status.hard_percent,
-        "remaining": status.remaining,
         "periodStart": iso(status.window.start),
         "resetsAt": iso(status.window.end),
-    })
+    });
+    match status.unit {
+        Unit::Tokens => {
+            body["usedTokens"] = status.used_tokens.into();
+            body["softCapTokens"] = status.soft_cap_tokens.into();
+            body["hardCapTokens"] = status.hard_cap_tokens.into();
+            body["remaining"] = status.remaining.into();
+        }
+        Unit::Usd => {
+            body["usedUsd"] = usd_number(status.used_tokens).into();
+            body["softCapUsd"] = usd_number(status.soft_cap_tokens).into();
+            body["hardCapUsd"] = usd_number(status.hard_cap_tokens).into();
+            body["remainingUsd"] = usd(status.remaining);
+        }
+    }
+    body
+}
+
+/// The cap status of a port's load, in its budget's unit.
+pub fn cap_of(budget: &Budget, l: &PortLoad, now: DateTime<Utc>) -> Value {
+    cap(budget, l.gate_amount(budget.unit), now)
 }
 
 /// Where a cap inside the port stands: `key` names its id (`feature` or

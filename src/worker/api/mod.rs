@@ -8,12 +8,14 @@
 //! - [`usage`]: usage writes and the period's usage.
 //! - [`reports`]: breakdown, ledger (JSON and CSV), status.
 //! - [`ports`]: the port list. [`keys`]: port keys.
+//! - [`prices`]: the price table (read; set and delete a model's price).
 
 pub mod budgets;
 pub mod holds;
 pub mod json;
 pub mod keys;
 pub mod ports;
+pub mod prices;
 pub mod reports;
 pub mod usage;
 
@@ -41,6 +43,8 @@ use crate::Budget;
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Route {
     Ports,
+    Prices,
+    Price(String),
     Budget(String),
     Check(String),
     Reservations(String),
@@ -62,6 +66,8 @@ impl Route {
         let own = |s: &str| s.to_owned();
         Some(match segments.as_slice() {
             ["v1", "ports"] => Route::Ports,
+            ["v1", "prices"] => Route::Prices,
+            ["v1", "prices", model] => Route::Price(own(model)),
             ["v1", "ports", port, rest @ ..] => match rest {
                 ["budget"] => Route::Budget(own(port)),
                 ["check"] => Route::Check(own(port)),
@@ -85,7 +91,7 @@ impl Route {
 
     fn port(&self) -> Option<&str> {
         match self {
-            Route::Ports => None,
+            Route::Ports | Route::Prices | Route::Price(_) => None,
             Route::Budget(p)
             | Route::Check(p)
             | Route::Reservations(p)
@@ -105,12 +111,14 @@ impl Route {
     fn methods(&self) -> &'static [Method] {
         match self {
             Route::Budget(_) => &[Method::Get, Method::Put],
+            Route::Price(_) => &[Method::Get, Method::Put, Method::Delete],
             Route::Usage(_) | Route::Keys(_) | Route::Reservations(_) => {
                 &[Method::Get, Method::Post]
             }
             Route::Check(_) | Route::Commit(..) | Route::Release(..) => &[Method::Post],
             Route::Key(..) => &[Method::Delete],
             Route::Ports
+            | Route::Prices
             | Route::Breakdown(_)
             | Route::Ledger(_)
             | Route::Status(_)
@@ -123,6 +131,7 @@ impl Route {
         match self {
             Route::Ports | Route::Keys(_) | Route::Key(..) => true,
             Route::Budget(_) => *method == Method::Put,
+            Route::Price(_) => *method != Method::Get,
             _ => false,
         }
     }
@@ -274,6 +283,12 @@ async fn dispatch(
 ) -> Result<Response, ApiError> {
     match (route, method) {
         (Route::Ports, _) => ports::list(ctx).await,
+        (Route::Prices, _) => prices::list(ctx).await,
+        (Route::Price(model), Method::Get) => prices::get(ctx, &prices::model_id(model)?).await,
+        (Route::Price(model), Method::Put) => {
+            prices::put(ctx, &prices::model_id(model)?, req).await
+        }
+        (Route::Price(model), _) => prices::delete(ctx, &prices::model_id(model)?).await,
         (Route::Budget(port), Method::Get) => budgets::get(ctx, port).await,
         (Route::Budget(port), _) => budgets::put(ctx, port, req).await,
         (Route::Check(port), _) => holds::check(ctx, port, req).await,

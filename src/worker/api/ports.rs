@@ -11,7 +11,7 @@ use super::json;
 use super::Ctx;
 use crate::gate::StoredBudget;
 use crate::ledger::reports::{self, AllPorts};
-use crate::worker::http::{json_response, ApiError};
+use crate::worker::http::{json_response, usd_number, ApiError};
 
 /// `GET /v1/ports` (admin).
 pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
@@ -51,7 +51,9 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
                 "budget": stored.json(),
                 "usedTokens": load.used_tokens,
                 "heldTokens": load.held_tokens,
-                "capStatus": json::cap(&stored.budget, load.gate_tokens(), ctx.now),
+                "usedUsd": usd_number(load.used_usd),
+                "heldUsd": usd_number(load.held_usd),
+                "capStatus": json::cap_of(&stored.budget, &load, ctx.now),
             }))
         })
         .collect();

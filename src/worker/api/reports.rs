@@ -11,8 +11,9 @@ use super::json;
 use super::{query, Ctx};
 use crate::gate::PortView;
 use crate::ledger::reports;
+use crate::pricing::usd_string;
 use crate::worker::auth::Caller;
-use crate::worker::http::{csv_field, csv_response, json_response, set, ApiError};
+use crate::worker::http::{csv_field, csv_response, json_response, set, usd_number, ApiError};
 use crate::worker::settings::iso;
 use crate::Period;
 
@@ -41,6 +42,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "cachedInputTokens",
     "cacheWriteTokens",
     "reasoningTokens",
+    "costUsd",
 ];
 
 /// The port's view after its outbox was delivered (as far as D1 allows).
@@ -60,8 +62,24 @@ fn pending_header(response: &mut Response, view: &PortView) {
     }
 }
 
-/// `GET /v1/ports/{port}/breakdown`: tokens and calls per feature in the
-/// period, most tokens first.
+/// The breakdown rows as the API shows them: `feature`, `tokens`, `calls`
+/// and `costUsd` (what the priced rows cost, in dollars).
+fn breakdown_json(rows: &[crate::gate::sql::Row]) -> Vec<Value> {
+    reports::breakdown_of(rows)
+        .into_iter()
+        .map(|(usage, usd)| {
+            json!({
+                "feature": usage.feature,
+                "tokens": usage.tokens,
+                "calls": usage.calls,
+                "costUsd": usd_number(usd),
+            })
+        })
+        .collect()
+}
+
+/// `GET /v1/ports/{port}/breakdown`: tokens, calls and cost per feature in
+/// the period, most tokens first.
 pub async fn breakdown(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
     let view = synced_view(ctx, port).await?;
     let window = view.budget.budget.period.window(ctx.now);
@@ -76,7 +94,7 @@ pub async fn breakdown(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> 
             "period": view.budget.budget.period.as_str(),
             "periodStart": iso(window.start),
             "resetsAt": iso(window.end),
-            "breakdown": reports::breakdown_of(&rows[0]),
+            "breakdown": breakdown_json(&rows[0]),
         }),
     );
     pending_header(&mut response, &view);
@@ -146,6 +164,7 @@ pub async fn ledger(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response
                 r.tokens.cached_input_tokens.to_string(),
                 r.tokens.cache_write_tokens.to_string(),
                 r.tokens.reasoning_tokens.to_string(),
+                r.cost_usd.map(usd_string).unwrap_or_default(),
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             text.push_str(&line.join(","));
@@ -211,12 +230,13 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
             "week": json::period_load(&view.by_period[1], &windows[1]),
             "month": json::period_load(&view.by_period[2], &windows[2]),
         },
-        "capStatus": json::cap(&budget, view.load.gate_tokens(), ctx.now),
-        "breakdown": reports::breakdown_of(&results[0]),
+        "capStatus": json::cap_of(&budget, &view.load, ctx.now),
+        "breakdown": breakdown_json(&results[0]),
         "daily": daily.iter().map(|d| json!({
             "date": d.day.format("%Y-%m-%d").to_string(),
             "tokens": d.tokens,
             "calls": d.calls,
+            "costUsd": usd_number(d.usd),
         })).collect::<Vec<_>>(),
         "recentLedger": recent,
         "pendingLedgerRows": view.pending_entries,

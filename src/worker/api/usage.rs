@@ -8,7 +8,7 @@ use worker::{Request, Response};
 use super::json::{self, remaining, replayed};
 use super::{query, Ctx};
 use crate::gate::{CallUsage, RecordOutcome, TokenCounts};
-use crate::worker::http::{json_response, read_json, total_too_large, ApiError};
+use crate::worker::http::{json_response, read_json, total_too_large, unpriced, ApiError};
 use crate::worker::ids::{fingerprint, random_id};
 use crate::worker::input;
 use crate::worker::settings::iso;
@@ -81,7 +81,23 @@ pub fn call_usage(map: &Map<String, Value>, feature_required: bool) -> Result<Ca
         model: input::text(map, "model", true, 128)?.unwrap_or_default(),
         user_id: input::text(map, "userId", false, 128)?,
         tokens,
+        cost_usd: None,
     })
+}
+
+/// `usage` priced at settlement with the price in force now (the table's,
+/// for its model or its dated model's base); `cost_usd` stays `None` for a
+/// model the table does not know (the gate then uses the port's fallback
+/// price, or the hold).
+///
+/// # Errors
+/// KV's (503).
+pub async fn priced(ctx: &Ctx, mut usage: CallUsage) -> Result<CallUsage, ApiError> {
+    let table = ctx.settings.prices_for(&usage.model).await?;
+    usage.cost_usd = table
+        .price_of(&usage.model)
+        .map(|price| crate::pricing::cost(&usage.tokens, price));
+    Ok(usage)
 }
 
 /// The fingerprint of a usage body: a replay with another body conflicts.
@@ -102,6 +118,7 @@ pub async fn record(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Resp
     let map = input::object(&body, USAGE_FIELDS)?;
     let usage = call_usage(map, true)?;
     let request_id = input::request_id(map, "requestId")?;
+    let usage = priced(ctx, usage).await?;
     let occurred_at = input::instant(map, "occurredAt")?;
     if occurred_at.is_some_and(|at| at > ctx.now) {
         return Err(ApiError::bad_field(
@@ -133,7 +150,7 @@ pub async fn record(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Resp
             let body = json!({
                 "entry": json::entry(port, &entry),
                 "usage": json::load(&load),
-                "remaining": remaining(&budget, load.gate_tokens(), ctx.now),
+                "remaining": remaining(&budget, &load, ctx.now),
             });
             Ok(replayed(json_response(201, &body), again))
         }
@@ -150,6 +167,10 @@ pub async fn record(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Resp
         RecordOutcome::TooLarge { refusal, load } => {
             ctx.remember(&budget, &load);
             Err(total_too_large(&refusal))
+        }
+        RecordOutcome::Unpriced { load } => {
+            ctx.remember(&budget, &load);
+            Err(unpriced(Some(&usage.model)))
         }
     }
 }

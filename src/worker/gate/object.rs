@@ -492,16 +492,17 @@ async fn deliver(inner: Rc<Inner>) {
         let now = inner.now();
         let batch = atomically(&inner.state, |g| {
             let pending = g.pending(delivery::BATCH_ENTRIES as u32)?;
-            let (open_holds, held_tokens) = g.open_holds()?;
+            let (open_holds, held_tokens, held_usd) = g.open_holds()?;
             let total = g.pending_count()?;
             let down = g.note("d1-down")?.is_some();
-            Ok((pending, open_holds, held_tokens, total, down))
+            Ok((pending, open_holds, (held_tokens, held_usd), total, down))
         });
-        let Ok((pending, open_holds, held_tokens, total, down)) = batch else {
+        let Ok((pending, open_holds, (held_tokens, held_usd), total, down)) = batch else {
             break;
         };
         let snapshot = Snapshot {
             held_tokens,
+            held_usd,
             open_holds,
             pending_entries: total.saturating_sub(pending.len() as u64),
             at: now.timestamp_millis(),

@@ -4,6 +4,7 @@
 use super::super::gate::GateClient;
 use super::super::http::{refusal, ApiError};
 use super::super::ids::random_id;
+use super::super::settings::Settings;
 use super::provider::Prepared;
 use super::{Gate, MAX_ATTEMPTS_PER_KEY};
 use crate::gate::{HoldRequest, HoldState, PortLoad, ReserveOutcome};
@@ -14,10 +15,17 @@ impl Gate {
     /// (an SDK retrying a failed call with the same `Idempotency-Key`) moves
     /// on to `{key} #2`, `{key} #3`, ... ([`attempt_request_id`]): each
     /// upstream call is counted once.
+    /// The hold in money is an upper bound ([`crate::pricing::bound`]):
+    /// the input estimate at the model's highest input price plus the
+    /// output bound at its output price, by the table in force; a model the
+    /// table does not know is priced by the port's fallback price in the
+    /// gate, or refused there by a `usd` budget (400 `unpriced-model`,
+    /// nothing forwarded).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn reserve(
         &mut self,
         gate: &GateClient,
+        settings: &Settings,
         prepared: &Prepared,
         feature: &str,
         user_id: Option<&str>,
@@ -26,6 +34,16 @@ impl Gate {
         ttl_seconds: u64,
     ) -> Result<(String, String, Budget, PortLoad), ApiError> {
         let base = idempotency_key.unwrap_or_else(|| random_id("gw_"));
+        let (input, output) = (
+            prepared.estimate.input_tokens,
+            prepared.estimate.output_tokens,
+        );
+        let price = settings
+            .prices_for(&prepared.model)
+            .await?
+            .price_of(&prepared.model)
+            .copied();
+        let estimated_usd = price.map(|p| crate::pricing::bound(input, output, &p));
         for attempt in 1..=MAX_ATTEMPTS_PER_KEY {
             let request_id = attempt_request_id(&base, attempt);
             let hold = HoldRequest {
@@ -36,6 +54,8 @@ impl Gate {
                 ttl_seconds,
                 body_hash: body_hash.to_owned(),
                 hold_id: random_id("rsv_"),
+                estimated_usd,
+                unpriced_estimate: price.is_none().then_some((input, output)),
             };
             let answer = gate.reserve(&hold).await?;
             let budget = &answer.budget.budget;
@@ -67,6 +87,10 @@ impl Gate {
                 ReserveOutcome::TooLarge { refusal: r, load } => {
                     self.remember(*budget, &load);
                     return Err(super::super::http::total_too_large(&r));
+                }
+                ReserveOutcome::Unpriced { load } => {
+                    self.remember(*budget, &load);
+                    return Err(super::super::http::unpriced(Some(&prepared.model)));
                 }
             }
         }

@@ -267,6 +267,7 @@ impl Gate {
         let (held, confirmation) = futures_util::join!(
             self.reserve(
                 &gate,
+                &settings,
                 &prepared,
                 &feature,
                 user_id.as_deref(),
@@ -297,6 +298,7 @@ impl Gate {
             provider: upstream.name.clone(),
             model: prepared.model.clone(),
             estimate: prepared.estimate,
+            settings: settings.clone(),
         };
         let mut response = self
             .forward(

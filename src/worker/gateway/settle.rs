@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::super::gate::GateClient;
 use super::super::ids::fingerprint;
+use super::super::settings::Settings;
 use super::provider::{Estimate, Usage};
 use super::stream::StreamEnd;
 use crate::charge;
@@ -26,6 +27,9 @@ pub(super) struct HeldCall {
     pub(super) provider: String,
     pub(super) model: String,
     pub(super) estimate: Estimate,
+    /// The price table in KV: the call is priced at settlement with the
+    /// price in force then.
+    pub(super) settings: Settings,
 }
 
 impl HeldCall {
@@ -51,7 +55,20 @@ impl HeldCall {
                 output_tokens: usage.output_tokens,
                 reasoning_tokens: usage.reasoning_tokens,
             },
+            cost_usd: None,
         };
+        // A price that cannot be read now leaves the cost to the gate: the
+        // port's fallback price, else the money hold (never free).
+        let cost_usd = match self.settings.prices_for(&usage.model).await {
+            Ok(table) => table
+                .price_of(&usage.model)
+                .map(|price| crate::pricing::cost(&usage.tokens, price)),
+            Err(e) => {
+                worker::console_warn!("gateway: prices unreadable at settlement: {e:?}");
+                None
+            }
+        };
+        let usage = CallUsage { cost_usd, ..usage };
         let hash = fingerprint(&json!({
             "provider": usage.provider,
             "model": usage.model,

@@ -1,0 +1,109 @@
+//! The price table: read it (anyone authenticated), set and delete a
+//! model's price (admin). Prices are validated by the core
+//! ([`Price::from_json`]); nothing is saved on a 400.
+
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use super::Ctx;
+use crate::pricing::{Price, DEFAULT_PRICES_JSON};
+use crate::worker::http::{json_response, read_json, ApiError};
+use crate::worker::input;
+use crate::worker::prices::price_row;
+
+/// The model id of a path segment: percent-decoded (so ids with `/` or
+/// `:` can be named), then 1 to 128 characters shown as written.
+///
+/// # Errors
+/// `invalid-value`.
+pub fn model_id(segment: &str) -> Result<String, ApiError> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    let text = String::from_utf8(out)
+        .map_err(|_| ApiError::bad_field("invalid-value", "model", "the model id must be UTF-8"))?;
+    input::text_value(&text, "model", 128)
+}
+
+/// `GET /v1/prices`: every priced model, by model, with the shipped
+/// figures' date and sources.
+pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let table = ctx.settings.prices().await?;
+    let shipped: Value = serde_json::from_str(DEFAULT_PRICES_JSON).unwrap_or_default();
+    Ok(json_response(
+        200,
+        &json!({
+            "asOf": shipped["asOf"],
+            "sources": shipped["sources"],
+            "prices": table.iter().map(|(m, p)| price_row(m, p)).collect::<Vec<Value>>(),
+        }),
+    ))
+}
+
+fn price_not_found(model: &str) -> ApiError {
+    ApiError {
+        extra: Some(json!({ "model": model })),
+        ..ApiError::new(
+            404,
+            "price-not-found",
+            format!("the price table has no price for {model:?}"),
+        )
+    }
+}
+
+/// `GET /v1/prices/{model}`: the price a call for `model` is charged (a
+/// dated id's base model's when it has none of its own).
+pub async fn get(ctx: &mut Ctx, model: &str) -> Result<Response, ApiError> {
+    let table = ctx.settings.prices_for(model).await?;
+    let Some((priced_as, price)) = table.priced_as(model) else {
+        return Err(price_not_found(model));
+    };
+    let mut row = price_row(priced_as, price);
+    row["model"] = model.into();
+    row["pricedAs"] = priced_as.into();
+    Ok(json_response(200, &row))
+}
+
+/// `PUT /v1/prices/{model}` (admin): sets `model`'s price.
+pub async fn put(ctx: &mut Ctx, model: &str, req: &mut Request) -> Result<Response, ApiError> {
+    let body = read_json(req).await?;
+    for name in ["inputPerMTok", "outputPerMTok"] {
+        if body.is_object() && body.get(name).is_none_or(Value::is_null) {
+            return Err(ApiError::bad_field(
+                "missing-field",
+                name,
+                format!("a price needs {name} (dollars per million tokens)"),
+            ));
+        }
+    }
+    let price = Price::from_json(&body)?;
+    ctx.settings.set_price(model, &price).await?;
+    Ok(json_response(200, &price_row(model, &price)))
+}
+
+/// `DELETE /v1/prices/{model}` (admin): removes `model`'s price.
+pub async fn delete(ctx: &mut Ctx, model: &str) -> Result<Response, ApiError> {
+    if ctx.settings.remove_price(model).await? {
+        Ok(json_response(
+            200,
+            &json!({ "model": model, "deleted": true }),
+        ))
+    } else {
+        Err(price_not_found(model))
+    }
+}

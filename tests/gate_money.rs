@@ -1,0 +1,319 @@
+//! The port gate in money, natively: holds and counters in micro-dollars
+//! beside tokens, refusals in the budget's unit, each entry's cost as it was
+//! priced at settlement, and the same costs delivered to D1's ledger and
+//! rollup.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use ai_budget::gate::sql::Sql;
+use ai_budget::gate::*;
+use ai_budget::ledger::delivery::{self, Delivered, Snapshot};
+use ai_budget::{Period, Unit};
+use chrono::Duration;
+use common::port::{now, usage, Port};
+use common::sqlite::Sqlite;
+
+fn usd_budget(port: &Port, soft: &str, hard: &str) {
+    let json = format!(
+        r#"{{"enabled": true, "unit": "usd", "softCapUsd": {soft}, "hardCapUsd": {hard}, "period": "day"}}"#
+    );
+    assert!(matches!(
+        port.budget(&json, now()),
+        SaveOutcome::Saved { .. }
+    ));
+}
+
+fn money_hold(port: &Port, tokens: u64, usd: Option<u64>) -> ReserveOutcome {
+    let req = HoldRequest {
+        estimated_usd: usd,
+        ..port.hold_request(tokens, None)
+    };
+    port.run(|g| g.reserve(&req, now()))
+}
+
+fn commit_priced(port: &Port, id: &str, cost: Option<u64>) -> CommitOutcome {
+    let usage = CallUsage {
+        cost_usd: cost,
+        ..usage(100, 50)
+    };
+    let write = port.write_id();
+    port.run(|g| g.commit(id, &usage, &format!("c-{cost:?}"), &write, now()))
+}
+
+#[test]
+fn a_usd_budget_holds_by_money_and_refuses_in_micro_dollars() {
+    let port = Port::new();
+    usd_budget(&port, "0.5", "1");
+    // Tokens do not matter to a usd budget: a huge token estimate passes.
+    for _ in 0..2 {
+        assert!(matches!(
+            money_hold(&port, 10_000_000, Some(400_000)),
+            ReserveOutcome::Held { .. }
+        ));
+    }
+    let ReserveOutcome::Refused { refusal, load } = money_hold(&port, 1, Some(200_001)) else {
+        panic!("the third hold would cross $1");
+    };
+    assert_eq!(refusal.reason, "estimated-exceeds-cap");
+    assert_eq!(refusal.unit, Unit::Usd);
+    assert_eq!(
+        (refusal.used_tokens, refusal.cap_tokens),
+        (800_000, 1_000_000)
+    );
+    assert_eq!((load.held_usd, load.gate_usd()), (800_000, 800_000));
+    // Exactly what is left fits.
+    assert!(matches!(
+        money_hold(&port, 1, Some(200_000)),
+        ReserveOutcome::Held { .. }
+    ));
+    let ReserveOutcome::Refused { refusal, .. } = money_hold(&port, 0, Some(0)) else {
+        panic!("the cap is reached");
+    };
+    assert_eq!(refusal.reason, "hard-cap-exceeded");
+}
+
+#[test]
+fn a_usd_budget_never_holds_a_call_without_a_money_estimate() {
+    let port = Port::new();
+    usd_budget(&port, "100", "100");
+    assert!(matches!(
+        money_hold(&port, 1, None),
+        ReserveOutcome::Unpriced { .. }
+    ));
+    assert_eq!(port.run(|g| g.open_holds()), (0, 0, 0));
+}
+
+#[test]
+fn a_model_without_a_price_takes_the_ports_fallback_price_or_is_refused() {
+    let port = Port::new();
+    usd_budget(&port, "1", "1");
+    let req = HoldRequest {
+        unpriced_estimate: Some((1_000, 100)),
+        ..port.hold_request(1_100, None)
+    };
+    assert!(matches!(
+        port.run(|g| g.reserve(&req, now())),
+        ReserveOutcome::Unpriced { .. }
+    ));
+    let unpriced = CallUsage {
+        cost_usd: None,
+        ..usage(10, 10)
+    };
+    let write = port.write_id();
+    assert!(matches!(
+        port.run(|g| g.record(&unpriced, "r1", "h", &write, now(), now())),
+        RecordOutcome::Unpriced { .. }
+    ));
+    assert_eq!(port.load(Period::Day, now()).calls, 0, "nothing counted");
+    // $2 input, $8 output per million: 1 000 x 2 + 100 x 8 = 2 800 micro-dollars.
+    assert!(matches!(
+        port.budget(
+            r#"{"fallbackPrice": {"inputPerMTok": 2, "outputPerMTok": 8}}"#,
+            now()
+        ),
+        SaveOutcome::Saved { .. }
+    ));
+    let req = HoldRequest {
+        hold_id: "rsv_fallback".into(),
+        request_id: "fallback".into(),
+        ..req
+    };
+    let ReserveOutcome::Held { hold, .. } = port.run(|g| g.reserve(&req, now())) else {
+        panic!("the fallback price prices it")
+    };
+    assert_eq!(hold.estimated_usd, Some(2_800));
+    let write = port.write_id();
+    let CommitOutcome::Committed { entry, .. } =
+        port.run(|g| g.commit(&hold.id, &unpriced, "c", &write, now()))
+    else {
+        panic!()
+    };
+    // 10 x $2 + 10 x $8 per million tokens: $0.0001, 100 micro-dollars.
+    assert_eq!(entry.cost_usd, Some(100));
+}
+
+#[test]
+fn a_commit_counts_its_cost_and_frees_its_money_hold() {
+    let port = Port::new();
+    usd_budget(&port, "1", "1");
+    let ReserveOutcome::Held { hold, .. } = money_hold(&port, 150, Some(600_000)) else {
+        panic!()
+    };
+    let CommitOutcome::Committed { entry, load, .. } = commit_priced(&port, &hold.id, Some(12_345))
+    else {
+        panic!()
+    };
+    assert_eq!(entry.cost_usd, Some(12_345));
+    assert_eq!((load.used_usd, load.held_usd), (12_345, 0));
+    // Under every period kind, and in the feature's scope.
+    for period in Period::ALL {
+        assert_eq!(port.load(period, now()).used_usd, 12_345);
+    }
+    assert_eq!(
+        port.run(|g| g.load(Period::Day, Some("chat"), now()))
+            .used_usd,
+        12_345
+    );
+}
+
+#[test]
+fn a_commit_whose_model_lost_its_price_is_charged_its_money_hold_never_free() {
+    let port = Port::new();
+    usd_budget(&port, "1", "1");
+    let ReserveOutcome::Held { hold, .. } = money_hold(&port, 150, Some(600_000)) else {
+        panic!()
+    };
+    let CommitOutcome::Committed { entry, load, .. } = commit_priced(&port, &hold.id, None) else {
+        panic!()
+    };
+    assert_eq!((entry.cost_usd, load.used_usd), (Some(600_000), 600_000));
+}
+
+#[test]
+fn a_release_gives_the_money_back() {
+    let port = Port::new();
+    usd_budget(&port, "1", "1");
+    let ReserveOutcome::Held { hold, .. } = money_hold(&port, 1, Some(1_000_000)) else {
+        panic!()
+    };
+    let ReleaseOutcome::Released { load, .. } = port.run(|g| g.release(&hold.id, now())) else {
+        panic!()
+    };
+    assert_eq!(load.gate_usd(), 0);
+    assert!(matches!(
+        money_hold(&port, 1, Some(1_000_000)),
+        ReserveOutcome::Held { .. }
+    ));
+}
+
+#[test]
+fn an_expired_money_hold_is_charged_its_bound_and_a_late_commit_corrects_the_cost() {
+    let port = Port::new();
+    usd_budget(&port, "1", "1");
+    let req = HoldRequest {
+        estimated_usd: Some(700_000),
+        ttl_seconds: 5,
+        ..port.hold_request(900, None)
+    };
+    let ReserveOutcome::Held { hold, .. } = port.run(|g| g.reserve(&req, now())) else {
+        panic!()
+    };
+    let later = now() + Duration::seconds(10);
+    port.run(|g| g.expire_due(later));
+    assert_eq!(port.load(Period::Day, later).used_usd, 700_000);
+    let usage = CallUsage {
+        cost_usd: Some(5_000),
+        ..usage(100, 50)
+    };
+    let write = port.write_id();
+    let CommitOutcome::Committed { entry, .. } =
+        port.run(|g| g.commit(&hold.id, &usage, "late", &write, later))
+    else {
+        panic!()
+    };
+    assert_eq!((entry.cost_usd, entry.estimated), (Some(5_000), false));
+    assert_eq!(port.load(Period::Day, later).used_usd, 5_000);
+}
+
+#[test]
+fn a_token_budget_counts_money_too_where_a_price_is_known_and_judges_tokens() {
+    let port = Port::new();
+    common::port::capped(&port, 100, 1_000, "day");
+    // A money estimate far above any usd cap does not matter to tokens.
+    let ReserveOutcome::Held { hold, .. } = money_hold(&port, 1_000, Some(u64::MAX >> 12)) else {
+        panic!()
+    };
+    commit_priced(&port, &hold.id, Some(2_500));
+    let record = CallUsage {
+        feature: Some("ocr".into()),
+        ..usage(10, 0)
+    };
+    let write = port.write_id();
+    port.run(|g| g.record(&record, "unpriced", "h", &write, now(), now()));
+    let load = port.load(Period::Day, now());
+    assert_eq!((load.used_tokens, load.used_usd), (160, 2_500));
+}
+
+#[test]
+fn costs_reach_d1_and_its_rollup_equals_the_gate_after_a_correction() {
+    let gate = Sqlite::new();
+    Gate::open(&gate).unwrap();
+    let d1 = Sqlite::with_d1_schema();
+    let run = |f: &dyn Fn(&Gate<'_, Sqlite>) -> Result<(), GateError>| {
+        gate.transaction(|db| f(&Gate::open(db)?)).unwrap()
+    };
+    let deliver = |n: u32| {
+        let pending = gate.transaction(|db| Gate::open(db)?.pending(50)).unwrap();
+        let batch = delivery::batch("p", &pending, &format!("w{n}"), Snapshot::default());
+        let results = d1.batch(&batch).unwrap();
+        let stored: Vec<(u64, u64)> = delivery::outcome(&pending, results.last().unwrap())
+            .into_iter()
+            .filter_map(|d| match d {
+                Delivered::Stored { seq, version } => Some((seq, version)),
+                Delivered::Duplicate { .. } => None,
+            })
+            .collect();
+        gate.transaction(|db| Gate::open(db)?.delivered(&stored))
+            .unwrap();
+    };
+    let hold = HoldRequest {
+        estimated_tokens: 500,
+        feature: "chat".into(),
+        user_id: None,
+        request_id: "late".into(),
+        ttl_seconds: 5,
+        body_hash: "h".into(),
+        hold_id: "rsv_late".into(),
+        estimated_usd: Some(90_000),
+        unpriced_estimate: None,
+    };
+    run(&|g| g.reserve(&hold, now()).map(|_| ()));
+    run(&|g| g.expire_due(now() + Duration::seconds(10)).map(|_| ()));
+    deliver(1);
+    let d1_usd = || {
+        d1.exec(
+            "SELECT (SELECT cost_usd_micros FROM usage_ledger WHERE port_id = 'p') AS row, \
+             (SELECT usd_micros FROM usage_rollup WHERE port_id = 'p' AND period = 'month') AS month",
+            &[],
+        )
+        .unwrap()[0]
+            .clone()
+    };
+    assert_eq!(
+        (d1_usd().count("row"), d1_usd().count("month")),
+        (90_000, 90_000)
+    );
+    let correction = CallUsage {
+        cost_usd: Some(1_234),
+        ..usage(70, 5)
+    };
+    run(&|g| {
+        g.commit("rsv_late", &correction, "c", "w", now() + Duration::days(1))
+            .map(|_| ())
+    });
+    deliver(2);
+    deliver(3);
+    assert_eq!(
+        (d1_usd().count("row"), d1_usd().count("month")),
+        (1_234, 1_234),
+        "the correction moved the rollup by the difference, once"
+    );
+    let unpriced = CallUsage {
+        cost_usd: None,
+        ..usage(1, 1)
+    };
+    run(&|g| g.record(&unpriced, "u", "h", "w", now(), now()).map(|_| ()));
+    deliver(4);
+    let rows = d1
+        .exec(
+            "SELECT cost_usd_micros FROM usage_ledger WHERE request_id = 'u'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        rows[0].int("cost_usd_micros"),
+        None,
+        "unpriced stays unpriced"
+    );
+}
