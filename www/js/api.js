@@ -105,3 +105,9 @@ export const issueKey = (port) => request("POST", portPath(port, "/keys"));
 /** Revokes a port key. */
 export const revokeKey = (port, keyId) =>
   request("DELETE", portPath(port, `/keys/${encodeURIComponent(keyId)}`));
+/** The price table (`GET /v1/prices`). */
+export const listPrices = () => request("GET", "/v1/prices");
+/** Sets one model's price (`PUT /v1/prices/{model}`). */
+export const savePrice = (model, price) => request("PUT", `/v1/prices/${encodeURIComponent(model)}`, { body: price });
+/** Deletes one model's price (`DELETE /v1/prices/{model}`). */
+export const deletePrice = (model) => request("DELETE", `/v1/prices/${encodeURIComponent(model)}`);

@@ -7,6 +7,7 @@ import { renderOverview } from "./overview.js";
 
 const main = document.getElementById("main");
 const signOutButton = document.getElementById("sign-out");
+const pricesLink = document.getElementById("nav-prices");
 let generation = 0; // a newer navigation makes the answers of an older one moot
 
 function setBusy(text) {
@@ -23,6 +24,7 @@ function done() {
 function showSignIn(notice) {
   done();
   signOutButton.hidden = true;
+  pricesLink.hidden = true;
   const input = h("input", {
     type: "password",
     id: "token",
@@ -128,32 +130,67 @@ async function showOverview(focus) {
   }
 }
 
-async function showPort(port, focus, flash) {
+/**
+ * Loads a page that needs the rules (wasm) and its own module, in parallel
+ * with its data, then renders it; `load()` gives `[data, module]`, and
+ * `render(module, data, rules)` draws it and returns the view.
+ */
+async function showWithRules({ busy, load, render, title, retry, focus, flash }) {
   const mine = ++generation;
-  setBusy(`Loading port ${port}…`);
+  setBusy(busy);
   try {
-    // The rules (wasm) and the page's code load in parallel with the data,
-    // on the first port page only.
-    const [status, rules, { renderPort }] = await Promise.all([
-      api.portStatus(port),
-      import("./rules.js").then((m) => m.loadRules()),
-      import("./port.js"),
-    ]);
+    const [[data, module], rules] = await Promise.all([load(), import("./rules.js").then((m) => m.loadRules())]);
     if (mine !== generation) return;
     done();
-    const view = renderPort(main, port, status, rules, {
-      reload: (message) => showPort(port, false, message),
-      onError: (err) => showError(err, () => showPort(port, true)),
-      flash,
-    });
-    document.title = `${port} · ai-budget`;
+    const view = render(module, data, rules);
+    document.title = `${title} · ai-budget`;
     if (focus) view.focus();
     // After a save the page is redrawn: keep the keyboard where it was.
-    else if (flash) document.getElementById("save")?.focus();
-    ready("port");
+    else if (flash) document.querySelector("#save, #save-price")?.focus();
+    ready(view.name);
   } catch (err) {
-    if (mine === generation) showError(err, () => showPort(port, true));
+    if (mine === generation) showError(err, retry);
   }
+}
+
+function showPort(port, focus, flash) {
+  const retry = () => showPort(port, true);
+  return showWithRules({
+    busy: `Loading port ${port}…`,
+    load: () => Promise.all([api.portStatus(port), import("./port.js")]),
+    render: ({ renderPort }, status, rules) => ({
+      name: "port",
+      ...renderPort(main, port, status, rules, {
+        reload: (message) => showPort(port, false, message),
+        onError: (err) => showError(err, retry),
+        flash,
+      }),
+    }),
+    title: port,
+    retry,
+    focus,
+    flash,
+  });
+}
+
+function showPrices(focus, flash) {
+  const retry = () => showPrices(true);
+  return showWithRules({
+    busy: "Loading prices…",
+    load: () => Promise.all([api.listPrices(), import("./prices.js")]),
+    render: ({ renderPrices }, prices, rules) => ({
+      name: "prices",
+      ...renderPrices(main, prices, rules, {
+        reload: (message) => showPrices(false, message),
+        onError: (err) => showError(err, retry),
+        flash,
+      }),
+    }),
+    title: "Prices",
+    retry,
+    focus,
+    flash,
+  });
 }
 
 function route(focus = true) {
@@ -162,8 +199,10 @@ function route(focus = true) {
     return;
   }
   signOutButton.hidden = false;
+  pricesLink.hidden = false;
   const r = currentRoute();
   if (r.view === "port") showPort(r.port, focus);
+  else if (r.view === "prices") showPrices(focus);
   else showOverview(focus);
 }
 

@@ -1,14 +1,19 @@
 // Charts as plain SVG: a daily usage chart and a per-feature bar chart. Each
 // has a text alternative (the tables next to them, and <title>s per bar).
 import { s, tokens, day } from "./dom.js";
+import { tokenAmount } from "./units.js";
 
 /**
- * Daily tokens of the period as columns, with the running total up to today
- * as a line against the soft and hard caps (the caps count over the whole
- * period). Columns and line share one scale, so a column's height reads
- * directly against the caps.
+ * Daily amounts of the period as columns (tokens, or with `value` and
+ * `format` another amount such as dollars), with the running total up to
+ * today as a line against the soft and hard caps (the caps count over the
+ * whole period). Columns and line share one scale, so a column's height
+ * reads directly against the caps.
  */
-export function dailyChart(daily, { softCap, hardCap, enabled, today = new Date().toISOString().slice(0, 10) }) {
+export function dailyChart(
+  daily,
+  { softCap, hardCap, enabled, value = (d) => d.tokens, format = tokenAmount, today = new Date().toISOString().slice(0, 10) },
+) {
   const width = 640;
   const height = 220;
   const pad = { top: 12, right: 56, bottom: 28, left: 8 };
@@ -16,8 +21,8 @@ export function dailyChart(daily, { softCap, hardCap, enabled, today = new Date(
   const innerH = height - pad.top - pad.bottom;
   const n = Math.max(daily.length, 1);
   let running = 0;
-  const cumulative = daily.map((d) => (running += d.tokens));
-  const maxTotal = Math.max(1, running, enabled ? hardCap : 0);
+  const cumulative = daily.map((d) => (running += value(d)));
+  const maxTotal = Math.max(Number.MIN_VALUE, running, enabled ? (hardCap ?? 0) : 0);
   const colW = innerW / n;
   const x = (i) => pad.left + i * colW;
   const yDay = (v) => pad.top + innerH - (v / maxTotal) * innerH;
@@ -27,10 +32,10 @@ export function dailyChart(daily, { softCap, hardCap, enabled, today = new Date(
     class: "chart",
     viewBox: `0 0 ${width} ${height}`,
     role: "img",
-    "aria-label": `Tokens per day over the period, ${daily.length} days; ${tokens(running)} in total`,
+    "aria-label": `Usage per day over the period, ${daily.length} days; ${format(running)} in total`,
   });
   daily.forEach((d, i) => {
-    const y = yDay(d.tokens);
+    const y = yDay(value(d));
     svg.append(
       s(
         "rect",
@@ -39,9 +44,9 @@ export function dailyChart(daily, { softCap, hardCap, enabled, today = new Date(
           x: (x(i) + colW * 0.15).toFixed(1),
           y: y.toFixed(1),
           width: (colW * 0.7).toFixed(1),
-          height: Math.max(pad.top + innerH - y, d.tokens > 0 ? 1 : 0).toFixed(1),
+          height: Math.max(pad.top + innerH - y, value(d) > 0 ? 1 : 0).toFixed(1),
         },
-        s("title", {}, `${day(d.date)}: ${tokens(d.tokens)} tokens, ${tokens(d.calls)} calls`),
+        s("title", {}, `${day(d.date)}: ${format(value(d))}, ${tokens(d.calls)} calls`),
       ),
     );
   });
@@ -55,7 +60,7 @@ export function dailyChart(daily, { softCap, hardCap, enabled, today = new Date(
       [softCap, "cap-soft", "soft"],
       [hardCap, "cap-hard", "hard"],
     ]) {
-      if (cap > maxTotal) continue;
+      if (cap === null || cap === undefined || cap > maxTotal) continue;
       const y = yTotal(cap).toFixed(1);
       svg.append(
         s("line", { class: cls, x1: pad.left, x2: pad.left + innerW, y1: y, y2: y }),

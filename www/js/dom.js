@@ -49,6 +49,12 @@ export function replace(el, ...children) {
 }
 
 const tokenFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+const usdFormat = new Intl.NumberFormat(undefined, {
+  style: "currency",
+  currency: "USD",
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 6,
+});
 const percentFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
 const instantFormat = new Intl.DateTimeFormat(undefined, {
   dateStyle: "medium",
@@ -61,6 +67,13 @@ const dayFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "num
 export function tokens(n) {
   if (n === null || n === undefined || n === Infinity) return "unlimited";
   return tokenFormat.format(n);
+}
+
+/** Dollars for people, exact to the micro-dollar: `$12.50`, `$0.000125`; `unpriced` for null. */
+export function usd(n) {
+  if (n === null || n === undefined) return "unpriced";
+  if (n === Infinity) return "unlimited";
+  return usdFormat.format(n);
 }
 
 /** A percentage with at most one decimal. */

@@ -2,50 +2,67 @@
 // its reset time; sortable by any column, filterable by id and state.
 import { h, replace, tokens, percent, time, badge } from "./dom.js";
 import { portHref } from "./routes.js";
+import { amounts, budgetCaps } from "./units.js";
 
 const SEVERITY = { hard: 3, soft: 2, ok: 1, disabled: 0 };
+
+/**
+ * An amount as a sort key: ports in dollars sort apart from ports in tokens
+ * (the unit first), never one against the other's number.
+ */
+const inUnit = (unit, n) => [unit === "usd" ? 1 : 0, n ?? -1];
 
 /** Sort keys, each a function of a port entry of `GET /v1/ports`. */
 const COLUMNS = [
   { key: "port", label: "Port", value: (p) => p.port },
   { key: "state", label: "Status", value: (p) => SEVERITY[p.capStatus.state] ?? -1 },
-  { key: "used", label: "Used", value: (p) => p.capStatus.usedTokens, numeric: true },
+  { key: "used", label: "Used", value: (p) => inUnit(p.capStatus.unit, amounts(p.capStatus).used), numeric: true },
   { key: "share", label: "Of hard cap", value: (p) => (p.budget.enabled ? p.capStatus.hardPercent : -1), numeric: true },
-  { key: "soft", label: "Soft cap", value: (p) => p.budget.softCapTokens, numeric: true },
-  { key: "hard", label: "Hard cap", value: (p) => p.budget.hardCapTokens, numeric: true },
-  { key: "remaining", label: "Remaining", value: (p) => p.capStatus.remaining ?? Infinity, numeric: true },
+  { key: "soft", label: "Soft cap", value: (p) => inUnit(p.budget.unit, budgetCaps(p.budget).soft), numeric: true },
+  { key: "hard", label: "Hard cap", value: (p) => inUnit(p.budget.unit, budgetCaps(p.budget).hard), numeric: true },
+  { key: "remaining", label: "Remaining", value: (p) => inUnit(p.capStatus.unit, amounts(p.capStatus).remaining), numeric: true },
   { key: "resets", label: "Resets", value: (p) => p.capStatus.resetsAt },
 ];
 
+/** Orders two sort keys: numbers and strings, or `inUnit` pairs element by element. */
+function compare(a, b) {
+  if (Array.isArray(a)) return compare(a[0], b[0]) || compare(a[1], b[1]);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** How much of the caps a port uses, as a bar with marks at the soft and hard cap. */
 export function capBar(status, enabled) {
-  const scale = Math.max(status.hardCapTokens, status.usedTokens, 1);
+  const a = amounts(status);
+  const scale = Math.max(a.hard ?? 0, a.used, a.unit === "usd" ? 1e-6 : 1);
   const pct = (v) => `${Math.min(100, (v / scale) * 100).toFixed(2)}%`;
   const state = enabled ? status.state : "disabled";
   const label = enabled
-    ? `${tokens(status.usedTokens)} of ${tokens(status.hardCapTokens)} tokens (hard cap); soft cap ${tokens(status.softCapTokens)}`
-    : `${tokens(status.usedTokens)} tokens used; budget disabled`;
+    ? `${a.format(a.used)} of ${a.format(a.hard)} (hard cap); soft cap ${a.format(a.soft)}`
+    : `${a.format(a.used)} used; budget disabled`;
   const fill = h("span", { class: `cap-bar-fill fill-${state}` });
-  fill.style.width = pct(status.usedTokens);
+  fill.style.width = pct(a.used);
   const soft = h("span", { class: "cap-bar-mark mark-soft", title: "soft cap" });
-  soft.style.left = pct(status.softCapTokens);
+  soft.style.left = pct(a.soft ?? a.hard);
   const hard = h("span", { class: "cap-bar-mark mark-hard", title: "hard cap" });
-  hard.style.left = pct(status.hardCapTokens);
+  hard.style.left = pct(a.hard);
   return h("span", { class: "cap-bar", role: "img", "aria-label": label, title: label }, fill, enabled ? [soft, hard] : null);
 }
 
 function row(p) {
   const st = p.capStatus;
+  const a = amounts(st);
+  const caps = budgetCaps(p.budget);
+  const plain = (n) => (a.unit === "usd" ? a.format(n) : tokens(n));
   return h(
     "tr",
     { "data-port": p.port },
     h("th", { scope: "row" }, h("a", { href: portHref(p.port), class: "port-link" }, p.port)),
     h("td", {}, badge(st.state)),
-    h("td", { class: "num", "data-field": "usedTokens" }, tokens(st.usedTokens)),
+    h("td", { class: "num", "data-field": a.unit === "usd" ? "usedUsd" : "usedTokens" }, plain(a.used)),
     h("td", { class: "bar-cell" }, capBar(st, p.budget.enabled), p.budget.enabled ? h("span", { class: "muted small" }, percent(st.hardPercent)) : null),
-    h("td", { class: "num" }, tokens(p.budget.softCapTokens)),
-    h("td", { class: "num" }, tokens(p.budget.hardCapTokens)),
-    h("td", { class: "num", "data-field": "remaining" }, tokens(st.remaining)),
+    h("td", { class: "num" }, caps.soft === null ? "none" : plain(caps.soft)),
+    h("td", { class: "num" }, plain(caps.hard)),
+    h("td", { class: "num", "data-field": "remaining" }, plain(a.remaining)),
     h("td", {}, time(st.resetsAt)),
   );
 }
@@ -80,10 +97,9 @@ export function renderOverview(root, ports, { refresh, navigate }) {
         (view.state === "all" || p.capStatus.state === view.state),
     );
     shown.sort((a, b) => {
-      const va = col.value(a);
-      const vb = col.value(b);
-      const order = va < vb ? -1 : va > vb ? 1 : a.port < b.port ? -1 : a.port > b.port ? 1 : 0;
-      return view.descending && va !== vb ? -order : order;
+      const byValue = compare(col.value(a), col.value(b));
+      const order = byValue || compare(a.port, b.port);
+      return view.descending && byValue ? -order : order;
     });
     tbody.replaceChildren(...shown.map((p) => rows.get(p.port)));
     headers.forEach((th, i) => {

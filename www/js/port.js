@@ -1,11 +1,12 @@
 // One port: its standing, the budget editor and call check (budget.js),
 // caps inside the port (caps.js), charts, recent ledger rows, holds and keys.
-import { h, replace, tokens, percent, time, badge, table } from "./dom.js";
+import { h, replace, tokens, usd, percent, time, badge, table } from "./dom.js";
 import { banner, stat } from "./standing.js";
 import { budgetEditor } from "./budget.js";
 import { capsSection } from "./caps.js";
 import { keysSection } from "./keys.js";
 import { dailyChart, breakdownChart } from "./charts.js";
+import { amounts, budgetCaps } from "./units.js";
 
 /**
  * Renders the page of `port` from its `GET .../status` answer. `rules` is the
@@ -15,6 +16,9 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
   const editor = budgetEditor(port, status, rules, { reload, onError, flash });
   const cs = status.capStatus;
   const u = status.usage;
+  const a = amounts(cs);
+  const caps = budgetCaps(status.budget);
+  const inUsd = caps.unit === "usd";
   replace(
     root,
     h(
@@ -45,9 +49,12 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
         stat("Calls", "calls", tokens(u.calls)),
         stat("Held by reservations", "heldTokens", tokens(u.heldTokens)),
         stat("Of which estimated", "expiredHoldTokens", tokens(u.expiredHoldTokens)),
-        stat("Remaining", "remaining", tokens(cs.remaining)),
-        stat("Soft cap", "softCapTokens", tokens(status.budget.softCapTokens)),
-        stat("Hard cap", "hardCapTokens", tokens(status.budget.hardCapTokens)),
+        stat("Cost (ledger)", "usedUsd", usd(u.usedUsd)),
+        inUsd ? stat("Counted by the gate in dollars", "gateUsd", usd(u.gateUsd)) : null,
+        inUsd ? stat("Held in dollars", "heldUsd", usd(u.heldUsd)) : null,
+        stat("Remaining", "remaining", inUsd ? usd(a.remaining) : tokens(a.remaining)),
+        stat("Soft cap", inUsd ? "softCapUsd" : "softCapTokens", inUsd ? (caps.soft === null ? "none" : usd(caps.soft)) : tokens(caps.soft)),
+        stat("Hard cap", inUsd ? "hardCapUsd" : "hardCapTokens", inUsd ? usd(caps.hard) : tokens(caps.hard)),
         stat("Period", "period", status.period),
         stat("Resets", "resetsAt", time(status.resetsAt, { withRelative: true })),
         stat("Last change", "updatedAt", status.budget.updatedAt ? [time(status.budget.updatedAt), ` by ${status.budget.updatedBy ?? "?"}`] : "never (defaults)"),
@@ -61,11 +68,12 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
         status.daily.some((d) => d.tokens > 0)
           ? [
               dailyChart(status.daily, {
-                softCap: status.budget.softCapTokens,
-                hardCap: status.budget.hardCapTokens,
+                softCap: caps.soft,
+                hardCap: caps.hard,
                 enabled: status.budget.enabled,
+                ...(inUsd ? { value: (d) => d.costUsd ?? 0, format: usd } : {}),
               }),
-              h("p", { class: "legend muted small" }, h("span", { class: "key-day" }), " tokens per day ", h("span", { class: "key-total" }), " running total ", status.budget.enabled ? "against the caps (dashed)" : ""),
+              h("p", { class: "legend muted small" }, h("span", { class: "key-day" }), inUsd ? " dollars per day " : " tokens per day ", h("span", { class: "key-total" }), " running total ", status.budget.enabled ? "against the caps (dashed)" : ""),
             ]
           : h("p", { class: "empty" }, "No usage recorded in this period yet."),
       ),
@@ -83,6 +91,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
               ["Feature", (b) => b.feature],
               ["Tokens", (b) => tokens(b.tokens), true],
               ["Calls", (b) => tokens(b.calls), true],
+              ["Cost", (b) => usd(b.costUsd), true],
               ["Share", (b) => percent(u.usedTokens ? (100 * b.tokens) / u.usedTokens : 0), true],
             ],
             status.breakdown,
@@ -108,6 +117,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
               ["Input", (r) => tokens(r.inputTokens), true],
               ["Output", (r) => tokens(r.outputTokens), true],
               ["Total", (r) => tokens(r.totalTokens), true],
+              ["Cost", (r) => usd(r.costUsd), true],
               ["Request id", (r) => h("code", {}, r.requestId ?? "")],
             ],
             status.recentLedger,
@@ -128,6 +138,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
               ["Id", (r) => h("code", {}, r.id)],
               ["Feature", (r) => r.feature],
               ["Estimate", (r) => tokens(r.estimatedTokens), true],
+              ["In dollars", (r) => (r.estimatedUsd === null || r.estimatedUsd === undefined ? "" : usd(r.estimatedUsd)), true],
               ["State", (r) => r.state],
               ["Taken", (r) => time(r.createdAt)],
               ["Expires", (r) => time(r.expiresAt)],

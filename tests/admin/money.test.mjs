@@ -1,0 +1,195 @@
+// Money on the admin page, in Chromium against the built Worker in workerd:
+// the price table as the API lists it, a price validated and priced in the
+// browser with the package's pricing before one PUT, a deleted price, and a
+// budget in dollars shown in dollars (summary, banner, overview, costs of
+// ledger rows and features) as the API reports it.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import * as rules from "ai-budget";
+import { startSite } from "./server.mjs";
+import { launch, newPage, signIn, openPort, recordRequests } from "./browser.mjs";
+
+let site;
+let browser;
+
+/** Dollars as the page prints them (`$1,234.50`, `$0.000125`) back to a number. */
+function parseUsd(text) {
+  const t = text.trim();
+  if (!/^\$[0-9,]+\.[0-9]+$/.test(t)) throw new Error(`not an amount of dollars: ${JSON.stringify(t)}`);
+  return Number(t.slice(1).replace(/,/g, ""));
+}
+
+before(async () => {
+  site = await startSite();
+  await site.api.setBudget("dollars", { enabled: true, unit: "usd", softCapUsd: 0.05, hardCapUsd: 0.1, period: "month" });
+  // gpt-4.1-mini in the shipped table: 100 000 input, 20 000 output tokens.
+  await site.api.recordUsage("dollars", {
+    feature: "chat", provider: "openai", model: "gpt-4.1-mini", inputTokens: 100000, outputTokens: 20000, requestId: "d1",
+  });
+  await site.api.setBudget("tokens", { enabled: true, softCapTokens: 1000, hardCapTokens: 5000, period: "month" });
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.stop();
+});
+
+const cells = (page, selector) =>
+  page.$$eval(`${selector} tbody tr`, (rows) => rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent.trim())));
+
+async function openPrices(page) {
+  await page.click("#nav-prices");
+  await page.waitForSelector('#main[data-ready="prices"]');
+}
+
+test("the price table lists every model as the API does, reached from the header", async () => {
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPrices(page);
+  const { json } = await site.api.call("GET", "/v1/prices");
+  const rows = await cells(page, "#prices");
+  assert.equal(rows.length, json.prices.length);
+  assert.ok(rows.length > 5, "the shipped table is listed");
+  const mini = json.prices.find((p) => p.model === "gpt-4.1-mini");
+  const shown = rows.find((r) => r[0] === "gpt-4.1-mini");
+  assert.deepEqual(
+    shown.slice(1, 5).map((t) => parseUsd(t.replace(" / MTok", ""))),
+    [mini.inputPerMTok, mini.cachedInputPerMTok, mini.cacheWritePerMTok, mini.outputPerMTok],
+  );
+  assert.equal(shown[5], "default");
+  assert.match(await page.textContent("#main"), new RegExp(`as of ${json.asOf}`));
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("a price is validated and a sample call priced in the browser with the package's pricing, sending nothing", async () => {
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPrices(page);
+  const requests = recordRequests(page);
+  await page.fill("#price-model", "house-model");
+  await page.fill("#price-input", "2.5");
+  await page.fill("#price-output", "10");
+  await page.fill("#sample-input", "123456");
+  await page.fill("#sample-output", "789");
+  const expected = rules.costUsd({ inputTokens: 123456, outputTokens: 789 }, { inputPerMTok: 2.5, outputPerMTok: 10 });
+  assert.equal(Number(await page.getAttribute("#price-preview strong", "data-micros")), expected.micros);
+  assert.equal(parseUsd(await page.textContent("#price-preview strong")), expected.usd);
+
+  for (const [value, field] of [["-1", "inputPerMTok"], ["0.0000001", "inputPerMTok"], ["2000000000", "inputPerMTok"]]) {
+    await page.fill("#price-input", value);
+    let message;
+    try {
+      rules.costUsd({ inputTokens: 0, outputTokens: 0 }, { inputPerMTok: Number(value), outputPerMTok: 10 });
+    } catch (err) {
+      message = err.message;
+      assert.equal(err.field, field);
+    }
+    assert.ok(message, `the package refuses ${value}`);
+    assert.equal(await page.textContent("#price-input-error"), message);
+    assert.equal(await page.getAttribute("#price-input", "aria-invalid"), "");
+    await page.click("#save-price");
+    assert.match(await page.textContent("#price-status"), /Nothing was sent/);
+  }
+  assert.deepEqual(requests, [], "nothing was sent");
+  const { status } = await site.api.call("GET", "/v1/prices/house-model", undefined, { allow: [404] });
+  assert.equal(status, 404);
+  await page.context().close();
+});
+
+test("Save sends one PUT of the price; the table then shows it as custom, and the Worker prices with it", async () => {
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPrices(page);
+  const requests = recordRequests(page);
+  await page.fill("#price-model", "house-model");
+  await page.fill("#price-input", "2.5");
+  await page.fill("#price-cached", "0.25");
+  await page.fill("#price-output", "10");
+  await page.click("#save-price");
+  await page.waitForSelector('#price-status:has-text("Saved the price of house-model")');
+  const writes = requests.filter((r) => r.method !== "GET");
+  assert.deepEqual(writes.map((r) => [r.method, r.path]), [["PUT", "/v1/prices/house-model"]]);
+  assert.deepEqual(JSON.parse(writes[0].body), { inputPerMTok: 2.5, cachedInputPerMTok: 0.25, outputPerMTok: 10 });
+  const row = (await cells(page, "#prices")).find((r) => r[0] === "house-model");
+  assert.deepEqual(row.slice(1, 6), ["$2.50 / MTok", "$0.25 / MTok", "$2.50 / MTok", "$10.00 / MTok", "custom"]);
+  const { json } = await site.api.call("GET", "/v1/prices/house-model");
+  assert.equal(json.source, "custom");
+  assert.equal(json.cacheWritePerMTok, 2.5, "cache writes default to the input price");
+  const { entry } = await site.api.recordUsage("house", {
+    feature: "chat", provider: "house", model: "house-model", inputTokens: 1000000, cachedInputTokens: 400000, outputTokens: 100000, requestId: "h1",
+  });
+  // 600 000 uncached at $2.50, 400 000 cached at $0.25, 100 000 output at $10 per million.
+  assert.equal(entry.costUsd, 1.5 + 0.1 + 1);
+
+  // Editing fills the form from the row.
+  await page.click('[data-edit-price="house-model"]');
+  assert.equal(await page.inputValue("#price-model"), "house-model");
+  assert.equal(await page.inputValue("#price-cached"), "0.25");
+  await page.context().close();
+});
+
+test("Delete removes a price after a confirmation; the model is then unpriced", async () => {
+  await site.api.call("PUT", "/v1/prices/doomed-model", { inputPerMTok: 1, outputPerMTok: 2 });
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPrices(page);
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.click('[data-delete-price="doomed-model"]');
+  await page.waitForSelector('#price-status:has-text("Deleted the price of doomed-model")');
+  assert.equal((await cells(page, "#prices")).find((r) => r[0] === "doomed-model"), undefined);
+  const { status } = await site.api.call("GET", "/v1/prices/doomed-model", undefined, { allow: [404] });
+  assert.equal(status, 404);
+  await page.context().close();
+});
+
+test("a budget in dollars is shown in dollars: summary, banner, overview and the cost of each row and feature", async () => {
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  const status = await site.api.status("dollars");
+  const overview = await page.$$eval('tr[data-port="dollars"] td', (tds) => tds.map((td) => td.textContent.trim()));
+  assert.equal(parseUsd(overview[1]), status.capStatus.usedUsd);
+  assert.equal(parseUsd(overview[4]), status.budget.hardCapUsd);
+  assert.equal(parseUsd(overview[5]), status.capStatus.remainingUsd);
+
+  await openPort(page, "dollars");
+  const field = async (name) => parseUsd(await page.textContent(`#summary [data-field="${name}"]`));
+  assert.equal(await field("usedUsd"), status.usage.usedUsd);
+  assert.equal(await field("usedUsd"), 0.072, "100 000 input at $0.40 and 20 000 output at $1.60 per million");
+  assert.equal(await field("gateUsd"), status.usage.gateUsd);
+  assert.equal(await field("softCapUsd"), 0.05);
+  assert.equal(await field("hardCapUsd"), 0.1);
+  assert.equal(await field("remaining"), status.capStatus.remainingUsd);
+  assert.equal(await page.getAttribute("#banner", "data-state"), "soft");
+  assert.match(await page.textContent("#banner"), /\$0\.028 left before the hard cap/);
+
+  const ledger = await cells(page, "#ledger");
+  assert.equal(parseUsd(ledger[0][8]), status.recentLedger[0].costUsd);
+  const features = await cells(page, "#breakdown");
+  assert.equal(parseUsd(features[0][3]), status.breakdown[0].costUsd);
+  assert.match(await page.getAttribute("#main .chart", "aria-label"), /\$0\.072 in total/);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("a token budget keeps its token caps and shows what its priced rows cost", async () => {
+  await site.api.recordUsage("tokens", {
+    feature: "chat", provider: "anthropic", model: "claude-haiku-4-5", inputTokens: 1000, outputTokens: 100, requestId: "t1",
+  });
+  await site.api.recordUsage("tokens", {
+    feature: "chat", provider: "house", model: "no-such-model", inputTokens: 10, outputTokens: 1, requestId: "t2",
+  });
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPort(page, "tokens");
+  const status = await site.api.status("tokens");
+  assert.equal(await page.textContent('#summary [data-field="hardCapTokens"]'), "5,000");
+  assert.equal(parseUsd(await page.textContent('#summary [data-field="usedUsd"]')), status.usage.usedUsd);
+  const ledger = await cells(page, "#ledger");
+  assert.equal(ledger[0][4], "no-such-model");
+  assert.equal(ledger[0][8], "unpriced");
+  assert.equal(parseUsd(ledger[1][8]), status.recentLedger[1].costUsd);
+  assert.match(await page.textContent("#banner"), /tokens left before the hard cap/);
+  await page.context().close();
+});
