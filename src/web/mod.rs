@@ -117,8 +117,29 @@ export interface BudgetRefusedUsd {
   resetsAt: Date;
 }
 
-/** The pre-flight answer, discriminated on `ok` (and on `unit` for a budget in dollars). */
-export type BudgetCheckResult = BudgetAllowed | BudgetRefused | BudgetAllowedUsd | BudgetRefusedUsd;
+/** The pre-flight answer, discriminated on `ok`. */
+export type BudgetCheckResult = BudgetAllowed | BudgetRefused;
+
+/** The pre-flight answer of a budget in dollars, discriminated on `ok`. */
+export type BudgetCheckResultUsd = BudgetAllowedUsd | BudgetRefusedUsd;
+
+/** A budget in US dollars: its caps are `softCapUsd` and `hardCapUsd` (the token caps are kept, unused). */
+export interface BudgetUsd {
+  enabled: boolean;
+  period: Period;
+  unit: 'usd';
+  softCapUsd?: number | null;
+  hardCapUsd: number;
+  softCapTokens?: number;
+  hardCapTokens?: number;
+  fallbackPrice?: Price | null;
+}
+
+/** A budget in dollars judged on dollars: `usedUsd` (used plus held in the period) and the call's `estimatedUsd` (its money bound, as `holdUsd` gives). */
+export function evaluateBudget(budget: BudgetUsd, usedUsd: number, estimatedUsd: number, now?: Instant): BudgetCheckResultUsd;
+
+/** Where a budget in dollars stands after `usedUsd` in the period. */
+export function capStatus(budget: BudgetUsd, usedUsd: number, now?: Instant): CapStatusUsd;
 
 /** One ledger row. */
 export interface UsageRow {
@@ -150,23 +171,33 @@ export interface UsageSummary {
 /** Which band of its budget a port is in. */
 export type CapState = 'disabled' | 'ok' | 'soft' | 'hard';
 
-/** A port's standing against its caps, for banners and previews. A `usd` budget's has `unit: 'usd'` and `usedUsd`, `softCapUsd`, `hardCapUsd`, `remainingUsd` (dollars) instead of the token fields. */
+/** A budget in dollars' standing against its caps: amounts in dollars. */
+export interface CapStatusUsd {
+  state: CapState;
+  unit: 'usd';
+  usedUsd: number;
+  softCapUsd: number;
+  hardCapUsd: number;
+  softPercent: number;
+  hardPercent: number;
+  /** Dollars left under the hard cap (0 once reached); `Infinity` when disabled. */
+  remainingUsd: number;
+  periodStart: Date;
+  resetsAt: Date;
+}
+
+/** A port's standing against its caps, for banners and previews. */
 export interface CapStatus {
   state: CapState;
-  unit?: 'usd';
-  usedTokens?: number;
-  softCapTokens?: number;
-  hardCapTokens?: number;
-  usedUsd?: number;
-  softCapUsd?: number;
-  hardCapUsd?: number;
-  remainingUsd?: number;
+  usedTokens: number;
+  softCapTokens: number;
+  hardCapTokens: number;
   /** Usage as a percentage of the soft cap (may pass 100). */
   softPercent: number;
   /** Usage as a percentage of the hard cap (may pass 100). */
   hardPercent: number;
   /** Tokens left under the hard cap (0 once reached); `Infinity` when disabled. */
-  remaining?: number;
+  remaining: number;
   periodStart: Date;
   resetsAt: Date;
 }
