@@ -5,6 +5,16 @@
 export type Period = 'day' | 'week' | 'month';
 export type RefusalReason = 'hard-cap-exceeded' | 'estimated-exceeds-cap';
 export type ReservationState = 'held' | 'committed' | 'released' | 'expired';
+/** What a budget's caps count. */
+export type Unit = 'tokens' | 'usd';
+/** A model's price in dollars per million tokens of each kind (cached input and cache writes default to the input price). */
+export interface Price { inputPerMTok: number; cachedInputPerMTok?: number; cacheWritePerMTok?: number; outputPerMTok: number }
+/** A row of the price table: every kind priced; `source` says whether it is the shipped figure. */
+export interface PriceRow { model: string; inputPerMTok: number; cachedInputPerMTok: number; cacheWritePerMTok: number; outputPerMTok: number; source: 'default' | 'custom' }
+export interface PriceList { asOf: string; sources: Record<string, string>; prices: PriceRow[] }
+/** The price a model is charged: its own, or its base model's (`pricedAs`) for a dated id. */
+export interface ModelPrice extends PriceRow { pricedAs: string }
+export interface PriceDeleted { model: string; deleted: true }
 
 /** The API's stable error codes, and the client's own (`network-error`, `invalid-response`, `invalid-usage`). */
 export type BudgetApiErrorCode =
@@ -14,6 +24,7 @@ export type BudgetApiErrorCode =
   | 'unauthorized' | 'forbidden' | 'not-found' | 'reservation-not-found' | 'key-not-found' | 'method-not-allowed'
   | 'request-id-conflict' | 'reservation-released' | 'reservation-committed' | 'reservation-expired' | 'total-too-large'
   | 'precondition-failed' | 'body-too-large' | 'budget-exceeded' | 'internal' | 'store-unavailable'
+  | 'negative-amount' | 'too-many-decimals' | 'amount-too-large' | 'unpriced-model' | 'price-not-found'
   | 'network-error' | 'invalid-response' | 'invalid-usage';
 
 /** The `fetch` the client calls (the global one by default). */
@@ -38,6 +49,12 @@ export interface Budget {
   softCapTokens: number;
   hardCapTokens: number;
   period: Period;
+  unit: Unit;
+  /** A `usd` budget's caps, in dollars (`null` when never set). */
+  softCapUsd: number | null;
+  hardCapUsd: number | null;
+  /** The price of models the price table does not know, for this port. */
+  fallbackPrice: Required<Price> | null;
   updatedBy: string | null;
   updatedAt: string | null;
   /** Caps per feature, in tokens over the budget's period (absent when none). */
@@ -57,6 +74,11 @@ export interface BudgetUpdate {
   softCapTokens?: number | null;
   hardCapTokens?: number | null;
   period?: Period | null;
+  unit?: Unit | null;
+  softCapUsd?: number | null;
+  hardCapUsd?: number | null;
+  /** `null` removes it. */
+  fallbackPrice?: Price | null;
   /** Merged per feature: `null` removes one feature's cap, or all of them. */
   featureCaps?: Record<string, SubCap | null> | null;
   userCap?: SubCap | null;
@@ -70,22 +92,34 @@ export interface Load {
   heldTokens: number;
   expiredHoldTokens: number;
   gateTokens: number;
+  /** Dollars of the period's priced rows, held, and both. */
+  usedUsd: number;
+  heldUsd: number;
+  gateUsd: number;
 }
 export interface PeriodLoad extends Load { periodStart: string; resetsAt: string }
 
-export interface CheckInput { estimatedTokens: number; feature?: string; userId?: string }
+/** A call's estimate: `estimatedTokens`, and its money: `estimatedUsd`, or `model` with `estimatedInputTokens` and `estimatedOutputTokens` (priced by the Worker; `estimatedTokens` then defaults to their sum). */
+export type Estimate =
+  | { estimatedTokens: number; estimatedUsd?: number; model?: undefined }
+  | { estimatedTokens?: number; estimatedUsd?: number; model: string; estimatedInputTokens: number; estimatedOutputTokens: number };
+export type CheckInput = Estimate & { feature?: string; userId?: string };
+/** The answer of a token budget's check. */
 export type CheckResult =
-  | { ok: true; remaining: number | null; usedTokens: number; softCap: boolean; heldTokens: number; periodStart: string; resetsAt: string; scope: 'port'; scopeId: null }
-  | { ok: false; reason: RefusalReason; usedTokens: number; capTokens: number; heldTokens: number; periodStart: string; resetsAt: string; scope: Scope; scopeId: string | null; remaining?: number };
+  | { ok: true; unit: 'tokens'; remaining: number | null; usedTokens: number; softCap: boolean; heldTokens: number; heldUsd: number; periodStart: string; resetsAt: string; scope: 'port'; scopeId: null }
+  | { ok: false; unit: 'tokens'; reason: RefusalReason; usedTokens: number; capTokens: number; heldTokens: number; heldUsd: number; periodStart: string; resetsAt: string; scope: Scope; scopeId: string | null; remaining?: number };
+/** The answer of a `usd` budget's check (`client.check<CheckResultUsd>(...)`); a refusal by a cap inside the port is in tokens (`CheckResult`). */
+export type CheckResultUsd =
+  | { ok: true; unit: 'usd'; remainingUsd: number | null; usedUsd: number; softCap: boolean; heldTokens: number; heldUsd: number; periodStart: string; resetsAt: string; scope: 'port'; scopeId: null }
+  | { ok: false; unit: 'usd'; reason: RefusalReason; usedUsd: number; capUsd: number; heldTokens: number; heldUsd: number; periodStart: string; resetsAt: string; scope: 'port'; scopeId: null };
 
-export interface ReserveInput {
-  estimatedTokens: number;
+export type ReserveInput = Estimate & {
   feature?: string;
   userId?: string;
   /** Generated by the client when absent, so that its retries are one reservation. */
   requestId?: string;
   ttlSeconds?: number;
-}
+};
 export interface Reservation {
   id: string;
   port: string;
@@ -93,12 +127,15 @@ export interface Reservation {
   feature: string;
   userId: string | null;
   estimatedTokens: number;
+  /** The money held (an upper bound of the call's cost), `null` when unpriced. */
+  estimatedUsd: number | null;
   state: ReservationState;
   actualTokens: number | null;
   createdAt: string;
   expiresAt: string;
   settledAt: string | null;
 }
+/** `remaining` is in the budget's unit: tokens, or dollars for a `usd` budget. */
 export interface Reserved extends Reservation { remaining: number | null; resetsAt: string; usage: Load }
 
 export interface TokenKinds {
@@ -142,6 +179,8 @@ export interface LedgerEntry {
   outputTokens: number;
   reasoningTokens: number;
   totalTokens: number;
+  /** What the call cost as priced when it was settled; `null` when its model had no price. */
+  costUsd: number | null;
   requestId: string | null;
   reservationId: string | null;
   estimated: boolean;
@@ -158,24 +197,38 @@ export interface Usage extends Load {
   periodStart: string;
   resetsAt: string;
 }
-export interface BreakdownRow { feature: string; tokens: number; calls: number }
+export interface BreakdownRow { feature: string; tokens: number; calls: number; costUsd: number }
 export interface Breakdown { port: string; period: Period; periodStart: string; resetsAt: string; breakdown: BreakdownRow[] }
 export interface LedgerPage { port: string; rows: LedgerEntry[]; nextCursor: string | null }
 export interface LedgerCsv { csv: string; nextCursor: string | null }
 export interface LedgerOptions { limit?: number; cursor?: string }
 export interface ReservationList { port: string; reservations: Reservation[] }
 
-export interface CapStatus {
-  state: 'disabled' | 'ok' | 'soft' | 'hard';
-  usedTokens: number;
-  softCapTokens: number;
-  hardCapTokens: number;
-  softPercent: number;
-  hardPercent: number;
-  remaining: number | null;
-  periodStart: string;
-  resetsAt: string;
-}
+export type CapStatus =
+  | {
+      state: 'disabled' | 'ok' | 'soft' | 'hard';
+      unit: 'tokens';
+      usedTokens: number;
+      softCapTokens: number;
+      hardCapTokens: number;
+      softPercent: number;
+      hardPercent: number;
+      remaining: number | null;
+      periodStart: string;
+      resetsAt: string;
+    }
+  | {
+      state: 'disabled' | 'ok' | 'soft' | 'hard';
+      unit: 'usd';
+      usedUsd: number;
+      softCapUsd: number;
+      hardCapUsd: number;
+      softPercent: number;
+      hardPercent: number;
+      remainingUsd: number | null;
+      periodStart: string;
+      resetsAt: string;
+    };
 export interface KeyInfo { keyId: string; createdAt: string }
 /** Where a cap inside the port stands in the current period. */
 export interface ScopeLoad {
@@ -198,7 +251,7 @@ export interface Status {
   usageByPeriod: { day: PeriodLoad; week: PeriodLoad; month: PeriodLoad };
   capStatus: CapStatus;
   breakdown: BreakdownRow[];
-  daily: { date: string; tokens: number; calls: number }[];
+  daily: { date: string; tokens: number; calls: number; costUsd: number }[];
   recentLedger: LedgerEntry[];
   pendingLedgerRows: number;
   /** Every feature cap and where its feature stands. */
@@ -212,12 +265,13 @@ export interface Status {
 export interface IssuedKey { port: string; keyId: string; key: string; createdAt: string }
 export interface KeyList { port: string; keys: KeyInfo[] }
 export interface Revoked { port: string; keyId: string; revoked: true }
-export interface PortSummary { port: string; budget: Budget; usedTokens: number; heldTokens: number; capStatus: CapStatus }
+export interface PortSummary { port: string; budget: Budget; usedTokens: number; heldTokens: number; usedUsd: number; heldUsd: number; capStatus: CapStatus }
 export interface PortList { ports: PortSummary[] }
 
 export interface BudgetClient {
   readonly port: string | undefined;
-  check(input: CheckInput): Promise<CheckResult>;
+  /** A token budget's answer; pass `CheckResultUsd` for a budget in dollars. */
+  check<R extends CheckResult | CheckResultUsd = CheckResult>(input: CheckInput): Promise<R>;
   /** Throws BudgetRefused on a 429. */
   reserve(input: ReserveInput): Promise<Reserved>;
   commit(id: string, usage: CommitUsage): Promise<Committed>;
@@ -241,6 +295,14 @@ export interface BudgetClient {
   revokeKey(keyId: string): Promise<Revoked>;
   /** Admin. */
   ports(): Promise<PortList>;
+  /** The price table in force. */
+  prices(): Promise<PriceList>;
+  /** The price a call for `model` is charged; BudgetApiError `price-not-found` when none. */
+  price(model: string): Promise<ModelPrice>;
+  /** Admin. */
+  setPrice(model: string, price: Price): Promise<PriceRow>;
+  /** Admin. */
+  deletePrice(model: string): Promise<PriceDeleted>;
 }
 
 export function createClient(options: ClientOptions): BudgetClient;

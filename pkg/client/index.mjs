@@ -164,6 +164,10 @@ export function createClient(options) {
     keys: () => call('GET', portPath('/keys')),
     revokeKey: (keyId) => call('DELETE', portPath(`/keys/${encodeURIComponent(keyId)}`)),
     ports: () => call('GET', '/v1/ports'),
+    prices: () => call('GET', '/v1/prices'),
+    price: (model) => call('GET', `/v1/prices/${encodeURIComponent(model)}`),
+    setPrice: (model, price) => call('PUT', `/v1/prices/${encodeURIComponent(model)}`, { body: price }),
+    deletePrice: (model) => call('DELETE', `/v1/prices/${encodeURIComponent(model)}`),
   };
 }
 

@@ -153,6 +153,26 @@ impl Budget {
             || self.fallback_price.is_some()
     }
 
+    /// A call's money hold: the one priced by the price table, else its
+    /// input and output estimates at the port's fallback price
+    /// ([`crate::pricing::bound`]), else none.
+    pub fn money_bound(&self, priced: Option<u64>, unpriced: Option<(u64, u64)>) -> Option<u64> {
+        priced.or_else(|| {
+            let (input, output) = unpriced?;
+            Some(crate::pricing::bound(input, output, &self.fallback_price?))
+        })
+    }
+
+    /// A call's cost: the one priced by the price table, else its tokens at
+    /// the port's fallback price ([`crate::pricing::cost`]), else none.
+    pub fn money_cost(
+        &self,
+        priced: Option<u64>,
+        tokens: &crate::gate::TokenCounts,
+    ) -> Option<u64> {
+        priced.or_else(|| Some(crate::pricing::cost(tokens, &self.fallback_price?)))
+    }
+
     /// The hard cap in the budget's unit: tokens, or micro-dollars.
     #[inline]
     pub fn hard_cap(&self) -> u64 {

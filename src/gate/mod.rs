@@ -139,16 +139,6 @@ pub struct Gate<'a, S: Sql> {
     budget: std::cell::RefCell<Option<StoredBudget>>,
 }
 
-/// A call's cost: as its caller priced it (the price table's), else at
-/// the port's fallback price, else unknown.
-fn priced(usage: &CallUsage, budget: &crate::Budget) -> Option<u64> {
-    usage.cost_usd.or_else(|| {
-        budget
-            .fallback_price
-            .map(|p| crate::pricing::cost(&usage.tokens, &p))
-    })
-}
-
 /// ISO 8601 with milliseconds, as the API writes instants.
 pub fn iso(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -526,14 +516,9 @@ impl<'a, S: Sql> Gate<'a, S> {
         }
         let unit = stored.budget.unit;
         // A model the table does not price takes the port's fallback price.
-        let estimated_usd = req.estimated_usd.or_else(|| {
-            let (input, output) = req.unpriced_estimate?;
-            Some(crate::pricing::bound(
-                input,
-                output,
-                &stored.budget.fallback_price?,
-            ))
-        });
+        let estimated_usd = stored
+            .budget
+            .money_bound(req.estimated_usd, req.unpriced_estimate);
         if unit == crate::Unit::Usd && estimated_usd.is_none() {
             return Ok(ReserveOutcome::Unpriced { load });
         }
@@ -627,7 +612,9 @@ impl<'a, S: Sql> Gate<'a, S> {
         };
         // Priced by the caller, else at the port's fallback price, else
         // charged its money hold (never free).
-        let cost_usd = priced(usage, &budget).or(hold.estimated_usd);
+        let cost_usd = budget
+            .money_cost(usage.cost_usd, &usage.tokens)
+            .or(hold.estimated_usd);
         let total = usage.tokens.total();
         match hold.state {
             HoldState::Held => {
@@ -817,7 +804,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                 RecordOutcome::Conflict { entry, load }
             });
         }
-        let cost_usd = priced(usage, &budget);
+        let cost_usd = budget.money_cost(usage.cost_usd, &usage.tokens);
         if budget.unit == crate::Unit::Usd && cost_usd.is_none() {
             return Ok(RecordOutcome::Unpriced {
                 load: self.load(period, None, now)?,

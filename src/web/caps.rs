@@ -56,7 +56,9 @@ export type CapsCheckResult =
 /// parser in the download): what is not JSON (a function, a symbol, a
 /// non-finite number) reads as `null`, and nesting past 8 levels as
 /// `null` (caps are 3 deep).
-fn json_of(value: &JsValue, depth: u8) -> serde_json::Value {
+/// A JS value as JSON (what `JSON.stringify` would keep, nested at most
+/// 8 deep), for the core's readers of JSON input.
+pub(crate) fn json_of(value: &JsValue, depth: u8) -> serde_json::Value {
     use serde_json::Value;
     if let Some(b) = value.as_bool() {
         Value::Bool(b)
@@ -165,6 +167,15 @@ pub fn evaluate_caps(
 ) -> Result<JsValue, JsValue> {
     let run = || -> Result<JsValue, Error> {
         let budget = strict_budget(&budget, "budget")?;
+        if budget.unit == crate::Unit::Usd {
+            // Caps inside a port count tokens; the port's own cap in
+            // dollars is evaluateBudget's.
+            return Err(Error::new(
+                ErrorCode::InvalidValue,
+                Some("budget.unit"),
+                "evaluateCaps judges caps in tokens; judge a budget in usd with evaluateBudget",
+            ));
+        }
         let caps = caps_of(&caps)?;
         let port_used = scope_usage(&usage, &Scope::Port)?;
         let estimate = tokens(&get(&call, "estimatedTokens"), "estimatedTokens")?;

@@ -8,7 +8,10 @@ use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::{tokens_from_f64, Budget, Error, ErrorCode, FieldValue, Period, RawBudget, UsageRow};
+use crate::pricing::{usd_micros, usd_number};
+use crate::{
+    tokens_from_f64, Budget, Error, ErrorCode, FieldValue, Period, RawBudget, Unit, UsageRow,
+};
 
 /// The `name` of every error the package throws.
 pub(crate) const ERROR_NAME: &str = "AiBudgetError";
@@ -40,13 +43,17 @@ extern "C" {
     fn reflect_get(target: &JsValue, key: &JsValue) -> Result<JsValue, JsValue>;
 }
 
-/// Every property name the binding reads or writes; the first four are the
-/// budget's fields (`raw_budget` matches them by position).
-const KEY_NAMES: [&str; 30] = [
+/// Every property name the binding reads or writes; the first eight are
+/// the budget's fields (`raw_budget` matches them by position).
+const KEY_NAMES: [&str; 34] = [
     "enabled",
     "softCapTokens",
     "hardCapTokens",
     "period",
+    "unit",
+    "softCapUsd",
+    "hardCapUsd",
+    "fallbackPrice",
     "ok",
     "remaining",
     "usedTokens",
@@ -190,12 +197,20 @@ pub(crate) fn raw_budget(value: &JsValue) -> RawBudget {
         return raw;
     }
     for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
-        let field = KEYS.with(|keys| keys[..4].iter().position(|known| key == *known));
+        let field = KEYS.with(|keys| keys[..8].iter().position(|known| key == *known));
         let slot = match field {
             Some(0) => &mut raw.enabled,
             Some(1) => &mut raw.soft_cap_tokens,
             Some(2) => &mut raw.hard_cap_tokens,
-            Some(_) => &mut raw.period,
+            Some(3) => &mut raw.period,
+            Some(4) => &mut raw.unit,
+            Some(5) => &mut raw.soft_cap_usd,
+            Some(6) => &mut raw.hard_cap_usd,
+            Some(_) => {
+                let price = reflect_get(value, &key).unwrap_or(JsValue::UNDEFINED);
+                raw.fallback_price = Some(super::caps::json_of(&price, 0));
+                continue;
+            }
             None => {
                 raw.unknown_fields.push(key.as_string().unwrap_or_default());
                 continue;
@@ -206,7 +221,7 @@ pub(crate) fn raw_budget(value: &JsValue) -> RawBudget {
         // first, and classify fully only when it has another.
         let expected = match field {
             Some(0) => field_value.as_bool().map(FieldValue::Bool),
-            Some(1 | 2) => field_value.as_f64().map(FieldValue::Number),
+            Some(1 | 2 | 5 | 6) => field_value.as_f64().map(FieldValue::Number),
             _ => field_value.as_string().map(FieldValue::Text),
         };
         *slot = Some(expected.unwrap_or_else(|| classify(field_value)));
@@ -253,7 +268,44 @@ pub(crate) fn budget_object(budget: &Budget) -> JsValue {
     set(&out, "softCapTokens", budget.soft_cap_tokens as f64);
     set(&out, "hardCapTokens", budget.hard_cap_tokens as f64);
     set(&out, "period", budget.period.as_str());
+    // A token budget keeps the original's shape.
+    if budget.has_money_settings() {
+        let dollars = |m: Option<u64>| m.map_or(JsValue::NULL, |m| usd_number(m).into());
+        set(&out, "unit", budget.unit.as_str());
+        set(&out, "softCapUsd", dollars(budget.soft_cap_usd));
+        set(&out, "hardCapUsd", dollars(budget.hard_cap_usd));
+        let price = budget.fallback_price.map_or(JsValue::NULL, |p| {
+            let o = object();
+            set(&o, "inputPerMTok", usd_number(p.input));
+            set(&o, "cachedInputPerMTok", usd_number(p.cached_input));
+            set(&o, "cacheWritePerMTok", usd_number(p.cache_write));
+            set(&o, "outputPerMTok", usd_number(p.output));
+            o
+        });
+        set(&out, "fallbackPrice", price);
+    }
     out
+}
+
+/// An amount in the budget's unit: a token count, or decimal dollars read
+/// as whole micro-dollars (`tokens_field` or `usd_field` names it).
+pub(crate) fn amount(
+    value: &JsValue,
+    unit: Unit,
+    tokens_field: &str,
+    usd_field: &str,
+) -> Result<u64, Error> {
+    match unit {
+        Unit::Tokens => tokens(value, tokens_field),
+        Unit::Usd => match value.as_f64() {
+            Some(n) => usd_micros(n, usd_field),
+            None => Err(Error::new(
+                ErrorCode::InvalidType,
+                Some(usd_field),
+                format!("{usd_field} must be a number of dollars"),
+            )),
+        },
+    }
 }
 
 /// Ledger rows: an array of `{feature, inputTokens, outputTokens, createdAt}`.

@@ -17,14 +17,14 @@ mod pricing;
 use chrono::{DateTime, Utc};
 use wasm_bindgen::prelude::*;
 
-use crate::{cap_status, evaluate, summarize_usage, Budget, Decision, Error};
+use crate::{cap_status, evaluate, summarize_usage, Budget, Decision, Error, Unit};
 pub use caps::evaluate_caps;
 use convert::{
-    budget_object, date, instant, object, period, raw_budget, record, set, strict_budget,
-    to_js_error, tokens, usage_rows,
+    amount, budget_object, date, instant, object, period, raw_budget, record, set, strict_budget,
+    to_js_error, usage_rows,
 };
 pub use fast::{decide, decide_many, FastDecisionCode};
-pub use pricing::cost_usd;
+pub use pricing::{cost_usd, hold_usd};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -34,7 +34,10 @@ export type Period = 'day' | 'week' | 'month';
 /** An instant: a `Date`, epoch milliseconds, or an RFC 3339 string such as `2026-11-28T17:00:00Z`. */
 export type Instant = Date | number | string;
 
-/** A port's budget settings, complete and valid. */
+/** What a budget's caps count: tokens (the default), or US dollars. */
+export type Unit = 'tokens' | 'usd';
+
+/** A port's budget settings, complete and valid. A budget in `usd` needs `hardCapUsd` and no token caps. */
 export interface Budget {
   /** When false no cap is enforced; usage is still counted. */
   enabled: boolean;
@@ -44,14 +47,26 @@ export interface Budget {
   hardCapTokens: number;
   /** The window the caps count over. */
   period: Period;
+  /** What the caps count; absent: `tokens`. */
+  unit?: Unit;
+  /** A `usd` budget's soft cap in dollars (at most 6 decimals); absent or `null`: the hard cap. */
+  softCapUsd?: number | null;
+  /** A `usd` budget's hard cap in dollars (at most 6 decimals). */
+  hardCapUsd?: number | null;
+  /** The price of models the price table does not know, for this port's calls. */
+  fallbackPrice?: Price | null;
 }
 
-/** A partial update of a budget: a missing or `null` field keeps its value. */
+/** A partial update of a budget: a missing or `null` field keeps its value (`fallbackPrice: null` removes it). */
 export interface BudgetUpdate {
   enabled?: boolean | null;
   softCapTokens?: number | null;
   hardCapTokens?: number | null;
   period?: Period | null;
+  unit?: Unit | null;
+  softCapUsd?: number | null;
+  hardCapUsd?: number | null;
+  fallbackPrice?: Price | null;
 }
 
 /** The call may proceed. */
@@ -80,8 +95,51 @@ export interface BudgetRefused {
   resetsAt: Date;
 }
 
+/** A `usd` budget's call may proceed: the amounts are dollars. */
+export interface BudgetAllowedUsd {
+  ok: true;
+  unit: 'usd';
+  /** Dollars left under the hard cap before this call; `Infinity` when the budget is disabled. */
+  remainingUsd: number;
+  usedUsd: number;
+  softCap: boolean;
+  resetsAt: Date;
+}
+
+/** A `usd` budget's call must not proceed until `resetsAt`. */
+export interface BudgetRefusedUsd {
+  ok: false;
+  unit: 'usd';
+  reason: RefusalReason;
+  usedUsd: number;
+  /** The hard cap in dollars. */
+  capUsd: number;
+  resetsAt: Date;
+}
+
 /** The pre-flight answer, discriminated on `ok`. */
 export type BudgetCheckResult = BudgetAllowed | BudgetRefused;
+
+/** The pre-flight answer of a budget in dollars, discriminated on `ok`. */
+export type BudgetCheckResultUsd = BudgetAllowedUsd | BudgetRefusedUsd;
+
+/** A budget in US dollars: its caps are `softCapUsd` and `hardCapUsd` (the token caps are kept, unused). */
+export interface BudgetUsd {
+  enabled: boolean;
+  period: Period;
+  unit: 'usd';
+  softCapUsd?: number | null;
+  hardCapUsd: number;
+  softCapTokens?: number;
+  hardCapTokens?: number;
+  fallbackPrice?: Price | null;
+}
+
+/** A budget in dollars judged on dollars: `usedUsd` (used plus held in the period) and the call's `estimatedUsd` (its money bound, as `holdUsd` gives). */
+export function evaluateBudget(budget: BudgetUsd, usedUsd: number, estimatedUsd: number, now?: Instant): BudgetCheckResultUsd;
+
+/** Where a budget in dollars stands after `usedUsd` in the period. */
+export function capStatus(budget: BudgetUsd, usedUsd: number, now?: Instant): CapStatusUsd;
 
 /** One ledger row. */
 export interface UsageRow {
@@ -112,6 +170,21 @@ export interface UsageSummary {
 
 /** Which band of its budget a port is in. */
 export type CapState = 'disabled' | 'ok' | 'soft' | 'hard';
+
+/** A budget in dollars' standing against its caps: amounts in dollars. */
+export interface CapStatusUsd {
+  state: CapState;
+  unit: 'usd';
+  usedUsd: number;
+  softCapUsd: number;
+  hardCapUsd: number;
+  softPercent: number;
+  hardPercent: number;
+  /** Dollars left under the hard cap (0 once reached); `Infinity` when disabled. */
+  remainingUsd: number;
+  periodStart: Date;
+  resetsAt: Date;
+}
 
 /** A port's standing against its caps, for banners and previews. */
 export interface CapStatus {
@@ -215,10 +288,14 @@ pub fn merge_budget(
 
 /// The pre-flight gate, like the original `checkBudget`: may a call
 /// estimated at `estimatedTokens` proceed after `usedTokens` in the period?
+/// For a budget in `usd` both amounts are dollars (the period's used plus
+/// held, and the call's money bound, such as `holdUsd` gives), and the
+/// answer's are too (`usedUsd`, `remainingUsd`, `capUsd`, with `unit`).
 ///
 /// # Errors
 /// An invalid budget; a token count that is not a non-negative whole number
-/// up to 2^53 - 1; an invalid `now`.
+/// up to 2^53 - 1 (for `usd`: a negative, non-finite, finer than a
+/// micro-dollar or absurd amount); an invalid `now`.
 #[wasm_bindgen(js_name = evaluateBudget, unchecked_return_type = "BudgetCheckResult")]
 pub fn evaluate_budget(
     #[wasm_bindgen(unchecked_param_type = "Budget")] budget: JsValue,
@@ -228,10 +305,50 @@ pub fn evaluate_budget(
     #[wasm_bindgen(unchecked_optional_param_type = "Instant")] now: Option<JsValue>,
 ) -> Result<JsValue, JsValue> {
     let budget = js(strict_budget(&budget, "budget"))?;
-    let used = js(tokens(&used_tokens, "usedTokens"))?;
-    let estimated = js(tokens(&estimated_tokens, "estimatedTokens"))?;
+    let unit = budget.unit;
+    let used = js(amount(&used_tokens, unit, "usedTokens", "usedUsd"))?;
+    let estimated = js(amount(
+        &estimated_tokens,
+        unit,
+        "estimatedTokens",
+        "estimatedUsd",
+    ))?;
     let now = js(instant(now.as_ref(), "now"))?;
-    Ok(decision_object(&evaluate(&budget, used, estimated, now)))
+    let out = decision_object(&evaluate(&budget, used, estimated, now));
+    if unit == Unit::Usd {
+        in_dollars(&out, &["usedTokens", "remaining", "capTokens"]);
+    }
+    Ok(out)
+}
+
+/// Renames an answer's token amounts (`usedTokens`, `remaining`, ...) to
+/// their dollar names (`usedUsd`, `remainingUsd`, ...), as dollars, and
+/// marks the answer's `unit`.
+fn in_dollars(out: &JsValue, fields: &[&str]) {
+    for field in fields {
+        let value = convert::get(out, field);
+        let Some(micros) = value.as_f64() else {
+            continue;
+        };
+        let name = match *field {
+            "usedTokens" => "usedUsd",
+            "capTokens" => "capUsd",
+            "softCapTokens" => "softCapUsd",
+            "hardCapTokens" => "hardCapUsd",
+            _ => "remainingUsd",
+        };
+        let dollars = if micros.is_finite() {
+            crate::pricing::usd_number(micros as u64)
+        } else {
+            micros
+        };
+        let _ = js_sys::Reflect::delete_property(
+            out.unchecked_ref::<js_sys::Object>(),
+            &JsValue::from_str(field),
+        );
+        set(out, name, dollars);
+    }
+    set(out, "unit", "usd");
 }
 
 /// The answer object of a decision, as `evaluateBudget` returns it.
@@ -316,6 +433,7 @@ pub fn summarize_usage_js(
 
 /// Where a port stands against its caps after `usedTokens` in the period
 /// containing `now`: `disabled`, `ok`, `soft` or `hard`, with percentages.
+/// For a budget in `usd` the amount is dollars, and the answer's are too.
 ///
 /// # Errors
 /// An invalid budget or token count; an invalid `now`.
@@ -326,7 +444,7 @@ pub fn cap_status_js(
     #[wasm_bindgen(unchecked_optional_param_type = "Instant")] now: Option<JsValue>,
 ) -> Result<JsValue, JsValue> {
     let budget = js(strict_budget(&budget, "budget"))?;
-    let used = js(tokens(&used_tokens, "usedTokens"))?;
+    let used = js(amount(&used_tokens, budget.unit, "usedTokens", "usedUsd"))?;
     let status = cap_status(&budget, used, js(instant(now.as_ref(), "now"))?);
     let out = object();
     set(&out, "state", status.state.as_str());
@@ -342,6 +460,12 @@ pub fn cap_status_js(
     );
     set(&out, "periodStart", date(status.window.start));
     set(&out, "resetsAt", date(status.window.end));
+    if budget.unit == Unit::Usd {
+        in_dollars(
+            &out,
+            &["usedTokens", "softCapTokens", "hardCapTokens", "remaining"],
+        );
+    }
     Ok(out)
 }
 

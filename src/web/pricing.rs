@@ -5,7 +5,7 @@ use wasm_bindgen::prelude::*;
 
 use super::convert::{get, object, set, to_js_error, tokens};
 use crate::gate::TokenCounts;
-use crate::pricing::{cost, usd_micros, usd_number, Price};
+use crate::pricing::{bound, cost, usd_micros, usd_number, Price};
 use crate::{Error, ErrorCode};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -119,9 +119,32 @@ pub fn cost_usd(
 ) -> Result<JsValue, JsValue> {
     let usage = read_usage(&usage).map_err(to_js_error)?;
     let price = read_price(&price).map_err(to_js_error)?;
-    let micros = cost(&usage, &price);
+    Ok(cost_object(cost(&usage, &price)))
+}
+
+fn cost_object(micros: u64) -> JsValue {
     let out = object();
     set(&out, "usd", usd_number(micros));
     set(&out, "micros", micros as f64);
-    Ok(out)
+    out
+}
+
+/// The most a call can cost at `price` with at most `inputTokens` of input
+/// (of any kind) and `outputTokens` of output: the Worker's money hold (the
+/// input at the highest input price plus the output at the output price),
+/// rounded up to the micro-dollar. What `evaluateBudget` takes as the
+/// estimate of a budget in `usd`.
+///
+/// # Errors
+/// A token count that is not a whole number up to 2^53 - 1; a bad price.
+#[wasm_bindgen(js_name = holdUsd, unchecked_return_type = "Cost")]
+pub fn hold_usd(
+    #[wasm_bindgen(js_name = inputTokens, unchecked_param_type = "number")] input_tokens: JsValue,
+    #[wasm_bindgen(js_name = outputTokens, unchecked_param_type = "number")] output_tokens: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Price")] price: JsValue,
+) -> Result<JsValue, JsValue> {
+    let input = tokens(&input_tokens, "inputTokens").map_err(to_js_error)?;
+    let output = tokens(&output_tokens, "outputTokens").map_err(to_js_error)?;
+    let price = read_price(&price).map_err(to_js_error)?;
+    Ok(cost_object(bound(input, output, &price)))
 }

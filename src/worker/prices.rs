@@ -82,6 +82,45 @@ impl Settings {
         Ok(table)
     }
 
+    /// What a call of `model` with `tokens` costs now, in micro-dollars
+    /// ([`crate::pricing::cost`] at the price in force), `None` when the
+    /// table has no price for it: how the API and the gateway price a call
+    /// at settlement.
+    ///
+    /// # Errors
+    /// KV's.
+    pub async fn cost_now(
+        &self,
+        model: &str,
+        tokens: &crate::gate::TokenCounts,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .prices_for(model)
+            .await?
+            .price_of(model)
+            .map(|price| crate::pricing::cost(tokens, price)))
+    }
+
+    /// The money hold of a call of `model` estimated at `input` and
+    /// `output` tokens ([`crate::pricing::bound`] at the price in force),
+    /// `None` when the table has no price for it: how the API and the
+    /// gateway hold a call.
+    ///
+    /// # Errors
+    /// KV's.
+    pub async fn bound_now(
+        &self,
+        model: &str,
+        input: u64,
+        output: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .prices_for(model)
+            .await?
+            .price_of(model)
+            .map(|price| crate::pricing::bound(input, output, price)))
+    }
+
     /// Sets `model`'s price.
     ///
     /// # Errors

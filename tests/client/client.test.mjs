@@ -152,6 +152,38 @@ test('every method, with a port key and the admin token', async () => {
   assert.equal(gone.code, 'key-not-found');
 });
 
+test('money through the client: prices, a budget in dollars, holds priced by the Worker, refusals in dollars', async () => {
+  const admin = clientOf('money');
+  assert.ok((await admin.prices()).prices.some((p) => p.model === 'gpt-4.1'));
+  const dated = await admin.price('gpt-4.1-2025-04-14');
+  assert.deepEqual([dated.pricedAs, dated.inputPerMTok, dated.outputPerMTok], ['gpt-4.1', 2, 8]);
+  assert.deepEqual(await admin.setPrice('client/model', { inputPerMTok: 1, outputPerMTok: 4 }), {
+    model: 'client/model', inputPerMTok: 1, cachedInputPerMTok: 1, cacheWritePerMTok: 1, outputPerMTok: 4, source: 'custom',
+  });
+  assert.equal((await admin.price('client/model')).outputPerMTok, 4, 'a model id with a slash, percent-encoded');
+  const bad = await admin.setPrice('client/model', { inputPerMTok: 1.0000001, outputPerMTok: 4 }).catch((e) => e);
+  assert.deepEqual([bad.status, bad.code, bad.field], [400, 'too-many-decimals', 'inputPerMTok']);
+  const saved = await admin.setBudget({ enabled: true, unit: 'usd', hardCapUsd: 0.01, period: 'day' });
+  assert.deepEqual([saved.unit, saved.hardCapUsd, saved.softCapUsd], ['usd', 0.01, null]);
+  // 1 000 x $1 + 1 000 x $4 per million: $0.005.
+  const held = await admin.reserve({ model: 'client/model', estimatedInputTokens: 1000, estimatedOutputTokens: 1000 });
+  assert.deepEqual([held.estimatedUsd, held.estimatedTokens, held.remaining], [0.005, 2000, 0.005]);
+  const check = await admin.check({ estimatedTokens: 1, estimatedUsd: 0.006 });
+  assert.deepEqual([check.ok, check.unit, check.usedUsd, check.capUsd], [false, 'usd', 0.005, 0.01]);
+  const refused = await admin.reserve({ estimatedTokens: 1, estimatedUsd: 0.006 }).catch((e) => e);
+  assert.ok(refused instanceof BudgetRefused);
+  assert.deepEqual([refused.body.unit, refused.body.remainingUsd], ['usd', 0.005]);
+  const unpriced = await admin.reserve({ model: 'nobody/prices', estimatedInputTokens: 1, estimatedOutputTokens: 1 }).catch((e) => e);
+  assert.deepEqual([unpriced.status, unpriced.code, unpriced.field], [400, 'unpriced-model', 'model']);
+  const done = await admin.commit(held.id, { provider: 'p', model: 'client/model', inputTokens: 1000, outputTokens: 100 });
+  assert.equal(done.entry.costUsd, 0.0014);
+  const status = await admin.status();
+  assert.deepEqual([status.capStatus.unit, status.capStatus.usedUsd, status.usage.usedUsd], ['usd', 0.0014, 0.0014]);
+  assert.deepEqual(await admin.deletePrice('client/model'), { model: 'client/model', deleted: true });
+  const gone = await admin.price('client/model').catch((e) => e);
+  assert.equal(gone.code, 'price-not-found');
+});
+
 test('errors are values: code, status, field', async () => {
   const c = clientOf('errs');
   const negative = await c.check({ estimatedTokens: -1 }).catch((e) => e);

@@ -401,9 +401,11 @@ test("usage per feature and the breakdown come from the ledger's rollup", async 
   const all = await w.get("/v1/ports/features/usage");
   assert.equal(all.json.usedTokens, 500);
   const breakdown = await w.get("/v1/ports/features/breakdown");
+  // gpt-4.1-mini at $0.40 input, $1.60 output per million: ocr 300 x 0.4 +
+  // 50 x 0.4 + 50 x 1.6 = 220 micro-dollars, chat 100 x 0.4 = 40.
   assert.deepEqual(breakdown.json.breakdown, [
-    { feature: "ocr", tokens: 400, calls: 2 },
-    { feature: "chat", tokens: 100, calls: 1 },
+    { feature: "ocr", tokens: 400, calls: 2, costUsd: 0.00022 },
+    { feature: "chat", tokens: 100, calls: 1, costUsd: 0.00004 },
   ]);
 });
 
@@ -437,8 +439,8 @@ test("the ledger comes as CSV on request", async () => {
     const lines = res.text.trim().split("\n");
     assert.equal(
       lines[0],
-      "id,createdAt,portId,userId,feature,provider,model,inputTokens,outputTokens,totalTokens,requestId,reservationId,estimated,cachedInputTokens,cacheWriteTokens,reasoningTokens",
-      "the columns of before keep their places; token kinds come last",
+      "id,createdAt,portId,userId,feature,provider,model,inputTokens,outputTokens,totalTokens,requestId,reservationId,estimated,cachedInputTokens,cacheWriteTokens,reasoningTokens,costUsd",
+      "the columns of before keep their places; token kinds, then the cost, come last",
     );
     assert.equal(lines.length, 2);
     assert.ok(lines[1].includes('"model ""quoted"", with comma"'));
@@ -481,7 +483,8 @@ test("status has everything the admin page needs", async () => {
   assert.equal(s.capStatus.remaining, 850);
   assert.equal(s.daily.length, 7);
   assert.equal(s.daily.reduce((sum, d) => sum + d.tokens, 0), 120);
-  assert.deepEqual(s.breakdown, [{ feature: "ocr", tokens: 120, calls: 1 }]);
+  // 120 input tokens of gpt-4.1-mini at $0.40 per million: 48 micro-dollars.
+  assert.deepEqual(s.breakdown, [{ feature: "ocr", tokens: 120, calls: 1, costUsd: 0.000048 }]);
   assert.deepEqual(s.recentLedger.map((r) => r.requestId), ["d-1"]);
   assert.deepEqual(s.reservations.map((r) => r.id), [hold.json.id]);
   assert.equal(s.keys.length, 1);

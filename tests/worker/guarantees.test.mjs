@@ -379,7 +379,7 @@ test("an expired hold becomes a ledger row at its estimate, cannot be released, 
   assert.equal(after.json.gateTokens, 100, "the late commit replaced the estimate by the actual usage");
   assert.equal(after.json.expiredHoldTokens, 0);
   const expiredAt = { headers: { "x-now": hold.json.expiresAt } };
-  assert.deepEqual((await w.get(`/v1/ports/${port}/breakdown`, expiredAt)).json.breakdown, [{ feature: "summary", tokens: 100, calls: 1 }]);
+  assert.deepEqual((await w.get(`/v1/ports/${port}/breakdown`, expiredAt)).json.breakdown, [{ feature: "summary", tokens: 100, calls: 1, costUsd: 0 }]);
   assert.deepEqual(await assertRollupMatchesLedger(port), { tokens: 100, calls: 1 });
 });
 

@@ -44,8 +44,10 @@ function routerRoutes() {
     const path = segments
       .map((s) => (s.startsWith('"') ? s.slice(1, -1) : s === "port" ? "{port}" : "{id}"))
       .join("/");
-    const full = m[2] === "Ports" ? "/v1/ports" : `/v1/ports/{port}/${path}`;
-    routes.set(m[2], full.replace("/v1/ports/{port}/v1/ports", "/v1/ports"));
+    // Paths that start at the root (`["v1", ...]`) name it; the rest are
+    // under a port.
+    const full = segments[0] === '"v1"' ? `/${path}` : `/v1/ports/{port}/${path}`;
+    routes.set(m[2], full);
   }
   const methods = src.slice(src.indexOf("fn methods("), src.indexOf("fn admin_only("));
   const byRoute = new Map();
@@ -59,7 +61,8 @@ function routerRoutes() {
 test("every route of the router is documented, with each of its methods", () => {
   const routes = routerRoutes();
   assert.ok(routes.length >= 13, `read ${routes.length} routes from Route::parse`);
-  const documented = (path) => doc.paths[path.replace(/\{id\}$/, path.includes("/keys/") ? "{keyId}" : "{id}")];
+  const named = (path) => (path.includes("/keys/") ? "{keyId}" : path.startsWith("/v1/prices/") ? "{model}" : "{id}");
+  const documented = (path) => doc.paths[path.replace(/\{id\}$/, named(path))];
   for (const { name, path, methods } of routes) {
     assert.ok(methods?.length, `no methods read for ${name}`);
     const item = documented(path);

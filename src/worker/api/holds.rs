@@ -58,14 +58,7 @@ impl Estimate {
     /// The money estimate with the port's fallback price for an unpriced
     /// model: what a check judges a `usd` budget on.
     fn usd_with(&self, budget: &crate::Budget) -> Option<u64> {
-        self.usd.or_else(|| {
-            let (input, output) = self.unpriced?;
-            Some(crate::pricing::bound(
-                input,
-                output,
-                &budget.fallback_price?,
-            ))
-        })
+        budget.money_bound(self.usd, self.unpriced)
     }
 }
 
@@ -123,9 +116,8 @@ async fn estimate(ctx: &Ctx, map: &Map<String, Value>) -> Result<Estimate, ApiEr
     };
     let (mut priced, mut unpriced) = (None, None);
     if let (Some(model), Some((i, o))) = (&model, split) {
-        let table = ctx.settings.prices_for(model).await?;
-        match table.price_of(model) {
-            Some(price) => priced = Some(crate::pricing::bound(i, o, price)),
+        match ctx.settings.bound_now(model, i, o).await? {
+            Some(bound) => priced = Some(bound),
             None => unpriced = Some((i, o)),
         }
     }

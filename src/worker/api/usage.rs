@@ -93,10 +93,7 @@ pub fn call_usage(map: &Map<String, Value>, feature_required: bool) -> Result<Ca
 /// # Errors
 /// KV's (503).
 pub async fn priced(ctx: &Ctx, mut usage: CallUsage) -> Result<CallUsage, ApiError> {
-    let table = ctx.settings.prices_for(&usage.model).await?;
-    usage.cost_usd = table
-        .price_of(&usage.model)
-        .map(|price| crate::pricing::cost(&usage.tokens, price));
+    usage.cost_usd = ctx.settings.cost_now(&usage.model, &usage.tokens).await?;
     Ok(usage)
 }
 

@@ -38,12 +38,7 @@ impl Gate {
             prepared.estimate.input_tokens,
             prepared.estimate.output_tokens,
         );
-        let price = settings
-            .prices_for(&prepared.model)
-            .await?
-            .price_of(&prepared.model)
-            .copied();
-        let estimated_usd = price.map(|p| crate::pricing::bound(input, output, &p));
+        let estimated_usd = settings.bound_now(&prepared.model, input, output).await?;
         for attempt in 1..=MAX_ATTEMPTS_PER_KEY {
             let request_id = attempt_request_id(&base, attempt);
             let hold = HoldRequest {
@@ -55,7 +50,7 @@ impl Gate {
                 body_hash: body_hash.to_owned(),
                 hold_id: random_id("rsv_"),
                 estimated_usd,
-                unpriced_estimate: price.is_none().then_some((input, output)),
+                unpriced_estimate: estimated_usd.is_none().then_some((input, output)),
             };
             let answer = gate.reserve(&hold).await?;
             let budget = &answer.budget.budget;

@@ -59,10 +59,8 @@ impl HeldCall {
         };
         // A price that cannot be read now leaves the cost to the gate: the
         // port's fallback price, else the money hold (never free).
-        let cost_usd = match self.settings.prices_for(&usage.model).await {
-            Ok(table) => table
-                .price_of(&usage.model)
-                .map(|price| crate::pricing::cost(&usage.tokens, price)),
+        let cost_usd = match self.settings.cost_now(&usage.model, &usage.tokens).await {
+            Ok(cost) => cost,
             Err(e) => {
                 worker::console_warn!("gateway: prices unreadable at settlement: {e:?}");
                 None

@@ -2,6 +2,7 @@
 import {
   createClient, withBudget, usageOf, BudgetRefused, BudgetApiError, isBudgetApiError,
   type BudgetClient, type CheckResult, type Reserved, type BudgetApiErrorCode, type PlainUsage,
+  type CheckResultUsd, type PriceList, type ModelPrice, type CapStatus,
 } from 'ai-budget/client';
 
 const client: BudgetClient = createClient({ baseUrl: 'https://budget.example.com', key: 'abk_x', port: 'acme', headers: { 'x-now': '2026-01-01T00:00:00Z' } });
@@ -75,7 +76,31 @@ export async function typed(): Promise<void> {
   void plain;
   void new BudgetApiError('m', { code: 'internal', status: 500 });
 
+  // Money: prices, a budget in dollars, holds priced by the Worker.
+  const prices: PriceList = await client.prices();
+  void prices.prices[0]?.cacheWritePerMTok;
+  const gpt: ModelPrice = await client.price('gpt-4.1-2025-04-14');
+  void gpt.pricedAs;
+  await client.setPrice('my-model', { inputPerMTok: 1, outputPerMTok: 2 });
+  await client.deletePrice('my-model');
+  await client.setBudget({ unit: 'usd', softCapUsd: 40, hardCapUsd: 50, fallbackPrice: { inputPerMTok: 3, outputPerMTok: 15 } });
+  const money = await client.check<CheckResultUsd>({ model: 'gpt-4.1', estimatedInputTokens: 1000, estimatedOutputTokens: 500 });
+  if (money.ok) {
+    const left: number | null = money.remainingUsd;
+    void left;
+  }
+  const priced: Reserved = await client.reserve({ estimatedTokens: 10, estimatedUsd: 0.25 });
+  const moneyHeld: number | null = priced.estimatedUsd;
+  void moneyHeld;
+  const cap: CapStatus = (await client.status()).capStatus;
+  if (cap.unit === 'usd') void cap.usedUsd;
+  else void cap.usedTokens;
+
   // Wrong uses are errors.
+  // @ts-expect-error a model's estimate needs estimatedInputTokens and estimatedOutputTokens
+  await client.reserve({ model: 'gpt-4.1', estimatedInputTokens: 10 });
+  // @ts-expect-error a price needs outputPerMTok
+  await client.setPrice('m', { inputPerMTok: 1 });
   // @ts-expect-error estimatedTokens is required
   await client.check({});
   // @ts-expect-error the API's field names: estimatedTokens, not estimate

@@ -4,8 +4,9 @@
 function use(..._values: unknown[]): void {}
 import init, {
   evaluateBudget, capStatus, summarizeUsage, mergeBudget, normalizeBudget, periodStart,
-  decide, decideMany, DecisionCode, isAiBudgetError,
+  decide, decideMany, DecisionCode, isAiBudgetError, holdUsd, costUsd,
   type Budget, type BudgetCheckResult, type CapState, type UsageSummary, type AiBudgetErrorCode,
+  type BudgetUsd, type BudgetCheckResultUsd, type CapStatusUsd,
 } from 'ai-budget';
 
 await init();
@@ -43,6 +44,25 @@ try {
   }
 }
 use(state, ocr, start, allowed);
+
+// A budget in dollars is judged on dollars, and typed so.
+const dollars: BudgetUsd = { enabled: true, period: 'month', unit: 'usd', hardCapUsd: 50 };
+const hold: number = holdUsd(1000, 500, { inputPerMTok: 2, outputPerMTok: 8 }).usd;
+const spent: number = costUsd({ inputTokens: 10, cachedInputTokens: 4, outputTokens: 2 }, { inputPerMTok: 2, outputPerMTok: 8 }).usd;
+const money: BudgetCheckResultUsd = evaluateBudget(dollars, spent, hold);
+if (money.ok) {
+  const left: number = money.remainingUsd;
+  use(left);
+} else {
+  const capUsd: number = money.capUsd;
+  use(capUsd);
+  // @ts-expect-error a refusal in dollars has no token cap
+  use(money.capTokens);
+}
+const moneyStatus: CapStatusUsd = capStatus(dollars, 12.5);
+use(moneyStatus.usedUsd, moneyStatus.remainingUsd);
+// @ts-expect-error a budget in dollars needs hardCapUsd
+evaluateBudget({ enabled: true, period: 'day', unit: 'usd' }, 0, 0);
 
 // @ts-expect-error 'year' is not a Period
 periodStart('year');

@@ -1,0 +1,147 @@
+// Money through the gateway, with the official SDKs and the fake upstream:
+// each call's cost equals the price table by hand (OpenAI chat with cached
+// input, Anthropic with cache reads and writes, Responses with reasoning),
+// a usd cap refuses with 429 before anything is forwarded, 50 concurrent
+// calls never cross a money cap, and an unpriced model is refused.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
+import { startGateway, openPort, settled, ledger, CLOCK_HEADERS } from "./harness.mjs";
+
+let g;
+before(async () => {
+  g = await startGateway();
+});
+after(async () => {
+  await g?.stop();
+});
+
+const openai = (port, key) => new OpenAI({ apiKey: key, baseURL: g.openaiURL(port), maxRetries: 0, defaultHeaders: CLOCK_HEADERS });
+const anthropic = (port, key) => new Anthropic({ apiKey: key, baseURL: g.anthropicURL(port), maxRetries: 0, defaultHeaders: CLOCK_HEADERS });
+
+/** Prices a fake model: the id the call asks for (its knobs included) and
+ * the `-snapshot` id the fake upstream answers with. */
+async function price(requested, perMTok) {
+  const answered = `${requested.split("?")[0]}-snapshot`;
+  for (const model of [requested, answered]) {
+    const res = await g.worker.put(`/v1/prices/${encodeURIComponent(model)}`, perMTok);
+    assert.equal(res.status, 200, res.text);
+  }
+}
+
+const GPT_41 = { inputPerMTok: 2, cachedInputPerMTok: 0.5, outputPerMTok: 8 };
+const SONNET = { inputPerMTok: 3, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75, outputPerMTok: 15 };
+const O4_MINI = { inputPerMTok: 1.1, cachedInputPerMTok: 0.275, outputPerMTok: 4.4 };
+
+const lastRow = async (port) => {
+  await settled(g.worker, port);
+  return (await ledger(g.worker, port)).at(-1);
+};
+
+test("an OpenAI chat call with cached input costs what the price table says by hand", async () => {
+  const port = "gm-openai";
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 10 });
+  const model = "gm-chat?in=10000&out=500&cached=6000";
+  await price(model, GPT_41);
+  await openai(port, key).chat.completions.create({ model, max_tokens: 600, messages: [{ role: "user", content: "Hi" }] });
+  const row = await lastRow(port);
+  // 4 000 uncached x $2 + 6 000 cached x $0.50 + 500 x $8, per million: $0.015.
+  assert.deepEqual([row.input_tokens, row.cached_input_tokens, row.output_tokens, row.cost_usd_micros], [10000, 6000, 500, 15000]);
+  const api = (await g.worker.get(`/v1/ports/${port}/ledger`)).json.rows[0];
+  assert.equal(api.costUsd, 0.015);
+});
+
+test("an Anthropic call with cache reads and writes costs what the price table says by hand", async () => {
+  const port = "gm-anthropic";
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 10 });
+  const model = "gm-claude?in=1000&out=400&cacheRead=2000&cacheWrite=3000";
+  await price(model, SONNET);
+  const msg = await anthropic(port, key).messages.create({ model, max_tokens: 500, messages: [{ role: "user", content: "Hi" }] });
+  assert.equal(msg.usage.cache_read_input_tokens, 2000);
+  const row = await lastRow(port);
+  // 1 000 x $3 + 2 000 read x $0.30 + 3 000 written x $3.75 + 400 x $15 = 20 850 per million.
+  assert.deepEqual(
+    [row.input_tokens, row.cached_input_tokens, row.cache_write_tokens, row.output_tokens, row.cost_usd_micros],
+    [6000, 2000, 3000, 400, 20850],
+  );
+});
+
+test("a Responses call with reasoning tokens costs what the price table says by hand (reasoning is output)", async () => {
+  const port = "gm-responses";
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 10 });
+  const model = "gm-reason?in=1000&out=800&reasoning=500";
+  await price(model, O4_MINI);
+  const res = await openai(port, key).responses.create({ model, input: "Think", max_output_tokens: 900 });
+  assert.equal(res.usage.output_tokens_details.reasoning_tokens, 500);
+  const row = await lastRow(port);
+  // 1 000 x $1.10 + 800 x $4.40 = 4 620 per million.
+  assert.deepEqual([row.reasoning_tokens, row.output_tokens, row.cost_usd_micros], [500, 800, 4620]);
+});
+
+test("a usd cap refuses with 429 in the provider's format and nothing is forwarded or held", async () => {
+  const port = "gm-cap";
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 0.001 });
+  const model = "gm-capped?in=10&out=10";
+  await price(model, GPT_41);
+  const sent = g.upstream.requests.length;
+  // The hold: max_tokens 1 000 x $8 alone is $0.008, above the $0.001 cap.
+  const err = await openai(port, key)
+    .chat.completions.create({ model, max_tokens: 1000, messages: [{ role: "user", content: "Hi" }] })
+    .then(() => null, (e) => e);
+  assert.equal(err?.status, 429);
+  assert.match(err.message, /usd/);
+  assert.equal(err.headers.get("x-budget-unit"), "usd");
+  assert.equal(g.upstream.requests.length, sent, "nothing forwarded");
+  assert.deepEqual(await g.worker.holds(port), [], "nothing held");
+});
+
+test("50 concurrent calls never cross a money cap", async () => {
+  const port = "gm-race";
+  const cap = 0.05;
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: cap, period: "day" });
+  const model = "gm-race?in=200&out=300";
+  await price(model, GPT_41);
+  const client = openai(port, key);
+  const results = await Promise.all(
+    Array.from({ length: 50 }, (_, i) =>
+      client.chat.completions
+        .create({ model, max_tokens: 400, messages: [{ role: "user", content: `call ${i}` }] })
+        .then(() => 200, (e) => e.status),
+    ),
+  );
+  assert.ok(results.every((s) => s === 200 || s === 429), JSON.stringify(results));
+  const passed = results.filter((s) => s === 200).length;
+  assert.ok(passed > 0 && passed < 50, `some pass, some are refused (${passed})`);
+  await settled(g.worker, port);
+  const rows = await ledger(g.worker, port);
+  assert.equal(rows.length, passed, "every call that passed is in the ledger once");
+  const micros = rows.reduce((s, r) => s + r.cost_usd_micros, 0);
+  // 200 x $2 + 300 x $8 per million: 2 800 micro-dollars each.
+  assert.deepEqual([micros, rows.every((r) => r.cost_usd_micros === 2800)], [passed * 2800, true]);
+  assert.ok(micros <= cap * 1e6, `${micros} micro-dollars within the $${cap} cap`);
+});
+
+test("an unpriced model in a usd budget is refused before anything is forwarded", async () => {
+  const port = "gm-unpriced";
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 10 });
+  const sent = g.upstream.requests.length;
+  const err = await openai(port, key)
+    .chat.completions.create({ model: "nobody-prices-me?in=1&out=1", max_tokens: 5, messages: [{ role: "user", content: "Hi" }] })
+    .then(() => null, (e) => e);
+  assert.equal(err?.status, 400);
+  assert.equal(err.code, "unpriced_model");
+  assert.match(err.message, /nobody-prices-me/);
+  const claude = await anthropic(port, key)
+    .messages.create({ model: "nobody-prices-me-either", max_tokens: 5, messages: [{ role: "user", content: "Hi" }] })
+    .then(() => null, (e) => e);
+  assert.equal(claude?.status, 400);
+  assert.equal(g.upstream.requests.length, sent, "nothing forwarded");
+  assert.deepEqual(await g.worker.holds(port), []);
+  // A token budget still serves it, and records no cost.
+  const tokensPort = "gm-unpriced-tokens";
+  const tokensKey = await openPort(g.worker, tokensPort);
+  await openai(tokensPort, tokensKey).chat.completions.create({ model: "nobody-prices-me?in=3&out=2", max_tokens: 5, messages: [{ role: "user", content: "Hi" }] });
+  const row = await lastRow(tokensPort);
+  assert.deepEqual([row.total_tokens, row.cost_usd_micros], [5, null]);
+});

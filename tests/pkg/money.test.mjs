@@ -1,0 +1,83 @@
+// Budgets in dollars through the installed package: read, merged and shown
+// as the Worker shows them, judged by the same gate rules in micro-dollars,
+// and the money bound of an estimate the Worker holds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  normalizeBudget, mergeBudget, evaluateBudget, capStatus, evaluateCaps, costUsd, holdUsd, isAiBudgetError,
+} from 'ai-budget';
+
+const noon = '2027-03-31T12:00:00Z';
+const usd = { enabled: true, unit: 'usd', softCapUsd: 8, hardCapUsd: 10, period: 'month' };
+const gpt41 = { inputPerMTok: 2, cachedInputPerMTok: 0.5, outputPerMTok: 8 };
+
+test('a budget in usd is read and merged with its caps in dollars; a token budget keeps its shape', () => {
+  const b = normalizeBudget(usd);
+  assert.deepEqual(b, {
+    enabled: true, softCapTokens: 100000, hardCapTokens: 500000, period: 'month',
+    unit: 'usd', softCapUsd: 8, hardCapUsd: 10, fallbackPrice: null,
+  });
+  const merged = mergeBudget(b, { hardCapUsd: 12.000001, fallbackPrice: gpt41 });
+  assert.equal(merged.hardCapUsd, 12.000001);
+  assert.deepEqual(merged.fallbackPrice, { inputPerMTok: 2, cachedInputPerMTok: 0.5, cacheWritePerMTok: 2, outputPerMTok: 8 });
+  assert.equal(mergeBudget(merged, { fallbackPrice: null }).fallbackPrice, null);
+  assert.deepEqual(Object.keys(normalizeBudget({ enabled: true })), ['enabled', 'softCapTokens', 'hardCapTokens', 'period']);
+});
+
+test('bad caps in dollars throw the Worker\'s codes', () => {
+  for (const [update, code, field] of [
+    [{ hardCapUsd: -1 }, 'negative-amount', 'hardCapUsd'],
+    [{ hardCapUsd: 0.0000001 }, 'too-many-decimals', 'hardCapUsd'],
+    [{ hardCapUsd: 2e9 }, 'amount-too-large', 'hardCapUsd'],
+    [{ softCapUsd: 11 }, 'soft-cap-above-hard-cap', 'softCapUsd'],
+    [{ unit: 'eur' }, 'invalid-value', 'unit'],
+    [{ fallbackPrice: { inputPerMTok: 1, outputPerMTok: 1, extra: 1 } }, 'unknown-field', 'fallbackPrice.extra'],
+  ]) {
+    assert.throws(() => mergeBudget(usd, update), (e) => isAiBudgetError(e) && e.code === code && e.field === field, JSON.stringify(update));
+  }
+  assert.throws(() => mergeBudget(normalizeBudget({ enabled: true }), { unit: 'usd' }), (e) => e.code === 'invalid-value' && e.field === 'hardCapUsd');
+});
+
+test('evaluateBudget judges a usd budget in dollars by the gate\'s rules', () => {
+  assert.deepEqual(evaluateBudget(usd, 9, 1, noon), {
+    ok: true, remainingUsd: 1, usedUsd: 9, softCap: true, resetsAt: new Date('2027-04-01T00:00:00Z'), unit: 'usd',
+  });
+  const refused = evaluateBudget(usd, 9.5, 0.500001, noon);
+  assert.deepEqual([refused.ok, refused.reason, refused.usedUsd, refused.capUsd, refused.unit], [false, 'estimated-exceeds-cap', 9.5, 10, 'usd']);
+  assert.equal(evaluateBudget(usd, 10, 0, noon).reason, 'hard-cap-exceeded');
+  assert.equal(evaluateBudget({ ...usd, enabled: false }, 50, 50, noon).remainingUsd, Infinity);
+  assert.throws(() => evaluateBudget(usd, 1, 0.0000001, noon), (e) => e.code === 'too-many-decimals' && e.field === 'estimatedUsd');
+  assert.throws(() => evaluateBudget(usd, -1, 0, noon), (e) => e.code === 'negative-amount' && e.field === 'usedUsd');
+});
+
+test('capStatus of a usd budget is in dollars', () => {
+  const s = capStatus(usd, 9, noon);
+  assert.deepEqual(
+    [s.state, s.unit, s.usedUsd, s.softCapUsd, s.hardCapUsd, s.remainingUsd, s.hardPercent, s.usedTokens],
+    ['soft', 'usd', 9, 8, 10, 1, 90, undefined],
+  );
+});
+
+test('holdUsd is the Worker\'s money hold: the input at its highest price plus the output, never below the cost of a call within it', () => {
+  // 1 000 x $2 + 500 x $8 per million: $0.006.
+  assert.deepEqual(holdUsd(1000, 500, gpt41), { usd: 0.006, micros: 6000 });
+  const sonnet = { inputPerMTok: 3, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75, outputPerMTok: 15 };
+  // Held at the cache-write price, the highest input price.
+  assert.equal(holdUsd(1000, 0, sonnet).micros, 3750);
+  for (const [cached, write, out] of [[0, 0, 500], [1000, 0, 500], [0, 1000, 500], [300, 700, 0]]) {
+    const cost = costUsd({ inputTokens: 1000, cachedInputTokens: cached, cacheWriteTokens: write, outputTokens: out }, sonnet);
+    assert.ok(cost.micros <= holdUsd(1000, 500, sonnet).micros);
+  }
+  // A hold judged by evaluateBudget: 2 000 calls of $0.006 fill $12 exactly.
+  const b = { ...usd, hardCapUsd: 12, softCapUsd: null };
+  const hold = holdUsd(1000, 500, gpt41).usd;
+  assert.equal(evaluateBudget(b, 11.994, hold, noon).ok, true);
+  assert.equal(evaluateBudget(b, 11.994001, hold, noon).ok, false);
+});
+
+test('evaluateCaps refuses a usd budget: caps inside a port count tokens', () => {
+  assert.throws(
+    () => evaluateCaps(usd, {}, { usedTokens: 0 }, { estimatedTokens: 1 }, noon),
+    (e) => e.code === 'invalid-value' && e.field === 'budget.unit',
+  );
+});
