@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import * as rules from "ai-budget";
 import { startSite, ADMIN_TOKEN, ROOT, CLOCK } from "./server.mjs";
-import { launch, newPage, signIn, openPort, recordRequests, parseTokens, shownTokens } from "./browser.mjs";
+import { launch, newPage, signIn, openPort, recordRequests, parseTokens, parseUsd, shownTokens } from "./browser.mjs";
 
 // Screenshots are test artifacts (under target/); scripts/screenshots.sh
 // writes the README's copies into docs/screenshots instead.
@@ -192,11 +192,14 @@ test("a port page shows the same numbers as the API's status", async () => {
 
   const breakdown = await page.$$eval("#breakdown tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
   assert.deepEqual(
-    breakdown.map(([feature, tokens, calls]) => ({ feature, tokens: parseTokens(tokens), calls: parseTokens(calls) })),
+    breakdown.map(([feature, tokens, calls, cost]) => ({ feature, tokens: parseTokens(tokens), calls: parseTokens(calls), costUsd: parseUsd(cost) })),
     status.breakdown,
   );
-  const ledger = await page.$$eval("#ledger tbody tr", (trs) => trs.map((tr) => tr.cells[8].textContent));
-  assert.deepEqual(ledger, status.recentLedger.map((r) => r.requestId));
+  const ledger = await page.$$eval("#ledger tbody tr", (trs) => trs.map((tr) => [tr.cells[8].textContent, tr.cells[9].textContent]));
+  assert.deepEqual(
+    ledger.map(([cost, requestId]) => [parseUsd(cost), requestId]),
+    status.recentLedger.map((r) => [r.costUsd, r.requestId]),
+  );
   const holds = await page.$$eval("#reservations tbody tr", (trs) => trs.map((tr) => tr.cells[0].textContent));
   assert.deepEqual(holds, status.reservations.map((r) => r.id));
   // The daily chart has one column per day of the period.

@@ -73,6 +73,14 @@ export function parseTokens(text) {
   return Number(t.replace(/,/g, ""));
 }
 
+/** Dollars as the page prints them (`$1,234.50`, `$0.000125`) back to a number; null for `unpriced`. */
+export function parseUsd(text) {
+  const t = text.trim();
+  if (t === "unpriced") return null;
+  if (!/^\$[0-9,]+\.[0-9]+$/.test(t)) throw new Error(`not an amount of dollars: ${JSON.stringify(t)}`);
+  return Number(t.slice(1).replace(/,/g, ""));
+}
+
 /** The token count shown in the element `[data-field=name]` under `scope`. */
 export async function shownTokens(page, name, scope = "#summary") {
   return parseTokens(await page.textContent(`${scope} [data-field="${name}"]`));

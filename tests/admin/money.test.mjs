@@ -7,17 +7,10 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as rules from "ai-budget";
 import { startSite } from "./server.mjs";
-import { launch, newPage, signIn, openPort, recordRequests } from "./browser.mjs";
+import { launch, newPage, signIn, openPort, recordRequests, parseUsd } from "./browser.mjs";
 
 let site;
 let browser;
-
-/** Dollars as the page prints them (`$1,234.50`, `$0.000125`) back to a number. */
-function parseUsd(text) {
-  const t = text.trim();
-  if (!/^\$[0-9,]+\.[0-9]+$/.test(t)) throw new Error(`not an amount of dollars: ${JSON.stringify(t)}`);
-  return Number(t.slice(1).replace(/,/g, ""));
-}
 
 before(async () => {
   site = await startSite();
@@ -27,6 +20,11 @@ before(async () => {
     feature: "chat", provider: "openai", model: "gpt-4.1-mini", inputTokens: 100000, outputTokens: 20000, requestId: "d1",
   });
   await site.api.setBudget("tokens", { enabled: true, softCapTokens: 1000, hardCapTokens: 5000, period: "month" });
+  // 10 000 input at $0.40 and 1 000 output at $1.60 per million: $0.0056.
+  await site.api.setBudget("switch", { enabled: true, softCapTokens: 100000, hardCapTokens: 500000, period: "month" });
+  await site.api.recordUsage("switch", {
+    feature: "chat", provider: "openai", model: "gpt-4.1-mini", inputTokens: 10000, outputTokens: 1000, requestId: "s1",
+  });
   browser = await launch();
 });
 
@@ -191,5 +189,84 @@ test("a token budget keeps its token caps and shows what its priced rows cost", 
   assert.equal(ledger[0][8], "unpriced");
   assert.equal(parseUsd(ledger[1][8]), status.recentLedger[1].costUsd);
   assert.match(await page.textContent("#banner"), /tokens left before the hard cap/);
+  await page.context().close();
+});
+
+/** The error `f` throws (the package's, with `message`, `code`, `field`). */
+function coreError(f) {
+  try {
+    f();
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected the core to reject this input");
+}
+
+test("switching a budget to dollars validates and previews in dollars with the package's rules, then Save sends one partial update", async () => {
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPort(page, "switch");
+  const requests = recordRequests(page);
+  const status = await site.api.status("switch");
+  const saved = { ...status.budget };
+  delete saved.updatedAt;
+  delete saved.updatedBy;
+  assert.equal(await page.isVisible("#hardCapTokens"), true);
+  assert.equal(await page.isVisible("#hardCapUsd"), false);
+
+  await page.selectOption("#unit", "usd");
+  assert.equal(await page.isVisible("#hardCapTokens"), false);
+  assert.equal(await page.isVisible("#hardCapUsd"), true);
+  assert.equal(await page.isVisible("#estimatedUsd"), true);
+  assert.equal(await page.isVisible("#estimatedTokens"), false);
+  assert.match(await page.textContent("#hardCapUsd-error"), /Enter an amount of dollars/);
+
+  await page.fill("#hardCapUsd", "0.005");
+  const gateUsd = status.usageByPeriod.month.gateUsd;
+  assert.equal(gateUsd, 0.0056);
+  const over = rules.capStatus(rules.mergeBudget(saved, { unit: "usd", hardCapUsd: 0.005 }), gateUsd);
+  assert.equal(over.state, "hard");
+  assert.equal(await page.getAttribute("#preview-banner", "data-state"), "hard");
+  assert.equal(await page.textContent('#preview [data-field="preview-used"]'), "$0.0056");
+
+  await page.fill("#hardCapUsd", "1");
+  assert.equal(await page.getAttribute("#preview-banner", "data-state"), "ok");
+  assert.equal(await page.textContent('#preview [data-field="preview-remaining"]'), "$0.9944");
+
+  await page.fill("#softCapUsd", "2");
+  const aboveHard = coreError(() => rules.mergeBudget(saved, { unit: "usd", hardCapUsd: 1, softCapUsd: 2 }));
+  assert.equal(await page.textContent(`[data-error-for="${aboveHard.field}"]`), aboveHard.message);
+  await page.fill("#softCapUsd", "0.0000001");
+  const tooFine = coreError(() => rules.mergeBudget(saved, { unit: "usd", hardCapUsd: 1, softCapUsd: 0.0000001 }));
+  assert.equal(tooFine.code, "too-many-decimals");
+  assert.equal(await page.textContent("#softCapUsd-error"), tooFine.message);
+  await page.fill("#softCapUsd", "0.5");
+
+  // "Would this call pass?" in dollars, as the Worker's gate answers it.
+  const answers = [];
+  for (const estimate of [0.5, 2]) {
+    await page.fill("#estimatedUsd", String(estimate));
+    answers.push({
+      ok: (await page.getAttribute("#check-answer [data-ok]", "data-ok")) === "true",
+      reason: await page.getAttribute("#check-answer [data-ok]", "data-reason"),
+    });
+  }
+  assert.deepEqual(requests, [], "nothing was sent before Save");
+
+  await page.click("#save");
+  await page.waitForSelector('#save-status:has-text("Saved")');
+  const writes = requests.filter((r) => r.method !== "GET");
+  assert.deepEqual(writes.map((r) => [r.method, r.path]), [["PUT", "/v1/ports/switch/budget"]]);
+  assert.deepEqual(JSON.parse(writes[0].body), { unit: "usd", softCapUsd: 0.5, hardCapUsd: 1 });
+  const after = await site.api.status("switch");
+  assert.equal(after.budget.unit, "usd");
+  assert.equal(after.capStatus.unit, "usd");
+  assert.equal(await page.textContent('#summary [data-field="hardCapUsd"]'), "$1.00");
+  for (const [i, estimate] of [0.5, 2].entries()) {
+    const { json } = await site.api.call("POST", "/v1/ports/switch/check", { estimatedTokens: 1, estimatedUsd: estimate });
+    assert.deepEqual(answers[i], { ok: json.ok, reason: json.reason ?? null }, `estimate $${estimate}`);
+  }
+  assert.deepEqual(answers.map((a) => a.ok), [true, false]);
+  assert.deepEqual(page.errors, []);
   await page.context().close();
 });

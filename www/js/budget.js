@@ -1,10 +1,14 @@
 // A port's budget editor with a live preview (the package's wasm: the gate's
 // own rules, no request until Save), and the "would this call pass?" box.
-import { h, replace, tokens, percent, time, badge, instant } from "./dom.js";
+import { h, replace, tokens, usd, percent, time, badge, instant } from "./dom.js";
 import { banner, stat } from "./standing.js";
+import { amounts } from "./units.js";
 import * as api from "./api.js";
 
-const CAP_FIELDS = ["softCapTokens", "hardCapTokens"];
+/** The cap fields of each unit: the editor shows and reads only the chosen unit's. */
+const CAP_FIELDS = { tokens: ["softCapTokens", "hardCapTokens"], usd: ["softCapUsd", "hardCapUsd"] };
+/** The call check's estimate field of each unit. */
+const ESTIMATE = { tokens: "estimatedTokens", usd: "estimatedUsd" };
 
 /**
  * The budget card and the call-check card of `port` from its status, as
@@ -12,12 +16,22 @@ const CAP_FIELDS = ["softCapTokens", "hardCapTokens"];
  * in the page). `reload(message)` fetches the status again after a save.
  */
 export function budgetEditor(port, status, rules, { reload, onError, flash }) {
+  const b = status.budget;
   const saved = {
-    enabled: status.budget.enabled,
-    softCapTokens: status.budget.softCapTokens,
-    hardCapTokens: status.budget.hardCapTokens,
-    period: status.budget.period,
+    enabled: b.enabled,
+    softCapTokens: b.softCapTokens,
+    hardCapTokens: b.hardCapTokens,
+    period: b.period,
+    unit: b.unit ?? "tokens",
+    softCapUsd: b.softCapUsd ?? null,
+    hardCapUsd: b.hardCapUsd ?? null,
+    fallbackPrice: b.fallbackPrice ?? null,
   };
+  const dollarsInput = (name) =>
+    h("input", {
+      type: "number", id: name, name, inputmode: "decimal", step: "any", min: 0,
+      value: saved[name] ?? "", "aria-describedby": `${name}-help ${name}-error`,
+    });
 
   const fields = {
     enabled: h("input", { type: "checkbox", id: "enabled", name: "enabled", checked: saved.enabled, "aria-describedby": "enabled-error" }),
@@ -29,10 +43,17 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
       type: "number", id: "hardCapTokens", name: "hardCapTokens", inputmode: "numeric", step: 1,
       value: saved.hardCapTokens, "aria-describedby": "hardCapTokens-help hardCapTokens-error",
     }),
+    softCapUsd: dollarsInput("softCapUsd"),
+    hardCapUsd: dollarsInput("hardCapUsd"),
     period: h(
       "select",
       { id: "period", name: "period", "aria-describedby": "period-help period-error" },
       ["day", "week", "month"].map((p) => h("option", { value: p, selected: p === saved.period }, p)),
+    ),
+    unit: h(
+      "select",
+      { id: "unit", name: "unit", "aria-describedby": "unit-help unit-error" },
+      [["tokens", "tokens"], ["usd", "dollars (USD)"]].map(([value, label]) => h("option", { value, selected: value === saved.unit }, label)),
     ),
   };
   const errors = Object.fromEntries(
@@ -44,12 +65,32 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
   const saveButton = h("button", { type: "submit", id: "save" }, "Save");
   const discardButton = h("button", { type: "button", class: "secondary", id: "discard" }, "Discard changes");
 
-  const estimate = h("input", {
-    type: "number", id: "estimatedTokens", inputmode: "numeric", step: 1, placeholder: "e.g. 4000",
-    "aria-describedby": "estimatedTokens-error check-answer",
-  });
-  const estimateError = h("p", { class: "field-error", id: "estimatedTokens-error", "data-error-for": "estimatedTokens" });
-  const answer = h("output", { id: "check-answer", for: "estimatedTokens", class: "answer" });
+  const estimates = {
+    tokens: h("input", {
+      type: "number", id: "estimatedTokens", inputmode: "numeric", step: 1, placeholder: "e.g. 4000",
+      "aria-describedby": "estimatedTokens-error check-answer",
+    }),
+    usd: h("input", {
+      type: "number", id: "estimatedUsd", inputmode: "decimal", step: "any", min: 0, placeholder: "e.g. 0.25",
+      "aria-describedby": "estimatedUsd-error check-answer",
+    }),
+  };
+  const estimateLabels = {
+    tokens: h("label", { for: "estimatedTokens" }, "Estimated tokens of the call"),
+    usd: h("label", { for: "estimatedUsd" }, "Estimated cost of the call (dollars)"),
+  };
+  const estimateErrors = Object.fromEntries(
+    Object.entries(ESTIMATE).map(([u, name]) => [u, h("p", { class: "field-error", id: `${name}-error`, "data-error-for": name })]),
+  );
+  const answer = h("output", { id: "check-answer", for: "estimatedTokens estimatedUsd", class: "answer" });
+  /** The fields of the unit not chosen are hidden (and neither read nor sent). */
+  const capGroups = { tokens: [], usd: [] };
+  function showUnit(unit) {
+    for (const [u, group] of Object.entries(capGroups)) for (const el of group) el.hidden = u !== unit;
+    for (const u of Object.keys(estimates)) {
+      for (const el of [estimates[u], estimateLabels[u], estimateErrors[u]]) el.hidden = u !== unit;
+    }
+  }
 
   function setError(name, message) {
     const input = fields[name];
@@ -62,10 +103,15 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
     const update = {};
     const local = [];
     if (fields.enabled.checked !== saved.enabled) update.enabled = fields.enabled.checked;
-    for (const name of CAP_FIELDS) {
+    const unit = fields.unit.value;
+    if (unit !== saved.unit) update.unit = unit;
+    for (const name of CAP_FIELDS[unit]) {
       const input = fields[name];
-      if (input.validity.badInput || input.value.trim() === "") {
-        local.push([name, "Enter a whole number of tokens"]);
+      const empty = input.value.trim() === "";
+      // A soft cap in dollars is optional until one is set (the hard cap flags alone).
+      if (name === "softCapUsd" && empty && !input.validity.badInput && saved.softCapUsd === null) continue;
+      if (input.validity.badInput || empty) {
+        local.push([name, unit === "usd" ? "Enter an amount of dollars, such as 12.5" : "Enter a whole number of tokens"]);
         continue;
       }
       const n = Number(input.value);
@@ -93,14 +139,16 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
     }
     const dirty = Object.keys(update).length > 0 || local.length > 0;
     discardButton.hidden = !dirty;
+    showUnit(fields.unit.value);
     renderPreview(budget, dirty);
     renderAnswer(budget);
     return { update, budget, local };
   }
 
-  /** What the gate counts now under `budget`'s period (the Worker reports all three). */
+  /** What the gate counts now under `budget`'s period and unit (the Worker reports all three periods). */
   function previewUsage(budget) {
-    return status.usageByPeriod[budget.period].gateTokens;
+    const usage = status.usageByPeriod[budget.period];
+    return budget.unit === "usd" ? usage.gateUsd : usage.gateTokens;
   }
 
   function renderPreview(budget, dirty) {
@@ -111,6 +159,8 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
     const now = new Date();
     const used = previewUsage(budget);
     const cs = rules.capStatus(budget, used, now);
+    const a = amounts(cs);
+    const plain = a.unit === "usd" ? usd : tokens;
     replace(
       preview,
       h("h3", {}, dirty ? "Preview (not saved)" : "Preview (as saved)"),
@@ -119,8 +169,8 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
         "dl",
         { class: "stats compact" },
         stat("Status", "preview-state", badge(cs.state)),
-        stat("Counted by the gate", "preview-used", tokens(cs.usedTokens)),
-        stat("Remaining", "preview-remaining", tokens(cs.remaining)),
+        stat("Counted by the gate", "preview-used", plain(a.used)),
+        stat("Remaining", "preview-remaining", plain(a.remaining)),
         stat("Of soft / hard cap", "preview-percent", `${percent(cs.softPercent)} / ${percent(cs.hardPercent)}`),
         stat("Resets", "preview-resets", time(cs.resetsAt, { withRelative: true })),
       ),
@@ -128,8 +178,13 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
   }
 
   function renderAnswer(budget) {
-    estimateError.textContent = "";
-    estimate.removeAttribute("aria-invalid");
+    const unit = fields.unit.value;
+    const estimate = estimates[unit];
+    const estimateError = estimateErrors[unit];
+    for (const u of Object.keys(estimates)) {
+      estimateErrors[u].textContent = "";
+      estimates[u].removeAttribute("aria-invalid");
+    }
     if (estimate.value.trim() === "" && !estimate.validity.badInput) {
       replace(answer, h("span", { class: "muted" }, "Enter an estimate to see the gate's answer."));
       return;
@@ -142,7 +197,9 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
     const used = previewUsage(budget);
     let result;
     try {
-      if (estimate.validity.badInput) throw Object.assign(new Error("Enter a whole number of tokens"), { field: "estimatedTokens" });
+      if (estimate.validity.badInput) {
+        throw new Error(unit === "usd" ? "Enter an amount of dollars, such as 0.25" : "Enter a whole number of tokens");
+      }
       result = rules.evaluateBudget(budget, used, Number(estimate.value), now);
     } catch (err) {
       estimateError.textContent = err.message;
@@ -150,21 +207,28 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
       replace(answer);
       return;
     }
+    // A budget in dollars answers in dollars (`usedUsd`, `capUsd`, `remainingUsd`).
+    const inUsd = result.unit === "usd";
+    const amount = (n) => (inUsd ? usd(n) : `${tokens(n)} tokens`);
     if (result.ok) {
       replace(
         answer,
         h("strong", { class: "pass", "data-ok": "true" }, "Passes."),
         " ",
         budget.enabled
-          ? `${tokens(result.remaining)} tokens remain under the hard cap before this call.`
+          ? `${amount(inUsd ? result.remainingUsd : result.remaining)} remain under the hard cap before this call.`
           : "The budget is disabled, so every call passes.",
         result.softCap ? " Usage is over the soft cap: the call is flagged." : "",
       );
     } else {
+      const cap = inUsd ? result.capUsd : result.capTokens;
+      const used = inUsd ? result.usedUsd : result.usedTokens;
+      // Left under the cap, in whole micro-dollars for dollars (no float noise).
+      const left = inUsd ? Math.max(0, Math.round((cap - used) * 1e6)) / 1e6 : Math.max(0, cap - used);
       const why =
         result.reason === "hard-cap-exceeded"
-          ? `the hard cap of ${tokens(result.capTokens)} tokens is reached`
-          : `the estimate is above the ${tokens(Math.max(0, result.capTokens - result.usedTokens))} tokens left`;
+          ? `the hard cap of ${amount(cap)} is reached`
+          : `the estimate is above the ${amount(left)} left`;
       replace(
         answer,
         h("strong", { class: "refuse", "data-ok": "false", "data-reason": result.reason }, `Refused (${result.reason}):`),
@@ -206,6 +270,20 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
     reload("Saved. Other locations see the change within about a minute (KV).");
   }
 
+  /** One cap's field, registered with its unit's group. */
+  function capField(name, label, help) {
+    const el = h(
+      "div",
+      { class: "field" },
+      h("label", { for: name }, label),
+      fields[name],
+      h("p", { class: "help", id: `${name}-help` }, help),
+      errors[name],
+    );
+    capGroups[name.endsWith("Usd") ? "usd" : "tokens"].push(el);
+    return el;
+  }
+
   const form = h(
     "form",
     { id: "budget-form", novalidate: true, onsubmit: save, oninput: () => recompute(), onchange: () => recompute() },
@@ -222,19 +300,15 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
       h(
         "div",
         { class: "field" },
-        h("label", { for: "softCapTokens" }, "Soft cap (tokens)"),
-        fields.softCapTokens,
-        h("p", { class: "help", id: "softCapTokens-help" }, "Above it calls pass but are flagged."),
-        errors.softCapTokens,
+        h("label", { for: "unit" }, "Unit"),
+        fields.unit,
+        h("p", { class: "help", id: "unit-help" }, "Dollars price each call with the price table; the other unit's caps are kept."),
+        errors.unit,
       ),
-      h(
-        "div",
-        { class: "field" },
-        h("label", { for: "hardCapTokens" }, "Hard cap (tokens)"),
-        fields.hardCapTokens,
-        h("p", { class: "help", id: "hardCapTokens-help" }, "At it calls are refused until the reset."),
-        errors.hardCapTokens,
-      ),
+      capField("softCapTokens", "Soft cap (tokens)", "Above it calls pass but are flagged."),
+      capField("hardCapTokens", "Hard cap (tokens)", "At it calls are refused until the reset."),
+      capField("softCapUsd", "Soft cap (dollars)", "Above it calls pass but are flagged; optional."),
+      capField("hardCapUsd", "Hard cap (dollars)", "At it calls are refused until the reset."),
       h(
         "div",
         { class: "field" },
@@ -249,13 +323,13 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
   );
   discardButton.addEventListener("click", () => {
     fields.enabled.checked = saved.enabled;
-    fields.softCapTokens.value = saved.softCapTokens;
-    fields.hardCapTokens.value = saved.hardCapTokens;
-    fields.period.value = saved.period;
+    for (const name of ["softCapTokens", "hardCapTokens", "softCapUsd", "hardCapUsd", "period", "unit"]) {
+      fields[name].value = saved[name] ?? "";
+    }
     saveStatus.textContent = "";
     recompute();
   });
-  estimate.addEventListener("input", () => renderAnswer(recompute().budget));
+  for (const estimate of Object.values(estimates)) estimate.addEventListener("input", () => renderAnswer(recompute().budget));
 
   const cards = h(
     "div",
@@ -275,9 +349,7 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
       h(
         "form",
         { id: "check-form", novalidate: true, onsubmit: (e) => e.preventDefault() },
-        h("label", { for: "estimatedTokens" }, "Estimated tokens of the call"),
-        estimate,
-        estimateError,
+        Object.keys(estimates).map((u) => [estimateLabels[u], estimates[u], estimateErrors[u]]),
       ),
       h("p", { class: "muted small" }, "Answered in the browser with the settings on the left, as the gate would answer now."),
       answer,
