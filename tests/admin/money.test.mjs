@@ -270,3 +270,36 @@ test("switching a budget to dollars validates and previews in dollars with the p
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+test("a call is priced from its model and tokens with the Worker's price and the package's bound, and checked in dollars", async () => {
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPort(page, "dollars");
+  assert.equal(await page.isVisible("#pricer"), true);
+  const requests = recordRequests(page);
+  await page.fill("#pricer-model", "gpt-4.1-mini-2025-04-14");
+  await page.fill("#pricer-input", "50000");
+  await page.fill("#pricer-output", "10000");
+  await page.click("#price-call");
+  await page.waitForSelector('#pricer-result:has-text("At most")');
+  assert.deepEqual(requests.map((r) => [r.method, r.path]), [["GET", "/v1/prices/gpt-4.1-mini-2025-04-14"]]);
+  const { json: price } = await site.api.call("GET", "/v1/prices/gpt-4.1-mini-2025-04-14");
+  assert.equal(price.pricedAs, "gpt-4.1-mini");
+  const bound = rules.holdUsd(50000, 10000, price);
+  assert.equal(bound.usd, 0.036);
+  assert.equal(Number(await page.inputValue("#estimatedUsd")), bound.usd);
+  assert.match(await page.textContent("#pricer-result"), /priced as gpt-4\.1-mini/);
+  // The Worker holds the same bound for a reservation with this model.
+  const { json: check } = await site.api.call("POST", "/v1/ports/dollars/check", {
+    model: "gpt-4.1-mini-2025-04-14", estimatedInputTokens: 50000, estimatedOutputTokens: 10000,
+  });
+  const answer = (await page.getAttribute("#check-answer [data-ok]", "data-ok")) === "true";
+  assert.equal(answer, check.ok);
+  assert.equal(check.ok, false, "$0.028 are left: a bound of $0.036 does not fit");
+  assert.equal(await page.getAttribute("#check-answer [data-ok]", "data-reason"), check.reason);
+
+  await page.fill("#pricer-model", "no-such-model");
+  await page.click("#price-call");
+  await page.waitForSelector('#pricer-result:has-text("has no price")');
+  await page.context().close();
+});

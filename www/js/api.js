@@ -107,6 +107,8 @@ export const revokeKey = (port, keyId) =>
   request("DELETE", portPath(port, `/keys/${encodeURIComponent(keyId)}`));
 /** The price table (`GET /v1/prices`). */
 export const listPrices = () => request("GET", "/v1/prices");
+/** The price a call for `model` is charged (`GET /v1/prices/{model}`). */
+export const price = (model) => request("GET", `/v1/prices/${encodeURIComponent(model)}`);
 /** Sets one model's price (`PUT /v1/prices/{model}`). */
 export const savePrice = (model, price) => request("PUT", `/v1/prices/${encodeURIComponent(model)}`, { body: price });
 /** Deletes one model's price (`DELETE /v1/prices/{model}`). */

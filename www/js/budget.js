@@ -3,6 +3,7 @@
 import { h, replace, tokens, usd, percent, time, badge, instant } from "./dom.js";
 import { banner, stat } from "./standing.js";
 import { amounts } from "./units.js";
+import { callPricer } from "./pricer.js";
 import * as api from "./api.js";
 
 /** The cap fields of each unit: the editor shows and reads only the chosen unit's. */
@@ -83,8 +84,15 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
     Object.entries(ESTIMATE).map(([u, name]) => [u, h("p", { class: "field-error", id: `${name}-error`, "data-error-for": name })]),
   );
   const answer = h("output", { id: "check-answer", for: "estimatedTokens estimatedUsd", class: "answer" });
+  const pricer = callPricer(rules, {
+    onPriced: (dollars) => {
+      estimates.usd.value = String(dollars);
+      renderAnswer(recompute().budget);
+    },
+    onError,
+  });
   /** The fields of the unit not chosen are hidden (and neither read nor sent). */
-  const capGroups = { tokens: [], usd: [] };
+  const capGroups = { tokens: [], usd: [pricer] };
   function showUnit(unit) {
     for (const [u, group] of Object.entries(capGroups)) for (const el of group) el.hidden = u !== unit;
     for (const u of Object.keys(estimates)) {
@@ -351,6 +359,7 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
         { id: "check-form", novalidate: true, onsubmit: (e) => e.preventDefault() },
         Object.keys(estimates).map((u) => [estimateLabels[u], estimates[u], estimateErrors[u]]),
       ),
+      pricer,
       h("p", { class: "muted small" }, "Answered in the browser with the settings on the left, as the gate would answer now."),
       answer,
     ),
