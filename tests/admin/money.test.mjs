@@ -5,12 +5,15 @@
 // ledger rows and features) as the API reports it.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import * as rules from "ai-budget";
-import { startSite } from "./server.mjs";
+import { startSite, ROOT } from "./server.mjs";
 import { launch, newPage, signIn, openPort, recordRequests, parseUsd } from "./browser.mjs";
 
 let site;
 let browser;
+const SCREENSHOTS = process.env.SCREENSHOTS_DIR ?? join(ROOT, "target", "screenshots");
 
 before(async () => {
   site = await startSite();
@@ -26,6 +29,7 @@ before(async () => {
     feature: "chat", provider: "openai", model: "gpt-4.1-mini", inputTokens: 10000, outputTokens: 1000, requestId: "s1",
   });
   browser = await launch();
+  mkdirSync(SCREENSHOTS, { recursive: true });
 });
 
 after(async () => {
@@ -57,6 +61,7 @@ test("the price table lists every model as the API does, reached from the header
   );
   assert.equal(shown[5], "default");
   assert.match(await page.textContent("#main"), new RegExp(`as of ${json.asOf}`));
+  await page.screenshot({ path: join(SCREENSHOTS, "prices.png"), fullPage: false });
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
@@ -167,6 +172,7 @@ test("a budget in dollars is shown in dollars: summary, banner, overview and the
   const features = await cells(page, "#breakdown");
   assert.equal(parseUsd(features[0][3]), status.breakdown[0].costUsd);
   assert.match(await page.getAttribute("#main .chart", "aria-label"), /\$0\.072 in total/);
+  await page.screenshot({ path: join(SCREENSHOTS, "port-usd.png"), fullPage: false });
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
