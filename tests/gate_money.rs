@@ -317,3 +317,42 @@ fn costs_reach_d1_and_its_rollup_equals_the_gate_after_a_correction() {
         "unpriced stays unpriced"
     );
 }
+
+#[test]
+fn a_gate_of_the_schema_before_money_is_migrated_and_keeps_its_state() {
+    let port = Port::new();
+    common::port::capped(&port, 100, 1_000, "day");
+    let hold = port.held(300, now());
+    port.record("before", 40, now(), now());
+    // Back to the schema before money: its columns gone, its version 1.
+    for statement in [
+        "ALTER TABLE holds DROP COLUMN estimated_usd_micros",
+        "ALTER TABLE entries DROP COLUMN cost_usd_micros",
+        "ALTER TABLE counters DROP COLUMN usd_micros",
+        "UPDATE meta SET value = '1' WHERE key = 'schema'",
+    ] {
+        port.db.exec(statement, &[]).unwrap();
+    }
+    // The next operation migrates: the hold, the counters and the ledger
+    // are kept, unpriced.
+    let load = port.load(Period::Day, now());
+    assert_eq!(
+        (
+            load.used_tokens,
+            load.held_tokens,
+            load.used_usd,
+            load.held_usd
+        ),
+        (40, 300, 0, 0)
+    );
+    let kept = port.run(|g| g.hold(&hold.id)).unwrap();
+    assert_eq!((kept.estimated_tokens, kept.estimated_usd), (300, None));
+    let CommitOutcome::Committed { entry, load, .. } = commit_priced(&port, &hold.id, Some(700))
+    else {
+        panic!("the old hold commits after the migration")
+    };
+    assert_eq!(
+        (entry.cost_usd, load.used_usd, load.used_tokens),
+        (Some(700), 700, 190)
+    );
+}
