@@ -356,3 +356,39 @@ fn a_gate_of_the_schema_before_money_is_migrated_and_keeps_its_state() {
         (Some(700), 700, 190)
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Random holds in micro-dollars, each committed at most at its bound,
+    /// released or left open: the gate's used plus held money never passes
+    /// the cap, and every refusal is a true one.
+    #[test]
+    fn money_holds_and_commits_never_cross_a_usd_cap(
+        cap in 1u64..5_000_000,
+        ops in proptest::collection::vec((1u64..2_000_000, 0u8..3, 0u64..=100), 1..40),
+    ) {
+        let port = Port::new();
+        usd_budget(&port, &ai_budget::pricing::usd_string(cap), &ai_budget::pricing::usd_string(cap));
+        for (bound, settle, share) in ops {
+            let before = port.load(Period::Day, now()).gate_usd();
+            match money_hold(&port, 1, Some(bound)) {
+                ReserveOutcome::Held { hold, .. } => {
+                    proptest::prop_assert!(before + bound <= cap);
+                    match settle {
+                        0 => {
+                            commit_priced(&port, &hold.id, Some(bound * share / 100));
+                        }
+                        1 => {
+                            port.run(|g| g.release(&hold.id, now()));
+                        }
+                        _ => {}
+                    }
+                }
+                ReserveOutcome::Refused { .. } => proptest::prop_assert!(before + bound > cap),
+                other => proptest::prop_assert!(false, "{other:?}"),
+            }
+            proptest::prop_assert!(port.load(Period::Day, now()).gate_usd() <= cap);
+        }
+    }
+}
