@@ -317,3 +317,78 @@ fn costs_reach_d1_and_its_rollup_equals_the_gate_after_a_correction() {
         "unpriced stays unpriced"
     );
 }
+
+#[test]
+fn a_gate_of_the_schema_before_money_is_migrated_and_keeps_its_state() {
+    let port = Port::new();
+    common::port::capped(&port, 100, 1_000, "day");
+    let hold = port.held(300, now());
+    port.record("before", 40, now(), now());
+    // Back to the schema before money: its columns gone, its version 1.
+    for statement in [
+        "ALTER TABLE holds DROP COLUMN estimated_usd_micros",
+        "ALTER TABLE entries DROP COLUMN cost_usd_micros",
+        "ALTER TABLE counters DROP COLUMN usd_micros",
+        "UPDATE meta SET value = '1' WHERE key = 'schema'",
+    ] {
+        port.db.exec(statement, &[]).unwrap();
+    }
+    // The next operation migrates: the hold, the counters and the ledger
+    // are kept, unpriced.
+    let load = port.load(Period::Day, now());
+    assert_eq!(
+        (
+            load.used_tokens,
+            load.held_tokens,
+            load.used_usd,
+            load.held_usd
+        ),
+        (40, 300, 0, 0)
+    );
+    let kept = port.run(|g| g.hold(&hold.id)).unwrap();
+    assert_eq!((kept.estimated_tokens, kept.estimated_usd), (300, None));
+    let CommitOutcome::Committed { entry, load, .. } = commit_priced(&port, &hold.id, Some(700))
+    else {
+        panic!("the old hold commits after the migration")
+    };
+    assert_eq!(
+        (entry.cost_usd, load.used_usd, load.used_tokens),
+        (Some(700), 700, 190)
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Random holds in micro-dollars, each committed at most at its bound,
+    /// released or left open: the gate's used plus held money never passes
+    /// the cap, and every refusal is a true one.
+    #[test]
+    fn money_holds_and_commits_never_cross_a_usd_cap(
+        cap in 1u64..5_000_000,
+        ops in proptest::collection::vec((1u64..2_000_000, 0u8..3, 0u64..=100), 1..40),
+    ) {
+        let port = Port::new();
+        usd_budget(&port, &ai_budget::pricing::usd_string(cap), &ai_budget::pricing::usd_string(cap));
+        for (bound, settle, share) in ops {
+            let before = port.load(Period::Day, now()).gate_usd();
+            match money_hold(&port, 1, Some(bound)) {
+                ReserveOutcome::Held { hold, .. } => {
+                    proptest::prop_assert!(before + bound <= cap);
+                    match settle {
+                        0 => {
+                            commit_priced(&port, &hold.id, Some(bound * share / 100));
+                        }
+                        1 => {
+                            port.run(|g| g.release(&hold.id, now()));
+                        }
+                        _ => {}
+                    }
+                }
+                ReserveOutcome::Refused { .. } => proptest::prop_assert!(before + bound > cap),
+                other => proptest::prop_assert!(false, "{other:?}"),
+            }
+            proptest::prop_assert!(port.load(Period::Day, now()).gate_usd() <= cap);
+        }
+    }
+}

@@ -3,68 +3,17 @@
 //! ([`Unit::Usd`], caps kept as whole micro-dollars).
 
 mod raw;
-
-use std::str::FromStr;
+mod unit;
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 pub use raw::{FieldValue, RawBudget};
+pub use unit::Unit;
 
 use crate::pricing::{usd_micros, usd_number, Price};
 use crate::tokens::tokens_from_f64;
 use crate::{Error, ErrorCode, Period};
-
-/// What a budget's caps count.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Unit {
-    /// Tokens (input plus output): the caps are `softCapTokens` and
-    /// `hardCapTokens`.
-    #[default]
-    Tokens,
-    /// US dollars, exact to the micro-dollar: the caps are `softCapUsd` and
-    /// `hardCapUsd`, and each call counts what it costs at its model's price.
-    Usd,
-}
-
-impl Unit {
-    /// `tokens` or `usd`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Unit::Tokens => "tokens",
-            Unit::Usd => "usd",
-        }
-    }
-
-    /// Of two amounts of one call or period, the one in this unit: tokens,
-    /// or micro-dollars.
-    pub const fn pick(self, tokens: u64, usd_micros: u64) -> u64 {
-        match self {
-            Unit::Tokens => tokens,
-            Unit::Usd => usd_micros,
-        }
-    }
-}
-
-impl FromStr for Unit {
-    type Err = Error;
-
-    /// Parses `tokens` or `usd` (exactly).
-    fn from_str(s: &str) -> Result<Unit, Error> {
-        match s {
-            "tokens" => Ok(Unit::Tokens),
-            "usd" => Ok(Unit::Usd),
-            _ => Err(Error::new(
-                ErrorCode::InvalidValue,
-                Some("unit"),
-                format!("unit must be \"tokens\" or \"usd\" (got {s:?})"),
-            )),
-        }
-    }
-}
 
 /// The soft cap of a port with no stored budget.
 pub const DEFAULT_SOFT_CAP_TOKENS: u64 = 100_000;

@@ -4,8 +4,9 @@
 
 use wasm_bindgen::prelude::*;
 
+use super::convert::amount;
 use super::convert::{date, get, instant, object, set, strict_budget, to_js_error, tokens};
-use super::decision_object;
+use super::{decision_object, in_dollars};
 use crate::caps::{Scope, SubCaps};
 use crate::{evaluate, Decision, Error, ErrorCode};
 
@@ -28,9 +29,10 @@ export interface PortCaps {
   userCaps?: Record<string, SubCap>;
 }
 
-/** What each scope counts so far in the period (used plus held). */
+/** What each scope counts so far in the period (used plus held); a budget in dollars counts the port's in `usedUsd`. */
 export interface ScopedUsage {
   usedTokens: number;
+  usedUsd?: number;
   features?: Record<string, number>;
   users?: Record<string, number>;
 }
@@ -38,6 +40,8 @@ export interface ScopedUsage {
 /** A call to judge. */
 export interface ScopedCall {
   estimatedTokens: number;
+  /** The call's money bound: what a budget in dollars judges the port on. */
+  estimatedUsd?: number;
   /** Defaults to `default`, as the Worker's. */
   feature?: string;
   userId?: string;
@@ -50,6 +54,15 @@ export type Scope = 'port' | 'feature' | 'user';
 export type CapsCheckResult =
   | (BudgetAllowed & { scope: 'port'; scopeId: null })
   | (BudgetRefused & { scope: Scope; scopeId: string | null; remaining: number });
+
+/** The answer of `evaluateCaps` for a budget in dollars: the port's in dollars, a cap inside it in tokens. */
+export type CapsCheckResultUsd =
+  | (BudgetAllowedUsd & { scope: 'port'; scopeId: null })
+  | (BudgetRefusedUsd & { scope: 'port'; scopeId: null; remainingUsd: number })
+  | (BudgetRefused & { scope: 'feature' | 'user'; scopeId: string; remaining: number });
+
+/** A budget in dollars: the port judged on `usage.usedUsd` and `call.estimatedUsd`, its caps on tokens. */
+export function evaluateCaps(budget: BudgetUsd, caps: PortCaps, usage: ScopedUsage & { usedUsd: number }, call: ScopedCall & { estimatedUsd: number }, now?: Instant): CapsCheckResultUsd;
 "#;
 
 /// A JS value as JSON, read field by field (no JSON text, so no JSON
@@ -167,22 +180,28 @@ pub fn evaluate_caps(
 ) -> Result<JsValue, JsValue> {
     let run = || -> Result<JsValue, Error> {
         let budget = strict_budget(&budget, "budget")?;
-        if budget.unit == crate::Unit::Usd {
-            // Caps inside a port count tokens; the port's own cap in
-            // dollars is evaluateBudget's.
-            return Err(Error::new(
-                ErrorCode::InvalidValue,
-                Some("budget.unit"),
-                "evaluateCaps judges caps in tokens; judge a budget in usd with evaluateBudget",
-            ));
-        }
+        let usd = budget.unit == crate::Unit::Usd;
         let caps = caps_of(&caps)?;
-        let port_used = scope_usage(&usage, &Scope::Port)?;
         let estimate = tokens(&get(&call, "estimatedTokens"), "estimatedTokens")?;
+        // The port's own cap is judged in its unit (a budget in dollars on
+        // `usedUsd` and `estimatedUsd`); the caps inside it count tokens.
+        let (port_used, port_estimate) = if usd {
+            (
+                amount(&get(&usage, "usedUsd"), budget.unit, "usedUsd", "usedUsd")?,
+                amount(
+                    &get(&call, "estimatedUsd"),
+                    budget.unit,
+                    "estimatedUsd",
+                    "estimatedUsd",
+                )?,
+            )
+        } else {
+            (scope_usage(&usage, &Scope::Port)?, estimate)
+        };
         let feature = optional_text(&call, "feature")?.unwrap_or_else(|| "default".into());
         let user = optional_text(&call, "userId")?;
         let now = instant(now.as_ref(), "now")?;
-        let decision = evaluate(&budget, port_used, estimate, now);
+        let decision = evaluate(&budget, port_used, port_estimate, now);
         // The port first; only a call it allows meets the caps inside it.
         let refusal = match &decision {
             Decision::Refused {
@@ -202,12 +221,18 @@ pub fn evaluate_caps(
                 let out = object();
                 refused(&out, reason.as_str(), &scope, used, cap);
                 set(&out, "resetsAt", date(budget.period.window(now).end));
+                if usd && scope == Scope::Port {
+                    in_dollars(&out, &["usedTokens", "capTokens", "remaining"]);
+                }
                 out
             }
             None => {
                 let out = decision_object(&decision);
                 set(&out, "scope", "port");
                 set(&out, "scopeId", JsValue::NULL);
+                if usd {
+                    in_dollars(&out, &["usedTokens", "remaining"]);
+                }
                 out
             }
         })

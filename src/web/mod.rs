@@ -324,7 +324,7 @@ pub fn evaluate_budget(
 /// Renames an answer's token amounts (`usedTokens`, `remaining`, ...) to
 /// their dollar names (`usedUsd`, `remainingUsd`, ...), as dollars, and
 /// marks the answer's `unit`.
-fn in_dollars(out: &JsValue, fields: &[&str]) {
+pub(crate) fn in_dollars(out: &JsValue, fields: &[&str]) {
     for field in fields {
         let value = convert::get(out, field);
         let Some(micros) = value.as_f64() else {

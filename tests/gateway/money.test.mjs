@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { startGateway, openPort, settled, ledger, CLOCK_HEADERS } from "./harness.mjs";
+import { startGateway, openPort, settled, ledger, CLOCK_HEADERS, ADMIN_TOKEN } from "./harness.mjs";
 
 let g;
 before(async () => {
@@ -144,4 +144,26 @@ test("an unpriced model in a usd budget is refused before anything is forwarded"
   await openai(tokensPort, tokensKey).chat.completions.create({ model: "nobody-prices-me?in=3&out=2", max_tokens: 5, messages: [{ role: "user", content: "Hi" }] });
   const row = await lastRow(tokensPort);
   assert.deepEqual([row.total_tokens, row.cost_usd_micros], [5, null]);
+});
+
+test("prices KV cannot read: a token budget's call is served without a cost, a usd budget's is refused 503 and not forwarded", async () => {
+  const model = "gm-kv?in=4&out=2";
+  await price(model, GPT_41);
+  const tokensPort = "gm-kv-tokens";
+  await openPort(g.worker, tokensPort);
+  const usdPort = "gm-kv-usd";
+  await openPort(g.worker, usdPort, { unit: "usd", hardCapUsd: 10 });
+  // The admin token: authenticating it reads no KV, so only the prices fail.
+  const down = { ...CLOCK_HEADERS, "x-fault": "kv.read" };
+  const client = (port) => new OpenAI({ apiKey: ADMIN_TOKEN, baseURL: g.openaiURL(port), maxRetries: 0, defaultHeaders: down });
+  await client(tokensPort).chat.completions.create({ model, max_tokens: 5, messages: [{ role: "user", content: "Hi" }] });
+  const row = await lastRow(tokensPort);
+  assert.deepEqual([row.total_tokens, row.cost_usd_micros], [6, null], "counted in tokens, no cost");
+  const sent = g.upstream.requests.length;
+  const refused = await client(usdPort)
+    .chat.completions.create({ model, max_tokens: 5, messages: [{ role: "user", content: "Hi" }] })
+    .then(() => null, (e) => e);
+  assert.deepEqual([refused?.status, refused?.code], [503, "store_unavailable"]);
+  assert.equal(g.upstream.requests.length, sent, "nothing forwarded");
+  assert.equal((await g.worker.holds(usdPort, { all: false })).length, 0, "nothing held");
 });

@@ -75,9 +75,16 @@ test('holdUsd is the Worker\'s money hold: the input at its highest price plus t
   assert.equal(evaluateBudget(b, 11.994001, hold, noon).ok, false);
 });
 
-test('evaluateCaps refuses a usd budget: caps inside a port count tokens', () => {
+test('evaluateCaps of a usd budget: the port in dollars, the caps inside it in tokens', () => {
+  const caps = { featureCaps: { chat: { hardCap: 1000 } } };
+  const allowed = evaluateCaps(usd, caps, { usedTokens: 0, usedUsd: 9, features: { chat: 900 } }, { estimatedTokens: 100, estimatedUsd: 1, feature: 'chat' }, noon);
+  assert.deepEqual([allowed.ok, allowed.scope, allowed.unit, allowed.remainingUsd, allowed.usedUsd], [true, 'port', 'usd', 1, 9]);
+  const byPort = evaluateCaps(usd, caps, { usedTokens: 0, usedUsd: 9.5, features: { chat: 0 } }, { estimatedTokens: 1, estimatedUsd: 0.6, feature: 'chat' }, noon);
+  assert.deepEqual([byPort.ok, byPort.scope, byPort.unit, byPort.usedUsd, byPort.capUsd, byPort.remainingUsd], [false, 'port', 'usd', 9.5, 10, 0.5]);
+  const byFeature = evaluateCaps(usd, caps, { usedTokens: 0, usedUsd: 1, features: { chat: 950 } }, { estimatedTokens: 100, estimatedUsd: 0.01, feature: 'chat' }, noon);
+  assert.deepEqual([byFeature.ok, byFeature.scope, byFeature.scopeId, byFeature.usedTokens, byFeature.capTokens], [false, 'feature', 'chat', 950, 1000]);
   assert.throws(
-    () => evaluateCaps(usd, {}, { usedTokens: 0 }, { estimatedTokens: 1 }, noon),
-    (e) => e.code === 'invalid-value' && e.field === 'budget.unit',
+    () => evaluateCaps(usd, caps, { usedTokens: 0 }, { estimatedTokens: 1, estimatedUsd: 0 }, noon),
+    (e) => e.code === 'invalid-type' && e.field === 'usedUsd',
   );
 });

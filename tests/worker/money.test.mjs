@@ -205,3 +205,26 @@ test("50 concurrent reservations in dollars never cross the cap, and exactly as 
   assert.ok(status.usage.gateUsd <= 0.1);
   assert.equal(status.usage.heldUsd, 0.096);
 });
+
+test("bad money estimates are 400 with a code and the field, and nothing is held", async () => {
+  const port = "m-bad-estimate";
+  await w.setBudget(port, { enabled: true, unit: "usd", hardCapUsd: 1, period: "day" });
+  for (const [body, code, field] of [
+    [{ estimatedTokens: 1, estimatedUsd: -0.5 }, "negative-amount", "estimatedUsd"],
+    [{ estimatedTokens: 1, estimatedUsd: 0.0000001 }, "too-many-decimals", "estimatedUsd"],
+    [{ estimatedTokens: 1, estimatedUsd: 1e10 }, "amount-too-large", "estimatedUsd"],
+    [{ estimatedTokens: 1, estimatedUsd: "0.5" }, "invalid-type", "estimatedUsd"],
+    [{ model: "gpt-4.1", estimatedInputTokens: 10 }, "missing-field", "estimatedOutputTokens"],
+    [{ estimatedInputTokens: 10, estimatedOutputTokens: 10 }, "missing-field", "model"],
+    [{ model: "gpt-4.1", estimatedInputTokens: -1, estimatedOutputTokens: 10 }, "negative-tokens", "estimatedInputTokens"],
+    [{ model: "", estimatedInputTokens: 1, estimatedOutputTokens: 1 }, "invalid-value", "model"],
+    [{ estimatedUsd: 0.5 }, "missing-field", "estimatedTokens"],
+  ]) {
+    for (const route of ["reservations", "check"]) {
+      const res = await w.post(`/v1/ports/${port}/${route}`, body);
+      assert.equal(res.status, 400, `${route} ${JSON.stringify(body)}`);
+      assert.deepEqual([res.json.error.code, res.json.error.field], [code, field], `${route} ${JSON.stringify(body)}`);
+    }
+  }
+  assert.deepEqual(await w.holds(port), []);
+});

@@ -38,7 +38,14 @@ impl Gate {
             prepared.estimate.input_tokens,
             prepared.estimate.output_tokens,
         );
-        let estimated_usd = settings.bound_now(&prepared.model, input, output).await?;
+        // Prices that cannot be read leave a token budget's call alone; a
+        // budget in dollars then refuses it as unavailable (503), not as
+        // unpriced.
+        let (estimated_usd, prices_down) =
+            match settings.bound_now(&prepared.model, input, output).await {
+                Ok(bound) => (bound, None),
+                Err(e) => (None, Some(e)),
+            };
         for attempt in 1..=MAX_ATTEMPTS_PER_KEY {
             let request_id = attempt_request_id(&base, attempt);
             let hold = HoldRequest {
@@ -85,7 +92,10 @@ impl Gate {
                 }
                 ReserveOutcome::Unpriced { load } => {
                     self.remember(*budget, &load);
-                    return Err(super::super::http::unpriced(Some(&prepared.model)));
+                    return Err(match prices_down {
+                        Some(e) => e.into(),
+                        None => super::super::http::unpriced(Some(&prepared.model)),
+                    });
                 }
             }
         }

@@ -4,9 +4,9 @@
 function use(..._values: unknown[]): void {}
 import init, {
   evaluateBudget, capStatus, summarizeUsage, mergeBudget, normalizeBudget, periodStart,
-  decide, decideMany, DecisionCode, isAiBudgetError, holdUsd, costUsd,
+  decide, decideMany, DecisionCode, isAiBudgetError, holdUsd, costUsd, evaluateCaps,
   type Budget, type BudgetCheckResult, type CapState, type UsageSummary, type AiBudgetErrorCode,
-  type BudgetUsd, type BudgetCheckResultUsd, type CapStatusUsd,
+  type BudgetUsd, type BudgetCheckResultUsd, type CapStatusUsd, type CapsCheckResultUsd,
 } from 'ai-budget';
 
 await init();
@@ -60,6 +60,8 @@ if (money.ok) {
   use(money.capTokens);
 }
 const moneyStatus: CapStatusUsd = capStatus(dollars, 12.5);
+const moneyCaps: CapsCheckResultUsd = evaluateCaps(dollars, {}, { usedTokens: 0, usedUsd: 1 }, { estimatedTokens: 1, estimatedUsd: 0.1 });
+use(moneyCaps.scope);
 use(moneyStatus.usedUsd, moneyStatus.remainingUsd);
 // @ts-expect-error a budget in dollars needs hardCapUsd
 evaluateBudget({ enabled: true, period: 'day', unit: 'usd' }, 0, 0);
