@@ -94,8 +94,8 @@ pub fn check(url: &str, env: Environment) -> Result<String, Refused> {
         ));
     }
     let host = parse_host(authority)?;
-    let local = is_loopback_host(&host);
-    if !secure && !(env == Environment::Development && local) {
+    let plain_http_allowed = env == Environment::Development && is_loopback_host(&host);
+    if !(secure || plain_http_allowed) {
         let also = if env == Environment::Development {
             " (http:// only for localhost in development)"
         } else {

@@ -14,10 +14,12 @@
 //!   network in production).
 //! - [`sign`]: the `X-Budget-Signature` header (HMAC-SHA256 over
 //!   `"<t>.<body>"`), made and verified.
+//! - [`records`]: the record of deliveries (D1), as statements.
 //! - [`retry`]: how long a failed delivery waits before its next try.
 
 pub mod endpoint;
 pub mod event;
+pub mod records;
 pub mod retry;
 pub mod sign;
 pub mod threshold;

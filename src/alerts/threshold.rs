@@ -83,6 +83,17 @@ pub struct Standing {
 }
 
 impl Standing {
+    /// Where a port with `budget` stands after using `used` in the period
+    /// containing `now`: the one place alerts take their unit and numbers
+    /// from (a budget in another unit adds its case here).
+    pub fn of_budget(
+        budget: &crate::Budget,
+        used: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Standing {
+        Standing::of_tokens(&crate::cap_status(budget, used, now))
+    }
+
     /// The standing of a token budget, from its cap status.
     pub fn of_tokens(status: &CapStatus) -> Standing {
         Standing {

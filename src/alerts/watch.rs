@@ -112,11 +112,7 @@ pub fn thresholds(percents: &[u8]) -> Vec<Threshold> {
 pub fn standing<S: Sql>(gate: &Gate<'_, S>, now: DateTime<Utc>) -> Result<Standing, GateError> {
     let budget = gate.budget()?.budget;
     let load = gate.load(budget.period, None, now)?;
-    Ok(Standing::of_tokens(&crate::cap_status(
-        &budget,
-        load.used_tokens,
-        now,
-    )))
+    Ok(Standing::of_budget(&budget, load.used_tokens, now))
 }
 
 /// Notices what changed for the port's thresholds since the last call and

@@ -1,0 +1,113 @@
+//! The port object's side of alerts: what it runs in each change's
+//! transaction, and handing the outbox to the queue after the answer.
+
+use std::cell::Cell;
+
+use chrono::{DateTime, Utc};
+use worker::{Env, State};
+
+use super::{log_event, AlertMessage, QUEUE_BINDING};
+use crate::alerts::watch;
+use crate::gate::{Gate, GateError};
+use crate::worker::gate::storage::{atomically, ObjectSql};
+
+/// Events handed to the queue per storage read.
+const BATCH: u32 = 50;
+
+/// Notices the port's crossings after a change, inside the change's own
+/// transaction (call it from the `atomically` closure with `sql` made by
+/// [`ObjectSql::of`] on the same object).
+///
+/// # Errors
+/// The storage's: the change is rolled back with it.
+pub fn observe(
+    gate: &Gate<'_, ObjectSql>,
+    sql: &ObjectSql,
+    now: DateTime<Utc>,
+) -> Result<(), GateError> {
+    watch::observe(gate, sql, now).map(|_| ())
+}
+
+/// Hands every event in the outbox to the queue, oldest first, and marks
+/// each sent once the queue took it; logs each event once, as it goes.
+/// One run at a time per object (`sending`); events written meanwhile are
+/// picked up by the running one. Answers false when some are left (the
+/// queue failed): the alarm tries again.
+pub async fn send(state: &State, env: &Env, port: &str, sending: &Cell<bool>, now_ms: i64) -> bool {
+    if sending.replace(true) {
+        return true;
+    }
+    let queue = env.queue(QUEUE_BINDING).ok();
+    let mut all_sent = true;
+    loop {
+        let sql = ObjectSql::of(state);
+        let Ok(pending) = atomically(state, move |_| Ok(watch::pending(&sql, BATCH)?)) else {
+            all_sent = false;
+            break;
+        };
+        if pending.is_empty() {
+            break;
+        }
+        let mut sent = Vec::new();
+        for event in &pending {
+            let message = AlertMessage {
+                port: port.to_owned(),
+                event_id: event.id.clone(),
+                body: event.body.clone(),
+                endpoint: None,
+            };
+            match &queue {
+                Some(queue) => match queue.send(&message).await {
+                    Ok(()) => sent.push(event.seq),
+                    Err(e) => {
+                        worker::console_warn!("alerts: queueing event {} failed: {e}", event.id);
+                        all_sent = false;
+                        break;
+                    }
+                },
+                // A deployment without the queue: the log line is the alert.
+                None => {
+                    worker::console_warn!(
+                        "alerts: no {QUEUE_BINDING} queue binding; event {} only logged",
+                        event.id
+                    );
+                    sent.push(event.seq);
+                }
+            }
+            log_event(&event.body);
+        }
+        let sql = ObjectSql::of(state);
+        let marked = sent.clone();
+        if atomically(state, move |_| Ok(watch::mark_sent(&sql, &marked, now_ms)?)).is_err() {
+            all_sent = false;
+            break;
+        }
+        if !all_sent || sent.len() < pending.len() {
+            break;
+        }
+    }
+    sending.set(false);
+    all_sent
+}
+
+/// What the object's alarm must come back for: events still in the outbox,
+/// and the earliest period end of a raised crossing (epoch ms, by the
+/// requests' clock), when it resolves with no call.
+pub fn due(state: &State) -> (bool, Option<i64>) {
+    let sql = ObjectSql::of(state);
+    atomically(state, move |_| {
+        Ok((
+            !watch::pending(&sql, 1)?.is_empty(),
+            watch::next_reset(&sql)?,
+        ))
+    })
+    .unwrap_or((false, None))
+}
+
+/// Forgets events sent long ago (the daily pruning).
+pub fn prune(sql: &ObjectSql, now: DateTime<Utc>) -> Result<(), GateError> {
+    Ok(watch::prune(
+        sql,
+        now.timestamp_millis() - watch::SENT_RETENTION_MS,
+    )?)
+}
