@@ -44,8 +44,10 @@ function routerRoutes() {
     const path = segments
       .map((s) => (s.startsWith('"') ? s.slice(1, -1) : s === "port" ? "{port}" : "{id}"))
       .join("/");
-    const full = m[2] === "Ports" ? "/v1/ports" : `/v1/ports/{port}/${path}`;
-    routes.set(m[2], full.replace("/v1/ports/{port}/v1/ports", "/v1/ports"));
+    // Arms that spell the whole path (["v1", "ports"], ["v1", "alerts"]) or
+    // the part after /v1/ports/{port}/.
+    const full = path.startsWith("v1/") ? `/${path}` : `/v1/ports/{port}/${path}`;
+    routes.set(m[2], full);
   }
   const methods = src.slice(src.indexOf("fn methods("), src.indexOf("fn admin_only("));
   const byRoute = new Map();
