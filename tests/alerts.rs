@@ -122,10 +122,7 @@ fn the_gate_raises_each_crossing_once_and_resolves_it_when_the_cap_is_raised() {
     port.db
         .transaction(|db| watch::set_percents(db, &[95, 50, 50]))
         .unwrap();
-    assert_eq!(
-        port.db.transaction(|db| watch::percents(db)).unwrap(),
-        vec![50, 95]
-    );
+    assert_eq!(port.db.transaction(watch::percents).unwrap(), vec![50, 95]);
     assert!(observe(&port, now()).is_empty());
     port.record("a", 600, now(), now());
     let events = observe(&port, now());
@@ -181,7 +178,7 @@ fn a_new_period_resolves_the_last_ones_crossings_and_the_reset_is_due() {
     );
     let reset = Period::Day.end(now());
     assert_eq!(
-        port.db.transaction(|db| watch::next_reset(db)).unwrap(),
+        port.db.transaction(watch::next_reset).unwrap(),
         Some(reset.timestamp_millis())
     );
     let next_day = reset + Duration::milliseconds(1);
@@ -192,10 +189,7 @@ fn a_new_period_resolves_the_last_ones_crossings_and_the_reset_is_due() {
     );
     assert_eq!(events[0]["used"], 0);
     assert_eq!(events[0]["periodStart"], ai_budget::gate::iso(reset));
-    assert_eq!(
-        port.db.transaction(|db| watch::next_reset(db)).unwrap(),
-        None
-    );
+    assert_eq!(port.db.transaction(watch::next_reset).unwrap(), None);
 }
 
 #[test]
