@@ -105,3 +105,14 @@ export const issueKey = (port) => request("POST", portPath(port, "/keys"));
 /** Revokes a port key. */
 export const revokeKey = (port, keyId) =>
   request("DELETE", portPath(port, `/keys/${encodeURIComponent(keyId)}`));
+
+export const portAlerts = (port) => request("GET", portPath(port, "/alerts"));
+
+export const saveAlerts = (port, update) => request("PUT", portPath(port, "/alerts"), { body: update });
+
+export const testAlerts = (port) => request("POST", portPath(port, "/alerts/test"));
+
+export const alertDeliveries = (port) => request("GET", portPath(port, "/alerts/deliveries?limit=20"));
+
+export const resendAlert = (port, eventId) =>
+  request("POST", portPath(port, `/alerts/deliveries/${encodeURIComponent(eventId)}/resend`));

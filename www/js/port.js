@@ -3,6 +3,7 @@
 // "would this call pass?" box, charts, recent ledger rows, holds and keys.
 import { h, replace, tokens, percent, time, badge, instant, table } from "./dom.js";
 import { capsSection } from "./caps.js";
+import { alertsSection } from "./alerts.js";
 import { dailyChart, breakdownChart } from "./charts.js";
 import * as api from "./api.js";
 
@@ -427,6 +428,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
         ),
       ),
       capsSection(port, status, rules, { reload, onError }),
+      alertsSection(port, { onError }),
       h(
         "section",
         { class: "card", "aria-labelledby": "daily-title" },
