@@ -223,3 +223,29 @@ test("in production only https:// to public hosts is accepted", async () => {
     await prod.dispose();
   }
 });
+
+test("a new period resolves the last one's crossings, and the next crossing raises again", async () => {
+  const port = "al-period";
+  await w.setBudget(port, { enabled: true, period: "day", softCapTokens: 100, hardCapTokens: 1_000 });
+  await w.put(`/v1/ports/${port}/alerts`, { webhookUrl: `${rx.origin}/ok/period` });
+  await usage(port, 200, "p-1");
+  await settled(port, 1);
+  // The next day (the suite's instant plus a day, so it crosses a UTC midnight).
+  const nextDay = new Date(Date.parse(w.now) + 86_400_000).toISOString();
+  const next = (tokens, id) =>
+    w.post(`/v1/ports/${port}/usage`, { feature: "chat", provider: "openai", model: "m", inputTokens: tokens, outputTokens: 0, requestId: id }, { headers: { "x-now": nextDay } });
+  assert.equal((await next(10, "p-2")).status, 201);
+  await settled(port, 2);
+  const [crossed, resolved] = rx.at("/ok/period").map((r) => r.event);
+  assert.equal(crossed.type, "threshold-crossed");
+  assert.equal(resolved.type, "threshold-resolved");
+  assert.equal(resolved.threshold, "soft");
+  assert.equal(resolved.used, 10, "the new period's usage");
+  assert.ok(Date.parse(resolved.periodStart) > Date.parse(crossed.periodStart));
+  assert.equal(resolved.periodStart, crossed.resetsAt);
+  assert.equal((await next(200, "p-3")).status, 201);
+  await settled(port, 3);
+  const third = rx.at("/ok/period")[2].event;
+  assert.deepEqual([third.type, third.threshold, third.periodStart], ["threshold-crossed", "soft", resolved.periodStart]);
+  assert.notEqual(third.id, crossed.id);
+});
