@@ -25,6 +25,13 @@ fn standing(soft: u64, hard: u64, used: u64) -> Standing {
     Standing::of_tokens(&cap_status(&budget, used, now()))
 }
 
+/// A port's gate with the alert tables, as the object makes them first.
+fn alerting() -> Port {
+    let port = Port::new();
+    watch::migrate(&port.db).unwrap();
+    port
+}
+
 /// Observes the port's gate in its own transaction, as the object does
 /// after each change; answers the events' bodies.
 fn observe(port: &Port, when: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
@@ -117,7 +124,7 @@ fn a_crossing_remembered_for_the_period_raises_nothing_again() {
 
 #[test]
 fn the_gate_raises_each_crossing_once_and_resolves_it_when_the_cap_is_raised() {
-    let port = Port::new();
+    let port = alerting();
     capped(&port, 800, 1_000, "day");
     port.db
         .transaction(|db| watch::set_percents(db, &[95, 50, 50]))
@@ -169,7 +176,7 @@ fn the_gate_raises_each_crossing_once_and_resolves_it_when_the_cap_is_raised() {
 
 #[test]
 fn a_new_period_resolves_the_last_ones_crossings_and_the_reset_is_due() {
-    let port = Port::new();
+    let port = alerting();
     capped(&port, 100, 200, "day");
     port.record("a", 150, now(), now());
     assert_eq!(
@@ -194,7 +201,7 @@ fn a_new_period_resolves_the_last_ones_crossings_and_the_reset_is_due() {
 
 #[test]
 fn an_observation_that_fails_keeps_nothing() {
-    let port = Port::new();
+    let port = alerting();
     capped(&port, 100, 200, "day");
     port.record("a", 150, now(), now());
     let failed: Result<(), ai_budget::gate::GateError> = port.db.transaction(|db| {
@@ -216,7 +223,7 @@ fn an_observation_that_fails_keeps_nothing() {
 
 #[test]
 fn sent_events_leave_the_outbox() {
-    let port = Port::new();
+    let port = alerting();
     capped(&port, 100, 200, "day");
     port.record("a", 250, now(), now());
     assert_eq!(observe(&port, now()).len(), 2);
@@ -388,4 +395,68 @@ fn retries_back_off_doubling_up_to_an_hour() {
     assert_eq!(retry::delay_seconds(10, 30), retry::MAX_DELAY_SECONDS);
     assert_eq!(retry::delay_seconds(0, 4), 0);
     assert!(retry::delivered(204) && !retry::delivered(302) && !retry::delivered(500));
+}
+
+#[test]
+fn delivery_records_count_tries_keep_dead_and_restart_on_a_resend() {
+    use ai_budget::alerts::records::{self, Status, Subject};
+    let db = common::sqlite::Sqlite::with_d1_schema();
+    let body = r#"{"id":"evt_1","type":"threshold-crossed","threshold":80}"#;
+    let s = Subject {
+        port: "acme",
+        event_id: "evt_1",
+        endpoint: "https://h.example.com/",
+        body,
+    };
+    db.batch(&[records::start(&s, Status::Pending, 1_000)])
+        .unwrap();
+    for (i, code) in [500u16, 502].iter().enumerate() {
+        let rows = db.batch(&[records::attempt(&s, 2_000 + i as i64)]).unwrap();
+        assert_eq!(records::attempts_of(&rows[0]), i as u32 + 1);
+        db.batch(&[records::finish(
+            "acme",
+            "evt_1",
+            s.endpoint,
+            Status::Failed,
+            Some(*code),
+            Some("no"),
+            3_000,
+        )])
+        .unwrap();
+    }
+    db.batch(&[records::dead("acme", "evt_1", s.endpoint, 4_000)])
+        .unwrap();
+    // A late finish of a dead delivery leaves it dead.
+    db.batch(&[records::finish(
+        "acme",
+        "evt_1",
+        s.endpoint,
+        Status::Failed,
+        Some(503),
+        None,
+        5_000,
+    )])
+    .unwrap();
+    let listed = db.batch(&[records::recent("acme", 10)]).unwrap();
+    let row = records::row_json(&listed[0][0]);
+    assert_eq!(row["status"], "dead");
+    assert_eq!(row["attempts"], 2);
+    assert_eq!(row["responseCode"], 502);
+    assert_eq!(row["threshold"], 80);
+    assert_eq!(row["type"], "threshold-crossed");
+    assert_eq!(row["event"]["id"], "evt_1");
+    // Another port never sees it.
+    assert!(db.batch(&[records::recent("other", 10)]).unwrap()[0].is_empty());
+    assert!(db.batch(&[records::body_of("other", "evt_1")]).unwrap()[0].is_empty());
+    // A resend starts over: pending, no tries, the same body.
+    db.batch(&[records::start(&s, Status::Pending, 6_000)])
+        .unwrap();
+    let row = records::row_json(&db.batch(&[records::recent("acme", 10)]).unwrap()[0][0]);
+    assert_eq!(
+        (row["status"].as_str(), row["attempts"].as_i64()),
+        (Some("pending"), Some(0))
+    );
+    assert_eq!(row["responseCode"], Value::Null);
+    let bodies = db.batch(&[records::body_of("acme", "evt_1")]).unwrap();
+    assert_eq!(bodies[0][0].text("body").as_deref(), Some(body));
 }

@@ -7,7 +7,7 @@
 //! time), so concurrent calls that cross one threshold raise one event: the
 //! first writes the crossing, the others find it. An event written here is
 //! kept until the queue took it ([`mark_sent`]); a lost send is sent again
-//! with the same id.
+//! with the same id. The tables are made by [`migrate`], once per storage.
 
 use chrono::{DateTime, Utc};
 
@@ -39,7 +39,9 @@ const TABLES: &[&str] = &[
 /// (the delivery records keep them for resends).
 pub const SENT_RETENTION_MS: i64 = 7 * 86_400_000;
 
-/// Creates the alert tables if they are missing; idempotent.
+/// Creates the alert tables if they are missing; idempotent. Every other
+/// function here expects them: run this once per storage (in its own
+/// transaction, so a rolled-back change cannot take the tables with it).
 ///
 /// # Errors
 /// The storage's.
@@ -74,7 +76,6 @@ fn set_setting(sql: &impl Sql, key: &str, value: &str) -> Result<(), SqlError> {
 /// # Errors
 /// The storage's.
 pub fn percents(sql: &impl Sql) -> Result<Vec<u8>, SqlError> {
-    migrate(sql)?;
     Ok(setting(sql, "percents")?
         .and_then(|text| serde_json::from_str::<Vec<u8>>(&text).ok())
         .unwrap_or_default())
@@ -86,7 +87,6 @@ pub fn percents(sql: &impl Sql) -> Result<Vec<u8>, SqlError> {
 /// # Errors
 /// The storage's.
 pub fn set_percents(sql: &impl Sql, percents: &[u8]) -> Result<Vec<u8>, SqlError> {
-    migrate(sql)?;
     let mut list: Vec<u8> = percents.to_vec();
     list.sort_unstable();
     list.dedup();
@@ -241,7 +241,6 @@ pub struct Outgoing {
 /// # Errors
 /// The storage's.
 pub fn pending(sql: &impl Sql, limit: u32) -> Result<Vec<Outgoing>, SqlError> {
-    migrate(sql)?;
     Ok(sql
         .exec(
             "SELECT seq, id, body FROM alert_outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?1",
@@ -278,7 +277,6 @@ pub fn mark_sent(sql: &impl Sql, seqs: &[u64], now_ms: i64) -> Result<(), SqlErr
 /// # Errors
 /// The storage's.
 pub fn next_reset(sql: &impl Sql) -> Result<Option<i64>, SqlError> {
-    migrate(sql)?;
     Ok(sql
         .exec("SELECT MIN(resets_at) AS at FROM alert_raised", &[])?
         .first()
@@ -290,7 +288,6 @@ pub fn next_reset(sql: &impl Sql) -> Result<Option<i64>, SqlError> {
 /// # Errors
 /// The storage's.
 pub fn prune(sql: &impl Sql, before: i64) -> Result<(), SqlError> {
-    migrate(sql)?;
     sql.exec(
         "DELETE FROM alert_outbox WHERE sent_at IS NOT NULL AND sent_at < ?1",
         &[before.into()],

@@ -1,7 +1,8 @@
 //! The port object's side of alerts: what it runs in each change's
 //! transaction, and handing the outbox to the queue after the answer.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use worker::{Env, State};
@@ -14,9 +15,31 @@ use crate::worker::gate::storage::{atomically, ObjectSql};
 /// Events handed to the queue per storage read.
 const BATCH: u32 = 50;
 
+thread_local! {
+    /// The objects (by id) whose storage this isolate gave the alert tables.
+    static READY: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+/// The object's storage, its alert tables made first (once per isolate and
+/// object, in a transaction of its own).
+pub fn tables(state: &State) -> ObjectSql {
+    let sql = ObjectSql::of(state);
+    let id = state.id().to_string();
+    if !READY.with(|r| r.borrow().contains(&id)) {
+        let made = sql.clone();
+        match atomically(state, move |_| Ok(watch::migrate(&made)?)) {
+            Ok(()) => READY.with(|r| {
+                r.borrow_mut().insert(id);
+            }),
+            Err(e) => worker::console_error!("alerts: making the alert tables: {e}"),
+        }
+    }
+    sql
+}
+
 /// Notices the port's crossings after a change, inside the change's own
 /// transaction (call it from the `atomically` closure with `sql` made by
-/// [`ObjectSql::of`] on the same object).
+/// [`tables`] on the same object).
 ///
 /// # Errors
 /// The storage's: the change is rolled back with it.
@@ -40,7 +63,7 @@ pub async fn send(state: &State, env: &Env, port: &str, sending: &Cell<bool>, no
     let queue = env.queue(QUEUE_BINDING).ok();
     let mut all_sent = true;
     loop {
-        let sql = ObjectSql::of(state);
+        let sql = tables(state);
         let Ok(pending) = atomically(state, move |_| Ok(watch::pending(&sql, BATCH)?)) else {
             all_sent = false;
             break;
@@ -76,7 +99,7 @@ pub async fn send(state: &State, env: &Env, port: &str, sending: &Cell<bool>, no
             }
             log_event(&event.body);
         }
-        let sql = ObjectSql::of(state);
+        let sql = tables(state);
         let marked = sent.clone();
         if atomically(state, move |_| Ok(watch::mark_sent(&sql, &marked, now_ms)?)).is_err() {
             all_sent = false;
@@ -94,7 +117,7 @@ pub async fn send(state: &State, env: &Env, port: &str, sending: &Cell<bool>, no
 /// and the earliest period end of a raised crossing (epoch ms, by the
 /// requests' clock), when it resolves with no call.
 pub fn due(state: &State) -> (bool, Option<i64>) {
-    let sql = ObjectSql::of(state);
+    let sql = tables(state);
     atomically(state, move |_| {
         Ok((
             !watch::pending(&sql, 1)?.is_empty(),

@@ -202,7 +202,7 @@ impl DurableObject for PortGate {
         if inner.port().is_none() {
             return Response::ok("no port yet");
         }
-        let sql = ObjectSql::of(&inner.state);
+        let sql = alerts::tables(&inner.state);
         let prune_due = atomically(&inner.state, move |g| {
             g.expire_due(now)?;
             // Expired holds and period resets move the thresholds too.
@@ -391,7 +391,7 @@ async fn operate(
             if_match,
             actor,
         } => {
-            let sql = ObjectSql::of(state);
+            let sql = alerts::tables(state);
             let saved = atomically(state, move |g| {
                 let outcome = g.save_budget(&update, if_match.as_deref(), &actor, now)?;
                 if matches!(outcome, SaveOutcome::Saved { .. }) {
@@ -418,7 +418,7 @@ async fn operate(
             atomically(state, move |g| g.seed_history(rows, users, now)).map(|()| to_json(&()))
         }
         GateRequest::Alerts { percents } => {
-            let sql = ObjectSql::of(state);
+            let sql = alerts::tables(state);
             let answer = atomically(state, move |g| {
                 let percents = match percents {
                     Some(p) => {
@@ -454,7 +454,7 @@ fn answered<T: Serialize + 'static>(
     now: DateTime<Utc>,
     op: impl FnOnce(&Gate<'_, ObjectSql>) -> std::result::Result<T, GateError> + 'static,
 ) -> std::result::Result<serde_json::Value, GateError> {
-    let sql = ObjectSql::of(state);
+    let sql = alerts::tables(state);
     atomically(state, move |g| {
         let result = op(g)?;
         // Crossings are noticed in the change's own transaction: once.
