@@ -82,12 +82,17 @@ pub fn percents(sql: &impl Sql) -> Result<Vec<u8>, SqlError> {
 }
 
 /// Replaces the port's percent thresholds (validated by the caller, see
-/// [`super::threshold::percent_of_json`]); kept sorted, without repeats.
+/// [`super::threshold::percent_of_json`]; anything outside 1..=100 is
+/// dropped); kept sorted, without repeats.
 ///
 /// # Errors
 /// The storage's.
 pub fn set_percents(sql: &impl Sql, percents: &[u8]) -> Result<Vec<u8>, SqlError> {
-    let mut list: Vec<u8> = percents.to_vec();
+    let mut list: Vec<u8> = percents
+        .iter()
+        .copied()
+        .filter(|p| (1..=100).contains(p))
+        .collect();
     list.sort_unstable();
     list.dedup();
     let text = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());

@@ -18,6 +18,9 @@ const BATCH: u32 = 50;
 thread_local! {
     /// The objects (by id) whose storage this isolate gave the alert tables.
     static READY: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    /// The objects (by id) that wrote events since their last hand-off: a
+    /// change that raised nothing costs no outbox read after its answer.
+    static WRITTEN: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
 
 /// The object's storage, its alert tables made first (once per isolate and
@@ -39,24 +42,42 @@ pub fn tables(state: &State) -> ObjectSql {
 
 /// Notices the port's crossings after a change, inside the change's own
 /// transaction (call it from the `atomically` closure with `sql` made by
-/// [`tables`] on the same object).
+/// [`tables`] on the same object, and `object` its id).
 ///
 /// # Errors
 /// The storage's: the change is rolled back with it.
 pub fn observe(
     gate: &Gate<'_, ObjectSql>,
     sql: &ObjectSql,
+    object: &str,
     now: DateTime<Utc>,
 ) -> Result<(), GateError> {
-    watch::observe(gate, sql, now).map(|_| ())
+    if !watch::observe(gate, sql, now)?.is_empty() {
+        WRITTEN.with(|w| w.borrow_mut().insert(object.to_owned()));
+    }
+    Ok(())
 }
 
 /// Hands every event in the outbox to the queue, oldest first, and marks
 /// each sent once the queue took it; logs each event once, as it goes.
 /// One run at a time per object (`sending`); events written meanwhile are
-/// picked up by the running one. Answers false when some are left (the
-/// queue failed): the alarm tries again.
-pub async fn send(state: &State, env: &Env, port: &str, sending: &Cell<bool>, now_ms: i64) -> bool {
+/// picked up by the running one. Unless `always` (the alarm, which also
+/// finds what an earlier instance left), it reads the outbox only after
+/// [`observe`] wrote to it. Answers false when some are left (the queue
+/// failed): the alarm tries again.
+pub async fn send(
+    state: &State,
+    env: &Env,
+    port: &str,
+    sending: &Cell<bool>,
+    always: bool,
+    now_ms: i64,
+) -> bool {
+    let id = state.id().to_string();
+    let written = WRITTEN.with(|w| w.borrow_mut().remove(&id));
+    if !(written || always) {
+        return true;
+    }
     if sending.replace(true) {
         return true;
     }

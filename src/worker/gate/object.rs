@@ -9,6 +9,11 @@
 //! deployment that already has data it takes the port's budget from KV and
 //! its counters and holds from D1, once, before any other request runs.
 //!
+//! Each change also notices, in its own transaction, the alert thresholds
+//! it crossed or resolved ([`crate::alerts::watch`]); the events go to the
+//! alert queue after the answer, and the alarm comes back for what the
+//! queue did not take and for the period end of a raised crossing.
+//!
 //! Requests come from the Worker only ([`super::client`]): the operation as
 //! JSON, the port in `x-port`, and under the test seams the instant in
 //! `x-now` and faults in `x-fault` (`gate.restart`: abort before the
@@ -203,10 +208,11 @@ impl DurableObject for PortGate {
             return Response::ok("no port yet");
         }
         let sql = alerts::tables(&inner.state);
+        let object = inner.state.id().to_string();
         let prune_due = atomically(&inner.state, move |g| {
             g.expire_due(now)?;
             // Expired holds and period resets move the thresholds too.
-            alerts::observe(g, &sql, now)?;
+            alerts::observe(g, &sql, &object, now)?;
             let last = g
                 .note("pruned-at")?
                 .and_then(|v| v.parse::<f64>().ok())
@@ -225,7 +231,7 @@ impl DurableObject for PortGate {
         // Whatever expired, and whatever an earlier delivery left behind.
         inner.dirty.set(true);
         deliver(inner.clone()).await;
-        send_alerts(&inner).await;
+        send_alerts(&inner, true).await;
         sync_budget_replica(&inner, Rc::new(Faults::none())).await;
         schedule(&inner).await;
         Response::ok("alarm")
@@ -392,12 +398,13 @@ async fn operate(
             actor,
         } => {
             let sql = alerts::tables(state);
+            let object = state.id().to_string();
             let saved = atomically(state, move |g| {
                 let outcome = g.save_budget(&update, if_match.as_deref(), &actor, now)?;
                 if matches!(outcome, SaveOutcome::Saved { .. }) {
                     g.set_note("budget-replica", Some("pending"))?;
                     // A raised cap resolves crossings; a lowered one raises them.
-                    alerts::observe(g, &sql, now)?;
+                    alerts::observe(g, &sql, &object, now)?;
                 }
                 Ok(outcome)
             });
@@ -419,11 +426,12 @@ async fn operate(
         }
         GateRequest::Alerts { percents } => {
             let sql = alerts::tables(state);
+            let object = state.id().to_string();
             let answer = atomically(state, move |g| {
                 let percents = match percents {
                     Some(p) => {
                         let saved = crate::alerts::watch::set_percents(&sql, &p)?;
-                        alerts::observe(g, &sql, now)?;
+                        alerts::observe(g, &sql, &object, now)?;
                         saved
                     }
                     None => crate::alerts::watch::percents(&sql)?,
@@ -455,10 +463,11 @@ fn answered<T: Serialize + 'static>(
     op: impl FnOnce(&Gate<'_, ObjectSql>) -> std::result::Result<T, GateError> + 'static,
 ) -> std::result::Result<serde_json::Value, GateError> {
     let sql = alerts::tables(state);
+    let object = state.id().to_string();
     atomically(state, move |g| {
         let result = op(g)?;
         // Crossings are noticed in the change's own transaction: once.
-        alerts::observe(g, &sql, now)?;
+        alerts::observe(g, &sql, &object, now)?;
         Ok(to_json(&Answered {
             budget: g.budget()?,
             result,
@@ -479,7 +488,7 @@ fn after_change(inner: &Rc<Inner>) {
     let inner = inner.clone();
     let state = another_handle(&inner.state);
     state.wait_until(async move {
-        send_alerts(&inner).await;
+        send_alerts(&inner, false).await;
         let entries = atomically(&inner.state, |g| g.pending_count()).unwrap_or(1);
         let soon = clock::system_ms() + SNAPSHOT_DELAY_MS;
         if entries == 0 && inner.alarm_at.get().is_some_and(|at| at <= soon) {
@@ -492,11 +501,20 @@ fn after_change(inner: &Rc<Inner>) {
     });
 }
 
-/// Hands the alert outbox to the queue (off every request's path).
-async fn send_alerts(inner: &Rc<Inner>) {
+/// Hands the alert outbox to the queue (off every request's path):
+/// `always` from the alarm, else only when a change wrote events.
+async fn send_alerts(inner: &Rc<Inner>, always: bool) {
     if let Some(port) = inner.port() {
         let now = inner.now().timestamp_millis();
-        alerts::send(&inner.state, &inner.env, &port, &inner.alerts_sending, now).await;
+        alerts::send(
+            &inner.state,
+            &inner.env,
+            &port,
+            &inner.alerts_sending,
+            always,
+            now,
+        )
+        .await;
     }
 }
 
