@@ -39,4 +39,6 @@ cat <<INFO
    run the daily cron now (prunes old rollup rows): curl -s "http://127.0.0.1:$port/__scheduled?cron=17+3+*+*+*"
 
 INFO
-exec wrangler dev --local --test-scheduled --ip 127.0.0.1 --port "$port" "$@"
+# Development (ENVIRONMENT=development): alert webhooks may be http://localhost
+# (docs/api.md "Alerts"). The alert queues of wrangler.toml run locally.
+exec wrangler dev --local --test-scheduled --ip 127.0.0.1 --port "$port" --var ENVIRONMENT:development "$@"

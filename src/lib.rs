@@ -26,6 +26,8 @@
 //!   - [`tokens`], [`text`], [`error`]: token counts, caller text (what
 //!     reads as written, header values as UTF-8) and the one error type.
 //!   - [`llm`]: what the gateway knows of LLM APIs (pure, no I/O).
+//!   - [`alerts`]: thresholds and their crossings (once per period), the
+//!     events webhooks get, their signature, and which URLs are accepted.
 //! - `web` (feature `web`): the JavaScript API of the npm package.
 //! - `worker` (feature `worker`): the Cloudflare Worker that enforces the
 //!   rules over HTTP, with budgets in KV and the ledger in D1.
@@ -49,6 +51,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod budget;
 pub mod caps;
 pub mod charge;

@@ -7,7 +7,8 @@
 //   checkBudget (read the budget from KV, SUM the period's ledger rows) in
 //   the same workerd on the same D1 and KV;
 // - with BENCH_BASELINE=<another build's index.js>, that build too (its own
-//   workerd, D1 and KV, seeded the same), interleaved with this one;
+//   workerd, D1 and KV, seeded the same), interleaved with this one
+//   (BENCH_BASELINE_GATE=on when that build has the ports' Durable Objects);
 // - reserve + commit pairs per second with 8 and 32 clients, spread over 64
 //   ports and all on one hot port.
 //
@@ -65,7 +66,9 @@ export default {
 
 // Real time: no x-now header. The test seams are on for seeding only.
 const w = await startWorker({ now: null, extraWorkers: [{ name: "seed-way", script: SEED_WORKER }] });
-const base = BASELINE ? await startWorker({ now: null, scriptPath: BASELINE, gate: false }) : undefined;
+const base = BASELINE
+  ? await startWorker({ now: null, scriptPath: BASELINE, gate: process.env.BENCH_BASELINE_GATE === "on" })
+  : undefined;
 const seedWorker = await w.mf.getWorker("seed-way");
 const seedCheck = async (port) => {
   const res = await seedWorker.fetch(`http://seed.local/?port=${port}&estimate=100`);

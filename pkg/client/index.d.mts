@@ -25,6 +25,8 @@ export type BudgetApiErrorCode =
   | 'request-id-conflict' | 'reservation-released' | 'reservation-committed' | 'reservation-expired' | 'total-too-large'
   | 'precondition-failed' | 'body-too-large' | 'budget-exceeded' | 'internal' | 'store-unavailable'
   | 'negative-amount' | 'too-many-decimals' | 'amount-too-large' | 'unpriced-model' | 'price-not-found'
+  | 'invalid-threshold' | 'too-many-thresholds' | 'invalid-webhook-url' | 'insecure-webhook-url'
+  | 'private-webhook-url' | 'too-many-endpoints' | 'no-webhook-endpoint' | 'event-not-found'
   | 'network-error' | 'invalid-response' | 'invalid-usage';
 
 /** The `fetch` the client calls (the global one by default). */
@@ -268,6 +270,64 @@ export interface Revoked { port: string; keyId: string; revoked: true }
 export interface PortSummary { port: string; budget: Budget; usedTokens: number; heldTokens: number; usedUsd: number; heldUsd: number; capStatus: CapStatus }
 export interface PortList { ports: PortSummary[] }
 
+/** A webhook endpoint; `secret` only in the answer that created it. */
+export interface AlertEndpoint { url: string; createdAt: string; secret?: string }
+/** One URL, up to 5, or null (none). */
+export type WebhookUrl = string | string[] | null;
+export interface AlertSettingsUpdate {
+  /** Percents of the hard cap (1..100, at most 10); the soft and hard caps are always watched. */
+  thresholds?: number[];
+  webhookUrl?: WebhookUrl;
+}
+export interface AlertSettings {
+  port: string;
+  thresholds: number[];
+  webhookUrl: WebhookUrl;
+  /** The new endpoint's signing secret, shown once (a single endpoint). */
+  secret?: string;
+  endpoints: AlertEndpoint[];
+  /** No endpoint of its own: the default one applies. */
+  usesDefault: boolean;
+}
+export interface DefaultAlerts { webhookUrl: WebhookUrl; secret?: string; endpoints: AlertEndpoint[] }
+/** The body a webhook receives. */
+export interface AlertEvent {
+  /** Stable across retries and resends: deduplicate on it. */
+  id: string;
+  type: 'threshold-crossed' | 'threshold-resolved';
+  port: string;
+  threshold: 'soft' | 'hard' | number;
+  used: number;
+  cap: number;
+  unit: string;
+  period: Period;
+  periodStart: string;
+  resetsAt: string;
+  /** Only on samples of testAlerts(). */
+  test?: true;
+}
+export interface AlertTestResult {
+  eventId: string;
+  event: AlertEvent;
+  deliveries: { endpoint: string; delivered: boolean; responseCode: number | null; error: string | null }[];
+}
+export type AlertDeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead' | 'no-endpoint' | 'dropped';
+export interface AlertDelivery {
+  eventId: string;
+  type: AlertEvent['type'];
+  threshold: 'soft' | 'hard' | number;
+  endpoint: string | null;
+  status: AlertDeliveryStatus;
+  attempts: number;
+  responseCode: number | null;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+  event: AlertEvent | null;
+}
+export interface AlertDeliveries { port: string; deliveries: AlertDelivery[] }
+export interface AlertResent { port: string; eventId: string; queued: true }
+
 export interface BudgetClient {
   readonly port: string | undefined;
   /** A token budget's answer; pass `CheckResultUsd` for a budget in dollars. */
@@ -303,7 +363,33 @@ export interface BudgetClient {
   setPrice(model: string, price: Price): Promise<PriceRow>;
   /** Admin. */
   deletePrice(model: string): Promise<PriceDeleted>;
+  /** Admin. The port's thresholds and endpoints, without secrets. */
+  alerts(): Promise<AlertSettings>;
+  /** Admin. A new endpoint's secret is only in this answer (never retried). */
+  setAlerts(update: AlertSettingsUpdate): Promise<AlertSettings>;
+  /** Admin. A signed sample to the port's endpoints, now. */
+  testAlerts(): Promise<AlertTestResult>;
+  /** Admin. The last deliveries, newest first (limit 1..100, default 20). */
+  alertDeliveries(options?: { limit?: number }): Promise<AlertDeliveries>;
+  /** Admin. The event again, same id, to the port's current endpoints. */
+  resendAlert(eventId: string): Promise<AlertResent>;
+  /** Admin. The default endpoints (ports without their own). */
+  defaultAlerts(): Promise<DefaultAlerts>;
+  /** Admin. */
+  setDefaultAlerts(update: { webhookUrl: WebhookUrl }): Promise<DefaultAlerts>;
 }
+
+/**
+ * Verifies an alert webhook's `X-Budget-Signature` header against the raw
+ * body and the endpoint's secret (HMAC-SHA256 over `"<t>.<body>"`), with `t`
+ * within `toleranceSeconds` (default 300) of `now` (ms, default the current time).
+ */
+export function verifyAlertSignature(
+  header: string,
+  body: string,
+  secret: string,
+  options?: { now?: number; toleranceSeconds?: number },
+): Promise<boolean>;
 
 export function createClient(options: ClientOptions): BudgetClient;
 

@@ -168,7 +168,43 @@ export function createClient(options) {
     price: (model) => call('GET', `/v1/prices/${encodeURIComponent(model)}`),
     setPrice: (model, price) => call('PUT', `/v1/prices/${encodeURIComponent(model)}`, { body: price }),
     deletePrice: (model) => call('DELETE', `/v1/prices/${encodeURIComponent(model)}`),
+    alerts: () => call('GET', portPath('/alerts')),
+    // Not repeated after a lost answer: a new endpoint's secret is shown once.
+    setAlerts: (update) => call('PUT', portPath('/alerts'), { body: update, idempotent: false }),
+    testAlerts: () => call('POST', portPath('/alerts/test'), { idempotent: false }),
+    alertDeliveries: (opts) => call('GET', portPath(`/alerts/deliveries${query({ limit: opts?.limit })}`)),
+    resendAlert: (eventId) => call('POST', portPath(`/alerts/deliveries/${encodeURIComponent(eventId)}/resend`), { idempotent: false }),
+    defaultAlerts: () => call('GET', '/v1/alerts'),
+    setDefaultAlerts: (update) => call('PUT', '/v1/alerts', { body: update, idempotent: false }),
   };
+}
+
+/**
+ * Verifies an alert webhook's `X-Budget-Signature` (`t=<unix seconds>,v1=<hex>`):
+ * HMAC-SHA256 keyed with the endpoint's secret over `"<t>.<raw body>"`, with
+ * Web Crypto. `body` is the raw request body (a string, as received);
+ * `t` must be within `toleranceSeconds` (default 300) of `now` (default the
+ * current time). Resolves true or false; never throws on bad input.
+ */
+export async function verifyAlertSignature(header, body, secret, { now = Date.now(), toleranceSeconds = 300 } = {}) {
+  if (typeof header !== 'string' || typeof body !== 'string' || typeof secret !== 'string' || !secret) return false;
+  let t;
+  const tags = [];
+  for (const part of header.split(',')) {
+    const [k, v] = part.trim().split('=');
+    if (k === 't' && /^\d+$/.test(v ?? '')) t = Number(v);
+    else if (k === 'v1' && /^[0-9a-f]{64}$/.test(v ?? '')) tags.push(v);
+  }
+  if (t === undefined || !tags.length || Math.abs(now / 1000 - t) > toleranceSeconds) return false;
+  const enc = new TextEncoder();
+  const subtle = globalThis.crypto.subtle;
+  const hmacKey = await subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  for (const tag of tags) {
+    const bytes = new Uint8Array(tag.match(/../g).map((h) => parseInt(h, 16)));
+    // subtle.verify compares in constant time.
+    if (await subtle.verify('HMAC', hmacKey, bytes, enc.encode(`${t}.${body}`))) return true;
+  }
+  return false;
 }
 
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);

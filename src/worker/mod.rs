@@ -7,6 +7,7 @@
 //! - [`gate`]: `PortGate`, the Durable Object that is each port's gate
 //!   (holds, counters, exactly-once, expiry, the outbox to D1), and the
 //!   client the API and the gateway reach it with.
+//! - [`alerts`]: threshold events through a queue to signed webhooks.
 //! - [`d1`]: the ledger of record's statements run on D1.
 //! - [`settings`]: budgets (as listed) and hashed port keys in KV.
 //! - [`auth`], [`input`], [`http`], [`ids`]: who calls, strict input,
@@ -19,6 +20,7 @@
 //! (RFC 3339) fixes the clock for that request, so tests run at any instant
 //! and cross period resets on purpose; otherwise the header is ignored.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod clock;

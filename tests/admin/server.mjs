@@ -3,7 +3,7 @@
 // its static assets, routed the way wrangler.toml's [assets] routes them.
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { ROOT, migrationStatements, GATE_OBJECTS } from "../worker/harness.mjs";
+import { ROOT, migrationStatements, GATE_OBJECTS, ALERT_QUEUES, ALERT_VARS } from "../worker/harness.mjs";
 import { testClock } from "../clock.mjs";
 
 export { ROOT };
@@ -29,8 +29,9 @@ export async function startSite() {
     d1Databases: { DB: "ai-budget-admin-test" },
     kvNamespaces: ["BUDGETS"],
     durableObjects: GATE_OBJECTS,
+    ...ALERT_QUEUES,
     // The test seams, for the `x-now` header that runs the Worker at CLOCK.
-    bindings: { ADMIN_TOKEN, FAULT_INJECTION: "on" },
+    bindings: { ADMIN_TOKEN, FAULT_INJECTION: "on", ...ALERT_VARS },
     assets: {
       directory: join(ROOT, "www"),
       // wrangler.toml: run_worker_first = ["/v1/*"]

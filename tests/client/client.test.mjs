@@ -9,13 +9,14 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createClient, withBudget, usageOf, BudgetRefused, BudgetApiError, isBudgetApiError } from 'ai-budget/client';
+import { createClient, withBudget, usageOf, verifyAlertSignature, BudgetRefused, BudgetApiError, isBudgetApiError } from 'ai-budget/client';
 
 const root = process.env.AI_BUDGET_ROOT;
 const app = process.env.AI_BUDGET_APP;
 const rootRequire = createRequire(join(root, 'package.json'));
 const { startWorker, ADMIN_TOKEN, CLOCK } = await import(pathToFileURL(join(root, 'tests/worker/harness.mjs')).href);
 const { windows } = await import(pathToFileURL(join(root, 'tests/clock.mjs')).href);
+const { Receiver, eventually } = await import(pathToFileURL(join(root, 'tests/alerts/receiver.mjs')).href);
 const Ajv2020 = rootRequire('ajv/dist/2020').default;
 const addFormats = rootRequire('ajv-formats').default;
 
@@ -182,6 +183,43 @@ test('money through the client: prices, a budget in dollars, holds priced by the
   assert.deepEqual(await admin.deletePrice('client/model'), { model: 'client/model', deleted: true });
   const gone = await admin.price('client/model').catch((e) => e);
   assert.equal(gone.code, 'price-not-found');
+test('alert methods: thresholds and endpoints, a sample, deliveries, a resend, the default endpoint; the signature verifies', async () => {
+  const rx = await new Receiver().start();
+  try {
+    const admin = clientOf('alerting');
+    await admin.setBudget({ enabled: true, softCapTokens: 100, hardCapTokens: 1000, period: 'day' });
+    const saved = await admin.setAlerts({ thresholds: [80, 50], webhookUrl: `${rx.origin}/ok/client` });
+    assert.deepEqual(saved.thresholds, [50, 80]);
+    assert.match(saved.secret, /^whsec_/);
+    const read = await admin.alerts();
+    assert.equal(read.webhookUrl, `${rx.origin}/ok/client`);
+    assert.equal(read.secret, undefined);
+    const bad = await admin.setAlerts({ thresholds: [0] }).catch((e) => e);
+    assert.deepEqual([bad.status, bad.code, bad.field], [400, 'invalid-threshold', 'thresholds[0]']);
+    const sample = await admin.testAlerts();
+    assert.equal(sample.deliveries[0].delivered, true);
+    const [got] = rx.at('/ok/client');
+    assert.equal(await verifyAlertSignature(got.headers['x-budget-signature'], got.body, saved.secret), true);
+    assert.equal(await verifyAlertSignature(got.headers['x-budget-signature'], got.body, 'whsec_other'), false);
+    assert.equal(await verifyAlertSignature(got.headers['x-budget-signature'], `${got.body} `, saved.secret), false);
+    const t = Number(/t=(\d+)/.exec(got.headers['x-budget-signature'])[1]);
+    assert.equal(await verifyAlertSignature(got.headers['x-budget-signature'], got.body, saved.secret, { now: (t + 301) * 1000 }), false, 'stale');
+    const listed = await admin.alertDeliveries({ limit: 5 });
+    assert.equal(listed.deliveries[0].eventId, sample.eventId);
+    assert.equal((await admin.resendAlert(sample.eventId)).queued, true);
+    await eventually(() => rx.at('/ok/client').length === 2, { what: 'the resend' });
+    assert.equal(rx.at('/ok/client')[1].event.id, sample.eventId);
+    const missing = await admin.resendAlert('evt_missing').catch((e) => e);
+    assert.equal(missing.code, 'event-not-found');
+    const def = await admin.setDefaultAlerts({ webhookUrl: `${rx.origin}/ok/client-default` });
+    assert.match(def.secret, /^whsec_/);
+    assert.equal((await admin.defaultAlerts()).secret, undefined);
+    await admin.setDefaultAlerts({ webhookUrl: null });
+    const none = await clientOf('alert-less').testAlerts().catch((e) => e);
+    assert.deepEqual([none.status, none.code], [409, 'no-webhook-endpoint']);
+  } finally {
+    await rx.stop();
+  }
 });
 
 test('errors are values: code, status, field', async () => {

@@ -10,6 +10,7 @@ import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
 import { testClock } from "../clock.mjs";
+import { Receiver, verifySignature, eventually } from "../alerts/receiver.mjs";
 
 // The walk-through runs at one instant (TEST_NOW, else a Thursday morning in
 // August): the dev Worker is started with its test seams on, and every call
@@ -127,6 +128,24 @@ test("the README's walk-through works against the local Worker", async () => {
   const key = await call("POST", `/v1/ports/${port}/keys`);
   assert.equal(key.status, 201, key.text);
   assert.match(key.json.key, /^abk_/);
+});
+
+test("alerts run on the local queues: a crossing reaches a webhook on localhost, signed", async () => {
+  const rx = await new Receiver().start();
+  try {
+    const alerted = `${port}-alerts`;
+    await call("PUT", `/v1/ports/${alerted}/budget`, { enabled: true, softCapTokens: 100, hardCapTokens: 1000, period: "day" });
+    const put = await call("PUT", `/v1/ports/${alerted}/alerts`, { thresholds: [50], webhookUrl: `${rx.origin}/ok/dev` });
+    assert.equal(put.status, 200, put.text);
+    const usage = { feature: "chat", provider: "openai", model: "gpt-4.1-mini", inputTokens: 600, outputTokens: 0, requestId: "alert-1" };
+    assert.equal((await call("POST", `/v1/ports/${alerted}/usage`, usage)).status, 201);
+    await eventually(() => rx.at("/ok/dev").length >= 2, { ms: 60_000, what: "two events at the local receiver" });
+    const events = rx.at("/ok/dev").map((r) => r.event);
+    assert.deepEqual(events.map((e) => String(e.threshold)).sort(), ["50", "soft"]);
+    for (const r of rx.at("/ok/dev")) assert.ok(verifySignature(r.headers["x-budget-signature"], r.body, put.json.secret));
+  } finally {
+    await rx.stop();
+  }
 });
 
 test("the main command serves the admin page with the package's wasm", async () => {

@@ -3,7 +3,7 @@
 // Every line workerd logs is captured, to show the provider keys never leak.
 import { join } from "node:path";
 import { Miniflare, Log, LogLevel } from "miniflare";
-import { ROOT, ADMIN_TOKEN, WorkerClient, migrationStatements, GATE_OBJECTS } from "../worker/harness.mjs";
+import { ROOT, ADMIN_TOKEN, WorkerClient, migrationStatements, GATE_OBJECTS, ALERT_QUEUES, ALERT_VARS } from "../worker/harness.mjs";
 import { testClock } from "../clock.mjs";
 import { FakeUpstream } from "./fake-upstream.mjs";
 
@@ -46,7 +46,7 @@ export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build",
     compatibilityDate: "2026-04-01",
     d1Databases: { DB: "ai-budget-gateway-test" },
     kvNamespaces: ["BUDGETS"],
-    ...(gate ? { durableObjects: GATE_OBJECTS } : {}),
+    ...(gate ? { durableObjects: GATE_OBJECTS, ...ALERT_QUEUES } : {}),
     cf: false,
     host: "127.0.0.1",
     port: 0,
@@ -66,6 +66,7 @@ export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build",
       OPENAI_API_KEY: OPENAI_KEY,
       ANTHROPIC_API_KEY: ANTHROPIC_KEY,
       GATEWAY_UPSTREAM_TIMEOUT_MS: "2000",
+      ...(gate ? ALERT_VARS : {}),
       ...vars,
     },
   });

@@ -11,6 +11,19 @@ export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const BASE = "http://localhost";
 /** The Durable Object namespace of the ports' gates, as wrangler.toml binds it. */
 export const GATE_OBJECTS = Object.freeze({ GATE: { className: "PortGate", useSQLite: true } });
+/** The alert queue and its dead-letter queue, as wrangler.toml binds them
+ * (local queues in Miniflare): retries at once (the Worker's backoff base is
+ * 0 in the tests), 5 retries, then the dead-letter queue. */
+export const ALERT_QUEUES = Object.freeze({
+  queueProducers: { ALERTS: "ai-budget-alerts" },
+  queueConsumers: {
+    "ai-budget-alerts": { maxBatchTimeout: 0.05, maxRetries: 5, retryDelay: 0, deadLetterQueue: "ai-budget-alerts-dead" },
+    "ai-budget-alerts-dead": { maxBatchTimeout: 0.05 },
+  },
+});
+/** The Worker vars of alerts in the tests: development (http:// webhooks to
+ * localhost), retries without waiting, a short receiver timeout. */
+export const ALERT_VARS = Object.freeze({ ENVIRONMENT: "development", ALERT_RETRY_BASE_SECONDS: "0", ALERT_TIMEOUT_MS: "1000" });
 /** The instant the Worker suites run at: TEST_NOW, else a Wednesday in mid-June. */
 export const CLOCK = testClock("2026-06-17T12:00:00.000Z");
 export { periodStarts };
@@ -59,8 +72,8 @@ export async function startWorker({
         compatibilityDate: "2026-04-01",
         ...storage,
         // `gate: false` for a build from before the ports' gates (a benchmark's baseline).
-        ...(gate ? { durableObjects: GATE_OBJECTS } : {}),
-        bindings: { ADMIN_TOKEN, FAULT_INJECTION: "on", ...bindings },
+        ...(gate ? { durableObjects: GATE_OBJECTS, ...ALERT_QUEUES } : {}),
+        bindings: { ADMIN_TOKEN, FAULT_INJECTION: "on", ...(gate ? ALERT_VARS : {}), ...bindings },
       },
       ...extraWorkers.map((worker) => ({ compatibilityDate: "2026-04-01", modules: true, ...storage, ...worker })),
     ],

@@ -113,3 +113,14 @@ export const price = (model) => request("GET", `/v1/prices/${encodeURIComponent(
 export const savePrice = (model, price) => request("PUT", `/v1/prices/${encodeURIComponent(model)}`, { body: price });
 /** Deletes one model's price (`DELETE /v1/prices/{model}`). */
 export const deletePrice = (model) => request("DELETE", `/v1/prices/${encodeURIComponent(model)}`);
+/** A port's alert thresholds and webhook endpoints, without secrets (`GET /v1/ports/{port}/alerts`). */
+export const portAlerts = (port) => request("GET", portPath(port, "/alerts"));
+/** Sets a port's thresholds and/or endpoints; a new endpoint's secret is in this answer only. */
+export const saveAlerts = (port, update) => request("PUT", portPath(port, "/alerts"), { body: update });
+/** Sends a signed sample event to the port's endpoints now. */
+export const testAlerts = (port) => request("POST", portPath(port, "/alerts/test"));
+/** The port's last 20 alert deliveries, newest first. */
+export const alertDeliveries = (port) => request("GET", portPath(port, "/alerts/deliveries?limit=20"));
+/** Queues an event again, with its id, to the port's current endpoints. */
+export const resendAlert = (port, eventId) =>
+  request("POST", portPath(port, `/alerts/deliveries/${encodeURIComponent(eventId)}/resend`));

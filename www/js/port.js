@@ -5,6 +5,7 @@ import { banner, stat } from "./standing.js";
 import { budgetEditor } from "./budget.js";
 import { capsSection } from "./caps.js";
 import { keysSection } from "./keys.js";
+import { alertsSection } from "./alerts.js";
 import { dailyChart, breakdownChart } from "./charts.js";
 import { amounts, budgetCaps } from "./units.js";
 
@@ -61,6 +62,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
       ),
       editor.cards,
       capsSection(port, status, rules, { reload, onError }),
+      alertsSection(port, { onError }),
       h(
         "section",
         { class: "card", "aria-labelledby": "daily-title" },

@@ -9,7 +9,9 @@
 //! - [`reports`]: breakdown, ledger (JSON and CSV), status.
 //! - [`ports`]: the port list. [`keys`]: port keys.
 //! - [`prices`]: the price table (read; set and delete a model's price).
+//! - [`alerts`]: thresholds, webhook endpoints, deliveries (admin).
 
+pub mod alerts;
 pub mod budgets;
 pub mod holds;
 pub mod json;
@@ -57,6 +59,11 @@ enum Route {
     Status(String),
     Keys(String),
     Key(String, String),
+    DefaultAlerts,
+    Alerts(String),
+    AlertTest(String),
+    AlertDeliveries(String),
+    AlertResend(String, String),
 }
 
 impl Route {
@@ -68,6 +75,7 @@ impl Route {
             ["v1", "ports"] => Route::Ports,
             ["v1", "prices"] => Route::Prices,
             ["v1", "prices", model] => Route::Price(own(model)),
+            ["v1", "alerts"] => Route::DefaultAlerts,
             ["v1", "ports", port, rest @ ..] => match rest {
                 ["budget"] => Route::Budget(own(port)),
                 ["check"] => Route::Check(own(port)),
@@ -81,6 +89,10 @@ impl Route {
                 ["status"] => Route::Status(own(port)),
                 ["keys"] => Route::Keys(own(port)),
                 ["keys", id] => Route::Key(own(port), own(id)),
+                ["alerts"] => Route::Alerts(own(port)),
+                ["alerts", "test"] => Route::AlertTest(own(port)),
+                ["alerts", "deliveries"] => Route::AlertDeliveries(own(port)),
+                ["alerts", "deliveries", id, "resend"] => Route::AlertResend(own(port), own(id)),
                 // The gateway's paths never reach this router: the fetch
                 // entry hands them to `super::gateway` first.
                 _ => return None,
@@ -91,7 +103,7 @@ impl Route {
 
     fn port(&self) -> Option<&str> {
         match self {
-            Route::Ports | Route::Prices | Route::Price(_) => None,
+            Route::Ports | Route::Prices | Route::Price(_) | Route::DefaultAlerts => None,
             Route::Budget(p)
             | Route::Check(p)
             | Route::Reservations(p)
@@ -103,15 +115,22 @@ impl Route {
             | Route::Ledger(p)
             | Route::Status(p)
             | Route::Keys(p)
-            | Route::Key(p, _) => Some(p),
+            | Route::Key(p, _)
+            | Route::Alerts(p)
+            | Route::AlertTest(p)
+            | Route::AlertDeliveries(p)
+            | Route::AlertResend(p, _) => Some(p),
         }
     }
 
     /// The methods the route answers (GET implies HEAD).
     fn methods(&self) -> &'static [Method] {
         match self {
-            Route::Budget(_) => &[Method::Get, Method::Put],
             Route::Price(_) => &[Method::Get, Method::Put, Method::Delete],
+            Route::Budget(_) | Route::Alerts(_) | Route::DefaultAlerts => {
+                &[Method::Get, Method::Put]
+            }
+            Route::AlertTest(_) | Route::AlertResend(..) => &[Method::Post],
             Route::Usage(_) | Route::Keys(_) | Route::Reservations(_) => {
                 &[Method::Get, Method::Post]
             }
@@ -122,6 +141,7 @@ impl Route {
             | Route::Breakdown(_)
             | Route::Ledger(_)
             | Route::Status(_)
+            | Route::AlertDeliveries(_)
             | Route::Reservation(..) => &[Method::Get],
         }
     }
@@ -129,7 +149,14 @@ impl Route {
     /// True when only the admin may call it with `method`.
     fn admin_only(&self, method: &Method) -> bool {
         match self {
-            Route::Ports | Route::Keys(_) | Route::Key(..) => true,
+            Route::Ports
+            | Route::Keys(_)
+            | Route::Key(..)
+            | Route::DefaultAlerts
+            | Route::Alerts(_)
+            | Route::AlertTest(_)
+            | Route::AlertDeliveries(_)
+            | Route::AlertResend(..) => true,
             Route::Budget(_) => *method == Method::Put,
             Route::Price(_) => *method != Method::Get,
             _ => false,
@@ -305,6 +332,13 @@ async fn dispatch(
         (Route::Keys(port), Method::Get) => keys::list(ctx, port).await,
         (Route::Keys(port), _) => keys::issue(ctx, port).await,
         (Route::Key(port, id), _) => keys::revoke(ctx, port, id).await,
+        (Route::DefaultAlerts, Method::Get) => alerts::get_default(ctx).await,
+        (Route::DefaultAlerts, _) => alerts::put_default(ctx, req).await,
+        (Route::Alerts(port), Method::Get) => alerts::get(ctx, port).await,
+        (Route::Alerts(port), _) => alerts::put(ctx, port, req).await,
+        (Route::AlertTest(port), _) => alerts::test(ctx, port).await,
+        (Route::AlertDeliveries(port), _) => alerts::deliveries(ctx, port, req).await,
+        (Route::AlertResend(port, id), _) => alerts::resend(ctx, port, id).await,
     }
 }
 

@@ -4,7 +4,9 @@
 use serde::de::DeserializeOwned;
 use worker::{Env, Headers, Method, Request, RequestInit, Stub};
 
-use super::protocol::{Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, SyncAnswer};
+use super::protocol::{
+    AlertsAnswer, Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, SyncAnswer,
+};
 use crate::gate::{
     CallUsage, CommitOutcome, Hold, HoldRequest, PortCheck, PortView, RecordOutcome,
     ReleaseOutcome, ReserveOutcome, SaveOutcome,
@@ -251,5 +253,11 @@ impl GateClient {
     pub async fn sync(&self) -> Result<u64, StoreError> {
         let answer: SyncAnswer = self.call(&GateRequest::Sync).await?;
         Ok(answer.pending_entries)
+    }
+
+    /// The port's alert percents; replaced first when `percents` is given.
+    pub async fn alerts(&self, percents: Option<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
+        let answer: AlertsAnswer = self.call(&GateRequest::Alerts { percents }).await?;
+        Ok(answer.percents)
     }
 }

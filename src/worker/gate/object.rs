@@ -9,6 +9,11 @@
 //! deployment that already has data it takes the port's budget from KV and
 //! its counters and holds from D1, once, before any other request runs.
 //!
+//! Each change also notices, in its own transaction, the alert thresholds
+//! it crossed or resolved ([`crate::alerts::watch`]); the events go to the
+//! alert queue after the answer, and the alarm comes back for what the
+//! queue did not take and for the period end of a raised crossing.
+//!
 //! Requests come from the Worker only ([`super::client`]): the operation as
 //! JSON, the port in `x-port`, and under the test seams the instant in
 //! `x-now` and faults in `x-fault` (`gate.restart`: abort before the
@@ -30,11 +35,14 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use super::protocol::{Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, SyncAnswer};
-use super::storage::atomically;
+use super::protocol::{
+    AlertsAnswer, Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, SyncAnswer,
+};
+use super::storage::{atomically, ObjectSql};
 use crate::gate::{store::instant, Gate, GateError, Import, SaveOutcome, COUNTER_RETENTION_DAYS};
 use crate::ledger::delivery::{self, Delivered, Snapshot};
 use crate::ledger::reports;
+use crate::worker::alerts::outbox as alerts;
 use crate::worker::clock::{self, Clock};
 use crate::worker::d1::D1;
 use crate::worker::fault::Faults;
@@ -79,6 +87,8 @@ struct Inner {
     failures: Cell<u32>,
     /// When the alarm is set for (runtime ms), as far as this instance knows.
     alarm_at: Cell<Option<f64>>,
+    /// The alert outbox is being handed to the queue.
+    alerts_sending: Cell<bool>,
 }
 
 fn seams_on(env: &Env) -> bool {
@@ -133,6 +143,7 @@ impl DurableObject for PortGate {
                 dirty: Cell::new(false),
                 failures: Cell::new(0),
                 alarm_at: Cell::new(None),
+                alerts_sending: Cell::new(false),
             }),
         }
     }
@@ -175,6 +186,7 @@ impl DurableObject for PortGate {
                 | GateRequest::Hold { .. }
                 | GateRequest::Holds { .. }
                 | GateRequest::Sync
+                | GateRequest::Alerts { percents: None }
         );
         let answer = operate(inner, request, now, &faults).await;
         if changes {
@@ -195,8 +207,12 @@ impl DurableObject for PortGate {
         if inner.port().is_none() {
             return Response::ok("no port yet");
         }
+        let sql = alerts::tables(&inner.state);
+        let object = inner.state.id().to_string();
         let prune_due = atomically(&inner.state, move |g| {
             g.expire_due(now)?;
+            // Expired holds and period resets move the thresholds too.
+            alerts::observe(g, &sql, &object, now)?;
             let last = g
                 .note("pruned-at")?
                 .and_then(|v| v.parse::<f64>().ok())
@@ -204,6 +220,7 @@ impl DurableObject for PortGate {
             let due = now.timestamp_millis() as f64 - last >= PRUNE_EVERY_MS;
             if due {
                 g.prune(now)?;
+                alerts::prune(&sql, now)?;
                 g.set_note("pruned-at", Some(&now.timestamp_millis().to_string()))?;
             }
             Ok(due)
@@ -214,6 +231,7 @@ impl DurableObject for PortGate {
         // Whatever expired, and whatever an earlier delivery left behind.
         inner.dirty.set(true);
         deliver(inner.clone()).await;
+        send_alerts(&inner, true).await;
         sync_budget_replica(&inner, Rc::new(Faults::none())).await;
         schedule(&inner).await;
         Response::ok("alarm")
@@ -348,23 +366,23 @@ async fn operate(
             g.check(&feature, user_id.as_deref(), estimated_tokens, now)
         })
         .map(|c| to_json(&c)),
-        GateRequest::Reserve { hold } => answered(state, move |g| g.reserve(&hold, now)),
+        GateRequest::Reserve { hold } => answered(state, now, move |g| g.reserve(&hold, now)),
         GateRequest::Commit {
             id,
             usage,
             body_hash,
             write_id,
-        } => answered(state, move |g| {
+        } => answered(state, now, move |g| {
             g.commit(&id, &usage, &body_hash, &write_id, now)
         }),
-        GateRequest::Release { id } => answered(state, move |g| g.release(&id, now)),
+        GateRequest::Release { id } => answered(state, now, move |g| g.release(&id, now)),
         GateRequest::Record {
             usage,
             request_id,
             body_hash,
             write_id,
             occurred_at,
-        } => answered(state, move |g| {
+        } => answered(state, now, move |g| {
             g.record(
                 &usage,
                 &request_id,
@@ -379,10 +397,14 @@ async fn operate(
             if_match,
             actor,
         } => {
+            let sql = alerts::tables(state);
+            let object = state.id().to_string();
             let saved = atomically(state, move |g| {
                 let outcome = g.save_budget(&update, if_match.as_deref(), &actor, now)?;
                 if matches!(outcome, SaveOutcome::Saved { .. }) {
                     g.set_note("budget-replica", Some("pending"))?;
+                    // A raised cap resolves crossings; a lowered one raises them.
+                    alerts::observe(g, &sql, &object, now)?;
                 }
                 Ok(outcome)
             });
@@ -401,6 +423,22 @@ async fn operate(
                 return failure("seeding is a test seam");
             }
             atomically(state, move |g| g.seed_history(rows, users, now)).map(|()| to_json(&()))
+        }
+        GateRequest::Alerts { percents } => {
+            let sql = alerts::tables(state);
+            let object = state.id().to_string();
+            let answer = atomically(state, move |g| {
+                let percents = match percents {
+                    Some(p) => {
+                        let saved = crate::alerts::watch::set_percents(&sql, &p)?;
+                        alerts::observe(g, &sql, &object, now)?;
+                        saved
+                    }
+                    None => crate::alerts::watch::percents(&sql)?,
+                };
+                Ok(AlertsAnswer { percents })
+            });
+            answer.map(|a| to_json(&a))
         }
         GateRequest::Sync => {
             catch_up(inner, faults).await;
@@ -421,10 +459,15 @@ async fn operate(
 /// gate decided under, read in the same transaction.
 fn answered<T: Serialize + 'static>(
     state: &State,
-    op: impl FnOnce(&Gate<'_, super::storage::ObjectSql>) -> std::result::Result<T, GateError> + 'static,
+    now: DateTime<Utc>,
+    op: impl FnOnce(&Gate<'_, ObjectSql>) -> std::result::Result<T, GateError> + 'static,
 ) -> std::result::Result<serde_json::Value, GateError> {
+    let sql = alerts::tables(state);
+    let object = state.id().to_string();
     atomically(state, move |g| {
         let result = op(g)?;
+        // Crossings are noticed in the change's own transaction: once.
+        alerts::observe(g, &sql, &object, now)?;
         Ok(to_json(&Answered {
             budget: g.budget()?,
             result,
@@ -445,6 +488,7 @@ fn after_change(inner: &Rc<Inner>) {
     let inner = inner.clone();
     let state = another_handle(&inner.state);
     state.wait_until(async move {
+        send_alerts(&inner, false).await;
         let entries = atomically(&inner.state, |g| g.pending_count()).unwrap_or(1);
         let soon = clock::system_ms() + SNAPSHOT_DELAY_MS;
         if entries == 0 && inner.alarm_at.get().is_some_and(|at| at <= soon) {
@@ -455,6 +499,23 @@ fn after_change(inner: &Rc<Inner>) {
         }
         schedule(&inner).await;
     });
+}
+
+/// Hands the alert outbox to the queue (off every request's path):
+/// `always` from the alarm, else only when a change wrote events.
+async fn send_alerts(inner: &Rc<Inner>, always: bool) {
+    if let Some(port) = inner.port() {
+        let now = inner.now().timestamp_millis();
+        alerts::send(
+            &inner.state,
+            &inner.env,
+            &port,
+            &inner.alerts_sending,
+            always,
+            now,
+        )
+        .await;
+    }
 }
 
 /// Brings the stores of record up to date: the ledger to D1, the budget to
@@ -604,6 +665,7 @@ async fn schedule(inner: &Rc<Inner>) {
     let Ok((next_expiry, pending, replica, pruned_at)) = facts else {
         return;
     };
+    let (alerts_pending, alerts_reset) = alerts::due(&inner.state);
     let real_now = clock::system_ms();
     let mut due: Vec<f64> = Vec::new();
     if let Some(at) = next_expiry {
@@ -612,7 +674,10 @@ async fn schedule(inner: &Rc<Inner>) {
     if inner.dirty.get() {
         due.push(real_now + SNAPSHOT_DELAY_MS);
     }
-    if pending > 0 || replica {
+    if let Some(at) = alerts_reset {
+        due.push(inner.runtime_ms(at));
+    }
+    if pending > 0 || replica || alerts_pending {
         let failures = inner.failures.get();
         let wait = if failures == 0 {
             BACKSTOP_MS

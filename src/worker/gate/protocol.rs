@@ -86,6 +86,12 @@ pub enum GateRequest {
     /// Deliver the outbox to the ledger of record now, then answer how
     /// many entries are still on their way.
     Sync,
+    /// The port's alert thresholds (percents of the hard cap), replaced
+    /// first when `percents` is given (then crossings are noticed at once).
+    Alerts {
+        /// The new percents, validated by the caller.
+        percents: Option<Vec<u8>>,
+    },
     /// Benchmarks only (the test seams): fill the gate with `rows`
     /// delivered entries of history.
     SeedHistory {
@@ -139,4 +145,12 @@ pub struct SyncAnswer {
 pub struct GateFailure {
     /// What went wrong.
     pub message: String,
+}
+
+/// The answer to [`GateRequest::Alerts`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertsAnswer {
+    /// The port's percent thresholds, ascending.
+    pub percents: Vec<u8>,
 }

@@ -3,7 +3,21 @@ import {
   createClient, withBudget, usageOf, BudgetRefused, BudgetApiError, isBudgetApiError,
   type BudgetClient, type CheckResult, type Reserved, type BudgetApiErrorCode, type PlainUsage,
   type CheckResultUsd, type PriceList, type ModelPrice, type CapStatus,
+  verifyAlertSignature, type AlertEvent, type AlertDeliveryStatus,
 } from 'ai-budget/client';
+
+export async function alerting(): Promise<void> {
+  const saved = await client.setAlerts({ thresholds: [50, 80], webhookUrl: 'https://hooks.example.com/a' });
+  const secret: string | undefined = saved.secret;
+  const event: AlertEvent | null = (await client.alertDeliveries({ limit: 5 })).deliveries[0]?.event ?? null;
+  const threshold: 'soft' | 'hard' | number | undefined = event?.threshold;
+  const status: AlertDeliveryStatus | undefined = (await client.alertDeliveries()).deliveries[0]?.status;
+  const ok: boolean = await verifyAlertSignature('t=1,v1=00', '{}', secret ?? 'x');
+  await client.setDefaultAlerts({ webhookUrl: null });
+  // @ts-expect-error thresholds are numbers
+  await client.setAlerts({ thresholds: ['50'] });
+  void threshold; void status; void ok;
+}
 
 const client: BudgetClient = createClient({ baseUrl: 'https://budget.example.com', key: 'abk_x', port: 'acme', headers: { 'x-now': '2026-01-01T00:00:00Z' } });
 

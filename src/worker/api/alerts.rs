@@ -1,0 +1,345 @@
+//! Alerts (admin): a port's thresholds and webhook endpoints, the default
+//! endpoints, a signed sample, the last deliveries and a resend.
+
+use serde_json::{json, Map, Value};
+use worker::{Request, Response};
+
+use super::{query, Ctx};
+use crate::alerts::endpoint::{self, Environment};
+use crate::alerts::records::{self, Status, Subject};
+use crate::alerts::threshold::percent_of_json;
+use crate::alerts::{
+    AlertEvent, EventType, Standing, Threshold, MAX_ENDPOINTS, MAX_PERCENT_THRESHOLDS,
+};
+use crate::worker::alerts::endpoints::{self, Endpoints, Owner};
+use crate::worker::alerts::{consumer, AlertConfig, AlertMessage};
+use crate::worker::d1::StoreError;
+use crate::worker::http::{json_response, read_json, ApiError};
+use crate::worker::ids::random_id;
+use crate::worker::input;
+
+/// Deliveries listed unless `limit` says otherwise.
+const LISTED_DELIVERIES: u32 = 20;
+
+fn kv(ctx: &Ctx) -> Result<worker::kv::KvStore, ApiError> {
+    ctx.env
+        .kv("BUDGETS")
+        .map_err(|e| ApiError::from(StoreError::Failed(e.to_string())))
+}
+
+/// The percents of a `thresholds` field: whole numbers 1..=100, at most
+/// [`MAX_PERCENT_THRESHOLDS`] of them.
+fn percents(value: &Value) -> Result<Vec<u8>, ApiError> {
+    let Value::Array(items) = value else {
+        return Err(ApiError::bad_field(
+            "invalid-type",
+            "thresholds",
+            "thresholds is an array of percents of the hard cap, such as [50, 80, 95]",
+        ));
+    };
+    if items.len() > MAX_PERCENT_THRESHOLDS {
+        return Err(ApiError::bad_field(
+            "too-many-thresholds",
+            "thresholds",
+            format!("at most {MAX_PERCENT_THRESHOLDS} percent thresholds per port"),
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            percent_of_json(item).ok_or_else(|| {
+                ApiError::bad_field(
+                    "invalid-threshold",
+                    &format!("thresholds[{i}]"),
+                    format!(
+                        "a threshold is a whole percent of the hard cap from 1 to 100, not {item}"
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The URLs of a `webhookUrl` field: one URL, a list of up to
+/// [`MAX_ENDPOINTS`], or `null` (none), each checked under `env`'s rules.
+fn urls(value: &Value, env: Environment) -> Result<Vec<String>, ApiError> {
+    let list: Vec<&Value> = match value {
+        Value::Null => Vec::new(),
+        Value::String(_) => vec![value],
+        Value::Array(items) => items.iter().collect(),
+        _ => {
+            return Err(ApiError::bad_field(
+                "invalid-type",
+                "webhookUrl",
+                "webhookUrl is a URL, a list of URLs, or null",
+            ))
+        }
+    };
+    if list.len() > MAX_ENDPOINTS {
+        return Err(ApiError::bad_field(
+            "too-many-endpoints",
+            "webhookUrl",
+            format!("at most {MAX_ENDPOINTS} webhook endpoints"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let field = if value.is_array() {
+            format!("webhookUrl[{i}]")
+        } else {
+            "webhookUrl".to_owned()
+        };
+        let Value::String(url) = item else {
+            return Err(ApiError::bad_field(
+                "invalid-type",
+                &field,
+                "a webhook URL is a string",
+            ));
+        };
+        let url = endpoint::check(url, env)
+            .map_err(|r| ApiError::bad_field(r.code, &field, r.message))?;
+        if !out.contains(&url) {
+            out.push(url);
+        }
+    }
+    Ok(out)
+}
+
+/// `webhookUrl` as answered: the URL, the list when several, else null.
+fn url_json(saved: &Endpoints) -> Value {
+    match saved.endpoints.as_slice() {
+        [] => Value::Null,
+        [one] => one.url.clone().into(),
+        many => many
+            .iter()
+            .map(|e| e.url.clone())
+            .collect::<Vec<_>>()
+            .into(),
+    }
+}
+
+/// The endpoints as answered; a secret only for `fresh` URLs (shown once).
+fn endpoints_json(saved: &Endpoints, fresh: &[String], answer: &mut Map<String, Value>) {
+    let list: Vec<Value> = saved
+        .endpoints
+        .iter()
+        .map(|e| {
+            let mut item = json!({ "url": e.url, "createdAt": e.created_at });
+            if fresh.contains(&e.url) {
+                item["secret"] = e.secret.clone().into();
+            }
+            item
+        })
+        .collect();
+    answer.insert("webhookUrl".into(), url_json(saved));
+    if let [one] = saved.endpoints.as_slice() {
+        if fresh.contains(&one.url) {
+            answer.insert("secret".into(), one.secret.clone().into());
+        }
+    }
+    answer.insert("endpoints".into(), list.into());
+}
+
+async fn port_answer(
+    ctx: &Ctx,
+    port: &str,
+    percents: Vec<u8>,
+    saved: &Endpoints,
+    fresh: &[String],
+) -> Result<Response, ApiError> {
+    let default = endpoints::read(&kv(ctx)?, Owner::Default).await?;
+    let mut answer = Map::new();
+    answer.insert("port".into(), port.into());
+    answer.insert("thresholds".into(), percents.into());
+    endpoints_json(saved, fresh, &mut answer);
+    answer.insert(
+        "usesDefault".into(),
+        (saved.endpoints.is_empty() && !default.endpoints.is_empty()).into(),
+    );
+    Ok(json_response(200, &Value::Object(answer)))
+}
+
+/// `GET /v1/ports/{port}/alerts`: the port's percent thresholds and
+/// endpoints, without secrets.
+pub async fn get(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
+    let percents = ctx.gate(port)?.alerts(None).await?;
+    let saved = endpoints::read(&kv(ctx)?, Owner::Port(port)).await?;
+    port_answer(ctx, port, percents, &saved, &[]).await
+}
+
+/// `PUT /v1/ports/{port}/alerts`: `thresholds` and `webhookUrl`, each
+/// replaced when given. Everything is checked before anything is saved.
+pub async fn put(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
+    let body = read_json(req).await?;
+    let map = input::object(&body, &["thresholds", "webhookUrl"])?;
+    let env = AlertConfig::of(&ctx.env).environment;
+    let new_percents = map.get("thresholds").map(percents).transpose()?;
+    let new_urls = map.get("webhookUrl").map(|v| urls(v, env)).transpose()?;
+    let kv = kv(ctx)?;
+    let (saved, fresh) = match new_urls {
+        Some(urls) => endpoints::replace(&kv, Owner::Port(port), &urls, ctx.now).await?,
+        None => (endpoints::read(&kv, Owner::Port(port)).await?, Vec::new()),
+    };
+    let percents = ctx.gate(port)?.alerts(new_percents).await?;
+    port_answer(ctx, port, percents, &saved, &fresh).await
+}
+
+/// `GET /v1/alerts`: the default endpoints (for ports without their own).
+pub async fn get_default(ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let saved = endpoints::read(&kv(ctx)?, Owner::Default).await?;
+    let mut answer = Map::new();
+    endpoints_json(&saved, &[], &mut answer);
+    Ok(json_response(200, &Value::Object(answer)))
+}
+
+/// `PUT /v1/alerts`: `{"webhookUrl": ...}`, the default endpoints.
+pub async fn put_default(ctx: &mut Ctx, req: &mut Request) -> Result<Response, ApiError> {
+    let body = read_json(req).await?;
+    let map = input::object(&body, &["webhookUrl"])?;
+    let env = AlertConfig::of(&ctx.env).environment;
+    let value = map.get("webhookUrl").ok_or_else(|| {
+        ApiError::bad_field("missing-field", "webhookUrl", "webhookUrl is required")
+    })?;
+    let urls = urls(value, env)?;
+    let (saved, fresh) = endpoints::replace(&kv(ctx)?, Owner::Default, &urls, ctx.now).await?;
+    let mut answer = Map::new();
+    endpoints_json(&saved, &fresh, &mut answer);
+    Ok(json_response(200, &Value::Object(answer)))
+}
+
+/// `POST /v1/ports/{port}/alerts/test`: a sample `threshold-crossed`
+/// event (`"test": true`, the port's real numbers), signed and posted to
+/// each of the port's endpoints now; answers how each receiver answered.
+pub async fn test(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
+    let targets = endpoints::effective(&kv(ctx)?, port).await?;
+    if targets.is_empty() {
+        return Err(ApiError::new(
+            409,
+            "no-webhook-endpoint",
+            format!("neither port {port} nor the default has a webhook endpoint"),
+        ));
+    }
+    let view = ctx.gate(port)?.view(None, false).await?;
+    ctx.remember(&view.budget.budget, &view.load);
+    let event = AlertEvent {
+        id: random_id("evt_test_"),
+        kind: EventType::Crossed,
+        port: port.to_owned(),
+        threshold: Threshold::Soft,
+        standing: Standing::of_budget(&view.budget.budget, &view.load, ctx.now),
+        test: true,
+    };
+    let body = event.body().to_string();
+    let timeout = AlertConfig::of(&ctx.env).timeout_ms;
+    let mut deliveries = Vec::new();
+    for target in &targets {
+        let subject = Subject {
+            port,
+            event_id: &event.id,
+            endpoint: &target.url,
+            body: &body,
+        };
+        let now = ctx.now.timestamp_millis();
+        ctx.d1
+            .run("d1.alerts", &[records::attempt(&subject, now)])
+            .await?;
+        let outcome = consumer::post(target, &event.id, &body, timeout).await;
+        let status = if outcome.delivered() {
+            Status::Delivered
+        } else {
+            Status::Failed
+        };
+        ctx.d1
+            .run(
+                "d1.alerts",
+                &[records::finish(
+                    port,
+                    &event.id,
+                    &target.url,
+                    status,
+                    outcome.response_code,
+                    outcome.error.as_deref(),
+                    now,
+                )],
+            )
+            .await?;
+        deliveries.push(json!({
+            "endpoint": target.url,
+            "delivered": outcome.delivered(),
+            "responseCode": outcome.response_code,
+            "error": outcome.error,
+        }));
+    }
+    Ok(json_response(
+        200,
+        &json!({ "eventId": event.id, "event": event.body(), "deliveries": deliveries }),
+    ))
+}
+
+/// `GET /v1/ports/{port}/alerts/deliveries?limit=`: the last deliveries,
+/// newest first.
+pub async fn deliveries(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response, ApiError> {
+    let limit = match query(req, "limit") {
+        None => LISTED_DELIVERIES,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_field(
+                    "invalid-value",
+                    "limit",
+                    "limit is a whole number from 1 to 100",
+                )
+            })?,
+    };
+    let rows = ctx
+        .d1
+        .run("d1.read", &[records::recent(port, limit)])
+        .await?;
+    let list: Vec<Value> = rows
+        .first()
+        .map(|rows| rows.iter().map(records::row_json).collect())
+        .unwrap_or_default();
+    Ok(json_response(
+        200,
+        &json!({ "port": port, "deliveries": list }),
+    ))
+}
+
+/// `POST /v1/ports/{port}/alerts/deliveries/{eventId}/resend`: the event
+/// again, with the same id, to the port's current endpoints (through the
+/// queue, with its retries).
+pub async fn resend(ctx: &mut Ctx, port: &str, event_id: &str) -> Result<Response, ApiError> {
+    let rows = ctx
+        .d1
+        .run("d1.read", &[records::body_of(port, event_id)])
+        .await?;
+    let Some(body) = rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(|r| r.text("body"))
+    else {
+        return Err(ApiError::new(
+            404,
+            "event-not-found",
+            format!("port {port} has no delivered event {event_id}"),
+        ));
+    };
+    let message = AlertMessage {
+        port: port.to_owned(),
+        event_id: event_id.to_owned(),
+        body,
+        endpoint: None,
+    };
+    consumer::enqueue(&ctx.env, &message).await.map_err(|e| {
+        ApiError::from(StoreError::Unavailable {
+            message: format!("the alert queue: {e}"),
+        })
+    })?;
+    Ok(json_response(
+        202,
+        &json!({ "port": port, "eventId": event_id, "queued": true }),
+    ))
+}

@@ -1,0 +1,103 @@
+// Alerts on the admin page, in Chromium against the built Worker in workerd
+// (local queues) and a webhook receiver on 127.0.0.1: thresholds and the
+// endpoint saved from the page (the secret shown once), a test event and its
+// answer, the last deliveries with status and response code, a resend, and
+// the Worker's refusal of bad input shown at the field.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startSite } from "./server.mjs";
+import { launch, newPage, signIn, openPort } from "./browser.mjs";
+import { Receiver, verifySignature, eventually } from "../alerts/receiver.mjs";
+
+let site;
+let browser;
+let rx;
+const PORT = "alerting";
+
+before(async () => {
+  rx = await new Receiver().start();
+  site = await startSite();
+  await site.api.setBudget(PORT, { enabled: true, softCapTokens: 800, hardCapTokens: 1000, period: "month" });
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.stop();
+  await rx?.stop();
+});
+
+const rows = (page) =>
+  page.$$eval("#alert-deliveries tbody tr", (trs) => trs.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent.trim())));
+
+test("thresholds and a webhook are saved from the page, the secret shown once; a test event is signed with it and listed", async () => {
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPort(page, PORT);
+  await page.waitForSelector("#alert-deliveries .empty");
+  await page.fill("#alert-thresholds", "80, 50");
+  await page.fill("#alert-url", `${rx.origin}/ok/page`);
+  await page.click("#save-alerts");
+  await page.waitForSelector("#alert-secret input[data-secret-for]");
+  const secret = await page.inputValue("#alert-secret input[data-secret-for]");
+  assert.match(secret, /^whsec_/);
+  assert.match(await page.textContent("#alert-status"), /saved/);
+  const saved = (await site.api.call("GET", `/v1/ports/${PORT}/alerts`)).json;
+  assert.deepEqual(saved.thresholds, [50, 80]);
+  assert.equal(saved.webhookUrl, `${rx.origin}/ok/page`);
+  assert.equal(await page.inputValue("#alert-thresholds"), "50, 80");
+
+  await page.click("#test-alerts");
+  await page.waitForSelector("#alert-test-result li");
+  assert.match(await page.textContent("#alert-test-result"), /delivered \(200\)/);
+  const [sample] = rx.at("/ok/page");
+  assert.equal(sample.event.test, true);
+  assert.ok(verifySignature(sample.headers["x-budget-signature"], sample.body, secret), "signed with the secret the page showed");
+  await page.waitForSelector("#alert-deliveries tbody tr");
+  const [row] = await rows(page);
+  assert.match(row[0], /crossed soft/);
+  assert.equal(row[2], "delivered");
+  assert.equal(row[3], "200");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("a real crossing is listed with its status and response code, and resend delivers the same event again", async () => {
+  await site.api.recordUsage(PORT, { feature: "chat", provider: "openai", model: "gpt-4.1-mini", inputTokens: 600, outputTokens: 0, requestId: "cross-1" });
+  await eventually(async () => (await site.api.call("GET", `/v1/ports/${PORT}/alerts/deliveries`)).json.deliveries.some((d) => d.threshold === 50 && d.status === "delivered"), { what: "the crossing's delivery" });
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPort(page, PORT);
+  await page.waitForSelector("#alert-deliveries tbody tr");
+  const listed = await rows(page);
+  const crossing = listed.find((r) => r[0] === "crossed 50 %");
+  assert.ok(crossing, JSON.stringify(listed));
+  assert.deepEqual([crossing[2], crossing[3], crossing[4]], ["delivered", "200", "1"]);
+  const before = rx.at("/ok/page").length;
+  const id = await page.getAttribute("#alert-deliveries tbody tr:first-child [data-resend]", "data-resend");
+  await page.click(`[data-resend="${id}"]`);
+  await page.waitForFunction(() => /queued again/.test(document.querySelector("#alert-status").textContent));
+  await eventually(() => rx.at("/ok/page").length === before + 1, { what: "the resend" });
+  assert.equal(rx.at("/ok/page").at(-1).event.id, id);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("the Worker's refusal of a bad threshold or URL is shown at the form and nothing is saved", async () => {
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPort(page, PORT);
+  await page.waitForFunction(() => document.querySelector("#alert-thresholds").value !== "");
+  await page.fill("#alert-thresholds", "50, 150");
+  await page.click("#save-alerts");
+  await page.waitForFunction(() => document.querySelector("#alert-error").textContent !== "");
+  assert.match(await page.textContent("#alert-error"), /thresholds\[1\].*1 to 100/);
+  await page.fill("#alert-thresholds", "50");
+  await page.fill("#alert-url", "ftp://example.com/hook");
+  await page.click("#save-alerts");
+  await page.waitForFunction(() => /webhookUrl/.test(document.querySelector("#alert-error").textContent));
+  const saved = (await site.api.call("GET", `/v1/ports/${PORT}/alerts`)).json;
+  assert.deepEqual(saved.thresholds, [50, 80]);
+  assert.equal(saved.webhookUrl, `${rx.origin}/ok/page`);
+  await page.context().close();
+});

@@ -1,0 +1,251 @@
+// Alerts in workerd, with local queues and a webhook receiver on 127.0.0.1:
+// one event per crossing under 100 concurrent calls, resolved after a raised
+// cap, retries with the same event id, the dead-letter queue, the signature,
+// the sample, the record of deliveries and a resend, and bad input.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker } from "./harness.mjs";
+import { Receiver, verifySignature, eventually } from "../alerts/receiver.mjs";
+
+let w;
+let rx;
+before(async () => {
+  rx = await new Receiver().start();
+  w = await startWorker();
+});
+after(async () => {
+  await w?.dispose();
+  await rx?.stop();
+});
+
+const usage = (port, tokens, requestId) =>
+  w.post(`/v1/ports/${port}/usage`, { feature: "chat", provider: "openai", model: "gpt-4.1-mini", inputTokens: tokens, outputTokens: 0, requestId });
+const deliveries = async (port) => (await w.get(`/v1/ports/${port}/alerts/deliveries?limit=100`)).json.deliveries;
+/** Waits until the port's deliveries are all settled (none pending). */
+const settled = (port, count) =>
+  eventually(
+    async () => {
+      const list = await deliveries(port);
+      return list.length >= count && list.every((d) => d.status !== "pending" && d.status !== "failed") && list;
+    },
+    { what: `${count} settled deliveries of ${port}` },
+  );
+
+test("PUT alerts shows the endpoint's secret once; GET reads it back without it", async () => {
+  const port = "al-put";
+  const put = await w.put(`/v1/ports/${port}/alerts`, { thresholds: [95, 50, 80, 80], webhookUrl: `${rx.origin}/ok/put` });
+  assert.equal(put.status, 200, put.text);
+  assert.deepEqual(put.json.thresholds, [50, 80, 95]);
+  assert.equal(put.json.webhookUrl, `${rx.origin}/ok/put`);
+  assert.match(put.json.secret, /^whsec_[0-9a-f]{48}$/);
+  const got = await w.get(`/v1/ports/${port}/alerts`);
+  assert.equal(got.status, 200);
+  assert.deepEqual(got.json.thresholds, [50, 80, 95]);
+  assert.equal(got.json.webhookUrl, `${rx.origin}/ok/put`);
+  assert.ok(!got.text.includes(put.json.secret), "the secret is never shown again");
+  // The same URL again keeps its secret (and does not show it).
+  const again = await w.put(`/v1/ports/${port}/alerts`, { webhookUrl: `${rx.origin}/ok/put` });
+  assert.equal(again.json.secret, undefined);
+  assert.deepEqual(again.json.thresholds, [50, 80, 95], "thresholds untouched when not sent");
+  // A port key may not read or change alerts.
+  const key = await w.issueKey(port);
+  assert.equal((await w.get(`/v1/ports/${port}/alerts`, { token: key })).status, 403);
+});
+
+test("100 concurrent calls crossing the same thresholds raise one event per crossing, each delivered once and signed", async () => {
+  const port = "al-race";
+  await w.setBudget(port, { enabled: true, period: "day", softCapTokens: 800, hardCapTokens: 1_000 });
+  const put = await w.put(`/v1/ports/${port}/alerts`, { thresholds: [50, 80, 95], webhookUrl: `${rx.origin}/ok/race` });
+  const secret = put.json.secret;
+  const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => usage(port, 10, `race-${i}`)));
+  assert.ok(answers.every((a) => a.status === 201), "every call counted");
+  await settled(port, 5);
+  const got = rx.at("/ok/race");
+  const crossed = got.map((r) => r.event).filter((e) => e.type === "threshold-crossed");
+  assert.deepEqual(crossed.map((e) => String(e.threshold)).sort(), ["50", "80", "95", "hard", "soft"]);
+  assert.equal(got.length, 5, "nothing delivered twice");
+  assert.equal(new Set(got.map((r) => r.event.id)).size, 5);
+  for (const r of got) {
+    assert.equal(r.headers["x-budget-event-id"], r.event.id);
+    assert.ok(verifySignature(r.headers["x-budget-signature"], r.body, secret), "verifies with the endpoint's secret");
+    assert.ok(!verifySignature(r.headers["x-budget-signature"], r.body, "whsec_another"), "fails with another secret");
+    assert.equal(r.event.port, port);
+    assert.equal(r.event.unit, "tokens");
+    assert.equal(r.event.period, "day");
+  }
+  const hard = crossed.find((e) => e.threshold === "hard");
+  assert.equal(hard.cap, 1_000);
+  assert.ok(hard.used >= 1_000);
+  assert.equal(crossed.find((e) => e.threshold === "soft").cap, 800);
+  const status = (await w.get(`/v1/ports/${port}/status`)).json;
+  assert.equal(hard.resetsAt, status.resetsAt);
+  assert.ok((await deliveries(port)).every((d) => d.status === "delivered" && d.responseCode === 200 && d.attempts === 1));
+});
+
+test("raising the cap resolves the crossings it undoes, once each", async () => {
+  const port = "al-raise";
+  await w.setBudget(port, { enabled: true, period: "day", softCapTokens: 800, hardCapTokens: 1_000 });
+  await w.put(`/v1/ports/${port}/alerts`, { thresholds: [50], webhookUrl: `${rx.origin}/ok/raise` });
+  await usage(port, 900, "r-1");
+  await settled(port, 2);
+  await w.setBudget(port, { softCapTokens: 5_000, hardCapTokens: 10_000 });
+  await settled(port, 4);
+  const events = rx.at("/ok/raise").map((r) => r.event);
+  assert.deepEqual(
+    events.map((e) => `${e.type} ${e.threshold}`).sort(),
+    ["threshold-crossed 50", "threshold-crossed soft", "threshold-resolved 50", "threshold-resolved soft"],
+  );
+  const resolved = events.find((e) => e.type === "threshold-resolved" && e.threshold === "soft");
+  assert.equal(resolved.cap, 5_000);
+  assert.equal(resolved.used, 900);
+  // Saving the budget again changes nothing more.
+  await w.setBudget(port, { softCapTokens: 5_000 });
+  await usage(port, 1, "r-2");
+  await settled(port, 4);
+  assert.equal(rx.at("/ok/raise").length, 4);
+});
+
+test("a receiver that fails three times then succeeds gets the event with the same id each time", async () => {
+  const port = "al-flaky";
+  await w.setBudget(port, { enabled: true, period: "day", softCapTokens: 100, hardCapTokens: 1_000 });
+  await w.put(`/v1/ports/${port}/alerts`, { webhookUrl: `${rx.origin}/flaky/3/${port}` });
+  await usage(port, 200, "f-1");
+  const [record] = await settled(port, 1);
+  const got = rx.at(`/flaky/3/${port}`);
+  assert.equal(got.length, 4);
+  assert.equal(new Set(got.map((r) => r.event.id)).size, 1, "one id on every try");
+  assert.equal(new Set(got.map((r) => r.body)).size, 1, "the same body on every try");
+  assert.equal(record.status, "delivered");
+  assert.equal(record.attempts, 4);
+  assert.equal(record.responseCode, 200);
+  assert.equal(record.eventId, got[0].event.id);
+});
+
+test("a dead receiver's delivery ends in the dead-letter queue, recorded as dead", async () => {
+  const port = "al-dead";
+  await w.setBudget(port, { enabled: true, period: "day", softCapTokens: 100, hardCapTokens: 1_000 });
+  await w.put(`/v1/ports/${port}/alerts`, { webhookUrl: `${rx.origin}/dead/${port}` });
+  await usage(port, 200, "d-1");
+  const [record] = await settled(port, 1);
+  assert.equal(record.status, "dead");
+  assert.equal(record.responseCode, 503);
+  assert.equal(record.attempts, 6, "the first try and 5 retries");
+  assert.equal(rx.at(`/dead/${port}`).length, 6);
+});
+
+test("the default endpoint serves ports without their own; resend delivers the same event again", async () => {
+  const put = await w.put("/v1/alerts", { webhookUrl: `${rx.origin}/ok/default` });
+  assert.equal(put.status, 200, put.text);
+  const secret = put.json.secret;
+  assert.ok(secret);
+  assert.equal((await w.get("/v1/alerts")).json.webhookUrl, `${rx.origin}/ok/default`);
+  const port = "al-default";
+  await w.setBudget(port, { enabled: true, period: "day", softCapTokens: 100, hardCapTokens: 1_000 });
+  await usage(port, 200, "def-1");
+  const [record] = await settled(port, 1);
+  assert.equal(record.endpoint, `${rx.origin}/ok/default`);
+  const first = rx.at("/ok/default").find((r) => r.event.port === port);
+  assert.ok(verifySignature(first.headers["x-budget-signature"], first.body, secret));
+  const resent = await w.post(`/v1/ports/${port}/alerts/deliveries/${record.eventId}/resend`);
+  assert.equal(resent.status, 202, resent.text);
+  await eventually(() => rx.at("/ok/default").filter((r) => r.event.port === port).length === 2, { what: "the resend" });
+  const [a, b] = rx.at("/ok/default").filter((r) => r.event.port === port);
+  assert.equal(a.event.id, b.event.id);
+  assert.equal(a.body, b.body);
+  assert.equal((await w.post(`/v1/ports/${port}/alerts/deliveries/evt_nope/resend`)).status, 404);
+  await w.put("/v1/alerts", { webhookUrl: null });
+});
+
+test("the test route sends a signed sample now and says how the receiver answered; a slow receiver is cut", async () => {
+  const port = "al-sample";
+  await w.setBudget(port, { enabled: true, period: "day", softCapTokens: 100, hardCapTokens: 1_000 });
+  assert.equal((await w.post(`/v1/ports/${port}/alerts/test`)).status, 409, "no endpoint yet");
+  const { json } = await w.put(`/v1/ports/${port}/alerts`, { webhookUrl: [`${rx.origin}/ok/sample`, `${rx.origin}/slow/sample`] });
+  const secrets = Object.fromEntries(json.endpoints.map((e) => [e.url, e.secret]));
+  assert.equal(json.secret, undefined, "several endpoints: each with its own secret in endpoints");
+  const sent = await w.post(`/v1/ports/${port}/alerts/test`);
+  assert.equal(sent.status, 200, sent.text);
+  const [ok, slow] = sent.json.deliveries;
+  assert.deepEqual([ok.delivered, ok.responseCode], [true, 200]);
+  assert.equal(slow.delivered, false);
+  assert.match(slow.error, /did not answer within 1000 ms/);
+  const [r] = rx.at("/ok/sample");
+  assert.equal(r.event.test, true);
+  assert.equal(r.event.type, "threshold-crossed");
+  assert.equal(r.event.id, sent.json.eventId);
+  assert.ok(verifySignature(r.headers["x-budget-signature"], r.body, secrets[`${rx.origin}/ok/sample`]));
+  assert.ok(!verifySignature(r.headers["x-budget-signature"], r.body, secrets[`${rx.origin}/slow/sample`]));
+  const listed = await deliveries(port);
+  assert.deepEqual(listed.map((d) => d.status).sort(), ["delivered", "failed"]);
+});
+
+test("bad input is refused with a code and nothing is saved", async () => {
+  const port = "al-bad";
+  await w.put(`/v1/ports/${port}/alerts`, { thresholds: [50], webhookUrl: `${rx.origin}/ok/bad` });
+  const cases = [
+    [{ thresholds: [0] }, "invalid-threshold", "thresholds[0]"],
+    [{ thresholds: [50, 101] }, "invalid-threshold", "thresholds[1]"],
+    [{ thresholds: [50.5] }, "invalid-threshold", "thresholds[0]"],
+    [{ thresholds: ["50"] }, "invalid-threshold", "thresholds[0]"],
+    [{ thresholds: Array.from({ length: 11 }, (_, i) => i + 1) }, "too-many-thresholds", "thresholds"],
+    [{ thresholds: 50 }, "invalid-type", "thresholds"],
+    [{ webhookUrl: "http://example.com/hook" }, "insecure-webhook-url", "webhookUrl"],
+    [{ webhookUrl: "ftp://example.com/hook" }, "invalid-webhook-url", "webhookUrl"],
+    [{ webhookUrl: Array.from({ length: 6 }, (_, i) => `https://h${i}.example.com/`) }, "too-many-endpoints", "webhookUrl"],
+    [{ thresholds: [60], webhookUrl: "https://user:pw@example.com/" }, "invalid-webhook-url", "webhookUrl"],
+    [{ thresholds: [60], hooks: [] }, "unknown-field", "hooks"],
+  ];
+  for (const [body, code, field] of cases) {
+    const res = await w.put(`/v1/ports/${port}/alerts`, body);
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.equal(res.json.error.code, code, JSON.stringify(body));
+    assert.equal(res.json.error.field, field, JSON.stringify(body));
+  }
+  const got = (await w.get(`/v1/ports/${port}/alerts`)).json;
+  assert.deepEqual(got.thresholds, [50]);
+  assert.equal(got.webhookUrl, `${rx.origin}/ok/bad`);
+  assert.equal((await w.put("/v1/alerts", {})).json.error.code, "missing-field");
+});
+
+test("in production only https:// to public hosts is accepted", async () => {
+  const prod = await startWorker({ bindings: { ENVIRONMENT: "production" } });
+  try {
+    const put = (url) => prod.put("/v1/ports/al-prod/alerts", { webhookUrl: url });
+    assert.equal((await put(`${rx.origin}/ok/prod`)).json.error.code, "insecure-webhook-url");
+    for (const url of ["https://127.0.0.1/", "https://10.0.0.7/hook", "https://169.254.169.254/", "https://[::1]/", "https://db.internal/"]) {
+      const res = await put(url);
+      assert.equal(res.status, 400, url);
+      assert.equal(res.json.error.code, "private-webhook-url", url);
+    }
+    assert.equal((await prod.get("/v1/ports/al-prod/alerts")).json.webhookUrl, null, "nothing saved");
+    assert.equal((await put("https://hooks.example.com/budget")).status, 200);
+  } finally {
+    await prod.dispose();
+  }
+});
+
+test("a new period resolves the last one's crossings, and the next crossing raises again", async () => {
+  const port = "al-period";
+  await w.setBudget(port, { enabled: true, period: "day", softCapTokens: 100, hardCapTokens: 1_000 });
+  await w.put(`/v1/ports/${port}/alerts`, { webhookUrl: `${rx.origin}/ok/period` });
+  await usage(port, 200, "p-1");
+  await settled(port, 1);
+  // The next day (the suite's instant plus a day, so it crosses a UTC midnight).
+  const nextDay = new Date(Date.parse(w.now) + 86_400_000).toISOString();
+  const next = (tokens, id) =>
+    w.post(`/v1/ports/${port}/usage`, { feature: "chat", provider: "openai", model: "m", inputTokens: tokens, outputTokens: 0, requestId: id }, { headers: { "x-now": nextDay } });
+  assert.equal((await next(10, "p-2")).status, 201);
+  await settled(port, 2);
+  const [crossed, resolved] = rx.at("/ok/period").map((r) => r.event);
+  assert.equal(crossed.type, "threshold-crossed");
+  assert.equal(resolved.type, "threshold-resolved");
+  assert.equal(resolved.threshold, "soft");
+  assert.equal(resolved.used, 10, "the new period's usage");
+  assert.ok(Date.parse(resolved.periodStart) > Date.parse(crossed.periodStart));
+  assert.equal(resolved.periodStart, crossed.resetsAt);
+  assert.equal((await next(200, "p-3")).status, 201);
+  await settled(port, 3);
+  const third = rx.at("/ok/period")[2].event;
+  assert.deepEqual([third.type, third.threshold, third.periodStart], ["threshold-crossed", "soft", resolved.periodStart]);
+  assert.notEqual(third.id, crossed.id);
+});
