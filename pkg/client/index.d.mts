@@ -297,9 +297,11 @@ export interface AlertEvent {
   type: 'threshold-crossed' | 'threshold-resolved';
   port: string;
   threshold: 'soft' | 'hard' | number;
+  /** Usage in the period: tokens, or decimal dollars when `unit` is `usd`. */
   used: number;
+  /** The soft cap for `soft`, else the hard cap, in `unit`. */
   cap: number;
-  unit: string;
+  unit: 'tokens' | 'usd';
   period: Period;
   periodStart: string;
   resetsAt: string;

@@ -183,6 +183,8 @@ test('money through the client: prices, a budget in dollars, holds priced by the
   assert.deepEqual(await admin.deletePrice('client/model'), { model: 'client/model', deleted: true });
   const gone = await admin.price('client/model').catch((e) => e);
   assert.equal(gone.code, 'price-not-found');
+});
+
 test('alert methods: thresholds and endpoints, a sample, deliveries, a resend, the default endpoint; the signature verifies', async () => {
   const rx = await new Receiver().start();
   try {

@@ -249,3 +249,20 @@ test("a new period resolves the last one's crossings, and the next crossing rais
   assert.deepEqual([third.type, third.threshold, third.periodStart], ["threshold-crossed", "soft", resolved.periodStart]);
   assert.notEqual(third.id, crossed.id);
 });
+
+test("a budget in dollars crosses its thresholds on the dollars used, and its events carry them in dollars", async () => {
+  const port = "al-usd";
+  await w.setBudget(port, { enabled: true, period: "month", unit: "usd", softCapUsd: 0.05, hardCapUsd: 0.1, softCapTokens: 10, hardCapTokens: 20 });
+  await w.put(`/v1/ports/${port}/alerts`, { thresholds: [50], webhookUrl: `${rx.origin}/ok/usd` });
+  // gpt-4.1-mini at $0.40 per million input tokens: 100 000 tokens cost $0.04,
+  // past both token caps but under every threshold in dollars.
+  assert.equal((await usage(port, 100_000, "usd-1")).status, 201);
+  assert.equal((await usage(port, 25_000, "usd-2")).status, 201); // $0.05 in all: half the hard cap
+  await settled(port, 1);
+  const events = rx.at("/ok/usd").map((r) => r.event);
+  assert.deepEqual(events.map((e) => [e.type, e.threshold, e.unit, e.used, e.cap]), [["threshold-crossed", 50, "usd", 0.05, 0.1]]);
+  assert.equal((await usage(port, 2_500, "usd-3")).status, 201); // $0.051: above the soft cap
+  await settled(port, 2);
+  const soft = rx.at("/ok/usd").map((r) => r.event).find((e) => e.threshold === "soft");
+  assert.deepEqual([soft.type, soft.unit, soft.used, soft.cap], ["threshold-crossed", "usd", 0.051, 0.05]);
+});
