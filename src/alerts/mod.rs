@@ -16,11 +16,14 @@
 //!   `"<t>.<body>"`), made and verified.
 //! - [`records`]: the record of deliveries (D1), as statements.
 //! - [`retry`]: how long a failed delivery waits before its next try.
+//! - [`rotation`]: rolling an endpoint's secret with an overlap in which
+//!   deliveries are signed with both.
 
 pub mod endpoint;
 pub mod event;
 pub mod records;
 pub mod retry;
+pub mod rotation;
 pub mod sign;
 pub mod threshold;
 pub mod watch;

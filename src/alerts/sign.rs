@@ -1,6 +1,7 @@
 //! The webhook signature: `X-Budget-Signature: t=<unix seconds>,v1=<hex>`,
 //! where `<hex>` is the HMAC-SHA256, keyed with the endpoint's secret, of
-//! the ASCII bytes `"<t>.<body>"` (the body exactly as sent).
+//! the ASCII bytes `"<t>.<body>"` (the body exactly as sent). While a
+//! secret is being rotated the header carries one `v1=` per secret.
 //!
 //! A receiver recomputes the HMAC over the `t` it was given and the raw
 //! body, compares in constant time, and refuses a `t` too far from its own
@@ -34,8 +35,21 @@ fn mac(secret: &str, t: i64, body: &[u8]) -> Hmac<Sha256> {
 
 /// The header's value for `body` signed with `secret` at `t` (unix seconds).
 pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
-    let tag = mac(secret, t, body).finalize().into_bytes();
-    format!("t={t},v1={}", hex(&tag))
+    signature_with(&[secret], t, body)
+}
+
+/// The header's value for `body` signed at `t` with each of `secrets`, in
+/// order: `t=<t>,v1=<first>,v1=<second>...` (a secret being rotated: the
+/// new one, then the retiring one). A receiver that checks any `v1`
+/// against its secret verifies it.
+pub fn signature_with(secrets: &[&str], t: i64, body: &[u8]) -> String {
+    let mut header = format!("t={t}");
+    for secret in secrets {
+        let tag = mac(secret, t, body).finalize().into_bytes();
+        header.push_str(",v1=");
+        header.push_str(&hex(&tag));
+    }
+    header
 }
 
 /// Why a signature did not verify.
