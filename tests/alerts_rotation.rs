@@ -9,7 +9,9 @@ use ai_budget::alerts::sign::{signature, signature_with, verify, Rejected};
 use chrono::{DateTime, Duration, Utc};
 
 fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 const BODY: &[u8] = br#"{"id":"evt_1","type":"threshold-crossed"}"#;
@@ -26,7 +28,10 @@ fn a_header_signed_with_two_secrets_carries_one_v1_each_newest_first() {
     );
     assert_ne!(tag(&new_only), tag(&old_only));
     // One secret: exactly the single-secret contract.
-    assert_eq!(signature_with(&["whsec_new"], 5, BODY), signature("whsec_new", 5, BODY));
+    assert_eq!(
+        signature_with(&["whsec_new"], 5, BODY),
+        signature("whsec_new", 5, BODY)
+    );
 }
 
 #[test]

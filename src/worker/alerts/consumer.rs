@@ -3,6 +3,8 @@
 
 use std::rc::Rc;
 
+use chrono::{DateTime, Utc};
+
 use futures_util::future::{join_all, select, Either};
 use worker::{
     event, AbortController, Context, Delay, Env, Fetch, Headers, MessageBatch, MessageExt, Method,
@@ -13,7 +15,7 @@ use super::endpoints::{self, Endpoint};
 use super::{AlertConfig, AlertMessage, DEAD_LETTER_QUEUE, QUEUE_BINDING};
 use crate::alerts::records::{self, Status, Subject};
 use crate::alerts::{retry, sign};
-use crate::worker::clock;
+use crate::worker::clock::Clock;
 use crate::worker::d1::D1;
 use crate::worker::fault::Faults;
 
@@ -34,26 +36,29 @@ impl Outcome {
     }
 }
 
-fn now_ms() -> i64 {
-    clock::system_ms() as i64
-}
-
-/// Posts `body` to `endpoint`, signed at the current second, with the
+/// Posts `body` to `endpoint`, signed at `now`'s second with each secret
+/// it signs with at `now` (two while a rotation's overlap lasts), with the
 /// event's id in `X-Budget-Event-Id`; cut after `timeout_ms`. Redirects
 /// are not followed (a 3xx is a failure).
-pub async fn post(endpoint: &Endpoint, event_id: &str, body: &str, timeout_ms: u64) -> Outcome {
+pub async fn post(
+    endpoint: &Endpoint,
+    event_id: &str,
+    body: &str,
+    timeout_ms: u64,
+    now: DateTime<Utc>,
+) -> Outcome {
     let failed = |error: String| Outcome {
         response_code: None,
         error: Some(error),
     };
-    let t = now_ms().div_euclid(1000);
+    let t = now.timestamp();
     let headers = Headers::new();
     let _ = headers.set("Content-Type", "application/json");
     let _ = headers.set("User-Agent", "ai-budget-alerts/1");
     let _ = headers.set("X-Budget-Event-Id", event_id);
     let _ = headers.set(
         sign::HEADER,
-        &sign::signature(&endpoint.secret, t, body.as_bytes()),
+        &sign::signature_with(&endpoint.signing_secrets(now), t, body.as_bytes()),
     );
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
@@ -114,6 +119,7 @@ pub async fn consume(
     _ctx: Context,
 ) -> worker::Result<()> {
     let dead = batch.queue() == DEAD_LETTER_QUEUE;
+    let seams = crate::worker::test_seams_on(&env);
     let config = AlertConfig::of(&env);
     let Some(d1) = d1_of(&env) else {
         worker::console_error!("alerts: the DB binding is missing");
@@ -126,6 +132,8 @@ pub async fn consume(
         let (d1, kv, env) = (&d1, &kv, &env);
         async move {
             let m = message.body();
+            let clock = Clock::for_request(seams, m.now.as_deref());
+            let now_ms = || clock.now().timestamp_millis();
             if dead {
                 let endpoint = m.endpoint.as_deref().unwrap_or("");
                 let subject = Subject { port: &m.port, event_id: &m.event_id, endpoint, body: &m.body };
@@ -148,8 +156,8 @@ pub async fn consume(
                 return;
             }
             let done = match &m.endpoint {
-                None => fan_out(env, d1, kv, m).await,
-                Some(url) => deliver(d1, kv, m, url, &config).await,
+                None => fan_out(env, d1, kv, m, clock).await,
+                Some(url) => deliver(d1, kv, m, url, &config, clock).await,
             };
             match done {
                 Ok(None) => message.ack(),
@@ -180,11 +188,12 @@ async fn fan_out(
     d1: &D1,
     kv: &worker::kv::KvStore,
     m: &AlertMessage,
+    clock: Clock,
 ) -> Result<Option<u32>, String> {
     let targets = endpoints::effective(kv, &m.port)
         .await
         .map_err(|e| format!("{e:?}"))?;
-    let now = now_ms();
+    let now = clock.now().timestamp_millis();
     fn subject<'a>(m: &'a AlertMessage, endpoint: &'a str) -> Subject<'a> {
         Subject {
             port: &m.port,
@@ -232,7 +241,9 @@ async fn deliver(
     m: &AlertMessage,
     url: &str,
     config: &AlertConfig,
+    clock: Clock,
 ) -> Result<Option<u32>, String> {
+    let now_ms = || clock.now().timestamp_millis();
     let subject = Subject {
         port: &m.port,
         event_id: &m.event_id,
@@ -262,7 +273,14 @@ async fn deliver(
         .await
         .map_err(|e| format!("{e:?}"))?;
     let attempts = records::attempts_of(counted.first().map_or(&[][..], Vec::as_slice));
-    let outcome = post(endpoint, &m.event_id, &m.body, config.timeout_ms).await;
+    let outcome = post(
+        endpoint,
+        &m.event_id,
+        &m.body,
+        config.timeout_ms,
+        clock.now(),
+    )
+    .await;
     let status = if outcome.delivered() {
         Status::Delivered
     } else {

@@ -37,6 +37,11 @@ pub struct AlertMessage {
     /// The endpoint's URL, once fanned out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Test seams only: the producer's fixed instant (RFC 3339), the
+    /// consumer's clock for this message (its `x-now`); absent, the
+    /// runtime's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<String>,
 }
 
 /// The alert settings of the Worker's environment.

@@ -82,6 +82,9 @@ pub async fn send(
         return true;
     }
     let queue = env.queue(QUEUE_BINDING).ok();
+    // Test seams: the consumer signs and judges rotations on this clock.
+    let fixed = crate::worker::test_seams_on(env)
+        .then(|| crate::gate::iso(crate::worker::clock::instant_of_ms(now_ms as f64)));
     let mut all_sent = true;
     loop {
         let sql = tables(state);
@@ -99,6 +102,7 @@ pub async fn send(
                 event_id: event.id.clone(),
                 body: event.body.clone(),
                 endpoint: None,
+                now: fixed.clone(),
             };
             match &queue {
                 Some(queue) => match queue.send(&message).await {

@@ -1,12 +1,15 @@
 //! Alerts (admin): a port's thresholds and webhook endpoints, the default
-//! endpoints, a signed sample, the last deliveries and a resend.
+//! endpoints, rolling an endpoint's secret, a signed sample, the last
+//! deliveries and a resend.
 
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use worker::{Request, Response};
 
 use super::{query, Ctx};
 use crate::alerts::endpoint::{self, Environment};
 use crate::alerts::records::{self, Status, Subject};
+use crate::alerts::rotation::{DEFAULT_OVERLAP_HOURS, MAX_OVERLAP_HOURS};
 use crate::alerts::threshold::percent_of_json;
 use crate::alerts::{
     AlertEvent, EventType, Standing, Threshold, MAX_ENDPOINTS, MAX_PERCENT_THRESHOLDS,
@@ -119,8 +122,14 @@ fn url_json(saved: &Endpoints) -> Value {
     }
 }
 
-/// The endpoints as answered; a secret only for `fresh` URLs (shown once).
-fn endpoints_json(saved: &Endpoints, fresh: &[String], answer: &mut Map<String, Value>) {
+/// The endpoints as answered at `now`; a secret only for `fresh` URLs
+/// (shown once); when a rotation's overlap lasts, its end.
+fn endpoints_json(
+    saved: &Endpoints,
+    fresh: &[String],
+    now: DateTime<Utc>,
+    answer: &mut Map<String, Value>,
+) {
     let list: Vec<Value> = saved
         .endpoints
         .iter()
@@ -128,6 +137,12 @@ fn endpoints_json(saved: &Endpoints, fresh: &[String], answer: &mut Map<String, 
             let mut item = json!({ "url": e.url, "createdAt": e.created_at });
             if fresh.contains(&e.url) {
                 item["secret"] = e.secret.clone().into();
+            }
+            if let Some(at) = &e.rotated_at {
+                item["rotatedAt"] = at.clone().into();
+            }
+            if let Some(ends) = e.overlap_ends(now) {
+                item["previousSecretExpiresAt"] = ends.into();
             }
             item
         })
@@ -152,7 +167,7 @@ async fn port_answer(
     let mut answer = Map::new();
     answer.insert("port".into(), port.into());
     answer.insert("thresholds".into(), percents.into());
-    endpoints_json(saved, fresh, &mut answer);
+    endpoints_json(saved, fresh, ctx.now, &mut answer);
     answer.insert(
         "usesDefault".into(),
         (saved.endpoints.is_empty() && !default.endpoints.is_empty()).into(),
@@ -189,7 +204,7 @@ pub async fn put(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respons
 pub async fn get_default(ctx: &mut Ctx) -> Result<Response, ApiError> {
     let saved = endpoints::read(&kv(ctx)?, Owner::Default).await?;
     let mut answer = Map::new();
-    endpoints_json(&saved, &[], &mut answer);
+    endpoints_json(&saved, &[], ctx.now, &mut answer);
     Ok(json_response(200, &Value::Object(answer)))
 }
 
@@ -204,7 +219,72 @@ pub async fn put_default(ctx: &mut Ctx, req: &mut Request) -> Result<Response, A
     let urls = urls(value, env)?;
     let (saved, fresh) = endpoints::replace(&kv(ctx)?, Owner::Default, &urls, ctx.now).await?;
     let mut answer = Map::new();
-    endpoints_json(&saved, &fresh, &mut answer);
+    endpoints_json(&saved, &fresh, ctx.now, &mut answer);
+    Ok(json_response(200, &Value::Object(answer)))
+}
+
+/// `POST /v1/ports/{port}/alerts/rotate` (`port`) and `POST
+/// /v1/alerts/rotate` (the default endpoints): `{"webhookUrl": "...",
+/// "overlapHours": 24}` gives that endpoint a new secret, answered once;
+/// deliveries are signed with the new and the old secret until the overlap
+/// ends (by the Worker's clock), then with the new one only. 404
+/// `webhook-endpoint-not-found` when the owner has no endpoint at that
+/// URL; nothing changes on any error.
+pub async fn rotate(
+    ctx: &mut Ctx,
+    port: Option<&str>,
+    req: &mut Request,
+) -> Result<Response, ApiError> {
+    let body = read_json(req).await?;
+    let map = input::object(&body, &["webhookUrl", "overlapHours"])?;
+    let url = match map.get("webhookUrl") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::bad_field(
+                "missing-field",
+                "webhookUrl",
+                "webhookUrl, the URL of the endpoint whose secret to rotate, is required",
+            ))
+        }
+        Some(Value::String(url)) => url.clone(),
+        Some(_) => {
+            return Err(ApiError::bad_field(
+                "invalid-type",
+                "webhookUrl",
+                "webhookUrl is the URL of one saved endpoint",
+            ))
+        }
+    };
+    let hours =
+        input::whole(map, "overlapHours", 0..=MAX_OVERLAP_HOURS)?.unwrap_or(DEFAULT_OVERLAP_HOURS);
+    let owner = port.map_or(Owner::Default, Owner::Port);
+    let kv = kv(ctx)?;
+    let Some((saved, rotated)) = endpoints::rotate(&kv, owner, &url, ctx.now, hours).await? else {
+        let whose = match port {
+            Some(port) => format!(
+                "port {port} has no webhook endpoint {url} of its own (the default endpoints rotate at POST /v1/alerts/rotate)"
+            ),
+            None => format!("the default endpoints do not include {url}"),
+        };
+        return Err(ApiError::new(404, "webhook-endpoint-not-found", whose));
+    };
+    let mut answer = Map::new();
+    if let Some(port) = port {
+        answer.insert("port".into(), port.into());
+    }
+    answer.insert("webhookUrl".into(), rotated.url.clone().into());
+    answer.insert("secret".into(), rotated.secret.clone().into());
+    answer.insert("rotatedAt".into(), crate::gate::iso(ctx.now).into());
+    answer.insert("overlapHours".into(), hours.into());
+    answer.insert(
+        "previousSecretExpiresAt".into(),
+        rotated.previous_secret_expires_at.clone().into(),
+    );
+    let mut listed = Map::new();
+    endpoints_json(&saved, &[], ctx.now, &mut listed);
+    answer.insert(
+        "endpoints".into(),
+        listed.remove("endpoints").unwrap_or_default(),
+    );
     Ok(json_response(200, &Value::Object(answer)))
 }
 
@@ -244,7 +324,7 @@ pub async fn test(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         ctx.d1
             .run("d1.alerts", &[records::attempt(&subject, now)])
             .await?;
-        let outcome = consumer::post(target, &event.id, &body, timeout).await;
+        let outcome = consumer::post(target, &event.id, &body, timeout, ctx.now).await;
         let status = if outcome.delivered() {
             Status::Delivered
         } else {
@@ -332,6 +412,7 @@ pub async fn resend(ctx: &mut Ctx, port: &str, event_id: &str) -> Result<Respons
         event_id: event_id.to_owned(),
         body,
         endpoint: None,
+        now: ctx.clock().header_value(),
     };
     consumer::enqueue(&ctx.env, &message).await.map_err(|e| {
         ApiError::from(StoreError::Unavailable {

@@ -60,7 +60,9 @@ enum Route {
     Keys(String),
     Key(String, String),
     DefaultAlerts,
+    DefaultAlertRotate,
     Alerts(String),
+    AlertRotate(String),
     AlertTest(String),
     AlertDeliveries(String),
     AlertResend(String, String),
@@ -76,6 +78,7 @@ impl Route {
             ["v1", "prices"] => Route::Prices,
             ["v1", "prices", model] => Route::Price(own(model)),
             ["v1", "alerts"] => Route::DefaultAlerts,
+            ["v1", "alerts", "rotate"] => Route::DefaultAlertRotate,
             ["v1", "ports", port, rest @ ..] => match rest {
                 ["budget"] => Route::Budget(own(port)),
                 ["check"] => Route::Check(own(port)),
@@ -91,6 +94,7 @@ impl Route {
                 ["keys", id] => Route::Key(own(port), own(id)),
                 ["alerts"] => Route::Alerts(own(port)),
                 ["alerts", "test"] => Route::AlertTest(own(port)),
+                ["alerts", "rotate"] => Route::AlertRotate(own(port)),
                 ["alerts", "deliveries"] => Route::AlertDeliveries(own(port)),
                 ["alerts", "deliveries", id, "resend"] => Route::AlertResend(own(port), own(id)),
                 // The gateway's paths never reach this router: the fetch
@@ -103,7 +107,11 @@ impl Route {
 
     fn port(&self) -> Option<&str> {
         match self {
-            Route::Ports | Route::Prices | Route::Price(_) | Route::DefaultAlerts => None,
+            Route::Ports
+            | Route::Prices
+            | Route::Price(_)
+            | Route::DefaultAlerts
+            | Route::DefaultAlertRotate => None,
             Route::Budget(p)
             | Route::Check(p)
             | Route::Reservations(p)
@@ -118,6 +126,7 @@ impl Route {
             | Route::Key(p, _)
             | Route::Alerts(p)
             | Route::AlertTest(p)
+            | Route::AlertRotate(p)
             | Route::AlertDeliveries(p)
             | Route::AlertResend(p, _) => Some(p),
         }
@@ -130,7 +139,10 @@ impl Route {
             Route::Budget(_) | Route::Alerts(_) | Route::DefaultAlerts => {
                 &[Method::Get, Method::Put]
             }
-            Route::AlertTest(_) | Route::AlertResend(..) => &[Method::Post],
+            Route::AlertTest(_)
+            | Route::AlertRotate(_)
+            | Route::DefaultAlertRotate
+            | Route::AlertResend(..) => &[Method::Post],
             Route::Usage(_) | Route::Keys(_) | Route::Reservations(_) => {
                 &[Method::Get, Method::Post]
             }
@@ -153,8 +165,10 @@ impl Route {
             | Route::Keys(_)
             | Route::Key(..)
             | Route::DefaultAlerts
+            | Route::DefaultAlertRotate
             | Route::Alerts(_)
             | Route::AlertTest(_)
+            | Route::AlertRotate(_)
             | Route::AlertDeliveries(_)
             | Route::AlertResend(..) => true,
             Route::Budget(_) => *method == Method::Put,
@@ -184,6 +198,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The request's clock (to carry to work done later, such as a queued
+    /// delivery).
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
     /// `port`'s gate.
     pub fn gate(&self, port: &str) -> Result<GateClient, StoreError> {
         GateClient::new(&self.env, port, self.clock, self.faults_header.clone())
@@ -337,6 +357,8 @@ async fn dispatch(
         (Route::Alerts(port), Method::Get) => alerts::get(ctx, port).await,
         (Route::Alerts(port), _) => alerts::put(ctx, port, req).await,
         (Route::AlertTest(port), _) => alerts::test(ctx, port).await,
+        (Route::AlertRotate(port), _) => alerts::rotate(ctx, Some(port), req).await,
+        (Route::DefaultAlertRotate, _) => alerts::rotate(ctx, None, req).await,
         (Route::AlertDeliveries(port), _) => alerts::deliveries(ctx, port, req).await,
         (Route::AlertResend(port, id), _) => alerts::resend(ctx, port, id).await,
     }
