@@ -58,17 +58,23 @@ export class Receiver {
 }
 
 /**
- * Verifies `X-Budget-Signature: t=<unix seconds>,v1=<hex>` the way the docs
+ * Verifies `X-Budget-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>...]` the way the docs
  * tell receivers to: HMAC-SHA256 keyed with the endpoint's secret over
  * `"<t>.<raw body>"`, compared in constant time. Written from the docs, not
  * from the Worker's code.
  */
 export function verifySignature(header, body, secret) {
-  const parts = Object.fromEntries(String(header).split(",").map((p) => p.split("=")));
-  if (!/^\d+$/.test(parts.t ?? "") || !/^[0-9a-f]{64}$/.test(parts.v1 ?? "")) return false;
-  const expected = createHmac("sha256", secret).update(`${parts.t}.${body}`).digest();
-  return timingSafeEqual(expected, Buffer.from(parts.v1, "hex"));
+  const parts = String(header).split(",").map((p) => p.split("="));
+  const t = parts.find(([k]) => k === "t")?.[1];
+  const tags = parts.filter(([k, v]) => k === "v1" && /^[0-9a-f]{64}$/.test(v ?? "")).map(([, v]) => v);
+  if (!/^\d+$/.test(t ?? "") || !tags.length) return false;
+  const expected = createHmac("sha256", secret).update(`${t}.${body}`).digest();
+  // Any v1 may match (several while a secret is being rotated).
+  return tags.some((tag) => timingSafeEqual(expected, Buffer.from(tag, "hex")));
 }
+
+/** The `v1=` signatures of a header, in order. */
+export const signaturesOf = (header) => String(header).split(",").filter((p) => p.startsWith("v1="));
 
 /** Polls `check` until it returns a truthy value (or fails after `ms`). */
 export async function eventually(check, { ms = 20_000, what = "the condition" } = {}) {

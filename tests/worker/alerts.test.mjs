@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./harness.mjs";
-import { Receiver, verifySignature, eventually } from "../alerts/receiver.mjs";
+import { Receiver, verifySignature, signaturesOf, eventually } from "../alerts/receiver.mjs";
 
 let w;
 let rx;
@@ -265,4 +265,102 @@ test("a budget in dollars crosses its thresholds on the dollars used, and its ev
   await settled(port, 2);
   const soft = rx.at("/ok/usd").map((r) => r.event).find((e) => e.threshold === "soft");
   assert.deepEqual([soft.type, soft.unit, soft.used, soft.cap], ["threshold-crossed", "usd", 0.051, 0.05]);
+});
+
+test("rotating a secret: during the overlap a queued delivery verifies with either secret, after its end with the new one only", async () => {
+  const port = "al-rotate";
+  const url = `${rx.origin}/ok/rotate`;
+  await w.setBudget(port, { enabled: true, period: "day", softCapTokens: 100, hardCapTokens: 1_000 });
+  const old = (await w.put(`/v1/ports/${port}/alerts`, { webhookUrl: url })).json.secret;
+  await usage(port, 200, "rot-1");
+  const [record] = await settled(port, 1);
+  const rotatedAt = w.now;
+  const rotated = await w.post(`/v1/ports/${port}/alerts/rotate`, { webhookUrl: url });
+  assert.equal(rotated.status, 200, rotated.text);
+  const fresh = rotated.json.secret;
+  assert.match(fresh, /^whsec_[0-9a-f]{48}$/);
+  assert.notEqual(fresh, old);
+  assert.equal(rotated.json.overlapHours, 24);
+  const ends = new Date(Date.parse(rotatedAt) + 24 * 3_600_000).toISOString();
+  assert.equal(rotated.json.previousSecretExpiresAt, ends);
+  const got = await w.get(`/v1/ports/${port}/alerts`);
+  assert.ok(!got.text.includes(fresh) && !got.text.includes(old), "no secret is shown again");
+  assert.equal(got.json.endpoints[0].previousSecretExpiresAt, ends);
+  // A resend through the queue an hour later (by the Worker's clock): both signatures.
+  const at = (iso) => ({ headers: { "x-now": iso } });
+  const during = new Date(Date.parse(ends) - 1_000).toISOString();
+  assert.equal((await w.post(`/v1/ports/${port}/alerts/deliveries/${record.eventId}/resend`, undefined, at(during))).status, 202);
+  await eventually(() => rx.at("/ok/rotate").length === 2, { what: "the resend during the overlap" });
+  const inside = rx.at("/ok/rotate")[1];
+  assert.equal(signaturesOf(inside.headers["x-budget-signature"]).length, 2);
+  assert.ok(verifySignature(inside.headers["x-budget-signature"], inside.body, fresh), "the new secret verifies");
+  assert.ok(verifySignature(inside.headers["x-budget-signature"], inside.body, old), "the old secret still verifies");
+  assert.ok(!verifySignature(inside.headers["x-budget-signature"], inside.body, "whsec_another"));
+  // At the overlap's end: the new secret only.
+  assert.equal((await w.post(`/v1/ports/${port}/alerts/deliveries/${record.eventId}/resend`, undefined, at(ends))).status, 202);
+  await eventually(() => rx.at("/ok/rotate").length === 3, { what: "the resend after the overlap" });
+  const after = rx.at("/ok/rotate")[2];
+  assert.equal(signaturesOf(after.headers["x-budget-signature"]).length, 1);
+  assert.ok(verifySignature(after.headers["x-budget-signature"], after.body, fresh));
+  assert.ok(!verifySignature(after.headers["x-budget-signature"], after.body, old), "the old secret no longer verifies");
+  assert.equal((await w.get(`/v1/ports/${port}/alerts`, at(ends))).json.endpoints[0].previousSecretExpiresAt, undefined);
+  // The sample route signs on the request's clock too.
+  const sample = await w.post(`/v1/ports/${port}/alerts/test`, undefined, at(during));
+  assert.equal(sample.status, 200, sample.text);
+  const s = rx.at("/ok/rotate")[3];
+  assert.ok(verifySignature(s.headers["x-budget-signature"], s.body, old) && verifySignature(s.headers["x-budget-signature"], s.body, fresh));
+});
+
+test("rotating the default endpoint's secret, an overlap of 0, and bad input changing nothing", async () => {
+  const url = `${rx.origin}/ok/rotate-default`;
+  const old = (await w.put("/v1/alerts", { webhookUrl: url })).json.secret;
+  const other = "al-rotate-other";
+  const otherUrl = `${rx.origin}/ok/rotate-other`;
+  await w.put(`/v1/ports/${other}/alerts`, { webhookUrl: otherUrl });
+  const port = "al-rotate-bad";
+  const cases = [
+    [{}, 400, "missing-field", "webhookUrl"],
+    [{ webhookUrl: 7 }, 400, "invalid-type", "webhookUrl"],
+    [{ webhookUrl: [url] }, 400, "invalid-type", "webhookUrl"],
+    [{ webhookUrl: url, overlapHours: "24" }, 400, "invalid-type", "overlapHours"],
+    [{ webhookUrl: url, overlapHours: 169 }, 400, "invalid-value", "overlapHours"],
+    [{ webhookUrl: url, overlapHours: 1.5 }, 400, "invalid-value", "overlapHours"],
+    [{ webhookUrl: url, secret: "x" }, 400, "unknown-field", "secret"],
+  ];
+  for (const [body, status, code, field] of cases) {
+    const res = await w.post("/v1/alerts/rotate", body);
+    assert.equal(res.status, status, JSON.stringify(body));
+    assert.equal(res.json.error.code, code, JSON.stringify(body));
+    assert.equal(res.json.error.field, field, JSON.stringify(body));
+  }
+  // Unknown URL, another port's endpoint, the default's URL on a port's route: 404.
+  for (const [path, body] of [
+    ["/v1/alerts/rotate", { webhookUrl: `${rx.origin}/ok/nowhere` }],
+    [`/v1/ports/${port}/alerts/rotate`, { webhookUrl: otherUrl }],
+    [`/v1/ports/${port}/alerts/rotate`, { webhookUrl: url }],
+  ]) {
+    const res = await w.post(path, body);
+    assert.equal(res.status, 404, `${path} ${res.text}`);
+    assert.equal(res.json.error.code, "webhook-endpoint-not-found");
+  }
+  // A port key may not rotate.
+  const key = await w.issueKey(other);
+  assert.equal((await w.post(`/v1/ports/${other}/alerts/rotate`, { webhookUrl: otherUrl }, { token: key })).status, 403);
+  // Nothing changed: the default still signs with its first secret only.
+  await w.setBudget(port, { enabled: true, period: "day", softCapTokens: 100, hardCapTokens: 1_000 });
+  const first = await w.post(`/v1/ports/${port}/alerts/test`);
+  assert.equal(first.status, 200, first.text);
+  const a = rx.at("/ok/rotate-default").at(-1);
+  assert.equal(signaturesOf(a.headers["x-budget-signature"]).length, 1);
+  assert.ok(verifySignature(a.headers["x-budget-signature"], a.body, old));
+  // An overlap of 0: the old secret stops at once.
+  const rotated = await w.post("/v1/alerts/rotate", { webhookUrl: url, overlapHours: 0 });
+  assert.equal(rotated.status, 200, rotated.text);
+  assert.equal(rotated.json.port, undefined);
+  assert.equal(rotated.json.previousSecretExpiresAt, null);
+  await w.post(`/v1/ports/${port}/alerts/test`);
+  const b = rx.at("/ok/rotate-default").at(-1);
+  assert.ok(verifySignature(b.headers["x-budget-signature"], b.body, rotated.json.secret));
+  assert.ok(!verifySignature(b.headers["x-budget-signature"], b.body, old));
+  await w.put("/v1/alerts", { webhookUrl: null });
 });
