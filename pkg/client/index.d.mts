@@ -26,7 +26,7 @@ export type BudgetApiErrorCode =
   | 'precondition-failed' | 'body-too-large' | 'budget-exceeded' | 'internal' | 'store-unavailable'
   | 'negative-amount' | 'too-many-decimals' | 'amount-too-large' | 'unpriced-model' | 'price-not-found'
   | 'invalid-threshold' | 'too-many-thresholds' | 'invalid-webhook-url' | 'insecure-webhook-url'
-  | 'private-webhook-url' | 'too-many-endpoints' | 'no-webhook-endpoint' | 'event-not-found'
+  | 'private-webhook-url' | 'too-many-endpoints' | 'no-webhook-endpoint' | 'event-not-found' | 'webhook-endpoint-not-found'
   | 'network-error' | 'invalid-response' | 'invalid-usage';
 
 /** The `fetch` the client calls (the global one by default). */
@@ -271,7 +271,33 @@ export interface PortSummary { port: string; budget: Budget; usedTokens: number;
 export interface PortList { ports: PortSummary[] }
 
 /** A webhook endpoint; `secret` only in the answer that created it. */
-export interface AlertEndpoint { url: string; createdAt: string; secret?: string }
+export interface AlertEndpoint {
+  url: string;
+  createdAt: string;
+  secret?: string;
+  /** When its secret was last rotated. */
+  rotatedAt?: string;
+  /** While a rotation's overlap lasts: when the previous secret stops signing. */
+  previousSecretExpiresAt?: string;
+}
+export interface AlertSecretRotation {
+  /** The URL of one saved endpoint (the port's own, or a default one). */
+  webhookUrl: string;
+  /** How long the previous secret keeps signing next to the new one (0..168, default 24; 0: it stops at once). */
+  overlapHours?: number;
+}
+export interface AlertSecretRotated {
+  /** Absent for a default endpoint. */
+  port?: string;
+  webhookUrl: string;
+  /** The new signing secret, shown only in this answer. */
+  secret: string;
+  rotatedAt: string;
+  overlapHours: number;
+  /** Until then deliveries carry a `v1` under each secret; null for an overlap of 0. */
+  previousSecretExpiresAt: string | null;
+  endpoints: AlertEndpoint[];
+}
 /** One URL, up to 5, or null (none). */
 export type WebhookUrl = string | string[] | null;
 export interface AlertSettingsUpdate {
@@ -375,6 +401,10 @@ export interface BudgetClient {
   alertDeliveries(options?: { limit?: number }): Promise<AlertDeliveries>;
   /** Admin. The event again, same id, to the port's current endpoints. */
   resendAlert(eventId: string): Promise<AlertResent>;
+  /** Admin. A new secret for one of the port's endpoints, shown once (never retried); the old one keeps signing during the overlap. */
+  rotateAlertSecret(rotation: AlertSecretRotation): Promise<AlertSecretRotated>;
+  /** Admin. The same for a default endpoint. */
+  rotateDefaultAlertSecret(rotation: AlertSecretRotation): Promise<AlertSecretRotated>;
   /** Admin. The default endpoints (ports without their own). */
   defaultAlerts(): Promise<DefaultAlerts>;
   /** Admin. */
@@ -383,7 +413,8 @@ export interface BudgetClient {
 
 /**
  * Verifies an alert webhook's `X-Budget-Signature` header against the raw
- * body and the endpoint's secret (HMAC-SHA256 over `"<t>.<body>"`), with `t`
+ * body and the endpoint's secret (HMAC-SHA256 over `"<t>.<body>"`; any of
+ * several `v1` values may match, as during a rotation), with `t`
  * within `toleranceSeconds` (default 300) of `now` (ms, default the current time).
  */
 export function verifyAlertSignature(

@@ -174,13 +174,17 @@ export function createClient(options) {
     testAlerts: () => call('POST', portPath('/alerts/test'), { idempotent: false }),
     alertDeliveries: (opts) => call('GET', portPath(`/alerts/deliveries${query({ limit: opts?.limit })}`)),
     resendAlert: (eventId) => call('POST', portPath(`/alerts/deliveries/${encodeURIComponent(eventId)}/resend`), { idempotent: false }),
+    // Not repeated after a lost answer: each call makes another secret, shown once.
+    rotateAlertSecret: (rotation) => call('POST', portPath('/alerts/rotate'), { body: rotation, idempotent: false }),
+    rotateDefaultAlertSecret: (rotation) => call('POST', '/v1/alerts/rotate', { body: rotation, idempotent: false }),
     defaultAlerts: () => call('GET', '/v1/alerts'),
     setDefaultAlerts: (update) => call('PUT', '/v1/alerts', { body: update, idempotent: false }),
   };
 }
 
 /**
- * Verifies an alert webhook's `X-Budget-Signature` (`t=<unix seconds>,v1=<hex>`):
+ * Verifies an alert webhook's `X-Budget-Signature` (`t=<unix seconds>,v1=<hex>`,
+ * with one `v1` per secret while a secret is being rotated: any may match):
  * HMAC-SHA256 keyed with the endpoint's secret over `"<t>.<raw body>"`, with
  * Web Crypto. `body` is the raw request body (a string, as received);
  * `t` must be within `toleranceSeconds` (default 300) of `now` (default the

@@ -101,3 +101,27 @@ test("the Worker's refusal of a bad threshold or URL is shown at the form and no
   assert.equal(saved.webhookUrl, `${rx.origin}/ok/page`);
   await page.context().close();
 });
+
+test("Rotate secret shows the new secret once; the next event verifies with the new and the old secret", async () => {
+  const url = `${rx.origin}/ok/page-rotate`;
+  const first = (await site.api.call("PUT", `/v1/ports/${PORT}/alerts`, { webhookUrl: url })).json.secret;
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPort(page, PORT);
+  await page.waitForSelector(`#alert-endpoints [data-rotate="${url}"]`);
+  await page.click(`[data-rotate="${url}"]`);
+  await page.waitForSelector("#alert-secret input[data-secret-for]");
+  const fresh = await page.inputValue("#alert-secret input[data-secret-for]");
+  assert.match(fresh, /^whsec_/);
+  assert.notEqual(fresh, first);
+  assert.match(await page.textContent("#alert-secret"), /shown only once.*old secret too until/s);
+  await page.waitForSelector(`#alert-endpoints [data-endpoint="${url}"] .muted`);
+  assert.ok(!JSON.stringify((await site.api.call("GET", `/v1/ports/${PORT}/alerts`)).json).includes(fresh), "not shown again");
+  await page.click("#test-alerts");
+  await page.waitForSelector("#alert-test-result li");
+  const sample = rx.at("/ok/page-rotate").at(-1);
+  assert.ok(verifySignature(sample.headers["x-budget-signature"], sample.body, fresh), "the new secret verifies");
+  assert.ok(verifySignature(sample.headers["x-budget-signature"], sample.body, first), "the old one too, during the overlap");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});

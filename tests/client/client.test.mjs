@@ -201,9 +201,9 @@ test('alert methods: thresholds and endpoints, a sample, deliveries, a resend, t
     const sample = await admin.testAlerts();
     assert.equal(sample.deliveries[0].delivered, true);
     const [got] = rx.at('/ok/client');
-    assert.equal(await verifyAlertSignature(got.headers['x-budget-signature'], got.body, saved.secret), true);
-    assert.equal(await verifyAlertSignature(got.headers['x-budget-signature'], got.body, 'whsec_other'), false);
-    assert.equal(await verifyAlertSignature(got.headers['x-budget-signature'], `${got.body} `, saved.secret), false);
+    assert.equal(await verifyAlertSignature(got.headers['x-budget-signature'], got.body, saved.secret, { now: CLOCK.ms }), true);
+    assert.equal(await verifyAlertSignature(got.headers['x-budget-signature'], got.body, 'whsec_other', { now: CLOCK.ms }), false);
+    assert.equal(await verifyAlertSignature(got.headers['x-budget-signature'], `${got.body} `, saved.secret, { now: CLOCK.ms }), false);
     const t = Number(/t=(\d+)/.exec(got.headers['x-budget-signature'])[1]);
     assert.equal(await verifyAlertSignature(got.headers['x-budget-signature'], got.body, saved.secret, { now: (t + 301) * 1000 }), false, 'stale');
     const listed = await admin.alertDeliveries({ limit: 5 });
@@ -213,8 +213,24 @@ test('alert methods: thresholds and endpoints, a sample, deliveries, a resend, t
     assert.equal(rx.at('/ok/client')[1].event.id, sample.eventId);
     const missing = await admin.resendAlert('evt_missing').catch((e) => e);
     assert.equal(missing.code, 'event-not-found');
+    // Rotating: the next delivery carries both signatures, and either secret verifies.
+    const rotated = await admin.rotateAlertSecret({ webhookUrl: `${rx.origin}/ok/client`, overlapHours: 2 });
+    assert.match(rotated.secret, /^whsec_/);
+    assert.notEqual(rotated.secret, saved.secret);
+    assert.equal(rotated.previousSecretExpiresAt, new Date(CLOCK.ms + 2 * 3_600_000).toISOString());
+    await admin.testAlerts();
+    const both = rx.at('/ok/client').at(-1);
+    const header = both.headers['x-budget-signature'];
+    assert.equal(header.split(',').filter((p) => p.startsWith('v1=')).length, 2);
+    assert.equal(await verifyAlertSignature(header, both.body, rotated.secret, { now: CLOCK.ms }), true);
+    assert.equal(await verifyAlertSignature(header, both.body, saved.secret, { now: CLOCK.ms }), true);
+    assert.equal(await verifyAlertSignature(header, both.body, 'whsec_other', { now: CLOCK.ms }), false);
+    const unknown = await admin.rotateAlertSecret({ webhookUrl: `${rx.origin}/ok/elsewhere` }).catch((e) => e);
+    assert.deepEqual([unknown.status, unknown.code], [404, 'webhook-endpoint-not-found']);
     const def = await admin.setDefaultAlerts({ webhookUrl: `${rx.origin}/ok/client-default` });
     assert.match(def.secret, /^whsec_/);
+    const defRotated = await admin.rotateDefaultAlertSecret({ webhookUrl: `${rx.origin}/ok/client-default`, overlapHours: 0 });
+    assert.deepEqual([defRotated.port, defRotated.previousSecretExpiresAt], [undefined, null]);
     assert.equal((await admin.defaultAlerts()).secret, undefined);
     await admin.setDefaultAlerts({ webhookUrl: null });
     const none = await clientOf('alert-less').testAlerts().catch((e) => e);

@@ -36,6 +36,7 @@ export function alertsSection(port, { onError }) {
   const saved = h("p", { role: "status", class: "save-status", id: "alert-status" });
   const secret = h("div", { id: "alert-secret", "aria-live": "polite" });
   const inherits = h("p", { class: "muted small", id: "alert-default" });
+  const rotations = h("ul", { class: "small", id: "alert-endpoints" });
   const testResult = h("div", { id: "alert-test-result", "aria-live": "polite" });
   const deliveries = h("div", { id: "alert-deliveries" }, h("p", { class: "muted" }, "Loading…"));
 
@@ -54,6 +55,39 @@ export function alertsSection(port, { onError }) {
       : urls.length === 0
         ? "No endpoint: events are only logged and listed below."
         : "";
+    replace(
+      rotations,
+      settings.endpoints.map((e) =>
+        h(
+          "li",
+          { "data-endpoint": e.url },
+          `${e.url} `,
+          e.previousSecretExpiresAt ? h("span", { class: "muted" }, `(the previous secret signs too until ${e.previousSecretExpiresAt}) `) : "",
+          h("button", { type: "button", class: "secondary", "data-rotate": e.url, onclick: () => rotate(e.url) }, "Rotate secret"),
+        ),
+      ),
+    );
+  }
+
+  async function rotate(endpointUrl) {
+    try {
+      const res = await api.rotateAlertSecret(port, endpointUrl);
+      const ends = res.previousSecretExpiresAt;
+      replace(
+        secret,
+        h(
+          "div",
+          { class: "callout" },
+          h("p", {}, h("strong", {}, "Copy the new signing secret now: it is shown only once."), ends ? ` Events carry a signature under the old secret too until ${ends}: switch your receiver before then.` : ""),
+          h("p", { class: "small" }, res.webhookUrl),
+          h("input", { readonly: true, value: res.secret, class: "key", "data-secret-for": res.webhookUrl, "aria-label": `New signing secret of ${res.webhookUrl}` }),
+          h("button", { type: "button", class: "secondary", onclick: () => replace(secret) }, "Done"),
+        ),
+      );
+      show({ ...(await api.portAlerts(port)) });
+    } catch (err) {
+      fail(err);
+    }
   }
 
   function showSecrets(settings) {
@@ -163,6 +197,7 @@ export function alertsSection(port, { onError }) {
       saved,
     ),
     inherits,
+    rotations,
     secret,
     testResult,
     h("h3", {}, "Last deliveries"),

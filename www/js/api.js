@@ -119,6 +119,8 @@ export const portAlerts = (port) => request("GET", portPath(port, "/alerts"));
 export const saveAlerts = (port, update) => request("PUT", portPath(port, "/alerts"), { body: update });
 /** Sends a signed sample event to the port's endpoints now. */
 export const testAlerts = (port) => request("POST", portPath(port, "/alerts/test"));
+/** A new signing secret for one of the port's endpoints, shown once; the old one keeps signing for 24 h (`POST /v1/ports/{port}/alerts/rotate`). */
+export const rotateAlertSecret = (port, webhookUrl) => request("POST", portPath(port, "/alerts/rotate"), { body: { webhookUrl } });
 /** The port's last 20 alert deliveries, newest first. */
 export const alertDeliveries = (port) => request("GET", portPath(port, "/alerts/deliveries?limit=20"));
 /** Queues an event again, with its id, to the port's current endpoints. */

@@ -14,6 +14,13 @@ export async function alerting(): Promise<void> {
   const status: AlertDeliveryStatus | undefined = (await client.alertDeliveries()).deliveries[0]?.status;
   const ok: boolean = await verifyAlertSignature('t=1,v1=00', '{}', secret ?? 'x');
   await client.setDefaultAlerts({ webhookUrl: null });
+  const rotated = await client.rotateAlertSecret({ webhookUrl: 'https://hooks.example.com/a', overlapHours: 24 });
+  const fresh: string = rotated.secret;
+  const ends: string | null = rotated.previousSecretExpiresAt;
+  await client.rotateDefaultAlertSecret({ webhookUrl: 'https://hooks.example.com/d' });
+  // @ts-expect-error a rotation names one endpoint's URL
+  await client.rotateAlertSecret({ webhookUrl: ['https://hooks.example.com/a'] });
+  void fresh; void ends;
   // @ts-expect-error thresholds are numbers
   await client.setAlerts({ thresholds: ['50'] });
   void threshold; void status; void ok;
