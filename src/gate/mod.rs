@@ -19,8 +19,9 @@
 //!   its estimate ([`charge::expired_hold`](crate::charge::expired_hold)),
 //!   at the instant it expired; a late commit corrects that entry in its own
 //!   periods.
-//! - **Exact totals**: no write takes a total past 2^53 - 1
-//!   ([`TotalTooLarge`]).
+//! - **Exact totals**: no write takes a total past 2^53 - 1, in tokens or
+//!   in micro-dollars, a period's used or used plus held
+//!   ([`Totals::checked_add`], [`TotalTooLarge`]).
 //! - **An outbox**: every entry written or corrected is kept, with a
 //!   version, until the ledger of record (D1) has that version
 //!   ([`Gate::pending`], [`Gate::delivered`]).
@@ -38,7 +39,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::{charge, evaluate, Decision, RawBudget, MAX_TOKENS};
 pub use model::*;
 use sql::{Sql, SqlError};
-use store::{checked_total, instant, ms, scopes, Tables};
+use store::{instant, ms, scopes, Tables};
 pub use sub_caps::{CapsReport, PortCheck, ScopeLoad};
 
 /// Settled holds are forgotten this long after they settled (a retried
@@ -422,9 +423,10 @@ impl<'a, S: Sql> Gate<'a, S> {
             }
             let charge = charge::expired_hold(hold.estimated_tokens);
             // A hold was admitted within the exact range; its periods at
-            // expiry may be others, so its charge is kept inside it too.
-            let room = MAX_TOKENS.saturating_sub(self.t.largest_port_total(at)?);
-            let input = charge.input_tokens.min(room);
+            // expiry may be others, so its charge (tokens and money) is
+            // kept inside it too.
+            let room = Totals::new(MAX_TOKENS, MAX_TOKENS).less(self.t.largest_port_totals(at)?);
+            let input = charge.input_tokens.min(room.tokens);
             let seq = self.t.take_seq()?;
             let entry = Entry {
                 seq,
@@ -436,7 +438,7 @@ impl<'a, S: Sql> Gate<'a, S> {
                 model: "unknown".into(),
                 tokens: TokenCounts::new(input, charge.output_tokens),
                 // Charged its money bound too, as it was held.
-                cost_usd: hold.estimated_usd,
+                cost_usd: hold.estimated_usd.map(|usd| usd.min(room.usd)),
                 body_hash: String::new(),
                 estimated: true,
                 created_at: at,
@@ -471,19 +473,22 @@ impl<'a, S: Sql> Gate<'a, S> {
         )
     }
 
-    /// `None` when adding `tokens` at `at` keeps every port total of its
-    /// periods within 2^53 - 1, else the refusal.
+    /// The rule of exact totals for a write at `at`: `None` when adding
+    /// `more` to the port's largest totals of the periods containing `at`
+    /// (plus `held`, for a new hold) keeps every total, in tokens and in
+    /// micro-dollars, within 2^53 - 1; else the refusal, naming the unit.
     fn overflow(
         &self,
         at: i64,
-        base: u64,
-        tokens: u64,
+        held: Totals,
+        more: Totals,
     ) -> Result<Option<TotalTooLarge>, GateError> {
-        let total = self.t.largest_port_total(at)?.max(base);
-        Ok(match checked_total(total, tokens) {
-            Some(_) => None,
-            None => Some(TotalTooLarge::new(total.saturating_add(tokens))),
-        })
+        let largest = self.t.largest_port_totals(at)?;
+        let base = Totals::new(
+            store::sum(largest.tokens, held.tokens),
+            store::sum(largest.usd, held.usd),
+        );
+        Ok(base.checked_add(more).err())
     }
 
     // ------------------------------------------------------------ reserve
@@ -555,8 +560,9 @@ impl<'a, S: Sql> Gate<'a, S> {
             return Ok(ReserveOutcome::Refused { refusal, load });
         }
         let at = ms(now);
-        let in_flight = store::sum(load.held_tokens, self.t.largest_port_total(at)?);
-        if let Some(refusal) = self.overflow(at, in_flight, req.estimated_tokens)? {
+        let held = Totals::new(load.held_tokens, load.held_usd);
+        let amounts = Totals::new(req.estimated_tokens, estimated_usd.unwrap_or(0));
+        if let Some(refusal) = self.overflow(at, held, amounts)? {
             return Ok(ReserveOutcome::TooLarge { refusal, load });
         }
         let hold = Hold {
@@ -625,7 +631,13 @@ impl<'a, S: Sql> Gate<'a, S> {
                     });
                 }
                 let at = ms(now);
-                if let Some(refusal) = self.overflow(at, 0, total)? {
+                // Used plus what the other open holds hold stays exact.
+                let now_load = load(self)?;
+                let others = Totals::new(now_load.held_tokens, now_load.held_usd).less(
+                    Totals::new(hold.estimated_tokens, hold.estimated_usd.unwrap_or(0)),
+                );
+                let actual = Totals::new(total, cost_usd.unwrap_or(0));
+                if let Some(refusal) = self.overflow(at, others, actual)? {
                     return Ok(CommitOutcome::TooLarge {
                         refusal,
                         load: load(self)?,
@@ -696,11 +708,16 @@ impl<'a, S: Sql> Gate<'a, S> {
                         load: load(self)?,
                     });
                 };
-                let base = self.t.largest_port_total(old.created_at)?;
-                let without = base.saturating_sub(old.total_tokens());
-                if checked_total(without, total).is_none() {
+                // Its estimate leaves the totals of its periods as the
+                // real usage takes its place.
+                let without = self
+                    .t
+                    .largest_port_totals(old.created_at)?
+                    .less(Totals::new(old.total_tokens(), old.cost_usd.unwrap_or(0)));
+                let actual = Totals::new(total, cost_usd.unwrap_or(0));
+                if let Err(refusal) = without.checked_add(actual) {
                     return Ok(CommitOutcome::TooLarge {
-                        refusal: TotalTooLarge::new(without.saturating_add(total)),
+                        refusal,
                         load: load(self)?,
                     });
                 }
@@ -811,7 +828,10 @@ impl<'a, S: Sql> Gate<'a, S> {
             });
         }
         let at = ms(occurred_at);
-        if let Some(refusal) = self.overflow(at, 0, usage.tokens.total())? {
+        // Used plus what open holds hold stays exact.
+        let (_, held_tokens, held_usd) = self.t.open_holds()?;
+        let amounts = Totals::new(usage.tokens.total(), cost_usd.unwrap_or(0));
+        if let Some(refusal) = self.overflow(at, Totals::new(held_tokens, held_usd), amounts)? {
             return Ok(RecordOutcome::TooLarge {
                 refusal,
                 load: self.load(period, None, now)?,

@@ -2,7 +2,7 @@
 //! counters and ledger entries. No rule lives here; [`super::Gate`]
 //! decides, this reads and writes.
 
-use super::model::{Entry, Hold, HoldState, PortLoad, TokenCounts};
+use super::model::{Entry, Hold, HoldState, PortLoad, TokenCounts, Totals};
 use super::sql::{Row, Sql, SqlError, Value};
 use crate::tokens::add_tokens;
 use crate::{Period, PeriodWindow};
@@ -447,18 +447,23 @@ impl<'a, S: Sql> Tables<'a, S> {
             .collect())
     }
 
-    /// The largest port total among the three periods containing `at`.
-    pub fn largest_port_total(&self, at: i64) -> Result<u64, SqlError> {
+    /// The port's largest totals among the three periods containing `at`:
+    /// the largest in tokens and the largest in micro-dollars (each of the
+    /// period that has it).
+    pub fn largest_port_totals(&self, at: i64) -> Result<Totals, SqlError> {
         let at = instant(at);
         let [day, week, month] = Period::ALL.map(|p| Value::Integer(ms(p.start(at))));
         Ok(self
             .one(
-                "SELECT COALESCE(MAX(tokens), 0) AS t FROM counters WHERE scope = '' AND \
+                "SELECT COALESCE(MAX(tokens), 0) AS t, COALESCE(MAX(usd_micros), 0) AS u \
+                 FROM counters WHERE scope = '' AND \
                  ((period = 'day' AND period_start = ?1) OR (period = 'week' AND period_start = ?2) \
                   OR (period = 'month' AND period_start = ?3))",
                 &[day, week, month],
             )?
-            .map_or(0, |r| r.count("t")))
+            .map_or_else(Totals::default, |r| {
+                Totals::new(r.count("t"), r.count("u"))
+            }))
     }
 
     /// Deletes counters of periods that started before `before`, and rows

@@ -216,13 +216,47 @@ impl Price {
 }
 
 fn micros_of(nano: u128) -> u64 {
-    // Rounded up: never below what the call cost. Capped at the range every
-    // total is kept in.
+    // Rounded up: never below what the call cost. Not clamped into the
+    // exact range: an amount past it stays past it (u64::MAX stands for
+    // anything larger still), so the gate refuses the write that would
+    // count it (409 `total-too-large`, unit `usd`) instead of counting a
+    // smaller cost than the call's.
     let micros = nano.div_ceil(u128::from(MICROS_PER_USD));
-    u64::try_from(micros).unwrap_or(u64::MAX).min(MAX_TOKENS)
+    u64::try_from(micros).unwrap_or(u64::MAX)
+}
+
+/// `micros` when it is an amount kept exactly (at most 2^53 - 1
+/// micro-dollars), else the error: how a cost or bound past that range is
+/// refused where it would be shown rather than counted (the gate refuses
+/// counting it on its own, as `total-too-large`).
+///
+/// # Errors
+/// `amount-too-large`, naming no field.
+///
+/// # Example
+/// ```
+/// use ai_budget::pricing::exact_amount;
+///
+/// assert_eq!(exact_amount(9_007_199_254_740_991), Ok(9_007_199_254_740_991));
+/// assert!(exact_amount(9_007_199_254_740_992).is_err());
+/// ```
+pub fn exact_amount(micros: u64) -> Result<u64, Error> {
+    if micros <= MAX_TOKENS {
+        return Ok(micros);
+    }
+    Err(Error::new(
+        ErrorCode::AmountTooLarge,
+        None,
+        format!(
+            "the amount passes ${}, the largest kept exactly (2^53 - 1 micro-dollars)",
+            usd_string(MAX_TOKENS)
+        ),
+    ))
 }
 
 /// What a call with `tokens` costs at `price`, in micro-dollars (rounded up).
+/// A cost past 2^53 - 1 micro-dollars (an absurd price on a huge call) is
+/// returned as it is, never clamped: see [`exact_amount`].
 ///
 /// # Example
 /// ```
@@ -249,7 +283,7 @@ pub fn cost(tokens: &TokenCounts, price: &Price) -> u64 {
 
 /// The most a call can cost at `price` if it uses at most `input_tokens`
 /// of input (of any kind) and `output_tokens` of output: what a hold in
-/// money holds for it.
+/// money holds for it. Like [`cost`], never clamped into the exact range.
 pub fn bound(input_tokens: u64, output_tokens: u64, price: &Price) -> u64 {
     let nano = u128::from(input_tokens) * u128::from(price.highest_input())
         + u128::from(output_tokens) * u128::from(price.output);

@@ -111,7 +111,7 @@ fn read_usage(value: &JsValue) -> Result<TokenCounts, Error> {
 /// A token count that is not a whole number up to 2^53 - 1; a price that is
 /// negative (`negative-amount`), finer than a micro-dollar
 /// (`too-many-decimals`) or above $10^9 (`amount-too-large`); parts larger
-/// than their whole.
+/// than their whole; a cost past 2^53 - 1 micro-dollars (`amount-too-large`).
 #[wasm_bindgen(js_name = costUsd, unchecked_return_type = "Cost")]
 pub fn cost_usd(
     #[wasm_bindgen(unchecked_param_type = "TokenUsage")] usage: JsValue,
@@ -119,14 +119,17 @@ pub fn cost_usd(
 ) -> Result<JsValue, JsValue> {
     let usage = read_usage(&usage).map_err(to_js_error)?;
     let price = read_price(&price).map_err(to_js_error)?;
-    Ok(cost_object(cost(&usage, &price)))
+    cost_object(cost(&usage, &price))
 }
 
-fn cost_object(micros: u64) -> JsValue {
+/// The cost as the package returns it; past 2^53 - 1 micro-dollars, where
+/// a JS number is no longer exact, `amount-too-large` instead.
+fn cost_object(micros: u64) -> Result<JsValue, JsValue> {
+    let micros = crate::pricing::exact_amount(micros).map_err(to_js_error)?;
     let out = object();
     set(&out, "usd", usd_number(micros));
     set(&out, "micros", micros as f64);
-    out
+    Ok(out)
 }
 
 /// The most a call can cost at `price` with at most `inputTokens` of input
@@ -136,7 +139,8 @@ fn cost_object(micros: u64) -> JsValue {
 /// estimate of a budget in `usd`.
 ///
 /// # Errors
-/// A token count that is not a whole number up to 2^53 - 1; a bad price.
+/// A token count that is not a whole number up to 2^53 - 1; a bad price;
+/// a bound past 2^53 - 1 micro-dollars (`amount-too-large`).
 #[wasm_bindgen(js_name = holdUsd, unchecked_return_type = "Cost")]
 pub fn hold_usd(
     #[wasm_bindgen(js_name = inputTokens, unchecked_param_type = "number")] input_tokens: JsValue,
@@ -146,5 +150,5 @@ pub fn hold_usd(
     let input = tokens(&input_tokens, "inputTokens").map_err(to_js_error)?;
     let output = tokens(&output_tokens, "outputTokens").map_err(to_js_error)?;
     let price = read_price(&price).map_err(to_js_error)?;
-    Ok(cost_object(bound(input, output, &price)))
+    cost_object(bound(input, output, &price))
 }

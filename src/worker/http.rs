@@ -508,15 +508,25 @@ pub fn refusal(r: &Refusal, now: DateTime<Utc>) -> ApiError {
     }
 }
 
-/// The 409 answer for a write that would take a total past 2^53 - 1.
+/// The 409 answer for a write that would take a total past 2^53 - 1:
+/// `unit` says which (`tokens`, or `usd` with `wouldBe` and `max` in
+/// micro-dollars).
 pub fn total_too_large(r: &TotalTooLarge) -> ApiError {
+    let what = match r.unit {
+        crate::Unit::Tokens => format!("{} tokens", r.would_be),
+        crate::Unit::Usd => format!(
+            "{} micro-dollars (${})",
+            r.would_be,
+            crate::pricing::usd_string(r.would_be)
+        ),
+    };
     ApiError {
-        extra: Some(json!({ "wouldBe": r.would_be, "max": r.max })),
+        extra: Some(json!({ "wouldBe": r.would_be, "max": r.max, "unit": r.unit.as_str() })),
         ..ApiError::conflict(
             "total-too-large",
             format!(
-                "this write would take the port's total for a period to {} tokens, past {} (the largest count kept exactly); nothing was written",
-                r.would_be, r.max
+                "this write would take the port's total for a period to {what}, past {} (the largest amount kept exactly); nothing was written",
+                r.max
             ),
         )
     }

@@ -228,3 +228,34 @@ test("bad money estimates are 400 with a code and the field, and nothing is held
   }
   assert.deepEqual(await w.holds(port), []);
 });
+
+test("no write takes a port's dollars past 2^53 - 1 micro-dollars: 409 total-too-large in usd, nothing written, in the gate and in D1", async () => {
+  const port = "m-exact";
+  const MAX = Number.MAX_SAFE_INTEGER;
+  // An absurd but valid price: $1e9 per million tokens, $1 000 a token.
+  await w.put("/v1/prices/absurd-model", { inputPerMTok: 1e9, outputPerMTok: 1e9 });
+  await w.setBudget(port, { enabled: true, softCapTokens: MAX, hardCapTokens: MAX, period: "month" });
+  const first = await usage(port, { model: "absurd-model", inputTokens: 9_000_000, outputTokens: 0, requestId: "a" });
+  assert.equal(first.status, 201, first.text);
+  assert.equal(first.json.entry.costUsd, 9e9);
+  // $8e6 more would take the month to 9 008 000 000 000 000 micro-dollars.
+  const more = await usage(port, { model: "absurd-model", inputTokens: 8_000, outputTokens: 0, requestId: "b" });
+  assert.equal(more.status, 409, more.text);
+  assert.equal(more.json.error.code, "total-too-large");
+  assert.deepEqual([more.json.unit, more.json.wouldBe, more.json.max], ["usd", 9_008_000_000_000_000, MAX]);
+  assert.match(more.json.error.message, /micro-dollars/);
+  // A hold whose money bound would pass it is refused the same way.
+  const hold = await reserve(port, { model: "absurd-model", estimatedInputTokens: 8_000, estimatedOutputTokens: 0 });
+  assert.equal(hold.status, 409, hold.text);
+  assert.equal(hold.json.unit, "usd");
+  // Within the range, still counted.
+  const fits = await usage(port, { model: "absurd-model", inputTokens: 7_000, outputTokens: 0, requestId: "c" });
+  assert.equal(fits.status, 201, fits.text);
+  const status = await w.synced(port);
+  assert.deepEqual([status.usage.usedUsd, status.usage.usedTokens], [9_007_000_000, 9_007_000]);
+  assert.equal(status.usage.heldTokens ?? 0, 0, "nothing was held");
+  const [ledger] = await w.sql("SELECT COUNT(*) AS n, SUM(cost_usd_micros) AS micros FROM usage_ledger WHERE port_id = ?", port);
+  assert.deepEqual(ledger, { n: 2, micros: 9_007_000_000_000_000 });
+  const [rollup] = await w.sql("SELECT usd_micros, typeof(usd_micros) AS kind FROM usage_rollup WHERE port_id = ? AND period = 'month'", port);
+  assert.deepEqual(rollup, { usd_micros: 9_007_000_000_000_000, kind: "integer" }, "D1 keeps the total as an exact integer");
+});
