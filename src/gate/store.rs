@@ -250,27 +250,17 @@ impl<'a, S: Sql> Tables<'a, S> {
             .map_or((0, 0, 0), |r| (r.count("n"), r.count("t"), r.count("u"))))
     }
 
-    /// Micro-dollars held by open holds: all of them, or those of one
-    /// feature.
-    pub fn held_usd(&self, feature: Option<&str>) -> Result<u64, SqlError> {
+    /// Tokens and micro-dollars held by open holds, in one read: all of
+    /// them, or those of one feature.
+    pub fn held(&self, feature: Option<&str>) -> Result<(u64, u64), SqlError> {
         Ok(self
             .one(
-                "SELECT COALESCE(SUM(estimated_usd_micros), 0) AS t FROM holds \
+                "SELECT COALESCE(SUM(estimated_tokens), 0) AS t, \
+                   COALESCE(SUM(estimated_usd_micros), 0) AS u FROM holds \
                  WHERE state = 'held' AND (?1 IS NULL OR feature = ?1)",
                 &[feature.into()],
             )?
-            .map_or(0, |r| r.count("t")))
-    }
-
-    /// Tokens held by open holds: all of them, or those of one feature.
-    pub fn held_tokens(&self, feature: Option<&str>) -> Result<u64, SqlError> {
-        Ok(self
-            .one(
-                "SELECT COALESCE(SUM(estimated_tokens), 0) AS t FROM holds \
-                 WHERE state = 'held' AND (?1 IS NULL OR feature = ?1)",
-                &[feature.into()],
-            )?
-            .map_or(0, |r| r.count("t")))
+            .map_or((0, 0), |r| (r.count("t"), r.count("u"))))
     }
 
     /// Tokens held by one end user's open holds.
@@ -387,26 +377,23 @@ impl<'a, S: Sql> Tables<'a, S> {
         Ok(())
     }
 
-    /// Micro-dollars of one scope in the period of `period` starting at
-    /// `start`.
-    pub fn counter_usd(&self, period: Period, start: i64, scope: &str) -> Result<u64, SqlError> {
+    /// Tokens, calls and micro-dollars of one scope in the period of
+    /// `period` starting at `start`, in one read.
+    pub fn counter(
+        &self,
+        period: Period,
+        start: i64,
+        scope: &str,
+    ) -> Result<(u64, u64, u64), SqlError> {
         Ok(self
             .one(
-                "SELECT usd_micros FROM counters WHERE period = ?1 AND period_start = ?2 AND scope = ?3",
+                "SELECT tokens, calls, usd_micros FROM counters \
+                 WHERE period = ?1 AND period_start = ?2 AND scope = ?3",
                 &[period.as_str().into(), start.into(), scope.into()],
             )?
-            .map_or(0, |r| r.count("usd_micros")))
-    }
-
-    /// Tokens and calls of one scope in the period of `period` starting at
-    /// `start`.
-    pub fn counter(&self, period: Period, start: i64, scope: &str) -> Result<(u64, u64), SqlError> {
-        Ok(self
-            .one(
-                "SELECT tokens, calls FROM counters WHERE period = ?1 AND period_start = ?2 AND scope = ?3",
-                &[period.as_str().into(), start.into(), scope.into()],
-            )?
-            .map_or((0, 0), |r| (r.count("tokens"), r.count("calls"))))
+            .map_or((0, 0, 0), |r| {
+                (r.count("tokens"), r.count("calls"), r.count("usd_micros"))
+            }))
     }
 
     /// The `limit` scopes under `prefix` (such as `u:`) that counted the
@@ -482,7 +469,8 @@ impl<'a, S: Sql> Tables<'a, S> {
     pub fn load(&self, window: &PeriodWindow, feature: Option<&str>) -> Result<PortLoad, SqlError> {
         let scope = feature.map_or_else(|| PORT_SCOPE.to_owned(), feature_scope);
         let start = ms(window.start);
-        let (used_tokens, calls) = self.counter(window.period, start, &scope)?;
+        let (used_tokens, calls, used_usd) = self.counter(window.period, start, &scope)?;
+        let (held_tokens, held_usd) = self.held(feature)?;
         let expired_tokens = self
             .one(
                 "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS t FROM entries \
@@ -494,10 +482,10 @@ impl<'a, S: Sql> Tables<'a, S> {
         Ok(PortLoad {
             used_tokens,
             calls,
-            held_tokens: self.held_tokens(feature)?,
+            held_tokens,
             expired_tokens,
-            used_usd: self.counter_usd(window.period, start, &scope)?,
-            held_usd: self.held_usd(feature)?,
+            used_usd,
+            held_usd,
         })
     }
 

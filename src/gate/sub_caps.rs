@@ -87,11 +87,11 @@ impl<S: Sql> Gate<'_, S> {
             .caps
             .decide(&stored.budget, feature, user, estimate, |scope| {
                 let (counter, held) = match scope {
-                    Scope::Feature(f) => (store::feature_scope(f), self.t.held_tokens(Some(f))?),
+                    Scope::Feature(f) => (store::feature_scope(f), self.t.held(Some(f))?.0),
                     Scope::User(u) => (store::user_scope(u), self.t.held_tokens_of_user(u)?),
                     Scope::Port => return Ok::<u64, GateError>(0),
                 };
-                let (used, _) = self.t.counter(window.period, start, &counter)?;
+                let (used, _, _) = self.t.counter(window.period, start, &counter)?;
                 Ok(store::sum(used, held))
             })?;
         Ok(decision.err().map(|(scope, reason, used, cap)| Refusal {
@@ -139,15 +139,15 @@ impl<S: Sql> Gate<'_, S> {
         let start = ms(window.start);
         let mut features = Vec::with_capacity(caps.features.len());
         for (id, cap) in &caps.features {
-            let (used, calls) = self
-                .t
-                .counter(window.period, start, &store::feature_scope(id))?;
+            let (used, calls, _) =
+                self.t
+                    .counter(window.period, start, &store::feature_scope(id))?;
             features.push(ScopeLoad {
                 id: id.clone(),
                 soft_cap: cap.soft_cap,
                 hard_cap: cap.hard_cap,
                 used_tokens: used,
-                held_tokens: self.t.held_tokens(Some(id))?,
+                held_tokens: self.t.held(Some(id))?.0,
                 calls,
                 overridden: false,
             });
@@ -158,9 +158,9 @@ impl<S: Sql> Gate<'_, S> {
         }
         for id in caps.users.keys() {
             if !counted.iter().any(|(u, _, _)| u == id) {
-                let (used, calls) = self
-                    .t
-                    .counter(window.period, start, &store::user_scope(id))?;
+                let (used, calls, _) =
+                    self.t
+                        .counter(window.period, start, &store::user_scope(id))?;
                 counted.push((id.clone(), used, calls));
             }
         }
