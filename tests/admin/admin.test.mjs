@@ -52,6 +52,15 @@ async function seed(api) {
 before(async () => {
   site = await startSite();
   await seed(site.api);
+  // The port list shows holds as each port's gate last reported them (a
+  // snapshot batched within about a second): wait until it has acme's, so
+  // the page and the API are compared on the same report.
+  for (let i = 0; ; i++) {
+    const { ports } = await site.api.ports();
+    if (ports.find((p) => p.port === "acme")?.heldTokens === 500) break;
+    if (i >= 100) throw new Error("the port list never showed acme's hold");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   browser = await launch();
   mkdirSync(SCREENSHOTS, { recursive: true });
 });
