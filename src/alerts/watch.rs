@@ -213,6 +213,38 @@ pub fn observe_standing(
     Ok(events)
 }
 
+/// Puts an event that is not a threshold's into the outbox, in the same
+/// transaction as what caused it: `kind` is its `type`, `fields` the rest
+/// of its body (an object), to which its `id`, `type` and `port` are added.
+/// Returns the event's id.
+///
+/// # Errors
+/// The storage's.
+pub fn notice(
+    sql: &impl Sql,
+    port: &str,
+    kind: &str,
+    fields: serde_json::Value,
+    now_ms: i64,
+) -> Result<String, SqlError> {
+    let seq = next_seq(sql)?;
+    let id = event_id(port, seq);
+    let mut body = serde_json::json!({ "id": id, "type": kind, "port": port });
+    if let (Some(body), serde_json::Value::Object(fields)) = (body.as_object_mut(), fields) {
+        body.extend(fields);
+    }
+    sql.exec(
+        "INSERT INTO alert_outbox (seq, id, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+        &[
+            seq.into(),
+            id.as_str().into(),
+            body.to_string().into(),
+            now_ms.into(),
+        ],
+    )?;
+    Ok(id)
+}
+
 fn forget(sql: &impl Sql, threshold: Threshold) -> Result<(), SqlError> {
     sql.exec(
         "DELETE FROM alert_raised WHERE threshold = ?1",

@@ -55,6 +55,8 @@ pub const ENTRY_RETENTION_DAYS: i64 = 40;
 pub const COUNTER_RETENTION_DAYS: i64 = 100;
 /// At most this many unsettled holds are listed.
 pub const LISTED_HOLDS: u32 = 100;
+/// At most this many set-aside entries are listed.
+pub const LISTED_SET_ASIDE: u32 = 20;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -128,6 +130,12 @@ pub struct PortView {
     pub holds: Vec<Hold>,
     /// Ledger entries still on their way to the ledger of record.
     pub pending_entries: u64,
+    /// Ledger entries the ledger of record refused for good, set aside.
+    #[serde(default)]
+    pub set_aside_entries: u64,
+    /// The first of them (at most [`LISTED_SET_ASIDE`]).
+    #[serde(default)]
+    pub set_aside: Vec<SetAside>,
     /// Where the caps inside the port stand (asked for by reports only).
     #[serde(default)]
     pub caps: Option<CapsReport>,
@@ -387,6 +395,8 @@ impl<'a, S: Sql> Gate<'a, S> {
             by_period: [day?, week?, month?],
             holds: self.t.unsettled_holds(LISTED_HOLDS)?,
             pending_entries: self.t.pending_count()?,
+            set_aside: self.t.set_aside_entries(LISTED_SET_ASIDE)?,
+            set_aside_entries: self.t.set_aside_count()?,
             caps: None,
         })
     }
@@ -621,7 +631,14 @@ impl<'a, S: Sql> Gate<'a, S> {
         let cost_usd = budget
             .money_cost(usage.cost_usd, &usage.tokens)
             .or(hold.estimated_usd);
-        let total = usage.tokens.total();
+        // Counts the ledger of record could not keep exactly are never
+        // written: refused like any other total past the exact range.
+        let Some(total) = usage.tokens.exact_total() else {
+            return Ok(CommitOutcome::TooLarge {
+                refusal: TotalTooLarge::new(usage.tokens.beyond()),
+                load: load(self)?,
+            });
+        };
         match hold.state {
             HoldState::Held => {
                 if self.t.entry_by_request(&hold.request_id)?.is_some() {
@@ -830,7 +847,13 @@ impl<'a, S: Sql> Gate<'a, S> {
         let at = ms(occurred_at);
         // Used plus what open holds hold stays exact.
         let (_, held_tokens, held_usd) = self.t.open_holds()?;
-        let amounts = Totals::new(usage.tokens.total(), cost_usd.unwrap_or(0));
+        let Some(total) = usage.tokens.exact_total() else {
+            return Ok(RecordOutcome::TooLarge {
+                refusal: TotalTooLarge::new(usage.tokens.beyond()),
+                load: self.load(period, None, now)?,
+            });
+        };
+        let amounts = Totals::new(total, cost_usd.unwrap_or(0));
         if let Some(refusal) = self.overflow(at, Totals::new(held_tokens, held_usd), amounts)? {
             return Ok(RecordOutcome::TooLarge {
                 refusal,
@@ -873,6 +896,37 @@ impl<'a, S: Sql> Gate<'a, S> {
     /// How many entries are on their way to the ledger of record.
     pub fn pending_count(&self) -> Result<u64, GateError> {
         Ok(self.t.pending_count()?)
+    }
+
+    /// Sets an entry's `version` aside: the ledger of record refused it
+    /// for good ([`crate::ledger::delivery::refused_for_good`]), so the
+    /// entries behind it go on. It stays counted by the gate and listed
+    /// ([`Gate::set_aside_entries`]) until a newer version of it (a late
+    /// commit) or [`Gate::retry_set_aside`]. False when that version is
+    /// already delivered or superseded.
+    pub fn set_aside(
+        &self,
+        seq: u64,
+        version: u64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, GateError> {
+        Ok(self.t.set_aside(seq, version, reason, ms(now))?)
+    }
+
+    /// Up to `limit` entries set aside, oldest first.
+    pub fn set_aside_entries(&self, limit: u32) -> Result<Vec<SetAside>, GateError> {
+        Ok(self.t.set_aside_entries(limit)?)
+    }
+
+    /// How many entries are set aside.
+    pub fn set_aside_count(&self) -> Result<u64, GateError> {
+        Ok(self.t.set_aside_count()?)
+    }
+
+    /// Puts every set-aside entry back on its way; returns how many.
+    pub fn retry_set_aside(&self) -> Result<u64, GateError> {
+        Ok(self.t.retry_set_aside()?)
     }
 
     /// Records that the ledger of record now has these `(seq, version)`s.

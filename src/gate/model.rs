@@ -48,6 +48,74 @@ impl TokenCounts {
     pub fn total(&self) -> u64 {
         add_tokens(self.input_tokens, self.output_tokens)
     }
+
+    /// Input plus output when the counts can be kept exactly: every count
+    /// and the total at most 2^53 - 1. This is the one rule of what the
+    /// gate counts and what the ledger of record (D1, whose rows check
+    /// `total_tokens = input_tokens + output_tokens`) accepts: counts it
+    /// refuses (`None`) are never written anywhere.
+    pub fn exact_total(&self) -> Option<u64> {
+        let parts = [
+            self.input_tokens,
+            self.cached_input_tokens,
+            self.cache_write_tokens,
+            self.output_tokens,
+            self.reasoning_tokens,
+        ];
+        if parts.iter().any(|n| *n > MAX_TOKENS) {
+            return None;
+        }
+        crate::gate::store::checked_total(self.input_tokens, self.output_tokens)
+    }
+
+    /// What the total would be, for a refusal of counts past the exact
+    /// range: the largest count or the sum of input and output, whichever
+    /// is larger (saturating).
+    pub fn beyond(&self) -> u64 {
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .max(self.cached_input_tokens)
+            .max(self.cache_write_tokens)
+            .max(self.reasoning_tokens)
+    }
+
+    /// Checks a call's counts as the API takes them: [`Self::exact_total`],
+    /// and the details within their totals (cached reads plus cache writes
+    /// within the input, reasoning within the output).
+    ///
+    /// # Errors
+    /// `too-many-tokens` (field `outputTokens`) when the total cannot be
+    /// kept exactly; `invalid-value` (field `cachedInputTokens` or
+    /// `reasoningTokens`) when a part is larger than its whole.
+    pub fn check(&self) -> Result<u64, crate::Error> {
+        use crate::{Error, ErrorCode};
+        let Some(total) = self.exact_total() else {
+            return Err(Error::new(
+                ErrorCode::TooManyTokens,
+                Some("outputTokens"),
+                format!("inputTokens + outputTokens must be at most {MAX_TOKENS}"),
+            ));
+        };
+        if self
+            .cached_input_tokens
+            .saturating_add(self.cache_write_tokens)
+            > self.input_tokens
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidValue,
+                Some("cachedInputTokens"),
+                "cachedInputTokens + cacheWriteTokens are parts of inputTokens and cannot exceed it",
+            ));
+        }
+        if self.reasoning_tokens > self.output_tokens {
+            return Err(Error::new(
+                ErrorCode::InvalidValue,
+                Some("reasoningTokens"),
+                "reasoningTokens are part of outputTokens and cannot exceed it",
+            ));
+        }
+        Ok(total)
+    }
 }
 
 /// The real usage of one call, as committed or recorded.
@@ -215,6 +283,23 @@ impl Entry {
     pub fn total_tokens(&self) -> u64 {
         self.tokens.total()
     }
+}
+
+/// A ledger entry the ledger of record refused for good, set aside so the
+/// entries behind it are delivered.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetAside {
+    /// The entry's number.
+    pub seq: u64,
+    /// Its request id.
+    pub request_id: String,
+    /// The version refused.
+    pub version: u64,
+    /// What the ledger of record said.
+    pub reason: String,
+    /// When it was set aside (epoch ms).
+    pub at: i64,
 }
 
 /// Tokens a port has used and holds in one period.

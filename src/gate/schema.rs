@@ -70,6 +70,12 @@ const VERSIONS: &[&[&str]] = &[&[
     "ALTER TABLE holds ADD COLUMN estimated_usd_micros INTEGER CHECK (estimated_usd_micros >= 0)",
     "ALTER TABLE entries ADD COLUMN cost_usd_micros INTEGER CHECK (cost_usd_micros >= 0)",
     "ALTER TABLE counters ADD COLUMN usd_micros INTEGER NOT NULL DEFAULT 0",
+], &[
+    // Entries the ledger of record refused for good: the version set
+    // aside (it no longer holds up the outbox), why, and when.
+    "ALTER TABLE entries ADD COLUMN set_aside_version INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE entries ADD COLUMN set_aside_reason TEXT",
+    "ALTER TABLE entries ADD COLUMN set_aside_at INTEGER",
 ]];
 
 /// The newest schema version.

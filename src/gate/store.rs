@@ -2,7 +2,7 @@
 //! counters and ledger entries. No rule lives here; [`super::Gate`]
 //! decides, this reads and writes.
 
-use super::model::{Entry, Hold, HoldState, PortLoad, TokenCounts, Totals};
+use super::model::{Entry, Hold, HoldState, PortLoad, SetAside, TokenCounts, Totals};
 use super::sql::{Row, Sql, SqlError, Value};
 use crate::tokens::add_tokens;
 use crate::{Period, PeriodWindow};
@@ -564,7 +564,8 @@ impl<'a, S: Sql> Tables<'a, S> {
     /// oldest first, with the version it has (0: none).
     pub fn pending_entries(&self, limit: u32) -> Result<Vec<(Entry, u64)>, SqlError> {
         let q = format!(
-            "SELECT {} FROM entries WHERE delivered_version < version ORDER BY seq LIMIT ?1",
+            "SELECT {} FROM entries WHERE delivered_version < version \
+               AND set_aside_version < version ORDER BY seq LIMIT ?1",
             Self::ENTRY_COLUMNS
         );
         Ok(self
@@ -578,10 +579,83 @@ impl<'a, S: Sql> Tables<'a, S> {
     pub fn pending_count(&self) -> Result<u64, SqlError> {
         Ok(self
             .one(
-                "SELECT COUNT(*) AS n FROM entries WHERE delivered_version < version",
+                "SELECT COUNT(*) AS n FROM entries WHERE delivered_version < version \
+                   AND set_aside_version < version",
                 &[],
             )?
             .map_or(0, |r| r.count("n")))
+    }
+
+    /// Sets `version` of entry `seq` aside: the ledger of record refused
+    /// it for good, so it is no longer pending (the entries behind it go
+    /// on) and is kept, with `reason`, until a newer version or a retry.
+    /// False when that version is not the entry's newest undelivered one.
+    pub fn set_aside(
+        &self,
+        seq: u64,
+        version: u64,
+        reason: &str,
+        at: i64,
+    ) -> Result<bool, SqlError> {
+        let reason: String = reason.chars().take(500).collect();
+        let undelivered = self
+            .one(
+                "SELECT seq FROM entries WHERE seq = ?1 AND version = ?2 AND delivered_version < ?2",
+                &[seq.into(), version.into()],
+            )?
+            .is_some();
+        if undelivered {
+            self.exec(
+                "UPDATE entries SET set_aside_version = ?2, set_aside_reason = ?3, set_aside_at = ?4 \
+                 WHERE seq = ?1",
+                &[seq.into(), version.into(), reason.into(), at.into()],
+            )?;
+        }
+        Ok(undelivered)
+    }
+
+    /// Entries set aside (their newest version refused for good by the
+    /// ledger of record), oldest first.
+    pub fn set_aside_entries(&self, limit: u32) -> Result<Vec<SetAside>, SqlError> {
+        let q = format!(
+            "SELECT {}, set_aside_reason, set_aside_at FROM entries \
+             WHERE set_aside_version = version AND delivered_version < version ORDER BY seq LIMIT ?1",
+            Self::ENTRY_COLUMNS
+        );
+        Ok(self
+            .exec(&q, &[i64::from(limit).into()])?
+            .iter()
+            .map(|r| SetAside {
+                seq: r.count("seq"),
+                request_id: r.text("request_id").unwrap_or_default(),
+                version: r.count("version"),
+                reason: r.text("set_aside_reason").unwrap_or_default(),
+                at: r.int("set_aside_at").unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// How many entries are set aside.
+    pub fn set_aside_count(&self) -> Result<u64, SqlError> {
+        Ok(self
+            .one(
+                "SELECT COUNT(*) AS n FROM entries WHERE set_aside_version = version \
+                   AND delivered_version < version",
+                &[],
+            )?
+            .map_or(0, |r| r.count("n")))
+    }
+
+    /// Puts every set-aside entry back on its way (after the cause was
+    /// mended); returns how many.
+    pub fn retry_set_aside(&self) -> Result<u64, SqlError> {
+        let n = self.set_aside_count()?;
+        self.exec(
+            "UPDATE entries SET set_aside_version = 0, set_aside_reason = NULL, set_aside_at = NULL \
+             WHERE set_aside_version = version AND delivered_version < version",
+            &[],
+        )?;
+        Ok(n)
     }
 
     /// Marks that the ledger of record has `version` of entry `seq`.

@@ -203,6 +203,56 @@ pub fn batch(
     out
 }
 
+/// True when D1's `message` says a statement was refused for what it
+/// holds (a constraint, a value too big or of the wrong type): the same
+/// rows would be refused on every retry, so the delivery finds the row at
+/// fault and sets it aside instead of retrying the batch forever. Every
+/// other failure (unreachable, overloaded, reset) is retried as it is.
+///
+/// # Example
+/// ```
+/// use ai_budget::ledger::delivery::refused_for_good;
+///
+/// assert!(refused_for_good("D1_ERROR: CHECK constraint failed: total_tokens = input_tokens + output_tokens: SQLITE_CONSTRAINT"));
+/// assert!(!refused_for_good("D1_ERROR: Network connection lost."));
+/// ```
+pub fn refused_for_good(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "sqlite_constraint",
+        "constraint failed",
+        "sqlite_toobig",
+        "too big",
+        "sqlite_mismatch",
+        "datatype mismatch",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
+}
+
+/// What a delivery does after a batch of `batch_len` entries failed with
+/// D1's `message`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Try the same entries again later, with backoff (D1 unreachable,
+    /// overloaded, or an error not known to be for good).
+    Backoff,
+    /// One of the entries is refused for good: deliver them one at a time
+    /// to find it, the others going on.
+    OneAtATime,
+    /// This one entry is refused for good: set it aside and go on.
+    SetAside,
+}
+
+/// The rule after a failed batch (see [`refused_for_good`]).
+pub fn on_failure(batch_len: usize, message: &str) -> OnFailure {
+    match (refused_for_good(message), batch_len) {
+        (false, _) | (true, 0) => OnFailure::Backoff,
+        (true, 1) => OnFailure::SetAside,
+        (true, _) => OnFailure::OneAtATime,
+    }
+}
+
 /// What the ledger says of each entry, from the batch's last result.
 pub fn outcome(entries: &[Pending], read_back: &[Row]) -> Vec<Delivered> {
     entries

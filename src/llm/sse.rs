@@ -5,8 +5,6 @@
 
 use serde_json::Value;
 
-use crate::add_tokens;
-
 use super::usage::{read_usage, reported_tokens, responses_event_usage, Usage, UsageFormat};
 
 /// What the stream showed of the call's usage.
@@ -255,7 +253,9 @@ impl UsageTracker {
         };
         let writes = new_writes.unwrap_or(writes);
         let reads = new_reads.unwrap_or(reads);
-        seen.input_tokens = Some(add_tokens(add_tokens(uncached, writes), reads));
+        // Not clamped: a sum past 2^53 - 1 stays past it, and settlement
+        // charges the call its hold instead of counting a clamped total.
+        seen.input_tokens = Some(uncached.saturating_add(writes).saturating_add(reads));
         seen.detail.cached_input_tokens = reads;
         seen.detail.cache_write_tokens = writes;
     }

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::{add_tokens, tokens_from_f64};
+use crate::tokens_from_f64;
 
 /// Tokens the provider reported for a call, by kind.
 ///
@@ -87,8 +87,15 @@ pub fn anthropic_input(usage: &Value) -> Option<Usage> {
     let base = reported_tokens(usage.get("input_tokens"))?;
     let writes = reported_tokens(usage.get("cache_creation_input_tokens")).unwrap_or(0);
     let reads = reported_tokens(usage.get("cache_read_input_tokens")).unwrap_or(0);
+    // A sum past 2^53 - 1 cannot be counted exactly: the usage is
+    // unreadable (the call is charged by the rule for unseen usage), never
+    // counted at a clamped total.
+    let input_tokens = base.checked_add(writes)?.checked_add(reads)?;
+    if input_tokens > crate::MAX_TOKENS {
+        return None;
+    }
     Some(Usage {
-        input_tokens: add_tokens(add_tokens(base, writes), reads),
+        input_tokens,
         cached_input_tokens: reads,
         cache_write_tokens: writes,
         ..Usage::default()

@@ -67,9 +67,30 @@ impl Sqlite {
     }
 }
 
+/// An error as D1 words it: SQLite's message, then its class
+/// (`...: SQLITE_CONSTRAINT`), so the rules that read D1's messages are
+/// tested on the same words.
+fn d1_message(e: rusqlite::Error) -> SqlError {
+    use rusqlite::ErrorCode as C;
+    match &e {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            let class = match failure.code {
+                C::ConstraintViolation => "SQLITE_CONSTRAINT",
+                C::TooBig => "SQLITE_TOOBIG",
+                C::TypeMismatch => "SQLITE_MISMATCH",
+                C::DatabaseBusy => "SQLITE_BUSY",
+                _ => "SQLITE_ERROR",
+            };
+            let text = message.clone().unwrap_or_else(|| e.to_string());
+            SqlError(format!("D1_ERROR: {text}: {class}"))
+        }
+        _ => SqlError(e.to_string()),
+    }
+}
+
 impl Sql for Sqlite {
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
-        let err = |e: rusqlite::Error| SqlError(e.to_string());
+        let err = d1_message;
         let mut stmt = self.conn.prepare(sql).map_err(err)?;
         let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let params: Vec<ToSqlOutput<'_>> = params.iter().map(to_sql).collect();

@@ -58,6 +58,12 @@ pub fn observe(
     Ok(())
 }
 
+/// Records that a change of `object` wrote events outside [`observe`], so
+/// the next send hands them to the queue.
+pub fn mark_written(object: &str) {
+    WRITTEN.with(|w| w.borrow_mut().insert(object.to_owned()));
+}
+
 /// Hands every event in the outbox to the queue, oldest first, and marks
 /// each sent once the queue took it; logs each event once, as it goes.
 /// One run at a time per object (`sending`); events written meanwhile are

@@ -60,6 +60,13 @@ fn pending_header(response: &mut Response, view: &PortView) {
             &view.pending_entries.to_string(),
         );
     }
+    if view.set_aside_entries > 0 {
+        set(
+            response,
+            "X-Budget-Ledger-Set-Aside",
+            &view.set_aside_entries.to_string(),
+        );
+    }
 }
 
 /// The breakdown rows as the API shows them: `feature`, `tokens`, `calls`
@@ -240,6 +247,14 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         })).collect::<Vec<_>>(),
         "recentLedger": recent,
         "pendingLedgerRows": view.pending_entries,
+        "setAsideLedgerRows": view.set_aside_entries,
+        "setAside": view.set_aside.iter().map(|e| json!({
+            "seq": e.seq,
+            "requestId": e.request_id,
+            "version": e.version,
+            "reason": e.reason,
+            "setAsideAt": iso(crate::gate::store::instant(e.at)),
+        })).collect::<Vec<_>>(),
         "featureCaps": caps.features.iter().map(|l| json::scope_load("feature", l, &budget, ctx.now)).collect::<Vec<_>>(),
         "topUsers": caps.top_users.iter().map(|l| json::scope_load("userId", l, &budget, ctx.now)).collect::<Vec<_>>(),
         "reservations": view.holds.iter().map(|h| json::hold(port, h)).collect::<Vec<_>>(),

@@ -47,34 +47,7 @@ pub fn call_usage(map: &Map<String, Value>, feature_required: bool) -> Result<Ca
         output_tokens: count("outputTokens", true)?,
         reasoning_tokens: count("reasoningTokens", false)?,
     };
-    if tokens.input_tokens.saturating_add(tokens.output_tokens) > crate::MAX_TOKENS {
-        return Err(ApiError::bad_field(
-            "too-many-tokens",
-            "outputTokens",
-            format!(
-                "inputTokens + outputTokens must be at most {}",
-                crate::MAX_TOKENS
-            ),
-        ));
-    }
-    if tokens
-        .cached_input_tokens
-        .saturating_add(tokens.cache_write_tokens)
-        > tokens.input_tokens
-    {
-        return Err(ApiError::bad_field(
-            "invalid-value",
-            "cachedInputTokens",
-            "cachedInputTokens + cacheWriteTokens are parts of inputTokens and cannot exceed it",
-        ));
-    }
-    if tokens.reasoning_tokens > tokens.output_tokens {
-        return Err(ApiError::bad_field(
-            "invalid-value",
-            "reasoningTokens",
-            "reasoningTokens are part of outputTokens and cannot exceed it",
-        ));
-    }
+    tokens.check()?;
     Ok(CallUsage {
         feature: input::text(map, "feature", feature_required, 64)?,
         provider: input::text(map, "provider", true, 64)?.unwrap_or_default(),

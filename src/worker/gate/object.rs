@@ -39,12 +39,14 @@ use super::protocol::{
     AlertsAnswer, Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, SyncAnswer,
 };
 use super::storage::{atomically, ObjectSql};
-use crate::gate::{store::instant, Gate, GateError, Import, SaveOutcome, COUNTER_RETENTION_DAYS};
-use crate::ledger::delivery::{self, Delivered, Snapshot};
+use crate::gate::{
+    store::instant, Entry, Gate, GateError, Import, SaveOutcome, COUNTER_RETENTION_DAYS,
+};
+use crate::ledger::delivery::{self, Delivered, OnFailure, Snapshot};
 use crate::ledger::reports;
 use crate::worker::alerts::outbox as alerts;
 use crate::worker::clock::{self, Clock};
-use crate::worker::d1::D1;
+use crate::worker::d1::{StoreError, D1};
 use crate::worker::fault::Faults;
 use crate::worker::settings::Settings;
 
@@ -546,13 +548,16 @@ async fn deliver(inner: Rc<Inner>) {
         inner.delivering.set(false);
         return;
     };
+    // Entries per batch: one at a time after D1 refused a batch for good,
+    // until the row at fault is found and set aside.
+    let mut size = delivery::BATCH_ENTRIES as u32;
     loop {
         if !inner.dirty.replace(false) {
             break;
         }
         let now = inner.now();
-        let batch = atomically(&inner.state, |g| {
-            let pending = g.pending(delivery::BATCH_ENTRIES as u32)?;
+        let batch = atomically(&inner.state, move |g| {
+            let pending = g.pending(size)?;
             let (open_holds, held_tokens, held_usd) = g.open_holds()?;
             let total = g.pending_count()?;
             let down = g.note("d1-down")?.is_some();
@@ -609,8 +614,23 @@ async fn deliver(inner: Rc<Inner>) {
                     worker::console_error!("gate: marking a delivery: {e}");
                     break;
                 }
-                if pending.len() == delivery::BATCH_ENTRIES {
+                if pending.len() == size as usize {
                     inner.dirty.set(true);
+                }
+            }
+            Err(StoreError::Failed(reason))
+                if delivery::on_failure(pending.len(), &reason) != OnFailure::Backoff =>
+            {
+                inner.dirty.set(true);
+                match (
+                    delivery::on_failure(pending.len(), &reason),
+                    pending.first(),
+                ) {
+                    (OnFailure::SetAside, Some((entry, _))) => {
+                        set_aside(&inner, &port, entry, &reason, now);
+                    }
+                    // One of these rows is refused: find it, one at a time.
+                    _ => size = 1,
                 }
             }
             Err(e) => {
@@ -624,6 +644,44 @@ async fn deliver(inner: Rc<Inner>) {
         }
     }
     inner.delivering.set(false);
+}
+
+/// Sets aside an entry D1 refused for good, so the entries behind it are
+/// delivered: counted in the port's status, logged as one JSON line and
+/// sent as a `ledger-row-set-aside` alert event, in one transaction.
+fn set_aside(inner: &Rc<Inner>, port: &str, entry: &Entry, reason: &str, now: DateTime<Utc>) {
+    let (seq, version, request_id) = (entry.seq, entry.version, entry.request_id.clone());
+    let fields = serde_json::json!({
+        "seq": seq,
+        "version": version,
+        "requestId": request_id,
+        "reason": reason,
+        "setAsideAt": crate::gate::iso(now),
+    });
+    worker::console_error!(
+        "{}",
+        serde_json::json!({ "log": "ledger-row-set-aside", "port": port, "entry": fields })
+    );
+    let sql = alerts::tables(&inner.state);
+    let port_name = port.to_owned();
+    let object = inner.state.id().to_string();
+    let reason = reason.to_owned();
+    let done = atomically(&inner.state, move |g| {
+        if g.set_aside(seq, version, &reason, now)? {
+            crate::alerts::watch::notice(
+                &sql,
+                &port_name,
+                "ledger-row-set-aside",
+                fields,
+                now.timestamp_millis(),
+            )?;
+        }
+        Ok(())
+    });
+    match done {
+        Ok(()) => alerts::mark_written(&object),
+        Err(e) => worker::console_error!("gate: setting entry {seq} aside: {e}"),
+    }
 }
 
 /// Writes the saved budget to KV (the settings store that lists ports and

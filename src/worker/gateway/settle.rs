@@ -14,6 +14,23 @@ use crate::charge;
 use crate::gate::{CallUsage, CommitOutcome, PortLoad, ReleaseOutcome, TokenCounts};
 use crate::Budget;
 
+/// How one commit attempt ended.
+enum Settled {
+    Committed(PortLoad),
+    /// The gate refused it: a total would pass 2^53 - 1.
+    TooLarge,
+    NotApplied,
+}
+
+impl Settled {
+    fn load(self) -> Option<PortLoad> {
+        match self {
+            Settled::Committed(load) => Some(load),
+            _ => None,
+        }
+    }
+}
+
 /// A held call on its way upstream: what settling it needs.
 pub(super) struct HeldCall {
     pub(super) gate: Rc<GateClient>,
@@ -34,8 +51,51 @@ pub(super) struct HeldCall {
 
 impl HeldCall {
     /// Commits `usage` (the provider's), attributing the model the response
-    /// named (else the requested one).
+    /// named (else the requested one). Every call ends its hold: usage past
+    /// the exact range (2^53 - 1 in all), or usage the gate refuses as a
+    /// total past that range, is charged the hold instead
+    /// ([`Self::held_charge`]), which the gate admitted and so always fits.
     pub(super) async fn commit(&self, usage: Usage, model: Option<&str>) -> Option<PortLoad> {
+        let tokens = TokenCounts {
+            input_tokens: usage.input_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            cache_write_tokens: usage.cache_write_tokens,
+            output_tokens: usage.output_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+        };
+        if tokens.exact_total().is_none() {
+            worker::console_error!(
+                "gateway: {} on port {} reported usage past 2^53 - 1 tokens ({tokens:?}); charged its hold",
+                self.reservation_id,
+                self.port
+            );
+            return self.commit_tokens(self.held_charge(), model).await.load();
+        }
+        match self.commit_tokens(tokens, model).await {
+            Settled::TooLarge => {
+                worker::console_error!(
+                    "gateway: {} on port {} reported usage that would take a total past 2^53 - 1; charged its hold",
+                    self.reservation_id,
+                    self.port
+                );
+                self.commit_tokens(self.held_charge(), model).await.load()
+            }
+            settled => settled.load(),
+        }
+    }
+
+    /// The hold as usage: what a call is charged when its own usage cannot
+    /// be counted.
+    fn held_charge(&self) -> TokenCounts {
+        let charge = charge::broken_off(
+            self.estimate.input_tokens,
+            self.estimate.output_tokens,
+            None,
+        );
+        TokenCounts::new(charge.input_tokens, charge.output_tokens)
+    }
+
+    async fn commit_tokens(&self, tokens: TokenCounts, model: Option<&str>) -> Settled {
         let model: String = model
             .filter(|m| !m.is_empty())
             .unwrap_or(&self.model)
@@ -48,13 +108,7 @@ impl HeldCall {
             feature: None,
             provider: self.provider.clone(),
             model,
-            tokens: TokenCounts {
-                input_tokens: usage.input_tokens,
-                cached_input_tokens: usage.cached_input_tokens,
-                cache_write_tokens: usage.cache_write_tokens,
-                output_tokens: usage.output_tokens,
-                reasoning_tokens: usage.reasoning_tokens,
-            },
+            tokens,
             cost_usd: None,
         };
         // A price that cannot be read now leaves the cost to the gate: the
@@ -79,7 +133,8 @@ impl HeldCall {
             .await
             .map(|answer| answer.result)
         {
-            Ok(CommitOutcome::Committed { load, .. }) => Some(load),
+            Ok(CommitOutcome::Committed { load, .. }) => Settled::Committed(load),
+            Ok(CommitOutcome::TooLarge { .. }) => Settled::TooLarge,
             Ok(other) => {
                 worker::console_error!(
                     "gateway: commit of {} on port {} not applied: {}",
@@ -87,11 +142,10 @@ impl HeldCall {
                     self.port,
                     match other {
                         CommitOutcome::NotFound { .. } => "not found",
-                        CommitOutcome::TooLarge { .. } => "a total would pass 2^53 - 1",
                         _ => "conflict",
                     }
                 );
-                None
+                Settled::NotApplied
             }
             Err(e) => {
                 // The hold stays and expires: then it is charged as its estimate.
@@ -100,7 +154,7 @@ impl HeldCall {
                     self.reservation_id,
                     self.port
                 );
-                None
+                Settled::NotApplied
             }
         }
     }
