@@ -7,8 +7,36 @@
 //! `scripts/dev.sh` and the test harnesses set it) `http://` is allowed for
 //! `localhost`, `127.0.0.1` and `[::1]` only, and private targets pass, so a
 //! receiver on the developer's machine can be used.
+//!
+//! The host is taken as a WHATWG URL parser (which the Worker's `fetch`
+//! uses) takes it, and refused wherever the two readings could differ; then
+//! the address it names is judged, not its spelling:
+//! - A host whose last label is numeric (digits, or `0x...`) is an IPv4
+//!   address to such a parser. Only the dotted quad without leading zeros
+//!   is accepted (`127.0.0.1`, also with a trailing dot); every other
+//!   spelling of an address (`2130706433`, `0x7f.1`, `0177.0.0.1`,
+//!   `127.1`) and every such host that is no address (`1.2.3.4.5`,
+//!   `hooks.example.256`) is `invalid-webhook-url`.
+//! - A bracketed IPv6 address is read in any case and any compression;
+//!   zone ids (`[fe80::1%25eth0]`) are not part of URLs and are refused.
+//! - Percent-escapes, non-ASCII characters and `\` in the host are refused
+//!   (a parser would decode or map them to another host); an IDN is given
+//!   in its `xn--` form.
+//!
+//! In production the address is then judged by the tables of
+//! [`address`](super::address): the non-public blocks of the IANA
+//! special-purpose registries, multicast, reserved space, and any IPv6
+//! outside `2000::/3`; an IPv6 address that carries an IPv4 one (IPv4-mapped,
+//! NAT64, 6to4, Teredo, ...) is judged by it too. Names refused are
+//! `localhost`, single labels, and names under `.localhost`, `.local`,
+//! `.internal`, `.home.arpa`, `.lan` or `.intranet`. A public name
+//! that resolves to a private address is left to the platform: a Worker's
+//! `fetch` goes out from Cloudflare's edge, not from inside the owner's
+//! network, so it cannot reach their private addresses.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::address::{judge_v4, judge_v6};
 
 /// The longest webhook URL accepted.
 pub const MAX_URL_LENGTH: usize = 2_048;
@@ -106,11 +134,13 @@ pub fn check(url: &str, env: Environment) -> Result<String, Refused> {
             format!("a webhook URL must use https://{also}"),
         ));
     }
-    if env == Environment::Production && is_private(&host) {
-        return Err(refused(
-            "private-webhook-url",
-            "a webhook URL must reach a public host, not a private, loopback or link-local network",
-        ));
+    if env == Environment::Production {
+        if let Some(why) = why_private(&host) {
+            return Err(refused(
+                "private-webhook-url",
+                format!("a webhook URL must reach a public host: {why}"),
+            ));
+        }
     }
     Ok(url.to_owned())
 }
@@ -194,49 +224,26 @@ fn is_loopback_host(host: &Host) -> bool {
     }
 }
 
-fn is_private_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
-        || a >= 240 // reserved
-}
+/// Names that only mean something inside a network.
+const LOCAL_SUFFIXES: [&str; 6] = [
+    ".localhost",
+    ".local",
+    ".internal",
+    ".home.arpa",
+    ".lan",
+    ".intranet",
+];
 
-fn is_private(host: &Host) -> bool {
+/// Why `host` is not a public destination, for people; `None` when it is.
+fn why_private(host: &Host) -> Option<String> {
     match host {
         Host::Name(n) => {
-            n == "localhost"
-                || [
-                    ".localhost",
-                    ".local",
-                    ".internal",
-                    ".home.arpa",
-                    ".lan",
-                    ".intranet",
-                ]
-                .iter()
-                .any(|suffix| n.ends_with(suffix))
+            let local = n == "localhost"
                 || !n.contains('.')
+                || LOCAL_SUFFIXES.iter().any(|suffix| n.ends_with(suffix));
+            local.then(|| format!("{n} is a local name"))
         }
-        Host::V4(ip) => is_private_v4(*ip),
-        Host::V6(ip) => {
-            if let Some(v4) = ip.to_ipv4_mapped() {
-                return is_private_v4(v4);
-            }
-            let first = ip.segments()[0];
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link-local
-                || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
-        }
+        Host::V4(ip) => judge_v4(*ip).err().map(|why| format!("{ip} {why}")),
+        Host::V6(ip) => judge_v6(*ip).err().map(|why| format!("[{ip}] {why}")),
     }
 }

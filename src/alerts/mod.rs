@@ -12,6 +12,8 @@
 //!   seam, run in the same transaction as the change that caused them.
 //! - [`endpoint`]: which webhook URLs are accepted (HTTPS, no private
 //!   network in production).
+//! - [`address`]: the IP address blocks refused in production, as tables
+//!   following the IANA special-purpose registries.
 //! - [`sign`]: the `X-Budget-Signature` header (HMAC-SHA256 over
 //!   `"<t>.<body>"`), made and verified.
 //! - [`records`]: the record of deliveries (D1), as statements.
@@ -19,6 +21,7 @@
 //! - [`rotation`]: rolling an endpoint's secret with an overlap in which
 //!   deliveries are signed with both.
 
+pub mod address;
 pub mod endpoint;
 pub mod event;
 pub mod records;
