@@ -44,13 +44,19 @@ pub async fn post(
     endpoint: &Endpoint,
     event_id: &str,
     body: &str,
-    timeout_ms: u64,
+    config: &AlertConfig,
     now: DateTime<Utc>,
 ) -> Outcome {
     let failed = |error: String| Outcome {
         response_code: None,
         error: Some(error),
     };
+    let timeout_ms = config.timeout_ms;
+    // Judged again as it is sent: a URL saved under older rules that the
+    // rules in force refuse is never fetched.
+    if let Err(refused) = crate::alerts::endpoint::check(&endpoint.url, config.environment) {
+        return failed(format!("the webhook URL is refused: {}", refused.message));
+    }
     let t = now.timestamp();
     let headers = Headers::new();
     let _ = headers.set("Content-Type", "application/json");
@@ -277,7 +283,7 @@ async fn deliver(
         endpoint,
         &m.event_id,
         &m.body,
-        config.timeout_ms,
+        config,
         clock.now(),
     )
     .await;

@@ -311,7 +311,7 @@ pub async fn test(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         test: true,
     };
     let body = event.body().to_string();
-    let timeout = AlertConfig::of(&ctx.env).timeout_ms;
+    let config = AlertConfig::of(&ctx.env);
     let mut deliveries = Vec::new();
     for target in &targets {
         let subject = Subject {
@@ -324,7 +324,7 @@ pub async fn test(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         ctx.d1
             .run("d1.alerts", &[records::attempt(&subject, now)])
             .await?;
-        let outcome = consumer::post(target, &event.id, &body, timeout, ctx.now).await;
+        let outcome = consumer::post(target, &event.id, &body, &config, ctx.now).await;
         let status = if outcome.delivered() {
             Status::Delivered
         } else {
