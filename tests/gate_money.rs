@@ -158,16 +158,35 @@ fn a_commit_counts_its_cost_and_frees_its_money_hold() {
 }
 
 #[test]
-fn a_commit_whose_model_lost_its_price_is_charged_its_money_hold_never_free() {
+fn a_commit_the_gate_cannot_price_is_refused_like_a_usage_write_never_free() {
     let port = Port::new();
     usd_budget(&port, "1", "1");
-    let ReserveOutcome::Held { hold, .. } = money_hold(&port, 150, Some(600_000)) else {
-        panic!()
+    // A hold of $0 (an explicit estimate) and a commit nobody priced: the
+    // same rule as a usage write of it, refused, nothing counted.
+    for bound in [0, 600_000] {
+        let ReserveOutcome::Held { hold, .. } = money_hold(&port, 150, Some(bound)) else {
+            panic!()
+        };
+        let CommitOutcome::Unpriced { hold: open, load } = commit_priced(&port, &hold.id, None)
+        else {
+            panic!("refused as unpriced")
+        };
+        assert_eq!((open.state, load.used_usd), (HoldState::Held, 0));
+        // The gateway, whose hold the table priced, charges that bound.
+        let CommitOutcome::Committed { entry, .. } = commit_priced(&port, &hold.id, Some(bound))
+        else {
+            panic!()
+        };
+        assert_eq!(entry.cost_usd, Some(bound));
+    }
+    let unpriced = CallUsage {
+        cost_usd: None,
+        ..usage(100, 50)
     };
-    let CommitOutcome::Committed { entry, load, .. } = commit_priced(&port, &hold.id, None) else {
-        panic!()
-    };
-    assert_eq!((entry.cost_usd, load.used_usd), (Some(600_000), 600_000));
+    assert!(matches!(
+        port.run(|g| g.record(&unpriced, "r", "h", "w", now(), now())),
+        RecordOutcome::Unpriced { .. }
+    ));
 }
 
 #[test]
@@ -329,6 +348,10 @@ fn a_gate_of_the_schema_before_money_is_migrated_and_keeps_its_state() {
         "ALTER TABLE holds DROP COLUMN estimated_usd_micros",
         "ALTER TABLE entries DROP COLUMN cost_usd_micros",
         "ALTER TABLE counters DROP COLUMN usd_micros",
+        // And the later versions' columns.
+        "ALTER TABLE entries DROP COLUMN set_aside_version",
+        "ALTER TABLE entries DROP COLUMN set_aside_reason",
+        "ALTER TABLE entries DROP COLUMN set_aside_at",
         "UPDATE meta SET value = '1' WHERE key = 'schema'",
     ] {
         port.db.exec(statement, &[]).unwrap();

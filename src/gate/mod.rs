@@ -626,11 +626,19 @@ impl<'a, S: Sql> Gate<'a, S> {
         let Some(hold) = self.t.hold(id)? else {
             return Ok(CommitOutcome::NotFound { load: load(self)? });
         };
-        // Priced by the caller, else at the port's fallback price, else
-        // charged its money hold (never free).
-        let cost_usd = budget
-            .money_cost(usage.cost_usd, &usage.tokens)
-            .or(hold.estimated_usd);
+        // Priced by the caller, else at the port's fallback price. A `usd`
+        // budget refuses a call it cannot price, as a usage write of it is
+        // refused (never counted as free); a token budget's row keeps its
+        // hold's money estimate, if it had one.
+        let cost_usd = budget.money_cost(usage.cost_usd, &usage.tokens);
+        let unsettled = matches!(hold.state, HoldState::Held | HoldState::Expired);
+        if budget.unit == crate::Unit::Usd && cost_usd.is_none() && unsettled {
+            return Ok(CommitOutcome::Unpriced {
+                hold,
+                load: load(self)?,
+            });
+        }
+        let cost_usd = cost_usd.or(hold.estimated_usd);
         // Counts the ledger of record could not keep exactly are never
         // written: refused like any other total past the exact range.
         let Some(total) = usage.tokens.exact_total() else {

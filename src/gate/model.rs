@@ -603,6 +603,16 @@ pub enum CommitOutcome {
         /// The port's load.
         load: PortLoad,
     },
+    /// A `usd` budget, and a call the price table and the port's fallback
+    /// price cannot price: refused as a usage write of it is (the hold
+    /// stays open). A caller that holds a price of its own for it (the
+    /// gateway, charging its hold's bound) commits again with that cost.
+    Unpriced {
+        /// The hold, still open.
+        hold: Hold,
+        /// The port's load.
+        load: PortLoad,
+    },
 }
 
 /// What a release came to.

@@ -279,14 +279,7 @@ async fn deliver(
         .await
         .map_err(|e| format!("{e:?}"))?;
     let attempts = records::attempts_of(counted.first().map_or(&[][..], Vec::as_slice));
-    let outcome = post(
-        endpoint,
-        &m.event_id,
-        &m.body,
-        config,
-        clock.now(),
-    )
-    .await;
+    let outcome = post(endpoint, &m.event_id, &m.body, config, clock.now()).await;
     let status = if outcome.delivered() {
         Status::Delivered
     } else {

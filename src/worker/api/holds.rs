@@ -312,6 +312,10 @@ pub async fn commit(
             ctx.remember(&budget, &load);
             Err(total_too_large(&r))
         }
+        CommitOutcome::Unpriced { load, .. } => {
+            ctx.remember(&budget, &load);
+            Err(unpriced(Some(&usage.model)))
+        }
     }
 }
 

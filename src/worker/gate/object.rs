@@ -177,7 +177,16 @@ impl DurableObject for PortGate {
         if let Err(message) = ensure_ready(inner, &port, &faults, now).await {
             return failure(message);
         }
-        let request: GateRequest = match req.json().await {
+        // Read as text and parsed by serde_json, not as a JS value: an amount
+        // past 2^53 - 1 (a money bound of an absurd call) arrives exactly, and
+        // the gate refuses it as `total-too-large` instead of the transport
+        // failing on a number JavaScript cannot hold.
+        let request: GateRequest = match req
+            .text()
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+        {
             Ok(request) => request,
             Err(e) => return failure(format!("the gate request is not valid: {e}")),
         };

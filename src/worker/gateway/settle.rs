@@ -19,6 +19,8 @@ enum Settled {
     Committed(PortLoad),
     /// The gate refused it: a total would pass 2^53 - 1.
     TooLarge,
+    /// The gate could not price it (a `usd` budget); the hold's bound.
+    Unpriced(Option<u64>),
     NotApplied,
 }
 
@@ -69,18 +71,27 @@ impl HeldCall {
                 self.reservation_id,
                 self.port
             );
-            return self.commit_tokens(self.held_charge(), model).await.load();
+            return self.priced_commit(self.held_charge(), model).await.load();
         }
-        match self.commit_tokens(tokens, model).await {
+        match self.priced_commit(tokens, model).await {
             Settled::TooLarge => {
                 worker::console_error!(
                     "gateway: {} on port {} reported usage that would take a total past 2^53 - 1; charged its hold",
                     self.reservation_id,
                     self.port
                 );
-                self.commit_tokens(self.held_charge(), model).await.load()
+                self.priced_commit(self.held_charge(), model).await.load()
             }
             settled => settled.load(),
+        }
+    }
+
+    /// Commits `tokens` priced by the table in force; a model that lost
+    /// its price since the hold is charged the hold's bound.
+    async fn priced_commit(&self, tokens: TokenCounts, model: Option<&str>) -> Settled {
+        match self.commit_tokens(tokens, model, None).await {
+            Settled::Unpriced(Some(bound)) => self.commit_tokens(tokens, model, Some(bound)).await,
+            settled => settled,
         }
     }
 
@@ -95,7 +106,13 @@ impl HeldCall {
         TokenCounts::new(charge.input_tokens, charge.output_tokens)
     }
 
-    async fn commit_tokens(&self, tokens: TokenCounts, model: Option<&str>) -> Settled {
+    /// One commit of `tokens`, at `cost` when given, else priced now.
+    async fn commit_tokens(
+        &self,
+        tokens: TokenCounts,
+        model: Option<&str>,
+        cost: Option<u64>,
+    ) -> Settled {
         let model: String = model
             .filter(|m| !m.is_empty())
             .unwrap_or(&self.model)
@@ -113,12 +130,15 @@ impl HeldCall {
         };
         // A price that cannot be read now leaves the cost to the gate: the
         // port's fallback price, else the money hold (never free).
-        let cost_usd = match self.settings.cost_now(&usage.model, &usage.tokens).await {
-            Ok(cost) => cost,
-            Err(e) => {
-                worker::console_warn!("gateway: prices unreadable at settlement: {e:?}");
-                None
-            }
+        let cost_usd = match cost {
+            Some(cost) => Some(cost),
+            None => match self.settings.cost_now(&usage.model, &usage.tokens).await {
+                Ok(cost) => cost,
+                Err(e) => {
+                    worker::console_warn!("gateway: prices unreadable at settlement: {e:?}");
+                    None
+                }
+            },
         };
         let usage = CallUsage { cost_usd, ..usage };
         let hash = fingerprint(&json!({
@@ -135,6 +155,12 @@ impl HeldCall {
         {
             Ok(CommitOutcome::Committed { load, .. }) => Settled::Committed(load),
             Ok(CommitOutcome::TooLarge { .. }) => Settled::TooLarge,
+            // The model lost its price since the hold (which the table
+            // priced, else the gate would have refused it): charged the
+            // hold's bound, never free.
+            Ok(CommitOutcome::Unpriced { hold, .. }) if cost.is_none() => {
+                Settled::Unpriced(hold.estimated_usd)
+            }
             Ok(other) => {
                 worker::console_error!(
                     "gateway: commit of {} on port {} not applied: {}",
