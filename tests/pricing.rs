@@ -26,6 +26,9 @@ fn dollars_become_whole_micro_dollars_and_back_exactly() {
         (0.000001, 1, "0.000001"),
         (0.1, 100_000, "0.1"),
         (12.5, 12_500_000, "12.5"),
+        (0.29, 290_000, "0.29"),
+        (4.000001, 4_000_001, "4.000001"),
+        (999_999_999.999_999, MAX_MICROS - 1, "999999999.999999"),
         (1e9, MAX_MICROS, "1000000000"),
     ] {
         assert_eq!(usd_micros(dollars, "x"), Ok(micros), "{dollars}");
@@ -40,6 +43,11 @@ fn bad_amounts_are_refused_with_a_code_and_the_field() {
         (-0.01, ErrorCode::NegativeAmount),
         (0.0000001, ErrorCode::TooManyDecimals),
         (1.2345678, ErrorCode::TooManyDecimals),
+        // However tiny the part below a micro-dollar: refused, not rounded.
+        (5e-324, ErrorCode::TooManyDecimals),
+        (1e-12, ErrorCode::TooManyDecimals),
+        (4.0000000001, ErrorCode::TooManyDecimals),
+        (999_999_999.999_999_9, ErrorCode::TooManyDecimals),
         (1e9 + 1.0, ErrorCode::AmountTooLarge),
         (f64::NAN, ErrorCode::InvalidNumber),
         (f64::INFINITY, ErrorCode::InvalidNumber),

@@ -49,6 +49,10 @@ pub const MAX_MICROS: u64 = 1_000_000_000 * MICROS_PER_USD;
 /// assert_eq!(usd_micros(12.5, "hardCapUsd"), Ok(12_500_000));
 /// assert_eq!(usd_micros(0.1, "hardCapUsd"), Ok(100_000));
 /// assert!(usd_micros(0.0000001, "hardCapUsd").is_err());
+/// // Finer than a micro-dollar is refused however small the excess.
+/// assert!(usd_micros(4.0000000001, "hardCapUsd").is_err());
+/// assert!(usd_micros(1e-12, "hardCapUsd").is_err());
+/// assert!(usd_micros(5e-324, "hardCapUsd").is_err());
 /// ```
 pub fn usd_micros(value: f64, field: &str) -> Result<u64, Error> {
     if !value.is_finite() {
@@ -72,19 +76,26 @@ pub fn usd_micros(value: f64, field: &str) -> Result<u64, Error> {
             format!("{field} must be at most 1000000000 dollars"),
         ));
     }
-    let scaled = value * MICROS_PER_USD as f64;
-    let micros = scaled.round();
-    // A decimal with at most 6 places lands within float noise (a few
-    // units in the last place) of a whole number of micro-dollars; a finer
-    // one is at least a tenth of a micro-dollar away.
-    if (scaled - micros).abs() > (scaled * 4e-16).max(1e-6) {
+    // One rule for every amount: the number's own decimal form (the
+    // shortest that reads back as it, as JSON and JavaScript print it) has
+    // at most 6 decimals. `5e-324`, `1e-12` and `4.0000000001` are refused
+    // like `0.0000001`, never rounded away; the micro-dollars are read
+    // from those digits, with no float arithmetic.
+    if value == 0.0 {
+        return Ok(0);
+    }
+    let text = format!("{value}");
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    if fraction.len() > 6 {
         return Err(Error::new(
             ErrorCode::TooManyDecimals,
             Some(field),
             format!("{field} must have at most 6 decimals (whole micro-dollars)"),
         ));
     }
-    Ok(micros as u64)
+    let digits = |s: &str| s.parse::<u64>().unwrap_or(0);
+    let fraction_micros = digits(fraction) * 10u64.pow(6 - fraction.len() as u32);
+    Ok(digits(whole) * MICROS_PER_USD + fraction_micros)
 }
 
 /// Micro-dollars as decimal dollars, exactly (`12.5`, `0.000001`).
