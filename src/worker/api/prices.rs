@@ -20,20 +20,24 @@ pub fn model_id(segment: &str) -> Result<String, ApiError> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
+    let hex = |at: usize| bytes.get(at).and_then(|b| (*b as char).to_digit(16));
     while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
+        if bytes[i] != b'%' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
         }
-        i += 1;
+        // `%` begins an escape, always: two hex digits, or the path is
+        // malformed (never read as a literal `%`).
+        let (Some(high), Some(low)) = (hex(i + 1), hex(i + 2)) else {
+            return Err(ApiError::bad_field(
+                "invalid-value",
+                "model",
+                "the model id in the path has a malformed percent-encoding (% must be followed by two hex digits; a % itself is %25)",
+            ));
+        };
+        out.push((high * 16 + low) as u8);
+        i += 3;
     }
     let text = String::from_utf8(out)
         .map_err(|_| ApiError::bad_field("invalid-value", "model", "the model id must be UTF-8"))?;
