@@ -255,7 +255,7 @@ fn read_cap(value: &Value, field: &str) -> Result<SubCap, Error> {
     };
     let hard_cap = number("hardCap")?.ok_or_else(|| {
         invalid(
-            ErrorCode::InvalidType,
+            ErrorCode::MissingField,
             &format!("{field}.hardCap"),
             format!("{field} needs a hardCap"),
         )

@@ -43,6 +43,8 @@ pub enum ErrorCode {
     TooManyDecimals,
     /// An amount of money or price above $1 000 000 000.
     AmountTooLarge,
+    /// A field the input must have is not there.
+    MissingField,
 }
 
 impl ErrorCode {
@@ -62,6 +64,7 @@ impl ErrorCode {
             ErrorCode::NegativeAmount => "negative-amount",
             ErrorCode::TooManyDecimals => "too-many-decimals",
             ErrorCode::AmountTooLarge => "amount-too-large",
+            ErrorCode::MissingField => "missing-field",
         }
     }
 }

@@ -136,7 +136,7 @@ fn bad_caps_are_refused_with_a_code_and_the_field() {
         ),
         (
             json!({"featureCaps": {"chat": {"softCap": 10}}}),
-            ErrorCode::InvalidType,
+            ErrorCode::MissingField,
             "featureCaps.chat.hardCap",
         ),
         (

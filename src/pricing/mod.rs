@@ -109,7 +109,11 @@ pub fn usd_string(micros: u64) -> String {
     format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
-/// Micro-dollars as a JSON number of dollars (exact to the micro-dollar).
+/// Micro-dollars as a JSON number of dollars: exact to the micro-dollar up
+/// to 2^33 dollars ($8 589 934 592), where a double still tells every
+/// micro-dollar apart; above that the nearest double (documented in the
+/// API's amount limits; exact micro-dollars are given beside it where a
+/// total can pass it).
 pub fn usd_number(micros: u64) -> f64 {
     // Division of two exact doubles rounds once, to the double nearest
     // the exact quotient: the same number the decimal text reads as.

@@ -216,7 +216,8 @@ export type AiBudgetErrorCode =
   | 'invalid-value'
   | 'negative-amount'
   | 'too-many-decimals'
-  | 'amount-too-large';
+  | 'amount-too-large'
+  | 'missing-field';
 
 /** Every error this package throws: a real `Error` with a stable `code`. */
 export interface AiBudgetError extends Error {
