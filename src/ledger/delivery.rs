@@ -230,6 +230,27 @@ pub fn refused_for_good(message: &str) -> bool {
     .any(|needle| m.contains(needle))
 }
 
+/// D1's error as a person reads it: the first line of the database's own
+/// message (`refused by ...: SQLITE_CONSTRAINT ...`), without the wrapping
+/// and stack the runtime adds; at most 300 characters.
+///
+/// # Example
+/// ```
+/// use ai_budget::ledger::delivery::reason_of;
+///
+/// let raw = "D1: D1Error {\n cause: JsValue(Error: CHECK constraint failed: x: SQLITE_CONSTRAINT\n  at y)";
+/// assert_eq!(reason_of(raw), "CHECK constraint failed: x: SQLITE_CONSTRAINT");
+/// ```
+pub fn reason_of(message: &str) -> String {
+    let inner = message
+        .find("Error: ")
+        .filter(|_| message.contains("JsValue("))
+        .map_or(message, |at| &message[at + "Error: ".len()..]);
+    let line = inner.lines().next().unwrap_or("").trim();
+    let line = line.strip_suffix(')').unwrap_or(line);
+    line.chars().take(300).collect()
+}
+
 /// What a delivery does after a batch of `batch_len` entries failed with
 /// D1's `message`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -87,15 +87,10 @@ pub fn anthropic_input(usage: &Value) -> Option<Usage> {
     let base = reported_tokens(usage.get("input_tokens"))?;
     let writes = reported_tokens(usage.get("cache_creation_input_tokens")).unwrap_or(0);
     let reads = reported_tokens(usage.get("cache_read_input_tokens")).unwrap_or(0);
-    // A sum past 2^53 - 1 cannot be counted exactly: the usage is
-    // unreadable (the call is charged by the rule for unseen usage), never
-    // counted at a clamped total.
-    let input_tokens = base.checked_add(writes)?.checked_add(reads)?;
-    if input_tokens > crate::MAX_TOKENS {
-        return None;
-    }
+    // Not clamped: a sum past 2^53 - 1 stays past it, and settlement
+    // charges the call its hold instead of counting a clamped total.
     Some(Usage {
-        input_tokens,
+        input_tokens: base.saturating_add(writes).saturating_add(reads),
         cached_input_tokens: reads,
         cache_write_tokens: writes,
         ..Usage::default()

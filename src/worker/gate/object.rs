@@ -636,7 +636,7 @@ async fn deliver(inner: Rc<Inner>) {
                     pending.first(),
                 ) {
                     (OnFailure::SetAside, Some((entry, _))) => {
-                        set_aside(&inner, &port, entry, &reason, now);
+                        set_aside(&inner, &port, entry, &delivery::reason_of(&reason), now);
                     }
                     // One of these rows is refused: find it, one at a time.
                     _ => size = 1,
