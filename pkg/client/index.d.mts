@@ -416,6 +416,14 @@ export interface BudgetClient {
  * body and the endpoint's secret (HMAC-SHA256 over `"<t>.<body>"`; any of
  * several `v1` values may match, as during a rotation), with `t`
  * within `toleranceSeconds` (default 300) of `now` (ms, default the current time).
+ *
+ * The header must be exactly `t=<digits>,v1=<64 lowercase hex>`, with one
+ * or more `,v1=` parts: `t` in decimal without a sign or leading zero, no
+ * spaces, no other parts. Resolves `false` for any other header, and for a
+ * body or secret that does not match; it never throws on the header, body
+ * or secret. It rejects (`TypeError`, `RangeError`) when `now` is not a
+ * finite number, or `toleranceSeconds` not a finite number `>= 0`: there
+ * is no way to turn the time check off.
  */
 export function verifyAlertSignature(
   header: string,

@@ -183,30 +183,46 @@ export function createClient(options) {
 }
 
 /**
+ * The whole `X-Budget-Signature` value (docs/api.md, "Alerts"): `t=` and
+ * the unix seconds in decimal (digits only, no sign, no leading zero), then
+ * one or more `,v1=` each with 64 lowercase hex digits (one per secret
+ * while a secret is being rotated). No spaces, no other parts.
+ */
+const SIGNATURE_HEADER = /^t=(0|[1-9][0-9]*)((?:,v1=[0-9a-f]{64})+)$/;
+
+/**
  * Verifies an alert webhook's `X-Budget-Signature` (`t=<unix seconds>,v1=<hex>`,
  * with one `v1` per secret while a secret is being rotated: any may match):
  * HMAC-SHA256 keyed with the endpoint's secret over `"<t>.<raw body>"`, with
  * Web Crypto. `body` is the raw request body (a string, as received);
  * `t` must be within `toleranceSeconds` (default 300) of `now` (default the
- * current time). Resolves true or false; never throws on bad input.
+ * current time). Resolves true or false for any header, body and secret
+ * (false for a header not exactly of that form); rejects (TypeError,
+ * RangeError) when `now` or `toleranceSeconds` is not a finite number, or
+ * `toleranceSeconds` is negative: the time check is never skipped.
  */
 export async function verifyAlertSignature(header, body, secret, { now = Date.now(), toleranceSeconds = 300 } = {}) {
-  if (typeof header !== 'string' || typeof body !== 'string' || typeof secret !== 'string' || !secret) return false;
-  let t;
-  const tags = [];
-  for (const part of header.split(',')) {
-    const [k, v] = part.trim().split('=');
-    if (k === 't' && /^\d+$/.test(v ?? '')) t = Number(v);
-    else if (k === 'v1' && /^[0-9a-f]{64}$/.test(v ?? '')) tags.push(v);
+  if (typeof now !== 'number') throw new TypeError(`verifyAlertSignature: options.now must be a number of milliseconds, not ${typeof now}`);
+  if (!Number.isFinite(now)) throw new RangeError(`verifyAlertSignature: options.now must be finite, not ${now}`);
+  if (typeof toleranceSeconds !== 'number') throw new TypeError(`verifyAlertSignature: options.toleranceSeconds must be a number of seconds, not ${typeof toleranceSeconds}`);
+  if (!Number.isFinite(toleranceSeconds) || toleranceSeconds < 0) {
+    throw new RangeError(`verifyAlertSignature: options.toleranceSeconds must be a finite number >= 0, not ${toleranceSeconds}`);
   }
-  if (t === undefined || !tags.length || Math.abs(now / 1000 - t) > toleranceSeconds) return false;
+  if (typeof header !== 'string' || typeof body !== 'string' || typeof secret !== 'string' || !secret) return false;
+  const parsed = SIGNATURE_HEADER.exec(header);
+  if (!parsed) return false;
+  const [, tText, v1s] = parsed;
+  const t = Number(tText);
+  if (!Number.isSafeInteger(t) || Math.abs(now / 1000 - t) > toleranceSeconds) return false;
+  const tags = v1s.slice(1).split(',').map((part) => part.slice('v1='.length));
   const enc = new TextEncoder();
   const subtle = globalThis.crypto.subtle;
   const hmacKey = await subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  const signed = enc.encode(`${tText}.${body}`);
   for (const tag of tags) {
     const bytes = new Uint8Array(tag.match(/../g).map((h) => parseInt(h, 16)));
     // subtle.verify compares in constant time.
-    if (await subtle.verify('HMAC', hmacKey, bytes, enc.encode(`${t}.${body}`))) return true;
+    if (await subtle.verify('HMAC', hmacKey, bytes, signed)) return true;
   }
   return false;
 }
