@@ -53,6 +53,35 @@ function retryAfterSeconds(headers, body) {
   return undefined;
 }
 
+/** The statuses `fetch` would follow (the Fetch standard's redirect statuses). */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * The error for a redirect answer, or undefined: the Worker never redirects
+ * and the client follows none (`redirect: 'manual'`). Node and workerd give
+ * the 3xx and its Location; a browser, an opaque answer of status 0. An
+ * answer reached through a redirect anyway (a `fetch` option) is refused too.
+ */
+function redirectError(method, path, url, res) {
+  let where;
+  if (res.type === 'opaqueredirect') where = 'a redirect (its Location is hidden from the page)';
+  else if (REDIRECT_STATUSES.has(res.status)) {
+    const location = res.headers.get('location');
+    let target = location;
+    try {
+      if (location !== null) target = new URL(location, url).href;
+    } catch {
+      // Not a URL: named as received.
+    }
+    where = `a redirect (HTTP ${res.status}) to ${location === null ? 'no Location' : target}`;
+  } else if (res.redirected === true) where = `an answer reached through a redirect, from ${res.url || 'an unknown URL'}`;
+  else return undefined;
+  return new BudgetApiError(`${method} ${path}: the client follows no redirect and got ${where}; set baseUrl to the Worker's own origin`, {
+    code: 'redirect-refused',
+    status: res.status,
+  });
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function query(params) {
@@ -85,7 +114,7 @@ export function createClient(options) {
 
   async function call(method, path, { body, headers, idempotent = true, accept = 'json' } = {}) {
     const h = { authorization: `Bearer ${key}`, accept: accept === 'csv' ? 'text/csv' : 'application/json', ...extraHeaders, ...headers };
-    const init = { method, headers: h };
+    const init = { method, headers: h, redirect: 'manual' };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       h['content-type'] = 'application/json';
@@ -101,6 +130,11 @@ export function createClient(options) {
           continue;
         }
         throw new BudgetApiError(`${method} ${path}: the Worker could not be reached (${cause && cause.message})`, { code: 'network-error', status: 0, cause });
+      }
+      const refused = redirectError(method, path, `${root}${path}`, res);
+      if (refused) {
+        await res.body?.cancel?.().catch(() => {});
+        throw refused;
       }
       if (RETRIED_STATUSES.has(res.status) && attempt < attempts) {
         const after = retryAfterSeconds(res.headers);

@@ -1,10 +1,12 @@
 // ai-budget/client's strict edges, with no Worker: verifyAlertSignature
 // takes only the header docs/api.md ("Alerts") defines and never skips the
-// time check.
-import { test } from 'node:test';
+// time check; and no request of the client follows a redirect (local Node
+// servers on 127.0.0.1, and fetch doubles for a browser's opaque redirect).
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { verifyAlertSignature } from 'ai-budget/client';
+import { createServer } from 'node:http';
+import { createClient, verifyAlertSignature, BudgetApiError } from 'ai-budget/client';
 
 // --- verifyAlertSignature ------------------------------------------------------
 const SECRET = 'whsec_strict';
@@ -118,4 +120,135 @@ test('a bad toleranceSeconds or now is an error, never "no check"', async () => 
     await assert.rejects(verify(GOOD, { now }), TypeError, `now ${typeof now}`);
   }
   assert.equal(await verify(GOOD, { now: NOW, toleranceSeconds: -0 }), true, '-0 is 0');
+});
+
+// --- redirects -------------------------------------------------------------------
+/** A server on 127.0.0.1 that records each request and answers with `respond(req, res, server)`. */
+async function serve(respond) {
+  const server = createServer((req, res) => {
+    server.seen.push({ method: req.method, url: req.url, authorization: req.headers.authorization });
+    req.resume();
+    req.on('end', () => respond(req, res, server));
+  });
+  server.seen = [];
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.origin = `http://127.0.0.1:${server.address().port}`;
+  return server;
+}
+const json = (res, status, value, headers = {}) => res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(value));
+
+let elsewhere, redirecting;
+before(async () => {
+  // Another origin (another port): it must never be asked anything.
+  elsewhere = await serve((req, res) => json(res, 200, { port: 'acme', stolen: true }));
+  redirecting = await serve((req, res, self) => {
+    const [, status, where] = /^\/(\d+)\/(\w+)/.exec(req.url) ?? [];
+    if (!status) return json(res, 404, { error: { code: 'not-found', message: 'no route' } });
+    const location = { other: `${elsewhere.origin}${req.url}`, same: `${self.origin}/ok`, relative: '/ok', none: null }[where];
+    res.writeHead(Number(status), location ? { location } : {}).end('moved');
+  });
+});
+after(async () => {
+  for (const s of [elsewhere, redirecting]) {
+    s?.closeAllConnections();
+    await new Promise((resolve) => s?.close(resolve));
+  }
+});
+const fast = { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 };
+const clientAt = (prefix, more = {}) => createClient({ baseUrl: `${redirecting.origin}${prefix}`, key: 'abk_secret', port: 'acme', retry: fast, ...more });
+
+test('a redirect to another origin is not followed: a redirect-refused error naming the Location, nothing sent there, no retry', async () => {
+  for (const [status, call] of [
+    [307, (c) => c.status()],
+    [308, (c) => c.reserve({ estimatedTokens: 10 })],
+    [301, (c) => c.ledger()],
+    [302, (c) => c.recordUsage({ feature: 'f', provider: 'p', model: 'm', inputTokens: 1, outputTokens: 1 })],
+    [303, (c) => c.commit('rsv_1', { inputTokens: 1, outputTokens: 1, provider: 'p', model: 'm' })],
+  ]) {
+    redirecting.seen.length = 0;
+    const error = await call(clientAt(`/${status}/other`)).then(
+      (value) => assert.fail(`${status}: resolved ${JSON.stringify(value)}`),
+      (e) => e,
+    );
+    assert.ok(error instanceof BudgetApiError, String(error));
+    assert.deepEqual([error.code, error.status], ['redirect-refused', status]);
+    assert.ok(error.message.includes(`${elsewhere.origin}/${status}/other/v1/ports/acme/`), error.message);
+    assert.equal(redirecting.seen.length, 1, `${status}: one request, not retried`);
+    assert.equal(redirecting.seen[0].authorization, 'Bearer abk_secret');
+  }
+  assert.deepEqual(elsewhere.seen, [], 'the other origin received no request');
+});
+
+test('a redirect to the same origin is not followed either; a relative or missing Location is named as such', async () => {
+  redirecting.seen.length = 0;
+  const same = await clientAt('/307/same').status().catch((e) => e);
+  assert.deepEqual([same.code, same.status], ['redirect-refused', 307]);
+  assert.match(same.message, new RegExp(`to ${redirecting.origin}/ok;`));
+  const relative = await clientAt('/302/relative').budget().catch((e) => e);
+  assert.deepEqual([relative.code, relative.status], ['redirect-refused', 302]);
+  assert.match(relative.message, new RegExp(`to ${redirecting.origin}/ok;`), 'resolved against the request URL');
+  const none = await clientAt('/301/none').budget().catch((e) => e);
+  assert.deepEqual([none.code, none.status], ['redirect-refused', 301]);
+  assert.match(none.message, /to no Location/);
+  assert.deepEqual(redirecting.seen.map((r) => r.url), [
+    '/307/same/v1/ports/acme/status', '/302/relative/v1/ports/acme/budget', '/301/none/v1/ports/acme/budget',
+  ], 'never /ok');
+  // Statuses fetch does not follow are ordinary failed answers.
+  const plain = await clientAt('/300/other').status().catch((e) => e);
+  assert.deepEqual([plain.code, plain.status], ['invalid-response', 300]);
+  assert.deepEqual(elsewhere.seen, []);
+});
+
+/** A fetch double: answers `answers` in turn (a function throws it, a value is returned), recording each init. */
+function scripted(...answers) {
+  const inits = [];
+  const f = async (url, init) => {
+    inits.push(init);
+    const next = answers.shift();
+    if (typeof next === 'function') return next();
+    return next;
+  };
+  return { fetch: f, inits };
+}
+const ok = (value) => new Response(JSON.stringify(value), { status: 200, headers: { 'content-type': 'application/json' } });
+
+test("a browser's opaque redirect (status 0, no Location) is refused; so is an answer a fetch option reached through a redirect", async () => {
+  const opaque = new Response(null, { status: 200 });
+  Object.defineProperties(opaque, { type: { value: 'opaqueredirect' }, status: { value: 0 }, ok: { value: false } });
+  const browser = scripted(opaque, ok({ stolen: true }));
+  const error = await createClient({ baseUrl: 'https://budget.example.com', key: 'k', port: 'acme', fetch: browser.fetch, retry: fast }).status().catch((e) => e);
+  assert.ok(error instanceof BudgetApiError);
+  assert.deepEqual([error.code, error.status], ['redirect-refused', 0]);
+  assert.match(error.message, /Location is hidden/);
+  assert.equal(browser.inits.length, 1, 'not retried');
+
+  const followed = ok({ port: 'acme', stolen: true });
+  Object.defineProperties(followed, { redirected: { value: true }, url: { value: 'https://elsewhere.example/v1/ports/acme/status' } });
+  const lax = scripted(followed);
+  const refused = await createClient({ baseUrl: 'https://budget.example.com', key: 'k', port: 'acme', fetch: lax.fetch }).status().catch((e) => e);
+  assert.deepEqual([refused.code, refused.status], ['redirect-refused', 200]);
+  assert.match(refused.message, /https:\/\/elsewhere\.example\/v1\/ports\/acme\/status/);
+});
+
+test('every request asks for redirect: manual, retries included; 503s and network errors are still retried', async () => {
+  const unavailable = () => new Response(JSON.stringify({ error: { code: 'store-unavailable', message: 'x' } }), { status: 503, headers: { 'retry-after': '0' } });
+  const s = scripted(unavailable(), () => {
+    throw new TypeError('fetch failed');
+  }, ok({ port: 'acme', usage: {} }));
+  const c = createClient({ baseUrl: 'https://budget.example.com/', key: 'k', port: 'acme', fetch: s.fetch, retry: fast });
+  assert.deepEqual(await c.status(), { port: 'acme', usage: {} });
+  assert.equal(s.inits.length, 3);
+  for (const init of s.inits) assert.equal(init.redirect, 'manual');
+
+  // Against a real server: a 503 then the answer, same redirect policy.
+  let n = 0;
+  const flaky = await serve((req, res) => (n++ === 0 ? json(res, 503, { error: { code: 'store-unavailable', message: 'x' } }, { 'retry-after': '0' }) : json(res, 200, { port: 'acme', keys: [] })));
+  try {
+    const real = createClient({ baseUrl: flaky.origin, key: 'k', port: 'acme', retry: fast });
+    assert.deepEqual(await real.keys(), { port: 'acme', keys: [] });
+    assert.equal(flaky.seen.length, 2);
+  } finally {
+    flaky.closeAllConnections();
+    await new Promise((resolve) => flaky.close(resolve));
+  }
 });
