@@ -5,7 +5,8 @@
 # workerd (Miniflare, real local D1, KV and Durable Objects, on 127.0.0.1)
 # from Node, from inside workerd and from a page in headless Chromium,
 # every answer checked against docs/openapi.json; then tsc --strict on a
-# typed use of the client.
+# typed use of the client. strict.test.mjs needs no Worker: the alert
+# signature's exact header, and redirects refused (local Node servers).
 # Usage: scripts/test-client.sh [--no-build]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"

@@ -309,6 +309,110 @@ fn a_signature_verifies_with_its_secret_only_and_within_the_tolerance() {
 }
 
 #[test]
+fn a_header_outside_the_documented_form_is_malformed_even_when_a_v1_would_match() {
+    let body = br#"{"id":"evt_1","type":"threshold-crossed"}"#;
+    let header = signature("whsec_one", 1_000, body);
+    let tag = header.split_once(",v1=").unwrap().1.to_owned();
+    let other = signature("whsec_two", 1_000, body)
+        .split_once(",v1=")
+        .unwrap()
+        .1
+        .to_owned();
+    // The documented form verifies: one v1, or several with any matching.
+    assert_eq!(verify(&header, body, "whsec_one", 1_000, 0), Ok(1_000));
+    assert_eq!(
+        verify(
+            &format!("t=1000,v1={other},v1={tag}"),
+            body,
+            "whsec_one",
+            1_000,
+            300
+        ),
+        Ok(1_000)
+    );
+    let zero = signature("whsec_one", 0, body);
+    assert_eq!(zero.split_once(',').unwrap().0, "t=0");
+    assert_eq!(verify(&zero, body, "whsec_one", 0, 300), Ok(0));
+    let upper = tag.to_uppercase();
+    let malformed = [
+        format!("t=1000=x,v1={tag}"),
+        format!("t=1000,v1={tag}=x"),
+        format!("t==1000,v1={tag}"),
+        String::new(),
+        "t=1000".to_owned(),
+        format!("v1={tag}"),
+        format!("v1={tag},t=1000"),
+        format!("t=1000,t=1000,v1={tag}"),
+        format!("t=1000,,v1={tag}"),
+        format!("t=1000,v1={tag},"),
+        format!(",t=1000,v1={tag}"),
+        format!("t=1000,v1={tag},v0={tag}"),
+        format!("k=1,t=1000,v1={tag}"),
+        format!("t=1000,v1={tag},v1"),
+        format!("t=1000,v1={tag},v1="),
+        format!("t=,v1={tag}"),
+        format!("T=1000,v1={tag}"),
+        format!("t=1000,V1={tag}"),
+        format!("t=1000, v1={tag}"),
+        format!("t=1000 ,v1={tag}"),
+        format!(" t=1000,v1={tag}"),
+        format!("t=1000,v1={tag} "),
+        format!("t=1000,v1={tag}\n"),
+        format!("t = 1000,v1 = {tag}"),
+        format!("t=1000;v1={tag}"),
+        format!("t=+1000,v1={tag}"),
+        format!("t=-1000,v1={tag}"),
+        format!("t=01000,v1={tag}"),
+        format!("t=1000.0,v1={tag}"),
+        format!("t=1e3,v1={tag}"),
+        format!("t=99999999999999999999,v1={tag}"),
+        format!("t=1000,v1={}", &tag[1..]),
+        format!("t=1000,v1={tag}0"),
+        format!("t=1000,v1={upper}"),
+        format!("t=1000,v1={upper},v1={tag}"),
+        format!("t=1000,v1={tag},v1=00"),
+        format!("t=1000,v1={}g", &tag[..63]),
+    ];
+    for bad in &malformed {
+        assert_eq!(
+            verify(bad, body, "whsec_one", 1_000, 300),
+            Err(Rejected::Malformed),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn the_time_check_is_never_skipped() {
+    let body = b"{}";
+    let header = signature("whsec_one", 1_000, body);
+    assert_eq!(
+        verify(&header, body, "whsec_one", 1_000, -1),
+        Err(Rejected::Stale),
+        "a negative tolerance accepts no t"
+    );
+    assert_eq!(
+        verify(&header, body, "whsec_one", 1_000 + 300, 300),
+        Ok(1_000)
+    );
+    assert_eq!(
+        verify(&header, body, "whsec_one", 1_000 - 301, 300),
+        Err(Rejected::Stale)
+    );
+    // Far from t: no overflow on the way.
+    let late = signature("whsec_one", i64::MAX, body);
+    assert_eq!(
+        verify(&late, body, "whsec_one", i64::MIN, i64::MAX),
+        Err(Rejected::Stale)
+    );
+    assert_eq!(
+        verify(&late, body, "whsec_one", -1, i64::MAX),
+        Err(Rejected::Stale)
+    );
+    assert_eq!(verify(&late, body, "whsec_one", 0, i64::MAX), Ok(i64::MAX));
+}
+
+#[test]
 fn production_takes_https_to_public_hosts_only() {
     let prod = Environment::Production;
     assert!(check("https://hooks.example.com/budget?x=1", prod).is_ok());

@@ -16,7 +16,7 @@ export interface PriceList { asOf: string; sources: Record<string, string>; pric
 export interface ModelPrice extends PriceRow { pricedAs: string }
 export interface PriceDeleted { model: string; deleted: true }
 
-/** The API's stable error codes, and the client's own (`network-error`, `invalid-response`, `invalid-usage`). */
+/** The API's stable error codes, and the client's own (`network-error`, `invalid-response`, `invalid-usage`, `redirect-refused`). */
 export type BudgetApiErrorCode =
   | 'invalid-json' | 'invalid-body' | 'invalid-type' | 'unknown-field' | 'missing-field' | 'invalid-number'
   | 'negative-tokens' | 'fractional-tokens' | 'too-many-tokens' | 'soft-cap-above-hard-cap' | 'unknown-period'
@@ -27,9 +27,15 @@ export type BudgetApiErrorCode =
   | 'negative-amount' | 'too-many-decimals' | 'amount-too-large' | 'unpriced-model' | 'price-not-found'
   | 'invalid-threshold' | 'too-many-thresholds' | 'invalid-webhook-url' | 'insecure-webhook-url'
   | 'private-webhook-url' | 'too-many-endpoints' | 'no-webhook-endpoint' | 'event-not-found' | 'webhook-endpoint-not-found'
-  | 'network-error' | 'invalid-response' | 'invalid-usage';
+  | 'network-error' | 'invalid-response' | 'invalid-usage' | 'redirect-refused';
 
-/** The `fetch` the client calls (the global one by default). */
+/**
+ * The `fetch` the client calls (the global one by default). Every request
+ * passes `redirect: 'manual'`: the client follows no redirect, to the
+ * Worker's origin or another, and a redirect answer (a 301, 302, 303, 307
+ * or 308, a browser's opaque redirect of status 0, or an answer reached
+ * through a redirect anyway) throws `BudgetApiError` `redirect-refused`.
+ */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
 export interface ClientOptions {
@@ -416,6 +422,14 @@ export interface BudgetClient {
  * body and the endpoint's secret (HMAC-SHA256 over `"<t>.<body>"`; any of
  * several `v1` values may match, as during a rotation), with `t`
  * within `toleranceSeconds` (default 300) of `now` (ms, default the current time).
+ *
+ * The header must be exactly `t=<digits>,v1=<64 lowercase hex>`, with one
+ * or more `,v1=` parts: `t` in decimal without a sign or leading zero, no
+ * spaces, no other parts. Resolves `false` for any other header, and for a
+ * body or secret that does not match; it never throws on the header, body
+ * or secret. It rejects (`TypeError`, `RangeError`) when `now` is not a
+ * finite number, or `toleranceSeconds` not a finite number `>= 0`: there
+ * is no way to turn the time check off.
  */
 export function verifyAlertSignature(
   header: string,
@@ -435,7 +449,7 @@ export interface BudgetApiErrorInit {
   cause?: unknown;
 }
 
-/** A failed call: the API's `code`, HTTP `status` (0 when no answer came), `field` at fault. */
+/** A failed call: the API's `code`, HTTP `status` (0 when no answer came, or for a browser's opaque redirect), `field` at fault. */
 export class BudgetApiError extends Error {
   constructor(message: string, init: BudgetApiErrorInit);
   readonly name: 'BudgetApiError' | 'BudgetRefused';

@@ -53,6 +53,35 @@ function retryAfterSeconds(headers, body) {
   return undefined;
 }
 
+/** The statuses `fetch` would follow (the Fetch standard's redirect statuses). */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * The error for a redirect answer, or undefined: the Worker never redirects
+ * and the client follows none (`redirect: 'manual'`). Node and workerd give
+ * the 3xx and its Location; a browser, an opaque answer of status 0. An
+ * answer reached through a redirect anyway (a `fetch` option) is refused too.
+ */
+function redirectError(method, path, url, res) {
+  let where;
+  if (res.type === 'opaqueredirect') where = 'a redirect (its Location is hidden from the page)';
+  else if (REDIRECT_STATUSES.has(res.status)) {
+    const location = res.headers.get('location');
+    let target = location;
+    try {
+      if (location !== null) target = new URL(location, url).href;
+    } catch {
+      // Not a URL: named as received.
+    }
+    where = `a redirect (HTTP ${res.status}) to ${location === null ? 'no Location' : target}`;
+  } else if (res.redirected === true) where = `an answer reached through a redirect, from ${res.url || 'an unknown URL'}`;
+  else return undefined;
+  return new BudgetApiError(`${method} ${path}: the client follows no redirect and got ${where}; set baseUrl to the Worker's own origin`, {
+    code: 'redirect-refused',
+    status: res.status,
+  });
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function query(params) {
@@ -85,7 +114,7 @@ export function createClient(options) {
 
   async function call(method, path, { body, headers, idempotent = true, accept = 'json' } = {}) {
     const h = { authorization: `Bearer ${key}`, accept: accept === 'csv' ? 'text/csv' : 'application/json', ...extraHeaders, ...headers };
-    const init = { method, headers: h };
+    const init = { method, headers: h, redirect: 'manual' };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       h['content-type'] = 'application/json';
@@ -101,6 +130,11 @@ export function createClient(options) {
           continue;
         }
         throw new BudgetApiError(`${method} ${path}: the Worker could not be reached (${cause && cause.message})`, { code: 'network-error', status: 0, cause });
+      }
+      const refused = redirectError(method, path, `${root}${path}`, res);
+      if (refused) {
+        await res.body?.cancel?.().catch(() => {});
+        throw refused;
       }
       if (RETRIED_STATUSES.has(res.status) && attempt < attempts) {
         const after = retryAfterSeconds(res.headers);
@@ -183,30 +217,46 @@ export function createClient(options) {
 }
 
 /**
+ * The whole `X-Budget-Signature` value (docs/api.md, "Alerts"): `t=` and
+ * the unix seconds in decimal (digits only, no sign, no leading zero), then
+ * one or more `,v1=` each with 64 lowercase hex digits (one per secret
+ * while a secret is being rotated). No spaces, no other parts.
+ */
+const SIGNATURE_HEADER = /^t=(0|[1-9][0-9]*)((?:,v1=[0-9a-f]{64})+)$/;
+
+/**
  * Verifies an alert webhook's `X-Budget-Signature` (`t=<unix seconds>,v1=<hex>`,
  * with one `v1` per secret while a secret is being rotated: any may match):
  * HMAC-SHA256 keyed with the endpoint's secret over `"<t>.<raw body>"`, with
  * Web Crypto. `body` is the raw request body (a string, as received);
  * `t` must be within `toleranceSeconds` (default 300) of `now` (default the
- * current time). Resolves true or false; never throws on bad input.
+ * current time). Resolves true or false for any header, body and secret
+ * (false for a header not exactly of that form); rejects (TypeError,
+ * RangeError) when `now` or `toleranceSeconds` is not a finite number, or
+ * `toleranceSeconds` is negative: the time check is never skipped.
  */
 export async function verifyAlertSignature(header, body, secret, { now = Date.now(), toleranceSeconds = 300 } = {}) {
-  if (typeof header !== 'string' || typeof body !== 'string' || typeof secret !== 'string' || !secret) return false;
-  let t;
-  const tags = [];
-  for (const part of header.split(',')) {
-    const [k, v] = part.trim().split('=');
-    if (k === 't' && /^\d+$/.test(v ?? '')) t = Number(v);
-    else if (k === 'v1' && /^[0-9a-f]{64}$/.test(v ?? '')) tags.push(v);
+  if (typeof now !== 'number') throw new TypeError(`verifyAlertSignature: options.now must be a number of milliseconds, not ${typeof now}`);
+  if (!Number.isFinite(now)) throw new RangeError(`verifyAlertSignature: options.now must be finite, not ${now}`);
+  if (typeof toleranceSeconds !== 'number') throw new TypeError(`verifyAlertSignature: options.toleranceSeconds must be a number of seconds, not ${typeof toleranceSeconds}`);
+  if (!Number.isFinite(toleranceSeconds) || toleranceSeconds < 0) {
+    throw new RangeError(`verifyAlertSignature: options.toleranceSeconds must be a finite number >= 0, not ${toleranceSeconds}`);
   }
-  if (t === undefined || !tags.length || Math.abs(now / 1000 - t) > toleranceSeconds) return false;
+  if (typeof header !== 'string' || typeof body !== 'string' || typeof secret !== 'string' || !secret) return false;
+  const parsed = SIGNATURE_HEADER.exec(header);
+  if (!parsed) return false;
+  const [, tText, v1s] = parsed;
+  const t = Number(tText);
+  if (!Number.isSafeInteger(t) || Math.abs(now / 1000 - t) > toleranceSeconds) return false;
+  const tags = v1s.slice(1).split(',').map((part) => part.slice('v1='.length));
   const enc = new TextEncoder();
   const subtle = globalThis.crypto.subtle;
   const hmacKey = await subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  const signed = enc.encode(`${tText}.${body}`);
   for (const tag of tags) {
     const bytes = new Uint8Array(tag.match(/../g).map((h) => parseInt(h, 16)));
     // subtle.verify compares in constant time.
-    if (await subtle.verify('HMAC', hmacKey, bytes, enc.encode(`${t}.${body}`))) return true;
+    if (await subtle.verify('HMAC', hmacKey, bytes, signed)) return true;
   }
   return false;
 }

@@ -55,17 +55,48 @@ pub fn signature_with(secrets: &[&str], t: i64, body: &[u8]) -> String {
 /// Why a signature did not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejected {
-    /// The header is not `t=<digits>,v1=<64 hex>`.
+    /// The header is not exactly `t=<digits>` then one or more
+    /// `,v1=<64 lowercase hex>` (see [`verify`]).
     Malformed,
-    /// `t` is further than the tolerance from the receiver's clock.
+    /// `t` is further than the tolerance from the receiver's clock (a
+    /// negative tolerance accepts no `t`).
     Stale,
     /// No `v1` matches the body under this secret.
     Mismatch,
 }
 
+/// The parts of a header value, or `None` when it is not exactly the
+/// documented form: `t=` and the unix seconds in decimal (ASCII digits, no
+/// sign, no leading zero, within `i64`), then one or more `,v1=` each with
+/// 64 lowercase hex digits (one per secret while a secret is being
+/// rotated). No spaces, no empty, repeated `t` or other parts.
+fn parse(header: &str) -> Option<(i64, Vec<[u8; 32]>)> {
+    let mut parts = header.split(',');
+    let t = parts.next()?.strip_prefix("t=")?;
+    let digits = t.as_bytes();
+    let leading_zero = digits.len() > 1 && digits[0] == b'0';
+    if digits.is_empty() || leading_zero || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let t = t.parse::<i64>().ok()?;
+    let tags = parts
+        .map(|part| unhex(part.strip_prefix("v1=")?))
+        .collect::<Option<Vec<_>>>()?;
+    if tags.is_empty() {
+        return None;
+    }
+    Some((t, tags))
+}
+
 /// Verifies a header value against `body` and `secret`, accepting `t`
 /// within `tolerance_seconds` of `now_seconds`. Several `v1=` parts may be
 /// given (a secret being rotated): any match verifies.
+///
+/// The header must be exactly the documented form: `t=` and the unix
+/// seconds in decimal (ASCII digits, no sign, no leading zero, within
+/// `i64`), then one or more `,v1=` each with 64 lowercase hex digits; no
+/// spaces, no empty, repeated `t` or other parts. Anything else is
+/// [`Rejected::Malformed`] as a whole, even when one of its `v1` would match.
 ///
 /// # Errors
 /// [`Rejected`], saying why.
@@ -76,42 +107,34 @@ pub fn verify(
     now_seconds: i64,
     tolerance_seconds: i64,
 ) -> Result<i64, Rejected> {
-    let mut t = None;
-    let mut tags = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", v)) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
-                t = v.parse::<i64>().ok();
-            }
-            Some(("v1", v)) => tags.push(v),
-            _ => {}
-        }
-    }
-    let Some(t) = t else {
-        return Err(Rejected::Malformed);
-    };
-    if tags.is_empty() {
-        return Err(Rejected::Malformed);
-    }
-    if (now_seconds - t).abs() > tolerance_seconds {
+    let (t, tags) = parse(header).ok_or(Rejected::Malformed)?;
+    let fresh = u64::try_from(tolerance_seconds)
+        .is_ok_and(|tolerance| now_seconds.abs_diff(t) <= tolerance);
+    if !fresh {
         return Err(Rejected::Stale);
     }
     for tag in tags {
-        let Some(bytes) = unhex(tag) else { continue };
-        if mac(secret, t, body).verify_slice(&bytes).is_ok() {
+        if mac(secret, t, body).verify_slice(&tag).is_ok() {
             return Ok(t);
         }
     }
     Err(Rejected::Mismatch)
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+/// The 32 bytes of 64 lowercase hex digits (what [`hex`] writes), or `None`.
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let text = text.as_bytes();
     if text.len() != 64 {
         return None;
     }
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    text.as_bytes()
-        .chunks(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-        .collect()
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
 }

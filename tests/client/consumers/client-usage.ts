@@ -76,6 +76,7 @@ export async function typed(): Promise<void> {
       void at, numbers, scope;
     } else if (isBudgetApiError(error)) {
       const code: BudgetApiErrorCode = error.code;
+      if (code === 'redirect-refused') void error.message;
       const field: string | undefined = error.field;
       const status: number = error.status;
       void code, field, status;
