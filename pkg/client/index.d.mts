@@ -262,6 +262,11 @@ export interface Status {
   daily: { date: string; tokens: number; calls: number; costUsd: number }[];
   recentLedger: LedgerEntry[];
   pendingLedgerRows: number;
+  /** Ledger rows the ledger of record refused for good, set aside (the
+   * rows behind them are delivered; the gate still counts them). */
+  setAsideLedgerRows: number;
+  /** The first 20 set-aside rows, oldest first, with D1's reason. */
+  setAside: { seq: number; requestId: string; version: number; reason: string; setAsideAt: string }[];
   /** Every feature cap and where its feature stands. */
   featureCaps: (ScopeLoad & { feature: string })[];
   /** The ten end users nearest their caps, nearest first. */

@@ -42,6 +42,15 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
             `${tokens(status.pendingLedgerRows)} ledger ${status.pendingLedgerRows === 1 ? "row is" : "rows are"} still on their way to the ledger of record: the gate counts ${status.pendingLedgerRows === 1 ? "it" : "them"}, the breakdown, chart and ledger below do not show ${status.pendingLedgerRows === 1 ? "it" : "them"} yet.`,
           )
         : null,
+      // Rows D1 refused for good: set aside, never holding up the others.
+      status.setAsideLedgerRows > 0
+        ? h(
+            "p",
+            { class: "banner banner-hard", id: "ledger-set-aside", role: "alert" },
+            `${tokens(status.setAsideLedgerRows)} ledger ${status.setAsideLedgerRows === 1 ? "row was" : "rows were"} refused by the ledger of record and set aside (the gate still counts ${status.setAsideLedgerRows === 1 ? "it" : "them"}): `,
+            status.setAside.map((r) => `${r.requestId} (${r.reason})`).join("; "),
+          )
+        : null,
       h(
         "dl",
         { class: "stats", id: "summary" },
