@@ -52,6 +52,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod amount;
 pub mod budget;
 pub mod caps;
 pub mod charge;
@@ -62,8 +63,10 @@ pub mod ledger;
 pub mod llm;
 pub mod period;
 pub mod pricing;
+pub mod sql;
 pub mod status;
 pub mod text;
+pub mod time;
 pub mod tokens;
 pub mod usage;
 
@@ -80,5 +83,7 @@ pub use decision::{decide, evaluate, Decision, DecisionCode, RefusalReason};
 pub use error::{Error, ErrorCode};
 pub use period::{Period, PeriodWindow};
 pub use status::{cap_status, CapState, CapStatus};
-pub use tokens::{add_tokens, token_count, tokens_from_f64, tokens_from_i64, MAX_TOKENS};
+pub use tokens::{
+    add_tokens, token_count, tokens_from_f64, tokens_from_i64, TokenCounts, MAX_TOKENS,
+};
 pub use usage::{summarize_usage, FeatureUsage, UsageRow, UsageSummary};

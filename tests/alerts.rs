@@ -145,7 +145,7 @@ fn the_gate_raises_each_crossing_once_and_resolves_it_when_the_cap_is_raised() {
         (Some(600), Some(1_000), Some("tokens"))
     );
     assert_eq!(e["period"], "day");
-    assert_eq!(e["resetsAt"], ai_budget::gate::iso(Period::Day.end(now())));
+    assert_eq!(e["resetsAt"], ai_budget::time::iso(Period::Day.end(now())));
     // The same standing again, and again: nothing new.
     assert!(observe(&port, now()).is_empty());
     assert!(observe(&port, now()).is_empty());
@@ -196,7 +196,7 @@ fn a_new_period_resolves_the_last_ones_crossings_and_the_reset_is_due() {
         vec![("threshold-resolved".into(), "\"soft\"".into())]
     );
     assert_eq!(events[0]["used"], 0);
-    assert_eq!(events[0]["periodStart"], ai_budget::gate::iso(reset));
+    assert_eq!(events[0]["periodStart"], ai_budget::time::iso(reset));
     assert_eq!(port.db.transaction(watch::next_reset).unwrap(), None);
 }
 

@@ -6,8 +6,9 @@
 
 mod common;
 
-use ai_budget::gate::sql::{Row, Sql, SqlError, Value};
 use ai_budget::gate::*;
+use ai_budget::sql::{Row, Sql, SqlError, Value};
+use ai_budget::time::iso;
 use ai_budget::{Period, MAX_TOKENS};
 use chrono::{DateTime, Duration, Utc};
 use common::port::*;

@@ -11,6 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use ai_budget::gate::*;
+use ai_budget::TokenCounts;
 use ai_budget::{decide, Budget, Period};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::sqlite::Sqlite;

@@ -6,9 +6,9 @@
 
 mod common;
 
-use ai_budget::gate::sql::Sql;
 use ai_budget::gate::*;
 use ai_budget::ledger::delivery::{self, Delivered, Snapshot};
+use ai_budget::sql::Sql;
 use ai_budget::{Period, Unit};
 use chrono::Duration;
 use common::port::{now, usage, Port};

@@ -6,9 +6,10 @@
 
 mod common;
 
-use ai_budget::gate::TokenCounts;
+use ai_budget::amount::TotalTooLarge;
 use ai_budget::gate::*;
 use ai_budget::pricing::{bound, cost, exact_amount, Price};
+use ai_budget::TokenCounts;
 use ai_budget::{ErrorCode, Period, Unit, MAX_TOKENS};
 use chrono::Duration;
 use common::port::{now, usage, Port};

@@ -8,10 +8,11 @@
 
 mod common;
 
-use ai_budget::gate::sql::Sql;
 use ai_budget::gate::*;
 use ai_budget::ledger::delivery::{self, Delivered, Snapshot};
 use ai_budget::ledger::reports;
+use ai_budget::sql::Sql;
+use ai_budget::TokenCounts;
 use ai_budget::{Period, RawBudget};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::sqlite::Sqlite;

@@ -7,9 +7,10 @@
 
 mod common;
 
-use ai_budget::gate::sql::Sql;
 use ai_budget::gate::*;
 use ai_budget::ledger::delivery::{self, Delivered, OnFailure, Snapshot};
+use ai_budget::sql::Sql;
+use ai_budget::TokenCounts;
 use ai_budget::MAX_TOKENS;
 use common::port::{now, usage, Port};
 use common::sqlite::Sqlite;

@@ -216,7 +216,7 @@ proptest! {
         let mut used = 0u64;
         for (input, output, cached, out_share) in calls {
             if decide(&b, used, bound(input, output, &price)).is_allowed() {
-                let tokens = ai_budget::gate::TokenCounts {
+                let tokens = ai_budget::TokenCounts {
                     input_tokens: input,
                     cached_input_tokens: input * cached / 100,
                     output_tokens: output * out_share / 100,

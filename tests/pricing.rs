@@ -4,9 +4,9 @@
 //! micro-dollars are exact).
 #![cfg(not(target_arch = "wasm32"))]
 
-use ai_budget::gate::TokenCounts;
 use ai_budget::pricing::*;
 use ai_budget::ErrorCode;
+use ai_budget::TokenCounts;
 use proptest::prelude::*;
 
 fn tokens(input: u64, cached: u64, write: u64, output: u64) -> TokenCounts {

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::threshold::{Standing, Threshold};
-use crate::gate::iso;
+use crate::time::iso;
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 //!   ([`transitions`]).
 //! - [`event`]: the event body receivers get, with its stable id.
 //! - [`watch`]: the crossings a port's gate has raised, and the outbox of
-//!   events, as plain SQL over the gate's [`Sql`](crate::gate::sql::Sql)
+//!   events, as plain SQL over the gate's [`Sql`](crate::sql::Sql)
 //!   seam, run in the same transaction as the change that caused them.
 //! - [`endpoint`]: which webhook URLs are accepted (HTTPS, no private
 //!   network in production).

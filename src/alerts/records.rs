@@ -2,7 +2,7 @@
 //! migration `0006`), as statements: one row per event and endpoint, with
 //! its status, tries and the receiver's last response code.
 
-use crate::gate::sql::{Row, Statement, Value};
+use crate::sql::{Row, Statement, Value};
 
 /// Where one event's delivery to one endpoint stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,7 +169,7 @@ pub fn row_json(row: &Row) -> serde_json::Value {
     let at = |name: &str| {
         row.int(name)
             .and_then(chrono::DateTime::from_timestamp_millis)
-            .map(crate::gate::iso)
+            .map(crate::time::iso)
     };
     let endpoint = row.text("endpoint").filter(|e| !e.is_empty());
     serde_json::json!({

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 
 use super::event::{event_id, AlertEvent, EventType};
 use super::threshold::{transitions, Raised, Standing, Threshold, Transition};
-use crate::gate::sql::{Sql, SqlError, Value};
 use crate::gate::{Gate, GateError};
+use crate::sql::{Sql, SqlError, Value};
 
 const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS alert_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",

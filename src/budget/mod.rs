@@ -114,11 +114,7 @@ impl Budget {
 
     /// A call's cost: the one priced by the price table, else its tokens at
     /// the port's fallback price ([`crate::pricing::cost`]), else none.
-    pub fn money_cost(
-        &self,
-        priced: Option<u64>,
-        tokens: &crate::gate::TokenCounts,
-    ) -> Option<u64> {
+    pub fn money_cost(&self, priced: Option<u64>, tokens: &crate::TokenCounts) -> Option<u64> {
         priced.or_else(|| Some(crate::pricing::cost(tokens, &self.fallback_price?)))
     }
 

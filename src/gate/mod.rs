@@ -30,16 +30,19 @@
 
 pub mod model;
 pub mod schema;
-pub mod sql;
+
 pub mod store;
 pub mod sub_caps;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
+use crate::amount::{self as amounts, TotalTooLarge, Totals};
+use crate::sql::{Sql, SqlError};
+use crate::time::{instant, iso, ms};
+use crate::TokenCounts;
 use crate::{charge, evaluate, Decision, RawBudget, MAX_TOKENS};
 pub use model::*;
-use sql::{Sql, SqlError};
-use store::{instant, ms, scopes, Tables};
+use store::{scopes, Tables};
 pub use sub_caps::{CapsReport, PortCheck, ScopeLoad};
 
 /// Settled holds are forgotten this long after they settled (a retried
@@ -146,11 +149,6 @@ pub struct Gate<'a, S: Sql> {
     t: Tables<'a, S>,
     /// The budget as read in this operation (a save replaces it).
     budget: std::cell::RefCell<Option<StoredBudget>>,
-}
-
-/// ISO 8601 with milliseconds, as the API writes instants.
-pub fn iso(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 impl<'a, S: Sql> Gate<'a, S> {
@@ -495,8 +493,8 @@ impl<'a, S: Sql> Gate<'a, S> {
     ) -> Result<Option<TotalTooLarge>, GateError> {
         let largest = self.t.largest_port_totals(at)?;
         let base = Totals::new(
-            store::sum(largest.tokens, held.tokens),
-            store::sum(largest.usd, held.usd),
+            amounts::sum(largest.tokens, held.tokens),
+            amounts::sum(largest.usd, held.usd),
         );
         Ok(base.checked_add(more).err())
     }
@@ -592,8 +590,8 @@ impl<'a, S: Sql> Gate<'a, S> {
         };
         self.t.insert_hold(&hold)?;
         let load = PortLoad {
-            held_tokens: store::sum(load.held_tokens, hold.estimated_tokens),
-            held_usd: store::sum(load.held_usd, hold.estimated_usd.unwrap_or(0)),
+            held_tokens: amounts::sum(load.held_tokens, hold.estimated_tokens),
+            held_usd: amounts::sum(load.held_usd, hold.estimated_usd.unwrap_or(0)),
             ..load
         };
         Ok(ReserveOutcome::Held {

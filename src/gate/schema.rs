@@ -1,7 +1,7 @@
 //! The port gate's own storage: one SQLite database per port (the port's
 //! Durable Object), created on first use and migrated forward by number.
 
-use super::sql::{Sql, SqlError, Value};
+use crate::sql::{Sql, SqlError, Value};
 
 /// Each schema version's statements, in order. A database at version `n`
 /// has run the first `n` entries.

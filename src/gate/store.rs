@@ -2,9 +2,11 @@
 //! counters and ledger entries. No rule lives here; [`super::Gate`]
 //! decides, this reads and writes.
 
-use super::model::{Entry, Hold, HoldState, PortLoad, SetAside, TokenCounts, Totals};
-use super::sql::{Row, Sql, SqlError, Value};
-use crate::tokens::add_tokens;
+use super::model::{Entry, Hold, HoldState, PortLoad, SetAside};
+use crate::amount::Totals;
+use crate::sql::{Row, Sql, SqlError, Value};
+use crate::time::{instant, ms};
+use crate::tokens::TokenCounts;
 use crate::{Period, PeriodWindow};
 
 /// The scope of the port's own counters.
@@ -25,16 +27,6 @@ pub fn scopes(feature: &str, user: Option<&str>) -> Vec<String> {
     let mut scopes = vec![PORT_SCOPE.to_owned(), feature_scope(feature)];
     scopes.extend(user.map(user_scope));
     scopes
-}
-
-/// Epoch milliseconds of an instant.
-pub fn ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
-    at.timestamp_millis()
-}
-
-/// The instant of epoch milliseconds.
-pub fn instant(ms: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 /// The typed view of the gate's storage.
@@ -683,17 +675,6 @@ impl<'a, S: Sql> Tables<'a, S> {
         )?;
         Ok(())
     }
-}
-
-/// `a + b` for totals, `None` past 2^53 - 1.
-pub fn checked_total(a: u64, b: u64) -> Option<u64> {
-    let sum = a.checked_add(b)?;
-    (sum <= crate::MAX_TOKENS).then_some(sum)
-}
-
-/// Sum of token counts for display (saturating at 2^53 - 1).
-pub fn sum(a: u64, b: u64) -> u64 {
-    add_tokens(a, b)
 }
 
 /// A row of an entries table (the gate's, or D1's ledger) as an entry.

@@ -6,10 +6,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::sql::Sql;
-use super::store::{self, ms};
+use super::store;
 use super::{Gate, GateError, PortView, Refusal, StoredBudget};
 use crate::caps::{Scope, SubCap};
+use crate::sql::Sql;
+use crate::time::ms;
 
 /// The gate's answer to a check: where the port stands and, when a cap
 /// inside the port would refuse the call, that cap's refusal.
@@ -46,7 +47,7 @@ pub struct ScopeLoad {
 impl ScopeLoad {
     /// What the cap judges: used plus held.
     pub fn gate_tokens(&self) -> u64 {
-        store::sum(self.used_tokens, self.held_tokens)
+        crate::amount::sum(self.used_tokens, self.held_tokens)
     }
 
     /// The cap as the core's [`SubCap`].
@@ -92,7 +93,7 @@ impl<S: Sql> Gate<'_, S> {
                     Scope::Port => return Ok::<u64, GateError>(0),
                 };
                 let (used, _, _) = self.t.counter(window.period, start, &counter)?;
-                Ok(store::sum(used, held))
+                Ok(crate::amount::sum(used, held))
             })?;
         Ok(decision.err().map(|(scope, reason, used, cap)| Refusal {
             reason: reason.as_str().to_owned(),

@@ -16,8 +16,8 @@
 //! already held under another number (a duplicate the gate no longer
 //! remembered).
 
-use crate::gate::sql::{Row, Statement, Value};
 use crate::gate::Entry;
+use crate::sql::{Row, Statement, Value};
 use crate::Period;
 
 /// One entry to deliver, with the version the ledger already has (0: none).
@@ -111,7 +111,7 @@ pub struct Snapshot {
 }
 
 fn starts(at: i64) -> [Value; 3] {
-    let at = crate::gate::store::instant(at);
+    let at = crate::time::instant(at);
     Period::ALL.map(|p| Value::Integer(p.start(at).timestamp_millis()))
 }
 

@@ -3,9 +3,9 @@
 //! rollup, and every port's current periods for the port list. Each is one
 //! statement and a reader of its rows.
 
-use crate::gate::sql::{Row, Statement, Value};
-use crate::gate::store::{instant, ms};
 use crate::gate::Entry;
+use crate::sql::{Row, Statement, Value};
+use crate::time::{instant, ms};
 use crate::{FeatureUsage, Period, PeriodWindow};
 
 const ENTRY_COLUMNS: &str = "seq, request_id, reservation_id, user_id, feature, provider, model, \

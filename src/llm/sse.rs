@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 
-use super::usage::{read_usage, reported_tokens, responses_event_usage, Usage, UsageFormat};
+use super::usage::{read_usage, reported_tokens, responses_event_usage, UsageFormat};
+use crate::TokenCounts;
 
 /// What the stream showed of the call's usage.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -15,7 +16,7 @@ pub struct SeenUsage {
     /// Output tokens, once reported.
     pub output_tokens: Option<u64>,
     /// Cache and reasoning detail reported so far (its totals unused).
-    pub detail: Usage,
+    pub detail: TokenCounts,
     /// True once the provider's final usage arrived (OpenAI's usage chunk,
     /// Anthropic's `message_delta`, a Responses terminal event).
     pub complete: bool,
@@ -25,12 +26,12 @@ pub struct SeenUsage {
 
 impl SeenUsage {
     /// The final usage, when the provider reported it.
-    pub fn final_usage(&self) -> Option<Usage> {
+    pub fn final_usage(&self) -> Option<TokenCounts> {
         if !self.complete {
             return None;
         }
         Some(
-            Usage {
+            TokenCounts {
                 input_tokens: self.input_tokens?,
                 output_tokens: self.output_tokens?,
                 ..self.detail
@@ -39,7 +40,7 @@ impl SeenUsage {
         )
     }
 
-    fn take(&mut self, usage: Usage) {
+    fn take(&mut self, usage: TokenCounts) {
         self.input_tokens = Some(usage.input_tokens);
         self.output_tokens = Some(usage.output_tokens);
         self.detail = usage;
@@ -327,7 +328,7 @@ mod tests {
         assert_eq!(out, stream.as_bytes());
         assert_eq!(
             tracker.seen().final_usage(),
-            Some(Usage {
+            Some(TokenCounts {
                 input_tokens: 30,
                 output_tokens: 9,
                 cached_input_tokens: 20,
@@ -379,7 +380,7 @@ mod tests {
         tracker.feed(stream.as_bytes());
         assert_eq!(
             tracker.seen().final_usage(),
-            Some(Usage {
+            Some(TokenCounts {
                 input_tokens: 112,
                 output_tokens: 6,
                 cached_input_tokens: 100,

@@ -6,49 +6,7 @@
 
 use serde_json::Value;
 
-use crate::tokens_from_f64;
-
-/// Tokens the provider reported for a call, by kind.
-///
-/// `input_tokens` and `output_tokens` are the totals a budget counts; the
-/// three details are parts of them (cached reads and cache writes of the
-/// input, reasoning of the output), never added on top.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// All input tokens (Anthropic: uncached input plus cache writes and reads).
-    pub input_tokens: u64,
-    /// All output tokens (reasoning included).
-    pub output_tokens: u64,
-    /// The part of the input read from the provider's cache.
-    pub cached_input_tokens: u64,
-    /// The part of the input written to the provider's cache.
-    pub cache_write_tokens: u64,
-    /// The part of the output spent on reasoning.
-    pub reasoning_tokens: u64,
-}
-
-impl Usage {
-    /// Input and output only, no detail.
-    pub fn new(input_tokens: u64, output_tokens: u64) -> Usage {
-        Usage {
-            input_tokens,
-            output_tokens,
-            ..Usage::default()
-        }
-    }
-
-    /// The same usage with its details kept within their totals: a provider
-    /// that reports more cached than input tokens (or more reasoning than
-    /// output tokens) is read at its totals, the details capped by them.
-    pub fn bounded(mut self) -> Usage {
-        self.cached_input_tokens = self.cached_input_tokens.min(self.input_tokens);
-        self.cache_write_tokens = self
-            .cache_write_tokens
-            .min(self.input_tokens - self.cached_input_tokens);
-        self.reasoning_tokens = self.reasoning_tokens.min(self.output_tokens);
-        self
-    }
-}
+use crate::{tokens_from_f64, TokenCounts};
 
 /// Which usage object a provider's API reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,25 +41,25 @@ fn detail(usage: &Value, outer: &str, inner: &str) -> u64 {
 /// Anthropic input tokens: uncached input plus cache writes and reads (all
 /// are input the provider processed), with the reads and writes as details.
 /// `None` without `input_tokens`.
-pub fn anthropic_input(usage: &Value) -> Option<Usage> {
+pub fn anthropic_input(usage: &Value) -> Option<TokenCounts> {
     let base = reported_tokens(usage.get("input_tokens"))?;
     let writes = reported_tokens(usage.get("cache_creation_input_tokens")).unwrap_or(0);
     let reads = reported_tokens(usage.get("cache_read_input_tokens")).unwrap_or(0);
     // Not clamped: a sum past 2^53 - 1 stays past it, and settlement
     // charges the call its hold instead of counting a clamped total.
-    Some(Usage {
+    Some(TokenCounts {
         input_tokens: base.saturating_add(writes).saturating_add(reads),
         cached_input_tokens: reads,
         cache_write_tokens: writes,
-        ..Usage::default()
+        ..TokenCounts::default()
     })
 }
 
 /// Reads a usage object (the value of a response's `usage`) in `format`.
 /// `None` when a total is missing or malformed; details are optional.
-pub fn read_usage(format: UsageFormat, usage: &Value) -> Option<Usage> {
+pub fn read_usage(format: UsageFormat, usage: &Value) -> Option<TokenCounts> {
     let usage = match format {
-        UsageFormat::OpenAiChat => Usage {
+        UsageFormat::OpenAiChat => TokenCounts {
             input_tokens: reported_tokens(usage.get("prompt_tokens"))?,
             output_tokens: reported_tokens(usage.get("completion_tokens"))?,
             cached_input_tokens: detail(usage, "prompt_tokens_details", "cached_tokens"),
@@ -109,16 +67,16 @@ pub fn read_usage(format: UsageFormat, usage: &Value) -> Option<Usage> {
             reasoning_tokens: detail(usage, "completion_tokens_details", "reasoning_tokens"),
         },
         UsageFormat::OpenAiEmbeddings => {
-            Usage::new(reported_tokens(usage.get("prompt_tokens"))?, 0)
+            TokenCounts::new(reported_tokens(usage.get("prompt_tokens"))?, 0)
         }
-        UsageFormat::OpenAiResponses => Usage {
+        UsageFormat::OpenAiResponses => TokenCounts {
             input_tokens: reported_tokens(usage.get("input_tokens"))?,
             output_tokens: reported_tokens(usage.get("output_tokens"))?,
             cached_input_tokens: detail(usage, "input_tokens_details", "cached_tokens"),
             cache_write_tokens: detail(usage, "input_tokens_details", "cache_write_tokens"),
             reasoning_tokens: detail(usage, "output_tokens_details", "reasoning_tokens"),
         },
-        UsageFormat::Anthropic => Usage {
+        UsageFormat::Anthropic => TokenCounts {
             output_tokens: reported_tokens(usage.get("output_tokens"))?,
             reasoning_tokens: detail(usage, "output_tokens_details", "thinking_tokens"),
             ..anthropic_input(usage)?
@@ -128,7 +86,7 @@ pub fn read_usage(format: UsageFormat, usage: &Value) -> Option<Usage> {
 }
 
 /// The usage a complete (non-streamed) response body reports, if well-formed.
-pub fn response_usage(format: UsageFormat, body: &Value) -> Option<Usage> {
+pub fn response_usage(format: UsageFormat, body: &Value) -> Option<TokenCounts> {
     read_usage(format, body.get("usage")?)
 }
 
@@ -144,7 +102,7 @@ pub const RESPONSES_TERMINAL_EVENTS: &[&str] = &[
 /// terminal event (`response.completed`, `.incomplete`, `.failed`), read from
 /// its `response` object. `None` for any other event, or a terminal one
 /// without readable usage.
-pub fn responses_event_usage(event: &Value) -> Option<(Usage, Option<String>)> {
+pub fn responses_event_usage(event: &Value) -> Option<(TokenCounts, Option<String>)> {
     let kind = event.get("type").and_then(Value::as_str)?;
     if !RESPONSES_TERMINAL_EVENTS.contains(&kind) {
         return None;
@@ -172,7 +130,7 @@ mod tests {
         });
         assert_eq!(
             read_usage(UsageFormat::OpenAiChat, &usage),
-            Some(Usage {
+            Some(TokenCounts {
                 input_tokens: 1200,
                 output_tokens: 300,
                 cached_input_tokens: 1024,
@@ -187,13 +145,13 @@ mod tests {
         let plain = json!({"prompt_tokens": 10, "completion_tokens": 2});
         assert_eq!(
             read_usage(UsageFormat::OpenAiChat, &plain),
-            Some(Usage::new(10, 2))
+            Some(TokenCounts::new(10, 2))
         );
         let nulls = json!({"prompt_tokens": 10, "completion_tokens": 2,
             "prompt_tokens_details": null, "completion_tokens_details": {"reasoning_tokens": null}});
         assert_eq!(
             read_usage(UsageFormat::OpenAiChat, &nulls),
-            Some(Usage::new(10, 2))
+            Some(TokenCounts::new(10, 2))
         );
         assert_eq!(
             read_usage(UsageFormat::OpenAiChat, &json!({"prompt_tokens": 10})),
@@ -214,7 +172,7 @@ mod tests {
             "output_tokens": 52, "output_tokens_details": {"reasoning_tokens": 40}, "total_tokens": 380}});
         assert_eq!(
             response_usage(UsageFormat::OpenAiResponses, &body),
-            Some(Usage {
+            Some(TokenCounts {
                 input_tokens: 328,
                 output_tokens: 52,
                 cached_input_tokens: 128,
@@ -245,7 +203,7 @@ mod tests {
             "cache_read_input_tokens": 1000, "output_tokens": 12});
         assert_eq!(
             read_usage(UsageFormat::Anthropic, &usage),
-            Some(Usage {
+            Some(TokenCounts {
                 input_tokens: 1140,
                 output_tokens: 12,
                 cached_input_tokens: 1000,
@@ -264,7 +222,7 @@ mod tests {
             json!({"input_tokens": 4, "cache_creation_input_tokens": null, "output_tokens": 1});
         assert_eq!(
             read_usage(UsageFormat::Anthropic, &nulls),
-            Some(Usage::new(4, 1))
+            Some(TokenCounts::new(4, 1))
         );
     }
 
@@ -273,7 +231,7 @@ mod tests {
         let body = json!({"usage": {"prompt_tokens": 64, "total_tokens": 64}});
         assert_eq!(
             response_usage(UsageFormat::OpenAiEmbeddings, &body),
-            Some(Usage::new(64, 0))
+            Some(TokenCounts::new(64, 0))
         );
     }
 
@@ -284,7 +242,7 @@ mod tests {
             let event = json!({"type": kind, "response": {"model": "m-1", "usage": usage}});
             assert_eq!(
                 responses_event_usage(&event),
-                Some((Usage::new(10, 2), Some("m-1".to_owned())))
+                Some((TokenCounts::new(10, 2), Some("m-1".to_owned())))
             );
         }
         let created =

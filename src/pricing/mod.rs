@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::gate::TokenCounts;
+use crate::TokenCounts;
 use crate::{Error, ErrorCode, MAX_TOKENS};
 
 /// The fields of a price, as the API and the package name them.
@@ -275,7 +275,7 @@ pub fn exact_amount(micros: u64) -> Result<u64, Error> {
 ///
 /// # Example
 /// ```
-/// use ai_budget::gate::TokenCounts;
+/// use ai_budget::TokenCounts;
 /// use ai_budget::pricing::{cost, Price};
 ///
 /// // gpt-4.1: $2 input, $0.50 cached, $8 output per million tokens.

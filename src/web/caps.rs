@@ -5,7 +5,9 @@
 use wasm_bindgen::prelude::*;
 
 use super::convert::amount;
-use super::convert::{date, get, instant, object, set, strict_budget, to_js_error, tokens};
+use super::convert::{
+    date, get, instant, json_of, object, set, strict_budget, to_js_error, tokens,
+};
 use super::{decision_object, in_dollars};
 use crate::caps::{Scope, SubCaps};
 use crate::{evaluate, Decision, Error, ErrorCode};
@@ -64,44 +66,6 @@ export type CapsCheckResultUsd =
 /** A budget in dollars: the port judged on `usage.usedUsd` and `call.estimatedUsd`, its caps on tokens. */
 export function evaluateCaps(budget: BudgetUsd, caps: PortCaps, usage: ScopedUsage & { usedUsd: number }, call: ScopedCall & { estimatedUsd: number }, now?: Instant): CapsCheckResultUsd;
 "#;
-
-/// A JS value as JSON, read field by field (no JSON text, so no JSON
-/// parser in the download): what is not JSON (a function, a symbol, a
-/// non-finite number) reads as `null`, and nesting past 8 levels as
-/// `null` (caps are 3 deep).
-/// A JS value as JSON (what `JSON.stringify` would keep, nested at most
-/// 8 deep), for the core's readers of JSON input.
-pub(crate) fn json_of(value: &JsValue, depth: u8) -> serde_json::Value {
-    use serde_json::Value;
-    if let Some(b) = value.as_bool() {
-        Value::Bool(b)
-    } else if let Some(n) = value.as_f64() {
-        serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
-    } else if let Some(s) = value.as_string() {
-        Value::String(s)
-    } else if depth > 8 || !value.is_object() || value.is_function() {
-        Value::Null
-    } else if js_sys::Array::is_array(value) {
-        Value::Array(
-            js_sys::Array::from(value)
-                .iter()
-                .map(|v| json_of(&v, depth + 1))
-                .collect(),
-        )
-    } else {
-        let object = js_sys::Object::from(value.clone());
-        Value::Object(
-            js_sys::Object::keys(&object)
-                .iter()
-                .filter_map(|k| k.as_string())
-                .map(|k| {
-                    let v = get(value, &k);
-                    (k, json_of(&v, depth + 1))
-                })
-                .collect(),
-        )
-    }
-}
 
 fn caps_of(value: &JsValue) -> Result<SubCaps, Error> {
     if value.is_undefined() || value.is_null() {

@@ -208,7 +208,7 @@ pub(crate) fn raw_budget(value: &JsValue) -> RawBudget {
             Some(6) => &mut raw.hard_cap_usd,
             Some(_) => {
                 let price = reflect_get(value, &key).unwrap_or(JsValue::UNDEFINED);
-                raw.fallback_price = Some(super::caps::json_of(&price, 0));
+                raw.fallback_price = Some(json_of(&price, 0));
                 continue;
             }
             None => {
@@ -376,4 +376,40 @@ pub(crate) fn record<'a>(entries: impl IntoIterator<Item = (&'a str, f64)>) -> J
         let _ = Reflect::define_property(&out, &JsValue::from_str(key), descriptor.unchecked_ref());
     }
     out.into()
+}
+
+/// A JS value as JSON, read field by field (no JSON text, so no JSON
+/// parser in the download), for the core's readers of JSON input: what is
+/// not JSON (a function, a symbol, a non-finite number) reads as `null`,
+/// and so does nesting past 8 levels (caps are 3 deep).
+pub(crate) fn json_of(value: &JsValue, depth: u8) -> serde_json::Value {
+    use serde_json::Value;
+    if let Some(b) = value.as_bool() {
+        Value::Bool(b)
+    } else if let Some(n) = value.as_f64() {
+        serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+    } else if let Some(s) = value.as_string() {
+        Value::String(s)
+    } else if depth > 8 || !value.is_object() || value.is_function() {
+        Value::Null
+    } else if js_sys::Array::is_array(value) {
+        Value::Array(
+            js_sys::Array::from(value)
+                .iter()
+                .map(|v| json_of(&v, depth + 1))
+                .collect(),
+        )
+    } else {
+        let object = js_sys::Object::from(value.clone());
+        Value::Object(
+            js_sys::Object::keys(&object)
+                .iter()
+                .filter_map(|k| k.as_string())
+                .map(|k| {
+                    let v = get(value, &k);
+                    (k, json_of(&v, depth + 1))
+                })
+                .collect(),
+        )
+    }
 }

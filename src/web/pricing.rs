@@ -4,8 +4,8 @@
 use wasm_bindgen::prelude::*;
 
 use super::convert::{get, object, set, to_js_error, tokens};
-use crate::gate::TokenCounts;
 use crate::pricing::{bound, cost, usd_micros, usd_number, Price};
+use crate::TokenCounts;
 use crate::{Error, ErrorCode};
 
 #[wasm_bindgen(typescript_custom_section)]

@@ -10,7 +10,7 @@ use worker::{D1Database, D1PreparedStatement, Delay};
 
 use super::fault::Faults;
 use super::ids::random_id;
-use crate::gate::sql::{Row, Statement, Value};
+use crate::sql::{Row, Statement, Value};
 
 /// How many times a batch is tried when D1 reports a transient error.
 const ATTEMPTS: u32 = 3;

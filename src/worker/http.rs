@@ -7,8 +7,9 @@ use serde_json::{json, Value};
 use worker::{Headers, Method, Request, Response};
 
 use super::d1::{StoreError, RETRY_AFTER_SECONDS};
-use super::settings::iso;
-use crate::gate::{PortLoad, Refusal, TotalTooLarge};
+use crate::amount::TotalTooLarge;
+use crate::gate::{PortLoad, Refusal};
+use crate::time::iso;
 use crate::{Budget, PeriodWindow};
 
 /// The largest request body accepted.
@@ -423,8 +424,8 @@ pub fn refusal_body(r: &Refusal) -> Value {
         "scope": r.scope,
         "scopeId": r.scope_id,
         "unit": r.unit.as_str(),
-        "periodStart": iso(crate::gate::store::instant(r.period_start)),
-        "resetsAt": iso(crate::gate::store::instant(r.resets_at)),
+        "periodStart": iso(crate::time::instant(r.period_start)),
+        "resetsAt": iso(crate::time::instant(r.resets_at)),
     });
     match r.unit {
         crate::Unit::Tokens => {
@@ -471,7 +472,7 @@ pub fn unpriced(model: Option<&str>) -> ApiError {
 /// The 429 answer for a refusal by the gate (the core's rule, on the
 /// numbers the gate read).
 pub fn refusal(r: &Refusal, now: DateTime<Utc>) -> ApiError {
-    let resets_at = crate::gate::store::instant(r.resets_at);
+    let resets_at = crate::time::instant(r.resets_at);
     let retry_after = crate::period::seconds_until(resets_at, now);
     let whose = match (&r.scope_id, r.unit) {
         (Some(id), _) => format!("the {} {id:?}'s token cap", r.scope),

@@ -87,7 +87,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let settled = now.timestamp_millis() - crate::gate::HOLD_RETENTION_DAYS * day;
     let statements = [
         crate::ledger::reports::prune_rollup(before),
-        crate::gate::sql::Statement::new(
+        crate::sql::Statement::new(
             "DELETE FROM reservations WHERE settled_at IS NOT NULL AND settled_at < ?1",
             vec![settled.into()],
         ),

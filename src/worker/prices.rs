@@ -92,7 +92,7 @@ impl Settings {
     pub async fn cost_now(
         &self,
         model: &str,
-        tokens: &crate::gate::TokenCounts,
+        tokens: &crate::TokenCounts,
     ) -> Result<Option<u64>, StoreError> {
         Ok(self
             .prices_for(model)

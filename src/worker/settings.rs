@@ -22,6 +22,7 @@
 //! KV is eventually consistent (a write can take up to a minute to reach
 //! other locations): right for settings, never used for counters.
 
+use crate::time::iso;
 use std::rc::Rc;
 
 use chrono::{DateTime, Utc};
@@ -70,11 +71,6 @@ pub struct IssuedKey {
 /// SHA-256 (hex) of a secret.
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// An instant as the API writes it (`2026-11-28T17:00:00.000Z`).
-pub fn iso(at: DateTime<Utc>) -> String {
-    crate::gate::iso(at)
 }
 
 /// Budgets and keys in the `BUDGETS` namespace.

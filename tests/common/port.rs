@@ -3,6 +3,7 @@
 
 use ai_budget::gate::*;
 use ai_budget::Period;
+use ai_budget::TokenCounts;
 use chrono::{DateTime, Utc};
 
 use super::sqlite::Sqlite;

@@ -1,7 +1,7 @@
 //! An in-process SQLite as the port gate's and the ledger's storage: the
 //! same SQL the Durable Object and D1 run, natively.
 
-use ai_budget::gate::sql::{Row, Sql, SqlError, Statement, Value};
+use ai_budget::sql::{Row, Sql, SqlError, Statement, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 /// A fresh in-memory database.

@@ -144,7 +144,7 @@ pub async fn replace(
                     Endpoint {
                         url: url.clone(),
                         secret: new_secret(),
-                        created_at: crate::gate::iso(now),
+                        created_at: crate::time::iso(now),
                         previous_secret: None,
                         previous_secret_expires_at: None,
                         rotated_at: None,
@@ -193,9 +193,9 @@ pub async fn rotate(
     };
     let retired = rotation::retire(&endpoint.secret, now, overlap_hours);
     endpoint.previous_secret = retired.as_ref().map(|(secret, _)| secret.clone());
-    endpoint.previous_secret_expires_at = retired.map(|(_, ends)| crate::gate::iso(ends));
+    endpoint.previous_secret_expires_at = retired.map(|(_, ends)| crate::time::iso(ends));
     endpoint.secret = new_secret();
-    endpoint.rotated_at = Some(crate::gate::iso(now));
+    endpoint.rotated_at = Some(crate::time::iso(now));
     let rotated = endpoint.clone();
     write(kv, owner, &saved).await?;
     Ok(Some((saved, rotated)))

@@ -273,7 +273,7 @@ pub async fn rotate(
     }
     answer.insert("webhookUrl".into(), rotated.url.clone().into());
     answer.insert("secret".into(), rotated.secret.clone().into());
-    answer.insert("rotatedAt".into(), crate::gate::iso(ctx.now).into());
+    answer.insert("rotatedAt".into(), crate::time::iso(ctx.now).into());
     answer.insert("overlapHours".into(), hours.into());
     answer.insert(
         "previousSecretExpiresAt".into(),

@@ -8,13 +8,13 @@ use super::json::{self, remaining, replayed};
 use super::usage::{call_usage, priced, usage_fingerprint, USAGE_FIELDS};
 use super::{query, Ctx};
 use crate::gate::{CommitOutcome, HoldRequest, HoldState, ReleaseOutcome, ReserveOutcome};
+use crate::time::iso;
 use crate::worker::http::{
     json_response, read_json, refusal, refusal_body, total_too_large, unpriced, usd_number,
     ApiError,
 };
 use crate::worker::ids::{fingerprint, random_id};
 use crate::worker::input;
-use crate::worker::settings::iso;
 use crate::{evaluate, Unit};
 
 /// Default and largest hold lifetime, seconds.
@@ -102,7 +102,7 @@ async fn estimate(ctx: &Ctx, map: &Map<String, Value>) -> Result<Estimate, ApiEr
         Some(n) => n,
         None => {
             let (i, o) = split.unwrap_or_default();
-            crate::gate::store::checked_total(i, o).ok_or_else(|| {
+            crate::amount::checked_total(i, o).ok_or_else(|| {
                 ApiError::bad_field(
                     "too-many-tokens",
                     "estimatedOutputTokens",

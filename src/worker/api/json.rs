@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use worker::Response;
 
-use crate::gate::store::instant;
 use crate::gate::{Entry, Hold, PortLoad, ScopeLoad, StoredBudget};
+use crate::time::instant;
+use crate::time::iso;
 use crate::worker::http::{json_response, set, usd_number};
-use crate::worker::settings::iso;
 use crate::{cap_status, Budget, Decision, PeriodWindow, Unit};
 
 /// What is left under the hard cap (`null` when the budget is disabled),

@@ -12,9 +12,9 @@ use super::{query, Ctx};
 use crate::gate::PortView;
 use crate::ledger::reports;
 use crate::pricing::usd_string;
+use crate::time::iso;
 use crate::worker::auth::Caller;
 use crate::worker::http::{csv_field, csv_response, json_response, set, usd_number, ApiError};
-use crate::worker::settings::iso;
 use crate::Period;
 
 /// Ledger page sizes.
@@ -71,7 +71,7 @@ fn pending_header(response: &mut Response, view: &PortView) {
 
 /// The breakdown rows as the API shows them: `feature`, `tokens`, `calls`
 /// and `costUsd` (what the priced rows cost, in dollars).
-fn breakdown_json(rows: &[crate::gate::sql::Row]) -> Vec<Value> {
+fn breakdown_json(rows: &[crate::sql::Row]) -> Vec<Value> {
     reports::breakdown_of(rows)
         .into_iter()
         .map(|(usage, usd)| {
@@ -253,7 +253,7 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
             "requestId": e.request_id,
             "version": e.version,
             "reason": e.reason,
-            "setAsideAt": iso(crate::gate::store::instant(e.at)),
+            "setAsideAt": iso(crate::time::instant(e.at)),
         })).collect::<Vec<_>>(),
         "featureCaps": caps.features.iter().map(|l| json::scope_load("feature", l, &budget, ctx.now)).collect::<Vec<_>>(),
         "topUsers": caps.top_users.iter().map(|l| json::scope_load("userId", l, &budget, ctx.now)).collect::<Vec<_>>(),

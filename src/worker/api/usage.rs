@@ -7,11 +7,12 @@ use worker::{Request, Response};
 
 use super::json::{self, remaining, replayed};
 use super::{query, Ctx};
-use crate::gate::{CallUsage, RecordOutcome, TokenCounts};
+use crate::gate::{CallUsage, RecordOutcome};
+use crate::time::iso;
 use crate::worker::http::{json_response, read_json, total_too_large, unpriced, ApiError};
 use crate::worker::ids::{fingerprint, random_id};
 use crate::worker::input;
-use crate::worker::settings::iso;
+use crate::TokenCounts;
 
 /// Every field a usage write may carry (a commit: all but `requestId` and
 /// `occurredAt`).

@@ -39,11 +39,10 @@ use super::protocol::{
     AlertsAnswer, Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, SyncAnswer,
 };
 use super::storage::{atomically, ObjectSql};
-use crate::gate::{
-    store::instant, Entry, Gate, GateError, Import, SaveOutcome, COUNTER_RETENTION_DAYS,
-};
+use crate::gate::{Entry, Gate, GateError, Import, SaveOutcome, COUNTER_RETENTION_DAYS};
 use crate::ledger::delivery::{self, Delivered, OnFailure, Snapshot};
 use crate::ledger::reports;
+use crate::time::instant;
 use crate::worker::alerts::outbox as alerts;
 use crate::worker::clock::{self, Clock};
 use crate::worker::d1::{StoreError, D1};
@@ -665,7 +664,7 @@ fn set_aside(inner: &Rc<Inner>, port: &str, entry: &Entry, reason: &str, now: Da
         "version": version,
         "requestId": request_id,
         "reason": reason,
-        "setAsideAt": crate::gate::iso(now),
+        "setAsideAt": crate::time::iso(now),
     });
     worker::console_error!(
         "{}",

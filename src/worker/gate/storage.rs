@@ -8,8 +8,8 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{SqlStorage, SqlStorageValue, State};
 
-use crate::gate::sql::{Row, Sql, SqlError, Value};
 use crate::gate::{Gate, GateError};
+use crate::sql::{Row, Sql, SqlError, Value};
 
 thread_local! {
     /// The objects (by id) whose storage this isolate brought to the newest

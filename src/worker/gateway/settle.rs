@@ -8,11 +8,12 @@ use serde_json::json;
 use super::super::gate::GateClient;
 use super::super::ids::fingerprint;
 use super::super::settings::Settings;
-use super::provider::{Estimate, Usage};
+use super::provider::Estimate;
 use super::stream::StreamEnd;
 use crate::charge;
-use crate::gate::{CallUsage, CommitOutcome, PortLoad, ReleaseOutcome, TokenCounts};
+use crate::gate::{CallUsage, CommitOutcome, PortLoad, ReleaseOutcome};
 use crate::Budget;
+use crate::TokenCounts;
 
 /// How one commit attempt ended.
 enum Settled {
@@ -57,14 +58,11 @@ impl HeldCall {
     /// the exact range (2^53 - 1 in all), or usage the gate refuses as a
     /// total past that range, is charged the hold instead
     /// ([`Self::held_charge`]), which the gate admitted and so always fits.
-    pub(super) async fn commit(&self, usage: Usage, model: Option<&str>) -> Option<PortLoad> {
-        let tokens = TokenCounts {
-            input_tokens: usage.input_tokens,
-            cached_input_tokens: usage.cached_input_tokens,
-            cache_write_tokens: usage.cache_write_tokens,
-            output_tokens: usage.output_tokens,
-            reasoning_tokens: usage.reasoning_tokens,
-        };
+    pub(super) async fn commit(
+        &self,
+        tokens: TokenCounts,
+        model: Option<&str>,
+    ) -> Option<PortLoad> {
         if tokens.exact_total().is_none() {
             worker::console_error!(
                 "gateway: {} on port {} reported usage past 2^53 - 1 tokens ({tokens:?}); charged its hold",
@@ -197,8 +195,11 @@ impl HeldCall {
         );
         // No detail: what the call read from cache or spent on reasoning
         // is unknown.
-        self.commit(Usage::new(charge.input_tokens, charge.output_tokens), model)
-            .await;
+        self.commit(
+            TokenCounts::new(charge.input_tokens, charge.output_tokens),
+            model,
+        )
+        .await;
     }
 
     /// Gives the hold back: the upstream refused the call.

@@ -11,7 +11,8 @@ use serde_json::{json, Map, Value};
 
 use super::super::http::ApiError;
 use super::super::input;
-pub use crate::llm::usage::{reported_tokens, Usage};
+pub use crate::llm::usage::reported_tokens;
+use crate::TokenCounts;
 
 /// An LLM API dialect (OpenAI or Anthropic style): the built-in provider
 /// of that name, or the dialect a table provider speaks.
@@ -247,7 +248,7 @@ fn media_parts(value: &Value) -> u64 {
 }
 
 /// The usage a complete (non-streamed) response reports, if well-formed.
-pub fn response_usage(endpoint: Endpoint, body: &Value) -> Option<Usage> {
+pub fn response_usage(endpoint: Endpoint, body: &Value) -> Option<TokenCounts> {
     crate::llm::usage::response_usage(endpoint.usage_format(), body)
 }
 
