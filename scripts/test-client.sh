@@ -7,12 +7,18 @@
 # every answer checked against docs/openapi.json; then tsc --strict on a
 # typed use of the client. strict.test.mjs needs no Worker: the alert
 # signature's exact header, and redirects refused (local Node servers).
+# First, without a build, the wire contract (tests/wire/): the client's
+# generated types up to date with docs/openapi.json, and the document's
+# routes against the routes the client calls.
 # Usage: scripts/test-client.sh [--no-build]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
 step() { printf '\n== test-client: %s\n' "$*"; }
+
+step "wire contract (node --test tests/wire/)"
+node --test tests/wire/
 
 if [ "${1:-}" != "--no-build" ]; then
   step "build the package and the Worker"

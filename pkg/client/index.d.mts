@@ -1,33 +1,34 @@
 // Declarations of `ai-budget/client`, the HTTP client of the ai-budget Worker.
-// Field names are the HTTP API's (docs/api.md); instants are ISO 8601 strings
-// as the API writes them, except BudgetRefused.resetsAt, a Date.
+// The bodies it sends and receives are the HTTP API's, generated from the
+// OpenAPI document (docs/openapi.json in the repository) into wire.gen.d.mts:
+// the names below are those types, under the names this client has always
+// exported. Instants are ISO 8601 strings as the API writes them, except
+// BudgetRefused.resetsAt, a Date.
 
-export type Period = 'day' | 'week' | 'month';
-export type RefusalReason = 'hard-cap-exceeded' | 'estimated-exceeds-cap';
-export type ReservationState = 'held' | 'committed' | 'released' | 'expired';
+import type * as Wire from './wire.gen.mjs';
+
+/** Every schema of the API's OpenAPI document, by its name there (`Wire.Check`, `Wire.Status`, ...). */
+export type { Wire };
+
+/** `Omit` over each member of a union. */
+type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export type Period = Wire.Budget['period'];
+export type RefusalReason = Wire.Refusal['reason'];
+export type ReservationState = Wire.Reservation['state'];
 /** What a budget's caps count. */
-export type Unit = 'tokens' | 'usd';
+export type Unit = Wire.Budget['unit'];
 /** A model's price in dollars per million tokens of each kind (cached input and cache writes default to the input price). */
-export interface Price { inputPerMTok: number; cachedInputPerMTok?: number; cacheWritePerMTok?: number; outputPerMTok: number }
+export type Price = Wire.Price;
 /** A row of the price table: every kind priced; `source` says whether it is the shipped figure. */
-export interface PriceRow { model: string; inputPerMTok: number; cachedInputPerMTok: number; cacheWritePerMTok: number; outputPerMTok: number; source: 'default' | 'custom' }
-export interface PriceList { asOf: string; sources: Record<string, string>; prices: PriceRow[] }
+export type PriceRow = Wire.PriceRow;
+export type PriceList = Wire.Prices;
 /** The price a model is charged: its own, or its base model's (`pricedAs`) for a dated id. */
-export interface ModelPrice extends PriceRow { pricedAs: string }
-export interface PriceDeleted { model: string; deleted: true }
+export type ModelPrice = Wire.ModelPrice;
+export type PriceDeleted = Wire.PriceDeleted;
 
 /** The API's stable error codes, and the client's own (`network-error`, `invalid-response`, `invalid-usage`, `redirect-refused`). */
-export type BudgetApiErrorCode =
-  | 'invalid-json' | 'invalid-body' | 'invalid-type' | 'unknown-field' | 'missing-field' | 'invalid-number'
-  | 'negative-tokens' | 'fractional-tokens' | 'too-many-tokens' | 'soft-cap-above-hard-cap' | 'unknown-period'
-  | 'invalid-value' | 'invalid-request-id' | 'invalid-instant' | 'occurred-in-future' | 'invalid-port' | 'invalid-cursor'
-  | 'unauthorized' | 'forbidden' | 'not-found' | 'reservation-not-found' | 'key-not-found' | 'method-not-allowed'
-  | 'request-id-conflict' | 'reservation-released' | 'reservation-committed' | 'reservation-expired' | 'total-too-large'
-  | 'precondition-failed' | 'body-too-large' | 'budget-exceeded' | 'internal' | 'store-unavailable'
-  | 'negative-amount' | 'too-many-decimals' | 'amount-too-large' | 'unpriced-model' | 'price-not-found'
-  | 'invalid-threshold' | 'too-many-thresholds' | 'invalid-webhook-url' | 'insecure-webhook-url'
-  | 'private-webhook-url' | 'too-many-endpoints' | 'no-webhook-endpoint' | 'event-not-found' | 'webhook-endpoint-not-found'
-  | 'network-error' | 'invalid-response' | 'invalid-usage' | 'redirect-refused';
+export type BudgetApiErrorCode = Wire.Error['error']['code'] | 'network-error' | 'invalid-response' | 'invalid-usage' | 'redirect-refused';
 
 /**
  * The `fetch` the client calls (the global one by default). Every request
@@ -52,320 +53,78 @@ export interface ClientOptions {
   retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
 }
 
-export interface Budget {
-  enabled: boolean;
-  softCapTokens: number;
-  hardCapTokens: number;
-  period: Period;
-  unit: Unit;
-  /** A `usd` budget's caps, in dollars (`null` when never set). */
-  softCapUsd: number | null;
-  hardCapUsd: number | null;
-  /** The price of models the price table does not know, for this port. */
-  fallbackPrice: Required<Price> | null;
-  updatedBy: string | null;
-  updatedAt: string | null;
-  /** Caps per feature, in tokens over the budget's period (absent when none). */
-  featureCaps?: Record<string, SubCap>;
-  /** Every end user's cap (absent when none). */
-  userCap?: SubCap;
-  /** Caps of named end users, overriding `userCap` (absent when none). */
-  userCaps?: Record<string, SubCap>;
-}
+/** A port's budget as the API answers it. */
+export type Budget = Wire.Budget;
 /** A cap inside a port. */
-export interface SubCap { softCap?: number; hardCap: number }
+export type SubCap = Wire.SubCap;
 /** Which cap decided: the port's, a feature's or an end user's. */
-export type Scope = 'port' | 'feature' | 'user';
-export interface PortBudget extends Budget { port: string }
-export interface BudgetUpdate {
-  enabled?: boolean | null;
-  softCapTokens?: number | null;
-  hardCapTokens?: number | null;
-  period?: Period | null;
-  unit?: Unit | null;
-  softCapUsd?: number | null;
-  hardCapUsd?: number | null;
-  /** `null` removes it. */
-  fallbackPrice?: Price | null;
-  /** Merged per feature: `null` removes one feature's cap, or all of them. */
-  featureCaps?: Record<string, SubCap | null> | null;
-  userCap?: SubCap | null;
-  /** Merged per user: `null` removes one override, or all of them. */
-  userCaps?: Record<string, SubCap | null> | null;
-}
+export type Scope = Wire.Refusal['scope'];
+export type PortBudget = Wire.PortBudget;
+/** A partial update of a port's budget (`PUT /v1/ports/{port}/budget`): a missing or `null` field keeps its value; caps inside the port merge per feature and per user. */
+export type BudgetUpdate = Wire.BudgetUpdate;
 
-export interface Load {
-  usedTokens: number;
-  calls: number;
-  heldTokens: number;
-  expiredHoldTokens: number;
-  gateTokens: number;
-  /** Dollars of the period's priced rows, held, and both. */
-  usedUsd: number;
-  heldUsd: number;
-  gateUsd: number;
-}
-export interface PeriodLoad extends Load { periodStart: string; resetsAt: string }
+export type Load = Wire.Load;
+export type PeriodLoad = Wire.PeriodLoad;
 
 /** A call's estimate: `estimatedTokens`, and its money: `estimatedUsd`, or `model` with `estimatedInputTokens` and `estimatedOutputTokens` (priced by the Worker; `estimatedTokens` then defaults to their sum). */
-export type Estimate =
-  | { estimatedTokens: number; estimatedUsd?: number; model?: undefined }
-  | { estimatedTokens?: number; estimatedUsd?: number; model: string; estimatedInputTokens: number; estimatedOutputTokens: number };
-export type CheckInput = Estimate & { feature?: string; userId?: string };
-/** The answer of a token budget's check. */
-export type CheckResult =
-  | { ok: true; unit: 'tokens'; remaining: number | null; usedTokens: number; softCap: boolean; heldTokens: number; heldUsd: number; periodStart: string; resetsAt: string; scope: 'port'; scopeId: null }
-  | { ok: false; unit: 'tokens'; reason: RefusalReason; usedTokens: number; capTokens: number; heldTokens: number; heldUsd: number; periodStart: string; resetsAt: string; scope: Scope; scopeId: string | null; remaining?: number };
+export type Estimate = OmitEach<Wire.CheckRequest, 'feature' | 'userId'>;
+export type CheckInput = Wire.CheckRequest;
+/** The answer of a token budget's check (and of a refusal by a cap inside the port, in tokens). */
+export type CheckResult = Extract<Wire.Check, { unit: 'tokens' }>;
 /** The answer of a `usd` budget's check (`client.check<CheckResultUsd>(...)`); a refusal by a cap inside the port is in tokens (`CheckResult`). */
-export type CheckResultUsd =
-  | { ok: true; unit: 'usd'; remainingUsd: number | null; usedUsd: number; softCap: boolean; heldTokens: number; heldUsd: number; periodStart: string; resetsAt: string; scope: 'port'; scopeId: null }
-  | { ok: false; unit: 'usd'; reason: RefusalReason; usedUsd: number; capUsd: number; heldTokens: number; heldUsd: number; periodStart: string; resetsAt: string; scope: 'port'; scopeId: null };
+export type CheckResultUsd = Extract<Wire.Check, { unit: 'usd' }>;
 
-export type ReserveInput = Estimate & {
-  feature?: string;
-  userId?: string;
-  /** Generated by the client when absent, so that its retries are one reservation. */
-  requestId?: string;
-  ttlSeconds?: number;
-};
-export interface Reservation {
-  id: string;
-  port: string;
-  requestId: string;
-  feature: string;
-  userId: string | null;
-  estimatedTokens: number;
-  /** The money held (an upper bound of the call's cost), `null` when unpriced. */
-  estimatedUsd: number | null;
-  state: ReservationState;
-  actualTokens: number | null;
-  createdAt: string;
-  expiresAt: string;
-  settledAt: string | null;
-}
+/** `requestId` is generated by the client when absent, so that its retries are one reservation. */
+export type ReserveInput = Wire.ReserveRequest;
+export type Reservation = Wire.Reservation;
 /** `remaining` is in the budget's unit: tokens, or dollars for a `usd` budget. */
-export interface Reserved extends Reservation { remaining: number | null; resetsAt: string; usage: Load }
+export type Reserved = Wire.Reserved;
 
-export interface TokenKinds {
-  /** Part of inputTokens read from a cache. */
-  cachedInputTokens?: number;
-  /** Part of inputTokens written to a cache. */
-  cacheWriteTokens?: number;
-  /** Part of outputTokens spent reasoning. */
-  reasoningTokens?: number;
-}
-export interface CommitUsage extends TokenKinds {
-  inputTokens: number;
-  outputTokens: number;
-  provider: string;
-  model: string;
-  feature?: string;
-  userId?: string;
-}
-export interface UsageRow extends TokenKinds {
-  feature: string;
-  provider: string;
-  model: string;
-  inputTokens: number;
-  outputTokens: number;
-  userId?: string;
-  /** Generated by the client when absent, so that its retries count once. */
-  requestId?: string;
-  /** When the call happened (ISO string or epoch ms); not in the future. */
-  occurredAt?: string | number;
-}
-export interface LedgerEntry {
-  id: number;
-  portId: string;
-  userId: string | null;
-  feature: string;
-  provider: string;
-  model: string;
-  inputTokens: number;
-  cachedInputTokens: number;
-  cacheWriteTokens: number;
-  outputTokens: number;
-  reasoningTokens: number;
-  totalTokens: number;
-  /** What the call cost as priced when it was settled; `null` when its model had no price. */
-  costUsd: number | null;
-  requestId: string | null;
-  reservationId: string | null;
-  estimated: boolean;
-  createdAt: string;
-}
-export interface Committed { reservation: Reservation; entry: LedgerEntry; usage: Load; remaining: number | null }
-export interface Released { reservation: Reservation; usage: Load; remaining: number | null }
-export interface Recorded { entry: LedgerEntry; usage: Load; remaining: number | null }
+/** The kinds of token inside `inputTokens` and `outputTokens`. */
+export type TokenKinds = Pick<Wire.CommitRequest, 'cachedInputTokens' | 'cacheWriteTokens' | 'reasoningTokens'>;
+export type CommitUsage = Wire.CommitRequest;
+/** `requestId` is generated by the client when absent, so that its retries count once. */
+export type UsageRow = Wire.UsageRequest;
+export type LedgerEntry = Wire.Entry;
+export type Committed = Wire.Committed;
+export type Released = Wire.Released;
+export type Recorded = Wire.Recorded;
 
-export interface Usage extends Load {
-  port: string;
-  feature: string | null;
-  period: Period;
-  periodStart: string;
-  resetsAt: string;
-}
-export interface BreakdownRow { feature: string; tokens: number; calls: number; costUsd: number }
-export interface Breakdown { port: string; period: Period; periodStart: string; resetsAt: string; breakdown: BreakdownRow[] }
-export interface LedgerPage { port: string; rows: LedgerEntry[]; nextCursor: string | null }
+export type Usage = Wire.Usage;
+export type BreakdownRow = Wire.BreakdownRow;
+export type Breakdown = Wire.Breakdown;
+export type LedgerPage = Wire.Ledger;
 export interface LedgerCsv { csv: string; nextCursor: string | null }
 export interface LedgerOptions { limit?: number; cursor?: string }
-export interface ReservationList { port: string; reservations: Reservation[] }
+export type ReservationList = Wire.Reservations;
 
-export type CapStatus =
-  | {
-      state: 'disabled' | 'ok' | 'soft' | 'hard';
-      unit: 'tokens';
-      usedTokens: number;
-      softCapTokens: number;
-      hardCapTokens: number;
-      softPercent: number;
-      hardPercent: number;
-      remaining: number | null;
-      periodStart: string;
-      resetsAt: string;
-    }
-  | {
-      state: 'disabled' | 'ok' | 'soft' | 'hard';
-      unit: 'usd';
-      usedUsd: number;
-      softCapUsd: number;
-      hardCapUsd: number;
-      softPercent: number;
-      hardPercent: number;
-      remainingUsd: number | null;
-      periodStart: string;
-      resetsAt: string;
-    };
-export interface KeyInfo { keyId: string; createdAt: string }
+export type CapStatus = Wire.CapStatus;
+export type KeyInfo = Wire.KeyInfo;
 /** Where a cap inside the port stands in the current period. */
-export interface ScopeLoad {
-  softCap: number | null;
-  hardCap: number;
-  usedTokens: number;
-  heldTokens: number;
-  calls: number;
-  /** A user's own override (else every user's default). */
-  overridden: boolean;
-  capStatus: CapStatus;
-}
-export interface Status {
-  port: string;
-  budget: Budget;
-  period: Period;
-  periodStart: string;
-  resetsAt: string;
-  usage: Load;
-  usageByPeriod: { day: PeriodLoad; week: PeriodLoad; month: PeriodLoad };
-  capStatus: CapStatus;
-  breakdown: BreakdownRow[];
-  daily: { date: string; tokens: number; calls: number; costUsd: number }[];
-  recentLedger: LedgerEntry[];
-  pendingLedgerRows: number;
-  /** Ledger rows the ledger of record refused for good, set aside (the
-   * rows behind them are delivered; the gate still counts them). */
-  setAsideLedgerRows: number;
-  /** The first 20 set-aside rows, oldest first, with D1's reason. */
-  setAside: { seq: number; requestId: string; version: number; reason: string; setAsideAt: string }[];
-  /** Every feature cap and where its feature stands. */
-  featureCaps: (ScopeLoad & { feature: string })[];
-  /** The ten end users nearest their caps, nearest first. */
-  topUsers: (ScopeLoad & { userId: string })[];
-  reservations: Reservation[];
-  /** `null` for a port key caller. */
-  keys: KeyInfo[] | null;
-}
-export interface IssuedKey { port: string; keyId: string; key: string; createdAt: string }
-export interface KeyList { port: string; keys: KeyInfo[] }
-export interface Revoked { port: string; keyId: string; revoked: true }
-export interface PortSummary { port: string; budget: Budget; usedTokens: number; heldTokens: number; usedUsd: number; heldUsd: number; capStatus: CapStatus }
-export interface PortList { ports: PortSummary[] }
+export type ScopeLoad = Wire.ScopeLoad;
+export type Status = Wire.Status;
+export type IssuedKey = Wire.IssuedKey;
+export type KeyList = Wire.Keys;
+export type Revoked = Wire.Revoked;
+export type PortSummary = Wire.Ports['ports'][number];
+export type PortList = Wire.Ports;
 
 /** A webhook endpoint; `secret` only in the answer that created it. */
-export interface AlertEndpoint {
-  url: string;
-  createdAt: string;
-  secret?: string;
-  /** When its secret was last rotated. */
-  rotatedAt?: string;
-  /** While a rotation's overlap lasts: when the previous secret stops signing. */
-  previousSecretExpiresAt?: string;
-}
-export interface AlertSecretRotation {
-  /** The URL of one saved endpoint (the port's own, or a default one). */
-  webhookUrl: string;
-  /** How long the previous secret keeps signing next to the new one (0..168, default 24; 0: it stops at once). */
-  overlapHours?: number;
-}
-export interface AlertSecretRotated {
-  /** Absent for a default endpoint. */
-  port?: string;
-  webhookUrl: string;
-  /** The new signing secret, shown only in this answer. */
-  secret: string;
-  rotatedAt: string;
-  overlapHours: number;
-  /** Until then deliveries carry a `v1` under each secret; null for an overlap of 0. */
-  previousSecretExpiresAt: string | null;
-  endpoints: AlertEndpoint[];
-}
+export type AlertEndpoint = Wire.AlertEndpoint;
+export type AlertSecretRotation = Wire.AlertSecretRotation;
+export type AlertSecretRotated = Wire.AlertSecretRotated;
 /** One URL, up to 5, or null (none). */
-export type WebhookUrl = string | string[] | null;
-export interface AlertSettingsUpdate {
-  /** Percents of the hard cap (1..100, at most 10); the soft and hard caps are always watched. */
-  thresholds?: number[];
-  webhookUrl?: WebhookUrl;
-}
-export interface AlertSettings {
-  port: string;
-  thresholds: number[];
-  webhookUrl: WebhookUrl;
-  /** The new endpoint's signing secret, shown once (a single endpoint). */
-  secret?: string;
-  endpoints: AlertEndpoint[];
-  /** No endpoint of its own: the default one applies. */
-  usesDefault: boolean;
-}
-export interface DefaultAlerts { webhookUrl: WebhookUrl; secret?: string; endpoints: AlertEndpoint[] }
+export type WebhookUrl = Wire.AlertSettings['webhookUrl'];
+export type AlertSettingsUpdate = Wire.AlertSettingsUpdate;
+export type AlertSettings = Wire.AlertSettings;
+export type DefaultAlerts = Wire.DefaultAlerts;
 /** The body a webhook receives. */
-export interface AlertEvent {
-  /** Stable across retries and resends: deduplicate on it. */
-  id: string;
-  type: 'threshold-crossed' | 'threshold-resolved';
-  port: string;
-  threshold: 'soft' | 'hard' | number;
-  /** Usage in the period: tokens, or decimal dollars when `unit` is `usd`. */
-  used: number;
-  /** The soft cap for `soft`, else the hard cap, in `unit`. */
-  cap: number;
-  unit: 'tokens' | 'usd';
-  period: Period;
-  periodStart: string;
-  resetsAt: string;
-  /** Only on samples of testAlerts(). */
-  test?: true;
-}
-export interface AlertTestResult {
-  eventId: string;
-  event: AlertEvent;
-  deliveries: { endpoint: string; delivered: boolean; responseCode: number | null; error: string | null }[];
-}
-export type AlertDeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead' | 'no-endpoint' | 'dropped';
-export interface AlertDelivery {
-  eventId: string;
-  type: AlertEvent['type'];
-  threshold: 'soft' | 'hard' | number;
-  endpoint: string | null;
-  status: AlertDeliveryStatus;
-  attempts: number;
-  responseCode: number | null;
-  error: string | null;
-  createdAt: string;
-  updatedAt: string;
-  event: AlertEvent | null;
-}
-export interface AlertDeliveries { port: string; deliveries: AlertDelivery[] }
-export interface AlertResent { port: string; eventId: string; queued: true }
+export type AlertEvent = Wire.AlertEvent;
+export type AlertTestResult = Wire.AlertTest;
+export type AlertDeliveryStatus = Wire.AlertDelivery['status'];
+export type AlertDelivery = Wire.AlertDelivery;
+export type AlertDeliveries = Wire.AlertDeliveries;
+export type AlertResent = Wire.AlertResent;
 
 export interface BudgetClient {
   readonly port: string | undefined;
@@ -419,7 +178,7 @@ export interface BudgetClient {
   /** Admin. The default endpoints (ports without their own). */
   defaultAlerts(): Promise<DefaultAlerts>;
   /** Admin. */
-  setDefaultAlerts(update: { webhookUrl: WebhookUrl }): Promise<DefaultAlerts>;
+  setDefaultAlerts(update: Wire.DefaultAlertsUpdate): Promise<DefaultAlerts>;
 }
 
 /**

@@ -4,7 +4,9 @@ import {
   type BudgetClient, type CheckResult, type Reserved, type BudgetApiErrorCode, type PlainUsage,
   type CheckResultUsd, type PriceList, type ModelPrice, type CapStatus,
   verifyAlertSignature, type AlertEvent, type AlertDeliveryStatus,
+  type BudgetUpdate, type Price, type Status, type Wire,
 } from 'ai-budget/client';
+import type { BudgetUpdate as CoreBudgetUpdate, Price as CorePrice } from 'ai-budget';
 
 export async function alerting(): Promise<void> {
   const saved = await client.setAlerts({ thresholds: [50, 80], webhookUrl: 'https://hooks.example.com/a' });
@@ -135,4 +137,25 @@ export async function typed(): Promise<void> {
   await withBudget(client, { estimate: 1 }, () => ({ text: 'no usage' }));
   // @ts-expect-error baseUrl is required
   createClient({ key: 'k' });
+}
+
+// One BudgetUpdate: the client's is the API's (generated from docs/openapi.json);
+// the core's (`mergeBudget` of 'ai-budget', which knows no caps inside the
+// port) is exactly it without the caps, so the two cannot drift apart.
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+type Fields<T> = { [K in keyof T]-?: Exclude<T[K], undefined> };
+export const oneBudgetUpdate: Same<Fields<Omit<BudgetUpdate, 'featureCaps' | 'userCap' | 'userCaps'>>, Fields<CoreBudgetUpdate>> = true;
+export const onePrice: Same<Fields<Price>, Fields<CorePrice>> = true;
+// The generated types are the client's, and narrow the way the API answers.
+export const wireCheck: Same<CheckResult | CheckResultUsd, Wire.Check> = true;
+export function narrowing(check: Wire.Check, cap: CapStatus, status: Status): void {
+  if (check.ok && check.unit === 'usd') void (check.remainingUsd satisfies number | null);
+  if (!check.ok && check.unit === 'tokens') void (check.scope satisfies 'port' | 'feature' | 'user');
+  if (!check.ok && check.unit === 'usd') void (check.scopeId satisfies null);
+  if (cap.unit === 'tokens') void (cap.remaining satisfies number | null);
+  void (status.featureCaps[0]?.feature satisfies string | undefined);
+  void (status.topUsers[0]?.capStatus satisfies CapStatus | undefined);
+  void (status.daily[0]?.costUsd satisfies number | undefined);
+  // @ts-expect-error a tokens cap status has no dollars
+  void cap.usedUsd;
 }
