@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # Fills www/vendor/ai-budget/ with the npm package's web build (ES module +
-# wasm), which the admin page imports for its client-side preview, rebuilding
-# the package first when the crate changed. Copies a file only when it
-# differs, so a second run does nothing and takes milliseconds.
+# wasm), which the admin page imports for its client-side preview, and the
+# package's HTTP client (pkg/client/index.mjs, `ai-budget/client`), through
+# which the page calls the API; rebuilds the package first when the crate
+# changed. Copies a file only when it differs, so a second run does nothing
+# and takes milliseconds.
 #
 #   scripts/build-www.sh
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
-src=pkg/dist/web
 dest=www/vendor/ai-budget
-files=(ai_budget.js ai_budget_bg.wasm)
+# Each file the page loads, and where in the package it comes from.
+declare -A from=(
+  [ai_budget.js]=pkg/dist/web/ai_budget.js
+  [ai_budget_bg.wasm]=pkg/dist/web/ai_budget_bg.wasm
+  [client.js]=pkg/client/index.mjs
+)
+files=("${!from[@]}")
 
 # Always ask: build-pkg.sh returns at once when the crate has not changed,
 # and otherwise the page would preview with older rules than the gate's.
@@ -19,8 +26,8 @@ files=(ai_budget.js ai_budget_bg.wasm)
 
 mkdir -p "$dest"
 for f in "${files[@]}"; do
-  if ! cmp -s "$src/$f" "$dest/$f"; then
-    cp "$src/$f" "$dest/$f.tmp" && mv "$dest/$f.tmp" "$dest/$f"
+  if ! cmp -s "${from[$f]}" "$dest/$f"; then
+    cp "${from[$f]}" "$dest/$f.tmp" && mv "$dest/$f.tmp" "$dest/$f"
     echo "== build-www: updated $dest/$f"
   fi
 done

@@ -4,7 +4,7 @@
 // resend. The Worker validates (URL rules, 1..100); its error is shown as
 // it says it, next to the field at fault.
 import { h, replace, table, time } from "./dom.js";
-import * as api from "./api.js";
+import { client } from "./client.js";
 
 /** The percents typed as "50, 80 95": numbers as written (the Worker judges them). */
 export function parseThresholds(text) {
@@ -71,7 +71,7 @@ export function alertsSection(port, { onError }) {
 
   async function rotate(endpointUrl) {
     try {
-      const res = await api.rotateAlertSecret(port, endpointUrl);
+      const res = await client(port).rotateAlertSecret({ webhookUrl: endpointUrl });
       const ends = res.previousSecretExpiresAt;
       replace(
         secret,
@@ -84,7 +84,7 @@ export function alertsSection(port, { onError }) {
           h("button", { type: "button", class: "secondary", onclick: () => replace(secret) }, "Done"),
         ),
       );
-      show({ ...(await api.portAlerts(port)) });
+      show({ ...(await client(port).alerts()) });
     } catch (err) {
       fail(err);
     }
@@ -107,7 +107,7 @@ export function alertsSection(port, { onError }) {
 
   async function loadDeliveries() {
     try {
-      const { deliveries: list } = await api.alertDeliveries(port);
+      const { deliveries: list } = await client(port).alertDeliveries({ limit: 20 });
       replace(
         deliveries,
         table(
@@ -132,7 +132,7 @@ export function alertsSection(port, { onError }) {
 
   async function resend(d) {
     try {
-      await api.resendAlert(port, d.eventId);
+      await client(port).resendAlert(d.eventId);
       saved.textContent = `Event ${d.eventId} queued again.`;
     } catch (err) {
       fail(err, saved);
@@ -146,7 +146,7 @@ export function alertsSection(port, { onError }) {
     const urls = url.value.split(/\s+/).filter(Boolean);
     const update = { thresholds: parseThresholds(thresholds.value), webhookUrl: urls.length === 0 ? null : urls.length === 1 ? urls[0] : urls };
     try {
-      const settings = await api.saveAlerts(port, update);
+      const settings = await client(port).setAlerts(update);
       show(settings);
       showSecrets(settings);
       saved.textContent = "Alerts saved.";
@@ -158,7 +158,7 @@ export function alertsSection(port, { onError }) {
   async function sendTest() {
     replace(testResult, h("p", { class: "muted" }, "Sending…"));
     try {
-      const res = await api.testAlerts(port);
+      const res = await client(port).testAlerts();
       replace(
         testResult,
         h(
@@ -176,7 +176,7 @@ export function alertsSection(port, { onError }) {
     }
   }
 
-  api.portAlerts(port).then(show, (err) => fail(err));
+  client(port).alerts().then(show, (err) => fail(err));
   loadDeliveries();
 
   return h(

@@ -1,7 +1,7 @@
 // The admin page: sign-in, routing between the overview and port pages, and
 // the loading, error and signed-out states around them.
 import { h, replace } from "./dom.js";
-import * as api from "./api.js";
+import { client, storedToken, storeToken, forgetToken } from "./client.js";
 import { currentRoute } from "./routes.js";
 import { renderOverview } from "./overview.js";
 
@@ -54,8 +54,8 @@ function showSignIn(notice) {
         error.textContent = "";
         try {
           // The token is kept only once the Worker has accepted it.
-          await api.listPorts(token);
-          api.storeToken(token);
+          await client(undefined, token).ports();
+          storeToken(token);
           route();
         } catch (err) {
           button.disabled = false;
@@ -84,7 +84,7 @@ function showSignIn(notice) {
 /** An error view with a way out; a refused token goes back to sign-in. */
 function showError(err, retry) {
   if (err.kind === "unauthorized" && err.status === 401) {
-    api.forgetToken();
+    forgetToken();
     showSignIn("The Worker no longer accepts this tab's token. Sign in again.");
     return;
   }
@@ -115,7 +115,7 @@ async function showOverview(focus) {
   const mine = ++generation;
   setBusy("Loading ports…");
   try {
-    const { ports } = await api.listPorts();
+    const { ports } = await client().ports();
     if (mine !== generation) return;
     done();
     const view = renderOverview(main, ports, {
@@ -157,7 +157,7 @@ function showPort(port, focus, flash) {
   const retry = () => showPort(port, true);
   return showWithRules({
     busy: `Loading port ${port}…`,
-    load: () => Promise.all([api.portStatus(port), import("./port.js")]),
+    load: () => Promise.all([client(port).status(), import("./port.js")]),
     render: ({ renderPort }, status, rules) => ({
       name: "port",
       ...renderPort(main, port, status, rules, {
@@ -177,7 +177,7 @@ function showPrices(focus, flash) {
   const retry = () => showPrices(true);
   return showWithRules({
     busy: "Loading prices…",
-    load: () => Promise.all([api.listPrices(), import("./prices.js")]),
+    load: () => Promise.all([client().prices(), import("./prices.js")]),
     render: ({ renderPrices }, prices, rules) => ({
       name: "prices",
       ...renderPrices(main, prices, rules, {
@@ -194,7 +194,7 @@ function showPrices(focus, flash) {
 }
 
 function route(focus = true) {
-  if (!api.storedToken()) {
+  if (!storedToken()) {
     showSignIn();
     return;
   }
@@ -207,7 +207,7 @@ function route(focus = true) {
 }
 
 signOutButton.addEventListener("click", () => {
-  api.forgetToken();
+  forgetToken();
   generation++;
   location.hash = "#/";
   showSignIn("Signed out.");

@@ -4,7 +4,7 @@ import { h, replace, tokens, usd, percent, time, badge, instant } from "./dom.js
 import { banner, stat } from "./standing.js";
 import { amounts } from "./units.js";
 import { callPricer } from "./pricer.js";
-import * as api from "./api.js";
+import { client } from "./client.js";
 
 /** The cap fields of each unit: the editor shows and reads only the chosen unit's. */
 const CAP_FIELDS = { tokens: ["softCapTokens", "hardCapTokens"], usd: ["softCapUsd", "hardCapUsd"] };
@@ -261,7 +261,7 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
     saveButton.disabled = true;
     saveStatus.textContent = "Saving…";
     try {
-      await api.saveBudget(port, update);
+      await client(port).setBudget(update);
     } catch (err) {
       saveButton.disabled = false;
       if (err.kind === "invalid" && err.field && errors[err.field]) {

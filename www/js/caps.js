@@ -3,7 +3,7 @@
 // every user's cap, validated and previewed in the browser with the package's
 // rules (the gate's own) before one partial update is sent.
 import { h, tokens, percent, badge, table } from "./dom.js";
-import * as api from "./api.js";
+import { client } from "./client.js";
 
 const SCOPES = {
   feature: { label: "A feature", field: "featureCaps", idLabel: "Feature" },
@@ -103,7 +103,7 @@ export function capsSection(port, status, rules, { reload, onError }) {
 
   async function send(update, message) {
     try {
-      await api.saveBudget(port, update);
+      await client(port).setBudget(update);
     } catch (err) {
       if (err.status === 401) return onError(err);
       error.textContent = err.message;

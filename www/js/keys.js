@@ -1,6 +1,6 @@
 // A port's keys: the list, revoking one, and issuing one (shown once).
 import { h, replace, time, table } from "./dom.js";
-import * as api from "./api.js";
+import { client } from "./client.js";
 
 /** The "Port keys" card of `port` from its status. */
 export function keysSection(port, status, { onError }) {
@@ -28,7 +28,7 @@ export function keysSection(port, status, { onError }) {
   async function revoke(key) {
     if (!confirm(`Revoke key ${key.keyId}? Apps using it are refused (within about a minute at other locations).`)) return;
     try {
-      await api.revokeKey(port, key.keyId);
+      await client(port).revokeKey(key.keyId);
       keys.splice(keys.indexOf(key), 1);
       keyStatus.textContent = `Revoked ${key.keyId}.`;
       renderKeys();
@@ -40,7 +40,7 @@ export function keysSection(port, status, { onError }) {
 
   async function issue() {
     try {
-      const res = await api.issueKey(port);
+      const res = await client(port).issueKey();
       keys.push({ keyId: res.keyId, createdAt: res.createdAt });
       renderKeys();
       keyStatus.textContent = "";

@@ -2,7 +2,7 @@
 // priced with the Worker's price for that model (`GET /v1/prices/{model}`,
 // on request) by the package's `holdUsd`, the bound the gate holds.
 import { h, replace, tokens, usd } from "./dom.js";
-import * as api from "./api.js";
+import { client } from "./client.js";
 
 /**
  * A small form that prices a call; `onPriced(dollars)` receives the bound
@@ -24,7 +24,7 @@ export function callPricer(rules, { onPriced, onError }) {
     let row;
     button.disabled = true;
     try {
-      row = await api.price(id);
+      row = await client().price(id);
     } catch (err) {
       if (err.status === 401) return onError(err);
       replace(result, err.status === 404 ? `${id} has no price: a call for it is refused as unpriced (unless the port has a fallback price).` : err.message);

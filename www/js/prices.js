@@ -3,7 +3,7 @@
 // what a sample call would cost with the package's pricing (the gate's own
 // rule) before one `PUT /v1/prices/{model}` is sent.
 import { h, replace, tokens, usd, table } from "./dom.js";
-import * as api from "./api.js";
+import { client } from "./client.js";
 
 /** The editor's inputs: field of the price, input id, label. */
 const PRICE_FIELDS = [
@@ -122,7 +122,7 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
     saveButton.disabled = true;
     saveStatus.textContent = "Saving…";
     try {
-      await api.savePrice(id, price);
+      await client().setPrice(id, price);
     } catch (err) {
       saveButton.disabled = false;
       if (err.status === 401) return onError(err);
@@ -137,7 +137,7 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
   async function remove(row) {
     if (!confirm(`Delete the price of ${row.model}? Its calls are unpriced until a price is set again; rows already in the ledger keep their cost.`)) return;
     try {
-      await api.deletePrice(row.model);
+      await client().deletePrice(row.model);
     } catch (err) {
       if (err.status === 401) return onError(err);
       saveStatus.textContent = `Not deleted. ${err.message}`;
