@@ -685,10 +685,10 @@ fn check_reserve(applied: &Applied, estimate: u64) {
         }
         Outcome::Reserve(ReserveOutcome::Refused { refusal, .. }) if refusal.scope == "port" => {
             assert!(
-                refusal.used_tokens.saturating_add(estimate) > refusal.cap_tokens,
+                refusal.used.saturating_add(estimate) > refusal.cap,
                 "refused {estimate} with {} of {} used",
-                refusal.used_tokens,
-                refusal.cap_tokens
+                refusal.used,
+                refusal.cap
             );
         }
         _ => {}

@@ -60,8 +60,8 @@ impl Judged {
                 decision:
                     Decision::Refused {
                         reason,
-                        used_tokens,
-                        cap_tokens,
+                        used,
+                        cap,
                         window,
                     },
                 ..
@@ -69,8 +69,8 @@ impl Judged {
                 reason: reason.as_str().to_owned(),
                 scope: "port".into(),
                 scope_id: None,
-                used_tokens: *used_tokens,
-                cap_tokens: *cap_tokens,
+                used: *used,
+                cap: *cap,
                 unit,
                 period_start: ms(window.start),
                 resets_at: ms(window.end),
