@@ -383,40 +383,43 @@ impl World {
         }
     }
 
+    /// A reservation of a random estimate, checked for overshoot.
+    fn reserve(&mut self, n: u64) -> String {
+        let estimate = self.rng.range(1, 4_000);
+        let hold = HoldRequest {
+            estimated_tokens: estimate,
+            feature: "chat".into(),
+            user_id: None,
+            request_id: format!("rsv-req-{n}"),
+            ttl_seconds: self.rng.range(30, 900),
+            body_hash: format!("h{estimate}"),
+            hold_id: format!("rsv_{n:024}"),
+            estimated_usd: None,
+            unpriced_estimate: None,
+        };
+        let op = Operation::Reserve(hold);
+        let applied = self.apply_lost(op);
+        check_reserve(&applied, estimate);
+        match &applied.result {
+            Outcome::Reserve(ReserveOutcome::Refused { .. }) => self.seen.refused += 1,
+            Outcome::Reserve(ReserveOutcome::Held { .. }) => self.seen.held += 1,
+            _ => {}
+        }
+        if let Outcome::Reserve(ReserveOutcome::Held { hold, .. }) = &applied.result {
+            self.holds.push(Taken {
+                id: hold.id.clone(),
+                estimate,
+            });
+        }
+        format!("reserve {estimate}")
+    }
+
     /// One random step; answers what it did, for a failure's message.
     fn step(&mut self) -> String {
         self.n += 1;
         let n = self.n;
         match self.rng.range(0, 100) {
-            0..=29 => {
-                let estimate = self.rng.range(1, 4_000);
-                let hold = HoldRequest {
-                    estimated_tokens: estimate,
-                    feature: "chat".into(),
-                    user_id: None,
-                    request_id: format!("rsv-req-{n}"),
-                    ttl_seconds: self.rng.range(30, 900),
-                    body_hash: format!("h{estimate}"),
-                    hold_id: format!("rsv_{n:024}"),
-                    estimated_usd: None,
-                    unpriced_estimate: None,
-                };
-                let op = Operation::Reserve(hold);
-                let applied = self.apply_lost(op);
-                check_reserve(&applied, estimate);
-                match &applied.result {
-                    Outcome::Reserve(ReserveOutcome::Refused { .. }) => self.seen.refused += 1,
-                    Outcome::Reserve(ReserveOutcome::Held { .. }) => self.seen.held += 1,
-                    _ => {}
-                }
-                if let Outcome::Reserve(ReserveOutcome::Held { hold, .. }) = &applied.result {
-                    self.holds.push(Taken {
-                        id: hold.id.clone(),
-                        estimate,
-                    });
-                }
-                format!("reserve {estimate}")
-            }
+            0..=29 => self.reserve(n),
             30..=49 if !self.holds.is_empty() => {
                 let k = self.rng.range(0, self.holds.len() as u64) as usize;
                 let taken = self.holds[k].clone();
