@@ -50,8 +50,7 @@ impl DecisionCode {
 }
 
 /// The rules of the pre-flight gate, on plain numbers in the budget's
-/// [`unit`](Budget::unit): tokens, or micro-dollars for a `usd` budget
-/// (the parameters keep their historical names).
+/// [`unit`](Budget::unit): tokens, or micro-dollars for a `usd` budget.
 ///
 /// - A disabled budget allows everything (and never reports the soft cap).
 /// - `used >= hard cap` refuses: [`DecisionCode::HardCapExceeded`] (a hard
@@ -71,18 +70,18 @@ impl DecisionCode {
 /// assert_eq!(decide(&budget, 1_000, 0), DecisionCode::HardCapExceeded);
 /// ```
 #[inline]
-pub fn decide(budget: &Budget, used_tokens: u64, estimated_tokens: u64) -> DecisionCode {
+pub fn decide(budget: &Budget, used: u64, estimate: u64) -> DecisionCode {
     if !budget.enabled {
         return DecisionCode::Allowed;
     }
     let hard = budget.hard_cap();
-    if used_tokens >= hard {
+    if used >= hard {
         return DecisionCode::HardCapExceeded;
     }
-    if estimated_tokens > hard - used_tokens {
+    if estimate > hard - used {
         return DecisionCode::EstimatedExceedsCap;
     }
-    if used_tokens > budget.soft_cap() {
+    if used > budget.soft_cap() {
         DecisionCode::AllowedOverSoftCap
     } else {
         DecisionCode::Allowed
@@ -91,17 +90,17 @@ pub fn decide(budget: &Budget, used_tokens: u64, estimated_tokens: u64) -> Decis
 
 /// The full answer of the pre-flight gate, as the original `checkBudget`
 /// shaped it, plus the period's window so a refusal can say when to come
-/// back. Its amounts (`remaining`, `used_tokens`, `cap_tokens`) are in the
+/// back. Its amounts (`remaining`, `used`, `cap`) are in the
 /// budget's unit: tokens, or micro-dollars for a `usd` budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// The call may proceed.
     Allowed {
-        /// Tokens left under the hard cap before this call (`hard - used`);
+        /// Left under the hard cap before this call (`hard - used`);
         /// `None` when the budget is disabled (no limit: JS `Infinity`).
         remaining: Option<u64>,
-        /// Tokens used in the current period.
-        used_tokens: u64,
+        /// Used in the current period (with what is held, at the gate).
+        used: u64,
         /// True when the period's usage is above the soft cap.
         soft_cap: bool,
         /// The current period.
@@ -111,10 +110,10 @@ pub enum Decision {
     Refused {
         /// Why.
         reason: RefusalReason,
-        /// Tokens used in the current period.
-        used_tokens: u64,
+        /// Used in the current period (with what is held, at the gate).
+        used: u64,
         /// The hard cap.
-        cap_tokens: u64,
+        cap: u64,
         /// The current period; its `end` is when to come back.
         window: PeriodWindow,
     },
@@ -138,18 +137,16 @@ impl Decision {
         self.window().end
     }
 
-    /// Tokens used in the current period.
-    pub fn used_tokens(&self) -> u64 {
+    /// Used in the current period, in the budget's unit.
+    pub fn used(&self) -> u64 {
         match self {
-            Decision::Allowed { used_tokens, .. } | Decision::Refused { used_tokens, .. } => {
-                *used_tokens
-            }
+            Decision::Allowed { used, .. } | Decision::Refused { used, .. } => *used,
         }
     }
 }
 
-/// The pre-flight check: may a call estimated at `estimated_tokens` proceed,
-/// given `used_tokens` already used in the period containing `now`?
+/// The pre-flight check: may a call estimated at `estimate` proceed,
+/// given `used` already used in the period containing `now`?
 ///
 /// The rules are [`decide`]'s; this adds the numbers the caller reports.
 /// Unlike the original, a disabled budget reports its true usage rather
@@ -170,25 +167,20 @@ impl Decision {
 ///     other => panic!("expected a refusal, got {other:?}"),
 /// }
 /// ```
-pub fn evaluate(
-    budget: &Budget,
-    used_tokens: u64,
-    estimated_tokens: u64,
-    now: DateTime<Utc>,
-) -> Decision {
+pub fn evaluate(budget: &Budget, used: u64, estimate: u64, now: DateTime<Utc>) -> Decision {
     let window = budget.period.window(now);
     let refused = |reason| Decision::Refused {
         reason,
-        used_tokens,
-        cap_tokens: budget.hard_cap(),
+        used,
+        cap: budget.hard_cap(),
         window,
     };
-    match decide(budget, used_tokens, estimated_tokens) {
+    match decide(budget, used, estimate) {
         DecisionCode::HardCapExceeded => refused(RefusalReason::HardCapExceeded),
         DecisionCode::EstimatedExceedsCap => refused(RefusalReason::EstimatedExceedsCap),
         code => Decision::Allowed {
-            remaining: budget.enabled.then(|| budget.hard_cap() - used_tokens),
-            used_tokens,
+            remaining: budget.enabled.then(|| budget.hard_cap() - used),
+            used,
             soft_cap: code == DecisionCode::AllowedOverSoftCap,
             window,
         },

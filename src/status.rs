@@ -30,25 +30,24 @@ impl CapState {
 }
 
 /// A port's standing against its caps in the current period. Its amounts
-/// are in the budget's [`unit`](CapStatus::unit): tokens, or micro-dollars
-/// (the fields keep their historical names).
+/// are in the budget's [`unit`](CapStatus::unit): tokens, or micro-dollars.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CapStatus {
     /// What the amounts count.
     pub unit: Unit,
     /// The band.
     pub state: CapState,
-    /// Tokens used in the period.
-    pub used_tokens: u64,
+    /// Used in the period.
+    pub used: u64,
     /// The soft cap.
-    pub soft_cap_tokens: u64,
+    pub soft_cap: u64,
     /// The hard cap.
-    pub hard_cap_tokens: u64,
+    pub hard_cap: u64,
     /// Usage as a percentage of the soft cap (may pass 100).
     pub soft_percent: f64,
     /// Usage as a percentage of the hard cap (may pass 100).
     pub hard_percent: f64,
-    /// Tokens left under the hard cap (0 once it is reached); `None` when the
+    /// Left under the hard cap (0 once it is reached); `None` when the
     /// budget is disabled.
     pub remaining: Option<u64>,
     /// The current period; `end` is the reset.
@@ -61,11 +60,11 @@ impl CapStatus {
     /// cap): when answers carry `X-Budget-Soft-Cap: exceeded` and calls are
     /// flagged.
     pub fn over_soft_cap(&self) -> bool {
-        self.state != CapState::Disabled && self.used_tokens > self.soft_cap_tokens
+        self.state != CapState::Disabled && self.used > self.soft_cap
     }
 }
 
-/// Where a port with `budget` stands after using `used_tokens` in the period
+/// Where a port with `budget` stands after using `used` in the period
 /// containing `now`.
 ///
 /// The bands follow the gate exactly: `hard` is when the gate refuses every
@@ -84,11 +83,11 @@ impl CapStatus {
 /// assert_eq!(status.remaining, Some(100));
 /// assert_eq!(status.hard_percent, 90.0);
 /// ```
-pub fn cap_status(budget: &Budget, used_tokens: u64, now: DateTime<Utc>) -> CapStatus {
+pub fn cap_status(budget: &Budget, used: u64, now: DateTime<Utc>) -> CapStatus {
     let state = if !budget.enabled {
         CapState::Disabled
     } else {
-        match decide(budget, used_tokens, 0) {
+        match decide(budget, used, 0) {
             DecisionCode::HardCapExceeded => CapState::Hard,
             DecisionCode::AllowedOverSoftCap => CapState::Soft,
             _ => CapState::Ok,
@@ -96,14 +95,14 @@ pub fn cap_status(budget: &Budget, used_tokens: u64, now: DateTime<Utc>) -> CapS
     };
     CapStatus {
         state,
-        used_tokens,
-        soft_cap_tokens: budget.soft_cap(),
-        hard_cap_tokens: budget.hard_cap(),
-        soft_percent: percent(used_tokens, budget.soft_cap()),
-        hard_percent: percent(used_tokens, budget.hard_cap()),
+        used,
+        soft_cap: budget.soft_cap(),
+        hard_cap: budget.hard_cap(),
+        soft_percent: percent(used, budget.soft_cap()),
+        hard_percent: percent(used, budget.hard_cap()),
         remaining: budget
             .enabled
-            .then(|| budget.hard_cap().saturating_sub(used_tokens)),
+            .then(|| budget.hard_cap().saturating_sub(used)),
         unit: budget.unit,
         window: budget.period.window(now),
     }

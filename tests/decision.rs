@@ -32,11 +32,8 @@ fn enabled(soft: u64, hard: u64) -> Budget {
 fn refusal(decision: Decision) -> (RefusalReason, u64, u64) {
     match decision {
         Decision::Refused {
-            reason,
-            used_tokens,
-            cap_tokens,
-            ..
-        } => (reason, used_tokens, cap_tokens),
+            reason, used, cap, ..
+        } => (reason, used, cap),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -45,10 +42,10 @@ fn allowance(decision: Decision) -> (Option<u64>, u64, bool) {
     match decision {
         Decision::Allowed {
             remaining,
-            used_tokens,
+            used,
             soft_cap,
             ..
-        } => (remaining, used_tokens, soft_cap),
+        } => (remaining, used, soft_cap),
         other => panic!("expected an allowance, got {other:?}"),
     }
 }
@@ -253,7 +250,7 @@ fn every_decision_carries_the_window_of_the_budgets_period() {
             let decision = evaluate(&budget, used, estimate, now());
             assert_eq!(decision.window(), period.window(now()), "{period}");
             assert_eq!(decision.resets_at(), period.end(now()));
-            assert_eq!(decision.used_tokens(), used);
+            assert_eq!(decision.used(), used);
         }
     }
 }

@@ -42,7 +42,7 @@ fn a_refusal_carries_the_cores_reason_and_the_reset() {
         panic!("refused");
     };
     assert_eq!(refusal.reason, "estimated-exceeds-cap");
-    assert_eq!((refusal.used_tokens, refusal.cap_tokens), (60, 100));
+    assert_eq!((refusal.used, refusal.cap), (60, 100));
     assert_eq!(
         refusal.resets_at,
         Period::Week.end(now()).timestamp_millis()
@@ -561,7 +561,7 @@ fn the_first_start_imports_the_ports_state_once() {
     let ReserveOutcome::Refused { refusal, .. } = port.reserve(401, now()) else {
         panic!("the imported usage and hold weigh on the gate")
     };
-    assert_eq!(refusal.used_tokens, 600);
+    assert_eq!(refusal.used, 600);
     let RecordOutcome::Recorded { entry, .. } = port.record("new", 1, now(), now()) else {
         panic!("recorded")
     };

@@ -65,7 +65,7 @@ fn a_feature_cap_refuses_its_feature_only_and_names_itself() {
     let r = refusal(reserve_as(&port, "chat", None, 101, now()));
     assert_eq!(r.scope, "feature");
     assert_eq!(r.scope_id.as_deref(), Some("chat"));
-    assert_eq!((r.used_tokens, r.cap_tokens), (400, 500));
+    assert_eq!((r.used, r.cap), (400, 500));
     assert_eq!(r.reason, "estimated-exceeds-cap");
     hold(reserve_as(&port, "chat", None, 100, now()));
     hold(reserve_as(&port, "search", None, 5_000, now()));
@@ -85,7 +85,7 @@ fn a_user_cap_counts_the_users_holds_and_committed_use_and_a_release_gives_back(
         (r.scope.as_str(), r.scope_id.as_deref()),
         ("user", Some("ann"))
     );
-    assert_eq!(r.used_tokens, 250);
+    assert_eq!(r.used, 250);
     hold(reserve_as(&port, "chat", Some("bob"), 300, now()));
     hold(reserve_as(&port, "chat", Some("vip"), 1_900, now()));
     hold(reserve_as(&port, "chat", None, 1_900, now()));
@@ -105,7 +105,7 @@ fn an_expired_hold_counts_as_used_at_its_estimate_for_its_user() {
     hold(reserve_as(&port, "chat", Some("ann"), 250, now()));
     let later = now() + Duration::minutes(10);
     let r = refusal(reserve_as(&port, "chat", Some("ann"), 100, later));
-    assert_eq!(r.used_tokens, 250, "the expired hold's estimate is used");
+    assert_eq!(r.used, 250, "the expired hold's estimate is used");
 }
 
 #[test]
@@ -245,10 +245,7 @@ fn a_seeded_history_of_many_users_counts_each_user() {
     port.run(|g| g.seed_history(1_000, 100, now()));
     // 1 000 rows of 10 tokens over 100 users: 100 tokens each, at the cap.
     let r = refusal(reserve_as(&port, "chat", Some("user-42"), 1, now()));
-    assert_eq!(
-        (r.scope_id.as_deref(), r.used_tokens),
-        (Some("user-42"), 100)
-    );
+    assert_eq!((r.scope_id.as_deref(), r.used), (Some("user-42"), 100));
     hold(reserve_as(&port, "chat", Some("user-100"), 100, now()));
     let stored = port.run(|g| g.budget());
     let report = port.run(|g| g.caps_report(&stored, 3, now()));

@@ -57,10 +57,7 @@ fn a_usd_budget_holds_by_money_and_refuses_in_micro_dollars() {
     };
     assert_eq!(refusal.reason, "estimated-exceeds-cap");
     assert_eq!(refusal.unit, Unit::Usd);
-    assert_eq!(
-        (refusal.used_tokens, refusal.cap_tokens),
-        (800_000, 1_000_000)
-    );
+    assert_eq!((refusal.used, refusal.cap), (800_000, 1_000_000));
     assert_eq!((load.held_usd, load.gate_usd()), (800_000, 800_000));
     // Exactly what is left fits.
     assert!(matches!(

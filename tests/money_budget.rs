@@ -140,12 +140,12 @@ fn the_gate_rules_hold_in_micro_dollars() {
     match evaluate(&b, 9_999_999, 2, now) {
         Decision::Refused {
             reason,
-            cap_tokens,
+            cap,
             window,
             ..
         } => {
             assert_eq!(reason, RefusalReason::EstimatedExceedsCap);
-            assert_eq!(cap_tokens, 10_000_000, "the cap in the budget's unit");
+            assert_eq!(cap, 10_000_000, "the cap in the budget's unit");
             assert_eq!(
                 window.end,
                 Utc.with_ymd_and_hms(2027, 4, 1, 0, 0, 0).unwrap()

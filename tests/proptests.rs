@@ -125,7 +125,7 @@ proptest! {
         let code = decide(&budget, used, estimate);
         let decision = evaluate(&budget, used, estimate, now);
         prop_assert_eq!(decision.is_allowed(), code.is_allowed());
-        prop_assert_eq!(decision.used_tokens(), used);
+        prop_assert_eq!(decision.used(), used);
         prop_assert_eq!(decision.window(), budget.period.window(now));
         match decision {
             Decision::Allowed { remaining, soft_cap, .. } => {
@@ -133,13 +133,13 @@ proptest! {
                 let expected = budget.enabled.then(|| budget.hard_cap_tokens - used);
                 prop_assert_eq!(remaining, expected);
             }
-            Decision::Refused { reason, cap_tokens, .. } => {
+            Decision::Refused { reason, cap, .. } => {
                 let expected = match code {
                     DecisionCode::HardCapExceeded => RefusalReason::HardCapExceeded,
                     _ => RefusalReason::EstimatedExceedsCap,
                 };
                 prop_assert_eq!(reason, expected);
-                prop_assert_eq!(cap_tokens, budget.hard_cap_tokens);
+                prop_assert_eq!(cap, budget.hard_cap_tokens);
             }
         }
     }

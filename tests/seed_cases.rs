@@ -135,26 +135,26 @@ fn decision_json(decision: &Decision) -> Value {
     match *decision {
         Decision::Allowed {
             remaining,
-            used_tokens,
+            used,
             soft_cap,
             window,
         } => json!({
             "ok": true,
             "remaining": remaining.map_or(json!("Infinity"), |n| json!(n)),
-            "usedTokens": used_tokens,
+            "usedTokens": used,
             "softCap": soft_cap,
             "resetsAt": rfc3339(window.end),
         }),
         Decision::Refused {
             reason,
-            used_tokens,
-            cap_tokens,
+            used,
+            cap,
             window,
         } => json!({
             "ok": false,
             "reason": reason.as_str(),
-            "usedTokens": used_tokens,
-            "capTokens": cap_tokens,
+            "usedTokens": used,
+            "capTokens": cap,
             "resetsAt": rfc3339(window.end),
         }),
     }

@@ -53,7 +53,7 @@ fn a_disabled_budget_still_reports_usage_against_its_caps() {
         ..enabled(800, 1_000)
     };
     let status = cap_status(&budget, 900, now());
-    assert_eq!(status.used_tokens, 900);
+    assert_eq!(status.used, 900);
     assert_eq!(status.hard_percent, 90.0);
 }
 
@@ -145,11 +145,7 @@ fn remaining_stops_at_zero_above_the_hard_cap() {
 fn a_status_reports_the_caps_and_usage_it_was_given() {
     let status = cap_status(&enabled(800, 1_000), 250, now());
     assert_eq!(
-        (
-            status.used_tokens,
-            status.soft_cap_tokens,
-            status.hard_cap_tokens
-        ),
+        (status.used, status.soft_cap, status.hard_cap),
         (250, 800, 1_000)
     );
 }

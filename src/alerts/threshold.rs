@@ -102,9 +102,9 @@ impl Standing {
         Standing {
             enabled: status.state != CapState::Disabled,
             unit: status.unit,
-            used: status.used_tokens,
-            soft_cap: status.soft_cap_tokens,
-            hard_cap: status.hard_cap_tokens,
+            used: status.used,
+            soft_cap: status.soft_cap,
+            hard_cap: status.hard_cap,
             over_soft: status.over_soft_cap(),
             at_hard: status.state == CapState::Hard,
             window: status.window,

@@ -316,12 +316,11 @@ pub struct Refusal {
     /// The feature's or user's id, for a cap inside the port.
     #[serde(default)]
     pub scope_id: Option<String>,
-    /// What the gate counted as used (used plus held).
-    pub used_tokens: u64,
-    /// The hard cap.
-    pub cap_tokens: u64,
-    /// The unit of `used_tokens` and `cap_tokens` (micro-dollars for
-    /// `usd`; their names are historical).
+    /// What the gate counted as used (used plus held), in `unit`.
+    pub used: u64,
+    /// The hard cap, in `unit`.
+    pub cap: u64,
+    /// The unit of `used` and `cap` (micro-dollars for `usd`).
     #[serde(default)]
     pub unit: Unit,
     /// The period's start (epoch ms).

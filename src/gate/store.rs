@@ -44,7 +44,12 @@ impl<'a, S: Sql> Tables<'a, S> {
         self.sql.exec(query, params)
     }
 
-    /// Runs a statement of the gate's own (benchmark seeding).
+    /// The storage the tables live in (the alert tables share it).
+    pub fn sql(&self) -> &'a S {
+        self.sql
+    }
+
+    /// Runs a statement of the gate's own (seeding for benchmarks).
     pub fn exec_raw(&self, query: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
         self.sql.exec(query, params)
     }

@@ -99,8 +99,8 @@ impl<S: Sql> Gate<'_, S> {
             reason: reason.as_str().to_owned(),
             scope: scope.kind().to_owned(),
             scope_id: scope.id().map(str::to_owned),
-            used_tokens: used,
-            cap_tokens: cap,
+            used,
+            cap,
             // Caps inside a port count tokens.
             unit: crate::Unit::Tokens,
             period_start: start,

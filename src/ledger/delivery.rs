@@ -293,3 +293,47 @@ pub fn outcome(entries: &[Pending], read_back: &[Row]) -> Vec<Delivered> {
         })
         .collect()
 }
+
+/// The next batch of a gate's outbox: up to `limit` entries, and the
+/// port's snapshot at `at` (epoch ms) as the port list shows it once they
+/// are delivered. Read in one transaction.
+///
+/// # Errors
+/// The gate's storage.
+pub fn next_batch<S: crate::sql::Sql>(
+    gate: &crate::gate::Gate<'_, S>,
+    limit: u32,
+    at: i64,
+) -> Result<(Vec<Pending>, Snapshot), crate::gate::GateError> {
+    let pending = gate.pending(limit)?;
+    let (open_holds, held_tokens, held_usd) = gate.open_holds()?;
+    let total = gate.pending_count()?;
+    let snapshot = Snapshot {
+        held_tokens,
+        held_usd,
+        open_holds,
+        pending_entries: total.saturating_sub(pending.len() as u64),
+        at,
+    };
+    Ok((pending, snapshot))
+}
+
+/// Records in the gate what a delivery did ([`outcome`]): the versions
+/// the ledger now has, and the duplicates it held under another number
+/// (uncounted by the gate, so its counters stay equal to the ledger's).
+///
+/// # Errors
+/// The gate's storage.
+pub fn record<S: crate::sql::Sql>(
+    gate: &crate::gate::Gate<'_, S>,
+    delivered: &[Delivered],
+) -> Result<(), crate::gate::GateError> {
+    let mut versions = Vec::new();
+    for d in delivered {
+        match d {
+            Delivered::Stored { seq, version } => versions.push((*seq, *version)),
+            Delivered::Duplicate { seq } => gate.forget_duplicate(*seq)?,
+        }
+    }
+    gate.delivered(&versions)
+}

@@ -169,11 +169,8 @@ pub fn evaluate_caps(
         // The port first; only a call it allows meets the caps inside it.
         let refusal = match &decision {
             Decision::Refused {
-                reason,
-                used_tokens,
-                cap_tokens,
-                ..
-            } => Some((Scope::Port, *reason, *used_tokens, *cap_tokens)),
+                reason, used, cap, ..
+            } => Some((Scope::Port, *reason, *used, *cap)),
             Decision::Allowed { .. } => caps
                 .decide(&budget, &feature, user.as_deref(), estimate, |s| {
                     scope_usage(&usage, s)

@@ -358,7 +358,7 @@ pub(crate) fn decision_object(decision: &Decision) -> JsValue {
     match *decision {
         Decision::Allowed {
             remaining,
-            used_tokens,
+            used,
             soft_cap,
             window,
         } => {
@@ -368,20 +368,20 @@ pub(crate) fn decision_object(decision: &Decision) -> JsValue {
                 "remaining",
                 remaining.map_or(f64::INFINITY, |n| n as f64),
             );
-            set(&out, "usedTokens", used_tokens as f64);
+            set(&out, "usedTokens", used as f64);
             set(&out, "softCap", soft_cap);
             set(&out, "resetsAt", date(window.end));
         }
         Decision::Refused {
             reason,
-            used_tokens,
-            cap_tokens,
+            used,
+            cap,
             window,
         } => {
             set(&out, "ok", false);
             set(&out, "reason", reason.as_str());
-            set(&out, "usedTokens", used_tokens as f64);
-            set(&out, "capTokens", cap_tokens as f64);
+            set(&out, "usedTokens", used as f64);
+            set(&out, "capTokens", cap as f64);
             set(&out, "resetsAt", date(window.end));
         }
     }
@@ -449,9 +449,9 @@ pub fn cap_status_js(
     let status = cap_status(&budget, used, js(instant(now.as_ref(), "now"))?);
     let out = object();
     set(&out, "state", status.state.as_str());
-    set(&out, "usedTokens", status.used_tokens as f64);
-    set(&out, "softCapTokens", status.soft_cap_tokens as f64);
-    set(&out, "hardCapTokens", status.hard_cap_tokens as f64);
+    set(&out, "usedTokens", status.used as f64);
+    set(&out, "softCapTokens", status.soft_cap as f64);
+    set(&out, "hardCapTokens", status.hard_cap as f64);
     set(&out, "softPercent", status.soft_percent);
     set(&out, "hardPercent", status.hard_percent);
     set(

@@ -7,6 +7,10 @@
 //! clock stays fixed for the request's whole life, its settlement after the
 //! answer included, so a test runs as if it were that instant.
 //!
+//! A port's object keeps the clock of its latest request for its alarm:
+//! [`Clock::Shifted`], the runtime's clock moved by the distance the tests'
+//! fixed instant set, so the alarm runs on the same clock as the requests.
+//!
 //! Elapsed times (cache lifetimes, a stream's idle timeout) are real time
 //! whatever the clock says: [`system_ms`] reads the runtime's clock for them.
 
@@ -22,6 +26,9 @@ pub enum Clock {
     System,
     /// A fixed instant (tests only: the `x-now` header).
     Fixed(DateTime<Utc>),
+    /// The runtime's clock moved by this many milliseconds (tests only: a
+    /// port's object running on from its latest request's fixed instant).
+    Shifted(i64),
 }
 
 impl Clock {
@@ -42,6 +49,26 @@ impl Clock {
         match self {
             Clock::System => instant_of_ms(system_ms()),
             Clock::Fixed(at) => *at,
+            Clock::Shifted(by) => instant_of_ms(system_ms() + *by as f64),
+        }
+    }
+
+    /// The clock that goes on from this one: a fixed clock becomes the
+    /// runtime's shifted to it now; the others stay as they are.
+    pub fn running_on(&self) -> Clock {
+        match self {
+            Clock::Fixed(at) => Clock::Shifted(at.timestamp_millis() - system_ms() as i64),
+            other => *other,
+        }
+    }
+
+    /// The runtime's instant (epoch ms, as an alarm is set) of an instant
+    /// `at_ms` by this clock.
+    pub fn runtime_ms(&self, at_ms: i64) -> f64 {
+        match self {
+            Clock::Shifted(by) => (at_ms - by) as f64,
+            Clock::Fixed(at) => (at_ms - at.timestamp_millis()) as f64 + system_ms(),
+            Clock::System => at_ms as f64,
         }
     }
 
@@ -51,6 +78,10 @@ impl Clock {
         match self {
             Clock::System => None,
             Clock::Fixed(at) => Some(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            Clock::Shifted(_) => Some(
+                self.now()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ),
         }
     }
 }

@@ -417,7 +417,7 @@ impl BudgetState {
 /// refused check's answer): reason, the cap that refused (`scope`,
 /// `scopeId`), its numbers, the period and its reset.
 pub fn refusal_body(r: &Refusal) -> Value {
-    let left = r.cap_tokens.saturating_sub(r.used_tokens);
+    let left = r.cap.saturating_sub(r.used);
     let mut body = json!({
         "ok": false,
         "reason": r.reason,
@@ -429,13 +429,13 @@ pub fn refusal_body(r: &Refusal) -> Value {
     });
     match r.unit {
         crate::Unit::Tokens => {
-            body["usedTokens"] = r.used_tokens.into();
-            body["capTokens"] = r.cap_tokens.into();
+            body["usedTokens"] = r.used.into();
+            body["capTokens"] = r.cap.into();
             body["remaining"] = left.into();
         }
         crate::Unit::Usd => {
-            body["usedUsd"] = usd_number(r.used_tokens).into();
-            body["capUsd"] = usd_number(r.cap_tokens).into();
+            body["usedUsd"] = usd_number(r.used).into();
+            body["capUsd"] = usd_number(r.cap).into();
             body["remainingUsd"] = usd_number(left).into();
         }
     }
@@ -480,11 +480,11 @@ pub fn refusal(r: &Refusal, now: DateTime<Utc>) -> ApiError {
         (None, crate::Unit::Usd) => "the port's budget in usd".to_owned(),
     };
     let amounts = match r.unit {
-        crate::Unit::Tokens => format!("{} of {} tokens", r.used_tokens, r.cap_tokens),
+        crate::Unit::Tokens => format!("{} of {} tokens", r.used, r.cap),
         crate::Unit::Usd => format!(
             "${} of ${}",
-            crate::pricing::usd_string(r.used_tokens),
-            crate::pricing::usd_string(r.cap_tokens)
+            crate::pricing::usd_string(r.used),
+            crate::pricing::usd_string(r.cap)
         ),
     };
     let mut headers = vec![("X-Budget-Scope", r.scope.clone())];

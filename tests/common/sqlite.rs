@@ -21,9 +21,9 @@ fn to_sql(v: &Value) -> ToSqlOutput<'_> {
 impl Sqlite {
     /// An empty in-memory database.
     pub fn new() -> Sqlite {
-        Sqlite {
-            conn: rusqlite::Connection::open_in_memory().expect("an in-memory SQLite"),
-        }
+        let conn = rusqlite::Connection::open_in_memory().expect("an in-memory SQLite");
+        conn.set_prepared_statement_cache_capacity(256);
+        Sqlite { conn }
     }
 
     /// Runs `f` as one transaction: everything it wrote is kept only if it
@@ -91,7 +91,8 @@ fn d1_message(e: rusqlite::Error) -> SqlError {
 impl Sql for Sqlite {
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
         let err = d1_message;
-        let mut stmt = self.conn.prepare(sql).map_err(err)?;
+        // Cached: the gate runs the same few statements over and over.
+        let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
         let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let params: Vec<ToSqlOutput<'_>> = params.iter().map(to_sql).collect();
         let mut rows = stmt

@@ -4,12 +4,10 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use worker::{Env, State};
 
 use super::{log_event, AlertMessage, QUEUE_BINDING};
 use crate::alerts::watch;
-use crate::gate::{Gate, GateError};
 use crate::worker::gate::storage::{atomically, ObjectSql};
 
 /// Events handed to the queue per storage read.
@@ -40,26 +38,8 @@ pub fn tables(state: &State) -> ObjectSql {
     sql
 }
 
-/// Notices the port's crossings after a change, inside the change's own
-/// transaction (call it from the `atomically` closure with `sql` made by
-/// [`tables`] on the same object, and `object` its id).
-///
-/// # Errors
-/// The storage's: the change is rolled back with it.
-pub fn observe(
-    gate: &Gate<'_, ObjectSql>,
-    sql: &ObjectSql,
-    object: &str,
-    now: DateTime<Utc>,
-) -> Result<(), GateError> {
-    if !watch::observe(gate, sql, now)?.is_empty() {
-        WRITTEN.with(|w| w.borrow_mut().insert(object.to_owned()));
-    }
-    Ok(())
-}
-
-/// Records that a change of `object` wrote events outside [`observe`], so
-/// the next send hands them to the queue.
+/// Records that a change of `object` wrote events to the outbox, so the
+/// next send hands them to the queue.
 pub fn mark_written(object: &str) {
     WRITTEN.with(|w| w.borrow_mut().insert(object.to_owned()));
 }
@@ -69,7 +49,7 @@ pub fn mark_written(object: &str) {
 /// One run at a time per object (`sending`); events written meanwhile are
 /// picked up by the running one. Unless `always` (the alarm, which also
 /// finds what an earlier instance left), it reads the outbox only after
-/// [`observe`] wrote to it. Answers false when some are left (the queue
+/// a change wrote to it ([`mark_written`]). Answers false when some are left (the queue
 /// failed): the alarm tries again.
 pub async fn send(
     state: &State,
@@ -142,26 +122,4 @@ pub async fn send(
     }
     sending.set(false);
     all_sent
-}
-
-/// What the object's alarm must come back for: events still in the outbox,
-/// and the earliest period end of a raised crossing (epoch ms, by the
-/// requests' clock), when it resolves with no call.
-pub fn due(state: &State) -> (bool, Option<i64>) {
-    let sql = tables(state);
-    atomically(state, move |_| {
-        Ok((
-            !watch::pending(&sql, 1)?.is_empty(),
-            watch::next_reset(&sql)?,
-        ))
-    })
-    .unwrap_or((false, None))
-}
-
-/// Forgets events sent long ago (the daily pruning).
-pub fn prune(sql: &ObjectSql, now: DateTime<Utc>) -> Result<(), GateError> {
-    Ok(watch::prune(
-        sql,
-        now.timestamp_millis() - watch::SENT_RETENTION_MS,
-    )?)
 }

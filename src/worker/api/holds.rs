@@ -7,7 +7,9 @@ use worker::{Request, Response};
 use super::json::{self, remaining, replayed};
 use super::usage::{call_usage, priced, usage_fingerprint, USAGE_FIELDS};
 use super::{query, Ctx};
-use crate::gate::{CommitOutcome, HoldRequest, HoldState, ReleaseOutcome, ReserveOutcome};
+use crate::gate::{
+    judge, CommitOutcome, HoldRequest, HoldState, Judged, ReleaseOutcome, ReserveOutcome,
+};
 use crate::time::iso;
 use crate::worker::http::{
     json_response, read_json, refusal, refusal_body, total_too_large, unpriced, usd_number,
@@ -15,7 +17,6 @@ use crate::worker::http::{
 };
 use crate::worker::ids::{fingerprint, random_id};
 use crate::worker::input;
-use crate::{evaluate, Unit};
 
 /// Default and largest hold lifetime, seconds.
 const DEFAULT_TTL_SECONDS: u64 = 300;
@@ -55,10 +56,13 @@ impl Estimate {
         })
     }
 
-    /// The money estimate with the port's fallback price for an unpriced
-    /// model: what a check judges a `usd` budget on.
-    fn usd_with(&self, budget: &crate::Budget) -> Option<u64> {
-        budget.money_bound(self.usd, self.unpriced)
+    /// The estimate as the gate judges it.
+    fn judged(&self) -> crate::gate::Estimate {
+        crate::gate::Estimate {
+            tokens: self.tokens,
+            usd: self.usd,
+            unpriced: self.unpriced,
+        }
     }
 }
 
@@ -148,13 +152,11 @@ pub async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
     let view = checked.view;
     let budget = view.budget.budget;
     ctx.remember(&budget, &view.load);
-    let amount = match budget.unit {
-        Unit::Tokens => estimate.tokens,
-        Unit::Usd => estimate
-            .usd_with(&budget)
-            .ok_or_else(|| unpriced(estimate.model.as_deref()))?,
+    // The very rule a reservation is held by, in the gate.
+    let Judged::Decided { decision, .. } = judge(&budget, &view.load, &estimate.judged(), ctx.now)
+    else {
+        return Err(unpriced(estimate.model.as_deref()));
     };
-    let decision = evaluate(&budget, view.load.gate_amount(budget.unit), amount, ctx.now);
     let mut answer = json::decision(&decision, budget.unit);
     match (&decision, checked.sub_cap) {
         (crate::Decision::Allowed { .. }, Some(r)) => answer = refusal_body(&r),

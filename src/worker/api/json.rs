@@ -113,27 +113,27 @@ fn token_decision(d: &Decision) -> Value {
     match d {
         Decision::Allowed {
             remaining,
-            used_tokens,
+            used,
             soft_cap,
             window,
         } => json!({
             "ok": true,
             "remaining": remaining,
-            "usedTokens": used_tokens,
+            "usedTokens": used,
             "softCap": soft_cap,
             "periodStart": iso(window.start),
             "resetsAt": iso(window.end),
         }),
         Decision::Refused {
             reason,
-            used_tokens,
-            cap_tokens,
+            used,
+            cap,
             window,
         } => json!({
             "ok": false,
             "reason": reason.as_str(),
-            "usedTokens": used_tokens,
-            "capTokens": cap_tokens,
+            "usedTokens": used,
+            "capTokens": cap,
             "periodStart": iso(window.start),
             "resetsAt": iso(window.end),
         }),
@@ -154,15 +154,15 @@ pub fn cap(budget: &Budget, amount: u64, now: DateTime<Utc>) -> Value {
     });
     match status.unit {
         Unit::Tokens => {
-            body["usedTokens"] = status.used_tokens.into();
-            body["softCapTokens"] = status.soft_cap_tokens.into();
-            body["hardCapTokens"] = status.hard_cap_tokens.into();
+            body["usedTokens"] = status.used.into();
+            body["softCapTokens"] = status.soft_cap.into();
+            body["hardCapTokens"] = status.hard_cap.into();
             body["remaining"] = status.remaining.into();
         }
         Unit::Usd => {
-            body["usedUsd"] = usd_number(status.used_tokens).into();
-            body["softCapUsd"] = usd_number(status.soft_cap_tokens).into();
-            body["hardCapUsd"] = usd_number(status.hard_cap_tokens).into();
+            body["usedUsd"] = usd_number(status.used).into();
+            body["softCapUsd"] = usd_number(status.soft_cap).into();
+            body["hardCapUsd"] = usd_number(status.hard_cap).into();
             body["remainingUsd"] = usd(status.remaining);
         }
     }

@@ -1,8 +1,10 @@
 //! The gate in a Durable Object per port: [`object::PortGate`] runs the
-//! port gate's logic ([`crate::gate`]) over the object's SQLite storage;
+//! port gate's logic ([`crate::gate`]) over the object's SQLite storage
+//! (transport in `object`, execution of what is owed after in `courier`);
 //! [`client::GateClient`] is how the Worker's API and gateway reach it.
 
 pub mod client;
+mod courier;
 pub mod object;
 pub mod protocol;
 pub mod storage;

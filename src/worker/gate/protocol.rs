@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::gate::{CallUsage, Hold, HoldRequest, StoredBudget};
+use crate::gate::{
+    Applied, CallUsage, Hold, HoldRequest, Operation, Outcome, PortLoad, StoredBudget,
+};
 
 /// One operation on a port's gate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,15 +105,115 @@ pub enum GateRequest {
     },
 }
 
+impl GateRequest {
+    /// The gate operation the request asks for, or `None` for
+    /// [`GateRequest::Sync`] (the object's own work, no operation).
+    pub fn operation(self) -> Option<Operation> {
+        Some(match self {
+            GateRequest::View { feature, caps, .. } => Operation::View { feature, caps },
+            GateRequest::Check {
+                feature,
+                user_id,
+                estimated_tokens,
+            } => Operation::Check {
+                feature,
+                user_id,
+                estimated_tokens,
+            },
+            GateRequest::Reserve { hold } => Operation::Reserve(hold),
+            GateRequest::Commit {
+                id,
+                usage,
+                body_hash,
+                write_id,
+            } => Operation::Commit {
+                id,
+                usage,
+                body_hash,
+                write_id,
+            },
+            GateRequest::Release { id } => Operation::Release { id },
+            GateRequest::Record {
+                usage,
+                request_id,
+                body_hash,
+                write_id,
+                occurred_at,
+            } => Operation::Record {
+                usage,
+                request_id,
+                body_hash,
+                write_id,
+                occurred_at: crate::time::instant(occurred_at),
+            },
+            GateRequest::SaveBudget {
+                update,
+                if_match,
+                actor,
+            } => Operation::SaveBudget {
+                update,
+                if_match,
+                actor,
+            },
+            GateRequest::Hold { id } => Operation::Hold { id },
+            GateRequest::Holds { all, limit } => Operation::Holds { all, limit },
+            GateRequest::Alerts { percents } => Operation::Alerts { percents },
+            GateRequest::SeedHistory { rows, users } => Operation::SeedHistory { rows, users },
+            GateRequest::Sync => return None,
+        })
+    }
+}
+
 /// The answer to an operation that may change the port: its outcome, with
-/// the budget the gate decided under (for the answer's budget headers).
+/// the budget the gate decided under (for the answer's budget headers) and
+/// the port's load after it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Answered<T> {
     /// The enforced budget.
     pub budget: StoredBudget,
+    /// The port's load in the budget's period, after the operation.
+    #[serde(default)]
+    pub load: PortLoad,
     /// The outcome.
     pub result: T,
+}
+
+/// The JSON answer of an applied operation, as [`super::GateClient`]
+/// reads it for that operation.
+pub fn answer_of(applied: Applied) -> serde_json::Value {
+    fn json<T: Serialize>(value: &T) -> serde_json::Value {
+        serde_json::to_value(value).unwrap_or_default()
+    }
+    let Applied {
+        budget,
+        load,
+        result,
+        ..
+    } = applied;
+    let answered = |result: serde_json::Value| {
+        json(&Answered {
+            budget: budget.clone(),
+            load,
+            result,
+        })
+    };
+    match result {
+        Outcome::View(view) => json(&view),
+        Outcome::Check(check) => json(&check),
+        Outcome::Reserve(o) => answered(json(&o)),
+        Outcome::Commit(o) => answered(json(&o)),
+        Outcome::Release(o) => answered(json(&o)),
+        Outcome::Record(o) => answered(json(&o)),
+        Outcome::Save(o) => json(&o),
+        Outcome::Hold(hold) => json(&HoldAnswer { hold }),
+        Outcome::Holds(holds) => json(&HoldsAnswer { holds }),
+        Outcome::Alerts(percents) => json(&AlertsAnswer { percents }),
+        Outcome::Seeded => json(&()),
+        Outcome::Ticked { expired, pruned } => {
+            serde_json::json!({ "expired": expired, "pruned": pruned })
+        }
+    }
 }
 
 /// The answer to [`GateRequest::Hold`].

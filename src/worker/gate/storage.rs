@@ -93,11 +93,13 @@ pub fn atomically<T: 'static>(
         let gate = if migrated {
             Ok(Gate::over(&sql))
         } else {
-            Gate::open(&sql).inspect(|_| {
-                MIGRATED.with(|m| m.borrow_mut().insert(id));
-            })
+            Gate::open(&sql)
         };
         let result = gate.and_then(|gate| op(&gate));
+        // Only a kept transaction keeps the schema it brought up to date.
+        if !migrated && result.is_ok() {
+            MIGRATED.with(|m| m.borrow_mut().insert(id));
+        }
         let failed = result.as_ref().err().map(|e| JsValue::from_str(&e.0));
         *slot.borrow_mut() = Some(result);
         match failed {

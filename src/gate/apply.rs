@@ -1,0 +1,330 @@
+//! The gate's one entry: [`Gate::apply`] runs any [`Operation`] at `now`
+//! inside the storage transaction the caller provides, notices the alert
+//! crossings a change made in that same transaction, and answers the
+//! budget and the load the operation ended with, once.
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::alerts::watch;
+
+/// End users listed nearest their caps in a status report.
+pub const TOP_USERS: u32 = 10;
+
+/// One operation on a port's gate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// Where the port stands (expires what is due first).
+    View {
+        /// One feature's load instead of the port's, if given.
+        feature: Option<String>,
+        /// Report where the caps inside the port stand too.
+        caps: bool,
+    },
+    /// Where the port stands, and the first cap inside it a call would
+    /// cross (the port's own cap is judged on the view by [`judge`]).
+    Check {
+        /// The call's feature.
+        feature: String,
+        /// The call's end user.
+        user_id: Option<String>,
+        /// The call's estimated tokens.
+        estimated_tokens: u64,
+    },
+    /// Check and hold.
+    Reserve(HoldRequest),
+    /// Settle a hold with the real usage.
+    Commit {
+        /// The hold's id.
+        id: String,
+        /// The usage.
+        usage: CallUsage,
+        /// Fingerprint of the request.
+        body_hash: String,
+        /// The request's id (the same on its retries).
+        write_id: String,
+    },
+    /// Give a hold back.
+    Release {
+        /// The hold's id.
+        id: String,
+    },
+    /// Count a call made without a hold.
+    Record {
+        /// The usage.
+        usage: CallUsage,
+        /// Its idempotency key.
+        request_id: String,
+        /// Fingerprint of the request.
+        body_hash: String,
+        /// The request's id (the same on its retries).
+        write_id: String,
+        /// When it happened.
+        occurred_at: DateTime<Utc>,
+    },
+    /// Save a partial budget update.
+    SaveBudget {
+        /// The update, as sent.
+        update: serde_json::Value,
+        /// `If-Match`, if sent.
+        if_match: Option<String>,
+        /// Who saves it.
+        actor: String,
+    },
+    /// One hold.
+    Hold {
+        /// Its id.
+        id: String,
+    },
+    /// Holds, newest first.
+    Holds {
+        /// Every state (else open and unsettled expired ones).
+        all: bool,
+        /// At most this many.
+        limit: u32,
+    },
+    /// The alert thresholds (percents of the hard cap), replaced first
+    /// when given.
+    Alerts {
+        /// The new percents, validated by the caller.
+        percents: Option<Vec<u8>>,
+    },
+    /// Benchmarks only: `rows` delivered entries of history.
+    SeedHistory {
+        /// How many.
+        rows: u64,
+        /// Distinct end users the rows go round (0: none).
+        users: u64,
+    },
+    /// A wake-up: expires what is due, notices period resets, prunes when
+    /// the daily pruning is due ([`wake::prune_due`]).
+    Tick,
+}
+
+impl Operation {
+    /// True when the operation may change what the stores of record, the
+    /// snapshot or the alert outbox are owed (the object delivers after
+    /// it).
+    pub fn changes(&self) -> bool {
+        !matches!(
+            self,
+            Operation::View { .. }
+                | Operation::Check { .. }
+                | Operation::Hold { .. }
+                | Operation::Holds { .. }
+                | Operation::Alerts { percents: None }
+        )
+    }
+}
+
+/// What an operation came to, by operation.
+// One value per request, moved once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// [`Operation::View`].
+    View(PortView),
+    /// [`Operation::Check`].
+    Check(PortCheck),
+    /// [`Operation::Reserve`].
+    Reserve(ReserveOutcome),
+    /// [`Operation::Commit`].
+    Commit(CommitOutcome),
+    /// [`Operation::Release`].
+    Release(ReleaseOutcome),
+    /// [`Operation::Record`].
+    Record(RecordOutcome),
+    /// [`Operation::SaveBudget`].
+    Save(SaveOutcome),
+    /// [`Operation::Hold`].
+    Hold(Option<Hold>),
+    /// [`Operation::Holds`].
+    Holds(Vec<Hold>),
+    /// [`Operation::Alerts`]: the percents in force.
+    Alerts(Vec<u8>),
+    /// [`Operation::SeedHistory`].
+    Seeded,
+    /// [`Operation::Tick`].
+    Ticked {
+        /// Holds expired.
+        expired: usize,
+        /// True when it pruned.
+        pruned: bool,
+    },
+}
+
+/// The answer of [`Gate::apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The enforced budget, after the operation.
+    pub budget: StoredBudget,
+    /// The port's load in the budget's period, after the operation.
+    pub load: PortLoad,
+    /// The operation's own outcome.
+    pub result: Outcome,
+    /// Alert events the operation wrote to the outbox (crossings,
+    /// resolutions): the object hands them to the queue.
+    pub alerts: usize,
+}
+
+impl<S: Sql> Gate<'_, S> {
+    /// Runs `operation` at `now`, in the caller's storage transaction:
+    /// dispatches it, notices the alert thresholds a change crossed or
+    /// resolved (once: concurrent changes are serialized by the
+    /// transaction), and answers the budget and load it ended with.
+    ///
+    /// # Errors
+    /// The storage's: the caller rolls the transaction back.
+    pub fn apply(&self, operation: Operation, now: DateTime<Utc>) -> Result<Applied, GateError> {
+        let (result, observe) = self.dispatch(operation, now)?;
+        let alerts = if observe {
+            self.observe_alerts(now)?
+        } else {
+            0
+        };
+        let budget = self.budget()?;
+        let load = self.load(budget.budget.period, None, now)?;
+        Ok(Applied {
+            budget,
+            load,
+            result,
+            alerts,
+        })
+    }
+
+    /// Notices the alert crossings and resolutions at `now`, writing each
+    /// event to the outbox; answers how many.
+    ///
+    /// # Errors
+    /// The storage's.
+    pub fn observe_alerts(&self, now: DateTime<Utc>) -> Result<usize, GateError> {
+        Ok(watch::observe(self, self.t.sql(), now)?.len())
+    }
+
+    /// Runs one operation; answers its outcome and whether alerts are to
+    /// be observed after it.
+    fn dispatch(
+        &self,
+        operation: Operation,
+        now: DateTime<Utc>,
+    ) -> Result<(Outcome, bool), GateError> {
+        Ok(match operation {
+            Operation::View { feature, caps } => {
+                let mut view = self.view(feature.as_deref(), now)?;
+                if caps {
+                    view.caps = Some(self.caps_report(&view.budget, TOP_USERS, now)?);
+                }
+                (Outcome::View(view), false)
+            }
+            Operation::Check {
+                feature,
+                user_id,
+                estimated_tokens,
+            } => {
+                let check = self.check(&feature, user_id.as_deref(), estimated_tokens, now)?;
+                (Outcome::Check(check), false)
+            }
+            Operation::Reserve(hold) => (Outcome::Reserve(self.reserve(&hold, now)?), true),
+            Operation::Commit {
+                id,
+                usage,
+                body_hash,
+                write_id,
+            } => {
+                let outcome = self.commit(&id, &usage, &body_hash, &write_id, now)?;
+                (Outcome::Commit(outcome), true)
+            }
+            Operation::Release { id } => (Outcome::Release(self.release(&id, now)?), true),
+            Operation::Record {
+                usage,
+                request_id,
+                body_hash,
+                write_id,
+                occurred_at,
+            } => {
+                let outcome =
+                    self.record(&usage, &request_id, &body_hash, &write_id, occurred_at, now)?;
+                (Outcome::Record(outcome), true)
+            }
+            Operation::SaveBudget {
+                update,
+                if_match,
+                actor,
+            } => {
+                let outcome = self.save_budget(&update, if_match.as_deref(), &actor, now)?;
+                let saved = matches!(outcome, SaveOutcome::Saved { .. });
+                if saved {
+                    // Owed to the settings store (KV) until written there.
+                    self.set_note(REPLICA_NOTE, Some("pending"))?;
+                }
+                // A raised cap resolves crossings; a lowered one raises them.
+                (Outcome::Save(outcome), saved)
+            }
+            Operation::Hold { id } => (Outcome::Hold(self.hold(&id)?), false),
+            Operation::Holds { all, limit } => (Outcome::Holds(self.holds(all, limit)?), false),
+            Operation::Alerts { percents } => match percents {
+                Some(p) => (
+                    Outcome::Alerts(watch::set_percents(self.t.sql(), &p)?),
+                    true,
+                ),
+                None => (Outcome::Alerts(watch::percents(self.t.sql())?), false),
+            },
+            Operation::SeedHistory { rows, users } => {
+                self.seed_history(rows, users, now)?;
+                (Outcome::Seeded, false)
+            }
+            Operation::Tick => (self.tick(now)?, true),
+        })
+    }
+
+    /// The wake-up's own work: expiry, and the daily pruning when due.
+    fn tick(&self, now: DateTime<Utc>) -> Result<Outcome, GateError> {
+        let expired = self.expire_due(now)?;
+        let at = now.timestamp_millis();
+        let pruned_at = self.note(PRUNED_NOTE)?.and_then(|v| v.parse::<i64>().ok());
+        let pruned = wake::prune_due(pruned_at, at);
+        if pruned {
+            self.prune(now)?;
+            watch::prune(self.t.sql(), at - watch::SENT_RETENTION_MS)?;
+            self.set_note(PRUNED_NOTE, Some(&at.to_string()))?;
+        }
+        Ok(Outcome::Ticked { expired, pruned })
+    }
+
+    /// What is coming, for [`wake::next_wake`]: read in one transaction.
+    ///
+    /// # Errors
+    /// The storage's.
+    pub fn facts(&self) -> Result<wake::Facts, GateError> {
+        let sql = self.t.sql();
+        Ok(wake::Facts {
+            next_expiry: self.next_expiry()?,
+            pending_entries: self.pending_count()?,
+            replica_pending: self.note(REPLICA_NOTE)?.is_some(),
+            alerts_pending: !watch::pending(sql, 1)?.is_empty(),
+            next_alert_reset: watch::next_reset(sql)?,
+            pruned_at: self.note(PRUNED_NOTE)?.and_then(|v| v.parse::<i64>().ok()),
+        })
+    }
+
+    /// True while a saved budget is owed to the settings store.
+    ///
+    /// # Errors
+    /// The storage's.
+    pub fn replica_pending(&self) -> Result<bool, GateError> {
+        Ok(self.note(REPLICA_NOTE)?.is_some())
+    }
+
+    /// Records that the settings store has the saved budget.
+    ///
+    /// # Errors
+    /// The storage's.
+    pub fn replica_written(&self) -> Result<(), GateError> {
+        self.set_note(REPLICA_NOTE, None)
+    }
+}
+
+/// The note kept while a saved budget is owed to the settings store.
+const REPLICA_NOTE: &str = "budget-replica";
+/// The note of when the gate was last pruned (epoch ms).
+const PRUNED_NOTE: &str = "pruned-at";

@@ -1,0 +1,88 @@
+//! Saving a port's budget: a partial update merged and validated by the
+//! core, over the version `If-Match` names.
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::time::iso;
+use crate::RawBudget;
+
+impl<S: Sql> Gate<'_, S> {
+    /// Saves a partial update of the budget, merged and validated by the
+    /// core, only over the version `if_match` names (`*` matches any).
+    /// Binds every operation after it. `updatedAt` is unique per save (at
+    /// least a millisecond after the previous one), so it serves as the
+    /// budget's version.
+    /// The update is the API's JSON: the budget's fields, merged by
+    /// [`Budget::merge`](crate::Budget::merge), and the caps inside the
+    /// port, by [`SubCaps::merge`](crate::caps::SubCaps::merge).
+    pub fn save_budget(
+        &self,
+        update: &serde_json::Value,
+        if_match: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SaveOutcome, GateError> {
+        let current = self.budget()?;
+        if let Some(expected) = if_match.map(str::trim) {
+            let matches = expected == "*"
+                || current
+                    .updated_at
+                    .as_deref()
+                    .is_some_and(|at| expected.trim_matches('"') == at);
+            if !matches {
+                return Ok(SaveOutcome::PreconditionFailed { budget: current });
+            }
+        }
+        if update.as_object().is_some_and(|m| m.is_empty()) {
+            return Ok(SaveOutcome::Unchanged { budget: current });
+        }
+        let invalid = |e: crate::Error| SaveOutcome::Invalid {
+            code: e.code().as_str().to_owned(),
+            field: e.field().map(str::to_owned),
+            message: e.message().to_owned(),
+        };
+        // The caps inside the port are merged on their own; the rest is the
+        // budget's, merged by the core as it always was.
+        let mut rest = update.clone();
+        let caps = match rest.as_object_mut() {
+            Some(fields) => {
+                let caps_update: serde_json::Map<String, serde_json::Value> = crate::caps::FIELDS
+                    .iter()
+                    .filter_map(|k| fields.remove(*k).map(|v| ((*k).to_owned(), v)))
+                    .collect();
+                match current.caps.merge(&caps_update) {
+                    Ok(caps) => caps,
+                    Err(e) => return Ok(invalid(e)),
+                }
+            }
+            None => current.caps.clone(),
+        };
+        let raw: RawBudget = serde_json::from_value(rest).unwrap_or(RawBudget {
+            not_an_object: true,
+            ..RawBudget::default()
+        });
+        let budget = match current.budget.merge(&raw) {
+            Ok(budget) => budget,
+            Err(e) => return Ok(invalid(e)),
+        };
+        let previous = current
+            .updated_at
+            .as_deref()
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&Utc));
+        let at = match previous {
+            Some(p) if p >= now => p + chrono::Duration::milliseconds(1),
+            _ => now,
+        };
+        let saved = StoredBudget {
+            budget,
+            caps,
+            updated_by: Some(actor.to_owned()),
+            updated_at: Some(iso(at)),
+        };
+        self.t.set_meta("budget", &saved.json().to_string())?;
+        *self.budget.borrow_mut() = Some(saved.clone());
+        Ok(SaveOutcome::Saved { budget: saved })
+    }
+}

@@ -1,0 +1,375 @@
+//! When a port's gate must next wake up, and what is due when it does: a
+//! pure module, in the manner of quinn-proto's `poll_timeout` /
+//! `handle_timeout`. The port's object asks [`next_wake`] where to set its
+//! alarm and [`Courier`] what its delivery loop does next, and only
+//! executes (D1, KV, the queue, `set_alarm`); the native simulation drives
+//! the very same rules on a simulated clock.
+//!
+//! Every instant here is epoch milliseconds by the gate's clock (the
+//! requests' clock: in tests it may run apart from the runtime's).
+
+use crate::ledger::delivery::{OnFailure, BATCH_ENTRIES};
+
+/// The longest wait between two delivery attempts while D1 fails.
+pub const MAX_BACKOFF_MS: i64 = 60_000;
+/// A delivery started right after a change is retried from the alarm this
+/// long later if it never finished (the object was evicted mid-flight).
+pub const BACKSTOP_MS: i64 = 5_000;
+/// How often the alarm prunes what the gate no longer needs.
+pub const PRUNE_EVERY_MS: i64 = 86_400_000;
+/// How soon a change of holds alone (a reservation, a release) reaches the
+/// port list's snapshot in D1: deliveries of such changes are batched.
+pub const SNAPSHOT_DELAY_MS: i64 = 1_000;
+
+/// The one backoff rule: how long to wait before the next attempt at
+/// something that failed `failures` times in a row (D1, KV, the queue):
+/// the backstop while nothing failed, then 1 s, 2 s, 4 s ... up to
+/// [`MAX_BACKOFF_MS`].
+///
+/// # Example
+/// ```
+/// use ai_budget::gate::wake::{retry_in, BACKSTOP_MS, MAX_BACKOFF_MS};
+///
+/// assert_eq!(retry_in(0), BACKSTOP_MS);
+/// assert_eq!(retry_in(1), 1_000);
+/// assert_eq!(retry_in(3), 4_000);
+/// assert_eq!(retry_in(40), MAX_BACKOFF_MS);
+/// ```
+pub fn retry_in(failures: u32) -> i64 {
+    if failures == 0 {
+        return BACKSTOP_MS;
+    }
+    (1000_i64 << (failures.min(16) - 1)).min(MAX_BACKOFF_MS)
+}
+
+/// True when the daily pruning is due at `now`, the last one having run
+/// at `pruned_at` (never: due).
+pub fn prune_due(pruned_at: Option<i64>, now: i64) -> bool {
+    now - pruned_at.unwrap_or(0) >= PRUNE_EVERY_MS
+}
+
+/// What the gate's storage says is coming (read in one transaction).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// When the next open hold expires.
+    pub next_expiry: Option<i64>,
+    /// Ledger entries on their way to D1.
+    pub pending_entries: u64,
+    /// A saved budget not yet written to KV.
+    pub replica_pending: bool,
+    /// Alert events the queue has not taken.
+    pub alerts_pending: bool,
+    /// When the earliest raised alert crossing's period ends.
+    pub next_alert_reset: Option<i64>,
+    /// When the gate was last pruned.
+    pub pruned_at: Option<i64>,
+}
+
+/// When the gate must next wake up: a hold's expiry, an alert period's
+/// end, the snapshot of a change not yet delivered, a retry (with the one
+/// backoff rule) of whatever is still owed to D1, KV or the queue, and the
+/// daily pruning; never sooner than a millisecond after `now`.
+///
+/// # Example
+/// ```
+/// use ai_budget::gate::wake::{next_wake, Courier, Facts};
+///
+/// let facts = Facts { next_expiry: Some(5_000), pruned_at: Some(0), ..Facts::default() };
+/// assert_eq!(next_wake(&facts, &Courier::default(), 1_000), 5_000);
+/// ```
+pub fn next_wake(facts: &Facts, courier: &Courier, now: i64) -> i64 {
+    let mut due = vec![facts.next_expiry, facts.next_alert_reset];
+    if courier.dirty {
+        due.push(Some(now + SNAPSHOT_DELAY_MS));
+    }
+    if facts.pending_entries > 0 || facts.replica_pending || facts.alerts_pending {
+        due.push(Some(now + retry_in(courier.failures)));
+    }
+    due.push(Some(facts.pruned_at.unwrap_or(now) + PRUNE_EVERY_MS));
+    due.into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(i64::MAX)
+        .max(now + 1)
+}
+
+/// After a change, what the object does off the request's path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AfterChange {
+    /// Deliver the outbox now.
+    pub deliver: bool,
+    /// Set the alarm again (else the one already set comes soon enough).
+    pub schedule: bool,
+}
+
+/// The rule after a change: ledger entries go to D1 at once; a change of
+/// holds alone waits for the alarm, within [`SNAPSHOT_DELAY_MS`], unless
+/// an alarm already comes that soon (`alarm_at`).
+pub fn after_change(pending_entries: u64, alarm_at: Option<i64>, now: i64) -> AfterChange {
+    if pending_entries > 0 {
+        return AfterChange {
+            deliver: true,
+            schedule: true,
+        };
+    }
+    let soon = alarm_at.is_some_and(|at| at <= now + SNAPSHOT_DELAY_MS);
+    AfterChange {
+        deliver: false,
+        schedule: !soon,
+    }
+}
+
+/// The state of an object's deliveries to D1, kept in memory (a restart
+/// forgets it: the alarm and the outbox, kept in storage, carry on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Courier {
+    /// A delivery is under way.
+    pub delivering: bool,
+    /// Something changed since the last batch began.
+    pub dirty: bool,
+    /// Consecutive failed deliveries (for the backoff).
+    pub failures: u32,
+    /// Entries per batch: one at a time after D1 refused a batch for good,
+    /// until the row at fault is found and set aside.
+    pub batch: u32,
+}
+
+impl Default for Courier {
+    fn default() -> Courier {
+        Courier {
+            delivering: false,
+            dirty: false,
+            failures: 0,
+            batch: BATCH_ENTRIES as u32,
+        }
+    }
+}
+
+/// How one batch sent to D1 went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// D1 ran it; it carried this many entries.
+    Stored {
+        /// Entries in the batch.
+        entries: usize,
+    },
+    /// D1 failed it with this message.
+    Failed {
+        /// Entries in the batch.
+        entries: usize,
+        /// D1's message.
+        message: &'a str,
+    },
+}
+
+/// What the delivery loop does after a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Go on (another batch, if anything is left).
+    Continue,
+    /// Set the batch's first entry aside (D1 refuses it for good), then go
+    /// on.
+    SetAsideFirst,
+    /// Stop: D1 failed; the alarm retries after the backoff.
+    Stop,
+}
+
+impl Courier {
+    /// Marks the outbox changed: the next loop (or the running one) sends.
+    pub fn touch(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Starts a delivery: false when one is already under way (it picks
+    /// up what changed meanwhile). A new delivery sends full batches again.
+    pub fn begin(&mut self) -> bool {
+        if self.delivering {
+            return false;
+        }
+        self.delivering = true;
+        self.batch = BATCH_ENTRIES as u32;
+        true
+    }
+
+    /// The size of the next batch, or `None` when nothing changed since
+    /// the last one began (the delivery is over).
+    pub fn next_batch(&mut self) -> Option<u32> {
+        if !std::mem::replace(&mut self.dirty, false) {
+            return None;
+        }
+        Some(self.batch)
+    }
+
+    /// Takes a batch's reply: a full batch stored means more may wait; a
+    /// refusal for good narrows the batch to find the row at fault (then
+    /// sets it aside); any other failure stops the loop, counted for the
+    /// backoff.
+    pub fn reply(&mut self, reply: Reply<'_>) -> Next {
+        match reply {
+            Reply::Stored { entries } => {
+                self.failures = 0;
+                if entries == self.batch as usize {
+                    self.dirty = true;
+                }
+                Next::Continue
+            }
+            Reply::Failed { entries, message } => {
+                match crate::ledger::delivery::on_failure(entries, message) {
+                    OnFailure::Backoff => {
+                        self.failures += 1;
+                        Next::Stop
+                    }
+                    OnFailure::SetAside => {
+                        self.dirty = true;
+                        Next::SetAsideFirst
+                    }
+                    OnFailure::OneAtATime => {
+                        self.dirty = true;
+                        self.batch = 1;
+                        Next::Continue
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends a delivery (whatever stopped it).
+    pub fn end(&mut self) {
+        self.delivering = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REFUSED: &str = "D1_ERROR: CHECK constraint failed: x: SQLITE_CONSTRAINT";
+    const LOST: &str = "D1_ERROR: Network connection lost.";
+
+    #[test]
+    fn backoff_doubles_from_a_second_up_to_a_minute() {
+        let waits: Vec<i64> = (0..9).map(retry_in).collect();
+        assert_eq!(
+            waits,
+            [5_000, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]
+        );
+        assert_eq!(retry_in(u32::MAX), MAX_BACKOFF_MS);
+    }
+
+    #[test]
+    fn the_earliest_thing_due_wins() {
+        let facts = Facts {
+            next_expiry: Some(90_000),
+            next_alert_reset: Some(70_000),
+            pruned_at: Some(0),
+            ..Facts::default()
+        };
+        let courier = Courier::default();
+        assert_eq!(next_wake(&facts, &courier, 10_000), 70_000);
+        let owed = Facts {
+            pending_entries: 1,
+            ..facts
+        };
+        assert_eq!(next_wake(&owed, &courier, 10_000), 15_000);
+        let failing = Courier {
+            failures: 2,
+            ..courier
+        };
+        assert_eq!(next_wake(&owed, &failing, 10_000), 12_000);
+        let dirty = Courier {
+            dirty: true,
+            ..courier
+        };
+        assert_eq!(next_wake(&facts, &dirty, 10_000), 11_000);
+    }
+
+    #[test]
+    fn an_alarm_is_never_in_the_past() {
+        let facts = Facts {
+            next_expiry: Some(1),
+            ..Facts::default()
+        };
+        assert_eq!(next_wake(&facts, &Courier::default(), 500), 501);
+    }
+
+    #[test]
+    fn pruning_comes_a_day_after_the_last() {
+        let facts = Facts {
+            pruned_at: Some(1_000),
+            ..Facts::default()
+        };
+        assert_eq!(
+            next_wake(&facts, &Courier::default(), 2_000),
+            1_000 + PRUNE_EVERY_MS
+        );
+        assert!(prune_due(None, 1_750_000_000_000), "never pruned: due");
+        assert!(!prune_due(Some(1_000), PRUNE_EVERY_MS));
+        assert!(prune_due(Some(1_000), PRUNE_EVERY_MS + 1_000));
+    }
+
+    #[test]
+    fn a_change_of_holds_alone_waits_for_a_near_alarm() {
+        assert!(after_change(3, Some(0), 0).deliver);
+        let quiet = after_change(0, Some(500), 0);
+        assert!(!quiet.deliver && !quiet.schedule);
+        assert!(after_change(0, Some(5_000), 0).schedule);
+        assert!(after_change(0, None, 0).schedule);
+    }
+
+    #[test]
+    fn a_delivery_runs_while_something_changed() {
+        let mut c = Courier::default();
+        assert!(c.begin());
+        assert!(!c.begin(), "one delivery at a time");
+        assert_eq!(c.next_batch(), None, "nothing changed");
+        c.touch();
+        assert_eq!(c.next_batch(), Some(BATCH_ENTRIES as u32));
+        assert_eq!(c.reply(Reply::Stored { entries: 50 }), Next::Continue);
+        assert_eq!(c.next_batch(), Some(50), "a full batch: more may wait");
+        assert_eq!(c.reply(Reply::Stored { entries: 3 }), Next::Continue);
+        assert_eq!(c.next_batch(), None);
+        c.end();
+        assert!(!c.delivering);
+    }
+
+    #[test]
+    fn a_refused_batch_is_narrowed_to_the_row_at_fault() {
+        let mut c = Courier::default();
+        c.begin();
+        c.touch();
+        c.next_batch();
+        let failed = Reply::Failed {
+            entries: 7,
+            message: REFUSED,
+        };
+        assert_eq!(c.reply(failed), Next::Continue);
+        assert_eq!(c.next_batch(), Some(1));
+        let one = Reply::Failed {
+            entries: 1,
+            message: REFUSED,
+        };
+        assert_eq!(c.reply(one), Next::SetAsideFirst);
+        assert_eq!(c.next_batch(), Some(1));
+        assert_eq!(
+            c.failures, 0,
+            "a refusal for good is not a failure to back off"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_ledger_stops_the_loop_and_backs_off() {
+        let mut c = Courier::default();
+        c.begin();
+        c.touch();
+        c.next_batch();
+        let lost = Reply::Failed {
+            entries: 2,
+            message: LOST,
+        };
+        assert_eq!(c.reply(lost), Next::Stop);
+        assert_eq!(c.reply(lost), Next::Stop);
+        assert_eq!(c.failures, 2);
+        assert_eq!(c.reply(Reply::Stored { entries: 2 }), Next::Continue);
+        assert_eq!(c.failures, 0);
+    }
+}
