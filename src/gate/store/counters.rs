@@ -1,0 +1,216 @@
+//! The counters per period kind, period start and scope: what the gate
+//! reads at any ledger size.
+
+use super::{feature_scope, Tables, PORT_SCOPE};
+use crate::amount::Totals;
+use crate::gate::model::PortLoad;
+use crate::sql::{Sql, SqlError, Value};
+use crate::time::{instant, ms};
+use crate::{Period, PeriodWindow};
+
+impl<S: Sql> Tables<'_, S> {
+    /// Adds `tokens` and `calls` (each may be negative) to every scope's
+    /// counters of the three periods containing `at`.
+    pub fn count(
+        &self,
+        at: i64,
+        scopes: &[String],
+        tokens: i64,
+        calls: i64,
+    ) -> Result<(), SqlError> {
+        self.count_amounts(at, scopes, tokens, 0, calls)
+    }
+
+    /// Adds `tokens`, `usd` micro-dollars and `calls` (each may be
+    /// negative) to every scope's counters of the three periods containing
+    /// `at`.
+    pub fn count_amounts(
+        &self,
+        at: i64,
+        scopes: &[String],
+        tokens: i64,
+        usd: i64,
+        calls: i64,
+    ) -> Result<(), SqlError> {
+        // One statement for every (period, scope) pair.
+        let at = instant(at);
+        let mut rows = Vec::new();
+        let mut params = Vec::new();
+        for period in Period::ALL {
+            let start = ms(period.start(at));
+            for scope in scopes {
+                let n = params.len();
+                rows.push(format!(
+                    "(?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6
+                ));
+                params.extend([
+                    period.as_str().into(),
+                    start.into(),
+                    scope.into(),
+                    tokens.into(),
+                    calls.into(),
+                    usd.into(),
+                ]);
+            }
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.exec(
+            &format!(
+                "INSERT INTO counters (period, period_start, scope, tokens, calls, usd_micros) VALUES {} \
+                 ON CONFLICT (period, period_start, scope) DO UPDATE SET \
+                   tokens = tokens + excluded.tokens, calls = calls + excluded.calls, \
+                   usd_micros = usd_micros + excluded.usd_micros",
+                rows.join(", ")
+            ),
+            &params,
+        )?;
+        Ok(())
+    }
+
+    /// Adds `tokens`, `usd` micro-dollars and `calls` to one counter.
+    pub fn count_period(
+        &self,
+        period: Period,
+        start: i64,
+        scope: &str,
+        (tokens, usd): (i64, i64),
+        calls: i64,
+    ) -> Result<(), SqlError> {
+        self.exec(
+            "INSERT INTO counters (period, period_start, scope, tokens, calls, usd_micros) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (period, period_start, scope) DO UPDATE SET \
+               tokens = tokens + excluded.tokens, calls = calls + excluded.calls, \
+               usd_micros = usd_micros + excluded.usd_micros",
+            &[
+                period.as_str().into(),
+                start.into(),
+                scope.into(),
+                tokens.into(),
+                calls.into(),
+                usd.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Tokens, calls and micro-dollars of one scope in the period of
+    /// `period` starting at `start`, in one read.
+    pub fn counter(
+        &self,
+        period: Period,
+        start: i64,
+        scope: &str,
+    ) -> Result<(u64, u64, u64), SqlError> {
+        Ok(self
+            .one(
+                "SELECT tokens, calls, usd_micros FROM counters \
+                 WHERE period = ?1 AND period_start = ?2 AND scope = ?3",
+                &[period.as_str().into(), start.into(), scope.into()],
+            )?
+            .map_or((0, 0, 0), |r| {
+                (r.count("tokens"), r.count("calls"), r.count("usd_micros"))
+            }))
+    }
+
+    /// The `limit` scopes under `prefix` (such as `u:`) that counted the
+    /// most tokens in the period of `period` starting at `start`: scope
+    /// without its prefix, tokens, calls.
+    pub fn top_scopes(
+        &self,
+        period: Period,
+        start: i64,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, u64, u64)>, SqlError> {
+        // Scopes under a prefix sort between it and the prefix with its
+        // last character's successor (`u:` .. `u;`).
+        let mut end = prefix.to_owned();
+        let last = end
+            .pop()
+            .map_or('\0', |c| char::from_u32(c as u32 + 1).unwrap_or(c));
+        end.push(last);
+        Ok(self
+            .exec(
+                "SELECT scope, tokens, calls FROM counters WHERE period = ?1 AND period_start = ?2 \
+                 AND scope >= ?3 AND scope < ?4 ORDER BY tokens DESC, scope LIMIT ?5",
+                &[
+                    period.as_str().into(),
+                    start.into(),
+                    prefix.into(),
+                    end.into(),
+                    u64::from(limit).into(),
+                ],
+            )?
+            .into_iter()
+            .map(|r| {
+                let scope = r.text("scope").unwrap_or_default();
+                let id = scope.strip_prefix(prefix).unwrap_or(&scope).to_owned();
+                (id, r.count("tokens"), r.count("calls"))
+            })
+            .collect())
+    }
+
+    /// The port's largest totals among the three periods containing `at`:
+    /// the largest in tokens and the largest in micro-dollars (each of the
+    /// period that has it).
+    pub fn largest_port_totals(&self, at: i64) -> Result<Totals, SqlError> {
+        let at = instant(at);
+        let [day, week, month] = Period::ALL.map(|p| Value::Integer(ms(p.start(at))));
+        Ok(self
+            .one(
+                "SELECT COALESCE(MAX(tokens), 0) AS t, COALESCE(MAX(usd_micros), 0) AS u \
+                 FROM counters WHERE scope = '' AND \
+                 ((period = 'day' AND period_start = ?1) OR (period = 'week' AND period_start = ?2) \
+                  OR (period = 'month' AND period_start = ?3))",
+                &[day, week, month],
+            )?
+            .map_or_else(Totals::default, |r| {
+                Totals::new(r.count("t"), r.count("u"))
+            }))
+    }
+
+    /// Deletes counters of periods that started before `before`, and rows
+    /// left empty by corrections.
+    pub fn prune_counters(&self, before: i64) -> Result<(), SqlError> {
+        self.exec(
+            "DELETE FROM counters WHERE period_start < ?1 OR (calls <= 0 AND tokens <= 0 AND usd_micros <= 0)",
+            &[before.into()],
+        )?;
+        Ok(())
+    }
+
+    /// The port's load in `window`: used and calls from the counters (one
+    /// feature's when given), open holds whatever their age, and the part
+    /// of the use that is still expired holds' estimates.
+    pub fn load(&self, window: &PeriodWindow, feature: Option<&str>) -> Result<PortLoad, SqlError> {
+        let scope = feature.map_or_else(|| PORT_SCOPE.to_owned(), feature_scope);
+        let start = ms(window.start);
+        let (used_tokens, calls, used_usd) = self.counter(window.period, start, &scope)?;
+        let (held_tokens, held_usd) = self.held(feature)?;
+        let expired_tokens = self
+            .one(
+                "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS t FROM entries \
+                 WHERE estimated = 1 AND created_at >= ?1 AND created_at < ?2 \
+                   AND (?3 IS NULL OR feature = ?3)",
+                &[start.into(), ms(window.end).into(), feature.into()],
+            )?
+            .map_or(0, |r| r.count("t"));
+        Ok(PortLoad {
+            used_tokens,
+            calls,
+            held_tokens,
+            expired_tokens,
+            used_usd,
+            held_usd,
+        })
+    }
+}

@@ -1,0 +1,201 @@
+//! The recent ledger and its outbox to the ledger of record: entries by
+//! number and request id, their delivered and set-aside versions.
+
+use super::{entry_of, Tables};
+use crate::gate::model::{Entry, SetAside};
+use crate::sql::{Sql, SqlError, Value};
+
+impl<S: Sql> Tables<'_, S> {
+    const ENTRY_COLUMNS: &'static str = "seq, request_id, reservation_id, user_id, feature, \
+        provider, model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, \
+        reasoning_tokens, body_hash, estimated, created_at, version, write_id, delivered_version, \
+        cost_usd_micros";
+
+    /// The entry with this sequence number.
+    pub fn entry(&self, seq: u64) -> Result<Option<Entry>, SqlError> {
+        let q = format!("SELECT {} FROM entries WHERE seq = ?1", Self::ENTRY_COLUMNS);
+        Ok(self.one(&q, &[seq.into()])?.as_ref().map(entry_of))
+    }
+
+    /// The entry counted under this request id.
+    pub fn entry_by_request(&self, request_id: &str) -> Result<Option<Entry>, SqlError> {
+        let q = format!(
+            "SELECT {} FROM entries WHERE request_id = ?1",
+            Self::ENTRY_COLUMNS
+        );
+        Ok(self.one(&q, &[request_id.into()])?.as_ref().map(entry_of))
+    }
+
+    /// Stores a new entry (to be delivered).
+    pub fn insert_entry(&self, e: &Entry) -> Result<(), SqlError> {
+        self.exec(
+            "INSERT INTO entries (seq, request_id, reservation_id, user_id, feature, provider, model, \
+               input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
+               body_hash, estimated, created_at, version, write_id, delivered_version, cost_usd_micros) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0, ?18)",
+            &Self::entry_params(e),
+        )?;
+        Ok(())
+    }
+
+    /// Rewrites an entry's values (a late commit), bumping its version so it
+    /// is delivered again.
+    pub fn replace_entry(&self, e: &Entry) -> Result<(), SqlError> {
+        self.exec(
+            "UPDATE entries SET request_id = ?2, reservation_id = ?3, user_id = ?4, feature = ?5, \
+               provider = ?6, model = ?7, input_tokens = ?8, cached_input_tokens = ?9, \
+               cache_write_tokens = ?10, output_tokens = ?11, reasoning_tokens = ?12, body_hash = ?13, \
+               estimated = ?14, created_at = ?15, version = ?16, write_id = ?17, cost_usd_micros = ?18 \
+             WHERE seq = ?1",
+            &Self::entry_params(e),
+        )?;
+        Ok(())
+    }
+
+    fn entry_params(e: &Entry) -> Vec<Value> {
+        vec![
+            e.seq.into(),
+            (&e.request_id).into(),
+            e.reservation_id.clone().into(),
+            e.user_id.clone().into(),
+            (&e.feature).into(),
+            (&e.provider).into(),
+            (&e.model).into(),
+            e.tokens.input_tokens.into(),
+            e.tokens.cached_input_tokens.into(),
+            e.tokens.cache_write_tokens.into(),
+            e.tokens.output_tokens.into(),
+            e.tokens.reasoning_tokens.into(),
+            (&e.body_hash).into(),
+            e.estimated.into(),
+            e.created_at.into(),
+            e.version.into(),
+            (&e.write_id).into(),
+            e.cost_usd.into(),
+        ]
+    }
+
+    /// Entries whose newest version the ledger of record has not got,
+    /// oldest first, with the version it has (0: none).
+    pub fn pending_entries(&self, limit: u32) -> Result<Vec<(Entry, u64)>, SqlError> {
+        let q = format!(
+            "SELECT {} FROM entries WHERE delivered_version < version \
+               AND set_aside_version < version ORDER BY seq LIMIT ?1",
+            Self::ENTRY_COLUMNS
+        );
+        Ok(self
+            .exec(&q, &[i64::from(limit).into()])?
+            .iter()
+            .map(|r| (entry_of(r), r.count("delivered_version")))
+            .collect())
+    }
+
+    /// How many entries are on their way to the ledger of record.
+    pub fn pending_count(&self) -> Result<u64, SqlError> {
+        Ok(self
+            .one(
+                "SELECT COUNT(*) AS n FROM entries WHERE delivered_version < version \
+                   AND set_aside_version < version",
+                &[],
+            )?
+            .map_or(0, |r| r.count("n")))
+    }
+
+    /// Sets `version` of entry `seq` aside: the ledger of record refused
+    /// it for good, so it is no longer pending (the entries behind it go
+    /// on) and is kept, with `reason`, until a newer version or a retry.
+    /// False when that version is not the entry's newest undelivered one.
+    pub fn set_aside(
+        &self,
+        seq: u64,
+        version: u64,
+        reason: &str,
+        at: i64,
+    ) -> Result<bool, SqlError> {
+        let reason: String = reason.chars().take(500).collect();
+        let undelivered = self
+            .one(
+                "SELECT seq FROM entries WHERE seq = ?1 AND version = ?2 AND delivered_version < ?2",
+                &[seq.into(), version.into()],
+            )?
+            .is_some();
+        if undelivered {
+            self.exec(
+                "UPDATE entries SET set_aside_version = ?2, set_aside_reason = ?3, set_aside_at = ?4 \
+                 WHERE seq = ?1",
+                &[seq.into(), version.into(), reason.into(), at.into()],
+            )?;
+        }
+        Ok(undelivered)
+    }
+
+    /// Entries set aside (their newest version refused for good by the
+    /// ledger of record), oldest first.
+    pub fn set_aside_entries(&self, limit: u32) -> Result<Vec<SetAside>, SqlError> {
+        let q = format!(
+            "SELECT {}, set_aside_reason, set_aside_at FROM entries \
+             WHERE set_aside_version = version AND delivered_version < version ORDER BY seq LIMIT ?1",
+            Self::ENTRY_COLUMNS
+        );
+        Ok(self
+            .exec(&q, &[i64::from(limit).into()])?
+            .iter()
+            .map(|r| SetAside {
+                seq: r.count("seq"),
+                request_id: r.text("request_id").unwrap_or_default(),
+                version: r.count("version"),
+                reason: r.text("set_aside_reason").unwrap_or_default(),
+                at: r.int("set_aside_at").unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// How many entries are set aside.
+    pub fn set_aside_count(&self) -> Result<u64, SqlError> {
+        Ok(self
+            .one(
+                "SELECT COUNT(*) AS n FROM entries WHERE set_aside_version = version \
+                   AND delivered_version < version",
+                &[],
+            )?
+            .map_or(0, |r| r.count("n")))
+    }
+
+    /// Puts every set-aside entry back on its way (after the cause was
+    /// mended); returns how many.
+    pub fn retry_set_aside(&self) -> Result<u64, SqlError> {
+        let n = self.set_aside_count()?;
+        self.exec(
+            "UPDATE entries SET set_aside_version = 0, set_aside_reason = NULL, set_aside_at = NULL \
+             WHERE set_aside_version = version AND delivered_version < version",
+            &[],
+        )?;
+        Ok(n)
+    }
+
+    /// Marks that the ledger of record has `version` of entry `seq`.
+    pub fn mark_delivered(&self, seq: u64, version: u64) -> Result<(), SqlError> {
+        self.exec(
+            "UPDATE entries SET delivered_version = ?2 WHERE seq = ?1 AND delivered_version < ?2",
+            &[seq.into(), version.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes one entry.
+    pub fn delete_entry(&self, seq: u64) -> Result<(), SqlError> {
+        self.exec("DELETE FROM entries WHERE seq = ?1", &[seq.into()])?;
+        Ok(())
+    }
+
+    /// Deletes delivered entries created before `before` (their request
+    /// ids are forgotten by the gate; the ledger of record keeps them).
+    pub fn prune_entries(&self, before: i64) -> Result<(), SqlError> {
+        self.exec(
+            "DELETE FROM entries WHERE created_at < ?1 AND delivered_version >= version \
+               AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.entry_seq = entries.seq AND h.state = 'expired')",
+            &[before.into()],
+        )?;
+        Ok(())
+    }
+}
