@@ -39,7 +39,7 @@ fn observe(port: &Port, when: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
     port.db
         .transaction(|db| {
             let gate = Gate::open(db)?;
-            watch::observe(&gate, db, when)
+            gate.observe_alerts(when)
         })
         .unwrap()
         .iter()
@@ -207,7 +207,7 @@ fn an_observation_that_fails_keeps_nothing() {
     port.record("a", 150, now(), now());
     let failed: Result<(), ai_budget::gate::GateError> = port.db.transaction(|db| {
         let gate = Gate::open(db)?;
-        assert_eq!(watch::observe(&gate, db, now())?.len(), 1);
+        assert_eq!(gate.observe_alerts(now())?.len(), 1);
         Err(ai_budget::gate::GateError("the change failed later".into()))
     });
     assert!(failed.is_err());

@@ -100,7 +100,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         }
         let events = port
             .db
-            .transaction(|db| watch::observe(&Gate::open(db)?, db, when))
+            .transaction(|db| Gate::open(db)?.observe_alerts(when))
             .unwrap();
         for e in events.iter().map(|e| e.body()) {
             let t = e["threshold"].to_string();
@@ -134,7 +134,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         prop_assert_eq!(&open, &past(enabled, used, soft, hard, &percents));
         let again = port
             .db
-            .transaction(|db| watch::observe(&Gate::open(db)?, db, when))
+            .transaction(|db| Gate::open(db)?.observe_alerts(when))
             .unwrap();
         prop_assert!(again.is_empty(), "a second look raised {:?}", again);
     }

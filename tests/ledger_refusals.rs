@@ -7,8 +7,9 @@
 
 mod common;
 
+use ai_budget::gate::wake::{on_failure, OnFailure};
 use ai_budget::gate::*;
-use ai_budget::ledger::delivery::{self, Delivered, OnFailure, Snapshot};
+use ai_budget::ledger::delivery::{self, Delivered, Snapshot};
 use ai_budget::sql::Sql;
 use ai_budget::TokenCounts;
 use ai_budget::MAX_TOKENS;
@@ -39,7 +40,7 @@ fn deliver_all(port: &Port, d1: &Sqlite) -> Vec<String> {
                     .collect();
                 port.run(|g| g.delivered(&stored));
             }
-            Err(e) => match delivery::on_failure(pending.len(), &e.0) {
+            Err(e) => match on_failure(pending.len(), &e.0) {
                 OnFailure::Backoff => panic!("D1 failed in a way to retry: {}", e.0),
                 OnFailure::OneAtATime => size = 1,
                 OnFailure::SetAside => {
@@ -146,20 +147,12 @@ fn failures_that_a_retry_may_cure_never_set_a_row_aside() {
         "D1 is overloaded. Requests queued for too long.",
         "something nobody has seen before",
     ] {
-        assert_eq!(
-            delivery::on_failure(5, message),
-            OnFailure::Backoff,
-            "{message}"
-        );
-        assert_eq!(
-            delivery::on_failure(1, message),
-            OnFailure::Backoff,
-            "{message}"
-        );
+        assert_eq!(on_failure(5, message), OnFailure::Backoff, "{message}");
+        assert_eq!(on_failure(1, message), OnFailure::Backoff, "{message}");
     }
     let refused = "D1_ERROR: CHECK constraint failed: total_tokens = input_tokens + output_tokens: SQLITE_CONSTRAINT";
-    assert_eq!(delivery::on_failure(5, refused), OnFailure::OneAtATime);
-    assert_eq!(delivery::on_failure(1, refused), OnFailure::SetAside);
+    assert_eq!(on_failure(5, refused), OnFailure::OneAtATime);
+    assert_eq!(on_failure(1, refused), OnFailure::SetAside);
 }
 
 /// A token count near the edges of the exact range.

@@ -331,7 +331,7 @@ impl World {
                 Next::Continue => {}
                 Next::SetAsideFirst => {
                     let entry = pending[0].0.clone();
-                    let reason = delivery::reason_of(REFUSED);
+                    let reason = ai_budget::gate::wake::reason_of(REFUSED);
                     let now = self.at();
                     let fields = serde_json::json!({ "seq": entry.seq });
                     if self.run(move |g| g.set_aside_noticed(&entry, &reason, fields, now)) {

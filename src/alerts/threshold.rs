@@ -84,16 +84,15 @@ pub struct Standing {
 }
 
 impl Standing {
-    /// Where a port with `budget` stands after the usage of `load` in the
-    /// period containing `now`, in the budget's unit (tokens, or the
-    /// micro-dollars a budget in `usd` counts): the one place alerts take
-    /// their unit and numbers from.
+    /// Where a port with `budget` stands after `used` (in the budget's
+    /// unit: tokens, or the micro-dollars a budget in `usd` counts) in the
+    /// period containing `now`: the one place alerts take their unit and
+    /// numbers from.
     pub fn of_budget(
         budget: &crate::Budget,
-        load: &crate::gate::PortLoad,
+        used: u64,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Standing {
-        let used = budget.unit.pick(load.used_tokens, load.used_usd);
         Standing::of_status(&crate::cap_status(budget, used, now))
     }
 

@@ -2,18 +2,15 @@
 //! crossings it raised this period, and the outbox of events on their way
 //! to the queue, as SQL over the gate's [`Sql`] seam.
 //!
-//! [`observe`] runs inside the same storage transaction as each change of
+//! [`observe_standing`] runs inside the same storage transaction as each change of
 //! the port's usage or budget (the port's Durable Object runs one at a
 //! time), so concurrent calls that cross one threshold raise one event: the
 //! first writes the crossing, the others find it. An event written here is
 //! kept until the queue took it ([`mark_sent`]); a lost send is sent again
 //! with the same id. The tables are made by [`migrate`], once per storage.
 
-use chrono::{DateTime, Utc};
-
 use super::event::{event_id, AlertEvent, EventType};
 use super::threshold::{transitions, Raised, Standing, Threshold, Transition};
-use crate::gate::{Gate, GateError};
 use crate::sql::{Sql, SqlError, Value};
 
 const TABLES: &[&str] = &[
@@ -108,40 +105,11 @@ pub fn thresholds(percents: &[u8]) -> Vec<Threshold> {
     all
 }
 
-/// Where the port stands against its caps at `now`: its enforced budget
-/// and the usage counted in the budget's period. The one place the unit
-/// and the numbers of alerts come from.
-///
-/// # Errors
-/// The storage's.
-pub fn standing<S: Sql>(gate: &Gate<'_, S>, now: DateTime<Utc>) -> Result<Standing, GateError> {
-    let budget = gate.budget()?.budget;
-    let load = gate.load(budget.period, None, now)?;
-    Ok(Standing::of_budget(&budget, &load, now))
-}
-
-/// Notices what changed for the port's thresholds since the last call and
-/// writes each new crossing or resolution to the outbox, in the caller's
-/// transaction; answers the events written.
-///
-/// # Errors
-/// The storage's.
-pub fn observe<S: Sql>(
-    gate: &Gate<'_, S>,
-    sql: &S,
-    now: DateTime<Utc>,
-) -> Result<Vec<AlertEvent>, GateError> {
-    let standing = standing(gate, now)?;
-    let port = gate.port()?.unwrap_or_default();
-    Ok(observe_standing(
-        sql,
-        &port,
-        &standing,
-        now.timestamp_millis(),
-    )?)
-}
-
-/// [`observe`] for a known standing.
+/// Notices what changed for the port's thresholds since the last call,
+/// for the port's `standing` now, and writes each new crossing or
+/// resolution to the outbox, in the caller's transaction; answers the
+/// events written (the gate calls it after each change:
+/// [`crate::gate::Gate::observe_alerts`]).
 ///
 /// # Errors
 /// The storage's.

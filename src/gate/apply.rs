@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::alerts::watch;
+use crate::alerts::{watch, AlertEvent, Standing};
 
 /// End users listed nearest their caps in a status report.
 pub const TOP_USERS: u32 = 10;
@@ -178,7 +178,7 @@ impl<S: Sql> Gate<'_, S> {
     pub fn apply(&self, operation: Operation, now: DateTime<Utc>) -> Result<Applied, GateError> {
         let (result, observe) = self.dispatch(operation, now)?;
         let alerts = if observe {
-            self.observe_alerts(now)?
+            self.observe_alerts(now)?.len()
         } else {
             0
         };
@@ -192,13 +192,37 @@ impl<S: Sql> Gate<'_, S> {
         })
     }
 
-    /// Notices the alert crossings and resolutions at `now`, writing each
-    /// event to the outbox; answers how many.
+    /// Where the port stands against its caps at `now`: its enforced
+    /// budget and the usage counted in the budget's period, in the
+    /// budget's unit. The one place the unit and the numbers of alerts
+    /// come from.
     ///
     /// # Errors
     /// The storage's.
-    pub fn observe_alerts(&self, now: DateTime<Utc>) -> Result<usize, GateError> {
-        Ok(watch::observe(self, self.t.sql(), now)?.len())
+    pub fn standing(&self, now: DateTime<Utc>) -> Result<Standing, GateError> {
+        let budget = self.budget()?.budget;
+        let load = self.load(budget.period, None, now)?;
+        Ok(Standing::of_budget(
+            &budget,
+            load.used_amount(budget.unit),
+            now,
+        ))
+    }
+
+    /// Notices the alert crossings and resolutions at `now`, writing each
+    /// event to the outbox in the caller's transaction; answers the events.
+    ///
+    /// # Errors
+    /// The storage's.
+    pub fn observe_alerts(&self, now: DateTime<Utc>) -> Result<Vec<AlertEvent>, GateError> {
+        let standing = self.standing(now)?;
+        let port = self.port()?.unwrap_or_default();
+        Ok(watch::observe_standing(
+            self.t.sql(),
+            &port,
+            &standing,
+            now.timestamp_millis(),
+        )?)
     }
 
     /// Runs one operation; answers its outcome and whether alerts are to

@@ -1,6 +1,6 @@
 //! The port gate: one port's enforced budget, open holds, usage counters
 //! and recent ledger, and every operation on them, as plain Rust over a
-//! small SQL interface ([`sql::Sql`]).
+//! small SQL interface ([`crate::sql::Sql`]).
 //!
 //! In the Worker this runs inside the port's Durable Object (`PortGate`),
 //! one operation per synchronous turn of the object, so no two requests

@@ -230,6 +230,11 @@ impl PortLoad {
     pub fn gate_amount(&self, unit: Unit) -> u64 {
         unit.pick(self.gate_tokens(), self.gate_usd())
     }
+
+    /// What counted calls used, in `unit` (tokens or micro-dollars).
+    pub fn used_amount(&self, unit: Unit) -> u64 {
+        unit.pick(self.used_tokens, self.used_usd)
+    }
 }
 
 /// A port's budget as the gate enforces it, with who saved it and when.

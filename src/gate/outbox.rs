@@ -32,7 +32,7 @@ impl<S: Sql> Gate<'_, S> {
     }
 
     /// Sets an entry's `version` aside: the ledger of record refused it
-    /// for good ([`crate::ledger::delivery::refused_for_good`]), so the
+    /// for good ([`crate::gate::wake::refused_for_good`]), so the
     /// entries behind it go on. It stays counted by the gate and listed
     /// ([`Gate::set_aside_entries`]) until a newer version of it (a late
     /// commit) or [`Gate::retry_set_aside`]. False when that version is

@@ -8,8 +8,6 @@
 //! Every instant here is epoch milliseconds by the gate's clock (the
 //! requests' clock: in tests it may run apart from the runtime's).
 
-use crate::ledger::delivery::{OnFailure, BATCH_ENTRIES};
-
 /// The longest wait between two delivery attempts while D1 fails.
 pub const MAX_BACKOFF_MS: i64 = 60_000;
 /// A delivery started right after a change is retried from the alarm this
@@ -213,29 +211,103 @@ impl Courier {
                 }
                 Next::Continue
             }
-            Reply::Failed { entries, message } => {
-                match crate::ledger::delivery::on_failure(entries, message) {
-                    OnFailure::Backoff => {
-                        self.failures += 1;
-                        Next::Stop
-                    }
-                    OnFailure::SetAside => {
-                        self.dirty = true;
-                        Next::SetAsideFirst
-                    }
-                    OnFailure::OneAtATime => {
-                        self.dirty = true;
-                        self.batch = 1;
-                        Next::Continue
-                    }
+            Reply::Failed { entries, message } => match on_failure(entries, message) {
+                OnFailure::Backoff => {
+                    self.failures += 1;
+                    Next::Stop
                 }
-            }
+                OnFailure::SetAside => {
+                    self.dirty = true;
+                    Next::SetAsideFirst
+                }
+                OnFailure::OneAtATime => {
+                    self.dirty = true;
+                    self.batch = 1;
+                    Next::Continue
+                }
+            },
         }
     }
 
     /// Ends a delivery (whatever stopped it).
     pub fn end(&mut self) {
         self.delivering = false;
+    }
+}
+
+/// The most entries one delivery batch carries (D1 binds at most 100
+/// parameters per statement: the batch's read-back names one request id
+/// per parameter).
+pub const BATCH_ENTRIES: usize = 50;
+
+/// True when D1's `message` says a statement was refused for what it
+/// holds (a constraint, a value too big or of the wrong type): the same
+/// rows would be refused on every retry, so the delivery finds the row at
+/// fault and sets it aside instead of retrying the batch forever. Every
+/// other failure (unreachable, overloaded, reset) is retried as it is.
+///
+/// # Example
+/// ```
+/// use ai_budget::gate::wake::refused_for_good;
+///
+/// assert!(refused_for_good("D1_ERROR: CHECK constraint failed: total_tokens = input_tokens + output_tokens: SQLITE_CONSTRAINT"));
+/// assert!(!refused_for_good("D1_ERROR: Network connection lost."));
+/// ```
+pub fn refused_for_good(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "sqlite_constraint",
+        "constraint failed",
+        "sqlite_toobig",
+        "too big",
+        "sqlite_mismatch",
+        "datatype mismatch",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
+}
+
+/// D1's error as a person reads it: the first line of the database's own
+/// message (`refused by ...: SQLITE_CONSTRAINT ...`), without the wrapping
+/// and stack the runtime adds; at most 300 characters.
+///
+/// # Example
+/// ```
+/// use ai_budget::gate::wake::reason_of;
+///
+/// let raw = "D1: D1Error {\n cause: JsValue(Error: CHECK constraint failed: x: SQLITE_CONSTRAINT\n  at y)";
+/// assert_eq!(reason_of(raw), "CHECK constraint failed: x: SQLITE_CONSTRAINT");
+/// ```
+pub fn reason_of(message: &str) -> String {
+    let inner = message
+        .find("Error: ")
+        .filter(|_| message.contains("JsValue("))
+        .map_or(message, |at| &message[at + "Error: ".len()..]);
+    let line = inner.lines().next().unwrap_or("").trim();
+    let line = line.strip_suffix(')').unwrap_or(line);
+    line.chars().take(300).collect()
+}
+
+/// What a delivery does after a batch of `batch_len` entries failed with
+/// D1's `message`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Try the same entries again later, with backoff (D1 unreachable,
+    /// overloaded, or an error not known to be for good).
+    Backoff,
+    /// One of the entries is refused for good: deliver them one at a time
+    /// to find it, the others going on.
+    OneAtATime,
+    /// This one entry is refused for good: set it aside and go on.
+    SetAside,
+}
+
+/// The rule after a failed batch (see [`refused_for_good`]).
+pub fn on_failure(batch_len: usize, message: &str) -> OnFailure {
+    match (refused_for_good(message), batch_len) {
+        (false, _) | (true, 0) => OnFailure::Backoff,
+        (true, 1) => OnFailure::SetAside,
+        (true, _) => OnFailure::OneAtATime,
     }
 }
 

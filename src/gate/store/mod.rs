@@ -1,5 +1,5 @@
-//! The port gate's tables, one query at a time: meta values here, holds
-//! ([`holds`]), counters ([`counters`]) and ledger entries ([`entries`]).
+//! The port gate's tables, one query at a time: meta values here, holds,
+//! counters and ledger entries in a submodule each.
 //! No rule lives here; [`super::Gate`] decides, this reads and writes.
 
 mod counters;

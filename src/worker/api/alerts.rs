@@ -307,7 +307,11 @@ pub async fn test(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         kind: EventType::Crossed,
         port: port.to_owned(),
         threshold: Threshold::Soft,
-        standing: Standing::of_budget(&view.budget.budget, &view.load, ctx.now),
+        standing: Standing::of_budget(
+            &view.budget.budget,
+            view.load.used_amount(view.budget.budget.unit),
+            ctx.now,
+        ),
         test: true,
     };
     let body = event.body().to_string();

@@ -160,7 +160,13 @@ async fn deliver_batch(inner: &Rc<Inner>, port: &str, size: u32) -> bool {
         Next::SetAsideFirst => {
             if let (Some((entry, _)), Err(StoreError::Failed(message))) = (pending.first(), &result)
             {
-                set_aside(inner, port, entry, &delivery::reason_of(message), now);
+                set_aside(
+                    inner,
+                    port,
+                    entry,
+                    &crate::gate::wake::reason_of(message),
+                    now,
+                );
             }
             true
         }
