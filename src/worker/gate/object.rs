@@ -4,7 +4,7 @@
 //! so nothing interleaves inside it, and answers. What happens after (the
 //! outbox delivered to D1, the budget to KV, alert events to the queue,
 //! the alarm set for what [`crate::gate::wake`] says is next) is
-//! [`super::courier`]'s execution.
+//! `courier`'s execution.
 //!
 //! On its first start on a deployment that already has data the object
 //! takes the port's budget from KV and its counters and holds from D1,
