@@ -5,12 +5,11 @@ use super::super::gate::GateClient;
 use super::super::http::{refusal, ApiError};
 use super::super::ids::random_id;
 use super::super::settings::Settings;
-use super::provider::Prepared;
-use super::{Gate, MAX_ATTEMPTS_PER_KEY};
-use crate::gate::{HoldRequest, HoldState, PortLoad, ReserveOutcome};
-use crate::Budget;
+use super::estimate::Ready;
+use super::{Call, Held, MAX_ATTEMPTS_PER_KEY};
+use crate::gate::{HoldRequest, HoldState, ReserveOutcome};
 
-impl Gate {
+impl Call {
     /// Holds the call's estimate. A request id whose earlier call is settled
     /// (an SDK retrying a failed call with the same `Idempotency-Key`) moves
     /// on to `{key} #2`, `{key} #3`, ... ([`attempt_request_id`]): each
@@ -21,19 +20,18 @@ impl Gate {
     /// table does not know is priced by the port's fallback price in the
     /// gate, or refused there by a `usd` budget (400 `unpriced-model`,
     /// nothing forwarded).
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn reserve(
         &mut self,
         gate: &GateClient,
         settings: &Settings,
-        prepared: &Prepared,
-        feature: &str,
-        user_id: Option<&str>,
-        idempotency_key: Option<String>,
+        ready: &Ready,
         body_hash: &str,
-        ttl_seconds: u64,
-    ) -> Result<(String, String, Budget, PortLoad), ApiError> {
-        let base = idempotency_key.unwrap_or_else(|| random_id("gw_"));
+    ) -> Result<Held, ApiError> {
+        let prepared = &ready.prepared;
+        let base = ready
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(|| random_id("gw_"));
         let (input, output) = (
             prepared.estimate.input_tokens,
             prepared.estimate.output_tokens,
@@ -50,10 +48,10 @@ impl Gate {
             let request_id = attempt_request_id(&base, attempt);
             let hold = HoldRequest {
                 estimated_tokens: prepared.estimate.total(),
-                feature: feature.to_owned(),
-                user_id: user_id.map(str::to_owned),
+                feature: ready.feature.clone(),
+                user_id: ready.user_id.clone(),
                 request_id: request_id.clone(),
-                ttl_seconds,
+                ttl_seconds: self.config.hold_ttl_seconds,
                 body_hash: body_hash.to_owned(),
                 hold_id: random_id("rsv_"),
                 estimated_usd,
@@ -66,7 +64,14 @@ impl Gate {
                     hold,
                     load,
                     replayed: false,
-                } => return Ok((hold.id, request_id, *budget, load)),
+                } => {
+                    return Ok(Held {
+                        reservation_id: hold.id,
+                        request_id,
+                        budget: *budget,
+                        load,
+                    })
+                }
                 ReserveOutcome::Held { hold, load, .. } if hold.state == HoldState::Held => {
                     self.remember(*budget, &load);
                     return Err(ApiError::conflict(
