@@ -27,6 +27,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod bindings;
+pub mod budget_state;
 pub mod clock;
 pub mod d1;
 pub mod door;
@@ -37,6 +38,7 @@ pub mod http;
 pub mod ids;
 pub mod input;
 pub mod prices;
+pub mod refusals;
 pub mod routes;
 pub mod settings;
 

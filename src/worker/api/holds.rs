@@ -9,12 +9,10 @@ use super::usage::{call_usage, priced, usage_fingerprint, USAGE_FIELDS};
 use super::{query, Ctx};
 use crate::gate::{CommitOutcome, HoldRequest, HoldState, ReleaseOutcome, ReserveOutcome};
 use crate::time::iso;
-use crate::worker::http::{
-    json_response, read_json, refusal, refusal_body, total_too_large, unpriced, usd_number,
-    ApiError,
-};
+use crate::worker::http::{json_response, read_json, ApiError};
 use crate::worker::ids::{fingerprint, random_id};
 use crate::worker::input;
+use crate::worker::refusals::{refusal, refusal_body, total_too_large, unpriced, usd_number};
 use crate::{evaluate, Unit};
 
 /// Default and largest hold lifetime, seconds.

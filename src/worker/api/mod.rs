@@ -27,10 +27,11 @@ use worker::{Env, Request, Response};
 
 use super::auth::{authenticate, Caller};
 use super::bindings::Bindings;
+use super::budget_state::BudgetState;
 use super::clock::Clock;
 use super::d1::{StoreError, D1};
 use super::gate::GateClient;
-use super::http::{set, ApiError, BudgetState};
+use super::http::{set, ApiError};
 use super::ids::random_id;
 use super::input;
 use super::routes::{Auth, Params, Route};

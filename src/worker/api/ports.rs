@@ -11,7 +11,8 @@ use super::json;
 use super::Ctx;
 use crate::gate::StoredBudget;
 use crate::ledger::reports::{self, AllPorts};
-use crate::worker::http::{json_response, usd_number, ApiError};
+use crate::worker::http::{json_response, ApiError};
+use crate::worker::refusals::usd_number;
 
 /// `GET /v1/ports` (admin).
 pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {

@@ -14,7 +14,8 @@ use crate::ledger::reports;
 use crate::pricing::usd_string;
 use crate::time::iso;
 use crate::worker::auth::Caller;
-use crate::worker::http::{csv_field, csv_response, json_response, set, usd_number, ApiError};
+use crate::worker::http::{csv_field, csv_response, json_response, set, ApiError};
+use crate::worker::refusals::usd_number;
 use crate::Period;
 
 /// Ledger page sizes.

@@ -27,16 +27,9 @@ impl Call {
         ready: Ready,
         held: HeldCall,
     ) -> Result<Response, ApiError> {
-        let Ready {
-            provider_key,
-            prepared,
-            ..
-        } = ready;
-        let provider_key = provider_key.as_str();
-        let sent = self
-            .send(req, provider_key, &prepared.body, prepared.stream)
-            .await;
-        let (mut upstream, controller) = match sent {
+        let (body, stream) = (&ready.prepared.body, ready.prepared.stream);
+        let sent = self.send(req, &ready.provider_key, body, stream).await;
+        let (upstream, controller) = match sent {
             Ok(sent) => sent,
             Err(e) => {
                 // Nothing was used upstream.
@@ -44,64 +37,87 @@ impl Call {
                 return Err(e);
             }
         };
-        let status = upstream.status_code();
-        let content_type = upstream
+        let answer = Answer {
+            status: upstream.status_code(),
+            headers: relayed_headers(&upstream, &ready.provider_key),
+            upstream,
+        };
+        let _ = answer
+            .headers
+            .set("x-budget-reservation", &held.reservation_id);
+        let content_type = answer
+            .upstream
             .headers()
             .get("Content-Type")
             .ok()
             .flatten()
             .unwrap_or_default();
-        let out_headers = relayed_headers(&upstream, provider_key);
-        let _ = out_headers.set("x-budget-reservation", &held.reservation_id);
-
-        if (200..300).contains(&status) && content_type.starts_with("text/event-stream") {
-            let (_, body) = upstream.into_parts();
-            let ResponseBody::Stream(body) = body else {
-                return Err(ApiError::new(
-                    502,
-                    "upstream-malformed",
-                    "the upstream stream could not be read",
-                ));
-            };
-            let tracker =
-                UsageTracker::new(self.endpoint.usage_format(), !prepared.client_wants_usage);
-            let scrubber = Redactor::new(provider_key);
-            let relay = stream::relay(body, tracker, scrubber)
-                .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
-            let readable = relay.readable.clone();
-            let idle_timeout = self.config.upstream_timeout;
-            self.ctx.wait_until(async move {
-                let end = relay.end(idle_timeout, controller).await;
-                held.settle_stream(end).await;
-            });
-            let response = Response::builder()
-                .with_status(status)
-                .with_headers(out_headers)
-                .stream(readable);
-            return Ok(response);
+        if (200..300).contains(&answer.status) && content_type.starts_with("text/event-stream") {
+            return self.relay(answer, controller, &ready, held);
         }
+        self.answer_whole(answer, &ready.provider_key, held).await
+    }
 
-        let body = match self.whole_body(&mut upstream).await {
-            Some(bytes) => bytes,
-            None => {
-                // The call may have run upstream: charge it by rule.
-                held.charge_unseen(None, None).await;
-                self.measure_after(&held).await;
-                return Err(ApiError::new(
-                    502,
-                    "upstream-malformed",
-                    "the upstream response broke off before its end; the call is charged its estimate",
-                ));
-            }
+    /// Relays a streamed answer; the hold is settled when the relay ends
+    /// (finished, cut, or interrupted by the client), after the answer.
+    fn relay(
+        &mut self,
+        answer: Answer,
+        controller: AbortController,
+        ready: &Ready,
+        held: HeldCall,
+    ) -> Result<Response, ApiError> {
+        let (_, body) = answer.upstream.into_parts();
+        let ResponseBody::Stream(body) = body else {
+            return Err(ApiError::new(
+                502,
+                "upstream-malformed",
+                "the upstream stream could not be read",
+            ));
+        };
+        let tracker = UsageTracker::new(
+            self.endpoint.usage_format(),
+            !ready.prepared.client_wants_usage,
+        );
+        let scrubber = Redactor::new(&ready.provider_key);
+        let relay = stream::relay(body, tracker, scrubber)
+            .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
+        let readable = relay.readable.clone();
+        let idle_timeout = self.config.upstream_timeout;
+        self.ctx.wait_until(async move {
+            let end = relay.end(idle_timeout, controller).await;
+            held.settle_stream(end).await;
+        });
+        Ok(Response::builder()
+            .with_status(answer.status)
+            .with_headers(answer.headers)
+            .stream(readable))
+    }
+
+    /// Answers with the whole upstream body (redacted): a refusal by the
+    /// provider releases the hold, an answer with its usage is committed
+    /// after the answer, and one without (or broken off) is charged by rule.
+    async fn answer_whole(
+        &mut self,
+        mut answer: Answer,
+        provider_key: &str,
+        held: HeldCall,
+    ) -> Result<Response, ApiError> {
+        let Some(body) = self.whole_body(&mut answer.upstream).await else {
+            // The call may have run upstream: charge it by rule.
+            held.charge_unseen(None, None).await;
+            self.measure_after(&held).await;
+            return Err(ApiError::new(
+                502,
+                "upstream-malformed",
+                "the upstream response broke off before its end; the call is charged its estimate",
+            ));
         };
         let body = redact(body, provider_key);
-        if !(200..300).contains(&status) {
+        if !(200..300).contains(&answer.status) {
             // The provider refused the call: nothing was used.
             self.settled(&held, held.release().await);
-            return Ok(Response::from_bytes(body)
-                .map_err(|_| ApiError::new(500, "internal", "internal error"))?
-                .with_status(status)
-                .with_headers(out_headers));
+            return answer.with_body(body);
         }
         let parsed: Option<Value> = serde_json::from_slice(&body).ok();
         let usage = parsed
@@ -129,10 +145,7 @@ impl Call {
         self.ctx.wait_until(async move {
             held.commit(usage, model.as_deref()).await;
         });
-        Ok(Response::from_bytes(body)
-            .map_err(|_| ApiError::new(500, "internal", "internal error"))?
-            .with_status(status)
-            .with_headers(out_headers))
+        answer.with_body(body)
     }
 
     /// Updates the budget state after a settlement, when it reported one.
@@ -302,6 +315,23 @@ impl Call {
             Either::Left((Ok(bytes), _)) => Some(bytes),
             Either::Left((Err(_), _)) | Either::Right(_) => None,
         }
+    }
+}
+
+/// The upstream's answer, and the status and headers the client gets.
+struct Answer {
+    upstream: Response,
+    status: u16,
+    headers: Headers,
+}
+
+impl Answer {
+    /// The client's answer with `body`.
+    fn with_body(self, body: Vec<u8>) -> Result<Response, ApiError> {
+        Ok(Response::from_bytes(body)
+            .map_err(|_| ApiError::new(500, "internal", "internal error"))?
+            .with_status(self.status)
+            .with_headers(self.headers))
     }
 }
 

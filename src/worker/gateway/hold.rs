@@ -1,13 +1,17 @@
 //! The hold: one atomic reservation of the call's estimate in the port's
 //! gate, under the request id of its attempt.
 
+use super::super::d1::StoreError;
 use super::super::gate::GateClient;
-use super::super::http::{refusal, ApiError};
+use super::super::http::ApiError;
 use super::super::ids::random_id;
+use super::super::refusals::{refusal, total_too_large, unpriced};
 use super::super::settings::Settings;
 use super::estimate::Ready;
+use super::provider::Prepared;
 use super::{Call, Held, MAX_ATTEMPTS_PER_KEY};
 use crate::gate::{HoldRequest, HoldState, ReserveOutcome};
+use crate::Budget;
 
 impl Call {
     /// Holds the call's estimate. A request id whose earlier call is settled
@@ -58,7 +62,7 @@ impl Call {
                 unpriced_estimate: estimated_usd.is_none().then_some((input, output)),
             };
             let answer = gate.reserve(&hold).await?;
-            let budget = &answer.budget.budget;
+            let budget = answer.budget.budget;
             match answer.result {
                 ReserveOutcome::Held {
                     hold,
@@ -68,46 +72,59 @@ impl Call {
                     return Ok(Held {
                         reservation_id: hold.id,
                         request_id,
-                        budget: *budget,
+                        budget,
                         load,
                     })
                 }
-                ReserveOutcome::Held { hold, load, .. } if hold.state == HoldState::Held => {
-                    self.remember(*budget, &load);
-                    return Err(ApiError::conflict(
-                        "call-in-flight",
-                        "a call with this Idempotency-Key is still in flight",
-                    ));
-                }
-                ReserveOutcome::Held { .. } => continue,
-                ReserveOutcome::Refused { refusal: r, load } => {
-                    self.remember(*budget, &load);
-                    return Err(refusal(&r, self.now));
-                }
-                ReserveOutcome::Conflict { load, .. } => {
-                    self.remember(*budget, &load);
-                    return Err(ApiError::conflict(
-                        "idempotency-key-conflict",
-                        "this Idempotency-Key was used for a different request",
-                    ));
-                }
-                ReserveOutcome::TooLarge { refusal: r, load } => {
-                    self.remember(*budget, &load);
-                    return Err(super::super::http::total_too_large(&r));
-                }
-                ReserveOutcome::Unpriced { load } => {
-                    self.remember(*budget, &load);
-                    return Err(match prices_down {
-                        Some(e) => e.into(),
-                        None => super::super::http::unpriced(Some(&prepared.model)),
-                    });
-                }
+                // A call under this key was settled: the next attempt.
+                ReserveOutcome::Held { hold, .. } if hold.state != HoldState::Held => continue,
+                refused => return Err(self.refused_hold(budget, refused, prices_down, prepared)),
             }
         }
         Err(ApiError::conflict(
             "idempotency-key-exhausted",
             format!("this Idempotency-Key was already used for {MAX_ATTEMPTS_PER_KEY} calls"),
         ))
+    }
+
+    /// The answer to a hold the gate did not make (the port's state is
+    /// remembered for its headers): a call under the key still in flight,
+    /// a refusal by the budget, a key used for another request, a total
+    /// past the exact range, or a call with no price.
+    fn refused_hold(
+        &mut self,
+        budget: Budget,
+        outcome: ReserveOutcome,
+        prices_down: Option<StoreError>,
+        prepared: &Prepared,
+    ) -> ApiError {
+        let (error, load) = match outcome {
+            ReserveOutcome::Held { load, .. } => (
+                ApiError::conflict(
+                    "call-in-flight",
+                    "a call with this Idempotency-Key is still in flight",
+                ),
+                load,
+            ),
+            ReserveOutcome::Refused { refusal: r, load } => (refusal(&r, self.now), load),
+            ReserveOutcome::Conflict { load, .. } => (
+                ApiError::conflict(
+                    "idempotency-key-conflict",
+                    "this Idempotency-Key was used for a different request",
+                ),
+                load,
+            ),
+            ReserveOutcome::TooLarge { refusal: r, load } => (total_too_large(&r), load),
+            ReserveOutcome::Unpriced { load } => (
+                match prices_down {
+                    Some(e) => e.into(),
+                    None => unpriced(Some(&prepared.model)),
+                },
+                load,
+            ),
+        };
+        self.remember(budget, &load);
+        error
     }
 }
 

@@ -43,7 +43,8 @@ use serde_json::json;
 use worker::{Context, Method, Request, Response};
 
 use super::bindings::Bindings;
-use super::http::{set, ApiError, BudgetState};
+use super::budget_state::BudgetState;
+use super::http::{set, ApiError};
 use super::ids::{fingerprint, random_id};
 use super::input;
 use crate::gate::PortLoad;
