@@ -154,6 +154,18 @@ pub fn json_response(status: u16, body: &Value) -> Response {
         .with_headers(headers)
 }
 
+/// A JSON answer of a typed body, with `status`. Its members come in key
+/// order, as every JSON answer's (serde_json's map is ordered by key).
+pub fn typed_json_response(status: u16, body: &impl serde::Serialize) -> Response {
+    match serde_json::to_value(body) {
+        Ok(value) => json_response(status, &value),
+        Err(e) => {
+            worker::console_error!("an answer could not be written: {e}");
+            ApiError::new(500, "internal", "internal error").into_response()
+        }
+    }
+}
+
 /// A CSV answer.
 pub fn csv_response(body: String) -> Response {
     let headers = Headers::new();
