@@ -1,16 +1,12 @@
-//! HTTP plumbing: the error body, JSON and CSV answers, request bodies, and
-//! the budget-state headers every answer about a port carries.
+//! HTTP plumbing: the error body, JSON and CSV answers, request bodies and
+//! methods. (The budget-state headers every answer about a port carries
+//! are [`super::budget_state`]'s, the gate's refusals [`super::refusals`]'.)
 
-use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use worker::{Headers, Method, Request, Response};
 
 use super::d1::{StoreError, RETRY_AFTER_SECONDS};
-use crate::amount::TotalTooLarge;
-use crate::gate::{PortLoad, Refusal};
-use crate::time::iso;
-use crate::{Budget, PeriodWindow};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -156,6 +152,18 @@ pub fn json_response(status: u16, body: &Value) -> Response {
         .unwrap_or_else(|_| Response::empty().expect("an empty response"))
         .with_status(status)
         .with_headers(headers)
+}
+
+/// A JSON answer of a typed body, with `status`. Its members come in key
+/// order, as every JSON answer's (serde_json's map is ordered by key).
+pub fn typed_json_response(status: u16, body: &impl serde::Serialize) -> Response {
+    match serde_json::to_value(body) {
+        Ok(value) => json_response(status, &value),
+        Err(e) => {
+            worker::console_error!("an answer could not be written: {e}");
+            ApiError::new(500, "internal", "internal error").into_response()
+        }
+    }
 }
 
 /// A CSV answer.
@@ -350,185 +358,4 @@ pub fn without_body(response: Response) -> Response {
         .unwrap_or_else(|_| Response::empty().expect("an empty response"))
         .with_status(status)
         .with_headers(headers)
-}
-
-/// A port's budget state as of one answer.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BudgetState {
-    /// The settings.
-    pub budget: Budget,
-    /// What the gate counts (used plus held), in the budget's unit.
-    pub gate_tokens: u64,
-    /// The current period.
-    pub window: PeriodWindow,
-    /// When it was measured.
-    pub now: DateTime<Utc>,
-}
-
-impl BudgetState {
-    /// The state of a port with `budget` whose store reported `load`, now.
-    pub fn new(budget: Budget, load: &PortLoad, now: DateTime<Utc>) -> BudgetState {
-        BudgetState {
-            budget,
-            gate_tokens: load.gate_amount(budget.unit),
-            window: budget.period.window(now),
-            now,
-        }
-    }
-
-    /// Adds `RateLimit-Policy`, `RateLimit`, `X-Budget-Remaining`,
-    /// `X-Budget-Reset` (and `X-Budget-Soft-Cap` when above it), all from
-    /// the core's cap status of what the gate counts.
-    pub fn apply(&self, response: &mut Response) {
-        let status = crate::cap_status(&self.budget, self.gate_tokens, self.now);
-        let reset = self.window.seconds_until_reset(self.now);
-        let window_seconds = (self.window.end - self.window.start).num_seconds();
-        set(response, "X-Budget-Reset", &iso(self.window.end));
-        set(response, "X-Budget-Period", self.budget.period.as_str());
-        let unit = self.budget.unit.as_str();
-        set(response, "X-Budget-Unit", unit);
-        match status.remaining {
-            Some(remaining) => {
-                set(
-                    response,
-                    "RateLimit-Policy",
-                    &format!("\"{unit}\";q={};w={window_seconds}", self.budget.hard_cap()),
-                );
-                set(
-                    response,
-                    "RateLimit",
-                    &format!("\"{unit}\";r={remaining};t={reset}"),
-                );
-                let shown = match self.budget.unit {
-                    crate::Unit::Tokens => remaining.to_string(),
-                    crate::Unit::Usd => crate::pricing::usd_string(remaining),
-                };
-                set(response, "X-Budget-Remaining", &shown);
-                if status.over_soft_cap() {
-                    set(response, "X-Budget-Soft-Cap", "exceeded");
-                }
-            }
-            None => set(response, "X-Budget-Remaining", "unlimited"),
-        }
-    }
-}
-
-/// What a refusal by the gate says (the 429's body members and a
-/// refused check's answer): reason, the cap that refused (`scope`,
-/// `scopeId`), its numbers, the period and its reset.
-pub fn refusal_body(r: &Refusal) -> Value {
-    let left = r.cap.saturating_sub(r.used);
-    let mut body = json!({
-        "ok": false,
-        "reason": r.reason,
-        "scope": r.scope,
-        "scopeId": r.scope_id,
-        "unit": r.unit.as_str(),
-        "periodStart": iso(crate::time::instant(r.period_start)),
-        "resetsAt": iso(crate::time::instant(r.resets_at)),
-    });
-    match r.unit {
-        crate::Unit::Tokens => {
-            body["usedTokens"] = r.used.into();
-            body["capTokens"] = r.cap.into();
-            body["remaining"] = left.into();
-        }
-        crate::Unit::Usd => {
-            body["usedUsd"] = usd_number(r.used).into();
-            body["capUsd"] = usd_number(r.cap).into();
-            body["remainingUsd"] = usd_number(left).into();
-        }
-    }
-    body
-}
-
-/// Micro-dollars as a JSON number of dollars.
-pub fn usd_number(micros: u64) -> f64 {
-    crate::pricing::usd_number(micros)
-}
-
-/// The 400 for a call with no price in a `usd` budget: `unpriced-model`
-/// naming `model`, or `missing-field` when the call named none.
-pub fn unpriced(model: Option<&str>) -> ApiError {
-    match model {
-        Some(model) => ApiError {
-            extra: Some(json!({ "model": model })),
-            ..ApiError::bad_field(
-                "unpriced-model",
-                "model",
-                format!(
-                    "the port's budget is in usd and model {model:?} has no price (set one with PUT /v1/prices/{{model}} or the budget's fallbackPrice); nothing was held or counted"
-                ),
-            )
-        },
-        None => ApiError::bad_field(
-            "missing-field",
-            "estimatedUsd",
-            "the port's budget is in usd: give estimatedUsd, or model with estimatedInputTokens and estimatedOutputTokens",
-        ),
-    }
-}
-
-/// The 429 answer for a refusal by the gate (the core's rule, on the
-/// numbers the gate read).
-pub fn refusal(r: &Refusal, now: DateTime<Utc>) -> ApiError {
-    let resets_at = crate::time::instant(r.resets_at);
-    let retry_after = crate::period::seconds_until(resets_at, now);
-    let whose = match (&r.scope_id, r.unit) {
-        (Some(id), _) => format!("the {} {id:?}'s token cap", r.scope),
-        (None, crate::Unit::Tokens) => "the port's token budget".to_owned(),
-        (None, crate::Unit::Usd) => "the port's budget in usd".to_owned(),
-    };
-    let amounts = match r.unit {
-        crate::Unit::Tokens => format!("{} of {} tokens", r.used, r.cap),
-        crate::Unit::Usd => format!(
-            "${} of ${}",
-            crate::pricing::usd_string(r.used),
-            crate::pricing::usd_string(r.cap)
-        ),
-    };
-    let mut headers = vec![("X-Budget-Scope", r.scope.clone())];
-    if let Some(id) = &r.scope_id {
-        headers.push(("X-Budget-Scope-Id", id.clone()));
-    }
-    let mut extra = refusal_body(r);
-    extra["retryAfterSeconds"] = retry_after.into();
-    ApiError {
-        extra: Some(extra),
-        retry_after: Some(retry_after),
-        headers,
-        ..ApiError::new(
-            429,
-            "budget-exceeded",
-            format!(
-                "{whose} refuses this call ({}): {amounts} used; it resets at {}",
-                r.reason,
-                iso(resets_at)
-            ),
-        )
-    }
-}
-
-/// The 409 answer for a write that would take a total past 2^53 - 1:
-/// `unit` says which (`tokens`, or `usd` with `wouldBe` and `max` in
-/// micro-dollars).
-pub fn total_too_large(r: &TotalTooLarge) -> ApiError {
-    let what = match r.unit {
-        crate::Unit::Tokens => format!("{} tokens", r.would_be),
-        crate::Unit::Usd => format!(
-            "{} micro-dollars (${})",
-            r.would_be,
-            crate::pricing::usd_string(r.would_be)
-        ),
-    };
-    ApiError {
-        extra: Some(json!({ "wouldBe": r.would_be, "max": r.max, "unit": r.unit.as_str() })),
-        ..ApiError::conflict(
-            "total-too-large",
-            format!(
-                "this write would take the port's total for a period to {what}, past {} (the largest amount kept exactly); nothing was written",
-                r.max
-            ),
-        )
-    }
 }

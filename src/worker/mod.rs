@@ -2,6 +2,8 @@
 //! HTTP, one Durable Object per port, with D1 as the ledger of record and
 //! budgets and keys in Workers KV.
 //!
+//! - [`door`]: the front door every request comes in by: its [`bindings`]
+//!   read once, its route found in the one table, [`routes`].
 //! - [`api`]: the HTTP API under `/v1` (documented in `docs/api.md`).
 //! - [`gateway`]: the LLM gateway (`docs/gateway.md`).
 //! - [`gate`]: `PortGate`, the Durable Object that is each port's gate
@@ -12,7 +14,8 @@
 //! - [`settings`]: budgets (as listed) and hashed port keys in KV.
 //! - [`auth`], [`input`], [`http`], [`ids`]: who calls, strict input,
 //!   answers, identifiers.
-//! - [`clock`]: the one clock. [`fault`]: the test seams (off in production).
+//! - [`clock`]: the one clock. [`fault`]: the test seams (off in production;
+//!   switched by [`bindings::seams_on`]).
 //!
 //! The clock is read in one place, [`clock`]; everything below takes the
 //! instant (or the request's [`clock::Clock`]) as a parameter. When
@@ -23,8 +26,11 @@
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod bindings;
+pub mod budget_state;
 pub mod clock;
 pub mod d1;
+pub mod door;
 pub mod fault;
 pub mod gate;
 pub mod gateway;
@@ -32,39 +38,18 @@ pub mod http;
 pub mod ids;
 pub mod input;
 pub mod prices;
+pub mod refusals;
+pub mod routes;
 pub mod settings;
-
-use std::rc::Rc;
 
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
-use clock::Clock;
-
-/// True when the Worker's `FAULT_INJECTION` variable is `on` (the tests'
-/// seams: `x-fault`, `x-now`).
-pub fn test_seams_on(env: &Env) -> bool {
-    env.var("FAULT_INJECTION")
-        .map(|v| v.to_string() == "on")
-        .unwrap_or(false)
-}
-
-/// The request's clock: the runtime's, or the `x-now` header's instant when
-/// the test seams are on.
-fn request_clock(req: &Request, env: &Env) -> Clock {
-    let header = req.headers().get(clock::NOW_HEADER).ok().flatten();
-    Clock::for_request(test_seams_on(env), header.as_deref())
-}
+use bindings::Bindings;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let clock = request_clock(&req, &env);
-    // The gateway settles streamed calls after the answer, so it needs the
-    // event's context (`wait_until`) and the clock itself; every other path
-    // is the HTTP API, answered at one instant.
-    if gateway::handles(&req.path()) {
-        return Ok(gateway::handle(req, env, ctx, clock).await);
-    }
-    Ok(api::handle(req, env, clock).await)
+    let bindings = Bindings::of_request(&req, env);
+    Ok(door::answer(req, bindings, ctx).await)
 }
 
 /// The cron trigger (daily): prunes the ledger of record's rollup of
@@ -77,11 +62,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = clock::instant_of_ms(event.schedule());
-    let Ok(db) = env.d1("DB") else {
+    let Ok(d1) = Bindings::of_event(env).d1() else {
         worker::console_error!("the DB binding is missing");
         return;
     };
-    let d1 = d1::D1::new(db, Rc::new(fault::Faults::none()));
     let day = 86_400_000;
     let before = now.timestamp_millis() - ROLLUP_RETENTION_DAYS * day;
     let settled = now.timestamp_millis() - crate::gate::HOLD_RETENTION_DAYS * day;

@@ -1,8 +1,6 @@
 //! The alert queue's consumer: fan-out, signed delivery with a timeout,
 //! retries with backoff, and the dead-letter queue's record.
 
-use std::rc::Rc;
-
 use chrono::{DateTime, Utc};
 
 use futures_util::future::{join_all, select, Either};
@@ -15,9 +13,9 @@ use super::endpoints::{self, Endpoint};
 use super::{AlertConfig, AlertMessage, DEAD_LETTER_QUEUE, QUEUE_BINDING};
 use crate::alerts::records::{self, Status, Subject};
 use crate::alerts::{retry, sign};
+use crate::worker::bindings::Bindings;
 use crate::worker::clock::Clock;
 use crate::worker::d1::D1;
-use crate::worker::fault::Faults;
 
 /// How a try ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,12 +99,6 @@ pub async fn post(
     }
 }
 
-fn d1_of(env: &Env) -> Option<D1> {
-    env.d1("DB")
-        .ok()
-        .map(|db| D1::new(db, Rc::new(Faults::none())))
-}
-
 /// Queues an event for fan-out to the port's endpoints (a resend, or the
 /// object's outbox).
 ///
@@ -125,17 +117,20 @@ pub async fn consume(
     _ctx: Context,
 ) -> worker::Result<()> {
     let dead = batch.queue() == DEAD_LETTER_QUEUE;
-    let seams = crate::worker::test_seams_on(&env);
-    let config = AlertConfig::of(&env);
-    let Some(d1) = d1_of(&env) else {
+    let bindings = Bindings::of_event(env);
+    let (seams, env) = (bindings.seams, &bindings.env);
+    let config = AlertConfig::of(env);
+    let Ok(d1) = bindings.d1() else {
         worker::console_error!("alerts: the DB binding is missing");
         batch.retry_all();
         return Ok(());
     };
-    let kv = env.kv("BUDGETS")?;
+    let kv = bindings
+        .kv()
+        .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
     let messages = batch.messages()?;
     let work = messages.iter().map(|message| {
-        let (d1, kv, env) = (&d1, &kv, &env);
+        let (d1, kv) = (&d1, &kv);
         async move {
             let m = message.body();
             let clock = Clock::for_request(seams, m.now.as_deref());

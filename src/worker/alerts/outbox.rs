@@ -69,7 +69,7 @@ pub async fn send(
     }
     let queue = env.queue(QUEUE_BINDING).ok();
     // Test seams: the consumer signs and judges rotations on this clock.
-    let fixed = crate::worker::test_seams_on(env)
+    let fixed = crate::worker::bindings::seams_on(env)
         .then(|| crate::time::iso(crate::worker::clock::instant_of_ms(now_ms as f64)));
     let mut all_sent = true;
     loop {

@@ -25,9 +25,7 @@ use crate::worker::input;
 const LISTED_DELIVERIES: u32 = 20;
 
 fn kv(ctx: &Ctx) -> Result<worker::kv::KvStore, ApiError> {
-    ctx.env
-        .kv("BUDGETS")
-        .map_err(|e| ApiError::from(StoreError::Failed(e.to_string())))
+    Ok(ctx.bindings.kv()?)
 }
 
 /// The percents of a `thresholds` field: whole numbers 1..=100, at most
@@ -188,7 +186,7 @@ pub async fn get(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
 pub async fn put(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
     let body = read_json(req).await?;
     let map = input::object(&body, &["thresholds", "webhookUrl"])?;
-    let env = AlertConfig::of(&ctx.env).environment;
+    let env = AlertConfig::of(ctx.env()).environment;
     let new_percents = map.get("thresholds").map(percents).transpose()?;
     let new_urls = map.get("webhookUrl").map(|v| urls(v, env)).transpose()?;
     let kv = kv(ctx)?;
@@ -212,7 +210,7 @@ pub async fn get_default(ctx: &mut Ctx) -> Result<Response, ApiError> {
 pub async fn put_default(ctx: &mut Ctx, req: &mut Request) -> Result<Response, ApiError> {
     let body = read_json(req).await?;
     let map = input::object(&body, &["webhookUrl"])?;
-    let env = AlertConfig::of(&ctx.env).environment;
+    let env = AlertConfig::of(ctx.env()).environment;
     let value = map.get("webhookUrl").ok_or_else(|| {
         ApiError::bad_field("missing-field", "webhookUrl", "webhookUrl is required")
     })?;
@@ -315,7 +313,7 @@ pub async fn test(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         test: true,
     };
     let body = event.body().to_string();
-    let config = AlertConfig::of(&ctx.env);
+    let config = AlertConfig::of(ctx.env());
     let mut deliveries = Vec::new();
     for target in &targets {
         let subject = Subject {
@@ -418,7 +416,7 @@ pub async fn resend(ctx: &mut Ctx, port: &str, event_id: &str) -> Result<Respons
         endpoint: None,
         now: ctx.clock().header_value(),
     };
-    consumer::enqueue(&ctx.env, &message).await.map_err(|e| {
+    consumer::enqueue(ctx.env(), &message).await.map_err(|e| {
         ApiError::from(StoreError::Unavailable {
             message: format!("the alert queue: {e}"),
         })

@@ -11,12 +11,10 @@ use crate::gate::{
     judge, CommitOutcome, HoldRequest, HoldState, Judged, ReleaseOutcome, ReserveOutcome,
 };
 use crate::time::iso;
-use crate::worker::http::{
-    json_response, read_json, refusal, refusal_body, total_too_large, unpriced, usd_number,
-    ApiError,
-};
+use crate::worker::http::{json_response, read_json, ApiError};
 use crate::worker::ids::{fingerprint, random_id};
 use crate::worker::input;
+use crate::worker::refusals::{refusal, refusal_body, total_too_large, unpriced, usd_number};
 
 /// Default and largest hold lifetime, seconds.
 const DEFAULT_TTL_SECONDS: u64 = 300;

@@ -7,7 +7,8 @@ use worker::Response;
 use crate::gate::{Entry, Hold, PortLoad, ScopeLoad, StoredBudget};
 use crate::time::instant;
 use crate::time::iso;
-use crate::worker::http::{json_response, set, usd_number};
+use crate::worker::http::{json_response, set};
+use crate::worker::refusals::usd_number;
 use crate::{cap_status, Budget, Decision, PeriodWindow, Unit};
 
 /// What is left under the hard cap (`null` when the budget is disabled),

@@ -4,14 +4,16 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use worker::Response;
 
 use super::json;
 use super::Ctx;
 use crate::gate::StoredBudget;
 use crate::ledger::reports::{self, AllPorts};
-use crate::worker::http::{json_response, usd_number, ApiError};
+use crate::worker::http::{typed_json_response, ApiError};
+use crate::worker::refusals::usd_number;
 
 /// `GET /v1/ports` (admin).
 pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
@@ -41,21 +43,40 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
     for (port, stored) in missing.into_iter().zip(read) {
         budgets.insert(port, Some(stored?));
     }
-    let list: Vec<Value> = budgets
+    let ports = budgets
         .iter()
         .filter_map(|(port, stored)| {
             let stored = stored.as_ref()?;
             let load = loads.load_of(port, stored.budget.period);
-            Some(json!({
-                "port": port,
-                "budget": stored.json(),
-                "usedTokens": load.used_tokens,
-                "heldTokens": load.held_tokens,
-                "usedUsd": usd_number(load.used_usd),
-                "heldUsd": usd_number(load.held_usd),
-                "capStatus": json::cap_of(&stored.budget, &load, ctx.now),
-            }))
+            Some(ListedPort {
+                port,
+                budget: stored.json(),
+                used_tokens: load.used_tokens,
+                held_tokens: load.held_tokens,
+                used_usd: usd_number(load.used_usd),
+                held_usd: usd_number(load.held_usd),
+                cap_status: json::cap_of(&stored.budget, &load, ctx.now),
+            })
         })
         .collect();
-    Ok(json_response(200, &json!({ "ports": list })))
+    Ok(typed_json_response(200, &PortList { ports }))
+}
+
+/// A port as listed.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedPort<'a> {
+    port: &'a str,
+    budget: Value,
+    used_tokens: u64,
+    held_tokens: u64,
+    used_usd: f64,
+    held_usd: f64,
+    cap_status: Value,
+}
+
+/// The answer to `GET /v1/ports`.
+#[derive(Serialize)]
+struct PortList<'a> {
+    ports: Vec<ListedPort<'a>>,
 }

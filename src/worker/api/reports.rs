@@ -4,17 +4,21 @@
 //! when D1 is behind (it failed), `X-Budget-Ledger-Pending` (and status's
 //! `pendingLedgerRows`) say how many rows are still on their way.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use super::json;
 use super::{query, Ctx};
-use crate::gate::PortView;
+use crate::gate::{Entry, PortView};
 use crate::ledger::reports;
 use crate::pricing::usd_string;
 use crate::time::iso;
 use crate::worker::auth::Caller;
-use crate::worker::http::{csv_field, csv_response, json_response, set, usd_number, ApiError};
+use crate::worker::http::{
+    csv_field, csv_response, json_response, set, typed_json_response, ApiError,
+};
+use crate::worker::refusals::usd_number;
 use crate::Period;
 
 /// Ledger page sizes.
@@ -108,8 +112,12 @@ pub async fn breakdown(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> 
     Ok(response)
 }
 
-/// `GET /v1/ports/{port}/ledger?limit=&cursor=&format=csv`: newest first.
-pub async fn ledger(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response, ApiError> {
+/// A page of the ledger asked for by the query: its size and the row it
+/// starts before.
+///
+/// # Errors
+/// 400 `invalid-value` (limit), `invalid-cursor`.
+fn page_of(req: &Request) -> Result<(u32, Option<u64>), ApiError> {
     let limit = match query(req, "limit") {
         None => DEFAULT_PAGE,
         Some(text) => text
@@ -134,6 +142,21 @@ pub async fn ledger(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response
             )
         })?),
     };
+    Ok((limit, cursor))
+}
+
+/// A page of the ledger as JSON.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LedgerPage<'a> {
+    port: &'a str,
+    rows: Vec<Value>,
+    next_cursor: Option<String>,
+}
+
+/// `GET /v1/ports/{port}/ledger?limit=&cursor=&format=csv`: newest first.
+pub async fn ledger(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response, ApiError> {
+    let (limit, cursor) = page_of(req)?;
     let csv = query(req, "format").as_deref() == Some("csv")
         || req
             .headers()
@@ -151,49 +174,52 @@ pub async fn ledger(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response
         .then(|| rows.last().map(|r| r.seq.to_string()))
         .flatten();
     let mut response = if csv {
-        let mut text = CSV_COLUMNS.join(",");
-        text.push('\n');
-        for r in &rows {
-            let fields = [
-                r.seq.to_string(),
-                iso(reports::at(r.created_at)),
-                port.to_owned(),
-                r.user_id.clone().unwrap_or_default(),
-                r.feature.clone(),
-                r.provider.clone(),
-                r.model.clone(),
-                r.tokens.input_tokens.to_string(),
-                r.tokens.output_tokens.to_string(),
-                r.total_tokens().to_string(),
-                r.request_id.clone(),
-                r.reservation_id.clone().unwrap_or_default(),
-                u8::from(r.estimated).to_string(),
-                r.tokens.cached_input_tokens.to_string(),
-                r.tokens.cache_write_tokens.to_string(),
-                r.tokens.reasoning_tokens.to_string(),
-                r.cost_usd.map(usd_string).unwrap_or_default(),
-            ];
-            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-            text.push_str(&line.join(","));
-            text.push('\n');
-        }
-        let mut response = csv_response(text);
+        let mut response = csv_response(ledger_csv(port, &rows));
         if let Some(next) = &next {
             set(&mut response, "X-Next-Cursor", next);
         }
         response
     } else {
-        json_response(
-            200,
-            &json!({
-                "port": port,
-                "rows": rows.iter().map(|r| json::entry(port, r)).collect::<Vec<Value>>(),
-                "nextCursor": next,
-            }),
-        )
+        let page = LedgerPage {
+            port,
+            rows: rows.iter().map(|r| json::entry(port, r)).collect(),
+            next_cursor: next,
+        };
+        typed_json_response(200, &page)
     };
     pending_header(&mut response, &view);
     Ok(response)
+}
+
+/// Ledger rows as CSV, under a header line of [`CSV_COLUMNS`].
+fn ledger_csv(port: &str, rows: &[Entry]) -> String {
+    let mut text = CSV_COLUMNS.join(",");
+    text.push('\n');
+    for r in rows {
+        let fields = [
+            r.seq.to_string(),
+            iso(reports::at(r.created_at)),
+            port.to_owned(),
+            r.user_id.clone().unwrap_or_default(),
+            r.feature.clone(),
+            r.provider.clone(),
+            r.model.clone(),
+            r.tokens.input_tokens.to_string(),
+            r.tokens.output_tokens.to_string(),
+            r.total_tokens().to_string(),
+            r.request_id.clone(),
+            r.reservation_id.clone().unwrap_or_default(),
+            u8::from(r.estimated).to_string(),
+            r.tokens.cached_input_tokens.to_string(),
+            r.tokens.cache_write_tokens.to_string(),
+            r.tokens.reasoning_tokens.to_string(),
+            r.cost_usd.map(usd_string).unwrap_or_default(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        text.push_str(&line.join(","));
+        text.push('\n');
+    }
+    text
 }
 
 /// `GET /v1/ports/{port}/status`: everything the admin page needs.

@@ -9,9 +9,10 @@ use super::json::{self, remaining, replayed};
 use super::{query, Ctx};
 use crate::gate::{CallUsage, RecordOutcome};
 use crate::time::iso;
-use crate::worker::http::{json_response, read_json, total_too_large, unpriced, ApiError};
+use crate::worker::http::{json_response, read_json, ApiError};
 use crate::worker::ids::{fingerprint, random_id};
 use crate::worker::input;
+use crate::worker::refusals::{total_too_large, unpriced};
 use crate::TokenCounts;
 
 /// Every field a usage write may carry (a commit: all but `requestId` and

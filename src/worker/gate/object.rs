@@ -69,7 +69,7 @@ pub(super) struct Inner {
 }
 
 fn seams_on(env: &Env) -> bool {
-    crate::worker::test_seams_on(env)
+    crate::worker::bindings::seams_on(env)
 }
 
 fn json_answer<T: Serialize>(status: u16, value: &T) -> Result<Response> {

@@ -1,20 +1,23 @@
-//! Who may call: attribution headers, and the port key confirmed with KV.
+//! The access phase: who calls (the port key, or the admin token, as the
+//! HTTP API reads them), confirmed with KV, and attribution headers.
+
+use std::rc::Rc;
 
 use worker::Request;
 
-use super::super::auth::Caller;
+use super::super::auth::{authenticate, presented_secret, Caller};
 use super::super::clock;
+use super::super::gate::GateClient;
 use super::super::http::ApiError;
 use super::super::input;
-use super::super::settings::Settings;
-use super::cache;
+use super::super::settings::{hash_secret, Settings};
+use super::{cache, Call};
 
 /// A request header as text, if present.
 pub(super) fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-/// An attribution header: 1 to `max` characters without control characters.
 /// An attribution header, read as UTF-8: 1 to `max` characters by the same
 /// rule as the API's text fields ([`input::text_value`]).
 pub(super) fn attribution(
@@ -27,13 +30,94 @@ pub(super) fn attribution(
         .transpose()
 }
 
+/// A caller's access to the port: its gate and settings, and what confirms
+/// its key.
+#[derive(Clone)]
+pub(super) struct Access {
+    /// The port's gate.
+    pub(super) gate: Rc<GateClient>,
+    /// KV, with the request's faults.
+    pub(super) settings: Settings,
+    /// The secret presented, and its hash.
+    secret: Option<String>,
+    key_hash: Option<String>,
+    /// The key was read from KV for this call (not remembered).
+    read: bool,
+}
+
+impl Access {
+    /// Confirms with KV that the key still acts for `port`, unless it was
+    /// read for this very call.
+    ///
+    /// # Errors
+    /// As [`confirm_key`].
+    pub(super) async fn confirm(&self, port: &str) -> Result<(), ApiError> {
+        if self.read {
+            return Ok(());
+        }
+        confirm_key(
+            &self.settings,
+            self.secret.as_deref(),
+            self.key_hash.as_deref(),
+            port,
+        )
+        .await
+    }
+}
+
+impl Call {
+    /// Authenticates the caller for the port. A port key this isolate
+    /// confirmed for this port a moment ago lets the hold start without
+    /// reading KV first; the key is read again alongside the hold, and the
+    /// call goes nowhere until that read confirms it (see `cache`).
+    ///
+    /// # Errors
+    /// 401, 403; 500 when the Worker is misconfigured; 503 when KV cannot
+    /// be read.
+    pub(super) async fn admit(&mut self, req: &Request) -> Result<(), ApiError> {
+        let Ok(settings) = self.bindings.settings() else {
+            worker::console_error!("the BUDGETS binding is missing");
+            return Err(ApiError::new(
+                500,
+                "internal",
+                "the Worker is misconfigured",
+            ));
+        };
+        let gate = Rc::new(self.bindings.gate(&self.port)?);
+        let now_ms = clock::system_ms();
+        let secret = presented_secret(req);
+        let key_hash = secret.as_deref().map(hash_secret);
+        let remembered = key_hash
+            .as_deref()
+            .and_then(|hash| cache::key(hash, now_ms))
+            .filter(|caller| caller.may_use_port(&self.port).is_ok());
+        let read = remembered.is_none();
+        if read {
+            let admin_token = self.bindings.admin_token.as_deref();
+            let caller = authenticate(req, admin_token, &settings).await?;
+            if let (Some(hash), Caller::Port { .. }) = (&key_hash, &caller) {
+                cache::remember_key(hash, caller.clone(), now_ms);
+            }
+            caller.may_use_port(&self.port)?;
+        }
+        self.access = Some(Access {
+            gate,
+            settings,
+            secret,
+            key_hash,
+            read,
+        });
+        Ok(())
+    }
+}
+
 /// Confirms with KV that the port key presented (remembered by this
 /// isolate) still acts for `port`.
 ///
 /// # Errors
 /// 401 when the key is no longer valid (it was revoked), 403 when it acts
 /// for another port, 503 when KV cannot answer (the gate fails closed).
-pub(super) async fn confirm_key(
+async fn confirm_key(
     settings: &Settings,
     secret: Option<&str>,
     key_hash: Option<&str>,

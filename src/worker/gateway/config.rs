@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use worker::Env;
 
+use super::super::bindings::text_setting;
 use super::super::http::ApiError;
 use super::provider::{EstimatePolicy, ProviderName};
 use crate::llm::port_settings::{parse_port_settings, PortSettings};
@@ -66,15 +67,6 @@ pub struct GatewayConfig {
     pub upstream_timeout: Duration,
     /// `GATEWAY_HOLD_TTL_SECONDS`.
     pub hold_ttl_seconds: u64,
-}
-
-pub(super) fn text_setting(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
 }
 
 fn number_setting(env: &Env, name: &str, default: u64, range: (u64, u64)) -> u64 {

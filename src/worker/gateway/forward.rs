@@ -10,39 +10,26 @@ use worker::{
 
 use super::super::http::ApiError;
 use super::access::header;
-use super::config::{GatewayConfig, Upstream};
-use super::provider::{self, Endpoint, Prepared, Provider};
+use super::estimate::Ready;
+use super::provider::{self, Provider};
 use super::settle::HeldCall;
 use super::stream::{self, UsageTracker};
-use super::Gate;
+use super::Call;
 use crate::gate::PortLoad;
 use crate::llm::redact::Redactor;
 
-impl Gate {
+impl Call {
     /// Sends the call upstream and answers with the provider's response,
     /// settling the hold.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn forward(
         &mut self,
         req: &Request,
-        endpoint: Endpoint,
-        config: &GatewayConfig,
-        upstream: &Upstream,
-        provider_key: &str,
-        prepared: Prepared,
+        ready: Ready,
         held: HeldCall,
     ) -> Result<Response, ApiError> {
-        let sent = send(
-            req,
-            endpoint,
-            config,
-            upstream,
-            provider_key,
-            &prepared.body,
-            prepared.stream,
-        )
-        .await;
-        let (mut upstream, controller) = match sent {
+        let (body, stream) = (&ready.prepared.body, ready.prepared.stream);
+        let sent = self.send(req, &ready.provider_key, body, stream).await;
+        let (upstream, controller) = match sent {
             Ok(sent) => sent,
             Err(e) => {
                 // Nothing was used upstream.
@@ -50,68 +37,92 @@ impl Gate {
                 return Err(e);
             }
         };
-        let status = upstream.status_code();
-        let content_type = upstream
+        let answer = Answer {
+            status: upstream.status_code(),
+            headers: relayed_headers(&upstream, &ready.provider_key),
+            upstream,
+        };
+        let _ = answer
+            .headers
+            .set("x-budget-reservation", &held.reservation_id);
+        let content_type = answer
+            .upstream
             .headers()
             .get("Content-Type")
             .ok()
             .flatten()
             .unwrap_or_default();
-        let out_headers = relayed_headers(&upstream, provider_key);
-        let _ = out_headers.set("x-budget-reservation", &held.reservation_id);
-
-        if (200..300).contains(&status) && content_type.starts_with("text/event-stream") {
-            let (_, body) = upstream.into_parts();
-            let ResponseBody::Stream(body) = body else {
-                return Err(ApiError::new(
-                    502,
-                    "upstream-malformed",
-                    "the upstream stream could not be read",
-                ));
-            };
-            let tracker = UsageTracker::new(endpoint.usage_format(), !prepared.client_wants_usage);
-            let scrubber = Redactor::new(provider_key);
-            let relay = stream::relay(body, tracker, scrubber)
-                .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
-            let readable = relay.readable.clone();
-            let idle_timeout = config.upstream_timeout;
-            self.ctx.wait_until(async move {
-                let end = relay.end(idle_timeout, controller).await;
-                held.settle_stream(end).await;
-            });
-            let response = Response::builder()
-                .with_status(status)
-                .with_headers(out_headers)
-                .stream(readable);
-            return Ok(response);
+        if (200..300).contains(&answer.status) && content_type.starts_with("text/event-stream") {
+            return self.relay(answer, controller, &ready, held);
         }
+        self.answer_whole(answer, &ready.provider_key, held).await
+    }
 
-        let body = match whole_body(&mut upstream, config).await {
-            Some(bytes) => bytes,
-            None => {
-                // The call may have run upstream: charge it by rule.
-                held.charge_unseen(None, None).await;
-                self.measure_after(&held).await;
-                return Err(ApiError::new(
-                    502,
-                    "upstream-malformed",
-                    "the upstream response broke off before its end; the call is charged its estimate",
-                ));
-            }
+    /// Relays a streamed answer; the hold is settled when the relay ends
+    /// (finished, cut, or interrupted by the client), after the answer.
+    fn relay(
+        &mut self,
+        answer: Answer,
+        controller: AbortController,
+        ready: &Ready,
+        held: HeldCall,
+    ) -> Result<Response, ApiError> {
+        let (_, body) = answer.upstream.into_parts();
+        let ResponseBody::Stream(body) = body else {
+            return Err(ApiError::new(
+                502,
+                "upstream-malformed",
+                "the upstream stream could not be read",
+            ));
+        };
+        let tracker = UsageTracker::new(
+            self.endpoint.usage_format(),
+            !ready.prepared.client_wants_usage,
+        );
+        let scrubber = Redactor::new(&ready.provider_key);
+        let relay = stream::relay(body, tracker, scrubber)
+            .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
+        let readable = relay.readable.clone();
+        let idle_timeout = self.config.upstream_timeout;
+        self.ctx.wait_until(async move {
+            let end = relay.end(idle_timeout, controller).await;
+            held.settle_stream(end).await;
+        });
+        Ok(Response::builder()
+            .with_status(answer.status)
+            .with_headers(answer.headers)
+            .stream(readable))
+    }
+
+    /// Answers with the whole upstream body (redacted): a refusal by the
+    /// provider releases the hold, an answer with its usage is committed
+    /// after the answer, and one without (or broken off) is charged by rule.
+    async fn answer_whole(
+        &mut self,
+        mut answer: Answer,
+        provider_key: &str,
+        held: HeldCall,
+    ) -> Result<Response, ApiError> {
+        let Some(body) = self.whole_body(&mut answer.upstream).await else {
+            // The call may have run upstream: charge it by rule.
+            held.charge_unseen(None, None).await;
+            self.measure_after(&held).await;
+            return Err(ApiError::new(
+                502,
+                "upstream-malformed",
+                "the upstream response broke off before its end; the call is charged its estimate",
+            ));
         };
         let body = redact(body, provider_key);
-        if !(200..300).contains(&status) {
+        if !(200..300).contains(&answer.status) {
             // The provider refused the call: nothing was used.
             self.settled(&held, held.release().await);
-            return Ok(Response::from_bytes(body)
-                .map_err(|_| ApiError::new(500, "internal", "internal error"))?
-                .with_status(status)
-                .with_headers(out_headers));
+            return answer.with_body(body);
         }
         let parsed: Option<Value> = serde_json::from_slice(&body).ok();
         let usage = parsed
             .as_ref()
-            .and_then(|v| provider::response_usage(endpoint, v));
+            .and_then(|v| provider::response_usage(self.endpoint, v));
         let Some(usage) = usage else {
             held.charge_unseen(None, None).await;
             self.measure_after(&held).await;
@@ -134,10 +145,7 @@ impl Gate {
         self.ctx.wait_until(async move {
             held.commit(usage, model.as_deref()).await;
         });
-        Ok(Response::from_bytes(body)
-            .map_err(|_| ApiError::new(500, "internal", "internal error"))?
-            .with_status(status)
-            .with_headers(out_headers))
+        answer.with_body(body)
     }
 
     /// Updates the budget state after a settlement, when it reported one.
@@ -152,109 +160,179 @@ impl Gate {
             self.remember(view.budget.budget, &view.load);
         }
     }
-}
 
-/// Sends a request body upstream with the provider key (a provider's
-/// redirect is never followed: the prompt goes to the provider's origin and
-/// nowhere else): the upstream's answer and the controller that aborts it.
-///
-/// # Errors
-/// 502 `upstream-unreachable`, 504 `upstream-timeout` (no response headers
-/// within the timeout; the request is aborted), 502 `upstream-redirect`.
-pub(super) async fn send(
-    req: &Request,
-    endpoint: Endpoint,
-    config: &GatewayConfig,
-    upstream: &Upstream,
-    provider_key: &str,
-    body: &[u8],
-    stream: bool,
-) -> Result<(Response, AbortController), ApiError> {
-    let provider = &upstream.name;
-    let mut url = format!("{}{}", upstream.base_url, endpoint.upstream_path());
-    if let Some(query) = req.url().ok().and_then(|u| u.query().map(str::to_owned)) {
-        url.push('?');
-        url.push_str(&query);
-    }
-    let headers = Headers::new();
-    let _ = headers.set("Content-Type", "application/json");
-    let _ = headers.set(
-        "Accept",
-        if stream {
-            "text/event-stream"
-        } else {
-            "application/json"
-        },
-    );
-    match upstream.dialect {
-        Provider::OpenAi => {
-            let _ = headers.set("Authorization", &format!("Bearer {provider_key}"));
-        }
-        Provider::Anthropic => {
-            let _ = headers.set("x-api-key", provider_key);
-            let version = header(req, "anthropic-version").unwrap_or_else(|| "2023-06-01".into());
-            let _ = headers.set("anthropic-version", &version);
-            if let Some(beta) = header(req, "anthropic-beta") {
-                let _ = headers.set("anthropic-beta", &beta);
+    /// Sends a request body upstream with the provider key (a provider's
+    /// redirect is never followed: the prompt goes to the provider's origin
+    /// and nowhere else): the upstream's answer and the controller that
+    /// aborts it.
+    ///
+    /// # Errors
+    /// 502 `upstream-unreachable`, 504 `upstream-timeout` (no response
+    /// headers within the timeout; the request is aborted), 502
+    /// `upstream-redirect`.
+    async fn send(
+        &self,
+        req: &Request,
+        provider_key: &str,
+        body: &[u8],
+        stream: bool,
+    ) -> Result<(Response, AbortController), ApiError> {
+        let request = self.upstream_request(req, provider_key, body, stream)?;
+        let (timeout, provider) = (self.config.upstream_timeout, &self.upstream.name);
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let fetch = Fetch::Request(request);
+        let sent = select(
+            Box::pin(fetch.send_with_signal(&signal)),
+            Delay::from(timeout),
+        )
+        .await;
+        let upstream = match sent {
+            Either::Left((Ok(response), _)) => response,
+            Either::Left((Err(e), _)) => {
+                worker::console_warn!("gateway: upstream {} unreachable: {e}", provider);
+                return Err(ApiError::new(
+                    502,
+                    "upstream-unreachable",
+                    format!("the {} upstream could not be reached", provider),
+                ));
             }
-        }
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_redirect(RequestRedirect::Manual)
-        .with_headers(headers)
-        .with_body(Some(js_sys::Uint8Array::from(body).into()));
-    let upstream_request = Request::new_with_init(&url, &init).map_err(|e| {
-        worker::console_error!("gateway: bad upstream request: {e}");
-        ApiError::new(500, "internal", "the upstream request could not be built")
-    })?;
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let fetch = Fetch::Request(upstream_request);
-    let sent = select(
-        Box::pin(fetch.send_with_signal(&signal)),
-        Delay::from(config.upstream_timeout),
-    )
-    .await;
-    let upstream = match sent {
-        Either::Left((Ok(response), _)) => response,
-        Either::Left((Err(e), _)) => {
-            worker::console_warn!("gateway: upstream {} unreachable: {e}", provider);
+            Either::Right(_) => {
+                controller.abort();
+                return Err(ApiError::new(
+                    504,
+                    "upstream-timeout",
+                    format!(
+                        "the {} upstream did not answer within {} ms",
+                        provider,
+                        timeout.as_millis()
+                    ),
+                ));
+            }
+        };
+        let status = upstream.status_code();
+        if (300..400).contains(&status) {
+            worker::console_warn!(
+                "gateway: the {} upstream answered {status} (a redirect); not followed",
+                provider
+            );
             return Err(ApiError::new(
                 502,
-                "upstream-unreachable",
-                format!("the {} upstream could not be reached", provider),
-            ));
-        }
-        Either::Right(_) => {
-            controller.abort();
-            return Err(ApiError::new(
-                504,
-                "upstream-timeout",
+                "upstream-redirect",
                 format!(
-                    "the {} upstream did not answer within {} ms",
-                    provider,
-                    config.upstream_timeout.as_millis()
+                    "the {} upstream answered with a redirect ({status}), which the gateway does not follow; nothing was charged",
+                    provider
                 ),
             ));
         }
-    };
-    let status = upstream.status_code();
-    if (300..400).contains(&status) {
-        worker::console_warn!(
-            "gateway: the {} upstream answered {status} (a redirect); not followed",
-            provider
-        );
-        return Err(ApiError::new(
-            502,
-            "upstream-redirect",
-            format!(
-                "the {} upstream answered with a redirect ({status}), which the gateway does not follow; nothing was charged",
-                provider
-            ),
-        ));
+        Ok((upstream, controller))
     }
-    Ok((upstream, controller))
+
+    /// The request to the upstream: the endpoint under its base URL with
+    /// the client's query, the provider key in the dialect's header, and
+    /// the body.
+    fn upstream_request(
+        &self,
+        req: &Request,
+        provider_key: &str,
+        body: &[u8],
+        stream: bool,
+    ) -> Result<Request, ApiError> {
+        let upstream = &self.upstream;
+        let mut url = format!("{}{}", upstream.base_url, self.endpoint.upstream_path());
+        if let Some(query) = req.url().ok().and_then(|u| u.query().map(str::to_owned)) {
+            url.push('?');
+            url.push_str(&query);
+        }
+        let headers = Headers::new();
+        let _ = headers.set("Content-Type", "application/json");
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let _ = headers.set("Accept", accept);
+        match upstream.dialect {
+            Provider::OpenAi => {
+                let _ = headers.set("Authorization", &format!("Bearer {provider_key}"));
+            }
+            Provider::Anthropic => {
+                let _ = headers.set("x-api-key", provider_key);
+                let version =
+                    header(req, "anthropic-version").unwrap_or_else(|| "2023-06-01".into());
+                let _ = headers.set("anthropic-version", &version);
+                if let Some(beta) = header(req, "anthropic-beta") {
+                    let _ = headers.set("anthropic-beta", &beta);
+                }
+            }
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_redirect(RequestRedirect::Manual)
+            .with_headers(headers)
+            .with_body(Some(js_sys::Uint8Array::from(body).into()));
+        Request::new_with_init(&url, &init).map_err(|e| {
+            worker::console_error!("gateway: bad upstream request: {e}");
+            ApiError::new(500, "internal", "the upstream request could not be built")
+        })
+    }
+
+    /// Token counting (`.../responses/input_tokens`,
+    /// `.../v1/messages/count_tokens`): the body goes upstream as the client
+    /// sent it, and the answer (any status) comes back redacted. Nothing is
+    /// held or counted: the provider does not bill it as a call.
+    pub(super) async fn pass_through(
+        &self,
+        req: &Request,
+        provider_key: &str,
+        body: &[u8],
+    ) -> Result<Response, ApiError> {
+        let (mut upstream, _controller) = self.send(req, provider_key, body, false).await?;
+        let status = upstream.status_code();
+        let out_headers = relayed_headers(&upstream, provider_key);
+        let Some(body) = self.whole_body(&mut upstream).await else {
+            return Err(ApiError::new(
+                502,
+                "upstream-malformed",
+                "the upstream response broke off before its end",
+            ));
+        };
+        Ok(Response::from_bytes(redact(body, provider_key))
+            .map_err(|_| ApiError::new(500, "internal", "internal error"))?
+            .with_status(status)
+            .with_headers(out_headers))
+    }
+
+    /// The whole upstream body, or `None` when it broke off or did not end
+    /// within the upstream timeout.
+    async fn whole_body(&self, upstream: &mut Response) -> Option<Vec<u8>> {
+        match select(
+            Box::pin(upstream.bytes()),
+            Delay::from(self.config.upstream_timeout),
+        )
+        .await
+        {
+            Either::Left((Ok(bytes), _)) => Some(bytes),
+            Either::Left((Err(_), _)) | Either::Right(_) => None,
+        }
+    }
+}
+
+/// The upstream's answer, and the status and headers the client gets.
+struct Answer {
+    upstream: Response,
+    status: u16,
+    headers: Headers,
+}
+
+impl Answer {
+    /// The client's answer with `body`.
+    fn with_body(self, body: Vec<u8>) -> Result<Response, ApiError> {
+        Ok(Response::from_bytes(body)
+            .map_err(|_| ApiError::new(500, "internal", "internal error"))?
+            .with_status(self.status)
+            .with_headers(self.headers))
+    }
 }
 
 /// The upstream's headers a client sees (redacted like a body), and ours.
@@ -269,52 +347,6 @@ pub(super) fn relayed_headers(upstream: &Response, provider_key: &str) -> Header
     }
     let _ = out_headers.set("Cache-Control", "no-store");
     out_headers
-}
-
-/// Token counting (`.../responses/input_tokens`, `.../v1/messages/count_tokens`):
-/// the body goes upstream as the client sent it, and the answer (any status)
-/// comes back redacted. Nothing is held or counted: the provider does not
-/// bill it as a call.
-pub(super) async fn pass_through(
-    req: &Request,
-    endpoint: Endpoint,
-    config: &GatewayConfig,
-    upstream: &Upstream,
-    provider_key: &str,
-    body: &[u8],
-) -> Result<Response, ApiError> {
-    let (mut upstream, _controller) =
-        send(req, endpoint, config, upstream, provider_key, body, false).await?;
-    let status = upstream.status_code();
-    let out_headers = relayed_headers(&upstream, provider_key);
-    let body = match whole_body(&mut upstream, config).await {
-        Some(bytes) => bytes,
-        None => {
-            return Err(ApiError::new(
-                502,
-                "upstream-malformed",
-                "the upstream response broke off before its end",
-            ));
-        }
-    };
-    Ok(Response::from_bytes(redact(body, provider_key))
-        .map_err(|_| ApiError::new(500, "internal", "internal error"))?
-        .with_status(status)
-        .with_headers(out_headers))
-}
-
-/// The whole upstream body, or `None` when it broke off or did not end
-/// within the upstream timeout.
-async fn whole_body(upstream: &mut Response, config: &GatewayConfig) -> Option<Vec<u8>> {
-    match select(
-        Box::pin(upstream.bytes()),
-        Delay::from(config.upstream_timeout),
-    )
-    .await
-    {
-        Either::Left((Ok(bytes), _)) => Some(bytes),
-        Either::Left((Err(_), _)) | Either::Right(_) => None,
-    }
 }
 
 /// Removes the provider key, in every spelling a JSON reader decodes back

@@ -1,16 +1,19 @@
 //! The hold: one atomic reservation of the call's estimate in the port's
 //! gate, under the request id of its attempt.
 
+use super::super::d1::StoreError;
 use super::super::gate::GateClient;
-use super::super::http::{refusal, ApiError};
+use super::super::http::ApiError;
 use super::super::ids::random_id;
+use super::super::refusals::{refusal, total_too_large, unpriced};
 use super::super::settings::Settings;
+use super::estimate::Ready;
 use super::provider::Prepared;
-use super::{Gate, MAX_ATTEMPTS_PER_KEY};
-use crate::gate::{HoldRequest, HoldState, PortLoad, ReserveOutcome};
+use super::{Call, Held, MAX_ATTEMPTS_PER_KEY};
+use crate::gate::{HoldRequest, HoldState, ReserveOutcome};
 use crate::Budget;
 
-impl Gate {
+impl Call {
     /// Holds the call's estimate. A request id whose earlier call is settled
     /// (an SDK retrying a failed call with the same `Idempotency-Key`) moves
     /// on to `{key} #2`, `{key} #3`, ... ([`attempt_request_id`]): each
@@ -21,19 +24,18 @@ impl Gate {
     /// table does not know is priced by the port's fallback price in the
     /// gate, or refused there by a `usd` budget (400 `unpriced-model`,
     /// nothing forwarded).
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn reserve(
         &mut self,
         gate: &GateClient,
         settings: &Settings,
-        prepared: &Prepared,
-        feature: &str,
-        user_id: Option<&str>,
-        idempotency_key: Option<String>,
+        ready: &Ready,
         body_hash: &str,
-        ttl_seconds: u64,
-    ) -> Result<(String, String, Budget, PortLoad), ApiError> {
-        let base = idempotency_key.unwrap_or_else(|| random_id("gw_"));
+    ) -> Result<Held, ApiError> {
+        let prepared = &ready.prepared;
+        let base = ready
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(|| random_id("gw_"));
         let (input, output) = (
             prepared.estimate.input_tokens,
             prepared.estimate.output_tokens,
@@ -50,59 +52,79 @@ impl Gate {
             let request_id = attempt_request_id(&base, attempt);
             let hold = HoldRequest {
                 estimated_tokens: prepared.estimate.total(),
-                feature: feature.to_owned(),
-                user_id: user_id.map(str::to_owned),
+                feature: ready.feature.clone(),
+                user_id: ready.user_id.clone(),
                 request_id: request_id.clone(),
-                ttl_seconds,
+                ttl_seconds: self.config.hold_ttl_seconds,
                 body_hash: body_hash.to_owned(),
                 hold_id: random_id("rsv_"),
                 estimated_usd,
                 unpriced_estimate: estimated_usd.is_none().then_some((input, output)),
             };
             let answer = gate.reserve(&hold).await?;
-            let budget = &answer.budget.budget;
+            let budget = answer.budget.budget;
             match answer.result {
                 ReserveOutcome::Held {
                     hold,
                     load,
                     replayed: false,
-                } => return Ok((hold.id, request_id, *budget, load)),
-                ReserveOutcome::Held { hold, load, .. } if hold.state == HoldState::Held => {
-                    self.remember(*budget, &load);
-                    return Err(ApiError::conflict(
-                        "call-in-flight",
-                        "a call with this Idempotency-Key is still in flight",
-                    ));
+                } => {
+                    return Ok(Held {
+                        reservation_id: hold.id,
+                        request_id,
+                        budget,
+                        load,
+                    })
                 }
-                ReserveOutcome::Held { .. } => continue,
-                ReserveOutcome::Refused { refusal: r, load } => {
-                    self.remember(*budget, &load);
-                    return Err(refusal(&r, self.now));
-                }
-                ReserveOutcome::Conflict { load, .. } => {
-                    self.remember(*budget, &load);
-                    return Err(ApiError::conflict(
-                        "idempotency-key-conflict",
-                        "this Idempotency-Key was used for a different request",
-                    ));
-                }
-                ReserveOutcome::TooLarge { refusal: r, load } => {
-                    self.remember(*budget, &load);
-                    return Err(super::super::http::total_too_large(&r));
-                }
-                ReserveOutcome::Unpriced { load } => {
-                    self.remember(*budget, &load);
-                    return Err(match prices_down {
-                        Some(e) => e.into(),
-                        None => super::super::http::unpriced(Some(&prepared.model)),
-                    });
-                }
+                // A call under this key was settled: the next attempt.
+                ReserveOutcome::Held { hold, .. } if hold.state != HoldState::Held => continue,
+                refused => return Err(self.refused_hold(budget, refused, prices_down, prepared)),
             }
         }
         Err(ApiError::conflict(
             "idempotency-key-exhausted",
             format!("this Idempotency-Key was already used for {MAX_ATTEMPTS_PER_KEY} calls"),
         ))
+    }
+
+    /// The answer to a hold the gate did not make (the port's state is
+    /// remembered for its headers): a call under the key still in flight,
+    /// a refusal by the budget, a key used for another request, a total
+    /// past the exact range, or a call with no price.
+    fn refused_hold(
+        &mut self,
+        budget: Budget,
+        outcome: ReserveOutcome,
+        prices_down: Option<StoreError>,
+        prepared: &Prepared,
+    ) -> ApiError {
+        let (error, load) = match outcome {
+            ReserveOutcome::Held { load, .. } => (
+                ApiError::conflict(
+                    "call-in-flight",
+                    "a call with this Idempotency-Key is still in flight",
+                ),
+                load,
+            ),
+            ReserveOutcome::Refused { refusal: r, load } => (refusal(&r, self.now), load),
+            ReserveOutcome::Conflict { load, .. } => (
+                ApiError::conflict(
+                    "idempotency-key-conflict",
+                    "this Idempotency-Key was used for a different request",
+                ),
+                load,
+            ),
+            ReserveOutcome::TooLarge { refusal: r, load } => (total_too_large(&r), load),
+            ReserveOutcome::Unpriced { load } => (
+                match prices_down {
+                    Some(e) => e.into(),
+                    None => unpriced(Some(&prepared.model)),
+                },
+                load,
+            ),
+        };
+        self.remember(budget, &load);
+        error
     }
 }
 

@@ -31,33 +31,29 @@
 mod access;
 pub mod cache;
 pub mod config;
+mod estimate;
 mod forward;
 mod hold;
 pub mod provider;
 mod settle;
 pub mod stream;
 
-use std::rc::Rc;
-
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
-use worker::{Context, Env, Method, Request, Response};
+use serde_json::json;
+use worker::{Context, Method, Request, Response};
 
-use super::auth::{authenticate, presented_secret, Caller};
-use super::clock::{self, Clock};
-use super::fault::Faults;
-use super::gate::GateClient;
-use super::http::{set, ApiError, BudgetState};
+use super::bindings::Bindings;
+use super::budget_state::BudgetState;
+use super::http::{set, ApiError};
 use super::ids::{fingerprint, random_id};
 use super::input;
-use super::settings::{hash_secret, Settings};
 use crate::gate::PortLoad;
 use crate::Budget;
-use access::{attribution, confirm_key, header};
-use config::{text_setting, GatewayConfig, Upstream};
+use access::Access;
+use config::{GatewayConfig, Upstream};
 pub use config::{DEFAULT_HOLD_TTL_SECONDS, DEFAULT_MAX_TOKENS, DEFAULT_UPSTREAM_TIMEOUT_MS};
-use forward::pass_through;
-use provider::{Endpoint, EstimatePolicy, GatewayPath, Prepared, Provider};
+use estimate::Ready;
+use provider::{Endpoint, GatewayPath, Provider};
 use settle::HeldCall;
 
 /// The largest request body the gateway forwards.
@@ -66,43 +62,34 @@ pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 /// retrying a failed call sends the same key again).
 const MAX_ATTEMPTS_PER_KEY: u32 = 8;
 
-/// True when `path` belongs to the gateway rather than the HTTP API.
-pub fn handles(path: &str) -> bool {
-    GatewayPath::parse(path).is_some()
-}
-
-/// Answers one gateway request. Errors come in the provider's own format;
-/// every answer after authentication carries the port's budget headers.
-pub async fn handle(mut req: Request, env: Env, ctx: Context, clock: Clock) -> Response {
+/// Answers one gateway request (a path of the gateway's rows in the route
+/// table). Errors come in the provider's own format; every answer after
+/// authentication carries the port's budget headers.
+pub async fn handle(req: &mut Request, bindings: Bindings, ctx: Context) -> Response {
     let Some(target) = GatewayPath::parse(&req.path()) else {
         return provider_error(
             Provider::OpenAi,
             ApiError::not_found("no gateway route for this path"),
         );
     };
-    let config = GatewayConfig::from_env(&env);
+    let config = GatewayConfig::from_env(&bindings.env);
     // Errors before the provider is known come in OpenAI's format.
     let provider = config.dialect(&target.provider).unwrap_or(Provider::OpenAi);
-    let mut call = Gate {
-        env,
-        ctx,
-        clock,
-        now: clock.now(),
-        config,
-        target,
-        port_access: None,
-        state: None,
+    let (result, call) = match Call::route(req, bindings, ctx, config, target) {
+        Ok(mut call) => (call.serve(req).await, Some(call)),
+        Err(e) => (Err(e), None),
     };
-    let result = call.serve(&mut req).await;
     // A body left unread by an early refusal is drained, so the client's
     // keep-alive connection carries its next call.
-    super::http::discard_body(&mut req).await;
+    super::http::discard_body(req).await;
     let mut response = result.unwrap_or_else(|e| provider_error(provider, e));
-    if call.state.is_none() {
-        call.measure().await;
-    }
-    if let Some(state) = &call.state {
-        state.apply(&mut response);
+    if let Some(mut call) = call {
+        if call.state.is_none() {
+            call.measure().await;
+        }
+        if let Some(state) = &call.state {
+            state.apply(&mut response);
+        }
     }
     response
 }
@@ -126,48 +113,56 @@ fn provider_error(provider: Provider, error: ApiError) -> Response {
     response
 }
 
-/// The port's gate, once the caller is known to act for it.
-struct PortAccess {
-    gate: Rc<GateClient>,
-}
-
-/// One gateway request.
-struct Gate {
-    env: Env,
+/// One gateway call: the context its phases read and fill, in order
+/// (pingora's per-request CTX). Routing gives the upstream and endpoint;
+/// access ([`Call::admit`]) the caller's gate and settings; the estimate
+/// ([`Ready`]) what is held; the hold, forwarding and settlement the
+/// port's budget state for the answer's headers.
+struct Call {
+    bindings: Bindings,
     ctx: Context,
-    /// The request's clock: settlement after the answer reads it again.
-    clock: Clock,
     /// The instant the call was gated at.
     now: DateTime<Utc>,
     config: GatewayConfig,
-    target: GatewayPath,
-    port_access: Option<PortAccess>,
+    /// The port.
+    port: String,
+    /// Where the call goes.
+    upstream: Upstream,
+    /// What it calls there.
+    endpoint: Endpoint,
+    /// The port's gate and settings, once the caller is known to act for
+    /// the port.
+    access: Option<Access>,
+    /// The port's budget state as last measured.
     state: Option<BudgetState>,
 }
 
-impl Gate {
-    fn port(&self) -> &str {
-        &self.target.port
-    }
+/// What the hold answered: the hold and the ledger request id of the
+/// call, and the port's budget state.
+struct Held {
+    reservation_id: String,
+    request_id: String,
+    budget: Budget,
+    load: PortLoad,
+}
 
-    fn remember(&mut self, budget: Budget, load: &PortLoad) {
-        self.state = Some(BudgetState::new(budget, load, self.now));
-    }
-
-    /// Reads the port's budget state for an answer that has none yet (only
-    /// for a caller allowed to see the port).
-    async fn measure(&mut self) {
-        let Some(access) = &self.port_access else {
-            return;
-        };
-        if let Ok(view) = access.gate.view(None, false).await {
-            self.remember(view.budget.budget, &view.load);
-        }
-    }
-
-    async fn serve(&mut self, req: &mut Request) -> Result<Response, ApiError> {
-        let upstream = self.config.upstream(&self.env, &self.target.provider)?;
-        let Some(endpoint) = self.target.endpoint(upstream.dialect) else {
+impl Call {
+    /// The routing phase: the upstream of the path's provider, the
+    /// endpoint the rest of the path names, the method (only POST), and
+    /// the port's id.
+    ///
+    /// # Errors
+    /// 404 for an unknown provider or endpoint, 405, 400 `invalid-port`,
+    /// 500 for a provider table that is not valid.
+    fn route(
+        req: &Request,
+        bindings: Bindings,
+        ctx: Context,
+        config: GatewayConfig,
+        target: GatewayPath,
+    ) -> Result<Call, ApiError> {
+        let upstream = config.upstream(&bindings.env, &target.provider)?;
+        let Some(endpoint) = target.endpoint(upstream.dialect) else {
             return Err(ApiError::not_found(format!(
                 "the gateway proxies POST .../openai/chat/completions, .../openai/responses, \
                  .../openai/responses/input_tokens, .../openai/embeddings, \
@@ -181,220 +176,140 @@ impl Gate {
                 &[Method::Post],
             ));
         }
-        input::port(self.port())?;
-        let faults_on = self
-            .env
-            .var("FAULT_INJECTION")
-            .map(|v| v.to_string() == "on")
-            .unwrap_or(false);
-        let fault_header = header(req, "x-fault").filter(|_| faults_on);
-        let faults = Rc::new(Faults::from_header(faults_on, fault_header.clone()));
-        let Ok(kv) = self.env.kv("BUDGETS") else {
-            worker::console_error!("the BUDGETS binding is missing");
-            return Err(ApiError::new(
-                500,
-                "internal",
-                "the Worker is misconfigured",
-            ));
-        };
-        let gate = Rc::new(GateClient::new(
-            &self.env,
-            self.port(),
-            self.clock,
-            fault_header,
-        )?);
-        let settings = Settings::new(kv, faults);
-        let admin_token = text_setting(&self.env, "ADMIN_TOKEN");
-        let port = self.port().to_owned();
-        let now_ms = clock::system_ms();
-        let secret = presented_secret(req);
-        let key_hash = secret.as_deref().map(hash_secret);
-        // A port key this isolate confirmed for this port a moment ago lets
-        // the hold start without reading KV first; the key is read again
-        // alongside the hold, and the call goes nowhere until that read
-        // confirms it (see `cache`).
-        let remembered = key_hash
-            .as_deref()
-            .and_then(|hash| cache::key(hash, now_ms))
-            .filter(|caller| caller.may_use_port(&port).is_ok());
-        let confirmed = match remembered {
-            Some(_) => false,
-            None => {
-                let caller = authenticate(req, admin_token.as_deref(), &settings).await?;
-                if let (Some(hash), Caller::Port { .. }) = (&key_hash, &caller) {
-                    cache::remember_key(hash, caller.clone(), now_ms);
-                }
-                caller.may_use_port(&port)?;
-                true
-            }
-        };
-        let confirm = || async {
-            if confirmed {
-                return Ok(());
-            }
-            confirm_key(&settings, secret.as_deref(), key_hash.as_deref(), &port).await
-        };
-        self.port_access = Some(PortAccess { gate: gate.clone() });
+        input::port(&target.port)?;
+        Ok(Call {
+            now: bindings.clock.now(),
+            bindings,
+            ctx,
+            config,
+            port: target.port,
+            upstream,
+            endpoint,
+            access: None,
+            state: None,
+        })
+    }
 
-        if endpoint.uncounted() {
-            // Token counting: confirmed like a call, never held or counted.
-            let ready = self.ready_count(req, &upstream).await;
-            if let Err(refused) = confirm().await {
-                self.port_access = None;
-                return Err(refused);
-            }
-            let (config, provider_key, raw) = ready?;
-            return pass_through(req, endpoint, &config, &upstream, &provider_key, &raw).await;
+    fn remember(&mut self, budget: Budget, load: &PortLoad) {
+        self.state = Some(BudgetState::new(budget, load, self.now));
+    }
+
+    /// Reads the port's budget state for an answer that has none yet (only
+    /// for a caller allowed to see the port).
+    async fn measure(&mut self) {
+        let Some(access) = &self.access else {
+            return;
+        };
+        if let Ok(view) = access.gate.view(None, false).await {
+            self.remember(view.budget.budget, &view.load);
         }
+    }
 
-        let ready = self.ready_call(req, endpoint, &upstream).await;
-        let (config, provider_key, feature, user_id, idempotency_key, prepared) = match ready {
+    /// The port's gate and settings (a copy: the phases run beside each
+    /// other).
+    fn access(&self) -> Result<Access, ApiError> {
+        self.access
+            .clone()
+            .ok_or_else(|| ApiError::new(500, "internal", "internal error"))
+    }
+
+    /// Confirms the caller's key with KV (unless it was read for this call).
+    ///
+    /// # Errors
+    /// The refusal, which forgets the caller's access.
+    async fn confirmed(&mut self) -> Result<(), ApiError> {
+        let access = self.access()?;
+        match access.confirm(&self.port).await {
+            Ok(()) => Ok(()),
+            Err(refused) => Err(self.refused(refused)),
+        }
+    }
+
+    /// Forgets the caller's access (its key was refused), and with it the
+    /// budget state its answer would have carried.
+    fn refused(&mut self, refusal: ApiError) -> ApiError {
+        self.access = None;
+        self.state = None;
+        refusal
+    }
+
+    async fn serve(&mut self, req: &mut Request) -> Result<Response, ApiError> {
+        self.admit(req).await?;
+        if self.endpoint.uncounted() {
+            return self.count(req).await;
+        }
+        let ready = self.ready(req).await;
+        let ready = match ready {
             Ok(ready) => ready,
             Err(e) => {
                 // An unconfirmed key learns nothing, not even that its
                 // request was malformed, until KV confirms it.
-                if let Err(refused) = confirm().await {
-                    self.port_access = None;
-                    return Err(refused);
-                }
+                self.confirmed().await?;
                 return Err(e);
             }
         };
-        let body_hash = fingerprint(&json!({
-            "endpoint": endpoint.upstream_path(),
-            "body": hex_digest(&prepared.body),
-        }));
-        let (held, confirmation) = futures_util::join!(
-            self.reserve(
-                &gate,
-                &settings,
-                &prepared,
-                &feature,
-                user_id.as_deref(),
-                idempotency_key,
-                &body_hash,
-                config.hold_ttl_seconds,
-            ),
-            confirm()
-        );
-        if let Err(refused) = confirmation {
-            // The key is no longer valid: give back what was held for it.
-            if let Ok((reservation, _, _, _)) = &held {
-                let _ = gate.release(reservation).await;
-            }
-            self.port_access = None;
-            self.state = None;
-            return Err(refused);
-        }
-        let (reservation, request_id, budget, load) = held?;
-        self.remember(budget, &load);
-        let held = HeldCall {
-            gate,
-            write_id: random_id("w_"),
-            port: self.port().to_owned(),
-            budget,
-            reservation_id: reservation,
-            user_id,
-            provider: upstream.name.clone(),
-            model: prepared.model.clone(),
-            estimate: prepared.estimate,
-            settings: settings.clone(),
-        };
-        let mut response = self
-            .forward(
-                req,
-                endpoint,
-                &config,
-                &upstream,
-                &provider_key,
-                prepared,
-                held,
-            )
-            .await?;
+        let held = self.hold(&ready).await?;
+        self.remember(held.budget, &held.load);
+        let request_id = held.request_id.clone();
+        let call = self.held_call(&ready, held)?;
+        let mut response = self.forward(req, ready, call).await?;
         set(&mut response, "x-budget-request-id", &request_id);
         Ok(response)
     }
 
-    /// What a token count needs: the configuration, the provider key and
-    /// the request body (JSON, at most [`MAX_REQUEST_BYTES`]) as sent.
-    async fn ready_count(
-        &mut self,
-        req: &mut Request,
-        upstream: &Upstream,
-    ) -> Result<(GatewayConfig, String, Vec<u8>), ApiError> {
-        let config = self.config.clone();
-        let provider_key = upstream.configured_key()?;
-        let (raw, _) = read_body(req).await?;
-        Ok((config, provider_key, raw))
+    /// Token counting: confirmed like a call, never held or counted.
+    async fn count(&mut self, req: &mut Request) -> Result<Response, ApiError> {
+        let ready = self.ready_count(req).await;
+        self.confirmed().await?;
+        let (provider_key, raw) = ready?;
+        self.pass_through(req, &provider_key, &raw).await
     }
 
-    /// Everything a call needs before its hold: the configuration and
-    /// provider key, attribution, and the body made ready for the upstream.
-    #[allow(clippy::type_complexity)]
-    async fn ready_call(
-        &mut self,
-        req: &mut Request,
-        endpoint: Endpoint,
-        upstream: &Upstream,
-    ) -> Result<
-        (
-            GatewayConfig,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Prepared,
-        ),
-        ApiError,
-    > {
-        let config = self.config.clone();
-        let provider_key = upstream.configured_key()?;
-        let feature = attribution(req, "x-budget-feature", 64)?.unwrap_or_else(|| "default".into());
-        let user_id = attribution(req, "x-budget-user", 128)?;
-        let idempotency_key = match header(req, "Idempotency-Key") {
-            None => None,
-            Some(key) => {
-                let map =
-                    serde_json::Map::from_iter([("Idempotency-Key".to_owned(), Value::from(key))]);
-                input::request_id(&map, "Idempotency-Key")?
+    /// The hold, made while the caller's key is confirmed: a key no longer
+    /// valid gets back what was held for it.
+    async fn hold(&mut self, ready: &Ready) -> Result<Held, ApiError> {
+        // A canonical JSON value (ordered by key), as every fingerprint.
+        let body_hash = fingerprint(&json!({
+            "endpoint": self.endpoint.upstream_path(),
+            "body": hex_digest(&ready.prepared.body),
+        }));
+        let access = self.access()?;
+        let port = self.port.clone();
+        let (held, confirmation) = futures_util::join!(
+            self.reserve(&access.gate, &access.settings, ready, &body_hash),
+            access.confirm(&port)
+        );
+        if let Err(refused) = confirmation {
+            if let Ok(held) = &held {
+                let _ = access.gate.release(&held.reservation_id).await;
             }
-        };
-        // The port's own settings, over the gateway's.
-        let settings = config.port_settings(self.port())?;
-        let policy = EstimatePolicy {
-            default_max_tokens: settings
-                .default_max_tokens
-                .unwrap_or(config.policy.default_max_tokens),
-            strict: settings.strict.unwrap_or(config.policy.strict),
-        };
-        let (raw, body) = read_body(req).await?;
-        let prepared = provider::prepare(endpoint, raw, body, policy)?;
-        if !settings.allows(&prepared.model) {
-            return Err(ApiError::bad_field(
-                "model-not-allowed",
-                "model",
-                format!(
-                    "port {} may not call model {:?} (see GATEWAY_PORT_SETTINGS)",
-                    self.port(),
-                    prepared.model
-                ),
-            ));
+            return Err(self.refused(refused));
         }
-        Ok((
-            config,
-            provider_key,
-            feature,
-            user_id,
-            idempotency_key,
-            prepared,
-        ))
+        held
+    }
+
+    /// What settling the held call needs.
+    fn held_call(&self, ready: &Ready, held: Held) -> Result<HeldCall, ApiError> {
+        let access = self.access()?;
+        Ok(HeldCall {
+            gate: access.gate,
+            write_id: random_id("w_"),
+            port: self.port.clone(),
+            budget: held.budget,
+            reservation_id: held.reservation_id,
+            user_id: ready.user_id.clone(),
+            provider: self.upstream.name.clone(),
+            model: ready.prepared.model.clone(),
+            estimate: ready.prepared.estimate,
+            settings: access.settings,
+        })
     }
 }
 
 /// Reads the request body, at most [`MAX_REQUEST_BYTES`], with the API's
 /// one streaming reader (a chunked body is cut off at the limit, never
 /// buffered whole): its bytes and its JSON.
-async fn read_body(req: &mut Request) -> Result<(Vec<u8>, Value), ApiError> {
+async fn read_body(req: &mut Request) -> Result<(Vec<u8>, serde_json::Value), ApiError> {
     let bytes = super::http::read_body(req, MAX_REQUEST_BYTES).await?;
     let value = super::http::parse_json(&bytes)?;
     Ok((bytes, value))

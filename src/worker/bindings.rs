@@ -1,0 +1,129 @@
+//! The Worker's bindings, read once per request: the admin token (trimmed),
+//! the test seams (`FAULT_INJECTION`, `x-fault`, `x-now`), the request's
+//! clock, and the stores (KV through one settings store, D1, each port's
+//! gate). The API, the gateway, each port's object and the queue consumer
+//! read the environment only through here.
+
+use std::rc::Rc;
+
+use worker::kv::KvStore;
+use worker::{Env, Request};
+
+use super::clock::{self, Clock};
+use super::d1::{StoreError, D1};
+use super::fault::Faults;
+use super::gate::GateClient;
+use super::settings::Settings;
+
+/// The KV namespace of budgets (as listed), port keys, prices and alerts.
+pub const KV_BINDING: &str = "BUDGETS";
+/// The D1 database: the ledger of record.
+pub const D1_BINDING: &str = "DB";
+/// The request header that lists injected faults (test seams only).
+pub const FAULT_HEADER: &str = "x-fault";
+
+/// True when the Worker's `FAULT_INJECTION` variable is `on`: the tests'
+/// seams (`x-fault`, `x-now`). The one place the switch is read.
+pub fn seams_on(env: &Env) -> bool {
+    env.var("FAULT_INJECTION")
+        .map(|v| v.to_string() == "on")
+        .unwrap_or(false)
+}
+
+/// A Worker secret (or, locally, a var) as text: trimmed, `None` when unset
+/// or blank. A secret saved with a trailing newline reads the same as
+/// without it.
+pub fn text_setting(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// One request's view of the Worker's bindings.
+pub struct Bindings {
+    /// The environment, for what only one part of the Worker reads (the
+    /// gateway's configuration, the alert queue).
+    pub env: Env,
+    /// The `ADMIN_TOKEN` secret, trimmed; `None` when unset or blank.
+    pub admin_token: Option<String>,
+    /// The test seams are on.
+    pub seams: bool,
+    /// The request's `x-fault` header, when the seams are on.
+    pub fault_header: Option<String>,
+    /// The request's clock.
+    pub clock: Clock,
+    /// The request's injected faults (none in production), shared by its
+    /// stores so a fault that strikes once strikes once per request.
+    pub faults: Rc<Faults>,
+}
+
+impl Bindings {
+    /// The bindings of `req`.
+    pub fn of_request(req: &Request, env: Env) -> Bindings {
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let seams = seams_on(&env);
+        let fault_header = header(FAULT_HEADER).filter(|_| seams);
+        Bindings {
+            admin_token: text_setting(&env, "ADMIN_TOKEN"),
+            clock: Clock::for_request(seams, header(clock::NOW_HEADER).as_deref()),
+            faults: Rc::new(Faults::from_header(seams, fault_header.clone())),
+            fault_header,
+            seams,
+            env,
+        }
+    }
+
+    /// The bindings of an event that is not a request (the cron trigger, a
+    /// queue batch): no injected faults, the runtime's clock.
+    pub fn of_event(env: Env) -> Bindings {
+        Bindings {
+            admin_token: text_setting(&env, "ADMIN_TOKEN"),
+            seams: seams_on(&env),
+            fault_header: None,
+            clock: Clock::System,
+            faults: Rc::new(Faults::none()),
+            env,
+        }
+    }
+
+    /// The KV namespace.
+    ///
+    /// # Errors
+    /// When the Worker has no `BUDGETS` binding.
+    pub fn kv(&self) -> Result<KvStore, StoreError> {
+        self.env
+            .kv(KV_BINDING)
+            .map_err(|e| StoreError::Failed(format!("the {KV_BINDING} binding: {e}")))
+    }
+
+    /// The settings store (KV) with this request's faults.
+    ///
+    /// # Errors
+    /// When the Worker has no `BUDGETS` binding.
+    pub fn settings(&self) -> Result<Settings, StoreError> {
+        Ok(Settings::new(self.kv()?, self.faults.clone()))
+    }
+
+    /// The ledger of record (D1) with this request's faults.
+    ///
+    /// # Errors
+    /// When the Worker has no `DB` binding.
+    pub fn d1(&self) -> Result<D1, StoreError> {
+        let db = self
+            .env
+            .d1(D1_BINDING)
+            .map_err(|e| StoreError::Failed(format!("the {D1_BINDING} binding: {e}")))?;
+        Ok(D1::new(db, self.faults.clone()))
+    }
+
+    /// `port`'s gate, reached at this request's clock with its faults.
+    ///
+    /// # Errors
+    /// When the Worker has no `GATE` binding.
+    pub fn gate(&self, port: &str) -> Result<GateClient, StoreError> {
+        GateClient::new(&self.env, port, self.clock, self.fault_header.clone())
+    }
+}
