@@ -198,41 +198,30 @@ pub async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Res
     };
     let answer = ctx.gate(port)?.reserve(&hold).await?;
     let budget = answer.budget.budget;
+    // The budget and load the gate decided under, once for every outcome.
+    ctx.remember(&budget, &answer.load);
     match answer.result {
         ReserveOutcome::Held {
             hold,
             load,
             replayed: again,
         } => {
-            ctx.remember(&budget, &load);
             let mut body = json::hold(port, &hold);
             body["remaining"] = remaining(&budget, &load, ctx.now);
             body["usage"] = json::load(&load);
             body["resetsAt"] = iso(budget.period.window(ctx.now).end).into();
             Ok(replayed(json_response(201, &body), again))
         }
-        ReserveOutcome::Refused { refusal: r, load } => {
-            ctx.remember(&budget, &load);
-            Err(refusal(&r, ctx.now))
-        }
-        ReserveOutcome::Conflict { existing, load } => {
-            ctx.remember(&budget, &load);
-            Err(ApiError {
-                extra: Some(json!({ "reservation": json::hold(port, &existing) })),
-                ..ApiError::conflict(
-                    "request-id-conflict",
-                    "this requestId was used for another reservation with a different body",
-                )
-            })
-        }
-        ReserveOutcome::TooLarge { refusal: r, load } => {
-            ctx.remember(&budget, &load);
-            Err(total_too_large(&r))
-        }
-        ReserveOutcome::Unpriced { load } => {
-            ctx.remember(&budget, &load);
-            Err(unpriced(estimate.model.as_deref()))
-        }
+        ReserveOutcome::Refused { refusal: r, .. } => Err(refusal(&r, ctx.now)),
+        ReserveOutcome::Conflict { existing, .. } => Err(ApiError {
+            extra: Some(json!({ "reservation": json::hold(port, &existing) })),
+            ..ApiError::conflict(
+                "request-id-conflict",
+                "this requestId was used for another reservation with a different body",
+            )
+        }),
+        ReserveOutcome::TooLarge { refusal: r, .. } => Err(total_too_large(&r)),
+        ReserveOutcome::Unpriced { .. } => Err(unpriced(estimate.model.as_deref())),
     }
 }
 
@@ -267,6 +256,8 @@ pub async fn commit(
         .commit(id, &usage, &hash, &ctx.write_id)
         .await?;
     let budget = answer.budget.budget;
+    // The budget and load the gate decided under, once for every outcome.
+    ctx.remember(&budget, &answer.load);
     match answer.result {
         CommitOutcome::Committed {
             hold,
@@ -274,7 +265,6 @@ pub async fn commit(
             load,
             replayed: again,
         } => {
-            ctx.remember(&budget, &load);
             let body = json!({
                 "reservation": json::hold(port, &hold),
                 "entry": json::entry(port, &entry),
@@ -283,12 +273,8 @@ pub async fn commit(
             });
             Ok(replayed(json_response(200, &body), again))
         }
-        CommitOutcome::NotFound { load } => {
-            ctx.remember(&budget, &load);
-            Err(not_found(port, id))
-        }
-        CommitOutcome::Conflict { hold, load } => {
-            ctx.remember(&budget, &load);
+        CommitOutcome::NotFound { .. } => Err(not_found(port, id)),
+        CommitOutcome::Conflict { hold, .. } => {
             let (code, message) = match hold.state {
                 HoldState::Released => (
                     "reservation-released",
@@ -308,14 +294,8 @@ pub async fn commit(
                 ..ApiError::conflict(code, message)
             })
         }
-        CommitOutcome::TooLarge { refusal: r, load } => {
-            ctx.remember(&budget, &load);
-            Err(total_too_large(&r))
-        }
-        CommitOutcome::Unpriced { load, .. } => {
-            ctx.remember(&budget, &load);
-            Err(unpriced(Some(&usage.model)))
-        }
+        CommitOutcome::TooLarge { refusal: r, .. } => Err(total_too_large(&r)),
+        CommitOutcome::Unpriced { .. } => Err(unpriced(Some(&usage.model))),
     }
 }
 
@@ -323,9 +303,10 @@ pub async fn commit(
 pub async fn release(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, ApiError> {
     let answer = ctx.gate(port)?.release(id).await?;
     let budget = answer.budget.budget;
+    // The budget and load the gate decided under, once for every outcome.
+    ctx.remember(&budget, &answer.load);
     match answer.result {
         ReleaseOutcome::Released { hold, load } => {
-            ctx.remember(&budget, &load);
             let body = json!({
                 "reservation": json::hold(port, &hold),
                 "usage": json::load(&load),
@@ -333,12 +314,8 @@ pub async fn release(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, Ap
             });
             Ok(json_response(200, &body))
         }
-        ReleaseOutcome::NotFound { load } => {
-            ctx.remember(&budget, &load);
-            Err(not_found(port, id))
-        }
-        ReleaseOutcome::Conflict { hold, load } => {
-            ctx.remember(&budget, &load);
+        ReleaseOutcome::NotFound { .. } => Err(not_found(port, id)),
+        ReleaseOutcome::Conflict { hold, .. } => {
             let (code, message) = if hold.state == HoldState::Expired {
                 (
                     "reservation-expired",

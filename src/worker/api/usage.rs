@@ -112,13 +112,14 @@ pub async fn record(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Resp
         )
         .await?;
     let budget = answer.budget.budget;
+    // The budget and load the gate decided under, once for every outcome.
+    ctx.remember(&budget, &answer.load);
     match answer.result {
         RecordOutcome::Recorded {
             entry,
             load,
             replayed: again,
         } => {
-            ctx.remember(&budget, &load);
             let body = json!({
                 "entry": json::entry(port, &entry),
                 "usage": json::load(&load),
@@ -126,24 +127,15 @@ pub async fn record(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Resp
             });
             Ok(replayed(json_response(201, &body), again))
         }
-        RecordOutcome::Conflict { entry, load } => {
-            ctx.remember(&budget, &load);
-            Err(ApiError {
-                extra: Some(json!({ "entry": json::entry(port, &entry) })),
-                ..ApiError::conflict(
-                    "request-id-conflict",
-                    "this requestId was already counted with a different body",
-                )
-            })
-        }
-        RecordOutcome::TooLarge { refusal, load } => {
-            ctx.remember(&budget, &load);
-            Err(total_too_large(&refusal))
-        }
-        RecordOutcome::Unpriced { load } => {
-            ctx.remember(&budget, &load);
-            Err(unpriced(Some(&usage.model)))
-        }
+        RecordOutcome::Conflict { entry, .. } => Err(ApiError {
+            extra: Some(json!({ "entry": json::entry(port, &entry) })),
+            ..ApiError::conflict(
+                "request-id-conflict",
+                "this requestId was already counted with a different body",
+            )
+        }),
+        RecordOutcome::TooLarge { refusal, .. } => Err(total_too_large(&refusal)),
+        RecordOutcome::Unpriced { .. } => Err(unpriced(Some(&usage.model))),
     }
 }
 
