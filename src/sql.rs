@@ -156,3 +156,23 @@ impl Statement {
         }
     }
 }
+
+/// `?from, ?from+1, ...`: `n` numbered parameters.
+pub fn placeholders(n: usize, from: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `a = ?from, b = ?from+1, ...` for `columns` numbered from `from`, leaving
+/// out those in `skip` (their numbers are kept).
+pub fn assignments(columns: &[&str], from: usize, skip: &[&str]) -> String {
+    columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !skip.contains(c))
+        .map(|(i, c)| format!("{c} = ?{}", from + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

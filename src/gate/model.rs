@@ -169,7 +169,55 @@ pub struct Entry {
     pub write_id: String,
 }
 
+/// The columns of a ledger entry, named alike in the gate's `entries`
+/// table and in D1's `usage_ledger`, in the order of [`Entry::values`]:
+/// the one list both stores are written and read by.
+pub const ENTRY_COLUMNS: [&str; 18] = [
+    "seq",
+    "request_id",
+    "reservation_id",
+    "user_id",
+    "feature",
+    "provider",
+    "model",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "body_hash",
+    "estimated",
+    "created_at",
+    "version",
+    "write_id",
+    "cost_usd_micros",
+];
+
 impl Entry {
+    /// The entry's values, in the order of [`ENTRY_COLUMNS`].
+    pub fn values(&self) -> Vec<crate::sql::Value> {
+        vec![
+            self.seq.into(),
+            (&self.request_id).into(),
+            self.reservation_id.clone().into(),
+            self.user_id.clone().into(),
+            (&self.feature).into(),
+            (&self.provider).into(),
+            (&self.model).into(),
+            self.tokens.input_tokens.into(),
+            self.tokens.cached_input_tokens.into(),
+            self.tokens.cache_write_tokens.into(),
+            self.tokens.output_tokens.into(),
+            self.tokens.reasoning_tokens.into(),
+            (&self.body_hash).into(),
+            self.estimated.into(),
+            self.created_at.into(),
+            self.version.into(),
+            (&self.write_id).into(),
+            self.cost_usd.into(),
+        ]
+    }
+
     /// Input plus output.
     pub fn total_tokens(&self) -> u64 {
         self.tokens.total()

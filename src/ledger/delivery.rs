@@ -16,8 +16,8 @@
 //! already held under another number (a duplicate the gate no longer
 //! remembered).
 
-use crate::gate::Entry;
-use crate::sql::{Row, Statement, Value};
+use crate::gate::{Entry, ENTRY_COLUMNS};
+use crate::sql::{assignments, placeholders, Row, Statement, Value};
 use crate::Period;
 
 /// One entry to deliver, with the version the ledger already has (0: none).
@@ -41,16 +41,52 @@ pub enum Delivered {
     },
 }
 
-/// Inserts a new row: ?1 port, ?2 seq, ?3 request id, ?4 reservation id,
-/// ?5 user, ?6 feature, ?7 provider, ?8 model, ?9 input, ?10 cached input,
-/// ?11 cache write, ?12 output, ?13 reasoning, ?14 total, ?15 body hash,
-/// ?16 estimated, ?17 created at, ?18 version, ?19 write id, ?20 cost in
-/// micro-dollars (NULL: unpriced).
-const INSERT_SQL: &str = "INSERT INTO usage_ledger (port_id, seq, request_id, reservation_id, user_id, \
-    feature, provider, model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, \
-    reasoning_tokens, total_tokens, body_hash, estimated, created_at, version, write_id, cost_usd_micros) \
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
-  ON CONFLICT (port_id, request_id) DO NOTHING";
+/// The columns of a delivered row: the port, the ledger's own
+/// ([`ENTRY_COLUMNS`], one list with the gate's), and the total D1 checks
+/// (`total_tokens = input_tokens + output_tokens`). The parameters of
+/// [`insert_sql`] and [`correct_sql`] are numbered in this order.
+fn row_columns() -> Vec<&'static str> {
+    let mut columns = vec!["port_id"];
+    columns.extend(ENTRY_COLUMNS);
+    columns.push("total_tokens");
+    columns
+}
+
+/// The number of a row column's parameter.
+fn param(column: &str) -> usize {
+    1 + row_columns()
+        .iter()
+        .position(|c| *c == column)
+        .unwrap_or_else(|| panic!("{column} is not a row column"))
+}
+
+/// Inserts a new row unless the port already has its request id.
+fn insert_sql() -> String {
+    let columns = row_columns();
+    format!(
+        "INSERT INTO usage_ledger ({}) VALUES ({}) ON CONFLICT (port_id, request_id) DO NOTHING",
+        columns.join(", "),
+        placeholders(columns.len(), 1)
+    )
+}
+
+/// Rewrites row `seq` of the port with this version, if it is older (same
+/// parameters as [`insert_sql`]).
+fn correct_sql() -> String {
+    format!(
+        "UPDATE usage_ledger SET {} WHERE port_id = ?1 AND seq = ?{} AND request_id = ?{} \
+         AND created_at = ?{} AND version < ?{}",
+        assignments(
+            &row_columns(),
+            1,
+            &["port_id", "seq", "request_id", "created_at"]
+        ),
+        param("seq"),
+        param("request_id"),
+        param("created_at"),
+        param("version"),
+    )
+}
 
 /// Takes an older version of row ?2 of port ?1 out of the rollup of its
 /// periods (?4 day, ?5 week, ?6 month starts of its instant ?3), below
@@ -63,13 +99,6 @@ const UNCOUNT_SQL: &str = "UPDATE usage_rollup SET tokens = usage_rollup.tokens 
     WHERE l.port_id = ?1 AND l.seq = ?2 AND l.created_at = ?3 AND l.version < ?7) old \
   WHERE usage_rollup.port_id = ?1 AND usage_rollup.period = old.period \
     AND usage_rollup.period_start = old.start AND usage_rollup.feature = old.feature";
-
-/// Rewrites row ?2 of port ?1 with version ?18, if it is older.
-const CORRECT_SQL: &str = "UPDATE usage_ledger SET reservation_id = ?4, user_id = ?5, feature = ?6, \
-    provider = ?7, model = ?8, input_tokens = ?9, cached_input_tokens = ?10, cache_write_tokens = ?11, \
-    output_tokens = ?12, reasoning_tokens = ?13, total_tokens = ?14, body_hash = ?15, estimated = ?16, \
-    version = ?18, write_id = ?19, cost_usd_micros = ?20 \
-  WHERE port_id = ?1 AND seq = ?2 AND request_id = ?3 AND created_at = ?17 AND version < ?18";
 
 /// Adds row ?2 of port ?1 to the rollup of its periods (?3 day, ?4 week,
 /// ?5 month), if write ?6 wrote it.
@@ -115,29 +144,14 @@ fn starts(at: i64) -> [Value; 3] {
     Period::ALL.map(|p| Value::Integer(p.start(at).timestamp_millis()))
 }
 
+/// A row's parameters, in [`row_columns`]' order: the entry's values with
+/// this attempt's `write_id` (the row records which attempt wrote it).
 fn row_params(port: &str, e: &Entry, write_id: &str) -> Vec<Value> {
-    vec![
-        port.into(),
-        e.seq.into(),
-        (&e.request_id).into(),
-        e.reservation_id.clone().into(),
-        e.user_id.clone().into(),
-        (&e.feature).into(),
-        (&e.provider).into(),
-        (&e.model).into(),
-        e.tokens.input_tokens.into(),
-        e.tokens.cached_input_tokens.into(),
-        e.tokens.cache_write_tokens.into(),
-        e.tokens.output_tokens.into(),
-        e.tokens.reasoning_tokens.into(),
-        e.total_tokens().into(),
-        (&e.body_hash).into(),
-        e.estimated.into(),
-        e.created_at.into(),
-        e.version.into(),
-        write_id.into(),
-        e.cost_usd.into(),
-    ]
+    let mut params = vec![Value::from(port)];
+    params.extend(e.values());
+    params[param("write_id") - 1] = write_id.into();
+    params.push(e.total_tokens().into());
+    params
 }
 
 /// The batch that delivers `entries` of `port` under the attempt id
@@ -153,7 +167,7 @@ pub fn batch(
     for (e, _) in entries {
         let [day, week, month] = starts(e.created_at);
         let params = row_params(port, e, write_id);
-        out.push(Statement::new(INSERT_SQL, params.clone()));
+        out.push(Statement::new(insert_sql(), params.clone()));
         out.push(Statement::new(
             UNCOUNT_SQL,
             vec![
@@ -166,7 +180,7 @@ pub fn batch(
                 e.version.into(),
             ],
         ));
-        out.push(Statement::new(CORRECT_SQL, params));
+        out.push(Statement::new(correct_sql(), params));
         out.push(Statement::new(
             COUNT_SQL,
             vec![port.into(), e.seq.into(), day, week, month, write_id.into()],

@@ -2,77 +2,48 @@
 //! number and request id, their delivered and set-aside versions.
 
 use super::{entry_of, Tables};
-use crate::gate::model::{Entry, SetAside};
-use crate::sql::{Sql, SqlError, Value};
+use crate::gate::model::{Entry, SetAside, ENTRY_COLUMNS};
+use crate::sql::{assignments, placeholders, Sql, SqlError};
+
+/// The columns an entry is read with: the ledger's, and the version the
+/// ledger of record has.
+fn selected() -> String {
+    format!("{}, delivered_version", ENTRY_COLUMNS.join(", "))
+}
 
 impl<S: Sql> Tables<'_, S> {
-    const ENTRY_COLUMNS: &'static str = "seq, request_id, reservation_id, user_id, feature, \
-        provider, model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, \
-        reasoning_tokens, body_hash, estimated, created_at, version, write_id, delivered_version, \
-        cost_usd_micros";
-
     /// The entry with this sequence number.
     pub fn entry(&self, seq: u64) -> Result<Option<Entry>, SqlError> {
-        let q = format!("SELECT {} FROM entries WHERE seq = ?1", Self::ENTRY_COLUMNS);
+        let q = format!("SELECT {} FROM entries WHERE seq = ?1", selected());
         Ok(self.one(&q, &[seq.into()])?.as_ref().map(entry_of))
     }
 
     /// The entry counted under this request id.
     pub fn entry_by_request(&self, request_id: &str) -> Result<Option<Entry>, SqlError> {
-        let q = format!(
-            "SELECT {} FROM entries WHERE request_id = ?1",
-            Self::ENTRY_COLUMNS
-        );
+        let q = format!("SELECT {} FROM entries WHERE request_id = ?1", selected());
         Ok(self.one(&q, &[request_id.into()])?.as_ref().map(entry_of))
     }
 
     /// Stores a new entry (to be delivered).
     pub fn insert_entry(&self, e: &Entry) -> Result<(), SqlError> {
-        self.exec(
-            "INSERT INTO entries (seq, request_id, reservation_id, user_id, feature, provider, model, \
-               input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
-               body_hash, estimated, created_at, version, write_id, delivered_version, cost_usd_micros) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0, ?18)",
-            &Self::entry_params(e),
-        )?;
+        let q = format!(
+            "INSERT INTO entries ({}, delivered_version) VALUES ({}, 0)",
+            ENTRY_COLUMNS.join(", "),
+            placeholders(ENTRY_COLUMNS.len(), 1)
+        );
+        self.exec(&q, &e.values())?;
         Ok(())
     }
 
     /// Rewrites an entry's values (a late commit), bumping its version so it
     /// is delivered again.
     pub fn replace_entry(&self, e: &Entry) -> Result<(), SqlError> {
-        self.exec(
-            "UPDATE entries SET request_id = ?2, reservation_id = ?3, user_id = ?4, feature = ?5, \
-               provider = ?6, model = ?7, input_tokens = ?8, cached_input_tokens = ?9, \
-               cache_write_tokens = ?10, output_tokens = ?11, reasoning_tokens = ?12, body_hash = ?13, \
-               estimated = ?14, created_at = ?15, version = ?16, write_id = ?17, cost_usd_micros = ?18 \
-             WHERE seq = ?1",
-            &Self::entry_params(e),
-        )?;
+        let q = format!(
+            "UPDATE entries SET {} WHERE seq = ?1",
+            assignments(&ENTRY_COLUMNS, 1, &["seq"])
+        );
+        self.exec(&q, &e.values())?;
         Ok(())
-    }
-
-    fn entry_params(e: &Entry) -> Vec<Value> {
-        vec![
-            e.seq.into(),
-            (&e.request_id).into(),
-            e.reservation_id.clone().into(),
-            e.user_id.clone().into(),
-            (&e.feature).into(),
-            (&e.provider).into(),
-            (&e.model).into(),
-            e.tokens.input_tokens.into(),
-            e.tokens.cached_input_tokens.into(),
-            e.tokens.cache_write_tokens.into(),
-            e.tokens.output_tokens.into(),
-            e.tokens.reasoning_tokens.into(),
-            (&e.body_hash).into(),
-            e.estimated.into(),
-            e.created_at.into(),
-            e.version.into(),
-            (&e.write_id).into(),
-            e.cost_usd.into(),
-        ]
     }
 
     /// Entries whose newest version the ledger of record has not got,
@@ -81,7 +52,7 @@ impl<S: Sql> Tables<'_, S> {
         let q = format!(
             "SELECT {} FROM entries WHERE delivered_version < version \
                AND set_aside_version < version ORDER BY seq LIMIT ?1",
-            Self::ENTRY_COLUMNS
+            selected()
         );
         Ok(self
             .exec(&q, &[i64::from(limit).into()])?
@@ -135,7 +106,7 @@ impl<S: Sql> Tables<'_, S> {
         let q = format!(
             "SELECT {}, set_aside_reason, set_aside_at FROM entries \
              WHERE set_aside_version = version AND delivered_version < version ORDER BY seq LIMIT ?1",
-            Self::ENTRY_COLUMNS
+            selected()
         );
         Ok(self
             .exec(&q, &[i64::from(limit).into()])?
