@@ -23,14 +23,18 @@
 //!     over a small SQL interface: the logic of the port's Durable Object.
 //!   - [`ledger`]: the ledger of record (D1) as SQL statements: delivery
 //!     from each gate's outbox, and the reports' reads.
-//!   - [`tokens`], [`text`], [`error`]: token counts, caller text (what
-//!     reads as written, header values as UTF-8) and the one error type.
+//!   - The vocabulary the rest is written in: [`sql`] (the storage seam),
+//!     [`time`] (instants as stored and shown), [`amount`] (totals kept
+//!     exact), [`tokens`] (token counts and a call's [`TokenCounts`]),
+//!     [`text`] (caller text: what reads as written, header values as
+//!     UTF-8) and [`error`] (the one error type).
 //!   - [`llm`]: what the gateway knows of LLM APIs (pure, no I/O).
 //!   - [`alerts`]: thresholds and their crossings (once per period), the
 //!     events webhooks get, their signature, and which URLs are accepted.
 //! - `web` (feature `web`): the JavaScript API of the npm package.
 //! - `worker` (feature `worker`): the Cloudflare Worker that enforces the
-//!   rules over HTTP, with budgets in KV and the ledger in D1.
+//!   rules over HTTP: each port's gate a Durable Object (where its budget
+//!   binds; KV keeps a copy for listings), the ledger in D1.
 //!
 //! # Features
 //! - `web`: wasm-bindgen exports for the npm package (`pkg/`). Off by default.
