@@ -1,6 +1,7 @@
 //! The HTTP API's JSON shapes of the gate's values.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{json, Value};
 use worker::Response;
 
@@ -26,58 +27,118 @@ pub fn usd(micros: Option<u64>) -> Value {
     micros.map(usd_number).into()
 }
 
+/// A reservation as the API shows it (`Reservation` in the OpenAPI
+/// document).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Reservation<'a> {
+    id: &'a str,
+    port: &'a str,
+    request_id: &'a str,
+    feature: &'a str,
+    user_id: Option<&'a str>,
+    estimated_tokens: u64,
+    estimated_usd: Option<f64>,
+    state: &'static str,
+    actual_tokens: Option<u64>,
+    created_at: String,
+    expires_at: String,
+    settled_at: Option<String>,
+}
+
+/// A ledger row as the API shows it (`Entry` in the OpenAPI document).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LedgerRow<'a> {
+    id: u64,
+    port_id: &'a str,
+    user_id: Option<&'a str>,
+    feature: &'a str,
+    provider: &'a str,
+    model: &'a str,
+    input_tokens: u64,
+    cached_input_tokens: u64,
+    cache_write_tokens: u64,
+    output_tokens: u64,
+    reasoning_tokens: u64,
+    total_tokens: u64,
+    cost_usd: Option<f64>,
+    request_id: &'a str,
+    reservation_id: Option<&'a str>,
+    estimated: bool,
+    created_at: String,
+}
+
+/// A port's load as the API shows it (`Load` in the OpenAPI document).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Load {
+    used_tokens: u64,
+    calls: u64,
+    held_tokens: u64,
+    expired_hold_tokens: u64,
+    gate_tokens: u64,
+    used_usd: f64,
+    held_usd: f64,
+    gate_usd: f64,
+}
+
+fn value_of<T: Serialize>(typed: &T) -> Value {
+    serde_json::to_value(typed).unwrap_or_default()
+}
+
 /// A hold (a reservation).
 pub fn hold(port: &str, h: &Hold) -> Value {
-    json!({
-        "id": h.id,
-        "port": port,
-        "requestId": h.request_id,
-        "feature": h.feature,
-        "userId": h.user_id,
-        "estimatedTokens": h.estimated_tokens,
-        "estimatedUsd": usd(h.estimated_usd),
-        "state": h.state.as_str(),
-        "actualTokens": h.actual_tokens,
-        "createdAt": iso(instant(h.created_at)),
-        "expiresAt": iso(instant(h.expires_at)),
-        "settledAt": h.settled_at.map(|at| iso(instant(at))),
+    value_of(&Reservation {
+        id: &h.id,
+        port,
+        request_id: &h.request_id,
+        feature: &h.feature,
+        user_id: h.user_id.as_deref(),
+        estimated_tokens: h.estimated_tokens,
+        estimated_usd: h.estimated_usd.map(usd_number),
+        state: h.state.as_str(),
+        actual_tokens: h.actual_tokens,
+        created_at: iso(instant(h.created_at)),
+        expires_at: iso(instant(h.expires_at)),
+        settled_at: h.settled_at.map(|at| iso(instant(at))),
     })
 }
 
 /// A ledger entry.
 pub fn entry(port: &str, e: &Entry) -> Value {
-    json!({
-        "id": e.seq,
-        "portId": port,
-        "userId": e.user_id,
-        "feature": e.feature,
-        "provider": e.provider,
-        "model": e.model,
-        "inputTokens": e.tokens.input_tokens,
-        "cachedInputTokens": e.tokens.cached_input_tokens,
-        "cacheWriteTokens": e.tokens.cache_write_tokens,
-        "outputTokens": e.tokens.output_tokens,
-        "reasoningTokens": e.tokens.reasoning_tokens,
-        "totalTokens": e.total_tokens(),
-        "costUsd": usd(e.cost_usd),
-        "requestId": e.request_id,
-        "reservationId": e.reservation_id,
-        "estimated": e.estimated,
-        "createdAt": iso(instant(e.created_at)),
+    value_of(&LedgerRow {
+        id: e.seq,
+        port_id: port,
+        user_id: e.user_id.as_deref(),
+        feature: &e.feature,
+        provider: &e.provider,
+        model: &e.model,
+        input_tokens: e.tokens.input_tokens,
+        cached_input_tokens: e.tokens.cached_input_tokens,
+        cache_write_tokens: e.tokens.cache_write_tokens,
+        output_tokens: e.tokens.output_tokens,
+        reasoning_tokens: e.tokens.reasoning_tokens,
+        total_tokens: e.total_tokens(),
+        cost_usd: e.cost_usd.map(usd_number),
+        request_id: &e.request_id,
+        reservation_id: e.reservation_id.as_deref(),
+        estimated: e.estimated,
+        created_at: iso(instant(e.created_at)),
     })
 }
 
 /// A load.
 pub fn load(l: &PortLoad) -> Value {
-    json!({
-        "usedTokens": l.used_tokens,
-        "calls": l.calls,
-        "heldTokens": l.held_tokens,
-        "expiredHoldTokens": l.expired_tokens,
-        "gateTokens": l.gate_tokens(),
-        "usedUsd": usd_number(l.used_usd),
-        "heldUsd": usd_number(l.held_usd),
-        "gateUsd": usd_number(l.gate_usd()),
+    value_of(&Load {
+        used_tokens: l.used_tokens,
+        calls: l.calls,
+        held_tokens: l.held_tokens,
+        expired_hold_tokens: l.expired_tokens,
+        gate_tokens: l.gate_tokens(),
+        used_usd: usd_number(l.used_usd),
+        held_usd: usd_number(l.held_usd),
+        gate_usd: usd_number(l.gate_usd()),
     })
 }
 
