@@ -8,9 +8,12 @@
 # typed use of the client. strict.test.mjs needs no Worker: the alert
 # signature's exact header, and redirects refused (local Node servers).
 # Usage: scripts/test-client.sh [--no-build]
+# TEST_PATTERN=<regexp> runs only the tests whose name matches. The Worker is
+# built in the tests' profile (WORKER_PROFILE, default worker-test: no LTO).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
+export WORKER_PROFILE="${WORKER_PROFILE:-worker-test}"
 
 step() { printf '\n== test-client: %s\n' "$*"; }
 
@@ -36,4 +39,4 @@ step "client tests (node --test)"
 # From the repository root: Miniflare reads the Worker's modules relative to
 # the working directory (the tests import 'ai-budget/client' from their own
 # folder, the scratch project, whatever it is).
-AI_BUDGET_ROOT="$ROOT" AI_BUDGET_APP="$app" node --test "$app"/*.test.mjs
+AI_BUDGET_ROOT="$ROOT" AI_BUDGET_APP="$app" node --test ${TEST_PATTERN:+--test-name-pattern="$TEST_PATTERN"} "$app"/*.test.mjs
