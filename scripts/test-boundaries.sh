@@ -30,15 +30,15 @@ instants=("$@")
 # on the date. The full suites run once at their own default instants
 # (scripts/test.sh); the files below run again at every instant above.
 #
-# A file is here when what it checks goes through the period arithmetic at
-# the suite's instant: a reset instant or a Retry-After computed to a
-# period's end, a period's start (rollup rows, status per period kind, the
-# daily chart, alert events), rows seeded relative to the instant, or a
-# request that crosses into the next period. A file that checks only what
-# the instant never reaches (input refused before any period is computed,
-# documents, routing, provider dialects, stream relaying, key scrubbing,
-# prices) runs once. Every test file of tests/worker, tests/gateway and
-# tests/admin must be in exactly one of the two lists: a new file fails
+# A file is here when an expectation it checks is computed from the instant,
+# so that another instant checks something else: a reset instant or a
+# Retry-After to a period's end, a period's start (status per period kind,
+# the daily chart, alert events), rows seeded relative to the instant, or a
+# request that crosses into the next period. A file whose requests all run
+# at the suite's instant and whose checks are counts, amounts, refusals and
+# wire formats runs once: the same instant for every request gives it the
+# same answers at any date. Every test file of tests/worker, tests/gateway
+# and tests/admin must be in exactly one of the two lists: a new file fails
 # this script until it is placed (and said why).
 #   scripts/test-boundaries.sh --files   prints the files that run again
 
@@ -62,39 +62,25 @@ rust_again=(
 #     day). Add it here once that test stays inside one day.
 
 again=(
-  decision          # the pre-flight decision's reset and Retry-After at the instant
-  status            # cap status and its reset at the instant
-  gate              # the port gate's holds, counters per period and expiry at the instant
-  gate_caps         # feature and user caps counted per period at the instant
-  gate_money        # dollars counted per period at the instant
-  gate_money_exact  # exact money totals per period at the instant
-  gate_model        # the seeded simulation of the gate, from the instant
-  ledger            # D1's rollup rows keyed by the periods' starts at the instant
-  ledger_refusals   # set-aside rows and the rollup at the instant
-  alerts            # crossings and their events per period at the instant
-)
-
-again=(
-  tests/worker/api.test.mjs           # Retry-After and X-Budget-Reset to the day's end; a backfill lands in its own period; status per period kind
-  tests/worker/alerts.test.mjs        # events carry periodStart and resetsAt; a request the next day resolves the last period's crossings
-  tests/worker/caps.test.mjs          # Retry-After of a cap's refusal; the package's evaluateCaps against the Worker's resetsAt for a weekly budget
-  tests/worker/guarantees.test.mjs    # holds across midnight, late commits into the row's own day/week/month, first-start import of the current periods, the 400-day cron
-  tests/worker/money.test.mjs         # Retry-After in dollars; status, daily chart and month rollup in dollars
-  tests/worker/parity.test.mjs        # rows seeded today, yesterday and last month around the instant; the package and the Worker agree on them
-  tests/gateway/sdk.test.mjs          # X-Budget-Reset after the instant; a call and its settlement counted at the instant it ran
-  tests/gateway/gate.test.mjs         # Retry-After of the gateway's refusal is past zero at any instant
-  tests/gateway/caps.test.mjs         # Retry-After of a user's cap refusal is past zero at any instant
-  tests/gateway/concurrency.test.mjs  # settlements after the answer: the rollup per period equals the ledger
-  tests/gateway/failures.test.mjs     # broken-off calls charged after the answer: the rollup per period equals the ledger
-  tests/admin/admin.test.mjs          # the page's clock: resets, the daily chart of the period, the preview's reset per period
-  tests/admin/money.test.mjs          # the page's clock: dollars used in the period, the preview in dollars
+  tests/worker/api.test.mjs         # Retry-After and X-Budget-Reset to the day's end; a backfill lands in its own period; status per period kind
+  tests/worker/alerts.test.mjs      # events carry periodStart and resetsAt; a call the next day resolves the last period's crossings
+  tests/worker/caps.test.mjs        # the package's evaluateCaps against the Worker's resetsAt for a weekly budget
+  tests/worker/guarantees.test.mjs  # holds across midnight, late commits into the row's own day/week/month, first-start import of the current periods, the 400-day cron
+  tests/worker/parity.test.mjs      # rows seeded today, yesterday and last month around the instant; the package and the Worker agree on them
+  tests/gateway/sdk.test.mjs        # X-Budget-Reset after the instant, on the gateway's answers
+  tests/gateway/gate.test.mjs       # the gateway's own 429 carries a Retry-After to the period's end, past zero at any instant
+  tests/gateway/caps.test.mjs       # the same for a user's cap refused in the SDK's format
+  tests/admin/admin.test.mjs        # the page's clock: resets, the daily chart of the period, the preview's reset per period
 )
 
 once=(
   tests/worker/bad-input.test.mjs       # input refused before any period is computed
+  tests/worker/money.test.mjs           # amounts in dollars at the suite's instant; refusals (no Retry-After value checked)
   tests/worker/openapi.test.mjs         # the OpenAPI document and the router
   tests/worker/probe.test.mjs           # amounts past the exact range: refused before any period figure
   tests/gateway/alerts.test.mjs         # one crossing, one log line, one delivery: no period figure checked
+  tests/gateway/concurrency.test.mjs    # concurrent streams against a cap: counts at the suite's instant
+  tests/gateway/failures.test.mjs       # upstream failures charged by the rule: counts at the suite's instant
   tests/gateway/money.test.mjs          # a call's cost from the price table
   tests/gateway/port-settings.test.mjs  # a port's output bound, model list and strict mode
   tests/gateway/probe.test.mjs          # amounts past the exact range: 409 before anything is held
@@ -102,6 +88,7 @@ once=(
   tests/gateway/responses.test.mjs      # the Responses API relayed and counted from its usage
   tests/admin/alerts.test.mjs           # thresholds, webhooks and deliveries on the page
   tests/admin/caps.test.mjs             # caps shown, previewed and saved: counts, no reset
+  tests/admin/money.test.mjs            # dollars shown and previewed: amounts, no reset
 )
 
 # Each test file in exactly one list, and each listed file there.
