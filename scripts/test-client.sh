@@ -11,9 +11,12 @@
 # generated types up to date with docs/openapi.json, and the document's
 # routes against the routes the client calls.
 # Usage: scripts/test-client.sh [--no-build]
+# TEST_PATTERN=<regexp> runs only the tests whose name matches. The Worker is
+# built in the tests' profile (WORKER_PROFILE, default worker-test: no LTO).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
+export WORKER_PROFILE="${WORKER_PROFILE:-worker-test}"
 
 step() { printf '\n== test-client: %s\n' "$*"; }
 
@@ -42,4 +45,4 @@ step "client tests (node --test)"
 # From the repository root: Miniflare reads the Worker's modules relative to
 # the working directory (the tests import 'ai-budget/client' from their own
 # folder, the scratch project, whatever it is).
-AI_BUDGET_ROOT="$ROOT" AI_BUDGET_APP="$app" node --test "$app"/*.test.mjs
+AI_BUDGET_ROOT="$ROOT" AI_BUDGET_APP="$app" node --test ${TEST_PATTERN:+--test-name-pattern="$TEST_PATTERN"} "$app"/*.test.mjs
