@@ -52,14 +52,13 @@ rust_again=(
   ledger           # D1's rollup rows keyed by the periods' starts
   ledger_refusals  # set-aside rows and the rollup of the periods around the instant
   alerts           # crossings raised once per period, resolved by a new period
+  gate_money_exact # exact money totals of the periods a write lands in, late commits into an expired hold's day
 )
 # Read TEST_NOW too, but run once:
 #   gate_model, alerts_model: seeded random walks that cross days, weeks and
 #     months on their own from their start (and take 15 to 20 s a run);
-#   gate_money_exact: a_late_commit_is_judged_without_the_estimate_it_replaces
-#     assumes that now + 10 s is the same UTC day, and fails at
-#     2026-12-31T23:59:59Z (the expired hold's row rightly lands in the next
-#     day). Add it here once that test stays inside one day.
+#   simulation: a seeded walk whose simulated clock starts at its own
+#     instant and crosses days on its own.
 
 again=(
   tests/worker/api.test.mjs         # Retry-After and X-Budget-Reset to the day's end; a backfill lands in its own period; status per period kind
@@ -78,6 +77,8 @@ once=(
   tests/worker/money.test.mjs           # amounts in dollars at the suite's instant; refusals (no Retry-After value checked)
   tests/worker/openapi.test.mjs         # the OpenAPI document and the router
   tests/worker/probe.test.mjs           # amounts past the exact range: refused before any period figure
+  tests/worker/large-bodies.test.mjs    # bodies drained before an early answer: no period involved
+  tests/gateway/admin-token.test.mjs    # the admin token read the same at the API and the gateway
   tests/gateway/alerts.test.mjs         # one crossing, one log line, one delivery: no period figure checked
   tests/gateway/concurrency.test.mjs    # concurrent streams against a cap: counts at the suite's instant
   tests/gateway/failures.test.mjs       # upstream failures charged by the rule: counts at the suite's instant

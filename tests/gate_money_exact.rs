@@ -147,16 +147,24 @@ fn a_commit_whose_cost_would_pass_2_53_is_refused_and_the_hold_stays_open() {
 #[test]
 fn a_late_commit_is_judged_without_the_estimate_it_replaces() {
     let port = Port::new();
-    record_usd(&port, "base", 1, MAX_TOKENS - 100);
+    // The base row, the hold's expiry and the late commit in one day: at
+    // the suite's instant, or a minute before its day ends if it is later.
+    let t0 = now().min(Period::Day.end(now()) - Duration::minutes(1));
+    let usage_at = CallUsage {
+        cost_usd: Some(MAX_TOKENS - 100),
+        ..usage(1, 0)
+    };
+    let write = port.write_id();
+    port.run(|g| g.record(&usage_at, "base", "r-base", &write, t0, t0));
     let req = HoldRequest {
         estimated_usd: Some(60),
         ttl_seconds: 5,
         ..port.hold_request(1, None)
     };
-    let ReserveOutcome::Held { hold, .. } = port.run(|g| g.reserve(&req, now())) else {
+    let ReserveOutcome::Held { hold, .. } = port.run(|g| g.reserve(&req, t0)) else {
         panic!()
     };
-    let later = now() + Duration::seconds(10);
+    let later = t0 + Duration::seconds(10);
     port.run(|g| g.expire_due(later));
     assert_eq!(port.load(Period::Day, later).used_usd, MAX_TOKENS - 40);
     let CommitOutcome::TooLarge { refusal, .. } = commit_usd(&port, &hold.id, 101, later) else {

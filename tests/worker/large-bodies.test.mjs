@@ -10,16 +10,13 @@ import { randomBytes } from "node:crypto";
 import { startWorker, ADMIN_TOKEN } from "./harness.mjs";
 import { SIZES, largeBodyRun } from "../large-bodies.mjs";
 
-// Nothing here depends on the instant: at the boundary instants
-// (scripts/test-boundaries.sh sets TEST_NOW) the file is skipped, not run
-// again for ~20 s each.
-const skip = process.env.TEST_NOW ? "independent of TEST_NOW: runs in the main worker stage" : false;
+// Nothing here depends on the instant: the boundary instants do not run it
+// again (it is on scripts/test-boundaries.sh's run-once list).
 
 let worker;
 const port = `big-${randomBytes(4).toString("hex")}`;
 
 before(async () => {
-  if (skip) return;
   // A provider key, so the gateway reads the body (it never goes upstream:
   // none of these bodies is a call).
   worker = await startWorker({ http: true, bindings: { OPENAI_API_KEY: "sk-test-large-bodies", OPENAI_BASE_URL: "http://127.0.0.1:9/v1" } });
@@ -33,7 +30,7 @@ for (const size of SIZES) {
   for (const chunked of [false, true]) {
     for (const keepAlive of [true, false]) {
       const label = `${size / 1024 / 1024} MiB ${chunked ? "chunked" : "with Content-Length"}, ${keepAlive ? "kept-alive connection" : "new connections"}`;
-      test(`a ${label}: answered, and the calls after it get their answers`, { skip }, async () => {
+      test(`a ${label}: answered, and the calls after it get their answers`, async () => {
         const { got, want } = await largeBodyRun(worker.origin, { port, token: ADMIN_TOKEN, size, chunked, keepAlive });
         assert.deepEqual(got, want);
       });
