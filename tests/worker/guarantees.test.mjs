@@ -346,8 +346,10 @@ test("an expired hold becomes a ledger row at its estimate, cannot be released, 
   await w.setBudget(port, { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, period: "day" });
   const hold = await w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 400, ttlSeconds: 1, feature: "chat" });
   assert.equal(hold.status, 201);
-  // Two seconds later, past its expiry.
-  const later = { headers: { "x-now": CLOCK.at(2000) } };
+  // Two seconds later, past its expiry, but in the day it expired in (its
+  // last millisecond when that day ends sooner): its row is counted there.
+  const expiry = Date.parse(hold.json.expiresAt);
+  const later = { headers: { "x-now": new Date(Math.min(CLOCK.ms + 2000, windows(expiry).day.end - 1)).toISOString() } };
   const usageNow = await w.get(`/v1/ports/${port}/usage`, later);
   assert.equal(usageNow.json.usedTokens, 400, "the estimate is counted as used");
   assert.equal(usageNow.json.expiredHoldTokens, 400);
