@@ -3,10 +3,15 @@
 // endpoint saved from the page (the secret shown once), a test event and its
 // answer, the last deliveries with status and response code, a resend, and
 // the Worker's refusal of bad input shown at the field.
+//
+// The page and the API run at the suite's instant moved clear of its day's
+// end (CLOCK.clear): the tests count the events delivered, and a port's gate
+// resolves a raised crossing by itself when its period ends, on a clock that
+// keeps moving from the last request's instant.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSite } from "./server.mjs";
-import { launch, newPage, signIn, openPort } from "./browser.mjs";
+import { startSite, CLOCK } from "./server.mjs";
+import { launch, newPage as newTab, signIn, openPort } from "./browser.mjs";
 import { Receiver, verifySignature, eventually } from "../alerts/receiver.mjs";
 
 let site;
@@ -16,7 +21,7 @@ const PORT = "alerting";
 
 before(async () => {
   rx = await new Receiver().start();
-  site = await startSite();
+  site = await startSite({ now: CLOCK.clear.iso });
   await site.api.setBudget(PORT, { enabled: true, softCapTokens: 800, hardCapTokens: 1000, period: "month" });
   browser = await launch();
 });
@@ -26,6 +31,9 @@ after(async () => {
   await site?.stop();
   await rx?.stop();
 });
+
+/** A tab living at CLOCK.clear, like the API client. */
+const newPage = (browser) => newTab(browser, { now: CLOCK.clear.iso });
 
 const rows = (page) =>
   page.$$eval("#alert-deliveries tbody tr", (trs) => trs.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent.trim())));

@@ -22,18 +22,19 @@ export function launch() {
 
 /**
  * A fresh tab (its own sessionStorage) on a laptop-sized screen, numbers in
- * en-US, living at the suite's instant: the page's `Date` is fixed at CLOCK
- * (playwright-core's clock; timers still run), and every request it sends
- * carries `x-now` with the same instant, so the page and the Worker agree.
+ * en-US, living at the suite's instant (or `now`, ISO): the page's `Date` is
+ * fixed at it (playwright-core's clock; timers still run), and every request
+ * it sends carries `x-now` with the same instant, so the page and the Worker
+ * agree.
  */
-export async function newPage(browser, { width = 1280, height = 800 } = {}) {
+export async function newPage(browser, { width = 1280, height = 800, now = CLOCK.iso } = {}) {
   const context = await browser.newContext({
     locale: "en-US",
     viewport: { width, height },
-    extraHTTPHeaders: { "x-now": CLOCK.iso },
+    extraHTTPHeaders: { "x-now": now },
   });
   const page = await context.newPage();
-  await page.clock.setFixedTime(CLOCK.date);
+  await page.clock.setFixedTime(new Date(now));
   page.errors = [];
   page.on("pageerror", (err) => page.errors.push(err.message));
   // Anything the page's Content-Security-Policy refused counts as an error.

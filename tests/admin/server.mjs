@@ -16,9 +16,10 @@ export const ADMIN_TOKEN = "admin-page-test-token-5f1c2a";
 
 /**
  * Starts the Worker with fresh storage and its assets; returns its origin,
- * an API client with the admin token, and `stop()`.
+ * an API client with the admin token sending its requests at `now` (ISO;
+ * the suite's instant unless given), and `stop()`.
  */
-export async function startSite() {
+export async function startSite({ now = CLOCK.iso } = {}) {
   const mf = new Miniflare({
     host: "127.0.0.1",
     port: 0,
@@ -42,19 +43,20 @@ export async function startSite() {
   const db = await mf.getD1Database("DB");
   await db.batch(migrationStatements().map((s) => db.prepare(s)));
   const origin = url.origin;
-  return { origin, api: new Api(origin), stop: () => mf.dispose() };
+  return { origin, api: new Api(origin, ADMIN_TOKEN, now), stop: () => mf.dispose() };
 }
 
-/** A small client of the Worker's HTTP API, over real HTTP. */
+/** A small client of the Worker's HTTP API, over real HTTP, at `now` (the `x-now` test seam). */
 export class Api {
-  constructor(origin, token = ADMIN_TOKEN) {
+  constructor(origin, token = ADMIN_TOKEN, now = CLOCK.iso) {
     this.origin = origin;
     this.token = token;
+    this.now = now;
   }
 
   /** Sends a request and returns `{status, json}`; throws on a non-2xx unless `allow` lists it. */
   async call(method, path, body, { allow = [] } = {}) {
-    const headers = { authorization: `Bearer ${this.token}`, "x-now": CLOCK.iso };
+    const headers = { authorization: `Bearer ${this.token}`, "x-now": this.now };
     if (body !== undefined) headers["content-type"] = "application/json";
     const res = await fetch(`${this.origin}${path}`, {
       method,

@@ -2,17 +2,25 @@
 // crosses the soft cap raises one event, written to the Worker's log as one
 // structured line and delivered to the port's webhook; a dead webhook fails
 // no call.
+//
+// Every request runs at the suite's instant moved clear of its day's end
+// (CLOCK.clear): the tests count the events a crossing raises, and a port's
+// gate resolves a raised crossing by itself when its period ends, on a clock
+// that keeps moving from the last request's instant.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { startGateway, openPort, settled, CLOCK_HEADERS } from "./harness.mjs";
+import { startGateway, openPort, settled, CLOCK } from "./harness.mjs";
 import { Receiver, eventually } from "../alerts/receiver.mjs";
 
 let g;
 let rx;
+/** The Worker's API at CLOCK.clear. */
+let api;
 before(async () => {
   rx = await new Receiver().start();
   g = await startGateway();
+  api = g.worker.at(CLOCK.clear.iso);
 });
 after(async () => {
   await g?.stop();
@@ -20,7 +28,7 @@ after(async () => {
 });
 
 const chat = (key, port) =>
-  new OpenAI({ apiKey: key, baseURL: g.openaiURL(port), maxRetries: 0, defaultHeaders: CLOCK_HEADERS }).chat.completions.create({
+  new OpenAI({ apiKey: key, baseURL: g.openaiURL(port), maxRetries: 0, defaultHeaders: { "x-now": CLOCK.clear.iso } }).chat.completions.create({
     model: "gpt-test",
     max_tokens: 50,
     messages: [{ role: "user", content: "hi" }],
@@ -34,10 +42,10 @@ const alertLines = (port) =>
 
 test("a gated call crossing the soft cap raises one event: one structured log line, one delivery", async () => {
   const port = "gw-alerts";
-  const key = await openPort(g.worker, port, { softCapTokens: 1, hardCapTokens: 1_000_000 });
-  await g.worker.put(`/v1/ports/${port}/alerts`, { webhookUrl: `${rx.origin}/ok/gw` });
+  const key = await openPort(api, port, { softCapTokens: 1, hardCapTokens: 1_000_000 });
+  await api.put(`/v1/ports/${port}/alerts`, { webhookUrl: `${rx.origin}/ok/gw` });
   for (let i = 0; i < 3; i++) assert.ok((await chat(key, port)).choices.length > 0);
-  await settled(g.worker, port);
+  await settled(api, port);
   await eventually(() => rx.at("/ok/gw").length === 1, { what: "the delivery" });
   const [delivered] = rx.at("/ok/gw");
   assert.equal(delivered.event.threshold, "soft");
@@ -51,11 +59,11 @@ test("a gated call crossing the soft cap raises one event: one structured log li
 
 test("a dead webhook fails no gated call", async () => {
   const port = "gw-alerts-dead";
-  const key = await openPort(g.worker, port, { softCapTokens: 1, hardCapTokens: 1_000_000 });
-  await g.worker.put(`/v1/ports/${port}/alerts`, { webhookUrl: `${rx.origin}/dead/gw` });
+  const key = await openPort(api, port, { softCapTokens: 1, hardCapTokens: 1_000_000 });
+  await api.put(`/v1/ports/${port}/alerts`, { webhookUrl: `${rx.origin}/dead/gw` });
   for (let i = 0; i < 5; i++) assert.ok((await chat(key, port)).choices.length > 0, "answered");
   await eventually(async () => {
-    const { deliveries } = (await g.worker.get(`/v1/ports/${port}/alerts/deliveries`)).json;
+    const { deliveries } = (await api.get(`/v1/ports/${port}/alerts/deliveries`)).json;
     return deliveries.length === 1 && deliveries[0].status === "dead" && deliveries;
   }, { what: "the delivery dead" });
 });

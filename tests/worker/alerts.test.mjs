@@ -2,30 +2,38 @@
 // one event per crossing under 100 concurrent calls, resolved after a raised
 // cap, retries with the same event id, the dead-letter queue, the signature,
 // the sample, the record of deliveries and a resend, and bad input.
+//
+// The suite runs at the suite's instant moved clear of its day's end
+// (CLOCK.clear): each test counts the events it raised, and a port's gate
+// resolves a raised crossing by itself when its period ends, on a clock that
+// keeps moving from the last request's instant. The test of that resolution
+// places its own instants just before a day's end.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker } from "./harness.mjs";
+import { startWorker, CLOCK } from "./harness.mjs";
+import { windows } from "../clock.mjs";
 import { Receiver, verifySignature, signaturesOf, eventually } from "../alerts/receiver.mjs";
 
 let w;
 let rx;
 before(async () => {
   rx = await new Receiver().start();
-  w = await startWorker();
+  w = await startWorker({ now: CLOCK.clear.iso });
 });
 after(async () => {
   await w?.dispose();
   await rx?.stop();
 });
 
-const usage = (port, tokens, requestId) =>
-  w.post(`/v1/ports/${port}/usage`, { feature: "chat", provider: "openai", model: "gpt-4.1-mini", inputTokens: tokens, outputTokens: 0, requestId });
-const deliveries = async (port) => (await w.get(`/v1/ports/${port}/alerts/deliveries?limit=100`)).json.deliveries;
-/** Waits until the port's deliveries are all settled (none pending). */
-const settled = (port, count) =>
+const usage = (port, tokens, requestId, worker = w) =>
+  worker.post(`/v1/ports/${port}/usage`, { feature: "chat", provider: "openai", model: "gpt-4.1-mini", inputTokens: tokens, outputTokens: 0, requestId });
+const deliveries = async (port, worker = w) => (await worker.get(`/v1/ports/${port}/alerts/deliveries?limit=100`)).json.deliveries;
+/** Waits until the port's deliveries are all settled (none pending); asks
+ * through `worker` (at its instant). */
+const settled = (port, count, worker = w) =>
   eventually(
     async () => {
-      const list = await deliveries(port);
+      const list = await deliveries(port, worker);
       return list.length >= count && list.every((d) => d.status !== "pending" && d.status !== "failed") && list;
     },
     { what: `${count} settled deliveries of ${port}` },
@@ -230,12 +238,15 @@ test("a new period resolves the last one's crossings, and the next crossing rais
   await w.put(`/v1/ports/${port}/alerts`, { webhookUrl: `${rx.origin}/ok/period` });
   await usage(port, 200, "p-1");
   await settled(port, 1);
-  // The next day (the suite's instant plus a day, so it crosses a UTC midnight).
-  const nextDay = new Date(Date.parse(w.now) + 86_400_000).toISOString();
+  // The next day (the suite's instant plus a day, so it crosses a UTC
+  // midnight). Every request from here on is sent then, the waits included:
+  // one of the day before would take the gate's clock back into the last
+  // period, which it would find still over its cap.
+  const nextDay = w.at(new Date(Date.parse(w.now) + 86_400_000).toISOString());
   const next = (tokens, id) =>
-    w.post(`/v1/ports/${port}/usage`, { feature: "chat", provider: "openai", model: "m", inputTokens: tokens, outputTokens: 0, requestId: id }, { headers: { "x-now": nextDay } });
+    nextDay.post(`/v1/ports/${port}/usage`, { feature: "chat", provider: "openai", model: "m", inputTokens: tokens, outputTokens: 0, requestId: id });
   assert.equal((await next(10, "p-2")).status, 201);
-  await settled(port, 2);
+  await settled(port, 2, nextDay);
   const [crossed, resolved] = rx.at("/ok/period").map((r) => r.event);
   assert.equal(crossed.type, "threshold-crossed");
   assert.equal(resolved.type, "threshold-resolved");
@@ -244,10 +255,29 @@ test("a new period resolves the last one's crossings, and the next crossing rais
   assert.ok(Date.parse(resolved.periodStart) > Date.parse(crossed.periodStart));
   assert.equal(resolved.periodStart, crossed.resetsAt);
   assert.equal((await next(200, "p-3")).status, 201);
-  await settled(port, 3);
+  await settled(port, 3, nextDay);
   const third = rx.at("/ok/period")[2].event;
   assert.deepEqual([third.type, third.threshold, third.periodStart], ["threshold-crossed", "soft", resolved.periodStart]);
   assert.notEqual(third.id, crossed.id);
+});
+
+test("a crossing resolves by itself when its period ends, with no call: the new period's usage, from its start", async () => {
+  const port = "al-period-end";
+  // 300 ms before the end of the suite's day; no request reaches the port
+  // after the call that crosses (it would set the gate's clock back): only
+  // the gate's alarm can act.
+  const end = windows(CLOCK.ms).day.end;
+  const late = w.at(new Date(end - 300).toISOString());
+  await late.setBudget(port, { enabled: true, period: "day", softCapTokens: 100, hardCapTokens: 1_000 });
+  await late.put(`/v1/ports/${port}/alerts`, { webhookUrl: `${rx.origin}/ok/period-end` });
+  assert.equal((await usage(port, 200, "pe-1", late)).status, 201);
+  await eventually(() => rx.at("/ok/period-end").length === 2, { what: "the resolution at the day's end" });
+  const events = rx.at("/ok/period-end").map((r) => r.event);
+  const crossed = events.find((e) => e.type === "threshold-crossed");
+  const resolved = events.find((e) => e.type === "threshold-resolved");
+  assert.deepEqual([crossed.threshold, crossed.used, crossed.resetsAt], ["soft", 200, new Date(end).toISOString()]);
+  assert.deepEqual([resolved.threshold, resolved.used, resolved.periodStart], ["soft", 0, crossed.resetsAt]);
+  assert.notEqual(resolved.id, crossed.id);
 });
 
 test("a budget in dollars crosses its thresholds on the dollars used, and its events carry them in dollars", async () => {
@@ -290,16 +320,19 @@ test("rotating a secret: during the overlap a queued delivery verifies with eith
   const at = (iso) => ({ headers: { "x-now": iso } });
   const during = new Date(Date.parse(ends) - 1_000).toISOString();
   assert.equal((await w.post(`/v1/ports/${port}/alerts/deliveries/${record.eventId}/resend`, undefined, at(during))).status, 202);
-  await eventually(() => rx.at("/ok/rotate").length === 2, { what: "the resend during the overlap" });
-  const inside = rx.at("/ok/rotate")[1];
+  // The receiver's copies of this event (its first delivery, then each
+  // resend); the sample is told apart by its `test` flag.
+  const copies = () => rx.at("/ok/rotate").filter((r) => r.event.id === record.eventId && !r.event.test);
+  await eventually(() => copies().length === 2, { what: "the resend during the overlap" });
+  const inside = copies()[1];
   assert.equal(signaturesOf(inside.headers["x-budget-signature"]).length, 2);
   assert.ok(verifySignature(inside.headers["x-budget-signature"], inside.body, fresh), "the new secret verifies");
   assert.ok(verifySignature(inside.headers["x-budget-signature"], inside.body, old), "the old secret still verifies");
   assert.ok(!verifySignature(inside.headers["x-budget-signature"], inside.body, "whsec_another"));
   // At the overlap's end: the new secret only.
   assert.equal((await w.post(`/v1/ports/${port}/alerts/deliveries/${record.eventId}/resend`, undefined, at(ends))).status, 202);
-  await eventually(() => rx.at("/ok/rotate").length === 3, { what: "the resend after the overlap" });
-  const after = rx.at("/ok/rotate")[2];
+  await eventually(() => copies().length === 3, { what: "the resend after the overlap" });
+  const after = copies()[2];
   assert.equal(signaturesOf(after.headers["x-budget-signature"]).length, 1);
   assert.ok(verifySignature(after.headers["x-budget-signature"], after.body, fresh));
   assert.ok(!verifySignature(after.headers["x-budget-signature"], after.body, old), "the old secret no longer verifies");
@@ -307,7 +340,7 @@ test("rotating a secret: during the overlap a queued delivery verifies with eith
   // The sample route signs on the request's clock too.
   const sample = await w.post(`/v1/ports/${port}/alerts/test`, undefined, at(during));
   assert.equal(sample.status, 200, sample.text);
-  const s = rx.at("/ok/rotate")[3];
+  const [s] = rx.at("/ok/rotate").filter((r) => r.event.test);
   assert.ok(verifySignature(s.headers["x-budget-signature"], s.body, old) && verifySignature(s.headers["x-budget-signature"], s.body, fresh));
 });
 

@@ -123,6 +123,11 @@ export class WorkerClient {
     this.now = now;
   }
 
+  /** The same Worker, its requests sent at `now` (ISO) instead. */
+  at(now) {
+    return Object.assign(Object.create(Object.getPrototypeOf(this)), this, { now });
+  }
+
   /** Sends a request; `token` defaults to the admin token (null: none). */
   async request(method, path, { body, token = ADMIN_TOKEN, headers = {}, raw } = {}) {
     const h = { ...headers };
