@@ -156,4 +156,34 @@ proptest! {
         let parsed: u64 = amounts.iter().map(|m| usd_micros(usd_number(*m), "x").unwrap()).sum();
         prop_assert_eq!(parsed, total);
     }
+
+    /// One rule for every amount: accepted exactly when the number's own
+    /// shortest decimal form (as JSON and JavaScript print it) has at most
+    /// 6 decimals, and then read as those digits, however small the excess.
+    #[test]
+    fn an_amount_is_accepted_exactly_when_its_decimal_form_has_six_places_at_most(
+        micros in 0u64..=MAX_MICROS,
+        nudge in prop_oneof![Just(0i64), -3i64..=3],
+        scale in prop_oneof![Just(1.0f64), Just(10.0), Just(0.1), Just(1e-7)],
+    ) {
+        let exact = usd_number(micros);
+        let value = if nudge == 0 {
+            exact * scale
+        } else {
+            f64::from_bits((exact.to_bits() as i64 + nudge).max(0) as u64)
+        };
+        prop_assume!(value <= 1e9);
+        let text = format!("{value}");
+        let decimals = text.split_once('.').map_or(0, |(_, f)| f.len());
+        match usd_micros(value, "x") {
+            Ok(m) => {
+                prop_assert!(decimals <= 6, "{} accepted", text);
+                prop_assert_eq!(usd_number(m), value);
+            }
+            Err(e) => {
+                prop_assert!(decimals > 6, "{} refused", text);
+                prop_assert_eq!(e.code(), ErrorCode::TooManyDecimals);
+            }
+        }
+    }
 }

@@ -78,24 +78,22 @@ pub fn usd_micros(value: f64, field: &str) -> Result<u64, Error> {
     }
     // One rule for every amount: the number's own decimal form (the
     // shortest that reads back as it, as JSON and JavaScript print it) has
-    // at most 6 decimals. `5e-324`, `1e-12` and `4.0000000001` are refused
-    // like `0.0000001`, never rounded away; the micro-dollars are read
-    // from those digits, with no float arithmetic.
-    if value == 0.0 {
-        return Ok(0);
-    }
-    let text = format!("{value}");
-    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
-    if fraction.len() > 6 {
+    // at most 6 decimals, that is, the number is the one a decimal of whole
+    // micro-dollars reads as. The candidate is the nearest whole number of
+    // micro-dollars (exact: below $10^9 the product's error is under 0.3),
+    // and the division of two exact doubles rounds once, to the double
+    // nearest the decimal, as a JSON reader does. So `5e-324`, `1e-12` and
+    // `4.0000000001` are refused like `0.0000001`, never rounded away, and
+    // no float formatting is needed (it would weigh on the package).
+    let micros = (value * MICROS_PER_USD as f64).round();
+    if micros / MICROS_PER_USD as f64 != value {
         return Err(Error::new(
             ErrorCode::TooManyDecimals,
             Some(field),
             format!("{field} must have at most 6 decimals (whole micro-dollars)"),
         ));
     }
-    let digits = |s: &str| s.parse::<u64>().unwrap_or(0);
-    let fraction_micros = digits(fraction) * 10u64.pow(6 - fraction.len() as u32);
-    Ok(digits(whole) * MICROS_PER_USD + fraction_micros)
+    Ok(micros as u64)
 }
 
 /// Micro-dollars as decimal dollars, exactly (`12.5`, `0.000001`).
