@@ -4,11 +4,8 @@
 // These tests walk the README's curl examples against it.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
+import { startDev, devToken } from "./server.mjs";
 import { testClock } from "../clock.mjs";
 import { Receiver, verifySignature, eventually } from "../alerts/receiver.mjs";
 
@@ -18,54 +15,21 @@ import { Receiver, verifySignature, eventually } from "../alerts/receiver.mjs";
 // on the date or on a run that crosses midnight.
 const CLOCK = testClock("2028-08-10T09:00:00.000Z");
 
-const root = new URL("../../", import.meta.url).pathname;
 // A port of its own, so the walk-through's numbers are exact on every run
 // (the local D1 and KV persist between runs of the dev command).
 const port = `acme-${randomBytes(6).toString("hex")}`;
 
-let child;
-let output = "";
+let dev;
 let base;
 
-function freeTcpPort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port: free } = server.address();
-      server.close(() => resolve(free));
-    });
-  });
-}
-
 before(async () => {
-  const tcpPort = await freeTcpPort();
-  base = `http://127.0.0.1:${tcpPort}`;
-  child = spawn("bash", ["scripts/dev.sh", "--var", "FAULT_INJECTION:on"], {
-    cwd: root,
-    env: { ...process.env, PORT: String(tcpPort) },
-    detached: true, // its own process group: wrangler and workerd end with it
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout.on("data", (chunk) => (output += chunk));
-  child.stderr.on("data", (chunk) => (output += chunk));
-  // Setup and builds come first; on a machine with the tools installed this
-  // takes a minute or two. The limit only bounds a hung start.
-  const deadline = Date.now() + 8 * 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`scripts/dev.sh exited early:\n${output.slice(-4000)}`);
-    const answer = await fetch(`${base}/v1/ports`).catch(() => null);
-    if (answer?.status === 401) break;
-    if (Date.now() > deadline) throw new Error(`scripts/dev.sh did not serve:\n${output.slice(-4000)}`);
-    await sleep(500);
-  }
+  dev = await startDev(["--var", "FAULT_INJECTION:on"]);
+  base = dev.base;
 });
 
-after(() => {
-  if (child?.exitCode === null) process.kill(-child.pid, "SIGTERM");
-});
+after(() => dev?.stop());
 
-const token = () => readFileSync(`${root}.dev.vars`, "utf8").match(/^ADMIN_TOKEN="(.*)"$/m)[1];
+const token = devToken;
 
 async function call(method, path, body) {
   const res = await fetch(`${base}${path}`, {
@@ -83,7 +47,7 @@ async function call(method, path, body) {
 
 test("the main command prints the admin token it keeps in .dev.vars", () => {
   assert.match(token(), /^adm_[0-9a-f]{48}$/);
-  assert.ok(output.includes(`admin token: ${token()}`), "the printed token is the kept one");
+  assert.ok(dev.output().includes(`admin token: ${token()}`), "the printed token is the kept one");
 });
 
 test("the README's walk-through works against the local Worker", async () => {
