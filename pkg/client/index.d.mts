@@ -113,6 +113,7 @@ export type PortList = Wire.Ports;
 export type AlertEndpoint = Wire.AlertEndpoint;
 export type AlertSecretRotation = Wire.AlertSecretRotation;
 export type AlertSecretRotated = Wire.AlertSecretRotated;
+export type SetAsideRetried = Wire.SetAsideRetried;
 /** One URL, up to 5, or null (none). */
 export type WebhookUrl = Wire.AlertSettings['webhookUrl'];
 export type AlertSettingsUpdate = Wire.AlertSettingsUpdate;
@@ -140,6 +141,9 @@ export interface BudgetClient {
   breakdown(): Promise<Breakdown>;
   ledger(options?: LedgerOptions): Promise<LedgerPage>;
   ledgerCsv(options?: LedgerOptions): Promise<LedgerCsv>;
+  /** Puts the port's set-aside ledger rows (refused for good by D1) back on
+   * their way, once their cause is mended (admin). */
+  retrySetAside(): Promise<SetAsideRetried>;
   reservations(options?: { state?: 'open' | 'all'; limit?: number }): Promise<ReservationList>;
   reservation(id: string): Promise<Reservation>;
   budget(): Promise<PortBudget>;

@@ -196,6 +196,8 @@ export function createClient(options) {
     // Each call issues a new key: never repeated after a lost answer.
     issueKey: () => call('POST', portPath('/keys'), { idempotent: false }),
     keys: () => call('GET', portPath('/keys')),
+    // Repeating it is harmless: rows already back on their way are not set aside.
+    retrySetAside: () => call('POST', portPath('/ledger/retry')),
     revokeKey: (keyId) => call('DELETE', portPath(`/keys/${encodeURIComponent(keyId)}`)),
     ports: () => call('GET', '/v1/ports'),
     prices: () => call('GET', '/v1/prices'),

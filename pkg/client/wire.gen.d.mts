@@ -637,3 +637,8 @@ export type AlertSecretRotated = {
   previousSecretExpiresAt: string | null;
   endpoints: AlertEndpoint[];
 };
+
+export type SetAsideRetried = {
+  port: string;
+  retried: number;
+};

@@ -96,6 +96,9 @@ pub enum Operation {
         /// Distinct end users the rows go round (0: none).
         users: u64,
     },
+    /// Put every set-aside ledger entry back on its way to the ledger of
+    /// record (after the cause D1 refused it for was mended).
+    RetrySetAside,
     /// A wake-up: expires what is due, notices period resets, prunes when
     /// the daily pruning is due ([`wake::prune_due`]).
     Tick,
@@ -144,6 +147,8 @@ pub enum Outcome {
     Alerts(Vec<u8>),
     /// [`Operation::SeedHistory`].
     Seeded,
+    /// [`Operation::RetrySetAside`]: how many entries went back on their way.
+    Retried(u64),
     /// [`Operation::Tick`].
     Ticked {
         /// Holds expired.
@@ -297,6 +302,7 @@ impl<S: Sql> Gate<'_, S> {
                 self.seed_history(rows, users, now)?;
                 (Outcome::Seeded, false)
             }
+            Operation::RetrySetAside => (Outcome::Retried(self.retry_set_aside()?), false),
             Operation::Tick => (self.tick(now)?, true),
         })
     }

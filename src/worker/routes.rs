@@ -199,6 +199,12 @@ pub static ROUTES: &[Route] = &[
     api(GET, "/v1/ports/{port}/ledger", Auth::Port, |c, p, r| {
         Box::pin(reports::ledger(c, p.port(), r))
     }),
+    api(
+        POST,
+        "/v1/ports/{port}/ledger/retry",
+        Auth::Admin,
+        |c, p, _| Box::pin(reports::retry_set_aside(c, p.port())),
+    ),
     api(GET, "/v1/ports/{port}/status", Auth::Port, |c, p, _| {
         Box::pin(reports::status(c, p.port()))
     }),

@@ -41,6 +41,7 @@ const EXAMPLES = {
   breakdown: [],
   ledger: [{ limit: 10, cursor: 'c' }],
   ledgerCsv: [{ limit: 10, cursor: 'c' }],
+  retrySetAside: [],
   reservations: [{ state: 'all', limit: 5 }],
   reservation: ['rsv_1'],
   budget: [],

@@ -170,7 +170,28 @@ test("a row D1 refuses for good is set aside: counted in status, sent as an even
     await eventually(async () => (await w.synced(port)).pendingLedgerRows === 0, { what: "e delivered" });
     const after = await w.sql("SELECT request_id FROM usage_ledger WHERE port_id = ? ORDER BY seq", port);
     assert.deepEqual(after.map((r) => r.request_id), ["a", "c", "d", "e"]);
+    // Only the admin puts rows back on their way; while D1 still refuses
+    // the row it is set aside again.
+    const key = await w.issueKey(port);
+    assert.equal((await w.post(`/v1/ports/${port}/ledger/retry`, undefined, { token: key })).status, 403);
+    const again = await w.post(`/v1/ports/${port}/ledger/retry`);
+    assert.deepEqual([again.status, again.json.retried], [200, 1], again.text);
+    await eventually(async () => (await w.synced(port)).setAsideLedgerRows === 1, { what: "set aside again" });
   } finally {
     await w.db.exec("DROP TRIGGER IF EXISTS probe_refuse");
   }
+  // The cause mended, a retry delivers the row, once.
+  const retried = await w.post(`/v1/ports/${port}/ledger/retry`);
+  assert.deepEqual([retried.status, retried.json], [200, { port, retried: 1 }]);
+  const healed = await eventually(
+    async () => {
+      const s = await w.synced(port);
+      return s.setAsideLedgerRows === 0 && s.pendingLedgerRows === 0 && s;
+    },
+    { what: "the set-aside row delivered" },
+  );
+  assert.deepEqual(healed.setAside, []);
+  const rows = await w.sql("SELECT request_id FROM usage_ledger WHERE port_id = ? ORDER BY seq", port);
+  assert.deepEqual(rows.map((r) => r.request_id), ["a", "poison", "c", "d", "e"]);
+  assert.equal((await w.post(`/v1/ports/${port}/ledger/retry`)).json.retried, 0, "nothing left to retry");
 });

@@ -154,6 +154,18 @@ struct LedgerPage<'a> {
     next_cursor: Option<String>,
 }
 
+/// `POST /v1/ports/{port}/ledger/retry` (admin): puts the port's
+/// set-aside ledger rows (refused for good by D1) back on their way, once
+/// their cause is mended; they are delivered after the answer, and set
+/// aside again if D1 still refuses them.
+pub async fn retry_set_aside(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
+    let retried = ctx.gate(port)?.retry_set_aside().await?;
+    Ok(json_response(
+        200,
+        &json!({ "port": port, "retried": retried }),
+    ))
+}
+
 /// `GET /v1/ports/{port}/ledger?limit=&cursor=&format=csv`: newest first.
 pub async fn ledger(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response, ApiError> {
     let (limit, cursor) = page_of(req)?;

@@ -5,7 +5,8 @@ use serde::de::DeserializeOwned;
 use worker::{Env, Headers, Method, Request, RequestInit, Stub};
 
 use super::protocol::{
-    AlertsAnswer, Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, SyncAnswer,
+    AlertsAnswer, Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, RetriedAnswer,
+    SyncAnswer,
 };
 use crate::gate::{
     CallUsage, CommitOutcome, Hold, HoldRequest, PortCheck, PortView, RecordOutcome,
@@ -253,6 +254,13 @@ impl GateClient {
     pub async fn sync(&self) -> Result<u64, StoreError> {
         let answer: SyncAnswer = self.call(&GateRequest::Sync).await?;
         Ok(answer.pending_entries)
+    }
+
+    /// Puts the port's set-aside ledger entries back on their way to D1;
+    /// answers how many.
+    pub async fn retry_set_aside(&self) -> Result<u64, StoreError> {
+        let answer: RetriedAnswer = self.call(&GateRequest::RetrySetAside).await?;
+        Ok(answer.retried)
     }
 
     /// The port's alert percents; replaced first when `percents` is given.

@@ -88,6 +88,8 @@ pub enum GateRequest {
     /// Deliver the outbox to the ledger of record now, then answer how
     /// many entries are still on their way.
     Sync,
+    /// Put the set-aside entries back on their way.
+    RetrySetAside,
     /// The port's alert thresholds (percents of the hard cap), replaced
     /// first when `percents` is given (then crossings are noticed at once).
     Alerts {
@@ -159,6 +161,7 @@ impl GateRequest {
             GateRequest::Holds { all, limit } => Operation::Holds { all, limit },
             GateRequest::Alerts { percents } => Operation::Alerts { percents },
             GateRequest::SeedHistory { rows, users } => Operation::SeedHistory { rows, users },
+            GateRequest::RetrySetAside => Operation::RetrySetAside,
             GateRequest::Sync => return None,
         })
     }
@@ -210,6 +213,7 @@ pub fn answer_of(applied: Applied) -> serde_json::Value {
         Outcome::Holds(holds) => json(&HoldsAnswer { holds }),
         Outcome::Alerts(percents) => json(&AlertsAnswer { percents }),
         Outcome::Seeded => json(&()),
+        Outcome::Retried(retried) => json(&RetriedAnswer { retried }),
         Outcome::Ticked { expired, pruned } => {
             serde_json::json!({ "expired": expired, "pruned": pruned })
         }
@@ -230,6 +234,14 @@ pub struct HoldAnswer {
 pub struct HoldsAnswer {
     /// The holds.
     pub holds: Vec<Hold>,
+}
+
+/// The answer to [`GateRequest::RetrySetAside`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetriedAnswer {
+    /// Set-aside entries put back on their way.
+    pub retried: u64,
 }
 
 /// The answer to [`GateRequest::Sync`].
