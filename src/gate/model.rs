@@ -131,7 +131,7 @@ pub struct Hold {
 }
 
 /// One counted call: a ledger entry, numbered per port.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     /// The port's ledger sequence number: the entry's id, increasing.

@@ -91,26 +91,16 @@ impl<S: Sql> Gate<'_, S> {
                 load: s.load(self)?,
             });
         }
-        let entry = Entry {
+        let entry = s.written_over(Entry {
             seq: self.t.take_seq()?,
             request_id: hold.request_id.clone(),
             reservation_id: Some(hold.id.clone()),
-            user_id: s.usage.user_id.clone().or_else(|| hold.user_id.clone()),
-            feature: s
-                .usage
-                .feature
-                .clone()
-                .unwrap_or_else(|| hold.feature.clone()),
-            provider: s.usage.provider.clone(),
-            model: s.usage.model.clone(),
-            tokens: s.usage.tokens,
-            cost_usd: s.cost_usd,
-            body_hash: s.body_hash.to_owned(),
-            estimated: false,
+            user_id: hold.user_id.clone(),
+            feature: hold.feature.clone(),
             created_at: at,
             version: 1,
-            write_id: s.write_id.to_owned(),
-        };
+            ..Entry::default()
+        });
         self.t.insert_entry(&entry)?;
         self.count(&entry, 1)?;
         self.settled(hold, entry, s)
@@ -164,23 +154,14 @@ impl<S: Sql> Gate<'_, S> {
             });
         }
         self.count(&old, -1)?;
-        let entry = Entry {
-            user_id: s.usage.user_id.clone().or_else(|| hold.user_id.clone()),
-            feature: s
-                .usage
-                .feature
-                .clone()
-                .unwrap_or_else(|| old.feature.clone()),
-            provider: s.usage.provider.clone(),
-            model: s.usage.model.clone(),
-            tokens: s.usage.tokens,
-            cost_usd: s.cost_usd,
-            body_hash: s.body_hash.to_owned(),
-            estimated: false,
+        // The estimated row keeps its number, request, instant (hence its
+        // periods) and feature; the hold's end user stands unless the usage
+        // names its own.
+        let entry = s.written_over(Entry {
+            user_id: hold.user_id.clone(),
             version: old.version + 1,
-            write_id: s.write_id.to_owned(),
             ..old
-        };
+        });
         self.t.replace_entry(&entry)?;
         self.count(&entry, 1)?;
         self.settled(hold, entry, s)
@@ -299,6 +280,24 @@ struct Settling<'u> {
 }
 
 impl Settling<'_> {
+    /// `base` (a row's number, request, instant and version) with this
+    /// usage written over it: its end user and feature where it names them,
+    /// provider, model, counts, cost, fingerprint and writer.
+    fn written_over(&self, base: Entry) -> Entry {
+        Entry {
+            user_id: self.usage.user_id.clone().or(base.user_id),
+            feature: self.usage.feature.clone().unwrap_or(base.feature),
+            provider: self.usage.provider.clone(),
+            model: self.usage.model.clone(),
+            tokens: self.usage.tokens,
+            cost_usd: self.cost_usd,
+            body_hash: self.body_hash.to_owned(),
+            estimated: false,
+            write_id: self.write_id.to_owned(),
+            ..base
+        }
+    }
+
     /// The port's load in the budget's period, now.
     fn load<S: Sql>(&self, gate: &Gate<'_, S>) -> Result<PortLoad, GateError> {
         gate.load(self.period, None, self.now)
