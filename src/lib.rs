@@ -62,6 +62,7 @@ pub mod caps;
 pub mod charge;
 pub mod decision;
 pub mod error;
+pub mod forecast;
 pub mod gate;
 pub mod ledger;
 pub mod llm;
