@@ -418,6 +418,8 @@ export type Status = {
     /** The end user. */
     userId: string;
   })[];
+  /** null for a disabled budget */
+  forecast: Forecast | null;
 };
 
 export type Ports = {
@@ -431,6 +433,8 @@ export type Ports = {
     usedUsd: number;
     /** US dollars, exact to the micro-dollar (at most 6 decimals) */
     heldUsd: number;
+    /** null for a disabled budget */
+    forecast: Forecast | null;
   }[];
 };
 
@@ -641,4 +645,17 @@ export type AlertSecretRotated = {
 export type SetAsideRetried = {
   port: string;
   retried: number;
+};
+
+/** Where the period is heading at its average rate so far (used / time elapsed since the period began), carried to the reset. No rate is taken in the period's first hour (basis too-early). Amounts are in the budget's unit: tokens, or US dollars for a usd budget. */
+export type Forecast = {
+  basis: 'period-average' | 'given-rate' | 'too-early';
+  unit: 'tokens' | 'usd';
+  /** The rate projected with, per hour, rounded down to the unit (tokens, or micro-dollars written as dollars) */
+  ratePerHour: number;
+  /** The usage the period would end with at that rate */
+  projectedUsed: number;
+  /** When the hard cap would be reached at that rate; null when not before the reset. The instant of the answer when the cap is already reached */
+  runOutAt: string | null;
+  runsOutBeforeReset: boolean;
 };

@@ -56,6 +56,7 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
                 used_usd: usd_number(load.used_usd),
                 held_usd: usd_number(load.held_usd),
                 cap_status: json::cap_of(&stored.budget, &load, ctx.now),
+                forecast: json::forecast(&stored.budget, &load, ctx.now),
             })
         })
         .collect();
@@ -73,6 +74,7 @@ struct ListedPort<'a> {
     used_usd: f64,
     held_usd: f64,
     cap_status: Value,
+    forecast: Value,
 }
 
 /// The answer to `GET /v1/ports`.
