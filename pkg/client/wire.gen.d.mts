@@ -541,15 +541,16 @@ export type AlertEndpoint = {
 };
 
 export type AlertSettingsUpdate = {
-  /** Percents of the hard cap; the soft and hard caps are always watched. */
-  thresholds?: number[];
+  /** Percents of the hard cap (at most 10), and "projected": raised once per period when the period's average rate would reach the hard cap before the reset. The soft and hard caps are always watched. */
+  thresholds?: (number | 'projected')[];
   /** One HTTPS URL, up to 5, or null (the default endpoint applies). */
   webhookUrl?: string | string[] | null;
 };
 
 export type AlertSettings = {
   port: string;
-  thresholds: number[];
+  /** Percents of the hard cap, ascending, then "projected" when the forecast is watched. */
+  thresholds: (number | 'projected')[];
   webhookUrl: string | string[] | null;
   /** The new endpoint's secret, shown once (one endpoint only; with several, each is in endpoints). */
   secret?: string;
@@ -573,7 +574,7 @@ export type AlertEvent = {
   id: string;
   type: 'threshold-crossed' | 'threshold-resolved';
   port: string;
-  threshold: 'soft' | 'hard' | number;
+  threshold: 'soft' | 'hard' | 'projected' | number;
   /** Usage in the period: tokens, or decimal dollars for a budget in usd */
   used: number;
   /** The soft cap for soft, else the hard cap: tokens, or decimal dollars for a budget in usd */
@@ -584,6 +585,10 @@ export type AlertEvent = {
   resetsAt: string;
   /** Only on samples from the test route. */
   test?: true;
+  /** On a projected crossing: the usage the period would end with at its average rate (tokens, or decimal dollars) */
+  projectedUsed?: number;
+  /** On a projected crossing: when the hard cap would be reached at that rate */
+  runOutAt?: string | null;
 };
 
 export type AlertTest = {
