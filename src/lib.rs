@@ -66,6 +66,7 @@ pub mod forecast;
 pub mod gate;
 pub mod ledger;
 pub mod llm;
+pub mod metrics;
 pub mod period;
 pub mod pricing;
 pub mod sql;

@@ -17,6 +17,7 @@ pub mod budgets;
 pub mod holds;
 pub mod json;
 pub mod keys;
+pub mod metrics;
 pub mod ports;
 pub mod prices;
 pub mod reports;
