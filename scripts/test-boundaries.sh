@@ -87,6 +87,7 @@ again=(
 
 once=(
   tests/worker/bad-input.test.mjs       # input refused before any period is computed
+  tests/worker/metrics.test.mjs         # runs at its own instant (ten days into April 2027), not the suite's
   tests/worker/forecast.test.mjs        # runs at its own instant (ten days into April 2027), not the suite's
   tests/worker/money.test.mjs           # amounts in dollars at the suite's instant; refusals (no Retry-After value checked)
   tests/worker/openapi.test.mjs         # the OpenAPI document and the router

@@ -24,8 +24,21 @@ pub async fn get(ctx: &mut Ctx) -> Result<Response, ApiError> {
         &[],
         standings.len() as f64,
     );
-    for (port, stored, load) in &standings {
-        port_samples(&mut out, port, &stored.budget, load, ctx.now);
+    for listed in &standings {
+        port_samples(
+            &mut out,
+            &listed.port,
+            &listed.stored.budget,
+            &listed.load,
+            ctx.now,
+        );
+        out.sample(
+            "ai_budget_ledger_rows_pending",
+            Kind::Gauge,
+            "Ledger rows a port's gate counted and has not yet delivered to the ledger of record (D1), as it last reported",
+            &[("port", &listed.port)],
+            listed.pending as f64,
+        );
     }
     for row in &deliveries[0] {
         let state = row.text("status").unwrap_or_default();

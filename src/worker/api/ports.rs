@@ -20,23 +20,41 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
     let standings = standings(ctx).await?;
     let ports = standings
         .iter()
-        .map(|(port, stored, load)| ListedPort {
-            port,
-            budget: stored.json(),
-            used_tokens: load.used_tokens,
-            held_tokens: load.held_tokens,
-            used_usd: usd_number(load.used_usd),
-            held_usd: usd_number(load.held_usd),
-            cap_status: json::cap_of(&stored.budget, load, ctx.now),
-            forecast: json::forecast(&stored.budget, load, ctx.now),
-        })
+        .map(
+            |Listed {
+                 port, stored, load, ..
+             }| ListedPort {
+                port,
+                budget: stored.json(),
+                used_tokens: load.used_tokens,
+                held_tokens: load.held_tokens,
+                used_usd: usd_number(load.used_usd),
+                held_usd: usd_number(load.held_usd),
+                cap_status: json::cap_of(&stored.budget, load, ctx.now),
+                forecast: json::forecast(&stored.budget, load, ctx.now),
+            },
+        )
         .collect();
     Ok(typed_json_response(200, &PortList { ports }))
 }
 
-/// Every listed port with its budget and the load counted in the budget's
-/// period, sorted by id: what `GET /v1/ports` and the metrics show.
-pub async fn standings(ctx: &Ctx) -> Result<Vec<(String, StoredBudget, PortLoad)>, ApiError> {
+/// A listed port: its budget, the load counted in the budget's period
+/// (calls and usage from D1's rollup, holds as its gate last reported them)
+/// and its ledger entries not yet delivered to D1.
+pub struct Listed {
+    /// The port's id.
+    pub port: String,
+    /// Its budget.
+    pub stored: StoredBudget,
+    /// Its load in the budget's current period.
+    pub load: PortLoad,
+    /// Ledger entries its gate still owes D1, as last reported.
+    pub pending: u64,
+}
+
+/// Every listed port, sorted by id: what `GET /v1/ports` and the metrics
+/// show.
+pub async fn standings(ctx: &Ctx) -> Result<Vec<Listed>, ApiError> {
     let statements = reports::all_ports(ctx.now);
     let (saved, results) = futures_util::try_join!(
         ctx.settings.budget_ports(),
@@ -68,7 +86,13 @@ pub async fn standings(ctx: &Ctx) -> Result<Vec<(String, StoredBudget, PortLoad)
         .filter_map(|(port, stored)| {
             let stored = stored?;
             let load = loads.load_of(&port, stored.budget.period);
-            Some((port, stored, load))
+            let pending = loads.pending_of(&port);
+            Some(Listed {
+                port,
+                stored,
+                load,
+                pending,
+            })
         })
         .collect())
 }
