@@ -65,6 +65,7 @@ pub mod error;
 pub mod gate;
 pub mod ledger;
 pub mod llm;
+pub mod calendar;
 pub mod period;
 pub mod pricing;
 pub mod sql;
@@ -85,6 +86,7 @@ pub use budget::{
 };
 pub use decision::{decide, evaluate, Decision, DecisionCode, RefusalReason};
 pub use error::{Error, ErrorCode};
+pub use calendar::{Calendar, CalendarChange, Zone};
 pub use period::{Period, PeriodWindow};
 pub use status::{cap_status, CapState, CapStatus};
 pub use tokens::{

@@ -90,8 +90,7 @@ pub fn daily(port: &str, window: &PeriodWindow) -> Statement {
 pub fn daily_of(window: &PeriodWindow, rows: &[Row]) -> Vec<DailyUsage> {
     window
         .days()
-        .map(|date| {
-            let day = date.and_time(chrono::NaiveTime::MIN).and_utc();
+        .map(|(_, day)| {
             let row = rows.iter().find(|r| r.int("day") == Some(ms(day)));
             DailyUsage {
                 day,

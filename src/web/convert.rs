@@ -212,7 +212,17 @@ pub(crate) fn raw_budget(value: &JsValue) -> RawBudget {
                 continue;
             }
             None => {
-                raw.unknown_fields.push(key.as_string().unwrap_or_default());
+                let name = key.as_string().unwrap_or_default();
+                let slot = match name.as_str() {
+                    "timeZone" => &mut raw.time_zone,
+                    "weekStart" => &mut raw.week_start,
+                    "monthStartDay" => &mut raw.month_start_day,
+                    _ => {
+                        raw.unknown_fields.push(name);
+                        continue;
+                    }
+                };
+                *slot = Some(classify(reflect_get(value, &key).unwrap_or(JsValue::UNDEFINED)));
                 continue;
             }
         };
@@ -283,6 +293,12 @@ pub(crate) fn budget_object(budget: &Budget) -> JsValue {
             o
         });
         set(&out, "fallbackPrice", price);
+    }
+    let calendar = budget.calendar;
+    if !calendar.is_default() {
+        set(&out, "timeZone", calendar.zone.name());
+        set(&out, "weekStart", crate::calendar::week_day_name(calendar.week_start));
+        set(&out, "monthStartDay", f64::from(calendar.month_start_day));
     }
     out
 }

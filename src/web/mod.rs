@@ -17,7 +17,7 @@ mod pricing;
 use chrono::{DateTime, Utc};
 use wasm_bindgen::prelude::*;
 
-use crate::{cap_status, evaluate, summarize_usage, Budget, Decision, Error, Unit};
+use crate::{cap_status, evaluate, Budget, Decision, Error, Unit};
 pub use caps::evaluate_caps;
 use convert::{
     amount, budget_object, date, instant, object, period, raw_budget, record, set, strict_budget,
@@ -404,7 +404,7 @@ pub fn summarize_usage_js(
     let budget = js(strict_budget(&budget, "budget"))?;
     let rows = js(usage_rows(&rows))?;
     let now = js(instant(now.as_ref(), "now"))?;
-    let summary = summarize_usage(budget.period, &rows, now);
+    let summary = crate::usage::summarize_window(budget.window(now), &rows);
     let breakdown = js_sys::Array::new();
     for usage in &summary.breakdown {
         let item = object();

@@ -93,7 +93,7 @@ fn breakdown_json(rows: &[crate::sql::Row]) -> Vec<Value> {
 /// the period, most tokens first.
 pub async fn breakdown(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
     let view = synced_view(ctx, port).await?;
-    let window = view.budget.budget.period.window(ctx.now);
+    let window = view.budget.budget.window(ctx.now);
     let rows = ctx
         .d1
         .run("d1.read", &[reports::breakdown(port, &window)])
@@ -239,7 +239,7 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
     let view = ctx.gate(port)?.status_view().await?;
     ctx.remember(&view.budget.budget, &view.load);
     let budget = view.budget.budget;
-    let window = budget.period.window(ctx.now);
+    let window = budget.window(ctx.now);
     let windows = Period::ALL.map(|p| p.window(ctx.now));
     let results = ctx
         .d1
