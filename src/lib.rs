@@ -58,6 +58,7 @@
 pub mod alerts;
 pub mod amount;
 pub mod budget;
+pub mod calendar;
 pub mod caps;
 pub mod charge;
 pub mod decision;
@@ -65,7 +66,6 @@ pub mod error;
 pub mod gate;
 pub mod ledger;
 pub mod llm;
-pub mod calendar;
 pub mod period;
 pub mod pricing;
 pub mod sql;
@@ -84,9 +84,9 @@ pub mod worker;
 pub use budget::{
     Budget, FieldValue, RawBudget, Unit, DEFAULT_HARD_CAP_TOKENS, DEFAULT_SOFT_CAP_TOKENS,
 };
+pub use calendar::{Calendar, CalendarChange, Zone};
 pub use decision::{decide, evaluate, Decision, DecisionCode, RefusalReason};
 pub use error::{Error, ErrorCode};
-pub use calendar::{Calendar, CalendarChange, Zone};
 pub use period::{Period, PeriodWindow};
 pub use status::{cap_status, CapState, CapStatus};
 pub use tokens::{

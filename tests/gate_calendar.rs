@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use common::port::*;
 
 fn at(iso: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(iso).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(iso)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn saved(port: &Port, json: &str, when: DateTime<Utc>) {
@@ -27,14 +29,29 @@ fn a_port_in_los_angeles_refuses_until_local_midnight_then_grants() {
     let port = Port::new();
     saved(&port, LA_DAY, at("2027-03-14T08:00:00Z"));
     // 2027-03-14 is a 23-hour day there; 23:59 PDT is 06:59Z the next day.
-    port.record("used", 100, at("2027-03-14T20:00:00Z"), at("2027-03-14T20:00:00Z"));
-    let ReserveOutcome::Refused { refusal, .. } = port.reserve(1, at("2027-03-15T06:59:00Z")) else {
+    port.record(
+        "used",
+        100,
+        at("2027-03-14T20:00:00Z"),
+        at("2027-03-14T20:00:00Z"),
+    );
+    let ReserveOutcome::Refused { refusal, .. } = port.reserve(1, at("2027-03-15T06:59:00Z"))
+    else {
         panic!("refused at 23:59 local");
     };
-    assert_eq!(refusal.resets_at, at("2027-03-15T07:00:00Z").timestamp_millis());
-    assert_eq!(refusal.period_start, at("2027-03-14T08:00:00Z").timestamp_millis());
+    assert_eq!(
+        refusal.resets_at,
+        at("2027-03-15T07:00:00Z").timestamp_millis()
+    );
+    assert_eq!(
+        refusal.period_start,
+        at("2027-03-14T08:00:00Z").timestamp_millis()
+    );
     // Midnight local: the day is new.
-    assert!(matches!(port.reserve(100, at("2027-03-15T07:00:00Z")), ReserveOutcome::Held { .. }));
+    assert!(matches!(
+        port.reserve(100, at("2027-03-15T07:00:00Z")),
+        ReserveOutcome::Held { .. }
+    ));
 }
 
 #[test]
@@ -48,9 +65,17 @@ fn a_hold_taken_before_clocks_go_back_commits_into_the_local_day_after_it() {
         CommitOutcome::Committed { .. }
     ));
     // Still 7 November at 23:30 PST (07:30Z the next UTC day): counted.
-    assert_eq!(port.load(Period::Day, at("2027-11-08T07:30:00Z")).used_tokens, 40);
+    assert_eq!(
+        port.load(Period::Day, at("2027-11-08T07:30:00Z"))
+            .used_tokens,
+        40
+    );
     // 8 November starts at 08:00Z: nothing yet.
-    assert_eq!(port.load(Period::Day, at("2027-11-08T08:00:00Z")).used_tokens, 0);
+    assert_eq!(
+        port.load(Period::Day, at("2027-11-08T08:00:00Z"))
+            .used_tokens,
+        0
+    );
 }
 
 #[test]
@@ -58,9 +83,22 @@ fn a_late_record_stays_in_the_local_day_it_happened_in() {
     let port = Port::new();
     saved(&port, LA_DAY, at("2027-06-01T00:00:00Z"));
     // Happened at 23:50 PDT on 1 June (06:50Z on 2 June), recorded at 00:10.
-    port.record("late", 25, at("2027-06-02T06:50:00Z"), at("2027-06-02T07:10:00Z"));
-    assert_eq!(port.load(Period::Day, at("2027-06-02T06:59:00Z")).used_tokens, 25);
-    assert_eq!(port.load(Period::Day, at("2027-06-02T07:10:00Z")).used_tokens, 0);
+    port.record(
+        "late",
+        25,
+        at("2027-06-02T06:50:00Z"),
+        at("2027-06-02T07:10:00Z"),
+    );
+    assert_eq!(
+        port.load(Period::Day, at("2027-06-02T06:59:00Z"))
+            .used_tokens,
+        25
+    );
+    assert_eq!(
+        port.load(Period::Day, at("2027-06-02T07:10:00Z"))
+            .used_tokens,
+        0
+    );
 }
 
 #[test]

@@ -22,7 +22,15 @@ fn assert_window(period: Period, t: DateTime<Utc>, start: DateTime<Utc>, end: Da
     assert_eq!(period.start(t), start, "{period} start of {t}");
     assert_eq!(period.end(t), end, "{period} end of {t}");
     let calendar = ai_budget::Calendar::UTC;
-    assert_eq!(period.window(t), PeriodWindow { period, calendar, start, end });
+    assert_eq!(
+        period.window(t),
+        PeriodWindow {
+            period,
+            calendar,
+            start,
+            end
+        }
+    );
 }
 
 #[test]

@@ -70,9 +70,25 @@ pub(super) fn normalize(raw: &RawBudget) -> Calendar {
 /// A stored budget's calendar change, if it has a valid one.
 pub(super) fn change(raw: &RawBudget) -> Option<CalendarChange> {
     let value = raw.calendar_change.as_ref()?;
-    let nested: RawBudget = serde_json::from_value(value.clone()).ok()?;
+    let text = |k: &str| {
+        value
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(|s| FieldValue::Text(s.into()))
+    };
+    let nested = RawBudget {
+        time_zone: text("timeZone"),
+        week_start: text("weekStart"),
+        month_start_day: value
+            .get("monthStartDay")
+            .and_then(|v| v.as_f64())
+            .map(FieldValue::Number),
+        ..RawBudget::default()
+    };
     let until = value.get("until")?.as_str()?;
-    let until = DateTime::parse_from_rfc3339(until).ok()?.with_timezone(&Utc);
+    let until = DateTime::parse_from_rfc3339(until)
+        .ok()?
+        .with_timezone(&Utc);
     Some(CalendarChange {
         previous: normalize(&nested),
         until,

@@ -137,7 +137,8 @@ impl Budget {
         saved_before: bool,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Budget {
-        self.calendar_change = calendar_fields::change_on_save(old, self.calendar, saved_before, now);
+        self.calendar_change =
+            calendar_fields::change_on_save(old, self.calendar, saved_before, now);
         self
     }
 
@@ -414,7 +415,10 @@ impl BudgetFields {
                 format!("{what} must be an object"),
             ));
         }
-        let read_only = raw.calendar_change.as_ref().map(|_| "calendarChange".to_owned());
+        let read_only = raw
+            .calendar_change
+            .as_ref()
+            .map(|_| "calendarChange".to_owned());
         if let Some(name) = raw.unknown_fields.first().or(read_only.as_ref()) {
             return Err(Error::new(
                 ErrorCode::UnknownField,

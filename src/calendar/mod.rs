@@ -168,23 +168,21 @@ pub fn week_day_name(day: Weekday) -> &'static str {
 /// # Errors
 /// `unknown-week-day` (field `weekStart`) for anything else.
 pub fn week_day(name: &str) -> Result<Weekday, Error> {
-    [
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-    ]
-    .into_iter()
-    .find(|d| week_day_name(*d) == name)
-    .ok_or_else(|| {
-        Error::new(
-            ErrorCode::UnknownWeekDay,
-            Some("weekStart"),
-            format!("weekStart must be a week day in lower case, \"monday\" to \"sunday\" (got {name:?})"),
-        )
+    Ok(match name {
+        "monday" => Weekday::Mon,
+        "tuesday" => Weekday::Tue,
+        "wednesday" => Weekday::Wed,
+        "thursday" => Weekday::Thu,
+        "friday" => Weekday::Fri,
+        "saturday" => Weekday::Sat,
+        "sunday" => Weekday::Sun,
+        _ => {
+            return Err(Error::new(
+                ErrorCode::UnknownWeekDay,
+                Some("weekStart"),
+                "weekStart must be a week day in lower case, \"monday\" to \"sunday\"",
+            ))
+        }
     })
 }
 

@@ -43,12 +43,15 @@ enum SwitchDate {
 
 impl PosixRule {
     /// Parses a `TZ` string; `None` when it is not one.
-    pub fn parse(text: &str) -> Option<PosixRule> {
-        let mut p = Cursor { s: text.as_bytes(), i: 0 };
+    pub fn parse(text: &[u8]) -> Option<PosixRule> {
+        let mut p = Cursor { s: text, i: 0 };
         p.name()?;
         let standard = -p.offset(24)?;
         if p.done() {
-            return Some(PosixRule { standard, daylight: None });
+            return Some(PosixRule {
+                standard,
+                daylight: None,
+            });
         }
         p.name()?;
         let offset = if p.done() || p.peek() == Some(b',') {
@@ -76,7 +79,9 @@ impl PosixRule {
             return self.standard;
         };
         let (Some(start), Some(end)) = (
-            d.start.local_seconds(year).map(|s| s - i64::from(self.standard)),
+            d.start
+                .local_seconds(year)
+                .map(|s| s - i64::from(self.standard)),
             d.end.local_seconds(year).map(|s| s - i64::from(d.offset)),
         ) else {
             return self.standard;
@@ -107,7 +112,8 @@ impl Switch {
             SwitchDate::Month { month, week, day } => {
                 let want = Weekday::try_from((day + 6) % 7).ok()?; // 0: Sunday
                 let first = NaiveDate::from_ymd_opt(year, u32::from(month), 1)?;
-                let lead = (7 + want.num_days_from_monday() - first.weekday().num_days_from_monday()) % 7;
+                let lead =
+                    (7 + want.num_days_from_monday() - first.weekday().num_days_from_monday()) % 7;
                 let mut date = first + chrono::Days::new(u64::from(lead) + 7 * u64::from(week - 1));
                 while date.month() != u32::from(month) {
                     date = date - chrono::Days::new(7);
@@ -192,7 +198,11 @@ impl Cursor<'_> {
         let date = match self.peek()? {
             b'J' => {
                 self.i += 1;
-                SwitchDate::NoLeap(u16::try_from(self.number()?).ok().filter(|n| (1..=365).contains(n))?)
+                SwitchDate::NoLeap(
+                    u16::try_from(self.number()?)
+                        .ok()
+                        .filter(|n| (1..=365).contains(n))?,
+                )
             }
             b'M' => {
                 self.i += 1;
@@ -201,11 +211,19 @@ impl Cursor<'_> {
                 let week = self.number().filter(|w| (1..=5).contains(w))?;
                 self.expect(b'.')?;
                 let day = self.number().filter(|d| (0..=6).contains(d))?;
-                SwitchDate::Month { month: month as u8, week: week as u8, day: day as u8 }
+                SwitchDate::Month {
+                    month: month as u8,
+                    week: week as u8,
+                    day: day as u8,
+                }
             }
             _ => SwitchDate::Leap(u16::try_from(self.number()?).ok().filter(|n| *n <= 365)?),
         };
-        let time = if self.expect(b'/').is_some() { self.offset(167)? } else { 7200 };
+        let time = if self.expect(b'/').is_some() {
+            self.offset(167)?
+        } else {
+            7200
+        };
         Some(Switch { date, time })
     }
 }
@@ -216,13 +234,13 @@ mod tests {
 
     #[test]
     fn reads_the_rules_of_new_york_and_of_a_zone_without_daylight_time() {
-        let ny = PosixRule::parse("EST5EDT,M3.2.0,M11.1.0").unwrap();
+        let ny = PosixRule::parse(b"EST5EDT,M3.2.0,M11.1.0").unwrap();
         // 2030-03-10 06:59:59Z is 01:59:59 EST; a second later it is 03:00 EDT.
         assert_eq!(ny.offset_at(1_899_356_399), -5 * 3600);
         assert_eq!(ny.offset_at(1_899_356_400), -4 * 3600);
-        let kathmandu = PosixRule::parse("<+0545>-5:45").unwrap();
+        let kathmandu = PosixRule::parse(b"<+0545>-5:45").unwrap();
         assert_eq!(kathmandu.offset_at(0), 5 * 3600 + 45 * 60);
-        assert_eq!(PosixRule::parse("EST5EDT,M3.2.0"), None);
-        assert_eq!(PosixRule::parse("E5"), None);
+        assert_eq!(PosixRule::parse(b"EST5EDT,M3.2.0"), None);
+        assert_eq!(PosixRule::parse(b"E5"), None);
     }
 }

@@ -31,7 +31,9 @@ impl ZoneRules {
         }
         r.skip(v1.data_len(4))?;
         let h = r.header()?;
-        let times = (0..h.timecnt).map(|_| r.i64()).collect::<Option<Vec<_>>>()?;
+        let times = (0..h.timecnt)
+            .map(|_| r.i64())
+            .collect::<Option<Vec<_>>>()?;
         let indexes = r.take(h.timecnt)?.to_vec();
         let types = (0..h.typecnt)
             .map(|_| {
@@ -46,9 +48,7 @@ impl ZoneRules {
             .map(|i| types.get(usize::from(*i)).copied())
             .collect::<Option<Vec<_>>>()?;
         let rule = match r.rest() {
-            [b'\n', footer @ .., b'\n'] if !footer.is_empty() => {
-                Some(PosixRule::parse(std::str::from_utf8(footer).ok()?)?)
-            }
+            [b'\n', footer @ .., b'\n'] if !footer.is_empty() => Some(PosixRule::parse(footer)?),
             _ => None,
         };
         Some(ZoneRules {

@@ -36,12 +36,14 @@ static ZONES: Mutex<Vec<&'static ZoneRules>> = Mutex::new(Vec::new());
 /// The database the package's JS part handed over (the npm package only).
 static LOADED: Mutex<Option<&'static Database>> = Mutex::new(None);
 
-/// A copy of the time-zone database given at run time: its version, each
-/// name with the range of its TZif bytes, and the bytes.
+/// A copy of the time-zone database given at run time: its version, the
+/// zone names one a line, each zone's start and end in `data` (two numbers
+/// a zone), and the TZif bytes.
 #[derive(Debug)]
 struct Database {
     version: String,
-    names: Vec<(String, std::ops::Range<usize>)>,
+    names: String,
+    ranges: Vec<u32>,
     data: Vec<u8>,
 }
 
@@ -60,25 +62,22 @@ impl Zone {
         if name.eq_ignore_ascii_case("UTC") {
             return Ok(Zone::UTC);
         }
-        let unknown = |why: &str| {
-            Error::new(
-                ErrorCode::UnknownTimeZone,
-                Some("timeZone"),
-                format!("timeZone must be an IANA time zone name{why} (got {name:?})"),
-            )
-        };
-        let (canonical, bytes) = match lookup(name) {
-            Lookup::Found(canonical, bytes) => (canonical, bytes),
-            Lookup::Unknown => return Err(unknown("")),
-            Lookup::NoDatabase => {
-                return Err(unknown(" (load the time-zone data first: loadTimeZones())"))
-            }
-        };
+        let unknown =
+            |why: &'static str| Error::new(ErrorCode::UnknownTimeZone, Some("timeZone"), why);
+        const NOT_A_ZONE: &str = "timeZone must be an IANA time zone name";
+        let (canonical, bytes) =
+            match lookup(name) {
+                Lookup::Found(canonical, bytes) => (canonical, bytes),
+                Lookup::Unknown => return Err(unknown(NOT_A_ZONE)),
+                Lookup::NoDatabase => return Err(unknown(
+                    "timeZone names a zone, but the time-zone part is not loaded (loadTimeZones)",
+                )),
+            };
         let mut zones = ZONES.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(z) = zones.iter().find(|z| z.name == canonical) {
             return Ok(Zone(Some(z)));
         }
-        let rules = ZoneRules::parse(&canonical, &bytes).ok_or_else(|| unknown(""))?;
+        let rules = ZoneRules::parse(&canonical, &bytes).ok_or_else(|| unknown(NOT_A_ZONE))?;
         let rules: &'static ZoneRules = Box::leak(Box::new(rules));
         zones.push(rules);
         Ok(Zone(Some(rules)))
@@ -115,12 +114,16 @@ enum Lookup {
 
 fn lookup(name: &str) -> Lookup {
     if let Some(db) = *LOADED.lock().unwrap_or_else(|e| e.into_inner()) {
-        return db
+        let found = db
             .names
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(n, range)| Some((n.clone(), db.data.get(range.clone())?.to_vec())))
-            .map_or(Lookup::Unknown, |(n, b)| Lookup::Found(n, b));
+            .split('\n')
+            .zip(db.ranges.chunks_exact(2))
+            .find(|(n, _)| n.eq_ignore_ascii_case(name));
+        return match found.and_then(|(n, r)| Some((n, db.data.get(r[0] as usize..r[1] as usize)?)))
+        {
+            Some((n, bytes)) => Lookup::Found(n.into(), bytes.into()),
+            None => Lookup::Unknown,
+        };
     }
     bundled(name)
 }
@@ -167,46 +170,39 @@ pub fn bundled_database() -> (&'static str, Vec<(&'static str, &'static [u8])>) 
 }
 
 /// Installs a copy of the database given at run time (the package's
-/// time-zone part): `names[i]` has the bytes `data[starts[i]..ends[i]]`.
-/// A second call keeps the first copy when both have the same version.
+/// time-zone part): `names` one a line, zone `i` with the bytes
+/// `data[ranges[2 * i]..ranges[2 * i + 1]]`. A second call keeps the first
+/// copy when both have the same version.
 ///
 /// # Errors
-/// `invalid-value` (field `timeZones`) when the lists' lengths differ or a
-/// range lies outside `data`.
+/// `invalid-value` (field `timeZones`) when a zone has no range or a range
+/// lies outside `data`.
 pub fn load_database(
-    version: &str,
-    names: Vec<String>,
-    starts: &[u32],
-    ends: &[u32],
+    version: String,
+    names: String,
+    ranges: Vec<u32>,
     data: Vec<u8>,
 ) -> Result<(), Error> {
-    let bad = || {
-        Error::new(
+    let zones = names.split('\n').count();
+    let fits = ranges.len() == 2 * zones
+        && ranges
+            .chunks_exact(2)
+            .all(|r| r[0] <= r[1] && r[1] as usize <= data.len());
+    if !fits {
+        return Err(Error::new(
             ErrorCode::InvalidValue,
             Some("timeZones"),
-            "the time-zone data is malformed",
-        )
-    };
-    if names.len() != starts.len() || names.len() != ends.len() {
-        return Err(bad());
+            "the time-zone part is malformed",
+        ));
     }
-    let names = names
-        .into_iter()
-        .zip(starts.iter().zip(ends))
-        .map(|(n, (s, e))| {
-            let range = *s as usize..*e as usize;
-            (range.start <= range.end && range.end <= data.len())
-                .then_some((n, range))
-                .ok_or_else(bad)
-        })
-        .collect::<Result<Vec<_>, Error>>()?;
     let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
     if loaded.is_some_and(|db| db.version == version) {
         return Ok(());
     }
     *loaded = Some(Box::leak(Box::new(Database {
-        version: version.into(),
+        version,
         names,
+        ranges,
         data,
     })));
     Ok(())

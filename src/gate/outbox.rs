@@ -148,8 +148,12 @@ impl<S: Sql> Gate<'_, S> {
                 .count(budget.period_starts(ms(at)), &[scope], calls * 10, calls)?;
         }
         let rows = rows as i64;
-        self.t
-            .count(budget.period_starts(ms(at)), &[store::PORT_SCOPE.to_owned()], rows * 10, rows)?;
+        self.t.count(
+            budget.period_starts(ms(at)),
+            &[store::PORT_SCOPE.to_owned()],
+            rows * 10,
+            rows,
+        )?;
         Ok(())
     }
 

@@ -61,9 +61,11 @@ pub fn breakdown_of(rows: &[Row]) -> Vec<(FeatureUsage, u64)> {
         .collect()
 }
 
-/// Tokens and calls of one UTC day.
+/// Tokens and calls of one day of the port's calendar.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DailyUsage {
+    /// The local date.
+    pub date: chrono::NaiveDate,
     /// The day's start.
     pub day: chrono::DateTime<chrono::Utc>,
     /// Tokens counted that day.
@@ -90,9 +92,10 @@ pub fn daily(port: &str, window: &PeriodWindow) -> Statement {
 pub fn daily_of(window: &PeriodWindow, rows: &[Row]) -> Vec<DailyUsage> {
     window
         .days()
-        .map(|(_, day)| {
+        .map(|(date, day)| {
             let row = rows.iter().find(|r| r.int("day") == Some(ms(day)));
             DailyUsage {
+                date,
                 day,
                 tokens: row.map_or(0, |r| r.count("tokens")),
                 calls: row.map_or(0, |r| r.count("calls")),

@@ -222,7 +222,9 @@ pub(crate) fn raw_budget(value: &JsValue) -> RawBudget {
                         continue;
                     }
                 };
-                *slot = Some(classify(reflect_get(value, &key).unwrap_or(JsValue::UNDEFINED)));
+                *slot = Some(classify(
+                    reflect_get(value, &key).unwrap_or(JsValue::UNDEFINED),
+                ));
                 continue;
             }
         };
@@ -297,7 +299,11 @@ pub(crate) fn budget_object(budget: &Budget) -> JsValue {
     let calendar = budget.calendar;
     if !calendar.is_default() {
         set(&out, "timeZone", calendar.zone.name());
-        set(&out, "weekStart", crate::calendar::week_day_name(calendar.week_start));
+        set(
+            &out,
+            "weekStart",
+            crate::calendar::week_day_name(calendar.week_start),
+        );
         set(&out, "monthStartDay", f64::from(calendar.month_start_day));
     }
     out

@@ -9,6 +9,7 @@
 //! exactly one place ([`clock_now`]). Errors are thrown as JS `Error`s named
 //! `AiBudgetError`, with the core's message, `code` and `field`.
 
+mod calendar;
 mod caps;
 mod convert;
 mod fast;
@@ -55,7 +56,19 @@ export interface Budget {
   hardCapUsd?: number | null;
   /** The price of models the price table does not know, for this port's calls. */
   fallbackPrice?: Price | null;
+  timeZone?: string | null;
+  weekStart?: WeekDay | null;
+  monthStartDay?: number | null;
+  /** The IANA time zone whose local days make the periods; absent: `UTC` (others need `loadTimeZones`). */
+  timeZone?: string;
+  /** The first day of a week; absent: `monday`. */
+  weekStart?: WeekDay;
+  /** The day a month starts on, 1 to 31 (a shorter month starts on its last day); absent: 1. */
+  monthStartDay?: number;
 }
+
+/** A week day, as `weekStart` names it. */
+export type WeekDay = 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sunday';
 
 /** A partial update of a budget: a missing or `null` field keeps its value (`fallbackPrice: null` removes it). */
 export interface BudgetUpdate {
@@ -217,7 +230,9 @@ export type AiBudgetErrorCode =
   | 'negative-amount'
   | 'too-many-decimals'
   | 'amount-too-large'
-  | 'missing-field';
+  | 'missing-field'
+  | 'unknown-time-zone'
+  | 'unknown-week-day';
 
 /** Every error this package throws: a real `Error` with a stable `code`. */
 export interface AiBudgetError extends Error {
