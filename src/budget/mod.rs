@@ -268,6 +268,13 @@ impl Budget {
     /// assert_eq!(err.message(), "softCapTokens cannot exceed hardCapTokens");
     /// ```
     pub fn merge(&self, update: &RawBudget) -> Result<Budget, Error> {
+        if update.calendar_change.is_some() && !update.not_an_object {
+            return Err(Error::new(
+                ErrorCode::UnknownField,
+                Some("calendarChange"),
+                "calendarChange is read only: it follows from saving another calendar",
+            ));
+        }
         let fields = BudgetFields::read(update, "a budget update")?;
         let merged = Budget {
             enabled: fields.enabled.unwrap_or(self.enabled),
@@ -354,7 +361,7 @@ impl Budget {
             hard_cap_usd: fields.hard_cap_usd,
             fallback_price: fields.fallback_price.flatten(),
             calendar: fields.calendar.over(Calendar::UTC),
-            calendar_change: None,
+            calendar_change: calendar_fields::change(raw),
         };
         if unit == Unit::Usd && budget.hard_cap_usd.is_none() {
             return Err(missing("hardCapUsd"));
@@ -415,11 +422,7 @@ impl BudgetFields {
                 format!("{what} must be an object"),
             ));
         }
-        let read_only = raw
-            .calendar_change
-            .as_ref()
-            .map(|_| "calendarChange".to_owned());
-        if let Some(name) = raw.unknown_fields.first().or(read_only.as_ref()) {
+        if let Some(name) = raw.unknown_fields.first() {
             return Err(Error::new(
                 ErrorCode::UnknownField,
                 Some(name),

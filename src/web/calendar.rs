@@ -4,7 +4,7 @@
 use js_sys::{Reflect, Uint32Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use super::convert::{date, instant, object, set, strict_budget, to_js_error};
+use super::convert::{budget_object, date, instant, object, raw_budget, set, strict_budget, to_js_error};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -53,6 +53,26 @@ pub fn load_time_zones(
 #[wasm_bindgen(js_name = timeZoneDatabase)]
 pub fn time_zone_database() -> Option<String> {
     crate::calendar::database_version()
+}
+
+/// The budget the gate would save: `update` merged over `current` (as
+/// `mergeBudget` does), then the rule of a calendar change at `now`: a
+/// port that had a budget (`savedBefore`) keeps its period in progress to
+/// the end it had, shown as `calendarChange`.
+///
+/// # Errors
+/// Those of `mergeBudget`, `invalid-instant`.
+#[wasm_bindgen(js_name = previewSave, unchecked_return_type = "Budget")]
+pub fn preview_save(
+    #[wasm_bindgen(unchecked_param_type = "Budget")] current: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "BudgetUpdate")] update: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Instant")] now: JsValue,
+    #[wasm_bindgen(js_name = savedBefore)] saved_before: bool,
+) -> Result<JsValue, JsValue> {
+    let current = strict_budget(&current, "current").map_err(to_js_error)?;
+    let now = instant(Some(&now), "now").map_err(to_js_error)?;
+    let merged = current.merge(&raw_budget(&update)).map_err(to_js_error)?;
+    Ok(budget_object(&merged.calendar_changed(&current, saved_before, now)))
 }
 
 /// The current period of `budget` (its calendar's) at `now`: when it

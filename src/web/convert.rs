@@ -217,6 +217,11 @@ pub(crate) fn raw_budget(value: &JsValue) -> RawBudget {
                     "timeZone" => &mut raw.time_zone,
                     "weekStart" => &mut raw.week_start,
                     "monthStartDay" => &mut raw.month_start_day,
+                    "calendarChange" => {
+                        let change = reflect_get(value, &key).unwrap_or(JsValue::UNDEFINED);
+                        raw.calendar_change = Some(json_of(&change, 0));
+                        continue;
+                    }
                     _ => {
                         raw.unknown_fields.push(name);
                         continue;
@@ -305,6 +310,15 @@ pub(crate) fn budget_object(budget: &Budget) -> JsValue {
             crate::calendar::week_day_name(calendar.week_start),
         );
         set(&out, "monthStartDay", f64::from(calendar.month_start_day));
+    }
+    if let Some(change) = budget.calendar_change {
+        let o = object();
+        let previous = change.previous;
+        set(&o, "timeZone", previous.zone.name());
+        set(&o, "weekStart", crate::calendar::week_day_name(previous.week_start));
+        set(&o, "monthStartDay", f64::from(previous.month_start_day));
+        set(&o, "until", crate::time::iso(change.until));
+        set(&out, "calendarChange", o);
     }
     out
 }

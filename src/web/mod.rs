@@ -65,6 +65,8 @@ export interface Budget {
   weekStart?: WeekDay;
   /** The day a month starts on, 1 to 31 (a shorter month starts on its last day); absent: 1. */
   monthStartDay?: number;
+  /** Read only: a calendar change in progress (the previous calendar, and when the new one takes over). */
+  calendarChange?: { timeZone: string; weekStart: WeekDay; monthStartDay: number; until: string };
 }
 
 /** A week day, as `weekStart` names it. */
