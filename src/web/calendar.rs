@@ -4,7 +4,9 @@
 use js_sys::{Reflect, Uint32Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use super::convert::{budget_object, date, instant, object, raw_budget, set, strict_budget, to_js_error};
+use super::convert::{
+    budget_object, date, instant, object, raw_budget, set, strict_budget, to_js_error,
+};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -72,7 +74,11 @@ pub fn preview_save(
     let current = strict_budget(&current, "current").map_err(to_js_error)?;
     let now = instant(Some(&now), "now").map_err(to_js_error)?;
     let merged = current.merge(&raw_budget(&update)).map_err(to_js_error)?;
-    Ok(budget_object(&merged.calendar_changed(&current, saved_before, now)))
+    Ok(budget_object(&merged.calendar_changed(
+        &current,
+        saved_before,
+        now,
+    )))
 }
 
 /// The current period of `budget` (its calendar's) at `now`: when it

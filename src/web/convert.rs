@@ -315,7 +315,11 @@ pub(crate) fn budget_object(budget: &Budget) -> JsValue {
         let o = object();
         let previous = change.previous;
         set(&o, "timeZone", previous.zone.name());
-        set(&o, "weekStart", crate::calendar::week_day_name(previous.week_start));
+        set(
+            &o,
+            "weekStart",
+            crate::calendar::week_day_name(previous.week_start),
+        );
         set(&o, "monthStartDay", f64::from(previous.month_start_day));
         set(&o, "until", crate::time::iso(change.until));
         set(&out, "calendarChange", o);

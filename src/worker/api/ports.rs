@@ -24,7 +24,7 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
     )?;
     let loads = AllPorts::of(&results[0], &results[1]);
     let mut budgets: BTreeMap<String, Option<StoredBudget>> = saved.into_iter().collect();
-    for port in loads.ports() {
+    for port in loads.ports(ctx.now) {
         budgets.entry(port.clone()).or_insert(None);
     }
     // Budgets listed without metadata (or ports with usage only) are read
@@ -47,7 +47,7 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
         .iter()
         .filter_map(|(port, stored)| {
             let stored = stored.as_ref()?;
-            let load = loads.load_of(port, stored.budget.period);
+            let load = loads.load_of(port, &stored.budget, ctx.now);
             Some(ListedPort {
                 port,
                 budget: stored.json(),
