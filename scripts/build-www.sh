@@ -17,6 +17,7 @@ declare -A from=(
   [ai_budget.js]=pkg/dist/web/ai_budget.js
   [ai_budget_bg.wasm]=pkg/dist/web/ai_budget_bg.wasm
   [client.js]=pkg/client/index.mjs
+  [timezones.js]=pkg/dist/timezones/index.mjs
 )
 files=("${!from[@]}")
 

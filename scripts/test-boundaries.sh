@@ -66,6 +66,7 @@ rust_again=(
   ledger_refusals  # set-aside rows and the rollup of the periods around the instant
   alerts           # crossings raised once per period, resolved by a new period
   gate_money_exact # exact money totals of the periods a write lands in, late commits into an expired hold's day
+  gate_calendar    # a calendar change at the instant keeps the UTC day and hands over at its end
 )
 # Read TEST_NOW too, but run once:
 #   gate_model, alerts_model: seeded random walks that cross days, weeks and
@@ -83,6 +84,7 @@ again=(
   tests/gateway/gate.test.mjs       # the gateway's own 429 carries a Retry-After to the period's end, past zero at any instant
   tests/gateway/caps.test.mjs       # the same for a user's cap refused in the SDK's format
   tests/admin/admin.test.mjs        # the page's clock: resets, the daily chart of the period, the preview's reset per period
+  tests/admin/calendars.test.mjs    # the preview's local resets in five zones against the Worker's, at the page's clock
 )
 
 once=(
@@ -106,6 +108,7 @@ once=(
   tests/admin/caps.test.mjs             # caps shown, previewed and saved: counts, no reset
   tests/admin/forecast.test.mjs         # runs at its own instant (ten days into April 2027), not the suite's
   tests/admin/money.test.mjs            # dollars shown and previewed: amounts, no reset
+  tests/worker/calendars.test.mjs       # port calendars at fixed instants of their own (x-now), around clock changes
 )
 
 # Each test file in exactly one list, and each listed file there.

@@ -168,7 +168,7 @@ impl Decision {
 /// }
 /// ```
 pub fn evaluate(budget: &Budget, used: u64, estimate: u64, now: DateTime<Utc>) -> Decision {
-    let window = budget.period.window(now);
+    let window = budget.window(now);
     let refused = |reason| Decision::Refused {
         reason,
         used,

@@ -45,6 +45,10 @@ pub enum ErrorCode {
     AmountTooLarge,
     /// A field the input must have is not there.
     MissingField,
+    /// A `timeZone` that is not a zone of the time-zone database.
+    UnknownTimeZone,
+    /// A `weekStart` that is not `monday` to `sunday`.
+    UnknownWeekDay,
 }
 
 impl ErrorCode {
@@ -65,6 +69,8 @@ impl ErrorCode {
             ErrorCode::TooManyDecimals => "too-many-decimals",
             ErrorCode::AmountTooLarge => "amount-too-large",
             ErrorCode::MissingField => "missing-field",
+            ErrorCode::UnknownTimeZone => "unknown-time-zone",
+            ErrorCode::UnknownWeekDay => "unknown-week-day",
         }
     }
 }

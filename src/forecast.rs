@@ -168,7 +168,7 @@ pub fn forecast_of(
     if !budget.enabled {
         return None;
     }
-    let window = budget.period.window(now);
+    let window = budget.window(now);
     Some(forecast(&ForecastInput {
         start: window.start,
         end: window.end,

@@ -58,6 +58,7 @@
 pub mod alerts;
 pub mod amount;
 pub mod budget;
+pub mod calendar;
 pub mod caps;
 pub mod charge;
 pub mod decision;
@@ -85,6 +86,7 @@ pub mod worker;
 pub use budget::{
     Budget, FieldValue, RawBudget, Unit, DEFAULT_HARD_CAP_TOKENS, DEFAULT_SOFT_CAP_TOKENS,
 };
+pub use calendar::{Calendar, CalendarChange, Zone};
 pub use decision::{decide, evaluate, Decision, DecisionCode, RefusalReason};
 pub use error::{Error, ErrorCode};
 pub use period::{Period, PeriodWindow};

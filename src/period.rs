@@ -1,12 +1,13 @@
-//! Budget periods: UTC calendar windows that tile time without gaps.
+//! Budget periods: calendar windows that tile time without gaps (UTC
+//! unless a port's [`Calendar`] says otherwise).
 
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, ErrorCode};
+use crate::{Calendar, Error, ErrorCode};
 
 /// The calendar window a budget counts over, in UTC.
 #[derive(
@@ -49,56 +50,23 @@ impl Period {
     /// assert_eq!(Period::Week.start(at), Utc.with_ymd_and_hms(2024, 3, 4, 0, 0, 0).unwrap());
     /// ```
     pub fn start(self, at: DateTime<Utc>) -> DateTime<Utc> {
-        midnight(self.start_date(at.date_naive()))
+        Calendar::UTC.start(self, at)
     }
 
     /// The instant the period containing `at` ends (exclusive): when the
-    /// budget resets.
+    /// budget resets (UTC; [`Calendar::end`] in a port's calendar).
     ///
     /// At the very end of chrono's range, where the next period cannot be
     /// represented, this is the largest representable instant.
     pub fn end(self, at: DateTime<Utc>) -> DateTime<Utc> {
-        self.end_after(self.start_date(at.date_naive()))
+        Calendar::UTC.end(self, at)
     }
 
-    /// The window (start and end) of the period containing `at`.
+    /// The window (start and end) of the period containing `at`, in UTC
+    /// ([`Calendar::window`] in a port's calendar).
     pub fn window(self, at: DateTime<Utc>) -> PeriodWindow {
-        // The calendar arithmetic is done once for both ends: every
-        // `evaluate` pays for it.
-        let start = self.start_date(at.date_naive());
-        PeriodWindow {
-            period: self,
-            start: midnight(start),
-            end: self.end_after(start),
-        }
+        Calendar::UTC.window(self, at)
     }
-
-    /// The reset of the period that began on `start`.
-    fn end_after(self, start: NaiveDate) -> DateTime<Utc> {
-        let next = match self {
-            Period::Day => start.checked_add_days(Days::new(1)),
-            Period::Week => start.checked_add_days(Days::new(7)),
-            Period::Month => start.checked_add_months(Months::new(1)),
-        };
-        next.map_or(DateTime::<Utc>::MAX_UTC, midnight)
-    }
-
-    fn start_date(self, date: NaiveDate) -> NaiveDate {
-        match self {
-            Period::Day => date,
-            Period::Week => {
-                let back = u64::from(date.weekday().num_days_from_monday());
-                date.checked_sub_days(Days::new(back))
-                    .unwrap_or(NaiveDate::MIN)
-            }
-            // Day 1 exists in every month.
-            Period::Month => date.with_day(1).unwrap_or(date),
-        }
-    }
-}
-
-fn midnight(date: NaiveDate) -> DateTime<Utc> {
-    date.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 impl fmt::Display for Period {
@@ -145,6 +113,8 @@ pub fn seconds_until(reset: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
 pub struct PeriodWindow {
     /// The kind of period.
     pub period: Period,
+    /// The calendar whose period it is.
+    pub calendar: Calendar,
     /// The first instant inside the window.
     pub start: DateTime<Utc>,
     /// The first instant after the window: the reset.
@@ -164,12 +134,15 @@ impl PeriodWindow {
         seconds_until(self.end, now)
     }
 
-    /// The UTC days the window covers, in order (for daily series).
-    pub fn days(&self) -> impl Iterator<Item = NaiveDate> + '_ {
-        let first = self.start.date_naive();
+    /// The calendar's local days the window covers, in order, each with
+    /// the instant it starts (for daily series).
+    pub fn days(&self) -> impl Iterator<Item = (NaiveDate, DateTime<Utc>)> + '_ {
+        let first = self.calendar.date_of(self.start);
         let end = self.end;
+        let calendar = self.calendar;
         first
             .iter_days()
-            .take_while(move |day| midnight(*day) < end)
+            .map(move |day| (day, calendar.day_start(day)))
+            .take_while(move |(_, start)| *start < end)
     }
 }

@@ -104,7 +104,7 @@ pub fn cap_status(budget: &Budget, used: u64, now: DateTime<Utc>) -> CapStatus {
             .enabled
             .then(|| budget.hard_cap().saturating_sub(used)),
         unit: budget.unit,
-        window: budget.period.window(now),
+        window: budget.window(now),
     }
 }
 

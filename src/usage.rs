@@ -88,7 +88,16 @@ pub fn summarize_usage<'a>(
     rows: impl IntoIterator<Item = &'a UsageRow>,
     now: DateTime<Utc>,
 ) -> UsageSummary {
-    let window = period.window(now);
+    summarize_window(period.window(now), rows)
+}
+
+/// Usage of the rows that fall in `window` (a period of a port's calendar,
+/// [`Budget::window`](crate::Budget::window)), as [`summarize_usage`]
+/// sums it.
+pub fn summarize_window<'a>(
+    window: PeriodWindow,
+    rows: impl IntoIterator<Item = &'a UsageRow>,
+) -> UsageSummary {
     let mut features: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     let (mut used_tokens, mut calls) = (0, 0);
     for row in rows

@@ -261,7 +261,13 @@ fn costs_reach_d1_and_its_rollup_equals_the_gate_after_a_correction() {
     };
     let deliver = |n: u32| {
         let pending = gate.transaction(|db| Gate::open(db)?.pending(50)).unwrap();
-        let batch = delivery::batch("p", &pending, &format!("w{n}"), Snapshot::default());
+        let batch = delivery::batch(
+            "p",
+            &ai_budget::Budget::default(),
+            &pending,
+            &format!("w{n}"),
+            Snapshot::default(),
+        );
         let results = d1.batch(&batch).unwrap();
         let stored: Vec<(u64, u64)> = delivery::outcome(&pending, results.last().unwrap())
             .into_iter()

@@ -51,7 +51,13 @@ impl World {
         let pending = self.run(|g| g.pending(delivery::BATCH_ENTRIES as u32));
         let n = self.attempt.get() + 1;
         self.attempt.set(n);
-        let batch = delivery::batch("p", &pending, &format!("w{n}"), Snapshot::default());
+        let batch = delivery::batch(
+            "p",
+            &ai_budget::Budget::default(),
+            &pending,
+            &format!("w{n}"),
+            Snapshot::default(),
+        );
         let results = self.d1.batch(&batch).expect("D1 runs the batch");
         if lose_reply {
             return Vec::new();
@@ -403,8 +409,14 @@ fn a_delivery_with_no_entries_still_records_the_ports_snapshot() {
         held_usd: 0,
     };
     let results =
-        w.d1.batch(&delivery::batch("p", &[], "w1", snapshot))
-            .expect("a batch of no entries runs");
+        w.d1.batch(&delivery::batch(
+            "p",
+            &ai_budget::Budget::default(),
+            &[],
+            "w1",
+            snapshot,
+        ))
+        .expect("a batch of no entries runs");
     assert_eq!(delivery::outcome(&[], results.last().unwrap()), []);
     let row = &w
         .d1

@@ -28,7 +28,13 @@ fn deliver_all(port: &Port, d1: &Sqlite) -> Vec<String> {
         if pending.is_empty() {
             return set_aside;
         }
-        let batch = delivery::batch("p", &pending, &format!("w{attempt}"), Snapshot::default());
+        let batch = delivery::batch(
+            "p",
+            &ai_budget::Budget::default(),
+            &pending,
+            &format!("w{attempt}"),
+            Snapshot::default(),
+        );
         match d1.batch(&batch) {
             Ok(results) => {
                 let stored: Vec<(u64, u64)> = delivery::outcome(&pending, results.last().unwrap())

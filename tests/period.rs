@@ -21,7 +21,16 @@ fn last_ms(y: i32, mo: u32, d: u32) -> DateTime<Utc> {
 fn assert_window(period: Period, t: DateTime<Utc>, start: DateTime<Utc>, end: DateTime<Utc>) {
     assert_eq!(period.start(t), start, "{period} start of {t}");
     assert_eq!(period.end(t), end, "{period} end of {t}");
-    assert_eq!(period.window(t), PeriodWindow { period, start, end });
+    let calendar = ai_budget::Calendar::UTC;
+    assert_eq!(
+        period.window(t),
+        PeriodWindow {
+            period,
+            calendar,
+            start,
+            end
+        }
+    );
 }
 
 #[test]
@@ -285,7 +294,7 @@ fn seconds_until_reset_is_never_below_one() {
 }
 
 fn days(window: &PeriodWindow) -> Vec<NaiveDate> {
-    window.days().collect()
+    window.days().map(|(day, _)| day).collect()
 }
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {

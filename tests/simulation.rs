@@ -311,7 +311,13 @@ impl World {
             let at = self.now;
             let (pending, snapshot) = self.run(move |g| delivery::next_batch(g, size, at));
             self.attempts += 1;
-            let batch = delivery::batch(PORT, &pending, &format!("a{}", self.attempts), snapshot);
+            let batch = delivery::batch(
+                PORT,
+                &ai_budget::Budget::default(),
+                &pending,
+                &format!("a{}", self.attempts),
+                snapshot,
+            );
             let result = self.d1.run(&mut self.rng, &batch, &pending);
             self.seen.batches += 1;
             self.seen.failed_batches += u64::from(result.is_err());

@@ -5,7 +5,7 @@
 
 export type Error = {
   error: {
-    code: 'invalid-json' | 'invalid-body' | 'invalid-type' | 'unknown-field' | 'missing-field' | 'invalid-number' | 'negative-tokens' | 'fractional-tokens' | 'too-many-tokens' | 'soft-cap-above-hard-cap' | 'unknown-period' | 'invalid-value' | 'invalid-request-id' | 'invalid-instant' | 'occurred-in-future' | 'invalid-port' | 'invalid-cursor' | 'unauthorized' | 'forbidden' | 'not-found' | 'reservation-not-found' | 'key-not-found' | 'method-not-allowed' | 'request-id-conflict' | 'reservation-released' | 'reservation-committed' | 'reservation-expired' | 'total-too-large' | 'precondition-failed' | 'body-too-large' | 'budget-exceeded' | 'internal' | 'store-unavailable' | 'negative-amount' | 'too-many-decimals' | 'amount-too-large' | 'unpriced-model' | 'price-not-found' | 'invalid-threshold' | 'too-many-thresholds' | 'invalid-webhook-url' | 'insecure-webhook-url' | 'private-webhook-url' | 'too-many-endpoints' | 'no-webhook-endpoint' | 'event-not-found' | 'webhook-endpoint-not-found';
+    code: 'invalid-json' | 'invalid-body' | 'invalid-type' | 'unknown-field' | 'missing-field' | 'invalid-number' | 'negative-tokens' | 'fractional-tokens' | 'too-many-tokens' | 'soft-cap-above-hard-cap' | 'unknown-period' | 'invalid-value' | 'invalid-request-id' | 'invalid-instant' | 'occurred-in-future' | 'invalid-port' | 'invalid-cursor' | 'unauthorized' | 'forbidden' | 'not-found' | 'reservation-not-found' | 'key-not-found' | 'method-not-allowed' | 'request-id-conflict' | 'reservation-released' | 'reservation-committed' | 'reservation-expired' | 'total-too-large' | 'precondition-failed' | 'body-too-large' | 'budget-exceeded' | 'internal' | 'store-unavailable' | 'negative-amount' | 'too-many-decimals' | 'amount-too-large' | 'unpriced-model' | 'price-not-found' | 'invalid-threshold' | 'too-many-thresholds' | 'invalid-webhook-url' | 'insecure-webhook-url' | 'private-webhook-url' | 'too-many-endpoints' | 'no-webhook-endpoint' | 'event-not-found' | 'webhook-endpoint-not-found' | 'unknown-time-zone' | 'unknown-week-day';
     message: string;
     field?: string;
   };
@@ -68,6 +68,22 @@ export type Budget = {
   softCapUsd: number | null;
   hardCapUsd: number | null;
   fallbackPrice: FullPrice | null;
+  /** An IANA time zone name (America/New_York): the port's days start at its local midnight, or at the first instant after it when a clock change skips midnight. Absent: UTC. */
+  timeZone?: string;
+  /** The first day of a week. Absent: monday. */
+  weekStart?: 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sunday';
+  /** The day a month starts on; a month without that day starts on its last day. Absent: 1. */
+  monthStartDay?: number;
+  /** Read only: a calendar change in progress. Until `until` (the reset the previous calendar gave the period the change was saved in) periods follow the previous calendar given here; from then on the budget's. The first period under the new calendar runs from `until` to its first reset. */
+  calendarChange?: {
+    /** An IANA time zone name (America/New_York): the port's days start at its local midnight, or at the first instant after it when a clock change skips midnight. Absent: UTC. */
+    timeZone: string;
+    /** The first day of a week. Absent: monday. */
+    weekStart: 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sunday';
+    /** The day a month starts on; a month without that day starts on its last day. Absent: 1. */
+    monthStartDay: number;
+    until: string;
+  };
 };
 
 export type PortBudget = Budget & {
@@ -88,6 +104,9 @@ export type BudgetUpdate = {
   softCapUsd?: number | null;
   hardCapUsd?: number | null;
   fallbackPrice?: Price | null;
+  timeZone?: string | null;
+  weekStart?: 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sunday' | null;
+  monthStartDay?: number | null;
 };
 
 export type Load = {
@@ -420,6 +439,8 @@ export type Status = {
   })[];
   /** null for a disabled budget */
   forecast: Forecast | null;
+  /** The version of the IANA time-zone database the Worker's calendars use (2026f); the package's `ai-budget/timezones` part names its own. */
+  timeZoneData?: string;
 };
 
 export type Ports = {

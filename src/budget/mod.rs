@@ -2,6 +2,7 @@
 //! strictly. A budget counts in tokens (the default) or in dollars
 //! ([`Unit::Usd`], caps kept as whole micro-dollars).
 
+mod calendar_fields;
 mod raw;
 mod unit;
 
@@ -13,7 +14,7 @@ pub use unit::Unit;
 
 use crate::pricing::{usd_micros, usd_number, Price};
 use crate::tokens::tokens_from_f64;
-use crate::{Error, ErrorCode, Period};
+use crate::{Calendar, CalendarChange, Error, ErrorCode, Period, PeriodWindow};
 
 /// The soft cap of a port with no stored budget.
 pub const DEFAULT_SOFT_CAP_TOKENS: u64 = 100_000;
@@ -56,6 +57,12 @@ pub struct Budget {
     /// calls: without it, a `usd` budget refuses such calls
     /// (`unpriced-model`).
     pub fallback_price: Option<Price>,
+    /// The calendar the periods follow (time zone, week start, month
+    /// start day); UTC by default.
+    pub calendar: Calendar,
+    /// A calendar change in progress, if any (set by the gate on a save
+    /// that changes the calendar, [`Budget::calendar_changed`]).
+    pub calendar_change: Option<CalendarChange>,
 }
 
 impl Default for Budget {
@@ -70,6 +77,8 @@ impl Default for Budget {
             soft_cap_usd: None,
             hard_cap_usd: None,
             fallback_price: None,
+            calendar: Calendar::UTC,
+            calendar_change: None,
         }
     }
 }
@@ -88,11 +97,51 @@ impl Serialize for Budget {
             map.serialize_entry("hardCapUsd", &self.hard_cap_usd.map(usd_number))?;
             map.serialize_entry("fallbackPrice", &self.fallback_price.map(|p| p.json()))?;
         }
+        calendar_fields::write(&mut map, &self.calendar)?;
+        calendar_fields::write_change(&mut map, &self.calendar_change)?;
         map.end()
     }
 }
 
 impl Budget {
+    /// The window of the budget's period containing `at`, in its calendar.
+    pub fn window(&self, at: chrono::DateTime<chrono::Utc>) -> PeriodWindow {
+        self.window_of(self.period, at)
+    }
+
+    /// The window of `period` containing `at`, in the budget's calendar
+    /// (the previous one before a change in progress takes over).
+    pub fn window_of(&self, period: Period, at: chrono::DateTime<chrono::Utc>) -> PeriodWindow {
+        match &self.calendar_change {
+            Some(change) => change.window(&self.calendar, period, at),
+            None => self.calendar.window(period, at),
+        }
+    }
+
+    /// The starts (epoch ms) of the day, week and month containing `at`
+    /// (epoch ms), in the budget's calendar: the keys its counters go
+    /// under.
+    pub fn period_starts(&self, at: i64) -> [i64; 3] {
+        let at = crate::time::instant(at);
+        Period::ALL.map(|p| crate::time::ms(self.window_of(p, at).start))
+    }
+
+    /// This budget as saved over `old` at `now`: its calendar change set by
+    /// the rule of a calendar change (the current period keeps the end the
+    /// old calendar gave it; the new calendar takes over from there).
+    /// `saved_before` is false for a port that never had a budget: its new
+    /// calendar applies at once.
+    pub fn calendar_changed(
+        mut self,
+        old: &Budget,
+        saved_before: bool,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Budget {
+        self.calendar_change =
+            calendar_fields::change_on_save(old, self.calendar, saved_before, now);
+        self
+    }
+
     /// True when any money setting is set (a `usd` unit, a cap in dollars or
     /// a fallback price): a budget without one has the original's shape.
     pub fn has_money_settings(&self) -> bool {
@@ -182,6 +231,8 @@ impl Budget {
                 .fallback_price
                 .as_ref()
                 .and_then(|v| Price::from_json(v).ok()),
+            calendar: calendar_fields::normalize(raw),
+            calendar_change: calendar_fields::change(raw),
         }
     }
 
@@ -217,6 +268,13 @@ impl Budget {
     /// assert_eq!(err.message(), "softCapTokens cannot exceed hardCapTokens");
     /// ```
     pub fn merge(&self, update: &RawBudget) -> Result<Budget, Error> {
+        if update.calendar_change.is_some() && !update.not_an_object {
+            return Err(Error::new(
+                ErrorCode::UnknownField,
+                Some("calendarChange"),
+                "calendarChange is read only: it follows from saving another calendar",
+            ));
+        }
         let fields = BudgetFields::read(update, "a budget update")?;
         let merged = Budget {
             enabled: fields.enabled.unwrap_or(self.enabled),
@@ -227,6 +285,8 @@ impl Budget {
             soft_cap_usd: fields.soft_cap_usd.or(self.soft_cap_usd),
             hard_cap_usd: fields.hard_cap_usd.or(self.hard_cap_usd),
             fallback_price: fields.fallback_price.unwrap_or(self.fallback_price),
+            calendar: fields.calendar.over(self.calendar),
+            calendar_change: self.calendar_change,
         };
         merged.check_money(fields.soft_cap_usd.is_some())?;
         if merged.soft_cap_tokens > merged.hard_cap_tokens {
@@ -300,6 +360,8 @@ impl Budget {
             soft_cap_usd: fields.soft_cap_usd,
             hard_cap_usd: fields.hard_cap_usd,
             fallback_price: fields.fallback_price.flatten(),
+            calendar: fields.calendar.over(Calendar::UTC),
+            calendar_change: calendar_fields::change(raw),
         };
         if unit == Unit::Usd && budget.hard_cap_usd.is_none() {
             return Err(missing("hardCapUsd"));
@@ -346,6 +408,7 @@ struct BudgetFields {
     hard_cap_usd: Option<u64>,
     /// `Some(None)`: `fallbackPrice: null`, which removes it.
     fallback_price: Option<Option<Price>>,
+    calendar: calendar_fields::CalendarFields,
 }
 
 impl BudgetFields {
@@ -364,7 +427,7 @@ impl BudgetFields {
                 ErrorCode::UnknownField,
                 Some(name),
                 format!(
-                    "unknown field {name:?}: a budget has enabled, softCapTokens, hardCapTokens, period, unit, softCapUsd, hardCapUsd and fallbackPrice"
+                    "unknown field {name:?}: a budget has enabled, softCapTokens, hardCapTokens, period, unit, softCapUsd, hardCapUsd, fallbackPrice, timeZone, weekStart and monthStartDay"
                 ),
             ));
         }
@@ -413,6 +476,7 @@ impl BudgetFields {
                     Error::new(e.code(), Some(&field), e.message())
                 })?)),
             },
+            calendar: calendar_fields::CalendarFields::read(raw)?,
         })
     }
 }

@@ -76,6 +76,14 @@ pub struct RawBudget {
     /// `fallbackPrice`, if present, as given (an object of dollars per
     /// million tokens, or `null`).
     pub fallback_price: Option<serde_json::Value>,
+    /// `timeZone`, if present.
+    pub time_zone: Option<FieldValue>,
+    /// `weekStart`, if present.
+    pub week_start: Option<FieldValue>,
+    /// `monthStartDay`, if present.
+    pub month_start_day: Option<FieldValue>,
+    /// `calendarChange`, if present (stored budgets only; read only).
+    pub calendar_change: Option<serde_json::Value>,
     /// Names of any other fields, in input order.
     pub unknown_fields: Vec<String>,
     /// True when the input was not an object at all.
@@ -96,6 +104,10 @@ impl RawBudget {
             && self.soft_cap_usd.is_none()
             && self.hard_cap_usd.is_none()
             && self.fallback_price.is_none()
+            && self.time_zone.is_none()
+            && self.week_start.is_none()
+            && self.month_start_day.is_none()
+            && self.calendar_change.is_none()
     }
 
     /// The raw form of a valid budget (every field present).
@@ -113,6 +125,11 @@ impl RawBudget {
                 .hard_cap_usd
                 .map(|m| FieldValue::Number(crate::pricing::usd_number(m))),
             fallback_price: budget.fallback_price.map(|p| p.json()),
+            time_zone: Some(FieldValue::Text(budget.calendar.zone.name().to_owned())),
+            week_start: Some(FieldValue::Text(
+                crate::calendar::week_day_name(budget.calendar.week_start).to_owned(),
+            )),
+            month_start_day: Some(u64::from(budget.calendar.month_start_day).into()),
             ..RawBudget::default()
         }
     }
@@ -219,8 +236,15 @@ impl<'de> Visitor<'de> for RawBudgetVisitor {
                 "unit" => &mut raw.unit,
                 "softCapUsd" => &mut raw.soft_cap_usd,
                 "hardCapUsd" => &mut raw.hard_cap_usd,
+                "timeZone" => &mut raw.time_zone,
+                "weekStart" => &mut raw.week_start,
+                "monthStartDay" => &mut raw.month_start_day,
                 "fallbackPrice" => {
                     raw.fallback_price = Some(map.next_value::<serde_json::Value>()?);
+                    continue;
+                }
+                "calendarChange" => {
+                    raw.calendar_change = Some(map.next_value::<serde_json::Value>()?);
                     continue;
                 }
                 _ => {

@@ -27,7 +27,8 @@ impl<S: Sql> Gate<'_, S> {
             // A hold was admitted within the exact range; its periods at
             // expiry may be others, so its charge (tokens and money) is
             // kept inside it too.
-            let room = Totals::new(MAX_TOKENS, MAX_TOKENS).less(self.t.largest_port_totals(at)?);
+            let room = Totals::new(MAX_TOKENS, MAX_TOKENS)
+                .less(self.t.largest_port_totals(self.starts(at)?)?);
             let input = charge.input_tokens.min(room.tokens);
             let seq = self.t.take_seq()?;
             let entry = Entry {

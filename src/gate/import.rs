@@ -64,7 +64,8 @@ impl<S: Sql> Gate<'_, S> {
                 continue;
             };
             let start = instant(c.period_start);
-            if ms(period.start(start)) != c.period_start {
+            let budget = self.budget()?.budget;
+            if ms(budget.window_of(period, start).start) != c.period_start {
                 continue;
             }
             let tokens = i64::try_from(c.tokens).unwrap_or(i64::MAX);

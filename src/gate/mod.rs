@@ -161,13 +161,23 @@ impl<'a, S: Sql> Gate<'a, S> {
         Ok(budget)
     }
 
+    /// The starts of the day, week and month containing `at` (epoch ms) in
+    /// the port's calendar.
+    fn starts(&self, at: i64) -> Result<[i64; 3], SqlError> {
+        Ok(self
+            .budget()
+            .map_err(|e| SqlError(e.0))?
+            .budget
+            .period_starts(at))
+    }
+
     /// Counts (`sign` 1) or uncounts (`sign` -1) an entry in its scopes and
     /// periods.
     fn count(&self, entry: &Entry, sign: i64) -> Result<(), SqlError> {
         let tokens = i64::try_from(entry.total_tokens()).unwrap_or(i64::MAX);
         let usd = i64::try_from(entry.cost_usd.unwrap_or(0)).unwrap_or(i64::MAX);
         self.t.count_amounts(
-            entry.created_at,
+            self.starts(entry.created_at)?,
             &scopes(&entry.feature, entry.user_id.as_deref()),
             sign * tokens,
             sign * usd,
@@ -185,7 +195,7 @@ impl<'a, S: Sql> Gate<'a, S> {
         held: Totals,
         more: Totals,
     ) -> Result<Option<TotalTooLarge>, GateError> {
-        let largest = self.t.largest_port_totals(at)?;
+        let largest = self.t.largest_port_totals(self.starts(at)?)?;
         let base = Totals::new(
             amounts::sum(largest.tokens, held.tokens),
             amounts::sum(largest.usd, held.usd),

@@ -107,7 +107,8 @@ impl<S: Sql> Gate<'_, S> {
             .meta("next_seq")?
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(1);
-        let day = crate::Period::Day.start(at);
+        let budget = self.budget()?.budget;
+        let day = budget.window_of(crate::Period::Day, at).start;
         let spread = (ms(at) - ms(day)).max(1);
         self.t.exec_raw(
             "INSERT INTO entries (seq, request_id, reservation_id, user_id, feature, provider, model, \
@@ -133,7 +134,7 @@ impl<S: Sql> Gate<'_, S> {
                  SET tokens = tokens + excluded.tokens, calls = calls + excluded.calls",
                 &[
                     period.as_str().into(),
-                    ms(period.start(at)).into(),
+                    ms(budget.window_of(period, at).start).into(),
                     first.into(),
                 ],
             )?;
@@ -143,11 +144,16 @@ impl<S: Sql> Gate<'_, S> {
         for k in 0..5u64 {
             let scope = store::feature_scope(&format!("feature-{k}"));
             let calls = per_feature(k);
-            self.t.count(ms(at), &[scope], calls * 10, calls)?;
+            self.t
+                .count(budget.period_starts(ms(at)), &[scope], calls * 10, calls)?;
         }
         let rows = rows as i64;
-        self.t
-            .count(ms(at), &[store::PORT_SCOPE.to_owned()], rows * 10, rows)?;
+        self.t.count(
+            budget.period_starts(ms(at)),
+            &[store::PORT_SCOPE.to_owned()],
+            rows * 10,
+            rows,
+        )?;
         Ok(())
     }
 

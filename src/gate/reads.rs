@@ -41,7 +41,8 @@ impl<S: Sql> Gate<'_, S> {
         feature: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<PortLoad, GateError> {
-        Ok(self.t.load(&period.window(now), feature)?)
+        let window = self.budget()?.budget.window_of(period, now);
+        Ok(self.t.load(&window, feature)?)
     }
 
     pub(super) fn budget_load(

@@ -63,7 +63,9 @@ impl<S: Sql> Gate<'_, S> {
             ..RawBudget::default()
         });
         let budget = match current.budget.merge(&raw) {
-            Ok(budget) => budget,
+            Ok(budget) => {
+                budget.calendar_changed(&current.budget, current.updated_at.is_some(), now)
+            }
             Err(e) => return Ok(invalid(e)),
         };
         let previous = current

@@ -144,7 +144,7 @@ impl<S: Sql> Gate<'_, S> {
         // takes its place.
         let without = self
             .t
-            .largest_port_totals(old.created_at)?
+            .largest_port_totals(self.starts(old.created_at)?)?
             .less(Totals::new(old.total_tokens(), old.cost_usd.unwrap_or(0)));
         let actual = Totals::new(s.total, s.cost_usd.unwrap_or(0));
         if let Err(refusal) = without.checked_add(actual) {

@@ -82,7 +82,7 @@ impl<S: Sql> Gate<'_, S> {
         estimate: u64,
         now: DateTime<Utc>,
     ) -> Result<Option<Refusal>, GateError> {
-        let window = stored.budget.period.window(now);
+        let window = stored.budget.window(now);
         let start = ms(window.start);
         let decision = stored
             .caps
@@ -136,7 +136,7 @@ impl<S: Sql> Gate<'_, S> {
         now: DateTime<Utc>,
     ) -> Result<CapsReport, GateError> {
         let caps = &stored.caps;
-        let window = stored.budget.period.window(now);
+        let window = stored.budget.window(now);
         let start = ms(window.start);
         let mut features = Vec::with_capacity(caps.features.len());
         for (id, cap) in &caps.features {

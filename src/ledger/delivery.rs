@@ -18,7 +18,7 @@
 
 use crate::gate::{Entry, ENTRY_COLUMNS};
 use crate::sql::{assignments, placeholders, Row, Statement, Value};
-use crate::Period;
+use crate::Budget;
 
 /// One entry to deliver, with the version the ledger already has (0: none).
 pub type Pending = (Entry, u64);
@@ -139,9 +139,8 @@ pub struct Snapshot {
     pub at: i64,
 }
 
-fn starts(at: i64) -> [Value; 3] {
-    let at = crate::time::instant(at);
-    Period::ALL.map(|p| Value::Integer(p.start(at).timestamp_millis()))
+fn starts(budget: &Budget, at: i64) -> [Value; 3] {
+    budget.period_starts(at).map(Value::Integer)
 }
 
 /// A row's parameters, in [`row_columns`]' order: the entry's values with
@@ -156,16 +155,18 @@ fn row_params(port: &str, e: &Entry, write_id: &str) -> Vec<Value> {
 
 /// The batch that delivers `entries` of `port` under the attempt id
 /// `write_id` (fresh for every attempt), with the port's `snapshot`. Its
-/// last statement reads back each request id's row.
+/// last statement reads back each request id's row. Its rollups go under
+/// the periods of the port's calendar (`budget`'s).
 pub fn batch(
     port: &str,
+    budget: &Budget,
     entries: &[Pending],
     write_id: &str,
     snapshot: Snapshot,
 ) -> Vec<Statement> {
     let mut out = Vec::with_capacity(entries.len() * 4 + 3);
     for (e, _) in entries {
-        let [day, week, month] = starts(e.created_at);
+        let [day, week, month] = starts(budget, e.created_at);
         let params = row_params(port, e, write_id);
         out.push(Statement::new(insert_sql(), params.clone()));
         out.push(Statement::new(

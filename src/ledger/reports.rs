@@ -4,7 +4,7 @@
 //! statement and a reader of its rows.
 
 use crate::gate::Entry;
-use crate::sql::{Row, Statement, Value};
+use crate::sql::{Row, Statement};
 use crate::time::{instant, ms};
 use crate::{FeatureUsage, Period, PeriodWindow};
 
@@ -61,9 +61,11 @@ pub fn breakdown_of(rows: &[Row]) -> Vec<(FeatureUsage, u64)> {
         .collect()
 }
 
-/// Tokens and calls of one UTC day.
+/// Tokens and calls of one day of the port's calendar.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DailyUsage {
+    /// The local date.
+    pub date: chrono::NaiveDate,
     /// The day's start.
     pub day: chrono::DateTime<chrono::Utc>,
     /// Tokens counted that day.
@@ -90,10 +92,10 @@ pub fn daily(port: &str, window: &PeriodWindow) -> Statement {
 pub fn daily_of(window: &PeriodWindow, rows: &[Row]) -> Vec<DailyUsage> {
     window
         .days()
-        .map(|date| {
-            let day = date.and_time(chrono::NaiveTime::MIN).and_utc();
+        .map(|(date, day)| {
             let row = rows.iter().find(|r| r.int("day") == Some(ms(day)));
             DailyUsage {
+                date,
                 day,
                 tokens: row.map_or(0, |r| r.count("tokens")),
                 calls: row.map_or(0, |r| r.count("calls")),
@@ -103,17 +105,20 @@ pub fn daily_of(window: &PeriodWindow, rows: &[Row]) -> Vec<DailyUsage> {
         .collect()
 }
 
-/// Every port's used tokens in the current day, week and month, and what
-/// its object last reported of its holds (for the port list).
+/// Every port's used tokens in the periods that started in the last 40
+/// days (each port's current day, week and month is among them, whatever
+/// its calendar), and what its object last reported of its holds (for the
+/// port list).
 pub fn all_ports(now: chrono::DateTime<chrono::Utc>) -> [Statement; 2] {
-    let [day, week, month] = Period::ALL.map(|p| Value::Integer(ms(p.start(now))));
+    let since = ms(now) - 40 * 86_400_000;
     [
         Statement::new(
-            "SELECT port_id, period, SUM(tokens) AS used, SUM(usd_micros) AS usd, SUM(calls) AS calls FROM usage_rollup \
-             WHERE (period = 'day' AND period_start = ?1) OR (period = 'week' AND period_start = ?2) \
-                OR (period = 'month' AND period_start = ?3) \
-             GROUP BY port_id, period",
-            vec![day, week, month],
+            "SELECT port_id, period, period_start, SUM(tokens) AS used, SUM(usd_micros) AS usd, \
+               SUM(calls) AS calls \
+             FROM usage_rollup WHERE period IN ('day', 'week', 'month') \
+               AND period_start > ?1 AND period_start <= ?2 \
+             GROUP BY port_id, period, period_start",
+            vec![since.into(), ms(now).into()],
         ),
         Statement::new(
             "SELECT port_id, held_tokens, held_usd_micros, pending_entries FROM port_gates",
@@ -125,14 +130,15 @@ pub fn all_ports(now: chrono::DateTime<chrono::Utc>) -> [Statement; 2] {
 /// Every port's current-period usage and holds, as read by [`all_ports`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllPorts {
-    /// (port, period, used tokens, used micro-dollars) of the current day,
-    /// week and month.
-    pub used: Vec<(String, Period, u64, u64)>,
+    /// (port, period, its start in epoch ms, used tokens, used
+    /// micro-dollars) of the recent days, weeks and months.
+    pub used: Vec<(String, Period, i64, u64, u64)>,
     /// (port, held tokens, held micro-dollars) as each object last
     /// reported.
     pub held: Vec<(String, u64, u64)>,
-    /// (port, period, calls) of the current day, week and month.
-    pub calls: Vec<(String, Period, u64)>,
+    /// (port, period, its start in epoch ms, calls) of the recent days,
+    /// weeks and months.
+    pub calls: Vec<(String, Period, i64, u64)>,
     /// (port, ledger entries not yet in D1) as each object last reported.
     pub pending: Vec<(String, u64)>,
 }
@@ -147,6 +153,7 @@ impl AllPorts {
                     Some((
                         r.text("port_id")?,
                         r.text("period")?.parse().ok()?,
+                        r.int("period_start")?,
                         r.count("used"),
                         r.count("usd"),
                     ))
@@ -168,6 +175,7 @@ impl AllPorts {
                     Some((
                         r.text("port_id")?,
                         r.text("period")?.parse().ok()?,
+                        r.int("period_start")?,
                         r.count("calls"),
                     ))
                 })
@@ -189,32 +197,41 @@ impl AllPorts {
             .sum()
     }
 
-    /// Every port named in either result.
-    pub fn ports(&self) -> impl Iterator<Item = &String> {
+    /// Every port with usage in the current UTC day, week or month, or
+    /// holds (a port with another calendar has a saved budget, so it is
+    /// listed by that).
+    pub fn ports(&self, now: chrono::DateTime<chrono::Utc>) -> impl Iterator<Item = &String> {
         self.used
             .iter()
-            .map(|(p, _, _, _)| p)
+            .filter(move |(_, period, start, _, _)| *start == ms(period.start(now)))
+            .map(|(p, _, _, _, _)| p)
             .chain(self.held.iter().map(|(p, _, _)| p))
     }
 
-    /// `port`'s used and held tokens and micro-dollars in `period`'s
-    /// current window.
-    pub fn load_of(&self, port: &str, period: Period) -> crate::gate::PortLoad {
+    /// `port`'s used and held tokens and micro-dollars in the current
+    /// window of `budget`'s period, in its calendar.
+    pub fn load_of(
+        &self,
+        port: &str,
+        budget: &crate::Budget,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> crate::gate::PortLoad {
+        let start = ms(budget.window(now).start);
         let used = self
             .used
             .iter()
-            .filter(|(p, k, _, _)| p == port && *k == period);
+            .filter(|(p, k, s, _, _)| p == port && *k == budget.period && *s == start);
         let held = self.held.iter().filter(|(p, _, _)| p == port);
         crate::gate::PortLoad {
-            used_tokens: used.clone().map(|(_, _, t, _)| *t).sum(),
-            used_usd: used.map(|(_, _, _, u)| *u).sum(),
+            used_tokens: used.clone().map(|(_, _, _, t, _)| *t).sum(),
+            used_usd: used.map(|(_, _, _, _, u)| *u).sum(),
             held_tokens: held.clone().map(|(_, t, _)| *t).sum(),
             held_usd: held.map(|(_, _, u)| *u).sum(),
             calls: self
                 .calls
                 .iter()
-                .filter(|(p, k, _)| p == port && *k == period)
-                .map(|(_, _, c)| *c)
+                .filter(|(p, k, s, _)| p == port && *k == budget.period && *s == start)
+                .map(|(_, _, _, c)| *c)
                 .sum(),
             ..crate::gate::PortLoad::default()
         }

@@ -181,7 +181,7 @@ pub fn evaluate_caps(
             Some((scope, reason, used, cap)) => {
                 let out = object();
                 refused(&out, reason.as_str(), &scope, used, cap);
-                set(&out, "resetsAt", date(budget.period.window(now).end));
+                set(&out, "resetsAt", date(budget.window(now).end));
                 if usd && scope == Scope::Port {
                     in_dollars(&out, &["usedTokens", "capTokens", "remaining"]);
                 }

@@ -212,7 +212,24 @@ pub(crate) fn raw_budget(value: &JsValue) -> RawBudget {
                 continue;
             }
             None => {
-                raw.unknown_fields.push(key.as_string().unwrap_or_default());
+                let name = key.as_string().unwrap_or_default();
+                let slot = match name.as_str() {
+                    "timeZone" => &mut raw.time_zone,
+                    "weekStart" => &mut raw.week_start,
+                    "monthStartDay" => &mut raw.month_start_day,
+                    "calendarChange" => {
+                        let change = reflect_get(value, &key).unwrap_or(JsValue::UNDEFINED);
+                        raw.calendar_change = Some(json_of(&change, 0));
+                        continue;
+                    }
+                    _ => {
+                        raw.unknown_fields.push(name);
+                        continue;
+                    }
+                };
+                *slot = Some(classify(
+                    reflect_get(value, &key).unwrap_or(JsValue::UNDEFINED),
+                ));
                 continue;
             }
         };
@@ -283,6 +300,29 @@ pub(crate) fn budget_object(budget: &Budget) -> JsValue {
             o
         });
         set(&out, "fallbackPrice", price);
+    }
+    let calendar = budget.calendar;
+    if !calendar.is_default() {
+        set(&out, "timeZone", calendar.zone.name());
+        set(
+            &out,
+            "weekStart",
+            crate::calendar::week_day_name(calendar.week_start),
+        );
+        set(&out, "monthStartDay", f64::from(calendar.month_start_day));
+    }
+    if let Some(change) = budget.calendar_change {
+        let o = object();
+        let previous = change.previous;
+        set(&o, "timeZone", previous.zone.name());
+        set(
+            &o,
+            "weekStart",
+            crate::calendar::week_day_name(previous.week_start),
+        );
+        set(&o, "monthStartDay", f64::from(previous.month_start_day));
+        set(&o, "until", crate::time::iso(change.until));
+        set(&out, "calendarChange", o);
     }
     out
 }

@@ -64,7 +64,7 @@ pub fn forecast_js(
     let Some(f) = forecast_of(&budget, used, now, rate) else {
         return Ok(JsValue::NULL);
     };
-    let window = budget.period.window(now);
+    let window = budget.window(now);
     let out = object();
     set(&out, "basis", f.basis.as_str());
     set(&out, "unit", budget.unit.as_str());

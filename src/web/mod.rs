@@ -9,6 +9,7 @@
 //! exactly one place ([`clock_now`]). Errors are thrown as JS `Error`s named
 //! `AiBudgetError`, with the core's message, `code` and `field`.
 
+mod calendar;
 mod caps;
 mod convert;
 mod fast;
@@ -18,7 +19,7 @@ mod pricing;
 use chrono::{DateTime, Utc};
 use wasm_bindgen::prelude::*;
 
-use crate::{cap_status, evaluate, summarize_usage, Budget, Decision, Error, Unit};
+use crate::{cap_status, evaluate, Budget, Decision, Error, Unit};
 pub use caps::evaluate_caps;
 use convert::{
     amount, budget_object, date, instant, object, period, raw_budget, record, set, strict_budget,
@@ -57,7 +58,21 @@ export interface Budget {
   hardCapUsd?: number | null;
   /** The price of models the price table does not know, for this port's calls. */
   fallbackPrice?: Price | null;
+  timeZone?: string | null;
+  weekStart?: WeekDay | null;
+  monthStartDay?: number | null;
+  /** The IANA time zone whose local days make the periods; absent: `UTC` (others need `loadTimeZones`). */
+  timeZone?: string;
+  /** The first day of a week; absent: `monday`. */
+  weekStart?: WeekDay;
+  /** The day a month starts on, 1 to 31 (a shorter month starts on its last day); absent: 1. */
+  monthStartDay?: number;
+  /** Read only: a calendar change in progress (the previous calendar, and when the new one takes over). */
+  calendarChange?: { timeZone: string; weekStart: WeekDay; monthStartDay: number; until: string };
 }
+
+/** A week day, as `weekStart` names it. */
+export type WeekDay = 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sunday';
 
 /** A partial update of a budget: a missing or `null` field keeps its value (`fallbackPrice: null` removes it). */
 export interface BudgetUpdate {
@@ -219,7 +234,9 @@ export type AiBudgetErrorCode =
   | 'negative-amount'
   | 'too-many-decimals'
   | 'amount-too-large'
-  | 'missing-field';
+  | 'missing-field'
+  | 'unknown-time-zone'
+  | 'unknown-week-day';
 
 /** Every error this package throws: a real `Error` with a stable `code`. */
 export interface AiBudgetError extends Error {
@@ -408,7 +425,7 @@ pub fn summarize_usage_js(
     let budget = js(strict_budget(&budget, "budget"))?;
     let rows = js(usage_rows(&rows))?;
     let now = js(instant(now.as_ref(), "now"))?;
-    let summary = summarize_usage(budget.period, &rows, now);
+    let summary = crate::usage::summarize_window(budget.window(now), &rows);
     let breakdown = js_sys::Array::new();
     for usage in &summary.breakdown {
         let item = object();

@@ -28,7 +28,7 @@ impl BudgetState {
         BudgetState {
             budget,
             gate_amount: load.gate_amount(budget.unit),
-            window: budget.period.window(now),
+            window: budget.window(now),
             now,
         }
     }

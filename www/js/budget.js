@@ -5,6 +5,7 @@ import { banner, stat } from "./standing.js";
 import { amounts } from "./units.js";
 import { callPricer } from "./pricer.js";
 import { client } from "./client.js";
+import { savedCalendar, calendarInputs, readCalendar, resetTime, calendarView } from "./calendar.js";
 
 /** The cap fields of each unit: the editor shows and reads only the chosen unit's. */
 const CAP_FIELDS = { tokens: ["softCapTokens", "hardCapTokens"], usd: ["softCapUsd", "hardCapUsd"] };
@@ -27,7 +28,10 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
     softCapUsd: b.softCapUsd ?? null,
     hardCapUsd: b.hardCapUsd ?? null,
     fallbackPrice: b.fallbackPrice ?? null,
+    ...savedCalendar(b),
+    ...(b.calendarChange ? { calendarChange: b.calendarChange } : {}),
   };
+  const calendar = calendarInputs(saved, rules.zoneNames ?? []);
   const dollarsInput = (name) =>
     h("input", {
       type: "number", id: name, name, inputmode: "decimal", step: "any", min: 0,
@@ -56,6 +60,9 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
       { id: "unit", name: "unit", "aria-describedby": "unit-help unit-error" },
       [["tokens", "tokens"], ["usd", "dollars (USD)"]].map(([value, label]) => h("option", { value, selected: value === saved.unit }, label)),
     ),
+    timeZone: calendar.timeZone,
+    weekStart: calendar.weekStart,
+    monthStartDay: calendar.monthStartDay,
   };
   const errors = Object.fromEntries(
     Object.keys(fields).map((name) => [name, h("p", { class: "field-error", id: `${name}-error`, "data-error-for": name })]),
@@ -126,6 +133,7 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
       if (n !== saved[name]) update[name] = n;
     }
     if (fields.period.value !== saved.period) update.period = fields.period.value;
+    readCalendar(fields, saved, update, local);
     return { update, local };
   }
 
@@ -139,7 +147,8 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
       for (const [name, message] of local) setError(name, message);
     } else {
       try {
-        budget = rules.mergeBudget(saved, update);
+        // As the gate would save it: a calendar change keeps the period in progress.
+        budget = rules.previewSave(saved, update, new Date(), Boolean(b.updatedAt));
       } catch (err) {
         if (err.field && errors[err.field]) setError(err.field, err.message);
         else formError.textContent = err.message;
@@ -180,7 +189,8 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
         stat("Counted by the gate", "preview-used", plain(a.used)),
         stat("Remaining", "preview-remaining", plain(a.remaining)),
         stat("Of soft / hard cap", "preview-percent", `${percent(cs.softPercent)} / ${percent(cs.hardPercent)}`),
-        stat("Resets", "preview-resets", time(cs.resetsAt, { withRelative: true })),
+        stat("Resets", "preview-resets", resetTime(cs.resetsAt, budget.timeZone ?? "UTC")),
+        stat("Then", "preview-next-reset", resetTime(rules.budgetWindow(budget, cs.resetsAt).resetsAt, budget.timeZone ?? "UTC")),
       ),
     );
   }
@@ -322,16 +332,17 @@ export function budgetEditor(port, status, rules, { reload, onError, flash }) {
         { class: "field" },
         h("label", { for: "period" }, "Period"),
         fields.period,
-        h("p", { class: "help", id: "period-help" }, "UTC windows; a week starts Monday."),
+        h("p", { class: "help", id: "period-help" }, "Windows of the port's calendar below."),
         errors.period,
       ),
+      calendarView(fields, errors, calendar.zoneList),
     ),
     formError,
     h("div", { class: "actions" }, saveButton, discardButton, saveStatus),
   );
   discardButton.addEventListener("click", () => {
     fields.enabled.checked = saved.enabled;
-    for (const name of ["softCapTokens", "hardCapTokens", "softCapUsd", "hardCapUsd", "period", "unit"]) {
+    for (const name of ["softCapTokens", "hardCapTokens", "softCapUsd", "hardCapUsd", "period", "unit", "timeZone", "weekStart", "monthStartDay"]) {
       fields[name].value = saved[name] ?? "";
     }
     saveStatus.textContent = "";

@@ -3,6 +3,7 @@
 import { h, replace, tokens, usd, percent, time, badge, table } from "./dom.js";
 import { banner, stat } from "./standing.js";
 import { budgetEditor } from "./budget.js";
+import { resetTime } from "./calendar.js";
 import { capsSection } from "./caps.js";
 import { keysSection } from "./keys.js";
 import { alertsSection } from "./alerts.js";
@@ -67,7 +68,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
         stat("Soft cap", inUsd ? "softCapUsd" : "softCapTokens", inUsd ? (caps.soft === null ? "none" : usd(caps.soft)) : tokens(caps.soft)),
         stat("Hard cap", inUsd ? "hardCapUsd" : "hardCapTokens", inUsd ? usd(caps.hard) : tokens(caps.hard)),
         stat("Period", "period", status.period),
-        stat("Resets", "resetsAt", time(status.resetsAt, { withRelative: true })),
+        stat("Resets", "resetsAt", resetTime(status.resetsAt, status.budget.timeZone ?? "UTC")),
         stat("Last change", "updatedAt", status.budget.updatedAt ? [time(status.budget.updatedAt), ` by ${status.budget.updatedBy ?? "?"}`] : "never (defaults)"),
       ),
       forecastCard(status, rules),

@@ -7,8 +7,13 @@ let ready = null;
 
 /** The package's API, once its wasm module is instantiated. */
 export function loadRules() {
-  ready ??= init({ module_or_path: new URL("../vendor/ai-budget/ai_budget_bg.wasm", import.meta.url) }).then(
-    () => rules,
-  );
+  // The time-zone part (the Worker's database, for calendars) loads beside the wasm.
+  ready ??= Promise.all([
+    init({ module_or_path: new URL("../vendor/ai-budget/ai_budget_bg.wasm", import.meta.url) }),
+    import("../vendor/ai-budget/timezones.js"),
+  ]).then(([, zones]) => {
+    rules.loadTimeZones(zones);
+    return { ...rules, zoneNames: zones.names.split("\n") };
+  });
   return ready;
 }

@@ -5,39 +5,38 @@ use super::{feature_scope, Tables, PORT_SCOPE};
 use crate::amount::Totals;
 use crate::gate::model::PortLoad;
 use crate::sql::{Sql, SqlError, Value};
-use crate::time::{instant, ms};
+use crate::time::ms;
 use crate::{Period, PeriodWindow};
 
 impl<S: Sql> Tables<'_, S> {
     /// Adds `tokens` and `calls` (each may be negative) to every scope's
-    /// counters of the three periods containing `at`.
+    /// counters of the three periods that start at `starts` (day, week,
+    /// month: [`Budget::period_starts`](crate::Budget::period_starts)).
     pub fn count(
         &self,
-        at: i64,
+        starts: [i64; 3],
         scopes: &[String],
         tokens: i64,
         calls: i64,
     ) -> Result<(), SqlError> {
-        self.count_amounts(at, scopes, tokens, 0, calls)
+        self.count_amounts(starts, scopes, tokens, 0, calls)
     }
 
     /// Adds `tokens`, `usd` micro-dollars and `calls` (each may be
-    /// negative) to every scope's counters of the three periods containing
-    /// `at`.
+    /// negative) to every scope's counters of the three periods that start
+    /// at `starts` (day, week, month).
     pub fn count_amounts(
         &self,
-        at: i64,
+        starts: [i64; 3],
         scopes: &[String],
         tokens: i64,
         usd: i64,
         calls: i64,
     ) -> Result<(), SqlError> {
         // One statement for every (period, scope) pair.
-        let at = instant(at);
         let mut rows = Vec::new();
         let mut params = Vec::new();
-        for period in Period::ALL {
-            let start = ms(period.start(at));
+        for (period, start) in Period::ALL.into_iter().zip(starts) {
             for scope in scopes {
                 let n = params.len();
                 rows.push(format!(
@@ -159,12 +158,11 @@ impl<S: Sql> Tables<'_, S> {
             .collect())
     }
 
-    /// The port's largest totals among the three periods containing `at`:
-    /// the largest in tokens and the largest in micro-dollars (each of the
-    /// period that has it).
-    pub fn largest_port_totals(&self, at: i64) -> Result<Totals, SqlError> {
-        let at = instant(at);
-        let [day, week, month] = Period::ALL.map(|p| Value::Integer(ms(p.start(at))));
+    /// The port's largest totals among the three periods that start at
+    /// `starts` (day, week, month): the largest in tokens and the largest
+    /// in micro-dollars (each of the period that has it).
+    pub fn largest_port_totals(&self, starts: [i64; 3]) -> Result<Totals, SqlError> {
+        let [day, week, month] = starts.map(Value::Integer);
         Ok(self
             .one(
                 "SELECT COALESCE(MAX(tokens), 0) AS t, COALESCE(MAX(usd_micros), 0) AS u \

@@ -209,7 +209,7 @@ pub async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Res
             let mut body = json::hold(port, &hold);
             body["remaining"] = remaining(&budget, &load, ctx.now);
             body["usage"] = json::load(&load);
-            body["resetsAt"] = iso(budget.period.window(ctx.now).end).into();
+            body["resetsAt"] = iso(budget.window(ctx.now).end).into();
             Ok(replayed(json_response(201, &body), again))
         }
         ReserveOutcome::Refused { refusal: r, .. } => Err(refusal(&r, ctx.now)),

@@ -62,7 +62,7 @@ pub async fn standings(ctx: &Ctx) -> Result<Vec<Listed>, ApiError> {
     )?;
     let loads = AllPorts::of(&results[0], &results[1]);
     let mut budgets: BTreeMap<String, Option<StoredBudget>> = saved.into_iter().collect();
-    for port in loads.ports() {
+    for port in loads.ports(ctx.now) {
         budgets.entry(port.clone()).or_insert(None);
     }
     // Budgets listed without metadata (or ports with usage only) are read
@@ -85,7 +85,7 @@ pub async fn standings(ctx: &Ctx) -> Result<Vec<Listed>, ApiError> {
         .into_iter()
         .filter_map(|(port, stored)| {
             let stored = stored?;
-            let load = loads.load_of(&port, stored.budget.period);
+            let load = loads.load_of(&port, &stored.budget, ctx.now);
             let pending = loads.pending_of(&port);
             Some(Listed {
                 port,

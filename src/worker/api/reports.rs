@@ -93,7 +93,7 @@ fn breakdown_json(rows: &[crate::sql::Row]) -> Vec<Value> {
 /// the period, most tokens first.
 pub async fn breakdown(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
     let view = synced_view(ctx, port).await?;
-    let window = view.budget.budget.period.window(ctx.now);
+    let window = view.budget.budget.window(ctx.now);
     let rows = ctx
         .d1
         .run("d1.read", &[reports::breakdown(port, &window)])
@@ -239,8 +239,8 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
     let view = ctx.gate(port)?.status_view().await?;
     ctx.remember(&view.budget.budget, &view.load);
     let budget = view.budget.budget;
-    let window = budget.period.window(ctx.now);
-    let windows = Period::ALL.map(|p| p.window(ctx.now));
+    let window = budget.window(ctx.now);
+    let windows = Period::ALL.map(|p| budget.window_of(p, ctx.now));
     let results = ctx
         .d1
         .run(
@@ -269,6 +269,7 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         "period": budget.period.as_str(),
         "periodStart": iso(window.start),
         "resetsAt": iso(window.end),
+        "timeZoneData": crate::calendar::database_version(),
         "usage": json::load(&view.load),
         "usageByPeriod": {
             "day": json::period_load(&view.by_period[0], &windows[0]),
@@ -279,7 +280,7 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         "forecast": json::forecast(&budget, &view.load, ctx.now),
         "breakdown": breakdown_json(&results[0]),
         "daily": daily.iter().map(|d| json!({
-            "date": d.day.format("%Y-%m-%d").to_string(),
+            "date": d.date.format("%Y-%m-%d").to_string(),
             "tokens": d.tokens,
             "calls": d.calls,
             "costUsd": usd_number(d.usd),

@@ -147,7 +147,7 @@ pub async fn get(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response, A
     }
     let view = ctx.gate(port)?.view(feature.as_deref(), false).await?;
     let budget = view.budget.budget;
-    let window = budget.period.window(ctx.now);
+    let window = budget.window(ctx.now);
     let mut body = json::load(&view.load);
     body["port"] = port.into();
     body["feature"] = feature.clone().into();

@@ -109,9 +109,10 @@ async fn deliver_batch(inner: &Rc<Inner>, port: &str, size: u32) -> bool {
     let at = now.timestamp_millis();
     let batch = atomically(&inner.state, move |g| {
         let (pending, snapshot) = delivery::next_batch(g, size, at)?;
-        Ok((pending, snapshot, g.note(D1_DOWN_NOTE)?.is_some()))
+        let budget = g.budget()?.budget;
+        Ok((pending, snapshot, budget, g.note(D1_DOWN_NOTE)?.is_some()))
     });
-    let Ok((pending, snapshot, down)) = batch else {
+    let Ok((pending, snapshot, budget, down)) = batch else {
         return false;
     };
     let faults = if down {
@@ -126,7 +127,7 @@ async fn deliver_batch(inner: &Rc<Inner>, port: &str, size: u32) -> bool {
     let d1 = D1::new(db, Rc::new(faults));
     let result = d1
         .run_fresh("d1.deliver", |attempt| {
-            delivery::batch(port, &pending, attempt, snapshot)
+            delivery::batch(port, &budget, &pending, attempt, snapshot)
         })
         .await;
     let entries = pending.len();

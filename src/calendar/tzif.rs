@@ -1,0 +1,185 @@
+//! Reading a zone's TZif data (RFC 8536): the UTC offset in force at any
+//! instant. Only what a calendar needs is kept: the transitions' instants,
+//! the offset after each, and the POSIX rule for instants after the last.
+
+use super::posix::PosixRule;
+
+/// One zone's offsets through time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneRules {
+    /// The zone's canonical IANA name.
+    pub name: String,
+    /// Instants (seconds since the epoch) at which the offset changes, in
+    /// order.
+    transitions: Vec<i64>,
+    /// The offset (seconds east of UTC) from each transition on.
+    offsets: Vec<i32>,
+    /// The offset before the first transition.
+    initial: i32,
+    /// The rule after the last transition, when the data has one.
+    rule: Option<PosixRule>,
+}
+
+impl ZoneRules {
+    /// Parses TZif bytes (version 2 or later: 64-bit transition times);
+    /// `None` when the bytes are not such data.
+    pub fn parse(name: &str, data: &[u8]) -> Option<ZoneRules> {
+        let mut r = Reader { data, at: 0 };
+        let v1 = r.header()?;
+        if v1.version < b'2' {
+            return None;
+        }
+        r.skip(v1.data_len(4))?;
+        let h = r.header()?;
+        let times = (0..h.timecnt)
+            .map(|_| r.i64())
+            .collect::<Option<Vec<_>>>()?;
+        let indexes = r.take(h.timecnt)?.to_vec();
+        let types = (0..h.typecnt)
+            .map(|_| {
+                let utoff = r.i32()?;
+                r.skip(2)?;
+                Some(utoff)
+            })
+            .collect::<Option<Vec<_>>>()?;
+        r.skip(h.charcnt + h.leapcnt * 12 + h.isstdcnt + h.isutcnt)?;
+        let offsets = indexes
+            .iter()
+            .map(|i| types.get(usize::from(*i)).copied())
+            .collect::<Option<Vec<_>>>()?;
+        let rule = match r.rest() {
+            [b'\n', footer @ .., b'\n'] if !footer.is_empty() => Some(PosixRule::parse(footer)?),
+            _ => None,
+        };
+        Some(ZoneRules {
+            name: name.into(),
+            transitions: times,
+            offsets,
+            initial: *types.first()?,
+            rule,
+        })
+    }
+
+    /// Seconds east of UTC at `t` (seconds since the epoch).
+    pub fn offset_at(&self, t: i64) -> i32 {
+        let after = self.transitions.partition_point(|x| *x <= t);
+        if after == self.transitions.len() {
+            if let Some(rule) = &self.rule {
+                return rule.offset_at(t);
+            }
+        }
+        match after {
+            0 => self.initial,
+            n => self.offsets[n - 1],
+        }
+    }
+
+    /// The first instant (seconds since the epoch) whose local time is
+    /// `local` (local seconds since the epoch) or later: `local` itself when
+    /// it exists (its first occurrence when clocks went back over it), else
+    /// the instant clocks jumped over it.
+    pub fn first_at_or_after(&self, local: i64) -> i64 {
+        let before = self.offset_at(local - 86_400);
+        let after = self.offset_at(local + 86_400);
+        let valid = [before, after]
+            .into_iter()
+            .map(|o| local - i64::from(o))
+            .filter(|t| i64::from(self.offset_at(*t)) == local - t)
+            .min();
+        if let Some(t) = valid {
+            return t;
+        }
+        // A gap: find the transition between the two guesses, the first
+        // instant whose local time is past `local`.
+        let (mut lo, mut hi) = {
+            let a = local - i64::from(before);
+            let b = local - i64::from(after);
+            (a.min(b), a.max(b))
+        };
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if mid + i64::from(self.offset_at(mid)) >= local {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        lo
+    }
+}
+
+struct Header {
+    version: u8,
+    isutcnt: usize,
+    isstdcnt: usize,
+    leapcnt: usize,
+    timecnt: usize,
+    typecnt: usize,
+    charcnt: usize,
+}
+
+impl Header {
+    /// The length of the data block that follows, with `time` bytes per
+    /// transition time.
+    fn data_len(&self, time: usize) -> usize {
+        self.timecnt * (time + 1)
+            + self.typecnt * 6
+            + self.charcnt
+            + self.leapcnt * (time + 4)
+            + self.isstdcnt
+            + self.isutcnt
+    }
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let out = self.data.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(out)
+    }
+
+    fn skip(&mut self, n: usize) -> Option<()> {
+        self.take(n).map(|_| ())
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        &self.data[self.at..]
+    }
+
+    fn u32(&mut self) -> Option<usize> {
+        let b = self.take(4)?;
+        usize::try_from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok()
+    }
+
+    fn i32(&mut self) -> Option<i32> {
+        let b = self.take(4)?;
+        Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        let b: [u8; 8] = self.take(8)?.try_into().ok()?;
+        Some(i64::from_be_bytes(b))
+    }
+
+    fn header(&mut self) -> Option<Header> {
+        if self.take(4)? != b"TZif" {
+            return None;
+        }
+        let version = self.take(1)?[0];
+        self.skip(15)?;
+        Some(Header {
+            version,
+            isutcnt: self.u32()?,
+            isstdcnt: self.u32()?,
+            leapcnt: self.u32()?,
+            timecnt: self.u32()?,
+            typecnt: self.u32()?,
+            charcnt: self.u32()?,
+        })
+    }
+}
