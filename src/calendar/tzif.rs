@@ -31,22 +31,22 @@ impl ZoneRules {
         }
         r.skip(v1.data_len(4))?;
         let h = r.header()?;
-        let times = (0..h.timecnt)
-            .map(|_| r.i64())
-            .collect::<Option<Vec<_>>>()?;
-        let indexes = r.take(h.timecnt)?.to_vec();
-        let types = (0..h.typecnt)
-            .map(|_| {
-                let utoff = r.i32()?;
-                r.skip(2)?;
-                Some(utoff)
-            })
-            .collect::<Option<Vec<_>>>()?;
+        // Plain loops: the package's core is measured in bytes.
+        let mut times = Vec::with_capacity(h.timecnt);
+        for _ in 0..h.timecnt {
+            times.push(r.i64()?);
+        }
+        let indexes = r.take(h.timecnt)?;
+        let mut types = Vec::with_capacity(h.typecnt);
+        for _ in 0..h.typecnt {
+            types.push(r.i32()?);
+            r.skip(2)?;
+        }
         r.skip(h.charcnt + h.leapcnt * 12 + h.isstdcnt + h.isutcnt)?;
-        let offsets = indexes
-            .iter()
-            .map(|i| types.get(usize::from(*i)).copied())
-            .collect::<Option<Vec<_>>>()?;
+        let mut offsets = Vec::with_capacity(indexes.len());
+        for i in indexes {
+            offsets.push(*types.get(usize::from(*i))?);
+        }
         let rule = match r.rest() {
             [b'\n', footer @ .., b'\n'] if !footer.is_empty() => Some(PosixRule::parse(footer)?),
             _ => None,
