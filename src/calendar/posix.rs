@@ -78,12 +78,7 @@ impl PosixRule {
         else {
             return self.standard;
         };
-        let (Some(start), Some(end)) = (
-            d.start
-                .local_seconds(year)
-                .map(|s| s - i64::from(self.standard)),
-            d.end.local_seconds(year).map(|s| s - i64::from(d.offset)),
-        ) else {
+        let Some((start, end)) = self.switches(year) else {
             return self.standard;
         };
         let daylight = if start < end {
@@ -96,6 +91,26 @@ impl PosixRule {
         } else {
             self.standard
         }
+    }
+
+    /// The instants daylight saving time starts and ends in `year` (`None`
+    /// for a zone without it).
+    fn switches(&self, year: i32) -> Option<(i64, i64)> {
+        let d = self.daylight.as_ref()?;
+        let start = d.start.local_seconds(year)? - i64::from(self.standard);
+        let end = d.end.local_seconds(year)? - i64::from(d.offset);
+        Some((start, end))
+    }
+
+    /// The rule's clock changes in `year`, in order: each instant with the
+    /// offset from then on (none for a zone without daylight saving time).
+    pub fn changes_in(&self, year: i32) -> Vec<(i64, i32)> {
+        let (Some(d), Some((start, end))) = (&self.daylight, self.switches(year)) else {
+            return Vec::new();
+        };
+        let mut changes = vec![(start, d.offset), (end, self.standard)];
+        changes.sort_unstable();
+        changes
     }
 }
 

