@@ -12,7 +12,7 @@ export async function alerting(): Promise<void> {
   const saved = await client.setAlerts({ thresholds: [50, 80], webhookUrl: 'https://hooks.example.com/a' });
   const secret: string | undefined = saved.secret;
   const event: AlertEvent | null = (await client.alertDeliveries({ limit: 5 })).deliveries[0]?.event ?? null;
-  const threshold: 'soft' | 'hard' | number | undefined = event?.threshold;
+  const threshold: 'soft' | 'hard' | 'projected' | number | undefined = event?.threshold;
   const status: AlertDeliveryStatus | undefined = (await client.alertDeliveries()).deliveries[0]?.status;
   const ok: boolean = await verifyAlertSignature('t=1,v1=00', '{}', secret ?? 'x');
   await client.setDefaultAlerts({ webhookUrl: null });
@@ -23,8 +23,9 @@ export async function alerting(): Promise<void> {
   // @ts-expect-error a rotation names one endpoint's URL
   await client.rotateAlertSecret({ webhookUrl: ['https://hooks.example.com/a'] });
   void fresh; void ends;
-  // @ts-expect-error thresholds are numbers
+  // @ts-expect-error thresholds are numbers, or 'projected'
   await client.setAlerts({ thresholds: ['50'] });
+  await client.setAlerts({ thresholds: [50, 'projected'] });
   void threshold; void status; void ok;
 }
 
