@@ -56,6 +56,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod allowance;
 pub mod amount;
 pub mod budget;
 pub mod caps;

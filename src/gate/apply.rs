@@ -99,6 +99,8 @@ pub enum Operation {
     /// Put every set-aside ledger entry back on its way to the ledger of
     /// record (after the cause D1 refused it for was mended).
     RetrySetAside,
+    /// A change to, or a question about, the port's credits and raises.
+    Allowance(credits::AllowanceOp),
     /// A wake-up: expires what is due, notices period resets, prunes when
     /// the daily pruning is due ([`wake::prune_due`]).
     Tick,
@@ -116,6 +118,9 @@ impl Operation {
                 | Operation::Hold { .. }
                 | Operation::Holds { .. }
                 | Operation::Alerts { percents: None }
+                | Operation::Allowance(
+                    credits::AllowanceOp::Credits | credits::AllowanceOp::Raises
+                )
         )
     }
 }
@@ -149,6 +154,8 @@ pub enum Outcome {
     Seeded,
     /// [`Operation::RetrySetAside`]: how many entries went back on their way.
     Retried(u64),
+    /// [`Operation::Allowance`].
+    Allowance(credits::AllowanceOutcome),
     /// [`Operation::Tick`].
     Ticked {
         /// Holds expired.
@@ -303,6 +310,9 @@ impl<S: Sql> Gate<'_, S> {
                 (Outcome::Seeded, false)
             }
             Operation::RetrySetAside => (Outcome::Retried(self.retry_set_aside()?), false),
+            Operation::Allowance(op) => {
+                (Outcome::Allowance(self.allowance(op, now)?), true)
+            }
             Operation::Tick => (self.tick(now)?, true),
         })
     }
@@ -310,6 +320,9 @@ impl<S: Sql> Gate<'_, S> {
     /// The wake-up's own work: expiry, and the daily pruning when due.
     fn tick(&self, now: DateTime<Utc>) -> Result<Outcome, GateError> {
         let expired = self.expire_due(now)?;
+        // A period's rollover is recorded at its start, request or not.
+        let (stored, load) = self.budget_load(now)?;
+        self.room_view(&stored, &load, now)?;
         let at = now.timestamp_millis();
         let pruned_at = self.note(PRUNED_NOTE)?.and_then(|v| v.parse::<i64>().ok());
         let pruned = wake::prune_due(pruned_at, at);
@@ -325,7 +338,7 @@ impl<S: Sql> Gate<'_, S> {
     ///
     /// # Errors
     /// The storage's.
-    pub fn facts(&self) -> Result<wake::Facts, GateError> {
+    pub fn facts(&self, now: i64) -> Result<wake::Facts, GateError> {
         let sql = self.t.sql();
         Ok(wake::Facts {
             next_expiry: self.next_expiry()?,
@@ -334,6 +347,7 @@ impl<S: Sql> Gate<'_, S> {
             alerts_pending: !watch::pending(sql, 1)?.is_empty(),
             next_alert_reset: watch::next_reset(sql)?,
             pruned_at: self.note(PRUNED_NOTE)?.and_then(|v| v.parse::<i64>().ok()),
+            next_room_change: self.next_room_change(now)?,
         })
     }
 

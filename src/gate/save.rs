@@ -58,6 +58,7 @@ impl<S: Sql> Gate<'_, S> {
             }
             None => current.caps.clone(),
         };
+        let rollover_update = rest.as_object_mut().and_then(|m| m.remove("rollover"));
         let raw: RawBudget = serde_json::from_value(rest).unwrap_or(RawBudget {
             not_an_object: true,
             ..RawBudget::default()
@@ -65,6 +66,16 @@ impl<S: Sql> Gate<'_, S> {
         let budget = match current.budget.merge(&raw) {
             Ok(budget) => budget,
             Err(e) => return Ok(invalid(e)),
+        };
+        // Read in the saved budget's unit; a change of unit without a new
+        // rollover turns it off (its amount was in the other unit).
+        let rollover = match &rollover_update {
+            Some(v) => match model::rollover_max(budget.unit, v) {
+                Ok(max) => max,
+                Err(e) => return Ok(invalid(e)),
+            },
+            None if budget.unit == current.budget.unit => current.rollover,
+            None => None,
         };
         let previous = current
             .updated_at
@@ -78,6 +89,7 @@ impl<S: Sql> Gate<'_, S> {
         let saved = StoredBudget {
             budget,
             caps,
+            rollover,
             updated_by: Some(actor.to_owned()),
             updated_at: Some(iso(at)),
         };

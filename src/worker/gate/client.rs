@@ -263,6 +263,14 @@ impl GateClient {
         Ok(answer.retried)
     }
 
+    /// Changes or reads the port's credits and raises.
+    pub async fn allowance(
+        &self,
+        request: crate::gate::credits::AllowanceOp,
+    ) -> Result<Answered<crate::gate::credits::AllowanceOutcome>, StoreError> {
+        self.call(&GateRequest::Allowance { request }).await
+    }
+
     /// The port's alert percents; replaced first when `percents` is given.
     pub async fn alerts(&self, percents: Option<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
         let answer: AlertsAnswer = self.call(&GateRequest::Alerts { percents }).await?;

@@ -96,6 +96,11 @@ pub enum GateRequest {
         /// The new percents, validated by the caller.
         percents: Option<Vec<u8>>,
     },
+    /// A change to, or a question about, the port's credits and raises.
+    Allowance {
+        /// What to do.
+        request: crate::gate::credits::AllowanceOp,
+    },
     /// Benchmarks only (the test seams): fill the gate with `rows`
     /// delivered entries of history.
     SeedHistory {
@@ -162,6 +167,7 @@ impl GateRequest {
             GateRequest::Alerts { percents } => Operation::Alerts { percents },
             GateRequest::SeedHistory { rows, users } => Operation::SeedHistory { rows, users },
             GateRequest::RetrySetAside => Operation::RetrySetAside,
+            GateRequest::Allowance { request } => Operation::Allowance(request),
             GateRequest::Sync => return None,
         })
     }
@@ -214,6 +220,7 @@ pub fn answer_of(applied: Applied) -> serde_json::Value {
         Outcome::Alerts(percents) => json(&AlertsAnswer { percents }),
         Outcome::Seeded => json(&()),
         Outcome::Retried(retried) => json(&RetriedAnswer { retried }),
+        Outcome::Allowance(o) => answered(json(&o)),
         Outcome::Ticked { expired, pruned } => {
             serde_json::json!({ "expired": expired, "pruned": pruned })
         }
