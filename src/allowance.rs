@@ -212,14 +212,15 @@ impl Draw {
     /// What funded it, for a ledger row: `None` when the cap alone did,
     /// else each source and its amount (`cap:70,cr_…:30`).
     pub fn funded_by(&self) -> Option<String> {
-        if self.credits.is_empty() {
+        let drawn = self.credits.iter().filter(|(_, a)| *a > 0);
+        if drawn.clone().next().is_none() {
             return None;
         }
         let mut parts = Vec::new();
         if self.cap > 0 {
             parts.push(format!("cap:{}", self.cap));
         }
-        parts.extend(self.credits.iter().map(|(id, a)| format!("{id}:{a}")));
+        parts.extend(drawn.map(|(id, a)| format!("{id}:{a}")));
         Some(parts.join(","))
     }
 }

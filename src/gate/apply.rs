@@ -319,10 +319,8 @@ impl<S: Sql> Gate<'_, S> {
 
     /// The wake-up's own work: expiry, and the daily pruning when due.
     fn tick(&self, now: DateTime<Utc>) -> Result<Outcome, GateError> {
-        let expired = self.expire_due(now)?;
         // A period's rollover is recorded at its start, request or not.
-        let (stored, load) = self.budget_load(now)?;
-        self.room_view(&stored, &load, now)?;
+        let expired = self.expire_due(now)?;
         let at = now.timestamp_millis();
         let pruned_at = self.note(PRUNED_NOTE)?.and_then(|v| v.parse::<i64>().ok());
         let pruned = wake::prune_due(pruned_at, at);

@@ -257,7 +257,11 @@ impl<S: Sql> Gate<'_, S> {
     /// once, at the first turn of the period (its alarm, or a request),
     /// from what the period before left unused under its cap; never
     /// recomputed.
-    fn rollover_in(&self, stored: &StoredBudget, now: DateTime<Utc>) -> Result<u64, GateError> {
+    pub(super) fn rollover_in(
+        &self,
+        stored: &StoredBudget,
+        now: DateTime<Utc>,
+    ) -> Result<u64, GateError> {
         let Some(max) = stored.rollover else {
             return Ok(0);
         };

@@ -56,6 +56,12 @@ impl<S: Sql> Gate<'_, S> {
             self.t
                 .settle_hold(&hold.id, HoldState::Expired, at, None, Some(seq))?;
         }
+        // A period's rollover is due at its start: recorded before anything
+        // else of the new period can change the one before.
+        let stored = self.budget()?;
+        if stored.rollover.is_some() {
+            self.rollover_in(&stored, now)?;
+        }
         Ok(due.len())
     }
 

@@ -94,6 +94,18 @@ impl<S: Sql> Gate<'_, S> {
             updated_at: Some(iso(at)),
         };
         self.t.set_meta("budget", &saved.json().to_string())?;
+        if current.rollover.is_none() && saved.rollover.is_some() {
+            // Rollover counts from the period it was turned on in.
+            let window = saved.budget.period.window(now);
+            self.t.record_rollover(
+                saved.budget.period.as_str(),
+                window.start.timestamp_millis(),
+                saved.budget.unit,
+                0,
+                0,
+                now.timestamp_millis(),
+            )?;
+        }
         *self.budget.borrow_mut() = Some(saved.clone());
         Ok(SaveOutcome::Saved { budget: saved })
     }

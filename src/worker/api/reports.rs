@@ -47,6 +47,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "cacheWriteTokens",
     "reasoningTokens",
     "costUsd",
+    "fundedBy",
 ];
 
 /// The port's view after its outbox was delivered (as far as D1 allows).
@@ -226,6 +227,7 @@ fn ledger_csv(port: &str, rows: &[Entry]) -> String {
             r.tokens.cache_write_tokens.to_string(),
             r.tokens.reasoning_tokens.to_string(),
             r.cost_usd.map(usd_string).unwrap_or_default(),
+            r.funded_by.clone().unwrap_or_else(|| "cap".into()),
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         text.push_str(&line.join(","));
