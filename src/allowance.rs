@@ -137,9 +137,16 @@ impl Room {
 /// assert_eq!((r.effective_cap, r.effective_soft_cap, r.credits_left), (155, 135, 20));
 /// assert_eq!(room(&budget, &[], 0, &[], 500).effective_cap, 100);
 /// ```
-pub fn room(budget: &Budget, raises: &[Raise], rollover: u64, credits: &[Credit], now: i64) -> Room {
+pub fn room(
+    budget: &Budget,
+    raises: &[Raise],
+    rollover: u64,
+    credits: &[Credit],
+    now: i64,
+) -> Room {
     let in_force = raises.iter().filter(|r| r.in_force(now));
-    let (extra, soft_extra) = in_force.fold((0, 0), |(h, s), r| (sum(h, r.extra), sum(s, r.soft())));
+    let (extra, soft_extra) =
+        in_force.fold((0, 0), |(h, s), r| (sum(h, r.extra), sum(s, r.soft())));
     let live = credits.iter().filter(|c| c.left(now) > 0);
     Room {
         cap: budget.hard_cap(),
@@ -243,7 +250,11 @@ impl Draw {
 pub fn draw(amount: u64, cap_room: u64, credits: &[Credit], now: i64) -> Draw {
     let cap = amount.min(cap_room);
     let mut rest = amount - cap;
-    let mut ordered: Vec<Credit> = credits.iter().filter(|c| c.left(now) > 0).cloned().collect();
+    let mut ordered: Vec<Credit> = credits
+        .iter()
+        .filter(|c| c.left(now) > 0)
+        .cloned()
+        .collect();
     drawing_order(&mut ordered);
     let mut taken = Vec::new();
     for credit in &ordered {
@@ -323,12 +334,22 @@ mod tests {
     fn expired_and_voided_credits_are_not_drawn() {
         let mut voided = credit("cr_v", 50, None);
         voided.voided_at = Some(10);
-        let credits = [credit("cr_x", 50, Some(100)), voided, credit("cr_n", 10, None)];
+        let credits = [
+            credit("cr_x", 50, Some(100)),
+            voided,
+            credit("cr_n", 10, None),
+        ];
         let d = draw(30, 0, &credits, 100);
         assert_eq!(d.credits, vec![("cr_n".to_owned(), 10)]);
         assert_eq!(d.short, 20);
-        assert_eq!(room(&Budget::default(), &[], 0, &credits, 100).credits_left, 10);
-        assert_eq!(room(&Budget::default(), &[], 0, &credits, 99).credits_left, 60);
+        assert_eq!(
+            room(&Budget::default(), &[], 0, &credits, 100).credits_left,
+            10
+        );
+        assert_eq!(
+            room(&Budget::default(), &[], 0, &credits, 99).credits_left,
+            60
+        );
     }
 
     #[test]

@@ -13,7 +13,13 @@ use chrono::{DateTime, Duration, Utc};
 use common::port::{capped, now, Port};
 use serde_json::json;
 
-fn grant(port: &Port, request: &str, amount: serde_json::Value, expires: Option<DateTime<Utc>>, at: DateTime<Utc>) -> AllowanceOutcome {
+fn grant(
+    port: &Port,
+    request: &str,
+    amount: serde_json::Value,
+    expires: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> AllowanceOutcome {
     port.run(|g| {
         g.allowance(
             AllowanceOp::Grant {
@@ -36,7 +42,13 @@ fn granted(port: &Port, request: &str, amount: u64, expires: Option<DateTime<Utc
     }
 }
 
-fn raise(port: &Port, request: &str, extra: u64, ends: DateTime<Utc>, at: DateTime<Utc>) -> AllowanceOutcome {
+fn raise(
+    port: &Port,
+    request: &str,
+    extra: u64,
+    ends: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> AllowanceOutcome {
     port.run(|g| {
         g.allowance(
             AllowanceOp::Raise {
@@ -73,12 +85,18 @@ fn credits_carry_calls_once_the_cap_is_used_up_soonest_expiring_first() {
     let sooner = now() + Duration::days(3);
     granted(&port, "late", 50, Some(later));
     let r = granted(&port, "soon", 30, Some(sooner));
-    assert_eq!((r.effective_cap, r.credits_left, r.next_credit_expiry), (100, 80, Some(sooner.timestamp_millis())));
+    assert_eq!(
+        (r.effective_cap, r.credits_left, r.next_credit_expiry),
+        (100, 80, Some(sooner.timestamp_millis()))
+    );
     // 90 of the cap, then a hold spanning it: 10 of the cap, 30 + 10 of credits.
     port.held(90, now());
     let spanning = port.held(50, now());
     let r = room(&port, now());
-    assert_eq!(r.credits_left, 40, "soonest first: all of 'soon', 10 of 'late'");
+    assert_eq!(
+        r.credits_left, 40,
+        "soonest first: all of 'soon', 10 of 'late'"
+    );
     // Exactly what is left fits; one more does not.
     assert!(refused(&port.reserve(41, now())));
     port.held(40, now());
@@ -87,7 +105,10 @@ fn credits_carry_calls_once_the_cap_is_used_up_soonest_expiring_first() {
     let CommitOutcome::Committed { entry, .. } = port.commit(&spanning.id, 50, 0, now()) else {
         panic!("commits")
     };
-    assert_eq!(entry.funded_by.as_deref(), Some("cap:10,cr_soon:30,cr_late:10"));
+    assert_eq!(
+        entry.funded_by.as_deref(),
+        Some("cap:10,cr_soon:30,cr_late:10")
+    );
 }
 
 #[test]
@@ -113,7 +134,10 @@ fn a_release_gives_back_what_its_hold_drew() {
     granted(&port, "a", 100, None);
     let hold = port.held(60, now());
     assert_eq!(room(&port, now()).credits_left, 50);
-    assert!(matches!(port.run(|g| g.release(&hold.id, now())), ReleaseOutcome::Released { .. }));
+    assert!(matches!(
+        port.run(|g| g.release(&hold.id, now())),
+        ReleaseOutcome::Released { .. }
+    ));
     assert_eq!(room(&port, now()).credits_left, 100);
 }
 
@@ -125,7 +149,10 @@ fn credits_do_not_reset_with_the_period_and_stop_at_their_expiry() {
     granted(&port, "a", 100, Some(expiry));
     let h = port.held(160, now());
     let committed = port.commit(&h.id, 160, 0, now());
-    assert!(matches!(committed, CommitOutcome::Committed { .. }), "{committed:?}");
+    assert!(
+        matches!(committed, CommitOutcome::Committed { .. }),
+        "{committed:?}"
+    );
     assert_eq!(room(&port, now()).credits_left, 40);
     // Tomorrow the cap is whole again, and 40 of the credits are left.
     let tomorrow = now() + Duration::days(1);
@@ -134,7 +161,10 @@ fn credits_do_not_reset_with_the_period_and_stop_at_their_expiry() {
     assert_eq!(room(&port, tomorrow).credits_left, 40, "the cap first");
     assert!(refused(&port.reserve(41, tomorrow)));
     // At its expiry the rest stops counting.
-    assert_eq!(room(&port, expiry - Duration::milliseconds(1)).credits_left, 40);
+    assert_eq!(
+        room(&port, expiry - Duration::milliseconds(1)).credits_left,
+        40
+    );
     assert_eq!(room(&port, expiry).credits_left, 0);
 }
 
@@ -150,10 +180,19 @@ fn a_hold_keeps_what_it_took_from_a_credit_that_expires_before_its_commit() {
         panic!("commits")
     };
     assert_eq!(entry.funded_by.as_deref(), Some("cap:10,cr_a:30"));
-    let AllowanceOutcome::Credits { credits, .. } = port.run(|g| g.allowance(AllowanceOp::Credits, later)) else {
+    let AllowanceOutcome::Credits { credits, .. } =
+        port.run(|g| g.allowance(AllowanceOp::Credits, later))
+    else {
         panic!()
     };
-    assert_eq!((credits[0].row.credit.spent, credits[0].left, credits[0].expired), (30, 0, true));
+    assert_eq!(
+        (
+            credits[0].row.credit.spent,
+            credits[0].left,
+            credits[0].expired
+        ),
+        (30, 0, true)
+    );
 }
 
 #[test]
@@ -166,14 +205,24 @@ fn a_void_takes_what_is_left_not_what_was_spent() {
     let AllowanceOutcome::Credit { credit, room, .. } = voided else {
         panic!("voids: {voided:?}")
     };
-    assert_eq!((credit.row.credit.spent, credit.left, room.credits_left), (20, 0, 0));
+    assert_eq!(
+        (credit.row.credit.spent, credit.left, room.credits_left),
+        (20, 0, 0)
+    );
     assert!(refused(&port.reserve(1, now())));
     // The hold granted before stays, and commits on what it drew.
     let CommitOutcome::Committed { entry, .. } = port.commit(&hold.id, 30, 0, now()) else {
         panic!("commits")
     };
     assert_eq!(entry.funded_by.as_deref(), Some("cap:10,cr_a:20"));
-    let unknown = port.run(|g| g.allowance(AllowanceOp::Void { id: "cr_none".into() }, now()));
+    let unknown = port.run(|g| {
+        g.allowance(
+            AllowanceOp::Void {
+                id: "cr_none".into(),
+            },
+            now(),
+        )
+    });
     assert_eq!(unknown, AllowanceOutcome::NotFound);
 }
 
@@ -182,8 +231,17 @@ fn raises_add_up_and_bind_at_their_end() {
     let port = Port::new();
     capped(&port, 100, 100, "day");
     let ends = now() + Duration::hours(1);
-    assert!(matches!(raise(&port, "r1", 50, ends, now()), AllowanceOutcome::Raise { replayed: false, .. }));
-    assert!(matches!(raise(&port, "r2", 25, ends + Duration::hours(1), now()), AllowanceOutcome::Raise { .. }));
+    assert!(matches!(
+        raise(&port, "r1", 50, ends, now()),
+        AllowanceOutcome::Raise {
+            replayed: false,
+            ..
+        }
+    ));
+    assert!(matches!(
+        raise(&port, "r2", 25, ends + Duration::hours(1), now()),
+        AllowanceOutcome::Raise { .. }
+    ));
     assert_eq!(room(&port, now()).effective_cap, 175);
     let mut long = port.hold_request(170, None);
     long.ttl_seconds = 4 * 3600;
@@ -194,7 +252,10 @@ fn raises_add_up_and_bind_at_their_end() {
     let after = ends + Duration::minutes(1);
     assert_eq!(room(&port, after).effective_cap, 125);
     assert!(refused(&port.reserve(1, after)));
-    assert_eq!(port.run(|g| g.hold(&kept.id)).unwrap().state, HoldState::Held);
+    assert_eq!(
+        port.run(|g| g.hold(&kept.id)).unwrap().state,
+        HoldState::Held
+    );
     // Ended early by its id: binds at once.
     port.run(|g| g.release(&kept.id, after));
     port.run(|g| g.allowance(AllowanceOp::EndRaise { id: "rz_r2".into() }, after));
@@ -206,13 +267,25 @@ fn a_write_again_answers_as_the_first_time_and_another_body_conflicts() {
     let port = Port::new();
     capped(&port, 100, 100, "day");
     granted(&port, "same", 40, None);
-    assert!(matches!(grant(&port, "same", json!(40), None, now()), AllowanceOutcome::Credit { replayed: true, .. }));
-    assert_eq!(grant(&port, "same", json!(41), None, now()), AllowanceOutcome::Conflict);
+    assert!(matches!(
+        grant(&port, "same", json!(40), None, now()),
+        AllowanceOutcome::Credit { replayed: true, .. }
+    ));
+    assert_eq!(
+        grant(&port, "same", json!(41), None, now()),
+        AllowanceOutcome::Conflict
+    );
     assert_eq!(room(&port, now()).credits_left, 40, "granted once");
     let ends = now() + Duration::hours(2);
     raise(&port, "r", 10, ends, now());
-    assert!(matches!(raise(&port, "r", 10, ends, now()), AllowanceOutcome::Raise { replayed: true, .. }));
-    assert_eq!(raise(&port, "r", 11, ends, now()), AllowanceOutcome::Conflict);
+    assert!(matches!(
+        raise(&port, "r", 10, ends, now()),
+        AllowanceOutcome::Raise { replayed: true, .. }
+    ));
+    assert_eq!(
+        raise(&port, "r", 11, ends, now()),
+        AllowanceOutcome::Conflict
+    );
 }
 
 fn invalid_field(outcome: AllowanceOutcome) -> (String, Option<String>) {
@@ -227,23 +300,60 @@ fn bad_amounts_and_instants_are_refused_with_a_code_and_field_and_nothing_writte
     let port = Port::new();
     capped(&port, 100, 100, "day");
     let bad = |amount: serde_json::Value| invalid_field(grant(&port, "x", amount, None, now()));
-    assert_eq!(bad(json!(-5)), ("negative-tokens".into(), Some("amount".into())));
-    assert_eq!(bad(json!(0)), ("invalid-value".into(), Some("amount".into())));
-    assert_eq!(bad(json!(1.5)), ("fractional-tokens".into(), Some("amount".into())));
-    assert_eq!(bad(json!("10")), ("invalid-type".into(), Some("amount".into())));
-    assert_eq!(bad(json!(9_007_199_254_740_992_u64)), ("too-many-tokens".into(), Some("amount".into())));
+    assert_eq!(
+        bad(json!(-5)),
+        ("negative-tokens".into(), Some("amount".into()))
+    );
+    assert_eq!(
+        bad(json!(0)),
+        ("invalid-value".into(), Some("amount".into()))
+    );
+    assert_eq!(
+        bad(json!(1.5)),
+        ("fractional-tokens".into(), Some("amount".into()))
+    );
+    assert_eq!(
+        bad(json!("10")),
+        ("invalid-type".into(), Some("amount".into()))
+    );
+    assert_eq!(
+        bad(json!(9_007_199_254_740_992_u64)),
+        ("too-many-tokens".into(), Some("amount".into()))
+    );
     // Each amount fits, their total does not.
     granted(&port, "big", ai_budget::MAX_TOKENS - 10, None);
-    assert_eq!(bad(json!(11)), ("too-many-tokens".into(), Some("amount".into())));
-    let past = grant(&port, "x", json!(5), Some(now() - Duration::seconds(1)), now());
-    assert_eq!(invalid_field(past), ("invalid-instant".into(), Some("expiresAt".into())));
+    assert_eq!(
+        bad(json!(11)),
+        ("too-many-tokens".into(), Some("amount".into()))
+    );
+    let past = grant(
+        &port,
+        "x",
+        json!(5),
+        Some(now() - Duration::seconds(1)),
+        now(),
+    );
+    assert_eq!(
+        invalid_field(past),
+        ("invalid-instant".into(), Some("expiresAt".into()))
+    );
     let wrong_unit = port.run(|g| {
         g.allowance(
-            AllowanceOp::Grant { id: "cr_x".into(), request_id: "x".into(), amount: json!(5), unit: Some("usd".into()), expires_at: None, note: None },
+            AllowanceOp::Grant {
+                id: "cr_x".into(),
+                request_id: "x".into(),
+                amount: json!(5),
+                unit: Some("usd".into()),
+                expires_at: None,
+                note: None,
+            },
             now(),
         )
     });
-    assert_eq!(invalid_field(wrong_unit), ("invalid-value".into(), Some("unit".into())));
+    assert_eq!(
+        invalid_field(wrong_unit),
+        ("invalid-value".into(), Some("unit".into()))
+    );
     let ended = invalid_field(raise(&port, "y", 5, now() - Duration::seconds(1), now()));
     assert_eq!(ended, ("invalid-instant".into(), Some("endsAt".into())));
     let too_long = invalid_field(raise(&port, "y", 5, now() + Duration::days(400), now()));
@@ -263,18 +373,32 @@ fn bad_amounts_and_instants_are_refused_with_a_code_and_field_and_nothing_writte
             now(),
         )
     });
-    assert_eq!(invalid_field(before_start), ("invalid-instant".into(), Some("endsAt".into())));
+    assert_eq!(
+        invalid_field(before_start),
+        ("invalid-instant".into(), Some("endsAt".into()))
+    );
     // Nothing was written but the one good grant.
-    let AllowanceOutcome::Credits { credits, .. } = port.run(|g| g.allowance(AllowanceOp::Credits, now())) else { panic!() };
+    let AllowanceOutcome::Credits { credits, .. } =
+        port.run(|g| g.allowance(AllowanceOp::Credits, now()))
+    else {
+        panic!()
+    };
     assert_eq!(credits.len(), 1);
-    let AllowanceOutcome::Raises { raises, .. } = port.run(|g| g.allowance(AllowanceOp::Raises, now())) else { panic!() };
+    let AllowanceOutcome::Raises { raises, .. } =
+        port.run(|g| g.allowance(AllowanceOp::Raises, now()))
+    else {
+        panic!()
+    };
     assert!(raises.is_empty());
 }
 
 #[test]
 fn a_usd_budget_takes_credits_in_dollars_exactly() {
     let port = Port::new();
-    let saved = port.budget(r#"{"enabled":true,"unit":"usd","hardCapUsd":1,"period":"day"}"#, now());
+    let saved = port.budget(
+        r#"{"enabled":true,"unit":"usd","hardCapUsd":1,"period":"day"}"#,
+        now(),
+    );
     assert!(matches!(saved, SaveOutcome::Saved { .. }), "{saved:?}");
     let r = match grant(&port, "d", json!(2.5), None, now()) {
         AllowanceOutcome::Credit { room, .. } => room,
@@ -282,10 +406,16 @@ fn a_usd_budget_takes_credits_in_dollars_exactly() {
     };
     assert_eq!((r.effective_cap, r.credits_left), (1_000_000, 2_500_000));
     let too_fine = invalid_field(grant(&port, "e", json!(0.0000001), None, now()));
-    assert_eq!(too_fine, ("too-many-decimals".into(), Some("amount".into())));
+    assert_eq!(
+        too_fine,
+        ("too-many-decimals".into(), Some("amount".into()))
+    );
     let mut req = port.hold_request(10, None);
     req.estimated_usd = Some(3_500_000);
-    assert!(matches!(port.run(|g| g.reserve(&req, now())), ReserveOutcome::Held { .. }));
+    assert!(matches!(
+        port.run(|g| g.reserve(&req, now())),
+        ReserveOutcome::Held { .. }
+    ));
     let mut more = port.hold_request(10, None);
     more.estimated_usd = Some(1);
     assert!(refused(&port.run(|g| g.reserve(&more, now()))));
@@ -295,7 +425,9 @@ fn a_usd_budget_takes_credits_in_dollars_exactly() {
 fn rollover_carries_the_unused_cap_once_up_to_its_max() {
     let port = Port::new();
     let saved = port.budget(r#"{"enabled":true,"softCapTokens":100,"hardCapTokens":100,"period":"day","rollover":{"max":30}}"#, now());
-    let SaveOutcome::Saved { budget } = saved else { panic!("{saved:?}") };
+    let SaveOutcome::Saved { budget } = saved else {
+        panic!("{saved:?}")
+    };
     assert_eq!(budget.json()["rollover"], json!({ "max": 30 }));
     let h = port.held(80, now());
     port.commit(&h.id, 80, 0, now());
@@ -311,10 +443,16 @@ fn rollover_carries_the_unused_cap_once_up_to_its_max() {
     let after = tomorrow + Duration::days(1);
     assert_eq!(room(&port, after).rollover, 30);
     // null turns it off.
-    assert!(matches!(port.budget(r#"{"rollover":null}"#, after), SaveOutcome::Saved { .. }));
+    assert!(matches!(
+        port.budget(r#"{"rollover":null}"#, after),
+        SaveOutcome::Saved { .. }
+    ));
     assert_eq!(room(&port, after + Duration::days(1)).rollover, 0);
     let bad = port.budget(r#"{"rollover":{"max":-1}}"#, after);
-    assert!(matches!(bad, SaveOutcome::Invalid { ref field, .. } if field.as_deref() == Some("rollover.max")), "{bad:?}");
+    assert!(
+        matches!(bad, SaveOutcome::Invalid { ref field, .. } if field.as_deref() == Some("rollover.max")),
+        "{bad:?}"
+    );
 }
 
 #[test]
@@ -325,10 +463,16 @@ fn the_alarm_comes_at_a_raise_end_a_credit_expiry_and_a_period_end_with_rollover
     assert_eq!(port.run(|g| g.next_room_change(at)), None);
     let expiry = now() + Duration::hours(5);
     granted(&port, "a", 10, Some(expiry));
-    assert_eq!(port.run(|g| g.next_room_change(at)), Some(expiry.timestamp_millis()));
+    assert_eq!(
+        port.run(|g| g.next_room_change(at)),
+        Some(expiry.timestamp_millis())
+    );
     let ends = now() + Duration::hours(2);
     raise(&port, "r", 10, ends, now());
-    assert_eq!(port.run(|g| g.next_room_change(at)), Some(ends.timestamp_millis()));
+    assert_eq!(
+        port.run(|g| g.next_room_change(at)),
+        Some(ends.timestamp_millis())
+    );
     port.budget(r#"{"rollover":{"max":5}}"#, now());
     let end = ai_budget::Period::Day.window(now()).end;
     let soonest = end.min(ends).timestamp_millis();

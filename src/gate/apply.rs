@@ -310,9 +310,7 @@ impl<S: Sql> Gate<'_, S> {
                 (Outcome::Seeded, false)
             }
             Operation::RetrySetAside => (Outcome::Retried(self.retry_set_aside()?), false),
-            Operation::Allowance(op) => {
-                (Outcome::Allowance(self.allowance(op, now)?), true)
-            }
+            Operation::Allowance(op) => (Outcome::Allowance(self.allowance(op, now)?), true),
             Operation::Tick => (self.tick(now)?, true),
         })
     }

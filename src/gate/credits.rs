@@ -185,7 +185,12 @@ pub fn judge_in(
             ..PortLoad::default()
         },
     };
-    judge(&allowance::extended(budget, &view.room), &load, estimate, now)
+    judge(
+        &allowance::extended(budget, &view.room),
+        &load,
+        estimate,
+        now,
+    )
 }
 
 /// Reads an amount in `unit`: whole tokens, or decimal dollars into
@@ -227,7 +232,10 @@ fn too_large(field: &str) -> Error {
     Error::new(
         ErrorCode::TooManyTokens,
         Some(field),
-        format!("{field} would take the port's total past {}", crate::MAX_TOKENS),
+        format!(
+            "{field} would take the port's total past {}",
+            crate::MAX_TOKENS
+        ),
     )
 }
 
@@ -271,7 +279,9 @@ impl<S: Sql> Gate<'_, S> {
         if let Some((unit, amount)) = self.t.rollover(name, start)? {
             return Ok(if unit == budget.unit { amount } else { 0 });
         }
-        let before = budget.period.window(window.start - chrono::Duration::milliseconds(1));
+        let before = budget
+            .period
+            .window(window.start - chrono::Duration::milliseconds(1));
         let brought = match self.t.rollover(name, ms(before.start))? {
             Some((unit, amount)) if unit == budget.unit => amount,
             _ => 0,

@@ -94,7 +94,8 @@ impl<S: Sql> Gate<'_, S> {
         }
         let funded_by = self.settle_funding(
             &hold.request_id,
-            s.unit.pick(hold.estimated_tokens, hold.estimated_usd.unwrap_or(0)),
+            s.unit
+                .pick(hold.estimated_tokens, hold.estimated_usd.unwrap_or(0)),
             s.amount(),
             at,
         )?;
@@ -164,7 +165,8 @@ impl<S: Sql> Gate<'_, S> {
         self.count(&old, -1)?;
         let funded_by = self.settle_funding(
             &hold.request_id,
-            s.unit.pick(hold.estimated_tokens, hold.estimated_usd.unwrap_or(0)),
+            s.unit
+                .pick(hold.estimated_tokens, hold.estimated_usd.unwrap_or(0)),
             s.amount(),
             old.created_at,
         )?;

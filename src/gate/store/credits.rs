@@ -181,7 +181,10 @@ impl<S: Sql> Tables<'_, S> {
 
     /// Gives back what `request_id` drew (a released hold).
     pub fn delete_draws(&self, request_id: &str) -> Result<(), SqlError> {
-        self.exec("DELETE FROM draws WHERE request_id = ?1", &[request_id.into()])?;
+        self.exec(
+            "DELETE FROM draws WHERE request_id = ?1",
+            &[request_id.into()],
+        )?;
         Ok(())
     }
 

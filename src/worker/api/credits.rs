@@ -74,7 +74,11 @@ fn raise_json(r: &RaiseRow, now: i64) -> Value {
     })
 }
 
-fn amount_field(map: &Map<String, Value>, name: &str, required: bool) -> Result<Option<Value>, ApiError> {
+fn amount_field(
+    map: &Map<String, Value>,
+    name: &str,
+    required: bool,
+) -> Result<Option<Value>, ApiError> {
     match map.get(name) {
         None | Some(Value::Null) if required => Err(ApiError::bad_field(
             "missing-field",
@@ -105,7 +109,12 @@ fn unit_field(map: &Map<String, Value>) -> Result<Option<String>, ApiError> {
 
 /// Sends `op` to the port's gate and shapes its answer (`created`: the
 /// status of a new grant or raise).
-async fn run(ctx: &mut Ctx, port: &str, op: AllowanceOp, created: u16) -> Result<Response, ApiError> {
+async fn run(
+    ctx: &mut Ctx,
+    port: &str,
+    op: AllowanceOp,
+    created: u16,
+) -> Result<Response, ApiError> {
     let answer = ctx.gate(port)?.allowance(op).await?;
     let unit = answer.budget.budget.unit;
     ctx.remember(&answer.budget.budget, &answer.load);
@@ -117,7 +126,10 @@ async fn run(ctx: &mut Ctx, port: &str, op: AllowanceOp, created: u16) -> Result
             room,
         } => {
             let body = json!({ "credit": credit_json(&credit), "room": room_json(&room, unit) });
-            Ok(replayed(json_response(if again { 200 } else { created }, &body), again))
+            Ok(replayed(
+                json_response(if again { 200 } else { created }, &body),
+                again,
+            ))
         }
         AllowanceOutcome::Credits { credits, room } => Ok(json_response(
             200,
@@ -132,7 +144,10 @@ async fn run(ctx: &mut Ctx, port: &str, op: AllowanceOp, created: u16) -> Result
             room,
         } => {
             let body = json!({ "raise": raise_json(&raise, now), "room": room_json(&room, unit) });
-            Ok(replayed(json_response(if again { 200 } else { created }, &body), again))
+            Ok(replayed(
+                json_response(if again { 200 } else { created }, &body),
+                again,
+            ))
         }
         AllowanceOutcome::Raises { raises, room } => Ok(json_response(
             200,
@@ -190,12 +205,19 @@ pub async fn raise(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
     let body = read_json(req).await?;
     let map = input::object(
         &body,
-        &["extra", "softExtra", "unit", "startsAt", "endsAt", "note", "requestId"],
+        &[
+            "extra",
+            "softExtra",
+            "unit",
+            "startsAt",
+            "endsAt",
+            "note",
+            "requestId",
+        ],
     )?;
     let extra = amount_field(map, "extra", true)?.unwrap_or_default();
-    let ends_at = input::instant(map, "endsAt")?.ok_or_else(|| {
-        ApiError::bad_field("missing-field", "endsAt", "endsAt is required")
-    })?;
+    let ends_at = input::instant(map, "endsAt")?
+        .ok_or_else(|| ApiError::bad_field("missing-field", "endsAt", "endsAt is required"))?;
     let op = AllowanceOp::Raise {
         id: random_id("rz_"),
         request_id: input::request_id(map, "requestId")?.unwrap_or_else(|| random_id("req_")),

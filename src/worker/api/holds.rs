@@ -7,9 +7,7 @@ use worker::{Request, Response};
 use super::json::{self, remaining, replayed};
 use super::usage::{call_usage, priced, usage_fingerprint, USAGE_FIELDS};
 use super::{query, Ctx};
-use crate::gate::{
-    CommitOutcome, HoldRequest, HoldState, Judged, ReleaseOutcome, ReserveOutcome,
-};
+use crate::gate::{CommitOutcome, HoldRequest, HoldState, Judged, ReleaseOutcome, ReserveOutcome};
 use crate::time::iso;
 use crate::worker::http::{json_response, read_json, ApiError};
 use crate::worker::ids::{fingerprint, random_id};
