@@ -65,11 +65,13 @@ rust_again=(
   ledger           # D1's rollup rows keyed by the periods' starts
   ledger_refusals  # set-aside rows and the rollup of the periods around the instant
   alerts           # crossings raised once per period, resolved by a new period
+  gate_credits     # credits across days, a raise's end, a day's rollover recorded once
   gate_money_exact # exact money totals of the periods a write lands in, late commits into an expired hold's day
 )
 # Read TEST_NOW too, but run once:
 #   gate_model, alerts_model: seeded random walks that cross days, weeks and
 #     months on their own from their start (and take 15 to 20 s a run);
+#   credits_model: a random walk that crosses days on its own from its start;
 #   simulation: a seeded walk whose simulated clock starts at its own
 #     instant and crosses days on its own.
 
@@ -78,6 +80,7 @@ again=(
   tests/worker/alerts.test.mjs      # events carry periodStart and resetsAt; a call the next day resolves the last period's crossings
   tests/worker/caps.test.mjs        # the package's evaluateCaps against the Worker's resetsAt for a weekly budget
   tests/worker/guarantees.test.mjs  # holds across midnight, late commits into the row's own day/week/month, first-start import of the current periods, the 400-day cron
+  tests/worker/credits.test.mjs     # a day's rollover recorded by the alarm at the day's end; credits and raises expiring around the instant
   tests/worker/parity.test.mjs      # rows seeded today, yesterday and last month around the instant; the package and the Worker agree on them
   tests/gateway/sdk.test.mjs        # X-Budget-Reset after the instant, on the gateway's answers
   tests/gateway/gate.test.mjs       # the gateway's own 429 carries a Retry-After to the period's end, past zero at any instant

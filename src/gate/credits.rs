@@ -163,6 +163,9 @@ pub struct RoomView {
     pub room: Room,
     /// Used plus held in the budget's period, less what credits fund.
     pub cap_used: u64,
+    /// When the period's rollover was recorded (epoch ms), with rollover on.
+    #[serde(default)]
+    pub rollover_recorded_at: Option<i64>,
 }
 
 /// Judges `estimate` against `budget` on the port's `load`, in `view`'s
@@ -276,14 +279,14 @@ impl<S: Sql> Gate<'_, S> {
         let budget = &stored.budget;
         let window = budget.period.window(now);
         let (name, start) = (budget.period.as_str(), ms(window.start));
-        if let Some((unit, amount)) = self.t.rollover(name, start)? {
+        if let Some((unit, amount, _)) = self.t.rollover(name, start)? {
             return Ok(if unit == budget.unit { amount } else { 0 });
         }
         let before = budget
             .period
             .window(window.start - chrono::Duration::milliseconds(1));
         let brought = match self.t.rollover(name, ms(before.start))? {
-            Some((unit, amount)) if unit == budget.unit => amount,
+            Some((unit, amount, _)) if unit == budget.unit => amount,
             _ => 0,
         };
         let used = self.t.load(&before, None)?.used_amount(budget.unit);
@@ -317,9 +320,17 @@ impl<S: Sql> Gate<'_, S> {
         );
         let window = stored.budget.period.window(now);
         let funded = self.t.funded(ms(window.start), ms(window.end))?;
+        let recorded = match stored.rollover {
+            Some(_) => self
+                .t
+                .rollover(stored.budget.period.as_str(), ms(window.start))?
+                .map(|(_, _, at)| at),
+            None => None,
+        };
         Ok(RoomView {
             room,
             cap_used: load.gate_amount(unit).saturating_sub(funded),
+            rollover_recorded_at: recorded,
         })
     }
 

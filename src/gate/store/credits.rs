@@ -274,14 +274,22 @@ impl<S: Sql> Tables<'_, S> {
     }
 
     /// The rollover recorded into the period of `period` starting at
-    /// `start`, in `unit`.
-    pub fn rollover(&self, period: &str, start: i64) -> Result<Option<(Unit, u64)>, SqlError> {
+    /// `start`: its unit, amount and when it was recorded (epoch ms).
+    pub fn rollover(
+        &self,
+        period: &str,
+        start: i64,
+    ) -> Result<Option<(Unit, u64, i64)>, SqlError> {
         Ok(self
             .one(
-                "SELECT unit, amount FROM rollovers WHERE period = ?1 AND period_start = ?2",
+                "SELECT unit, amount, computed_at FROM rollovers \
+                 WHERE period = ?1 AND period_start = ?2",
                 &[period.into(), start.into()],
             )?
-            .map(|r| (unit_of(&r), amount(&r, "amount"))))
+            .map(|r| {
+                let at = r.int("computed_at").unwrap_or(0);
+                (unit_of(&r), amount(&r, "amount"), at)
+            }))
     }
 
     /// Records a period's rollover, once (a second record keeps the first).

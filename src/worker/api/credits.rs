@@ -23,6 +23,14 @@ fn at(ms: Option<i64>) -> Value {
     ms.map_or(Value::Null, |t| iso(instant(t)).into())
 }
 
+/// Where a port's room comes from, with when the period's rollover was
+/// recorded (status, check).
+pub fn room_view_json(view: &crate::gate::credits::RoomView, unit: Unit) -> Value {
+    let mut body = room_json(&view.room, unit);
+    body["rolloverRecordedAt"] = at(view.rollover_recorded_at);
+    body
+}
+
 /// Where a port's room comes from, as every answer about it says.
 pub fn room_json(room: &Room, unit: Unit) -> Value {
     let a = |n: u64| unit.amount_json(n);

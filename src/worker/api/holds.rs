@@ -162,7 +162,7 @@ pub async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
             answer["scopeId"] = Value::Null;
         }
     }
-    answer["room"] = super::credits::room_json(&view.room.room, budget.unit);
+    answer["room"] = super::credits::room_view_json(&view.room, budget.unit);
     answer["heldTokens"] = view.load.held_tokens.into();
     answer["heldUsd"] = usd_number(view.load.held_usd).into();
     Ok(json_response(200, &answer))

@@ -278,7 +278,7 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
             "month": json::period_load(&view.by_period[2], &windows[2]),
         },
         "capStatus": json::cap_of(&budget, &view.load, ctx.now),
-        "room": super::credits::room_json(&view.room.room, budget.unit),
+        "room": super::credits::room_view_json(&view.room, budget.unit),
         "breakdown": breakdown_json(&results[0]),
         "daily": daily.iter().map(|d| json!({
             "date": d.day.format("%Y-%m-%d").to_string(),
