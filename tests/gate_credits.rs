@@ -478,3 +478,59 @@ fn the_alarm_comes_at_a_raise_end_a_credit_expiry_and_a_period_end_with_rollover
     let soonest = end.min(ends).timestamp_millis();
     assert_eq!(port.run(|g| g.next_room_change(at)), Some(soonest));
 }
+
+#[test]
+fn credit_alerts_are_raised_once_per_crossing_and_again_after_a_grant() {
+    let port = Port::new();
+    capped(&port, 0, 0, "day");
+    port.run(|g| g.set_port("acme"));
+    let apply = |op: Operation| port.run(|g| g.apply(op, now()));
+    let grant = |request: &str, amount: u64| {
+        apply(Operation::Allowance(AllowanceOp::Grant {
+            id: format!("cr_{request}"),
+            request_id: request.into(),
+            amount: json!(amount),
+            unit: None,
+            expires_at: None,
+            note: None,
+        }))
+    };
+    let reserve = |estimate: u64| {
+        let req = port.hold_request(estimate, None);
+        let applied = apply(Operation::Reserve(req));
+        assert!(
+            matches!(
+                applied.result,
+                Outcome::Reserve(ReserveOutcome::Held { .. })
+            ),
+            "{:?}",
+            applied.result
+        );
+        applied.alerts
+    };
+    let kinds = || -> Vec<String> {
+        port.db
+            .transaction(|db| ai_budget::alerts::watch::pending(db, 100))
+            .unwrap()
+            .iter()
+            .map(|e| {
+                serde_json::from_str::<serde_json::Value>(&e.body).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    // The cap of 0 is crossed at the first look: its event, before credits.
+    assert_eq!(apply(Operation::Tick).alerts, 1);
+    assert_eq!(grant("a", 100).alerts, 0);
+    assert_eq!(reserve(79), 0, "21 left of 100: above 20 %");
+    assert_eq!(reserve(1), 1, "20 left: low");
+    assert_eq!(reserve(1), 0, "once per crossing");
+    assert_eq!(reserve(19), 1, "none left: exhausted");
+    assert_eq!(kinds(), ["threshold-crossed", "credits-low", "credits-exhausted"]);
+    // A grant re-arms both; the next crossing raises again.
+    assert_eq!(grant("b", 50).alerts, 0);
+    assert_eq!(reserve(40), 1, "10 left of the last grant's 50");
+    assert_eq!(kinds()[1..], ["credits-low", "credits-exhausted", "credits-low"]);
+}

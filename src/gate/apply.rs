@@ -190,7 +190,7 @@ impl<S: Sql> Gate<'_, S> {
     pub fn apply(&self, operation: Operation, now: DateTime<Utc>) -> Result<Applied, GateError> {
         let (result, observe) = self.dispatch(operation, now)?;
         let alerts = if observe {
-            self.observe_alerts(now)?.len()
+            self.observe_alerts(now)?.len() + self.observe_credits(now)?
         } else {
             0
         };

@@ -30,6 +30,7 @@
 
 mod apply;
 pub mod credits;
+mod grants;
 mod holds;
 mod import;
 mod judge;

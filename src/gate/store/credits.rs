@@ -275,11 +275,7 @@ impl<S: Sql> Tables<'_, S> {
 
     /// The rollover recorded into the period of `period` starting at
     /// `start`: its unit, amount and when it was recorded (epoch ms).
-    pub fn rollover(
-        &self,
-        period: &str,
-        start: i64,
-    ) -> Result<Option<(Unit, u64, i64)>, SqlError> {
+    pub fn rollover(&self, period: &str, start: i64) -> Result<Option<(Unit, u64, i64)>, SqlError> {
         Ok(self
             .one(
                 "SELECT unit, amount, computed_at FROM rollovers \
