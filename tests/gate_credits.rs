@@ -528,9 +528,15 @@ fn credit_alerts_are_raised_once_per_crossing_and_again_after_a_grant() {
     assert_eq!(reserve(1), 1, "20 left: low");
     assert_eq!(reserve(1), 0, "once per crossing");
     assert_eq!(reserve(19), 1, "none left: exhausted");
-    assert_eq!(kinds(), ["threshold-crossed", "credits-low", "credits-exhausted"]);
+    assert_eq!(
+        kinds(),
+        ["threshold-crossed", "credits-low", "credits-exhausted"]
+    );
     // A grant re-arms both; the next crossing raises again.
     assert_eq!(grant("b", 50).alerts, 0);
     assert_eq!(reserve(40), 1, "10 left of the last grant's 50");
-    assert_eq!(kinds()[1..], ["credits-low", "credits-exhausted", "credits-low"]);
+    assert_eq!(
+        kinds()[1..],
+        ["credits-low", "credits-exhausted", "credits-low"]
+    );
 }
