@@ -220,9 +220,7 @@ impl Draw {
     /// else each source and its amount (`cap:70,cr_…:30`).
     pub fn funded_by(&self) -> Option<String> {
         let drawn = self.credits.iter().filter(|(_, a)| *a > 0);
-        if drawn.clone().next().is_none() {
-            return None;
-        }
+        drawn.clone().next()?;
         let mut parts = Vec::new();
         if self.cap > 0 {
             parts.push(format!("cap:{}", self.cap));
