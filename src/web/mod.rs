@@ -13,6 +13,7 @@ mod caps;
 mod convert;
 mod fast;
 mod pricing;
+mod room;
 
 use chrono::{DateTime, Utc};
 use wasm_bindgen::prelude::*;
