@@ -6,6 +6,7 @@ import { budgetEditor } from "./budget.js";
 import { capsSection } from "./caps.js";
 import { keysSection } from "./keys.js";
 import { alertsSection } from "./alerts.js";
+import { creditsSection } from "./credits.js";
 import { dailyChart, breakdownChart } from "./charts.js";
 import { amounts, budgetCaps } from "./units.js";
 
@@ -71,6 +72,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
       ),
       editor.cards,
       capsSection(port, status, rules, { reload, onError }),
+      creditsSection(port, status, rules, { onError }),
       alertsSection(port, { onError }),
       h(
         "section",
@@ -81,6 +83,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
               dailyChart(status.daily, {
                 softCap: caps.soft,
                 hardCap: caps.hard,
+                effectiveCap: status.room.effectiveCap,
                 enabled: status.budget.enabled,
                 ...(inUsd ? { value: (d) => d.costUsd ?? 0, format: usd } : {}),
               }),
