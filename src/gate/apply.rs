@@ -310,7 +310,13 @@ impl<S: Sql> Gate<'_, S> {
                 (Outcome::Seeded, false)
             }
             Operation::RetrySetAside => (Outcome::Retried(self.retry_set_aside()?), false),
-            Operation::Allowance(op) => (Outcome::Allowance(self.allowance(op, now)?), true),
+            Operation::Allowance(op) => {
+                let read = matches!(
+                    op,
+                    credits::AllowanceOp::Credits | credits::AllowanceOp::Raises
+                );
+                (Outcome::Allowance(self.allowance(op, now)?), !read)
+            }
             Operation::Tick => (self.tick(now)?, true),
         })
     }

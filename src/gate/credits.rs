@@ -127,15 +127,21 @@ impl<S: Sql> Gate<'_, S> {
         let unit = stored.budget.unit;
         let at = ms(now);
         let rollover = self.rollover_in(stored, now)?;
+        let credits = self.credits_in(unit)?;
         let room = allowance::room(
             &stored.budget,
             &self.raises_in(unit)?,
             rollover,
-            &self.credits_in(unit)?,
+            &credits,
             at,
         );
         let window = stored.budget.period.window(now);
-        let funded = self.t.funded(ms(window.start), ms(window.end))?;
+        // Nothing is drawn without a grant: a port without credits reads no draws.
+        let funded = if credits.is_empty() {
+            0
+        } else {
+            self.t.funded(ms(window.start), ms(window.end))?
+        };
         let recorded = match stored.rollover {
             Some(_) => self
                 .t

@@ -93,9 +93,15 @@ fn sources(value: &JsValue, unit: Unit) -> Result<(Vec<Raise>, u64, Vec<Credit>)
             soft_extra: if soft.is_undefined() || soft.is_null() {
                 None
             } else {
-                Some(amount(&soft, unit, &field("softExtra"), &field("softExtra"))?)
+                Some(amount(
+                    &soft,
+                    unit,
+                    &field("softExtra"),
+                    &field("softExtra"),
+                )?)
             },
-            starts_at: instant(Some(&get(item, "startsAt")), &field("startsAt"))?.timestamp_millis(),
+            starts_at: instant(Some(&get(item, "startsAt")), &field("startsAt"))?
+                .timestamp_millis(),
             ends_at: instant(Some(&get(item, "endsAt")), &field("endsAt"))?.timestamp_millis(),
             ..Raise::default()
         });
