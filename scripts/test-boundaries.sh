@@ -90,6 +90,8 @@ again=(
 
 once=(
   tests/worker/bad-input.test.mjs       # input refused before any period is computed
+  tests/worker/metrics.test.mjs         # runs at its own instant (ten days into April 2027), not the suite's
+  tests/worker/forecast.test.mjs        # runs at its own instant (ten days into April 2027), not the suite's
   tests/worker/money.test.mjs           # amounts in dollars at the suite's instant; refusals (no Retry-After value checked)
   tests/worker/openapi.test.mjs         # the OpenAPI document and the router
   tests/worker/probe.test.mjs           # amounts past the exact range: refused before any period figure
@@ -106,6 +108,7 @@ once=(
   tests/gateway/responses.test.mjs      # the Responses API relayed and counted from its usage
   tests/admin/alerts.test.mjs           # thresholds, webhooks and deliveries on the page
   tests/admin/caps.test.mjs             # caps shown, previewed and saved: counts, no reset
+  tests/admin/forecast.test.mjs         # runs at its own instant (ten days into April 2027), not the suite's
   tests/admin/money.test.mjs            # dollars shown and previewed: amounts, no reset
 )
 

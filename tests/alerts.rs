@@ -615,3 +615,89 @@ fn a_budget_in_dollars_is_watched_in_dollars_and_its_events_say_so() {
     assert_eq!(soft["cap"].as_f64(), Some(0.5));
     assert_eq!(events[1]["cap"].as_f64(), Some(1.0));
 }
+
+/// An instant in April 2027 (30 days): the projected threshold's tests run
+/// at named instants, since a forecast depends on how far the period is.
+fn april(day: u32, hour: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2027, 4, day, hour, 0, 0)
+        .unwrap()
+}
+
+#[test]
+fn projected_is_past_when_the_average_rate_reaches_the_hard_cap_before_the_reset() {
+    let budget = Budget {
+        enabled: true,
+        soft_cap_tokens: 6_000,
+        hard_cap_tokens: 6_000,
+        period: Period::Month,
+        ..Budget::default()
+    };
+    // Ten days in: 2,400 used runs out on the 26th; 1,900 would end at 5,700.
+    let at = april(11, 0);
+    assert!(Standing::of_budget(&budget, 2_400, at).is_past(Threshold::Projected));
+    assert!(!Standing::of_budget(&budget, 1_900, at).is_past(Threshold::Projected));
+    // At the hard cap the `hard` threshold speaks, not the forecast.
+    assert!(!Standing::of_budget(&budget, 6_000, at).is_past(Threshold::Projected));
+    // In the period's first hour no rate is taken.
+    assert!(!Standing::of_budget(&budget, 5_000, april(1, 0)).is_past(Threshold::Projected));
+    // Disabled: nothing.
+    let off = Budget {
+        enabled: false,
+        ..budget
+    };
+    assert!(!Standing::of_budget(&off, 2_400, at).is_past(Threshold::Projected));
+    assert_eq!(Threshold::parse("projected"), Some(Threshold::Projected));
+    assert_eq!(Threshold::Projected.json(), "projected");
+}
+
+#[test]
+fn the_projected_threshold_is_raised_once_per_period_with_the_forecast_and_only_when_set() {
+    let port = alerting();
+    let json = r#"{"enabled":true,"softCapTokens":6000,"hardCapTokens":6000,"period":"month"}"#;
+    assert!(matches!(
+        port.budget(json, april(1, 0)),
+        ai_budget::gate::SaveOutcome::Saved { .. }
+    ));
+    port.record("a", 2_400, april(10, 0), april(10, 0));
+    // Off until set: the same standing raises nothing.
+    assert!(observe(&port, april(11, 0)).is_empty());
+
+    port.db
+        .transaction(|db| watch::set_projected(db, true))
+        .unwrap();
+    let events = observe(&port, april(11, 0));
+    assert_eq!(
+        kinds(&events),
+        vec![("threshold-crossed".into(), "\"projected\"".into())]
+    );
+    let e = &events[0];
+    assert_eq!(e["used"], 2_400);
+    assert_eq!(e["cap"], 6_000);
+    assert_eq!(e["projectedUsed"], 7_200);
+    assert_eq!(e["runOutAt"], "2027-04-26T00:00:00.000Z");
+
+    // Once per period: a slower average later in the month (2,400 over 20
+    // days ends at 3,600) does not resolve it, and nothing is raised again.
+    assert!(observe(&port, april(21, 0)).is_empty());
+    port.record("b", 100, april(21, 0), april(21, 0));
+    assert!(observe(&port, april(21, 1)).is_empty());
+
+    // A new period resolves it.
+    let may = april(30, 0) + Duration::days(1) + Duration::hours(12);
+    assert_eq!(
+        kinds(&observe(&port, may)),
+        vec![("threshold-resolved".into(), "\"projected\"".into())]
+    );
+
+    // Turned off: forgotten without an event.
+    port.record("c", 5_000, may, may);
+    let events = observe(&port, may + Duration::hours(1));
+    assert!(kinds(&events).contains(&("threshold-crossed".into(), "\"projected\"".into())));
+    port.db
+        .transaction(|db| watch::set_projected(db, false))
+        .unwrap();
+    assert!(observe(&port, may + Duration::hours(2)).is_empty());
+    assert!(!port.db.transaction(watch::projected).unwrap());
+}

@@ -438,6 +438,8 @@ export type Status = {
     /** The end user. */
     userId: string;
   })[];
+  /** null for a disabled budget */
+  forecast: Forecast | null;
   room: Room;
 };
 
@@ -452,6 +454,8 @@ export type Ports = {
     usedUsd: number;
     /** US dollars, exact to the micro-dollar (at most 6 decimals) */
     heldUsd: number;
+    /** null for a disabled budget */
+    forecast: Forecast | null;
   }[];
 };
 
@@ -558,15 +562,16 @@ export type AlertEndpoint = {
 };
 
 export type AlertSettingsUpdate = {
-  /** Percents of the hard cap; the soft and hard caps are always watched. */
-  thresholds?: number[];
+  /** Percents of the hard cap (at most 10), and "projected": raised once per period when the period's average rate would reach the hard cap before the reset. The soft and hard caps are always watched. */
+  thresholds?: (number | 'projected')[];
   /** One HTTPS URL, up to 5, or null (the default endpoint applies). */
   webhookUrl?: string | string[] | null;
 };
 
 export type AlertSettings = {
   port: string;
-  thresholds: number[];
+  /** Percents of the hard cap, ascending, then "projected" when the forecast is watched. */
+  thresholds: (number | 'projected')[];
   webhookUrl: string | string[] | null;
   /** The new endpoint's secret, shown once (one endpoint only; with several, each is in endpoints). */
   secret?: string;
@@ -590,7 +595,7 @@ export type AlertEvent = {
   id: string;
   type: 'threshold-crossed' | 'threshold-resolved';
   port: string;
-  threshold: 'soft' | 'hard' | number;
+  threshold: 'soft' | 'hard' | 'projected' | number;
   /** Usage in the period: tokens, or decimal dollars for a budget in usd */
   used: number;
   /** The soft cap for soft, else the hard cap: tokens, or decimal dollars for a budget in usd */
@@ -601,6 +606,10 @@ export type AlertEvent = {
   resetsAt: string;
   /** Only on samples from the test route. */
   test?: true;
+  /** On a projected crossing: the usage the period would end with at its average rate (tokens, or decimal dollars) */
+  projectedUsed?: number;
+  /** On a projected crossing: when the hard cap would be reached at that rate */
+  runOutAt?: string | null;
 };
 
 export type AlertTest = {
@@ -662,6 +671,19 @@ export type AlertSecretRotated = {
 export type SetAsideRetried = {
   port: string;
   retried: number;
+};
+
+/** Where the period is heading at its average rate so far (used / time elapsed since the period began), carried to the reset. No rate is taken in the period's first hour (basis too-early). Amounts are in the budget's unit: tokens, or US dollars for a usd budget. */
+export type Forecast = {
+  basis: 'period-average' | 'given-rate' | 'too-early';
+  unit: 'tokens' | 'usd';
+  /** The rate projected with, per hour, rounded down to the unit (tokens, or micro-dollars written as dollars) */
+  ratePerHour: number;
+  /** The usage the period would end with at that rate */
+  projectedUsed: number;
+  /** When the hard cap would be reached at that rate; null when not before the reset. The instant of the answer when the cap is already reached */
+  runOutAt: string | null;
+  runsOutBeforeReset: boolean;
 };
 
 /** Where a port's room comes from, in the budget's unit: the period's hard cap, the temporary raises in force, the rollover brought in from the last period (their sum is the effective cap), and the credits left once it is used up. */

@@ -75,6 +75,12 @@ impl AlertEvent {
             "periodStart": iso(s.window.start),
             "resetsAt": iso(s.window.end),
         });
+        if self.threshold == super::Threshold::Projected {
+            if let Some(f) = s.forecast {
+                body["projectedUsed"] = amount(f.projected_used);
+                body["runOutAt"] = f.run_out_at.map(iso).into();
+            }
+        }
         if self.test {
             body["test"] = true.into();
         }

@@ -146,6 +146,15 @@ pub fn dead(port: &str, event_id: &str, endpoint: &str, now_ms: i64) -> Statemen
     )
 }
 
+/// How many deliveries are in each status, over every port (the rows kept:
+/// see the pruning of the record): `status`, `count`.
+pub fn count_by_status() -> Statement {
+    Statement::new(
+        "SELECT status, COUNT(*) AS count FROM alert_deliveries GROUP BY status ORDER BY status",
+        vec![],
+    )
+}
+
 /// The port's last `limit` deliveries, newest first.
 pub fn recent(port: &str, limit: u32) -> Statement {
     Statement::new(

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::forecast::{forecast_of, Forecast};
 use crate::{CapState, CapStatus, PeriodWindow};
 
 /// One threshold of a port's budget.
@@ -14,15 +15,21 @@ pub enum Threshold {
     Hard,
     /// A percent (1..=100) of the hard cap: crossed when usage reaches it.
     Percent(u8),
+    /// The forecast: crossed when the period's average rate so far would
+    /// reach the hard cap before the reset ([`crate::forecast`]), while the
+    /// hard cap is not reached yet. Raised once per period: a projection
+    /// that falls back does not resolve it; a new period does.
+    Projected,
 }
 
 impl Threshold {
-    /// The threshold of its stored or sent name: `soft`, `hard` or a
-    /// percent 1..=100 written as a whole number.
+    /// The threshold of its stored or sent name: `soft`, `hard`,
+    /// `projected` or a percent 1..=100 written as a whole number.
     pub fn parse(name: &str) -> Option<Threshold> {
         match name {
             "soft" => Some(Threshold::Soft),
             "hard" => Some(Threshold::Hard),
+            "projected" => Some(Threshold::Projected),
             digits => digits
                 .parse::<u8>()
                 .ok()
@@ -31,12 +38,13 @@ impl Threshold {
         }
     }
 
-    /// The threshold as the event's `threshold` field: `"soft"`, `"hard"`
-    /// or the percent as a number.
+    /// The threshold as the event's `threshold` field: `"soft"`, `"hard"`,
+    /// `"projected"` or the percent as a number.
     pub fn json(self) -> serde_json::Value {
         match self {
             Threshold::Soft => "soft".into(),
             Threshold::Hard => "hard".into(),
+            Threshold::Projected => "projected".into(),
             Threshold::Percent(p) => p.into(),
         }
     }
@@ -47,6 +55,7 @@ impl fmt::Display for Threshold {
         match self {
             Threshold::Soft => f.write_str("soft"),
             Threshold::Hard => f.write_str("hard"),
+            Threshold::Projected => f.write_str("projected"),
             Threshold::Percent(p) => write!(f, "{p}"),
         }
     }
@@ -81,6 +90,9 @@ pub struct Standing {
     pub at_hard: bool,
     /// The current period.
     pub window: PeriodWindow,
+    /// Where the period is heading at its average rate so far (`None`:
+    /// not known, or a disabled budget).
+    pub forecast: Option<Forecast>,
 }
 
 impl Standing {
@@ -93,10 +105,14 @@ impl Standing {
         used: u64,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Standing {
-        Standing::of_status(&crate::cap_status(budget, used, now))
+        Standing {
+            forecast: forecast_of(budget, used, now, None),
+            ..Standing::of_status(&crate::cap_status(budget, used, now))
+        }
     }
 
-    /// The standing of a budget, from its cap status (in its unit).
+    /// The standing of a budget, from its cap status (in its unit), without
+    /// a forecast.
     pub fn of_status(status: &CapStatus) -> Standing {
         Standing {
             enabled: status.state != CapState::Disabled,
@@ -107,6 +123,7 @@ impl Standing {
             over_soft: status.over_soft_cap(),
             at_hard: status.state == CapState::Hard,
             window: status.window,
+            forecast: None,
         }
     }
 
@@ -115,7 +132,7 @@ impl Standing {
     pub fn cap_of(&self, threshold: Threshold) -> u64 {
         match threshold {
             Threshold::Soft => self.soft_cap,
-            Threshold::Hard | Threshold::Percent(_) => self.hard_cap,
+            Threshold::Hard | Threshold::Percent(_) | Threshold::Projected => self.hard_cap,
         }
     }
 
@@ -128,6 +145,9 @@ impl Standing {
         match threshold {
             Threshold::Soft => self.over_soft,
             Threshold::Hard => self.at_hard,
+            Threshold::Projected => {
+                !self.at_hard && self.forecast.is_some_and(|f| f.runs_out_before_reset())
+            }
             Threshold::Percent(p) => {
                 u128::from(self.used) * 100 >= u128::from(p) * u128::from(self.hard_cap)
             }
@@ -176,7 +196,10 @@ pub fn transitions(
     for r in raised {
         if !thresholds.contains(&r.threshold) {
             out.push(Transition::Forgotten(r.threshold));
-        } else if r.period_start != start || !standing.is_past(r.threshold) {
+        } else if r.period_start != start
+            || !standing.enabled
+            || (r.threshold != Threshold::Projected && !standing.is_past(r.threshold))
+        {
             out.push(Transition::Resolved(r.threshold));
         } else {
             still.push(r.threshold);

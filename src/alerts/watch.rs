@@ -97,11 +97,56 @@ pub fn set_percents(sql: &impl Sql, percents: &[u8]) -> Result<Vec<u8>, SqlError
     Ok(list)
 }
 
+/// True when the port watches its forecast (the `projected` threshold;
+/// off until set).
+///
+/// # Errors
+/// The storage's.
+pub fn projected(sql: &impl Sql) -> Result<bool, SqlError> {
+    Ok(setting(sql, "projected")?.as_deref() == Some("on"))
+}
+
+/// Turns the `projected` threshold on or off; answers the setting.
+///
+/// # Errors
+/// The storage's.
+pub fn set_projected(sql: &impl Sql, on: bool) -> Result<bool, SqlError> {
+    set_setting(sql, "projected", if on { "on" } else { "off" })?;
+    Ok(on)
+}
+
+/// A port's alert thresholds as set: the percents of the hard cap and
+/// whether the forecast is watched (the soft and hard caps always are).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AlertThresholds {
+    /// Percents of the hard cap, ascending, without repeats.
+    pub percents: Vec<u8>,
+    /// The `projected` threshold.
+    #[serde(default)]
+    pub projected: bool,
+}
+
+impl AlertThresholds {
+    /// The port's thresholds as stored.
+    ///
+    /// # Errors
+    /// The storage's.
+    pub fn read(sql: &impl Sql) -> Result<AlertThresholds, SqlError> {
+        Ok(AlertThresholds {
+            percents: percents(sql)?,
+            projected: projected(sql)?,
+        })
+    }
+}
+
 /// Every threshold of a port with these percents: the soft cap, the hard
-/// cap, then the percents.
-pub fn thresholds(percents: &[u8]) -> Vec<Threshold> {
+/// cap, then the percents, then the forecast when `projected`.
+pub fn thresholds(percents: &[u8], projected: bool) -> Vec<Threshold> {
     let mut all = vec![Threshold::Soft, Threshold::Hard];
     all.extend(percents.iter().map(|p| Threshold::Percent(*p)));
+    if projected {
+        all.push(Threshold::Projected);
+    }
     all
 }
 
@@ -119,7 +164,7 @@ pub fn observe_standing(
     standing: &Standing,
     now_ms: i64,
 ) -> Result<Vec<AlertEvent>, SqlError> {
-    let all = thresholds(&percents(sql)?);
+    let all = thresholds(&percents(sql)?, projected(sql)?);
     let raised: Vec<Raised> = sql
         .exec(
             "SELECT threshold, period_start FROM alert_raised ORDER BY rowid",

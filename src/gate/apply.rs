@@ -6,7 +6,8 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::alerts::{watch, AlertEvent, Standing};
+use crate::alerts::watch::{self, AlertThresholds};
+use crate::alerts::{AlertEvent, Standing};
 
 /// End users listed nearest their caps in a status report.
 pub const TOP_USERS: u32 = 10;
@@ -83,11 +84,13 @@ pub enum Operation {
         /// At most this many.
         limit: u32,
     },
-    /// The alert thresholds (percents of the hard cap), replaced first
-    /// when given.
+    /// The alert thresholds (percents of the hard cap, the forecast),
+    /// each replaced first when given.
     Alerts {
         /// The new percents, validated by the caller.
         percents: Option<Vec<u8>>,
+        /// Whether to watch the forecast (the `projected` threshold).
+        projected: Option<bool>,
     },
     /// Benchmarks only: `rows` delivered entries of history.
     SeedHistory {
@@ -117,7 +120,10 @@ impl Operation {
                 | Operation::Check { .. }
                 | Operation::Hold { .. }
                 | Operation::Holds { .. }
-                | Operation::Alerts { percents: None }
+                | Operation::Alerts {
+                    percents: None,
+                    projected: None
+                }
                 | Operation::Allowance(
                     credits::AllowanceOp::Credits | credits::AllowanceOp::Raises
                 )
@@ -148,8 +154,8 @@ pub enum Outcome {
     Hold(Option<Hold>),
     /// [`Operation::Holds`].
     Holds(Vec<Hold>),
-    /// [`Operation::Alerts`]: the percents in force.
-    Alerts(Vec<u8>),
+    /// [`Operation::Alerts`]: the thresholds in force.
+    Alerts(AlertThresholds),
     /// [`Operation::SeedHistory`].
     Seeded,
     /// [`Operation::RetrySetAside`]: how many entries went back on their way.
@@ -298,13 +304,20 @@ impl<S: Sql> Gate<'_, S> {
             }
             Operation::Hold { id } => (Outcome::Hold(self.hold(&id)?), false),
             Operation::Holds { all, limit } => (Outcome::Holds(self.holds(all, limit)?), false),
-            Operation::Alerts { percents } => match percents {
-                Some(p) => (
-                    Outcome::Alerts(watch::set_percents(self.t.sql(), &p)?),
-                    true,
-                ),
-                None => (Outcome::Alerts(watch::percents(self.t.sql())?), false),
-            },
+            Operation::Alerts {
+                percents,
+                projected,
+            } => {
+                let changes = percents.is_some() || projected.is_some();
+                if let Some(p) = percents {
+                    watch::set_percents(self.t.sql(), &p)?;
+                }
+                if let Some(on) = projected {
+                    watch::set_projected(self.t.sql(), on)?;
+                }
+                let set = AlertThresholds::read(self.t.sql())?;
+                (Outcome::Alerts(set), changes)
+            }
             Operation::SeedHistory { rows, users } => {
                 self.seed_history(rows, users, now)?;
                 (Outcome::Seeded, false)

@@ -109,7 +109,7 @@ pub fn all_ports(now: chrono::DateTime<chrono::Utc>) -> [Statement; 2] {
     let [day, week, month] = Period::ALL.map(|p| Value::Integer(ms(p.start(now))));
     [
         Statement::new(
-            "SELECT port_id, period, SUM(tokens) AS used, SUM(usd_micros) AS usd FROM usage_rollup \
+            "SELECT port_id, period, SUM(tokens) AS used, SUM(usd_micros) AS usd, SUM(calls) AS calls FROM usage_rollup \
              WHERE (period = 'day' AND period_start = ?1) OR (period = 'week' AND period_start = ?2) \
                 OR (period = 'month' AND period_start = ?3) \
              GROUP BY port_id, period",
@@ -131,6 +131,10 @@ pub struct AllPorts {
     /// (port, held tokens, held micro-dollars) as each object last
     /// reported.
     pub held: Vec<(String, u64, u64)>,
+    /// (port, period, calls) of the current day, week and month.
+    pub calls: Vec<(String, Period, u64)>,
+    /// (port, ledger entries not yet in D1) as each object last reported.
+    pub pending: Vec<(String, u64)>,
 }
 
 impl AllPorts {
@@ -158,7 +162,31 @@ impl AllPorts {
                     ))
                 })
                 .collect(),
+            calls: used
+                .iter()
+                .filter_map(|r| {
+                    Some((
+                        r.text("port_id")?,
+                        r.text("period")?.parse().ok()?,
+                        r.count("calls"),
+                    ))
+                })
+                .collect(),
+            pending: held
+                .iter()
+                .filter_map(|r| Some((r.text("port_id")?, r.count("pending_entries"))))
+                .collect(),
         }
+    }
+
+    /// `port`'s ledger entries not yet delivered to D1, as its object last
+    /// reported.
+    pub fn pending_of(&self, port: &str) -> u64 {
+        self.pending
+            .iter()
+            .filter(|(p, _)| p == port)
+            .map(|(_, n)| *n)
+            .sum()
     }
 
     /// Every port named in either result.
@@ -182,6 +210,12 @@ impl AllPorts {
             used_usd: used.map(|(_, _, _, u)| *u).sum(),
             held_tokens: held.clone().map(|(_, t, _)| *t).sum(),
             held_usd: held.map(|(_, _, u)| *u).sum(),
+            calls: self
+                .calls
+                .iter()
+                .filter(|(p, k, _)| p == port && *k == period)
+                .map(|(_, _, c)| *c)
+                .sum(),
             ..crate::gate::PortLoad::default()
         }
     }

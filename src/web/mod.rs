@@ -12,6 +12,7 @@
 mod caps;
 mod convert;
 mod fast;
+mod forecast;
 mod pricing;
 mod room;
 
@@ -25,6 +26,7 @@ use convert::{
     to_js_error, usage_rows,
 };
 pub use fast::{decide, decide_many, FastDecisionCode};
+pub use forecast::forecast_js;
 pub use pricing::{cost_usd, hold_usd};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -337,6 +339,8 @@ pub(crate) fn in_dollars(out: &JsValue, fields: &[&str]) {
             "capTokens" => "capUsd",
             "softCapTokens" => "softCapUsd",
             "hardCapTokens" => "hardCapUsd",
+            "ratePerHourTokens" => "ratePerHourUsd",
+            "projectedUsedTokens" => "projectedUsedUsd",
             _ => "remainingUsd",
         };
         let dollars = if micros.is_finite() {

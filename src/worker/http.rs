@@ -171,8 +171,13 @@ pub fn typed_json_response(status: u16, body: &impl serde::Serialize) -> Respons
 
 /// A CSV answer.
 pub fn csv_response(body: String) -> Response {
+    text_response("text/csv; charset=utf-8", body)
+}
+
+/// A text answer of `content_type` (CSV, the metrics' exposition format).
+pub fn text_response(content_type: &str, body: String) -> Response {
     let headers = Headers::new();
-    let _ = headers.set("Content-Type", "text/csv; charset=utf-8");
+    let _ = headers.set("Content-Type", content_type);
     let _ = headers.set("Cache-Control", "no-store");
     let _ = headers.set("X-Content-Type-Options", "nosniff");
     Response::ok(body)

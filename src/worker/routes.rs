@@ -12,7 +12,9 @@
 use futures_util::future::LocalBoxFuture;
 use worker::{Method, Request, Response};
 
-use super::api::{alerts, budgets, credits, holds, keys, ports, prices, reports, usage, Ctx};
+use super::api::{
+    alerts, budgets, credits, holds, keys, metrics, ports, prices, reports, usage, Ctx,
+};
 use super::http::ApiError;
 
 /// Who may call a route.
@@ -126,6 +128,9 @@ pub static ROUTES: &[Route] = &[
     open("/v1/openapi.json", super::api::openapi),
     api(GET, "/v1/ports", Auth::Admin, |c, _, _| {
         Box::pin(ports::list(c))
+    }),
+    api(GET, "/v1/metrics", Auth::Admin, |c, _, _| {
+        Box::pin(metrics::get(c))
     }),
     api(GET, "/v1/prices", Auth::Caller, |c, _, _| {
         Box::pin(prices::list(c))

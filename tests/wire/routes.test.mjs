@@ -23,6 +23,7 @@ const addFormats = rootRequire('ajv-formats').default;
 /** Documented operations the client does not call, each with its reason. */
 const NOT_IN_CLIENT = {
   'GET /v1/openapi.json': 'the document itself, for tools; the client is typed from it when the package is built (pkg/client/wire.gen.d.mts)',
+  'GET /v1/metrics': 'for Prometheus scrapers, in the text exposition format, not for the page or a JS backend',
 };
 
 /**

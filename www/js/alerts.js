@@ -30,7 +30,7 @@ function statusBadge(status) {
 
 /** The "Alerts" card of `port`; loads its own data. */
 export function alertsSection(port, { onError }) {
-  const thresholds = h("input", { type: "text", id: "alert-thresholds", name: "thresholds", inputmode: "numeric", autocomplete: "off", placeholder: "50, 80, 95", "aria-describedby": "alert-error" });
+  const thresholds = h("input", { type: "text", id: "alert-thresholds", name: "thresholds", inputmode: "numeric", autocomplete: "off", placeholder: "50, 80, 95, projected", "aria-describedby": "alert-error" });
   const url = h("input", { type: "url", id: "alert-url", name: "webhookUrl", autocomplete: "off", placeholder: "https://hooks.example.com/budget", "aria-describedby": "alert-error" });
   const error = h("p", { class: "field-error", id: "alert-error", role: "alert" });
   const saved = h("p", { role: "status", class: "save-status", id: "alert-status" });
@@ -187,7 +187,7 @@ export function alertsSection(port, { onError }) {
     h(
       "form",
       { id: "alert-form", novalidate: true, onsubmit: save },
-      h("label", { for: "alert-thresholds" }, "Thresholds (percents of the hard cap)"),
+      h("label", { for: "alert-thresholds" }, "Thresholds (percents of the hard cap; \"projected\": the forecast runs out before the reset)"),
       thresholds,
       h("label", { for: "alert-url" }, "Webhook URL (HTTPS; several separated by spaces)"),
       url,

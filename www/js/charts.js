@@ -13,7 +13,7 @@ import { tokenAmount } from "./units.js";
  */
 export function dailyChart(
   daily,
-  { softCap, hardCap, effectiveCap = hardCap, enabled, value = (d) => d.tokens, format = tokenAmount, today = new Date().toISOString().slice(0, 10) },
+  { softCap, hardCap, effectiveCap = hardCap, enabled, projected = null, value = (d) => d.tokens, format = tokenAmount, today = new Date().toISOString().slice(0, 10) },
 ) {
   const width = 640;
   const height = 220;
@@ -23,7 +23,7 @@ export function dailyChart(
   const n = Math.max(daily.length, 1);
   let running = 0;
   const cumulative = daily.map((d) => (running += value(d)));
-  const maxTotal = Math.max(Number.MIN_VALUE, running, enabled ? Math.max(hardCap ?? 0, effectiveCap ?? 0) : 0);
+  const maxTotal = Math.max(Number.MIN_VALUE, running, enabled ? Math.max(hardCap ?? 0, effectiveCap ?? 0) : 0, projected ?? 0);
   const colW = innerW / n;
   const x = (i) => pad.left + i * colW;
   const yDay = (v) => pad.top + innerH - (v / maxTotal) * innerH;
@@ -56,6 +56,14 @@ export function dailyChart(
     .filter((_, i) => daily[i].date <= today)
     .map((v, i) => `${(x(i) + colW / 2).toFixed(1)},${yTotal(v).toFixed(1)}`);
   if (points.length) svg.append(s("polyline", { class: "line-total", points: points.join(" ") }));
+  // The forecast: from today's running total to the projection at the reset.
+  if (points.length && projected !== null && points.length < daily.length) {
+    const last = points[points.length - 1];
+    const end = `${(pad.left + innerW).toFixed(1)},${yTotal(projected).toFixed(1)}`;
+    svg.append(
+      s("polyline", { class: "line-projected", points: `${last} ${end}` }, s("title", {}, `Projected at the reset: ${format(projected)}`)),
+    );
+  }
   if (enabled) {
     for (const [cap, cls, label] of [
       [softCap, "cap-soft", "soft"],

@@ -3,6 +3,7 @@
 import { h, replace, tokens, percent, time, badge } from "./dom.js";
 import { portHref } from "./routes.js";
 import { amounts, budgetCaps } from "./units.js";
+import { atRisk, runOutCell } from "./forecast.js";
 
 const SEVERITY = { hard: 3, soft: 2, ok: 1, disabled: 0 };
 
@@ -22,6 +23,8 @@ const COLUMNS = [
   { key: "hard", label: "Hard cap", value: (p) => inUnit(p.budget.unit, budgetCaps(p.budget).hard), numeric: true },
   { key: "remaining", label: "Remaining", value: (p) => inUnit(p.capStatus.unit, amounts(p.capStatus).remaining), numeric: true },
   { key: "resets", label: "Resets", value: (p) => p.capStatus.resetsAt },
+  // Ports at risk first (soonest run-out first when ascending), then the rest.
+  { key: "runout", label: "Runs out", value: (p) => (atRisk(p) ? p.forecast.runOutAt : "~") },
 ];
 
 /** Orders two sort keys: numbers and strings, or `inUnit` pairs element by element. */
@@ -55,7 +58,7 @@ function row(p) {
   const plain = (n) => (a.unit === "usd" ? a.format(n) : tokens(n));
   return h(
     "tr",
-    { "data-port": p.port },
+    { "data-port": p.port, class: atRisk(p) ? "at-risk" : null, "data-at-risk": String(atRisk(p)) },
     h("th", { scope: "row" }, h("a", { href: portHref(p.port), class: "port-link" }, p.port)),
     h("td", {}, badge(st.state)),
     h("td", { class: "num", "data-field": a.unit === "usd" ? "usedUsd" : "usedTokens" }, plain(a.used)),
@@ -64,6 +67,7 @@ function row(p) {
     h("td", { class: "num" }, plain(caps.hard)),
     h("td", { class: "num", "data-field": "remaining" }, plain(a.remaining)),
     h("td", {}, time(st.resetsAt)),
+    h("td", { "data-field": "runOutAt" }, runOutCell(p)),
   );
 }
 
@@ -94,7 +98,7 @@ export function renderOverview(root, ports, { refresh, navigate }) {
     const shown = ports.filter(
       (p) =>
         (!needle || p.port.toLowerCase().includes(needle)) &&
-        (view.state === "all" || p.capStatus.state === view.state),
+        (view.state === "all" || p.capStatus.state === view.state || (view.state === "at-risk" && atRisk(p))),
     );
     shown.sort((a, b) => {
       const byValue = compare(col.value(a), col.value(b));
@@ -106,10 +110,12 @@ export function renderOverview(root, ports, { refresh, navigate }) {
       const key = COLUMNS[i].key;
       th.setAttribute("aria-sort", key === view.sort ? (view.descending ? "descending" : "ascending") : "none");
     });
+    const risky = ports.filter(atRisk).length;
     count.textContent =
-      shown.length === ports.length
+      (shown.length === ports.length
         ? `${ports.length} port${ports.length === 1 ? "" : "s"}`
-        : `Showing ${shown.length} of ${ports.length} ports`;
+        : `Showing ${shown.length} of ${ports.length} ports`) +
+      (risky ? `; ${risky} projected to run out before ${risky === 1 ? "its" : "their"} reset` : "");
     empty.hidden = shown.length > 0 || ports.length === 0;
   }
 
@@ -134,6 +140,7 @@ export function renderOverview(root, ports, { refresh, navigate }) {
     },
     h("option", { value: "all" }, "all"),
     ["hard", "soft", "ok", "disabled"].map((st) => h("option", { value: st }, st)),
+    h("option", { value: "at-risk" }, "runs out before its reset"),
   );
   const openInput = h("input", { id: "open-port", placeholder: "port id", autocomplete: "off", maxlength: 64 });
   const openForm = h(

@@ -9,6 +9,7 @@ import { alertsSection } from "./alerts.js";
 import { creditsSection } from "./credits.js";
 import { dailyChart, breakdownChart } from "./charts.js";
 import { amounts, budgetCaps } from "./units.js";
+import { forecastCard } from "./forecast.js";
 
 /**
  * Renders the page of `port` from its `GET .../status` answer. `rules` is the
@@ -70,6 +71,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
         stat("Resets", "resetsAt", time(status.resetsAt, { withRelative: true })),
         stat("Last change", "updatedAt", status.budget.updatedAt ? [time(status.budget.updatedAt), ` by ${status.budget.updatedBy ?? "?"}`] : "never (defaults)"),
       ),
+      forecastCard(status, rules),
       editor.cards,
       capsSection(port, status, rules, { reload, onError }),
       creditsSection(port, status, rules, { onError }),
@@ -85,6 +87,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
                 hardCap: caps.hard,
                 effectiveCap: status.room.effectiveCap,
                 enabled: status.budget.enabled,
+                projected: status.forecast?.basis === "period-average" ? status.forecast.projectedUsed : null,
                 ...(inUsd ? { value: (d) => d.costUsd ?? 0, format: usd } : {}),
               }),
               h("p", { class: "legend muted small" }, h("span", { class: "key-day" }), inUsd ? " dollars per day " : " tokens per day ", h("span", { class: "key-total" }), " running total ", status.budget.enabled ? "against the caps (dashed)" : ""),

@@ -11,6 +11,7 @@ use crate::alerts::endpoint::{self, Environment};
 use crate::alerts::records::{self, Status, Subject};
 use crate::alerts::rotation::{DEFAULT_OVERLAP_HOURS, MAX_OVERLAP_HOURS};
 use crate::alerts::threshold::percent_of_json;
+use crate::alerts::watch::AlertThresholds;
 use crate::alerts::{
     AlertEvent, EventType, Standing, Threshold, MAX_ENDPOINTS, MAX_PERCENT_THRESHOLDS,
 };
@@ -28,16 +29,22 @@ fn kv(ctx: &Ctx) -> Result<worker::kv::KvStore, ApiError> {
     Ok(ctx.bindings.kv()?)
 }
 
-/// The percents of a `thresholds` field: whole numbers 1..=100, at most
-/// [`MAX_PERCENT_THRESHOLDS`] of them.
-fn percents(value: &Value) -> Result<Vec<u8>, ApiError> {
+/// The thresholds of a `thresholds` field: whole percents 1..=100, at most
+/// [`MAX_PERCENT_THRESHOLDS`] of them, and `"projected"` (the forecast).
+fn thresholds(value: &Value) -> Result<AlertThresholds, ApiError> {
     let Value::Array(items) = value else {
         return Err(ApiError::bad_field(
             "invalid-type",
             "thresholds",
-            "thresholds is an array of percents of the hard cap, such as [50, 80, 95]",
+            "thresholds is an array of percents of the hard cap, such as [50, 80, 95], and \"projected\"",
         ));
     };
+    let projected = items.iter().any(|item| item == "projected");
+    let items: Vec<(usize, &Value)> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| *item != "projected")
+        .collect();
     if items.len() > MAX_PERCENT_THRESHOLDS {
         return Err(ApiError::bad_field(
             "too-many-thresholds",
@@ -45,21 +52,34 @@ fn percents(value: &Value) -> Result<Vec<u8>, ApiError> {
             format!("at most {MAX_PERCENT_THRESHOLDS} percent thresholds per port"),
         ));
     }
-    items
-        .iter()
-        .enumerate()
+    let percents = items
+        .into_iter()
         .map(|(i, item)| {
             percent_of_json(item).ok_or_else(|| {
                 ApiError::bad_field(
                     "invalid-threshold",
                     &format!("thresholds[{i}]"),
                     format!(
-                        "a threshold is a whole percent of the hard cap from 1 to 100, not {item}"
+                        "a threshold is a whole percent of the hard cap from 1 to 100, or \"projected\", not {item}"
                     ),
                 )
             })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(AlertThresholds {
+        percents,
+        projected,
+    })
+}
+
+/// The `thresholds` of an answer: the percents, then `"projected"` when
+/// the forecast is watched.
+fn thresholds_json(set: &AlertThresholds) -> Value {
+    let mut list: Vec<Value> = set.percents.iter().map(|p| Value::from(*p)).collect();
+    if set.projected {
+        list.push("projected".into());
+    }
+    list.into()
 }
 
 /// The URLs of a `webhookUrl` field: one URL, a list of up to
@@ -157,14 +177,14 @@ fn endpoints_json(
 async fn port_answer(
     ctx: &Ctx,
     port: &str,
-    percents: Vec<u8>,
+    thresholds: AlertThresholds,
     saved: &Endpoints,
     fresh: &[String],
 ) -> Result<Response, ApiError> {
     let default = endpoints::read(&kv(ctx)?, Owner::Default).await?;
     let mut answer = Map::new();
     answer.insert("port".into(), port.into());
-    answer.insert("thresholds".into(), percents.into());
+    answer.insert("thresholds".into(), thresholds_json(&thresholds));
     endpoints_json(saved, fresh, ctx.now, &mut answer);
     answer.insert(
         "usesDefault".into(),
@@ -176,9 +196,9 @@ async fn port_answer(
 /// `GET /v1/ports/{port}/alerts`: the port's percent thresholds and
 /// endpoints, without secrets.
 pub async fn get(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
-    let percents = ctx.gate(port)?.alerts(None).await?;
+    let set = ctx.gate(port)?.alerts(None, None).await?;
     let saved = endpoints::read(&kv(ctx)?, Owner::Port(port)).await?;
-    port_answer(ctx, port, percents, &saved, &[]).await
+    port_answer(ctx, port, set, &saved, &[]).await
 }
 
 /// `PUT /v1/ports/{port}/alerts`: `thresholds` and `webhookUrl`, each
@@ -187,15 +207,19 @@ pub async fn put(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respons
     let body = read_json(req).await?;
     let map = input::object(&body, &["thresholds", "webhookUrl"])?;
     let env = AlertConfig::of(ctx.env()).environment;
-    let new_percents = map.get("thresholds").map(percents).transpose()?;
+    let new_thresholds = map.get("thresholds").map(thresholds).transpose()?;
     let new_urls = map.get("webhookUrl").map(|v| urls(v, env)).transpose()?;
     let kv = kv(ctx)?;
     let (saved, fresh) = match new_urls {
         Some(urls) => endpoints::replace(&kv, Owner::Port(port), &urls, ctx.now).await?,
         None => (endpoints::read(&kv, Owner::Port(port)).await?, Vec::new()),
     };
-    let percents = ctx.gate(port)?.alerts(new_percents).await?;
-    port_answer(ctx, port, percents, &saved, &fresh).await
+    let (percents, projected) = match new_thresholds {
+        Some(set) => (Some(set.percents), Some(set.projected)),
+        None => (None, None),
+    };
+    let set = ctx.gate(port)?.alerts(percents, projected).await?;
+    port_answer(ctx, port, set, &saved, &fresh).await
 }
 
 /// `GET /v1/alerts`: the default endpoints (for ports without their own).

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use worker::Response;
 
+use crate::forecast::forecast_of;
 use crate::gate::{Entry, Hold, PortLoad, ScopeLoad, StoredBudget};
 use crate::time::instant;
 use crate::time::iso;
@@ -238,6 +239,27 @@ pub fn cap(budget: &Budget, amount: u64, now: DateTime<Utc>) -> Value {
 /// The cap status of a port's load, in its budget's unit.
 pub fn cap_of(budget: &Budget, l: &PortLoad, now: DateTime<Utc>) -> Value {
     cap(budget, l.gate_amount(budget.unit), now)
+}
+
+/// Where the port's period is heading at its average rate so far
+/// (`crate::forecast`): `null` for a disabled budget. Amounts are in the
+/// budget's unit (`projectedUsed` and `ratePerHour` in tokens, or dollars).
+pub fn forecast(budget: &Budget, l: &PortLoad, now: DateTime<Utc>) -> Value {
+    let Some(f) = forecast_of(budget, l.used_amount(budget.unit), now, None) else {
+        return Value::Null;
+    };
+    let amount = |n: u64| match budget.unit {
+        Unit::Tokens => Value::from(n),
+        Unit::Usd => Value::from(usd_number(n)),
+    };
+    json!({
+        "basis": f.basis.as_str(),
+        "unit": budget.unit.as_str(),
+        "ratePerHour": amount(f.rate_per_hour),
+        "projectedUsed": amount(f.projected_used),
+        "runOutAt": f.run_out_at.map(iso),
+        "runsOutBeforeReset": f.runs_out_before_reset(),
+    })
 }
 
 /// Where a cap inside the port stands: `key` names its id (`feature` or

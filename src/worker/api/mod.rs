@@ -19,6 +19,7 @@ pub mod credits;
 pub mod holds;
 pub mod json;
 pub mod keys;
+pub mod metrics;
 pub mod ports;
 pub mod prices;
 pub mod reports;

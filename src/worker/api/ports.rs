@@ -10,13 +10,51 @@ use worker::Response;
 
 use super::json;
 use super::Ctx;
-use crate::gate::StoredBudget;
+use crate::gate::{PortLoad, StoredBudget};
 use crate::ledger::reports::{self, AllPorts};
 use crate::worker::http::{typed_json_response, ApiError};
 use crate::worker::refusals::usd_number;
 
 /// `GET /v1/ports` (admin).
 pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let standings = standings(ctx).await?;
+    let ports = standings
+        .iter()
+        .map(
+            |Listed {
+                 port, stored, load, ..
+             }| ListedPort {
+                port,
+                budget: stored.json(),
+                used_tokens: load.used_tokens,
+                held_tokens: load.held_tokens,
+                used_usd: usd_number(load.used_usd),
+                held_usd: usd_number(load.held_usd),
+                cap_status: json::cap_of(&stored.budget, load, ctx.now),
+                forecast: json::forecast(&stored.budget, load, ctx.now),
+            },
+        )
+        .collect();
+    Ok(typed_json_response(200, &PortList { ports }))
+}
+
+/// A listed port: its budget, the load counted in the budget's period
+/// (calls and usage from D1's rollup, holds as its gate last reported them)
+/// and its ledger entries not yet delivered to D1.
+pub struct Listed {
+    /// The port's id.
+    pub port: String,
+    /// Its budget.
+    pub stored: StoredBudget,
+    /// Its load in the budget's current period.
+    pub load: PortLoad,
+    /// Ledger entries its gate still owes D1, as last reported.
+    pub pending: u64,
+}
+
+/// Every listed port, sorted by id: what `GET /v1/ports` and the metrics
+/// show.
+pub async fn standings(ctx: &Ctx) -> Result<Vec<Listed>, ApiError> {
     let statements = reports::all_ports(ctx.now);
     let (saved, results) = futures_util::try_join!(
         ctx.settings.budget_ports(),
@@ -43,23 +81,20 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
     for (port, stored) in missing.into_iter().zip(read) {
         budgets.insert(port, Some(stored?));
     }
-    let ports = budgets
-        .iter()
+    Ok(budgets
+        .into_iter()
         .filter_map(|(port, stored)| {
-            let stored = stored.as_ref()?;
-            let load = loads.load_of(port, stored.budget.period);
-            Some(ListedPort {
+            let stored = stored?;
+            let load = loads.load_of(&port, stored.budget.period);
+            let pending = loads.pending_of(&port);
+            Some(Listed {
                 port,
-                budget: stored.json(),
-                used_tokens: load.used_tokens,
-                held_tokens: load.held_tokens,
-                used_usd: usd_number(load.used_usd),
-                held_usd: usd_number(load.held_usd),
-                cap_status: json::cap_of(&stored.budget, &load, ctx.now),
+                stored,
+                load,
+                pending,
             })
         })
-        .collect();
-    Ok(typed_json_response(200, &PortList { ports }))
+        .collect())
 }
 
 /// A port as listed.
@@ -73,6 +108,7 @@ struct ListedPort<'a> {
     used_usd: f64,
     held_usd: f64,
     cap_status: Value,
+    forecast: Value,
 }
 
 /// The answer to `GET /v1/ports`.

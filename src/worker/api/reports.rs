@@ -279,6 +279,7 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         },
         "capStatus": json::cap_of(&budget, &view.load, ctx.now),
         "room": super::credits::room_view_json(&view.room, budget.unit),
+        "forecast": json::forecast(&budget, &view.load, ctx.now),
         "breakdown": breakdown_json(&results[0]),
         "daily": daily.iter().map(|d| json!({
             "date": d.day.format("%Y-%m-%d").to_string(),

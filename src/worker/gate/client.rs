@@ -5,9 +5,9 @@ use serde::de::DeserializeOwned;
 use worker::{Env, Headers, Method, Request, RequestInit, Stub};
 
 use super::protocol::{
-    AlertsAnswer, Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, RetriedAnswer,
-    SyncAnswer,
+    Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, RetriedAnswer, SyncAnswer,
 };
+use crate::alerts::watch::AlertThresholds;
 use crate::gate::{
     CallUsage, CommitOutcome, Hold, HoldRequest, PortCheck, PortView, RecordOutcome,
     ReleaseOutcome, ReserveOutcome, SaveOutcome,
@@ -271,9 +271,16 @@ impl GateClient {
         self.call(&GateRequest::Allowance { request }).await
     }
 
-    /// The port's alert percents; replaced first when `percents` is given.
-    pub async fn alerts(&self, percents: Option<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
-        let answer: AlertsAnswer = self.call(&GateRequest::Alerts { percents }).await?;
-        Ok(answer.percents)
+    /// The port's alert thresholds; each part replaced first when given.
+    pub async fn alerts(
+        &self,
+        percents: Option<Vec<u8>>,
+        projected: Option<bool>,
+    ) -> Result<AlertThresholds, StoreError> {
+        self.call(&GateRequest::Alerts {
+            percents,
+            projected,
+        })
+        .await
     }
 }

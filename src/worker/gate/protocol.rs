@@ -90,11 +90,15 @@ pub enum GateRequest {
     Sync,
     /// Put the set-aside entries back on their way.
     RetrySetAside,
-    /// The port's alert thresholds (percents of the hard cap), replaced
-    /// first when `percents` is given (then crossings are noticed at once).
+    /// The port's alert thresholds (percents of the hard cap, the
+    /// forecast), each replaced first when given (then crossings are
+    /// noticed at once).
     Alerts {
         /// The new percents, validated by the caller.
         percents: Option<Vec<u8>>,
+        /// Whether to watch the forecast.
+        #[serde(default)]
+        projected: Option<bool>,
     },
     /// A change to, or a question about, the port's credits and raises.
     Allowance {
@@ -164,7 +168,13 @@ impl GateRequest {
             },
             GateRequest::Hold { id } => Operation::Hold { id },
             GateRequest::Holds { all, limit } => Operation::Holds { all, limit },
-            GateRequest::Alerts { percents } => Operation::Alerts { percents },
+            GateRequest::Alerts {
+                percents,
+                projected,
+            } => Operation::Alerts {
+                percents,
+                projected,
+            },
             GateRequest::SeedHistory { rows, users } => Operation::SeedHistory { rows, users },
             GateRequest::RetrySetAside => Operation::RetrySetAside,
             GateRequest::Allowance { request } => Operation::Allowance(request),
@@ -217,7 +227,7 @@ pub fn answer_of(applied: Applied) -> serde_json::Value {
         Outcome::Save(o) => json(&o),
         Outcome::Hold(hold) => json(&HoldAnswer { hold }),
         Outcome::Holds(holds) => json(&HoldsAnswer { holds }),
-        Outcome::Alerts(percents) => json(&AlertsAnswer { percents }),
+        Outcome::Alerts(thresholds) => json(&thresholds),
         Outcome::Seeded => json(&()),
         Outcome::Retried(retried) => json(&RetriedAnswer { retried }),
         Outcome::Allowance(o) => answered(json(&o)),
@@ -266,12 +276,4 @@ pub struct SyncAnswer {
 pub struct GateFailure {
     /// What went wrong.
     pub message: String,
-}
-
-/// The answer to [`GateRequest::Alerts`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AlertsAnswer {
-    /// The port's percent thresholds, ascending.
-    pub percents: Vec<u8>,
 }

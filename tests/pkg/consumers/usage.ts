@@ -4,7 +4,8 @@
 function use(..._values: unknown[]): void {}
 import init, {
   evaluateBudget, capStatus, summarizeUsage, mergeBudget, normalizeBudget, periodStart,
-  decide, decideMany, DecisionCode, isAiBudgetError, holdUsd, costUsd, evaluateCaps,
+  decide, decideMany, DecisionCode, isAiBudgetError, holdUsd, costUsd, evaluateCaps, forecast,
+  type Forecast,
   type Budget, type BudgetCheckResult, type CapState, type UsageSummary, type AiBudgetErrorCode,
   type BudgetUsd, type BudgetCheckResultUsd, type CapStatusUsd, type CapsCheckResultUsd,
 } from 'ai-budget';
@@ -31,6 +32,12 @@ const summary: UsageSummary = summarizeUsage(updated, [
 ], Date.now());
 const ocr: number | undefined = summary.byFeature['ocr'];
 const start: Date = periodStart('month');
+const projection: Forecast | null = forecast(updated, 5, Date.now(), 100);
+if (projection) {
+  const runOut: Date | null = projection.runOutAt;
+  const basis: 'period-average' | 'given-rate' | 'too-early' = projection.basis;
+  use(runOut, basis, projection.projectedUsedTokens, projection.resetsAt.getTime());
+}
 const code: DecisionCode = decide(true, 1, 2, 0, 1);
 const allowed: boolean = code === DecisionCode.Allowed;
 decideMany(new Uint8Array(1), new Float64Array(1), new Float64Array(1), new Float64Array(1), new Float64Array(1), new Uint8Array(1));

@@ -1,0 +1,267 @@
+//! Metrics for operators, in the Prometheus text exposition format
+//! (version 0.0.4, which OpenMetrics scrapers read too): the writer
+//! ([`Exposition`]) and what a port's standing adds to it
+//! ([`port_samples`]). Pure: the Worker gathers the standings and serves
+//! the text at `GET /v1/metrics`.
+//!
+//! Labels stay bounded: one series per port (and per state of a port's
+//! budget); end users and features are never labels.
+
+use chrono::{DateTime, Utc};
+
+use crate::forecast::forecast_of;
+use crate::gate::PortLoad;
+use crate::pricing::usd_number;
+use crate::{cap_status, Budget, CapState, Unit};
+
+/// What kind of metric a family is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A value that goes up and down.
+    Gauge,
+    /// A value that only goes up (until its source restarts).
+    Counter,
+}
+
+impl Kind {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        }
+    }
+}
+
+/// One metric family: its name, help, kind, and its sample lines.
+#[derive(Debug)]
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    lines: Vec<String>,
+}
+
+/// A scrape's text being written: samples are grouped under their family's
+/// `# HELP` and `# TYPE` lines, families in the order first used.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    families: Vec<Family>,
+}
+
+impl Exposition {
+    /// An empty scrape.
+    pub fn new() -> Exposition {
+        Exposition::default()
+    }
+
+    /// Adds a sample of the family `name` (declared with `kind` and `help`
+    /// the first time) with `labels`.
+    pub fn sample(
+        &mut self,
+        name: &'static str,
+        kind: Kind,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
+        let index = match self.families.iter().position(|f| f.name == name) {
+            Some(i) => i,
+            None => {
+                self.families.push(Family {
+                    name,
+                    help,
+                    kind,
+                    lines: Vec::new(),
+                });
+                self.families.len() - 1
+            }
+        };
+        let mut line = String::from(name);
+        if !labels.is_empty() {
+            line.push('{');
+            for (i, (key, value)) in labels.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                line.push_str(key);
+                line.push_str("=\"");
+                line.push_str(&escape_label(value));
+                line.push('"');
+            }
+            line.push('}');
+        }
+        line.push(' ');
+        line.push_str(&number(value));
+        self.families[index].lines.push(line);
+    }
+
+    /// The scrape's text, each line ending with a newline.
+    pub fn finish(self) -> String {
+        let mut out = String::new();
+        for f in self.families {
+            out.push_str(&format!("# HELP {} {}\n", f.name, f.help));
+            out.push_str(&format!("# TYPE {} {}\n", f.name, f.kind.as_str()));
+            for line in f.lines {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped, as the format wants.
+pub fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A sample value: whole numbers without a fraction, `NaN`, `+Inf`, `-Inf`.
+fn number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else if value.fract() == 0.0 && value.abs() < 9.007_199_254_740_992e15 {
+        format!("{}", value as i64)
+    } else {
+        format!("{value}")
+    }
+}
+
+/// An amount of `unit` as the metrics show it: tokens, or dollars.
+fn amount(unit: Unit, n: u64) -> f64 {
+    match unit {
+        Unit::Tokens => n as f64,
+        Unit::Usd => usd_number(n),
+    }
+}
+
+/// Adds where `port` stands at `now` (its enforced `budget` and the `load`
+/// counted in the budget's period) to `out`: usage, holds, calls and cost
+/// in the period, the caps and what remains (labelled with the budget's
+/// `unit`), the reset, the state, and the forecast.
+pub fn port_samples(
+    out: &mut Exposition,
+    port: &str,
+    budget: &Budget,
+    load: &PortLoad,
+    now: DateTime<Utc>,
+) {
+    let p = [("port", port)];
+    let unit = budget.unit.as_str();
+    let pu = [("port", port), ("unit", unit)];
+    let status = cap_status(budget, load.gate_amount(budget.unit), now);
+    out.sample(
+        "ai_budget_port_used_tokens",
+        Kind::Gauge,
+        "Tokens counted by the port's gate in its current period (holds not included)",
+        &p,
+        load.used_tokens as f64,
+    );
+    out.sample(
+        "ai_budget_port_held_tokens",
+        Kind::Gauge,
+        "Tokens held by the port's open reservations",
+        &p,
+        load.held_tokens as f64,
+    );
+    out.sample(
+        "ai_budget_port_cost_usd",
+        Kind::Gauge,
+        "Cost of the calls counted in the port's current period, in US dollars",
+        &p,
+        usd_number(load.used_usd),
+    );
+    out.sample(
+        "ai_budget_port_calls",
+        Kind::Gauge,
+        "Calls counted in the port's current period",
+        &p,
+        load.calls as f64,
+    );
+    out.sample(
+        "ai_budget_port_used",
+        Kind::Gauge,
+        "What the gate judges the port on (used and held), in the budget's unit",
+        &pu,
+        amount(budget.unit, status.used),
+    );
+    out.sample(
+        "ai_budget_port_soft_cap",
+        Kind::Gauge,
+        "The port's soft cap, in the budget's unit",
+        &pu,
+        amount(budget.unit, status.soft_cap),
+    );
+    out.sample(
+        "ai_budget_port_hard_cap",
+        Kind::Gauge,
+        "The port's hard cap, in the budget's unit",
+        &pu,
+        amount(budget.unit, status.hard_cap),
+    );
+    if let Some(remaining) = status.remaining {
+        out.sample(
+            "ai_budget_port_remaining",
+            Kind::Gauge,
+            "Left under the port's hard cap (absent when the budget is disabled), in the budget's unit",
+            &pu,
+            amount(budget.unit, remaining),
+        );
+    }
+    out.sample(
+        "ai_budget_port_period_end_seconds",
+        Kind::Gauge,
+        "When the port's current period ends and its budget resets (Unix seconds)",
+        &p,
+        status.window.end.timestamp_millis() as f64 / 1000.0,
+    );
+    for state in [
+        CapState::Disabled,
+        CapState::Ok,
+        CapState::Soft,
+        CapState::Hard,
+    ] {
+        out.sample(
+            "ai_budget_port_state",
+            Kind::Gauge,
+            "1 for the band the port is in (disabled, ok, soft, hard), 0 for the others",
+            &[("port", port), ("state", state.as_str())],
+            f64::from(u8::from(status.state == state)),
+        );
+    }
+    if let Some(f) = forecast_of(budget, load.used_amount(budget.unit), now, None) {
+        out.sample(
+            "ai_budget_port_projected_used",
+            Kind::Gauge,
+            "The usage the period would end with at its average rate so far, in the budget's unit",
+            &pu,
+            amount(budget.unit, f.projected_used),
+        );
+        out.sample(
+            "ai_budget_port_runs_out_before_reset",
+            Kind::Gauge,
+            "1 when the period's average rate reaches the hard cap before the reset",
+            &p,
+            f64::from(u8::from(f.runs_out_before_reset())),
+        );
+        if let Some(at) = f.run_out_at {
+            out.sample(
+                "ai_budget_port_run_out_seconds",
+                Kind::Gauge,
+                "When the hard cap is reached at the period's average rate (Unix seconds), for ports that run out before the reset",
+                &p,
+                at.timestamp_millis() as f64 / 1000.0,
+            );
+        }
+    }
+}
