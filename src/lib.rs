@@ -56,7 +56,6 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
-pub mod allowance;
 pub mod amount;
 pub mod budget;
 pub mod caps;
@@ -70,6 +69,7 @@ pub mod llm;
 pub mod metrics;
 pub mod period;
 pub mod pricing;
+pub mod room;
 pub mod sql;
 pub mod status;
 pub mod text;

@@ -11,7 +11,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use ai_budget::gate::credits::{AllowanceOp, AllowanceOutcome};
+use ai_budget::gate::credits::{GrantOp, GrantOutcome};
 use ai_budget::gate::*;
 use ai_budget::{Period, TokenCounts};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -197,7 +197,7 @@ fn start() -> DateTime<Utc> {
 
 fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let db = Sqlite::new();
-    let gate = |f: &dyn Fn(&Gate<'_, Sqlite>) -> Result<AllowanceOutcome, GateError>| {
+    let gate = |f: &dyn Fn(&Gate<'_, Sqlite>) -> Result<GrantOutcome, GateError>| {
         db.transaction(|db| f(&Gate::open(db)?))
             .expect("storage works")
     };
@@ -388,8 +388,8 @@ fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let id = format!("cr_{n:06}");
                 let expires_at = expires_in.map(|s| at + s * 1000);
                 let out = gate(&|g| {
-                    g.allowance(
-                        AllowanceOp::Grant {
+                    g.grants(
+                        GrantOp::Grant {
                             id: id.clone(),
                             request_id: format!("grant-{n}"),
                             amount: amount.into(),
@@ -403,7 +403,7 @@ fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert!(
                     matches!(
                         out,
-                        AllowanceOutcome::Credit {
+                        GrantOutcome::Credit {
                             replayed: false,
                             ..
                         }
@@ -424,7 +424,7 @@ fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
                 let c = pick % model.credits.len();
                 let id = model.credits[c].id.clone();
-                gate(&|g| g.allowance(AllowanceOp::Void { id: id.clone() }, now));
+                gate(&|g| g.grants(GrantOp::Void { id: id.clone() }, now));
                 model.credits[c].voided = true;
             }
             Op::Raise {
@@ -435,8 +435,8 @@ fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let id = format!("rz_{n:06}");
                 let (starts_at, ends_at) = (at + starts_in * 1000, at + (starts_in + lasts) * 1000);
                 let out = gate(&|g| {
-                    g.allowance(
-                        AllowanceOp::Raise {
+                    g.grants(
+                        GrantOp::Raise {
                             id: id.clone(),
                             request_id: format!("raise-{n}"),
                             extra: extra.into(),
@@ -452,7 +452,7 @@ fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert!(
                     matches!(
                         out,
-                        AllowanceOutcome::Raise {
+                        GrantOutcome::Raise {
                             replayed: false,
                             ..
                         }
@@ -472,7 +472,7 @@ fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
                 let r = pick % model.raises.len();
                 let id = model.raises[r].id.clone();
-                gate(&|g| g.allowance(AllowanceOp::EndRaise { id: id.clone() }, now));
+                gate(&|g| g.grants(GrantOp::EndRaise { id: id.clone() }, now));
                 let raise = &mut model.raises[r];
                 if raise.ends_at > at {
                     raise.ends_at = raise.starts_at.max(at);
@@ -482,8 +482,7 @@ fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
         // After every step: each credit's spending and the room agree.
         let at = now.timestamp_millis();
         model.due(at);
-        let AllowanceOutcome::Credits { credits, room } =
-            gate(&|g| g.allowance(AllowanceOp::Credits, now))
+        let GrantOutcome::Credits { credits, room } = gate(&|g| g.grants(GrantOp::Credits, now))
         else {
             return Err(TestCaseError::fail("credits are listed"));
         };

@@ -6,9 +6,9 @@
 
 mod common;
 
-use ai_budget::allowance::Room;
-use ai_budget::gate::credits::{AllowanceOp, AllowanceOutcome};
+use ai_budget::gate::credits::{GrantOp, GrantOutcome};
 use ai_budget::gate::*;
+use ai_budget::room::Room;
 use chrono::{DateTime, Duration, Utc};
 use common::port::{capped, now, Port};
 use serde_json::json;
@@ -19,10 +19,10 @@ fn grant(
     amount: serde_json::Value,
     expires: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
-) -> AllowanceOutcome {
+) -> GrantOutcome {
     port.run(|g| {
-        g.allowance(
-            AllowanceOp::Grant {
+        g.grants(
+            GrantOp::Grant {
                 id: format!("cr_{request}"),
                 request_id: request.into(),
                 amount: amount.clone(),
@@ -37,7 +37,7 @@ fn grant(
 
 fn granted(port: &Port, request: &str, amount: u64, expires: Option<DateTime<Utc>>) -> Room {
     match grant(port, request, json!(amount), expires, now()) {
-        AllowanceOutcome::Credit { room, .. } => room,
+        GrantOutcome::Credit { room, .. } => room,
         other => panic!("a grant came to {other:?}"),
     }
 }
@@ -48,10 +48,10 @@ fn raise(
     extra: u64,
     ends: DateTime<Utc>,
     at: DateTime<Utc>,
-) -> AllowanceOutcome {
+) -> GrantOutcome {
     port.run(|g| {
-        g.allowance(
-            AllowanceOp::Raise {
+        g.grants(
+            GrantOp::Raise {
                 id: format!("rz_{request}"),
                 request_id: request.into(),
                 extra: json!(extra),
@@ -67,8 +67,8 @@ fn raise(
 }
 
 fn room(port: &Port, at: DateTime<Utc>) -> Room {
-    match port.run(|g| g.allowance(AllowanceOp::Credits, at)) {
-        AllowanceOutcome::Credits { room, .. } => room,
+    match port.run(|g| g.grants(GrantOp::Credits, at)) {
+        GrantOutcome::Credits { room, .. } => room,
         other => panic!("credits came to {other:?}"),
     }
 }
@@ -180,8 +180,7 @@ fn a_hold_keeps_what_it_took_from_a_credit_that_expires_before_its_commit() {
         panic!("commits")
     };
     assert_eq!(entry.funded_by.as_deref(), Some("cap:10,cr_a:30"));
-    let AllowanceOutcome::Credits { credits, .. } =
-        port.run(|g| g.allowance(AllowanceOp::Credits, later))
+    let GrantOutcome::Credits { credits, .. } = port.run(|g| g.grants(GrantOp::Credits, later))
     else {
         panic!()
     };
@@ -201,8 +200,8 @@ fn a_void_takes_what_is_left_not_what_was_spent() {
     capped(&port, 10, 10, "day");
     granted(&port, "a", 50, None);
     let hold = port.held(30, now());
-    let voided = port.run(|g| g.allowance(AllowanceOp::Void { id: "cr_a".into() }, now()));
-    let AllowanceOutcome::Credit { credit, room, .. } = voided else {
+    let voided = port.run(|g| g.grants(GrantOp::Void { id: "cr_a".into() }, now()));
+    let GrantOutcome::Credit { credit, room, .. } = voided else {
         panic!("voids: {voided:?}")
     };
     assert_eq!(
@@ -216,14 +215,14 @@ fn a_void_takes_what_is_left_not_what_was_spent() {
     };
     assert_eq!(entry.funded_by.as_deref(), Some("cap:10,cr_a:20"));
     let unknown = port.run(|g| {
-        g.allowance(
-            AllowanceOp::Void {
+        g.grants(
+            GrantOp::Void {
                 id: "cr_none".into(),
             },
             now(),
         )
     });
-    assert_eq!(unknown, AllowanceOutcome::NotFound);
+    assert_eq!(unknown, GrantOutcome::NotFound);
 }
 
 #[test]
@@ -233,14 +232,14 @@ fn raises_add_up_and_bind_at_their_end() {
     let ends = now() + Duration::hours(1);
     assert!(matches!(
         raise(&port, "r1", 50, ends, now()),
-        AllowanceOutcome::Raise {
+        GrantOutcome::Raise {
             replayed: false,
             ..
         }
     ));
     assert!(matches!(
         raise(&port, "r2", 25, ends + Duration::hours(1), now()),
-        AllowanceOutcome::Raise { .. }
+        GrantOutcome::Raise { .. }
     ));
     assert_eq!(room(&port, now()).effective_cap, 175);
     let mut long = port.hold_request(170, None);
@@ -258,7 +257,7 @@ fn raises_add_up_and_bind_at_their_end() {
     );
     // Ended early by its id: binds at once.
     port.run(|g| g.release(&kept.id, after));
-    port.run(|g| g.allowance(AllowanceOp::EndRaise { id: "rz_r2".into() }, after));
+    port.run(|g| g.grants(GrantOp::EndRaise { id: "rz_r2".into() }, after));
     assert_eq!(room(&port, after).effective_cap, 100);
 }
 
@@ -269,28 +268,25 @@ fn a_write_again_answers_as_the_first_time_and_another_body_conflicts() {
     granted(&port, "same", 40, None);
     assert!(matches!(
         grant(&port, "same", json!(40), None, now()),
-        AllowanceOutcome::Credit { replayed: true, .. }
+        GrantOutcome::Credit { replayed: true, .. }
     ));
     assert_eq!(
         grant(&port, "same", json!(41), None, now()),
-        AllowanceOutcome::Conflict
+        GrantOutcome::Conflict
     );
     assert_eq!(room(&port, now()).credits_left, 40, "granted once");
     let ends = now() + Duration::hours(2);
     raise(&port, "r", 10, ends, now());
     assert!(matches!(
         raise(&port, "r", 10, ends, now()),
-        AllowanceOutcome::Raise { replayed: true, .. }
+        GrantOutcome::Raise { replayed: true, .. }
     ));
-    assert_eq!(
-        raise(&port, "r", 11, ends, now()),
-        AllowanceOutcome::Conflict
-    );
+    assert_eq!(raise(&port, "r", 11, ends, now()), GrantOutcome::Conflict);
 }
 
-fn invalid_field(outcome: AllowanceOutcome) -> (String, Option<String>) {
+fn invalid_field(outcome: GrantOutcome) -> (String, Option<String>) {
     match outcome {
-        AllowanceOutcome::Invalid { code, field, .. } => (code, field),
+        GrantOutcome::Invalid { code, field, .. } => (code, field),
         other => panic!("expected a refusal of bad input, got {other:?}"),
     }
 }
@@ -338,8 +334,8 @@ fn bad_amounts_and_instants_are_refused_with_a_code_and_field_and_nothing_writte
         ("invalid-instant".into(), Some("expiresAt".into()))
     );
     let wrong_unit = port.run(|g| {
-        g.allowance(
-            AllowanceOp::Grant {
+        g.grants(
+            GrantOp::Grant {
                 id: "cr_x".into(),
                 request_id: "x".into(),
                 amount: json!(5),
@@ -359,8 +355,8 @@ fn bad_amounts_and_instants_are_refused_with_a_code_and_field_and_nothing_writte
     let too_long = invalid_field(raise(&port, "y", 5, now() + Duration::days(400), now()));
     assert_eq!(too_long, ("invalid-instant".into(), Some("endsAt".into())));
     let before_start = port.run(|g| {
-        g.allowance(
-            AllowanceOp::Raise {
+        g.grants(
+            GrantOp::Raise {
                 id: "rz_y".into(),
                 request_id: "y".into(),
                 extra: json!(5),
@@ -378,15 +374,12 @@ fn bad_amounts_and_instants_are_refused_with_a_code_and_field_and_nothing_writte
         ("invalid-instant".into(), Some("endsAt".into()))
     );
     // Nothing was written but the one good grant.
-    let AllowanceOutcome::Credits { credits, .. } =
-        port.run(|g| g.allowance(AllowanceOp::Credits, now()))
+    let GrantOutcome::Credits { credits, .. } = port.run(|g| g.grants(GrantOp::Credits, now()))
     else {
         panic!()
     };
     assert_eq!(credits.len(), 1);
-    let AllowanceOutcome::Raises { raises, .. } =
-        port.run(|g| g.allowance(AllowanceOp::Raises, now()))
-    else {
+    let GrantOutcome::Raises { raises, .. } = port.run(|g| g.grants(GrantOp::Raises, now())) else {
         panic!()
     };
     assert!(raises.is_empty());
@@ -401,7 +394,7 @@ fn a_usd_budget_takes_credits_in_dollars_exactly() {
     );
     assert!(matches!(saved, SaveOutcome::Saved { .. }), "{saved:?}");
     let r = match grant(&port, "d", json!(2.5), None, now()) {
-        AllowanceOutcome::Credit { room, .. } => room,
+        GrantOutcome::Credit { room, .. } => room,
         other => panic!("{other:?}"),
     };
     assert_eq!((r.effective_cap, r.credits_left), (1_000_000, 2_500_000));
@@ -486,7 +479,7 @@ fn credit_alerts_are_raised_once_per_crossing_and_again_after_a_grant() {
     port.run(|g| g.set_port("acme"));
     let apply = |op: Operation| port.run(|g| g.apply(op, now()));
     let grant = |request: &str, amount: u64| {
-        apply(Operation::Allowance(AllowanceOp::Grant {
+        apply(Operation::Grants(GrantOp::Grant {
             id: format!("cr_{request}"),
             request_id: request.into(),
             amount: json!(amount),

@@ -103,7 +103,7 @@ pub enum Operation {
     /// record (after the cause D1 refused it for was mended).
     RetrySetAside,
     /// A change to, or a question about, the port's credits and raises.
-    Allowance(credits::AllowanceOp),
+    Grants(credits::GrantOp),
     /// A wake-up: expires what is due, notices period resets, prunes when
     /// the daily pruning is due ([`wake::prune_due`]).
     Tick,
@@ -124,9 +124,7 @@ impl Operation {
                     percents: None,
                     projected: None
                 }
-                | Operation::Allowance(
-                    credits::AllowanceOp::Credits | credits::AllowanceOp::Raises
-                )
+                | Operation::Grants(credits::GrantOp::Credits | credits::GrantOp::Raises)
         )
     }
 }
@@ -160,8 +158,8 @@ pub enum Outcome {
     Seeded,
     /// [`Operation::RetrySetAside`]: how many entries went back on their way.
     Retried(u64),
-    /// [`Operation::Allowance`].
-    Allowance(credits::AllowanceOutcome),
+    /// [`Operation::Grants`].
+    Grants(credits::GrantOutcome),
     /// [`Operation::Tick`].
     Ticked {
         /// Holds expired.
@@ -323,12 +321,9 @@ impl<S: Sql> Gate<'_, S> {
                 (Outcome::Seeded, false)
             }
             Operation::RetrySetAside => (Outcome::Retried(self.retry_set_aside()?), false),
-            Operation::Allowance(op) => {
-                let read = matches!(
-                    op,
-                    credits::AllowanceOp::Credits | credits::AllowanceOp::Raises
-                );
-                (Outcome::Allowance(self.allowance(op, now)?), !read)
+            Operation::Grants(op) => {
+                let read = matches!(op, credits::GrantOp::Credits | credits::GrantOp::Raises);
+                (Outcome::Grants(self.grants(op, now)?), !read)
             }
             Operation::Tick => (self.tick(now)?, true),
         })

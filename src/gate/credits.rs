@@ -2,18 +2,18 @@
 //! (raises in force, the rollover recorded once at a period's start) and
 //! the credits left, judged in the same turn as each reservation, and what
 //! each hold and counted call drew on. The rules are
-//! [`crate::allowance`]'s; the grants and raises are kept by
+//! [`crate::room`]'s; the grants and raises are kept by
 //! [`super::grants`].
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::allowance::{self, Credit, Draw, Raise, Room};
+use crate::room::{self, Credit, Draw, Raise, Room};
 use crate::time::ms;
 use crate::{Budget, Unit};
 
-pub use super::grants::{AllowanceOp, AllowanceOutcome, CreditView, MAX_RAISE_MS};
+pub use super::grants::{CreditView, GrantOp, GrantOutcome, MAX_RAISE_MS};
 
 /// Where a port's room comes from and how much of the period's use the
 /// cap carries (used plus held, less what credits fund): what a check
@@ -39,7 +39,7 @@ pub fn judge_in(
     estimate: &Estimate,
     now: DateTime<Utc>,
 ) -> Judged {
-    let used = allowance::judged_used(&view.room, view.cap_used);
+    let used = room::judged_used(&view.room, view.cap_used);
     let load = match budget.unit {
         Unit::Tokens => PortLoad {
             used_tokens: used,
@@ -50,12 +50,7 @@ pub fn judge_in(
             ..PortLoad::default()
         },
     };
-    judge(
-        &allowance::extended(budget, &view.room),
-        &load,
-        estimate,
-        now,
-    )
+    judge(&room::extended(budget, &view.room), &load, estimate, now)
 }
 
 impl<S: Sql> Gate<'_, S> {
@@ -110,7 +105,7 @@ impl<S: Sql> Gate<'_, S> {
         let cap = crate::amount::sum(budget.hard_cap(), brought);
         let cap_used = used.saturating_sub(funded);
         let unused = cap.saturating_sub(cap_used);
-        let amount = allowance::rollover(max, cap, cap_used);
+        let amount = room::rollover(max, cap, cap_used);
         self.t
             .record_rollover(name, start, budget.unit, amount, unused, ms(now))?;
         Ok(amount)
@@ -128,7 +123,7 @@ impl<S: Sql> Gate<'_, S> {
         let at = ms(now);
         let rollover = self.rollover_in(stored, now)?;
         let credits = self.credits_in(unit)?;
-        let room = allowance::room(
+        let room = room::room(
             &stored.budget,
             &self.raises_in(unit)?,
             rollover,
@@ -175,7 +170,7 @@ impl<S: Sql> Gate<'_, S> {
         }
         let at = ms(now);
         let cap_room = view.room.effective_cap.saturating_sub(view.cap_used);
-        let draw = allowance::draw(amount, cap_room, &self.credits_in(stored.budget.unit)?, at);
+        let draw = room::draw(amount, cap_room, &self.credits_in(stored.budget.unit)?, at);
         self.t.insert_draws(request_id, &draw.credits, true, at)?;
         Ok(draw)
     }
@@ -199,7 +194,7 @@ impl<S: Sql> Gate<'_, S> {
             credits,
             short: 0,
         };
-        let settled = allowance::settled(&taken, actual);
+        let settled = room::settled(&taken, actual);
         self.t.settle_draws(request_id, &settled.credits, at)?;
         Ok(settled.funded_by())
     }
@@ -225,7 +220,7 @@ impl<S: Sql> Gate<'_, S> {
             return Ok(None);
         }
         let cap_room = view.room.effective_cap.saturating_sub(view.cap_used);
-        let mut draw = allowance::draw(
+        let mut draw = room::draw(
             amount,
             cap_room,
             &self.credits_in(stored.budget.unit)?,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::store::credits::{CreditRow, RaiseRow};
 use super::*;
-use crate::allowance::{Credit, Raise, Room};
+use crate::room::{Credit, Raise, Room};
 use crate::time::ms;
 use crate::{Error, ErrorCode, Unit};
 
@@ -19,7 +19,7 @@ pub const MAX_RAISE_MS: i64 = 366 * DAY_MS;
 /// A change to, or a question about, a port's credits and raises.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
-pub enum AllowanceOp {
+pub enum GrantOp {
     /// Grant credits.
     Grant {
         /// The grant's id, chosen by the caller (fresh for every request).
@@ -78,10 +78,10 @@ pub enum AllowanceOp {
     },
 }
 
-/// What an [`AllowanceOp`] came to.
+/// What an [`GrantOp`] came to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "camelCase")]
-pub enum AllowanceOutcome {
+pub enum GrantOutcome {
     /// A grant: made (or made before by the same request: `replayed`),
     /// voided, or asked for.
     Credit {
@@ -201,25 +201,21 @@ fn too_large(field: &str) -> Error {
 
 impl<S: Sql> Gate<'_, S> {
     /// Runs a change to, or a question about, the port's credits and raises.
-    pub fn allowance(
-        &self,
-        op: AllowanceOp,
-        now: DateTime<Utc>,
-    ) -> Result<AllowanceOutcome, GateError> {
+    pub fn grants(&self, op: GrantOp, now: DateTime<Utc>) -> Result<GrantOutcome, GateError> {
         self.expire_due(now)?;
         let at = ms(now);
         let room = |g: &Self| -> Result<Room, GateError> {
             let (stored, load) = g.budget_load(now)?;
             Ok(g.room_view(&stored, &load, now)?.room)
         };
-        let invalid = |e: Error| AllowanceOutcome::Invalid {
+        let invalid = |e: Error| GrantOutcome::Invalid {
             code: e.code().as_str().to_owned(),
             field: e.field().map(str::to_owned),
             message: e.message().to_owned(),
         };
         let unit = self.budget()?.budget.unit;
         Ok(match op {
-            AllowanceOp::Grant {
+            GrantOp::Grant {
                 id,
                 request_id,
                 amount,
@@ -239,9 +235,9 @@ impl<S: Sql> Gate<'_, S> {
                         && existing.note == note
                         && existing.unit == unit;
                     if !same {
-                        return Ok(AllowanceOutcome::Conflict);
+                        return Ok(GrantOutcome::Conflict);
                     }
-                    return Ok(AllowanceOutcome::Credit {
+                    return Ok(GrantOutcome::Credit {
                         credit: CreditView::of(existing, at),
                         replayed: true,
                         room: room(self)?,
@@ -277,13 +273,13 @@ impl<S: Sql> Gate<'_, S> {
                     note,
                 };
                 self.t.insert_credit(&row)?;
-                AllowanceOutcome::Credit {
+                GrantOutcome::Credit {
                     credit: CreditView::of(row, at),
                     replayed: false,
                     room: room(self)?,
                 }
             }
-            AllowanceOp::Credits => AllowanceOutcome::Credits {
+            GrantOp::Credits => GrantOutcome::Credits {
                 credits: self
                     .t
                     .credits()?
@@ -292,19 +288,19 @@ impl<S: Sql> Gate<'_, S> {
                     .collect(),
                 room: room(self)?,
             },
-            AllowanceOp::Void { id } => {
+            GrantOp::Void { id } => {
                 if self.t.credit(&id, "")?.is_none() {
-                    return Ok(AllowanceOutcome::NotFound);
+                    return Ok(GrantOutcome::NotFound);
                 }
                 self.t.void_credit(&id, at)?;
                 let credit = self.t.credit(&id, "")?.unwrap_or_default();
-                AllowanceOutcome::Credit {
+                GrantOutcome::Credit {
                     credit: CreditView::of(credit, at),
                     replayed: false,
                     room: room(self)?,
                 }
             }
-            AllowanceOp::Raise {
+            GrantOp::Raise {
                 id,
                 request_id,
                 extra,
@@ -343,9 +339,9 @@ impl<S: Sql> Gate<'_, S> {
                         && existing.note == note
                         && (existing.ended_at.is_some() || r.ends_at == ends_at);
                     if !same {
-                        return Ok(AllowanceOutcome::Conflict);
+                        return Ok(GrantOutcome::Conflict);
                     }
-                    return Ok(AllowanceOutcome::Raise {
+                    return Ok(GrantOutcome::Raise {
                         raise: existing,
                         replayed: true,
                         room: room(self)?,
@@ -388,22 +384,22 @@ impl<S: Sql> Gate<'_, S> {
                     ended_at: None,
                 };
                 self.t.insert_raise(&row)?;
-                AllowanceOutcome::Raise {
+                GrantOutcome::Raise {
                     raise: row,
                     replayed: false,
                     room: room(self)?,
                 }
             }
-            AllowanceOp::Raises => AllowanceOutcome::Raises {
+            GrantOp::Raises => GrantOutcome::Raises {
                 raises: self.t.raises()?,
                 room: room(self)?,
             },
-            AllowanceOp::EndRaise { id } => {
+            GrantOp::EndRaise { id } => {
                 if self.t.raise(&id, "")?.is_none() {
-                    return Ok(AllowanceOutcome::NotFound);
+                    return Ok(GrantOutcome::NotFound);
                 }
                 self.t.end_raise(&id, at)?;
-                AllowanceOutcome::Raise {
+                GrantOutcome::Raise {
                     raise: self.t.raise(&id, "")?.unwrap_or_default(),
                     replayed: false,
                     room: room(self)?,

@@ -35,7 +35,7 @@ pub struct Refusal {
     /// Where the port's room came from (its cap, raises, rollover and
     /// credits), for a refusal by the port's own cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub room: Option<crate::allowance::Room>,
+    pub room: Option<crate::room::Room>,
 }
 
 fn port_scope() -> String {

@@ -1,5 +1,5 @@
 //! A port's room beyond its cap, for the browser and Node: the core's rule
-//! ([`crate::allowance::room`]) behind `budgetRoom`, so a page previews a
+//! ([`crate::room::room`]) behind `budgetRoom`, so a page previews a
 //! new credit or raise exactly as the port's gate will count it.
 
 use js_sys::Array;
@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::convert::{amount, date, get, instant, object, set, strict_budget, to_js_error};
-use crate::allowance::{room, Credit, Raise};
+use crate::room::{room, Credit, Raise};
 use crate::{Error, ErrorCode, Unit};
 
 #[wasm_bindgen(typescript_custom_section)]

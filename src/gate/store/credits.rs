@@ -2,7 +2,7 @@
 //! request drew from them, temporary raises, and each period's rollover.
 
 use super::Tables;
-use crate::allowance::{Credit, Raise};
+use crate::room::{Credit, Raise};
 use crate::sql::{Row, Sql, SqlError, Value};
 use crate::Unit;
 

@@ -9,9 +9,9 @@ use worker::{Request, Response};
 
 use super::json::replayed;
 use super::Ctx;
-use crate::allowance::Room;
-use crate::gate::credits::{AllowanceOp, AllowanceOutcome, CreditView};
+use crate::gate::credits::{CreditView, GrantOp, GrantOutcome};
 use crate::gate::store::credits::RaiseRow;
+use crate::room::Room;
 use crate::time::{instant, iso};
 use crate::worker::http::{json_response, read_json, ApiError};
 use crate::worker::ids::random_id;
@@ -117,18 +117,13 @@ fn unit_field(map: &Map<String, Value>) -> Result<Option<String>, ApiError> {
 
 /// Sends `op` to the port's gate and shapes its answer (`created`: the
 /// status of a new grant or raise).
-async fn run(
-    ctx: &mut Ctx,
-    port: &str,
-    op: AllowanceOp,
-    created: u16,
-) -> Result<Response, ApiError> {
-    let answer = ctx.gate(port)?.allowance(op).await?;
+async fn run(ctx: &mut Ctx, port: &str, op: GrantOp, created: u16) -> Result<Response, ApiError> {
+    let answer = ctx.gate(port)?.grants(op).await?;
     let unit = answer.budget.budget.unit;
     ctx.remember(&answer.budget.budget, &answer.load);
     let now = ctx.now.timestamp_millis();
     match answer.result {
-        AllowanceOutcome::Credit {
+        GrantOutcome::Credit {
             credit,
             replayed: again,
             room,
@@ -139,14 +134,14 @@ async fn run(
                 again,
             ))
         }
-        AllowanceOutcome::Credits { credits, room } => Ok(json_response(
+        GrantOutcome::Credits { credits, room } => Ok(json_response(
             200,
             &json!({
                 "credits": credits.iter().map(credit_json).collect::<Vec<_>>(),
                 "room": room_json(&room, unit),
             }),
         )),
-        AllowanceOutcome::Raise {
+        GrantOutcome::Raise {
             raise,
             replayed: again,
             room,
@@ -157,21 +152,21 @@ async fn run(
                 again,
             ))
         }
-        AllowanceOutcome::Raises { raises, room } => Ok(json_response(
+        GrantOutcome::Raises { raises, room } => Ok(json_response(
             200,
             &json!({
                 "raises": raises.iter().map(|r| raise_json(r, now)).collect::<Vec<_>>(),
                 "room": room_json(&room, unit),
             }),
         )),
-        AllowanceOutcome::NotFound => Err(ApiError::not_found(format!(
+        GrantOutcome::NotFound => Err(ApiError::not_found(format!(
             "port {port} has no credit or raise with that id"
         ))),
-        AllowanceOutcome::Conflict => Err(ApiError::conflict(
+        GrantOutcome::Conflict => Err(ApiError::conflict(
             "request-id-conflict",
             "this requestId was used for another write with a different body",
         )),
-        AllowanceOutcome::Invalid {
+        GrantOutcome::Invalid {
             code,
             field,
             message,
@@ -187,7 +182,7 @@ pub async fn grant(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
     let body = read_json(req).await?;
     let map = input::object(&body, &["amount", "unit", "expiresAt", "note", "requestId"])?;
     let amount = amount_field(map, "amount", true)?.unwrap_or_default();
-    let op = AllowanceOp::Grant {
+    let op = GrantOp::Grant {
         id: random_id("cr_"),
         request_id: input::request_id(map, "requestId")?.unwrap_or_else(|| random_id("req_")),
         amount,
@@ -200,12 +195,12 @@ pub async fn grant(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
 
 /// `GET /v1/ports/{port}/credits`: every grant with what is left.
 pub async fn list_credits(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
-    run(ctx, port, AllowanceOp::Credits, 200).await
+    run(ctx, port, GrantOp::Credits, 200).await
 }
 
 /// `DELETE /v1/ports/{port}/credits/{id}` (admin): voids what is left.
 pub async fn void(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, ApiError> {
-    run(ctx, port, AllowanceOp::Void { id: id.to_owned() }, 200).await
+    run(ctx, port, GrantOp::Void { id: id.to_owned() }, 200).await
 }
 
 /// `POST /v1/ports/{port}/raises` (admin): adds a temporary raise.
@@ -226,7 +221,7 @@ pub async fn raise(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
     let extra = amount_field(map, "extra", true)?.unwrap_or_default();
     let ends_at = input::instant(map, "endsAt")?
         .ok_or_else(|| ApiError::bad_field("missing-field", "endsAt", "endsAt is required"))?;
-    let op = AllowanceOp::Raise {
+    let op = GrantOp::Raise {
         id: random_id("rz_"),
         request_id: input::request_id(map, "requestId")?.unwrap_or_else(|| random_id("req_")),
         extra,
@@ -241,10 +236,10 @@ pub async fn raise(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
 
 /// `GET /v1/ports/{port}/raises`: every raise.
 pub async fn list_raises(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
-    run(ctx, port, AllowanceOp::Raises, 200).await
+    run(ctx, port, GrantOp::Raises, 200).await
 }
 
 /// `DELETE /v1/ports/{port}/raises/{id}` (admin): ends a raise now.
 pub async fn end_raise(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, ApiError> {
-    run(ctx, port, AllowanceOp::EndRaise { id: id.to_owned() }, 200).await
+    run(ctx, port, GrantOp::EndRaise { id: id.to_owned() }, 200).await
 }

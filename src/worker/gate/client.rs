@@ -264,11 +264,11 @@ impl GateClient {
     }
 
     /// Changes or reads the port's credits and raises.
-    pub async fn allowance(
+    pub async fn grants(
         &self,
-        request: crate::gate::credits::AllowanceOp,
-    ) -> Result<Answered<crate::gate::credits::AllowanceOutcome>, StoreError> {
-        self.call(&GateRequest::Allowance { request }).await
+        request: crate::gate::credits::GrantOp,
+    ) -> Result<Answered<crate::gate::credits::GrantOutcome>, StoreError> {
+        self.call(&GateRequest::Grants { request }).await
     }
 
     /// The port's alert thresholds; each part replaced first when given.

@@ -101,9 +101,9 @@ pub enum GateRequest {
         projected: Option<bool>,
     },
     /// A change to, or a question about, the port's credits and raises.
-    Allowance {
+    Grants {
         /// What to do.
-        request: crate::gate::credits::AllowanceOp,
+        request: crate::gate::credits::GrantOp,
     },
     /// Benchmarks only (the test seams): fill the gate with `rows`
     /// delivered entries of history.
@@ -177,7 +177,7 @@ impl GateRequest {
             },
             GateRequest::SeedHistory { rows, users } => Operation::SeedHistory { rows, users },
             GateRequest::RetrySetAside => Operation::RetrySetAside,
-            GateRequest::Allowance { request } => Operation::Allowance(request),
+            GateRequest::Grants { request } => Operation::Grants(request),
             GateRequest::Sync => return None,
         })
     }
@@ -230,7 +230,7 @@ pub fn answer_of(applied: Applied) -> serde_json::Value {
         Outcome::Alerts(thresholds) => json(&thresholds),
         Outcome::Seeded => json(&()),
         Outcome::Retried(retried) => json(&RetriedAnswer { retried }),
-        Outcome::Allowance(o) => answered(json(&o)),
+        Outcome::Grants(o) => answered(json(&o)),
         Outcome::Ticked { expired, pruned } => {
             serde_json::json!({ "expired": expired, "pruned": pruned })
         }

@@ -127,7 +127,7 @@ impl Room {
 ///
 /// # Example
 /// ```
-/// use ai_budget::allowance::{room, Credit, Raise};
+/// use ai_budget::room::{room, Credit, Raise};
 /// use ai_budget::Budget;
 ///
 /// let budget = Budget { enabled: true, soft_cap_tokens: 80, hard_cap_tokens: 100, ..Budget::default() };
@@ -236,7 +236,7 @@ impl Draw {
 ///
 /// # Example
 /// ```
-/// use ai_budget::allowance::{draw, Credit};
+/// use ai_budget::room::{draw, Credit};
 ///
 /// let later = Credit { id: "cr_b".into(), amount: 50, expires_at: Some(9_000), ..Credit::default() };
 /// let sooner = Credit { id: "cr_a".into(), amount: 20, expires_at: Some(5_000), ..Credit::default() };
@@ -277,7 +277,7 @@ pub fn draw(amount: u64, cap_room: u64, credits: &[Credit], now: i64) -> Draw {
 ///
 /// # Example
 /// ```
-/// use ai_budget::allowance::{settled, Draw};
+/// use ai_budget::room::{settled, Draw};
 ///
 /// let held = Draw { cap: 40, credits: vec![("cr_a".into(), 20), ("cr_b".into(), 40)], short: 0 };
 /// let d = settled(&held, 70);
@@ -305,7 +305,7 @@ pub fn settled(held: &Draw, actual: u64) -> Draw {
 ///
 /// # Example
 /// ```
-/// use ai_budget::allowance::rollover;
+/// use ai_budget::room::rollover;
 ///
 /// assert_eq!(rollover(300, 1_000, 600), 300);
 /// assert_eq!(rollover(300, 1_000, 900), 100);
