@@ -65,12 +65,14 @@ rust_again=(
   ledger           # D1's rollup rows keyed by the periods' starts
   ledger_refusals  # set-aside rows and the rollup of the periods around the instant
   alerts           # crossings raised once per period, resolved by a new period
+  gate_credits     # credits across days, a raise's end, a day's rollover recorded once
   gate_money_exact # exact money totals of the periods a write lands in, late commits into an expired hold's day
   gate_calendar    # a calendar change at the instant keeps the UTC day and hands over at its end
 )
 # Read TEST_NOW too, but run once:
 #   gate_model, alerts_model: seeded random walks that cross days, weeks and
 #     months on their own from their start (and take 15 to 20 s a run);
+#   credits_model: a random walk that crosses days on its own from its start;
 #   simulation: a seeded walk whose simulated clock starts at its own
 #     instant and crosses days on its own.
 
@@ -79,6 +81,7 @@ again=(
   tests/worker/alerts.test.mjs      # events carry periodStart and resetsAt; a call the next day resolves the last period's crossings
   tests/worker/caps.test.mjs        # the package's evaluateCaps against the Worker's resetsAt for a weekly budget
   tests/worker/guarantees.test.mjs  # holds across midnight, late commits into the row's own day/week/month, first-start import of the current periods, the 400-day cron
+  tests/worker/credits.test.mjs     # a day's rollover recorded by the alarm at the day's end; credits and raises expiring around the instant
   tests/worker/parity.test.mjs      # rows seeded today, yesterday and last month around the instant; the package and the Worker agree on them
   tests/gateway/sdk.test.mjs        # X-Budget-Reset after the instant, on the gateway's answers
   tests/gateway/gate.test.mjs       # the gateway's own 429 carries a Retry-After to the period's end, past zero at any instant
@@ -95,6 +98,7 @@ once=(
   tests/worker/openapi.test.mjs         # the OpenAPI document and the router
   tests/worker/probe.test.mjs           # amounts past the exact range: refused before any period figure
   tests/worker/large-bodies.test.mjs    # bodies drained before an early answer: no period involved
+  tests/admin/credits.test.mjs          # a grant and a raise a week on previewed and saved at the suite's instant: no period figure
   tests/gateway/admin-token.test.mjs    # the admin token read the same at the API and the gateway
   tests/gateway/alerts.test.mjs         # one crossing, one log line, one delivery: no period figure checked
   tests/gateway/concurrency.test.mjs    # concurrent streams against a cap: counts at the suite's instant

@@ -70,6 +70,7 @@ pub mod llm;
 pub mod metrics;
 pub mod period;
 pub mod pricing;
+pub mod room;
 pub mod sql;
 pub mod status;
 pub mod text;

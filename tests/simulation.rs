@@ -352,7 +352,8 @@ impl World {
 
     /// Sets the alarm, as `courier::schedule` does (setting replaces it).
     fn schedule(&mut self) {
-        let facts = self.run(|g| g.facts());
+        let now = self.now;
+        let facts = self.run(|g| g.facts(now));
         let at = wake::next_wake(&facts, &self.memory.courier, self.now);
         if self.memory.alarm_known.is_some_and(|known| known <= at) {
             return;
@@ -572,7 +573,8 @@ impl World {
     }
 
     fn alarm_covers_what_is_owed(&self) {
-        let facts = self.run(|g| g.facts());
+        let now = self.now;
+        let facts = self.run(|g| g.facts(now));
         if let Some(expiry) = facts.next_expiry {
             let alarm = self.alarm.expect("an open hold and no alarm");
             assert!(

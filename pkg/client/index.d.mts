@@ -114,6 +114,16 @@ export type AlertEndpoint = Wire.AlertEndpoint;
 export type AlertSecretRotation = Wire.AlertSecretRotation;
 export type AlertSecretRotated = Wire.AlertSecretRotated;
 export type SetAsideRetried = Wire.SetAsideRetried;
+/** Where a port's room comes from: cap, raises in force, rollover, credits left. */
+export type Room = Wire.Room;
+export type Credit = Wire.Credit;
+export type CreditRequest = Wire.CreditRequest;
+export type CreditAnswer = Wire.CreditAnswer;
+export type CreditList = Wire.Credits;
+export type Raise = Wire.Raise;
+export type RaiseRequest = Wire.RaiseRequest;
+export type RaiseAnswer = Wire.RaiseAnswer;
+export type RaiseList = Wire.Raises;
 /** One URL, up to 5, or null (none). */
 export type WebhookUrl = Wire.AlertSettings['webhookUrl'];
 export type AlertSettingsUpdate = Wire.AlertSettingsUpdate;
@@ -144,6 +154,18 @@ export interface BudgetClient {
   /** Puts the port's set-aside ledger rows (refused for good by D1) back on
    * their way, once their cause is mended (admin). */
   retrySetAside(): Promise<SetAsideRetried>;
+  /** The port's credits with what is left of each (a port key reads its own). */
+  credits(): Promise<CreditList>;
+  /** Grants credits in the budget's unit (admin); a `requestId` is added when absent. */
+  grantCredits(input: CreditRequest): Promise<CreditAnswer>;
+  /** Voids what is left of a grant (admin). */
+  voidCredits(id: string): Promise<CreditAnswer>;
+  /** The port's temporary raises (a port key reads its own). */
+  raises(): Promise<RaiseList>;
+  /** Raises the caps until `endsAt` (admin); a `requestId` is added when absent. */
+  addRaise(input: RaiseRequest): Promise<RaiseAnswer>;
+  /** Ends a raise now (admin). */
+  endRaise(id: string): Promise<RaiseAnswer>;
   reservations(options?: { state?: 'open' | 'all'; limit?: number }): Promise<ReservationList>;
   reservation(id: string): Promise<Reservation>;
   budget(): Promise<PortBudget>;

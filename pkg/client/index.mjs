@@ -198,6 +198,13 @@ export function createClient(options) {
     keys: () => call('GET', portPath('/keys')),
     // Repeating it is harmless: rows already back on their way are not set aside.
     retrySetAside: () => call('POST', portPath('/ledger/retry')),
+    credits: () => call('GET', portPath('/credits')),
+    // Idempotent by its requestId: a retry after a lost answer grants once.
+    grantCredits: (input) => call('POST', portPath('/credits'), { body: withRequestId(input) }),
+    voidCredits: (id) => call('DELETE', portPath(`/credits/${encodeURIComponent(id)}`)),
+    raises: () => call('GET', portPath('/raises')),
+    addRaise: (input) => call('POST', portPath('/raises'), { body: withRequestId(input) }),
+    endRaise: (id) => call('DELETE', portPath(`/raises/${encodeURIComponent(id)}`)),
     revokeKey: (keyId) => call('DELETE', portPath(`/keys/${encodeURIComponent(keyId)}`)),
     ports: () => call('GET', '/v1/ports'),
     prices: () => call('GET', '/v1/prices'),

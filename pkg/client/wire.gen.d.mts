@@ -25,6 +25,8 @@ export type Refusal = Error & ({
   scopeId: string | null;
   periodStart: string;
   unit: 'tokens';
+  /** Where the port's room came from (a refusal by the port's own cap) */
+  room?: Room;
   usedTokens: number;
   capTokens: number;
   /** What is left under the cap that refused. */
@@ -43,6 +45,8 @@ export type Refusal = Error & ({
   scopeId: string | null;
   periodStart: string;
   unit: 'usd';
+  /** Where the port's room came from (a refusal by the port's own cap) */
+  room?: Room;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
   usedUsd: number;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
@@ -84,6 +88,11 @@ export type Budget = {
     monthStartDay: number;
     until: string;
   };
+  /** Present when on: the most carried into the next period */
+  rollover?: {
+    /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+    max: number;
+  } | null;
 };
 
 export type PortBudget = Budget & {
@@ -107,6 +116,11 @@ export type BudgetUpdate = {
   timeZone?: string | null;
   weekStart?: 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sunday' | null;
   monthStartDay?: number | null;
+  /** Carry what a period leaves unused under its cap (never negative) into the next, up to max; computed once at the period's end. null turns it off. */
+  rollover?: {
+    /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+    max: number;
+  } | null;
 };
 
 export type Load = {
@@ -163,6 +177,7 @@ export type Check = {
   unit: 'tokens';
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
   heldUsd: number;
+  room?: Room;
   usedTokens: number;
   remaining: number | null;
 } | {
@@ -176,6 +191,7 @@ export type Check = {
   unit: 'usd';
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
   heldUsd: number;
+  room?: Room;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
   usedUsd: number;
   remainingUsd: number | null;
@@ -192,6 +208,7 @@ export type Check = {
   unit: 'tokens';
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
   heldUsd: number;
+  room?: Room;
   usedTokens: number;
   capTokens: number;
   /** What is left under the cap that refused (on a refusal by a cap inside the port). */
@@ -207,6 +224,7 @@ export type Check = {
   unit: 'usd';
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
   heldUsd: number;
+  room?: Room;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
   usedUsd: number;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
@@ -303,6 +321,8 @@ export type Entry = {
   estimated: boolean;
   createdAt: string;
   costUsd: number | null;
+  /** What funded the row: cap, or each source and its amount in the budget's unit (cap:70,cr_...:30) */
+  fundedBy: string;
 };
 
 export type Committed = {
@@ -441,6 +461,7 @@ export type Status = {
   forecast: Forecast | null;
   /** The version of the IANA time-zone database the Worker's calendars use (2026f); the package's `ai-budget/timezones` part names its own. */
   timeZoneData?: string;
+  room: Room;
 };
 
 export type Ports = {
@@ -684,4 +705,106 @@ export type Forecast = {
   /** When the hard cap would be reached at that rate; null when not before the reset. The instant of the answer when the cap is already reached */
   runOutAt: string | null;
   runsOutBeforeReset: boolean;
+};
+
+/** Where a port's room comes from, in the budget's unit: the period's hard cap, the temporary raises in force, the rollover brought in from the last period (their sum is the effective cap), and the credits left once it is used up. */
+export type Room = {
+  unit: 'tokens' | 'usd';
+  /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+  cap: number;
+  /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+  raises: number;
+  /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+  rollover: number;
+  /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+  effectiveCap: number;
+  /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+  effectiveSoftCap: number;
+  /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+  creditsLeft: number;
+  /** When the soonest credit with something left expires */
+  nextCreditExpiry: string | null;
+  /** When the period's rollover was recorded (with rollover on; status and check only) */
+  rolloverRecordedAt?: string | null;
+};
+
+/** A grant of credits: drawn on once the period's effective cap is used up, soonest-expiring first; it does not reset with the period. */
+export type Credit = {
+  id: string;
+  requestId: string;
+  unit: 'tokens' | 'usd';
+  /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+  amount: number;
+  /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+  spent: number;
+  /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+  left: number;
+  expiresAt: string | null;
+  expired: boolean;
+  voidedAt: string | null;
+  note: string | null;
+  createdAt: string;
+};
+
+export type CreditRequest = {
+  /** More than 0, in the budget's unit */
+  amount: number;
+  /** If given, must be the budget's unit */
+  unit?: 'tokens' | 'usd';
+  /** When the credits stop counting (absent: never); in the future */
+  expiresAt?: string | number;
+  note?: string;
+  requestId?: string;
+};
+
+/** A temporary raise of the caps: added to the hard cap (and the soft cap, unless softExtra says otherwise) from startsAt until endsAt. */
+export type Raise = {
+  id: string;
+  requestId: string;
+  unit: 'tokens' | 'usd';
+  /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+  extra: number;
+  /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
+  softExtra: number;
+  startsAt: string;
+  endsAt: string;
+  inForce: boolean;
+  /** When it was ended early */
+  endedAt: string | null;
+  note: string | null;
+  createdAt: string;
+};
+
+export type RaiseRequest = {
+  /** More than 0, added to the hard cap */
+  extra: number;
+  /** Added to the soft cap (absent: extra); not above extra */
+  softExtra?: number;
+  unit?: 'tokens' | 'usd';
+  /** Absent: now */
+  startsAt?: string | number;
+  /** After startsAt, in the future, at most a year on */
+  endsAt: string | number;
+  note?: string;
+  requestId?: string;
+};
+
+export type CreditAnswer = {
+  credit: Credit;
+  room: Room;
+};
+
+export type Credits = {
+  credits: Credit[];
+  room: Room;
+};
+
+export type RaiseAnswer = {
+  raise: Raise;
+  room: Room;
+};
+
+export type Raises = {
+  raises: Raise[];
+  room: Room;
 };

@@ -38,6 +38,17 @@ impl Unit {
     }
 }
 
+impl Unit {
+    /// An amount in this unit as the API shows it: whole tokens, or
+    /// micro-dollars as decimal dollars.
+    pub fn amount_json(self, amount: u64) -> serde_json::Value {
+        match self {
+            Unit::Tokens => amount.into(),
+            Unit::Usd => crate::pricing::usd_number(amount).into(),
+        }
+    }
+}
+
 impl FromStr for Unit {
     type Err = Error;
 

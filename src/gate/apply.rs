@@ -102,6 +102,8 @@ pub enum Operation {
     /// Put every set-aside ledger entry back on its way to the ledger of
     /// record (after the cause D1 refused it for was mended).
     RetrySetAside,
+    /// A change to, or a question about, the port's credits and raises.
+    Grants(credits::GrantOp),
     /// A wake-up: expires what is due, notices period resets, prunes when
     /// the daily pruning is due ([`wake::prune_due`]).
     Tick,
@@ -122,6 +124,7 @@ impl Operation {
                     percents: None,
                     projected: None
                 }
+                | Operation::Grants(credits::GrantOp::Credits | credits::GrantOp::Raises)
         )
     }
 }
@@ -155,6 +158,8 @@ pub enum Outcome {
     Seeded,
     /// [`Operation::RetrySetAside`]: how many entries went back on their way.
     Retried(u64),
+    /// [`Operation::Grants`].
+    Grants(credits::GrantOutcome),
     /// [`Operation::Tick`].
     Ticked {
         /// Holds expired.
@@ -189,7 +194,7 @@ impl<S: Sql> Gate<'_, S> {
     pub fn apply(&self, operation: Operation, now: DateTime<Utc>) -> Result<Applied, GateError> {
         let (result, observe) = self.dispatch(operation, now)?;
         let alerts = if observe {
-            self.observe_alerts(now)?.len()
+            self.observe_alerts(now)?.len() + self.observe_credits(now)?
         } else {
             0
         };
@@ -316,12 +321,17 @@ impl<S: Sql> Gate<'_, S> {
                 (Outcome::Seeded, false)
             }
             Operation::RetrySetAside => (Outcome::Retried(self.retry_set_aside()?), false),
+            Operation::Grants(op) => {
+                let read = matches!(op, credits::GrantOp::Credits | credits::GrantOp::Raises);
+                (Outcome::Grants(self.grants(op, now)?), !read)
+            }
             Operation::Tick => (self.tick(now)?, true),
         })
     }
 
     /// The wake-up's own work: expiry, and the daily pruning when due.
     fn tick(&self, now: DateTime<Utc>) -> Result<Outcome, GateError> {
+        // A period's rollover is recorded at its start, request or not.
         let expired = self.expire_due(now)?;
         let at = now.timestamp_millis();
         let pruned_at = self.note(PRUNED_NOTE)?.and_then(|v| v.parse::<i64>().ok());
@@ -338,7 +348,7 @@ impl<S: Sql> Gate<'_, S> {
     ///
     /// # Errors
     /// The storage's.
-    pub fn facts(&self) -> Result<wake::Facts, GateError> {
+    pub fn facts(&self, now: i64) -> Result<wake::Facts, GateError> {
         let sql = self.t.sql();
         Ok(wake::Facts {
             next_expiry: self.next_expiry()?,
@@ -347,6 +357,7 @@ impl<S: Sql> Gate<'_, S> {
             alerts_pending: !watch::pending(sql, 1)?.is_empty(),
             next_alert_reset: watch::next_reset(sql)?,
             pruned_at: self.note(PRUNED_NOTE)?.and_then(|v| v.parse::<i64>().ok()),
+            next_room_change: self.next_room_change(now)?,
         })
     }
 

@@ -31,6 +31,9 @@ impl<S: Sql> Gate<'_, S> {
                 .less(self.t.largest_port_totals(self.starts(at)?)?);
             let input = charge.input_tokens.min(room.tokens);
             let seq = self.t.take_seq()?;
+            let unit = self.budget()?.budget.unit;
+            let held = unit.pick(hold.estimated_tokens, hold.estimated_usd.unwrap_or(0));
+            let funded_by = self.settle_funding(&hold.request_id, held, held, at)?;
             let entry = Entry {
                 seq,
                 request_id: hold.request_id.clone(),
@@ -47,11 +50,18 @@ impl<S: Sql> Gate<'_, S> {
                 created_at: at,
                 version: 1,
                 write_id: String::new(),
+                funded_by,
             };
             self.t.insert_entry(&entry)?;
             self.count(&entry, 1)?;
             self.t
                 .settle_hold(&hold.id, HoldState::Expired, at, None, Some(seq))?;
+        }
+        // A period's rollover is due at its start: recorded before anything
+        // else of the new period can change the one before.
+        let stored = self.budget()?;
+        if stored.rollover.is_some() {
+            self.rollover_in(&stored, now)?;
         }
         Ok(due.len())
     }
@@ -89,15 +99,18 @@ impl<S: Sql> Gate<'_, S> {
             });
         }
         let unit = stored.budget.unit;
+        // Judged in the port's room: its cap, raises, rollover and credits.
+        let room = self.room_view(&stored, &load, now)?;
         // A model the table does not price takes the port's fallback price.
-        let judged = judge(&stored.budget, &load, &req.estimate(), now);
+        let judged = credits::judge_in(&stored.budget, &room, &req.estimate(), now);
         let Judged::Decided {
             usd: estimated_usd, ..
         } = judged
         else {
             return Ok(ReserveOutcome::Unpriced { load });
         };
-        if let Some(refusal) = judged.refusal(unit) {
+        if let Some(mut refusal) = judged.refusal(unit) {
+            refusal.room = Some(room.room);
             return Ok(ReserveOutcome::Refused { refusal, load });
         }
         if let Some(refusal) = self.sub_cap_refusal(
@@ -131,6 +144,8 @@ impl<S: Sql> Gate<'_, S> {
             entry_seq: None,
         };
         self.t.insert_hold(&hold)?;
+        let amount = unit.pick(hold.estimated_tokens, hold.estimated_usd.unwrap_or(0));
+        self.fund_hold(&stored, &room, &hold.request_id, amount, now)?;
         let load = PortLoad {
             held_tokens: amounts::sum(load.held_tokens, hold.estimated_tokens),
             held_usd: amounts::sum(load.held_usd, hold.estimated_usd.unwrap_or(0)),
@@ -159,6 +174,7 @@ impl<S: Sql> Gate<'_, S> {
             HoldState::Held => {
                 self.t
                     .settle_hold(&hold.id, HoldState::Released, ms(now), None, None)?;
+                self.release_funding(&hold.request_id)?;
                 let hold = self.t.hold(id)?.unwrap_or(hold);
                 ReleaseOutcome::Released {
                     hold,

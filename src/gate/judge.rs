@@ -74,6 +74,7 @@ impl Judged {
                 unit,
                 period_start: ms(window.start),
                 resets_at: ms(window.end),
+                room: None,
             }),
             _ => None,
         }

@@ -29,6 +29,8 @@
 //! Time is a parameter of every operation; nothing here reads a clock.
 
 mod apply;
+pub mod credits;
+mod grants;
 mod holds;
 mod import;
 mod judge;

@@ -167,12 +167,16 @@ pub struct Entry {
     /// request is told apart from a replay by another.
     #[serde(default)]
     pub write_id: String,
+    /// What funded it beyond the period's cap: each source and its amount
+    /// in the budget's unit (`cap:70,cr_…:30`); `None`: the cap alone.
+    #[serde(default)]
+    pub funded_by: Option<String>,
 }
 
 /// The columns of a ledger entry, named alike in the gate's `entries`
 /// table and in D1's `usage_ledger`, in the order of [`Entry::values`]:
 /// the one list both stores are written and read by.
-pub const ENTRY_COLUMNS: [&str; 18] = [
+pub const ENTRY_COLUMNS: [&str; 19] = [
     "seq",
     "request_id",
     "reservation_id",
@@ -191,6 +195,7 @@ pub const ENTRY_COLUMNS: [&str; 18] = [
     "version",
     "write_id",
     "cost_usd_micros",
+    "funded_by",
 ];
 
 impl Entry {
@@ -215,6 +220,7 @@ impl Entry {
             self.version.into(),
             (&self.write_id).into(),
             self.cost_usd.into(),
+            self.funded_by.clone().into(),
         ]
     }
 
@@ -292,6 +298,9 @@ pub struct StoredBudget {
     pub budget: Budget,
     /// The caps inside the port (per feature, per end user).
     pub caps: crate::caps::SubCaps,
+    /// The most unused room carried into the next period, in the
+    /// budget's unit (`rollover: {"max": amount}`); `None`: no rollover.
+    pub rollover: Option<u64>,
     /// Who saved it (absent for a port that never had one).
     pub updated_by: Option<String>,
     /// When it was saved (ISO 8601 with milliseconds); unique per save, so
@@ -305,6 +314,7 @@ impl StoredBudget {
         StoredBudget {
             budget: Budget::default(),
             caps: crate::caps::SubCaps::default(),
+            rollover: None,
             updated_by: None,
             updated_at: None,
         }
@@ -325,6 +335,9 @@ impl StoredBudget {
         if let serde_json::Value::Object(m) = &mut value {
             m.extend(self.caps.json_fields());
         }
+        if let Some(max) = self.rollover {
+            value["rollover"] = serde_json::json!({ "max": self.budget.unit.amount_json(max) });
+        }
         value["updatedBy"] = self.updated_by.clone().into();
         value["updatedAt"] = self.updated_at.clone().into();
         value
@@ -335,8 +348,12 @@ impl StoredBudget {
     pub fn from_json(value: &serde_json::Value) -> StoredBudget {
         let raw: crate::RawBudget = serde_json::from_value(value.clone()).unwrap_or_default();
         let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let budget = Budget::normalize(&raw);
         StoredBudget {
-            budget: Budget::normalize(&raw),
+            rollover: value
+                .get("rollover")
+                .and_then(|r| rollover_max(budget.unit, r).ok().flatten()),
+            budget,
             caps: crate::caps::SubCaps::from_json(value),
             updated_by: text("updatedBy"),
             updated_at: text("updatedAt"),
@@ -354,4 +371,34 @@ impl<'de> Deserialize<'de> for StoredBudget {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StoredBudget, D::Error> {
         Ok(StoredBudget::from_json(&serde_json::Value::deserialize(d)?))
     }
+}
+
+/// Reads a budget's `rollover` field in `unit`: `null` turns it off
+/// (`None`), `{"max": amount}` sets the most carried over (whole tokens,
+/// or decimal dollars).
+///
+/// # Errors
+/// `invalid-type` for anything else, then the amount's own errors (field
+/// `rollover.max`).
+pub fn rollover_max(unit: Unit, value: &serde_json::Value) -> Result<Option<u64>, crate::Error> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let field = "rollover.max";
+    let max = value
+        .as_object()
+        .filter(|m| m.len() == 1)
+        .and_then(|m| m.get("max"))
+        .and_then(serde_json::Value::as_f64)
+        .ok_or_else(|| {
+            crate::Error::new(
+                crate::ErrorCode::InvalidType,
+                Some("rollover"),
+                "rollover must be null or {\"max\": amount}",
+            )
+        })?;
+    Ok(Some(match unit {
+        Unit::Tokens => crate::tokens_from_f64(max, field)?,
+        Unit::Usd => crate::pricing::usd_micros(max, field)?,
+    }))
 }

@@ -32,6 +32,10 @@ pub struct Refusal {
     pub period_start: i64,
     /// The period's end, when the budget resets (epoch ms).
     pub resets_at: i64,
+    /// Where the port's room came from (its cap, raises, rollover and
+    /// credits), for a refusal by the port's own cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<crate::room::Room>,
 }
 
 fn port_scope() -> String {

@@ -28,6 +28,10 @@ pub struct PortView {
     /// Where the caps inside the port stand (asked for by reports only).
     #[serde(default)]
     pub caps: Option<CapsReport>,
+    /// Where the port's room comes from (cap, raises, rollover, credits)
+    /// and what of the period's use the cap carries.
+    #[serde(default)]
+    pub room: super::credits::RoomView,
 }
 
 impl<S: Sql> Gate<'_, S> {
@@ -63,7 +67,10 @@ impl<S: Sql> Gate<'_, S> {
         let budget = self.budget()?;
         let by_period = crate::Period::ALL.map(|p| self.load(p, None, now));
         let [day, week, month] = by_period;
+        let port_load = self.load(budget.budget.period, None, now)?;
+        let room = self.room_view(&budget, &port_load, now)?;
         Ok(PortView {
+            room,
             load: self.load(budget.budget.period, feature, now)?,
             budget,
             by_period: [day?, week?, month?],

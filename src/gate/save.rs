@@ -58,6 +58,7 @@ impl<S: Sql> Gate<'_, S> {
             }
             None => current.caps.clone(),
         };
+        let rollover_update = rest.as_object_mut().and_then(|m| m.remove("rollover"));
         let raw: RawBudget = serde_json::from_value(rest).unwrap_or(RawBudget {
             not_an_object: true,
             ..RawBudget::default()
@@ -67,6 +68,16 @@ impl<S: Sql> Gate<'_, S> {
                 budget.calendar_changed(&current.budget, current.updated_at.is_some(), now)
             }
             Err(e) => return Ok(invalid(e)),
+        };
+        // Read in the saved budget's unit; a change of unit without a new
+        // rollover turns it off (its amount was in the other unit).
+        let rollover = match &rollover_update {
+            Some(v) => match model::rollover_max(budget.unit, v) {
+                Ok(max) => max,
+                Err(e) => return Ok(invalid(e)),
+            },
+            None if budget.unit == current.budget.unit => current.rollover,
+            None => None,
         };
         let previous = current
             .updated_at
@@ -80,10 +91,23 @@ impl<S: Sql> Gate<'_, S> {
         let saved = StoredBudget {
             budget,
             caps,
+            rollover,
             updated_by: Some(actor.to_owned()),
             updated_at: Some(iso(at)),
         };
         self.t.set_meta("budget", &saved.json().to_string())?;
+        if current.rollover.is_none() && saved.rollover.is_some() {
+            // Rollover counts from the period it was turned on in.
+            let window = saved.budget.period.window(now);
+            self.t.record_rollover(
+                saved.budget.period.as_str(),
+                window.start.timestamp_millis(),
+                saved.budget.unit,
+                0,
+                0,
+                now.timestamp_millis(),
+            )?;
+        }
         *self.budget.borrow_mut() = Some(saved.clone());
         Ok(SaveOutcome::Saved { budget: saved })
     }

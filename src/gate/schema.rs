@@ -76,7 +76,58 @@ const VERSIONS: &[&[&str]] = &[&[
     "ALTER TABLE entries ADD COLUMN set_aside_version INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE entries ADD COLUMN set_aside_reason TEXT",
     "ALTER TABLE entries ADD COLUMN set_aside_at INTEGER",
-]];
+], CREDITS];
+
+/// Credits, temporary raises and rollover: the grants and what each
+/// request drew from them (by the hold's or the call's request id; open
+/// while its hold is), the raises, each period's rollover once computed,
+/// and what funded each ledger entry.
+const CREDITS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS credits (
+        id TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE,
+        unit TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (amount > 0),
+        expires_at INTEGER,
+        note TEXT,
+        created_at INTEGER NOT NULL,
+        voided_at INTEGER
+    )",
+    "CREATE TABLE IF NOT EXISTS draws (
+        request_id TEXT NOT NULL,
+        credit_id TEXT NOT NULL,
+        drawn INTEGER NOT NULL CHECK (drawn >= 0),
+        amount INTEGER NOT NULL CHECK (amount >= 0),
+        open INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        ord INTEGER NOT NULL,
+        PRIMARY KEY (request_id, credit_id)
+    ) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS draws_credit ON draws (credit_id)",
+    "CREATE INDEX IF NOT EXISTS draws_at ON draws (open, at)",
+    "CREATE TABLE IF NOT EXISTS raises (
+        id TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE,
+        unit TEXT NOT NULL,
+        extra INTEGER NOT NULL CHECK (extra > 0),
+        soft_extra INTEGER CHECK (soft_extra >= 0),
+        starts_at INTEGER NOT NULL,
+        ends_at INTEGER NOT NULL,
+        note TEXT,
+        created_at INTEGER NOT NULL,
+        ended_at INTEGER
+    )",
+    "CREATE TABLE IF NOT EXISTS rollovers (
+        period TEXT NOT NULL,
+        period_start INTEGER NOT NULL,
+        unit TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        unused INTEGER NOT NULL,
+        computed_at INTEGER NOT NULL,
+        PRIMARY KEY (period, period_start)
+    ) WITHOUT ROWID",
+    "ALTER TABLE entries ADD COLUMN funded_by TEXT",
+];
 
 /// The newest schema version.
 pub const VERSION: usize = VERSIONS.len();

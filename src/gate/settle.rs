@@ -56,6 +56,7 @@ impl<S: Sql> Gate<'_, S> {
             write_id,
             total,
             period,
+            unit: budget.unit,
             now,
         };
         match hold.state {
@@ -91,7 +92,15 @@ impl<S: Sql> Gate<'_, S> {
                 load: s.load(self)?,
             });
         }
+        let funded_by = self.settle_funding(
+            &hold.request_id,
+            s.unit
+                .pick(hold.estimated_tokens, hold.estimated_usd.unwrap_or(0)),
+            s.amount(),
+            at,
+        )?;
         let entry = s.written_over(Entry {
+            funded_by,
             seq: self.t.take_seq()?,
             request_id: hold.request_id.clone(),
             reservation_id: Some(hold.id.clone()),
@@ -154,10 +163,18 @@ impl<S: Sql> Gate<'_, S> {
             });
         }
         self.count(&old, -1)?;
+        let funded_by = self.settle_funding(
+            &hold.request_id,
+            s.unit
+                .pick(hold.estimated_tokens, hold.estimated_usd.unwrap_or(0)),
+            s.amount(),
+            old.created_at,
+        )?;
         // The estimated row keeps its number, request, instant (hence its
         // periods) and feature; the hold's end user stands unless the usage
         // names its own.
         let entry = s.written_over(Entry {
+            funded_by,
             user_id: hold.user_id.clone(),
             version: old.version + 1,
             ..old
@@ -239,7 +256,14 @@ impl<S: Sql> Gate<'_, S> {
                 load: self.load(period, None, now)?,
             });
         }
+        let funded_by = self.fund_record(
+            request_id,
+            budget.unit.pick(total, cost_usd.unwrap_or(0)),
+            at,
+            now,
+        )?;
         let entry = Entry {
+            funded_by,
             seq: self.t.take_seq()?,
             request_id: request_id.to_owned(),
             reservation_id: None,
@@ -276,6 +300,8 @@ struct Settling<'u> {
     cost_usd: Option<u64>,
     /// The budget's period.
     period: crate::Period,
+    /// The budget's unit.
+    unit: crate::Unit,
     now: DateTime<Utc>,
 }
 
@@ -296,6 +322,11 @@ impl Settling<'_> {
             write_id: self.write_id.to_owned(),
             ..base
         }
+    }
+
+    /// The usage's amount in the budget's unit.
+    fn amount(&self) -> u64 {
+        self.unit.pick(self.total, self.cost_usd.unwrap_or(0))
     }
 
     /// The port's load in the budget's period, now.

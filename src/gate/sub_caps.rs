@@ -105,6 +105,7 @@ impl<S: Sql> Gate<'_, S> {
             unit: crate::Unit::Tokens,
             period_start: start,
             resets_at: ms(window.end),
+            room: None,
         }))
     }
 

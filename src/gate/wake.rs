@@ -61,6 +61,9 @@ pub struct Facts {
     pub next_alert_reset: Option<i64>,
     /// When the gate was last pruned.
     pub pruned_at: Option<i64>,
+    /// When the port's room next changes by itself: a raise starting or
+    /// ending, a credit expiring, a period's end with rollover on.
+    pub next_room_change: Option<i64>,
 }
 
 /// When the gate must next wake up: a hold's expiry, an alert period's
@@ -76,7 +79,11 @@ pub struct Facts {
 /// assert_eq!(next_wake(&facts, &Courier::default(), 1_000), 5_000);
 /// ```
 pub fn next_wake(facts: &Facts, courier: &Courier, now: i64) -> i64 {
-    let mut due = vec![facts.next_expiry, facts.next_alert_reset];
+    let mut due = vec![
+        facts.next_expiry,
+        facts.next_alert_reset,
+        facts.next_room_change,
+    ];
     if courier.dirty {
         due.push(Some(now + SNAPSHOT_DELAY_MS));
     }

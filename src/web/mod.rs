@@ -15,6 +15,7 @@ mod convert;
 mod fast;
 mod forecast;
 mod pricing;
+mod room;
 
 use chrono::{DateTime, Utc};
 use wasm_bindgen::prelude::*;

@@ -36,6 +36,9 @@ pub fn refusal_body(r: &Refusal) -> Value {
             body["remainingUsd"] = usd_number(left).into();
         }
     }
+    if let Some(room) = &r.room {
+        body["room"] = crate::worker::api::credits::room_json(room, r.unit);
+    }
     body
 }
 

@@ -12,7 +12,9 @@
 use futures_util::future::LocalBoxFuture;
 use worker::{Method, Request, Response};
 
-use super::api::{alerts, budgets, holds, keys, metrics, ports, prices, reports, usage, Ctx};
+use super::api::{
+    alerts, budgets, credits, holds, keys, metrics, ports, prices, reports, usage, Ctx,
+};
 use super::http::ApiError;
 
 /// Who may call a route.
@@ -207,6 +209,30 @@ pub static ROUTES: &[Route] = &[
         "/v1/ports/{port}/ledger/retry",
         Auth::Admin,
         |c, p, _| Box::pin(reports::retry_set_aside(c, p.port())),
+    ),
+    api(GET, "/v1/ports/{port}/credits", Auth::Port, |c, p, _| {
+        Box::pin(credits::list_credits(c, p.port()))
+    }),
+    api(POST, "/v1/ports/{port}/credits", Auth::Admin, |c, p, r| {
+        Box::pin(credits::grant(c, p.port(), r))
+    }),
+    api(
+        DELETE,
+        "/v1/ports/{port}/credits/{id}",
+        Auth::Admin,
+        |c, p, _| Box::pin(credits::void(c, p.port(), p.get("id"))),
+    ),
+    api(GET, "/v1/ports/{port}/raises", Auth::Port, |c, p, _| {
+        Box::pin(credits::list_raises(c, p.port()))
+    }),
+    api(POST, "/v1/ports/{port}/raises", Auth::Admin, |c, p, r| {
+        Box::pin(credits::raise(c, p.port(), r))
+    }),
+    api(
+        DELETE,
+        "/v1/ports/{port}/raises/{id}",
+        Auth::Admin,
+        |c, p, _| Box::pin(credits::end_raise(c, p.port(), p.get("id"))),
     ),
     api(GET, "/v1/ports/{port}/status", Auth::Port, |c, p, _| {
         Box::pin(reports::status(c, p.port()))

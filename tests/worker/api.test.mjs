@@ -439,8 +439,8 @@ test("the ledger comes as CSV on request", async () => {
     const lines = res.text.trim().split("\n");
     assert.equal(
       lines[0],
-      "id,createdAt,portId,userId,feature,provider,model,inputTokens,outputTokens,totalTokens,requestId,reservationId,estimated,cachedInputTokens,cacheWriteTokens,reasoningTokens,costUsd",
-      "the columns of before keep their places; token kinds, then the cost, come last",
+      "id,createdAt,portId,userId,feature,provider,model,inputTokens,outputTokens,totalTokens,requestId,reservationId,estimated,cachedInputTokens,cacheWriteTokens,reasoningTokens,costUsd,fundedBy",
+      "the columns of before keep their places; token kinds, then the cost, then what funded the row, come last",
     );
     assert.equal(lines.length, 2);
     assert.ok(lines[1].includes('"model ""quoted"", with comma"'));

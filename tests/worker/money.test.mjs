@@ -166,8 +166,8 @@ test("a price change applies to calls settled after it; rows keep their cost; th
   const rows = (await w.get(`/v1/ports/${port}/ledger`)).json.rows;
   assert.deepEqual(rows.map((r) => [r.requestId, r.costUsd]), [["c", null], ["b", 4], ["a", 1]], "row a kept its cost");
   const csv = (await w.get(`/v1/ports/${port}/ledger?format=csv`)).text.trim().split("\n");
-  assert.ok(csv[0].endsWith(",reasoningTokens,costUsd"));
-  assert.deepEqual(csv.slice(1).map((l) => l.split(",").at(-1)), ["", "4", "1"]);
+  assert.ok(csv[0].endsWith(",reasoningTokens,costUsd,fundedBy"));
+  assert.deepEqual(csv.slice(1).map((l) => l.split(",").slice(-2)), [["", "cap"], ["4", "cap"], ["1", "cap"]]);
   const breakdown = await w.get(`/v1/ports/${port}/breakdown`);
   assert.equal(breakdown.json.breakdown.find((r) => r.feature === "ocr").costUsd, 4);
   const list = (await w.get("/v1/ports")).json.ports.find((p) => p.port === port);

@@ -60,6 +60,12 @@ function httpToPackage(answer) {
   assert.equal(out.heldUsd, 0);
   delete out.unit;
   delete out.heldUsd;
+  // Without credits, raises or rollover the room is the budget's own cap.
+  assert.deepEqual(
+    [out.room.raises, out.room.rollover, out.room.creditsLeft, out.room.nextCreditExpiry, out.room.effectiveCap],
+    [0, 0, 0, null, out.room.cap],
+  );
+  delete out.room;
   return out;
 }
 

@@ -7,12 +7,13 @@ import { tokenAmount } from "./units.js";
  * Daily amounts of the period as columns (tokens, or with `value` and
  * `format` another amount such as dollars), with the running total up to
  * today as a line against the soft and hard caps (the caps count over the
- * whole period). Columns and line share one scale, so a column's height
+ * whole period), and the effective cap (raises and rollover added) when it
+ * differs from the hard cap. Columns and line share one scale, so a column's height
  * reads directly against the caps.
  */
 export function dailyChart(
   daily,
-  { softCap, hardCap, enabled, projected = null, value = (d) => d.tokens, format = tokenAmount, today = new Date().toISOString().slice(0, 10) },
+  { softCap, hardCap, effectiveCap = hardCap, enabled, projected = null, value = (d) => d.tokens, format = tokenAmount, today = new Date().toISOString().slice(0, 10) },
 ) {
   const width = 640;
   const height = 220;
@@ -22,7 +23,7 @@ export function dailyChart(
   const n = Math.max(daily.length, 1);
   let running = 0;
   const cumulative = daily.map((d) => (running += value(d)));
-  const maxTotal = Math.max(Number.MIN_VALUE, running, enabled ? (hardCap ?? 0) : 0, projected ?? 0);
+  const maxTotal = Math.max(Number.MIN_VALUE, running, enabled ? Math.max(hardCap ?? 0, effectiveCap ?? 0) : 0, projected ?? 0);
   const colW = innerW / n;
   const x = (i) => pad.left + i * colW;
   const yDay = (v) => pad.top + innerH - (v / maxTotal) * innerH;
@@ -67,6 +68,8 @@ export function dailyChart(
     for (const [cap, cls, label] of [
       [softCap, "cap-soft", "soft"],
       [hardCap, "cap-hard", "hard"],
+      // The cap in force with raises and rollover, when it differs.
+      [effectiveCap !== hardCap ? effectiveCap : null, "cap-effective", "effective"],
     ]) {
       if (cap === null || cap === undefined || cap > maxTotal) continue;
       const y = yTotal(cap).toFixed(1);

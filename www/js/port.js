@@ -7,6 +7,7 @@ import { resetTime } from "./calendar.js";
 import { capsSection } from "./caps.js";
 import { keysSection } from "./keys.js";
 import { alertsSection } from "./alerts.js";
+import { creditsSection } from "./credits.js";
 import { dailyChart, breakdownChart } from "./charts.js";
 import { amounts, budgetCaps } from "./units.js";
 import { forecastCard } from "./forecast.js";
@@ -74,6 +75,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
       forecastCard(status, rules),
       editor.cards,
       capsSection(port, status, rules, { reload, onError }),
+      creditsSection(port, status, rules, { onError }),
       alertsSection(port, { onError }),
       h(
         "section",
@@ -84,6 +86,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
               dailyChart(status.daily, {
                 softCap: caps.soft,
                 hardCap: caps.hard,
+                effectiveCap: status.room.effectiveCap,
                 enabled: status.budget.enabled,
                 projected: status.forecast?.basis === "period-average" ? status.forecast.projectedUsed : null,
                 ...(inUsd ? { value: (d) => d.costUsd ?? 0, format: usd } : {}),

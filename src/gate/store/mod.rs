@@ -3,6 +3,7 @@
 //! No rule lives here; [`super::Gate`] decides, this reads and writes.
 
 mod counters;
+pub mod credits;
 mod entries;
 mod holds;
 
@@ -121,5 +122,6 @@ pub fn entry_of(row: &Row) -> Entry {
         created_at: row.int("created_at").unwrap_or(0),
         version: row.count("version"),
         write_id: row.text("write_id").unwrap_or_default(),
+        funded_by: row.text("funded_by"),
     }
 }

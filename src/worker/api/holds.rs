@@ -7,9 +7,7 @@ use worker::{Request, Response};
 use super::json::{self, remaining, replayed};
 use super::usage::{call_usage, priced, usage_fingerprint, USAGE_FIELDS};
 use super::{query, Ctx};
-use crate::gate::{
-    judge, CommitOutcome, HoldRequest, HoldState, Judged, ReleaseOutcome, ReserveOutcome,
-};
+use crate::gate::{CommitOutcome, HoldRequest, HoldState, Judged, ReleaseOutcome, ReserveOutcome};
 use crate::time::iso;
 use crate::worker::http::{json_response, read_json, ApiError};
 use crate::worker::ids::{fingerprint, random_id};
@@ -151,7 +149,8 @@ pub async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
     let budget = view.budget.budget;
     ctx.remember(&budget, &view.load);
     // The very rule a reservation is held by, in the gate.
-    let Judged::Decided { decision, .. } = judge(&budget, &view.load, &estimate.judged(), ctx.now)
+    let Judged::Decided { decision, .. } =
+        crate::gate::credits::judge_in(&budget, &view.room, &estimate.judged(), ctx.now)
     else {
         return Err(unpriced(estimate.model.as_deref()));
     };
@@ -163,6 +162,7 @@ pub async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
             answer["scopeId"] = Value::Null;
         }
     }
+    answer["room"] = super::credits::room_view_json(&view.room, budget.unit);
     answer["heldTokens"] = view.load.held_tokens.into();
     answer["heldUsd"] = usd_number(view.load.held_usd).into();
     Ok(json_response(200, &answer))

@@ -68,6 +68,9 @@ struct LedgerRow<'a> {
     reservation_id: Option<&'a str>,
     estimated: bool,
     created_at: String,
+    /// What funded it: `cap`, or each source and its amount in the
+    /// budget's unit (`cap:70,cr_…:30`).
+    funded_by: &'a str,
 }
 
 /// A port's load as the API shows it (`Load` in the OpenAPI document).
@@ -126,6 +129,7 @@ pub fn entry(port: &str, e: &Entry) -> Value {
         reservation_id: e.reservation_id.as_deref(),
         estimated: e.estimated,
         created_at: iso(instant(e.created_at)),
+        funded_by: e.funded_by.as_deref().unwrap_or("cap"),
     })
 }
 

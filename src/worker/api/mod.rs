@@ -10,10 +10,12 @@
 //! - [`reports`]: breakdown, ledger (JSON and CSV), status.
 //! - [`ports`]: the port list. [`keys`]: port keys.
 //! - [`prices`]: the price table (read; set and delete a model's price).
+//! - [`credits`]: credits and temporary raises.
 //! - [`alerts`]: thresholds, webhook endpoints, deliveries (admin).
 
 pub mod alerts;
 pub mod budgets;
+pub mod credits;
 pub mod holds;
 pub mod json;
 pub mod keys;

@@ -47,6 +47,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "cacheWriteTokens",
     "reasoningTokens",
     "costUsd",
+    "fundedBy",
 ];
 
 /// The port's view after its outbox was delivered (as far as D1 allows).
@@ -226,6 +227,7 @@ fn ledger_csv(port: &str, rows: &[Entry]) -> String {
             r.tokens.cache_write_tokens.to_string(),
             r.tokens.reasoning_tokens.to_string(),
             r.cost_usd.map(usd_string).unwrap_or_default(),
+            r.funded_by.clone().unwrap_or_else(|| "cap".into()),
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         text.push_str(&line.join(","));
@@ -277,6 +279,7 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
             "month": json::period_load(&view.by_period[2], &windows[2]),
         },
         "capStatus": json::cap_of(&budget, &view.load, ctx.now),
+        "room": super::credits::room_view_json(&view.room, budget.unit),
         "forecast": json::forecast(&budget, &view.load, ctx.now),
         "breakdown": breakdown_json(&results[0]),
         "daily": daily.iter().map(|d| json!({

@@ -263,6 +263,14 @@ impl GateClient {
         Ok(answer.retried)
     }
 
+    /// Changes or reads the port's credits and raises.
+    pub async fn grants(
+        &self,
+        request: crate::gate::credits::GrantOp,
+    ) -> Result<Answered<crate::gate::credits::GrantOutcome>, StoreError> {
+        self.call(&GateRequest::Grants { request }).await
+    }
+
     /// The port's alert thresholds; each part replaced first when given.
     pub async fn alerts(
         &self,

@@ -232,10 +232,11 @@ pub(super) async fn sync_budget_replica(inner: &Rc<Inner>, faults: Rc<Faults>) {
 /// Sets the alarm for what [`wake::next_wake`] says comes first, unless it
 /// is already set sooner.
 pub(super) async fn schedule(inner: &Rc<Inner>) {
-    let Ok(facts) = atomically(&inner.state, |g| g.facts()) else {
+    let clock = inner.clock.get();
+    let now = clock.now().timestamp_millis();
+    let Ok(facts) = atomically(&inner.state, move |g| g.facts(now)) else {
         return;
     };
-    let clock = inner.clock.get();
     let courier = *inner.courier.borrow();
     let next = wake::next_wake(&facts, &courier, clock.now().timestamp_millis());
     let at = clock.runtime_ms(next);

@@ -100,6 +100,11 @@ pub enum GateRequest {
         #[serde(default)]
         projected: Option<bool>,
     },
+    /// A change to, or a question about, the port's credits and raises.
+    Grants {
+        /// What to do.
+        request: crate::gate::credits::GrantOp,
+    },
     /// Benchmarks only (the test seams): fill the gate with `rows`
     /// delivered entries of history.
     SeedHistory {
@@ -172,6 +177,7 @@ impl GateRequest {
             },
             GateRequest::SeedHistory { rows, users } => Operation::SeedHistory { rows, users },
             GateRequest::RetrySetAside => Operation::RetrySetAside,
+            GateRequest::Grants { request } => Operation::Grants(request),
             GateRequest::Sync => return None,
         })
     }
@@ -224,6 +230,7 @@ pub fn answer_of(applied: Applied) -> serde_json::Value {
         Outcome::Alerts(thresholds) => json(&thresholds),
         Outcome::Seeded => json(&()),
         Outcome::Retried(retried) => json(&RetriedAnswer { retried }),
+        Outcome::Grants(o) => answered(json(&o)),
         Outcome::Ticked { expired, pruned } => {
             serde_json::json!({ "expired": expired, "pruned": pruned })
         }
