@@ -22,21 +22,24 @@ pub(super) struct CalendarFields {
 impl CalendarFields {
     /// Reads and checks the fields of an update.
     pub(super) fn read(raw: &RawBudget) -> Result<CalendarFields, Error> {
-        let text = |value: &Option<FieldValue>, field: &str| match value {
-            None | Some(FieldValue::Null) => Ok(None),
-            Some(FieldValue::Text(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(Error::invalid_type(field, "a string")),
+        let zone = match &raw.time_zone {
+            None | Some(FieldValue::Null) => None,
+            Some(FieldValue::Text(s)) => Some(s),
+            Some(_) => return Err(Error::invalid_type("timeZone", "a string")),
         };
-        let zone = text(&raw.time_zone, "timeZone")?;
-        let week = text(&raw.week_start, "weekStart")?;
+        let week = match &raw.week_start {
+            None | Some(FieldValue::Null) => None,
+            Some(FieldValue::Text(s)) => Some(s),
+            Some(_) => return Err(Error::invalid_type("weekStart", "a string")),
+        };
         let day = match &raw.month_start_day {
             None | Some(FieldValue::Null) => None,
             Some(FieldValue::Number(n)) => Some(month_start_day(*n)?),
             Some(_) => return Err(Error::invalid_type("monthStartDay", "a number")),
         };
         Ok(CalendarFields {
-            zone: zone.map(|z| Zone::named(&z)).transpose()?,
-            week_start: week.map(|w| week_day(&w)).transpose()?,
+            zone: zone.map(|z| Zone::named(z)).transpose()?,
+            week_start: week.map(|w| week_day(w)).transpose()?,
             month_start_day: day,
         })
     }
