@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc, Weekday};
 use serde::ser::SerializeMap;
 
 use super::raw::{FieldValue, RawBudget};
+use super::Budget;
 use crate::calendar::{month_start_day, week_day, week_day_name};
-use crate::{Calendar, CalendarChange, Error, Zone};
+use crate::{Calendar, CalendarChange, Error, Period, PeriodWindow, Zone};
 
 /// The calendar fields an update names (each `None` when absent or `null`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -22,21 +23,24 @@ pub(super) struct CalendarFields {
 impl CalendarFields {
     /// Reads and checks the fields of an update.
     pub(super) fn read(raw: &RawBudget) -> Result<CalendarFields, Error> {
-        let text = |value: &Option<FieldValue>, field: &str| match value {
-            None | Some(FieldValue::Null) => Ok(None),
-            Some(FieldValue::Text(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(Error::invalid_type(field, "a string")),
+        let zone = match &raw.time_zone {
+            None | Some(FieldValue::Null) => None,
+            Some(FieldValue::Text(s)) => Some(s),
+            Some(_) => return Err(Error::invalid_type("timeZone", "a string")),
         };
-        let zone = text(&raw.time_zone, "timeZone")?;
-        let week = text(&raw.week_start, "weekStart")?;
+        let week = match &raw.week_start {
+            None | Some(FieldValue::Null) => None,
+            Some(FieldValue::Text(s)) => Some(s),
+            Some(_) => return Err(Error::invalid_type("weekStart", "a string")),
+        };
         let day = match &raw.month_start_day {
             None | Some(FieldValue::Null) => None,
             Some(FieldValue::Number(n)) => Some(month_start_day(*n)?),
             Some(_) => return Err(Error::invalid_type("monthStartDay", "a number")),
         };
         Ok(CalendarFields {
-            zone: zone.map(|z| Zone::named(&z)).transpose()?,
-            week_start: week.map(|w| week_day(&w)).transpose()?,
+            zone: zone.map(|z| Zone::named(z)).transpose()?,
+            week_start: week.map(|w| week_day(w)).transpose()?,
             month_start_day: day,
         })
     }
@@ -148,5 +152,44 @@ pub(super) fn change_on_save(
             previous: old.calendar,
             until: old.window(now).end,
         }),
+    }
+}
+
+impl Budget {
+    /// The window of the budget's period containing `at`, in its calendar.
+    pub fn window(&self, at: chrono::DateTime<chrono::Utc>) -> PeriodWindow {
+        self.window_of(self.period, at)
+    }
+
+    /// The window of `period` containing `at`, in the budget's calendar
+    /// (the previous one before a change in progress takes over).
+    pub fn window_of(&self, period: Period, at: chrono::DateTime<chrono::Utc>) -> PeriodWindow {
+        match &self.calendar_change {
+            Some(change) => change.window(&self.calendar, period, at),
+            None => self.calendar.window(period, at),
+        }
+    }
+
+    /// The starts (epoch ms) of the day, week and month containing `at`
+    /// (epoch ms), in the budget's calendar: the keys its counters go
+    /// under.
+    pub fn period_starts(&self, at: i64) -> [i64; 3] {
+        let at = crate::time::instant(at);
+        Period::ALL.map(|p| crate::time::ms(self.window_of(p, at).start))
+    }
+
+    /// This budget as saved over `old` at `now`: its calendar change set by
+    /// the rule of a calendar change (the current period keeps the end the
+    /// old calendar gave it; the new calendar takes over from there).
+    /// `saved_before` is false for a port that never had a budget: its new
+    /// calendar applies at once.
+    pub fn calendar_changed(
+        mut self,
+        old: &Budget,
+        saved_before: bool,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Budget {
+        self.calendar_change = change_on_save(old, self.calendar, saved_before, now);
+        self
     }
 }

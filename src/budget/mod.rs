@@ -14,7 +14,7 @@ pub use unit::Unit;
 
 use crate::pricing::{usd_micros, usd_number, Price};
 use crate::tokens::tokens_from_f64;
-use crate::{Calendar, CalendarChange, Error, ErrorCode, Period, PeriodWindow};
+use crate::{Calendar, CalendarChange, Error, ErrorCode, Period};
 
 /// The soft cap of a port with no stored budget.
 pub const DEFAULT_SOFT_CAP_TOKENS: u64 = 100_000;
@@ -104,44 +104,6 @@ impl Serialize for Budget {
 }
 
 impl Budget {
-    /// The window of the budget's period containing `at`, in its calendar.
-    pub fn window(&self, at: chrono::DateTime<chrono::Utc>) -> PeriodWindow {
-        self.window_of(self.period, at)
-    }
-
-    /// The window of `period` containing `at`, in the budget's calendar
-    /// (the previous one before a change in progress takes over).
-    pub fn window_of(&self, period: Period, at: chrono::DateTime<chrono::Utc>) -> PeriodWindow {
-        match &self.calendar_change {
-            Some(change) => change.window(&self.calendar, period, at),
-            None => self.calendar.window(period, at),
-        }
-    }
-
-    /// The starts (epoch ms) of the day, week and month containing `at`
-    /// (epoch ms), in the budget's calendar: the keys its counters go
-    /// under.
-    pub fn period_starts(&self, at: i64) -> [i64; 3] {
-        let at = crate::time::instant(at);
-        Period::ALL.map(|p| crate::time::ms(self.window_of(p, at).start))
-    }
-
-    /// This budget as saved over `old` at `now`: its calendar change set by
-    /// the rule of a calendar change (the current period keeps the end the
-    /// old calendar gave it; the new calendar takes over from there).
-    /// `saved_before` is false for a port that never had a budget: its new
-    /// calendar applies at once.
-    pub fn calendar_changed(
-        mut self,
-        old: &Budget,
-        saved_before: bool,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Budget {
-        self.calendar_change =
-            calendar_fields::change_on_save(old, self.calendar, saved_before, now);
-        self
-    }
-
     /// True when any money setting is set (a `usd` unit, a cap in dollars or
     /// a fallback price): a budget without one has the original's shape.
     pub fn has_money_settings(&self) -> bool {

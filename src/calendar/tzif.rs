@@ -55,8 +55,10 @@ impl ZoneRules {
         // The rule's changes written out to 2100, so that the years a port
         // lives in take a binary search rather than the rule's calendar
         // arithmetic (measured: docs/figures.md); later years use the rule.
-        // (A zone with no transitions keeps the rule for every instant.)
-        if let (Some(rule), Some(last)) = (&rule, times.last()) {
+        // (A zone with no transitions keeps the rule for every instant.) Not
+        // in the package, whose core is measured in bytes and is not on a
+        // hot path: the answers are the same (tested below).
+        if let (false, Some(rule), Some(last)) = (cfg!(feature = "web"), &rule, times.last()) {
             let from = super::civil(*last).map_or(1970, |dt| chrono::Datelike::year(&dt));
             for year in from..=2100 {
                 for (at, offset) in rule.changes_in(year) {
@@ -97,8 +99,15 @@ impl ZoneRules {
     pub fn first_at_or_after(&self, local: i64) -> i64 {
         let before = self.offset_at(local - 86_400);
         let after = self.offset_at(local + 86_400);
-        let valid = [before, after]
-            .into_iter()
+        // One candidate when no change is near (the common case).
+        let candidates = if before == after {
+            &[before][..]
+        } else {
+            &[before, after][..]
+        };
+        let valid = candidates
+            .iter()
+            .copied()
             .map(|o| local - i64::from(o))
             .filter(|t| i64::from(self.offset_at(*t)) == local - t)
             .min();

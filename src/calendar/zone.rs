@@ -65,6 +65,16 @@ impl Zone {
         let unknown =
             |why: &'static str| Error::new(ErrorCode::UnknownTimeZone, Some("timeZone"), why);
         const NOT_A_ZONE: &str = "timeZone must be an IANA time zone name";
+        // A zone read before: no copy of its bytes, no parse.
+        let known = ZONES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .find(|z| z.name.eq_ignore_ascii_case(name));
+        if let Some(z) = known {
+            return Ok(Zone(Some(z)));
+        }
         let (canonical, bytes) =
             match lookup(name) {
                 Lookup::Found(canonical, bytes) => (canonical, bytes),

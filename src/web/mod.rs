@@ -59,9 +59,6 @@ export interface Budget {
   hardCapUsd?: number | null;
   /** The price of models the price table does not know, for this port's calls. */
   fallbackPrice?: Price | null;
-  timeZone?: string | null;
-  weekStart?: WeekDay | null;
-  monthStartDay?: number | null;
   /** The IANA time zone whose local days make the periods; absent: `UTC` (others need `loadTimeZones`). */
   timeZone?: string;
   /** The first day of a week; absent: `monday`. */
@@ -85,6 +82,9 @@ export interface BudgetUpdate {
   softCapUsd?: number | null;
   hardCapUsd?: number | null;
   fallbackPrice?: Price | null;
+  timeZone?: string | null;
+  weekStart?: WeekDay | null;
+  monthStartDay?: number | null;
 }
 
 /** The call may proceed. */

@@ -6,6 +6,7 @@ import init, {
   evaluateBudget, capStatus, summarizeUsage, mergeBudget, normalizeBudget, periodStart,
   decide, decideMany, DecisionCode, isAiBudgetError, holdUsd, costUsd, evaluateCaps, forecast,
   type Forecast,
+  budgetWindow, loadTimeZones, timeZoneDatabase, type TimeZoneData, type BudgetWindow,
   type Budget, type BudgetCheckResult, type CapState, type UsageSummary, type AiBudgetErrorCode,
   type BudgetUsd, type BudgetCheckResultUsd, type CapStatusUsd, type CapsCheckResultUsd,
 } from 'ai-budget';
@@ -81,3 +82,12 @@ evaluateBudget({ enabled: true }, 0, 0);
 evaluateBudget(updated, '10', 0);
 // @ts-expect-error an update cannot carry unknown fields
 mergeBudget(updated, { hardCap: 5 });
+
+// Calendars: the time-zone part is typed, and a window has two Dates.
+const zones: TimeZoneData = { version: '2026f', names: 'UTC', ranges: new Uint32Array(2), data: new Uint8Array(0) };
+use(zones, loadTimeZones, timeZoneDatabase());
+const local: BudgetWindow = budgetWindow({ enabled: true, softCapTokens: 1, hardCapTokens: 2, period: 'week', timeZone: 'Asia/Tokyo', weekStart: 'sunday', monthStartDay: 31 });
+use(local.resetsAt.getTime(), local.periodStart.getTime());
+// @ts-expect-error weekStart is a lower-case week day
+budgetWindow({ enabled: true, softCapTokens: 1, hardCapTokens: 2, period: 'week', weekStart: 'Sunday' });
+
