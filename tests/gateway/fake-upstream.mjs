@@ -3,7 +3,9 @@
 // lines, SDK-valid: response.created first, output_item.added and
 // content_part.added before the deltas, a terminal event with usage),
 // embeddings, token counting (OpenAI responses/input_tokens, Anthropic
-// count_tokens), and Anthropic messages (plain and SSE).
+// count_tokens), Anthropic messages (plain and SSE), and Gemini's native API
+// (generateContent, streamGenerateContent as SSE with `alt=sse` or as one JSON
+// array without, countTokens).
 //
 // Each call picks its behaviour through its model name, `name?knob=value&...`,
 // so concurrent calls never share state:
@@ -34,6 +36,16 @@
 //                    streams, plain answers and error bodies alike
 // The response names the model `<name>-snapshot`, as providers name a dated
 // version of the alias asked for.
+//
+// Gemini names its model in the path, where `?` cannot go: its knobs follow
+// the name after semicolons, `models/gem;in=10;out=3:generateContent`. Besides
+// in, out, status, nousage, truncate, hang, split and chunkDelay it reads
+//   thoughts=N       thinking tokens (thoughtsTokenCount, beside the candidates)
+//   cached=N         cachedContentTokenCount (inside the prompt count)
+//   toolUse=N        toolUsePromptTokenCount
+//   usageOnly=1      content chunks carry the prompt count alone; the usage comes
+//                    in a last chunk without candidates
+// Every streamed chunk repeats the cumulative usage so far, as Gemini does.
 import http from "node:http";
 
 export class FakeUpstream {
@@ -79,6 +91,9 @@ export class FakeUpstream {
   get anthropicBase() {
     return `${this.url}/anthropic`;
   }
+  get geminiBase() {
+    return `${this.url}/gemini`;
+  }
 
   async stop() {
     for (const s of this.sockets) s.destroy();
@@ -98,6 +113,7 @@ export class FakeUpstream {
       body = undefined;
     }
     this.requests.push({ path: req.url, headers: req.headers, body, text, bytes: Buffer.byteLength(text) });
+    if (req.url.startsWith("/gemini/")) return this.#gemini(req, res, body, text);
     const [name, query = ""] = String(body?.model ?? "").split("?");
     const knobs = Object.fromEntries(new URLSearchParams(query));
     const num = (k, d) => (knobs[k] !== undefined ? Number(knobs[k]) : d);
@@ -278,6 +294,66 @@ export class FakeUpstream {
       ev(`response.${terminal}`, { response: done }),
     ];
     return this.#stream(req, res, events, tail, knobs);
+  }
+
+  /** Gemini's native API: the model and its knobs from the path. */
+  async #gemini(req, res, body, text) {
+    const [path, query = ""] = req.url.split("?");
+    const match = /^\/gemini\/v1beta\/models\/([^/:]+):(\w+)$/.exec(path);
+    if (!match) return json(res, 404, { error: { code: 404, message: `fake upstream has no ${path}`, status: "NOT_FOUND" } });
+    const [name, ...pairs] = match[1].split(";");
+    const method = match[2];
+    const knobs = Object.fromEntries(pairs.map((p) => p.split("=")));
+    const num = (k, d) => (knobs[k] !== undefined ? Number(knobs[k]) : d);
+    const key = req.headers["x-goog-api-key"];
+    if (knobs.status) {
+      const status = Number(knobs.status);
+      return json(res, status, { error: { code: status, message: `fake upstream error ${status} for key ${key}`, status: "INTERNAL" } });
+    }
+    const input = knobs.in === "max" ? Buffer.byteLength(text) : num("in", 11);
+    if (method === "countTokens") return json(res, 200, { totalTokens: input });
+    const bound = body.generationConfig?.maxOutputTokens ?? Infinity;
+    const output = Math.min(num("out", 5), bound);
+    const thoughts = Math.min(num("thoughts", 0), bound - output);
+    const cached = Math.min(num("cached", 0), input);
+    const toolUse = num("toolUse", 0);
+    const words = Array.from({ length: Math.max(output, 1) }, (_, i) => `w${i} `);
+    const modelVersion = `${name}-snapshot`;
+    // Usage as Gemini reports it: zero counts left out.
+    const usage = (candidates, withThoughts = true) => ({
+      promptTokenCount: input,
+      ...(candidates ? { candidatesTokenCount: candidates } : {}),
+      ...(withThoughts && thoughts ? { thoughtsTokenCount: thoughts } : {}),
+      ...(cached ? { cachedContentTokenCount: cached } : {}),
+      ...(toolUse ? { toolUsePromptTokenCount: toolUse } : {}),
+      totalTokenCount: input + candidates + (withThoughts ? thoughts : 0) + toolUse,
+    });
+    const candidate = (t, finish) => ({ content: { parts: [{ text: t }], role: "model" }, index: 0, ...(finish ? { finishReason: "STOP" } : {}) });
+    if (method === "generateContent") {
+      return json(res, 200, {
+        candidates: [candidate(words.join(""), true)],
+        ...(knobs.nousage ? {} : { usageMetadata: usage(output) }),
+        modelVersion,
+        responseId: "gem-fake",
+      });
+    }
+    // streamGenerateContent: one chunk per word, each with the usage so far.
+    const chunks = words.map((w, i) => {
+      const last = i === words.length - 1;
+      const chunk = { candidates: [candidate(w, last)], modelVersion, responseId: "gem-fake" };
+      if (knobs.usageOnly) chunk.usageMetadata = { promptTokenCount: input, totalTokenCount: input };
+      else if (!knobs.nousage) chunk.usageMetadata = usage(Math.min(i + 1, output), true);
+      return chunk;
+    });
+    const tail = [];
+    if (knobs.usageOnly) tail.push({ usageMetadata: usage(output), modelVersion, responseId: "gem-fake" });
+    const sse = new URLSearchParams(query).get("alt") === "sse";
+    if (!sse) {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify([...chunks, ...tail]));
+    }
+    const ev = (c) => `data: ${JSON.stringify(c)}\r\n\r\n`;
+    return this.#stream(req, res, chunks.slice(0, -1).map(ev), [...chunks.slice(-1), ...tail].map(ev), knobs);
   }
 
   async #stream(req, res, events, tail, knobs) {
