@@ -5,7 +5,11 @@
 
 use serde_json::Value;
 
-use super::usage::{read_usage, reported_tokens, responses_event_usage, UsageFormat};
+use super::usage::{
+    read_usage, reported_tokens, response_billing, responses_event_usage, usage_billing,
+    UsageFormat,
+};
+use crate::pricing::billing::Billing;
 use crate::TokenCounts;
 
 /// What the stream showed of the call's usage.
@@ -23,6 +27,9 @@ pub struct SeenUsage {
     pub complete: bool,
     /// The model the provider named.
     pub model: Option<String>,
+    /// How the provider said it billed the call (its service tier, 1-hour
+    /// cache writes), as last reported.
+    pub billing: Billing,
 }
 
 impl SeenUsage {
@@ -283,6 +290,7 @@ impl UsageTracker {
         };
         if let Some(read) = read_usage(UsageFormat::OpenAiChat, usage) {
             self.seen.take(read);
+            self.seen.billing = response_billing(UsageFormat::OpenAiChat, chunk);
         }
         if let Some(model) = chunk.get("model").and_then(Value::as_str) {
             self.seen.model = Some(model.to_owned());
@@ -298,6 +306,9 @@ impl UsageTracker {
     fn read_responses(&mut self, event: &Value) {
         if let Some((usage, model)) = responses_event_usage(event) {
             self.seen.take(usage);
+            if let Some(response) = event.get("response") {
+                self.seen.billing = response_billing(UsageFormat::OpenAiResponses, response);
+            }
             if model.is_some() {
                 self.seen.model = model;
             }
@@ -323,6 +334,9 @@ impl UsageTracker {
             reported("cache_creation_input_tokens"),
             reported("cache_read_input_tokens"),
         );
+        if let Some(billing) = usage_billing(usage) {
+            seen.billing = billing;
+        }
         if new_uncached.is_none() && new_writes.is_none() && new_reads.is_none() {
             return;
         }
@@ -542,6 +556,27 @@ mod tests {
                 cache_write_tokens: 7,
                 reasoning_tokens: 0,
             })
+        );
+    }
+
+    #[test]
+    fn an_anthropic_stream_keeps_its_service_tier_and_1h_cache_writes() {
+        let stream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5,\"cache_creation_input_tokens\":700,\"cache_creation\":{\"ephemeral_5m_input_tokens\":200,\"ephemeral_1h_input_tokens\":500},\"service_tier\":\"priority\",\"output_tokens\":1}}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":6}}\n\n",
+        );
+        let mut tracker = UsageTracker::new(UsageFormat::Anthropic, false);
+        tracker.feed(stream.as_bytes());
+        assert_eq!(
+            tracker.seen().billing,
+            Billing {
+                service_tier: crate::pricing::billing::ServiceTier::Priority,
+                cache_write_1h_tokens: 500
+            }
+        );
+        assert_eq!(
+            tracker.seen().final_usage().unwrap().cache_write_tokens,
+            700
         );
     }
 

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use crate::pricing::billing::{Billing, ServiceTier};
 use crate::{tokens_from_f64, TokenCounts};
 
 /// Which usage object a provider's API reports.
@@ -131,6 +132,39 @@ pub fn read_usage(format: UsageFormat, usage: &Value) -> Option<TokenCounts> {
 /// The usage a complete (non-streamed) response body reports, if well-formed.
 pub fn response_usage(format: UsageFormat, body: &Value) -> Option<TokenCounts> {
     read_usage(format, body.get(format.usage_key())?)
+}
+
+/// How a usage object says the call was billed: Anthropic's
+/// `service_tier` and 1-hour cache writes
+/// (`cache_creation.ephemeral_1h_input_tokens`); `None` when it says
+/// neither.
+pub fn usage_billing(usage: &Value) -> Option<Billing> {
+    let tier = usage.get("service_tier").and_then(Value::as_str);
+    let writes_1h = reported_tokens(
+        usage
+            .get("cache_creation")
+            .and_then(|c| c.get("ephemeral_1h_input_tokens")),
+    );
+    (tier.is_some() || writes_1h.is_some()).then(|| Billing {
+        service_tier: ServiceTier::from_answer(tier),
+        cache_write_1h_tokens: writes_1h.unwrap_or(0),
+    })
+}
+
+/// How a response (a whole body, a stream chunk, a Responses object) says
+/// the call was billed: the service tier that served it (OpenAI's
+/// top-level `service_tier`, Anthropic's in its usage) and the 1-hour
+/// cache writes. Standard, with no 1-hour writes, when it says nothing.
+pub fn response_billing(format: UsageFormat, body: &Value) -> Billing {
+    let from_usage = body.get(format.usage_key()).and_then(usage_billing);
+    let tier = body.get("service_tier").and_then(Value::as_str);
+    match (from_usage, tier) {
+        (Some(billing), None) => billing,
+        (from_usage, tier) => Billing {
+            service_tier: ServiceTier::from_answer(tier),
+            ..from_usage.unwrap_or_default()
+        },
+    }
 }
 
 /// The model a response body names as the one that answered, if any.
@@ -311,6 +345,30 @@ mod tests {
             response_usage(UsageFormat::Gemini, &json!({"usage": plain})),
             None,
             "Gemini's usage is under usageMetadata"
+        );
+    }
+
+    #[test]
+    fn the_tier_billed_is_the_one_the_answer_names_and_1h_writes_are_kept() {
+        let openai = json!({"service_tier": "priority", "usage": {"prompt_tokens": 1, "completion_tokens": 1}});
+        assert_eq!(
+            response_billing(UsageFormat::OpenAiChat, &openai).service_tier,
+            ServiceTier::Priority
+        );
+        let asked_flex_served_default = json!({"service_tier": "default", "usage": {}});
+        assert_eq!(
+            response_billing(UsageFormat::OpenAiResponses, &asked_flex_served_default),
+            Billing::default()
+        );
+        let anthropic = json!({"usage": {"input_tokens": 5, "output_tokens": 1,
+            "cache_creation_input_tokens": 300, "service_tier": "batch",
+            "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200}}});
+        assert_eq!(
+            response_billing(UsageFormat::Anthropic, &anthropic),
+            Billing {
+                service_tier: ServiceTier::Batch,
+                cache_write_1h_tokens: 200
+            }
         );
     }
 

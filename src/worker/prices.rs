@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::d1::StoreError;
 use super::settings::Settings;
+use crate::pricing::billing::{bound_as_billed, cost_as_billed, Billing};
 use crate::pricing::{base_model, default_prices, Price, PriceTable};
 
 const PREFIX: &str = "price:v1:";
@@ -94,15 +95,33 @@ impl Settings {
         model: &str,
         tokens: &crate::TokenCounts,
     ) -> Result<Option<u64>, StoreError> {
+        self.cost_billed_now(model, tokens, &Billing::default())
+            .await
+    }
+
+    /// What a call of `model` with `tokens`, billed as `billing` says (the
+    /// service tier that served it, its 1-hour cache writes), costs now:
+    /// [`cost_as_billed`] at the entry in force (its input-size tiers
+    /// included), `None` when the table has no price for it.
+    ///
+    /// # Errors
+    /// KV's.
+    pub async fn cost_billed_now(
+        &self,
+        model: &str,
+        tokens: &crate::TokenCounts,
+        billing: &Billing,
+    ) -> Result<Option<u64>, StoreError> {
         Ok(self
             .prices_for(model)
             .await?
-            .price_of(model)
-            .map(|price| crate::pricing::cost(tokens, price)))
+            .billed_of(model)
+            .map(|price| cost_as_billed(tokens, billing, &price)))
     }
 
     /// The money hold of a call of `model` estimated at `input` and
-    /// `output` tokens ([`crate::pricing::bound`] at the price in force),
+    /// `output` tokens ([`bound_as_billed`] at the entry in force: whatever
+    /// tier serves it, whatever size tier its input reaches),
     /// `None` when the table has no price for it: how the API and the
     /// gateway hold a call.
     ///
@@ -117,8 +136,8 @@ impl Settings {
         Ok(self
             .prices_for(model)
             .await?
-            .price_of(model)
-            .map(|price| crate::pricing::bound(input, output, price)))
+            .billed_of(model)
+            .map(|price| bound_as_billed(input, output, &price)))
     }
 
     /// Sets `model`'s price.

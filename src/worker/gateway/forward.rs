@@ -17,6 +17,7 @@ use super::stream::{self, UsageTracker};
 use super::Call;
 use crate::gate::PortLoad;
 use crate::llm::redact::Redactor;
+use crate::pricing::billing::Billing;
 
 impl Call {
     /// Sends the call upstream and answers with the provider's response,
@@ -142,10 +143,13 @@ impl Call {
         let model = parsed
             .as_ref()
             .and_then(|v| provider::response_model(self.endpoint, v));
+        let billing = parsed.as_ref().map_or_else(Billing::default, |v| {
+            crate::llm::usage::response_billing(self.endpoint.usage_format(), v)
+        });
         // Committed after the answer, like a stream: the client does not wait
         // for the ledger write; the budget headers show the state as of the gate.
         self.ctx.wait_until(async move {
-            held.commit(usage, model.as_deref()).await;
+            held.commit(usage, model.as_deref(), billing).await;
         });
         answer.with_body(body)
     }
