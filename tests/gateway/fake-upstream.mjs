@@ -24,6 +24,12 @@
 //                    details; part of the input)
 //   reasoning=N      reasoning tokens to report (part of the output)
 //   cacheRead=N, cacheWrite=N   Anthropic cache reads and writes (added to input)
+//   cacheWrite1h=N   the part of the Anthropic cache writes kept for an hour
+//                    (usage.cache_creation.ephemeral_1h_input_tokens)
+//   tier=T           the service tier the answer says served the call (OpenAI
+//                    chat's service_tier, Anthropic's usage.service_tier)
+//   dated=1          answer with the model `<name>-2025-04-14` (a dated id of a
+//                    model the shipped price table knows) instead of -snapshot
 //   terminal=K       a Responses stream ends with `response.K` (completed,
 //                    incomplete or failed; default completed)
 //   truncate=N       stream N events, then end without usage
@@ -117,7 +123,7 @@ export class FakeUpstream {
     const [name, query = ""] = String(body?.model ?? "").split("?");
     const knobs = Object.fromEntries(new URLSearchParams(query));
     const num = (k, d) => (knobs[k] !== undefined ? Number(knobs[k]) : d);
-    const model = `${name}-snapshot`;
+    const model = knobs.dated ? `${name}-2025-04-14` : `${name}-snapshot`;
     // `/compat/v1/...` is an OpenAI-compatible provider of another name.
     const path = req.url.split("?")[0].replace(/^\/compat\//, "/openai/");
     const anthropic = path.startsWith("/anthropic/");
@@ -186,12 +192,13 @@ export class FakeUpstream {
           object: "chat.completion",
           created: 1764349200,
           model,
+          ...(knobs.tier ? { service_tier: knobs.tier } : {}),
           choices: [{ index: 0, message: { role: "assistant", content: words.join("") }, finish_reason: "stop" }],
           ...(knobs.nousage ? {} : { usage }),
         });
       }
       const includeUsage = body.stream_options?.include_usage === true;
-      const base = { id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1764349200, model };
+      const base = { id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1764349200, model, ...(knobs.tier ? { service_tier: knobs.tier } : {}) };
       const extra = includeUsage ? { usage: null } : {};
       const events = [
         { ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }], ...extra },
@@ -217,6 +224,10 @@ export class FakeUpstream {
           output_tokens: output,
           cache_creation_input_tokens: num("cacheWrite", 0),
           cache_read_input_tokens: num("cacheRead", 0),
+          ...(knobs.cacheWrite1h !== undefined
+            ? { cache_creation: { ephemeral_5m_input_tokens: num("cacheWrite", 0) - num("cacheWrite1h", 0), ephemeral_1h_input_tokens: num("cacheWrite1h", 0) } }
+            : {}),
+          ...(knobs.tier ? { service_tier: knobs.tier } : {}),
           ...(knobs.reasoning !== undefined ? { output_tokens_details: { thinking_tokens: reasoning } } : {}),
         },
       };

@@ -167,3 +167,39 @@ test("prices KV cannot read: a token budget's call is served without a cost, a u
   assert.equal(g.upstream.requests.length, sent, "nothing forwarded");
   assert.equal((await g.worker.holds(usdPort, { all: false })).length, 0, "nothing held");
 });
+
+test("a call is priced at the service tier the answer says served it, not the one asked for", async () => {
+  const port = "gm-tiers";
+  // The requested id (with its knobs) is held at the fallback price; the
+  // answered one is a dated id of the shipped gpt-4.1.
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 10, fallbackPrice: { inputPerMTok: 20, outputPerMTok: 40 } });
+  const client = openai(port, key);
+  const ask = (tier) => ({ model: `gpt-4.1?in=10000&out=1000&cached=4000&dated=1&tier=${tier}`, service_tier: "priority", max_tokens: 1000, messages: [{ role: "user", content: "Hi" }] });
+  await client.chat.completions.create(ask("priority"));
+  let row = await lastRow(port);
+  // gpt-4.1 at priority: 6 000 x $3.50 + 4 000 x $0.875 + 1 000 x $14, per million.
+  assert.deepEqual([row.model, row.cost_usd_micros], ["gpt-4.1-2025-04-14", 38500]);
+  await client.chat.completions.create(ask("default"));
+  row = await lastRow(port);
+  // Asked for priority, served at the default tier: 6 000 x $2 + 4 000 x $0.50 + 1 000 x $8.
+  assert.equal(row.cost_usd_micros, 22000);
+  const stream = await client.chat.completions.create({ ...ask("priority"), stream: true });
+  for await (const _ of stream);
+  row = await lastRow(port);
+  assert.equal(row.cost_usd_micros, 38500, "a stream's tier is read from its chunks");
+});
+
+test("Anthropic 1-hour cache writes are priced at their own price, plain and streamed", async () => {
+  const port = "gm-1h";
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 10, fallbackPrice: { inputPerMTok: 20, outputPerMTok: 40 } });
+  const model = "claude-sonnet-4-5?in=1000&out=500&cacheWrite=12000&cacheWrite1h=10000&dated=1";
+  const client = anthropic(port, key);
+  await client.messages.create({ model, max_tokens: 500, messages: [{ role: "user", content: "Hi" }] });
+  let row = await lastRow(port);
+  // 1 000 x $3 + 2 000 five-minute writes x $3.75 + 10 000 one-hour writes x $6 + 500 x $15.
+  assert.deepEqual([row.input_tokens, row.cache_write_tokens, row.cost_usd_micros], [13000, 12000, 78000]);
+  const stream = await client.messages.create({ model, max_tokens: 500, stream: true, messages: [{ role: "user", content: "Hi" }] });
+  for await (const _ of stream);
+  row = await lastRow(port);
+  assert.equal(row.cost_usd_micros, 78000);
+});
