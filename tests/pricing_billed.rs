@@ -152,28 +152,42 @@ fn documented_examples_cost_what_the_providers_bill_to_the_micro_dollar() {
 }
 
 #[test]
-fn the_hold_bounds_every_documented_example_whatever_tier_serves_it() {
+fn the_hold_bounds_every_documented_example_at_the_tier_asked_for_or_standard() {
     let table = default_prices();
+    let tiers = [
+        ServiceTier::Standard,
+        ServiceTier::Batch,
+        ServiceTier::Flex,
+        ServiceTier::Priority,
+    ];
     for e in examples() {
         let price = table.billed_of(e.model).unwrap();
-        let bound = bound_as_billed(e.tokens.input_tokens, e.tokens.output_tokens, &price);
-        for tier in [
-            ServiceTier::Standard,
-            ServiceTier::Batch,
-            ServiceTier::Flex,
-            ServiceTier::Priority,
-        ] {
-            let billing = Billing {
-                service_tier: tier,
-                ..e.billing
-            };
-            assert!(
-                cost_as_billed(&e.tokens, &billing, &price) <= bound,
-                "{} at {tier:?}",
-                e.what
-            );
+        for asked in tiers {
+            let bound =
+                bound_as_billed(e.tokens.input_tokens, e.tokens.output_tokens, &price, asked);
+            for served in [ServiceTier::Standard, asked] {
+                let billing = Billing {
+                    service_tier: served,
+                    ..e.billing
+                };
+                assert!(
+                    cost_as_billed(&e.tokens, &billing, &price) <= bound,
+                    "{} asked {asked:?}, served {served:?}",
+                    e.what
+                );
+            }
         }
     }
+    // A hold for a standard call is not raised to the priority price.
+    let gpt41 = table.billed_of("gpt-4.1").unwrap();
+    assert_eq!(
+        bound_as_billed(1_000, 1_000, &gpt41, ServiceTier::Standard),
+        10_000
+    );
+    assert_eq!(
+        bound_as_billed(1_000, 1_000, &gpt41, ServiceTier::Priority),
+        17_500
+    );
 }
 
 #[test]

@@ -39,8 +39,9 @@ pub const SERVICE_TIERS: [(&str, ServiceTier); 3] = [
 
 impl ServiceTier {
     /// The tier a provider's answer names (OpenAI's `service_tier`,
-    /// Anthropic's `usage.service_tier`): `batch`, `flex` or `priority`;
-    /// anything else (`default`, `standard`, `auto`, none) is standard.
+    /// Anthropic's `usage.service_tier`), or a request asks for:
+    /// `batch`, `flex` or `priority`; anything else (`default`,
+    /// `standard`, `auto`, none) is standard.
     pub fn from_answer(name: Option<&str>) -> ServiceTier {
         SERVICE_TIERS
             .iter()
@@ -379,11 +380,24 @@ pub fn cost_as_billed(tokens: &TokenCounts, billing: &Billing, price: &BilledPri
 }
 
 /// The most a call can cost if it uses at most `input_tokens` of input (of
-/// any kind) and `output_tokens` of output, whatever tier serves it and
-/// whatever size tier its input reaches: what a hold in money holds.
-pub fn bound_as_billed(input_tokens: u64, output_tokens: u64, price: &BilledPrice) -> u64 {
+/// any kind) and `output_tokens` of output, served at the standard tier or
+/// the one it `asked` for (a provider serves the tier asked for, or
+/// standard), whatever size tier its input reaches: what a hold in money
+/// holds.
+pub fn bound_as_billed(
+    input_tokens: u64,
+    output_tokens: u64,
+    price: &BilledPrice,
+    asked: ServiceTier,
+) -> u64 {
     std::iter::once(&price.standard)
-        .chain(price.service.iter().map(|(_, tiered)| tiered))
+        .chain(
+            price
+                .service
+                .iter()
+                .filter(|(tier, _)| *tier == asked)
+                .map(|(_, tiered)| tiered),
+        )
         .flat_map(|tiered| tiered.rates_up_to(input_tokens))
         .map(|rates| {
             micros_of(

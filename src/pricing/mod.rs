@@ -16,6 +16,7 @@
 //! figures; a deployment changes prices through its own table.
 
 pub mod billing;
+pub mod versions;
 
 use std::collections::BTreeMap;
 

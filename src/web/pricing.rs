@@ -272,5 +272,10 @@ pub fn hold_usd(
     let input = tokens(&input_tokens, "inputTokens").map_err(to_js_error)?;
     let output = tokens(&output_tokens, "outputTokens").map_err(to_js_error)?;
     let price = read_billed(&price).map_err(to_js_error)?;
-    cost_object(bound_as_billed(input, output, &price))
+    cost_object(bound_as_billed(
+        input,
+        output,
+        &price,
+        crate::pricing::billing::ServiceTier::Standard,
+    ))
 }

@@ -203,3 +203,26 @@ test("Anthropic 1-hour cache writes are priced at their own price, plain and str
   row = await lastRow(port);
   assert.equal(row.cost_usd_micros, 78000);
 });
+
+test("a price change while a call is in flight does not reprice it: the version in force when it was held prices it", async () => {
+  const port = "gm-version";
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 10 });
+  const model = "gm-version?in=1000&out=100&chunkDelay=40";
+  await price(model, GPT_41);
+  const stream = await openai(port, key).chat.completions.create({ model, max_tokens: 100, stream: true, messages: [{ role: "user", content: "Hi" }] });
+  const later = new Date(Date.parse(CLOCK_HEADERS["x-now"]) + 60_000).toISOString();
+  // The price doubles a minute after the call was held, while it streams.
+  const doubled = { inputPerMTok: 4, cachedInputPerMTok: 1, outputPerMTok: 16 };
+  for (const id of [model, "gm-version-snapshot"]) {
+    const res = await g.worker.at(later).put(`/v1/prices/${encodeURIComponent(id)}`, doubled);
+    assert.equal(res.status, 200, res.text);
+  }
+  for await (const _ of stream);
+  let row = await lastRow(port);
+  // 1 000 x $2 + 100 x $8: the version in force when the call was held.
+  assert.equal(row.cost_usd_micros, 2800);
+  const after = new OpenAI({ apiKey: key, baseURL: g.openaiURL(port), maxRetries: 0, defaultHeaders: { "x-now": later } });
+  await after.chat.completions.create({ model, max_tokens: 100, messages: [{ role: "user", content: "Hi" }] });
+  row = await lastRow(port);
+  assert.equal(row.cost_usd_micros, 5600, "a call held after the change gets the new version");
+});

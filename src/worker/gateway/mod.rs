@@ -324,6 +324,7 @@ impl Call {
             provider: self.upstream.name.clone(),
             model: ready.prepared.model.clone(),
             estimate: ready.prepared.estimate,
+            held_at: self.now,
             settings: access.settings,
         })
     }

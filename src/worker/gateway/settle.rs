@@ -48,6 +48,9 @@ pub(super) struct HeldCall {
     pub(super) provider: String,
     pub(super) model: String,
     pub(super) estimate: Estimate,
+    /// The instant the call was held: it is priced by the version of the
+    /// price in force then.
+    pub(super) held_at: chrono::DateTime<chrono::Utc>,
     /// The price table in KV: the call is priced at settlement with the
     /// price in force then.
     pub(super) settings: Settings,
@@ -149,7 +152,7 @@ impl HeldCall {
             Some(cost) => Some(cost),
             None => match self
                 .settings
-                .cost_billed_now(&usage.model, &usage.tokens, &billing)
+                .cost_billed_at(&usage.model, &usage.tokens, &billing, self.held_at)
                 .await
             {
                 Ok(cost) => cost,

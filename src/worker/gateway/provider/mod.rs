@@ -51,6 +51,9 @@ pub struct Prepared {
     /// OpenAI: true when the client itself asked for the usage chunk (else
     /// the gateway strips it again).
     pub client_wants_usage: bool,
+    /// The service tier the request asks for (`service_tier`): its hold
+    /// bounds the call at that tier's price as well as the standard one.
+    pub service_tier: crate::pricing::billing::ServiceTier,
 }
 
 /// How the gateway bounds and estimates calls.
@@ -215,6 +218,9 @@ pub fn prepare(
             input_tokens,
             output_tokens,
         },
+        service_tier: crate::pricing::billing::ServiceTier::from_answer(
+            value.get("service_tier").and_then(Value::as_str),
+        ),
         model,
         stream,
         client_wants_usage,
