@@ -284,6 +284,10 @@ export type Entry = {
   estimated: boolean;
   createdAt: string;
   costUsd: number | null;
+  /** The version of the price costUsd was priced by: its effectiveFrom instant, or the shipped table's asOf date; null when no version priced it (recorded usage, rows from before versions, a caller's own cost) */
+  priceVersion?: string | null;
+  /** Where that version comes from: the shipped table or the deployment's own change */
+  priceSource?: 'shipped' | 'admin' | null;
 };
 
 export type Committed = {

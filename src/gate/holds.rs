@@ -46,6 +46,8 @@ impl<S: Sql> Gate<'_, S> {
                 created_at: at,
                 version: 1,
                 write_id: String::new(),
+                price_version: None,
+                price_source: None,
             };
             self.t.insert_entry(&entry)?;
             self.count(&entry, 1)?;

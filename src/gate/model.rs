@@ -28,6 +28,14 @@ pub struct CallUsage {
     /// its hold's money estimate, if it had one).
     #[serde(default)]
     pub cost_usd: Option<u64>,
+    /// The version of the price `cost_usd` was priced by (its
+    /// `effectiveFrom`, or the shipped table's date), when the caller
+    /// priced it.
+    #[serde(default)]
+    pub price_version: Option<String>,
+    /// Where that version comes from: `shipped` or `admin`.
+    #[serde(default)]
+    pub price_source: Option<String>,
 }
 
 /// A request for a hold.
@@ -167,12 +175,19 @@ pub struct Entry {
     /// request is told apart from a replay by another.
     #[serde(default)]
     pub write_id: String,
+    /// The version of the price its cost was priced by, and its source
+    /// (`shipped` or `admin`), when the caller priced it.
+    #[serde(default)]
+    pub price_version: Option<String>,
+    /// See `price_version`.
+    #[serde(default)]
+    pub price_source: Option<String>,
 }
 
 /// The columns of a ledger entry, named alike in the gate's `entries`
 /// table and in D1's `usage_ledger`, in the order of [`Entry::values`]:
 /// the one list both stores are written and read by.
-pub const ENTRY_COLUMNS: [&str; 18] = [
+pub const ENTRY_COLUMNS: [&str; 20] = [
     "seq",
     "request_id",
     "reservation_id",
@@ -191,6 +206,8 @@ pub const ENTRY_COLUMNS: [&str; 18] = [
     "version",
     "write_id",
     "cost_usd_micros",
+    "price_version",
+    "price_source",
 ];
 
 impl Entry {
@@ -215,6 +232,8 @@ impl Entry {
             self.version.into(),
             (&self.write_id).into(),
             self.cost_usd.into(),
+            self.price_version.clone().into(),
+            self.price_source.clone().into(),
         ]
     }
 

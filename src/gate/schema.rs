@@ -76,6 +76,11 @@ const VERSIONS: &[&[&str]] = &[&[
     "ALTER TABLE entries ADD COLUMN set_aside_version INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE entries ADD COLUMN set_aside_reason TEXT",
     "ALTER TABLE entries ADD COLUMN set_aside_at INTEGER",
+], &[
+    // The version of the price each entry's cost was priced by, and its
+    // source (`shipped` or `admin`); NULL when the caller did not say.
+    "ALTER TABLE entries ADD COLUMN price_version TEXT",
+    "ALTER TABLE entries ADD COLUMN price_source TEXT",
 ]];
 
 /// The newest schema version.

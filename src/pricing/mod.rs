@@ -438,6 +438,12 @@ impl PriceTable {
     }
 }
 
+/// The shipped table's date (its `asOf`): the version of its figures.
+pub fn shipped_as_of() -> String {
+    let data: serde_json::Value = serde_json::from_str(DEFAULT_PRICES_JSON).unwrap_or_default();
+    data["asOf"].as_str().unwrap_or_default().to_owned()
+}
+
 /// The shipped table's data file: `asOf`, `sources` and `models`.
 pub const DEFAULT_PRICES_JSON: &str = include_str!("prices.json");
 

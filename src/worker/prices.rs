@@ -132,7 +132,8 @@ impl Settings {
     }
 
     /// What a call of `model` with `tokens`, billed as `billing` says,
-    /// costs by the version of its price in force at `at`, `None` when
+    /// costs by the version of its price in force at `at`, with that
+    /// version's label and source (`shipped` or `admin`); `None` when
     /// there is none.
     ///
     /// # Errors
@@ -143,12 +144,18 @@ impl Settings {
         tokens: &crate::TokenCounts,
         billing: &Billing,
         at: DateTime<Utc>,
-    ) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .price_at(model, at)
-            .await?
-            .and_then(|v| v.price)
-            .map(|price| cost_as_billed(tokens, billing, &price)))
+    ) -> Result<Option<(u64, String, &'static str)>, StoreError> {
+        let Some(version) = self.price_at(model, at).await? else {
+            return Ok(None);
+        };
+        let label = version.label(&crate::pricing::shipped_as_of());
+        Ok(version.price.map(|price| {
+            (
+                cost_as_billed(tokens, billing, &price),
+                label,
+                version.source.as_str(),
+            )
+        }))
     }
 
     /// The whole table in force: the shipped one with every change.

@@ -5,6 +5,7 @@
 // calls never cross a money cap, and an unpriced model is refused.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { startGateway, openPort, settled, ledger, CLOCK_HEADERS, ADMIN_TOKEN } from "./harness.mjs";
@@ -179,6 +180,8 @@ test("a call is priced at the service tier the answer says served it, not the on
   let row = await lastRow(port);
   // gpt-4.1 at priority: 6 000 x $3.50 + 4 000 x $0.875 + 1 000 x $14, per million.
   assert.deepEqual([row.model, row.cost_usd_micros], ["gpt-4.1-2025-04-14", 38500]);
+  const shipped = JSON.parse(readFileSync(new URL("../../src/pricing/prices.json", import.meta.url), "utf8"));
+  assert.deepEqual([row.price_version, row.price_source], [shipped.asOf, "shipped"], "the shipped figures' version");
   await client.chat.completions.create(ask("default"));
   row = await lastRow(port);
   // Asked for priority, served at the default tier: 6 000 x $2 + 4 000 x $0.50 + 1 000 x $8.
@@ -220,9 +223,11 @@ test("a price change while a call is in flight does not reprice it: the version 
   for await (const _ of stream);
   let row = await lastRow(port);
   // 1 000 x $2 + 100 x $8: the version in force when the call was held.
-  assert.equal(row.cost_usd_micros, 2800);
+  assert.deepEqual([row.cost_usd_micros, row.price_version, row.price_source], [2800, CLOCK_HEADERS["x-now"], "admin"]);
   const after = new OpenAI({ apiKey: key, baseURL: g.openaiURL(port), maxRetries: 0, defaultHeaders: { "x-now": later } });
   await after.chat.completions.create({ model, max_tokens: 100, messages: [{ role: "user", content: "Hi" }] });
   row = await lastRow(port);
-  assert.equal(row.cost_usd_micros, 5600, "a call held after the change gets the new version");
+  assert.deepEqual([row.cost_usd_micros, row.price_version], [5600, later], "a call held after the change gets the new version");
+  const api = (await g.worker.get(`/v1/ports/${port}/ledger`)).json.rows;
+  assert.deepEqual(api.map((r) => [r.priceVersion, r.priceSource]), [[later, "admin"], [CLOCK_HEADERS["x-now"], "admin"]]);
 });

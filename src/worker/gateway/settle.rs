@@ -145,24 +145,37 @@ impl HeldCall {
             model,
             tokens,
             cost_usd: None,
+            price_version: None,
+            price_source: None,
         };
         // A price that cannot be read now leaves the cost to the gate: the
         // port's fallback price, else the money hold (never free).
-        let cost_usd = match cost {
-            Some(cost) => Some(cost),
+        let priced = match cost {
+            Some(cost) => Some((cost, None, None)),
             None => match self
                 .settings
                 .cost_billed_at(&usage.model, &usage.tokens, &billing, self.held_at)
                 .await
             {
-                Ok(cost) => cost,
+                Ok(priced) => {
+                    priced.map(|(cost, version, source)| (cost, Some(version), Some(source)))
+                }
                 Err(e) => {
                     worker::console_warn!("gateway: prices unreadable at settlement: {e:?}");
                     None
                 }
             },
         };
-        let usage = CallUsage { cost_usd, ..usage };
+        let (cost_usd, price_version, price_source) = match priced {
+            Some((cost, version, source)) => (Some(cost), version, source.map(str::to_owned)),
+            None => (None, None, None),
+        };
+        let usage = CallUsage {
+            cost_usd,
+            price_version,
+            price_source,
+            ..usage
+        };
         let hash = fingerprint(&json!({
             "provider": usage.provider,
             "model": usage.model,
