@@ -8,7 +8,7 @@ use crate::pricing::billing::{
     bound_as_billed, cost_as_billed, is_entry_field, BilledPrice, Billing, EntrySource,
     SERVICE_TIERS,
 };
-use crate::pricing::{usd_micros, usd_number, Price, PRICE_FIELDS};
+use crate::pricing::{usd_number, PRICE_FIELDS};
 use crate::TokenCounts;
 use crate::{Error, ErrorCode};
 
@@ -65,52 +65,17 @@ fn optional_tokens(value: &JsValue, field: &str) -> Result<u64, Error> {
     }
 }
 
-fn dollars(value: &JsValue, field: &str, required: bool) -> Result<Option<f64>, Error> {
-    let v = get(value, field);
-    if (v.is_undefined() || v.is_null()) && !required {
-        return Ok(None);
-    }
-    match v.as_f64() {
-        Some(n) => usd_micros(n, field).map(|_| Some(n)),
-        None => Err(Error::new(
-            ErrorCode::InvalidType,
-            Some(field),
-            format!("{field} must be a number of dollars per million tokens"),
-        )),
-    }
-}
-
-fn read_price(value: &JsValue) -> Result<Price, Error> {
+/// A price as billed: its rates, and the tiers, 1-hour writes or service
+/// tiers it carries ([`BilledPrice::read`], the Worker's rule), read from
+/// the object field by field; other fields (a price row of the API carries
+/// its model and source) are left alone.
+fn read_billed(value: &JsValue) -> Result<BilledPrice, Error> {
     if !value.is_object() {
         return Err(Error::new(
             ErrorCode::InvalidType,
             Some("price"),
             "price must be an object",
         ));
-    }
-    Price::per_mtok(
-        dollars(value, "inputPerMTok", true)?.unwrap_or(0.0),
-        dollars(value, "cachedInputPerMTok", false)?,
-        dollars(value, "cacheWritePerMTok", false)?,
-        dollars(value, "outputPerMTok", true)?.unwrap_or(0.0),
-    )
-}
-
-/// A price as billed: the flat price (read field by field, for its
-/// errors), and when the object carries tiers, 1-hour writes or service
-/// tiers, the whole entry (only its own fields: a price row of the API
-/// carries its model and source beside them).
-fn read_billed(value: &JsValue) -> Result<BilledPrice, Error> {
-    let flat = read_price(value)?;
-    let present = |f: &str| {
-        let v = get(value, f);
-        !v.is_undefined() && !v.is_null()
-    };
-    if !["cacheWrite1hPerMTok", "tiers", "serviceTiers"]
-        .iter()
-        .any(|f| present(f))
-    {
-        return Ok(BilledPrice::flat(flat));
     }
     BilledPrice::read(&JsEntry {
         value: value.clone(),
