@@ -14,13 +14,17 @@ use crate::{Error, ErrorCode};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
-/** Rates in dollars per million tokens of each kind (as providers publish them). Cached input and cache writes default to the input price; 1-hour cache writes to the (5-minute) cache write price. */
-export interface Rates {
+/** A model's price, in dollars per million tokens of each kind (as providers publish them). Cached input and cache writes default to the input price. */
+export interface Price {
   inputPerMTok: number;
   cachedInputPerMTok?: number;
   cacheWritePerMTok?: number;
-  cacheWrite1hPerMTok?: number;
   outputPerMTok: number;
+}
+
+/** A price's rates with its 1-hour cache writes (the 5-minute price when left out). */
+export interface Rates extends Price {
+  cacheWrite1hPerMTok?: number;
 }
 
 /** Rates of requests with more than `above` input tokens: the whole request is priced at them. */
@@ -33,8 +37,8 @@ export interface TieredRates extends Rates {
   tiers?: PriceTier[];
 }
 
-/** A model's price as its provider bills it: its rates, input-size tiers (ascending `above`), and the rates of the batch, flex and priority tiers. */
-export interface Price extends TieredRates {
+/** A model's price as its provider bills it: its rates, input-size tiers (ascending `above`), and the rates of the batch, flex and priority tiers. A plain `Price` is one too. */
+export interface PriceAsBilled extends TieredRates {
   serviceTiers?: { batch?: TieredRates; flex?: TieredRates; priority?: TieredRates };
 }
 
@@ -200,7 +204,7 @@ fn read_usage(value: &JsValue) -> Result<TokenCounts, Error> {
 #[wasm_bindgen(js_name = costUsd, unchecked_return_type = "Cost")]
 pub fn cost_usd(
     #[wasm_bindgen(unchecked_param_type = "TokenUsage")] usage: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "Price")] price: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PriceAsBilled")] price: JsValue,
 ) -> Result<JsValue, JsValue> {
     let counts = read_usage(&usage).map_err(to_js_error)?;
     let billing = read_billing(&usage, &counts).map_err(to_js_error)?;
@@ -232,7 +236,7 @@ fn cost_object(micros: u64) -> Result<JsValue, JsValue> {
 pub fn hold_usd(
     #[wasm_bindgen(js_name = inputTokens, unchecked_param_type = "number")] input_tokens: JsValue,
     #[wasm_bindgen(js_name = outputTokens, unchecked_param_type = "number")] output_tokens: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "Price")] price: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PriceAsBilled")] price: JsValue,
 ) -> Result<JsValue, JsValue> {
     let input = tokens(&input_tokens, "inputTokens").map_err(to_js_error)?;
     let output = tokens(&output_tokens, "outputTokens").map_err(to_js_error)?;
