@@ -76,12 +76,14 @@ const VERSIONS: &[&[&str]] = &[&[
     "ALTER TABLE entries ADD COLUMN set_aside_version INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE entries ADD COLUMN set_aside_reason TEXT",
     "ALTER TABLE entries ADD COLUMN set_aside_at INTEGER",
-], &[
-    // The version of the price each entry's cost was priced by, and its
-    // source (`shipped` or `admin`); NULL when the caller did not say.
+], PRICE_VERSIONS];
+
+/// The version of the price each entry's cost was priced by, and its
+/// source (`shipped` or `admin`); NULL when the caller did not say.
+const PRICE_VERSIONS: &[&str] = &[
     "ALTER TABLE entries ADD COLUMN price_version TEXT",
     "ALTER TABLE entries ADD COLUMN price_source TEXT",
-]];
+];
 
 /// The newest schema version.
 pub const VERSION: usize = VERSIONS.len();
