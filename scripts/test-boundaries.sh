@@ -103,6 +103,7 @@ once=(
   tests/gateway/alerts.test.mjs         # one crossing, one log line, one delivery: no period figure checked
   tests/gateway/concurrency.test.mjs    # concurrent streams against a cap: counts at the suite's instant
   tests/gateway/failures.test.mjs       # upstream failures charged by the rule: counts at the suite's instant
+  tests/gateway/gemini.test.mjs         # Gemini's API relayed and counted from usageMetadata: counts, the 429's body (no Retry-After value checked)
   tests/gateway/money.test.mjs          # a call's cost from the price table
   tests/gateway/port-settings.test.mjs  # a port's output bound, model list and strict mode
   tests/gateway/probe.test.mjs          # amounts past the exact range: 409 before anything is held

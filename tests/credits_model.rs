@@ -323,6 +323,8 @@ fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     model: "m".into(),
                     tokens: TokenCounts::new(actual, 0),
                     cost_usd: None,
+                    price_version: None,
+                    price_source: None,
                 };
                 let id = model.holds[i].id.clone();
                 let result = db

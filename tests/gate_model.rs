@@ -227,6 +227,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     model: "m".into(),
                     tokens: TokenCounts::new(input, output),
                     cost_usd: None,
+                    price_version: None,
+                    price_source: None,
                 };
                 let hash = format!("{input}/{output}");
                 let result = db
@@ -309,6 +311,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     model: "m".into(),
                     tokens: TokenCounts::new(tokens, 0),
                     cost_usd: None,
+                    price_version: None,
+                    price_source: None,
                 };
                 let hash = format!("{tokens}@{back_hours}");
                 let result = db

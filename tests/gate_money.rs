@@ -356,6 +356,8 @@ fn a_gate_of_the_schema_before_money_is_migrated_and_keeps_its_state() {
         "ALTER TABLE entries DROP COLUMN set_aside_reason",
         "ALTER TABLE entries DROP COLUMN set_aside_at",
         "ALTER TABLE entries DROP COLUMN funded_by",
+        "ALTER TABLE entries DROP COLUMN price_version",
+        "ALTER TABLE entries DROP COLUMN price_source",
         "UPDATE meta SET value = '1' WHERE key = 'schema'",
     ] {
         port.db.exec(statement, &[]).unwrap();

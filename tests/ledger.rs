@@ -82,6 +82,8 @@ impl World {
             model: "m".into(),
             tokens: TokenCounts::new(tokens, 1),
             cost_usd: None,
+            price_version: None,
+            price_source: None,
         };
         self.run(|g| g.record(&usage, id, "h", id, at, now()));
     }
@@ -220,6 +222,8 @@ fn a_late_commit_is_delivered_as_a_correction_that_moves_the_rollup_by_the_diffe
             reasoning_tokens: 3,
         },
         cost_usd: None,
+        price_version: None,
+        price_source: None,
     };
     let weeks_later = now() + Duration::days(20);
     w.run(|g| g.commit("rsv_late", &usage, "c", "w", weeks_later));
@@ -274,6 +278,8 @@ fn a_correction_made_before_the_first_delivery_is_delivered_once_as_the_final_ro
         model: "m".into(),
         tokens: TokenCounts::new(4, 4),
         cost_usd: None,
+        price_version: None,
+        price_source: None,
     };
     w.run(|g| g.commit("rsv_x", &usage, "c", "w", now() + Duration::seconds(3)));
     w.deliver(false);
@@ -386,6 +392,8 @@ fn a_port_from_before_the_objects_is_imported_from_d1_with_its_open_and_expired_
         model: "m".into(),
         tokens: TokenCounts::new(30, 0),
         cost_usd: None,
+        price_version: None,
+        price_source: None,
     };
     assert!(matches!(
         g.commit("rsv_exp", &usage, "c", "w", now()).unwrap(),

@@ -83,6 +83,21 @@ fn an_anthropic_call_with_cache_reads_and_writes_costs_what_the_price_table_says
 }
 
 #[test]
+fn a_gemini_call_bills_its_thoughts_once_at_the_output_price() {
+    let usage = ai_budget::llm::usage::read_usage(
+        ai_budget::llm::usage::UsageFormat::Gemini,
+        &serde_json::json!({"promptTokenCount": 10_000, "cachedContentTokenCount": 8_000,
+            "candidatesTokenCount": 500, "thoughtsTokenCount": 1_500}),
+    )
+    .unwrap();
+    let table = default_prices();
+    let price = table.price_of("gemini-2.5-flash").unwrap();
+    // 2 000 uncached x $0.30 + 8 000 cached x $0.03 + (500 + 1 500) x $2.50
+    // = 600 + 240 + 5 000 micro-dollars.
+    assert_eq!(cost(&usage, price), 5_840);
+}
+
+#[test]
 fn a_fraction_of_a_micro_dollar_is_rounded_up_never_down() {
     let price = Price::per_mtok(0.1, None, None, 0.4).unwrap();
     // One input token at $0.10 per million is a tenth of a micro-dollar.

@@ -387,6 +387,8 @@ impl World {
             model: "gpt".into(),
             tokens: TokenCounts::new(input, output),
             cost_usd: None,
+            price_version: None,
+            price_source: None,
         }
     }
 

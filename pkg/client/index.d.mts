@@ -298,6 +298,21 @@ export interface AnthropicMessageLike {
     cache_creation_input_tokens?: number | null;
   };
 }
+/** The usage counts of a Vercel AI SDK result (`LanguageModelUsage`). */
+export interface AiSdkUsageLike {
+  inputTokens: number | undefined;
+  outputTokens: number | undefined;
+  inputTokenDetails?: { cacheReadTokens?: number | undefined; cacheWriteTokens?: number | undefined };
+  outputTokenDetails?: { reasoningTokens?: number | undefined };
+  cachedInputTokens?: number | undefined;
+  reasoningTokens?: number | undefined;
+}
+/** A Vercel AI SDK result (`generateText`, `generateObject`): `totalUsage` covers every step. */
+export interface AiSdkResultLike {
+  usage: AiSdkUsageLike;
+  totalUsage?: AiSdkUsageLike;
+  response?: { modelId?: string };
+}
 export interface PlainUsage extends TokenKinds {
   inputTokens: number;
   outputTokens: number;
@@ -306,9 +321,9 @@ export interface PlainUsage extends TokenKinds {
   feature?: string;
   userId?: string;
 }
-export type UsageSource = PlainUsage | OpenAIChatCompletionLike | OpenAIResponseLike | AnthropicMessageLike;
+export type UsageSource = PlainUsage | OpenAIChatCompletionLike | OpenAIResponseLike | AnthropicMessageLike | AiSdkResultLike;
 
-/** The usage of a call's result (plain, OpenAI or Anthropic shaped), or undefined. */
+/** The usage of a call's result (plain, OpenAI, Anthropic or Vercel AI SDK shaped), or undefined. */
 export function usageOf(result: unknown): PlainUsage | undefined;
 
 export interface WithBudgetOptions<T> {

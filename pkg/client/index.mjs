@@ -276,8 +276,10 @@ const str = (v) => (typeof v === 'string' && v ? v : undefined);
 /**
  * The usage of an LLM call from what it returned: `{ inputTokens,
  * outputTokens, ... }` as the API takes it, an OpenAI SDK result (chat
- * completion or Responses), or an Anthropic SDK message. `undefined` when
- * none of these.
+ * completion or Responses), an Anthropic SDK message, or a Vercel AI SDK
+ * result (`generateText`, `generateObject`...: its `totalUsage`, every
+ * step of a multi-step call, else its `usage`). `undefined` when none of
+ * these.
  */
 export function usageOf(result) {
   if (!result || typeof result !== 'object') return undefined;
@@ -288,6 +290,8 @@ export function usageOf(result) {
     }
     return out;
   }
+  const ai = aiSdkUsage(result);
+  if (ai) return ai;
   const u = result.usage;
   if (!u || typeof u !== 'object') return undefined;
   const model = str(result.model);
@@ -320,6 +324,24 @@ export function usageOf(result) {
     });
   }
   return undefined;
+}
+
+/** A Vercel AI SDK result's usage: camelCase counts under `totalUsage` or
+ * `usage` (cache and reasoning details in `inputTokenDetails` and
+ * `outputTokenDetails`, or the older flat `cachedInputTokens` and
+ * `reasoningTokens`; reasoning is inside `outputTokens`), the model from
+ * `response.modelId`. */
+function aiSdkUsage(result) {
+  const u = [result.totalUsage, result.usage].find((x) => x && typeof x === 'object' && num(x.inputTokens) !== undefined);
+  if (!u) return undefined;
+  return compact({
+    model: str(result.response?.modelId),
+    inputTokens: u.inputTokens,
+    outputTokens: num(u.outputTokens) ?? 0,
+    cachedInputTokens: num(u.inputTokenDetails?.cacheReadTokens) ?? num(u.cachedInputTokens),
+    cacheWriteTokens: num(u.inputTokenDetails?.cacheWriteTokens),
+    reasoningTokens: num(u.outputTokenDetails?.reasoningTokens) ?? num(u.reasoningTokens),
+  });
 }
 
 function compact(o) {

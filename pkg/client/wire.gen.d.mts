@@ -323,6 +323,10 @@ export type Entry = {
   costUsd: number | null;
   /** What funded the row: cap, or each source and its amount in the budget's unit (cap:70,cr_...:30) */
   fundedBy: string;
+  /** The version of the price costUsd was priced by: its effectiveFrom instant, or the shipped table's asOf date; null when no version priced it (recorded usage, rows from before versions, a caller's own cost) */
+  priceVersion?: string | null;
+  /** Where that version comes from: the shipped table or the deployment's own change */
+  priceSource?: 'shipped' | 'admin' | null;
 };
 
 export type Committed = {

@@ -51,6 +51,8 @@ impl<S: Sql> Gate<'_, S> {
                 version: 1,
                 write_id: String::new(),
                 funded_by,
+                price_version: None,
+                price_source: None,
             };
             self.t.insert_entry(&entry)?;
             self.count(&entry, 1)?;

@@ -28,6 +28,14 @@ pub struct CallUsage {
     /// its hold's money estimate, if it had one).
     #[serde(default)]
     pub cost_usd: Option<u64>,
+    /// The version of the price `cost_usd` was priced by (its
+    /// `effectiveFrom`, or the shipped table's date), when the caller
+    /// priced it.
+    #[serde(default)]
+    pub price_version: Option<String>,
+    /// Where that version comes from: `shipped` or `admin`.
+    #[serde(default)]
+    pub price_source: Option<String>,
 }
 
 /// A request for a hold.
@@ -171,12 +179,19 @@ pub struct Entry {
     /// in the budget's unit (`cap:70,cr_…:30`); `None`: the cap alone.
     #[serde(default)]
     pub funded_by: Option<String>,
+    /// The version of the price its cost was priced by, and its source
+    /// (`shipped` or `admin`), when the caller priced it.
+    #[serde(default)]
+    pub price_version: Option<String>,
+    /// See `price_version`.
+    #[serde(default)]
+    pub price_source: Option<String>,
 }
 
 /// The columns of a ledger entry, named alike in the gate's `entries`
 /// table and in D1's `usage_ledger`, in the order of [`Entry::values`]:
 /// the one list both stores are written and read by.
-pub const ENTRY_COLUMNS: [&str; 19] = [
+pub const ENTRY_COLUMNS: [&str; 21] = [
     "seq",
     "request_id",
     "reservation_id",
@@ -196,6 +211,8 @@ pub const ENTRY_COLUMNS: [&str; 19] = [
     "write_id",
     "cost_usd_micros",
     "funded_by",
+    "price_version",
+    "price_source",
 ];
 
 impl Entry {
@@ -221,6 +238,8 @@ impl Entry {
             (&self.write_id).into(),
             self.cost_usd.into(),
             self.funded_by.clone().into(),
+            self.price_version.clone().into(),
+            self.price_source.clone().into(),
         ]
     }
 

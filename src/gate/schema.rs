@@ -76,7 +76,7 @@ const VERSIONS: &[&[&str]] = &[&[
     "ALTER TABLE entries ADD COLUMN set_aside_version INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE entries ADD COLUMN set_aside_reason TEXT",
     "ALTER TABLE entries ADD COLUMN set_aside_at INTEGER",
-], CREDITS];
+], CREDITS, PRICE_VERSIONS];
 
 /// Credits, temporary raises and rollover: the grants and what each
 /// request drew from them (by the hold's or the call's request id; open
@@ -127,6 +127,13 @@ const CREDITS: &[&str] = &[
         PRIMARY KEY (period, period_start)
     ) WITHOUT ROWID",
     "ALTER TABLE entries ADD COLUMN funded_by TEXT",
+];
+
+/// The version of the price each entry's cost was priced by, and its
+/// source (`shipped` or `admin`); NULL when the caller did not say.
+const PRICE_VERSIONS: &[&str] = &[
+    "ALTER TABLE entries ADD COLUMN price_version TEXT",
+    "ALTER TABLE entries ADD COLUMN price_source TEXT",
 ];
 
 /// The newest schema version.

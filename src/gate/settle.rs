@@ -278,6 +278,8 @@ impl<S: Sql> Gate<'_, S> {
             created_at: at,
             version: 1,
             write_id: write_id.to_owned(),
+            price_version: usage.price_version.clone(),
+            price_source: usage.price_source.clone(),
         };
         self.t.insert_entry(&entry)?;
         self.count(&entry, 1)?;
@@ -320,6 +322,8 @@ impl Settling<'_> {
             body_hash: self.body_hash.to_owned(),
             estimated: false,
             write_id: self.write_id.to_owned(),
+            price_version: self.usage.price_version.clone(),
+            price_source: self.usage.price_source.clone(),
             ..base
         }
     }

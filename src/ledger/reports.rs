@@ -10,7 +10,7 @@ use crate::{FeatureUsage, Period, PeriodWindow};
 
 const ENTRY_COLUMNS: &str = "seq, request_id, reservation_id, user_id, feature, provider, model, \
     input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
-    body_hash, estimated, created_at, version, cost_usd_micros, funded_by";
+    body_hash, estimated, created_at, version, cost_usd_micros, funded_by, price_version, price_source";
 
 /// A ledger row as an entry (the gate's own reader: the columns are the same).
 pub use crate::gate::store::entry_of;

@@ -1,6 +1,6 @@
-//! The gateway's providers: the two built in (`openai`, `anthropic`) and a
-//! table of more (`GATEWAY_PROVIDERS`, a JSON array), each speaking one of
-//! the two API dialects. Pure: the Worker reads the variable and the secrets.
+//! The gateway's providers: the three built in (`openai`, `anthropic`,
+//! `gemini`) and a table of more (`GATEWAY_PROVIDERS`, a JSON array), each
+//! speaking one of the three API dialects. Pure: the Worker reads the variable and the secrets.
 
 use serde::Deserialize;
 
@@ -13,22 +13,29 @@ pub enum Dialect {
     /// Anthropic style: `x-api-key`, `{"type": "error", "error": {...}}`
     /// errors; `/v1/messages`.
     Anthropic,
+    /// Gemini's native API: `x-goog-api-key`, `{"error": {"code",
+    /// "message", "status"}}` errors; `/v1beta/models/{model}:generateContent`
+    /// (the model is in the path).
+    Gemini,
 }
 
 impl Dialect {
-    /// `openai` or `anthropic`: the built-in provider of this dialect.
+    /// `openai`, `anthropic` or `gemini`: the built-in provider of this
+    /// dialect.
     pub const fn as_str(self) -> &'static str {
         match self {
             Dialect::OpenAi => "openai",
             Dialect::Anthropic => "anthropic",
+            Dialect::Gemini => "gemini",
         }
     }
 
-    /// The dialect a name spells (`openai`, `anthropic`).
+    /// The dialect a name spells (`openai`, `anthropic`, `gemini`).
     pub fn parse(name: &str) -> Option<Dialect> {
         match name {
             "openai" => Some(Dialect::OpenAi),
             "anthropic" => Some(Dialect::Anthropic),
+            "gemini" => Some(Dialect::Gemini),
             _ => None,
         }
     }
@@ -75,7 +82,7 @@ pub fn valid_name(name: &str) -> bool {
 ///
 /// # Errors
 /// A message naming what is wrong: not such an array, a bad or duplicate
-/// name (or one of the built-in names `openai`, `anthropic`), a base URL
+/// name (or one of the built-in names `openai`, `anthropic`, `gemini`), a base URL
 /// that is not `http(s)://`, an empty or malformed secret name, an unknown
 /// dialect.
 pub fn parse_table(text: &str) -> Result<Vec<ProviderSpec>, String> {
@@ -94,7 +101,7 @@ pub fn parse_table(text: &str) -> Result<Vec<ProviderSpec>, String> {
         }
         if Dialect::parse(&name).is_some() {
             return Err(format!(
-                "provider name {name:?} is built in (its base URL and key are OPENAI_* or ANTHROPIC_*)"
+                "provider name {name:?} is built in (its base URL and key are OPENAI_*, ANTHROPIC_* or GEMINI_*)"
             ));
         }
         if table.iter().any(|p| p.name == name) {
@@ -121,7 +128,7 @@ pub fn parse_table(text: &str) -> Result<Vec<ProviderSpec>, String> {
         }
         let Some(dialect) = Dialect::parse(&spec.dialect) else {
             return Err(format!(
-                "provider {name:?}: dialect must be \"openai\" or \"anthropic\", not {:?}",
+                "provider {name:?}: dialect must be \"openai\", \"anthropic\" or \"gemini\", not {:?}",
                 spec.dialect
             ));
         };
@@ -156,6 +163,11 @@ mod tests {
             }
         );
         assert_eq!(table[1].dialect, Dialect::Anthropic);
+        let vertex = parse_table(
+            r#"[{"name":"gemini-eu","baseUrl":"https://eu.example.com","keySecret":"EU_GEMINI","dialect":"gemini"}]"#,
+        )
+        .unwrap();
+        assert_eq!(vertex[0].dialect, Dialect::Gemini);
         assert_eq!(parse_table("[]").unwrap(), vec![]);
     }
 
@@ -172,7 +184,8 @@ mod tests {
         assert!(one("openai", "https://x", "K", "openai").contains("built in"));
         assert!(one("g", "ftp://x", "K", "openai").contains("baseUrl"));
         assert!(one("g", "https://x", "my key", "openai").contains("keySecret"));
-        assert!(one("g", "https://x", "K", "gemini").contains("dialect"));
+        assert!(one("g", "https://x", "K", "cohere").contains("dialect"));
+        assert!(one("gemini", "https://x", "K", "gemini").contains("built in"));
         let twice = r#"[{"name":"g","baseUrl":"https://x","keySecret":"K","dialect":"openai"},
                         {"name":"g","baseUrl":"https://y","keySecret":"K","dialect":"openai"}]"#;
         assert!(parse_table(twice).unwrap_err().contains("twice"));

@@ -20,6 +20,14 @@ pub enum Endpoint {
     Messages,
     /// Anthropic token counting: passed through, never held or counted.
     CountTokens,
+    /// Gemini `models/{model}:generateContent`.
+    GenerateContent,
+    /// Gemini `models/{model}:streamGenerateContent`: always a stream
+    /// (server-sent events with `alt=sse`, else one JSON array).
+    StreamGenerateContent,
+    /// Gemini `models/{model}:countTokens`: passed through, never held or
+    /// counted.
+    GeminiCountTokens,
 }
 
 impl Endpoint {
@@ -31,13 +39,19 @@ impl Endpoint {
             | Endpoint::Responses
             | Endpoint::ResponsesInputTokens => Dialect::OpenAi,
             Endpoint::Messages | Endpoint::CountTokens => Dialect::Anthropic,
+            Endpoint::GenerateContent
+            | Endpoint::StreamGenerateContent
+            | Endpoint::GeminiCountTokens => Dialect::Gemini,
         }
     }
 
     /// True for token counting: forwarded and answered, never held or
     /// counted (the provider does not bill it as a call).
     pub const fn uncounted(self) -> bool {
-        matches!(self, Endpoint::ResponsesInputTokens | Endpoint::CountTokens)
+        matches!(
+            self,
+            Endpoint::ResponsesInputTokens | Endpoint::CountTokens | Endpoint::GeminiCountTokens
+        )
     }
 
     /// The usage object its responses report.
@@ -47,12 +61,19 @@ impl Endpoint {
             Endpoint::Embeddings => UsageFormat::OpenAiEmbeddings,
             Endpoint::Responses | Endpoint::ResponsesInputTokens => UsageFormat::OpenAiResponses,
             Endpoint::Messages | Endpoint::CountTokens => UsageFormat::Anthropic,
+            Endpoint::GenerateContent
+            | Endpoint::StreamGenerateContent
+            | Endpoint::GeminiCountTokens => UsageFormat::Gemini,
         }
     }
 
-    /// The path appended to the provider's base URL upstream.
+    /// The path appended to the provider's base URL upstream (for Gemini,
+    /// the method after the model: see [`Endpoint::upstream_url_path`]).
     pub const fn upstream_path(self) -> &'static str {
         match self {
+            Endpoint::GenerateContent => ":generateContent",
+            Endpoint::StreamGenerateContent => ":streamGenerateContent",
+            Endpoint::GeminiCountTokens => ":countTokens",
             Endpoint::ChatCompletions => "/chat/completions",
             Endpoint::Embeddings => "/embeddings",
             Endpoint::Responses => "/responses",
@@ -61,6 +82,47 @@ impl Endpoint {
             Endpoint::CountTokens => "/v1/messages/count_tokens",
         }
     }
+
+    /// True for a Gemini endpoint, whose model is named by the path.
+    pub const fn model_in_path(self) -> bool {
+        matches!(self.provider(), Dialect::Gemini)
+    }
+
+    /// The whole path appended to the provider's base URL upstream: for
+    /// Gemini, `/v1beta/models/{model}:{method}` with the path's model.
+    pub fn upstream_url_path(self, path_model: Option<&str>) -> String {
+        match path_model {
+            Some(model) if self.model_in_path() => {
+                format!("/v1beta/models/{model}{}", self.upstream_path())
+            }
+            _ => self.upstream_path().to_owned(),
+        }
+    }
+}
+
+/// The model and endpoint of a Gemini path's last segment
+/// (`{model}:{method}`), if the method is one we proxy.
+fn gemini_target(segment: &str) -> Option<(&str, Endpoint)> {
+    let (model, method) = segment.rsplit_once(':')?;
+    let endpoint = match method {
+        "generateContent" => Endpoint::GenerateContent,
+        "streamGenerateContent" => Endpoint::StreamGenerateContent,
+        "countTokens" => Endpoint::GeminiCountTokens,
+        _ => return None,
+    };
+    Some((model, endpoint))
+}
+
+/// True for a model name a path may carry upstream: 1 to 128 of ASCII
+/// letters, digits and `-._~;=,`, not starting with a dot (no other
+/// segment, query or escape can ride along).
+pub fn valid_path_model(model: &str) -> bool {
+    !model.is_empty()
+        && model.len() <= 128
+        && !model.starts_with('.')
+        && model
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~;=,".contains(c))
 }
 
 impl Endpoint {
@@ -76,6 +138,9 @@ impl Endpoint {
             }
             (Dialect::Anthropic, ["v1", "messages"]) => Some(Endpoint::Messages),
             (Dialect::Anthropic, ["v1", "messages", "count_tokens"]) => Some(Endpoint::CountTokens),
+            (Dialect::Gemini, ["v1beta", "models", target]) => {
+                gemini_target(target).map(|(_, endpoint)| endpoint)
+            }
             _ => None,
         }
     }
@@ -84,13 +149,14 @@ impl Endpoint {
 /// The provider a gateway path names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProviderName {
-    /// `.../openai/...`, `.../anthropic/...` (also `.../providers/openai/...`).
+    /// `.../openai/...`, `.../anthropic/...`, `.../gemini/...` (also
+    /// `.../providers/openai/...`).
     BuiltIn(Dialect),
     /// `.../providers/{name}/...`: an entry of `GATEWAY_PROVIDERS`.
     Named(String),
 }
 
-/// A path under the gateway: `/v1/ports/{port}/{openai|anthropic}/...` or
+/// A path under the gateway: `/v1/ports/{port}/{openai|anthropic|gemini}/...` or
 /// `/v1/ports/{port}/providers/{name}/...`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatewayPath {
@@ -132,6 +198,17 @@ impl GatewayPath {
     pub fn endpoint(&self, dialect: Dialect) -> Option<Endpoint> {
         let rest: Vec<&str> = self.rest.iter().map(String::as_str).collect();
         Endpoint::parse(dialect, &rest)
+    }
+
+    /// The model a Gemini path names (`.../models/{model}:{method}`), as
+    /// written; `None` for the other dialects' paths.
+    pub fn path_model(&self) -> Option<&str> {
+        match self.rest.as_slice() {
+            [version, models, target] if version == "v1beta" && models == "models" => {
+                gemini_target(target).map(|(model, _)| model)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -199,8 +276,66 @@ mod tests {
     }
 
     #[test]
+    fn gemini_paths_name_their_model_and_method() {
+        let gemini = ProviderName::BuiltIn(Dialect::Gemini);
+        let path = "/v1/ports/acme/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent";
+        assert_eq!(
+            parse(path),
+            Some((
+                "acme".into(),
+                gemini.clone(),
+                Some(Endpoint::StreamGenerateContent)
+            ))
+        );
+        let parsed = GatewayPath::parse(path).unwrap();
+        assert_eq!(parsed.path_model(), Some("gemini-2.5-flash"));
+        assert_eq!(
+            Endpoint::StreamGenerateContent.upstream_url_path(parsed.path_model()),
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+        );
+        assert_eq!(
+            parse("/v1/ports/acme/gemini/v1beta/models/g:countTokens"),
+            Some((
+                "acme".into(),
+                gemini.clone(),
+                Some(Endpoint::GeminiCountTokens)
+            ))
+        );
+        assert_eq!(
+            parse("/v1/ports/acme/gemini/v1beta/models/g:embedContent"),
+            Some(("acme".into(), gemini.clone(), None)),
+            "a method not proxied is the gateway's 404"
+        );
+        assert_eq!(
+            parse("/v1/ports/acme/gemini/v1beta/models/g"),
+            Some(("acme".into(), gemini, None))
+        );
+        let chat = GatewayPath::parse("/v1/ports/acme/openai/chat/completions").unwrap();
+        assert_eq!(chat.path_model(), None);
+        assert_eq!(
+            Endpoint::ChatCompletions.upstream_url_path(Some("x")),
+            "/chat/completions"
+        );
+    }
+
+    #[test]
+    fn a_path_model_is_one_plain_segment() {
+        assert!(valid_path_model("gemini-2.5-flash"));
+        assert!(valid_path_model("gemini-2.5-pro-preview-06-05"));
+        assert!(!valid_path_model(""));
+        assert!(!valid_path_model(".."));
+        assert!(!valid_path_model("a%2Fb"));
+        assert!(!valid_path_model("a b"));
+        assert!(!valid_path_model(&"m".repeat(129)));
+    }
+
+    #[test]
     fn token_counting_is_uncounted_and_calls_are_not() {
-        for e in [Endpoint::ResponsesInputTokens, Endpoint::CountTokens] {
+        for e in [
+            Endpoint::ResponsesInputTokens,
+            Endpoint::CountTokens,
+            Endpoint::GeminiCountTokens,
+        ] {
             assert!(e.uncounted());
         }
         for e in [
@@ -208,6 +343,8 @@ mod tests {
             Endpoint::Responses,
             Endpoint::Embeddings,
             Endpoint::Messages,
+            Endpoint::GenerateContent,
+            Endpoint::StreamGenerateContent,
         ] {
             assert!(!e.uncounted());
         }

@@ -5,7 +5,11 @@
 
 use serde_json::Value;
 
-use super::usage::{read_usage, reported_tokens, responses_event_usage, UsageFormat};
+use super::usage::{
+    read_usage, reported_tokens, response_billing, responses_event_usage, usage_billing,
+    UsageFormat,
+};
+use crate::pricing::billing::Billing;
 use crate::TokenCounts;
 
 /// What the stream showed of the call's usage.
@@ -18,10 +22,14 @@ pub struct SeenUsage {
     /// Cache and reasoning detail reported so far (its totals unused).
     pub detail: TokenCounts,
     /// True once the provider's final usage arrived (OpenAI's usage chunk,
-    /// Anthropic's `message_delta`, a Responses terminal event).
+    /// Anthropic's `message_delta`, a Responses terminal event, Gemini's
+    /// chunk with a finish reason or with usage alone).
     pub complete: bool,
     /// The model the provider named.
     pub model: Option<String>,
+    /// How the provider said it billed the call (its service tier, 1-hour
+    /// cache writes), as last reported.
+    pub billing: Billing,
 }
 
 impl SeenUsage {
@@ -84,6 +92,9 @@ impl StreamEnd {
 pub struct UsageTracker {
     format: UsageFormat,
     strip_usage_chunk: bool,
+    /// Forward each event's data as an element of one JSON array (Gemini's
+    /// stream without `alt=sse`), with how many elements went out so far.
+    json_array: Option<u64>,
     pending: Vec<u8>,
     seen: SeenUsage,
 }
@@ -140,9 +151,35 @@ impl UsageTracker {
         UsageTracker {
             format,
             strip_usage_chunk,
+            json_array: None,
             pending: Vec::new(),
             seen: SeenUsage::default(),
         }
+    }
+
+    /// The same tracker forwarding the stream as one JSON array of the
+    /// events' data (`[{...},\r\n{...}]`), as Gemini streams to a client
+    /// that did not ask for server-sent events; the upstream is asked for
+    /// events all the same, so one reader counts both.
+    pub fn as_json_array(mut self) -> UsageTracker {
+        self.json_array = Some(0);
+        self
+    }
+
+    /// Appends what an event forwards to `out`: the event itself, or its
+    /// data as the next element of the JSON array.
+    fn forward(&mut self, event: &[u8], out: &mut Vec<u8>) {
+        let Some(sent) = self.json_array.as_mut() else {
+            out.extend_from_slice(event);
+            return;
+        };
+        let data = event_data(event);
+        if data.trim().is_empty() {
+            return;
+        }
+        out.extend_from_slice(if *sent == 0 { b"[" } else { b",\r\n" });
+        out.extend_from_slice(data.as_bytes());
+        *sent += 1;
     }
 
     /// What the stream has shown so far.
@@ -159,7 +196,7 @@ impl UsageTracker {
         while let Some(len) = event_end(&pending[start..]) {
             let event = &pending[start..start + len];
             if self.read_event(event) {
-                out.extend_from_slice(event);
+                self.forward(event, &mut out);
             }
             start += len;
         }
@@ -174,11 +211,25 @@ impl UsageTracker {
         if !rest.is_empty() {
             self.read_event(&rest);
         }
-        rest
+        if self.json_array.is_none() {
+            return rest;
+        }
+        let mut out = Vec::new();
+        self.forward(&rest, &mut out);
+        out.extend_from_slice(if self.json_array == Some(0) {
+            b"[]"
+        } else {
+            b"]"
+        });
+        out
     }
 
     /// Reads an event's usage; false when the event is not to be forwarded.
     fn read_event(&mut self, event: &[u8]) -> bool {
+        if self.format == UsageFormat::Gemini {
+            self.read_gemini(event);
+            return true;
+        }
         // Only events carrying a usage object are parsed (OpenAI sends
         // `"usage":null` on every chunk once usage is asked for): the rest
         // pass untouched after one scan of their bytes.
@@ -195,8 +246,42 @@ impl UsageTracker {
             UsageFormat::OpenAiChat | UsageFormat::OpenAiEmbeddings => {
                 return self.read_openai(&json)
             }
+            UsageFormat::Gemini => {}
         }
         true
+    }
+
+    /// A Gemini chunk: its usage is cumulative and repeated on every chunk,
+    /// so the last one read stands (taken once at settlement, however
+    /// often it came). It is final from the chunk that names a finish
+    /// reason, or one that carries usage alone (no candidates).
+    fn read_gemini(&mut self, event: &[u8]) {
+        // Only chunks with usage or a finish reason are parsed.
+        let has = |key: &[u8]| event.windows(key.len()).any(|w| w == key);
+        if !has(b"\"usageMetadata\"") && !has(b"\"finishReason\"") {
+            return;
+        }
+        let Ok(chunk) = serde_json::from_str::<Value>(&event_data(event)) else {
+            return;
+        };
+        if let Some(model) = chunk.get("modelVersion").and_then(Value::as_str) {
+            self.seen.model = Some(model.to_owned());
+        }
+        let candidates = chunk.get("candidates").and_then(Value::as_array);
+        let finished = candidates.is_some_and(|c| {
+            c.iter()
+                .any(|candidate| candidate.get("finishReason").is_some_and(|r| !r.is_null()))
+        });
+        let usage_only = candidates.is_none_or(Vec::is_empty);
+        let Some(usage) = chunk
+            .get("usageMetadata")
+            .and_then(|u| read_usage(UsageFormat::Gemini, u))
+        else {
+            return;
+        };
+        let complete = self.seen.complete || finished || usage_only;
+        self.seen.take(usage);
+        self.seen.complete = complete;
     }
 
     fn read_openai(&mut self, chunk: &Value) -> bool {
@@ -205,6 +290,7 @@ impl UsageTracker {
         };
         if let Some(read) = read_usage(UsageFormat::OpenAiChat, usage) {
             self.seen.take(read);
+            self.seen.billing = response_billing(UsageFormat::OpenAiChat, chunk);
         }
         if let Some(model) = chunk.get("model").and_then(Value::as_str) {
             self.seen.model = Some(model.to_owned());
@@ -220,6 +306,9 @@ impl UsageTracker {
     fn read_responses(&mut self, event: &Value) {
         if let Some((usage, model)) = responses_event_usage(event) {
             self.seen.take(usage);
+            if let Some(response) = event.get("response") {
+                self.seen.billing = response_billing(UsageFormat::OpenAiResponses, response);
+            }
             if model.is_some() {
                 self.seen.model = model;
             }
@@ -245,6 +334,9 @@ impl UsageTracker {
             reported("cache_creation_input_tokens"),
             reported("cache_read_input_tokens"),
         );
+        if let Some(billing) = usage_billing(usage) {
+            seen.billing = billing;
+        }
         if new_uncached.is_none() && new_writes.is_none() && new_reads.is_none() {
             return;
         }
@@ -370,6 +462,83 @@ mod tests {
         );
     }
 
+    fn gemini_chunk(text: &str, finish: Option<&str>, usage: &str) -> String {
+        let finish = finish.map_or(String::new(), |r| format!(",\"finishReason\":\"{r}\""));
+        format!(
+            "data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"{text}\"}}],\"role\":\"model\"}}{finish}}}],\"usageMetadata\":{usage},\"modelVersion\":\"gemini-2.5-flash\"}}\r\n\r\n"
+        )
+    }
+
+    #[test]
+    fn a_gemini_stream_settles_once_from_its_last_cumulative_usage() {
+        let stream = [
+            gemini_chunk("a", None, r#"{"promptTokenCount":40,"candidatesTokenCount":1,"thoughtsTokenCount":30}"#),
+            gemini_chunk("b", None, r#"{"promptTokenCount":40,"candidatesTokenCount":5,"thoughtsTokenCount":30}"#),
+            gemini_chunk("c", Some("STOP"), r#"{"promptTokenCount":40,"cachedContentTokenCount":32,"candidatesTokenCount":9,"thoughtsTokenCount":30}"#),
+        ]
+        .concat();
+        let mut tracker = UsageTracker::new(UsageFormat::Gemini, false);
+        let mut out = Vec::new();
+        for piece in stream.as_bytes().chunks(11) {
+            out.extend(tracker.feed(piece));
+        }
+        out.extend(tracker.finish());
+        assert_eq!(out, stream.as_bytes(), "events pass unchanged");
+        assert_eq!(
+            tracker.seen().final_usage(),
+            Some(TokenCounts {
+                input_tokens: 40,
+                output_tokens: 39,
+                cached_input_tokens: 32,
+                cache_write_tokens: 0,
+                reasoning_tokens: 30,
+            })
+        );
+        assert_eq!(tracker.seen().model.as_deref(), Some("gemini-2.5-flash"));
+    }
+
+    #[test]
+    fn a_gemini_usage_only_last_chunk_is_final_and_a_cut_stream_is_not() {
+        let first = gemini_chunk(
+            "a",
+            None,
+            r#"{"promptTokenCount":12,"candidatesTokenCount":2}"#,
+        );
+        let mut cut = UsageTracker::new(UsageFormat::Gemini, false);
+        cut.feed(first.as_bytes());
+        assert_eq!(cut.seen().final_usage(), None, "no finish reason yet");
+        assert_eq!(
+            cut.seen().input_tokens,
+            Some(12),
+            "the prompt count is known"
+        );
+        let usage_only = "data: {\"usageMetadata\":{\"promptTokenCount\":12,\"candidatesTokenCount\":7}}\r\n\r\n";
+        let mut whole = UsageTracker::new(UsageFormat::Gemini, false);
+        whole.feed(first.as_bytes());
+        whole.feed(usage_only.as_bytes());
+        assert_eq!(whole.seen().final_usage(), Some(TokenCounts::new(12, 7)));
+    }
+
+    #[test]
+    fn a_gemini_stream_for_a_client_without_alt_sse_is_one_json_array() {
+        let a = gemini_chunk("a", None, r#"{"promptTokenCount":3}"#);
+        let b = gemini_chunk(
+            "b",
+            Some("STOP"),
+            r#"{"promptTokenCount":3,"candidatesTokenCount":2}"#,
+        );
+        let mut tracker = UsageTracker::new(UsageFormat::Gemini, false).as_json_array();
+        let mut out = tracker.feed(format!("{a}{b}").as_bytes());
+        out.extend(tracker.finish());
+        let array: Value = serde_json::from_slice(&out).unwrap();
+        let items = array.as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1]["candidates"][0]["finishReason"], "STOP");
+        assert_eq!(tracker.seen().final_usage(), Some(TokenCounts::new(3, 2)));
+        let mut empty = UsageTracker::new(UsageFormat::Gemini, false).as_json_array();
+        assert_eq!(empty.finish(), b"[]");
+    }
+
     #[test]
     fn an_anthropic_stream_keeps_cache_reads_and_writes_from_message_start() {
         let stream = concat!(
@@ -387,6 +556,27 @@ mod tests {
                 cache_write_tokens: 7,
                 reasoning_tokens: 0,
             })
+        );
+    }
+
+    #[test]
+    fn an_anthropic_stream_keeps_its_service_tier_and_1h_cache_writes() {
+        let stream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5,\"cache_creation_input_tokens\":700,\"cache_creation\":{\"ephemeral_5m_input_tokens\":200,\"ephemeral_1h_input_tokens\":500},\"service_tier\":\"priority\",\"output_tokens\":1}}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":6}}\n\n",
+        );
+        let mut tracker = UsageTracker::new(UsageFormat::Anthropic, false);
+        tracker.feed(stream.as_bytes());
+        assert_eq!(
+            tracker.seen().billing,
+            Billing {
+                service_tier: crate::pricing::billing::ServiceTier::Priority,
+                cache_write_1h_tokens: 500
+            }
+        );
+        assert_eq!(
+            tracker.seen().final_usage().unwrap().cache_write_tokens,
+            700
         );
     }
 

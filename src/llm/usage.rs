@@ -1,11 +1,13 @@
 //! The usage a provider reports for a call, read from its JSON: OpenAI Chat
 //! Completions and Embeddings (`usage.prompt_tokens`...), the OpenAI
-//! Responses API (`usage.input_tokens`...) and Anthropic Messages
-//! (`usage.input_tokens` plus its cache counts). Pure, with no I/O: the
+//! Responses API (`usage.input_tokens`...), Anthropic Messages
+//! (`usage.input_tokens` plus its cache counts) and Gemini
+//! (`usageMetadata.promptTokenCount`...). Pure, with no I/O: the
 //! Worker's gateway feeds it the bodies and events it relays.
 
 use serde_json::Value;
 
+use crate::pricing::billing::{Billing, ServiceTier};
 use crate::{tokens_from_f64, TokenCounts};
 
 /// Which usage object a provider's API reports.
@@ -25,6 +27,30 @@ pub enum UsageFormat {
     /// `cache_creation_input_tokens`, `cache_read_input_tokens`,
     /// `output_tokens_details.thinking_tokens`.
     Anthropic,
+    /// Gemini `usageMetadata`: `promptTokenCount` (cached input inside it,
+    /// as `cachedContentTokenCount`), `candidatesTokenCount`,
+    /// `thoughtsTokenCount` (billed as output, reported beside the
+    /// candidates), `toolUsePromptTokenCount` (input the provider's tools
+    /// added). Zero counts may be left out.
+    Gemini,
+}
+
+impl UsageFormat {
+    /// The key of a response body that holds its usage object.
+    pub const fn usage_key(self) -> &'static str {
+        match self {
+            UsageFormat::Gemini => "usageMetadata",
+            _ => "usage",
+        }
+    }
+
+    /// The key of a response body that names the model that answered.
+    pub const fn model_key(self) -> &'static str {
+        match self {
+            UsageFormat::Gemini => "modelVersion",
+            _ => "model",
+        }
+    }
 }
 
 /// A whole non-negative token count reported by a provider.
@@ -55,6 +81,23 @@ pub fn anthropic_input(usage: &Value) -> Option<TokenCounts> {
     })
 }
 
+/// Gemini's usage: the prompt (cached reads inside it) plus what tools
+/// added as input; candidates plus thoughts as output, the thoughts kept
+/// as reasoning (so counted once). `None` without `promptTokenCount`; the
+/// other counts are left out by the provider when they are zero.
+fn gemini_usage(usage: &Value) -> Option<TokenCounts> {
+    let count = |key: &str| reported_tokens(usage.get(key)).unwrap_or(0);
+    let prompt = reported_tokens(usage.get("promptTokenCount"))?;
+    let thoughts = count("thoughtsTokenCount");
+    Some(TokenCounts {
+        input_tokens: prompt.saturating_add(count("toolUsePromptTokenCount")),
+        output_tokens: count("candidatesTokenCount").saturating_add(thoughts),
+        cached_input_tokens: count("cachedContentTokenCount"),
+        cache_write_tokens: 0,
+        reasoning_tokens: thoughts,
+    })
+}
+
 /// Reads a usage object (the value of a response's `usage`) in `format`.
 /// `None` when a total is missing or malformed; details are optional.
 pub fn read_usage(format: UsageFormat, usage: &Value) -> Option<TokenCounts> {
@@ -81,13 +124,54 @@ pub fn read_usage(format: UsageFormat, usage: &Value) -> Option<TokenCounts> {
             reasoning_tokens: detail(usage, "output_tokens_details", "thinking_tokens"),
             ..anthropic_input(usage)?
         },
+        UsageFormat::Gemini => gemini_usage(usage)?,
     };
     Some(usage.bounded())
 }
 
 /// The usage a complete (non-streamed) response body reports, if well-formed.
 pub fn response_usage(format: UsageFormat, body: &Value) -> Option<TokenCounts> {
-    read_usage(format, body.get("usage")?)
+    read_usage(format, body.get(format.usage_key())?)
+}
+
+/// How a usage object says the call was billed: Anthropic's
+/// `service_tier` and 1-hour cache writes
+/// (`cache_creation.ephemeral_1h_input_tokens`); `None` when it says
+/// neither.
+pub fn usage_billing(usage: &Value) -> Option<Billing> {
+    let tier = usage.get("service_tier").and_then(Value::as_str);
+    let writes_1h = reported_tokens(
+        usage
+            .get("cache_creation")
+            .and_then(|c| c.get("ephemeral_1h_input_tokens")),
+    );
+    (tier.is_some() || writes_1h.is_some()).then(|| Billing {
+        service_tier: ServiceTier::from_answer(tier),
+        cache_write_1h_tokens: writes_1h.unwrap_or(0),
+    })
+}
+
+/// How a response (a whole body, a stream chunk, a Responses object) says
+/// the call was billed: the service tier that served it (OpenAI's
+/// top-level `service_tier`, Anthropic's in its usage) and the 1-hour
+/// cache writes. Standard, with no 1-hour writes, when it says nothing.
+pub fn response_billing(format: UsageFormat, body: &Value) -> Billing {
+    let from_usage = body.get(format.usage_key()).and_then(usage_billing);
+    let tier = body.get("service_tier").and_then(Value::as_str);
+    match (from_usage, tier) {
+        (Some(billing), None) => billing,
+        (from_usage, tier) => Billing {
+            service_tier: ServiceTier::from_answer(tier),
+            ..from_usage.unwrap_or_default()
+        },
+    }
+}
+
+/// The model a response body names as the one that answered, if any.
+pub fn response_model(format: UsageFormat, body: &Value) -> Option<String> {
+    body.get(format.model_key())
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 /// The terminal events of a Responses API stream, whose `response` carries
@@ -223,6 +307,68 @@ mod tests {
         assert_eq!(
             read_usage(UsageFormat::Anthropic, &nulls),
             Some(TokenCounts::new(4, 1))
+        );
+    }
+
+    #[test]
+    fn gemini_usage_bills_thoughts_as_output_once_and_keeps_cached_input_inside_the_prompt() {
+        let body = json!({"modelVersion": "gemini-2.5-flash", "usageMetadata": {
+            "promptTokenCount": 1200, "cachedContentTokenCount": 1000,
+            "candidatesTokenCount": 300, "thoughtsTokenCount": 700,
+            "toolUsePromptTokenCount": 50, "totalTokenCount": 2250}});
+        assert_eq!(
+            response_usage(UsageFormat::Gemini, &body),
+            Some(TokenCounts {
+                input_tokens: 1250,
+                output_tokens: 1000,
+                cached_input_tokens: 1000,
+                cache_write_tokens: 0,
+                reasoning_tokens: 700,
+            })
+        );
+        assert_eq!(
+            response_model(UsageFormat::Gemini, &body).as_deref(),
+            Some("gemini-2.5-flash")
+        );
+    }
+
+    #[test]
+    fn gemini_usage_needs_its_prompt_count_and_reads_left_out_counts_as_zero() {
+        let plain = json!({"promptTokenCount": 8, "totalTokenCount": 8});
+        assert_eq!(
+            read_usage(UsageFormat::Gemini, &plain),
+            Some(TokenCounts::new(8, 0))
+        );
+        let no_prompt = json!({"candidatesTokenCount": 3});
+        assert_eq!(read_usage(UsageFormat::Gemini, &no_prompt), None);
+        assert_eq!(
+            response_usage(UsageFormat::Gemini, &json!({"usage": plain})),
+            None,
+            "Gemini's usage is under usageMetadata"
+        );
+    }
+
+    #[test]
+    fn the_tier_billed_is_the_one_the_answer_names_and_1h_writes_are_kept() {
+        let openai = json!({"service_tier": "priority", "usage": {"prompt_tokens": 1, "completion_tokens": 1}});
+        assert_eq!(
+            response_billing(UsageFormat::OpenAiChat, &openai).service_tier,
+            ServiceTier::Priority
+        );
+        let asked_flex_served_default = json!({"service_tier": "default", "usage": {}});
+        assert_eq!(
+            response_billing(UsageFormat::OpenAiResponses, &asked_flex_served_default),
+            Billing::default()
+        );
+        let anthropic = json!({"usage": {"input_tokens": 5, "output_tokens": 1,
+            "cache_creation_input_tokens": 300, "service_tier": "batch",
+            "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200}}});
+        assert_eq!(
+            response_billing(UsageFormat::Anthropic, &anthropic),
+            Billing {
+                service_tier: ServiceTier::Batch,
+                cache_write_1h_tokens: 200
+            }
         );
     }
 

@@ -15,10 +15,14 @@
 //! `src/pricing/prices.json`) carries the date and the source of its
 //! figures; a deployment changes prices through its own table.
 
+pub mod billing;
+pub mod versions;
+
 use std::collections::BTreeMap;
 
 use crate::TokenCounts;
 use crate::{Error, ErrorCode, MAX_TOKENS};
+use billing::BilledPrice;
 
 /// The fields of a price, as the API and the package name them.
 pub const PRICE_FIELDS: [&str; 4] = [
@@ -333,10 +337,13 @@ pub fn base_model(model: &str) -> Option<&str> {
     None
 }
 
-/// Prices by model.
+/// Prices by model: each model's flat price, and for the models billed
+/// beyond one price per kind (input-size tiers, 1-hour cache writes,
+/// service tiers) the whole entry ([`BilledPrice`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PriceTable {
     prices: BTreeMap<String, Price>,
+    billed: BTreeMap<String, BilledPrice>,
 }
 
 impl PriceTable {
@@ -345,14 +352,39 @@ impl PriceTable {
         PriceTable::default()
     }
 
-    /// Sets `model`'s price.
+    /// Sets `model`'s price (a flat one: it replaces any tiers the model
+    /// had).
     pub fn set(&mut self, model: &str, price: Price) {
+        self.billed.remove(model);
         self.prices.insert(model.to_owned(), price);
+    }
+
+    /// Sets `model`'s whole entry as billed.
+    pub fn set_billed(&mut self, model: &str, price: BilledPrice) {
+        self.prices.insert(model.to_owned(), price.base());
+        if price.is_flat() {
+            self.billed.remove(model);
+        } else {
+            self.billed.insert(model.to_owned(), price);
+        }
     }
 
     /// Removes `model`'s price; true when it had one.
     pub fn remove(&mut self, model: &str) -> bool {
+        self.billed.remove(model);
         self.prices.remove(model).is_some()
+    }
+
+    /// `model`'s price as billed (found as [`PriceTable::price_of`] finds
+    /// it): its whole entry, or its flat price at every size and tier.
+    pub fn billed_of(&self, model: &str) -> Option<BilledPrice> {
+        let (id, price) = self.priced_as(model)?;
+        Some(
+            self.billed
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| BilledPrice::flat(*price)),
+        )
     }
 
     /// Every model and its price, by model.
@@ -370,14 +402,15 @@ impl PriceTable {
 }
 
 impl PriceTable {
-    /// Reads a table kept as JSON, `{"models": {"<model>": <price>}}`
+    /// Reads a table kept as JSON, `{"models": {"<model>": <entry>}}`
     /// (the shipped data file's shape, and the deployment's copy in KV),
+    /// each entry a price as billed ([`BilledPrice::from_json`]),
     /// tolerantly: a model whose price does not read is left out.
     pub fn from_json(data: &serde_json::Value) -> PriceTable {
         let mut table = PriceTable::new();
         for (model, p) in data["models"].as_object().into_iter().flatten() {
-            if let Ok(price) = Price::from_json(p) {
-                table.set(model, price);
+            if let Ok(price) = BilledPrice::from_json(p) {
+                table.set_billed(model, price);
             }
         }
         table
@@ -403,6 +436,12 @@ impl PriceTable {
             }
         }
     }
+}
+
+/// The shipped table's date (its `asOf`): the version of its figures.
+pub fn shipped_as_of() -> String {
+    let data: serde_json::Value = serde_json::from_str(DEFAULT_PRICES_JSON).unwrap_or_default();
+    data["asOf"].as_str().unwrap_or_default().to_owned()
 }
 
 /// The shipped table's data file: `asOf`, `sources` and `models`.

@@ -67,7 +67,8 @@ impl Caller {
 }
 
 /// The secret a request presents, if any: the first well-formed one of
-/// `Authorization: Bearer <secret>` and `x-api-key: <secret>`. A header of
+/// `Authorization: Bearer <secret>`, `x-api-key: <secret>` and
+/// `x-goog-api-key: <secret>` (Gemini's SDKs). A header of
 /// another scheme (say `Basic`, added by a proxy) does not hide a good
 /// `x-api-key`.
 pub fn presented_secret(req: &Request) -> Option<String> {
@@ -79,10 +80,15 @@ pub fn presented_secret(req: &Request) -> Option<String> {
             .eq_ignore_ascii_case("bearer")
             .then(|| secret.trim().to_owned())
     });
-    let api_key = || header("x-api-key").map(|s| s.trim().to_owned());
+    let key_header = |name: &str| {
+        header(name)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
     bearer
         .filter(|s| !s.is_empty())
-        .or_else(|| api_key().filter(|s| !s.is_empty()))
+        .or_else(|| key_header("x-api-key"))
+        .or_else(|| key_header("x-goog-api-key"))
 }
 
 /// Authenticates `req`.

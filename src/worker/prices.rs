@@ -7,21 +7,65 @@
 //! KV reaches other locations within about a minute: a price change binds
 //! calls settled after it within that delay. Rows keep the cost they were
 //! priced at, so a later change never rewrites the ledger.
+//!
+//! A change is a version in force from the instant it was saved
+//! (`effectiveFrom`); the entry keeps the version before it (`earlier`),
+//! so a call in flight across a change is priced by the version in force
+//! when it was held ([`crate::pricing::versions`]).
 
 use serde_json::{json, Value};
 
 use super::d1::StoreError;
 use super::settings::Settings;
+use chrono::{DateTime, Utc};
+
+use crate::pricing::billing::{bound_as_billed, cost_as_billed, BilledPrice, Billing, ServiceTier};
+use crate::pricing::versions::{PriceHistory, PriceSource, PriceVersion};
 use crate::pricing::{base_model, default_prices, Price, PriceTable};
 
 const PREFIX: &str = "price:v1:";
+
+/// The fields of a KV entry beside its price.
+const VERSION_FIELDS: [&str; 2] = ["effectiveFrom", "earlier"];
 
 /// A model's entry in KV: its price, or `None` when it was removed.
 fn entry_of(value: &Value) -> Option<Option<Price>> {
     if value.get("removed") == Some(&Value::Bool(true)) {
         return Some(None);
     }
-    Price::from_json(value).ok().map(Some)
+    let mut price = value.clone();
+    if let Some(fields) = price.as_object_mut() {
+        fields.retain(|k, _| !VERSION_FIELDS.contains(&k.as_str()));
+    }
+    Price::from_json(&price).ok().map(Some)
+}
+
+/// One KV entry as a version (an entry saved before versions: in force
+/// from the start).
+fn version_of(value: &Value) -> Option<PriceVersion> {
+    let price = entry_of(value)?;
+    let effective_from = value
+        .get("effectiveFrom")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<DateTime<Utc>>().ok());
+    Some(PriceVersion {
+        effective_from,
+        source: PriceSource::Admin,
+        price: price.map(BilledPrice::flat),
+    })
+}
+
+/// The entry written for a change at `now`: the new value, in force from
+/// `now`, with the version before it (without its own earlier one).
+fn versioned(mut value: Value, now: DateTime<Utc>, before: Option<Value>) -> Value {
+    value["effectiveFrom"] = crate::time::iso(now).into();
+    if let Some(mut before) = before {
+        if let Some(fields) = before.as_object_mut() {
+            fields.remove("earlier");
+        }
+        value["earlier"] = before;
+    }
+    value
 }
 
 /// Applies one model's KV entry to `table`.
@@ -35,12 +79,83 @@ fn apply(table: &mut PriceTable, model: &str, entry: Option<Price>) {
 }
 
 impl Settings {
-    async fn price_entry(&self, model: &str) -> Result<Option<Option<Price>>, StoreError> {
+    async fn raw_entry(&self, model: &str) -> Result<Option<Value>, StoreError> {
         Ok(self
             .read(&format!("{PREFIX}{model}"))
             .await?
-            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-            .and_then(|v| entry_of(&v)))
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok()))
+    }
+
+    async fn price_entry(&self, model: &str) -> Result<Option<Option<Price>>, StoreError> {
+        Ok(self.raw_entry(model).await?.and_then(|v| entry_of(&v)))
+    }
+
+    /// The versions of `model`'s price: the shipped one, then the
+    /// deployment's (the one before the last change, and the last).
+    async fn history_of(&self, model: &str) -> Result<Option<PriceHistory>, StoreError> {
+        let entry = self.raw_entry(model).await?;
+        let shipped = default_prices();
+        let own = shipped.iter().any(|(m, _)| m == model);
+        if entry.is_none() && !own {
+            return Ok(None);
+        }
+        let mut history = PriceHistory::shipped(own.then(|| shipped.billed_of(model)).flatten());
+        if let Some(entry) = entry {
+            for value in [entry.get("earlier"), Some(&entry)].into_iter().flatten() {
+                if let Some(version) = version_of(value) {
+                    history.add(version);
+                }
+            }
+        }
+        Ok(Some(history))
+    }
+
+    /// The version of `model`'s price in force at `at` (a dated id's base
+    /// model's when it has none of its own), `None` when there is none:
+    /// how the gateway prices a call by the instant it was held.
+    ///
+    /// # Errors
+    /// KV's.
+    pub async fn price_at(
+        &self,
+        model: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<PriceVersion>, StoreError> {
+        let history = match self.history_of(model).await? {
+            Some(history) => Some(history),
+            None => match base_model(model) {
+                Some(base) => self.history_of(base).await?,
+                None => None,
+            },
+        };
+        Ok(history.and_then(|h| h.at(at).cloned()))
+    }
+
+    /// What a call of `model` with `tokens`, billed as `billing` says,
+    /// costs by the version of its price in force at `at`, with that
+    /// version's label and source (`shipped` or `admin`); `None` when
+    /// there is none.
+    ///
+    /// # Errors
+    /// KV's.
+    pub async fn cost_billed_at(
+        &self,
+        model: &str,
+        tokens: &crate::TokenCounts,
+        billing: &Billing,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(u64, String, &'static str)>, StoreError> {
+        let Some(version) = self.price_at(model, at).await? else {
+            return Ok(None);
+        };
+        let label = version.label(&crate::pricing::shipped_as_of());
+        Ok(version.price.map(|price| {
+            (
+                cost_as_billed(tokens, billing, &price),
+                label,
+                version.source.as_str(),
+            )
+        }))
     }
 
     /// The whole table in force: the shipped one with every change.
@@ -94,15 +209,34 @@ impl Settings {
         model: &str,
         tokens: &crate::TokenCounts,
     ) -> Result<Option<u64>, StoreError> {
+        self.cost_billed_now(model, tokens, &Billing::default())
+            .await
+    }
+
+    /// What a call of `model` with `tokens`, billed as `billing` says (the
+    /// service tier that served it, its 1-hour cache writes), costs now:
+    /// [`cost_as_billed`] at the entry in force (its input-size tiers
+    /// included), `None` when the table has no price for it.
+    ///
+    /// # Errors
+    /// KV's.
+    pub async fn cost_billed_now(
+        &self,
+        model: &str,
+        tokens: &crate::TokenCounts,
+        billing: &Billing,
+    ) -> Result<Option<u64>, StoreError> {
         Ok(self
             .prices_for(model)
             .await?
-            .price_of(model)
-            .map(|price| crate::pricing::cost(tokens, price)))
+            .billed_of(model)
+            .map(|price| cost_as_billed(tokens, billing, &price)))
     }
 
     /// The money hold of a call of `model` estimated at `input` and
-    /// `output` tokens ([`crate::pricing::bound`] at the price in force),
+    /// `output` tokens ([`bound_as_billed`] at the entry in force: at the
+    /// standard tier or the one `asked` for, whatever size tier its input
+    /// reaches),
     /// `None` when the table has no price for it: how the API and the
     /// gateway hold a call.
     ///
@@ -113,21 +247,32 @@ impl Settings {
         model: &str,
         input: u64,
         output: u64,
+        asked: ServiceTier,
     ) -> Result<Option<u64>, StoreError> {
         Ok(self
             .prices_for(model)
             .await?
-            .price_of(model)
-            .map(|price| crate::pricing::bound(input, output, price)))
+            .billed_of(model)
+            .map(|price| bound_as_billed(input, output, &price, asked)))
     }
 
-    /// Sets `model`'s price.
+    /// Sets `model`'s price, in force from `now` (the version before it
+    /// kept for the calls in flight).
     ///
     /// # Errors
     /// KV's.
-    pub async fn set_price(&self, model: &str, price: &Price) -> Result<(), StoreError> {
-        self.write_listed(&format!("{PREFIX}{model}"), &price.json())
-            .await
+    pub async fn set_price(
+        &self,
+        model: &str,
+        price: &Price,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let before = self.raw_entry(model).await?;
+        self.write_listed(
+            &format!("{PREFIX}{model}"),
+            &versioned(price.json(), now, before),
+        )
+        .await
     }
 
     /// Removes `model`'s price from the table in force; false when it had
@@ -135,19 +280,20 @@ impl Settings {
     ///
     /// # Errors
     /// KV's.
-    pub async fn remove_price(&self, model: &str) -> Result<bool, StoreError> {
+    pub async fn remove_price(&self, model: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let table = self.prices_for(model).await?;
         let own = table.iter().any(|(m, _)| m == model);
         if !own {
             return Ok(false);
         }
-        if default_prices().iter().any(|(m, _)| m == model) {
-            // A shipped model stays removed until set again.
-            self.write_listed(&format!("{PREFIX}{model}"), &json!({"removed": true}))
-                .await?;
-        } else {
-            self.delete(&format!("{PREFIX}{model}")).await?;
-        }
+        // Removed from `now`, until set again; the version before stays
+        // for the calls in flight.
+        let before = self.raw_entry(model).await?;
+        self.write_listed(
+            &format!("{PREFIX}{model}"),
+            &versioned(json!({"removed": true}), now, before),
+        )
+        .await?;
         Ok(true)
     }
 }

@@ -284,6 +284,7 @@ pub static ROUTES: &[Route] = &[
     ),
     gateway("/v1/ports/{port}/openai/{*endpoint}"),
     gateway("/v1/ports/{port}/anthropic/{*endpoint}"),
+    gateway("/v1/ports/{port}/gemini/{*endpoint}"),
     gateway("/v1/ports/{port}/providers/{provider}/{*endpoint}"),
 ];
 
@@ -491,6 +492,9 @@ mod tests {
         let found = find("/v1/ports/acme/providers/groq/embeddings").expect("a route");
         assert!(found.is_gateway());
         assert_eq!(found.params.get("provider"), "groq");
+        let found = find("/v1/ports/acme/gemini/v1beta/models/gemini-2.5-flash:generateContent")
+            .expect("a route");
+        assert!(found.is_gateway());
         assert!(find("/v1/ports/acme").is_none());
         assert!(find("/v1/ports/acme/providers").is_none());
         assert!(find("/v2/ports").is_none());

@@ -114,6 +114,8 @@ pub fn usage(input: u64, output: u64) -> CallUsage {
         model: "gpt".into(),
         tokens: TokenCounts::new(input, output),
         cost_usd: None,
+        price_version: None,
+        price_source: None,
     }
 }
 

@@ -3,7 +3,9 @@
 // lines, SDK-valid: response.created first, output_item.added and
 // content_part.added before the deltas, a terminal event with usage),
 // embeddings, token counting (OpenAI responses/input_tokens, Anthropic
-// count_tokens), and Anthropic messages (plain and SSE).
+// count_tokens), Anthropic messages (plain and SSE), and Gemini's native API
+// (generateContent, streamGenerateContent as SSE with `alt=sse` or as one JSON
+// array without, countTokens).
 //
 // Each call picks its behaviour through its model name, `name?knob=value&...`,
 // so concurrent calls never share state:
@@ -22,6 +24,12 @@
 //                    details; part of the input)
 //   reasoning=N      reasoning tokens to report (part of the output)
 //   cacheRead=N, cacheWrite=N   Anthropic cache reads and writes (added to input)
+//   cacheWrite1h=N   the part of the Anthropic cache writes kept for an hour
+//                    (usage.cache_creation.ephemeral_1h_input_tokens)
+//   tier=T           the service tier the answer says served the call (OpenAI
+//                    chat's service_tier, Anthropic's usage.service_tier)
+//   dated=1          answer with the model `<name>-2025-04-14` (a dated id of a
+//                    model the shipped price table knows) instead of -snapshot
 //   terminal=K       a Responses stream ends with `response.K` (completed,
 //                    incomplete or failed; default completed)
 //   truncate=N       stream N events, then end without usage
@@ -34,6 +42,16 @@
 //                    streams, plain answers and error bodies alike
 // The response names the model `<name>-snapshot`, as providers name a dated
 // version of the alias asked for.
+//
+// Gemini names its model in the path, where `?` cannot go: its knobs follow
+// the name after semicolons, `models/gem;in=10;out=3:generateContent`. Besides
+// in, out, status, nousage, truncate, hang, split and chunkDelay it reads
+//   thoughts=N       thinking tokens (thoughtsTokenCount, beside the candidates)
+//   cached=N         cachedContentTokenCount (inside the prompt count)
+//   toolUse=N        toolUsePromptTokenCount
+//   usageOnly=1      content chunks carry the prompt count alone; the usage comes
+//                    in a last chunk without candidates
+// Every streamed chunk repeats the cumulative usage so far, as Gemini does.
 import http from "node:http";
 
 export class FakeUpstream {
@@ -79,6 +97,9 @@ export class FakeUpstream {
   get anthropicBase() {
     return `${this.url}/anthropic`;
   }
+  get geminiBase() {
+    return `${this.url}/gemini`;
+  }
 
   async stop() {
     for (const s of this.sockets) s.destroy();
@@ -98,10 +119,11 @@ export class FakeUpstream {
       body = undefined;
     }
     this.requests.push({ path: req.url, headers: req.headers, body, text, bytes: Buffer.byteLength(text) });
+    if (req.url.startsWith("/gemini/")) return this.#gemini(req, res, body, text);
     const [name, query = ""] = String(body?.model ?? "").split("?");
     const knobs = Object.fromEntries(new URLSearchParams(query));
     const num = (k, d) => (knobs[k] !== undefined ? Number(knobs[k]) : d);
-    const model = `${name}-snapshot`;
+    const model = knobs.dated ? `${name}-2025-04-14` : `${name}-snapshot`;
     // `/compat/v1/...` is an OpenAI-compatible provider of another name.
     const path = req.url.split("?")[0].replace(/^\/compat\//, "/openai/");
     const anthropic = path.startsWith("/anthropic/");
@@ -170,12 +192,13 @@ export class FakeUpstream {
           object: "chat.completion",
           created: 1764349200,
           model,
+          ...(knobs.tier ? { service_tier: knobs.tier } : {}),
           choices: [{ index: 0, message: { role: "assistant", content: words.join("") }, finish_reason: "stop" }],
           ...(knobs.nousage ? {} : { usage }),
         });
       }
       const includeUsage = body.stream_options?.include_usage === true;
-      const base = { id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1764349200, model };
+      const base = { id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1764349200, model, ...(knobs.tier ? { service_tier: knobs.tier } : {}) };
       const extra = includeUsage ? { usage: null } : {};
       const events = [
         { ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }], ...extra },
@@ -201,6 +224,10 @@ export class FakeUpstream {
           output_tokens: output,
           cache_creation_input_tokens: num("cacheWrite", 0),
           cache_read_input_tokens: num("cacheRead", 0),
+          ...(knobs.cacheWrite1h !== undefined
+            ? { cache_creation: { ephemeral_5m_input_tokens: num("cacheWrite", 0) - num("cacheWrite1h", 0), ephemeral_1h_input_tokens: num("cacheWrite1h", 0) } }
+            : {}),
+          ...(knobs.tier ? { service_tier: knobs.tier } : {}),
           ...(knobs.reasoning !== undefined ? { output_tokens_details: { thinking_tokens: reasoning } } : {}),
         },
       };
@@ -278,6 +305,66 @@ export class FakeUpstream {
       ev(`response.${terminal}`, { response: done }),
     ];
     return this.#stream(req, res, events, tail, knobs);
+  }
+
+  /** Gemini's native API: the model and its knobs from the path. */
+  async #gemini(req, res, body, text) {
+    const [path, query = ""] = req.url.split("?");
+    const match = /^\/gemini\/v1beta\/models\/([^/:]+):(\w+)$/.exec(path);
+    if (!match) return json(res, 404, { error: { code: 404, message: `fake upstream has no ${path}`, status: "NOT_FOUND" } });
+    const [name, ...pairs] = match[1].split(";");
+    const method = match[2];
+    const knobs = Object.fromEntries(pairs.map((p) => p.split("=")));
+    const num = (k, d) => (knobs[k] !== undefined ? Number(knobs[k]) : d);
+    const key = req.headers["x-goog-api-key"];
+    if (knobs.status) {
+      const status = Number(knobs.status);
+      return json(res, status, { error: { code: status, message: `fake upstream error ${status} for key ${key}`, status: "INTERNAL" } });
+    }
+    const input = knobs.in === "max" ? Buffer.byteLength(text) : num("in", 11);
+    if (method === "countTokens") return json(res, 200, { totalTokens: input });
+    const bound = body.generationConfig?.maxOutputTokens ?? Infinity;
+    const output = Math.min(num("out", 5), bound);
+    const thoughts = Math.min(num("thoughts", 0), bound - output);
+    const cached = Math.min(num("cached", 0), input);
+    const toolUse = num("toolUse", 0);
+    const words = Array.from({ length: Math.max(output, 1) }, (_, i) => `w${i} `);
+    const modelVersion = `${name}-snapshot`;
+    // Usage as Gemini reports it: zero counts left out.
+    const usage = (candidates, withThoughts = true) => ({
+      promptTokenCount: input,
+      ...(candidates ? { candidatesTokenCount: candidates } : {}),
+      ...(withThoughts && thoughts ? { thoughtsTokenCount: thoughts } : {}),
+      ...(cached ? { cachedContentTokenCount: cached } : {}),
+      ...(toolUse ? { toolUsePromptTokenCount: toolUse } : {}),
+      totalTokenCount: input + candidates + (withThoughts ? thoughts : 0) + toolUse,
+    });
+    const candidate = (t, finish) => ({ content: { parts: [{ text: t }], role: "model" }, index: 0, ...(finish ? { finishReason: "STOP" } : {}) });
+    if (method === "generateContent") {
+      return json(res, 200, {
+        candidates: [candidate(words.join(""), true)],
+        ...(knobs.nousage ? {} : { usageMetadata: usage(output) }),
+        modelVersion,
+        responseId: "gem-fake",
+      });
+    }
+    // streamGenerateContent: one chunk per word, each with the usage so far.
+    const chunks = words.map((w, i) => {
+      const last = i === words.length - 1;
+      const chunk = { candidates: [candidate(w, last)], modelVersion, responseId: "gem-fake" };
+      if (knobs.usageOnly) chunk.usageMetadata = { promptTokenCount: input, totalTokenCount: input };
+      else if (!knobs.nousage) chunk.usageMetadata = usage(Math.min(i + 1, output), true);
+      return chunk;
+    });
+    const tail = [];
+    if (knobs.usageOnly) tail.push({ usageMetadata: usage(output), modelVersion, responseId: "gem-fake" });
+    const sse = new URLSearchParams(query).get("alt") === "sse";
+    if (!sse) {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify([...chunks, ...tail]));
+    }
+    const ev = (c) => `data: ${JSON.stringify(c)}\r\n\r\n`;
+    return this.#stream(req, res, chunks.slice(0, -1).map(ev), [...chunks.slice(-1), ...tail].map(ev), knobs);
   }
 
   async #stream(req, res, events, tail, knobs) {

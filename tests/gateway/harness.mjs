@@ -14,6 +14,7 @@ export const CLOCK = testClock("2027-03-10T09:30:00.000Z");
 export const CLOCK_HEADERS = Object.freeze({ "x-now": CLOCK.iso });
 export const OPENAI_KEY = "sk-provider-openai-SECRET-7f3a9c";
 export const ANTHROPIC_KEY = "sk-ant-provider-SECRET-51d2e8";
+export const GEMINI_KEY = "AIza-provider-SECRET-c94e17";
 
 /** Collects everything Miniflare and workerd print. */
 class CaptureLog extends Log {
@@ -63,8 +64,10 @@ export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build",
       FAULT_INJECTION: "on",
       OPENAI_BASE_URL: upstream.openaiBase,
       ANTHROPIC_BASE_URL: upstream.anthropicBase,
+      GEMINI_BASE_URL: upstream.geminiBase,
       OPENAI_API_KEY: OPENAI_KEY,
       ANTHROPIC_API_KEY: ANTHROPIC_KEY,
+      GEMINI_API_KEY: GEMINI_KEY,
       GATEWAY_UPSTREAM_TIMEOUT_MS: "2000",
       ...(gate ? ALERT_VARS : {}),
       ...vars,
@@ -84,6 +87,7 @@ export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build",
     /** The SDK base URLs of a port. */
     openaiURL: (port) => `${base}/v1/ports/${port}/openai`,
     anthropicURL: (port) => `${base}/v1/ports/${port}/anthropic`,
+    geminiURL: (port) => `${base}/v1/ports/${port}/gemini`,
     /** `fetch` at the suite's instant. */
     fetch: (url, init = {}) => fetch(url, { ...init, headers: { ...CLOCK_HEADERS, ...(init.headers ?? {}) } }),
     async stop() {

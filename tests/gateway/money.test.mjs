@@ -5,6 +5,7 @@
 // calls never cross a money cap, and an unpriced model is refused.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { startGateway, openPort, settled, ledger, CLOCK_HEADERS, ADMIN_TOKEN } from "./harness.mjs";
@@ -166,4 +167,67 @@ test("prices KV cannot read: a token budget's call is served without a cost, a u
   assert.deepEqual([refused?.status, refused?.code], [503, "store_unavailable"]);
   assert.equal(g.upstream.requests.length, sent, "nothing forwarded");
   assert.equal((await g.worker.holds(usdPort, { all: false })).length, 0, "nothing held");
+});
+
+test("a call is priced at the service tier the answer says served it, not the one asked for", async () => {
+  const port = "gm-tiers";
+  // The requested id (with its knobs) is held at the fallback price; the
+  // answered one is a dated id of the shipped gpt-4.1.
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 10, fallbackPrice: { inputPerMTok: 20, outputPerMTok: 40 } });
+  const client = openai(port, key);
+  const ask = (tier) => ({ model: `gpt-4.1?in=10000&out=1000&cached=4000&dated=1&tier=${tier}`, service_tier: "priority", max_tokens: 1000, messages: [{ role: "user", content: "Hi" }] });
+  await client.chat.completions.create(ask("priority"));
+  let row = await lastRow(port);
+  // gpt-4.1 at priority: 6 000 x $3.50 + 4 000 x $0.875 + 1 000 x $14, per million.
+  assert.deepEqual([row.model, row.cost_usd_micros], ["gpt-4.1-2025-04-14", 38500]);
+  const shipped = JSON.parse(readFileSync(new URL("../../src/pricing/prices.json", import.meta.url), "utf8"));
+  assert.deepEqual([row.price_version, row.price_source], [shipped.asOf, "shipped"], "the shipped figures' version");
+  await client.chat.completions.create(ask("default"));
+  row = await lastRow(port);
+  // Asked for priority, served at the default tier: 6 000 x $2 + 4 000 x $0.50 + 1 000 x $8.
+  assert.equal(row.cost_usd_micros, 22000);
+  const stream = await client.chat.completions.create({ ...ask("priority"), stream: true });
+  for await (const _ of stream);
+  row = await lastRow(port);
+  assert.equal(row.cost_usd_micros, 38500, "a stream's tier is read from its chunks");
+});
+
+test("Anthropic 1-hour cache writes are priced at their own price, plain and streamed", async () => {
+  const port = "gm-1h";
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 10, fallbackPrice: { inputPerMTok: 20, outputPerMTok: 40 } });
+  const model = "claude-sonnet-4-5?in=1000&out=500&cacheWrite=12000&cacheWrite1h=10000&dated=1";
+  const client = anthropic(port, key);
+  await client.messages.create({ model, max_tokens: 500, messages: [{ role: "user", content: "Hi" }] });
+  let row = await lastRow(port);
+  // 1 000 x $3 + 2 000 five-minute writes x $3.75 + 10 000 one-hour writes x $6 + 500 x $15.
+  assert.deepEqual([row.input_tokens, row.cache_write_tokens, row.cost_usd_micros], [13000, 12000, 78000]);
+  const stream = await client.messages.create({ model, max_tokens: 500, stream: true, messages: [{ role: "user", content: "Hi" }] });
+  for await (const _ of stream);
+  row = await lastRow(port);
+  assert.equal(row.cost_usd_micros, 78000);
+});
+
+test("a price change while a call is in flight does not reprice it: the version in force when it was held prices it", async () => {
+  const port = "gm-version";
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 10 });
+  const model = "gm-version?in=1000&out=100&chunkDelay=40";
+  await price(model, GPT_41);
+  const stream = await openai(port, key).chat.completions.create({ model, max_tokens: 100, stream: true, messages: [{ role: "user", content: "Hi" }] });
+  const later = new Date(Date.parse(CLOCK_HEADERS["x-now"]) + 60_000).toISOString();
+  // The price doubles a minute after the call was held, while it streams.
+  const doubled = { inputPerMTok: 4, cachedInputPerMTok: 1, outputPerMTok: 16 };
+  for (const id of [model, "gm-version-snapshot"]) {
+    const res = await g.worker.at(later).put(`/v1/prices/${encodeURIComponent(id)}`, doubled);
+    assert.equal(res.status, 200, res.text);
+  }
+  for await (const _ of stream);
+  let row = await lastRow(port);
+  // 1 000 x $2 + 100 x $8: the version in force when the call was held.
+  assert.deepEqual([row.cost_usd_micros, row.price_version, row.price_source], [2800, CLOCK_HEADERS["x-now"], "admin"]);
+  const after = new OpenAI({ apiKey: key, baseURL: g.openaiURL(port), maxRetries: 0, defaultHeaders: { "x-now": later } });
+  await after.chat.completions.create({ model, max_tokens: 100, messages: [{ role: "user", content: "Hi" }] });
+  row = await lastRow(port);
+  assert.deepEqual([row.cost_usd_micros, row.price_version], [5600, later], "a call held after the change gets the new version");
+  const api = (await g.worker.get(`/v1/ports/${port}/ledger`)).json.rows;
+  assert.deepEqual(api.map((r) => [r.priceVersion, r.priceSource]), [[later, "admin"], [CLOCK_HEADERS["x-now"], "admin"]]);
 });

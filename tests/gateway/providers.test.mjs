@@ -1,15 +1,17 @@
 // Several providers per Worker: a table (GATEWAY_PROVIDERS) names more
-// OpenAI- or Anthropic-style providers, reached under
+// OpenAI-, Anthropic- or Gemini-style providers, reached under
 // /v1/ports/{port}/providers/{name}/..., each with its own base URL and key;
 // the ledger names the provider a call went to.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
+import { GoogleGenAI } from "@google/genai";
 import { startGateway, openPort, settled, ledger, reservations, OPENAI_KEY, CLOCK_HEADERS } from "./harness.mjs";
 
 const GROQ_KEY = "gsk-provider-groq-SECRET-90be41";
 const EU_KEY = "sk-ant-provider-eu-SECRET-c07d55";
+const VERTEX_KEY = "AIza-provider-other-SECRET-3f1e0a";
 let g;
 let key;
 const PORT = "multi";
@@ -20,9 +22,11 @@ before(async () => {
         { name: "groq", baseUrl: upstream.compatBase, keySecret: "GROQ_API_KEY", dialect: "openai" },
         { name: "claude-eu", baseUrl: upstream.anthropicBase, keySecret: "EU_ANTHROPIC_KEY", dialect: "anthropic" },
         { name: "unkeyed", baseUrl: upstream.compatBase, keySecret: "NOT_SET_KEY", dialect: "openai" },
+        { name: "gemini-other", baseUrl: upstream.geminiBase, keySecret: "OTHER_GEMINI_KEY", dialect: "gemini" },
       ]),
       GROQ_API_KEY: GROQ_KEY,
       EU_ANTHROPIC_KEY: EU_KEY,
+      OTHER_GEMINI_KEY: VERTEX_KEY,
     }),
   });
   key = await openPort(g.worker, PORT);
@@ -123,4 +127,13 @@ test("a malformed provider table makes its routes answer 500 and leaves the buil
   } finally {
     await bad.stop();
   }
+});
+
+test("a Gemini-style provider of the table is called with its own key in x-goog-api-key, and the ledger names it", async () => {
+  const ai = new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: providerURL("gemini-other"), headers: CLOCK_HEADERS } });
+  const answer = await ai.models.generateContent({ model: "gem;in=17;out=3", contents: "Hi" });
+  assert.equal(answer.usageMetadata.promptTokenCount, 17);
+  assert.equal(lastUpstream().headers["x-goog-api-key"], VERTEX_KEY);
+  const row = (await rows()).at(-1);
+  assert.deepEqual([row.provider, row.model, row.input_tokens, row.output_tokens], ["gemini-other", "gem-snapshot", 17, 3]);
 });

@@ -88,3 +88,22 @@ test('evaluateCaps of a usd budget: the port in dollars, the caps inside it in t
     (e) => e.code === 'invalid-type' && e.field === 'usedUsd',
   );
 });
+
+test('costUsd prices as the provider billed: the input-size cliff, 1-hour cache writes and the tier that served the call', () => {
+  const pro = {
+    inputPerMTok: 1.25, cachedInputPerMTok: 0.125, outputPerMTok: 10,
+    tiers: [{ above: 200000, inputPerMTok: 2.5, cachedInputPerMTok: 0.25, outputPerMTok: 15 }],
+    serviceTiers: { batch: { inputPerMTok: 0.625, outputPerMTok: 5 } },
+  };
+  assert.equal(costUsd({ inputTokens: 200000, outputTokens: 1000 }, pro).micros, 260000);
+  assert.equal(costUsd({ inputTokens: 200001, outputTokens: 1000 }, pro).micros, 515003, 'the whole request at the long-prompt rates');
+  assert.equal(costUsd({ inputTokens: 100000, outputTokens: 1000, serviceTier: 'batch' }, pro).micros, 67500);
+  const sonnet = { inputPerMTok: 3, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75, cacheWrite1hPerMTok: 6, outputPerMTok: 15 };
+  assert.equal(costUsd({ inputTokens: 13000, cacheWriteTokens: 12000, cacheWrite1hTokens: 10000, outputTokens: 500 }, sonnet).micros, 78000);
+  assert.equal(holdUsd(250000, 1000, pro).micros, 640000, 'the hold reaches the dearest tier the input may get');
+  assert.throws(() => costUsd({ inputTokens: 10, outputTokens: 1, serviceTier: 'turbo' }, pro), (e) => e.code === 'invalid-value' && e.field === 'serviceTier');
+  assert.throws(() => costUsd({ inputTokens: 10, cacheWriteTokens: 1, cacheWrite1hTokens: 2, outputTokens: 1 }, sonnet), (e) => e.field === 'cacheWrite1hTokens');
+  assert.throws(() => costUsd({ inputTokens: 10, outputTokens: 1 }, { ...pro, tiers: [{ inputPerMTok: 1, outputPerMTok: 1 }] }), (e) => e.field === 'above');
+  const row = { model: 'gemini-2.5-pro', source: 'default', ...pro };
+  assert.equal(costUsd({ inputTokens: 200001, outputTokens: 1000 }, row).micros, 515003, 'a price row of the API is read for its own fields');
+});

@@ -110,6 +110,8 @@ pub fn entry_of(row: &Row) -> Entry {
         provider: row.text("provider").unwrap_or_default(),
         model: row.text("model").unwrap_or_default(),
         cost_usd: row.int("cost_usd_micros").map(|v| v.max(0) as u64),
+        price_version: row.text("price_version"),
+        price_source: row.text("price_source"),
         tokens: TokenCounts {
             input_tokens: row.count("input_tokens"),
             cached_input_tokens: row.count("cached_input_tokens"),

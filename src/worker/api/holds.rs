@@ -116,7 +116,11 @@ async fn estimate(ctx: &Ctx, map: &Map<String, Value>) -> Result<Estimate, ApiEr
     };
     let (mut priced, mut unpriced) = (None, None);
     if let (Some(model), Some((i, o))) = (&model, split) {
-        match ctx.settings.bound_now(model, i, o).await? {
+        match ctx
+            .settings
+            .bound_now(model, i, o, crate::pricing::billing::ServiceTier::Standard)
+            .await?
+        {
             Some(bound) => priced = Some(bound),
             None => unpriced = Some((i, o)),
         }

@@ -96,13 +96,13 @@ pub async fn put(ctx: &mut Ctx, model: &str, req: &mut Request) -> Result<Respon
         }
     }
     let price = Price::from_json(&body)?;
-    ctx.settings.set_price(model, &price).await?;
+    ctx.settings.set_price(model, &price, ctx.now).await?;
     Ok(json_response(200, &price_row(model, &price)))
 }
 
 /// `DELETE /v1/prices/{model}` (admin): removes `model`'s price.
 pub async fn delete(ctx: &mut Ctx, model: &str) -> Result<Response, ApiError> {
-    if ctx.settings.remove_price(model).await? {
+    if ctx.settings.remove_price(model, ctx.now).await? {
         Ok(json_response(
             200,
             &json!({ "model": model, "deleted": true }),

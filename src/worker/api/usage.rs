@@ -57,6 +57,8 @@ pub fn call_usage(map: &Map<String, Value>, feature_required: bool) -> Result<Ca
         user_id: input::text(map, "userId", false, 128)?,
         tokens,
         cost_usd: None,
+        price_version: None,
+        price_source: None,
     })
 }
 

@@ -53,10 +53,14 @@ pub struct GatewayConfig {
     pub openai_base_url: String,
     /// `ANTHROPIC_BASE_URL` (default `https://api.anthropic.com`).
     pub anthropic_base_url: String,
+    /// `GEMINI_BASE_URL` (default `https://generativelanguage.googleapis.com`).
+    pub gemini_base_url: String,
     /// `OPENAI_API_KEY` secret.
     openai_api_key: Option<String>,
     /// `ANTHROPIC_API_KEY` secret.
     anthropic_api_key: Option<String>,
+    /// `GEMINI_API_KEY` secret.
+    gemini_api_key: Option<String>,
     /// `GATEWAY_PROVIDERS`: more providers, or why the table is unusable.
     providers: Result<Vec<ProviderSpec>, String>,
     /// `GATEWAY_PORT_SETTINGS`: settings by port, or why they are unusable.
@@ -88,8 +92,13 @@ impl GatewayConfig {
         GatewayConfig {
             openai_base_url: base("OPENAI_BASE_URL", "https://api.openai.com/v1"),
             anthropic_base_url: base("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+            gemini_base_url: base(
+                "GEMINI_BASE_URL",
+                "https://generativelanguage.googleapis.com",
+            ),
             openai_api_key: text_setting(env, "OPENAI_API_KEY"),
             anthropic_api_key: text_setting(env, "ANTHROPIC_API_KEY"),
+            gemini_api_key: text_setting(env, "GEMINI_API_KEY"),
             providers: text_setting(env, "GATEWAY_PROVIDERS")
                 .map_or(Ok(Vec::new()), |text| parse_table(&text)),
             port_settings: text_setting(env, "GATEWAY_PORT_SETTINGS")
@@ -190,6 +199,7 @@ impl GatewayConfig {
         match provider {
             Provider::OpenAi => self.openai_api_key.as_deref(),
             Provider::Anthropic => self.anthropic_api_key.as_deref(),
+            Provider::Gemini => self.gemini_api_key.as_deref(),
         }
     }
 
@@ -197,6 +207,7 @@ impl GatewayConfig {
         match provider {
             Provider::OpenAi => &self.openai_base_url,
             Provider::Anthropic => &self.anthropic_base_url,
+            Provider::Gemini => &self.gemini_base_url,
         }
     }
 }

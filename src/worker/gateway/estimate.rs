@@ -62,7 +62,8 @@ impl Call {
             strict: settings.strict.unwrap_or(self.config.policy.strict),
         };
         let (raw, body) = read_body(req).await?;
-        let prepared = provider::prepare(self.endpoint, raw, body, policy)?;
+        let prepared =
+            provider::prepare(self.endpoint, raw, body, policy, self.path_model.as_deref())?;
         if !settings.allows(&prepared.model) {
             return Err(ApiError::bad_field(
                 "model-not-allowed",

@@ -17,6 +17,7 @@ use super::stream::{self, UsageTracker};
 use super::Call;
 use crate::gate::PortLoad;
 use crate::llm::redact::Redactor;
+use crate::pricing::billing::Billing;
 
 impl Call {
     /// Sends the call upstream and answers with the provider's response,
@@ -75,10 +76,14 @@ impl Call {
                 "the upstream stream could not be read",
             ));
         };
-        let tracker = UsageTracker::new(
+        let mut tracker = UsageTracker::new(
             self.endpoint.usage_format(),
             !ready.prepared.client_wants_usage,
         );
+        if self.array_stream {
+            tracker = tracker.as_json_array();
+            let _ = answer.headers.set("Content-Type", "application/json");
+        }
         let scrubber = Redactor::new(&ready.provider_key);
         let relay = stream::relay(body, tracker, scrubber)
             .map_err(|_| ApiError::new(500, "internal", "the stream could not be relayed"))?;
@@ -137,13 +142,14 @@ impl Call {
         };
         let model = parsed
             .as_ref()
-            .and_then(|v| v.get("model"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+            .and_then(|v| provider::response_model(self.endpoint, v));
+        let billing = parsed.as_ref().map_or_else(Billing::default, |v| {
+            crate::llm::usage::response_billing(self.endpoint.usage_format(), v)
+        });
         // Committed after the answer, like a stream: the client does not wait
         // for the ledger write; the budget headers show the state as of the gate.
         self.ctx.wait_until(async move {
-            held.commit(usage, model.as_deref()).await;
+            held.commit(usage, model.as_deref(), billing).await;
         });
         answer.with_body(body)
     }
@@ -229,8 +235,9 @@ impl Call {
     }
 
     /// The request to the upstream: the endpoint under its base URL with
-    /// the client's query, the provider key in the dialect's header, and
-    /// the body.
+    /// the client's query (for Gemini only `alt=sse`, on every stream: the
+    /// client's query may carry its own key), the provider key in the
+    /// dialect's header, and the body.
     fn upstream_request(
         &self,
         req: &Request,
@@ -239,8 +246,13 @@ impl Call {
         stream: bool,
     ) -> Result<Request, ApiError> {
         let upstream = &self.upstream;
-        let mut url = format!("{}{}", upstream.base_url, self.endpoint.upstream_path());
-        if let Some(query) = req.url().ok().and_then(|u| u.query().map(str::to_owned)) {
+        let path = self.endpoint.upstream_url_path(self.path_model.as_deref());
+        let mut url = format!("{}{path}", upstream.base_url);
+        let query = match upstream.dialect {
+            Provider::Gemini => stream.then(|| "alt=sse".to_owned()),
+            _ => req.url().ok().and_then(|u| u.query().map(str::to_owned)),
+        };
+        if let Some(query) = query {
             url.push('?');
             url.push_str(&query);
         }
@@ -264,6 +276,9 @@ impl Call {
                 if let Some(beta) = header(req, "anthropic-beta") {
                     let _ = headers.set("anthropic-beta", &beta);
                 }
+            }
+            Provider::Gemini => {
+                let _ = headers.set("x-goog-api-key", provider_key);
             }
         }
         let mut init = RequestInit::new();

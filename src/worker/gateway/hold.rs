@@ -43,11 +43,13 @@ impl Call {
         // Prices that cannot be read leave a token budget's call alone; a
         // budget in dollars then refuses it as unavailable (503), not as
         // unpriced.
-        let (estimated_usd, prices_down) =
-            match settings.bound_now(&prepared.model, input, output).await {
-                Ok(bound) => (bound, None),
-                Err(e) => (None, Some(e)),
-            };
+        let (estimated_usd, prices_down) = match settings
+            .bound_now(&prepared.model, input, output, prepared.service_tier)
+            .await
+        {
+            Ok(bound) => (bound, None),
+            Err(e) => (None, Some(e)),
+        };
         for attempt in 1..=MAX_ATTEMPTS_PER_KEY {
             let request_id = attempt_request_id(&base, attempt);
             let hold = HoldRequest {

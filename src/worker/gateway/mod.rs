@@ -6,9 +6,12 @@
 //! - `POST /v1/ports/{port}/openai/responses`
 //! - `POST /v1/ports/{port}/openai/embeddings`
 //! - `POST /v1/ports/{port}/anthropic/v1/messages`
+//! - `POST /v1/ports/{port}/gemini/v1beta/models/{model}:generateContent`
+//!   and `...:streamGenerateContent` (with `alt=sse` or as one JSON array)
 //! - token counting, passed through uncounted:
-//!   `POST /v1/ports/{port}/openai/responses/input_tokens` and
-//!   `POST /v1/ports/{port}/anthropic/v1/messages/count_tokens`
+//!   `POST /v1/ports/{port}/openai/responses/input_tokens`,
+//!   `POST /v1/ports/{port}/anthropic/v1/messages/count_tokens` and
+//!   `POST /v1/ports/{port}/gemini/v1beta/models/{model}:countTokens`
 //! - the same paths of a provider of the `GATEWAY_PROVIDERS` table (or a
 //!   built-in one) by name: `POST /v1/ports/{port}/providers/{name}/...`
 //!
@@ -130,6 +133,11 @@ struct Call {
     upstream: Upstream,
     /// What it calls there.
     endpoint: Endpoint,
+    /// The model a Gemini path names.
+    path_model: Option<String>,
+    /// A Gemini stream the client reads as one JSON array (it did not ask
+    /// for `alt=sse`); the upstream is asked for events all the same.
+    array_stream: bool,
     /// The port's gate and settings, once the caller is known to act for
     /// the port.
     access: Option<Access>,
@@ -166,7 +174,9 @@ impl Call {
             return Err(ApiError::not_found(format!(
                 "the gateway proxies POST .../openai/chat/completions, .../openai/responses, \
                  .../openai/responses/input_tokens, .../openai/embeddings, \
-                 .../anthropic/v1/messages and .../anthropic/v1/messages/count_tokens; not {}",
+                 .../anthropic/v1/messages, .../anthropic/v1/messages/count_tokens and \
+                 .../gemini/v1beta/models/{{model}}:generateContent, :streamGenerateContent, \
+                 :countTokens; not {}",
                 req.path()
             )));
         };
@@ -177,6 +187,17 @@ impl Call {
             ));
         }
         input::port(&target.port)?;
+        let path_model = target.path_model().map(str::to_owned);
+        if let Some(model) = &path_model {
+            if !crate::llm::routes::valid_path_model(model) {
+                return Err(ApiError::bad_field(
+                    "invalid-request",
+                    "model",
+                    "the model in the path must be 1 to 128 of A-Z, a-z, 0-9 and -._~;=,",
+                ));
+            }
+        }
+        let array_stream = endpoint == Endpoint::StreamGenerateContent && !asks_for_events(req);
         Ok(Call {
             now: bindings.clock.now(),
             bindings,
@@ -185,6 +206,8 @@ impl Call {
             port: target.port,
             upstream,
             endpoint,
+            path_model,
+            array_stream,
             access: None,
             state: None,
         })
@@ -270,7 +293,7 @@ impl Call {
     async fn hold(&mut self, ready: &Ready) -> Result<Held, ApiError> {
         // A canonical JSON value (ordered by key), as every fingerprint.
         let body_hash = fingerprint(&json!({
-            "endpoint": self.endpoint.upstream_path(),
+            "endpoint": self.endpoint.upstream_url_path(self.path_model.as_deref()),
             "body": hex_digest(&ready.prepared.body),
         }));
         let access = self.access()?;
@@ -301,6 +324,7 @@ impl Call {
             provider: self.upstream.name.clone(),
             model: ready.prepared.model.clone(),
             estimate: ready.prepared.estimate,
+            held_at: self.now,
             settings: access.settings,
         })
     }
@@ -313,6 +337,12 @@ async fn read_body(req: &mut Request) -> Result<(Vec<u8>, serde_json::Value), Ap
     let bytes = super::http::read_body(req, MAX_REQUEST_BYTES).await?;
     let value = super::http::parse_json(&bytes)?;
     Ok((bytes, value))
+}
+
+/// True when the request's query asks for server-sent events (`alt=sse`).
+fn asks_for_events(req: &Request) -> bool {
+    req.url()
+        .is_ok_and(|url| url.query_pairs().any(|(k, v)| k == "alt" && v == "sse"))
 }
 
 /// SHA-256 (hex) of bytes.

@@ -12,6 +12,7 @@ use super::provider::Estimate;
 use super::stream::StreamEnd;
 use crate::charge;
 use crate::gate::{CallUsage, CommitOutcome, PortLoad, ReleaseOutcome};
+use crate::pricing::billing::Billing;
 use crate::Budget;
 use crate::TokenCounts;
 
@@ -47,6 +48,9 @@ pub(super) struct HeldCall {
     pub(super) provider: String,
     pub(super) model: String,
     pub(super) estimate: Estimate,
+    /// The instant the call was held: it is priced by the version of the
+    /// price in force then.
+    pub(super) held_at: chrono::DateTime<chrono::Utc>,
     /// The price table in KV: the call is priced at settlement with the
     /// price in force then.
     pub(super) settings: Settings,
@@ -54,7 +58,8 @@ pub(super) struct HeldCall {
 
 impl HeldCall {
     /// Commits `usage` (the provider's), attributing the model the response
-    /// named (else the requested one). Every call ends its hold: usage past
+    /// named (else the requested one), priced as `billing` says the
+    /// provider billed it. Every call ends its hold: usage past
     /// the exact range (2^53 - 1 in all), or usage the gate refuses as a
     /// total past that range, is charged the hold instead
     /// ([`Self::held_charge`]), which the gate admitted and so always fits.
@@ -62,6 +67,7 @@ impl HeldCall {
         &self,
         tokens: TokenCounts,
         model: Option<&str>,
+        billing: Billing,
     ) -> Option<PortLoad> {
         if tokens.exact_total().is_none() {
             worker::console_error!(
@@ -69,16 +75,21 @@ impl HeldCall {
                 self.reservation_id,
                 self.port
             );
-            return self.priced_commit(self.held_charge(), model).await.load();
+            return self
+                .priced_commit(self.held_charge(), model, billing)
+                .await
+                .load();
         }
-        match self.priced_commit(tokens, model).await {
+        match self.priced_commit(tokens, model, billing).await {
             Settled::TooLarge => {
                 worker::console_error!(
                     "gateway: {} on port {} reported usage that would take a total past 2^53 - 1; charged its hold",
                     self.reservation_id,
                     self.port
                 );
-                self.priced_commit(self.held_charge(), model).await.load()
+                self.priced_commit(self.held_charge(), model, billing)
+                    .await
+                    .load()
             }
             settled => settled.load(),
         }
@@ -86,9 +97,17 @@ impl HeldCall {
 
     /// Commits `tokens` priced by the table in force; a model that lost
     /// its price since the hold is charged the hold's bound.
-    async fn priced_commit(&self, tokens: TokenCounts, model: Option<&str>) -> Settled {
-        match self.commit_tokens(tokens, model, None).await {
-            Settled::Unpriced(Some(bound)) => self.commit_tokens(tokens, model, Some(bound)).await,
+    async fn priced_commit(
+        &self,
+        tokens: TokenCounts,
+        model: Option<&str>,
+        billing: Billing,
+    ) -> Settled {
+        match self.commit_tokens(tokens, model, None, billing).await {
+            Settled::Unpriced(Some(bound)) => {
+                self.commit_tokens(tokens, model, Some(bound), billing)
+                    .await
+            }
             settled => settled,
         }
     }
@@ -110,6 +129,7 @@ impl HeldCall {
         tokens: TokenCounts,
         model: Option<&str>,
         cost: Option<u64>,
+        billing: Billing,
     ) -> Settled {
         let model: String = model
             .filter(|m| !m.is_empty())
@@ -125,20 +145,37 @@ impl HeldCall {
             model,
             tokens,
             cost_usd: None,
+            price_version: None,
+            price_source: None,
         };
         // A price that cannot be read now leaves the cost to the gate: the
         // port's fallback price, else the money hold (never free).
-        let cost_usd = match cost {
-            Some(cost) => Some(cost),
-            None => match self.settings.cost_now(&usage.model, &usage.tokens).await {
-                Ok(cost) => cost,
+        let priced = match cost {
+            Some(cost) => Some((cost, None, None)),
+            None => match self
+                .settings
+                .cost_billed_at(&usage.model, &usage.tokens, &billing, self.held_at)
+                .await
+            {
+                Ok(priced) => {
+                    priced.map(|(cost, version, source)| (cost, Some(version), Some(source)))
+                }
                 Err(e) => {
                     worker::console_warn!("gateway: prices unreadable at settlement: {e:?}");
                     None
                 }
             },
         };
-        let usage = CallUsage { cost_usd, ..usage };
+        let (cost_usd, price_version, price_source) = match priced {
+            Some((cost, version, source)) => (Some(cost), version, source.map(str::to_owned)),
+            None => (None, None, None),
+        };
+        let usage = CallUsage {
+            cost_usd,
+            price_version,
+            price_source,
+            ..usage
+        };
         let hash = fingerprint(&json!({
             "provider": usage.provider,
             "model": usage.model,
@@ -198,6 +235,7 @@ impl HeldCall {
         self.commit(
             TokenCounts::new(charge.input_tokens, charge.output_tokens),
             model,
+            Billing::default(),
         )
         .await;
     }
@@ -228,7 +266,8 @@ impl HeldCall {
         let seen = end.seen();
         match seen.final_usage() {
             Some(usage) => {
-                self.commit(usage, seen.model.as_deref()).await;
+                self.commit(usage, seen.model.as_deref(), seen.billing)
+                    .await;
             }
             None => {
                 worker::console_warn!(

@@ -4,6 +4,7 @@
 //! usage and server-sent events are read by `crate::llm`.)
 
 mod anthropic;
+mod gemini;
 mod openai;
 mod responses;
 
@@ -14,7 +15,7 @@ use super::super::input;
 pub use crate::llm::usage::reported_tokens;
 use crate::TokenCounts;
 
-/// An LLM API dialect (OpenAI or Anthropic style): the built-in provider
+/// An LLM API dialect (OpenAI, Anthropic or Gemini style): the built-in provider
 /// of that name, or the dialect a table provider speaks.
 pub use crate::llm::providers::Dialect as Provider;
 
@@ -50,6 +51,9 @@ pub struct Prepared {
     /// OpenAI: true when the client itself asked for the usage chunk (else
     /// the gateway strips it again).
     pub client_wants_usage: bool,
+    /// The service tier the request asks for (`service_tier`): its hold
+    /// bounds the call at that tier's price as well as the standard one.
+    pub service_tier: crate::pricing::billing::ServiceTier,
 }
 
 /// How the gateway bounds and estimates calls.
@@ -107,7 +111,11 @@ fn unbounded_input(endpoint: Endpoint, map: &Map<String, Value>) -> Option<ApiEr
         Endpoint::ChatCompletions => openai::unbounded(map),
         Endpoint::Responses => responses::unbounded(map),
         Endpoint::Messages => anthropic::unbounded(map),
-        Endpoint::Embeddings | Endpoint::ResponsesInputTokens | Endpoint::CountTokens => None,
+        Endpoint::GenerateContent | Endpoint::StreamGenerateContent => gemini::unbounded(map),
+        Endpoint::Embeddings
+        | Endpoint::ResponsesInputTokens
+        | Endpoint::CountTokens
+        | Endpoint::GeminiCountTokens => None,
     }
 }
 
@@ -142,6 +150,8 @@ fn token_field(map: &Map<String, Value>, name: &str) -> Result<Option<u64>, ApiE
 /// the upstream: sets the output bound when the client gave none, asks an
 /// OpenAI stream for its usage chunk, and estimates the tokens to hold. A
 /// body that needs neither change goes upstream as the client sent it.
+/// A Gemini call's model is the one its path names (`path_model`), and it
+/// is a stream when its method is `streamGenerateContent`.
 ///
 /// # Errors
 /// 400 when the body is not an object, has no model, or has a malformed
@@ -153,6 +163,7 @@ pub fn prepare(
     raw: Vec<u8>,
     body: Value,
     policy: EstimatePolicy,
+    path_model: Option<&str>,
 ) -> Result<Prepared, ApiError> {
     let Value::Object(mut map) = body else {
         return Err(ApiError::new(
@@ -161,14 +172,16 @@ pub fn prepare(
             "the request body must be a JSON object",
         ));
     };
-    let model = match map.get("model") {
-        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+    let model = match (endpoint.model_in_path(), map.get("model")) {
+        (true, _) => path_model.unwrap_or_default().to_owned(),
+        (false, Some(Value::String(m))) if !m.is_empty() => m.clone(),
         _ => return Err(invalid("model", "model is required (a non-empty string)")),
     };
-    let stream = match map.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(invalid("stream", "stream must be true or false")),
+    let stream = match (endpoint.model_in_path(), map.get("stream")) {
+        (true, _) => endpoint == Endpoint::StreamGenerateContent,
+        (false, None | Some(Value::Null)) => false,
+        (false, Some(Value::Bool(b))) => *b,
+        (false, Some(_)) => return Err(invalid("stream", "stream must be true or false")),
     };
     let mut client_wants_usage = false;
     // Whether the body must be written anew for the upstream.
@@ -182,7 +195,10 @@ pub fn prepare(
         }
         Endpoint::Responses => responses::bound(&mut map, policy, &mut changed)?,
         Endpoint::Messages => anthropic::bound(&mut map, policy, &mut changed)?,
-        Endpoint::ResponsesInputTokens | Endpoint::CountTokens => 0,
+        Endpoint::GenerateContent | Endpoint::StreamGenerateContent => {
+            gemini::bound(&mut map, policy, &mut changed)?
+        }
+        Endpoint::ResponsesInputTokens | Endpoint::CountTokens | Endpoint::GeminiCountTokens => 0,
     };
     if policy.strict {
         if let Some(refusal) = unbounded_input(endpoint, &map) {
@@ -202,6 +218,9 @@ pub fn prepare(
             input_tokens,
             output_tokens,
         },
+        service_tier: crate::pricing::billing::ServiceTier::from_answer(
+            value.get("service_tier").and_then(Value::as_str),
+        ),
         model,
         stream,
         client_wants_usage,
@@ -252,6 +271,11 @@ pub fn response_usage(endpoint: Endpoint, body: &Value) -> Option<TokenCounts> {
     crate::llm::usage::response_usage(endpoint.usage_format(), body)
 }
 
+/// The model a complete response names as the one that answered.
+pub fn response_model(endpoint: Endpoint, body: &Value) -> Option<String> {
+    crate::llm::usage::response_model(endpoint.usage_format(), body)
+}
+
 /// The provider's error `type` for an HTTP status.
 fn error_type(provider: Provider, status: u16) -> &'static str {
     match (provider, status) {
@@ -261,7 +285,7 @@ fn error_type(provider: Provider, status: u16) -> &'static str {
         (Provider::Anthropic, 404) => "not_found_error",
         (Provider::Anthropic, 413) => "request_too_large",
         (Provider::Anthropic, 500..) => "api_error",
-        (Provider::OpenAi, 500..) => "server_error",
+        (Provider::OpenAi | Provider::Gemini, 500..) => "server_error",
         _ => "invalid_request_error",
     }
 }
@@ -282,6 +306,24 @@ pub fn error_body(provider: Provider, error: &ApiError) -> Value {
         Provider::Anthropic => json!({
             "type": "error",
             "error": { "type": kind, "message": error.message },
+        }),
+        // Google's error shape; the gateway's own code and field ride in an
+        // `ErrorInfo` detail, as Google's APIs carry a reason.
+        Provider::Gemini => json!({
+            "error": {
+                "code": error.status,
+                "message": error.message,
+                "status": gemini::error_status(error.status),
+                "details": [{
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": error.code.replace('-', "_").to_uppercase(),
+                    "domain": "ai-budget",
+                    "metadata": match &error.field {
+                        Some(field) => json!({ "code": error.code, "field": field }),
+                        None => json!({ "code": error.code }),
+                    },
+                }],
+            }
         }),
     }
 }
