@@ -10,10 +10,12 @@
 //! - [`routes`]: the provider and endpoint a gateway path names.
 //! - [`sse`]: server-sent events cut into whole events, their usage read
 //!   on the way.
+//! - [`telemetry`]: a gated call's log line in OpenTelemetry's GenAI names.
 
 pub mod port_settings;
 pub mod providers;
 pub mod redact;
 pub mod routes;
 pub mod sse;
+pub mod telemetry;
 pub mod usage;
