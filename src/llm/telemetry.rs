@@ -61,6 +61,16 @@ pub struct CallRecord<'a> {
     pub streamed: bool,
 }
 
+/// The OpenTelemetry `gen_ai.operation.name` of a gateway endpoint.
+pub const fn operation_of(endpoint: crate::llm::routes::Endpoint) -> &'static str {
+    use crate::llm::routes::Endpoint;
+    match endpoint {
+        Endpoint::Embeddings => "embeddings",
+        Endpoint::GenerateContent | Endpoint::StreamGenerateContent => "generate_content",
+        _ => "chat",
+    }
+}
+
 /// The OpenTelemetry `gen_ai.provider.name` of a gateway provider: the
 /// conventions' well-known value for the built-in ones (`gcp.gemini` for
 /// Gemini's API), else the table's own name.

@@ -326,6 +326,8 @@ impl Call {
             estimate: ready.prepared.estimate,
             held_at: self.now,
             settings: access.settings,
+            operation: crate::llm::telemetry::operation_of(self.endpoint),
+            streamed: ready.prepared.stream,
         })
     }
 }

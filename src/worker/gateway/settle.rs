@@ -12,6 +12,7 @@ use super::provider::Estimate;
 use super::stream::StreamEnd;
 use crate::charge;
 use crate::gate::{CallUsage, CommitOutcome, PortLoad, ReleaseOutcome};
+use crate::llm::telemetry::{call_line, CallRecord, Settlement};
 use crate::pricing::billing::Billing;
 use crate::Budget;
 use crate::TokenCounts;
@@ -54,6 +55,11 @@ pub(super) struct HeldCall {
     /// The price table in KV: the call is priced at settlement with the
     /// price in force then.
     pub(super) settings: Settings,
+    /// The OpenTelemetry operation of the call (`chat`, `embeddings`,
+    /// `generate_content`), for its log line.
+    pub(super) operation: &'static str,
+    /// True when the client asked for a stream.
+    pub(super) streamed: bool,
 }
 
 impl HeldCall {
@@ -69,6 +75,18 @@ impl HeldCall {
         model: Option<&str>,
         billing: Billing,
     ) -> Option<PortLoad> {
+        self.settle_usage(tokens, model, billing, Settlement::Committed)
+            .await
+    }
+
+    /// [`Self::commit`], the line logged saying `how` the call was settled.
+    async fn settle_usage(
+        &self,
+        tokens: TokenCounts,
+        model: Option<&str>,
+        billing: Billing,
+        how: Settlement,
+    ) -> Option<PortLoad> {
         if tokens.exact_total().is_none() {
             worker::console_error!(
                 "gateway: {} on port {} reported usage past 2^53 - 1 tokens ({tokens:?}); charged its hold",
@@ -76,18 +94,18 @@ impl HeldCall {
                 self.port
             );
             return self
-                .priced_commit(self.held_charge(), model, billing)
+                .priced_commit(self.held_charge(), model, billing, Settlement::Charged)
                 .await
                 .load();
         }
-        match self.priced_commit(tokens, model, billing).await {
+        match self.priced_commit(tokens, model, billing, how).await {
             Settled::TooLarge => {
                 worker::console_error!(
                     "gateway: {} on port {} reported usage that would take a total past 2^53 - 1; charged its hold",
                     self.reservation_id,
                     self.port
                 );
-                self.priced_commit(self.held_charge(), model, billing)
+                self.priced_commit(self.held_charge(), model, billing, Settlement::Charged)
                     .await
                     .load()
             }
@@ -102,10 +120,11 @@ impl HeldCall {
         tokens: TokenCounts,
         model: Option<&str>,
         billing: Billing,
+        how: Settlement,
     ) -> Settled {
-        match self.commit_tokens(tokens, model, None, billing).await {
+        match self.commit_tokens(tokens, model, None, billing, how).await {
             Settled::Unpriced(Some(bound)) => {
-                self.commit_tokens(tokens, model, Some(bound), billing)
+                self.commit_tokens(tokens, model, Some(bound), billing, how)
                     .await
             }
             settled => settled,
@@ -130,6 +149,7 @@ impl HeldCall {
         model: Option<&str>,
         cost: Option<u64>,
         billing: Billing,
+        how: Settlement,
     ) -> Settled {
         let model: String = model
             .filter(|m| !m.is_empty())
@@ -188,7 +208,10 @@ impl HeldCall {
             .await
             .map(|answer| answer.result)
         {
-            Ok(CommitOutcome::Committed { load, .. }) => Settled::Committed(load),
+            Ok(CommitOutcome::Committed { load, .. }) => {
+                self.log_settled(how, Some(&usage.tokens), Some(&usage.model), usage.cost_usd);
+                Settled::Committed(load)
+            }
             Ok(CommitOutcome::TooLarge { .. }) => Settled::TooLarge,
             // The model lost its price since the hold (which the table
             // priced, else the gate would have refused it): charged the
@@ -232,10 +255,11 @@ impl HeldCall {
         );
         // No detail: what the call read from cache or spent on reasoning
         // is unknown.
-        self.commit(
+        self.settle_usage(
             TokenCounts::new(charge.input_tokens, charge.output_tokens),
             model,
             Billing::default(),
+            Settlement::Charged,
         )
         .await;
     }
@@ -248,7 +272,10 @@ impl HeldCall {
             .await
             .map(|answer| answer.result)
         {
-            Ok(ReleaseOutcome::Released { load, .. }) => Some(load),
+            Ok(ReleaseOutcome::Released { load, .. }) => {
+                self.log_settled(Settlement::Released, None, None, None);
+                Some(load)
+            }
             Ok(_) => None,
             Err(e) => {
                 worker::console_error!(
@@ -259,6 +286,30 @@ impl HeldCall {
                 None
             }
         }
+    }
+
+    /// Writes the call's one structured log line (OpenTelemetry's GenAI
+    /// names, `crate::llm::telemetry`), once its hold is settled.
+    fn log_settled(
+        &self,
+        how: Settlement,
+        tokens: Option<&TokenCounts>,
+        response_model: Option<&str>,
+        cost_usd: Option<u64>,
+    ) {
+        let line = call_line(&CallRecord {
+            port: &self.port,
+            reservation_id: &self.reservation_id,
+            provider: &self.provider,
+            operation: self.operation,
+            request_model: &self.model,
+            response_model,
+            tokens,
+            cost_usd,
+            settlement: how,
+            streamed: self.streamed,
+        });
+        worker::console_log!("{line}");
     }
 
     /// Settles a streamed call from how its stream ended.
