@@ -19,6 +19,9 @@
 //!   - [`charge`]: what a call is charged when its real usage is unknown.
 //!   - [`pricing`]: money in micro-dollars, prices per model, what a call
 //!     costs and the most it can cost.
+//!   - [`allowance`]: escrow between budget objects (a group lending to
+//!     its ports, a port to its shards): the lender's and the borrower's
+//!     sides and their messages.
 //!   - [`gate`]: one port's gate (holds, counters, recent ledger, outbox)
 //!     over a small SQL interface: the logic of the port's Durable Object.
 //!   - [`ledger`]: the ledger of record (D1) as SQL statements: delivery
@@ -56,6 +59,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod allowance;
 pub mod amount;
 pub mod budget;
 pub mod caps;
