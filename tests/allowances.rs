@@ -1,7 +1,7 @@
 //! A seeded simulation of allowances: a tree of budgets (a top group,
 //! groups under it down to depth four, ports at the leaves) whose objects
 //! talk only by messages that are delayed, reordered, duplicated and lost,
-//! driven by random reservations, commits, releases and expiries, asks
+//! driven by random reservations, commits, releases, expiries and corrections, asks
 //! ahead of need, idle returns, recalls, cap changes, period boundaries
 //! and restarts (each object rebuilt from its stored state, a serde round
 //! trip). A reference model beside it knows the truth (every hold, every
@@ -28,7 +28,7 @@
 
 use std::collections::BTreeMap;
 
-use ai_budget::allowance::{Borrower, Grant, Lender, Limits, Report, Sizing};
+use ai_budget::allowance::{Borrower, Grant, Lender, Limits, Report, Sizing, MAX_DEPTH};
 
 /// Seeds and steps per seed of a plain `cargo test` run.
 const SEEDS: u64 = 24;
@@ -119,6 +119,8 @@ struct Truth {
     /// of the caps in force during the period and of what it carried in
     /// (allowances lent, or holds taken, under an earlier period's cap).
     caps: BTreeMap<(usize, i64), u64>,
+    /// Usage corrected downwards, in all.
+    corrected: u64,
     /// Per lender: `used` of the periods it closed.
     closed_used: BTreeMap<usize, u64>,
 }
@@ -427,6 +429,28 @@ impl Sim {
         }
     }
 
+    /// Counts part of what a port used this period again at a lower
+    /// amount (a correction): it stays consumed above.
+    fn correct(&mut self, p: usize) {
+        self.roll_port(p);
+        let amount = self.rng.range(0, self.nodes[p].port_used + 1);
+        if amount == 0 {
+            return;
+        }
+        self.nodes[p].port_used -= amount;
+        self.nodes[p]
+            .borrower
+            .as_mut()
+            .unwrap()
+            .count(-(amount as i64));
+        self.truth.corrected += amount;
+        let start = window(self.now).0;
+        for n in std::iter::once(p).chain(self.ancestors(p)) {
+            *self.truth.committed.get_mut(&(n, start)).unwrap() -= amount;
+            *self.truth.consumed.get_mut(&n).unwrap() -= amount;
+        }
+    }
+
     /// The reference model's checks after a step.
     fn check(&self) {
         let start = window(self.now).0;
@@ -493,7 +517,8 @@ impl Sim {
                 let actual = self.rng.range(0, 130);
                 self.settle(p, Some(actual));
             }
-            45..=49 => self.settle(p, None),
+            45..=47 => self.settle(p, None),
+            48..=49 => self.correct(p),
             50..=74 => {
                 // Deliver a message: any one of those on their way (they
                 // overtake each other), sometimes twice, sometimes lost.
@@ -589,7 +614,7 @@ impl Sim {
             }
         }
         self.drain();
-        for _ in 0..5 {
+        for _ in 0..2 * MAX_DEPTH + 2 {
             self.now += self.sizing.return_after_ms;
             self.note_caps();
             let sizing = self.sizing;
@@ -638,15 +663,31 @@ impl Sim {
             );
         }
         // Nothing lost or counted twice: each group's used over its
-        // periods is what its ports consumed.
+        // periods is what its ports consumed, which is their usage, plus
+        // at most what was corrected downwards.
         for n in 0..self.nodes.len() {
             if let Some(lender) = &self.nodes[n].lender {
-                let consumed = self.truth.consumed.get(&n).copied().unwrap_or(0);
+                let ports: Vec<usize> = self
+                    .ports
+                    .iter()
+                    .copied()
+                    .filter(|&p| self.ancestors(p).contains(&n))
+                    .collect();
+                let reported: u64 = ports
+                    .iter()
+                    .map(|&p| self.nodes[p].borrower.as_ref().unwrap().consumed)
+                    .sum();
+                let usage = self.truth.consumed.get(&n).copied().unwrap_or(0);
                 let used = self.truth.closed_used.get(&n).copied().unwrap_or(0) + lender.used;
                 assert_eq!(
                     used,
-                    consumed,
-                    "{}: group {n} counted {used} of {consumed}",
+                    reported,
+                    "{}: group {n} counted {used} of {reported}",
+                    self.at()
+                );
+                assert!(
+                    usage <= reported && reported <= usage + self.truth.corrected,
+                    "{}: group {n}'s ports reported {reported} for a usage of {usage}",
                     self.at()
                 );
                 assert_eq!(

@@ -17,7 +17,8 @@ pub struct Borrower {
     pub granted: u64,
     /// Allowance given back, running total (the child's own decision).
     pub returned: u64,
-    /// Allowance consumed by usage, running total.
+    /// Allowance consumed by usage, running total (a count corrected
+    /// downwards stays consumed: see [`Borrower::count`]).
     pub consumed: u64,
     /// The last report number sent.
     pub report_seq: u64,
@@ -86,6 +87,18 @@ impl Borrower {
     /// the caller holds that much less, or held none of it.
     pub fn consume(&mut self, amount: u64) {
         self.consumed = self.consumed.saturating_add(amount);
+    }
+
+    /// Counts one operation's net change of usage, up or down (an entry
+    /// counted again at another amount nets its old and new amounts in
+    /// the same operation). A change downwards does not come back into
+    /// the allowance: the lender may have counted the usage in a period
+    /// since ended, so giving it back could let a later period pass its
+    /// cap. It errs on the safe side: the usage stays counted above.
+    pub fn count(&mut self, change: i64) {
+        if change > 0 {
+            self.consumed = self.consumed.saturating_add(change as u64);
+        }
     }
 
     /// What the child would like on top of a need: enough for
@@ -158,6 +171,10 @@ impl Borrower {
         let reset = self.resets_at.is_some_and(|at| now >= at);
         if reset {
             self.resets_at = None;
+        }
+        if idle {
+            // An idle child asks nothing ahead any more.
+            self.largest_recent = 0;
         }
         if (idle || reset) && self.free(held) > 0 {
             self.give_back(held)
