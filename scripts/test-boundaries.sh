@@ -86,6 +86,7 @@ again=(
 )
 
 once=(
+  tests/worker/groups.test.mjs          # a group's cap across its ports within one period at the suite's instant; the return delay moves x-now by seconds
   tests/worker/bad-input.test.mjs       # input refused before any period is computed
   tests/worker/money.test.mjs           # amounts in dollars at the suite's instant; refusals (no Retry-After value checked)
   tests/worker/openapi.test.mjs         # the OpenAPI document and the router

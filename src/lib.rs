@@ -24,6 +24,8 @@
 //!     sides and their messages.
 //!   - [`gate`]: one port's gate (holds, counters, recent ledger, outbox)
 //!     over a small SQL interface: the logic of the port's Durable Object.
+//!   - [`group`]: a group's budget above ports, lending allowances to
+//!     them: the logic of a group's Durable Object.
 //!   - [`ledger`]: the ledger of record (D1) as SQL statements: delivery
 //!     from each gate's outbox, and the reports' reads.
 //!   - The vocabulary the rest is written in: [`sql`] (the storage seam),
@@ -67,6 +69,7 @@ pub mod charge;
 pub mod decision;
 pub mod error;
 pub mod gate;
+pub mod group;
 pub mod ledger;
 pub mod llm;
 pub mod period;

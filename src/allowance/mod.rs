@@ -66,6 +66,44 @@ use serde::{Deserialize, Serialize};
 /// the limit a budget's `parent` may build.
 pub const MAX_DEPTH: usize = 4;
 
+/// Whether `id` is a valid group id (a budget's `parent`): 1 to 64
+/// characters of `A-Z`, `a-z`, `0-9`, `.`, `_` or `-`, as a port id.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Reads a budget update's `parent`: a group id, or `null` to remove it.
+/// Answers `None` when the update does not name it.
+///
+/// # Errors
+/// [`ErrorCode::InvalidType`](crate::ErrorCode::InvalidType) for a value
+/// neither a string nor `null`,
+/// [`ErrorCode::InvalidValue`](crate::ErrorCode::InvalidValue) for a string
+/// that is not a group id.
+pub fn parent_update(
+    update: &serde_json::Value,
+) -> Result<Option<Option<String>>, crate::Error> {
+    use crate::{Error, ErrorCode};
+    match update.get("parent") {
+        None => Ok(None),
+        Some(serde_json::Value::Null) => Ok(Some(None)),
+        Some(serde_json::Value::String(id)) if valid_id(id) => Ok(Some(Some(id.clone()))),
+        Some(serde_json::Value::String(_)) => Err(Error::new(
+            ErrorCode::InvalidValue,
+            Some("parent"),
+            "parent must be a group id: 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+        )),
+        Some(_) => Err(Error::new(
+            ErrorCode::InvalidType,
+            Some("parent"),
+            "parent must be a group id (a string) or null",
+        )),
+    }
+}
+
 /// How allowances are sized and when they flow back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

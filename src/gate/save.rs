@@ -42,9 +42,19 @@ impl<S: Sql> Gate<'_, S> {
             field: e.field().map(str::to_owned),
             message: e.message().to_owned(),
         };
+        // The parent group, read on its own (its chain is the caller's to
+        // check: the groups live in other objects).
+        let parent = match crate::allowance::parent_update(update) {
+            Ok(Some(parent)) => parent,
+            Ok(None) => current.parent.clone(),
+            Err(e) => return Ok(invalid(e)),
+        };
         // The caps inside the port are merged on their own; the rest is the
         // budget's, merged by the core as it always was.
         let mut rest = update.clone();
+        if let Some(fields) = rest.as_object_mut() {
+            fields.remove("parent");
+        }
         let caps = match rest.as_object_mut() {
             Some(fields) => {
                 let caps_update: serde_json::Map<String, serde_json::Value> = crate::caps::FIELDS
@@ -80,6 +90,7 @@ impl<S: Sql> Gate<'_, S> {
             caps,
             updated_by: Some(actor.to_owned()),
             updated_at: Some(iso(at)),
+            parent,
         };
         self.t.set_meta("budget", &saved.json().to_string())?;
         *self.budget.borrow_mut() = Some(saved.clone());

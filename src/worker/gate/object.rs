@@ -35,7 +35,12 @@ use super::courier;
 use super::protocol::{answer_of, GateFailure, GateRequest, SyncAnswer};
 use super::storage::atomically;
 use crate::gate::wake::Courier;
-use crate::gate::{GateError, Import, Operation, Outcome, SaveOutcome, COUNTER_RETENTION_DAYS};
+use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
+use crate::gate::{
+    GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome, COUNTER_RETENTION_DAYS,
+};
+use crate::group::{child_key, ChildKind};
+use crate::worker::group::client::GroupClient;
 use crate::ledger::reports;
 use crate::worker::alerts::outbox as alerts;
 use crate::worker::clock::{self, Clock};
@@ -313,6 +318,21 @@ async fn operate(
     if matches!(request, GateRequest::SeedHistory { .. }) && !seams_on(&inner.env) {
         return (failure("seeding is a test seam"), false);
     }
+    if let GateRequest::Allowance { grant } = request {
+        return (allowance_grant(inner, grant, now), true);
+    }
+    // What the port owes its group on its own first (allowance given back
+    // when idle or at the group's reset), so the group's view is current.
+    if let Ok(Some(report)) = atomically(state, move |g| g.allowance_due(&SIZING, now)) {
+        tell_group(inner, report, now).await;
+    }
+    let settles = matches!(
+        request,
+        GateRequest::Commit { .. } | GateRequest::Record { .. } | GateRequest::Release { .. }
+    );
+    if let GateRequest::Reserve { hold } = request {
+        return reserve(inner, hold, now).await;
+    }
     let Some(operation) = request.operation() else {
         // `Sync`: the object's own work, then how much is left.
         courier::catch_up(inner, faults).await;
@@ -324,6 +344,16 @@ async fn operate(
     };
     let changes = operation.changes();
     let applied = atomically(state, move |g| g.apply(operation, now));
+    if settles {
+        // Usage reaches the group after the answer, off the call's path.
+        let inner = inner.clone();
+        another_handle(state).wait_until(async move {
+            let report = atomically(&inner.state, move |g| g.allowance_report(0, &SIZING, now));
+            if let Ok(Some(report)) = report {
+                tell_group(&inner, report, now).await;
+            }
+        });
+    }
     if let Ok(applied) = &applied {
         if applied.alerts > 0 {
             alerts::mark_written(&state.id().to_string());
@@ -333,6 +363,98 @@ async fn operate(
         }
     }
     (answer(applied.map(answer_of)), changes)
+}
+
+/// How a port sizes its asks of its group.
+const SIZING: Sizing = DEFAULT_SIZING;
+
+/// Applies a grant from the port's group; answers the report owed back.
+fn allowance_grant(inner: &Rc<Inner>, grant: Grant, now: DateTime<Utc>) -> Result<Response> {
+    let state = &inner.state;
+    let owed = atomically(state, move |g| g.allowance_grant(&grant, now));
+    let report = match owed {
+        Ok(true) => atomically(state, move |g| g.allowance_report(0, &SIZING, now))
+            .map(|r| r.map(|r| r.report)),
+        Ok(false) => Ok(None),
+        Err(e) => Err(e),
+    };
+    answer(report)
+}
+
+/// Sends the port's group a report and applies its answer.
+async fn tell_group(inner: &Rc<Inner>, report: crate::gate::GroupReport, now: DateTime<Utc>) {
+    let port = inner.port().unwrap_or_default();
+    let asked = GroupClient::new(&inner.env, &report.group, Clock::Fixed(now))
+        .report(&child_key(ChildKind::Port, &port), &report.report)
+        .await;
+    match asked {
+        Ok(answered) => {
+            let grant = answered.grant;
+            if let Err(e) = atomically(&inner.state, move |g| g.allowance_grant(&grant, now)) {
+                worker::console_error!("gate: {e}");
+            }
+        }
+        Err(e) => worker::console_error!("gate: group {}: {e:?}", report.group),
+    }
+}
+
+/// A reservation: judged by the gate; when the port's caps allow it but
+/// its allowance from its group does not cover it, the group is asked for
+/// the shortfall (its answer: a grant, or the refusal of the cap that
+/// binds, this group's or an ancestor's) and the gate judges again.
+async fn reserve(
+    inner: &Rc<Inner>,
+    hold: crate::gate::HoldRequest,
+    now: DateTime<Utc>,
+) -> (Result<Response>, bool) {
+    let state = &inner.state;
+    let judge = |hold: crate::gate::HoldRequest| {
+        atomically(state, move |g| g.apply(Operation::Reserve(hold), now))
+    };
+    let mut applied = judge(hold.clone());
+    // A need granted is taken at once; a grant raced away by another call
+    // asks again, a few times at most.
+    for _ in 0..3 {
+        let Ok(current) = &applied else { break };
+        let Outcome::Reserve(ReserveOutcome::Short { group, need, load }) = &current.result
+        else {
+            break;
+        };
+        let (group, need, load) = (group.clone(), *need, *load);
+        let report = match atomically(state, move |g| g.allowance_report(need, &SIZING, now)) {
+            Ok(Some(report)) => report.report,
+            _ => break,
+        };
+        let port = inner.port().unwrap_or_default();
+        let asked = GroupClient::new(&inner.env, &group, Clock::Fixed(now))
+            .report(&child_key(ChildKind::Port, &port), &report)
+            .await;
+        let answered = match asked {
+            Ok(answered) => answered,
+            Err(e) => {
+                worker::console_error!("gate: group {group}: {e:?}");
+                break;
+            }
+        };
+        let grant = answered.grant.clone();
+        if let Err(e) = atomically(state, move |g| g.allowance_grant(&grant, now)) {
+            worker::console_error!("gate: {e}");
+        }
+        if let Some(refusal) = answered.refusal {
+            applied = Ok(crate::gate::Applied {
+                result: Outcome::Reserve(ReserveOutcome::Refused { refusal, load }),
+                ..current.clone()
+            });
+            break;
+        }
+        applied = judge(hold.clone());
+    }
+    if let Ok(applied) = &applied {
+        if applied.alerts > 0 {
+            alerts::mark_written(&state.id().to_string());
+        }
+    }
+    (answer(applied.map(answer_of)), true)
 }
 
 /// The answer of an operation: its JSON, or the storage's failure (503).

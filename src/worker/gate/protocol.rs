@@ -96,6 +96,12 @@ pub enum GateRequest {
         /// The new percents, validated by the caller.
         percents: Option<Vec<u8>>,
     },
+    /// A grant from the port's group (a recall, or a need served): answered
+    /// with the report the port owes back, if any.
+    Allowance {
+        /// The grant.
+        grant: crate::allowance::Grant,
+    },
     /// Benchmarks only (the test seams): fill the gate with `rows`
     /// delivered entries of history.
     SeedHistory {
@@ -109,7 +115,8 @@ pub enum GateRequest {
 
 impl GateRequest {
     /// The gate operation the request asks for, or `None` for
-    /// [`GateRequest::Sync`] (the object's own work, no operation).
+    /// [`GateRequest::Sync`] and [`GateRequest::Allowance`] (the object's
+    /// own work, no operation).
     pub fn operation(self) -> Option<Operation> {
         Some(match self {
             GateRequest::View { feature, caps, .. } => Operation::View { feature, caps },
@@ -162,7 +169,7 @@ impl GateRequest {
             GateRequest::Alerts { percents } => Operation::Alerts { percents },
             GateRequest::SeedHistory { rows, users } => Operation::SeedHistory { rows, users },
             GateRequest::RetrySetAside => Operation::RetrySetAside,
-            GateRequest::Sync => return None,
+            GateRequest::Sync | GateRequest::Allowance { .. } => return None,
         })
     }
 }
