@@ -83,9 +83,7 @@ pub fn valid_id(id: &str) -> bool {
 /// neither a string nor `null`,
 /// [`ErrorCode::InvalidValue`](crate::ErrorCode::InvalidValue) for a string
 /// that is not a group id.
-pub fn parent_update(
-    update: &serde_json::Value,
-) -> Result<Option<Option<String>>, crate::Error> {
+pub fn parent_update(update: &serde_json::Value) -> Result<Option<Option<String>>, crate::Error> {
     use crate::{Error, ErrorCode};
     match update.get("parent") {
         None => Ok(None),

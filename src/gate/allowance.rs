@@ -78,7 +78,8 @@ impl<S: Sql> Gate<'_, S> {
             crate::Unit::Usd => usd,
         };
         if change < 0 {
-            self.credit.set(self.credit.get().saturating_add(change.unsigned_abs()));
+            self.credit
+                .set(self.credit.get().saturating_add(change.unsigned_abs()));
             return Ok(());
         }
         let offset = self.credit.get().min(change as u64);
@@ -146,7 +147,11 @@ impl<S: Sql> Gate<'_, S> {
     }
 
     /// When the port next has allowance to give back (epoch ms), if ever.
-    pub fn allowance_next(&self, sizing: &Sizing, now: DateTime<Utc>) -> Result<Option<i64>, GateError> {
+    pub fn allowance_next(
+        &self,
+        sizing: &Sizing,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, GateError> {
         let (stored, load) = self.budget_load(now)?;
         if stored.parent.is_none() {
             return Ok(None);

@@ -141,9 +141,18 @@ pub async fn put(ctx: &mut Ctx, group: &str, req: &mut Request) -> Result<Respon
         })
         .await?;
     if let Some(invalid) = answer.get("invalid") {
-        let text = |k: &str| invalid.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let text = |k: &str| {
+            invalid
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         return Err(ApiError {
-            field: invalid.get("field").and_then(Value::as_str).map(str::to_owned),
+            field: invalid
+                .get("field")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             ..ApiError::new(400, &text("code"), text("message"))
         });
     }
@@ -158,7 +167,10 @@ pub async fn put(ctx: &mut Ctx, group: &str, req: &mut Request) -> Result<Respon
     ctx.settings
         .write(&format!("group:v1:{group}"), budget.to_string())
         .await?;
-    Ok(json_response(200, &json!({ "group": group, "budget": budget })))
+    Ok(json_response(
+        200,
+        &json!({ "group": group, "budget": budget }),
+    ))
 }
 
 /// `GET /v1/groups/{group}/budget`.
@@ -166,9 +178,14 @@ pub async fn get(ctx: &mut Ctx, group: &str) -> Result<Response, ApiError> {
     group_id(group)?;
     let found = state(ctx, group).await?;
     if !found.exists() {
-        return Err(ApiError::not_found(format!("group {group:?} has no budget")));
+        return Err(ApiError::not_found(format!(
+            "group {group:?} has no budget"
+        )));
     }
-    Ok(json_response(200, &json!({ "group": group, "budget": found.budget_json() })))
+    Ok(json_response(
+        200,
+        &json!({ "group": group, "budget": found.budget_json() }),
+    ))
 }
 
 /// `GET /v1/groups/{group}/status`: used, held, lent and unused, the
@@ -177,7 +194,9 @@ pub async fn status(ctx: &mut Ctx, group: &str) -> Result<Response, ApiError> {
     group_id(group)?;
     let status: Value = client(ctx, group).call(&GroupRequest::Status).await?;
     if status["budget"]["updatedAt"].is_null() {
-        return Err(ApiError::not_found(format!("group {group:?} has no budget")));
+        return Err(ApiError::not_found(format!(
+            "group {group:?} has no budget"
+        )));
     }
     Ok(json_response(200, &status))
 }

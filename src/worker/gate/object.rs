@@ -34,18 +34,18 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 use super::courier;
 use super::protocol::{answer_of, GateFailure, GateRequest, SyncAnswer};
 use super::storage::atomically;
-use crate::gate::wake::Courier;
 use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
+use crate::gate::wake::Courier;
 use crate::gate::{
     GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome, COUNTER_RETENTION_DAYS,
 };
 use crate::group::{child_key, ChildKind};
-use crate::worker::group::client::GroupClient;
 use crate::ledger::reports;
 use crate::worker::alerts::outbox as alerts;
 use crate::worker::clock::{self, Clock};
 use crate::worker::d1::D1;
 use crate::worker::fault::Faults;
+use crate::worker::group::client::GroupClient;
 use crate::worker::settings::Settings;
 
 /// One port's gate, as a SQLite-backed Durable Object.
@@ -416,8 +416,7 @@ async fn reserve(
     // asks again, a few times at most.
     for _ in 0..3 {
         let Ok(current) = &applied else { break };
-        let Outcome::Reserve(ReserveOutcome::Short { group, need, load }) = &current.result
-        else {
+        let Outcome::Reserve(ReserveOutcome::Short { group, need, load }) = &current.result else {
             break;
         };
         let (group, need, load) = (group.clone(), *need, *load);

@@ -70,7 +70,10 @@ async fn send(
         .with_headers(headers)
         .with_body(Some(body.into()));
     let req = Request::new_with_init("https://group/", &init).map_err(|e| e.to_string())?;
-    let mut response = stub.fetch_with_request(req).await.map_err(|e| e.to_string())?;
+    let mut response = stub
+        .fetch_with_request(req)
+        .await
+        .map_err(|e| e.to_string())?;
     let text = response.text().await.map_err(|e| e.to_string())?;
     Ok((response.status_code(), text))
 }
@@ -122,7 +125,14 @@ pub async fn push_grant(
             let request = GateRequest::Allowance {
                 grant: grant.clone(),
             };
-            post(env, crate::worker::gate::client::BINDING, id, clock, &request).await
+            post(
+                env,
+                crate::worker::gate::client::BINDING,
+                id,
+                clock,
+                &request,
+            )
+            .await
         }
         ChildKind::Group => {
             let request = GroupRequest::Grant {

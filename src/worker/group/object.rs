@@ -80,10 +80,7 @@ impl GroupGate {
     }
 
     /// Loads, changes and stores the state in one turn.
-    fn change<T>(
-        &self,
-        op: impl FnOnce(&mut GroupState) -> T,
-    ) -> std::result::Result<T, String> {
+    fn change<T>(&self, op: impl FnOnce(&mut GroupState) -> T) -> std::result::Result<T, String> {
         let mut group = self.load()?;
         let out = op(&mut group);
         self.store(&group)?;
@@ -93,7 +90,13 @@ impl GroupGate {
     /// Sends grants to children (but `skip`, answered apart); applies the
     /// reports they answer with, and sends on the grants those make room
     /// for.
-    async fn push(&self, clock: Clock, sends: Vec<(String, Grant)>, skip: &str, now: DateTime<Utc>) {
+    async fn push(
+        &self,
+        clock: Clock,
+        sends: Vec<(String, Grant)>,
+        skip: &str,
+        now: DateTime<Utc>,
+    ) {
         let mut queue = sends;
         while let Some((key, grant)) = queue.pop() {
             if key == skip {
@@ -104,7 +107,9 @@ impl GroupGate {
             };
             match push_grant(&self.env, clock, kind, id, &grant).await {
                 Ok(Some(report)) => {
-                    if let Ok((_, others, _)) = self.change(|g| g.report(&key, &report, &SIZING, now)) {
+                    if let Ok((_, others, _)) =
+                        self.change(|g| g.report(&key, &report, &SIZING, now))
+                    {
                         queue.extend(others);
                     }
                 }
@@ -211,14 +216,18 @@ impl DurableObject for GroupGate {
             let _ = self.ask_parent(clock, 0, now).await;
         }
         let out: std::result::Result<serde_json::Value, String> = match request {
-            GroupRequest::View => self.load().map(|g| serde_json::to_value(g).unwrap_or_default()),
+            GroupRequest::View => self
+                .load()
+                .map(|g| serde_json::to_value(g).unwrap_or_default()),
             GroupRequest::Status => self.load().map(|g| g.status(now)),
             GroupRequest::Save { update, actor } => {
-                let saved = self.change(|g| g.save(&id, &update, &actor, now).map(|()| g.on_cap(now)));
+                let saved =
+                    self.change(|g| g.save(&id, &update, &actor, now).map(|()| g.on_cap(now)));
                 match saved {
                     Ok(Ok(recalls)) => {
                         self.push(clock, recalls, "", now).await;
-                        self.load().map(|g| serde_json::json!({ "budget": g.budget_json() }))
+                        self.load()
+                            .map(|g| serde_json::json!({ "budget": g.budget_json() }))
                     }
                     Ok(Err(e)) => Ok(serde_json::json!({ "invalid": {
                         "code": e.code().as_str(), "field": e.field(), "message": e.message(),
