@@ -97,6 +97,9 @@ impl<S: Sql> Gate<'_, S> {
         sizing: &Sizing,
         now: DateTime<Utc>,
     ) -> Result<Option<GroupReport>, GateError> {
+        if self.budget()?.parent.is_none() {
+            return Ok(None);
+        }
         let (stored, load) = self.budget_load(now)?;
         let Some(group) = stored.parent.clone() else {
             return Ok(None);
@@ -130,10 +133,10 @@ impl<S: Sql> Gate<'_, S> {
         sizing: &Sizing,
         now: DateTime<Utc>,
     ) -> Result<Option<GroupReport>, GateError> {
-        let (stored, load) = self.budget_load(now)?;
-        if stored.parent.is_none() {
+        if self.budget()?.parent.is_none() {
             return Ok(None);
         }
+        let (stored, load) = self.budget_load(now)?;
         let held = self.allowance_held(stored.budget.unit, &load);
         let mut borrower = self.allowance()?;
         let given = borrower.give_back_due(held, ms(now), sizing);

@@ -179,3 +179,33 @@ test("a port's object restarted between a hold and its commit: nothing lost, not
   assert.equal(status.used, 300);
   assert.equal(status.held, 700);
 });
+
+test("the group's object restarted while allowances are out, D1 down all along: nothing lost, the cap still binds", async () => {
+  await setGroup("sturdy", { enabled: true, softCapTokens: 1_000, hardCapTokens: 1_000, period: "day" });
+  const ports = ["sturdy-a", "sturdy-b"];
+  for (const port of ports) {
+    await w.setBudget(port, { enabled: true, hardCapTokens: 5_000, softCapTokens: 5_000, period: "day", parent: "sturdy" });
+    // D1 down for the port's object from here on.
+    await w.post(`/v1/ports/${port}/check`, { estimatedTokens: 1 }, { headers: { "x-fault": "d1:down" } });
+  }
+  const first = await Promise.all(ports.map((port) => w.post(`/v1/ports/${port}/reservations`, { estimatedTokens: 300 })));
+  assert.deepEqual(first.map((r) => r.status), [201, 201]);
+  const before = await groupStatus("sturdy");
+  const restarted = await w.get("/v1/groups/sturdy/status", { headers: { "x-fault": "group.restart" } });
+  assert.equal(restarted.status, 200, "answered after the restart");
+  assert.equal(restarted.json.lent, before.lent, "the allowances survived the restart");
+  // Commit one, then fill the rest: 300 used + 300 held leave 400.
+  const body = { provider: "p", model: "m", inputTokens: 300, outputTokens: 0 };
+  assert.equal((await w.post(`/v1/ports/sturdy-a/reservations/${first[0].json.id}/commit`, body)).status, 200);
+  const fill = await w.post("/v1/ports/sturdy-a/reservations", { estimatedTokens: 400 });
+  assert.equal(fill.status, 201, fill.text);
+  const over = await w.post("/v1/ports/sturdy-b/reservations", { estimatedTokens: 1 });
+  assert.equal(over.status, 429, over.text);
+  assert.equal(over.json.scope, "group");
+  // D1 back: every row of the port reaches the ledger, once.
+  await w.post("/v1/ports/sturdy-a/check", { estimatedTokens: 1 }, { headers: { "x-fault": "d1:up" } });
+  const synced = await w.synced("sturdy-a");
+  assert.equal(synced.pendingLedgerRows, 0);
+  const [row] = await w.sql("SELECT COALESCE(SUM(total_tokens), 0) AS tokens, COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", "sturdy-a");
+  assert.deepEqual(row, { tokens: 300, n: 1 });
+});

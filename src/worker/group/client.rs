@@ -25,10 +25,24 @@ async fn post<B: Serialize, T: DeserializeOwned>(
     clock: Clock,
     body: &B,
 ) -> Result<T, StoreError> {
+    post_with(env, binding, name, clock, None, body).await
+}
+
+/// [`post`], with the test seams' faults on the first attempt only (a
+/// fault is one lost answer, not a lost object).
+async fn post_with<B: Serialize, T: DeserializeOwned>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    clock: Clock,
+    faults: Option<&str>,
+    body: &B,
+) -> Result<T, StoreError> {
     let text = serde_json::to_string(body).map_err(|e| StoreError::Failed(e.to_string()))?;
     let mut last = String::new();
-    for _ in 0..2 {
-        match send(env, binding, name, clock, &text).await {
+    for attempt in 0..2 {
+        let faults = faults.filter(|_| attempt == 0);
+        match send(env, binding, name, clock, faults, &text).await {
             Ok((200, answer)) => {
                 return serde_json::from_str(&answer).map_err(|e| {
                     StoreError::Failed(format!("{binding} {name} answered {answer}: {e}"))
@@ -52,6 +66,7 @@ async fn send(
     binding: &str,
     name: &str,
     clock: Clock,
+    faults: Option<&str>,
     body: &str,
 ) -> Result<(u16, String), String> {
     let stub = env
@@ -64,6 +79,9 @@ async fn send(
     let _ = headers.set("x-group", name);
     if let Some(at) = clock.header_value() {
         let _ = headers.set(clock::NOW_HEADER, &at);
+    }
+    if let Some(faults) = faults {
+        let _ = headers.set("x-fault", faults);
     }
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
@@ -83,6 +101,7 @@ pub struct GroupClient {
     env: Env,
     group: String,
     clock: Clock,
+    faults: Option<String>,
 }
 
 impl GroupClient {
@@ -92,12 +111,26 @@ impl GroupClient {
             env: env.clone(),
             group: group.to_owned(),
             clock,
+            faults: None,
         }
+    }
+
+    /// The same, carrying the test seams' `x-fault` header (first attempt).
+    pub fn with_faults(self, faults: Option<String>) -> GroupClient {
+        GroupClient { faults, ..self }
     }
 
     /// Sends one request.
     pub async fn call<T: DeserializeOwned>(&self, request: &GroupRequest) -> Result<T, StoreError> {
-        post(&self.env, BINDING, &self.group, self.clock, request).await
+        post_with(
+            &self.env,
+            BINDING,
+            &self.group,
+            self.clock,
+            self.faults.as_deref(),
+            request,
+        )
+        .await
     }
 
     /// A child's report, answered with its grant (and the refusal of its

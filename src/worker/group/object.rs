@@ -6,7 +6,8 @@
 //!
 //! Requests come from the Worker's API, from ports' objects and from other
 //! groups ([`super::client`]): the operation as JSON, the group in
-//! `x-group`, and under the test seams the instant in `x-now`.
+//! `x-group`, and under the test seams the instant in `x-now` and
+//! `x-fault: group.restart` (restart before the request).
 
 // `#[durable_object]` generates the class's JS-facing constructor and
 // methods, which carry no doc comments of their own.
@@ -202,6 +203,18 @@ impl DurableObject for GroupGate {
         let Some(id) = req.headers().get("x-group").ok().flatten() else {
             return failure("the request names no group");
         };
+        // The test seam: `group.restart` restarts the object before the
+        // request (its storage carries on; nothing is kept in memory).
+        let fault = req.headers().get("x-fault").ok().flatten();
+        if seams && fault.is_some_and(|f| f.split(',').any(|p| p.trim() == "group.restart")) {
+            let _ = self
+                .state
+                .block_concurrency_while(async {
+                    Err::<(), worker::Error>("restarted by a test fault".into())
+                })
+                .await;
+            return failure("the group restarted");
+        }
         let request: GroupRequest = match req
             .text()
             .await
