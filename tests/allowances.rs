@@ -857,3 +857,25 @@ fn the_slack_ahead_of_need_stays_within_its_bound() {
     // Each need of 10 is granted; ahead of it, a tenth of the cap in all.
     assert_eq!(lender.lent(), 4 * 10 + 1_000);
 }
+
+#[test]
+fn a_child_that_leaves_gives_everything_back() {
+    let sizing = Sizing::default();
+    let limits = Limits {
+        cap: 1_000,
+        window: (0, 60_000),
+        backing: None,
+    };
+    let mut lender = Lender::default();
+    let mut child = Borrower::default();
+    let answer = lender.apply("a", &child.report(0, 300, &sizing), &limits, &sizing);
+    child.on_grant(&answer.grant, 0, 0);
+    child.take(300, 0, 1).unwrap();
+    child.consume(100);
+    // It holds 200 still, and leaves: the lender gets all but what was used.
+    let last = child.leave();
+    lender.apply("a", &last, &limits, &sizing);
+    assert_eq!(lender.lent(), 0);
+    assert_eq!(lender.used, 100);
+    assert_eq!(child.allowance(), 0);
+}

@@ -162,6 +162,23 @@ impl Borrower {
         free
     }
 
+    /// The child leaves its lender (its budget names another parent, or
+    /// none): everything is given back, what it holds too (its holds are
+    /// the new parent's to cover as they settle). Answers the last report.
+    pub fn leave(&mut self) -> Report {
+        self.give_back(0);
+        self.report_seq += 1;
+        Report {
+            seq: self.report_seq,
+            granted_seen: self.granted,
+            returned: self.returned,
+            consumed: self.consumed,
+            held: 0,
+            need: 0,
+            ahead: 0,
+        }
+    }
+
     /// What the child gives back on its own at `now`: everything not held
     /// when it has been idle for [`Sizing::return_after_ms`], or when the
     /// lender's period has ended. Answers the amount (a report should

@@ -12,6 +12,8 @@ use crate::time::ms;
 
 /// The storage key of the port's allowance.
 const KEY: &str = "allowance";
+/// The storage key of the last report owed to a group the port left.
+const FAREWELL: &str = "allowance_farewell";
 
 /// A report the port owes its group: the group's id and the report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,5 +163,35 @@ impl<S: Sql> Gate<'_, S> {
         }
         let held = self.allowance_held(stored.budget.unit, &load);
         Ok(self.allowance()?.next_due(held, sizing))
+    }
+
+    /// The port's budget names another parent (or none): its allowance
+    /// from `old` is given back whole, in a last report kept until it is
+    /// sent ([`Gate::farewell`]), and the port starts afresh under its new
+    /// parent.
+    pub(super) fn leave_group(&self, old: &str) -> Result<(), GateError> {
+        let mut borrower = self.allowance()?;
+        let report = borrower.leave();
+        let farewell = serde_json::json!({ "group": old, "report": report });
+        self.t.set_meta(FAREWELL, &farewell.to_string())?;
+        self.set_allowance(&Borrower::default())
+    }
+
+    /// The last report owed to a group the port left, if not yet sent.
+    pub fn farewell(&self) -> Result<Option<GroupReport>, GateError> {
+        let Some(text) = self.t.meta(FAREWELL)?.filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let group = value["group"].as_str().unwrap_or_default().to_owned();
+        let report: Option<Report> = serde_json::from_value(value["report"].clone()).ok();
+        Ok(report
+            .filter(|_| !group.is_empty())
+            .map(|report| GroupReport { group, report }))
+    }
+
+    /// The last report reached the group the port left.
+    pub fn farewell_sent(&self) -> Result<(), GateError> {
+        Ok(self.t.set_meta(FAREWELL, "")?)
     }
 }

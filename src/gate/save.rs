@@ -85,6 +85,13 @@ impl<S: Sql> Gate<'_, S> {
             Some(p) if p >= now => p + chrono::Duration::milliseconds(1),
             _ => now,
         };
+        if let Some(old) = current
+            .parent
+            .as_deref()
+            .filter(|old| parent.as_deref() != Some(*old))
+        {
+            self.leave_group(old)?;
+        }
         let saved = StoredBudget {
             budget,
             caps,

@@ -72,6 +72,9 @@ pub struct GroupState {
     pub lender: Lender,
     /// The borrower's side, towards its parent.
     pub borrower: Borrower,
+    /// The last report owed to a parent the group left, until it is sent.
+    #[serde(default)]
+    pub farewell: Option<(String, Report)>,
 }
 
 /// A group's answer to a child's report.
@@ -350,6 +353,15 @@ impl GroupState {
         value["unit"] = budget.unit.as_str().into();
         self.budget = value;
         if let Some(parent) = parent {
+            if let Some(old) = self
+                .parent
+                .clone()
+                .filter(|old| parent.as_ref() != Some(old))
+            {
+                // The allowance from the old parent goes back whole.
+                self.farewell = Some((old, self.borrower.leave()));
+                self.borrower = Borrower::default();
+            }
             self.parent = parent;
         }
         self.id = id.to_owned();

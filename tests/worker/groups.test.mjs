@@ -209,3 +209,18 @@ test("the group's object restarted while allowances are out, D1 down all along: 
   const [row] = await w.sql("SELECT COALESCE(SUM(total_tokens), 0) AS tokens, COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", "sturdy-a");
   assert.deepEqual(row, { tokens: 300, n: 1 });
 });
+
+test("a port whose parent is removed gives its group the whole allowance back; then it is on its own", async () => {
+  await setGroup("left", { enabled: true, softCapTokens: 1_000, hardCapTokens: 1_000, period: "day" });
+  await w.setBudget("leaver", { enabled: true, hardCapTokens: 5_000, softCapTokens: 5_000, period: "day", parent: "left" });
+  const hold = await w.post("/v1/ports/leaver/reservations", { estimatedTokens: 600 });
+  assert.equal(hold.status, 201, hold.text);
+  assert.ok((await groupStatus("left")).lent >= 600);
+  const moved = await w.put("/v1/ports/leaver/budget", { parent: null });
+  assert.equal(moved.status, 200, moved.text);
+  assert.equal(moved.json.parent, undefined);
+  assert.equal((await groupStatus("left")).lent, 0, "the allowance came back whole");
+  // On its own: only its own cap binds.
+  const big = await w.post("/v1/ports/leaver/reservations", { estimatedTokens: 2_000 });
+  assert.equal(big.status, 201, big.text);
+});

@@ -71,6 +71,10 @@ pub(super) struct Inner {
     pub(super) alarm_at: Cell<Option<f64>>,
     /// The alert outbox is being handed to the queue.
     pub(super) alerts_sending: Cell<bool>,
+    /// A reservation is asking the port's group for allowance since this
+    /// runtime instant (ms; 0: none): the others short of it wait for that
+    /// answer instead of asking too (for 2 s at most, should it be lost).
+    asking: Cell<f64>,
 }
 
 fn seams_on(env: &Env) -> bool {
@@ -119,6 +123,7 @@ impl DurableObject for PortGate {
                 courier: RefCell::new(Courier::default()),
                 alarm_at: Cell::new(None),
                 alerts_sending: Cell::new(false),
+                asking: Cell::new(0.0),
             }),
         }
     }
@@ -362,6 +367,18 @@ async fn operate(
             courier::sync_budget_replica(inner, faults.clone()).await;
         }
     }
+    // A group the port left gets its allowance back (sent after the save,
+    // and again after any later save until it is through).
+    let saved = matches!(&applied, Ok(a) if matches!(a.result, Outcome::Save(_)));
+    if let Some(Ok(Some(farewell))) = saved.then(|| atomically(state, |g| g.farewell())) {
+        let port = inner.port().unwrap_or_default();
+        let sent = GroupClient::new(&inner.env, &farewell.group, Clock::Fixed(now))
+            .report(&child_key(ChildKind::Port, &port), &farewell.report)
+            .await;
+        if sent.is_ok() {
+            let _ = atomically(state, |g| g.farewell_sent());
+        }
+    }
     (answer(applied.map(answer_of)), changes)
 }
 
@@ -412,31 +429,49 @@ async fn reserve(
         atomically(state, move |g| g.apply(Operation::Reserve(hold), now))
     };
     let mut applied = judge(hold.clone());
-    // A need granted is taken at once; a grant raced away by another call
-    // asks again, a few times at most.
-    for _ in 0..3 {
+    // One ask of the group at a time: a reservation short of allowance
+    // while another asks waits for that answer and is judged again (the
+    // ask carries some ahead of need, for the calls behind it). A group
+    // that cannot be reached is asked again after a short wait.
+    let mut asks = 0;
+    for _ in 0..400 {
         let Ok(current) = &applied else { break };
         let Outcome::Reserve(ReserveOutcome::Short { group, need, load }) = &current.result else {
             break;
         };
+        if inner.asking.get() > clock::system_ms() - 2_000.0 {
+            worker::Delay::from(std::time::Duration::from_millis(1)).await;
+            applied = judge(hold.clone());
+            continue;
+        }
+        if asks == 4 {
+            break;
+        }
+        asks += 1;
         let (group, need, load) = (group.clone(), *need, *load);
         let report = match atomically(state, move |g| g.allowance_report(need, &SIZING, now)) {
             Ok(Some(report)) => report.report,
             _ => break,
         };
         let port = inner.port().unwrap_or_default();
+        inner.asking.set(clock::system_ms());
         let asked = GroupClient::new(&inner.env, &group, Clock::Fixed(now))
             .report(&child_key(ChildKind::Port, &port), &report)
             .await;
         let answered = match asked {
             Ok(answered) => answered,
             Err(e) => {
+                inner.asking.set(0.0);
                 worker::console_error!("gate: group {group}: {e:?}");
-                break;
+                worker::Delay::from(std::time::Duration::from_millis(10 << asks)).await;
+                applied = judge(hold.clone());
+                continue;
             }
         };
         let grant = answered.grant.clone();
-        if let Err(e) = atomically(state, move |g| g.allowance_grant(&grant, now)) {
+        let granted = atomically(state, move |g| g.allowance_grant(&grant, now));
+        inner.asking.set(0.0);
+        if let Err(e) = granted {
             worker::console_error!("gate: {e}");
         }
         if let Some(refusal) = answered.refusal {

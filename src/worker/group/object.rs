@@ -239,6 +239,14 @@ impl DurableObject for GroupGate {
                 match saved {
                     Ok(Ok(recalls)) => {
                         self.push(clock, recalls, "", now).await;
+                        if let Ok(Some((old, report))) = self.load().map(|g| g.farewell) {
+                            let sent = GroupClient::new(&self.env, &old, clock)
+                                .report(&child_key(ChildKind::Group, &id), &report)
+                                .await;
+                            if sent.is_ok() {
+                                let _ = self.change(|g| g.farewell = None);
+                            }
+                        }
                         self.load()
                             .map(|g| serde_json::json!({ "budget": g.budget_json() }))
                     }
