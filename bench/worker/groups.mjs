@@ -9,7 +9,12 @@
 //   (lent and not held) at its peak right after the burst, and the group's
 //   granted total against its cap.
 //
+// - with PARENT_DELAY_MS=50, every hop to a group slowed by 50 ms (the
+//   latency seam, FAULT_PARENT_DELAY_MS under the test seams): a
+//   reservation within its allowance is not slowed, a first one is.
+//
 //   WORKER_PROFILE=worker-test scripts/build-worker.sh && node bench/worker/groups.mjs
+//   PARENT_DELAY_MS=50 BURST=0 node bench/worker/groups.mjs
 import { performance } from "node:perf_hooks";
 import { startWorker, CLOCK } from "../../tests/worker/harness.mjs";
 
@@ -24,7 +29,8 @@ function stats(samples) {
 }
 const fmt = (v) => v.toFixed(2);
 
-const w = await startWorker();
+const DELAY = process.env.PARENT_DELAY_MS;
+const w = await startWorker(DELAY ? { bindings: { FAULT_PARENT_DELAY_MS: DELAY } } : {});
 try {
   const put = async (path, body) => {
     const res = await w.put(path, body);
@@ -65,6 +71,10 @@ try {
   const c = stats(cold);
   console.log(`| first reservation of a port under a group (asks its group) | ${fmt(c.median)} | ${fmt(c.p99)} | ${c.n} |`);
 
+  if (BURST === 0) {
+    await w.dispose();
+    process.exit(0);
+  }
   // The burst.
   const cap = 10_000;
   const estimate = 70;

@@ -39,6 +39,9 @@ async fn post_with<B: Serialize, T: DeserializeOwned>(
     body: &B,
 ) -> Result<T, StoreError> {
     let text = serde_json::to_string(body).map_err(|e| StoreError::Failed(e.to_string()))?;
+    if binding == BINDING {
+        parent_hop_delay(env).await;
+    }
     let mut last = String::new();
     for attempt in 0..2 {
         let faults = faults.filter(|_| attempt == 0);
@@ -59,6 +62,22 @@ async fn post_with<B: Serialize, T: DeserializeOwned>(
     Err(StoreError::Unavailable {
         message: format!("{binding} {name}: {last}"),
     })
+}
+
+/// The latency seam: under the test seams (`FAULT_INJECTION=on`) only,
+/// the Worker var `FAULT_PARENT_DELAY_MS` slows every hop to a group's
+/// object by that many milliseconds (as if the group lived far away), so
+/// a benchmark can show which calls wait for their group.
+async fn parent_hop_delay(env: &Env) {
+    if !crate::worker::bindings::seams_on(env) {
+        return;
+    }
+    let delay = crate::worker::bindings::text_setting(env, "FAULT_PARENT_DELAY_MS")
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ms| *ms > 0 && *ms <= 10_000);
+    if let Some(ms) = delay {
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+    }
 }
 
 async fn send(
