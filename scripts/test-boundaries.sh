@@ -91,6 +91,7 @@ again=(
 )
 
 once=(
+  tests/worker/groups.test.mjs          # a group's cap across its ports within one period at the suite's instant; the return delay moves x-now by seconds
   tests/worker/bad-input.test.mjs       # input refused before any period is computed
   tests/worker/metrics.test.mjs         # runs at its own instant (ten days into April 2027), not the suite's
   tests/worker/forecast.test.mjs        # runs at its own instant (ten days into April 2027), not the suite's

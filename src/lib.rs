@@ -19,8 +19,13 @@
 //!   - [`charge`]: what a call is charged when its real usage is unknown.
 //!   - [`pricing`]: money in micro-dollars, prices per model, what a call
 //!     costs and the most it can cost.
+//!   - [`allowance`]: escrow between budget objects (a group lending to
+//!     its ports, a port to its shards): the lender's and the borrower's
+//!     sides and their messages.
 //!   - [`gate`]: one port's gate (holds, counters, recent ledger, outbox)
 //!     over a small SQL interface: the logic of the port's Durable Object.
+//!   - [`group`]: a group's budget above ports, lending allowances to
+//!     them: the logic of a group's Durable Object.
 //!   - [`ledger`]: the ledger of record (D1) as SQL statements: delivery
 //!     from each gate's outbox, and the reports' reads.
 //!   - The vocabulary the rest is written in: [`sql`] (the storage seam),
@@ -56,6 +61,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod allowance;
 pub mod amount;
 pub mod budget;
 pub mod calendar;
@@ -65,6 +71,7 @@ pub mod decision;
 pub mod error;
 pub mod forecast;
 pub mod gate;
+pub mod group;
 pub mod ledger;
 pub mod llm;
 pub mod metrics;

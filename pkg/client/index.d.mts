@@ -108,6 +108,9 @@ export type KeyList = Wire.Keys;
 export type Revoked = Wire.Revoked;
 export type PortSummary = Wire.Ports['ports'][number];
 export type PortList = Wire.Ports;
+export type GroupBudget = Wire.GroupBudget;
+export type GroupList = Wire.Groups;
+export type GroupStatus = Wire.GroupStatus;
 
 /** A webhook endpoint; `secret` only in the answer that created it. */
 export type AlertEndpoint = Wire.AlertEndpoint;
@@ -179,6 +182,14 @@ export interface BudgetClient {
   revokeKey(keyId: string): Promise<Revoked>;
   /** Admin. */
   ports(): Promise<PortList>;
+  /** Admin. Every group with a budget. */
+  groups(): Promise<GroupList>;
+  /** Admin. A group's budget; BudgetApiError `not-found` when it has none. */
+  groupBudget(group: string): Promise<GroupBudget>;
+  /** Admin. A partial update of a group's budget: a port's fields and `parent` (checked: 400 `unknown-parent`, `parent-cycle`, `parent-unit`, `too-deep`). */
+  setGroupBudget(group: string, update: BudgetUpdate): Promise<GroupBudget>;
+  /** Admin. Used, held, lent and unused, the cap's state and reset, and each child's allowance line. */
+  groupStatus(group: string): Promise<GroupStatus>;
   /** The price table in force. */
   prices(): Promise<PriceList>;
   /** The price a call for `model` is charged; BudgetApiError `price-not-found` when none. */

@@ -19,9 +19,9 @@ export type Refusal = Error & ({
   reason: 'hard-cap-exceeded' | 'estimated-exceeds-cap';
   resetsAt: string;
   retryAfterSeconds: number;
-  /** Which cap refused: the port's, a feature's or an end user's. */
-  scope: 'port' | 'feature' | 'user';
-  /** The feature's or end user's id (null for the port). */
+  /** Which cap refused: the port's, a feature's, an end user's, or a group's above the port. */
+  scope: 'port' | 'feature' | 'user' | 'group';
+  /** The feature's, end user's or group's id (null for the port). */
   scopeId: string | null;
   periodStart: string;
   unit: 'tokens';
@@ -39,9 +39,9 @@ export type Refusal = Error & ({
   reason: 'hard-cap-exceeded' | 'estimated-exceeds-cap';
   resetsAt: string;
   retryAfterSeconds: number;
-  /** Which cap refused: the port's, a feature's or an end user's. */
-  scope: 'port' | 'feature' | 'user';
-  /** The feature's or end user's id (null for the port). */
+  /** Which cap refused: the port's, a feature's, an end user's, or a group's above the port. */
+  scope: 'port' | 'feature' | 'user' | 'group';
+  /** The feature's, end user's or group's id (null for the port). */
   scopeId: string | null;
   periodStart: string;
   unit: 'usd';
@@ -93,6 +93,8 @@ export type Budget = {
     /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
     max: number;
   } | null;
+  /** The group above the port, when it has one. */
+  parent?: string;
 };
 
 export type PortBudget = Budget & {
@@ -121,6 +123,8 @@ export type BudgetUpdate = {
     /** In the budget's unit: whole tokens, or US dollars exact to the micro-dollar */
     max: number;
   } | null;
+  /** The group above this budget, whose hard cap binds its calls too (null removes it). Checked before anything is saved: it must exist (unknown-parent), count in the same unit (parent-unit), close no cycle (parent-cycle) and leave no port more than 4 groups deep (too-deep). */
+  parent?: string | null;
 };
 
 export type Load = {
@@ -811,4 +815,54 @@ export type RaiseAnswer = {
 export type Raises = {
   raises: Raise[];
   room: Room;
+};
+
+/** A group's budget: the fields of a port's budget (unit, caps, period) and its parent. */
+export type GroupBudgetFields = {
+  enabled: boolean;
+  softCapTokens: number;
+  hardCapTokens: number;
+  period: 'day' | 'week' | 'month';
+  unit: 'tokens' | 'usd';
+  parent: string | null;
+  updatedBy: string | null;
+  updatedAt: string | null;
+} & Record<string, unknown>;
+
+export type GroupBudget = {
+  group: string;
+  budget: GroupBudgetFields;
+};
+
+export type Groups = {
+  groups: GroupBudget[];
+};
+
+/** One child's allowance line, in the group's unit: granted, returned and consumed are running totals; lent = granted - returned - consumed; unused = lent - held. */
+export type GroupChild = {
+  kind: 'port' | 'group';
+  id: string;
+  granted: number;
+  returned: number;
+  consumed: number;
+  held: number;
+  lent: number;
+  unused: number;
+};
+
+/** Where a group stands, in its unit (tokens or micro-dollars): used in the period (as its children reported it), held by its children, lent and not yet used, and the part of that no call holds (unused: the slack). */
+export type GroupStatus = {
+  group: string;
+  budget: GroupBudgetFields;
+  unit: 'tokens' | 'usd';
+  used: number;
+  held: number;
+  lent: number;
+  unused: number;
+  cap: number;
+  softCap: number;
+  state: 'ok' | 'soft' | 'hard' | 'disabled';
+  periodStart: string;
+  resetsAt: string;
+  children: GroupChild[];
 };

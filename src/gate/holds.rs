@@ -130,6 +130,15 @@ impl<S: Sql> Gate<'_, S> {
         if let Some(refusal) = self.overflow(at, held, amounts)? {
             return Ok(ReserveOutcome::TooLarge { refusal, load });
         }
+        // A port under a group holds within its allowance too.
+        let amount = unit.pick(amounts.tokens, amounts.usd);
+        if let Some(need) = self.allowance_take(&stored, amount, &load, now)? {
+            return Ok(ReserveOutcome::Short {
+                group: stored.parent.clone().unwrap_or_default(),
+                need,
+                load,
+            });
+        }
         let hold = Hold {
             id: req.hold_id.clone(),
             request_id: req.request_id.clone(),

@@ -28,6 +28,7 @@
 //!
 //! Time is a parameter of every operation; nothing here reads a clock.
 
+mod allowance;
 mod apply;
 pub mod credits;
 mod grants;
@@ -47,6 +48,7 @@ pub mod wake;
 
 use crate::amount::{self as amounts, TotalTooLarge, Totals};
 use crate::sql::{Sql, SqlError};
+pub use allowance::GroupReport;
 pub use apply::{Applied, Operation, Outcome, TOP_USERS};
 pub use import::{Import, ImportedCounter};
 pub use judge::{judge, Estimate, Judged};
@@ -98,6 +100,9 @@ pub struct Gate<'a, S: Sql> {
     t: Tables<'a, S>,
     /// The budget as read in this operation (a save replaces it).
     budget: std::cell::RefCell<Option<StoredBudget>>,
+    /// Usage uncounted in this operation, not yet offset against usage
+    /// counted in it (a port under a group: see `allowance_count`).
+    credit: std::cell::Cell<u64>,
 }
 
 impl<'a, S: Sql> Gate<'a, S> {
@@ -118,6 +123,7 @@ impl<'a, S: Sql> Gate<'a, S> {
         Gate {
             t: Tables::new(sql),
             budget: std::cell::RefCell::new(None),
+            credit: std::cell::Cell::new(0),
         }
     }
 
@@ -184,7 +190,9 @@ impl<'a, S: Sql> Gate<'a, S> {
             sign * tokens,
             sign * usd,
             sign,
-        )
+        )?;
+        self.allowance_count(sign * tokens, sign * usd)
+            .map_err(|e| SqlError(e.0))
     }
 
     /// The rule of exact totals for a write at `at`: `None` when adding

@@ -325,6 +325,10 @@ pub struct StoredBudget {
     /// When it was saved (ISO 8601 with milliseconds); unique per save, so
     /// it serves as the budget's `ETag`.
     pub updated_at: Option<String>,
+    /// The group above the port, whose hard cap binds its calls too
+    /// (through an allowance: [`crate::allowance`]); `None` for a port on
+    /// its own.
+    pub parent: Option<String>,
 }
 
 impl StoredBudget {
@@ -336,12 +340,13 @@ impl StoredBudget {
             rollover: None,
             updated_by: None,
             updated_at: None,
+            parent: None,
         }
     }
 
     /// The API's JSON: the budget's fields, its caps inside the port
-    /// (`featureCaps`, `userCap`, `userCaps`, when set), `updatedBy`,
-    /// `updatedAt`.
+    /// (`featureCaps`, `userCap`, `userCaps`, when set), `parent` (when
+    /// set), `updatedBy`, `updatedAt`.
     pub fn json(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self.budget).unwrap_or_default();
         // The API always shows the money settings, a token budget's too.
@@ -356,6 +361,9 @@ impl StoredBudget {
         }
         if let Some(max) = self.rollover {
             value["rollover"] = serde_json::json!({ "max": self.budget.unit.amount_json(max) });
+        }
+        if let Some(parent) = &self.parent {
+            value["parent"] = parent.clone().into();
         }
         value["updatedBy"] = self.updated_by.clone().into();
         value["updatedAt"] = self.updated_at.clone().into();
@@ -376,6 +384,7 @@ impl StoredBudget {
             caps: crate::caps::SubCaps::from_json(value),
             updated_by: text("updatedBy"),
             updated_at: text("updatedAt"),
+            parent: text("parent").filter(|p| crate::allowance::valid_id(p)),
         }
     }
 }

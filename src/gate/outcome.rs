@@ -83,6 +83,17 @@ pub enum ReserveOutcome {
         /// The port's load.
         load: PortLoad,
     },
+    /// The port's caps allow it, but its allowance from its group does
+    /// not cover it: the group must grant `need` first (the port's object
+    /// asks, then tries again). Nothing was held.
+    Short {
+        /// The group the port's budget names.
+        group: String,
+        /// What is missing from the allowance.
+        need: u64,
+        /// The port's load.
+        load: PortLoad,
+    },
 }
 
 /// What a commit came to.

@@ -42,9 +42,19 @@ impl<S: Sql> Gate<'_, S> {
             field: e.field().map(str::to_owned),
             message: e.message().to_owned(),
         };
+        // The parent group, read on its own (its chain is the caller's to
+        // check: the groups live in other objects).
+        let parent = match crate::allowance::parent_update(update) {
+            Ok(Some(parent)) => parent,
+            Ok(None) => current.parent.clone(),
+            Err(e) => return Ok(invalid(e)),
+        };
         // The caps inside the port are merged on their own; the rest is the
         // budget's, merged by the core as it always was.
         let mut rest = update.clone();
+        if let Some(fields) = rest.as_object_mut() {
+            fields.remove("parent");
+        }
         let caps = match rest.as_object_mut() {
             Some(fields) => {
                 let caps_update: serde_json::Map<String, serde_json::Value> = crate::caps::FIELDS
@@ -88,12 +98,20 @@ impl<S: Sql> Gate<'_, S> {
             Some(p) if p >= now => p + chrono::Duration::milliseconds(1),
             _ => now,
         };
+        if let Some(old) = current
+            .parent
+            .as_deref()
+            .filter(|old| parent.as_deref() != Some(*old))
+        {
+            self.leave_group(old)?;
+        }
         let saved = StoredBudget {
             budget,
             caps,
             rollover,
             updated_by: Some(actor.to_owned()),
             updated_at: Some(iso(at)),
+            parent,
         };
         self.t.set_meta("budget", &saved.json().to_string())?;
         if current.rollover.is_none() && saved.rollover.is_some() {

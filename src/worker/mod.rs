@@ -34,6 +34,7 @@ pub mod door;
 pub mod fault;
 pub mod gate;
 pub mod gateway;
+pub mod group;
 pub mod http;
 pub mod ids;
 pub mod input;

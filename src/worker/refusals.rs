@@ -132,3 +132,16 @@ pub fn total_too_large(r: &TotalTooLarge) -> ApiError {
         )
     }
 }
+
+/// The 503 for a reservation whose group could not be asked for the
+/// allowance it needs (its object unreachable): nothing was held.
+pub fn group_unavailable(group: &str) -> ApiError {
+    ApiError {
+        retry_after: Some(1),
+        ..ApiError::new(
+            503,
+            "group-unavailable",
+            format!("the port's group {group:?} could not be reached for an allowance; nothing was held, try again"),
+        )
+    }
+}

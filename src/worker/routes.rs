@@ -13,7 +13,7 @@ use futures_util::future::LocalBoxFuture;
 use worker::{Method, Request, Response};
 
 use super::api::{
-    alerts, budgets, credits, holds, keys, metrics, ports, prices, reports, usage, Ctx,
+    alerts, budgets, credits, groups, holds, keys, metrics, ports, prices, reports, usage, Ctx,
 };
 use super::http::ApiError;
 
@@ -282,6 +282,22 @@ pub static ROUTES: &[Route] = &[
         Auth::Admin,
         |c, p, _| Box::pin(alerts::resend(c, p.port(), p.get("id"))),
     ),
+    api(GET, "/v1/groups", Auth::Admin, |c, _, _| {
+        Box::pin(groups::list(c))
+    })
+    .without_budget_state(),
+    api(GET, "/v1/groups/{group}/budget", Auth::Admin, |c, p, _| {
+        Box::pin(groups::get(c, p.get("group")))
+    })
+    .without_budget_state(),
+    api(PUT, "/v1/groups/{group}/budget", Auth::Admin, |c, p, r| {
+        Box::pin(groups::put(c, p.get("group"), r))
+    })
+    .without_budget_state(),
+    api(GET, "/v1/groups/{group}/status", Auth::Admin, |c, p, _| {
+        Box::pin(groups::status(c, p.get("group")))
+    })
+    .without_budget_state(),
     gateway("/v1/ports/{port}/openai/{*endpoint}"),
     gateway("/v1/ports/{port}/anthropic/{*endpoint}"),
     gateway("/v1/ports/{port}/gemini/{*endpoint}"),

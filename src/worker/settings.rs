@@ -148,6 +148,39 @@ impl Settings {
             .map_err(kv_error)
     }
 
+    /// Every group with a saved budget (`group:v1:NAME`), with its budget
+    /// as last saved.
+    pub async fn groups(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        if let Some(injected) = self.faults.before("kv.read") {
+            return Err(kv_error(injected));
+        }
+        let mut groups = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut list = self.kv.list().prefix("group:v1:".into());
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list.execute().await.map_err(kv_error)?;
+            for key in &page.keys {
+                let Some(group) = key.name.strip_prefix("group:v1:") else {
+                    continue;
+                };
+                let budget = self
+                    .read(&key.name)
+                    .await?
+                    .and_then(|text| serde_json::from_str(&text).ok())
+                    .unwrap_or(serde_json::Value::Null);
+                groups.push((group.to_owned(), budget));
+            }
+            match page.cursor {
+                Some(c) if !page.list_complete && !c.is_empty() => cursor = Some(c),
+                _ => break,
+            }
+        }
+        Ok(groups)
+    }
+
     /// Every port with a saved budget, with the budget when the key's
     /// metadata holds it (`None`: read it from its gate).
     pub async fn budget_ports(&self) -> Result<Vec<(String, Option<StoredBudget>)>, StoreError> {

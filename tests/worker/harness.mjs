@@ -10,7 +10,10 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const BASE = "http://localhost";
 /** The Durable Object namespace of the ports' gates, as wrangler.toml binds it. */
-export const GATE_OBJECTS = Object.freeze({ GATE: { className: "PortGate", useSQLite: true } });
+export const GATE_OBJECTS = Object.freeze({
+  GATE: { className: "PortGate", useSQLite: true },
+  GROUP: { className: "GroupGate", useSQLite: true },
+});
 /** The alert queue and its dead-letter queue, as wrangler.toml binds them
  * (local queues in Miniflare): retries at once (the Worker's backoff base is
  * 0 in the tests), 5 retries, then the dead-letter queue. */

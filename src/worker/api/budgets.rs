@@ -5,6 +5,7 @@
 use serde_json::json;
 use worker::{Request, Response};
 
+use super::groups;
 use super::json::budget_response;
 use super::Ctx;
 use crate::gate::SaveOutcome;
@@ -25,6 +26,20 @@ pub async fn get(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
 pub async fn put(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
     let body = read_json(req).await?;
     let if_match = req.headers().get("If-Match").ok().flatten();
+    // A parent (named now, or kept while the unit changes): its chain is
+    // checked before anything is saved.
+    let named = groups::parent_of(&body)?;
+    if named.as_ref().is_some_and(Option::is_some) || body.get("unit").is_some() {
+        let current = ctx.gate(port)?.view(None, false).await?.budget;
+        let parent = match named {
+            Some(parent) => parent,
+            None => current.parent.clone(),
+        };
+        if let Some(parent) = parent {
+            let unit = groups::unit_after(&body, current.budget.unit);
+            groups::check_chain(ctx, None, &parent, unit, 0).await?;
+        }
+    }
     let outcome = ctx
         .gate(port)?
         .save_budget(body, if_match, &ctx.caller.actor())

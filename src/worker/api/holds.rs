@@ -12,7 +12,9 @@ use crate::time::iso;
 use crate::worker::http::{json_response, read_json, ApiError};
 use crate::worker::ids::{fingerprint, random_id};
 use crate::worker::input;
-use crate::worker::refusals::{refusal, refusal_body, total_too_large, unpriced, usd_number};
+use crate::worker::refusals::{
+    group_unavailable, refusal, refusal_body, total_too_large, unpriced, usd_number,
+};
 
 /// Default and largest hold lifetime, seconds.
 const DEFAULT_TTL_SECONDS: u64 = 300;
@@ -226,6 +228,7 @@ pub async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Res
         }),
         ReserveOutcome::TooLarge { refusal: r, .. } => Err(total_too_large(&r)),
         ReserveOutcome::Unpriced { .. } => Err(unpriced(estimate.model.as_deref())),
+        ReserveOutcome::Short { group, .. } => Err(group_unavailable(&group)),
     }
 }
 

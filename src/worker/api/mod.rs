@@ -5,6 +5,7 @@
 //! the port's object; reports read the ledger of record (D1).
 //!
 //! - [`budgets`]: a port's budget (read, partial update with `If-Match`).
+//! - [`groups`]: groups, budgets above ports (budget, status, list).
 //! - [`holds`]: check, reservations (hold, commit, release, list).
 //! - [`usage`]: usage writes and the period's usage.
 //! - [`reports`]: breakdown, ledger (JSON and CSV), status.
@@ -16,6 +17,7 @@
 pub mod alerts;
 pub mod budgets;
 pub mod credits;
+pub mod groups;
 pub mod holds;
 pub mod json;
 pub mod keys;

@@ -34,13 +34,18 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 use super::courier;
 use super::protocol::{answer_of, GateFailure, GateRequest, SyncAnswer};
 use super::storage::atomically;
+use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
 use crate::gate::wake::Courier;
-use crate::gate::{GateError, Import, Operation, Outcome, SaveOutcome, COUNTER_RETENTION_DAYS};
+use crate::gate::{
+    GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome, COUNTER_RETENTION_DAYS,
+};
+use crate::group::{child_key, ChildKind};
 use crate::ledger::reports;
 use crate::worker::alerts::outbox as alerts;
 use crate::worker::clock::{self, Clock};
 use crate::worker::d1::D1;
 use crate::worker::fault::Faults;
+use crate::worker::group::client::GroupClient;
 use crate::worker::settings::Settings;
 
 /// One port's gate, as a SQLite-backed Durable Object.
@@ -66,6 +71,10 @@ pub(super) struct Inner {
     pub(super) alarm_at: Cell<Option<f64>>,
     /// The alert outbox is being handed to the queue.
     pub(super) alerts_sending: Cell<bool>,
+    /// A reservation is asking the port's group for allowance since this
+    /// runtime instant (ms; 0: none): the others short of it wait for that
+    /// answer instead of asking too (for 2 s at most, should it be lost).
+    asking: Cell<f64>,
 }
 
 fn seams_on(env: &Env) -> bool {
@@ -114,6 +123,7 @@ impl DurableObject for PortGate {
                 courier: RefCell::new(Courier::default()),
                 alarm_at: Cell::new(None),
                 alerts_sending: Cell::new(false),
+                asking: Cell::new(0.0),
             }),
         }
     }
@@ -313,6 +323,21 @@ async fn operate(
     if matches!(request, GateRequest::SeedHistory { .. }) && !seams_on(&inner.env) {
         return (failure("seeding is a test seam"), false);
     }
+    if let GateRequest::Allowance { grant } = request {
+        return (allowance_grant(inner, grant, now), true);
+    }
+    // What the port owes its group on its own first (allowance given back
+    // when idle or at the group's reset), so the group's view is current.
+    if let Ok(Some(report)) = atomically(state, move |g| g.allowance_due(&SIZING, now)) {
+        tell_group(inner, report, now).await;
+    }
+    let settles = matches!(
+        request,
+        GateRequest::Commit { .. } | GateRequest::Record { .. } | GateRequest::Release { .. }
+    );
+    if let GateRequest::Reserve { hold } = request {
+        return reserve(inner, hold, now).await;
+    }
     let Some(operation) = request.operation() else {
         // `Sync`: the object's own work, then how much is left.
         courier::catch_up(inner, faults).await;
@@ -324,6 +349,16 @@ async fn operate(
     };
     let changes = operation.changes();
     let applied = atomically(state, move |g| g.apply(operation, now));
+    if settles {
+        // Usage reaches the group after the answer, off the call's path.
+        let inner = inner.clone();
+        another_handle(state).wait_until(async move {
+            let report = atomically(&inner.state, move |g| g.allowance_report(0, &SIZING, now));
+            if let Ok(Some(report)) = report {
+                tell_group(&inner, report, now).await;
+            }
+        });
+    }
     if let Ok(applied) = &applied {
         if applied.alerts > 0 {
             alerts::mark_written(&state.id().to_string());
@@ -332,7 +367,128 @@ async fn operate(
             courier::sync_budget_replica(inner, faults.clone()).await;
         }
     }
+    // A group the port left gets its allowance back (sent after the save,
+    // and again after any later save until it is through).
+    let saved = matches!(&applied, Ok(a) if matches!(a.result, Outcome::Save(_)));
+    if let Some(Ok(Some(farewell))) = saved.then(|| atomically(state, |g| g.farewell())) {
+        let port = inner.port().unwrap_or_default();
+        let sent = GroupClient::new(&inner.env, &farewell.group, Clock::Fixed(now))
+            .report(&child_key(ChildKind::Port, &port), &farewell.report)
+            .await;
+        if sent.is_ok() {
+            let _ = atomically(state, |g| g.farewell_sent());
+        }
+    }
     (answer(applied.map(answer_of)), changes)
+}
+
+/// How a port sizes its asks of its group.
+const SIZING: Sizing = DEFAULT_SIZING;
+
+/// Applies a grant from the port's group; answers the report owed back.
+fn allowance_grant(inner: &Rc<Inner>, grant: Grant, now: DateTime<Utc>) -> Result<Response> {
+    let state = &inner.state;
+    let owed = atomically(state, move |g| g.allowance_grant(&grant, now));
+    let report = match owed {
+        Ok(true) => atomically(state, move |g| g.allowance_report(0, &SIZING, now))
+            .map(|r| r.map(|r| r.report)),
+        Ok(false) => Ok(None),
+        Err(e) => Err(e),
+    };
+    answer(report)
+}
+
+/// Sends the port's group a report and applies its answer.
+async fn tell_group(inner: &Rc<Inner>, report: crate::gate::GroupReport, now: DateTime<Utc>) {
+    let port = inner.port().unwrap_or_default();
+    let asked = GroupClient::new(&inner.env, &report.group, Clock::Fixed(now))
+        .report(&child_key(ChildKind::Port, &port), &report.report)
+        .await;
+    match asked {
+        Ok(answered) => {
+            let grant = answered.grant;
+            if let Err(e) = atomically(&inner.state, move |g| g.allowance_grant(&grant, now)) {
+                worker::console_error!("gate: {e}");
+            }
+        }
+        Err(e) => worker::console_error!("gate: group {}: {e:?}", report.group),
+    }
+}
+
+/// A reservation: judged by the gate; when the port's caps allow it but
+/// its allowance from its group does not cover it, the group is asked for
+/// the shortfall (its answer: a grant, or the refusal of the cap that
+/// binds, this group's or an ancestor's) and the gate judges again.
+async fn reserve(
+    inner: &Rc<Inner>,
+    hold: crate::gate::HoldRequest,
+    now: DateTime<Utc>,
+) -> (Result<Response>, bool) {
+    let state = &inner.state;
+    let judge = |hold: crate::gate::HoldRequest| {
+        atomically(state, move |g| g.apply(Operation::Reserve(hold), now))
+    };
+    let mut applied = judge(hold.clone());
+    // One ask of the group at a time: a reservation short of allowance
+    // while another asks waits for that answer and is judged again (the
+    // ask carries some ahead of need, for the calls behind it). A group
+    // that cannot be reached is asked again after a short wait.
+    let mut asks = 0;
+    for _ in 0..400 {
+        let Ok(current) = &applied else { break };
+        let Outcome::Reserve(ReserveOutcome::Short { group, need, load }) = &current.result else {
+            break;
+        };
+        if inner.asking.get() > clock::system_ms() - 2_000.0 {
+            worker::Delay::from(std::time::Duration::from_millis(1)).await;
+            applied = judge(hold.clone());
+            continue;
+        }
+        if asks == 4 {
+            break;
+        }
+        asks += 1;
+        let (group, need, load) = (group.clone(), *need, *load);
+        let report = match atomically(state, move |g| g.allowance_report(need, &SIZING, now)) {
+            Ok(Some(report)) => report.report,
+            _ => break,
+        };
+        let port = inner.port().unwrap_or_default();
+        inner.asking.set(clock::system_ms());
+        let asked = GroupClient::new(&inner.env, &group, Clock::Fixed(now))
+            .report(&child_key(ChildKind::Port, &port), &report)
+            .await;
+        let answered = match asked {
+            Ok(answered) => answered,
+            Err(e) => {
+                inner.asking.set(0.0);
+                worker::console_error!("gate: group {group}: {e:?}");
+                worker::Delay::from(std::time::Duration::from_millis(10 << asks)).await;
+                applied = judge(hold.clone());
+                continue;
+            }
+        };
+        let grant = answered.grant.clone();
+        let granted = atomically(state, move |g| g.allowance_grant(&grant, now));
+        inner.asking.set(0.0);
+        if let Err(e) = granted {
+            worker::console_error!("gate: {e}");
+        }
+        if let Some(refusal) = answered.refusal {
+            applied = Ok(crate::gate::Applied {
+                result: Outcome::Reserve(ReserveOutcome::Refused { refusal, load }),
+                ..current.clone()
+            });
+            break;
+        }
+        applied = judge(hold.clone());
+    }
+    if let Ok(applied) = &applied {
+        if applied.alerts > 0 {
+            alerts::mark_written(&state.id().to_string());
+        }
+    }
+    (answer(applied.map(answer_of)), true)
 }
 
 /// The answer of an operation: its JSON, or the storage's failure (503).

@@ -105,6 +105,12 @@ pub enum GateRequest {
         /// What to do.
         request: crate::gate::credits::GrantOp,
     },
+    /// A grant from the port's group (a recall, or a need served): answered
+    /// with the report the port owes back, if any.
+    Allowance {
+        /// The grant.
+        grant: crate::allowance::Grant,
+    },
     /// Benchmarks only (the test seams): fill the gate with `rows`
     /// delivered entries of history.
     SeedHistory {
@@ -118,7 +124,8 @@ pub enum GateRequest {
 
 impl GateRequest {
     /// The gate operation the request asks for, or `None` for
-    /// [`GateRequest::Sync`] (the object's own work, no operation).
+    /// [`GateRequest::Sync`] and [`GateRequest::Allowance`] (the object's
+    /// own work, no operation).
     pub fn operation(self) -> Option<Operation> {
         Some(match self {
             GateRequest::View { feature, caps, .. } => Operation::View { feature, caps },
@@ -178,7 +185,7 @@ impl GateRequest {
             GateRequest::SeedHistory { rows, users } => Operation::SeedHistory { rows, users },
             GateRequest::RetrySetAside => Operation::RetrySetAside,
             GateRequest::Grants { request } => Operation::Grants(request),
-            GateRequest::Sync => return None,
+            GateRequest::Sync | GateRequest::Allowance { .. } => return None,
         })
     }
 }

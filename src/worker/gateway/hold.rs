@@ -5,7 +5,7 @@ use super::super::d1::StoreError;
 use super::super::gate::GateClient;
 use super::super::http::ApiError;
 use super::super::ids::random_id;
-use super::super::refusals::{refusal, total_too_large, unpriced};
+use super::super::refusals::{group_unavailable, refusal, total_too_large, unpriced};
 use super::super::settings::Settings;
 use super::estimate::Ready;
 use super::provider::Prepared;
@@ -117,6 +117,7 @@ impl Call {
                 load,
             ),
             ReserveOutcome::TooLarge { refusal: r, load } => (total_too_large(&r), load),
+            ReserveOutcome::Short { group, load, .. } => (group_unavailable(&group), load),
             ReserveOutcome::Unpriced { load } => (
                 match prices_down {
                     Some(e) => e.into(),

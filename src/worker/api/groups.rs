@@ -1,0 +1,212 @@
+//! Groups: budgets above ports (`/v1/groups`). A group's budget has the
+//! same fields as a port's, and a budget (a port's or a group's) may name a
+//! `parent` group; the chain above is checked here, before anything is
+//! saved: the parent must exist, be in the same unit, close no cycle, and
+//! leave no port more than [`MAX_DEPTH`] groups deep. The group's object
+//! ([`crate::worker::group`]) keeps its budget and lends allowances.
+
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use super::Ctx;
+use crate::allowance::MAX_DEPTH;
+use crate::group::GroupState;
+use crate::worker::group::client::GroupClient;
+use crate::worker::group::protocol::GroupRequest;
+use crate::worker::http::{json_response, read_json, ApiError};
+use crate::Unit;
+
+/// Checks a group id from the path: as a port id.
+///
+/// # Errors
+/// 400 `invalid-group`.
+pub fn group_id(id: &str) -> Result<(), ApiError> {
+    if crate::allowance::valid_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            400,
+            "invalid-group",
+            "a group id is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+        ))
+    }
+}
+
+fn client(ctx: &Ctx, group: &str) -> GroupClient {
+    GroupClient::new(ctx.env(), group, ctx.clock()).with_faults(ctx.bindings.fault_header.clone())
+}
+
+/// The stored state of `group` (empty when it has no budget yet).
+pub async fn state(ctx: &Ctx, group: &str) -> Result<GroupState, ApiError> {
+    Ok(client(ctx, group).call(&GroupRequest::View).await?)
+}
+
+fn bad_parent(code: &str, message: String) -> ApiError {
+    ApiError::bad_field(code, "parent", message)
+}
+
+/// What a budget update asks of its parent: `Some(Some(id))` a group,
+/// `Some(None)` none, `None` unchanged.
+///
+/// # Errors
+/// 400 when `parent` is neither a group id nor `null`.
+pub fn parent_of(update: &Value) -> Result<Option<Option<String>>, ApiError> {
+    crate::allowance::parent_update(update).map_err(|e| ApiError {
+        field: e.field().map(str::to_owned),
+        ..ApiError::new(400, e.code().as_str(), e.message().to_owned())
+    })
+}
+
+/// The unit an update leaves a budget in (`current` when it names none).
+pub fn unit_after(update: &Value, current: Unit) -> Unit {
+    update
+        .get("unit")
+        .and_then(Value::as_str)
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(current)
+}
+
+/// Checks the chain above a budget in `unit` that would name `parent`:
+/// `me` is the group being saved (none for a port), `below` the group
+/// levels under it. Answers the chain, nearest first.
+///
+/// # Errors
+/// 400 `unknown-parent`, `parent-cycle`, `parent-unit` or `too-deep`
+/// (field `parent`); 503 when a group cannot be read.
+pub async fn check_chain(
+    ctx: &Ctx,
+    me: Option<&str>,
+    parent: &str,
+    unit: Unit,
+    below: u8,
+) -> Result<Vec<String>, ApiError> {
+    let mut chain: Vec<String> = Vec::new();
+    let mut at = Some(parent.to_owned());
+    while let Some(group) = at {
+        if me == Some(group.as_str()) || chain.contains(&group) {
+            return Err(bad_parent(
+                "parent-cycle",
+                format!("group {group:?} would be its own ancestor"),
+            ));
+        }
+        let levels = chain.len() + 1 + usize::from(me.is_some()) + usize::from(below);
+        if levels > MAX_DEPTH {
+            return Err(bad_parent(
+                "too-deep",
+                format!("a port may have at most {MAX_DEPTH} groups above it"),
+            ));
+        }
+        let found = state(ctx, &group).await?;
+        if !found.exists() {
+            return Err(bad_parent(
+                "unknown-parent",
+                format!("group {group:?} has no budget (PUT /v1/groups/{group}/budget first)"),
+            ));
+        }
+        if chain.is_empty() && found.budget().unit != unit {
+            return Err(bad_parent(
+                "parent-unit",
+                format!(
+                    "group {group:?} counts in {}, this budget in {}",
+                    found.budget().unit.as_str(),
+                    unit.as_str()
+                ),
+            ));
+        }
+        chain.push(group);
+        at = found.parent;
+    }
+    Ok(chain)
+}
+
+/// `PUT /v1/groups/{group}/budget`: a partial update of the group's
+/// budget (the fields of a port's, and `parent`).
+pub async fn put(ctx: &mut Ctx, group: &str, req: &mut Request) -> Result<Response, ApiError> {
+    group_id(group)?;
+    let body = read_json(req).await?;
+    let current = state(ctx, group).await?;
+    let parent = match parent_of(&body)? {
+        Some(parent) => parent,
+        None => current.parent.clone(),
+    };
+    let unit = unit_after(&body, current.budget().unit);
+    let chain = match &parent {
+        Some(parent) => check_chain(ctx, Some(group), parent, unit, current.below).await?,
+        None => Vec::new(),
+    };
+    let answer: Value = client(ctx, group)
+        .call(&GroupRequest::Save {
+            update: body,
+            actor: ctx.caller.actor(),
+        })
+        .await?;
+    if let Some(invalid) = answer.get("invalid") {
+        let text = |k: &str| {
+            invalid
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        return Err(ApiError {
+            field: invalid
+                .get("field")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            ..ApiError::new(400, &text("code"), text("message"))
+        });
+    }
+    // The levels under each group above, for the depth of later saves.
+    for (i, above) in chain.iter().enumerate() {
+        let below = current.below.saturating_add(1 + i as u8);
+        client(ctx, above)
+            .call::<Value>(&GroupRequest::Below { below })
+            .await?;
+    }
+    let budget = answer["budget"].clone();
+    ctx.settings
+        .write(&format!("group:v1:{group}"), budget.to_string())
+        .await?;
+    Ok(json_response(
+        200,
+        &json!({ "group": group, "budget": budget }),
+    ))
+}
+
+/// `GET /v1/groups/{group}/budget`.
+pub async fn get(ctx: &mut Ctx, group: &str) -> Result<Response, ApiError> {
+    group_id(group)?;
+    let found = state(ctx, group).await?;
+    if !found.exists() {
+        return Err(ApiError::not_found(format!(
+            "group {group:?} has no budget"
+        )));
+    }
+    Ok(json_response(
+        200,
+        &json!({ "group": group, "budget": found.budget_json() }),
+    ))
+}
+
+/// `GET /v1/groups/{group}/status`: used, held, lent and unused, the
+/// cap's state and reset, and each child's line.
+pub async fn status(ctx: &mut Ctx, group: &str) -> Result<Response, ApiError> {
+    group_id(group)?;
+    let status: Value = client(ctx, group).call(&GroupRequest::Status).await?;
+    if status["budget"]["updatedAt"].is_null() {
+        return Err(ApiError::not_found(format!(
+            "group {group:?} has no budget"
+        )));
+    }
+    Ok(json_response(200, &status))
+}
+
+/// `GET /v1/groups`: every group with a budget, with its budget.
+pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let groups = ctx.settings.groups().await?;
+    let items: Vec<Value> = groups
+        .into_iter()
+        .map(|(group, budget)| json!({ "group": group, "budget": budget }))
+        .collect();
+    Ok(json_response(200, &json!({ "groups": items })))
+}

@@ -1,0 +1,291 @@
+//! `GroupGate`: the Durable Object that is one group. It stores its
+//! [`GroupState`] as one row of its SQLite storage, read and written in
+//! one synchronous turn per step (nothing interleaves inside a step);
+//! between steps it awaits its parent (a need it cannot cover from its own
+//! allowance) and its children (recalls, and needs served).
+//!
+//! Requests come from the Worker's API, from ports' objects and from other
+//! groups ([`super::client`]): the operation as JSON, the group in
+//! `x-group`, and under the test seams the instant in `x-now` and
+//! `x-fault: group.restart` (restart before the request).
+
+// `#[durable_object]` generates the class's JS-facing constructor and
+// methods, which carry no doc comments of their own.
+#![allow(missing_docs)]
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+use super::client::{push_grant, GroupClient};
+use super::protocol::{GroupFailure, GroupRequest};
+use crate::allowance::{Grant, Report, Sizing, DEFAULT_SIZING};
+use crate::group::{child_key, ChildKind, GroupAnswer, GroupState};
+use crate::worker::clock::{self, Clock};
+
+/// One group, as a SQLite-backed Durable Object.
+#[durable_object]
+pub struct GroupGate {
+    state: State,
+    env: Env,
+}
+
+fn json_answer<T: Serialize>(status: u16, value: &T) -> Result<Response> {
+    Ok(Response::from_json(value)?.with_status(status))
+}
+
+fn failure(message: impl Into<String>) -> Result<Response> {
+    json_answer(
+        503,
+        &GroupFailure {
+            message: message.into(),
+        },
+    )
+}
+
+/// The sizing of every group's allowances.
+const SIZING: Sizing = DEFAULT_SIZING;
+
+impl GroupGate {
+    fn load(&self) -> std::result::Result<GroupState, String> {
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS group_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+        let cursor = sql
+            .exec("SELECT value FROM group_state WHERE key = 'state'", None)
+            .map_err(|e| e.to_string())?;
+        let rows: Vec<serde_json::Value> = cursor.to_array().map_err(|e| e.to_string())?;
+        Ok(rows
+            .first()
+            .and_then(|row| row.get("value"))
+            .and_then(|v| v.as_str())
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default())
+    }
+
+    fn store(&self, group: &GroupState) -> std::result::Result<(), String> {
+        let text = serde_json::to_string(group).map_err(|e| e.to_string())?;
+        self.state
+            .storage()
+            .sql()
+            .exec(
+                "INSERT INTO group_state (key, value) VALUES ('state', ?) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                Some(vec![text.into()]),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Loads, changes and stores the state in one turn.
+    fn change<T>(&self, op: impl FnOnce(&mut GroupState) -> T) -> std::result::Result<T, String> {
+        let mut group = self.load()?;
+        let out = op(&mut group);
+        self.store(&group)?;
+        Ok(out)
+    }
+
+    /// Sends grants to children (but `skip`, answered apart); applies the
+    /// reports they answer with, and sends on the grants those make room
+    /// for.
+    async fn push(
+        &self,
+        clock: Clock,
+        sends: Vec<(String, Grant)>,
+        skip: &str,
+        now: DateTime<Utc>,
+    ) {
+        let mut queue = sends;
+        while let Some((key, grant)) = queue.pop() {
+            if key == skip {
+                continue;
+            }
+            let Some((kind, id)) = ChildKind::of_key(&key) else {
+                continue;
+            };
+            match push_grant(&self.env, clock, kind, id, &grant).await {
+                Ok(Some(report)) => {
+                    if let Ok((_, others, _)) =
+                        self.change(|g| g.report(&key, &report, &SIZING, now))
+                    {
+                        queue.extend(others);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => worker::console_error!("group: a grant to {key}: {e:?}"),
+            }
+        }
+    }
+
+    /// Asks the group's parent for `need` (0: a report only). Answers the
+    /// parent's refusal, if it refused.
+    async fn ask_parent(
+        &self,
+        clock: Clock,
+        need: u64,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<Option<crate::gate::Refusal>, String> {
+        let Some((parent, id, report)) = self.change(|g| {
+            let report = g.parent_report(need, &SIZING, now);
+            g.parent.clone().map(|p| (p, g.id.clone(), report))
+        })?
+        else {
+            return Ok(None);
+        };
+        let answer = GroupClient::new(&self.env, &parent, clock)
+            .report(&child_key(ChildKind::Group, &id), &report)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let (owed, recalls) = self.change(|g| g.on_grant(&answer.grant, now))?;
+        self.push(clock, recalls, "", now).await;
+        if owed {
+            Box::pin(self.ask_parent(clock, 0, now)).await?;
+        }
+        Ok(answer.refusal)
+    }
+
+    async fn report(
+        &self,
+        clock: Clock,
+        child: String,
+        report: Report,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<GroupAnswer, String> {
+        let (mut answer, others, short) =
+            self.change(|g| g.report(&child, &report, &SIZING, now))?;
+        let granted = |g: &GroupState| g.lender.children.get(&child).map_or(0, |l| l.granted);
+        let before = self.load().map(|g| granted(&g))?;
+        // Others' slack is recalled now, so that a need that does not fit
+        // is refused only when nothing lent comes back.
+        self.push(clock, others, &child, now).await;
+        if short > 0 {
+            if let Some(refusal) = self.ask_parent(clock, short, now).await? {
+                self.change(GroupState::refuse_waiting)?;
+                answer.refusal = Some(refusal);
+                return Ok(answer);
+            }
+        }
+        let served = self.change(|g| g.serve(now))?;
+        self.push(clock, served, &child, now).await;
+        let refused = answer.refusal.is_some();
+        let (grant, refusal) = self.change(|g| {
+            let end = g.limits(now).window.1;
+            let refusal = if refused && granted(g) <= before {
+                // Refused now: the child asks again with its next call.
+                if let Some(line) = g.lender.children.get_mut(&child) {
+                    line.waiting = 0;
+                }
+                Some(g.refusal(now))
+            } else {
+                None
+            };
+            (g.lender.grant(&child, end), refusal)
+        })?;
+        answer.grant = grant;
+        answer.refusal = refusal;
+        Ok(answer)
+    }
+}
+
+impl DurableObject for GroupGate {
+    fn new(state: State, env: Env) -> GroupGate {
+        GroupGate { state, env }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let seams = crate::worker::bindings::seams_on(&self.env);
+        let header = req.headers().get(clock::NOW_HEADER).ok().flatten();
+        let clock = Clock::for_request(seams, header.as_deref());
+        let now = clock.now();
+        let Some(id) = req.headers().get("x-group").ok().flatten() else {
+            return failure("the request names no group");
+        };
+        // The test seam: `group.restart` restarts the object before the
+        // request (its storage carries on; nothing is kept in memory).
+        let fault = req.headers().get("x-fault").ok().flatten();
+        if seams && fault.is_some_and(|f| f.split(',').any(|p| p.trim() == "group.restart")) {
+            let _ = self
+                .state
+                .block_concurrency_while(async {
+                    Err::<(), worker::Error>("restarted by a test fault".into())
+                })
+                .await;
+            return failure("the group restarted");
+        }
+        let request: GroupRequest = match req
+            .text()
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(r) => r,
+            Err(e) => return failure(format!("the group request is not valid: {e}")),
+        };
+        // What is due on its own first: allowance given back when idle.
+        if let Ok(true) = self.change(|g| g.give_back_due(&SIZING, now)) {
+            let _ = self.ask_parent(clock, 0, now).await;
+        }
+        let out: std::result::Result<serde_json::Value, String> = match request {
+            GroupRequest::View => self
+                .load()
+                .map(|g| serde_json::to_value(g).unwrap_or_default()),
+            GroupRequest::Status => self.load().map(|g| g.status(now)),
+            GroupRequest::Save { update, actor } => {
+                let saved =
+                    self.change(|g| g.save(&id, &update, &actor, now).map(|()| g.on_cap(now)));
+                match saved {
+                    Ok(Ok(recalls)) => {
+                        self.push(clock, recalls, "", now).await;
+                        if let Ok(Some((old, report))) = self.load().map(|g| g.farewell) {
+                            let sent = GroupClient::new(&self.env, &old, clock)
+                                .report(&child_key(ChildKind::Group, &id), &report)
+                                .await;
+                            if sent.is_ok() {
+                                let _ = self.change(|g| g.farewell = None);
+                            }
+                        }
+                        self.load()
+                            .map(|g| serde_json::json!({ "budget": g.budget_json() }))
+                    }
+                    Ok(Err(e)) => Ok(serde_json::json!({ "invalid": {
+                        "code": e.code().as_str(), "field": e.field(), "message": e.message(),
+                    }})),
+                    Err(e) => Err(e),
+                }
+            }
+            GroupRequest::Report { child, report } => self
+                .report(clock, child, report, now)
+                .await
+                .map(|a| serde_json::to_value(a).unwrap_or_default()),
+            GroupRequest::Grant { grant } => {
+                match self.change(|g| {
+                    let (owed, recalls) = g.on_grant(&grant, now);
+                    let served = g.serve(now);
+                    (owed, recalls, served)
+                }) {
+                    Ok((owed, mut recalls, served)) => {
+                        recalls.extend(served);
+                        self.push(clock, recalls, "", now).await;
+                        let report = if owed {
+                            self.change(|g| g.parent_report(0, &SIZING, now)).ok()
+                        } else {
+                            None
+                        };
+                        Ok(serde_json::to_value(report).unwrap_or_default())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            GroupRequest::Below { below } => self
+                .change(|g| g.below = g.below.max(below))
+                .map(|()| serde_json::Value::Null),
+        };
+        match out {
+            Ok(value) => json_answer(200, &value),
+            Err(e) => failure(e),
+        }
+    }
+}
