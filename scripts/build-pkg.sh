@@ -7,11 +7,13 @@
 # Each .wasm is optimized with binaryen's wasm-opt (from node_modules).
 #
 # Speed and size were measured (scripts/bench-pkg.sh): rustc opt-level 3
-# with wasm-opt -O3 gave a module both smaller (43.9 KB gzip against 47.4 KB
-# at the time) and about 2.5x faster on the fast path than the release
-# profile's opt-level "z" with wasm-opt -Oz, so the package is built that
-# way, in its own target dir so that the shared release build (the
-# Worker's) is not rebuilt back and forth. Not stripping lets wasm-bindgen read the module's
+# with wasm-opt -O3 once gave a module both smaller (43.9 KB gzip against
+# 47.4 KB) and about 2.5x faster on the fast path than the release
+# profile's opt-level "z" with wasm-opt -Oz. With calendars, billed prices,
+# credits and forecasts the module outgrew its budget at opt-level 3 and
+# opt-level "s" measured smallest (docs/figures.md, package size), so the
+# package is built at "s" with wasm-opt -O3, in its own target dir so that
+# the shared release build (the Worker's) is not rebuilt back and forth. Not stripping lets wasm-bindgen read the module's
 # target features; wasm-bindgen and wasm-opt drop what is not needed.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -31,7 +33,7 @@ old="$ROOT/$target_dir/dist.old.$$"
 rm -rf "$dist" "$old"
 trap 'rm -rf "$dist" "$old"' EXIT
 
-CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_STRIP=false \
+CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_STRIP=false \
   cargo build --release --target wasm32-unknown-unknown --features web --lib --target-dir "$target_dir"
 
 # Nothing to do when neither the crate's module nor this script changed since

@@ -31,7 +31,7 @@ try {
   execFileSync(process.env.WASM_OPT_BIN, ['-Oz', '--strip-debug', '--strip-producers', ...features, bindgen, '-o', oz]);
 
   const rows = [
-    ['cargo build (opt-level 3, lto)', crateWasm],
+    ['cargo build (opt-level s, lto)', crateWasm],
     ['after wasm-bindgen', bindgen],
     ['after wasm-opt -O3 (shipped)', shipped],
     ['  for comparison: wasm-opt -Oz', oz],

@@ -90,9 +90,7 @@ pub(super) fn change(raw: &RawBudget) -> Option<CalendarChange> {
         ..RawBudget::default()
     };
     let until = value.get("until")?.as_str()?;
-    let until = DateTime::parse_from_rfc3339(until)
-        .ok()?
-        .with_timezone(&Utc);
+    let until = crate::time::parse_rfc3339(until)?;
     Some(CalendarChange {
         previous: normalize(&nested),
         until,

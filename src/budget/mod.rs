@@ -409,7 +409,7 @@ impl BudgetFields {
         // The original rejected negative caps before anything else.
         for (value, field) in [(soft, "softCapTokens"), (hard, "hardCapTokens")] {
             if let Some(n) = value.filter(|n| *n < 0.0) {
-                return Err(tokens_from_f64(n, field).unwrap_err());
+                tokens_from_f64(n, field)?; // an error: no count is negative
             }
         }
         Ok(BudgetFields {

@@ -92,8 +92,7 @@ impl<S: Sql> Gate<'_, S> {
         let previous = current
             .updated_at
             .as_deref()
-            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-            .map(|at| at.with_timezone(&Utc));
+            .and_then(crate::time::parse_rfc3339);
         let at = match previous {
             Some(p) if p >= now => p + chrono::Duration::milliseconds(1),
             _ => now,

@@ -40,8 +40,8 @@ impl Clock {
             return Clock::System;
         }
         header
-            .and_then(|h| DateTime::parse_from_rfc3339(h.trim()).ok())
-            .map_or(Clock::System, |at| Clock::Fixed(at.with_timezone(&Utc)))
+            .and_then(|h| crate::time::parse_rfc3339(h.trim()))
+            .map_or(Clock::System, Clock::Fixed)
     }
 
     /// The current instant by this clock.

@@ -204,9 +204,7 @@ pub fn instant(map: &Map<String, Value>, name: &str) -> Result<Option<DateTime<U
     };
     match map.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| bad()),
+        Some(Value::String(s)) => crate::time::parse_rfc3339(s).map(Some).ok_or_else(bad),
         Some(Value::Number(n)) => {
             let ms = n.as_f64().filter(|v| v.is_finite() && v.fract() == 0.0);
             ms.and_then(|v| Utc.timestamp_millis_opt(v as i64).single())

@@ -38,9 +38,7 @@ impl Endpoint {
     /// The previous secret while it is being retired.
     fn retiring(&self) -> Option<Retiring<'_>> {
         let secret = self.previous_secret.as_deref()?;
-        let expires_at = DateTime::parse_from_rfc3339(self.previous_secret_expires_at.as_deref()?)
-            .ok()?
-            .with_timezone(&Utc);
+        let expires_at = crate::time::parse_rfc3339(self.previous_secret_expires_at.as_deref()?)?;
         Some(Retiring { secret, expires_at })
     }
 
