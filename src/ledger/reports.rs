@@ -134,20 +134,44 @@ pub fn all_ports(now: chrono::DateTime<chrono::Utc>) -> [Statement; 2] {
     ]
 }
 
+/// One port's rollup in one period window, as read by [`all_ports`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RollupLine {
+    /// The port.
+    pub port: String,
+    /// The kind of period.
+    pub period: Period,
+    /// The window's start (epoch ms).
+    pub start: i64,
+    /// Tokens counted.
+    pub tokens: u64,
+    /// Micro-dollars counted.
+    pub usd: u64,
+    /// Calls counted.
+    pub calls: u64,
+}
+
+/// What one port's object last reported of itself, as read by
+/// [`all_ports`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GateReport {
+    /// The port.
+    pub port: String,
+    /// Tokens held by open holds.
+    pub held_tokens: u64,
+    /// Micro-dollars held by open holds.
+    pub held_usd: u64,
+    /// Ledger entries not yet delivered to D1.
+    pub pending: u64,
+}
+
 /// Every port's current-period usage and holds, as read by [`all_ports`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllPorts {
-    /// (port, period, its start in epoch ms, used tokens, used
-    /// micro-dollars) of the recent days, weeks and months.
-    pub used: Vec<(String, Period, i64, u64, u64)>,
-    /// (port, held tokens, held micro-dollars) as each object last
-    /// reported.
-    pub held: Vec<(String, u64, u64)>,
-    /// (port, period, its start in epoch ms, calls) of the recent days,
-    /// weeks and months.
-    pub calls: Vec<(String, Period, i64, u64)>,
-    /// (port, ledger entries not yet in D1) as each object last reported.
-    pub pending: Vec<(String, u64)>,
+    /// The rollup of the recent days, weeks and months.
+    pub used: Vec<RollupLine>,
+    /// What each object last reported.
+    pub reports: Vec<GateReport>,
 }
 
 impl AllPorts {
@@ -157,39 +181,26 @@ impl AllPorts {
             used: used
                 .iter()
                 .filter_map(|r| {
-                    Some((
-                        r.text("port_id")?,
-                        r.text("period")?.parse().ok()?,
-                        r.int("period_start")?,
-                        r.count("used"),
-                        r.count("usd"),
-                    ))
+                    Some(RollupLine {
+                        port: r.text("port_id")?,
+                        period: r.text("period")?.parse().ok()?,
+                        start: r.int("period_start")?,
+                        tokens: r.count("used"),
+                        usd: r.count("usd"),
+                        calls: r.count("calls"),
+                    })
                 })
                 .collect(),
-            held: held
+            reports: held
                 .iter()
                 .filter_map(|r| {
-                    Some((
-                        r.text("port_id")?,
-                        r.count("held_tokens"),
-                        r.count("held_usd_micros"),
-                    ))
+                    Some(GateReport {
+                        port: r.text("port_id")?,
+                        held_tokens: r.count("held_tokens"),
+                        held_usd: r.count("held_usd_micros"),
+                        pending: r.count("pending_entries"),
+                    })
                 })
-                .collect(),
-            calls: used
-                .iter()
-                .filter_map(|r| {
-                    Some((
-                        r.text("port_id")?,
-                        r.text("period")?.parse().ok()?,
-                        r.int("period_start")?,
-                        r.count("calls"),
-                    ))
-                })
-                .collect(),
-            pending: held
-                .iter()
-                .filter_map(|r| Some((r.text("port_id")?, r.count("pending_entries"))))
                 .collect(),
         }
     }
@@ -197,11 +208,11 @@ impl AllPorts {
     /// `port`'s ledger entries not yet delivered to D1, as its object last
     /// reported.
     pub fn pending_of(&self, port: &str) -> u64 {
-        self.pending
-            .iter()
-            .filter(|(p, _)| p == port)
-            .map(|(_, n)| *n)
-            .sum()
+        self.reports_of(port).map(|r| r.pending).sum()
+    }
+
+    fn reports_of<'a>(&'a self, port: &'a str) -> impl Iterator<Item = &'a GateReport> + Clone {
+        self.reports.iter().filter(move |r| r.port == port)
     }
 
     /// Every port with usage in the current UTC day, week or month, or
@@ -210,13 +221,13 @@ impl AllPorts {
     pub fn ports(&self, now: chrono::DateTime<chrono::Utc>) -> impl Iterator<Item = &String> {
         self.used
             .iter()
-            .filter(move |(_, period, start, _, _)| *start == ms(period.start(now)))
-            .map(|(p, _, _, _, _)| p)
-            .chain(self.held.iter().map(|(p, _, _)| p))
+            .filter(move |l| l.start == ms(l.period.start(now)))
+            .map(|l| &l.port)
+            .chain(self.reports.iter().map(|r| &r.port))
     }
 
-    /// `port`'s used and held tokens and micro-dollars in the current
-    /// window of `budget`'s period, in its calendar.
+    /// `port`'s used and held tokens and micro-dollars, and its calls, in
+    /// the current window of `budget`'s period, in its calendar.
     pub fn load_of(
         &self,
         port: &str,
@@ -227,19 +238,14 @@ impl AllPorts {
         let used = self
             .used
             .iter()
-            .filter(|(p, k, s, _, _)| p == port && *k == budget.period && *s == start);
-        let held = self.held.iter().filter(|(p, _, _)| p == port);
+            .filter(|l| l.port == port && l.period == budget.period && l.start == start);
+        let held = self.reports_of(port);
         crate::gate::PortLoad {
-            used_tokens: used.clone().map(|(_, _, _, t, _)| *t).sum(),
-            used_usd: used.map(|(_, _, _, _, u)| *u).sum(),
-            held_tokens: held.clone().map(|(_, t, _)| *t).sum(),
-            held_usd: held.map(|(_, _, u)| *u).sum(),
-            calls: self
-                .calls
-                .iter()
-                .filter(|(p, k, s, _)| p == port && *k == budget.period && *s == start)
-                .map(|(_, _, _, c)| *c)
-                .sum(),
+            used_tokens: used.clone().map(|l| l.tokens).sum(),
+            used_usd: used.clone().map(|l| l.usd).sum(),
+            calls: used.map(|l| l.calls).sum(),
+            held_tokens: held.clone().map(|r| r.held_tokens).sum(),
+            held_usd: held.map(|r| r.held_usd).sum(),
             ..crate::gate::PortLoad::default()
         }
     }

@@ -2,7 +2,7 @@
 // own rules, no request until Save), and the "would this call pass?" box.
 import { h, replace, tokens, usd, percent, time, badge, instant } from "./dom.js";
 import { banner, stat } from "./standing.js";
-import { amounts } from "./units.js";
+import { amounts, coreBudget } from "./units.js";
 import { callPricer } from "./pricer.js";
 import { client } from "./client.js";
 import { savedCalendar, calendarInputs, readCalendar, resetTime, calendarView } from "./calendar.js";
@@ -20,14 +20,7 @@ const ESTIMATE = { tokens: "estimatedTokens", usd: "estimatedUsd" };
 export function budgetEditor(port, status, rules, { reload, onError, flash }) {
   const b = status.budget;
   const saved = {
-    enabled: b.enabled,
-    softCapTokens: b.softCapTokens,
-    hardCapTokens: b.hardCapTokens,
-    period: b.period,
-    unit: b.unit ?? "tokens",
-    softCapUsd: b.softCapUsd ?? null,
-    hardCapUsd: b.hardCapUsd ?? null,
-    fallbackPrice: b.fallbackPrice ?? null,
+    ...coreBudget(b),
     ...savedCalendar(b),
     ...(b.calendarChange ? { calendarChange: b.calendarChange } : {}),
   };

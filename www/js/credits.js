@@ -5,26 +5,12 @@
 // it shows is what the Worker answers after saving.
 import { h, replace, table, time, usd } from "./dom.js";
 import { client } from "./client.js";
-import { budgetCaps, tokenAmount } from "./units.js";
+import { budgetCaps, coreBudget, tokenAmount } from "./units.js";
 
 /** An amount in the budget's unit, as the page shows it. */
 function amountText(n, unit) {
   if (n === null || n === undefined) return "";
   return unit === "usd" ? usd(n) : tokenAmount(n);
-}
-
-/** The core budget's fields of a budget as the API shows it (the package reads exactly these). */
-function coreBudget(b) {
-  return {
-    enabled: b.enabled,
-    softCapTokens: b.softCapTokens,
-    hardCapTokens: b.hardCapTokens,
-    period: b.period,
-    unit: b.unit ?? "tokens",
-    softCapUsd: b.softCapUsd ?? null,
-    hardCapUsd: b.hardCapUsd ?? null,
-    fallbackPrice: b.fallbackPrice ?? null,
-  };
 }
 
 /** The standing line: where the room comes from. */

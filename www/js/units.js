@@ -22,3 +22,17 @@ export function budgetCaps(budget) {
     ? { unit: "usd", soft: budget.softCapUsd, hard: budget.hardCapUsd, format: usd }
     : { unit: "tokens", soft: budget.softCapTokens, hard: budget.hardCapTokens, format: tokenAmount };
 }
+
+/** The core budget's fields of a budget as the API shows it (the package reads exactly these; a calendar is added apart). */
+export function coreBudget(b) {
+  return {
+    enabled: b.enabled,
+    softCapTokens: b.softCapTokens,
+    hardCapTokens: b.hardCapTokens,
+    period: b.period,
+    unit: b.unit ?? "tokens",
+    softCapUsd: b.softCapUsd ?? null,
+    hardCapUsd: b.hardCapUsd ?? null,
+    fallbackPrice: b.fallbackPrice ?? null,
+  };
+}
