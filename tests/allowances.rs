@@ -28,36 +28,16 @@
 
 use std::collections::BTreeMap;
 
+mod common;
+
 use ai_budget::allowance::{Borrower, Grant, Lender, Limits, Report, Sizing, MAX_DEPTH};
+use common::rng::Rng;
 
 /// Seeds and steps per seed of a plain `cargo test` run.
 const SEEDS: u64 = 24;
 const STEPS: u32 = 1_500;
 /// The groups' period, in simulated ms.
 const PERIOD_MS: i64 = 60_000;
-
-/// SplitMix64: small, seeded, the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `lo..hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo).max(1)
-    }
-
-    /// True `percent` times in a hundred.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 /// The period window containing `now`.
 fn window(now: i64) -> (i64, i64) {

@@ -36,6 +36,7 @@ use ai_budget::sql::{Row, Sql, SqlError, Statement};
 use ai_budget::time::{instant, ms};
 use ai_budget::{Period, TokenCounts};
 use chrono::{DateTime, TimeZone, Utc};
+use common::rng::Rng;
 use common::sqlite::Sqlite;
 
 /// Seeds and steps per seed of a plain `cargo test` run.
@@ -49,29 +50,6 @@ const LOST: &str = "D1_ERROR: Network connection lost.: SQLITE_ERROR";
 
 /// (seq, version, total tokens, created at) of one entry in the gate.
 type GateRow = (u64, u64, u64, i64);
-
-/// SplitMix64: small, seeded, the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `lo..hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo).max(1)
-    }
-
-    /// True `percent` times in a hundred.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 /// D1 behind a wrapper that injects its faults: the logic under test sees
 /// only D1's answers (its error words included).

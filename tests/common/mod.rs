@@ -4,6 +4,7 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod port;
+pub mod rng;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod sqlite;
 
