@@ -119,6 +119,12 @@ impl Borrower {
 
     /// The next report to send (a new sequence number).
     pub fn report(&mut self, held: u64, need: u64, sizing: &Sizing) -> Report {
+        let ahead = self.ahead(held, need, sizing);
+        self.next_report(held, need, ahead)
+    }
+
+    /// A report of the running totals with the next sequence number.
+    fn next_report(&mut self, held: u64, need: u64, ahead: u64) -> Report {
         self.report_seq += 1;
         Report {
             seq: self.report_seq,
@@ -127,7 +133,7 @@ impl Borrower {
             consumed: self.consumed,
             held,
             need,
-            ahead: self.ahead(held, need, sizing),
+            ahead,
         }
     }
 
@@ -167,16 +173,7 @@ impl Borrower {
     /// the new parent's to cover as they settle). Answers the last report.
     pub fn leave(&mut self) -> Report {
         self.give_back(0);
-        self.report_seq += 1;
-        Report {
-            seq: self.report_seq,
-            granted_seen: self.granted,
-            returned: self.returned,
-            consumed: self.consumed,
-            held: 0,
-            need: 0,
-            ahead: 0,
-        }
+        self.next_report(0, 0, 0)
     }
 
     /// What the child gives back on its own at `now`: everything not held
