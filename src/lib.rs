@@ -60,9 +60,12 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
+pub mod admin_keys;
 pub mod alerts;
 pub mod allowance;
 pub mod amount;
+pub mod audit;
 pub mod budget;
 pub mod calendar;
 pub mod caps;

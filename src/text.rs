@@ -1,5 +1,6 @@
 //! Text the rules accept from callers (features, end users, providers,
-//! models): what reads as it is written, and header values read as UTF-8.
+//! models): what reads as it is written, header values read as UTF-8, and
+//! text written out as CSV fields.
 
 /// True when `s` reads on a page or in a spreadsheet as it is written: no
 /// control characters, and none of the invisible formatting characters that
@@ -63,6 +64,22 @@ pub fn header_value(raw: &str) -> Option<String> {
         // Characters beyond one byte, or bytes that are not UTF-8: the
         // runtime already decoded it.
         _ => Some(raw.to_owned()),
+    }
+}
+
+/// One CSV field, quoted when it must be. A cell a spreadsheet would read
+/// as a formula (starting with `=`, `+`, `-`, `@`, tab or CR: OWASP's list)
+/// is prefixed with `'`, since port-key holders write these fields.
+pub fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
     }
 }
 

@@ -1,15 +1,23 @@
-//! Who is calling: the admin (the `ADMIN_TOKEN` secret) or a port key.
+//! Who is calling: the admin (the `ADMIN_TOKEN` secret), an admin key
+//! (a role, maybe confined to some ports and groups; kept in D1) or a port
+//! key (kept in KV).
 //!
 //! Secrets travel as `Authorization: Bearer <secret>` (or `x-api-key`, the
 //! header Anthropic-style clients send). The admin token is compared in
-//! constant time; port keys are looked up by their SHA-256 hash, so KV never
-//! holds a usable key.
+//! constant time; keys are looked up by their SHA-256 hash
+//! ([`hash_secret`], one rule for both kinds), so no store holds a usable
+//! key. An admin key's secret starts with
+//! [`SECRET_PREFIX`](crate::admin_keys::SECRET_PREFIX): only the API's
+//! routes look it up (in D1); the gateway takes port keys and the token.
 
 use subtle::ConstantTimeEq;
 use worker::Request;
 
+use super::d1::D1;
 use super::http::ApiError;
 use super::settings::{hash_secret, Settings};
+use crate::admin_keys::{self, AdminKey, SECRET_PREFIX};
+use crate::audit::{Actor, ADMIN_TOKEN_ACTOR};
 
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,14 +31,37 @@ pub enum Caller {
         /// The key's public id.
         key_id: String,
     },
+    /// Holds an admin key: may call the routes its role covers, on the
+    /// ports and groups its scope reaches.
+    Key(Box<AdminKey>),
 }
 
 impl Caller {
-    /// A short name for audit fields (`admin` or the key id).
+    /// A short name for a budget's `updatedBy` (`admin` or the key id).
     pub fn actor(&self) -> String {
         match self {
             Caller::Admin => "admin".to_owned(),
             Caller::Port { key_id, .. } => key_id.clone(),
+            Caller::Key(key) => key.key_id.clone(),
+        }
+    }
+
+    /// Who this caller is in the audit trail: a key's id and name, or
+    /// `admin-token`; never a secret.
+    pub fn audit_actor(&self) -> Actor {
+        match self {
+            Caller::Admin => Actor {
+                id: ADMIN_TOKEN_ACTOR.to_owned(),
+                name: None,
+            },
+            Caller::Port { key_id, .. } => Actor {
+                id: key_id.clone(),
+                name: None,
+            },
+            Caller::Key(key) => Actor {
+                id: key.key_id.clone(),
+                name: Some(key.name.clone()),
+            },
         }
     }
 
@@ -47,20 +78,22 @@ impl Caller {
                 "forbidden",
                 "this key belongs to another port",
             )),
+            Caller::Key(_) => Err(admin_key_refused()),
         }
     }
 
-    /// 403 unless this caller is the admin.
+    /// 403 unless this caller is the admin or holds an admin key (its
+    /// role and scope are judged apart).
     ///
     /// # Errors
     /// 403 `forbidden`.
     pub fn must_be_admin(&self) -> Result<(), ApiError> {
         match self {
-            Caller::Admin => Ok(()),
+            Caller::Admin | Caller::Key(_) => Ok(()),
             Caller::Port { .. } => Err(ApiError::new(
                 403,
                 "forbidden",
-                "this route needs the admin token",
+                "this route needs the admin token or an admin key",
             )),
         }
     }
@@ -118,6 +151,9 @@ pub async fn authenticate(
             return Ok(Caller::Admin);
         }
     }
+    if secret.starts_with(SECRET_PREFIX) {
+        return Err(admin_key_refused());
+    }
     match settings.key(&secret).await? {
         Some(record) => Ok(Caller::Port {
             port: record.port,
@@ -128,5 +164,52 @@ pub async fn authenticate(
             "unauthorized",
             "the admin token or port key is not valid",
         )),
+    }
+}
+
+/// 403 for an admin key where only port keys and the token are taken (the
+/// gateway's gated calls).
+fn admin_key_refused() -> ApiError {
+    ApiError::new(
+        403,
+        "admin-key-not-accepted",
+        "admin keys call the admin API; gated calls take a port key",
+    )
+}
+
+/// 401 for a secret that is not (or no longer) valid.
+fn invalid_secret() -> ApiError {
+    ApiError::new(
+        401,
+        "unauthorized",
+        "the admin token or key is not valid (unknown, expired or revoked)",
+    )
+}
+
+/// Authenticates `req` for an API route: an admin key's secret is looked
+/// up in D1 (valid at `now`: not expired, not revoked, not past a
+/// rotation's overlap); any other secret as [`authenticate`] does.
+///
+/// # Errors
+/// 401 `unauthorized`; 503 when D1 or KV cannot be read.
+pub async fn authenticate_api(
+    req: &Request,
+    admin_token: Option<&str>,
+    settings: &Settings,
+    d1: &D1,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Caller, ApiError> {
+    match presented_secret(req) {
+        Some(secret) if secret.starts_with(SECRET_PREFIX) => {
+            let rows = d1
+                .run("d1.read", &[admin_keys::by_secret(&hash_secret(&secret))])
+                .await?;
+            rows.first()
+                .and_then(|rows| rows.first())
+                .and_then(|row| admin_keys::valid_key(row, now))
+                .map(|key| Caller::Key(Box::new(key)))
+                .ok_or_else(invalid_secret)
+        }
+        _ => authenticate(req, admin_token, settings).await,
     }
 }

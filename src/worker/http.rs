@@ -185,21 +185,7 @@ pub fn text_response(content_type: &str, body: String) -> Response {
         .with_headers(headers)
 }
 
-/// One CSV field, quoted when it must be. A cell a spreadsheet would read
-/// as a formula (starting with `=`, `+`, `-`, `@`, tab or CR: OWASP's list)
-/// is prefixed with `'`, since port-key holders write these fields.
-pub fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
+pub use crate::text::csv_field;
 
 /// The longest request body the Worker reads to its end when it answers
 /// without using it (a 413, or an early 401, 404, 405...): 32 MiB, twice

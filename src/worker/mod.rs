@@ -55,7 +55,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
 /// The cron trigger (daily): prunes the ledger of record's rollup of
 /// periods that started more than [`ROLLUP_RETENTION_DAYS`] ago (no page
-/// shows them; the ledger keeps every call), and the reservations kept in
+/// shows them; the ledger keeps every call), the audit records past their
+/// retention (`AUDIT_RETENTION_DAYS`, 400 by default), and the reservations kept in
 /// D1 from before the gate moved into each port's object, once settled
 /// long ago. Holds expire in their port's object, by its alarm. Its instant
 /// is the event's scheduled time (a test triggers it at the instant it runs
@@ -63,7 +64,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = clock::instant_of_ms(event.schedule());
-    let Ok(d1) = Bindings::of_event(env).d1() else {
+    let bindings = Bindings::of_event(env);
+    let Ok(d1) = bindings.d1() else {
         worker::console_error!("the DB binding is missing");
         return;
     };
@@ -76,6 +78,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             "DELETE FROM reservations WHERE settled_at IS NOT NULL AND settled_at < ?1",
             vec![settled.into()],
         ),
+        api::audit::prune(&bindings.env, now),
     ];
     match d1.run("d1.prune", &statements).await {
         Ok(_) => worker::console_log!("pruned the rollup before {before} and old reservations"),

@@ -13,21 +13,28 @@ use futures_util::future::LocalBoxFuture;
 use worker::{Method, Request, Response};
 
 use super::api::{
-    alerts, budgets, credits, groups, holds, keys, metrics, ports, prices, reports, usage, Ctx,
+    admin_keys, alerts, audit, budgets, credits, groups, holds, keys, metrics, ports, prices,
+    reports, usage, Ctx,
 };
 use super::http::ApiError;
+use crate::access::Role;
 
-/// Who may call a route.
+/// Who may call a route. The role is the least an admin key needs (the
+/// admin token is an owner); `docs/openapi.json` states it as each
+/// operation's `x-role`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Auth {
     /// Anyone: no secret is asked for.
     Open,
-    /// Any caller with a valid secret: the admin or any port's key.
+    /// Any caller with a valid secret: the admin, any admin key or any
+    /// port's key.
     Caller,
-    /// The admin, or a key of the port the path names.
-    Port,
-    /// The admin only.
-    Admin,
+    /// A key of the port the path names, or the admin (an admin key of
+    /// this role or above, whose scope reaches the port).
+    Port(Role),
+    /// The admin (an admin key of this role or above, whose scope reaches
+    /// the path's port or group).
+    Admin(Role),
 }
 
 impl Auth {
@@ -36,11 +43,24 @@ impl Auth {
         match self {
             Auth::Open => "none",
             Auth::Caller => "caller",
-            Auth::Port => "port",
-            Auth::Admin => "admin",
+            Auth::Port(_) => "port",
+            Auth::Admin(_) => "admin",
+        }
+    }
+
+    /// The least role an admin key needs (`None`: any caller).
+    pub const fn role(self) -> Option<Role> {
+        match self {
+            Auth::Port(role) | Auth::Admin(role) => Some(role),
+            Auth::Open | Auth::Caller => None,
         }
     }
 }
+
+/// The least roles, as the table names them.
+const VIEWER: Role = Role::Viewer;
+const EDITOR: Role = Role::Editor;
+const OWNER: Role = Role::Owner;
 
 /// An API handler: the request's context, the path's parameters and the
 /// request (for its body, query and headers).
@@ -106,7 +126,7 @@ const fn gateway(path: &'static str) -> Route {
     Route {
         method: POST,
         path,
-        auth: Auth::Port,
+        auth: Auth::Port(EDITOR),
         handler: Handler::Gateway,
         budget_state: true,
     }
@@ -126,10 +146,10 @@ impl Route {
 /// their methods are listed in `Allow`.
 pub static ROUTES: &[Route] = &[
     open("/v1/openapi.json", super::api::openapi),
-    api(GET, "/v1/ports", Auth::Admin, |c, _, _| {
+    api(GET, "/v1/ports", Auth::Admin(VIEWER), |c, _, _| {
         Box::pin(ports::list(c))
     }),
-    api(GET, "/v1/metrics", Auth::Admin, |c, _, _| {
+    api(GET, "/v1/metrics", Auth::Admin(VIEWER), |c, _, _| {
         Box::pin(metrics::get(c))
     }),
     api(GET, "/v1/prices", Auth::Caller, |c, _, _| {
@@ -138,170 +158,253 @@ pub static ROUTES: &[Route] = &[
     api(GET, "/v1/prices/{model}", Auth::Caller, |c, p, _| {
         Box::pin(async move { prices::get(c, &prices::model_id(p.get("model"))?).await })
     }),
-    api(PUT, "/v1/prices/{model}", Auth::Admin, |c, p, r| {
+    api(PUT, "/v1/prices/{model}", Auth::Admin(OWNER), |c, p, r| {
         Box::pin(async move { prices::put(c, &prices::model_id(p.get("model"))?, r).await })
     }),
-    api(DELETE, "/v1/prices/{model}", Auth::Admin, |c, p, _| {
-        Box::pin(async move { prices::delete(c, &prices::model_id(p.get("model"))?).await })
-    }),
-    api(GET, "/v1/alerts", Auth::Admin, |c, _, _| {
+    api(
+        DELETE,
+        "/v1/prices/{model}",
+        Auth::Admin(OWNER),
+        |c, p, _| {
+            Box::pin(async move { prices::delete(c, &prices::model_id(p.get("model"))?).await })
+        },
+    ),
+    api(GET, "/v1/alerts", Auth::Admin(VIEWER), |c, _, _| {
         Box::pin(alerts::get_default(c))
     }),
-    api(PUT, "/v1/alerts", Auth::Admin, |c, _, r| {
+    api(PUT, "/v1/alerts", Auth::Admin(OWNER), |c, _, r| {
         Box::pin(alerts::put_default(c, r))
     }),
-    api(POST, "/v1/alerts/rotate", Auth::Admin, |c, _, r| {
+    api(POST, "/v1/alerts/rotate", Auth::Admin(OWNER), |c, _, r| {
         Box::pin(alerts::rotate(c, None, r))
-    }),
-    api(GET, "/v1/ports/{port}/budget", Auth::Port, |c, p, _| {
-        Box::pin(budgets::get(c, p.port()))
-    }),
-    api(PUT, "/v1/ports/{port}/budget", Auth::Admin, |c, p, r| {
-        Box::pin(budgets::put(c, p.port(), r))
-    }),
-    api(POST, "/v1/ports/{port}/check", Auth::Port, |c, p, r| {
-        Box::pin(holds::check(c, p.port(), r))
     }),
     api(
         GET,
+        "/v1/ports/{port}/budget",
+        Auth::Port(VIEWER),
+        |c, p, _| Box::pin(budgets::get(c, p.port())),
+    ),
+    api(
+        PUT,
+        "/v1/ports/{port}/budget",
+        Auth::Admin(EDITOR),
+        |c, p, r| Box::pin(budgets::put(c, p.port(), r)),
+    ),
+    api(
+        POST,
+        "/v1/ports/{port}/check",
+        Auth::Port(VIEWER),
+        |c, p, r| Box::pin(holds::check(c, p.port(), r)),
+    ),
+    api(
+        GET,
         "/v1/ports/{port}/reservations",
-        Auth::Port,
+        Auth::Port(VIEWER),
         |c, p, r| Box::pin(holds::list(c, p.port(), r)),
     ),
     api(
         POST,
         "/v1/ports/{port}/reservations",
-        Auth::Port,
+        Auth::Port(EDITOR),
         |c, p, r| Box::pin(holds::reserve(c, p.port(), r)),
     ),
     api(
         GET,
         "/v1/ports/{port}/reservations/{id}",
-        Auth::Port,
+        Auth::Port(VIEWER),
         |c, p, _| Box::pin(holds::get(c, p.port(), p.get("id"))),
     ),
     api(
         POST,
         "/v1/ports/{port}/reservations/{id}/commit",
-        Auth::Port,
+        Auth::Port(EDITOR),
         |c, p, r| Box::pin(holds::commit(c, p.port(), p.get("id"), r)),
     ),
     api(
         POST,
         "/v1/ports/{port}/reservations/{id}/release",
-        Auth::Port,
+        Auth::Port(EDITOR),
         |c, p, _| Box::pin(holds::release(c, p.port(), p.get("id"))),
     ),
-    api(GET, "/v1/ports/{port}/usage", Auth::Port, |c, p, r| {
-        Box::pin(usage::get(c, p.port(), r))
-    }),
-    api(POST, "/v1/ports/{port}/usage", Auth::Port, |c, p, r| {
-        Box::pin(usage::record(c, p.port(), r))
-    }),
-    api(GET, "/v1/ports/{port}/breakdown", Auth::Port, |c, p, _| {
-        Box::pin(reports::breakdown(c, p.port()))
-    }),
-    api(GET, "/v1/ports/{port}/ledger", Auth::Port, |c, p, r| {
-        Box::pin(reports::ledger(c, p.port(), r))
-    }),
+    api(
+        GET,
+        "/v1/ports/{port}/usage",
+        Auth::Port(VIEWER),
+        |c, p, r| Box::pin(usage::get(c, p.port(), r)),
+    ),
+    api(
+        POST,
+        "/v1/ports/{port}/usage",
+        Auth::Port(EDITOR),
+        |c, p, r| Box::pin(usage::record(c, p.port(), r)),
+    ),
+    api(
+        GET,
+        "/v1/ports/{port}/breakdown",
+        Auth::Port(VIEWER),
+        |c, p, _| Box::pin(reports::breakdown(c, p.port())),
+    ),
+    api(
+        GET,
+        "/v1/ports/{port}/ledger",
+        Auth::Port(VIEWER),
+        |c, p, r| Box::pin(reports::ledger(c, p.port(), r)),
+    ),
     api(
         POST,
         "/v1/ports/{port}/ledger/retry",
-        Auth::Admin,
+        Auth::Admin(EDITOR),
         |c, p, _| Box::pin(reports::retry_set_aside(c, p.port())),
     ),
-    api(GET, "/v1/ports/{port}/credits", Auth::Port, |c, p, _| {
-        Box::pin(credits::list_credits(c, p.port()))
-    }),
-    api(POST, "/v1/ports/{port}/credits", Auth::Admin, |c, p, r| {
-        Box::pin(credits::grant(c, p.port(), r))
-    }),
+    api(
+        GET,
+        "/v1/ports/{port}/credits",
+        Auth::Port(VIEWER),
+        |c, p, _| Box::pin(credits::list_credits(c, p.port())),
+    ),
+    api(
+        POST,
+        "/v1/ports/{port}/credits",
+        Auth::Admin(EDITOR),
+        |c, p, r| Box::pin(credits::grant(c, p.port(), r)),
+    ),
     api(
         DELETE,
         "/v1/ports/{port}/credits/{id}",
-        Auth::Admin,
+        Auth::Admin(EDITOR),
         |c, p, _| Box::pin(credits::void(c, p.port(), p.get("id"))),
     ),
-    api(GET, "/v1/ports/{port}/raises", Auth::Port, |c, p, _| {
-        Box::pin(credits::list_raises(c, p.port()))
-    }),
-    api(POST, "/v1/ports/{port}/raises", Auth::Admin, |c, p, r| {
-        Box::pin(credits::raise(c, p.port(), r))
-    }),
+    api(
+        GET,
+        "/v1/ports/{port}/raises",
+        Auth::Port(VIEWER),
+        |c, p, _| Box::pin(credits::list_raises(c, p.port())),
+    ),
+    api(
+        POST,
+        "/v1/ports/{port}/raises",
+        Auth::Admin(EDITOR),
+        |c, p, r| Box::pin(credits::raise(c, p.port(), r)),
+    ),
     api(
         DELETE,
         "/v1/ports/{port}/raises/{id}",
-        Auth::Admin,
+        Auth::Admin(EDITOR),
         |c, p, _| Box::pin(credits::end_raise(c, p.port(), p.get("id"))),
     ),
-    api(GET, "/v1/ports/{port}/status", Auth::Port, |c, p, _| {
-        Box::pin(reports::status(c, p.port()))
-    }),
-    api(GET, "/v1/ports/{port}/keys", Auth::Admin, |c, p, _| {
-        Box::pin(keys::list(c, p.port()))
-    })
+    api(
+        GET,
+        "/v1/ports/{port}/status",
+        Auth::Port(VIEWER),
+        |c, p, _| Box::pin(reports::status(c, p.port())),
+    ),
+    api(
+        GET,
+        "/v1/ports/{port}/keys",
+        Auth::Admin(VIEWER),
+        |c, p, _| Box::pin(keys::list(c, p.port())),
+    )
     .without_budget_state(),
-    api(POST, "/v1/ports/{port}/keys", Auth::Admin, |c, p, _| {
-        Box::pin(keys::issue(c, p.port()))
-    })
+    api(
+        POST,
+        "/v1/ports/{port}/keys",
+        Auth::Admin(EDITOR),
+        |c, p, _| Box::pin(keys::issue(c, p.port())),
+    )
     .without_budget_state(),
     api(
         DELETE,
         "/v1/ports/{port}/keys/{keyId}",
-        Auth::Admin,
+        Auth::Admin(EDITOR),
         |c, p, _| Box::pin(keys::revoke(c, p.port(), p.get("keyId"))),
     )
     .without_budget_state(),
-    api(GET, "/v1/ports/{port}/alerts", Auth::Admin, |c, p, _| {
-        Box::pin(alerts::get(c, p.port()))
-    }),
-    api(PUT, "/v1/ports/{port}/alerts", Auth::Admin, |c, p, r| {
-        Box::pin(alerts::put(c, p.port(), r))
-    }),
+    api(
+        GET,
+        "/v1/ports/{port}/alerts",
+        Auth::Admin(VIEWER),
+        |c, p, _| Box::pin(alerts::get(c, p.port())),
+    ),
+    api(
+        PUT,
+        "/v1/ports/{port}/alerts",
+        Auth::Admin(EDITOR),
+        |c, p, r| Box::pin(alerts::put(c, p.port(), r)),
+    ),
     api(
         POST,
         "/v1/ports/{port}/alerts/test",
-        Auth::Admin,
+        Auth::Admin(EDITOR),
         |c, p, _| Box::pin(alerts::test(c, p.port())),
     ),
     api(
         POST,
         "/v1/ports/{port}/alerts/rotate",
-        Auth::Admin,
+        Auth::Admin(EDITOR),
         |c, p, r| Box::pin(alerts::rotate(c, Some(p.port()), r)),
     ),
     api(
         GET,
         "/v1/ports/{port}/alerts/deliveries",
-        Auth::Admin,
+        Auth::Admin(VIEWER),
         |c, p, r| Box::pin(alerts::deliveries(c, p.port(), r)),
     ),
     api(
         POST,
         "/v1/ports/{port}/alerts/deliveries/{id}/resend",
-        Auth::Admin,
+        Auth::Admin(EDITOR),
         |c, p, _| Box::pin(alerts::resend(c, p.port(), p.get("id"))),
     ),
-    api(GET, "/v1/groups", Auth::Admin, |c, _, _| {
+    api(GET, "/v1/groups", Auth::Admin(VIEWER), |c, _, _| {
         Box::pin(groups::list(c))
     })
     .without_budget_state(),
-    api(GET, "/v1/groups/{group}/budget", Auth::Admin, |c, p, _| {
-        Box::pin(groups::get(c, p.get("group")))
-    })
+    api(
+        GET,
+        "/v1/groups/{group}/budget",
+        Auth::Admin(VIEWER),
+        |c, p, _| Box::pin(groups::get(c, p.get("group"))),
+    )
     .without_budget_state(),
-    api(PUT, "/v1/groups/{group}/budget", Auth::Admin, |c, p, r| {
-        Box::pin(groups::put(c, p.get("group"), r))
-    })
+    api(
+        PUT,
+        "/v1/groups/{group}/budget",
+        Auth::Admin(EDITOR),
+        |c, p, r| Box::pin(groups::put(c, p.get("group"), r)),
+    )
     .without_budget_state(),
-    api(GET, "/v1/groups/{group}/status", Auth::Admin, |c, p, _| {
-        Box::pin(groups::status(c, p.get("group")))
-    })
+    api(
+        GET,
+        "/v1/groups/{group}/status",
+        Auth::Admin(VIEWER),
+        |c, p, _| Box::pin(groups::status(c, p.get("group"))),
+    )
     .without_budget_state(),
     gateway("/v1/ports/{port}/openai/{*endpoint}"),
     gateway("/v1/ports/{port}/anthropic/{*endpoint}"),
     gateway("/v1/ports/{port}/gemini/{*endpoint}"),
     gateway("/v1/ports/{port}/providers/{provider}/{*endpoint}"),
+    api(GET, "/v1/admin-keys", Auth::Admin(OWNER), |c, _, _| {
+        Box::pin(admin_keys::list(c))
+    }),
+    api(POST, "/v1/admin-keys", Auth::Admin(OWNER), |c, _, r| {
+        Box::pin(admin_keys::issue(c, r))
+    }),
+    api(
+        DELETE,
+        "/v1/admin-keys/{id}",
+        Auth::Admin(OWNER),
+        |c, p, _| Box::pin(admin_keys::revoke(c, p.get("id"))),
+    ),
+    api(
+        POST,
+        "/v1/admin-keys/{id}/rotate",
+        Auth::Admin(OWNER),
+        |c, p, r| Box::pin(admin_keys::rotate(c, p.get("id"), r)),
+    ),
+    api(GET, "/v1/audit", Auth::Admin(VIEWER), |c, _, r| {
+        Box::pin(audit::list(c, r))
+    }),
 ];
 
 /// Every row as (method, path pattern, who may call it): for documents and

@@ -73,6 +73,17 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// The prefix of every port key's secret.
+pub const PORT_KEY_PREFIX: &str = "abk_";
+
+/// A fresh secret: `prefix` then 32 random bytes in hex. Port keys and
+/// admin keys are made (and hashed, [`hash_secret`]) by the same rule.
+pub fn new_secret(prefix: &str) -> String {
+    let mut secret = [0u8; 32];
+    getrandom::getrandom(&mut secret).expect("workerd provides crypto.getRandomValues");
+    format!("{prefix}{}", hex::encode(secret))
+}
+
 /// Budgets and keys in the `BUDGETS` namespace.
 #[derive(Clone)]
 pub struct Settings {
@@ -314,9 +325,7 @@ impl Settings {
 
     /// Issues a new key for `port`.
     pub async fn issue_key(&self, port: &str, now: DateTime<Utc>) -> Result<IssuedKey, StoreError> {
-        let mut secret = [0u8; 32];
-        getrandom::getrandom(&mut secret).expect("workerd provides crypto.getRandomValues");
-        let key = format!("abk_{}", hex::encode(secret));
+        let key = new_secret(PORT_KEY_PREFIX);
         let hash = hash_secret(&key);
         let record = KeyRecord {
             port: port.to_owned(),

@@ -29,8 +29,14 @@ pub async fn put(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respons
     // A parent (named now, or kept while the unit changes): its chain is
     // checked before anything is saved.
     let named = groups::parent_of(&body)?;
+    let current = ctx.gate(port)?.view(None, false).await?.budget;
+    // The audit record's value before (a port never saved has none).
+    if current.updated_at.is_some() {
+        let mut before = current.json();
+        before["port"] = port.into();
+        ctx.before = before;
+    }
     if named.as_ref().is_some_and(Option::is_some) || body.get("unit").is_some() {
-        let current = ctx.gate(port)?.view(None, false).await?.budget;
         let parent = match named {
             Some(parent) => parent,
             None => current.parent.clone(),

@@ -125,6 +125,9 @@ pub async fn put(ctx: &mut Ctx, group: &str, req: &mut Request) -> Result<Respon
     group_id(group)?;
     let body = read_json(req).await?;
     let current = state(ctx, group).await?;
+    if current.exists() {
+        ctx.before = json!({ "group": group, "budget": current.budget_json() });
+    }
     let parent = match parent_of(&body)? {
         Some(parent) => parent,
         None => current.parent.clone(),

@@ -56,6 +56,11 @@ pub async fn list(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
 /// `POST /v1/ports/{port}/keys`.
 pub async fn issue(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
     let issued = ctx.settings.issue_key(port, ctx.now).await?;
+    ctx.after = Some(serde_json::json!({
+        "port": port,
+        "keyId": issued.record.key_id,
+        "createdAt": issued.record.created_at,
+    }));
     let body = IssuedKey {
         port,
         key_id: &issued.record.key_id,
@@ -67,6 +72,7 @@ pub async fn issue(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
 
 /// `DELETE /v1/ports/{port}/keys/{keyId}`.
 pub async fn revoke(ctx: &mut Ctx, port: &str, key_id: &str) -> Result<Response, ApiError> {
+    ctx.before = serde_json::json!({ "port": port, "keyId": key_id });
     if ctx.settings.revoke_key(port, key_id).await? {
         let body = RevokedKey {
             port,

@@ -13,8 +13,13 @@
 //! - [`prices`]: the price table (read; set and delete a model's price).
 //! - [`credits`]: credits and temporary raises.
 //! - [`alerts`]: thresholds, webhook endpoints, deliveries (admin).
+//! - [`admin_keys`]: admin keys with roles (owner). [`audit`]: the audit
+//!   trail, written here for every admin change ([`serve`]) and read.
+//! - [`reach`]: the ports and groups an admin key's scope reaches.
 
+pub mod admin_keys;
 pub mod alerts;
+pub mod audit;
 pub mod budgets;
 pub mod credits;
 pub mod groups;
@@ -24,13 +29,14 @@ pub mod keys;
 pub mod metrics;
 pub mod ports;
 pub mod prices;
+pub mod reach;
 pub mod reports;
 pub mod usage;
 
 use chrono::{DateTime, Utc};
-use worker::{Env, Request, Response};
+use worker::{Env, Method, Request, Response};
 
-use super::auth::{authenticate, Caller};
+use super::auth::{authenticate_api, Caller};
 use super::bindings::Bindings;
 use super::budget_state::BudgetState;
 use super::clock::Clock;
@@ -60,6 +66,17 @@ pub struct Ctx {
     pub write_id: String,
     /// The port's budget state, once a handler has measured it.
     state: Option<BudgetState>,
+    /// The changed value before the change, as a handler read it, for the
+    /// audit record (`null`: none, or not read).
+    pub before: serde_json::Value,
+    /// The changed value after, when the answer's body is not it (say it
+    /// holds a secret); else the answer's body is recorded.
+    pub after: Option<serde_json::Value>,
+    /// The route as an audit record's action (`PUT /v1/ports/{port}/budget`).
+    pub action: String,
+    /// The handler wrote the change's audit record itself (in the change's
+    /// own D1 batch).
+    pub audited: bool,
 }
 
 impl Ctx {
@@ -103,11 +120,11 @@ pub async fn serve(
             return ApiError::new(500, "internal", "the Worker is misconfigured").into_response();
         }
     };
-    let caller = match authorize(req, &bindings, &settings, route.auth, params).await {
+    let now = bindings.clock.now();
+    let caller = match authorize(req, &bindings, &settings, &d1, now, route.auth, params).await {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
-    let now = bindings.clock.now();
     let mut ctx = Ctx {
         bindings,
         now,
@@ -116,10 +133,23 @@ pub async fn serve(
         d1,
         write_id: random_id("w_"),
         state: None,
+        before: serde_json::Value::Null,
+        after: None,
+        action: audit::action(route),
+        audited: false,
     };
+    if let (Caller::Key(key), Some(needed)) = (&ctx.caller, route.auth.role()) {
+        let reads = route.method == Method::Get;
+        if let Err(e) = reach::check(&ctx, key, needed, reads, params).await {
+            return e.into_response();
+        }
+    }
     let result = handler(&mut ctx, params, req).await;
     let ok = result.is_ok();
     let mut response = result.unwrap_or_else(ApiError::into_response);
+    if ok && audit::audited(route) && !ctx.audited {
+        audit::after_change(&mut ctx, params, &mut response).await;
+    }
     if params.has_port() {
         let port = params.port();
         if ctx.state.is_none() && ok && route.budget_state {
@@ -135,27 +165,43 @@ pub async fn serve(
 }
 
 /// The caller, once it has shown a valid secret, the path's port is a
-/// valid port id, and `auth` lets it call the route.
+/// valid port id, and `auth` lets it call the route (an admin key's role;
+/// its scope is judged next, by [`reach::check`]).
 ///
 /// # Errors
-/// 401, 400 `invalid-port`, 403; 503 when KV cannot be read.
+/// 401, 400 `invalid-port`, 403; 503 when KV or D1 cannot be read.
 async fn authorize(
     req: &Request,
     bindings: &Bindings,
     settings: &Settings,
+    d1: &D1,
+    now: DateTime<Utc>,
     auth: Auth,
     params: &Params,
 ) -> Result<Caller, ApiError> {
-    let caller = authenticate(req, bindings.admin_token.as_deref(), settings).await?;
+    let admin_token = bindings.admin_token.as_deref();
+    let caller = authenticate_api(req, admin_token, settings, d1, now).await?;
     if params.has_port() {
         input::port(params.port())?;
     }
-    match auth {
-        Auth::Admin => caller.must_be_admin()?,
-        Auth::Port => caller.may_use_port(params.port())?,
-        Auth::Caller | Auth::Open => {}
+    match (auth, &caller) {
+        (Auth::Admin(_), _) => caller.must_be_admin()?,
+        (Auth::Port(_), Caller::Port { .. }) => caller.may_use_port(params.port())?,
+        (Auth::Port(_) | Auth::Caller | Auth::Open, _) => {}
     }
     Ok(caller)
+}
+
+/// True when the request asks for CSV (`format=csv`, or `Accept:
+/// text/csv`).
+pub fn wants_csv(req: &Request) -> bool {
+    query(req, "format").as_deref() == Some("csv")
+        || req
+            .headers()
+            .get("Accept")
+            .ok()
+            .flatten()
+            .is_some_and(|a| a.contains("text/csv"))
 }
 
 /// The API's OpenAPI 3.1 document (`docs/openapi.json`), for anyone.

@@ -53,7 +53,7 @@ pub struct Listed {
 }
 
 /// Every listed port, sorted by id: what `GET /v1/ports` and the metrics
-/// show.
+/// show (for a confined admin key, only the ports it reaches).
 pub async fn standings(ctx: &Ctx) -> Result<Vec<Listed>, ApiError> {
     let statements = reports::all_ports(ctx.now);
     let (saved, results) = futures_util::try_join!(
@@ -81,7 +81,7 @@ pub async fn standings(ctx: &Ctx) -> Result<Vec<Listed>, ApiError> {
     for (port, stored) in missing.into_iter().zip(read) {
         budgets.insert(port, Some(stored?));
     }
-    Ok(budgets
+    let listed = budgets
         .into_iter()
         .filter_map(|(port, stored)| {
             let stored = stored?;
@@ -94,7 +94,8 @@ pub async fn standings(ctx: &Ctx) -> Result<Vec<Listed>, ApiError> {
                 pending,
             })
         })
-        .collect())
+        .collect();
+    super::reach::keep_reached(ctx, listed).await
 }
 
 /// A port as listed.

@@ -83,6 +83,16 @@ pub async fn get(ctx: &mut Ctx, model: &str) -> Result<Response, ApiError> {
     Ok(json_response(200, &row))
 }
 
+/// `model`'s own price row (not a base model's), `null` when it has none:
+/// the audit record's value before a change.
+async fn own_price(ctx: &Ctx, model: &str) -> Result<Value, ApiError> {
+    let table = ctx.settings.prices_for(model).await?;
+    Ok(match table.priced_as(model) {
+        Some((priced_as, price)) if priced_as == model => price_row(model, price),
+        _ => Value::Null,
+    })
+}
+
 /// `PUT /v1/prices/{model}` (admin): sets `model`'s price.
 pub async fn put(ctx: &mut Ctx, model: &str, req: &mut Request) -> Result<Response, ApiError> {
     let body = read_json(req).await?;
@@ -96,12 +106,14 @@ pub async fn put(ctx: &mut Ctx, model: &str, req: &mut Request) -> Result<Respon
         }
     }
     let price = Price::from_json(&body)?;
+    ctx.before = own_price(ctx, model).await?;
     ctx.settings.set_price(model, &price, ctx.now).await?;
     Ok(json_response(200, &price_row(model, &price)))
 }
 
 /// `DELETE /v1/prices/{model}` (admin): removes `model`'s price.
 pub async fn delete(ctx: &mut Ctx, model: &str) -> Result<Response, ApiError> {
+    ctx.before = own_price(ctx, model).await?;
     if ctx.settings.remove_price(model, ctx.now).await? {
         Ok(json_response(
             200,

@@ -118,7 +118,7 @@ pub async fn breakdown(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> 
 ///
 /// # Errors
 /// 400 `invalid-value` (limit), `invalid-cursor`.
-fn page_of(req: &Request) -> Result<(u32, Option<u64>), ApiError> {
+pub fn page_of(req: &Request) -> Result<(u32, Option<u64>), ApiError> {
     let limit = match query(req, "limit") {
         None => DEFAULT_PAGE,
         Some(text) => text
@@ -170,13 +170,7 @@ pub async fn retry_set_aside(ctx: &mut Ctx, port: &str) -> Result<Response, ApiE
 /// `GET /v1/ports/{port}/ledger?limit=&cursor=&format=csv`: newest first.
 pub async fn ledger(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response, ApiError> {
     let (limit, cursor) = page_of(req)?;
-    let csv = query(req, "format").as_deref() == Some("csv")
-        || req
-            .headers()
-            .get("Accept")
-            .ok()
-            .flatten()
-            .is_some_and(|a| a.contains("text/csv"));
+    let csv = super::wants_csv(req);
     let view = synced_view(ctx, port).await?;
     let results = ctx
         .d1
@@ -254,7 +248,7 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
             ],
         )
         .await?;
-    let keys = if ctx.caller == Caller::Admin {
+    let keys = if matches!(ctx.caller, Caller::Admin | Caller::Key(_)) {
         Some(ctx.settings.keys(port).await?)
     } else {
         None
