@@ -116,6 +116,8 @@ once=(
   tests/admin/forecast.test.mjs         # runs at its own instant (ten days into April 2027), not the suite's
   tests/admin/money.test.mjs            # dollars shown and previewed: amounts, no reset
   tests/worker/calendars.test.mjs       # port calendars at fixed instants of their own (x-now), around clock changes
+  tests/worker/roles.test.mjs           # roles and scopes; key expiry and rotation overlaps relative to the instant, no period figure
+  tests/worker/audit.test.mjs           # records at the instant and days before it; pruning by age, no period figure
 )
 
 # Each test file in exactly one list, and each listed file there.

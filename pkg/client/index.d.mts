@@ -216,6 +216,38 @@ export interface BudgetClient {
   defaultAlerts(): Promise<DefaultAlerts>;
   /** Admin. */
   setDefaultAlerts(update: Wire.DefaultAlertsUpdate): Promise<DefaultAlerts>;
+  /** Owner. Every admin key, without secrets. */
+  adminKeys(): Promise<AdminKeyList>;
+  /** Owner. A key with a role (and optional ports, groups, expiry); its secret is only in this answer (never retried). */
+  issueAdminKey(input: AdminKeyRequest): Promise<IssuedAdminKey>;
+  /** Owner. Every secret of the key stops working at once. */
+  revokeAdminKey(keyId: string): Promise<AdminKey>;
+  /** Owner. A new secret, shown once (never retried); the old one stays valid for `overlapSeconds` (default 3600). */
+  rotateAdminKey(keyId: string, rotation?: Wire.AdminKeyRotation): Promise<RotatedAdminKey>;
+  /** Viewer. The audit trail, newest first (limit 1..500, default 50; `nextCursor` for the next page). */
+  audit(options?: AuditOptions): Promise<AuditPage>;
+  /** Viewer. The same page as CSV (`nextCursor` from its `X-Next-Cursor`). */
+  auditCsv(options?: AuditOptions): Promise<LedgerCsv>;
+}
+
+/** An admin key's role. */
+export type Role = Wire.Role;
+export type AdminKey = Wire.AdminKey;
+export type AdminKeyRequest = Wire.AdminKeyRequest;
+export type IssuedAdminKey = Wire.IssuedAdminKey;
+export type RotatedAdminKey = Wire.RotatedAdminKey;
+export type AdminKeyList = Wire.AdminKeys;
+/** One change: when, who (never a secret), what, where, the value before and after. */
+export type AuditRecord = Wire.AuditRecord;
+export type AuditPage = Wire.AuditPage;
+/** Filters of the audit trail: instants as ISO 8601 strings. */
+export interface AuditOptions {
+  port?: string;
+  actor?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+  cursor?: string;
 }
 
 /**

@@ -226,6 +226,14 @@ export function createClient(options) {
     rotateDefaultAlertSecret: (rotation) => call('POST', '/v1/alerts/rotate', { body: rotation, idempotent: false }),
     defaultAlerts: () => call('GET', '/v1/alerts'),
     setDefaultAlerts: (update) => call('PUT', '/v1/alerts', { body: update, idempotent: false }),
+    adminKeys: () => call('GET', '/v1/admin-keys'),
+    // Not repeated after a lost answer: each call issues another key, shown once.
+    issueAdminKey: (input) => call('POST', '/v1/admin-keys', { body: input, idempotent: false }),
+    revokeAdminKey: (keyId) => call('DELETE', `/v1/admin-keys/${encodeURIComponent(keyId)}`),
+    rotateAdminKey: (keyId, rotation) => call('POST', `/v1/admin-keys/${encodeURIComponent(keyId)}/rotate`, { body: rotation ?? {}, idempotent: false }),
+    audit: (opts) => call('GET', `/v1/audit${query({ port: opts?.port, actor: opts?.actor, since: opts?.since, until: opts?.until, limit: opts?.limit, cursor: opts?.cursor })}`),
+    auditCsv: (opts) =>
+      call('GET', `/v1/audit${query({ port: opts?.port, actor: opts?.actor, since: opts?.since, until: opts?.until, limit: opts?.limit, cursor: opts?.cursor, format: 'csv' })}`, { accept: 'csv' }),
   };
 }
 

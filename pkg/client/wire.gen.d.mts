@@ -5,7 +5,7 @@
 
 export type Error = {
   error: {
-    code: 'invalid-json' | 'invalid-body' | 'invalid-type' | 'unknown-field' | 'missing-field' | 'invalid-number' | 'negative-tokens' | 'fractional-tokens' | 'too-many-tokens' | 'soft-cap-above-hard-cap' | 'unknown-period' | 'invalid-value' | 'invalid-request-id' | 'invalid-instant' | 'occurred-in-future' | 'invalid-port' | 'invalid-cursor' | 'unauthorized' | 'forbidden' | 'not-found' | 'reservation-not-found' | 'key-not-found' | 'method-not-allowed' | 'request-id-conflict' | 'reservation-released' | 'reservation-committed' | 'reservation-expired' | 'total-too-large' | 'precondition-failed' | 'body-too-large' | 'budget-exceeded' | 'internal' | 'store-unavailable' | 'negative-amount' | 'too-many-decimals' | 'amount-too-large' | 'unpriced-model' | 'price-not-found' | 'invalid-threshold' | 'too-many-thresholds' | 'invalid-webhook-url' | 'insecure-webhook-url' | 'private-webhook-url' | 'too-many-endpoints' | 'no-webhook-endpoint' | 'event-not-found' | 'webhook-endpoint-not-found' | 'unknown-time-zone' | 'unknown-week-day';
+    code: 'invalid-json' | 'invalid-body' | 'invalid-type' | 'unknown-field' | 'missing-field' | 'invalid-number' | 'negative-tokens' | 'fractional-tokens' | 'too-many-tokens' | 'soft-cap-above-hard-cap' | 'unknown-period' | 'invalid-value' | 'invalid-request-id' | 'invalid-instant' | 'occurred-in-future' | 'invalid-port' | 'invalid-cursor' | 'unauthorized' | 'forbidden' | 'not-found' | 'reservation-not-found' | 'key-not-found' | 'method-not-allowed' | 'request-id-conflict' | 'reservation-released' | 'reservation-committed' | 'reservation-expired' | 'total-too-large' | 'precondition-failed' | 'body-too-large' | 'budget-exceeded' | 'internal' | 'store-unavailable' | 'negative-amount' | 'too-many-decimals' | 'amount-too-large' | 'unpriced-model' | 'price-not-found' | 'invalid-threshold' | 'too-many-thresholds' | 'invalid-webhook-url' | 'insecure-webhook-url' | 'private-webhook-url' | 'too-many-endpoints' | 'no-webhook-endpoint' | 'event-not-found' | 'webhook-endpoint-not-found' | 'unknown-time-zone' | 'unknown-week-day' | 'role-insufficient' | 'port-out-of-scope' | 'group-out-of-scope' | 'key-confined' | 'admin-key-not-found' | 'admin-key-not-accepted';
     message: string;
     field?: string;
   };
@@ -865,4 +865,70 @@ export type GroupStatus = {
   periodStart: string;
   resetsAt: string;
   children: GroupChild[];
+};
+
+/** An admin key as listed: never its secret */
+export type AdminKey = {
+  keyId: string;
+  name: string;
+  role: Role;
+  /** Ports the key is confined to (with groups: empty both = everywhere) */
+  ports: string[];
+  /** Groups the key is confined to, with every group and port below them */
+  groups: string[];
+  expiresAt: string | null;
+  createdAt: string;
+  rotatedAt: string | null;
+  revokedAt: string | null;
+};
+
+/** viewer: every GET; editor: also budgets, caps, port keys, alerts, credits and raises, gateway settings, groups; owner: also prices, admin keys and the defaults */
+export type Role = 'viewer' | 'editor' | 'owner';
+
+export type AdminKeyRequest = {
+  name: string;
+  role: Role;
+  ports?: string[];
+  groups?: string[];
+  /** ISO 8601 with a zone, or epoch ms; in the future */
+  expiresAt?: string | number;
+};
+
+export type IssuedAdminKey = AdminKey & {
+  /** The secret, shown this once */
+  key: string;
+};
+
+export type AdminKeys = {
+  keys: AdminKey[];
+};
+
+export type AdminKeyRotation = {
+  /** How long the old secret stays valid (default 3600) */
+  overlapSeconds?: number;
+};
+
+export type RotatedAdminKey = IssuedAdminKey & {
+  previousValidUntil: string;
+};
+
+export type AuditRecord = {
+  seq: number;
+  at: string;
+  /** An admin key's id, a port key's id, or admin-token */
+  actorId: string;
+  actorName: string | null;
+  /** The route: method and path pattern */
+  action: string;
+  port: string | null;
+  group: string | null;
+  /** The value before (null: none, or not read) */
+  before: unknown;
+  /** The value after (null: none) */
+  after: unknown;
+};
+
+export type AuditPage = {
+  records: AuditRecord[];
+  nextCursor: string | null;
 };

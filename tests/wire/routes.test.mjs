@@ -74,6 +74,12 @@ const EXAMPLES = {
   rotateDefaultAlertSecret: [{ webhookUrl: 'https://hooks.example.com/d' }],
   defaultAlerts: [],
   setDefaultAlerts: [{ webhookUrl: null }],
+  adminKeys: [],
+  issueAdminKey: [{ name: 'team lead', role: 'editor', ports: ['acme'], groups: ['team'], expiresAt: '2027-01-01T00:00:00Z' }],
+  revokeAdminKey: ['adm_1'],
+  rotateAdminKey: ['adm_1', { overlapSeconds: 600 }],
+  audit: [{ port: 'acme', actor: 'adm_1', since: '2026-01-01T00:00:00Z', until: '2026-02-01T00:00:00Z', limit: 10, cursor: 'c' }],
+  auditCsv: [{ port: 'acme', actor: 'adm_1', since: '2026-01-01T00:00:00Z', until: '2026-02-01T00:00:00Z', limit: 10, cursor: 'c' }],
 };
 
 const deref = (node) => (node && node.$ref ? deref(node.$ref.slice(2).split('/').reduce((n, k) => n[k], doc)) : node);

@@ -68,6 +68,21 @@ test("every route of the router is documented, with each of its methods", () => 
   }
 });
 
+test("every operation states the role the route table gives it (x-role)", () => {
+  const src = readFileSync(join(ROOT, "src/worker/routes.rs"), "utf8");
+  const table = src.slice(src.indexOf("pub static ROUTES"));
+  const named = (path) => (path.includes("/keys/") ? "{keyId}" : path.startsWith("/v1/prices/") ? "{model}" : "{id}");
+  let stated = 0;
+  for (const m of table.matchAll(/\bapi\(\s*(GET|POST|PUT|DELETE),\s*"([^"]+)",\s*Auth::(\w+)(?:\((\w+)\))?/g)) {
+    const [, verb, path, auth, role] = m;
+    const item = doc.paths[path] ?? doc.paths[path.replace(/\{id\}$/, named(path))];
+    const op = item[verb.toLowerCase()];
+    assert.equal(op["x-role"], role?.toLowerCase(), `${verb} ${path} (Auth::${auth})`);
+    if (role) stated++;
+  }
+  assert.ok(stated >= 45, `${stated} roles stated`);
+});
+
 let worker;
 before(async () => {
   worker = await startWorker();
