@@ -118,6 +118,7 @@ once=(
   tests/worker/calendars.test.mjs       # port calendars at fixed instants of their own (x-now), around clock changes
   tests/worker/roles.test.mjs           # roles and scopes; key expiry and rotation overlaps relative to the instant, no period figure
   tests/worker/audit.test.mjs           # records at the instant and days before it; pruning by age, no period figure
+  tests/admin/history.test.mjs          # a port's changes listed at the suite's instant: no period figure
 )
 
 # Each test file in exactly one list, and each listed file there.

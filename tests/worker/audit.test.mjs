@@ -38,7 +38,7 @@ async function oneRecord(change, status = 200) {
 }
 
 test("each change leaves one record with its actor, route, port and values before and after", async () => {
-  const first = await oneRecord(() => w.put("/v1/ports/acme/budget", { enabled: true, hardCapTokens: 1000, period: "month" }, { token: editor }));
+  const first = await oneRecord(() => w.put("/v1/ports/acme/budget", { enabled: true, softCapTokens: 500, hardCapTokens: 1000, period: "month" }, { token: editor }));
   assert.equal(first.r.action, "PUT /v1/ports/{port}/budget");
   assert.equal(first.r.port_id, "acme");
   assert.equal(first.r.actor_id, editorId);
@@ -46,10 +46,11 @@ test("each change leaves one record with its actor, route, port and values befor
   assert.equal(first.r.at, CLOCK.ms, "the Worker's clock");
   assert.equal(first.before, null, "a new port had no budget");
   assert.equal(first.after.hardCapTokens, 1000);
-  const second = await oneRecord(() => w.put("/v1/ports/acme/budget", { hardCapTokens: 2000, caps: { features: { chat: { hardCapTokens: 300 } } } }, { token: editor, headers: { "if-match": "*" } }));
+  const second = await oneRecord(() => w.put("/v1/ports/acme/budget", { hardCapTokens: 2000, featureCaps: { chat: { hardCap: 300 } } }, { token: editor, headers: { "if-match": "*" } }));
   assert.equal(second.before.hardCapTokens, 1000);
   assert.equal(second.after.hardCapTokens, 2000);
-  assert.deepEqual(second.after.caps.features.chat.hardCapTokens, 300, "caps are budget fields");
+  assert.equal(second.after.featureCaps.chat.hardCap, 300, "caps are budget fields");
+  assert.equal(second.before.featureCaps?.chat, undefined);
 
   const priced = await oneRecord(() => w.put("/v1/prices/audit-model", { inputPerMTok: 1, outputPerMTok: 2 }, { token: owner }));
   assert.equal(priced.before, null);
@@ -75,7 +76,7 @@ test("each change leaves one record with its actor, route, port and values befor
   const raise = await oneRecord(() => w.post("/v1/ports/acme/raises", { extra: 100, endsAt: new Date(CLOCK.ms + 3_600_000).toISOString(), requestId: "audit-raise" }, { token: editor }), 201);
   assert.equal(raise.r.action, "POST /v1/ports/{port}/raises");
 
-  const group = await oneRecord(() => w.put("/v1/groups/team/budget", { enabled: true, hardCapTokens: 5000, period: "month" }, { token: editor }));
+  const group = await oneRecord(() => w.put("/v1/groups/team/budget", { enabled: true, softCapTokens: 2500, hardCapTokens: 5000, period: "month" }, { token: editor }));
   assert.equal(group.r.group_id, "team");
   assert.equal(group.r.port_id, null);
   assert.equal(group.before, null);
@@ -143,7 +144,7 @@ function parseCsv(text) {
 }
 
 test("GET /v1/audit filters, pages, answers CSV, and shows a confined key only its ports", async () => {
-  await w.at(new Date(CLOCK.ms + 60_000).toISOString()).put("/v1/ports/beta/budget", { enabled: true, hardCapTokens: 10, period: "day" });
+  await w.at(new Date(CLOCK.ms + 60_000).toISOString()).put("/v1/ports/beta/budget", { enabled: true, softCapTokens: 5, hardCapTokens: 10, period: "day" });
   const all = await w.get("/v1/audit?limit=500");
   assert.equal(all.status, 200, all.text);
   const newestFirst = all.json.records.map((r) => r.seq);
@@ -189,15 +190,15 @@ test("GET /v1/audit filters, pages, answers CSV, and shows a confined key only i
   for (const [query, field] of [["since=yesterday", "since"], ["cursor=x", "cursor"], ["limit=0", "limit"], ["port=a%20b", null]]) {
     const res = await w.get(`/v1/audit?${query}`);
     assert.equal(res.status, 400, query);
-    if (field) assert.equal(res.json.field, field, query);
+    if (field) assert.equal(res.json.error.field, field, query);
   }
 });
 
 test("the daily cron prunes records past AUDIT_RETENTION_DAYS and keeps the rest", async () => {
   const old = w.at(new Date(CLOCK.ms - 31 * 86_400_000).toISOString());
   const kept = w.at(new Date(CLOCK.ms - 29 * 86_400_000).toISOString());
-  await old.put("/v1/ports/pruned/budget", { enabled: true, hardCapTokens: 10, period: "day" });
-  await kept.put("/v1/ports/kept/budget", { enabled: true, hardCapTokens: 10, period: "day" });
+  await old.put("/v1/ports/pruned/budget", { enabled: true, softCapTokens: 5, hardCapTokens: 10, period: "day" });
+  await kept.put("/v1/ports/kept/budget", { enabled: true, softCapTokens: 5, hardCapTokens: 10, period: "day" });
   const ports = async () => (await w.sql("SELECT port_id FROM audit_log WHERE port_id IN ('pruned', 'kept')")).map((r) => r.port_id);
   assert.deepEqual((await ports()).sort(), ["kept", "pruned"]);
   await (await w.mf.getWorker()).scheduled({ cron: "17 3 * * *", scheduledTime: CLOCK.date });

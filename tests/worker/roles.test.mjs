@@ -31,7 +31,7 @@ let w;
 const keys = {};
 before(async () => {
   w = await startWorker();
-  for (const port of ["acme", "beta"]) await w.setBudget(port, { enabled: true, hardCapTokens: 1000, period: "month" });
+  for (const port of ["acme", "beta"]) await w.setBudget(port, { enabled: true, softCapTokens: 500, hardCapTokens: 1000, period: "month" });
   for (const [name, body] of Object.entries({
     viewer: { name: "dashboard", role: "viewer" },
     editor: { name: "team lead", role: "editor" },
@@ -103,7 +103,7 @@ test("every route answers each role and a confined key by the table, and a refus
         const what = `${name} ${row.method} ${path}: ${res.status} ${res.text.slice(0, 200)}`;
         if (expected) {
           assert.equal(res.status, 403, what);
-          assert.equal(res.json.code, expected, what);
+          assert.equal(res.json.error.code, expected, what);
           assert.equal(await auditCount(), before, `${what}: a refused call writes no record`);
           if (budgetBefore) assert.deepEqual((await w.get(`/v1/ports/${port}/budget`)).json, budgetBefore, what);
         } else {
@@ -119,12 +119,12 @@ test("every route answers each role and a confined key by the table, and a refus
 test("admin keys are issued by an owner only, shown once and listed without their secret", async () => {
   const byEditor = await w.post("/v1/admin-keys", { name: "x", role: "viewer" }, { token: keys.editor });
   assert.equal(byEditor.status, 403);
-  assert.equal(byEditor.json.code, "role-insufficient");
+  assert.equal(byEditor.json.error.code, "role-insufficient");
   const confinedOwner = await w.post("/v1/admin-keys", { name: "acme owner", role: "owner", ports: ["acme"] });
   assert.equal(confinedOwner.status, 201, confinedOwner.text);
   const byConfinedOwner = await w.put("/v1/prices/gpt-x", { inputPerMTok: 1, outputPerMTok: 2 }, { token: confinedOwner.json.key });
   assert.equal(byConfinedOwner.status, 403);
-  assert.equal(byConfinedOwner.json.code, "key-confined", "a confined owner changes nothing instance-wide");
+  assert.equal(byConfinedOwner.json.error.code, "key-confined", "a confined owner changes nothing instance-wide");
   const issued = await w.post("/v1/admin-keys", { name: "reader", role: "viewer", groups: ["team"], expiresAt: "2030-01-01T00:00:00Z" });
   assert.equal(issued.status, 201, issued.text);
   assert.match(issued.json.key, /^adk_[0-9a-f]{64}$/);
@@ -152,7 +152,7 @@ test("admin keys are issued by an owner only, shown once and listed without thei
     const before = (await w.get("/v1/admin-keys")).json.keys.length;
     const res = await w.post("/v1/admin-keys", body);
     assert.equal(res.status, 400, res.text);
-    assert.equal(res.json.field, field);
+    assert.equal(res.json.error.field, field);
     assert.equal((await w.get("/v1/admin-keys")).json.keys.length, before);
   }
 });
@@ -164,7 +164,7 @@ test("an expired key and a revoked key get 401", async () => {
   const later = w.at(new Date(CLOCK.ms + 60_000).toISOString());
   const expired = await later.get("/v1/ports", { token: issued.json.key });
   assert.equal(expired.status, 401);
-  assert.equal(expired.json.code, "unauthorized");
+  assert.equal(expired.json.error.code, "unauthorized");
   const revoked = await w.post("/v1/admin-keys", { name: "gone", role: "editor" });
   assert.equal((await w.delete(`/v1/admin-keys/${revoked.json.keyId}`)).status, 200);
   const res = await w.put("/v1/ports/acme/budget", { hardCapTokens: 5 }, { token: revoked.json.key, headers: { "if-match": "*" } });
@@ -191,7 +191,7 @@ test("a rotation gives a new secret and keeps the old one for the overlap only",
   assert.equal((await at(600_000).get("/v1/ports", { token: rotated.json.key })).status, 200);
   const bad = await w.post(`/v1/admin-keys/${issued.json.keyId}/rotate`, { overlapSeconds: -1 });
   assert.equal(bad.status, 400);
-  assert.equal(bad.json.field, "overlapSeconds");
+  assert.equal(bad.json.error.field, "overlapSeconds");
   assert.equal((await w.post("/v1/admin-keys/adm_none/rotate", {})).status, 404);
 });
 
@@ -206,13 +206,13 @@ test("a confined key's port list, metrics and group reach show only its ports", 
   assert.match(metrics.text, /port="acme"/);
   assert.doesNotMatch(metrics.text, /port="beta"/);
   // A key confined to a group reaches the ports below it.
-  assert.equal((await w.put("/v1/groups/team/budget", { enabled: true, hardCapTokens: 100000, period: "month" })).status, 200);
-  await w.setBudget("gamma", { enabled: true, hardCapTokens: 500, period: "month", parent: "team" });
+  assert.equal((await w.put("/v1/groups/team/budget", { enabled: true, softCapTokens: 50000, hardCapTokens: 100000, period: "month" })).status, 200);
+  await w.setBudget("gamma", { enabled: true, softCapTokens: 250, hardCapTokens: 500, period: "month", parent: "team" });
   const teamKey = (await w.post("/v1/admin-keys", { name: "team lead", role: "editor", groups: ["team"] })).json.key;
   const saved = await w.put("/v1/ports/gamma/budget", { hardCapTokens: 600 }, { token: teamKey, headers: { "if-match": "*" } });
   assert.equal(saved.status, 200, saved.text);
   const outside = await w.put("/v1/ports/acme/budget", { hardCapTokens: 600 }, { token: teamKey, headers: { "if-match": "*" } });
   assert.equal(outside.status, 403);
-  assert.equal(outside.json.code, "port-out-of-scope");
+  assert.equal(outside.json.error.code, "port-out-of-scope");
   assert.deepEqual((await w.get("/v1/ports", { token: teamKey })).json.ports.map((p) => p.port), ["gamma"]);
 });

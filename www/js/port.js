@@ -1,11 +1,13 @@
 // One port: its standing, the budget editor and call check (budget.js),
-// caps inside the port (caps.js), charts, recent ledger rows, holds and keys.
+// caps inside the port (caps.js), charts, recent ledger rows, holds, keys
+// and the port's history of changes (history.js).
 import { h, replace, tokens, usd, percent, time, badge, table } from "./dom.js";
 import { banner, stat } from "./standing.js";
 import { budgetEditor } from "./budget.js";
 import { resetTime } from "./calendar.js";
 import { capsSection } from "./caps.js";
 import { keysSection } from "./keys.js";
+import { historySection } from "./history.js";
 import { alertsSection } from "./alerts.js";
 import { creditsSection } from "./credits.js";
 import { dailyChart, breakdownChart } from "./charts.js";
@@ -167,6 +169,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
         ),
       ),
       keysSection(port, status, { onError }),
+      historySection(port, { onError }),
     ),
   );
   editor.recompute();
