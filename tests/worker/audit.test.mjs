@@ -70,6 +70,9 @@ test("each change leaves one record with its actor, route, port and values befor
 
   const alerts = await oneRecord(() => w.put("/v1/ports/acme/alerts", { thresholds: [50, 90] }, { token: editor }));
   assert.deepEqual(alerts.after.thresholds, [50, 90]);
+  const realerted = await oneRecord(() => w.put("/v1/ports/acme/alerts", { thresholds: [80] }, { token: editor }));
+  assert.deepEqual(realerted.before.thresholds, [50, 90], "the value before, in the answer's shape");
+  assert.deepEqual(realerted.after.thresholds, [80]);
   const credit = await oneRecord(() => w.post("/v1/ports/acme/credits", { amount: 500, requestId: "audit-credit" }, { token: editor }), 201);
   assert.equal(credit.r.action, "POST /v1/ports/{port}/credits");
   assert.equal(credit.after.amount ?? credit.after.credit?.amount, 500);

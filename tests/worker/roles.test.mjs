@@ -215,4 +215,7 @@ test("a confined key's port list, metrics and group reach show only its ports", 
   assert.equal(outside.status, 403);
   assert.equal(outside.json.error.code, "port-out-of-scope");
   assert.deepEqual((await w.get("/v1/ports", { token: teamKey })).json.ports.map((p) => p.port), ["gamma"]);
+  assert.deepEqual((await w.get("/v1/groups", { token: teamKey })).json.groups.map((g) => g.group), ["team"]);
+  assert.deepEqual((await w.get("/v1/groups", { token: keys.acmeEditor })).json.groups, [], "no group reached");
+  assert.deepEqual((await w.get("/v1/groups", { token: keys.viewer })).json.groups.map((g) => g.group), ["team"]);
 });

@@ -193,6 +193,12 @@ async fn port_answer(
     Ok(json_response(200, &Value::Object(answer)))
 }
 
+/// The JSON body of a read's answer: the audit record's value before a
+/// change, in the shape of the change's own answer.
+async fn body_of(mut answer: Response) -> Value {
+    answer.json::<Value>().await.unwrap_or(Value::Null)
+}
+
 /// `GET /v1/ports/{port}/alerts`: the port's percent thresholds and
 /// endpoints, without secrets.
 pub async fn get(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
@@ -206,6 +212,7 @@ pub async fn get(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
 pub async fn put(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
     let body = read_json(req).await?;
     let map = input::object(&body, &["thresholds", "webhookUrl"])?;
+    ctx.before = body_of(get(ctx, port).await?).await;
     let env = AlertConfig::of(ctx.env()).environment;
     let new_thresholds = map.get("thresholds").map(thresholds).transpose()?;
     let new_urls = map.get("webhookUrl").map(|v| urls(v, env)).transpose()?;
@@ -239,6 +246,7 @@ pub async fn put_default(ctx: &mut Ctx, req: &mut Request) -> Result<Response, A
         ApiError::bad_field("missing-field", "webhookUrl", "webhookUrl is required")
     })?;
     let urls = urls(value, env)?;
+    ctx.before = body_of(get_default(ctx).await?).await;
     let (saved, fresh) = endpoints::replace(&kv(ctx)?, Owner::Default, &urls, ctx.now).await?;
     let mut answer = Map::new();
     endpoints_json(&saved, &fresh, ctx.now, &mut answer);

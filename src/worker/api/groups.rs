@@ -204,12 +204,16 @@ pub async fn status(ctx: &mut Ctx, group: &str) -> Result<Response, ApiError> {
     Ok(json_response(200, &status))
 }
 
-/// `GET /v1/groups`: every group with a budget, with its budget.
+/// `GET /v1/groups`: every group with a budget (that the caller reaches),
+/// with its budget.
 pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
     let groups = ctx.settings.groups().await?;
-    let items: Vec<Value> = groups
-        .into_iter()
-        .map(|(group, budget)| json!({ "group": group, "budget": budget }))
-        .collect();
+    let mut items: Vec<Value> = Vec::new();
+    for (group, budget) in groups {
+        // A confined admin key lists the groups it reaches.
+        if super::reach::reaches_group(ctx, &group).await? {
+            items.push(json!({ "group": group, "budget": budget }));
+        }
+    }
     Ok(json_response(200, &json!({ "groups": items })))
 }

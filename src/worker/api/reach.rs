@@ -58,6 +58,17 @@ pub async fn reaches_port(ctx: &Ctx, port: &str) -> Result<bool, ApiError> {
     }
 }
 
+/// True when the caller reaches `group` (reading its chain only when it
+/// must).
+pub async fn reaches_group(ctx: &Ctx, group: &str) -> Result<bool, ApiError> {
+    match confined(&ctx.caller) {
+        None => Ok(true),
+        Some(scope) if scope.reaches_group(group, &[]) => Ok(true),
+        Some(scope) if scope.groups.is_empty() => Ok(false),
+        Some(scope) => Ok(scope.reaches_group(group, &group_chain(ctx, group).await?)),
+    }
+}
+
 /// 403 unless `key` may call a route needing `needed` (`reads`: a `GET`)
 /// on the path's port or group.
 ///
