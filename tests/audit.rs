@@ -4,6 +4,7 @@
 //! pruning keeps the retention, CSV escapes its fields, and no secret is
 //! ever recorded. Admin keys: a secret finds its key only while valid; a
 //! rotation keeps the old secret for its overlap; a revocation ends all.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -227,13 +227,11 @@ export function createClient(options) {
     defaultAlerts: () => call('GET', '/v1/alerts'),
     setDefaultAlerts: (update) => call('PUT', '/v1/alerts', { body: update, idempotent: false }),
     adminKeys: () => call('GET', '/v1/admin-keys'),
-    // Not repeated after a lost answer: each call issues another key, shown once.
     issueAdminKey: (input) => call('POST', '/v1/admin-keys', { body: input, idempotent: false }),
-    revokeAdminKey: (keyId) => call('DELETE', `/v1/admin-keys/${encodeURIComponent(keyId)}`),
-    rotateAdminKey: (keyId, rotation) => call('POST', `/v1/admin-keys/${encodeURIComponent(keyId)}/rotate`, { body: rotation ?? {}, idempotent: false }),
-    audit: (opts) => call('GET', `/v1/audit${query({ port: opts?.port, actor: opts?.actor, since: opts?.since, until: opts?.until, limit: opts?.limit, cursor: opts?.cursor })}`),
-    auditCsv: (opts) =>
-      call('GET', `/v1/audit${query({ port: opts?.port, actor: opts?.actor, since: opts?.since, until: opts?.until, limit: opts?.limit, cursor: opts?.cursor, format: 'csv' })}`, { accept: 'csv' }),
+    revokeAdminKey: (id) => call('DELETE', `/v1/admin-keys/${encodeURIComponent(id)}`),
+    rotateAdminKey: (id, rotation) => call('POST', `/v1/admin-keys/${encodeURIComponent(id)}/rotate`, { body: rotation ?? {}, idempotent: false }),
+    audit: (o) => call('GET', `/v1/audit${query({ port: o?.port, actor: o?.actor, since: o?.since, until: o?.until, limit: o?.limit, cursor: o?.cursor })}`),
+    auditCsv: (o) => call('GET', `/v1/audit${query({ port: o?.port, actor: o?.actor, since: o?.since, until: o?.until, limit: o?.limit, cursor: o?.cursor, format: 'csv' })}`, { accept: 'csv' }),
   };
 }
 
@@ -246,15 +244,8 @@ export function createClient(options) {
 const SIGNATURE_HEADER = /^t=(0|[1-9][0-9]*)((?:,v1=[0-9a-f]{64})+)$/;
 
 /**
- * Verifies an alert webhook's `X-Budget-Signature` (`t=<unix seconds>,v1=<hex>`,
- * with one `v1` per secret while a secret is being rotated: any may match):
- * HMAC-SHA256 keyed with the endpoint's secret over `"<t>.<raw body>"`, with
- * Web Crypto. `body` is the raw request body (a string, as received);
- * `t` must be within `toleranceSeconds` (default 300) of `now` (default the
- * current time). Resolves true or false for any header, body and secret
- * (false for a header not exactly of that form); rejects (TypeError,
- * RangeError) when `now` or `toleranceSeconds` is not a finite number, or
- * `toleranceSeconds` is negative: the time check is never skipped.
+ * Verifies an alert webhook's `X-Budget-Signature` over the raw body with
+ * Web Crypto (the contract: index.d.mts). The time check is never skipped.
  */
 export async function verifyAlertSignature(header, body, secret, { now = Date.now(), toleranceSeconds = 300 } = {}) {
   if (typeof now !== 'number') throw new TypeError(`verifyAlertSignature: options.now must be a number of milliseconds, not ${typeof now}`);

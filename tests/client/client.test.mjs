@@ -240,6 +240,31 @@ test('alert methods: thresholds and endpoints, a sample, deliveries, a resend, t
   }
 });
 
+test('admin keys and the audit trail through the client: a role, a rotation, a revocation, the records as JSON and CSV', async () => {
+  const owner = clientOf('audited');
+  const issued = await owner.issueAdminKey({ name: 'client lead', role: 'editor', ports: ['audited'] });
+  assert.match(issued.key, /^adk_/);
+  const lead = clientOf('audited', issued.key);
+  await lead.setBudget({ enabled: true, softCapTokens: 100, hardCapTokens: 1000, period: 'day' });
+  const refused = await clientOf('elsewhere', issued.key).setBudget({ hardCapTokens: 5 }).catch((e) => e);
+  assert.deepEqual([refused.status, refused.code], [403, 'port-out-of-scope']);
+  const priced = await lead.setPrice('client-model', { inputPerMTok: 1, outputPerMTok: 1 }).catch((e) => e);
+  assert.deepEqual([priced.status, priced.code], [403, 'role-insufficient']);
+  const listed = await owner.adminKeys();
+  assert.deepEqual(listed.keys.find((k) => k.keyId === issued.keyId).ports, ['audited']);
+  const rotated = await owner.rotateAdminKey(issued.keyId, { overlapSeconds: 60 });
+  assert.notEqual(rotated.key, issued.key);
+  const page = await owner.audit({ port: 'audited', actor: issued.keyId, limit: 10 });
+  assert.equal(page.records.length, 1);
+  assert.deepEqual([page.records[0].action, page.records[0].actorName, page.records[0].after.hardCapTokens], ['PUT /v1/ports/{port}/budget', 'client lead', 1000]);
+  const csv = await owner.auditCsv({ port: 'audited' });
+  assert.match(csv.csv, /^seq,at,actorId,actorName,action,port,group,before,after\n/);
+  assert.equal((await owner.revokeAdminKey(issued.keyId)).revokedAt, CLOCK.iso);
+  const gone = await clientOf('audited', rotated.key).budget().catch((e) => e);
+  assert.deepEqual([gone.status, gone.code], [401, 'unauthorized']);
+  assert.deepEqual(mismatches, []);
+});
+
 test('errors are values: code, status, field', async () => {
   const c = clientOf('errs');
   const negative = await c.check({ estimatedTokens: -1 }).catch((e) => e);
