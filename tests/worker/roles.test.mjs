@@ -125,13 +125,14 @@ test("admin keys are issued by an owner only, shown once and listed without thei
   const byConfinedOwner = await w.put("/v1/prices/gpt-x", { inputPerMTok: 1, outputPerMTok: 2 }, { token: confinedOwner.json.key });
   assert.equal(byConfinedOwner.status, 403);
   assert.equal(byConfinedOwner.json.error.code, "key-confined", "a confined owner changes nothing instance-wide");
-  const issued = await w.post("/v1/admin-keys", { name: "reader", role: "viewer", groups: ["team"], expiresAt: "2030-01-01T00:00:00Z" });
+  const expiresAt = new Date(CLOCK.ms + 365 * 86_400_000).toISOString();
+  const issued = await w.post("/v1/admin-keys", { name: "reader", role: "viewer", groups: ["team"], expiresAt });
   assert.equal(issued.status, 201, issued.text);
   assert.match(issued.json.key, /^adk_[0-9a-f]{64}$/);
   assert.match(issued.json.keyId, /^adm_/);
   assert.deepEqual(
     { role: issued.json.role, ports: issued.json.ports, groups: issued.json.groups, expiresAt: issued.json.expiresAt },
-    { role: "viewer", ports: [], groups: ["team"], expiresAt: "2030-01-01T00:00:00.000Z" },
+    { role: "viewer", ports: [], groups: ["team"], expiresAt },
   );
   const listed = await w.get("/v1/admin-keys");
   assert.equal(listed.status, 200);
@@ -146,7 +147,7 @@ test("admin keys are issued by an owner only, shown once and listed without thei
     [{ role: "viewer" }, "name"],
     [{ name: "x", role: "admin" }, "role"],
     [{ name: "x", role: "viewer", ports: ["bad port"] }, "ports"],
-    [{ name: "x", role: "viewer", expiresAt: "2020-01-01T00:00:00Z" }, "expiresAt"],
+    [{ name: "x", role: "viewer", expiresAt: CLOCK.iso }, "expiresAt"],
     [{ name: "x", role: "viewer", scope: [] }, "scope"],
   ]) {
     const before = (await w.get("/v1/admin-keys")).json.keys.length;
