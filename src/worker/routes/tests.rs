@@ -72,3 +72,34 @@ fn paths_find_their_rows() {
     assert!(find("/v1/ports/acme/providers").is_none());
     assert!(find("/v2/ports").is_none());
 }
+
+#[test]
+fn every_admin_row_states_its_role_and_a_viewer_changes_nothing() {
+    for (method, path, auth) in listing() {
+        match auth {
+            Auth::Open | Auth::Caller => {
+                assert_eq!(method, Method::Get, "{path} is open to any caller")
+            }
+            Auth::Port(role) | Auth::Admin(role) => {
+                let reads = method == Method::Get || path.ends_with("/check");
+                assert!(
+                    reads || role != Role::Viewer,
+                    "{method} {path}: a viewer changes nothing"
+                );
+            }
+        }
+    }
+    let owners: Vec<String> = listing()
+        .filter(|(_, _, auth)| auth.role() == Some(Role::Owner))
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .collect();
+    for route in [
+        "PUT /v1/prices/{model}",
+        "DELETE /v1/prices/{model}",
+        "PUT /v1/alerts",
+        "POST /v1/admin-keys",
+        "DELETE /v1/admin-keys/{id}",
+    ] {
+        assert!(owners.iter().any(|o| o == route), "{route} is the owner's");
+    }
+}

@@ -1,0 +1,136 @@
+//! Finding a request's rows in the route table: a path matched segment by
+//! segment against each row's pattern, its parameters, and what answers
+//! the request's method.
+
+use worker::{Method, Response};
+
+use super::{ApiHandler, Handler, Route, ROUTES};
+
+/// The parameters a path gave its pattern's `{name}`s.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Params(pub(super) Vec<(&'static str, String)>);
+
+impl Params {
+    /// The parameter `name` (empty when the pattern has none).
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The port the path names, if its pattern has one.
+    pub fn port(&self) -> &str {
+        self.get("port")
+    }
+
+    /// True when the pattern names a port.
+    pub fn has_port(&self) -> bool {
+        self.0.iter().any(|(n, _)| *n == "port")
+    }
+}
+
+/// The parameters of `path` under `pattern`, if it matches.
+pub(super) fn matches(pattern: &'static str, path: &str) -> Option<Params> {
+    let mut segments = path.trim_end_matches('/').split('/').skip(1);
+    let mut params = Vec::new();
+    for part in pattern.split('/').skip(1) {
+        if let Some(name) = part.strip_prefix("{*").and_then(|p| p.strip_suffix('}')) {
+            let rest: Vec<&str> = segments.by_ref().collect();
+            params.push((name, rest.join("/")));
+            return Some(Params(params));
+        }
+        let segment = segments.next()?;
+        match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) => params.push((name, segment.to_owned())),
+            None if part == segment => {}
+            None => return None,
+        }
+    }
+    segments.next().is_none().then_some(Params(params))
+}
+
+/// The rows of one path, with the parameters the path gave them.
+pub struct Found {
+    /// The rows of the matched pattern, in table order.
+    pub rows: Vec<&'static Route>,
+    /// The path's parameters.
+    pub params: Params,
+}
+
+/// What answers a request to a found path, by its method.
+pub enum Chosen {
+    /// The gateway: it answers every method itself, in the provider's format.
+    Gateway,
+    /// `OPTIONS`: 204 with `Allow`.
+    Options,
+    /// A fixed answer (`head`: a `HEAD`, answered without the body).
+    Open {
+        /// The answer.
+        answer: fn() -> Response,
+        /// True for a `HEAD`.
+        head: bool,
+    },
+    /// An API handler's row (`head` as above).
+    Api {
+        /// The row.
+        route: &'static Route,
+        /// Its handler.
+        handler: ApiHandler,
+        /// True for a `HEAD`.
+        head: bool,
+    },
+    /// No row answers the method: 405 with `Allow`.
+    NotAllowed,
+}
+
+impl Found {
+    /// The methods the path answers (GET implies HEAD; OPTIONS is always
+    /// answered), in table order.
+    pub fn methods(&self) -> Vec<Method> {
+        self.rows.iter().map(|r| r.method.clone()).collect()
+    }
+
+    /// True when the gateway answers the path.
+    pub fn is_gateway(&self) -> bool {
+        self.rows
+            .iter()
+            .any(|r| matches!(r.handler, Handler::Gateway))
+    }
+
+    /// What answers `method` (`None`: a method the Worker does not know).
+    pub fn choose(&self, method: Option<Method>) -> Chosen {
+        if self.is_gateway() {
+            return Chosen::Gateway;
+        }
+        let (wanted, head) = match method {
+            Some(Method::Options) => return Chosen::Options,
+            Some(Method::Head) => (Method::Get, true),
+            Some(m) => (m, false),
+            None => return Chosen::NotAllowed,
+        };
+        let Some(route) = self.rows.iter().copied().find(|r| r.method == wanted) else {
+            return Chosen::NotAllowed;
+        };
+        match route.handler {
+            Handler::Open(answer) => Chosen::Open { answer, head },
+            Handler::Api(handler) => Chosen::Api {
+                route,
+                handler,
+                head,
+            },
+            Handler::Gateway => Chosen::Gateway,
+        }
+    }
+}
+
+/// The route of `path`, if any.
+pub fn find(path: &str) -> Option<Found> {
+    let (pattern, params) = ROUTES
+        .iter()
+        .find_map(|r| matches(r.path, path).map(|params| (r.path, params)))?;
+    Some(Found {
+        rows: ROUTES.iter().filter(|r| r.path == pattern).collect(),
+        params,
+    })
+}
