@@ -103,9 +103,10 @@ impl Ctx {
 }
 
 /// Answers an API route's request (its method chosen by the front door):
-/// the stores, the caller and its right to the route, then the handler.
-/// Every successful answer about a port carries its budget state; errors
-/// carry it when the handler had measured it.
+/// the stores, the caller and its right to the route (an admin key's role
+/// and scope), then the handler, then the audit record of an admin change
+/// that succeeded. Every successful answer about a port carries its budget
+/// state; errors carry it when the handler had measured it.
 pub async fn serve(
     req: &mut Request,
     bindings: Bindings,
@@ -147,7 +148,8 @@ pub async fn serve(
     let result = handler(&mut ctx, params, req).await;
     let ok = result.is_ok();
     let mut response = result.unwrap_or_else(ApiError::into_response);
-    if ok && audit::audited(route) && !ctx.audited {
+    let succeeded = ok && (200..300).contains(&response.status_code());
+    if succeeded && audit::audited(route) && !ctx.audited {
         audit::after_change(&mut ctx, params, &mut response).await;
     }
     if params.has_port() {
