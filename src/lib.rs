@@ -60,6 +60,7 @@
 
 #![warn(missing_docs)]
 
+pub mod actions;
 pub mod alerts;
 pub mod allowance;
 pub mod amount;
