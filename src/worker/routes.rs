@@ -13,7 +13,8 @@ use futures_util::future::LocalBoxFuture;
 use worker::{Method, Request, Response};
 
 use super::api::{
-    alerts, budgets, credits, groups, holds, keys, metrics, ports, prices, reports, usage, Ctx,
+    alerts, budgets, credits, gateway_settings, groups, holds, keys, metrics, ports, prices,
+    reports, usage, Ctx,
 };
 use super::http::ApiError;
 
@@ -302,6 +303,12 @@ pub static ROUTES: &[Route] = &[
     gateway("/v1/ports/{port}/anthropic/{*endpoint}"),
     gateway("/v1/ports/{port}/gemini/{*endpoint}"),
     gateway("/v1/ports/{port}/providers/{provider}/{*endpoint}"),
+    api(GET, "/v1/ports/{port}/gateway", Auth::Admin, |c, p, _| {
+        Box::pin(gateway_settings::get(c, p.port()))
+    }),
+    api(PUT, "/v1/ports/{port}/gateway", Auth::Admin, |c, p, r| {
+        Box::pin(gateway_settings::put(c, p.port(), r))
+    }),
 ];
 
 /// Every row as (method, path pattern, who may call it): for documents and

@@ -13,10 +13,12 @@
 //! - [`prices`]: the price table (read; set and delete a model's price).
 //! - [`credits`]: credits and temporary raises.
 //! - [`alerts`]: thresholds, webhook endpoints, deliveries (admin).
+//! - [`gateway_settings`]: a port's gateway settings (read, save with `If-Match`).
 
 pub mod alerts;
 pub mod budgets;
 pub mod credits;
+pub mod gateway_settings;
 pub mod groups;
 pub mod holds;
 pub mod json;

@@ -4,6 +4,7 @@
 //! [`client::GateClient`] is how the Worker's API and gateway reach it.
 
 pub mod client;
+mod gateway_ops;
 mod courier;
 pub mod object;
 pub mod protocol;

@@ -36,8 +36,10 @@ use super::protocol::{answer_of, GateFailure, GateRequest, SyncAnswer};
 use super::storage::atomically;
 use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
 use crate::gate::wake::Courier;
+use crate::gate::gateway::{GatewayHold, GatewayReserveOutcome};
 use crate::gate::{
-    GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome, COUNTER_RETENTION_DAYS,
+    Applied, GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome,
+    COUNTER_RETENTION_DAYS,
 };
 use crate::group::{child_key, ChildKind};
 use crate::ledger::reports;
@@ -336,7 +338,10 @@ async fn operate(
         GateRequest::Commit { .. } | GateRequest::Record { .. } | GateRequest::Release { .. }
     );
     if let GateRequest::Reserve { hold } = request {
-        return reserve(inner, hold, now).await;
+        return (answer(reserve(inner, hold, now).await.map(answer_of)), true);
+    }
+    if let GateRequest::GatewayReserve { hold } = request {
+        return (answer(gateway_reserve(inner, hold, now).await.map(answer_of)), true);
     }
     let Some(operation) = request.operation() else {
         // `Sync`: the object's own work, then how much is left.
@@ -423,7 +428,7 @@ async fn reserve(
     inner: &Rc<Inner>,
     hold: crate::gate::HoldRequest,
     now: DateTime<Utc>,
-) -> (Result<Response>, bool) {
+) -> std::result::Result<Applied, GateError> {
     let state = &inner.state;
     let judge = |hold: crate::gate::HoldRequest| {
         atomically(state, move |g| g.apply(Operation::Reserve(hold), now))
@@ -488,7 +493,44 @@ async fn reserve(
             alerts::mark_written(&state.id().to_string());
         }
     }
-    (answer(applied.map(answer_of)), true)
+    applied
+}
+
+/// A gateway call's hold: judged under the actions at the port's caps in
+/// one turn; a hold they let on that the port's allowance from its group
+/// does not cover goes the way of [`reserve`] (asking the group).
+async fn gateway_reserve(
+    inner: &Rc<Inner>,
+    hold: GatewayHold,
+    now: DateTime<Utc>,
+) -> std::result::Result<Applied, GateError> {
+    let plain = hold.hold.clone();
+    let applied = atomically(&inner.state, move |g| {
+        g.apply(Operation::GatewayReserve(hold), now)
+    })?;
+    if applied.alerts > 0 {
+        alerts::mark_written(&inner.state.id().to_string());
+    }
+    let Outcome::GatewayReserve(GatewayReserveOutcome::Reserve {
+        outcome: ReserveOutcome::Short { .. },
+        acted,
+        version,
+    }) = applied.result
+    else {
+        return Ok(applied);
+    };
+    let asked = reserve(inner, plain, now).await?;
+    let Outcome::Reserve(outcome) = asked.result else {
+        return Ok(asked);
+    };
+    Ok(Applied {
+        result: Outcome::GatewayReserve(GatewayReserveOutcome::Reserve {
+            outcome,
+            acted,
+            version,
+        }),
+        ..asked
+    })
 }
 
 /// The answer of an operation: its JSON, or the storage's failure (503).
