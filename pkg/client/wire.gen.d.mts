@@ -866,3 +866,57 @@ export type GroupStatus = {
   resetsAt: string;
   children: GroupChild[];
 };
+
+/** What the gateway does with a call at a cap. At the hard cap only downgrade and refuse. */
+export type CapAction = {
+  action: 'pass';
+} | {
+  action: 'downgrade';
+  /** The cheaper model by model name or prefix ending in '*' (exact names first, then the longest prefix); targets must be allowed by models */
+  models: Record<string, string>;
+} | {
+  action: 'throttle';
+  /** Calls a minute (of the epoch) let through above the soft cap; the rest get 429 budget-throttled with Retry-After to the next minute */
+  callsPerMinute: number;
+} | {
+  action: 'refuse';
+};
+
+/** A port's gateway settings, saved whole: a setting left out is the deployment's (GATEWAY_PORT_SETTINGS, then the gateway's vars) */
+export type GatewaySettingsUpdate = {
+  /** Strict mode (the upper-bound estimate) */
+  strict?: boolean;
+  /** Output bound set on calls that carry none */
+  defaultMaxTokens?: number;
+  /** Models the port may call: exact names or prefixes ending in '*'; absent: any */
+  models?: string[];
+  onSoftCap?: CapAction;
+  onHardCap?: CapAction;
+};
+
+/** A port's gateway settings as saved, and the deployment's defaults for the port */
+export type GatewaySettings = {
+  /** Strict mode (the upper-bound estimate) */
+  strict?: boolean;
+  /** Output bound set on calls that carry none */
+  defaultMaxTokens?: number;
+  /** Models the port may call: exact names or prefixes ending in '*'; absent: any */
+  models?: string[];
+  onSoftCap?: CapAction;
+  onHardCap?: CapAction;
+  port: string;
+  /** When they were saved (the ETag); null: never */
+  updatedAt: string | null;
+  updatedBy: string | null;
+  /** The deployment's settings for the port (GATEWAY_PORT_SETTINGS over the gateway's vars) */
+  defaults: {
+    /** Strict mode (the upper-bound estimate) */
+    strict?: boolean;
+    /** Output bound set on calls that carry none */
+    defaultMaxTokens?: number;
+    /** Models the port may call: exact names or prefixes ending in '*'; absent: any */
+    models?: string[];
+    onSoftCap?: CapAction;
+    onHardCap?: CapAction;
+  };
+};

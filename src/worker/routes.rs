@@ -305,10 +305,12 @@ pub static ROUTES: &[Route] = &[
     gateway("/v1/ports/{port}/providers/{provider}/{*endpoint}"),
     api(GET, "/v1/ports/{port}/gateway", Auth::Admin, |c, p, _| {
         Box::pin(gateway_settings::get(c, p.port()))
-    }),
+    })
+    .without_budget_state(),
     api(PUT, "/v1/ports/{port}/gateway", Auth::Admin, |c, p, r| {
         Box::pin(gateway_settings::put(c, p.port(), r))
-    }),
+    })
+    .without_budget_state(),
 ];
 
 /// Every row as (method, path pattern, who may call it): for documents and
