@@ -259,7 +259,10 @@ mod tests {
             ("claude-haiku-*", "claude-haiku-4-5"),
         ]);
         assert_eq!(downgrade_target(&models, "gpt-4.1"), Some("gpt-4.1-mini"));
-        assert_eq!(downgrade_target(&models, "gpt-4o-2024"), Some("gpt-4o-mini"));
+        assert_eq!(
+            downgrade_target(&models, "gpt-4o-2024"),
+            Some("gpt-4o-mini")
+        );
         assert_eq!(downgrade_target(&models, "gpt-5"), Some("gpt-4.1-nano"));
         assert_eq!(downgrade_target(&models, "o3"), None);
         assert_eq!(
@@ -328,7 +331,14 @@ mod tests {
             }
         );
         assert_eq!(
-            verdict(&actions, Standing::OverHard, "claude-sonnet-4-6", false, 0, |_| 0),
+            verdict(
+                &actions,
+                Standing::OverHard,
+                "claude-sonnet-4-6",
+                false,
+                0,
+                |_| 0
+            ),
             Verdict::Downgrade {
                 model: "claude-haiku-4-5".into(),
                 cap: Cap::Hard
@@ -337,7 +347,14 @@ mod tests {
         // Already downgraded, or no cheaper model: on as asked, and the
         // hard cap refuses what does not fit.
         assert_eq!(
-            verdict(&actions, Standing::OverHard, "claude-sonnet-4-6", true, 0, |_| 0),
+            verdict(
+                &actions,
+                Standing::OverHard,
+                "claude-sonnet-4-6",
+                true,
+                0,
+                |_| 0
+            ),
             proceed(Some(Acted {
                 cap: Cap::Hard,
                 action: ActionTaken::Refused

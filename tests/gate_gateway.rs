@@ -61,7 +61,8 @@ fn settings_are_saved_whole_over_if_match_and_versions_grow() {
     assert_eq!(next.version, saved.version + 1);
     assert_eq!(next.settings, second, "a save replaces the settings whole");
     // The old ETag names a version no longer in force: nothing saved.
-    let GatewaySaveOutcome::PreconditionFailed { saved: current } = save(&port, &first, Some(&etag))
+    let GatewaySaveOutcome::PreconditionFailed { saved: current } =
+        save(&port, &first, Some(&etag))
     else {
         panic!("412")
     };
@@ -83,10 +84,21 @@ fn a_hold_prepared_under_other_settings_gets_the_new_ones_and_holds_nothing() {
         panic!("saved")
     };
     let stale = reserve(&port, &gateway_hold(&port, 10, &actions, 0), now());
-    assert_eq!(stale, GatewayReserveOutcome::Settings { saved: saved.clone() });
+    assert_eq!(
+        stale,
+        GatewayReserveOutcome::Settings {
+            saved: saved.clone()
+        }
+    );
     assert_eq!(port.load(ai_budget::Period::Day, now()).held_tokens, 10);
-    let GatewayReserveOutcome::Reserve { outcome: ReserveOutcome::Held { .. }, .. } =
-        reserve(&port, &gateway_hold(&port, 10, &actions, saved.version), now())
+    let GatewayReserveOutcome::Reserve {
+        outcome: ReserveOutcome::Held { .. },
+        ..
+    } = reserve(
+        &port,
+        &gateway_hold(&port, 10, &actions, saved.version),
+        now(),
+    )
     else {
         panic!("held under the settings in force")
     };
@@ -180,8 +192,11 @@ fn refuse_at_the_soft_cap_refuses_only_above_it() {
         on_soft_cap: Some(CapAction::Refuse),
         ..CapActions::default()
     };
-    let GatewayReserveOutcome::Reserve { outcome: ReserveOutcome::Held { .. }, acted: None, .. } =
-        reserve(&port, &gateway_hold(&port, 150, &actions, 0), now())
+    let GatewayReserveOutcome::Reserve {
+        outcome: ReserveOutcome::Held { .. },
+        acted: None,
+        ..
+    } = reserve(&port, &gateway_hold(&port, 150, &actions, 0), now())
     else {
         panic!("under the soft cap it is held")
     };
@@ -209,7 +224,15 @@ fn a_throttle_lets_exactly_n_calls_a_minute_through_above_the_soft_cap() {
         .collect();
     let held = outcomes
         .iter()
-        .filter(|o| matches!(o, GatewayReserveOutcome::Reserve { outcome: ReserveOutcome::Held { .. }, .. }))
+        .filter(|o| {
+            matches!(
+                o,
+                GatewayReserveOutcome::Reserve {
+                    outcome: ReserveOutcome::Held { .. },
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(held, 7);
     assert!(outcomes[7..]
@@ -222,7 +245,15 @@ fn a_throttle_lets_exactly_n_calls_a_minute_through_above_the_soft_cap() {
         .collect();
     let held = again
         .iter()
-        .filter(|o| matches!(o, GatewayReserveOutcome::Reserve { outcome: ReserveOutcome::Held { .. }, .. }))
+        .filter(|o| {
+            matches!(
+                o,
+                GatewayReserveOutcome::Reserve {
+                    outcome: ReserveOutcome::Held { .. },
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(held, 7);
     // A hold the budget refuses takes no slot.
@@ -232,13 +263,23 @@ fn a_throttle_lets_exactly_n_calls_a_minute_through_above_the_soft_cap() {
     let big = gateway_hold(&refused_port, 1_000, &actions, 0);
     assert!(matches!(
         reserve(&refused_port, &big, at),
-        GatewayReserveOutcome::Reserve { outcome: ReserveOutcome::Refused { .. }, .. }
+        GatewayReserveOutcome::Reserve {
+            outcome: ReserveOutcome::Refused { .. },
+            ..
+        }
     ));
     let passed = (0..10)
         .filter(|_| {
             matches!(
-                reserve(&refused_port, &gateway_hold(&refused_port, 1, &actions, 0), at),
-                GatewayReserveOutcome::Reserve { outcome: ReserveOutcome::Held { .. }, .. }
+                reserve(
+                    &refused_port,
+                    &gateway_hold(&refused_port, 1, &actions, 0),
+                    at
+                ),
+                GatewayReserveOutcome::Reserve {
+                    outcome: ReserveOutcome::Held { .. },
+                    ..
+                }
             )
         })
         .count();

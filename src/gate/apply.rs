@@ -348,7 +348,9 @@ impl<S: Sql> Gate<'_, S> {
                 (Outcome::Grants(self.grants(op, now)?), !read)
             }
             Operation::Tick => (self.tick(now)?, true),
-            Operation::GatewaySettings => (Outcome::GatewaySettings(self.gateway_settings()?), false),
+            Operation::GatewaySettings => {
+                (Outcome::GatewaySettings(self.gateway_settings()?), false)
+            }
             Operation::SaveGatewaySettings {
                 settings,
                 if_match,

@@ -119,8 +119,14 @@ impl PortSettings {
             ));
         };
         if let Some(unknown) = fields.keys().find(|k| {
-            !["strict", "defaultMaxTokens", "models", "onSoftCap", "onHardCap"]
-                .contains(&k.as_str())
+            ![
+                "strict",
+                "defaultMaxTokens",
+                "models",
+                "onSoftCap",
+                "onHardCap",
+            ]
+            .contains(&k.as_str())
         }) {
             return Err(error(
                 "unknown-field",
@@ -129,13 +135,13 @@ impl PortSettings {
             ));
         }
         let present = |name: &str| fields.get(name).filter(|v| !v.is_null());
-        let strict = match present("strict") {
-            None => None,
-            Some(v) => Some(
-                v.as_bool()
-                    .ok_or_else(|| error("invalid-type", "strict", "strict must be true or false"))?,
-            ),
-        };
+        let strict =
+            match present("strict") {
+                None => None,
+                Some(v) => Some(v.as_bool().ok_or_else(|| {
+                    error("invalid-type", "strict", "strict must be true or false")
+                })?),
+            };
         let default_max_tokens = match present("defaultMaxTokens") {
             None => None,
             Some(v) => Some(
@@ -145,7 +151,9 @@ impl PortSettings {
                         error(
                             "invalid-value",
                             "defaultMaxTokens",
-                            format!("defaultMaxTokens must be a whole number from 1 to {MAX_TOKENS}"),
+                            format!(
+                                "defaultMaxTokens must be a whole number from 1 to {MAX_TOKENS}"
+                            ),
                         )
                     })?,
             ),
@@ -166,7 +174,11 @@ impl PortSettings {
             models,
         };
         if let Some(a @ (CapAction::Pass | CapAction::Throttle { .. })) = &settings.on_hard_cap {
-            let name = if matches!(a, CapAction::Pass) { "pass" } else { "throttle" };
+            let name = if matches!(a, CapAction::Pass) {
+                "pass"
+            } else {
+                "throttle"
+            };
             return Err(error(
                 "invalid-value",
                 "onHardCap.action",
@@ -376,40 +388,76 @@ mod tests {
         };
         assert_eq!(models["claude-sonnet-*"], "claude-haiku-4-5");
         assert_eq!(saved.on_hard_cap, Some(CapAction::Refuse));
-        let throttle = PortSettings::from_json(&serde_json::json!({"onSoftCap": {"action": "throttle", "callsPerMinute": 0}})).unwrap();
-        assert_eq!(throttle.on_soft_cap, Some(CapAction::Throttle { calls_per_minute: 0 }));
+        let throttle = PortSettings::from_json(
+            &serde_json::json!({"onSoftCap": {"action": "throttle", "callsPerMinute": 0}}),
+        )
+        .unwrap();
+        assert_eq!(
+            throttle.on_soft_cap,
+            Some(CapAction::Throttle {
+                calls_per_minute: 0
+            })
+        );
         // Field by field over the deployment's defaults.
-        let defaults = PortSettings { strict: Some(false), default_max_tokens: Some(9), models: Some(vec!["x".into()]), ..PortSettings::default() };
+        let defaults = PortSettings {
+            strict: Some(false),
+            default_max_tokens: Some(9),
+            models: Some(vec!["x".into()]),
+            ..PortSettings::default()
+        };
         let merged = saved.over(&defaults);
-        assert_eq!((merged.strict, merged.default_max_tokens), (Some(false), Some(9)));
+        assert_eq!(
+            (merged.strict, merged.default_max_tokens),
+            (Some(false), Some(9))
+        );
         assert_eq!(merged.models, saved.models);
         assert_eq!(merged.actions(), saved.actions());
         // The stored form reads back the same.
         let stored = serde_json::to_value(&saved).unwrap();
         assert_eq!(PortSettings::from_json(&stored).unwrap(), saved);
-        assert_eq!(serde_json::from_value::<PortSettings>(stored).unwrap(), saved);
+        assert_eq!(
+            serde_json::from_value::<PortSettings>(stored).unwrap(),
+            saved
+        );
     }
 
     #[test]
     fn bad_actions_are_refused_naming_the_field() {
         let e = refused(r#"{"onSoftCap": {"action": "slow-down"}}"#);
-        assert_eq!((e.code, e.field.as_str()), ("unknown-action", "onSoftCap.action"));
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("unknown-action", "onSoftCap.action")
+        );
         let e = refused(r#"{"onSoftCap": {"action": "throttle", "callsPerMinute": -1}}"#);
-        assert_eq!((e.code, e.field.as_str()), ("invalid-value", "onSoftCap.callsPerMinute"));
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("invalid-value", "onSoftCap.callsPerMinute")
+        );
         let e = refused(r#"{"onSoftCap": {"action": "throttle", "callsPerMinute": 2.5}}"#);
         assert_eq!(e.field, "onSoftCap.callsPerMinute");
         let e = refused(r#"{"onSoftCap": {"action": "throttle"}}"#);
         assert_eq!(e.field, "onSoftCap.callsPerMinute");
-        let e = refused(r#"{"models": ["gpt-4.1*"], "onSoftCap": {"action": "downgrade", "models": {"gpt-4.1": "claude-haiku-4-5"}}}"#);
-        assert_eq!((e.code, e.field.as_str()), ("model-not-allowed", "onSoftCap.models.gpt-4.1"));
+        let e = refused(
+            r#"{"models": ["gpt-4.1*"], "onSoftCap": {"action": "downgrade", "models": {"gpt-4.1": "claude-haiku-4-5"}}}"#,
+        );
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("model-not-allowed", "onSoftCap.models.gpt-4.1")
+        );
         let e = refused(r#"{"onHardCap": {"action": "downgrade", "models": {}}}"#);
         assert_eq!(e.field, "onHardCap.models");
         let e = refused(r#"{"onHardCap": {"action": "downgrade", "models": {"a": "b*"}}}"#);
         assert_eq!(e.field, "onHardCap.models");
         let e = refused(r#"{"onHardCap": {"action": "pass"}}"#);
-        assert_eq!((e.code, e.field.as_str()), ("invalid-value", "onHardCap.action"));
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("invalid-value", "onHardCap.action")
+        );
         let e = refused(r#"{"onHardCap": {"action": "refuse", "why": 1}}"#);
-        assert_eq!((e.code, e.field.as_str()), ("unknown-field", "onHardCap.why"));
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("unknown-field", "onHardCap.why")
+        );
         let e = refused(r#"{"onSoftCap": "pass"}"#);
         assert_eq!((e.code, e.field.as_str()), ("invalid-type", "onSoftCap"));
         let e = refused(r#"{"strict": 1}"#);

@@ -4,8 +4,8 @@
 //! [`client::GateClient`] is how the Worker's API and gateway reach it.
 
 pub mod client;
-mod gateway_ops;
 mod courier;
+mod gateway_ops;
 pub mod object;
 pub mod protocol;
 pub mod storage;

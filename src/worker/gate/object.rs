@@ -35,8 +35,8 @@ use super::courier;
 use super::protocol::{answer_of, GateFailure, GateRequest, SyncAnswer};
 use super::storage::atomically;
 use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
-use crate::gate::wake::Courier;
 use crate::gate::gateway::{GatewayHold, GatewayReserveOutcome};
+use crate::gate::wake::Courier;
 use crate::gate::{
     Applied, GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome,
     COUNTER_RETENTION_DAYS,
@@ -341,7 +341,10 @@ async fn operate(
         return (answer(reserve(inner, hold, now).await.map(answer_of)), true);
     }
     if let GateRequest::GatewayReserve { hold } = request {
-        return (answer(gateway_reserve(inner, hold, now).await.map(answer_of)), true);
+        return (
+            answer(gateway_reserve(inner, hold, now).await.map(answer_of)),
+            true,
+        );
     }
     let Some(operation) = request.operation() else {
         // `Sync`: the object's own work, then how much is left.
