@@ -140,6 +140,7 @@ test("at the hard cap a downgrade that fits goes on, and one that still does not
   await price(big, { inputPerMTok: 1000, outputPerMTok: 5000 });
   await price(small, { inputPerMTok: 1, outputPerMTok: 5 });
   await price(dear, { inputPerMTok: 1000, outputPerMTok: 5000 });
+  await price("gs-other", { inputPerMTok: 1000, outputPerMTok: 5000 });
   const saved = await saveSettings(port, { onHardCap: { action: "downgrade", models: { "gs-opus*": small, "gs-other": dear } } });
   assert.equal(saved.status, 200, saved.text);
   const client = anthropic(port, key);

@@ -68,19 +68,42 @@ impl Call {
             }
         };
         let (raw, body) = read_body(req).await?;
-        let (settings, version) = self.settings()?;
+        let (mut settings, mut version) = self.settings()?;
         let source = (raw, body);
+        let prepared = match self.prepared(&settings, &source) {
+            Ok(prepared) => prepared,
+            Err(refusal) => {
+                // Refused under settings this isolate may hold stale (or
+                // never learned): the port's gate says which are in force,
+                // and only under those does the refusal stand.
+                let Some(saved) = self.newer_settings(version).await else {
+                    return Err(refusal);
+                };
+                settings = saved.settings.over(&self.config.port_settings(&self.port)?);
+                version = Some(saved.version);
+                saved::remember(&self.port, saved);
+                self.prepared(&settings, &source)?
+            }
+        };
         Ok(Ready {
             provider_key,
             feature,
             user_id,
             idempotency_key,
-            prepared: self.prepared(&settings, &source)?,
+            prepared,
             source,
             settings,
             version,
             downgraded: None,
         })
+    }
+
+    /// The settings saved in the port's gate, when they are not those of
+    /// `version` (`None`: none known); `None` when they are, or when the
+    /// gate cannot be asked.
+    async fn newer_settings(&self, version: Option<i64>) -> Option<SavedGatewaySettings> {
+        let saved = self.access().ok()?.gate.gateway_settings().await.ok()?;
+        (saved.version != version.unwrap_or(0)).then_some(saved)
     }
 
     /// The port's settings: those saved in its gate (as this isolate last
