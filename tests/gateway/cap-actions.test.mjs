@@ -1,6 +1,6 @@
 // A port's gateway settings through the API (GET/PUT /v1/ports/{port}/gateway,
 // If-Match like budgets), bound to the very next call, and the actions at its
-// caps, with the official SDKs as clients: a downgrade above the soft cap (the
+// caps, with the official SDKs (OpenAI, Anthropic, Google Gen AI) as clients: a downgrade above the soft cap (the
 // upstream sees the cheaper model, the ledger records it, priced as it), a
 // downgrade at the hard cap and one that still does not fit, a throttle that
 // lets exactly n of 50 concurrent calls through a minute, and bad settings
@@ -9,6 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
+import { GoogleGenAI } from "@google/genai";
 import { startGateway, openPort, settled, ledger, CLOCK, CLOCK_HEADERS } from "./harness.mjs";
 
 let g;
@@ -129,6 +130,23 @@ test("above the soft cap a downgrade sends the cheaper model, held and priced as
   assert.match(rows[1].model, /^gs-small/, "the ledger records the model sent");
   // 100 x $1 + 5 x $2 per million: 110 micro-dollars (the big one: 1 200).
   assert.deepEqual([rows[0].cost_usd_micros, rows[1].cost_usd_micros], [1200, 110]);
+});
+
+test("a Gemini call above the soft cap is sent with the cheaper model in its path, and recorded as it", async () => {
+  const port = "gs-gemini";
+  const key = await openPort(g.worker, port, { softCapTokens: 10, hardCapTokens: 1_000_000 });
+  const saved = await saveSettings(port, { onSoftCap: { action: "downgrade", models: { "gem-pro*": "gem-flash;in=7;out=2" } } });
+  assert.equal(saved.status, 200, saved.text);
+  const ai = new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: g.geminiURL(port), headers: CLOCK_HEADERS } });
+  await ai.models.generateContent({ model: "gem-pro;in=50;out=5", contents: "Hello" });
+  assert.equal(g.upstream.requests.at(-1).path, "/gemini/v1beta/models/gem-pro;in=50;out=5:generateContent");
+  const answer = await ai.models.generateContent({ model: "gem-pro;in=50;out=5", contents: "Hello" });
+  assert.equal(g.upstream.requests.at(-1).path, "/gemini/v1beta/models/gem-flash;in=7;out=2:generateContent", "the upstream is asked for the cheaper model");
+  assert.equal(answer.usageMetadata.promptTokenCount, 7);
+  await settled(g.worker, port);
+  const rows = await ledger(g.worker, port);
+  assert.deepEqual(rows.map((r) => [r.input_tokens, r.output_tokens]), [[50, 5], [7, 2]]);
+  assert.match(rows[1].model, /^gem-flash/);
 });
 
 test("at the hard cap a downgrade that fits goes on, and one that still does not fit is refused naming the cap", async () => {
