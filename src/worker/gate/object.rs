@@ -35,7 +35,6 @@ use super::courier;
 use super::protocol::{answer_of, GateFailure, GateRequest, SyncAnswer};
 use super::storage::atomically;
 use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
-use crate::gate::gateway::{GatewayHold, GatewayReserveOutcome};
 use crate::gate::wake::Courier;
 use crate::gate::{
     Applied, GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome,
@@ -342,7 +341,11 @@ async fn operate(
     }
     if let GateRequest::GatewayReserve { hold } = request {
         return (
-            answer(gateway_reserve(inner, hold, now).await.map(answer_of)),
+            answer(
+                super::gateway_hold::reserve(inner, hold, now)
+                    .await
+                    .map(answer_of),
+            ),
             true,
         );
     }
@@ -427,7 +430,7 @@ async fn tell_group(inner: &Rc<Inner>, report: crate::gate::GroupReport, now: Da
 /// its allowance from its group does not cover it, the group is asked for
 /// the shortfall (its answer: a grant, or the refusal of the cap that
 /// binds, this group's or an ancestor's) and the gate judges again.
-async fn reserve(
+pub(super) async fn reserve(
     inner: &Rc<Inner>,
     hold: crate::gate::HoldRequest,
     now: DateTime<Utc>,
@@ -497,43 +500,6 @@ async fn reserve(
         }
     }
     applied
-}
-
-/// A gateway call's hold: judged under the actions at the port's caps in
-/// one turn; a hold they let on that the port's allowance from its group
-/// does not cover goes the way of [`reserve`] (asking the group).
-async fn gateway_reserve(
-    inner: &Rc<Inner>,
-    hold: GatewayHold,
-    now: DateTime<Utc>,
-) -> std::result::Result<Applied, GateError> {
-    let plain = hold.hold.clone();
-    let applied = atomically(&inner.state, move |g| {
-        g.apply(Operation::GatewayReserve(hold), now)
-    })?;
-    if applied.alerts > 0 {
-        alerts::mark_written(&inner.state.id().to_string());
-    }
-    let Outcome::GatewayReserve(GatewayReserveOutcome::Reserve {
-        outcome: ReserveOutcome::Short { .. },
-        acted,
-        version,
-    }) = applied.result
-    else {
-        return Ok(applied);
-    };
-    let asked = reserve(inner, plain, now).await?;
-    let Outcome::Reserve(outcome) = asked.result else {
-        return Ok(asked);
-    };
-    Ok(Applied {
-        result: Outcome::GatewayReserve(GatewayReserveOutcome::Reserve {
-            outcome,
-            acted,
-            version,
-        }),
-        ..asked
-    })
 }
 
 /// The answer of an operation: its JSON, or the storage's failure (503).
