@@ -177,6 +177,21 @@ test("at the hard cap a downgrade that fits goes on, and one that still does not
   assert.equal(g.upstream.requests.length, sent, "nothing was forwarded");
 });
 
+test("refuse at the soft cap lets calls through under it and refuses them above it, naming the cap", async () => {
+  const port = "gs-soft-refuse";
+  const key = await openPort(g.worker, port, { softCapTokens: 10, hardCapTokens: 1_000_000 });
+  assert.equal((await saveSettings(port, { onSoftCap: { action: "refuse" } })).status, 200);
+  const client = openai(port, key);
+  await chat(client, "gs-r?in=100&out=5");
+  const sent = g.upstream.requests.length;
+  const err = await chat(client, "gs-r?in=1&out=1").catch((e) => e);
+  assert.ok(err instanceof OpenAI.RateLimitError, `got ${err}`);
+  assert.equal(err.error.code, "budget_exceeded");
+  assert.equal(err.headers.get("x-budget-action"), "refused");
+  assert.equal(err.headers.get("x-budget-cap"), "soft");
+  assert.equal(g.upstream.requests.length, sent, "nothing was forwarded");
+});
+
 test("a throttle above the soft cap lets exactly n of 50 concurrent calls through a minute, and the rest retry at the next minute", async () => {
   const port = "gs-throttle";
   const key = await openPort(g.worker, port, { softCapTokens: 10, hardCapTokens: 10_000_000, period: "month" });
