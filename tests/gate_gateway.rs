@@ -285,3 +285,34 @@ fn a_throttle_lets_exactly_n_calls_a_minute_through_above_the_soft_cap() {
         .count();
     assert_eq!(passed, 7, "the refused call took none of the 7 slots");
 }
+
+#[test]
+fn without_actions_the_soft_cap_passes_silently_and_the_hard_cap_refusal_names_itself() {
+    let port = Port::new();
+    capped(&port, 100, 200, "day");
+    port.held(150, now());
+    let none = CapActions::default();
+    let GatewayReserveOutcome::Reserve {
+        outcome: ReserveOutcome::Held { .. },
+        acted: None,
+        ..
+    } = reserve(&port, &gateway_hold(&port, 10, &none, 0), now())
+    else {
+        panic!("held above the soft cap, no action named")
+    };
+    let GatewayReserveOutcome::Reserve {
+        outcome: ReserveOutcome::Refused { .. },
+        acted,
+        ..
+    } = reserve(&port, &gateway_hold(&port, 100, &none, 0), now())
+    else {
+        panic!("refused past the hard cap")
+    };
+    assert_eq!(
+        acted,
+        Some(Acted {
+            cap: Cap::Hard,
+            action: ActionTaken::Refused
+        })
+    );
+}

@@ -166,7 +166,12 @@ impl<S: Sql> Gate<'_, S> {
             return Ok(GatewayReserveOutcome::Settings { saved });
         }
         let now_ms = ms(now);
-        let standing = self.standing_of(&req.hold, now)?;
+        // Without actions nothing depends on the standing: not judged twice.
+        let standing = if req.actions == CapActions::default() {
+            Standing::Under
+        } else {
+            self.standing_of(&req.hold, now)?
+        };
         let verdict = actions::verdict(
             &req.actions,
             standing,
