@@ -86,6 +86,7 @@ again=(
   tests/gateway/sdk.test.mjs        # X-Budget-Reset after the instant, on the gateway's answers
   tests/gateway/gate.test.mjs       # the gateway's own 429 carries a Retry-After to the period's end, past zero at any instant
   tests/gateway/caps.test.mjs       # the same for a user's cap refused in the SDK's format
+  tests/gateway/cap-actions.test.mjs  # a throttle's Retry-After to the next minute, and another minute of the instant's month
   tests/admin/admin.test.mjs        # the page's clock: resets, the daily chart of the period, the preview's reset per period
   tests/admin/calendars.test.mjs    # the preview's local resets in five zones against the Worker's, at the page's clock
 )
@@ -113,6 +114,7 @@ once=(
   tests/gateway/telemetry.test.mjs      # each call's log line: names and amounts, no period figure
   tests/admin/alerts.test.mjs           # thresholds, webhooks and deliveries on the page
   tests/admin/caps.test.mjs             # caps shown, previewed and saved: counts, no reset
+  tests/admin/gateway.test.mjs          # gateway settings shown and saved: no period figure
   tests/admin/forecast.test.mjs         # runs at its own instant (ten days into April 2027), not the suite's
   tests/admin/money.test.mjs            # dollars shown and previewed: amounts, no reset
   tests/worker/calendars.test.mjs       # port calendars at fixed instants of their own (x-now), around clock changes

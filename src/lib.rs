@@ -61,6 +61,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod actions;
 pub mod admin_keys;
 pub mod alerts;
 pub mod allowance;

@@ -23,6 +23,12 @@ export type Price = Wire.Price;
 /** A row of the price table: every kind priced; `source` says whether it is the shipped figure. */
 export type PriceRow = Wire.PriceRow;
 export type PriceList = Wire.Prices;
+/** A port's gateway settings as saved, with the deployment's defaults. */
+export type GatewaySettings = Wire.GatewaySettings;
+/** A port's gateway settings to save (whole). */
+export type GatewaySettingsUpdate = Wire.GatewaySettingsUpdate;
+/** What the gateway does with a call at a cap. */
+export type CapAction = Wire.CapAction;
 /** The price a model is charged: its own, or its base model's (`pricedAs`) for a dated id. */
 export type ModelPrice = Wire.ModelPrice;
 export type PriceDeleted = Wire.PriceDeleted;
@@ -174,6 +180,10 @@ export interface BudgetClient {
   budget(): Promise<PortBudget>;
   /** Admin. With `ifMatch` (a budget's `updatedAt`), saves only over that version (else 412 `precondition-failed`). */
   setBudget(update: BudgetUpdate, options?: { ifMatch?: string }): Promise<PortBudget>;
+  /** Admin. The port's gateway settings as saved (`updatedAt` is the ETag), and the deployment's defaults. */
+  gatewaySettings(): Promise<GatewaySettings>;
+  /** Admin. Saves the port's gateway settings whole (a setting left out is the deployment's); binds the port's next gateway call. With `ifMatch` (their `updatedAt`), saves only over that version (else 412 `precondition-failed`). */
+  saveGatewaySettings(settings: GatewaySettingsUpdate, options?: { ifMatch?: string }): Promise<GatewaySettings>;
   /** Admin. The key is shown only in this answer. */
   issueKey(): Promise<IssuedKey>;
   /** Admin. */

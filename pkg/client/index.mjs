@@ -193,6 +193,14 @@ export function createClient(options) {
         // A retry after a lost answer would not match its own save.
         idempotent: opts?.ifMatch == null,
       }),
+    gatewaySettings: () => call('GET', portPath('/gateway')),
+    saveGatewaySettings: (settings, opts) =>
+      call('PUT', portPath('/gateway'), {
+        body: settings,
+        headers: opts?.ifMatch != null ? { 'if-match': opts.ifMatch } : undefined,
+        // A retry after a lost answer would not match its own save.
+        idempotent: opts?.ifMatch == null,
+      }),
     // Each call issues a new key: never repeated after a lost answer.
     issueKey: () => call('POST', portPath('/keys'), { idempotent: false }),
     keys: () => call('GET', portPath('/keys')),

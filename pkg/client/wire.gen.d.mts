@@ -5,7 +5,7 @@
 
 export type Error = {
   error: {
-    code: 'invalid-json' | 'invalid-body' | 'invalid-type' | 'unknown-field' | 'missing-field' | 'invalid-number' | 'negative-tokens' | 'fractional-tokens' | 'too-many-tokens' | 'soft-cap-above-hard-cap' | 'unknown-period' | 'invalid-value' | 'invalid-request-id' | 'invalid-instant' | 'occurred-in-future' | 'invalid-port' | 'invalid-cursor' | 'unauthorized' | 'forbidden' | 'not-found' | 'reservation-not-found' | 'key-not-found' | 'method-not-allowed' | 'request-id-conflict' | 'reservation-released' | 'reservation-committed' | 'reservation-expired' | 'total-too-large' | 'precondition-failed' | 'body-too-large' | 'budget-exceeded' | 'internal' | 'store-unavailable' | 'negative-amount' | 'too-many-decimals' | 'amount-too-large' | 'unpriced-model' | 'price-not-found' | 'invalid-threshold' | 'too-many-thresholds' | 'invalid-webhook-url' | 'insecure-webhook-url' | 'private-webhook-url' | 'too-many-endpoints' | 'no-webhook-endpoint' | 'event-not-found' | 'webhook-endpoint-not-found' | 'unknown-time-zone' | 'unknown-week-day' | 'role-insufficient' | 'port-out-of-scope' | 'group-out-of-scope' | 'key-confined' | 'admin-key-not-found' | 'admin-key-not-accepted';
+    code: 'invalid-json' | 'invalid-body' | 'invalid-type' | 'unknown-field' | 'missing-field' | 'invalid-number' | 'negative-tokens' | 'fractional-tokens' | 'too-many-tokens' | 'soft-cap-above-hard-cap' | 'unknown-period' | 'invalid-value' | 'invalid-request-id' | 'invalid-instant' | 'occurred-in-future' | 'invalid-port' | 'invalid-cursor' | 'unauthorized' | 'forbidden' | 'not-found' | 'reservation-not-found' | 'key-not-found' | 'method-not-allowed' | 'request-id-conflict' | 'reservation-released' | 'reservation-committed' | 'reservation-expired' | 'total-too-large' | 'precondition-failed' | 'body-too-large' | 'budget-exceeded' | 'internal' | 'store-unavailable' | 'negative-amount' | 'too-many-decimals' | 'amount-too-large' | 'unpriced-model' | 'price-not-found' | 'invalid-threshold' | 'too-many-thresholds' | 'invalid-webhook-url' | 'insecure-webhook-url' | 'private-webhook-url' | 'too-many-endpoints' | 'no-webhook-endpoint' | 'event-not-found' | 'webhook-endpoint-not-found' | 'unknown-time-zone' | 'unknown-week-day' | 'role-insufficient' | 'port-out-of-scope' | 'group-out-of-scope' | 'key-confined' | 'admin-key-not-found' | 'admin-key-not-accepted' | 'unknown-action' | 'model-not-allowed';
     message: string;
     field?: string;
   };
@@ -931,4 +931,58 @@ export type AuditRecord = {
 export type AuditPage = {
   records: AuditRecord[];
   nextCursor: string | null;
+};
+
+/** What the gateway does with a call at a cap. At the hard cap only downgrade and refuse. */
+export type CapAction = {
+  action: 'pass';
+} | {
+  action: 'downgrade';
+  /** The cheaper model by model name or prefix ending in '*' (exact names first, then the longest prefix); targets must be allowed by models */
+  models: Record<string, string>;
+} | {
+  action: 'throttle';
+  /** Calls a minute (of the epoch) let through above the soft cap; the rest get 429 budget-throttled with Retry-After to the next minute */
+  callsPerMinute: number;
+} | {
+  action: 'refuse';
+};
+
+/** A port's gateway settings, saved whole: a setting left out is the deployment's (GATEWAY_PORT_SETTINGS, then the gateway's vars) */
+export type GatewaySettingsUpdate = {
+  /** Strict mode (the upper-bound estimate) */
+  strict?: boolean;
+  /** Output bound set on calls that carry none */
+  defaultMaxTokens?: number;
+  /** Models the port may call: exact names or prefixes ending in '*'; absent: any */
+  models?: string[];
+  onSoftCap?: CapAction;
+  onHardCap?: CapAction;
+};
+
+/** A port's gateway settings as saved, and the deployment's defaults for the port */
+export type GatewaySettings = {
+  /** Strict mode (the upper-bound estimate) */
+  strict?: boolean;
+  /** Output bound set on calls that carry none */
+  defaultMaxTokens?: number;
+  /** Models the port may call: exact names or prefixes ending in '*'; absent: any */
+  models?: string[];
+  onSoftCap?: CapAction;
+  onHardCap?: CapAction;
+  port: string;
+  /** When they were saved (the ETag); null: never */
+  updatedAt: string | null;
+  updatedBy: string | null;
+  /** The deployment's settings for the port (GATEWAY_PORT_SETTINGS over the gateway's vars) */
+  defaults: {
+    /** Strict mode (the upper-bound estimate) */
+    strict?: boolean;
+    /** Output bound set on calls that carry none */
+    defaultMaxTokens?: number;
+    /** Models the port may call: exact names or prefixes ending in '*'; absent: any */
+    models?: string[];
+    onSoftCap?: CapAction;
+    onHardCap?: CapAction;
+  };
 };

@@ -107,6 +107,20 @@ pub enum Operation {
     /// A wake-up: expires what is due, notices period resets, prunes when
     /// the daily pruning is due ([`wake::prune_due`]).
     Tick,
+    /// The port's gateway settings as saved.
+    GatewaySettings,
+    /// Save the port's gateway settings (validated by the caller) whole.
+    SaveGatewaySettings {
+        /// The settings.
+        settings: crate::llm::port_settings::PortSettings,
+        /// `If-Match`, if sent.
+        if_match: Option<String>,
+        /// Who saves them.
+        actor: String,
+    },
+    /// A gateway call's hold, under the port's settings and the actions
+    /// at its caps.
+    GatewayReserve(gateway::GatewayHold),
 }
 
 impl Operation {
@@ -125,6 +139,8 @@ impl Operation {
                     projected: None
                 }
                 | Operation::Grants(credits::GrantOp::Credits | credits::GrantOp::Raises)
+                | Operation::GatewaySettings
+                | Operation::SaveGatewaySettings { .. }
         )
     }
 }
@@ -167,6 +183,12 @@ pub enum Outcome {
         /// True when it pruned.
         pruned: bool,
     },
+    /// [`Operation::GatewaySettings`].
+    GatewaySettings(gateway::SavedGatewaySettings),
+    /// [`Operation::SaveGatewaySettings`].
+    GatewaySave(gateway::GatewaySaveOutcome),
+    /// [`Operation::GatewayReserve`].
+    GatewayReserve(gateway::GatewayReserveOutcome),
 }
 
 /// The answer of [`Gate::apply`].
@@ -326,6 +348,22 @@ impl<S: Sql> Gate<'_, S> {
                 (Outcome::Grants(self.grants(op, now)?), !read)
             }
             Operation::Tick => (self.tick(now)?, true),
+            Operation::GatewaySettings => {
+                (Outcome::GatewaySettings(self.gateway_settings()?), false)
+            }
+            Operation::SaveGatewaySettings {
+                settings,
+                if_match,
+                actor,
+            } => {
+                let outcome =
+                    self.save_gateway_settings(&settings, if_match.as_deref(), &actor, now)?;
+                (Outcome::GatewaySave(outcome), false)
+            }
+            Operation::GatewayReserve(hold) => (
+                Outcome::GatewayReserve(self.gateway_reserve(&hold, now)?),
+                true,
+            ),
         })
     }
 

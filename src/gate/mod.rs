@@ -31,6 +31,7 @@
 mod allowance;
 mod apply;
 pub mod credits;
+pub mod gateway;
 mod grants;
 mod holds;
 mod import;
@@ -39,7 +40,7 @@ pub mod model;
 mod outbox;
 pub mod outcome;
 mod reads;
-mod save;
+pub mod save;
 pub mod schema;
 mod settle;
 pub mod store;

@@ -7,6 +7,18 @@ use super::*;
 use crate::time::iso;
 use crate::RawBudget;
 
+/// True when a save may go ahead over the version `current` (its
+/// `updatedAt`, `None` when never saved): no `If-Match`, `*`, or the
+/// version, quoted or not.
+pub fn if_match_allows(if_match: Option<&str>, current: Option<&str>) -> bool {
+    match if_match.map(str::trim) {
+        None => true,
+        Some(expected) => {
+            expected == "*" || current.is_some_and(|at| expected.trim_matches('"') == at)
+        }
+    }
+}
+
 impl<S: Sql> Gate<'_, S> {
     /// Saves a partial update of the budget, merged and validated by the
     /// core, only over the version `if_match` names (`*` matches any).
@@ -24,15 +36,8 @@ impl<S: Sql> Gate<'_, S> {
         now: DateTime<Utc>,
     ) -> Result<SaveOutcome, GateError> {
         let current = self.budget()?;
-        if let Some(expected) = if_match.map(str::trim) {
-            let matches = expected == "*"
-                || current
-                    .updated_at
-                    .as_deref()
-                    .is_some_and(|at| expected.trim_matches('"') == at);
-            if !matches {
-                return Ok(SaveOutcome::PreconditionFailed { budget: current });
-            }
+        if !if_match_allows(if_match, current.updated_at.as_deref()) {
+            return Ok(SaveOutcome::PreconditionFailed { budget: current });
         }
         if update.as_object().is_some_and(|m| m.is_empty()) {
             return Ok(SaveOutcome::Unchanged { budget: current });

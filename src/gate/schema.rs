@@ -76,7 +76,7 @@ const VERSIONS: &[&[&str]] = &[&[
     "ALTER TABLE entries ADD COLUMN set_aside_version INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE entries ADD COLUMN set_aside_reason TEXT",
     "ALTER TABLE entries ADD COLUMN set_aside_at INTEGER",
-], CREDITS, PRICE_VERSIONS];
+], CREDITS, PRICE_VERSIONS, GATEWAY_SETTINGS];
 
 /// Credits, temporary raises and rollover: the grants and what each
 /// request drew from them (by the hold's or the call's request id; open
@@ -134,6 +134,21 @@ const CREDITS: &[&str] = &[
 const PRICE_VERSIONS: &[&str] = &[
     "ALTER TABLE entries ADD COLUMN price_version TEXT",
     "ALTER TABLE entries ADD COLUMN price_source TEXT",
+];
+
+/// The port's gateway settings as saved through the API (one row), and
+/// the calls a throttle let through by minute of the epoch.
+const GATEWAY_SETTINGS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS gateway_settings (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        settings TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        updated_by TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS throttle_minutes (
+        minute INTEGER PRIMARY KEY,
+        calls INTEGER NOT NULL
+    )",
 ];
 
 /// The newest schema version.

@@ -1,72 +1,321 @@
-//! Per-port gateway settings (`GATEWAY_PORT_SETTINGS`, a JSON object by port
-//! name): strict mode on or off, the default output bound, and the models a
-//! port may call. Pure: the Worker reads the variable.
+//! Per-port gateway settings: strict mode on or off, the default output
+//! bound, the models a port may call, and the actions at its caps. Kept
+//! in the port's gate (saved through `PUT /v1/ports/{port}/gateway`) over
+//! the deployment's defaults (`GATEWAY_PORT_SETTINGS`, a JSON object by
+//! port name). Pure: the Worker reads the variable and the API's bodies.
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use crate::actions::{CapAction, CapActions};
 use crate::MAX_TOKENS;
 
 /// One port's settings; a setting left out is the gateway's own.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PortSettings {
     /// Strict mode (the upper-bound estimate) on or off.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
     /// The output bound set on calls that carry none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_max_tokens: Option<u64>,
     /// The models the port may call: exact names, or prefixes ending in `*`
     /// (`gpt-4.1*`). Absent: any model.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models: Option<Vec<String>>,
+    /// What to do above the soft cap (absent: pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_soft_cap: Option<CapAction>,
+    /// What to do at the hard cap (absent: refuse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_hard_cap: Option<CapAction>,
+}
+
+/// Why settings were refused: an error code, the field (dotted path), and
+/// a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingsError {
+    /// `invalid-type`, `invalid-value`, `unknown-field`, `unknown-action`
+    /// or `model-not-allowed`.
+    pub code: &'static str,
+    /// The field, as `onSoftCap.callsPerMinute`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn error(code: &'static str, field: &str, message: impl Into<String>) -> SettingsError {
+    SettingsError {
+        code,
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// True when `model` is one of `models`: an exact name, or a prefix ending
+/// in `*`.
+fn listed(models: &[String], model: &str) -> bool {
+    models
+        .iter()
+        .any(|allowed| match allowed.strip_suffix('*') {
+            Some(prefix) => model.starts_with(prefix),
+            None => model == allowed,
+        })
 }
 
 impl PortSettings {
     /// True when the port may call `model`.
     pub fn allows(&self, model: &str) -> bool {
-        let Some(models) = &self.models else {
-            return true;
+        self.models
+            .as_ref()
+            .is_none_or(|models| listed(models, model))
+    }
+
+    /// These settings over `defaults`: each setting left out here is the
+    /// default's.
+    pub fn over(&self, defaults: &PortSettings) -> PortSettings {
+        PortSettings {
+            strict: self.strict.or(defaults.strict),
+            default_max_tokens: self.default_max_tokens.or(defaults.default_max_tokens),
+            models: self.models.clone().or_else(|| defaults.models.clone()),
+            on_soft_cap: self
+                .on_soft_cap
+                .clone()
+                .or_else(|| defaults.on_soft_cap.clone()),
+            on_hard_cap: self
+                .on_hard_cap
+                .clone()
+                .or_else(|| defaults.on_hard_cap.clone()),
+        }
+    }
+
+    /// The actions at the caps.
+    pub fn actions(&self) -> CapActions {
+        CapActions {
+            on_soft_cap: self.on_soft_cap.clone(),
+            on_hard_cap: self.on_hard_cap.clone(),
+        }
+    }
+
+    /// Reads one port's settings from JSON (`{strict, defaultMaxTokens,
+    /// models, onSoftCap, onHardCap}`, each optional), checked whole:
+    /// a default bound of 1 to 2^53 - 1, model names or prefixes, actions
+    /// `pass`, `downgrade` (to models the list allows), `throttle` (a whole
+    /// number of calls a minute, 0 or more) and `refuse`; at the hard cap
+    /// only `downgrade` and `refuse` (a call that does not fit is never
+    /// let through).
+    ///
+    /// # Errors
+    /// The first thing wrong, with its field.
+    pub fn from_json(value: &Value) -> Result<PortSettings, SettingsError> {
+        let Some(fields) = value.as_object() else {
+            return Err(error(
+                "invalid-type",
+                "",
+                "gateway settings are a JSON object of strict, defaultMaxTokens, models, onSoftCap and onHardCap",
+            ));
         };
-        models
-            .iter()
-            .any(|allowed| match allowed.strip_suffix('*') {
-                Some(prefix) => model.starts_with(prefix),
-                None => model == allowed,
-            })
+        if let Some(unknown) = fields.keys().find(|k| {
+            ![
+                "strict",
+                "defaultMaxTokens",
+                "models",
+                "onSoftCap",
+                "onHardCap",
+            ]
+            .contains(&k.as_str())
+        }) {
+            return Err(error(
+                "unknown-field",
+                unknown,
+                format!("unknown field {unknown:?} (strict, defaultMaxTokens, models, onSoftCap, onHardCap)"),
+            ));
+        }
+        let present = |name: &str| fields.get(name).filter(|v| !v.is_null());
+        let strict =
+            match present("strict") {
+                None => None,
+                Some(v) => Some(v.as_bool().ok_or_else(|| {
+                    error("invalid-type", "strict", "strict must be true or false")
+                })?),
+            };
+        let default_max_tokens = match present("defaultMaxTokens") {
+            None => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|n| (1..=MAX_TOKENS).contains(n))
+                    .ok_or_else(|| {
+                        error(
+                            "invalid-value",
+                            "defaultMaxTokens",
+                            format!(
+                                "defaultMaxTokens must be a whole number from 1 to {MAX_TOKENS}"
+                            ),
+                        )
+                    })?,
+            ),
+        };
+        let models = match present("models") {
+            None => None,
+            Some(v) => Some(model_list(v)?),
+        };
+        let settings = PortSettings {
+            strict,
+            default_max_tokens,
+            on_soft_cap: present("onSoftCap")
+                .map(|v| action(v, "onSoftCap", models.as_deref()))
+                .transpose()?,
+            on_hard_cap: present("onHardCap")
+                .map(|v| action(v, "onHardCap", models.as_deref()))
+                .transpose()?,
+            models,
+        };
+        if let Some(a @ (CapAction::Pass | CapAction::Throttle { .. })) = &settings.on_hard_cap {
+            let name = if matches!(a, CapAction::Pass) {
+                "pass"
+            } else {
+                "throttle"
+            };
+            return Err(error(
+                "invalid-value",
+                "onHardCap.action",
+                format!("onHardCap may be downgrade or refuse, not {name}: a call that does not fit the hard cap is never let through"),
+            ));
+        }
+        Ok(settings)
     }
 }
 
-/// Reads the settings of every port: `{"port": {"strict", "defaultMaxTokens", "models"}}`.
+/// A model list: names or prefixes ending in `*`, never empty or `*` alone.
+fn model_list(value: &Value) -> Result<Vec<String>, SettingsError> {
+    let bad = || {
+        error(
+            "invalid-value",
+            "models",
+            "models must be names or prefixes ending in '*' (leave models out to allow any)",
+        )
+    };
+    let list = value.as_array().ok_or_else(bad)?;
+    list.iter()
+        .map(|m| match m.as_str() {
+            Some(name) if valid_model(name) => Ok(name.to_owned()),
+            _ => Err(bad()),
+        })
+        .collect()
+}
+
+fn valid_model(name: &str) -> bool {
+    !name.is_empty() && name != "*" && name.len() <= 128
+}
+
+/// One cap's action, its downgrade targets checked against `models`.
+fn action(
+    value: &Value,
+    field: &str,
+    models: Option<&[String]>,
+) -> Result<CapAction, SettingsError> {
+    let empty = Map::new();
+    let fields = value.as_object().ok_or_else(|| {
+        error(
+            "invalid-type",
+            field,
+            format!("{field} is an object like {{\"action\": \"pass\"}}"),
+        )
+    })?;
+    let name = fields.get("action").and_then(Value::as_str).unwrap_or("");
+    let allowed: &[&str] = match name {
+        "pass" | "refuse" => &["action"],
+        "downgrade" => &["action", "models"],
+        "throttle" => &["action", "callsPerMinute"],
+        _ => {
+            return Err(error(
+                "unknown-action",
+                &format!("{field}.action"),
+                format!("{field}.action must be pass, downgrade, throttle or refuse"),
+            ))
+        }
+    };
+    if let Some(unknown) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(error(
+            "unknown-field",
+            &format!("{field}.{unknown}"),
+            format!("{name} takes no field {unknown:?}"),
+        ));
+    }
+    Ok(match name {
+        "pass" => CapAction::Pass,
+        "refuse" => CapAction::Refuse,
+        "throttle" => {
+            let rate = fields.get("callsPerMinute").and_then(Value::as_u64);
+            let Some(calls_per_minute) = rate.filter(|n| *n <= 1_000_000) else {
+                return Err(error(
+                    "invalid-value",
+                    &format!("{field}.callsPerMinute"),
+                    "callsPerMinute must be a whole number of calls from 0 to 1000000",
+                ));
+            };
+            CapAction::Throttle { calls_per_minute }
+        }
+        _ => {
+            let at = format!("{field}.models");
+            let map = fields
+                .get("models")
+                .and_then(Value::as_object)
+                .unwrap_or(&empty);
+            if map.is_empty() {
+                return Err(error(
+                    "invalid-value",
+                    &at,
+                    "a downgrade maps at least one model (or prefix ending in '*') to a cheaper model",
+                ));
+            }
+            let mut out = std::collections::BTreeMap::new();
+            for (from, to) in map {
+                let to = to.as_str().filter(|t| valid_model(t) && !t.ends_with('*'));
+                let Some(to) = to.filter(|_| valid_model(from)) else {
+                    return Err(error(
+                        "invalid-value",
+                        &at,
+                        format!("{from:?} must map to a model name"),
+                    ));
+                };
+                if models.is_some_and(|list| !listed(list, to)) {
+                    return Err(error(
+                        "model-not-allowed",
+                        &format!("{at}.{from}"),
+                        format!("{to:?} is not one of the port's models"),
+                    ));
+                }
+                out.insert(from.clone(), to.to_owned());
+            }
+            CapAction::Downgrade { models: out }
+        }
+    })
+}
+
+/// Reads the settings of every port: `{"port": {"strict", "defaultMaxTokens",
+/// "models", "onSoftCap", "onHardCap"}}`, each port's by [`PortSettings::from_json`].
 ///
 /// # Errors
-/// A message naming what is wrong: not such an object, an unknown field, a
-/// default bound outside 1 to 2^53 - 1, an empty model name.
+/// A message naming what is wrong: not such an object, or a port's
+/// settings refused (its field named).
 pub fn parse_port_settings(text: &str) -> Result<HashMap<String, PortSettings>, String> {
-    let table: HashMap<String, PortSettings> = serde_json::from_str(text).map_err(|e| {
+    let table: Map<String, Value> = serde_json::from_str(text).map_err(|e| {
         format!(
             "GATEWAY_PORT_SETTINGS must be a JSON object of port -> {{strict, defaultMaxTokens, models}}: {e}"
         )
     })?;
-    for (port, settings) in &table {
-        if let Some(n) = settings.default_max_tokens {
-            if !(1..=MAX_TOKENS).contains(&n) {
-                return Err(format!(
-                    "port {port:?}: defaultMaxTokens must be 1 to {MAX_TOKENS}"
-                ));
-            }
-        }
-        if let Some(models) = &settings.models {
-            if models.iter().any(|m| m.is_empty() || m == "*") {
-                return Err(format!(
-                    "port {port:?}: models must be names or prefixes ending in '*' (leave models out to allow any)"
-                ));
-            }
-        }
-    }
-    Ok(table)
+    table
+        .into_iter()
+        .map(|(port, value)| {
+            PortSettings::from_json(&value)
+                .map(|settings| (port.clone(), settings))
+                .map_err(|e| format!("port {port:?}: {}: {}", e.field, e.message))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -120,5 +369,99 @@ mod tests {
         assert!(parse_port_settings(r#"{"a": {"models": ["*"]}}"#)
             .unwrap_err()
             .contains("models"));
+    }
+
+    fn refused(json: &str) -> SettingsError {
+        PortSettings::from_json(&serde_json::from_str(json).unwrap()).unwrap_err()
+    }
+
+    #[test]
+    fn actions_are_read_and_saved_settings_win_over_the_defaults() {
+        let saved = PortSettings::from_json(&serde_json::json!({
+            "models": ["gpt-4.1*", "claude-*"],
+            "onSoftCap": {"action": "downgrade", "models": {"gpt-4.1": "gpt-4.1-mini", "claude-sonnet-*": "claude-haiku-4-5"}},
+            "onHardCap": {"action": "refuse"},
+        }))
+        .unwrap();
+        let Some(CapAction::Downgrade { models }) = &saved.on_soft_cap else {
+            panic!("a downgrade: {saved:?}")
+        };
+        assert_eq!(models["claude-sonnet-*"], "claude-haiku-4-5");
+        assert_eq!(saved.on_hard_cap, Some(CapAction::Refuse));
+        let throttle = PortSettings::from_json(
+            &serde_json::json!({"onSoftCap": {"action": "throttle", "callsPerMinute": 0}}),
+        )
+        .unwrap();
+        assert_eq!(
+            throttle.on_soft_cap,
+            Some(CapAction::Throttle {
+                calls_per_minute: 0
+            })
+        );
+        // Field by field over the deployment's defaults.
+        let defaults = PortSettings {
+            strict: Some(false),
+            default_max_tokens: Some(9),
+            models: Some(vec!["x".into()]),
+            ..PortSettings::default()
+        };
+        let merged = saved.over(&defaults);
+        assert_eq!(
+            (merged.strict, merged.default_max_tokens),
+            (Some(false), Some(9))
+        );
+        assert_eq!(merged.models, saved.models);
+        assert_eq!(merged.actions(), saved.actions());
+        // The stored form reads back the same.
+        let stored = serde_json::to_value(&saved).unwrap();
+        assert_eq!(PortSettings::from_json(&stored).unwrap(), saved);
+        assert_eq!(
+            serde_json::from_value::<PortSettings>(stored).unwrap(),
+            saved
+        );
+    }
+
+    #[test]
+    fn bad_actions_are_refused_naming_the_field() {
+        let e = refused(r#"{"onSoftCap": {"action": "slow-down"}}"#);
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("unknown-action", "onSoftCap.action")
+        );
+        let e = refused(r#"{"onSoftCap": {"action": "throttle", "callsPerMinute": -1}}"#);
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("invalid-value", "onSoftCap.callsPerMinute")
+        );
+        let e = refused(r#"{"onSoftCap": {"action": "throttle", "callsPerMinute": 2.5}}"#);
+        assert_eq!(e.field, "onSoftCap.callsPerMinute");
+        let e = refused(r#"{"onSoftCap": {"action": "throttle"}}"#);
+        assert_eq!(e.field, "onSoftCap.callsPerMinute");
+        let e = refused(
+            r#"{"models": ["gpt-4.1*"], "onSoftCap": {"action": "downgrade", "models": {"gpt-4.1": "claude-haiku-4-5"}}}"#,
+        );
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("model-not-allowed", "onSoftCap.models.gpt-4.1")
+        );
+        let e = refused(r#"{"onHardCap": {"action": "downgrade", "models": {}}}"#);
+        assert_eq!(e.field, "onHardCap.models");
+        let e = refused(r#"{"onHardCap": {"action": "downgrade", "models": {"a": "b*"}}}"#);
+        assert_eq!(e.field, "onHardCap.models");
+        let e = refused(r#"{"onHardCap": {"action": "pass"}}"#);
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("invalid-value", "onHardCap.action")
+        );
+        let e = refused(r#"{"onHardCap": {"action": "refuse", "why": 1}}"#);
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("unknown-field", "onHardCap.why")
+        );
+        let e = refused(r#"{"onSoftCap": "pass"}"#);
+        assert_eq!((e.code, e.field.as_str()), ("invalid-type", "onSoftCap"));
+        let e = refused(r#"{"strict": 1}"#);
+        assert_eq!(e.field, "strict");
+        assert_eq!(refused("[]").code, "invalid-type");
     }
 }

@@ -13,7 +13,8 @@ use futures_util::future::LocalBoxFuture;
 use worker::{Method, Request, Response};
 
 use super::api::{
-    admin_keys, alerts, audit, budgets, credits, groups, holds, keys, metrics, ports, prices,
+    admin_keys, alerts, audit, budgets, credits, gateway_settings, groups, holds, keys, metrics,
+    ports, prices,
     reports, usage, Ctx,
 };
 use super::http::ApiError;
@@ -405,6 +406,14 @@ pub static ROUTES: &[Route] = &[
     api(GET, "/v1/audit", Auth::Admin(VIEWER), |c, _, r| {
         Box::pin(audit::list(c, r))
     }),
+    api(GET, "/v1/ports/{port}/gateway", Auth::Admin(VIEWER), |c, p, _| {
+        Box::pin(gateway_settings::get(c, p.port()))
+    })
+    .without_budget_state(),
+    api(PUT, "/v1/ports/{port}/gateway", Auth::Admin(EDITOR), |c, p, r| {
+        Box::pin(gateway_settings::put(c, p.port(), r))
+    })
+    .without_budget_state(),
 ];
 
 /// Every row as (method, path pattern, who may call it): for documents and

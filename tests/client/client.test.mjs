@@ -83,6 +83,24 @@ test('the client module loads no wasm and imports nothing', () => {
   assert.doesNotMatch(source, /^\s*import\b|\bimport\(|require\(|\.wasm/m);
 });
 
+test('gateway settings: saved whole over If-Match, read back as the Worker answers them, bad ones refused with the field', async () => {
+  const admin = clientOf('gw-client');
+  const none = await admin.gatewaySettings();
+  assert.equal(none.updatedAt, null);
+  assert.equal(typeof none.defaults.defaultMaxTokens, 'number');
+  const saved = await admin.saveGatewaySettings({ models: ['gpt-4.1*'], onSoftCap: { action: 'throttle', callsPerMinute: 30 }, onHardCap: { action: 'downgrade', models: { 'gpt-4.1': 'gpt-4.1-mini' } } });
+  assert.deepEqual(saved.onSoftCap, { action: 'throttle', callsPerMinute: 30 });
+  assert.deepEqual((await admin.gatewaySettings()).onHardCap, { action: 'downgrade', models: { 'gpt-4.1': 'gpt-4.1-mini' } });
+  const stale = await admin.saveGatewaySettings({}, { ifMatch: '2020-01-01T00:00:00.000Z' }).catch((e) => e);
+  assert.ok(stale instanceof BudgetApiError);
+  assert.deepEqual([stale.status, stale.code], [412, 'precondition-failed']);
+  const bad = await admin.saveGatewaySettings({ onSoftCap: { action: 'slow-down' } }).catch((e) => e);
+  assert.deepEqual([bad.status, bad.code, bad.field], [400, 'unknown-action', 'onSoftCap.action']);
+  const kept = await admin.saveGatewaySettings({ strict: false }, { ifMatch: saved.updatedAt });
+  assert.equal(kept.strict, false);
+  assert.equal(kept.onSoftCap, undefined, 'a save replaces the settings whole');
+});
+
 test('every method, with a port key and the admin token', async () => {
   const admin = clientOf('acme');
   const saved = await admin.setBudget({ enabled: true, softCapTokens: 8000, hardCapTokens: 10000, period: 'day' });

@@ -1,5 +1,6 @@
 // Per-port gateway settings (GATEWAY_PORT_SETTINGS): strict mode, the
-// default output bound, and the models a port may call, over the gateway's.
+// default output bound, and the models a port may call, over the gateway's,
+// and under the port's own settings saved through the API.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
@@ -76,4 +77,23 @@ test("malformed port settings make every call answer 500 rather than drop a port
   } finally {
     await bad.stop();
   }
+});
+
+test("a port's settings saved through the API win over GATEWAY_PORT_SETTINGS, setting by setting, from its next call", async () => {
+  const client = openai("limited");
+  const refused = await client.chat.completions.create({ model: "gpt-other?in=3&out=1", messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+  assert.equal(refused.code, "model_not_allowed", "the variable's list at first");
+  const shown = await g.worker.get("/v1/ports/limited/gateway");
+  assert.deepEqual(shown.json.defaults.models, ["gpt-ok*", "claude-ok"]);
+  assert.equal(shown.json.defaults.defaultMaxTokens, 77);
+  const saved = await g.worker.put("/v1/ports/limited/gateway", { models: ["gpt-other*"] });
+  assert.equal(saved.status, 200, saved.text);
+  // The saved list replaces the variable's; the variable's output bound stays.
+  await client.chat.completions.create({ model: "gpt-other?in=3&out=1", messages: [{ role: "user", content: "x" }] });
+  assert.equal(lastUpstream().body.max_completion_tokens, 77);
+  const now = await client.chat.completions.create({ model: "gpt-ok?in=3&out=1", messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+  assert.equal(now.code, "model_not_allowed");
+  // Saved empty: the variable's again.
+  assert.equal((await g.worker.put("/v1/ports/limited/gateway", {})).status, 200);
+  await client.chat.completions.create({ model: "gpt-ok?in=3&out=1", messages: [{ role: "user", content: "x" }] });
 });

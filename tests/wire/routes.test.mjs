@@ -53,6 +53,8 @@ const EXAMPLES = {
   reservation: ['rsv_1'],
   budget: [],
   setBudget: [{ hardCapTokens: 100, featureCaps: { chat: { hardCap: 5 }, old: null }, userCap: null }, { ifMatch: '2026-01-01T00:00:00.000Z' }],
+  gatewaySettings: [],
+  saveGatewaySettings: [{ models: ['gpt-4.1*'], onSoftCap: { action: 'downgrade', models: { 'gpt-4.1': 'gpt-4.1-mini' } }, onHardCap: { action: 'refuse' } }, { ifMatch: '2026-01-01T00:00:00.000Z' }],
   issueKey: [],
   keys: [],
   revokeKey: ['key_1'],

@@ -1,6 +1,7 @@
 // One port: its standing, the budget editor and call check (budget.js),
-// caps inside the port (caps.js), charts, recent ledger rows, holds, keys
-// and the port's history of changes (history.js).
+// caps inside the port (caps.js), alerts, gateway settings (gateway.js),
+// charts, recent ledger rows, holds, keys and the port's history of changes
+// (history.js).
 import { h, replace, tokens, usd, percent, time, badge, table } from "./dom.js";
 import { banner, stat } from "./standing.js";
 import { budgetEditor } from "./budget.js";
@@ -9,6 +10,7 @@ import { capsSection } from "./caps.js";
 import { keysSection } from "./keys.js";
 import { historySection } from "./history.js";
 import { alertsSection } from "./alerts.js";
+import { gatewaySection } from "./gateway.js";
 import { creditsSection } from "./credits.js";
 import { dailyChart, breakdownChart } from "./charts.js";
 import { amounts, budgetCaps } from "./units.js";
@@ -79,6 +81,7 @@ export function renderPort(root, port, status, rules, { reload, onError, flash }
       capsSection(port, status, rules, { reload, onError }),
       creditsSection(port, status, rules, { onError }),
       alertsSection(port, { onError }),
+      gatewaySection(port, { onError }),
       h(
         "section",
         { class: "card", "aria-labelledby": "daily-title" },

@@ -16,12 +16,14 @@
 //! - [`admin_keys`]: admin keys with roles (owner). [`audit`]: the audit
 //!   trail, written here for every admin change ([`serve`]) and read.
 //! - [`reach`]: the ports and groups an admin key's scope reaches.
+//! - [`gateway_settings`]: a port's gateway settings (read, save with `If-Match`).
 
 pub mod admin_keys;
 pub mod alerts;
 pub mod audit;
 pub mod budgets;
 pub mod credits;
+pub mod gateway_settings;
 pub mod groups;
 pub mod holds;
 pub mod json;

@@ -75,7 +75,10 @@ impl GateClient {
     /// a retry of a request from a replay by another) when the object could
     /// not be reached or restarted under it. Test faults ride on the first
     /// attempt only, so a fault is one lost answer, not a lost port.
-    async fn call<T: DeserializeOwned>(&self, request: &GateRequest) -> Result<T, StoreError> {
+    pub(super) async fn call<T: DeserializeOwned>(
+        &self,
+        request: &GateRequest,
+    ) -> Result<T, StoreError> {
         let body = serde_json::to_string(request).map_err(|e| StoreError::Failed(e.to_string()))?;
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {

@@ -5,6 +5,8 @@
 
 pub mod client;
 mod courier;
+mod gateway_hold;
+mod gateway_ops;
 pub mod object;
 pub mod protocol;
 pub mod storage;

@@ -37,7 +37,8 @@ use super::storage::atomically;
 use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
 use crate::gate::wake::Courier;
 use crate::gate::{
-    GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome, COUNTER_RETENTION_DAYS,
+    Applied, GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome,
+    COUNTER_RETENTION_DAYS,
 };
 use crate::group::{child_key, ChildKind};
 use crate::ledger::reports;
@@ -336,7 +337,17 @@ async fn operate(
         GateRequest::Commit { .. } | GateRequest::Record { .. } | GateRequest::Release { .. }
     );
     if let GateRequest::Reserve { hold } = request {
-        return reserve(inner, hold, now).await;
+        return (answer(reserve(inner, hold, now).await.map(answer_of)), true);
+    }
+    if let GateRequest::GatewayReserve { hold } = request {
+        return (
+            answer(
+                super::gateway_hold::reserve(inner, hold, now)
+                    .await
+                    .map(answer_of),
+            ),
+            true,
+        );
     }
     let Some(operation) = request.operation() else {
         // `Sync`: the object's own work, then how much is left.
@@ -419,11 +430,11 @@ async fn tell_group(inner: &Rc<Inner>, report: crate::gate::GroupReport, now: Da
 /// its allowance from its group does not cover it, the group is asked for
 /// the shortfall (its answer: a grant, or the refusal of the cap that
 /// binds, this group's or an ancestor's) and the gate judges again.
-async fn reserve(
+pub(super) async fn reserve(
     inner: &Rc<Inner>,
     hold: crate::gate::HoldRequest,
     now: DateTime<Utc>,
-) -> (Result<Response>, bool) {
+) -> std::result::Result<Applied, GateError> {
     let state = &inner.state;
     let judge = |hold: crate::gate::HoldRequest| {
         atomically(state, move |g| g.apply(Operation::Reserve(hold), now))
@@ -488,7 +499,7 @@ async fn reserve(
             alerts::mark_written(&state.id().to_string());
         }
     }
-    (answer(applied.map(answer_of)), true)
+    applied
 }
 
 /// The answer of an operation: its JSON, or the storage's failure (503).

@@ -120,6 +120,23 @@ pub enum GateRequest {
         #[serde(default)]
         users: u64,
     },
+    /// The port's gateway settings as saved.
+    GatewaySettings,
+    /// Save the port's gateway settings (validated by the Worker) whole.
+    SaveGatewaySettings {
+        /// The settings.
+        settings: crate::llm::port_settings::PortSettings,
+        /// `If-Match`, if sent.
+        if_match: Option<String>,
+        /// Who saves them.
+        actor: String,
+    },
+    /// A gateway call's hold under the port's settings and the actions at
+    /// its caps.
+    GatewayReserve {
+        /// The hold.
+        hold: crate::gate::gateway::GatewayHold,
+    },
 }
 
 impl GateRequest {
@@ -185,6 +202,17 @@ impl GateRequest {
             GateRequest::SeedHistory { rows, users } => Operation::SeedHistory { rows, users },
             GateRequest::RetrySetAside => Operation::RetrySetAside,
             GateRequest::Grants { request } => Operation::Grants(request),
+            GateRequest::GatewaySettings => Operation::GatewaySettings,
+            GateRequest::SaveGatewaySettings {
+                settings,
+                if_match,
+                actor,
+            } => Operation::SaveGatewaySettings {
+                settings,
+                if_match,
+                actor,
+            },
+            GateRequest::GatewayReserve { hold } => Operation::GatewayReserve(hold),
             GateRequest::Sync | GateRequest::Allowance { .. } => return None,
         })
     }
@@ -241,6 +269,9 @@ pub fn answer_of(applied: Applied) -> serde_json::Value {
         Outcome::Ticked { expired, pruned } => {
             serde_json::json!({ "expired": expired, "pruned": pruned })
         }
+        Outcome::GatewaySettings(saved) => json(&saved),
+        Outcome::GatewaySave(o) => json(&o),
+        Outcome::GatewayReserve(o) => answered(json(&o)),
     }
 }
 

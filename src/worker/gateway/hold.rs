@@ -10,6 +10,8 @@ use super::super::settings::Settings;
 use super::estimate::Ready;
 use super::provider::Prepared;
 use super::{Call, Held, MAX_ATTEMPTS_PER_KEY};
+use crate::actions::{Acted, ActionTaken, Cap};
+use crate::gate::gateway::{GatewayHold, GatewayReserveOutcome, SavedGatewaySettings};
 use crate::gate::{HoldRequest, HoldState, ReserveOutcome};
 use crate::Budget;
 
@@ -30,7 +32,7 @@ impl Call {
         settings: &Settings,
         ready: &Ready,
         body_hash: &str,
-    ) -> Result<Held, ApiError> {
+    ) -> Result<Reserved, ApiError> {
         let prepared = &ready.prepared;
         let base = ready
             .idempotency_key
@@ -63,24 +65,53 @@ impl Call {
                 estimated_usd,
                 unpriced_estimate: estimated_usd.is_none().then_some((input, output)),
             };
-            let answer = gate.reserve(&hold).await?;
+            let asked = GatewayHold {
+                hold,
+                model: prepared.model.clone(),
+                seen: ready.version,
+                actions: ready.settings.actions(),
+                downgraded: ready.downgraded.is_some(),
+            };
+            let answer = gate.gateway_reserve(&asked).await?;
             let budget = answer.budget.budget;
-            match answer.result {
+            let (result, acted) = match answer.result {
+                GatewayReserveOutcome::Settings { saved } => return Ok(Reserved::Settings(saved)),
+                GatewayReserveOutcome::Downgrade { model, cap } => {
+                    return Ok(Reserved::Downgrade(model, cap))
+                }
+                GatewayReserveOutcome::Throttled { retry_after } => {
+                    self.remember(budget, &answer.load);
+                    return Err(throttled(retry_after));
+                }
+                GatewayReserveOutcome::Refused { cap } => {
+                    self.remember(budget, &answer.load);
+                    return Err(refused_at(cap));
+                }
+                GatewayReserveOutcome::Reserve { outcome, acted, .. } => (outcome, acted),
+            };
+            match result {
                 ReserveOutcome::Held {
                     hold,
                     load,
                     replayed: false,
                 } => {
-                    return Ok(Held {
+                    return Ok(Reserved::Held(Held {
                         reservation_id: hold.id,
                         request_id,
                         budget,
                         load,
-                    })
+                        acted,
+                    }))
                 }
                 // A call under this key was settled: the next attempt.
                 ReserveOutcome::Held { hold, .. } if hold.state != HoldState::Held => continue,
-                refused => return Err(self.refused_hold(budget, refused, prices_down, prepared)),
+                refused => {
+                    let mut error = self.refused_hold(budget, refused, prices_down, prepared);
+                    if let Some(acted) = acted {
+                        action_headers(&mut error.headers, acted);
+                    }
+                    return Err(error);
+                }
             }
         }
         Err(ApiError::conflict(
@@ -129,6 +160,65 @@ impl Call {
         self.remember(budget, &load);
         error
     }
+}
+
+/// What a hold came to, short of an error.
+pub(super) enum Reserved {
+    /// Held.
+    Held(Held),
+    /// The call was prepared under settings no longer the port's: these are.
+    Settings(SavedGatewaySettings),
+    /// An action at this cap sends the call with this cheaper model.
+    Downgrade(String, Cap),
+}
+
+/// The `X-Budget-Action` and `X-Budget-Cap` headers of what an action did.
+pub(super) fn action_headers(headers: &mut Vec<(&'static str, String)>, acted: Acted) {
+    headers.push(("X-Budget-Action", acted.action.as_str().to_owned()));
+    headers.push(("X-Budget-Cap", acted.cap.as_str().to_owned()));
+}
+
+/// 429 `budget-throttled`: the throttle at the soft cap let this minute's
+/// calls through; `Retry-After` is the next minute.
+fn throttled(retry_after: u64) -> ApiError {
+    let mut error = ApiError {
+        retry_after: Some(retry_after),
+        ..ApiError::new(
+            429,
+            "budget-throttled",
+            format!(
+                "the port is above its soft cap and its calls are throttled: retry in {retry_after} s"
+            ),
+        )
+    };
+    action_headers(
+        &mut error.headers,
+        Acted {
+            cap: Cap::Soft,
+            action: ActionTaken::Throttled,
+        },
+    );
+    error
+}
+
+/// 429 `budget-exceeded` by the action at `cap` (`refuse` at the soft cap).
+fn refused_at(cap: Cap) -> ApiError {
+    let mut error = ApiError::new(
+        429,
+        "budget-exceeded",
+        format!(
+            "the port is above its {} cap and its gateway settings refuse calls there",
+            cap.as_str()
+        ),
+    );
+    action_headers(
+        &mut error.headers,
+        Acted {
+            cap,
+            action: ActionTaken::Refused,
+        },
+    );
+    error
 }
 
 /// The ledger request id of a call's `attempt`-th upstream call under one

@@ -38,6 +38,7 @@ mod estimate;
 mod forward;
 mod hold;
 pub mod provider;
+mod saved;
 mod settle;
 pub mod stream;
 
@@ -152,6 +153,8 @@ struct Held {
     request_id: String,
     budget: Budget,
     load: PortLoad,
+    /// What an action at the caps did to the call, if one applied.
+    acted: Option<crate::actions::Acted>,
 }
 
 impl Call {
@@ -262,7 +265,7 @@ impl Call {
             return self.count(req).await;
         }
         let ready = self.ready(req).await;
-        let ready = match ready {
+        let mut ready = match ready {
             Ok(ready) => ready,
             Err(e) => {
                 // An unconfirmed key learns nothing, not even that its
@@ -271,12 +274,28 @@ impl Call {
                 return Err(e);
             }
         };
-        let held = self.hold(&ready).await?;
+        let held = self.hold(&mut ready).await?;
         self.remember(held.budget, &held.load);
         let request_id = held.request_id.clone();
+        let mut headers = Vec::new();
+        if let Some((original, cap)) = &ready.downgraded {
+            headers.push(("X-Budget-Original-Model", original.clone()));
+            hold::action_headers(
+                &mut headers,
+                crate::actions::Acted {
+                    cap: *cap,
+                    action: crate::actions::ActionTaken::Downgraded,
+                },
+            );
+        } else if let Some(acted) = held.acted {
+            hold::action_headers(&mut headers, acted);
+        }
         let call = self.held_call(&ready, held)?;
         let mut response = self.forward(req, ready, call).await?;
         set(&mut response, "x-budget-request-id", &request_id);
+        for (name, value) in &headers {
+            set(&mut response, name, value);
+        }
         Ok(response)
     }
 
@@ -289,26 +308,51 @@ impl Call {
     }
 
     /// The hold, made while the caller's key is confirmed: a key no longer
-    /// valid gets back what was held for it.
-    async fn hold(&mut self, ready: &Ready) -> Result<Held, ApiError> {
-        // A canonical JSON value (ordered by key), as every fingerprint.
-        let body_hash = fingerprint(&json!({
-            "endpoint": self.endpoint.upstream_url_path(self.path_model.as_deref()),
-            "body": hex_digest(&ready.prepared.body),
-        }));
+    /// valid gets back what was held for it. The port's gate may answer
+    /// settings newer than those the call was prepared under, or a cheaper
+    /// model an action at a cap names: the call is prepared again and held
+    /// again (a few rounds at most).
+    async fn hold(&mut self, ready: &mut Ready) -> Result<Held, ApiError> {
         let access = self.access()?;
         let port = self.port.clone();
-        let (held, confirmation) = futures_util::join!(
+        let body_hash = self.body_hash(ready);
+        let (mut reserved, confirmation) = futures_util::join!(
             self.reserve(&access.gate, &access.settings, ready, &body_hash),
             access.confirm(&port)
         );
         if let Err(refused) = confirmation {
-            if let Ok(held) = &held {
+            if let Ok(hold::Reserved::Held(held)) = &reserved {
                 let _ = access.gate.release(&held.reservation_id).await;
             }
             return Err(self.refused(refused));
         }
-        held
+        for _ in 0..4 {
+            match reserved? {
+                hold::Reserved::Held(held) => return Ok(held),
+                hold::Reserved::Settings(saved) => self.prepare_under(ready, saved)?,
+                hold::Reserved::Downgrade(model, cap) => {
+                    self.prepare_downgraded(ready, model, cap)?;
+                }
+            }
+            let body_hash = self.body_hash(ready);
+            reserved = self
+                .reserve(&access.gate, &access.settings, ready, &body_hash)
+                .await;
+        }
+        Err(ApiError::new(
+            503,
+            "unavailable",
+            "the port's gateway settings kept changing under the call; try again",
+        ))
+    }
+
+    /// The fingerprint of the call's request (a canonical JSON value,
+    /// ordered by key, as every fingerprint).
+    fn body_hash(&self, ready: &Ready) -> String {
+        fingerprint(&json!({
+            "endpoint": self.endpoint.upstream_url_path(self.path_model.as_deref()),
+            "body": hex_digest(&ready.prepared.body),
+        }))
     }
 
     /// What settling the held call needs.

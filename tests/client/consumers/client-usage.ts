@@ -4,7 +4,7 @@ import {
   type BudgetClient, type CheckResult, type Reserved, type BudgetApiErrorCode, type PlainUsage,
   type CheckResultUsd, type PriceList, type ModelPrice, type CapStatus,
   verifyAlertSignature, type AlertEvent, type AlertDeliveryStatus,
-  type BudgetUpdate, type Price, type Status, type Wire,
+  type BudgetUpdate, type Price, type Status, type Wire, type CapAction,
 } from 'ai-budget/client';
 import type { BudgetUpdate as CoreBudgetUpdate, Price as CorePrice } from 'ai-budget';
 
@@ -54,6 +54,10 @@ export async function typed(): Promise<void> {
   const states: string[] = (await client.reservations({ state: 'all', limit: 5 })).reservations.map((r) => r.state);
   void states;
   await client.setBudget({ hardCapTokens: 10, period: 'week' }, { ifMatch: (await client.budget()).updatedAt ?? '*' });
+  const gateway = await client.gatewaySettings();
+  const action: CapAction | undefined = gateway.onSoftCap;
+  void action;
+  await client.saveGatewaySettings({ models: ['gpt-4.1*'], onSoftCap: { action: 'throttle', callsPerMinute: 30 }, onHardCap: { action: 'refuse' } }, { ifMatch: gateway.updatedAt ?? '*' });
   const key: string = (await client.issueKey()).key;
   void key;
   const revoked: true = (await client.revokeKey('key_1')).revoked;

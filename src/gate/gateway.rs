@@ -1,0 +1,265 @@
+//! The port's gateway settings (strict mode, default output bound, models,
+//! actions at the caps), saved through the API and bound to the next call,
+//! and the hold a gateway call asks for under them: the settings' version
+//! checked, the actions at the caps applied ([`crate::actions::verdict`]),
+//! a throttle's slots counted, all in the hold's one turn.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::actions::{self, Acted, ActionTaken, Cap, CapActions, Standing, Verdict};
+use crate::llm::port_settings::PortSettings;
+use crate::time::{instant, iso, ms};
+use crate::Decision;
+
+/// The port's gateway settings as saved.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedGatewaySettings {
+    /// The settings.
+    pub settings: PortSettings,
+    /// When they were saved (ISO 8601, unique per save): their `ETag`.
+    pub updated_at: Option<String>,
+    /// Who saved them.
+    pub updated_by: Option<String>,
+    /// Their version (epoch ms of the save; 0: never saved).
+    pub version: i64,
+}
+
+/// What saving the gateway settings came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum GatewaySaveOutcome {
+    /// Saved: the next call is judged under them.
+    Saved {
+        /// As saved.
+        saved: SavedGatewaySettings,
+    },
+    /// `If-Match` named another version: nothing saved.
+    PreconditionFailed {
+        /// The settings in force.
+        saved: SavedGatewaySettings,
+    },
+}
+
+/// A gateway call's hold: the hold, the model it calls, the settings
+/// version the Worker prepared it under, the actions in force.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayHold {
+    /// The hold.
+    pub hold: HoldRequest,
+    /// The model called.
+    pub model: String,
+    /// The settings version the call was prepared under (`None`: unknown).
+    pub seen: Option<i64>,
+    /// The actions at the caps (the port's saved ones over the
+    /// deployment's).
+    pub actions: CapActions,
+    /// The call was downgraded already.
+    pub downgraded: bool,
+}
+
+/// What a gateway call's hold came to.
+// One value per request, moved once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "camelCase")]
+pub enum GatewayReserveOutcome {
+    /// The call was prepared under other settings than the port's: these
+    /// are; nothing was held.
+    Settings {
+        /// The settings in force.
+        saved: SavedGatewaySettings,
+    },
+    /// Hold it again with this cheaper model; nothing was held.
+    Downgrade {
+        /// The cheaper model.
+        model: String,
+        /// The cap.
+        cap: Cap,
+    },
+    /// A throttle's slots of this minute are taken; nothing was held.
+    Throttled {
+        /// Seconds to the next minute.
+        retry_after: u64,
+    },
+    /// The action at the soft cap refuses; nothing was held.
+    Refused {
+        /// The cap.
+        cap: Cap,
+    },
+    /// The hold's own outcome, and the action that let the call on.
+    Reserve {
+        /// The hold's outcome.
+        outcome: ReserveOutcome,
+        /// The action, if one applied.
+        acted: Option<Acted>,
+        /// The settings version in force.
+        version: i64,
+    },
+}
+
+impl<S: Sql> Gate<'_, S> {
+    /// The gateway settings saved for the port (none saved: empty, version 0).
+    pub fn gateway_settings(&self) -> Result<SavedGatewaySettings, GateError> {
+        let row = self.t.one(
+            "SELECT settings, updated_at, updated_by FROM gateway_settings WHERE id = 1",
+            &[],
+        )?;
+        let Some(row) = row else {
+            return Ok(SavedGatewaySettings::default());
+        };
+        let version = row.int("updated_at").unwrap_or(0);
+        Ok(SavedGatewaySettings {
+            settings: row
+                .text("settings")
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_default(),
+            updated_at: Some(iso(instant(version))),
+            updated_by: row.text("updated_by"),
+            version,
+        })
+    }
+
+    /// Saves the port's gateway settings (validated by the caller) whole,
+    /// only over the version `if_match` names (`*` matches any). The
+    /// version is the save's instant, at least a millisecond after the
+    /// one before.
+    pub fn save_gateway_settings(
+        &self,
+        settings: &PortSettings,
+        if_match: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<GatewaySaveOutcome, GateError> {
+        let current = self.gateway_settings()?;
+        if !save::if_match_allows(if_match, current.updated_at.as_deref()) {
+            return Ok(GatewaySaveOutcome::PreconditionFailed { saved: current });
+        }
+        let version = ms(now).max(current.version + 1);
+        let text = serde_json::to_string(settings).map_err(|e| GateError(e.to_string()))?;
+        self.t.exec(
+            "INSERT INTO gateway_settings (id, settings, updated_at, updated_by) \
+             VALUES (1, ?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET \
+             settings = excluded.settings, updated_at = excluded.updated_at, \
+             updated_by = excluded.updated_by",
+            &[text.into(), version.into(), actor.into()],
+        )?;
+        Ok(GatewaySaveOutcome::Saved {
+            saved: self.gateway_settings()?,
+        })
+    }
+
+    /// A gateway call's hold: refused unseen when the call was prepared
+    /// under other settings than the port's; else the actions at the caps
+    /// judge it on where it stands, and a hold they let on is taken as
+    /// [`Gate::reserve`] takes it (a throttle's slot counted once held).
+    pub fn gateway_reserve(
+        &self,
+        req: &GatewayHold,
+        now: DateTime<Utc>,
+    ) -> Result<GatewayReserveOutcome, GateError> {
+        let saved = self.gateway_settings()?;
+        if req.seen.unwrap_or(0) != saved.version {
+            return Ok(GatewayReserveOutcome::Settings { saved });
+        }
+        let now_ms = ms(now);
+        // Without actions nothing depends on the standing: not judged twice.
+        let standing = if req.actions == CapActions::default() {
+            Standing::Under
+        } else {
+            self.standing_of(&req.hold, now)?
+        };
+        let verdict = actions::verdict(
+            &req.actions,
+            standing,
+            &req.model,
+            req.downgraded,
+            now_ms,
+            |minute| self.throttle_taken(minute).unwrap_or(u64::MAX),
+        );
+        let (acted, slot) = match verdict {
+            Verdict::Downgrade { model, cap } => {
+                return Ok(GatewayReserveOutcome::Downgrade { model, cap })
+            }
+            Verdict::Throttled { retry_after } => {
+                return Ok(GatewayReserveOutcome::Throttled { retry_after })
+            }
+            Verdict::Refused { cap } => return Ok(GatewayReserveOutcome::Refused { cap }),
+            Verdict::Proceed { acted, slot } => (acted, slot),
+        };
+        let outcome = self.reserve(&req.hold, now)?;
+        let held = matches!(
+            outcome,
+            ReserveOutcome::Held {
+                replayed: false,
+                ..
+            }
+        );
+        if let (Some(minute), true) = (slot, held) {
+            self.take_throttle_slot(minute)?;
+        }
+        // A refusal is the hard cap's, whatever let the call on.
+        let acted = match &outcome {
+            ReserveOutcome::Refused { refusal, .. } if refusal.scope == "port" => Some(Acted {
+                cap: Cap::Hard,
+                action: ActionTaken::Refused,
+            }),
+            ReserveOutcome::Held { .. } => acted,
+            _ => None,
+        };
+        Ok(GatewayReserveOutcome::Reserve {
+            outcome,
+            acted,
+            version: saved.version,
+        })
+    }
+
+    /// Where a hold stands against the port's caps, judged as the hold
+    /// itself is (its room: raises, rollover, credits).
+    fn standing_of(&self, hold: &HoldRequest, now: DateTime<Utc>) -> Result<Standing, GateError> {
+        self.expire_due(now)?;
+        let (stored, load) = self.budget_load(now)?;
+        let room = self.room_view(&stored, &load, now)?;
+        Ok(
+            match credits::judge_in(&stored.budget, &room, &hold.estimate(), now) {
+                Judged::Decided {
+                    decision: Decision::Refused { .. },
+                    ..
+                } => Standing::OverHard,
+                Judged::Decided {
+                    decision: Decision::Allowed { soft_cap: true, .. },
+                    ..
+                } => Standing::OverSoft,
+                _ => Standing::Under,
+            },
+        )
+    }
+
+    /// Calls a throttle let through in `minute`.
+    fn throttle_taken(&self, minute: i64) -> Result<u64, GateError> {
+        Ok(self
+            .t
+            .one(
+                "SELECT calls FROM throttle_minutes WHERE minute = ?1",
+                &[minute.into()],
+            )?
+            .map_or(0, |row| row.count("calls")))
+    }
+
+    /// Counts one call through in `minute`; earlier minutes are forgotten.
+    fn take_throttle_slot(&self, minute: i64) -> Result<(), GateError> {
+        self.t.exec(
+            "DELETE FROM throttle_minutes WHERE minute < ?1",
+            &[minute.into()],
+        )?;
+        self.t.exec(
+            "INSERT INTO throttle_minutes (minute, calls) VALUES (?1, 1) \
+             ON CONFLICT (minute) DO UPDATE SET calls = calls + 1",
+            &[minute.into()],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,51 @@
+//! A gateway call's hold in the port's object: the gate judges it under
+//! the actions at the port's caps in one turn ([`crate::gate::gateway`]);
+//! a hold short of the port's allowance from its group asks the group as
+//! any reservation does.
+
+use std::rc::Rc;
+
+use chrono::{DateTime, Utc};
+
+use super::object::{self, Inner};
+use super::storage::atomically;
+use crate::gate::gateway::{GatewayHold, GatewayReserveOutcome};
+use crate::gate::{Applied, GateError, Operation, Outcome, ReserveOutcome};
+use crate::worker::alerts::outbox as alerts;
+
+/// A gateway call's hold: judged under the actions at the port's caps in
+/// one turn; a hold they let on that the port's allowance from its group
+/// does not cover goes the way of [`object::reserve`] (asking the group).
+pub(super) async fn reserve(
+    inner: &Rc<Inner>,
+    hold: GatewayHold,
+    now: DateTime<Utc>,
+) -> std::result::Result<Applied, GateError> {
+    let plain = hold.hold.clone();
+    let applied = atomically(&inner.state, move |g| {
+        g.apply(Operation::GatewayReserve(hold), now)
+    })?;
+    if applied.alerts > 0 {
+        alerts::mark_written(&inner.state.id().to_string());
+    }
+    let Outcome::GatewayReserve(GatewayReserveOutcome::Reserve {
+        outcome: ReserveOutcome::Short { .. },
+        acted,
+        version,
+    }) = applied.result
+    else {
+        return Ok(applied);
+    };
+    let asked = object::reserve(inner, plain, now).await?;
+    let Outcome::Reserve(outcome) = asked.result else {
+        return Ok(asked);
+    };
+    Ok(Applied {
+        result: Outcome::GatewayReserve(GatewayReserveOutcome::Reserve {
+            outcome,
+            acted,
+            version,
+        }),
+        ..asked
+    })
+}
