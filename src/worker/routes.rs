@@ -14,8 +14,7 @@ use worker::{Method, Request, Response};
 
 use super::api::{
     admin_keys, alerts, audit, budgets, credits, gateway_settings, groups, holds, keys, metrics,
-    ports, prices,
-    reports, usage, Ctx,
+    ports, prices, reports, usage, Ctx,
 };
 use super::http::ApiError;
 use crate::access::Role;
@@ -406,13 +405,19 @@ pub static ROUTES: &[Route] = &[
     api(GET, "/v1/audit", Auth::Admin(VIEWER), |c, _, r| {
         Box::pin(audit::list(c, r))
     }),
-    api(GET, "/v1/ports/{port}/gateway", Auth::Admin(VIEWER), |c, p, _| {
-        Box::pin(gateway_settings::get(c, p.port()))
-    })
+    api(
+        GET,
+        "/v1/ports/{port}/gateway",
+        Auth::Admin(VIEWER),
+        |c, p, _| Box::pin(gateway_settings::get(c, p.port())),
+    )
     .without_budget_state(),
-    api(PUT, "/v1/ports/{port}/gateway", Auth::Admin(EDITOR), |c, p, r| {
-        Box::pin(gateway_settings::put(c, p.port(), r))
-    })
+    api(
+        PUT,
+        "/v1/ports/{port}/gateway",
+        Auth::Admin(EDITOR),
+        |c, p, r| Box::pin(gateway_settings::put(c, p.port(), r)),
+    )
     .without_budget_state(),
 ];
 
