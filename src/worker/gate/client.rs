@@ -76,6 +76,7 @@ impl GateClient {
     /// not be reached or restarted under it. Test faults ride on the first
     /// attempt only, so a fault is one lost answer, not a lost port.
     async fn call<T: DeserializeOwned>(&self, request: &GateRequest) -> Result<T, StoreError> {
+        super::tally::count(super::tally::Work::Json);
         let body = serde_json::to_string(request).map_err(|e| StoreError::Failed(e.to_string()))?;
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
@@ -86,6 +87,7 @@ impl GateClient {
             }
             match self.send(&body, attempt == 0).await {
                 Ok(Sent::Answer(text)) => {
+                    super::tally::count(super::tally::Work::Json);
                     return serde_json::from_str(&text).map_err(|e| {
                         StoreError::Failed(format!(
                             "port {}'s gate answered {text}: {e}",
@@ -118,6 +120,7 @@ impl GateClient {
             .with_body(Some(body.into()));
         let req = Request::new_with_init("https://gate/", &init).map_err(|e| e.to_string())?;
         let stub = self.stub.borrow().clone();
+        super::tally::count(super::tally::Work::ObjectTrip);
         let mut response = stub
             .fetch_with_request(req)
             .await

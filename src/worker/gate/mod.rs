@@ -8,5 +8,6 @@ mod courier;
 pub mod object;
 pub mod protocol;
 pub mod storage;
+pub mod tally;
 
 pub use client::GateClient;

@@ -71,6 +71,8 @@ pub(super) struct Inner {
     pub(super) alarm_at: Cell<Option<f64>>,
     /// The alert outbox is being handed to the queue.
     pub(super) alerts_sending: Cell<bool>,
+    /// Changes are being gathered for one delivery (`courier::after_change`).
+    pub(super) gathering: Cell<bool>,
     /// A reservation is asking the port's group for allowance since this
     /// runtime instant (ms; 0: none): the others short of it wait for that
     /// answer instead of asking too (for 2 s at most, should it be lost).
@@ -82,6 +84,7 @@ fn seams_on(env: &Env) -> bool {
 }
 
 fn json_answer<T: Serialize>(status: u16, value: &T) -> Result<Response> {
+    super::tally::count(super::tally::Work::Json);
     Ok(Response::from_json(value)?.with_status(status))
 }
 
@@ -123,6 +126,7 @@ impl DurableObject for PortGate {
                 courier: RefCell::new(Courier::default()),
                 alarm_at: Cell::new(None),
                 alerts_sending: Cell::new(false),
+                gathering: Cell::new(false),
                 asking: Cell::new(0.0),
             }),
         }
@@ -161,7 +165,10 @@ impl DurableObject for PortGate {
             .text()
             .await
             .map_err(|e| e.to_string())
-            .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+            .and_then(|text| {
+                super::tally::count(super::tally::Work::Json);
+                serde_json::from_str(&text).map_err(|e| e.to_string())
+            })
         {
             Ok(request) => request,
             Err(e) => return failure(format!("the gate request is not valid: {e}")),

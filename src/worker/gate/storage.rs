@@ -18,9 +18,33 @@ thread_local! {
 }
 
 /// A Durable Object's SQL storage as the gate's [`Sql`].
-#[derive(Clone)]
+///
+/// Within one of [`atomically`]'s transactions a read asked again with the same parameters, and
+/// no write in between, is answered from memory (the operations read the
+/// port's load, credits and raises more than once): nothing else runs in
+/// the object during the synchronous transaction, so the answer is the
+/// one the storage would give. Any other statement forgets every answer.
 pub struct ObjectSql {
     sql: SqlStorage,
+    /// The reads of the transaction (`None` outside [`atomically`]'s own).
+    reads: Option<RefCell<Vec<Read>>>,
+}
+
+impl Clone for ObjectSql {
+    /// The same storage, with no reads remembered.
+    fn clone(&self) -> ObjectSql {
+        ObjectSql {
+            sql: self.sql.clone(),
+            reads: self.reads.as_ref().map(|_| RefCell::default()),
+        }
+    }
+}
+
+/// A read's statement, parameters and rows.
+struct Read {
+    sql: String,
+    params: Vec<Value>,
+    rows: Vec<Row>,
 }
 
 impl ObjectSql {
@@ -28,8 +52,47 @@ impl ObjectSql {
     pub fn of(state: &State) -> ObjectSql {
         ObjectSql {
             sql: state.storage().sql(),
+            reads: None,
         }
     }
+
+    /// The storage of `state` for one synchronous transaction: its reads
+    /// remembered until its next write.
+    fn for_transaction(state: &State) -> ObjectSql {
+        ObjectSql {
+            sql: state.storage().sql(),
+            reads: Some(RefCell::default()),
+        }
+    }
+
+    fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        super::tally::count(super::tally::Work::SqlStatement);
+        let bindings: Vec<SqlStorageValue> = params.iter().map(bind).collect();
+        let cursor = self
+            .sql
+            .exec(sql, bindings)
+            .map_err(|e| SqlError(e.to_string()))?;
+        let names = cursor.column_names();
+        let mut rows = Vec::new();
+        for raw in cursor.raw() {
+            let values = raw.map_err(|e| SqlError(e.to_string()))?;
+            rows.push(Row::new(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(values.into_iter().map(read))
+                    .collect(),
+            ));
+        }
+        Ok(rows)
+    }
+}
+
+/// True for a statement that only reads.
+fn reads_only(sql: &str) -> bool {
+    sql.trim_start()
+        .get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case("select"))
 }
 
 fn bind(value: &Value) -> SqlStorageValue {
@@ -56,23 +119,26 @@ fn read(value: SqlStorageValue) -> Value {
 
 impl Sql for ObjectSql {
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
-        let bindings: Vec<SqlStorageValue> = params.iter().map(bind).collect();
-        let cursor = self
-            .sql
-            .exec(sql, bindings)
-            .map_err(|e| SqlError(e.to_string()))?;
-        let names = cursor.column_names();
-        let mut rows = Vec::new();
-        for raw in cursor.raw() {
-            let values = raw.map_err(|e| SqlError(e.to_string()))?;
-            rows.push(Row::new(
-                names
-                    .iter()
-                    .cloned()
-                    .zip(values.into_iter().map(read))
-                    .collect(),
-            ));
+        let Some(reads) = &self.reads else {
+            return self.run(sql, params);
+        };
+        if !reads_only(sql) {
+            reads.borrow_mut().clear();
+            return self.run(sql, params);
         }
+        if let Some(known) = reads
+            .borrow()
+            .iter()
+            .find(|r| r.sql == sql && r.params == params)
+        {
+            return Ok(known.rows.clone());
+        }
+        let rows = self.run(sql, params)?;
+        reads.borrow_mut().push(Read {
+            sql: sql.to_owned(),
+            params: params.to_vec(),
+            rows: rows.clone(),
+        });
         Ok(rows)
     }
 }
@@ -84,7 +150,8 @@ pub fn atomically<T: 'static>(
     state: &State,
     op: impl FnOnce(&Gate<'_, ObjectSql>) -> Result<T, GateError> + 'static,
 ) -> Result<T, GateError> {
-    let sql = ObjectSql::of(state);
+    super::tally::count(super::tally::Work::Transaction);
+    let sql = ObjectSql::for_transaction(state);
     let id = state.id().to_string();
     let migrated = MIGRATED.with(|m| m.borrow().contains(&id));
     let out: Rc<RefCell<Option<Result<T, GateError>>>> = Rc::new(RefCell::new(None));

@@ -47,6 +47,7 @@ use worker::{Context, Method, Request, Response};
 
 use super::bindings::Bindings;
 use super::budget_state::BudgetState;
+use super::gate::tally::Tally;
 use super::http::{set, ApiError};
 use super::ids::{fingerprint, random_id};
 use super::input;
@@ -75,6 +76,8 @@ pub async fn handle(req: &mut Request, bindings: Bindings, ctx: Context) -> Resp
             ApiError::not_found("no gateway route for this path"),
         );
     };
+    // Under the test seams the answer tells the work the call caused.
+    let tally = bindings.seams.then(Tally::now);
     let config = GatewayConfig::from_env(&bindings.env);
     // Errors before the provider is known come in OpenAI's format.
     let provider = config.dialect(&target.provider).unwrap_or(Provider::OpenAi);
@@ -94,8 +97,22 @@ pub async fn handle(req: &mut Request, bindings: Bindings, ctx: Context) -> Resp
             state.apply(&mut response);
         }
     }
+    if let Some(start) = tally {
+        let now = Tally::now();
+        let shown = format!(
+            "path {}; total {}",
+            now.since(&start).header_value(),
+            now.header_value()
+        );
+        set(&mut response, OPERATIONS_HEADER, &shown);
+    }
     response
 }
+
+/// The answer's header (test seams only) with the work the call caused
+/// before its answer (`path ...`) and the isolate's tally (`total ...`),
+/// as [`Tally::header_value`] writes them.
+pub const OPERATIONS_HEADER: &str = "x-test-operations";
 
 /// A provider-format error answer.
 fn provider_error(provider: Provider, error: ApiError) -> Response {
@@ -350,5 +367,6 @@ fn asks_for_events(req: &Request) -> bool {
 /// SHA-256 (hex) of bytes.
 fn hex_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
+    super::gate::tally::count(super::gate::tally::Work::Digest);
     hex::encode(Sha256::digest(bytes))
 }
