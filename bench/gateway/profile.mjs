@@ -67,7 +67,7 @@ async function gateway(vars, options = {}) {
     const res = await fetch(url, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body });
     if (res.status !== 200) throw new Error(`${res.status} ${await res.text()}`);
     await res.arrayBuffer();
-    return res.headers.get("x-test-operations");
+    return res.headers;
   };
   return { g, call, url };
 }
@@ -84,20 +84,23 @@ const show = (t, n = 1) => Object.entries(t).map(([k, v]) => `${k}=${+(v / n).to
   for (let i = 0; i < 50; i++) await call();
   await settled(g.worker, port, { timeoutMs: 30_000 });
   await pause(300);
-  const totalOf = async () => {
-    const res = await fetch(url, { method: "POST", body: "{}" }); // refused before any I/O
+  // A request refused before any I/O, asking for an earlier call's tally.
+  const probe = async (of) => {
+    const res = await fetch(url, { method: "POST", body: "{}", headers: of ? { "x-test-operations-of": of } : {} });
     await res.arrayBuffer();
-    return tally(res.headers.get("x-test-operations").split("; total ")[1]);
+    return res.headers;
   };
-  const before = await totalOf();
+  const before = tally((await probe()).get("x-test-isolate"));
   const first = await call();
   await pause(300);
+  const whole = (await probe(first.get("x-budget-request-id"))).get("x-test-operations-of");
   for (let i = 1; i < CALLS; i++) await call();
   await pause(500);
-  const after = await totalOf();
-  const whole = Object.fromEntries(Object.keys(after).map((k) => [k, after[k] - before[k]]));
-  console.log(`work on one warm call's path (request to answer): ${show(tally(first.split("; total ")[0].replace(/^path /, "")))}`);
-  console.log(`work per call, path and after the answer (${CALLS} calls): ${show(whole, CALLS)}`);
+  const after = tally((await probe()).get("x-test-isolate"));
+  const all = Object.fromEntries(Object.keys(after).map((k) => [k, after[k] - before[k]]));
+  console.log(`one warm call, its own work to its answer:  ${first.get("x-test-operations")}`);
+  console.log(`one warm call, its own work with what followed its answer: ${whole}`);
+  console.log(`the isolate's work per call over ${CALLS} calls (objects' own included): ${show(all, CALLS)}`);
   await settled(g.worker, port, { timeoutMs: 30_000 });
   await g.stop();
 }

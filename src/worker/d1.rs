@@ -145,9 +145,11 @@ impl D1 {
             let outcome: Result<Vec<Vec<Row>>, String> = match self.faults.before(point) {
                 Some(injected) => Err(injected),
                 None => match {
-                    use super::gate::tally::{count, count_n, Work};
-                    count(Work::D1Batch);
-                    count_n(Work::D1Statement, statements.len() as u64);
+                    use super::gate::tally::Work;
+                    self.faults.count(Work::D1Batch);
+                    self.faults
+                        .work
+                        .add(Work::D1Statement, statements.len() as u64);
                     self.db.batch(statements)
                 }
                 .await

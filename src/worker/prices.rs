@@ -100,7 +100,10 @@ impl Settings {
     }
 
     async fn price_entry(&self, model: &str) -> Result<Option<Option<Price>>, StoreError> {
-        Ok(self.remembered_entry(model).await?.and_then(|v| entry_of(&v)))
+        Ok(self
+            .remembered_entry(model)
+            .await?
+            .and_then(|v| entry_of(&v)))
     }
 
     /// The versions of `model`'s price: the shipped one, then the

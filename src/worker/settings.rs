@@ -101,7 +101,7 @@ impl Settings {
         if let Some(injected) = self.faults.before("kv.read") {
             return Err(kv_error(injected));
         }
-        super::gate::tally::count(super::gate::tally::Work::KvRead);
+        self.faults.count(super::gate::tally::Work::KvRead);
         self.kv.get(key).text().await.map_err(kv_error)
     }
 
@@ -116,7 +116,7 @@ impl Settings {
         if let Some(text) = cache::price(key, now) {
             return Ok(text);
         }
-        super::gate::tally::count(super::gate::tally::Work::KvRead);
+        self.faults.count(super::gate::tally::Work::KvRead);
         let text = self.kv.get(key).text().await.map_err(kv_error)?;
         cache::remember_price(key, text.clone(), now);
         Ok(text)

@@ -34,6 +34,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 use super::courier;
 use super::protocol::{answer_of, GateFailure, GateRequest, SyncAnswer};
 use super::storage::atomically;
+use super::tally::{Tally, WORK_HEADER};
 use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
 use crate::gate::wake::Courier;
 use crate::gate::{
@@ -161,19 +162,27 @@ impl DurableObject for PortGate {
         // past 2^53 - 1 (a money bound of an absurd call) arrives exactly, and
         // the gate refuses it as `total-too-large` instead of the transport
         // failing on a number JavaScript cannot hold.
-        let request: GateRequest = match req
-            .text()
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|text| {
-                super::tally::count(super::tally::Work::Json);
-                serde_json::from_str(&text).map_err(|e| e.to_string())
-            })
-        {
-            Ok(request) => request,
-            Err(e) => return failure(format!("the gate request is not valid: {e}")),
-        };
-        let (answer, changed) = operate(inner, request, now, &faults).await;
+        let request: GateRequest =
+            match req
+                .text()
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|text| {
+                    super::tally::count(super::tally::Work::Json);
+                    serde_json::from_str(&text).map_err(|e| e.to_string())
+                }) {
+                Ok(request) => request,
+                Err(e) => return failure(format!("the gate request is not valid: {e}")),
+            };
+        // Under the test seams the answer tells the SQL the operation ran
+        // (from here on: no other request's work runs in between, unless
+        // the operation waits on a group).
+        let tally = seams.then(Tally::now);
+        let (mut answer, changed) = operate(inner, request, now, &faults).await;
+        if let (Some(start), Ok(response)) = (tally, &mut answer) {
+            let ran = Tally::now().since(&start).object_side();
+            let _ = response.headers_mut().set(WORK_HEADER, &ran);
+        }
         if changed {
             courier::after_change(inner);
         }
