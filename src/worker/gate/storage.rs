@@ -9,7 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{SqlStorage, SqlStorageValue, State};
 
 use crate::gate::{Gate, GateError};
-use crate::sql::{Row, Sql, SqlError, Value};
+use crate::sql::{reads_only, written_table, Row, Sql, SqlError, Value};
 
 thread_local! {
     /// The objects (by id) whose storage this isolate brought to the newest
@@ -19,11 +19,13 @@ thread_local! {
 
 /// A Durable Object's SQL storage as the gate's [`Sql`].
 ///
-/// Within one of [`atomically`]'s transactions a read asked again with the same parameters, and
-/// no write in between, is answered from memory (the operations read the
-/// port's load, credits and raises more than once): nothing else runs in
-/// the object during the synchronous transaction, so the answer is the
-/// one the storage would give. Any other statement forgets every answer.
+/// Within one of [`atomically`]'s transactions a read asked again with the
+/// same parameters, and no write to a table it names in between, is
+/// answered from memory (the operations read the port's load, credits and
+/// raises more than once): nothing else runs in the object during the
+/// synchronous transaction, and the gate's schema has no triggers, so the
+/// answer is the one the storage would give. A write forgets every read
+/// whose text names its table (every read, when the table is not clear).
 pub struct ObjectSql {
     sql: SqlStorage,
     /// The reads of the transaction (`None` outside [`atomically`]'s own).
@@ -88,13 +90,6 @@ impl ObjectSql {
     }
 }
 
-/// True for a statement that only reads.
-fn reads_only(sql: &str) -> bool {
-    sql.trim_start()
-        .get(..6)
-        .is_some_and(|s| s.eq_ignore_ascii_case("select"))
-}
-
 fn bind(value: &Value) -> SqlStorageValue {
     match value {
         Value::Null => SqlStorageValue::Null,
@@ -123,7 +118,15 @@ impl Sql for ObjectSql {
             return self.run(sql, params);
         };
         if !reads_only(sql) {
-            reads.borrow_mut().clear();
+            match written_table(sql) {
+                Some(table) => {
+                    let table = table.to_ascii_lowercase();
+                    reads
+                        .borrow_mut()
+                        .retain(|r| !r.sql.to_ascii_lowercase().contains(&table));
+                }
+                None => reads.borrow_mut().clear(),
+            }
             return self.run(sql, params);
         }
         if let Some(known) = reads
