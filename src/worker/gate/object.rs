@@ -72,8 +72,11 @@ pub(super) struct Inner {
     pub(super) alarm_at: Cell<Option<f64>>,
     /// The alert outbox is being handed to the queue.
     pub(super) alerts_sending: Cell<bool>,
-    /// Changes are being gathered for one delivery (`courier::after_change`).
+    /// What changes owe is being carried out (`courier::after_change`);
+    /// changes made meanwhile join it.
     pub(super) gathering: Cell<bool>,
+    /// Changes made by this instance, counted (for `gathering`).
+    pub(super) changes: Cell<u64>,
     /// A reservation is asking the port's group for allowance since this
     /// runtime instant (ms; 0: none): the others short of it wait for that
     /// answer instead of asking too (for 2 s at most, should it be lost).
@@ -128,6 +131,7 @@ impl DurableObject for PortGate {
                 alarm_at: Cell::new(None),
                 alerts_sending: Cell::new(false),
                 gathering: Cell::new(false),
+                changes: Cell::new(0),
                 asking: Cell::new(0.0),
             }),
         }
