@@ -112,6 +112,7 @@ once=(
   tests/gateway/providers.test.mjs      # the provider table's routes, dialects and keys
   tests/gateway/responses.test.mjs      # the Responses API relayed and counted from its usage
   tests/gateway/telemetry.test.mjs      # each call's log line: names and amounts, no period figure
+  tests/gateway/work.test.mjs           # the work a call causes, counted: no period figure
   tests/admin/alerts.test.mjs           # thresholds, webhooks and deliveries on the page
   tests/admin/caps.test.mjs             # caps shown, previewed and saved: counts, no reset
   tests/admin/gateway.test.mjs          # gateway settings shown and saved: no period figure

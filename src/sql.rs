@@ -176,3 +176,66 @@ pub fn assignments(columns: &[&str], from: usize, skip: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The table an `INSERT INTO`, `UPDATE` or `DELETE FROM` statement writes,
+/// when its text says so plainly.
+pub fn written_table(sql: &str) -> Option<&str> {
+    let mut words = sql.split_whitespace();
+    let first = words.next()?;
+    let table = if first.eq_ignore_ascii_case("insert") || first.eq_ignore_ascii_case("delete") {
+        let into = words.next()?;
+        if !(into.eq_ignore_ascii_case("into") || into.eq_ignore_ascii_case("from")) {
+            return None;
+        }
+        words.next()?
+    } else if first.eq_ignore_ascii_case("update") {
+        words.next()?
+    } else {
+        return None;
+    };
+    let table = table.split('(').next()?;
+    (!table.is_empty() && table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then_some(table)
+}
+
+/// True for a statement that only reads.
+pub fn reads_only(sql: &str) -> bool {
+    sql.trim_start()
+        .get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case("select"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{reads_only, written_table};
+
+    #[test]
+    fn a_statement_reads_or_names_the_table_it_writes() {
+        assert!(reads_only("  select value FROM meta WHERE key = ?1"));
+        assert!(!reads_only(
+            "WITH x AS (SELECT 1) INSERT INTO meta SELECT * FROM x"
+        ));
+        assert!(!reads_only("INSERT INTO meta (key) VALUES (?1)"));
+        assert_eq!(
+            written_table("INSERT INTO holds (id) VALUES (?1)"),
+            Some("holds")
+        );
+        assert_eq!(
+            written_table("insert into counters(period) VALUES (?1)"),
+            Some("counters")
+        );
+        assert_eq!(written_table("UPDATE holds SET state = ?2"), Some("holds"));
+        assert_eq!(
+            written_table("DELETE FROM entries WHERE seq = ?1"),
+            Some("entries")
+        );
+        // Not plain: every remembered read is forgotten.
+        assert_eq!(
+            written_table("INSERT OR REPLACE INTO meta VALUES (?1, ?2)"),
+            None
+        );
+        assert_eq!(written_table("WITH x AS (SELECT 1) DELETE FROM meta"), None);
+        assert_eq!(written_table("UPDATE \"holds\" SET state = ?2"), None);
+        assert_eq!(written_table("CREATE TABLE t (a)"), None);
+    }
+}

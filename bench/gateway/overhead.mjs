@@ -9,6 +9,7 @@
 // BENCH_BASELINE=<another build's index.js> also runs that build of the
 // Worker side by side (its own workerd, upstream, D1 and KV), interleaved
 // with the current one, so a change is measured under the same load.
+import { readFileSync } from "node:fs";
 import { startGateway, openPort, settled, OPENAI_KEY } from "../../tests/gateway/harness.mjs";
 
 const CALLS = Number(process.argv[2] ?? 300);
@@ -21,8 +22,9 @@ const g = await startGateway({ vars });
 g.worker.now = null;
 const port = "bench";
 const key = await openPort(g.worker, port, { softCapTokens: 1e12, hardCapTokens: 1e12 });
-// The baseline is a build from before the ports' gates: no Durable Objects.
-const b = BASELINE ? await startGateway({ vars, scriptPath: BASELINE, gate: false }) : undefined;
+// A baseline from before the ports' gates has no Durable Objects.
+const baselineGated = BASELINE && readFileSync(BASELINE, "utf8").includes("PortGate");
+const b = BASELINE ? await startGateway({ vars, scriptPath: BASELINE, gate: baselineGated }) : undefined;
 if (b) b.worker.now = null;
 const baseKey = b ? await openPort(b.worker, port, { softCapTokens: 1e12, hardCapTokens: 1e12 }) : undefined;
 
@@ -126,8 +128,9 @@ const streamed = await measure(true);
 await settled(g.worker, port, { timeoutMs: 30_000 });
 const bare = await floor();
 const gate = await gateAlone();
-// The baseline keeps its holds in D1.
-for (const deadline = Date.now() + 30_000; b && Date.now() < deadline; ) {
+// A baseline from before the gates keeps its holds in D1.
+if (b && baselineGated) await settled(b.worker, port, { timeoutMs: 30_000 });
+for (const deadline = Date.now() + 30_000; b && !baselineGated && Date.now() < deadline; ) {
   const [open] = await b.worker.sql("SELECT COUNT(*) AS n FROM reservations WHERE port_id = ? AND state = 'held'", port);
   if (open.n === 0) break;
   await new Promise((r) => setTimeout(r, 50));

@@ -108,18 +108,14 @@ pub struct AfterChange {
 }
 
 /// The rule after a change: ledger entries go to D1 at once; a change of
-/// holds alone waits for the alarm, within [`SNAPSHOT_DELAY_MS`], unless
-/// an alarm already comes that soon (`alarm_at`).
+/// holds alone waits for the alarm, within [`SNAPSHOT_DELAY_MS`]. The
+/// alarm is set again unless one already comes that soon (`alarm_at`):
+/// that one sets the next from everything then (a busy port decides its
+/// next wake about once a [`SNAPSHOT_DELAY_MS`], not once a call).
 pub fn after_change(pending_entries: u64, alarm_at: Option<i64>, now: i64) -> AfterChange {
-    if pending_entries > 0 {
-        return AfterChange {
-            deliver: true,
-            schedule: true,
-        };
-    }
     let soon = alarm_at.is_some_and(|at| at <= now + SNAPSHOT_DELAY_MS);
     AfterChange {
-        deliver: false,
+        deliver: pending_entries > 0,
         schedule: !soon,
     }
 }
@@ -389,6 +385,9 @@ mod tests {
     #[test]
     fn a_change_of_holds_alone_waits_for_a_near_alarm() {
         assert!(after_change(3, Some(0), 0).deliver);
+        let near = after_change(3, Some(500), 0);
+        assert!(near.deliver && !near.schedule, "the near alarm schedules");
+        assert!(after_change(3, None, 0).schedule);
         let quiet = after_change(0, Some(500), 0);
         assert!(!quiet.deliver && !quiet.schedule);
         assert!(after_change(0, Some(5_000), 0).schedule);

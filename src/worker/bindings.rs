@@ -124,6 +124,12 @@ impl Bindings {
     /// # Errors
     /// When the Worker has no `GATE` binding.
     pub fn gate(&self, port: &str) -> Result<GateClient, StoreError> {
-        GateClient::new(&self.env, port, self.clock, self.fault_header.clone())
+        GateClient::new(
+            &self.env,
+            port,
+            self.clock,
+            self.fault_header.clone(),
+            self.faults.clone(),
+        )
     }
 }

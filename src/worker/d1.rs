@@ -144,7 +144,16 @@ impl D1 {
             attempts.0.push(attempt_id);
             let outcome: Result<Vec<Vec<Row>>, String> = match self.faults.before(point) {
                 Some(injected) => Err(injected),
-                None => match self.db.batch(statements).await {
+                None => match {
+                    use super::gate::tally::Work;
+                    self.faults.count(Work::D1Batch);
+                    self.faults
+                        .work
+                        .add(Work::D1Statement, statements.len() as u64);
+                    self.db.batch(statements)
+                }
+                .await
+                {
                     Ok(results) => match self.faults.after(point) {
                         Some(injected) => Err(injected),
                         None => {

@@ -26,7 +26,9 @@
 //! `d1:down` (every D1 call of the object fails: its first-start import and
 //! its deliveries) and `d1:up`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+
+use super::gate::tally::{finished, Counts, Work};
 
 /// When an injected fault strikes relative to the real call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,12 +40,39 @@ enum Mode {
     Overloaded,
 }
 
-/// The faults one request asked for (empty in production).
+/// The faults one request asked for (empty in production), and the tally
+/// of the work it caused (shown under the test seams only).
 #[derive(Debug, Default)]
 pub struct Faults {
     faults: Vec<(String, Mode, Cell<u32>)>,
     /// Every `point:mode` as written, for sticky switches.
     written: Vec<(String, String)>,
+    /// The work the request caused.
+    pub work: Counts,
+    /// The label its tally is kept under when the request is done (with
+    /// everything it left for after its answer), if any.
+    label: RefCell<Option<String>>,
+}
+
+impl Faults {
+    /// Counts one piece of the request's work.
+    pub fn count(&self, work: Work) {
+        self.work.add(work, 1);
+    }
+
+    /// Keeps the request's tally under `label` once it is done (test
+    /// seams: [`crate::worker::gate::tally::finished_tally`]).
+    pub fn label(&self, label: &str) {
+        self.label.replace(Some(label.to_owned()));
+    }
+}
+
+impl Drop for Faults {
+    fn drop(&mut self) {
+        if let Some(label) = self.label.take() {
+            finished(label, self.work.tally());
+        }
+    }
 }
 
 /// The message of an injected transient failure: one of D1's retryable ones.
@@ -88,7 +117,12 @@ impl Faults {
                 (point.to_owned(), mode, Cell::new(0))
             })
             .collect();
-        Faults { faults, written }
+        Faults {
+            faults,
+            written,
+            work: Counts::default(),
+            label: RefCell::new(None),
+        }
     }
 
     /// The mode a sticky switch was set to (`outbox:down` gives `down`).

@@ -14,5 +14,6 @@ pub fn random_id(prefix: &str) -> String {
 /// body, so a replay with another body is told apart from a retry.
 pub fn fingerprint(value: &serde_json::Value) -> String {
     // serde_json's map is ordered by key: the text is canonical.
+    super::gate::tally::count(super::gate::tally::Work::Digest);
     hex::encode(Sha256::digest(value.to_string().as_bytes()))
 }

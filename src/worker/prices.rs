@@ -4,8 +4,10 @@
 //! for a shipped model deleted). One key per model, so two admins changing
 //! two models at once never lose either change.
 //!
-//! KV reaches other locations within about a minute: a price change binds
-//! calls settled after it within that delay. Rows keep the cost they were
+//! KV reaches other locations within about a minute, and an isolate uses
+//! what it read for 10 s more (`gateway::cache::PRICE_TTL_MS`): a price
+//! change binds calls settled after it within that delay (in the isolate
+//! that saved it, at once). Rows keep the cost they were
 //! priced at, so a later change never rewrites the ledger.
 //!
 //! A change is a version in force from the instant it was saved
@@ -79,6 +81,8 @@ fn apply(table: &mut PriceTable, model: &str, entry: Option<Price>) {
 }
 
 impl Settings {
+    /// `model`'s KV entry, read now (for a change, which keeps it as the
+    /// version before).
     async fn raw_entry(&self, model: &str) -> Result<Option<Value>, StoreError> {
         Ok(self
             .read(&format!("{PREFIX}{model}"))
@@ -86,14 +90,26 @@ impl Settings {
             .and_then(|text| serde_json::from_str::<Value>(&text).ok()))
     }
 
+    /// `model`'s KV entry as the isolate remembers it (for pricing a call:
+    /// see `gateway::cache` for how stale it may be).
+    async fn remembered_entry(&self, model: &str) -> Result<Option<Value>, StoreError> {
+        Ok(self
+            .read_price(&format!("{PREFIX}{model}"))
+            .await?
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok()))
+    }
+
     async fn price_entry(&self, model: &str) -> Result<Option<Option<Price>>, StoreError> {
-        Ok(self.raw_entry(model).await?.and_then(|v| entry_of(&v)))
+        Ok(self
+            .remembered_entry(model)
+            .await?
+            .and_then(|v| entry_of(&v)))
     }
 
     /// The versions of `model`'s price: the shipped one, then the
     /// deployment's (the one before the last change, and the last).
     async fn history_of(&self, model: &str) -> Result<Option<PriceHistory>, StoreError> {
-        let entry = self.raw_entry(model).await?;
+        let entry = self.remembered_entry(model).await?;
         let shipped = default_prices();
         let own = shipped.iter().any(|(m, _)| m == model);
         if entry.is_none() && !own {

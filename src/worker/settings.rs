@@ -32,6 +32,7 @@ use worker::kv::KvStore;
 
 use super::d1::StoreError;
 use super::fault::Faults;
+use super::gateway::cache;
 use super::ids::random_id;
 use crate::gate::StoredBudget;
 
@@ -70,6 +71,7 @@ pub struct IssuedKey {
 
 /// SHA-256 (hex) of a secret.
 pub fn hash_secret(secret: &str) -> String {
+    super::gate::tally::count(super::gate::tally::Work::Digest);
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
@@ -110,7 +112,25 @@ impl Settings {
         if let Some(injected) = self.faults.before("kv.read") {
             return Err(kv_error(injected));
         }
+        self.faults.count(super::gate::tally::Work::KvRead);
         self.kv.get(key).text().await.map_err(kv_error)
+    }
+
+    /// A price entry's KV text, as this isolate read it less than
+    /// [`cache::PRICE_TTL_MS`] ago, else read now (an injected `kv.read`
+    /// fault strikes all the same).
+    pub(crate) async fn read_price(&self, key: &str) -> Result<Option<String>, StoreError> {
+        if let Some(injected) = self.faults.before("kv.read") {
+            return Err(kv_error(injected));
+        }
+        let now = super::clock::system_ms();
+        if let Some(text) = cache::price(key, now) {
+            return Ok(text);
+        }
+        self.faults.count(super::gate::tally::Work::KvRead);
+        let text = self.kv.get(key).text().await.map_err(kv_error)?;
+        cache::remember_price(key, text.clone(), now);
+        Ok(text)
     }
 
     pub(crate) async fn write(&self, key: &str, value: String) -> Result<(), StoreError> {
@@ -228,14 +248,18 @@ impl Settings {
         if let Some(injected) = self.faults.before("kv.write") {
             return Err(kv_error(injected));
         }
-        self.kv
+        let written = self
+            .kv
             .put(key, value.to_string())
             .map_err(kv_error)?
             .metadata(value)
             .map_err(kv_error)?
             .execute()
             .await
-            .map_err(kv_error)
+            .map_err(kv_error);
+        // Read here next time (a read meanwhile may have kept the old one).
+        cache::forget_price(key);
+        written
     }
 
     /// Every `(key, metadata)` under `prefix`, listed page by page.

@@ -32,9 +32,10 @@ class CaptureLog extends Log {
  * gateway's Worker vars (strict mode, timeouts, default max tokens);
  * `vars` may also be a function of the fake upstream (for URLs in a var);
  * `scriptPath` picks another build of the Worker (the benchmark's baseline;
- * `gate: false` for one from before the ports' Durable Objects).
+ * `gate: false` for one from before the ports' Durable Objects);
+ * `options` are further Miniflare options (the benchmark's `inspectorPort`).
  */
-export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build", "index.js"), gate = true } = {}) {
+export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build", "index.js"), gate = true, options = {} } = {}) {
   const upstream = await new FakeUpstream().start();
   // Vars may depend on the fake upstream's address (a provider table).
   if (typeof vars === "function") vars = vars(upstream);
@@ -72,6 +73,7 @@ export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build",
       ...(gate ? ALERT_VARS : {}),
       ...vars,
     },
+    ...options,
   });
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");

@@ -188,27 +188,37 @@ impl<S: Sql> Tables<'_, S> {
 
     /// The port's load in `window`: used and calls from the counters (one
     /// feature's when given), open holds whatever their age, and the part
-    /// of the use that is still expired holds' estimates.
+    /// of the use that is still expired holds' estimates; in one read (the
+    /// gate reads it on every operation).
     pub fn load(&self, window: &PeriodWindow, feature: Option<&str>) -> Result<PortLoad, SqlError> {
         let scope = feature.map_or_else(|| PORT_SCOPE.to_owned(), feature_scope);
-        let start = ms(window.start);
-        let (used_tokens, calls, used_usd) = self.counter(window.period, start, &scope)?;
-        let (held_tokens, held_usd) = self.held(feature)?;
-        let expired_tokens = self
-            .one(
-                "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS t FROM entries \
-                 WHERE estimated = 1 AND created_at >= ?1 AND created_at < ?2 \
-                   AND (?3 IS NULL OR feature = ?3)",
-                &[start.into(), ms(window.end).into(), feature.into()],
-            )?
-            .map_or(0, |r| r.count("t"));
-        Ok(PortLoad {
-            used_tokens,
-            calls,
-            held_tokens,
-            expired_tokens,
-            used_usd,
-            held_usd,
-        })
+        let row = self.one(
+            "SELECT COALESCE(c.tokens, 0) AS tokens, COALESCE(c.calls, 0) AS calls, \
+               COALESCE(c.usd_micros, 0) AS usd_micros, h.t AS held_tokens, h.u AS held_usd, \
+               e.t AS expired_tokens \
+             FROM (SELECT COALESCE(SUM(estimated_tokens), 0) AS t, \
+                     COALESCE(SUM(estimated_usd_micros), 0) AS u FROM holds \
+                   WHERE state = 'held' AND (?4 IS NULL OR feature = ?4)) AS h \
+             CROSS JOIN (SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS t FROM entries \
+                   WHERE estimated = 1 AND created_at >= ?2 AND created_at < ?5 \
+                     AND (?4 IS NULL OR feature = ?4)) AS e \
+             LEFT JOIN counters AS c \
+               ON c.period = ?1 AND c.period_start = ?2 AND c.scope = ?3",
+            &[
+                window.period.as_str().into(),
+                ms(window.start).into(),
+                scope.into(),
+                feature.into(),
+                ms(window.end).into(),
+            ],
+        )?;
+        Ok(row.map_or_else(PortLoad::default, |r| PortLoad {
+            used_tokens: r.count("tokens"),
+            calls: r.count("calls"),
+            held_tokens: r.count("held_tokens"),
+            expired_tokens: r.count("expired_tokens"),
+            used_usd: r.count("usd_micros"),
+            held_usd: r.count("held_usd"),
+        }))
     }
 }

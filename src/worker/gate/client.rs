@@ -7,6 +7,7 @@ use worker::{Env, Headers, Method, Request, RequestInit, Stub};
 use super::protocol::{
     Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, RetriedAnswer, SyncAnswer,
 };
+use super::tally::{Work, WORK_HEADER};
 use crate::alerts::watch::AlertThresholds;
 use crate::gate::{
     CallUsage, CommitOutcome, Hold, HoldRequest, PortCheck, PortView, RecordOutcome,
@@ -14,6 +15,7 @@ use crate::gate::{
 };
 use crate::worker::clock::{self, Clock};
 use crate::worker::d1::StoreError;
+use crate::worker::fault::Faults;
 
 /// The binding of the port gates' namespace.
 pub const BINDING: &str = "GATE";
@@ -35,6 +37,8 @@ pub struct GateClient {
     port: String,
     clock: Clock,
     faults: Option<String>,
+    /// The request's faults, which keep the tally of its work.
+    work: std::rc::Rc<Faults>,
 }
 
 /// A stub of `port`'s object.
@@ -52,7 +56,8 @@ fn unavailable(message: impl Into<String>) -> StoreError {
 
 impl GateClient {
     /// The gate of `port`, reached at this request's `clock`; `faults` is
-    /// the request's `x-fault` header (test seams only), passed on.
+    /// the request's `x-fault` header (test seams only), passed on; `work`
+    /// the request's faults, which tally its work.
     ///
     /// # Errors
     /// `Failed` when the Worker has no `GATE` binding.
@@ -61,6 +66,7 @@ impl GateClient {
         port: &str,
         clock: Clock,
         faults: Option<String>,
+        work: std::rc::Rc<Faults>,
     ) -> Result<GateClient, StoreError> {
         Ok(GateClient {
             stub: std::cell::RefCell::new(std::rc::Rc::new(stub(env, port)?)),
@@ -68,6 +74,7 @@ impl GateClient {
             port: port.to_owned(),
             clock,
             faults,
+            work,
         })
     }
 
@@ -79,6 +86,7 @@ impl GateClient {
         &self,
         request: &GateRequest,
     ) -> Result<T, StoreError> {
+        self.work.count(Work::Json);
         let body = serde_json::to_string(request).map_err(|e| StoreError::Failed(e.to_string()))?;
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
@@ -89,12 +97,13 @@ impl GateClient {
             }
             match self.send(&body, attempt == 0).await {
                 Ok(Sent::Answer(text)) => {
+                    self.work.count(Work::Json);
                     return serde_json::from_str(&text).map_err(|e| {
                         StoreError::Failed(format!(
                             "port {}'s gate answered {text}: {e}",
                             self.port
                         ))
-                    })
+                    });
                 }
                 Ok(Sent::Refused(message)) => {
                     return Err(unavailable(format!("port {}'s gate: {message}", self.port)))
@@ -121,10 +130,14 @@ impl GateClient {
             .with_body(Some(body.into()));
         let req = Request::new_with_init("https://gate/", &init).map_err(|e| e.to_string())?;
         let stub = self.stub.borrow().clone();
+        self.work.count(Work::ObjectTrip);
         let mut response = stub
             .fetch_with_request(req)
             .await
             .map_err(|e| e.to_string())?;
+        if let Ok(Some(work)) = response.headers().get(WORK_HEADER) {
+            self.work.work.add_reported(&work);
+        }
         let text = response.text().await.map_err(|e| e.to_string())?;
         match response.status_code() {
             200 => Ok(Sent::Answer(text)),

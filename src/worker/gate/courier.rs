@@ -28,25 +28,40 @@ const SYNC_WAIT_MS: f64 = 5_000.0;
 /// The note that makes every D1 call of the object fail (test seams).
 pub(super) const D1_DOWN_NOTE: &str = "d1-down";
 
-/// After a change: ledger entries go to D1 now (off the request's path); a
-/// change of holds alone reaches the port list's snapshot within
+/// After a change: ledger entries go to D1 at once (off the request's
+/// path); a change of holds alone reaches the port list's snapshot within
 /// [`wake::SNAPSHOT_DELAY_MS`], batched by the alarm. Either way the alarm
-/// is set for what is due.
+/// is set for what is due. The changes made while this is under way join
+/// it (one more round for those its last batch missed): the calls of a busy
+/// port share D1 batches, hand-offs of alerts and settings of the alarm
+/// instead of one each.
 pub(super) fn after_change(inner: &Rc<Inner>) {
     inner.courier.borrow_mut().touch();
+    inner.changes.set(inner.changes.get().wrapping_add(1));
+    if inner.gathering.replace(true) {
+        // The round under way carries this change too.
+        return;
+    }
     let inner = inner.clone();
     let state = another_handle(&inner.state);
     state.wait_until(async move {
-        send_alerts(&inner, false).await;
-        let entries = atomically(&inner.state, |g| g.pending_count()).unwrap_or(1);
-        let alarm_at = inner.alarm_at.get().map(|at| at as i64);
-        let next = wake::after_change(entries, alarm_at, clock::system_ms() as i64);
-        if next.deliver {
-            deliver(inner.clone()).await;
+        loop {
+            let seen = inner.changes.get();
+            send_alerts(&inner, false).await;
+            let entries = atomically(&inner.state, |g| g.pending_count()).unwrap_or(1);
+            let alarm_at = inner.alarm_at.get().map(|at| at as i64);
+            let next = wake::after_change(entries, alarm_at, clock::system_ms() as i64);
+            if next.deliver {
+                deliver(inner.clone()).await;
+            }
+            if next.schedule {
+                schedule(&inner).await;
+            }
+            if inner.changes.get() == seen {
+                break;
+            }
         }
-        if next.schedule {
-            schedule(&inner).await;
-        }
+        inner.gathering.set(false);
     });
 }
 

@@ -10,5 +10,6 @@ mod gateway_ops;
 pub mod object;
 pub mod protocol;
 pub mod storage;
+pub mod tally;
 
 pub use client::GateClient;

@@ -34,6 +34,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 use super::courier;
 use super::protocol::{answer_of, GateFailure, GateRequest, SyncAnswer};
 use super::storage::atomically;
+use super::tally::{Tally, WORK_HEADER};
 use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
 use crate::gate::wake::Courier;
 use crate::gate::{
@@ -72,6 +73,11 @@ pub(super) struct Inner {
     pub(super) alarm_at: Cell<Option<f64>>,
     /// The alert outbox is being handed to the queue.
     pub(super) alerts_sending: Cell<bool>,
+    /// What changes owe is being carried out (`courier::after_change`);
+    /// changes made meanwhile join it.
+    pub(super) gathering: Cell<bool>,
+    /// Changes made by this instance, counted (for `gathering`).
+    pub(super) changes: Cell<u64>,
     /// A reservation is asking the port's group for allowance since this
     /// runtime instant (ms; 0: none): the others short of it wait for that
     /// answer instead of asking too (for 2 s at most, should it be lost).
@@ -83,6 +89,7 @@ fn seams_on(env: &Env) -> bool {
 }
 
 fn json_answer<T: Serialize>(status: u16, value: &T) -> Result<Response> {
+    super::tally::count(super::tally::Work::Json);
     Ok(Response::from_json(value)?.with_status(status))
 }
 
@@ -124,6 +131,8 @@ impl DurableObject for PortGate {
                 courier: RefCell::new(Courier::default()),
                 alarm_at: Cell::new(None),
                 alerts_sending: Cell::new(false),
+                gathering: Cell::new(false),
+                changes: Cell::new(0),
                 asking: Cell::new(0.0),
             }),
         }
@@ -158,16 +167,27 @@ impl DurableObject for PortGate {
         // past 2^53 - 1 (a money bound of an absurd call) arrives exactly, and
         // the gate refuses it as `total-too-large` instead of the transport
         // failing on a number JavaScript cannot hold.
-        let request: GateRequest = match req
-            .text()
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
-        {
-            Ok(request) => request,
-            Err(e) => return failure(format!("the gate request is not valid: {e}")),
-        };
-        let (answer, changed) = operate(inner, request, now, &faults).await;
+        let request: GateRequest =
+            match req
+                .text()
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|text| {
+                    super::tally::count(super::tally::Work::Json);
+                    serde_json::from_str(&text).map_err(|e| e.to_string())
+                }) {
+                Ok(request) => request,
+                Err(e) => return failure(format!("the gate request is not valid: {e}")),
+            };
+        // Under the test seams the answer tells the SQL the operation ran
+        // (from here on: no other request's work runs in between, unless
+        // the operation waits on a group).
+        let tally = seams.then(Tally::now);
+        let (mut answer, changed) = operate(inner, request, now, &faults).await;
+        if let (Some(start), Ok(response)) = (tally, &mut answer) {
+            let ran = Tally::now().since(&start).object_side();
+            let _ = response.headers_mut().set(WORK_HEADER, &ran);
+        }
         if changed {
             courier::after_change(inner);
         }

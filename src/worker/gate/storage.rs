@@ -9,7 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{SqlStorage, SqlStorageValue, State};
 
 use crate::gate::{Gate, GateError};
-use crate::sql::{Row, Sql, SqlError, Value};
+use crate::sql::{reads_only, written_table, Row, Sql, SqlError, Value};
 
 thread_local! {
     /// The objects (by id) whose storage this isolate brought to the newest
@@ -18,9 +18,35 @@ thread_local! {
 }
 
 /// A Durable Object's SQL storage as the gate's [`Sql`].
-#[derive(Clone)]
+///
+/// Within one of [`atomically`]'s transactions a read asked again with the
+/// same parameters, and no write to a table it names in between, is
+/// answered from memory (the operations read the port's load, credits and
+/// raises more than once): nothing else runs in the object during the
+/// synchronous transaction, and the gate's schema has no triggers, so the
+/// answer is the one the storage would give. A write forgets every read
+/// whose text names its table (every read, when the table is not clear).
 pub struct ObjectSql {
     sql: SqlStorage,
+    /// The reads of the transaction (`None` outside [`atomically`]'s own).
+    reads: Option<RefCell<Vec<Read>>>,
+}
+
+impl Clone for ObjectSql {
+    /// The same storage, with no reads remembered.
+    fn clone(&self) -> ObjectSql {
+        ObjectSql {
+            sql: self.sql.clone(),
+            reads: self.reads.as_ref().map(|_| RefCell::default()),
+        }
+    }
+}
+
+/// A read's statement, parameters and rows.
+struct Read {
+    sql: String,
+    params: Vec<Value>,
+    rows: Vec<Row>,
 }
 
 impl ObjectSql {
@@ -28,7 +54,39 @@ impl ObjectSql {
     pub fn of(state: &State) -> ObjectSql {
         ObjectSql {
             sql: state.storage().sql(),
+            reads: None,
         }
+    }
+
+    /// The storage of `state` for one synchronous transaction: its reads
+    /// remembered until its next write.
+    fn for_transaction(state: &State) -> ObjectSql {
+        ObjectSql {
+            sql: state.storage().sql(),
+            reads: Some(RefCell::default()),
+        }
+    }
+
+    fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        super::tally::count(super::tally::Work::SqlStatement);
+        let bindings: Vec<SqlStorageValue> = params.iter().map(bind).collect();
+        let cursor = self
+            .sql
+            .exec(sql, bindings)
+            .map_err(|e| SqlError(e.to_string()))?;
+        let names = cursor.column_names();
+        let mut rows = Vec::new();
+        for raw in cursor.raw() {
+            let values = raw.map_err(|e| SqlError(e.to_string()))?;
+            rows.push(Row::new(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(values.into_iter().map(read))
+                    .collect(),
+            ));
+        }
+        Ok(rows)
     }
 }
 
@@ -56,23 +114,34 @@ fn read(value: SqlStorageValue) -> Value {
 
 impl Sql for ObjectSql {
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
-        let bindings: Vec<SqlStorageValue> = params.iter().map(bind).collect();
-        let cursor = self
-            .sql
-            .exec(sql, bindings)
-            .map_err(|e| SqlError(e.to_string()))?;
-        let names = cursor.column_names();
-        let mut rows = Vec::new();
-        for raw in cursor.raw() {
-            let values = raw.map_err(|e| SqlError(e.to_string()))?;
-            rows.push(Row::new(
-                names
-                    .iter()
-                    .cloned()
-                    .zip(values.into_iter().map(read))
-                    .collect(),
-            ));
+        let Some(reads) = &self.reads else {
+            return self.run(sql, params);
+        };
+        if !reads_only(sql) {
+            match written_table(sql) {
+                Some(table) => {
+                    let table = table.to_ascii_lowercase();
+                    reads
+                        .borrow_mut()
+                        .retain(|r| !r.sql.to_ascii_lowercase().contains(&table));
+                }
+                None => reads.borrow_mut().clear(),
+            }
+            return self.run(sql, params);
         }
+        if let Some(known) = reads
+            .borrow()
+            .iter()
+            .find(|r| r.sql == sql && r.params == params)
+        {
+            return Ok(known.rows.clone());
+        }
+        let rows = self.run(sql, params)?;
+        reads.borrow_mut().push(Read {
+            sql: sql.to_owned(),
+            params: params.to_vec(),
+            rows: rows.clone(),
+        });
         Ok(rows)
     }
 }
@@ -84,7 +153,8 @@ pub fn atomically<T: 'static>(
     state: &State,
     op: impl FnOnce(&Gate<'_, ObjectSql>) -> Result<T, GateError> + 'static,
 ) -> Result<T, GateError> {
-    let sql = ObjectSql::of(state);
+    super::tally::count(super::tally::Work::Transaction);
+    let sql = ObjectSql::for_transaction(state);
     let id = state.id().to_string();
     let migrated = MIGRATED.with(|m| m.borrow().contains(&id));
     let out: Rc<RefCell<Option<Result<T, GateError>>>> = Rc::new(RefCell::new(None));

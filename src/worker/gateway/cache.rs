@@ -8,6 +8,12 @@
 //! (Budgets are not remembered: the port's gate enforces its own, so a saved
 //! budget binds the very next call everywhere.)
 //!
+//! Prices (`price:v1:{model}` in KV) are remembered for [`PRICE_TTL_MS`]:
+//! KV itself takes up to a minute to carry a change to other locations, so
+//! a price change binds calls held or settled after it within that delay
+//! plus [`PRICE_TTL_MS`] (`crate::worker::prices`); in the isolate that
+//! saved it, at once (a write forgets what was remembered).
+//!
 //! Workers run one request at a time per isolate thread, so a thread-local
 //! map is the isolate's memory; it is bounded by [`MAX_ENTRIES`].
 
@@ -19,6 +25,8 @@ use super::super::auth::Caller;
 /// How long a port key's record is trusted before its hold (it is always
 /// confirmed before the call is forwarded).
 pub const KEY_TTL_MS: f64 = 30_000.0;
+/// How long a price entry read from KV is used before it is read again.
+pub const PRICE_TTL_MS: f64 = 10_000.0;
 /// Entries kept per map; past it the map is emptied (a cold start's cost).
 pub const MAX_ENTRIES: usize = 4_096;
 
@@ -30,6 +38,8 @@ struct Entry<T> {
 #[derive(Default)]
 struct Memory {
     keys: HashMap<String, Entry<Caller>>,
+    /// Price entries by KV key (`None`: no entry).
+    prices: HashMap<String, Entry<Option<String>>>,
 }
 
 thread_local! {
@@ -69,4 +79,20 @@ pub fn remember_key(hash: &str, caller: Caller, now_ms: f64) {
 /// Forgets a key (it was refused or revoked).
 pub fn forget_key(hash: &str) {
     MEMORY.with(|m| m.borrow_mut().keys.remove(hash));
+}
+
+/// A price entry's KV text (`Some(None)`: none) as read less than
+/// [`PRICE_TTL_MS`] ago.
+pub fn price(kv_key: &str, now_ms: f64) -> Option<Option<String>> {
+    MEMORY.with(|m| fresh(&m.borrow().prices, kv_key, PRICE_TTL_MS, now_ms))
+}
+
+/// Remembers a price entry's KV text as read now.
+pub fn remember_price(kv_key: &str, text: Option<String>, now_ms: f64) {
+    MEMORY.with(|m| put(&mut m.borrow_mut().prices, kv_key, text, now_ms));
+}
+
+/// Forgets a price entry (this isolate changed it).
+pub fn forget_price(kv_key: &str) {
+    MEMORY.with(|m| m.borrow_mut().prices.remove(kv_key));
 }

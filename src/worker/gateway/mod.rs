@@ -48,6 +48,7 @@ use worker::{Context, Method, Request, Response};
 
 use super::bindings::Bindings;
 use super::budget_state::BudgetState;
+use super::gate::tally::{self, Tally};
 use super::http::{set, ApiError};
 use super::ids::{fingerprint, random_id};
 use super::input;
@@ -76,6 +77,12 @@ pub async fn handle(req: &mut Request, bindings: Bindings, ctx: Context) -> Resp
             ApiError::not_found("no gateway route for this path"),
         );
     };
+    // Under the test seams the answer tells the work the call caused.
+    let seams = bindings.seams;
+    let faults = bindings.faults.clone();
+    let asked_of = seams
+        .then(|| access::header(req, OPERATIONS_OF_HEADER))
+        .flatten();
     let config = GatewayConfig::from_env(&bindings.env);
     // Errors before the provider is known come in OpenAI's format.
     let provider = config.dialect(&target.provider).unwrap_or(Provider::OpenAi);
@@ -95,8 +102,32 @@ pub async fn handle(req: &mut Request, bindings: Bindings, ctx: Context) -> Resp
             state.apply(&mut response);
         }
     }
+    if seams {
+        let own = faults.work.tally().header_value();
+        set(&mut response, OPERATIONS_HEADER, &own);
+        set(&mut response, ISOLATE_HEADER, &Tally::now().header_value());
+        if let Some(label) = asked_of {
+            let done = tally::finished_tally(&label);
+            let shown = done.map_or_else(|| "pending".to_owned(), |t| t.header_value());
+            set(&mut response, OPERATIONS_OF_HEADER, &shown);
+        }
+    }
     response
 }
+
+/// The answer's header (test seams only) with the work the call caused
+/// before its answer, as [`Tally::header_value`] writes it (`kv=1 ...`):
+/// its own KV reads, D1 batches and statements, round trips to objects,
+/// JSON texts to and from them, and the SQL statements and transactions
+/// its requests ran in them.
+pub const OPERATIONS_HEADER: &str = "x-test-operations";
+/// The answer's header (test seams only) with the isolate's tally so far
+/// (every request's work, and the objects' own).
+pub const ISOLATE_HEADER: &str = "x-test-isolate";
+/// A request header naming an earlier call (by its `x-budget-request-id`)
+/// and the answer's header with that call's whole tally, what it left for
+/// after its answer included, once it is done (else `pending`).
+pub const OPERATIONS_OF_HEADER: &str = "x-test-operations-of";
 
 /// A provider-format error answer.
 fn provider_error(provider: Provider, error: ApiError) -> Response {
@@ -290,6 +321,9 @@ impl Call {
         } else if let Some(acted) = held.acted {
             hold::action_headers(&mut headers, acted);
         }
+        if self.bindings.seams {
+            self.bindings.faults.label(&request_id);
+        }
         let call = self.held_call(&ready, held)?;
         let mut response = self.forward(req, ready, call).await?;
         set(&mut response, "x-budget-request-id", &request_id);
@@ -394,5 +428,6 @@ fn asks_for_events(req: &Request) -> bool {
 /// SHA-256 (hex) of bytes.
 fn hex_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
+    super::gate::tally::count(super::gate::tally::Work::Digest);
     hex::encode(Sha256::digest(bytes))
 }

@@ -108,7 +108,10 @@ async fn send(
         .with_body(Some(body.into()));
     let req = Request::new_with_init("https://group/", &init).map_err(|e| e.to_string())?;
     let mut response = stub
-        .fetch_with_request(req)
+        .fetch_with_request({
+            crate::worker::gate::tally::count(crate::worker::gate::tally::Work::ObjectTrip);
+            req
+        })
         .await
         .map_err(|e| e.to_string())?;
     let text = response.text().await.map_err(|e| e.to_string())?;
