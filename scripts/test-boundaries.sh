@@ -113,6 +113,7 @@ once=(
   tests/gateway/telemetry.test.mjs      # each call's log line: names and amounts, no period figure
   tests/admin/alerts.test.mjs           # thresholds, webhooks and deliveries on the page
   tests/admin/caps.test.mjs             # caps shown, previewed and saved: counts, no reset
+  tests/admin/groups.test.mjs           # groups shown, a cap change previewed and saved: counts, no reset
   tests/admin/forecast.test.mjs         # runs at its own instant (ten days into April 2027), not the suite's
   tests/admin/money.test.mjs            # dollars shown and previewed: amounts, no reset
   tests/worker/calendars.test.mjs       # port calendars at fixed instants of their own (x-now), around clock changes
