@@ -68,6 +68,7 @@ rust_again=(
   gate_credits     # credits across days, a raise's end, a day's rollover recorded once
   gate_money_exact # exact money totals of the periods a write lands in, late commits into an expired hold's day
   gate_calendar    # a calendar change at the instant keeps the UTC day and hands over at its end
+  group_alerts     # a group's crossings raised once per period, resolved by the next period from the instant
 )
 # Read TEST_NOW too, but run once:
 #   gate_model, alerts_model: seeded random walks that cross days, weeks and
