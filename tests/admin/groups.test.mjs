@@ -15,11 +15,15 @@ let browser;
 /** An amount of tokens as the page prints it (`1,234 tokens`) back to a number. */
 const count = (text) => parseTokens(text.replace(/ tokens$/, ""));
 
-/** The group's status once it has learned the 200 tokens port adm-b used (its report follows the call). */
+/**
+ * The group's status once it has learned the 200 tokens port adm-b used (its
+ * report follows the call) and its ports, idle, gave back what they do not
+ * hold (their alarms, 5 s after their last call): from then on it holds still.
+ */
 async function settledStatus() {
   for (;;) {
     const { json } = await site.api.call("GET", "/v1/groups/adm-org/status");
-    if (json.used === 200) return json;
+    if (json.used === 200 && json.lent === json.held) return json;
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -123,8 +123,8 @@ async function showOverview(focus) {
       navigate: (href) => (location.hash = href),
     });
     // Groups above the ports.
-    const [{ groupsSection }, statuses] = groups;
-    const section = groupsSection(statuses);
+    const [{ groupsSection }, loaded] = groups;
+    const section = groupsSection(loaded);
     if (section) main.querySelector("section .toolbar")?.before(section);
     document.title = "Ports · ai-budget";
     if (focus) view.focus();

@@ -22,10 +22,13 @@ function childLink(child) {
 }
 
 /**
- * The overview's groups section from the groups' statuses (`GET
- * /v1/groups/{group}/status` each): one row per group, above the ports.
+ * The overview's groups section from what `loadGroups` answered: one row
+ * per group (its `GET /v1/groups/{group}/status`), above the ports.
  */
-export function groupsSection(statuses) {
+export function groupsSection({ statuses, error }) {
+  if (error) {
+    return h("p", { class: "field-error", id: "groups-error", role: "alert" }, `Groups could not be loaded: ${error.message}`);
+  }
   if (statuses.length === 0) return null;
   const row = (st) => {
     const f = formatOf(st.unit);
@@ -61,10 +64,17 @@ export function groupsSection(statuses) {
   );
 }
 
-/** Loads every group's status for the overview (none when there are no groups). */
+/**
+ * Loads every group's status for the overview: `{ statuses }`, or `{ error }`
+ * when they cannot be read (the ports are shown all the same).
+ */
 export async function loadGroups() {
-  const { groups } = await client().groups();
-  return Promise.all(groups.map((g) => client().groupStatus(g.group)));
+  try {
+    const { groups } = await client().groups();
+    return { statuses: await Promise.all(groups.map((g) => client().groupStatus(g.group))) };
+  } catch (error) {
+    return { error };
+  }
 }
 
 /**
