@@ -44,6 +44,8 @@ pub struct GroupGate {
     /// When the alarm is set for (runtime ms), as far as this instance
     /// knows.
     alarm_at: Cell<Option<f64>>,
+    /// The alert outbox is being handed to the queue.
+    sending: Cell<bool>,
 }
 
 fn json_answer<T: Serialize>(status: u16, value: &T) -> Result<Response> {
@@ -111,8 +113,22 @@ impl GroupGate {
 
     /// Hands the outbox's alert events to the queue, oldest first, and
     /// takes out each the queue took (a deployment without the queue: the
-    /// log line is the alert). Answers false when some are left.
+    /// log line is the alert). One run at a time (`sending`): the running
+    /// one picks up the events written meanwhile. Answers false when some
+    /// are left.
     async fn send_alerts(&self, now: DateTime<Utc>) -> bool {
+        if self.sending.replace(true) {
+            return true;
+        }
+        let mut all = true;
+        while all && self.load().is_ok_and(|g| !g.alerts.outbox.is_empty()) {
+            all = self.send_outbox(now).await;
+        }
+        self.sending.set(false);
+        all
+    }
+
+    async fn send_outbox(&self, now: DateTime<Utc>) -> bool {
         let Ok(group) = self.load() else {
             return false;
         };
@@ -141,7 +157,7 @@ impl GroupGate {
             sent.push(event.id.clone());
         }
         let all = sent.len() == group.alerts.outbox.len();
-        all && self.change(|g| g.alerts_sent(&sent)).is_ok()
+        self.change(|g| g.alerts_sent(&sent)).is_ok() && all
     }
 
     /// Sends grants to children (but `skip`, answered apart); applies the
@@ -253,6 +269,7 @@ impl DurableObject for GroupGate {
             env,
             clock: Cell::new(Clock::System),
             alarm_at: Cell::new(None),
+            sending: Cell::new(false),
         }
     }
 
