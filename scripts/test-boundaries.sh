@@ -68,6 +68,7 @@ rust_again=(
   gate_credits     # credits across days, a raise's end, a day's rollover recorded once
   gate_money_exact # exact money totals of the periods a write lands in, late commits into an expired hold's day
   gate_calendar    # a calendar change at the instant keeps the UTC day and hands over at its end
+  group_alerts     # a group's crossings raised once per period, resolved by the next period from the instant
 )
 # Read TEST_NOW too, but run once:
 #   gate_model, alerts_model: seeded random walks that cross days, weeks and
@@ -116,6 +117,7 @@ once=(
   tests/admin/alerts.test.mjs           # thresholds, webhooks and deliveries on the page
   tests/admin/caps.test.mjs             # caps shown, previewed and saved: counts, no reset
   tests/admin/gateway.test.mjs          # gateway settings shown and saved: no period figure
+  tests/admin/groups.test.mjs           # groups shown, a cap change previewed and saved: counts, no reset
   tests/admin/forecast.test.mjs         # runs at its own instant (ten days into April 2027), not the suite's
   tests/admin/money.test.mjs            # dollars shown and previewed: amounts, no reset
   tests/worker/calendars.test.mjs       # port calendars at fixed instants of their own (x-now), around clock changes

@@ -7,7 +7,9 @@
 //   on the call's path);
 // - a burst of concurrent reservations over 3 ports of one group: the slack
 //   (lent and not held) at its peak right after the burst, and the group's
-//   granted total against its cap.
+//   granted total against its cap;
+// - how long lent allowance takes to flow back with no request to the
+//   ports (their alarms give it back after the idle delay).
 //
 // - with PARENT_DELAY_MS=50, every hop to a group slowed by 50 ms (the
 //   latency seam, FAULT_PARENT_DELAY_MS under the test seams): a
@@ -96,6 +98,28 @@ try {
   for (const port of ports) await idle.get(`/v1/ports/${port}/budget`);
   const back = (await idle.get("/v1/groups/burst/status")).json;
   console.log(`after the return delay (5 s by x-now) and one request per port: lent ${back.lent}, slack ${back.unused}`);
+
+  // Flow back with no request at all: 30 concurrent reservations over 3
+  // fresh ports of a fresh group, every one released, then only the
+  // group's status is read until the ports' alarms have given it all back.
+  await put("/v1/groups/flow/budget", { enabled: true, softCapTokens: cap, hardCapTokens: cap, period: "day" });
+  const flowPorts = ["flow-a", "flow-b", "flow-c"];
+  for (const port of flowPorts) {
+    await put(`/v1/ports/${port}/budget`, { enabled: true, softCapTokens: 6_000, hardCapTokens: 6_000, period: "day", parent: "flow" });
+  }
+  const held = await Promise.all(
+    Array.from({ length: 30 }, (_, i) => w.post(`/v1/ports/${flowPorts[i % 3]}/reservations`, { estimatedTokens: estimate })),
+  );
+  await Promise.all(held.filter((r) => r.status === 201).map((r) => w.post(`/v1/ports/${r.json.port}/reservations/${r.json.id}/release`)));
+  const released = performance.now();
+  const peak = (await w.get("/v1/groups/flow/status")).json;
+  let now = peak;
+  while (now.lent > 0 && performance.now() - released < 30_000) {
+    await new Promise((r) => setTimeout(r, 50));
+    now = (await w.get("/v1/groups/flow/status")).json;
+  }
+  const took = (performance.now() - released) / 1000;
+  console.log(`flow back by the ports' alarms, no request to them: lent ${peak.lent} (slack ${peak.unused}) after the releases, ${now.lent} ${took.toFixed(2)} s later`);
 } finally {
   await w.dispose();
 }

@@ -865,6 +865,10 @@ export type GroupStatus = {
   periodStart: string;
   resetsAt: string;
   children: GroupChild[];
+  /** True when what the group's children used in its period is above its soft cap (the soft flag, as a port's; holds and lent allowance not included). */
+  overSoftCap: boolean;
+  /** The group's alert crossings raised in this period and still standing (`soft`, `hard`): each raised one event on the alert queue. */
+  alertsRaised: ('soft' | 'hard')[];
 };
 
 /** An admin key as listed: never its secret */

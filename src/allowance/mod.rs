@@ -56,6 +56,7 @@
 
 mod borrower;
 mod lender;
+pub mod shards;
 
 pub use borrower::{Borrower, Shortfall};
 pub use lender::{Answer, ChildLine, Lender, Limits};

@@ -157,10 +157,10 @@ impl<S: Sql> Gate<'_, S> {
         sizing: &Sizing,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, GateError> {
-        let (stored, load) = self.budget_load(now)?;
-        if stored.parent.is_none() {
+        if self.budget()?.parent.is_none() {
             return Ok(None);
         }
+        let (stored, load) = self.budget_load(now)?;
         let held = self.allowance_held(stored.budget.unit, &load);
         Ok(self.allowance()?.next_due(held, sizing))
     }

@@ -396,6 +396,8 @@ impl<S: Sql> Gate<'_, S> {
             next_alert_reset: watch::next_reset(sql)?,
             pruned_at: self.note(PRUNED_NOTE)?.and_then(|v| v.parse::<i64>().ok()),
             next_room_change: self.next_room_change(now)?,
+            next_allowance_return: self
+                .allowance_next(&crate::allowance::DEFAULT_SIZING, crate::time::instant(now))?,
         })
     }
 

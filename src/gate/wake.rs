@@ -64,12 +64,15 @@ pub struct Facts {
     /// When the port's room next changes by itself: a raise starting or
     /// ending, a credit expiring, a period's end with rollover on.
     pub next_room_change: Option<i64>,
+    /// When a port under a group next gives its unused allowance back on
+    /// its own: idle for the return delay, or at its group's period end.
+    pub next_allowance_return: Option<i64>,
 }
 
 /// When the gate must next wake up: a hold's expiry, an alert period's
 /// end, the snapshot of a change not yet delivered, a retry (with the one
-/// backoff rule) of whatever is still owed to D1, KV or the queue, and the
-/// daily pruning; never sooner than a millisecond after `now`.
+/// backoff rule) of whatever is still owed to D1, KV or the queue, an idle
+/// allowance's return to the port's group, and the daily pruning; never sooner than a millisecond after `now`.
 ///
 /// # Example
 /// ```
@@ -83,6 +86,7 @@ pub fn next_wake(facts: &Facts, courier: &Courier, now: i64) -> i64 {
         facts.next_expiry,
         facts.next_alert_reset,
         facts.next_room_change,
+        facts.next_allowance_return,
     ];
     if courier.dirty {
         due.push(Some(now + SNAPSHOT_DELAY_MS));
@@ -356,6 +360,22 @@ mod tests {
             ..courier
         };
         assert_eq!(next_wake(&facts, &dirty, 10_000), 11_000);
+    }
+
+    #[test]
+    fn an_idle_allowance_wakes_the_port_to_give_it_back() {
+        let facts = Facts {
+            next_expiry: Some(90_000),
+            pruned_at: Some(0),
+            next_allowance_return: Some(15_000),
+            ..Facts::default()
+        };
+        assert_eq!(next_wake(&facts, &Courier::default(), 10_000), 15_000);
+        let none = Facts {
+            next_allowance_return: None,
+            ..facts
+        };
+        assert_eq!(next_wake(&none, &Courier::default(), 10_000), 90_000);
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! Pure: `now` is a parameter; the object stores [`GroupState`] whole
 //! after each operation, in the same turn.
 
+mod alerts;
+
+pub use alerts::{GroupAlerts, GroupEvent};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -75,6 +79,10 @@ pub struct GroupState {
     /// The last report owed to a parent the group left, until it is sent.
     #[serde(default)]
     pub farewell: Option<(String, Report)>,
+    /// The soft and hard caps' crossings raised, and the events the alert
+    /// queue has not taken yet.
+    #[serde(default)]
+    pub alerts: GroupAlerts,
 }
 
 /// A group's answer to a child's report.
@@ -321,6 +329,8 @@ impl GroupState {
             "cap": limits.cap,
             "softCap": budget.soft_cap(),
             "state": state,
+            "overSoftCap": self.standing(now).over_soft,
+            "alertsRaised": self.alerts.raised.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>(),
             "periodStart": iso(crate::time::instant(limits.window.0)),
             "resetsAt": iso(crate::time::instant(limits.window.1)),
             "children": children,

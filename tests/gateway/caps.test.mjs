@@ -1,6 +1,7 @@
 // Caps inside a port at the gateway, with the official SDKs as clients: a
 // call's feature (x-budget-feature) and end user (x-budget-user) meet their
-// caps in the same step as the port's, and a refusal is the SDK's own
+// caps in the same step as the port's, a group above the port meets its own
+// through the port's allowance, and a refusal is the SDK's own
 // RateLimitError naming the cap, with X-Budget-Scope headers; nothing is
 // forwarded or held.
 import { test, before, after } from "node:test";
@@ -58,4 +59,24 @@ test("a feature's cap refuses its feature's calls in the Anthropic format", asyn
   assert.equal(err.headers.get("x-budget-scope-id"), "summaries");
   const fits = await anthropic.messages.create({ model: "claude-test", max_tokens: 300, messages: [{ role: "user", content: "hi" }] });
   assert.ok(fits.content.length > 0);
+});
+
+test("a group's cap above the port refuses its call with the SDK's RateLimitError naming the group; nothing forwarded or held", async () => {
+  const org = await g.worker.put("/v1/groups/gw-org/budget", { enabled: true, softCapTokens: 500, hardCapTokens: 500, period: "month" });
+  assert.equal(org.status, 200, org.text);
+  const member = await openPort(g.worker, "caps-member", { parent: "gw-org" });
+  const client = new OpenAI({ apiKey: member, baseURL: g.openaiURL("caps-member"), maxRetries: 0, defaultHeaders: CLOCK_HEADERS });
+  const sent = g.upstream.requests.length;
+  const err = await chat(client, 700).catch((e) => e);
+  assert.ok(err instanceof OpenAI.RateLimitError, `got ${err}`);
+  assert.equal(err.code, "budget_exceeded");
+  assert.match(err.message, /group "gw-org"'s token cap refuses this call/);
+  assert.equal(err.headers.get("x-budget-scope"), "group");
+  assert.equal(err.headers.get("x-budget-scope-id"), "gw-org");
+  assert.equal(err.headers.get("x-should-retry"), "false");
+  assert.equal(g.upstream.requests.length, sent, "nothing was forwarded");
+  assert.ok((await reservations(g.worker, "caps-member")).every((r) => r.state !== "held"), "nothing is held");
+  // Within the group's cap the same port's call goes through.
+  const fits = await chat(client, 300);
+  assert.ok(fits.choices.length > 0, "a call within the group's cap passes");
 });

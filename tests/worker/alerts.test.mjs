@@ -397,3 +397,27 @@ test("rotating the default endpoint's secret, an overlap of 0, and bad input cha
   assert.ok(!verifySignature(b.headers["x-budget-signature"], b.body, old));
   await w.put("/v1/alerts", { webhookUrl: null });
 });
+
+test("a group's soft and hard caps raise one event each per period, naming the group, to the default endpoint", async () => {
+  const put = await w.put("/v1/alerts", { webhookUrl: `${rx.origin}/ok/groups` });
+  assert.equal(put.status, 200, put.text);
+  const saved = await w.put("/v1/groups/al-org/budget", { enabled: true, period: "day", softCapTokens: 100, hardCapTokens: 1_000 });
+  assert.equal(saved.status, 200, saved.text);
+  const port = "al-member";
+  await w.setBudget(port, { enabled: true, period: "day", softCapTokens: 10_000, hardCapTokens: 10_000, parent: "al-org" });
+  const events = () => rx.at("/ok/groups").map((r) => r.event).filter((e) => e.group === "al-org");
+  assert.equal((await usage(port, 200, "grp-1")).status, 201);
+  await eventually(() => events().length === 1, { what: "the group's soft crossing" });
+  assert.equal((await usage(port, 100, "grp-2")).status, 201);
+  assert.equal((await usage(port, 700, "grp-3")).status, 201);
+  await eventually(() => events().length >= 2, { what: "the group's hard crossing" });
+  const status = await w.get("/v1/groups/al-org/status");
+  assert.equal(status.json.overSoftCap, true);
+  assert.deepEqual(status.json.alertsRaised, ["soft", "hard"]);
+  const [soft, hard] = events();
+  assert.deepEqual([soft.type, soft.threshold, soft.cap], ["threshold-crossed", "soft", 100]);
+  assert.deepEqual([hard.type, hard.threshold, hard.cap, hard.used], ["threshold-crossed", "hard", 1_000, 1_000]);
+  assert.equal(soft.port, undefined, "a group's event names no port");
+  assert.equal(events().length, 2, "one event per crossing: the second usage past the soft cap raised none");
+  await w.put("/v1/alerts", { webhookUrl: null });
+});

@@ -224,3 +224,24 @@ test("a port whose parent is removed gives its group the whole allowance back; t
   const big = await w.post("/v1/ports/leaver/reservations", { estimatedTokens: 2_000 });
   assert.equal(big.status, 201, big.text);
 });
+
+test("an idle port gives its unused allowance back by its own alarm, and its group to the group above, with no request", async () => {
+  await setGroup("idle-top", { enabled: true, softCapTokens: 1_000, hardCapTokens: 1_000, period: "day" });
+  await setGroup("idle-mid", { enabled: true, softCapTokens: 1_000, hardCapTokens: 1_000, period: "day", parent: "idle-top" });
+  await w.setBudget("idle-a", { enabled: true, hardCapTokens: 5_000, softCapTokens: 5_000, period: "day", parent: "idle-mid" });
+  const hold = await w.post("/v1/ports/idle-a/reservations", { estimatedTokens: 100 });
+  assert.equal(hold.status, 201, hold.text);
+  const released = await w.post(`/v1/ports/idle-a/reservations/${hold.json.id}/release`);
+  assert.equal(released.status, 200, released.text);
+  const out = await groupStatus("idle-top");
+  assert.ok(out.lent >= 100, `the allowance is out: ${out.lent}`);
+  // No request reaches the port or the groups now: only their alarms,
+  // once each has been idle for the return delay.
+  await new Promise((r) => setTimeout(r, RETURN_AFTER_MS + 2_000));
+  const back = w.at(later(RETURN_AFTER_MS + 3_000));
+  const mid = await groupStatus("idle-mid", back);
+  assert.equal(mid.lent, 0, "the port gave its allowance back to its group");
+  const top = await groupStatus("idle-top", back);
+  assert.equal(top.lent, 0, "the group gave its allowance back to the group above");
+  assert.equal(top.used, 0);
+});

@@ -115,13 +115,17 @@ async function showOverview(focus) {
   const mine = ++generation;
   setBusy("Loading ports…");
   try {
-    const { ports } = await client().ports();
+    const [{ ports }, groups] = await Promise.all([client().ports(), import("./groups.js").then(async (m) => [m, await m.loadGroups()])]);
     if (mine !== generation) return;
     done();
     const view = renderOverview(main, ports, {
       refresh: () => showOverview(true),
       navigate: (href) => (location.hash = href),
     });
+    // Groups above the ports.
+    const [{ groupsSection }, loaded] = groups;
+    const section = groupsSection(loaded);
+    if (section) main.querySelector("section .toolbar")?.before(section);
     document.title = "Ports · ai-budget";
     if (focus) view.focus();
     ready("overview");
@@ -146,7 +150,7 @@ async function showWithRules({ busy, load, render, title, retry, focus, flash })
     document.title = `${title} · ai-budget`;
     if (focus) view.focus();
     // After a save the page is redrawn: keep the keyboard where it was.
-    else if (flash) document.querySelector("#save, #save-price")?.focus();
+    else if (flash) document.querySelector("#save, #save-price, #group-save")?.focus();
     ready(view.name);
   } catch (err) {
     if (mine === generation) showError(err, retry);
@@ -167,6 +171,26 @@ function showPort(port, focus, flash) {
       }),
     }),
     title: port,
+    retry,
+    focus,
+    flash,
+  });
+}
+
+function showGroup(group, focus, flash) {
+  const retry = () => showGroup(group, true);
+  return showWithRules({
+    busy: `Loading group ${group}…`,
+    load: () => Promise.all([client().groupStatus(group), import("./groups.js")]),
+    render: ({ renderGroup }, status, rules) => ({
+      name: "group",
+      ...renderGroup(main, status, rules, {
+        reload: (message) => showGroup(group, false, message),
+        onError: (err) => showError(err, retry),
+        flash,
+      }),
+    }),
+    title: `Group ${group}`,
     retry,
     focus,
     flash,
@@ -202,6 +226,7 @@ function route(focus = true) {
   pricesLink.hidden = false;
   const r = currentRoute();
   if (r.view === "port") showPort(r.port, focus);
+  else if (r.view === "group") showGroup(r.group, focus);
   else if (r.view === "prices") showPrices(focus);
   else showOverview(focus);
 }

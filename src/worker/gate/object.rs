@@ -17,6 +17,9 @@
 //! answer; `d1:down` / `d1:up`: every D1 call of the object (its first-start
 //! import, its deliveries) fails until told otherwise; `d1.import` and the
 //! other D1 points as elsewhere, for one request).
+//!
+//! The alarm also gives a port's unused allowance back to its group when
+//! the port has been idle for the return delay, with no request needed.
 
 // `#[durable_object]` generates the class's JS-facing constructor and
 // methods, which carry no doc comments of their own.
@@ -213,6 +216,11 @@ impl DurableObject for PortGate {
             }
             Ok(_) => {}
             Err(e) => worker::console_error!("gate alarm: {e}"),
+        }
+        // A port under a group idle for the return delay (or past its
+        // group's period end) gives its unused allowance back on its own.
+        if let Ok(Some(report)) = atomically(&inner.state, move |g| g.allowance_due(&SIZING, now)) {
+            tell_group(&inner, report, now).await;
         }
         // Whatever expired, and whatever an earlier delivery left behind.
         inner.courier.borrow_mut().touch();

@@ -8,10 +8,19 @@
 //! groups ([`super::client`]): the operation as JSON, the group in
 //! `x-group`, and under the test seams the instant in `x-now` and
 //! `x-fault: group.restart` (restart before the request).
+//!
+//! Each change observes the group's soft and hard caps
+//! ([`GroupState::observe`]); the events it raises are handed to the alert
+//! queue after the request (again by the alarm while the queue fails).
+//! Its alarm gives the group's unused allowance back to its own parent
+//! when the group has been idle for the return delay (or at the parent's
+//! period end), with no request needed.
 
 // `#[durable_object]` generates the class's JS-facing constructor and
 // methods, which carry no doc comments of their own.
 #![allow(missing_docs)]
+
+use std::cell::Cell;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -21,6 +30,7 @@ use super::client::{push_grant, GroupClient};
 use super::protocol::{GroupFailure, GroupRequest};
 use crate::allowance::{Grant, Report, Sizing, DEFAULT_SIZING};
 use crate::group::{child_key, ChildKind, GroupAnswer, GroupState};
+use crate::worker::alerts::{log_event, AlertMessage, QUEUE_BINDING};
 use crate::worker::clock::{self, Clock};
 
 /// One group, as a SQLite-backed Durable Object.
@@ -28,6 +38,14 @@ use crate::worker::clock::{self, Clock};
 pub struct GroupGate {
     state: State,
     env: Env,
+    /// The clock the alarm runs on: the latest request's, going on (a
+    /// restart forgets it; the runtime's clock then).
+    clock: Cell<Clock>,
+    /// When the alarm is set for (runtime ms), as far as this instance
+    /// knows.
+    alarm_at: Cell<Option<f64>>,
+    /// The alert outbox is being handed to the queue.
+    sending: Cell<bool>,
 }
 
 fn json_answer<T: Serialize>(status: u16, value: &T) -> Result<Response> {
@@ -45,6 +63,9 @@ fn failure(message: impl Into<String>) -> Result<Response> {
 
 /// The sizing of every group's allowances.
 const SIZING: Sizing = DEFAULT_SIZING;
+/// How long a group waits to hand its alert events to the queue again
+/// after the queue failed (epoch ms).
+const ALERT_RETRY_MS: i64 = 5_000;
 
 impl GroupGate {
     fn load(&self) -> std::result::Result<GroupState, String> {
@@ -80,12 +101,63 @@ impl GroupGate {
         Ok(())
     }
 
-    /// Loads, changes and stores the state in one turn.
+    /// Loads, changes and stores the state in one turn; the caps'
+    /// crossings the change made are observed in the same turn.
     fn change<T>(&self, op: impl FnOnce(&mut GroupState) -> T) -> std::result::Result<T, String> {
         let mut group = self.load()?;
         let out = op(&mut group);
+        group.observe(self.clock.get().now());
         self.store(&group)?;
         Ok(out)
+    }
+
+    /// Hands the outbox's alert events to the queue, oldest first, and
+    /// takes out each the queue took (a deployment without the queue: the
+    /// log line is the alert). One run at a time (`sending`): the running
+    /// one picks up the events written meanwhile. Answers false when some
+    /// are left.
+    async fn send_alerts(&self, now: DateTime<Utc>) -> bool {
+        if self.sending.replace(true) {
+            return true;
+        }
+        let mut all = true;
+        while all && self.load().is_ok_and(|g| !g.alerts.outbox.is_empty()) {
+            all = self.send_outbox(now).await;
+        }
+        self.sending.set(false);
+        all
+    }
+
+    async fn send_outbox(&self, now: DateTime<Utc>) -> bool {
+        let Ok(group) = self.load() else {
+            return false;
+        };
+        if group.alerts.outbox.is_empty() {
+            return true;
+        }
+        let key = child_key(ChildKind::Group, &group.id);
+        let queue = self.env.queue(QUEUE_BINDING).ok();
+        let fixed = crate::worker::bindings::seams_on(&self.env).then(|| crate::time::iso(now));
+        let mut sent = Vec::new();
+        for event in &group.alerts.outbox {
+            let message = AlertMessage {
+                port: key.clone(),
+                event_id: event.id.clone(),
+                body: event.body.clone(),
+                endpoint: None,
+                now: fixed.clone(),
+            };
+            if let Some(queue) = &queue {
+                if let Err(e) = queue.send(&message).await {
+                    worker::console_warn!("group alerts: queueing event {} failed: {e}", event.id);
+                    break;
+                }
+            }
+            log_event(&event.body);
+            sent.push(event.id.clone());
+        }
+        let all = sent.len() == group.alerts.outbox.len();
+        self.change(|g| g.alerts_sent(&sent)).is_ok() && all
     }
 
     /// Sends grants to children (but `skip`, answered apart); applies the
@@ -192,7 +264,13 @@ impl GroupGate {
 
 impl DurableObject for GroupGate {
     fn new(state: State, env: Env) -> GroupGate {
-        GroupGate { state, env }
+        GroupGate {
+            state,
+            env,
+            clock: Cell::new(Clock::System),
+            alarm_at: Cell::new(None),
+            sending: Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -200,6 +278,9 @@ impl DurableObject for GroupGate {
         let header = req.headers().get(clock::NOW_HEADER).ok().flatten();
         let clock = Clock::for_request(seams, header.as_deref());
         let now = clock.now();
+        if let Clock::Fixed(_) = clock {
+            self.clock.set(clock.running_on());
+        }
         let Some(id) = req.headers().get("x-group").ok().flatten() else {
             return failure("the request names no group");
         };
@@ -283,9 +364,55 @@ impl DurableObject for GroupGate {
                 .change(|g| g.below = g.below.max(below))
                 .map(|()| serde_json::Value::Null),
         };
+        let alerts_left = !self.send_alerts(now).await;
+        self.schedule(alerts_left).await;
         match out {
             Ok(value) => json_answer(200, &value),
             Err(e) => failure(e),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.alarm_at.set(None);
+        let clock = self.clock.get();
+        let now = clock.now();
+        if let Ok(true) = self.change(|g| g.give_back_due(&SIZING, now)) {
+            if let Err(e) = self.ask_parent(clock, 0, now).await {
+                worker::console_error!("group alarm: {e}");
+            }
+        }
+        let alerts_left = !self.send_alerts(now).await;
+        self.schedule(alerts_left).await;
+        Response::ok("alarm")
+    }
+}
+
+impl GroupGate {
+    /// Sets the alarm for when the group next gives its unused allowance
+    /// back to its parent on its own (idle for the return delay, or at the
+    /// parent's period end), or retries the alert queue (`alerts_left`),
+    /// unless one is set sooner.
+    async fn schedule(&self, alerts_left: bool) {
+        let clock = self.clock.get();
+        let retry = alerts_left.then(|| clock.now().timestamp_millis() + ALERT_RETRY_MS);
+        let due = self.load().ok().and_then(|g| g.next_due(&SIZING));
+        let Some(due) = [due, retry].into_iter().flatten().min() else {
+            return;
+        };
+        let due = due.max(clock.now().timestamp_millis() + 1);
+        let at = clock.runtime_ms(due);
+        if self.alarm_at.get().is_some_and(|set| set <= at) {
+            return;
+        }
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at));
+        match self
+            .state
+            .storage()
+            .set_alarm(worker::ScheduledTime::new(date))
+            .await
+        {
+            Ok(()) => self.alarm_at.set(Some(at)),
+            Err(e) => worker::console_error!("group: setting the alarm failed: {e}"),
         }
     }
 }

@@ -1,0 +1,98 @@
+//! Shards of a hot port: which of a port's shard objects a request id
+//! reaches. (The allowances between the port's own object, the lender, and
+//! its shards, the borrowers, are the same escrow as a group's.)
+//!
+//! A request id always reaches the same shard under one shard count: the
+//! shard is a jump consistent hash (Lamping and Veach) of the id's FNV-1a
+//! hash, so a retry, a commit and a release find the shard that holds the
+//! reservation. When the count changes, an id moves only to a shard that
+//! is new (growing) or from one that is gone (shrinking); an id taken
+//! under an earlier count is found by trying the counts in force since,
+//! newest first ([`candidates`]), so a change loses nothing and takes no
+//! request id twice.
+//!
+//! Pure: no clock, no I/O. The hash must never change: a reservation
+//! taken under one version is settled under the next.
+
+/// The most shards a port may have.
+pub const MAX_SHARDS: u32 = 32;
+
+/// FNV-1a, 64 bits, of `text`.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The shard (`0..shards`) of `request_id` under `shards` shards (taken as
+/// 1 when 0, and as [`MAX_SHARDS`] above it).
+///
+/// # Example
+/// ```
+/// use ai_budget::allowance::shards::shard_of;
+///
+/// assert_eq!(shard_of("req-1", 1), 0);
+/// let s = shard_of("req-1", 8);
+/// assert!(s < 8);
+/// assert_eq!(shard_of("req-1", 8), s, "the same id, the same shard");
+/// ```
+pub fn shard_of(request_id: &str, shards: u32) -> u32 {
+    let buckets = i64::from(shards.clamp(1, MAX_SHARDS));
+    let mut key = fnv1a(request_id);
+    let (mut b, mut j) = (-1_i64, 0_i64);
+    while j < buckets {
+        b = j;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        j = (((b + 1) as f64) * ((1_u64 << 31) as f64 / (((key >> 33) + 1) as f64))) as i64;
+    }
+    b as u32
+}
+
+/// The shards `request_id` may be held in, to try in this order: its shard
+/// under each shard count in force since the oldest reservation still open
+/// (`counts`, newest first), without repeats. The first shard that knows
+/// the id answers for it; one that knows none of them takes a new
+/// reservation in the first (the current count's).
+pub fn candidates(request_id: &str, counts: &[u32]) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::new();
+    for count in counts {
+        let shard = shard_of(request_id, *count);
+        if !out.contains(&shard) {
+            out.push(shard);
+        }
+    }
+    if out.is_empty() {
+        out.push(0);
+    }
+    out
+}
+
+/// Reads a budget update's `shards`: a whole number 1 to [`MAX_SHARDS`].
+/// Answers `None` when the update does not name it.
+///
+/// # Errors
+/// [`ErrorCode::InvalidType`](crate::ErrorCode::InvalidType) for a value
+/// that is not a number, [`ErrorCode::InvalidValue`](crate::ErrorCode::InvalidValue)
+/// for a number that is not a whole number in range (0, 33, 2.5; `8.0`
+/// is 8).
+pub fn shards_update(update: &serde_json::Value) -> Result<Option<u32>, crate::Error> {
+    use crate::{Error, ErrorCode};
+    let Some(value) = update.get("shards") else {
+        return Ok(None);
+    };
+    let Some(number) = value.as_f64() else {
+        return Err(Error::new(
+            ErrorCode::InvalidType,
+            Some("shards"),
+            "shards must be a number",
+        ));
+    };
+    if number.fract() == 0.0 && (1.0..=f64::from(MAX_SHARDS)).contains(&number) {
+        return Ok(Some(number as u32));
+    }
+    Err(Error::new(
+        ErrorCode::InvalidValue,
+        Some("shards"),
+        "shards must be a whole number, 1 to 32",
+    ))
+}

@@ -1,0 +1,148 @@
+//! A group's alerts, as for a port's: its soft and hard caps' crossings are
+//! judged on what its children consumed in its period (not on what they
+//! hold or what is lent), each raises one event per period, a crossing no
+//! longer standing (a raised cap, a new period) resolves, and an event
+//! stays in the outbox until the queue takes it.
+
+mod common;
+
+use ai_budget::allowance::{Report, DEFAULT_SIZING};
+use ai_budget::group::GroupState;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+
+fn now() -> DateTime<Utc> {
+    common::test_now(Utc.with_ymd_and_hms(2026, 3, 11, 12, 0, 0).unwrap())
+}
+
+/// A group `org` with a soft cap of 800 and a hard cap of 1000 tokens a day.
+fn org() -> GroupState {
+    let mut group = GroupState::default();
+    let budget =
+        json!({ "enabled": true, "softCapTokens": 800, "hardCapTokens": 1000, "period": "day" });
+    group.save("org", &budget, "admin", now()).unwrap();
+    group
+}
+
+/// Port `a` reports `consumed` (a running total) with report number `seq`.
+fn consume(group: &mut GroupState, seq: u64, consumed: u64, at: DateTime<Utc>) {
+    let report = Report {
+        seq,
+        consumed,
+        ..Report::default()
+    };
+    group.report("port:a", &report, &DEFAULT_SIZING, at);
+}
+
+fn bodies(group: &GroupState) -> Vec<Value> {
+    group
+        .alerts
+        .outbox
+        .iter()
+        .map(|e| serde_json::from_str(&e.body).unwrap())
+        .collect()
+}
+
+#[test]
+fn each_cap_crossed_raises_one_event_per_period_naming_the_group() {
+    let mut group = org();
+    consume(&mut group, 1, 700, now());
+    assert_eq!(group.observe(now()), 0, "under the soft cap");
+    consume(&mut group, 2, 850, now());
+    assert_eq!(group.observe(now()), 1, "the soft cap crossed");
+    assert_eq!(
+        group.observe(now()),
+        0,
+        "raised once, however often observed"
+    );
+    consume(&mut group, 3, 900, now());
+    assert_eq!(
+        group.observe(now()),
+        0,
+        "still past the soft cap: nothing new"
+    );
+    consume(&mut group, 4, 1000, now());
+    assert_eq!(group.observe(now()), 1, "the hard cap reached");
+    let events = bodies(&group);
+    let kinds: Vec<(&str, &Value)> = events
+        .iter()
+        .map(|b| (b["type"].as_str().unwrap(), &b["threshold"]))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("threshold-crossed", &json!("soft")),
+            ("threshold-crossed", &json!("hard"))
+        ]
+    );
+    assert_eq!(events[0]["group"], "org");
+    assert!(
+        events[0].get("port").is_none(),
+        "a group's event names no port"
+    );
+    assert_eq!(events[0]["used"], 850);
+    assert_eq!(events[0]["cap"], 800);
+    assert_eq!(events[1]["cap"], 1000);
+    assert_ne!(group.alerts.outbox[0].id, group.alerts.outbox[1].id);
+    let status = group.status(now());
+    assert_eq!(status["overSoftCap"], true);
+    assert_eq!(status["alertsRaised"], json!(["soft", "hard"]));
+}
+
+#[test]
+fn what_is_held_or_lent_raises_nothing() {
+    let mut group = org();
+    let report = Report {
+        seq: 1,
+        need: 950,
+        held: 950,
+        ..Report::default()
+    };
+    group.report("port:a", &report, &DEFAULT_SIZING, now());
+    assert!(group.lender.lent() >= 950, "the need was lent");
+    assert_eq!(group.observe(now()), 0);
+    assert_eq!(group.status(now())["overSoftCap"], false);
+}
+
+#[test]
+fn a_raised_cap_or_a_new_period_resolves_and_the_next_crossing_raises_again() {
+    let mut group = org();
+    consume(&mut group, 1, 900, now());
+    assert_eq!(group.observe(now()), 1);
+    let raised = json!({ "softCapTokens": 950, "hardCapTokens": 2000 });
+    group.save("org", &raised, "admin", now()).unwrap();
+    assert_eq!(group.observe(now()), 1, "the soft crossing resolved");
+    let last = bodies(&group).pop().unwrap();
+    assert_eq!(
+        (last["type"].as_str(), &last["threshold"]),
+        (Some("threshold-resolved"), &json!("soft"))
+    );
+    consume(&mut group, 2, 960, now());
+    assert_eq!(
+        group.observe(now()),
+        1,
+        "crossed again above the new soft cap"
+    );
+    let next_day = group.budget().window(now()).end + Duration::hours(1);
+    assert_eq!(group.observe(next_day), 1, "a new period resolves it");
+    consume(&mut group, 3, 1_920, next_day);
+    assert_eq!(
+        group.observe(next_day),
+        1,
+        "and the new period's crossing raises"
+    );
+    assert_eq!(group.alerts.events, 5);
+}
+
+#[test]
+fn an_event_stays_in_the_outbox_until_the_queue_takes_it() {
+    let mut group = org();
+    consume(&mut group, 1, 1_000, now());
+    assert_eq!(group.observe(now()), 2);
+    let first = group.alerts.outbox[0].id.clone();
+    group.alerts_sent(std::slice::from_ref(&first));
+    assert_eq!(group.alerts.outbox.len(), 1);
+    assert_ne!(group.alerts.outbox[0].id, first);
+    let state: GroupState = serde_json::from_str(&serde_json::to_string(&group).unwrap()).unwrap();
+    assert_eq!(state.alerts, group.alerts, "kept across a restart");
+}
