@@ -1,16 +1,17 @@
 //! Metrics for operators, in the Prometheus text exposition format
 //! (version 0.0.4, which OpenMetrics scrapers read too): the writer
 //! ([`Exposition`]) and what a port's standing adds to it
-//! ([`port_samples`]). Pure: the Worker gathers the standings and serves
+//! ([`port_samples`], [`refusal_samples`]). Pure: the Worker gathers the standings and serves
 //! the text at `GET /v1/metrics`.
 //!
 //! Labels stay bounded: one series per port (and per state of a port's
-//! budget); end users and features are never labels.
+//! budget, per reason and scope of its refusals); end users and features
+//! are never labels.
 
 use chrono::{DateTime, Utc};
 
 use crate::forecast::forecast_of;
-use crate::gate::PortLoad;
+use crate::gate::{PortLoad, RefusalCount};
 use crate::pricing::usd_number;
 use crate::{cap_status, Budget, CapState, Unit};
 
@@ -263,5 +264,21 @@ pub fn port_samples(
                 at.timestamp_millis() as f64 / 1000.0,
             );
         }
+    }
+}
+
+/// Adds the requests `port`'s gate refused in its budget's current period
+/// to `out`, one sample per reason and scope of the cap that refused
+/// (`port`, `feature`, `user`: never which feature or user). A gauge, as
+/// the period's calls are: it starts from zero at each period's start.
+pub fn refusal_samples(out: &mut Exposition, port: &str, refusals: &[RefusalCount]) {
+    for r in refusals {
+        out.sample(
+            "ai_budget_port_refusals",
+            Kind::Gauge,
+            "Requests refused in the port's current period (zero again at the period's start), by reason and the scope of the cap that refused",
+            &[("port", port), ("reason", &r.reason), ("scope", &r.scope)],
+            r.count as f64,
+        );
     }
 }

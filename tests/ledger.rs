@@ -415,6 +415,7 @@ fn a_delivery_with_no_entries_still_records_the_ports_snapshot() {
         pending_entries: 0,
         at: now().timestamp_millis(),
         held_usd: 0,
+        ..Snapshot::default()
     };
     let results =
         w.d1.batch(&delivery::batch(

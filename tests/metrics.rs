@@ -2,8 +2,8 @@
 //! family, samples grouped under it, label values escaped) and what a
 //! port's standing shows, in tokens and in dollars, checked line by line.
 
-use ai_budget::gate::PortLoad;
-use ai_budget::metrics::{escape_label, port_samples, Exposition, Kind};
+use ai_budget::gate::{PortLoad, RefusalCount};
+use ai_budget::metrics::{escape_label, port_samples, refusal_samples, Exposition, Kind};
 use ai_budget::{Budget, Period, Unit};
 use chrono::{TimeZone, Utc};
 
@@ -178,4 +178,35 @@ fn a_dollar_port_shows_its_caps_in_dollars_and_a_disabled_one_no_remaining_nor_f
     assert!(!text.contains(r#"ai_budget_port_runs_out_before_reset{port="off"}"#));
     // Each family is declared once, however many ports it has.
     assert_eq!(text.matches("# TYPE ai_budget_port_hard_cap ").count(), 1);
+}
+
+#[test]
+fn refusals_are_one_gauge_per_port_reason_and_scope_and_none_without_refusals() {
+    let refusal = |reason: &str, scope: &str, count: u64| RefusalCount {
+        reason: reason.into(),
+        scope: scope.into(),
+        count,
+    };
+    let mut out = Exposition::new();
+    refusal_samples(
+        &mut out,
+        "acme",
+        &[
+            refusal("estimated-exceeds-cap", "user", 3),
+            refusal("hard-cap-exceeded", "port", 1),
+        ],
+    );
+    refusal_samples(&mut out, "quiet", &[]);
+    let text = out.finish();
+    assert!(
+        text.contains("# TYPE ai_budget_port_refusals gauge\n"),
+        "{text}"
+    );
+    assert_eq!(
+        lines(&text, "ai_budget_port_refusals"),
+        [
+            "ai_budget_port_refusals{port=\"acme\",reason=\"estimated-exceeds-cap\",scope=\"user\"} 3",
+            "ai_budget_port_refusals{port=\"acme\",reason=\"hard-cap-exceeded\",scope=\"port\"} 1",
+        ]
+    );
 }

@@ -185,9 +185,13 @@ impl<S: Sql> Gate<'_, S> {
                 return Ok(GatewayReserveOutcome::Downgrade { model, cap })
             }
             Verdict::Throttled { retry_after } => {
-                return Ok(GatewayReserveOutcome::Throttled { retry_after })
+                self.count_action_refusal(&req.hold, refusals::THROTTLED, now)?;
+                return Ok(GatewayReserveOutcome::Throttled { retry_after });
             }
-            Verdict::Refused { cap } => return Ok(GatewayReserveOutcome::Refused { cap }),
+            Verdict::Refused { cap } => {
+                self.count_action_refusal(&req.hold, &refusals::refused_at(cap.as_str()), now)?;
+                return Ok(GatewayReserveOutcome::Refused { cap });
+            }
             Verdict::Proceed { acted, slot } => (acted, slot),
         };
         let outcome = self.reserve(&req.hold, now)?;
@@ -236,6 +240,17 @@ impl<S: Sql> Gate<'_, S> {
                 _ => Standing::Under,
             },
         )
+    }
+
+    /// Counts the refusal of `hold` by an action at the port's caps for
+    /// `reason`, in the budget's current period.
+    fn count_action_refusal(
+        &self,
+        hold: &HoldRequest,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), GateError> {
+        self.count_refusal_now(&hold.request_id, reason, "port", now)
     }
 
     /// Calls a throttle let through in `minute`.

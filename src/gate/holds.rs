@@ -113,6 +113,7 @@ impl<S: Sql> Gate<'_, S> {
         };
         if let Some(mut refusal) = judged.refusal(unit) {
             refusal.room = Some(room.room);
+            self.count_refused(req, &refusal, now)?;
             return Ok(ReserveOutcome::Refused { refusal, load });
         }
         if let Some(refusal) = self.sub_cap_refusal(
@@ -122,12 +123,15 @@ impl<S: Sql> Gate<'_, S> {
             req.estimated_tokens,
             now,
         )? {
+            self.count_refused(req, &refusal, now)?;
             return Ok(ReserveOutcome::Refused { refusal, load });
         }
         let at = ms(now);
         let held = Totals::new(load.held_tokens, load.held_usd);
         let amounts = Totals::new(req.estimated_tokens, estimated_usd.unwrap_or(0));
         if let Some(refusal) = self.overflow(at, held, amounts)? {
+            let start = ms(stored.budget.window(now).start);
+            self.count_refusal(&req.request_id, start, refusals::TOO_LARGE, "port", at)?;
             return Ok(ReserveOutcome::TooLarge { refusal, load });
         }
         // A port under a group holds within its allowance too.
@@ -167,6 +171,22 @@ impl<S: Sql> Gate<'_, S> {
             load,
             replayed: false,
         })
+    }
+
+    /// Counts `refusal` of `req` in the refusal's period.
+    fn count_refused(
+        &self,
+        req: &HoldRequest,
+        refusal: &Refusal,
+        now: DateTime<Utc>,
+    ) -> Result<(), GateError> {
+        self.count_refusal(
+            &req.request_id,
+            refusal.period_start,
+            &refusal.reason,
+            &refusal.scope,
+            ms(now),
+        )
     }
 
     // ------------------------------------------------------------ release

@@ -40,6 +40,7 @@ pub mod model;
 mod outbox;
 pub mod outcome;
 mod reads;
+pub mod refusals;
 pub mod save;
 pub mod schema;
 mod settle;
@@ -56,6 +57,7 @@ pub use judge::{judge, Estimate, Judged};
 pub use model::*;
 pub use outcome::*;
 pub use reads::PortView;
+pub use refusals::RefusalCount;
 use store::{scopes, Tables};
 pub use sub_caps::{CapsReport, PortCheck, ScopeLoad};
 

@@ -160,14 +160,15 @@ impl<S: Sql> Gate<'_, S> {
     // ------------------------------------------------------------ pruning
 
     /// Forgets what no gate or late commit can still need: holds settled
-    /// and entries delivered more than their retention ago, counters of
-    /// long-past periods.
+    /// and entries delivered more than their retention ago, counters and
+    /// refusals of long-past periods.
     pub fn prune(&self, now: DateTime<Utc>) -> Result<(), GateError> {
         let now = ms(now);
         self.t.prune_holds(now - HOLD_RETENTION_DAYS * DAY_MS)?;
         self.t.prune_entries(now - ENTRY_RETENTION_DAYS * DAY_MS)?;
         self.t
             .prune_counters(now - COUNTER_RETENTION_DAYS * DAY_MS)?;
+        self.prune_refusals(now - COUNTER_RETENTION_DAYS * DAY_MS)?;
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::time::ms;
 
 /// The gate's answer to a question about the port (check, usage, status).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +33,10 @@ pub struct PortView {
     /// and what of the period's use the cap carries.
     #[serde(default)]
     pub room: super::credits::RoomView,
+    /// The requests refused in the budget's current period, by reason and
+    /// scope.
+    #[serde(default)]
+    pub refusals: Vec<RefusalCount>,
 }
 
 impl<S: Sql> Gate<'_, S> {
@@ -69,6 +74,7 @@ impl<S: Sql> Gate<'_, S> {
         let [day, week, month] = by_period;
         let port_load = self.load(budget.budget.period, None, now)?;
         let room = self.room_view(&budget, &port_load, now)?;
+        let refusals = self.refusal_counts(ms(budget.budget.window(now).start))?;
         Ok(PortView {
             room,
             load: self.load(budget.budget.period, feature, now)?,
@@ -79,6 +85,7 @@ impl<S: Sql> Gate<'_, S> {
             set_aside: self.t.set_aside_entries(LISTED_SET_ASIDE)?,
             set_aside_entries: self.t.set_aside_count()?,
             caps: None,
+            refusals,
         })
     }
 

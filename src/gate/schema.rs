@@ -76,7 +76,7 @@ const VERSIONS: &[&[&str]] = &[&[
     "ALTER TABLE entries ADD COLUMN set_aside_version INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE entries ADD COLUMN set_aside_reason TEXT",
     "ALTER TABLE entries ADD COLUMN set_aside_at INTEGER",
-], CREDITS, PRICE_VERSIONS, GATEWAY_SETTINGS];
+], CREDITS, PRICE_VERSIONS, GATEWAY_SETTINGS, REFUSALS];
 
 /// Credits, temporary raises and rollover: the grants and what each
 /// request drew from them (by the hold's or the call's request id; open
@@ -149,6 +149,20 @@ const GATEWAY_SETTINGS: &[&str] = &[
         minute INTEGER PRIMARY KEY,
         calls INTEGER NOT NULL
     )",
+];
+
+/// The requests refused, one row per request id (a retry is counted
+/// once), with the reason, the scope of the cap that refused, and the
+/// period they count in ([`super::refusals`]).
+const REFUSALS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS refusals (
+        request_id TEXT PRIMARY KEY,
+        period_start INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        at INTEGER NOT NULL
+    ) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS refusals_period ON refusals (period_start, reason, scope)",
 ];
 
 /// The newest schema version.

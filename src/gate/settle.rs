@@ -244,6 +244,7 @@ impl<S: Sql> Gate<'_, S> {
         // Used plus what open holds hold stays exact.
         let (_, held_tokens, held_usd) = self.t.open_holds()?;
         let Some(total) = usage.tokens.exact_total() else {
+            self.count_refusal_now(request_id, refusals::TOO_LARGE, "port", now)?;
             return Ok(RecordOutcome::TooLarge {
                 refusal: TotalTooLarge::new(usage.tokens.beyond()),
                 load: self.load(period, None, now)?,
@@ -251,6 +252,7 @@ impl<S: Sql> Gate<'_, S> {
         };
         let amounts = Totals::new(total, cost_usd.unwrap_or(0));
         if let Some(refusal) = self.overflow(at, Totals::new(held_tokens, held_usd), amounts)? {
+            self.count_refusal_now(request_id, refusals::TOO_LARGE, "port", now)?;
             return Ok(RecordOutcome::TooLarge {
                 refusal,
                 load: self.load(period, None, now)?,

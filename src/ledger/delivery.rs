@@ -18,6 +18,7 @@
 
 use crate::gate::{Entry, ENTRY_COLUMNS};
 use crate::sql::{assignments, placeholders, Row, Statement, Value};
+use crate::time::{instant, ms};
 use crate::Budget;
 
 /// One entry to deliver, with the version the ledger already has (0: none).
@@ -115,9 +116,11 @@ const DROP_EMPTY_SQL: &str =
     "DELETE FROM usage_rollup WHERE port_id = ?1 AND calls <= 0 AND tokens <= 0 AND usd_micros <= 0";
 
 /// The port's snapshot for the port list.
-const SNAPSHOT_SQL: &str = "INSERT INTO port_gates (port_id, held_tokens, open_holds, pending_entries, updated_at, held_usd_micros) \
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (port_id) DO UPDATE SET held_tokens = excluded.held_tokens, \
-    held_usd_micros = excluded.held_usd_micros, \
+const SNAPSHOT_SQL: &str = "INSERT INTO port_gates (port_id, held_tokens, open_holds, pending_entries, updated_at, held_usd_micros, \
+    refusals_period_start, refusals) \
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (port_id) DO UPDATE SET held_tokens = excluded.held_tokens, \
+    held_usd_micros = excluded.held_usd_micros, refusals_period_start = excluded.refusals_period_start, \
+    refusals = excluded.refusals, \
     open_holds = excluded.open_holds, pending_entries = excluded.pending_entries, updated_at = excluded.updated_at";
 
 /// The most entries one batch carries: the delivery loop's size
@@ -125,7 +128,7 @@ const SNAPSHOT_SQL: &str = "INSERT INTO port_gates (port_id, held_tokens, open_h
 pub use crate::gate::wake::BATCH_ENTRIES;
 
 /// What the port list shows of a port's object, delivered with its ledger.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Tokens held by open holds.
     pub held_tokens: u64,
@@ -137,6 +140,11 @@ pub struct Snapshot {
     pub pending_entries: u64,
     /// When (epoch ms).
     pub at: i64,
+    /// The start of the budget's current period (epoch ms), which
+    /// `refusals` count in.
+    pub refusals_start: i64,
+    /// The requests refused in that period, by reason and scope.
+    pub refusals: Vec<crate::gate::RefusalCount>,
 }
 
 fn starts(budget: &Budget, at: i64) -> [Value; 3] {
@@ -197,6 +205,10 @@ pub fn batch(
             snapshot.pending_entries.into(),
             snapshot.at.into(),
             snapshot.held_usd.into(),
+            snapshot.refusals_start.into(),
+            serde_json::to_string(&snapshot.refusals)
+                .unwrap_or_else(|_| "[]".into())
+                .into(),
         ],
     ));
     if entries.is_empty() {
@@ -252,7 +264,10 @@ pub fn next_batch<S: crate::sql::Sql>(
     let pending = gate.pending(limit)?;
     let (open_holds, held_tokens, held_usd) = gate.open_holds()?;
     let total = gate.pending_count()?;
+    let refusals_start = ms(gate.budget()?.budget.window(instant(at)).start);
     let snapshot = Snapshot {
+        refusals_start,
+        refusals: gate.refusal_counts(refusals_start)?,
         held_tokens,
         held_usd,
         open_holds,

@@ -128,7 +128,8 @@ pub fn all_ports(now: chrono::DateTime<chrono::Utc>) -> [Statement; 2] {
             ],
         ),
         Statement::new(
-            "SELECT port_id, held_tokens, held_usd_micros, pending_entries FROM port_gates",
+            "SELECT port_id, held_tokens, held_usd_micros, pending_entries, refusals_period_start, \
+               refusals FROM port_gates",
             vec![],
         ),
     ]
@@ -163,6 +164,10 @@ pub struct GateReport {
     pub held_usd: u64,
     /// Ledger entries not yet delivered to D1.
     pub pending: u64,
+    /// The start of the period `refusals` count in (epoch ms).
+    pub refusals_start: i64,
+    /// The requests refused in that period, by reason and scope.
+    pub refusals: Vec<crate::gate::RefusalCount>,
 }
 
 /// Every port's current-period usage and holds, as read by [`all_ports`].
@@ -199,6 +204,11 @@ impl AllPorts {
                         held_tokens: r.count("held_tokens"),
                         held_usd: r.count("held_usd_micros"),
                         pending: r.count("pending_entries"),
+                        refusals_start: r.int("refusals_period_start").unwrap_or(0),
+                        refusals: r
+                            .text("refusals")
+                            .and_then(|t| serde_json::from_str(&t).ok())
+                            .unwrap_or_default(),
                     })
                 })
                 .collect(),
@@ -209,6 +219,22 @@ impl AllPorts {
     /// reported.
     pub fn pending_of(&self, port: &str) -> u64 {
         self.reports_of(port).map(|r| r.pending).sum()
+    }
+
+    /// `port`'s refusals by reason and scope in the current window of
+    /// `budget`'s period, as its object last reported (none when its last
+    /// report counted an earlier period).
+    pub fn refusals_of(
+        &self,
+        port: &str,
+        budget: &crate::Budget,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<crate::gate::RefusalCount> {
+        let start = ms(budget.window(now).start);
+        self.reports_of(port)
+            .filter(|r| r.refusals_start == start)
+            .flat_map(|r| r.refusals.iter().cloned())
+            .collect()
     }
 
     fn reports_of<'a>(&'a self, port: &'a str) -> impl Iterator<Item = &'a GateReport> + Clone {

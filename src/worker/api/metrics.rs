@@ -5,7 +5,7 @@ use worker::Response;
 
 use super::{ports, Ctx};
 use crate::alerts::records;
-use crate::metrics::{port_samples, Exposition, Kind};
+use crate::metrics::{port_samples, refusal_samples, Exposition, Kind};
 use crate::worker::http::{text_response, ApiError};
 
 /// The exposition format's content type (version 0.0.4).
@@ -39,6 +39,7 @@ pub async fn get(ctx: &mut Ctx) -> Result<Response, ApiError> {
             &[("port", &listed.port)],
             listed.pending as f64,
         );
+        refusal_samples(&mut out, &listed.port, &listed.refusals);
     }
     for row in &deliveries[0] {
         let state = row.text("status").unwrap_or_default();

@@ -50,6 +50,9 @@ pub struct Listed {
     pub load: PortLoad,
     /// Ledger entries its gate still owes D1, as last reported.
     pub pending: u64,
+    /// The requests its gate refused in the budget's current period, by
+    /// reason and scope, as last reported.
+    pub refusals: Vec<crate::gate::RefusalCount>,
 }
 
 /// Every listed port, sorted by id: what `GET /v1/ports` and the metrics
@@ -87,11 +90,13 @@ pub async fn standings(ctx: &Ctx) -> Result<Vec<Listed>, ApiError> {
             let stored = stored?;
             let load = loads.load_of(&port, &stored.budget, ctx.now);
             let pending = loads.pending_of(&port);
+            let refusals = loads.refusals_of(&port, &stored.budget, ctx.now);
             Some(Listed {
                 port,
                 stored,
                 load,
                 pending,
+                refusals,
             })
         })
         .collect();

@@ -285,6 +285,7 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
         "recentLedger": recent,
         "pendingLedgerRows": view.pending_entries,
         "setAsideLedgerRows": view.set_aside_entries,
+        "refusals": view.refusals,
         "setAside": view.set_aside.iter().map(|e| json!({
             "seq": e.seq,
             "requestId": e.request_id,

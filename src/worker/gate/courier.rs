@@ -142,7 +142,7 @@ async fn deliver_batch(inner: &Rc<Inner>, port: &str, size: u32) -> bool {
     let d1 = D1::new(db, Rc::new(faults));
     let result = d1
         .run_fresh("d1.deliver", |attempt| {
-            delivery::batch(port, &budget, &pending, attempt, snapshot)
+            delivery::batch(port, &budget, &pending, attempt, snapshot.clone())
         })
         .await;
     let entries = pending.len();

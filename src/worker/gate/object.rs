@@ -514,6 +514,17 @@ pub(super) async fn reserve(
             worker::console_error!("gate: {e}");
         }
         if let Some(refusal) = answered.refusal {
+            let (request_id, reason, scope) = (
+                hold.request_id.clone(),
+                refusal.reason.clone(),
+                refusal.scope.clone(),
+            );
+            let counted = atomically(state, move |g| {
+                g.count_refusal_now(&request_id, &reason, &scope, now)
+            });
+            if let Err(e) = counted {
+                worker::console_error!("gate: {e}");
+            }
             applied = Ok(crate::gate::Applied {
                 result: Outcome::Reserve(ReserveOutcome::Refused { refusal, load }),
                 ..current.clone()
