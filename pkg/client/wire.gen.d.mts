@@ -470,6 +470,12 @@ export type Status = {
   /** The version of the IANA time-zone database the Worker's calendars use (2026f); the package's `ai-budget/timezones` part names its own. */
   timeZoneData?: string;
   room: Room;
+  /** The requests the port's gate refused in the budget's current period (none again from the period's start), by reason (`hard-cap-exceeded`, `estimated-exceeds-cap`, `budget-throttled`, `refused-at-soft-cap`, `refused-at-hard-cap`, `total-too-large`) and the scope of the cap that refused (`port`, `feature`, `user`, or the port's `group`); each request id counted once, sorted by reason then scope. `GET /v1/metrics` shows the same as `ai_budget_port_refusals`. */
+  refusals: {
+    reason: string;
+    scope: 'port' | 'feature' | 'user' | 'group';
+    count: number;
+  }[];
 };
 
 export type Ports = {

@@ -1,7 +1,8 @@
 // GET /v1/metrics in workerd: the Prometheus text format, read back with a
 // Prometheus text-format parser, whose numbers equal each port's status
-// (usage, caps, remaining, reset, state, forecast); admin only; one series
-// per port, whatever the users and features of its calls.
+// (usage, caps, remaining, reset, state, forecast, refusals by reason and
+// scope); admin only; one series per port (and per kind of refusal),
+// whatever the users and features of its calls.
 //
 // The file runs at its own instant, ten days into April 2027, so the
 // forecast is the hand-checked one of tests/forecast.rs.
@@ -35,6 +36,25 @@ before(async () => {
   assert.equal(priced.status, 201, priced.text);
   const held = await w.post("/v1/ports/acme/reservations", { estimatedTokens: 100, feature: "chat" });
   assert.equal(held.status, 201, held.text);
+  // Refusals by the port's cap, a feature's and users': each kind a series,
+  // never a feature's or user's name; a retried request counted once.
+  await w.setBudget("strict", {
+    enabled: true, softCapTokens: 500, hardCapTokens: 1000, period: "day",
+    featureCaps: { chat: { hardCap: 100 } }, userCap: { hardCap: 50 },
+  });
+  const refusals = [
+    { estimatedTokens: 2000, feature: "search", requestId: "r-port" },
+    { estimatedTokens: 2000, feature: "search", requestId: "r-port" },
+    { estimatedTokens: 200, feature: "chat", requestId: "r-feature" },
+    { estimatedTokens: 80, feature: "search", userId: "u-1", requestId: "r-user-1" },
+    { estimatedTokens: 80, feature: "search", userId: "u-2", requestId: "r-user-2" },
+  ];
+  for (const body of refusals) {
+    const res = await w.post("/v1/ports/strict/reservations", body);
+    assert.equal(res.status, 429, res.text);
+  }
+  const fits = await w.post("/v1/ports/strict/reservations", { estimatedTokens: 10, feature: "search" });
+  assert.equal(fits.status, 201, fits.text);
 });
 after(() => w?.dispose());
 
@@ -62,8 +82,8 @@ test("the scrape parses and its numbers equal each port's status", async () => {
     const m = await scrape();
     return value(m, "ai_budget_port_held_tokens", { port: "acme" }) === 100 && m;
   }, { what: "acme's hold in the scrape" });
-  assert.equal(value(metrics, "ai_budget_ports", {}), 3);
-  for (const port of ["acme", "money", "off"]) {
+  assert.equal(value(metrics, "ai_budget_ports", {}), 4);
+  for (const port of ["acme", "money", "off", "strict"]) {
     const s = (await w.get(`/v1/ports/${port}/status`)).json;
     const cs = s.capStatus;
     const usd = cs.unit === "usd";
@@ -94,16 +114,42 @@ test("the scrape parses and its numbers equal each port's status", async () => {
   assert.equal(metrics.ai_budget_port_hard_cap.type, "GAUGE");
 });
 
+test("refusals are counted by reason and scope, equal to each port's status", async () => {
+  const metrics = await eventually(async () => {
+    const m = await scrape();
+    return value(m, "ai_budget_port_refusals", { port: "strict", scope: "user" }) === 2 && m;
+  }, { what: "strict's refusals in the scrape" });
+  const status = (await w.get("/v1/ports/strict/status")).json;
+  assert.deepEqual(status.refusals, [
+    { reason: "estimated-exceeds-cap", scope: "feature", count: 1 },
+    { reason: "estimated-exceeds-cap", scope: "port", count: 1 },
+    { reason: "estimated-exceeds-cap", scope: "user", count: 2 },
+  ]);
+  for (const port of ["acme", "money", "off", "strict"]) {
+    const s = (await w.get(`/v1/ports/${port}/status`)).json;
+    const series = metrics.ai_budget_port_refusals.samples.filter((m) => m.labels.port === port);
+    assert.deepEqual(
+      series.map((m) => ({ reason: m.labels.reason, scope: m.labels.scope, count: m.value })),
+      s.refusals,
+      port,
+    );
+  }
+  assert.equal(metrics.ai_budget_port_refusals.type, "GAUGE");
+});
+
 test("labels stay bounded: one series per port, no user or feature label", async () => {
   const metrics = await scrape();
   for (const [name, family] of Object.entries(metrics)) {
     for (const s of family.samples) {
       for (const label of Object.keys(s.labels)) {
-        assert.ok(["port", "unit", "state"].includes(label), `${name} has label ${label}`);
+        assert.ok(["port", "unit", "state", "reason", "scope"].includes(label), `${name} has label ${label}`);
+      }
+      if (s.labels.scope !== undefined) {
+        assert.ok(["port", "feature", "user", "group"].includes(s.labels.scope), `${name} scope ${s.labels.scope}`);
       }
     }
   }
-  assert.equal(metrics.ai_budget_port_used_tokens.samples.length, 3);
+  assert.equal(metrics.ai_budget_port_used_tokens.samples.length, 4);
 });
 
 test("only the admin may scrape", async () => {
