@@ -80,8 +80,10 @@ test("the scrape parses and its numbers equal each port's status", async () => {
   // them, batched within a second (gate::wake::SNAPSHOT_DELAY_MS).
   const metrics = await eventually(async () => {
     const m = await scrape();
-    return value(m, "ai_budget_port_held_tokens", { port: "acme" }) === 100 && m;
-  }, { what: "acme's hold in the scrape" });
+    const held = value(m, "ai_budget_port_held_tokens", { port: "acme" }) === 100
+      && value(m, "ai_budget_port_held_tokens", { port: "strict" }) === 10;
+    return held && m;
+  }, { what: "acme's and strict's holds in the scrape" });
   assert.equal(value(metrics, "ai_budget_ports", {}), 4);
   for (const port of ["acme", "money", "off", "strict"]) {
     const s = (await w.get(`/v1/ports/${port}/status`)).json;
