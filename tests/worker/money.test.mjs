@@ -135,6 +135,15 @@ test("an admin price is a whole entry as billed: tiers, 1-hour cache writes and 
   await w.put("/v1/prices/tiered-model", { inputPerMTok: 1, outputPerMTok: 2 });
   const flat = (await w.get("/v1/prices/tiered-model")).json;
   assert.deepEqual([flat.tiers, flat.serviceTiers, flat.cacheWrite1hPerMTok], [undefined, undefined, 1]);
+  // An entry larger than KV keeps as a key's metadata (1024 bytes) is
+  // saved, and listed, all the same.
+  const wide = { ...entry, tiers: [100000, 200000, 400000, 800000].map((above, i) => ({ ...entry.tiers[0], above, outputPerMTok: 15 + i })) };
+  wide.serviceTiers = Object.fromEntries(["batch", "flex", "priority"].map((t) => [t, { ...entry.serviceTiers.batch, tiers: wide.tiers }]));
+  assert.ok(JSON.stringify(wide).length > 1024);
+  const saved = await w.put("/v1/prices/wide-model", wide);
+  assert.equal(saved.status, 200, saved.text);
+  const listed = (await w.get("/v1/prices")).json.prices.find((p) => p.model === "wide-model");
+  assert.deepEqual(listed, { model: "wide-model", ...wide, source: "custom" });
 });
 
 test("a usd budget holds the money bound of a model's estimate and refuses with 429 in dollars", async () => {
