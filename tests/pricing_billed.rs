@@ -264,3 +264,122 @@ fn a_flat_price_set_over_a_billed_entry_replaces_its_tiers() {
         BilledPrice::flat(flat)
     );
 }
+
+/// An admin's entry with every field a shipped entry may have.
+fn admin_entry() -> serde_json::Value {
+    serde_json::json!({
+        "inputPerMTok": 3, "cachedInputPerMTok": 0.3, "cacheWritePerMTok": 3.75,
+        "cacheWrite1hPerMTok": 6, "outputPerMTok": 15,
+        "tiers": [{ "above": 200000, "inputPerMTok": 6, "cachedInputPerMTok": 0.6,
+            "cacheWritePerMTok": 7.5, "cacheWrite1hPerMTok": 12, "outputPerMTok": 22.5 }],
+        "serviceTiers": { "batch": { "inputPerMTok": 1.5, "outputPerMTok": 7.5 } }
+    })
+}
+
+#[test]
+fn an_entry_as_shown_reads_back_as_the_same_entry() {
+    // The API shows an entry by `json` and an admin sends it back to
+    // `PUT /v1/prices/{model}`: the same entry, shipped or the admin's.
+    let table = default_prices();
+    for (model, _) in table.iter() {
+        let billed = table.billed_of(model).unwrap();
+        assert_eq!(
+            BilledPrice::from_json(&billed.json()).unwrap(),
+            billed,
+            "{model}"
+        );
+    }
+    let admin = BilledPrice::from_json(&admin_entry()).unwrap();
+    let shown = admin.json();
+    assert_eq!(shown["tiers"][0]["above"], 200_000);
+    assert_eq!(shown["tiers"][0]["cacheWrite1hPerMTok"], 12.0);
+    assert_eq!(shown["serviceTiers"]["batch"]["outputPerMTok"], 7.5);
+    assert_eq!(BilledPrice::from_json(&shown).unwrap(), admin);
+    // A flat entry shows no tiers.
+    let flat = BilledPrice::from_json(&serde_json::json!({"inputPerMTok": 1, "outputPerMTok": 2}))
+        .unwrap()
+        .json();
+    assert!(flat.get("tiers").is_none() && flat.get("serviceTiers").is_none());
+}
+
+#[test]
+fn an_admin_entry_prices_by_its_tiers_service_tier_and_cache_write_kinds() {
+    let price = BilledPrice::from_json(&admin_entry()).unwrap();
+    // 200 001 input (10 000 cached reads, 20 000 cache writes of which
+    // 5 000 for an hour), 1 000 output: the whole request at the tier's
+    // rates: 170 001 x $6 + 10 000 x $0.6 + 15 000 x $7.5 + 5 000 x $12
+    // + 1 000 x $22.5 = 1 020 006 + 6 000 + 112 500 + 60 000 + 22 500.
+    let t = tokens(200_001, 10_000, 20_000, 1_000, 0);
+    let billing = Billing {
+        cache_write_1h_tokens: 5_000,
+        ..Billing::default()
+    };
+    assert_eq!(cost_as_billed(&t, &billing, &price), 1_221_006);
+    // At the threshold: the base rates (170 000 x $3 + 10 000 x $0.3
+    // + 20 000 x $3.75 + 1 000 x $15; no 1-hour writes).
+    let t = tokens(200_000, 10_000, 20_000, 1_000, 0);
+    assert_eq!(cost_as_billed(&t, &Billing::default(), &price), 603_000);
+    // Served in batch: the batch rates (cached reads and writes at its
+    // input price), 1 000 x $1.5 + 100 x $7.5.
+    let t = tokens(1_000, 0, 0, 100, 0);
+    assert_eq!(
+        cost_as_billed(&t, &served(ServiceTier::Batch), &price),
+        2_250
+    );
+    // The hold for 300 000 input at standard: the tier's highest input
+    // price ($12, 1-hour writes) and output: 3 600 000 + 1 000 x 22.5.
+    assert_eq!(
+        bound_as_billed(300_000, 1_000, &price, ServiceTier::Standard),
+        3_622_500
+    );
+}
+
+#[test]
+fn an_admin_entry_is_refused_with_the_field_at_fault() {
+    let with = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = admin_entry();
+        change(&mut v);
+        BilledPrice::from_json(&v).unwrap_err()
+    };
+    // A fractional token count where a whole one is required.
+    let e = with(&|v| v["tiers"][0]["above"] = serde_json::json!(200000.5));
+    assert_eq!(
+        (e.code(), e.field()),
+        (ErrorCode::InvalidType, Some("above"))
+    );
+    // A negative price inside a tier and inside a service tier.
+    let e = with(&|v| v["tiers"][0]["outputPerMTok"] = serde_json::json!(-1));
+    assert_eq!(
+        (e.code(), e.field()),
+        (ErrorCode::NegativeAmount, Some("outputPerMTok"))
+    );
+    let e = with(&|v| v["serviceTiers"]["batch"]["inputPerMTok"] = serde_json::json!(-0.5));
+    assert_eq!(
+        (e.code(), e.field()),
+        (ErrorCode::NegativeAmount, Some("inputPerMTok"))
+    );
+    // An unknown field at the top and an unknown service tier.
+    let e = with(&|v| v["effectiveUntil"] = serde_json::json!("2026-01-01"));
+    assert_eq!(
+        (e.code(), e.field()),
+        (ErrorCode::UnknownField, Some("effectiveUntil"))
+    );
+    let e = with(&|v| {
+        v["serviceTiers"]["scale"] = serde_json::json!({"inputPerMTok": 1, "outputPerMTok": 1})
+    });
+    assert_eq!(
+        (e.code(), e.field()),
+        (ErrorCode::UnknownField, Some("scale"))
+    );
+    // Two tiers at the same count.
+    let e = with(&|v| {
+        v["tiers"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"above": 200000, "inputPerMTok": 1, "outputPerMTok": 1}));
+    });
+    assert_eq!(
+        (e.code(), e.field()),
+        (ErrorCode::InvalidValue, Some("tiers"))
+    );
+}

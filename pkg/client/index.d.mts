@@ -20,6 +20,7 @@ export type ReservationState = Wire.Reservation['state'];
 export type Unit = Wire.Budget['unit'];
 /** A model's price in dollars per million tokens of each kind (cached input and cache writes default to the input price). */
 export type Price = Wire.Price;
+export type PriceEntry = Wire.PriceEntry;
 /** A row of the price table: every kind priced; `source` says whether it is the shipped figure. */
 export type PriceRow = Wire.PriceRow;
 export type PriceList = Wire.Prices;
@@ -204,8 +205,8 @@ export interface BudgetClient {
   prices(): Promise<PriceList>;
   /** The price a call for `model` is charged; BudgetApiError `price-not-found` when none. */
   price(model: string): Promise<ModelPrice>;
-  /** Admin. */
-  setPrice(model: string, price: Price): Promise<PriceRow>;
+  /** Admin. A whole entry as billed (tiers, 1-hour cache writes, service tiers), in force from now. */
+  setPrice(model: string, price: PriceEntry): Promise<PriceRow>;
   /** Admin. */
   deletePrice(model: string): Promise<PriceDeleted>;
   /** Admin. The port's thresholds and endpoints, without secrets. */

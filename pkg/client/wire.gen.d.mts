@@ -555,6 +555,7 @@ export type FullPrice = {
   outputPerMTok: number;
 };
 
+/** A model's price entry as billed (tiers and serviceTiers present when it has them) and whether it is the shipped one */
 export type PriceRow = {
   model: string;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
@@ -563,8 +564,18 @@ export type PriceRow = {
   cachedInputPerMTok: number;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
   cacheWritePerMTok: number;
+  /** 1-hour cache writes: US dollars, exact to the micro-dollar (at most 6 decimals); the 5-minute write price when absent */
+  cacheWrite1hPerMTok: number;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
   outputPerMTok: number;
+  /** Input-size tiers, ascending by `above`, each count once */
+  tiers?: PriceTier[];
+  /** Rates of the service tiers priced on their own, applied by the tier the provider says served the call */
+  serviceTiers?: {
+    batch?: ServiceTierPrice;
+    flex?: ServiceTierPrice;
+    priority?: ServiceTierPrice;
+  };
   source: 'default' | 'custom';
 };
 
@@ -994,5 +1005,59 @@ export type GatewaySettings = {
     models?: string[];
     onSoftCap?: CapAction;
     onHardCap?: CapAction;
+  };
+};
+
+/** Rates for requests whose input is above a token count: the whole request at these rates */
+export type PriceTier = {
+  /** A request with more input tokens than this (every kind of input counted) is priced wholly at this tier's rates */
+  above: number;
+  /** US dollars, exact to the micro-dollar (at most 6 decimals) */
+  inputPerMTok: number;
+  /** US dollars, exact to the micro-dollar (at most 6 decimals) */
+  cachedInputPerMTok?: number;
+  /** US dollars, exact to the micro-dollar (at most 6 decimals) */
+  cacheWritePerMTok?: number;
+  /** 1-hour cache writes: US dollars, exact to the micro-dollar (at most 6 decimals); the 5-minute write price when absent */
+  cacheWrite1hPerMTok?: number;
+  /** US dollars, exact to the micro-dollar (at most 6 decimals) */
+  outputPerMTok: number;
+};
+
+/** A service tier's own rates, with its own input-size tiers */
+export type ServiceTierPrice = {
+  /** US dollars, exact to the micro-dollar (at most 6 decimals) */
+  inputPerMTok: number;
+  /** US dollars, exact to the micro-dollar (at most 6 decimals) */
+  cachedInputPerMTok?: number;
+  /** US dollars, exact to the micro-dollar (at most 6 decimals) */
+  cacheWritePerMTok?: number;
+  /** 1-hour cache writes: US dollars, exact to the micro-dollar (at most 6 decimals); the 5-minute write price when absent */
+  cacheWrite1hPerMTok?: number;
+  /** US dollars, exact to the micro-dollar (at most 6 decimals) */
+  outputPerMTok: number;
+  /** Input-size tiers, ascending by `above`, each count once */
+  tiers?: PriceTier[];
+};
+
+/** A price as providers bill it (the shipped table's entries have the same fields): dollars per million tokens of each kind, 1-hour cache writes, input-size tiers that re-price the whole request, and service tiers */
+export type PriceEntry = {
+  /** US dollars, exact to the micro-dollar (at most 6 decimals) */
+  inputPerMTok: number;
+  /** US dollars, exact to the micro-dollar (at most 6 decimals) */
+  cachedInputPerMTok?: number;
+  /** US dollars, exact to the micro-dollar (at most 6 decimals) */
+  cacheWritePerMTok?: number;
+  /** 1-hour cache writes: US dollars, exact to the micro-dollar (at most 6 decimals); the 5-minute write price when absent */
+  cacheWrite1hPerMTok?: number;
+  /** US dollars, exact to the micro-dollar (at most 6 decimals) */
+  outputPerMTok: number;
+  /** Input-size tiers, ascending by `above`, each count once */
+  tiers?: PriceTier[];
+  /** Rates of the service tiers priced on their own, applied by the tier the provider says served the call */
+  serviceTiers?: {
+    batch?: ServiceTierPrice;
+    flex?: ServiceTierPrice;
+    priority?: ServiceTierPrice;
   };
 };

@@ -13,7 +13,7 @@
 
 use serde_json::Value;
 
-use super::{micros_of, usd_micros, Price, PRICE_FIELDS};
+use super::{micros_of, usd_micros, usd_number, Price, PRICE_FIELDS};
 use crate::{Error, ErrorCode, TokenCounts};
 
 /// The service tier a provider served a call at.
@@ -253,7 +253,54 @@ fn read_tiered<S: EntrySource>(fields: &S, extra: &[&str]) -> Result<Tiered, Err
     Ok(Tiered { base, above })
 }
 
+impl Rates {
+    /// The rates as an entry shows them: a flat price's fields (every one
+    /// present) and `cacheWrite1hPerMTok`.
+    fn json(&self) -> Value {
+        let mut out = self.price.json();
+        out["cacheWrite1hPerMTok"] = usd_number(self.cache_write_1h).into();
+        out
+    }
+}
+
+impl Tiered {
+    /// The base rates with their `tiers` (left out when there are none).
+    fn json(&self) -> Value {
+        let mut out = self.base.json();
+        if !self.above.is_empty() {
+            out["tiers"] = self
+                .above
+                .iter()
+                .map(|(above, rates)| {
+                    let mut tier = rates.json();
+                    tier["above"] = (*above).into();
+                    tier
+                })
+                .collect::<Vec<Value>>()
+                .into();
+        }
+        out
+    }
+}
+
 impl BilledPrice {
+    /// The entry as the API shows it and [`BilledPrice::from_json`] reads
+    /// it back: the standard rates, their `tiers`, and `serviceTiers`
+    /// (the last two left out when empty).
+    pub fn json(&self) -> Value {
+        let mut out = self.standard.json();
+        if !self.service.is_empty() {
+            let mut tiers = serde_json::Map::new();
+            for (tier, tiered) in &self.service {
+                if let Some((name, _)) = SERVICE_TIERS.iter().find(|(_, t)| t == tier) {
+                    tiers.insert((*name).to_owned(), tiered.json());
+                }
+            }
+            out["serviceTiers"] = tiers.into();
+        }
+        out
+    }
+
     /// A flat price: the same rates at every size and tier.
     pub fn flat(price: Price) -> BilledPrice {
         BilledPrice {

@@ -4,6 +4,10 @@
 //! for a shipped model deleted). One key per model, so two admins changing
 //! two models at once never lose either change.
 //!
+//! An entry is a price as billed ([`BilledPrice::from_json`], the rule
+//! the shipped table is read by): input-size tiers, 1-hour cache writes
+//! and service tiers included.
+//!
 //! KV reaches other locations within about a minute, and an isolate uses
 //! what it read for 10 s more (`gateway::cache::PRICE_TTL_MS`): a price
 //! change binds calls settled after it within that delay (in the isolate
@@ -23,7 +27,7 @@ use chrono::{DateTime, Utc};
 
 use crate::pricing::billing::{bound_as_billed, cost_as_billed, BilledPrice, Billing, ServiceTier};
 use crate::pricing::versions::{PriceHistory, PriceSource, PriceVersion};
-use crate::pricing::{base_model, default_prices, Price, PriceTable};
+use crate::pricing::{base_model, default_prices, PriceTable};
 
 const PREFIX: &str = "price:v1:";
 
@@ -31,7 +35,7 @@ const PREFIX: &str = "price:v1:";
 const VERSION_FIELDS: [&str; 2] = ["effectiveFrom", "earlier"];
 
 /// A model's entry in KV: its price, or `None` when it was removed.
-fn entry_of(value: &Value) -> Option<Option<Price>> {
+fn entry_of(value: &Value) -> Option<Option<BilledPrice>> {
     if value.get("removed") == Some(&Value::Bool(true)) {
         return Some(None);
     }
@@ -39,7 +43,7 @@ fn entry_of(value: &Value) -> Option<Option<Price>> {
     if let Some(fields) = price.as_object_mut() {
         fields.retain(|k, _| !VERSION_FIELDS.contains(&k.as_str()));
     }
-    Price::from_json(&price).ok().map(Some)
+    BilledPrice::from_json(&price).ok().map(Some)
 }
 
 /// One KV entry as a version (an entry saved before versions: in force
@@ -53,7 +57,7 @@ fn version_of(value: &Value) -> Option<PriceVersion> {
     Some(PriceVersion {
         effective_from,
         source: PriceSource::Admin,
-        price: price.map(BilledPrice::flat),
+        price,
     })
 }
 
@@ -71,9 +75,9 @@ fn versioned(mut value: Value, now: DateTime<Utc>, before: Option<Value>) -> Val
 }
 
 /// Applies one model's KV entry to `table`.
-fn apply(table: &mut PriceTable, model: &str, entry: Option<Price>) {
+fn apply(table: &mut PriceTable, model: &str, entry: Option<BilledPrice>) {
     match entry {
-        Some(price) => table.set(model, price),
+        Some(price) => table.set_billed(model, price),
         None => {
             table.remove(model);
         }
@@ -99,7 +103,7 @@ impl Settings {
             .and_then(|text| serde_json::from_str::<Value>(&text).ok()))
     }
 
-    async fn price_entry(&self, model: &str) -> Result<Option<Option<Price>>, StoreError> {
+    async fn price_entry(&self, model: &str) -> Result<Option<Option<BilledPrice>>, StoreError> {
         Ok(self
             .remembered_entry(model)
             .await?
@@ -272,15 +276,15 @@ impl Settings {
             .map(|price| bound_as_billed(input, output, &price, asked)))
     }
 
-    /// Sets `model`'s price, in force from `now` (the version before it
-    /// kept for the calls in flight).
+    /// Sets `model`'s price (its whole entry as billed), in force from
+    /// `now` (the version before it kept for the calls in flight).
     ///
     /// # Errors
     /// KV's.
     pub async fn set_price(
         &self,
         model: &str,
-        price: &Price,
+        price: &BilledPrice,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let before = self.raw_entry(model).await?;
@@ -314,17 +318,20 @@ impl Settings {
     }
 }
 
-/// Whether `price` is the shipped figure of `model`: `default` or `custom`.
-pub fn source_of(model: &str, price: &Price) -> &'static str {
-    match default_prices().iter().find(|(m, _)| *m == model) {
-        Some((_, shipped)) if shipped == price => "default",
-        _ => "custom",
+/// Whether `price` is the shipped entry of `model`: `default` or `custom`.
+pub fn source_of(model: &str, price: &BilledPrice) -> &'static str {
+    let shipped = default_prices();
+    let own = shipped.iter().any(|(m, _)| m == model);
+    if own && shipped.billed_of(model).as_ref() == Some(price) {
+        "default"
+    } else {
+        "custom"
     }
 }
 
-/// One row of the price list: the model, its price per million tokens of
-/// each kind, and its source.
-pub fn price_row(model: &str, price: &Price) -> Value {
+/// One row of the price list: the model, its entry as billed (per million
+/// tokens of each kind, its tiers and service tiers) and its source.
+pub fn price_row(model: &str, price: &BilledPrice) -> Value {
     let mut row = price.json();
     row["model"] = model.into();
     row["source"] = source_of(model, price).into();

@@ -36,6 +36,9 @@ use super::gateway::cache;
 use super::ids::random_id;
 use crate::gate::StoredBudget;
 
+/// The most KV keeps as a key's metadata, in bytes of JSON.
+const METADATA_MAX_BYTES: usize = 1024;
+
 /// What a port key's hash maps to.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -239,7 +242,9 @@ impl Settings {
     }
 
     /// Writes `value` under `key` with the same JSON as its metadata (so a
-    /// list by prefix reads every value in one call).
+    /// list by prefix reads every value in one call), when it fits KV's
+    /// metadata limit (1024 bytes); a larger value goes without, and a
+    /// list reads it from the value itself.
     pub(crate) async fn write_listed(
         &self,
         key: &str,
@@ -248,15 +253,14 @@ impl Settings {
         if let Some(injected) = self.faults.before("kv.write") {
             return Err(kv_error(injected));
         }
-        let written = self
-            .kv
-            .put(key, value.to_string())
-            .map_err(kv_error)?
-            .metadata(value)
-            .map_err(kv_error)?
-            .execute()
-            .await
-            .map_err(kv_error);
+        let text = value.to_string();
+        let put = self.kv.put(key, &text).map_err(kv_error)?;
+        let put = if text.len() <= METADATA_MAX_BYTES {
+            put.metadata(value).map_err(kv_error)?
+        } else {
+            put
+        };
+        let written = put.execute().await.map_err(kv_error);
         // Read here next time (a read meanwhile may have kept the old one).
         cache::forget_price(key);
         written

@@ -177,7 +177,7 @@ test('money through the client: prices, a budget in dollars, holds priced by the
   const dated = await admin.price('gpt-4.1-2025-04-14');
   assert.deepEqual([dated.pricedAs, dated.inputPerMTok, dated.outputPerMTok], ['gpt-4.1', 2, 8]);
   assert.deepEqual(await admin.setPrice('client/model', { inputPerMTok: 1, outputPerMTok: 4 }), {
-    model: 'client/model', inputPerMTok: 1, cachedInputPerMTok: 1, cacheWritePerMTok: 1, outputPerMTok: 4, source: 'custom',
+    model: 'client/model', inputPerMTok: 1, cachedInputPerMTok: 1, cacheWritePerMTok: 1, cacheWrite1hPerMTok: 1, outputPerMTok: 4, source: 'custom',
   });
   assert.equal((await admin.price('client/model')).outputPerMTok, 4, 'a model id with a slash, percent-encoded');
   const bad = await admin.setPrice('client/model', { inputPerMTok: 1.0000001, outputPerMTok: 4 }).catch((e) => e);

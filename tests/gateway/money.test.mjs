@@ -231,3 +231,40 @@ test("a price change while a call is in flight does not reprice it: the version 
   const api = (await g.worker.get(`/v1/ports/${port}/ledger`)).json.rows;
   assert.deepEqual(api.map((r) => [r.priceVersion, r.priceSource]), [[later, "admin"], [CLOCK_HEADERS["x-now"], "admin"]]);
 });
+
+test("an admin price with a long-context tier re-prices the whole call above its threshold, 1-hour writes and service tiers at its own rates", async () => {
+  const port = "gm-admin-tiers";
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 10 });
+  const entry = {
+    inputPerMTok: 3, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75, cacheWrite1hPerMTok: 6, outputPerMTok: 15,
+    tiers: [{ above: 200000, inputPerMTok: 6, cachedInputPerMTok: 0.6, cacheWritePerMTok: 7.5, cacheWrite1hPerMTok: 12, outputPerMTok: 22.5 }],
+    serviceTiers: { flex: { inputPerMTok: 1, outputPerMTok: 4 } },
+  };
+  const above = "gm-long?in=1000&out=500&cacheRead=150000&cacheWrite=60000&cacheWrite1h=20000";
+  await price(above, entry);
+  const shown = (await g.worker.get("/v1/prices/gm-long-snapshot")).json;
+  assert.deepEqual([shown.tiers, shown.serviceTiers.flex.outputPerMTok, shown.source], [[{ ...entry.tiers[0] }], 4, "custom"]);
+  const client = anthropic(port, key);
+  await client.messages.create({ model: above, max_tokens: 500, messages: [{ role: "user", content: "Hi" }] });
+  let row = await lastRow(port);
+  // 211 000 input tokens, above 200 000: the whole call at the tier's rates,
+  // 1 000 x $6 + 150 000 x $0.60 + 40 000 five-minute writes x $7.50
+  // + 20 000 one-hour writes x $12 + 500 x $22.50, per million.
+  assert.deepEqual(
+    [row.input_tokens, row.cost_usd_micros, row.price_version, row.price_source],
+    [211000, 647250, CLOCK_HEADERS["x-now"], "admin"],
+  );
+  const below = "gm-long?in=1000&out=500&cacheRead=150000&cacheWrite=40000&cacheWrite1h=20000";
+  await price(below, entry);
+  await client.messages.create({ model: below, max_tokens: 500, messages: [{ role: "user", content: "Hi" }] });
+  row = await lastRow(port);
+  // 191 000 input tokens: the base rates, 1 000 x $3 + 150 000 x $0.30
+  // + 20 000 x $3.75 + 20 000 x $6 + 500 x $15.
+  assert.deepEqual([row.input_tokens, row.cost_usd_micros], [191000, 250500]);
+  const flex = "gm-long?in=2000&out=100&tier=flex";
+  await price(flex, entry);
+  await openai(port, key).chat.completions.create({ model: flex, service_tier: "flex", max_tokens: 100, messages: [{ role: "user", content: "Hi" }] });
+  row = await lastRow(port);
+  // Served at flex: 2 000 x $1 + 100 x $4.
+  assert.deepEqual([row.cost_usd_micros, row.price_source], [2400, "admin"]);
+});

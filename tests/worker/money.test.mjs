@@ -73,16 +73,18 @@ test("the price table: the shipped figures with their date, a dated id priced as
   assert.equal(list.status, 200);
   assert.match(list.json.asOf, /^\d{4}-\d{2}-\d{2}$/);
   const sonnet = list.json.prices.find((p) => p.model === "claude-sonnet-4-5");
-  assert.deepEqual(sonnet, {
-    model: "claude-sonnet-4-5", inputPerMTok: 3, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75, outputPerMTok: 15, source: "default",
-  });
+  assert.deepEqual(
+    [sonnet.inputPerMTok, sonnet.cachedInputPerMTok, sonnet.cacheWritePerMTok, sonnet.cacheWrite1hPerMTok, sonnet.outputPerMTok, sonnet.source],
+    [3, 0.3, 3.75, 6, 15, "default"],
+  );
+  assert.deepEqual([sonnet.tiers[0].above, sonnet.tiers[0].outputPerMTok, sonnet.serviceTiers.batch.outputPerMTok], [200000, 22.5, 7.5]);
   const dated = await w.get("/v1/prices/claude-sonnet-4-5-20250929");
   assert.deepEqual([dated.status, dated.json.pricedAs, dated.json.outputPerMTok], [200, "claude-sonnet-4-5", 15]);
   const key = await w.issueKey("m-prices");
   assert.equal((await w.get("/v1/prices", { token: key })).status, 200, "a port key reads prices");
   assert.equal((await w.put("/v1/prices/my-model", { inputPerMTok: 1, outputPerMTok: 2 }, { token: key })).status, 403);
   const set = await w.put("/v1/prices/my-model", { inputPerMTok: 1, outputPerMTok: 2 });
-  assert.deepEqual(set.json, { model: "my-model", inputPerMTok: 1, cachedInputPerMTok: 1, cacheWritePerMTok: 1, outputPerMTok: 2, source: "custom" });
+  assert.deepEqual(set.json, { model: "my-model", inputPerMTok: 1, cachedInputPerMTok: 1, cacheWritePerMTok: 1, cacheWrite1hPerMTok: 1, outputPerMTok: 2, source: "custom" });
   assert.ok((await w.get("/v1/prices")).json.prices.some((p) => p.model === "my-model"));
   assert.deepEqual((await w.delete("/v1/prices/my-model")).json, { model: "my-model", deleted: true });
   assert.equal((await w.get("/v1/prices/my-model")).json.error.code, "price-not-found");
@@ -93,6 +95,55 @@ test("the price table: the shipped figures with their date, a dated id priced as
   assert.ok(!(await w.get("/v1/prices")).json.prices.some((p) => p.model === "gpt-4o-mini"));
   await w.put("/v1/prices/gpt-4o-mini", { inputPerMTok: 0.15, cachedInputPerMTok: 0.075, outputPerMTok: 0.6 });
   assert.equal((await w.get("/v1/prices/gpt-4o-mini")).json.source, "default", "the shipped figure again");
+});
+
+test("an admin price is a whole entry as billed: tiers, 1-hour cache writes and service tiers, shown as saved; a bad one is 400 naming its field and nothing is saved", async () => {
+  const entry = {
+    inputPerMTok: 1.25, cachedInputPerMTok: 0.125, cacheWritePerMTok: 1.25, cacheWrite1hPerMTok: 2.5, outputPerMTok: 10,
+    tiers: [{ above: 200000, inputPerMTok: 2.5, cachedInputPerMTok: 0.25, cacheWritePerMTok: 2.5, cacheWrite1hPerMTok: 5, outputPerMTok: 15 }],
+    serviceTiers: {
+      batch: { inputPerMTok: 0.625, cachedInputPerMTok: 0.625, cacheWritePerMTok: 0.625, cacheWrite1hPerMTok: 0.625, outputPerMTok: 5 },
+      priority: { inputPerMTok: 2.5, cachedInputPerMTok: 2.5, cacheWritePerMTok: 2.5, cacheWrite1hPerMTok: 2.5, outputPerMTok: 20 },
+    },
+  };
+  const set = await w.put("/v1/prices/tiered-model", entry);
+  assert.equal(set.status, 200, set.text);
+  assert.deepEqual(set.json, { model: "tiered-model", ...entry, source: "custom" });
+  const one = (await w.get("/v1/prices/tiered-model-2025-04-14")).json;
+  assert.deepEqual(one, { model: "tiered-model-2025-04-14", pricedAs: "tiered-model", ...entry, source: "custom" });
+  assert.deepEqual((await w.get("/v1/prices")).json.prices.find((p) => p.model === "tiered-model"), { model: "tiered-model", ...entry, source: "custom" });
+  // The shipped tiers show the same way.
+  const pro = (await w.get("/v1/prices/gemini-2.5-pro")).json;
+  assert.deepEqual([pro.source, pro.tiers[0].above], ["default", 200000]);
+  for (const [change, code, field] of [
+    [{ tiers: [{ ...entry.tiers[0], above: 200000.5 }] }, "invalid-type", "above"],
+    [{ tiers: [{ ...entry.tiers[0], above: -1 }] }, "invalid-type", "above"],
+    [{ tiers: [{ ...entry.tiers[0], outputPerMTok: -15 }] }, "negative-amount", "outputPerMTok"],
+    [{ tiers: [entry.tiers[0], { ...entry.tiers[0], above: 100000 }] }, "invalid-value", "tiers"],
+    [{ tiers: { above: 1 } }, "invalid-type", "tiers"],
+    [{ cacheWrite1hPerMTok: -1 }, "negative-amount", "cacheWrite1hPerMTok"],
+    [{ serviceTiers: { scale: { inputPerMTok: 1, outputPerMTok: 2 } } }, "unknown-field", "scale"],
+    [{ serviceTiers: { batch: { inputPerMTok: 1, outputPerMTok: 2, fast: true } } }, "unknown-field", "fast"],
+    [{ effectiveUntil: "2030-01-01T00:00:00Z" }, "unknown-field", "effectiveUntil"],
+  ]) {
+    const res = await w.put("/v1/prices/tiered-model", { ...entry, ...change });
+    assert.equal(res.status, 400, JSON.stringify(change));
+    assert.deepEqual([res.json.error.code, res.json.error.field], [code, field], JSON.stringify(change));
+  }
+  assert.deepEqual((await w.get("/v1/prices/tiered-model")).json, { model: "tiered-model", pricedAs: "tiered-model", ...entry, source: "custom" }, "nothing saved");
+  // A flat price set over it drops its tiers.
+  await w.put("/v1/prices/tiered-model", { inputPerMTok: 1, outputPerMTok: 2 });
+  const flat = (await w.get("/v1/prices/tiered-model")).json;
+  assert.deepEqual([flat.tiers, flat.serviceTiers, flat.cacheWrite1hPerMTok], [undefined, undefined, 1]);
+  // An entry larger than KV keeps as a key's metadata (1024 bytes) is
+  // saved, and listed, all the same.
+  const wide = { ...entry, tiers: [100000, 200000, 400000, 800000].map((above, i) => ({ ...entry.tiers[0], above, outputPerMTok: 15 + i })) };
+  wide.serviceTiers = Object.fromEntries(["batch", "flex", "priority"].map((t) => [t, { ...entry.serviceTiers.batch, tiers: wide.tiers }]));
+  assert.ok(JSON.stringify(wide).length > 1024);
+  const saved = await w.put("/v1/prices/wide-model", wide);
+  assert.equal(saved.status, 200, saved.text);
+  const listed = (await w.get("/v1/prices")).json.prices.find((p) => p.model === "wide-model");
+  assert.deepEqual(listed, { model: "wide-model", ...wide, source: "custom" });
 });
 
 test("a usd budget holds the money bound of a model's estimate and refuses with 429 in dollars", async () => {

@@ -1,12 +1,14 @@
 //! The price table: read it (anyone authenticated), set and delete a
-//! model's price (admin). Prices are validated by the core
-//! ([`Price::from_json`]); nothing is saved on a 400.
+//! model's price (admin). An entry is validated by the core by the rule
+//! the shipped table is read by ([`BilledPrice::from_json`]: input-size
+//! tiers, 1-hour cache writes, service tiers); nothing is saved on a 400.
 
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use super::Ctx;
-use crate::pricing::{Price, DEFAULT_PRICES_JSON};
+use crate::pricing::billing::BilledPrice;
+use crate::pricing::DEFAULT_PRICES_JSON;
 use crate::worker::http::{json_response, read_json, ApiError};
 use crate::worker::input;
 use crate::worker::prices::price_row;
@@ -54,7 +56,10 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
         &json!({
             "asOf": shipped["asOf"],
             "sources": shipped["sources"],
-            "prices": table.iter().map(|(m, p)| price_row(m, p)).collect::<Vec<Value>>(),
+            "prices": table
+                .iter()
+                .filter_map(|(m, _)| table.billed_of(m).map(|p| price_row(m, &p)))
+                .collect::<Vec<Value>>(),
         }),
     ))
 }
@@ -74,10 +79,11 @@ fn price_not_found(model: &str) -> ApiError {
 /// dated id's base model's when it has none of its own).
 pub async fn get(ctx: &mut Ctx, model: &str) -> Result<Response, ApiError> {
     let table = ctx.settings.prices_for(model).await?;
-    let Some((priced_as, price)) = table.priced_as(model) else {
+    let (Some((priced_as, _)), Some(price)) = (table.priced_as(model), table.billed_of(model))
+    else {
         return Err(price_not_found(model));
     };
-    let mut row = price_row(priced_as, price);
+    let mut row = price_row(priced_as, &price);
     row["model"] = model.into();
     row["pricedAs"] = priced_as.into();
     Ok(json_response(200, &row))
@@ -87,13 +93,14 @@ pub async fn get(ctx: &mut Ctx, model: &str) -> Result<Response, ApiError> {
 /// the audit record's value before a change.
 async fn own_price(ctx: &Ctx, model: &str) -> Result<Value, ApiError> {
     let table = ctx.settings.prices_for(model).await?;
-    Ok(match table.priced_as(model) {
-        Some((priced_as, price)) if priced_as == model => price_row(model, price),
+    Ok(match (table.priced_as(model), table.billed_of(model)) {
+        (Some((priced_as, _)), Some(price)) if priced_as == model => price_row(model, &price),
         _ => Value::Null,
     })
 }
 
-/// `PUT /v1/prices/{model}` (admin): sets `model`'s price.
+/// `PUT /v1/prices/{model}` (admin): sets `model`'s price, a whole entry
+/// as billed (the fields a shipped entry may have).
 pub async fn put(ctx: &mut Ctx, model: &str, req: &mut Request) -> Result<Response, ApiError> {
     let body = read_json(req).await?;
     for name in ["inputPerMTok", "outputPerMTok"] {
@@ -105,7 +112,7 @@ pub async fn put(ctx: &mut Ctx, model: &str, req: &mut Request) -> Result<Respon
             ));
         }
     }
-    let price = Price::from_json(&body)?;
+    let price = BilledPrice::from_json(&body)?;
     ctx.before = own_price(ctx, model).await?;
     ctx.settings.set_price(model, &price, ctx.now).await?;
     Ok(json_response(200, &price_row(model, &price)))
