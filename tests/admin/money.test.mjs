@@ -133,6 +133,32 @@ test("Save sends one PUT of the price; the table then shows it as custom, and th
   await page.context().close();
 });
 
+test("Editing a price with tiers the form does not show sends them back unchanged, and says so", async () => {
+  const tiers = [{ above: 200000, inputPerMTok: 6, outputPerMTok: 22.5 }];
+  const serviceTiers = { batch: { inputPerMTok: 1.5, outputPerMTok: 7.5 } };
+  await site.api.call("PUT", "/v1/prices/tiered-model", { inputPerMTok: 3, outputPerMTok: 15, tiers, serviceTiers });
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPrices(page);
+  const requests = recordRequests(page);
+  await page.click('[data-edit-price="tiered-model"]');
+  assert.match(await page.textContent("#price-kept"), /tiers on the request's size and service tier prices are kept/);
+  await page.fill("#price-input", "4");
+  await page.click("#save-price");
+  await page.waitForSelector('#price-status:has-text("Saved the price of tiered-model")');
+  const writes = requests.filter((r) => r.method !== "GET");
+  assert.deepEqual(writes.map((r) => [r.method, r.path]), [["PUT", "/v1/prices/tiered-model"]]);
+  const sent = JSON.parse(writes[0].body);
+  assert.equal(sent.inputPerMTok, 4);
+  const { json } = await site.api.call("GET", "/v1/prices/tiered-model");
+  assert.equal(json.inputPerMTok, 4);
+  assert.equal(json.tiers.length, 1);
+  assert.equal(json.tiers[0].above, 200000);
+  assert.equal(json.tiers[0].inputPerMTok, 6);
+  assert.equal(json.serviceTiers.batch.inputPerMTok, 1.5);
+  await page.context().close();
+});
+
 test("Delete removes a price after a confirmation; the model is then unpriced", async () => {
   await site.api.call("PUT", "/v1/prices/doomed-model", { inputPerMTok: 1, outputPerMTok: 2 });
   const page = await newPage(browser);

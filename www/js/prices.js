@@ -101,7 +101,14 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
     );
   }
 
+  /** The row being edited: its tiers and service tiers, which the form does not show, are sent back unchanged. */
+  let editing = null;
+  const kept = h("p", { class: "muted", id: "price-kept" });
+
   function edit(row) {
+    editing = row;
+    const extra = [row.tiers?.length && "tiers on the request's size", row.serviceTiers && "service tier prices"].filter(Boolean);
+    kept.textContent = extra.length ? `This model's ${extra.join(" and ")} are kept as they are when you save.` : "";
     model.value = row.model;
     for (const [field] of PRICE_FIELDS) inputs[field].value = row[field];
     saveStatus.textContent = "";
@@ -122,7 +129,12 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
     saveButton.disabled = true;
     saveStatus.textContent = "Saving…";
     try {
-      await client().setPrice(id, price);
+      const body = { ...price };
+      if (editing?.model === id) {
+        if (editing.tiers?.length) body.tiers = editing.tiers;
+        if (editing.serviceTiers) body.serviceTiers = editing.serviceTiers;
+      }
+      await client().setPrice(id, body);
     } catch (err) {
       saveButton.disabled = false;
       if (err.status === 401) return onError(err);
@@ -160,6 +172,7 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
       h("div", { class: "field" }, h("label", { for: "sample-output" }, "Sample call: output tokens"), sampleOut),
     ),
     formError,
+    kept,
     preview,
     h("div", { class: "actions" }, saveButton, saveStatus),
   );
