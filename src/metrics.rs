@@ -1,18 +1,21 @@
 //! Metrics for operators, in the Prometheus text exposition format
 //! (version 0.0.4, which OpenMetrics scrapers read too): the writer
 //! ([`Exposition`]) and what a port's standing adds to it
-//! ([`port_samples`], [`refusal_samples`]). Pure: the Worker gathers the standings and serves
-//! the text at `GET /v1/metrics`.
+//! ([`port_samples`], [`refusal_samples`]) and a group's ([`group_samples`]).
+//! Pure: the Worker gathers the standings and serves the text at
+//! `GET /v1/metrics`.
 //!
-//! Labels stay bounded: one series per port (and per state of a port's
-//! budget, per reason and scope of its refusals); end users and features
-//! are never labels.
+//! Labels stay bounded: one series per port and per group (and per state
+//! of a budget, per reason and scope of a port's refusals); end users and
+//! features are never labels.
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 
 use crate::forecast::forecast_of;
 use crate::gate::{PortLoad, RefusalCount};
 use crate::pricing::usd_number;
+use crate::time::parse_rfc3339;
 use crate::{cap_status, Budget, CapState, Unit};
 
 /// What kind of metric a family is.
@@ -279,6 +282,95 @@ pub fn refusal_samples(out: &mut Exposition, port: &str, refusals: &[RefusalCoun
             "Requests refused in the port's current period (zero again at the period's start), by reason and the scope of the cap that refused",
             &[("port", port), ("reason", &r.reason), ("scope", &r.scope)],
             r.count as f64,
+        );
+    }
+}
+
+/// Where a group stands: the fields of its status
+/// (`GET /v1/groups/{group}/status`) that [`group_samples`] shows, in the
+/// budget's unit (tokens, or micro-dollars).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupLine {
+    /// The group.
+    pub group: String,
+    /// The unit of its budget.
+    pub unit: Unit,
+    /// Used by its children in the current period.
+    pub used: u64,
+    /// Held by its children's open reservations.
+    pub held: u64,
+    /// Lent to its children and not yet returned.
+    pub lent: u64,
+    /// Lent and not yet used or held.
+    pub unused: u64,
+    /// The hard cap in force.
+    pub cap: u64,
+    /// The soft cap.
+    pub soft_cap: u64,
+    /// `disabled`, `ok`, `soft` or `hard`.
+    pub state: String,
+    /// When the period ends (RFC 3339).
+    pub resets_at: String,
+}
+
+/// Adds where a group stands to `out`: what its children used and hold,
+/// what it has lent and is still unused, its caps, its band and its
+/// period's end.
+pub fn group_samples(out: &mut Exposition, line: &GroupLine) {
+    let g = [("group", line.group.as_str())];
+    let gu = [("group", line.group.as_str()), ("unit", line.unit.as_str())];
+    let amounts = [
+        (
+            "ai_budget_group_used",
+            "What the group's children used in its current period, in the budget's unit",
+            line.used,
+        ),
+        (
+            "ai_budget_group_held",
+            "What the group's children hold in open reservations, in the budget's unit",
+            line.held,
+        ),
+        (
+            "ai_budget_group_lent",
+            "Allowance the group has lent to its children and not had back, in the budget's unit",
+            line.lent,
+        ),
+        (
+            "ai_budget_group_lent_unused",
+            "Lent allowance not yet used or held by the children (the slack), in the budget's unit",
+            line.unused,
+        ),
+        (
+            "ai_budget_group_soft_cap",
+            "The group's soft cap, in the budget's unit",
+            line.soft_cap,
+        ),
+        (
+            "ai_budget_group_hard_cap",
+            "The group's hard cap in force, in the budget's unit",
+            line.cap,
+        ),
+    ];
+    for (name, help, value) in amounts {
+        out.sample(name, Kind::Gauge, help, &gu, amount(line.unit, value));
+    }
+    if let Some(end) = parse_rfc3339(&line.resets_at) {
+        out.sample(
+            "ai_budget_group_period_end_seconds",
+            Kind::Gauge,
+            "When the group's current period ends and its budget resets (Unix seconds)",
+            &g,
+            end.timestamp_millis() as f64 / 1000.0,
+        );
+    }
+    for state in ["disabled", "ok", "soft", "hard"] {
+        out.sample(
+            "ai_budget_group_state",
+            Kind::Gauge,
+            "1 for the band the group is in (disabled, ok, soft, hard), 0 for the others",
+            &[("group", line.group.as_str()), ("state", state)],
+            f64::from(u8::from(line.state == state)),
         );
     }
 }

@@ -210,3 +210,70 @@ fn refusals_are_one_gauge_per_port_reason_and_scope_and_none_without_refusals() 
         ]
     );
 }
+
+#[test]
+fn a_group_shows_its_childrens_use_its_lending_caps_band_and_period_end() {
+    use ai_budget::allowance::{Report, DEFAULT_SIZING};
+    use ai_budget::group::GroupState;
+    use ai_budget::metrics::{group_samples, GroupLine};
+
+    let now = Utc.with_ymd_and_hms(2026, 3, 11, 12, 0, 0).unwrap();
+    let mut group = GroupState::default();
+    let budget = serde_json::json!({
+        "enabled": true, "softCapTokens": 800, "hardCapTokens": 1000, "period": "day",
+    });
+    group.save("org", &budget, "admin", now).unwrap();
+    let report = Report {
+        seq: 1,
+        consumed: 850,
+        ..Report::default()
+    };
+    group.report("port:a", &report, &DEFAULT_SIZING, now);
+    let status = group.status(now);
+    let line: GroupLine =
+        serde_json::from_value(status.clone()).expect("a group's status reads as a line");
+    let mut out = Exposition::new();
+    group_samples(&mut out, &line);
+    let text = out.finish();
+    let one = |name: &str| lines(&text, name).join("\n");
+    assert_eq!(
+        one("ai_budget_group_used"),
+        "ai_budget_group_used{group=\"org\",unit=\"tokens\"} 850"
+    );
+    assert_eq!(
+        one("ai_budget_group_soft_cap"),
+        "ai_budget_group_soft_cap{group=\"org\",unit=\"tokens\"} 800"
+    );
+    assert_eq!(
+        one("ai_budget_group_hard_cap"),
+        "ai_budget_group_hard_cap{group=\"org\",unit=\"tokens\"} 1000"
+    );
+    assert_eq!(
+        one("ai_budget_group_lent"),
+        format!(
+            "ai_budget_group_lent{{group=\"org\",unit=\"tokens\"}} {}",
+            status["lent"]
+        )
+    );
+    assert_eq!(
+        one("ai_budget_group_lent_unused"),
+        format!(
+            "ai_budget_group_lent_unused{{group=\"org\",unit=\"tokens\"}} {}",
+            status["unused"]
+        )
+    );
+    // Midnight UTC after 2026-03-11: the day's end.
+    assert_eq!(
+        one("ai_budget_group_period_end_seconds"),
+        "ai_budget_group_period_end_seconds{group=\"org\"} 1773273600"
+    );
+    assert_eq!(
+        lines(&text, "ai_budget_group_state"),
+        [
+            "ai_budget_group_state{group=\"org\",state=\"disabled\"} 0",
+            "ai_budget_group_state{group=\"org\",state=\"ok\"} 0",
+            "ai_budget_group_state{group=\"org\",state=\"soft\"} 1",
+            "ai_budget_group_state{group=\"org\",state=\"hard\"} 0",
+        ]
+    );
+}

@@ -1,7 +1,8 @@
 // GET /v1/metrics in workerd: the Prometheus text format, read back with a
 // Prometheus text-format parser, whose numbers equal each port's status
 // (usage, caps, remaining, reset, state, forecast, refusals by reason and
-// scope); admin only; one series per port (and per kind of refusal),
+// scope) and each group's (used, held, lent, caps, state, reset); admin
+// only; one series per port and group (and per kind of refusal),
 // whatever the users and features of its calls.
 //
 // The file runs at its own instant, ten days into April 2027, so the
@@ -55,6 +56,14 @@ before(async () => {
   }
   const fits = await w.post("/v1/ports/strict/reservations", { estimatedTokens: 10, feature: "search" });
   assert.equal(fits.status, 201, fits.text);
+  // A group over one port: its standing is a series of its own.
+  const org = await w.put("/v1/groups/org/budget", { enabled: true, softCapTokens: 300, hardCapTokens: 2000, period: "month" });
+  assert.equal(org.status, 200, org.text);
+  await w.setBudget("child", { enabled: true, softCapTokens: 1500, hardCapTokens: 1500, period: "month", parent: "org" });
+  const used = await w.post("/v1/ports/child/usage", {
+    feature: "chat", provider: "openai", model: "gpt-4.1-mini", inputTokens: 300, outputTokens: 100, requestId: "g-1",
+  });
+  assert.equal(used.status, 201, used.text);
 });
 after(() => w?.dispose());
 
@@ -84,7 +93,7 @@ test("the scrape parses and its numbers equal each port's status", async () => {
       && value(m, "ai_budget_port_held_tokens", { port: "strict" }) === 10;
     return held && m;
   }, { what: "acme's and strict's holds in the scrape" });
-  assert.equal(value(metrics, "ai_budget_ports", {}), 4);
+  assert.equal(value(metrics, "ai_budget_ports", {}), 5);
   for (const port of ["acme", "money", "off", "strict"]) {
     const s = (await w.get(`/v1/ports/${port}/status`)).json;
     const cs = s.capStatus;
@@ -139,19 +148,41 @@ test("refusals are counted by reason and scope, equal to each port's status", as
   assert.equal(metrics.ai_budget_port_refusals.type, "GAUGE");
 });
 
+test("each group's numbers equal its status: its children's use, its lending, caps, band and reset", async () => {
+  const metrics = await eventually(async () => {
+    const m = await scrape();
+    return value(m, "ai_budget_group_used", { group: "org" }) === 400 && m;
+  }, { what: "org's use in the scrape" });
+  const s = (await w.get("/v1/groups/org/status")).json;
+  const at = { group: "org", unit: "tokens" };
+  assert.equal(s.used, 400);
+  assert.equal(value(metrics, "ai_budget_group_used", at), s.used);
+  assert.equal(value(metrics, "ai_budget_group_held", at), s.held);
+  assert.equal(value(metrics, "ai_budget_group_lent", at), s.lent);
+  assert.equal(value(metrics, "ai_budget_group_lent_unused", at), s.unused);
+  assert.equal(value(metrics, "ai_budget_group_soft_cap", at), 300);
+  assert.equal(value(metrics, "ai_budget_group_hard_cap", at), 2000);
+  assert.equal(value(metrics, "ai_budget_group_period_end_seconds", { group: "org" }), Date.parse(s.resetsAt) / 1000);
+  for (const state of ["disabled", "ok", "soft", "hard"]) {
+    assert.equal(value(metrics, "ai_budget_group_state", { group: "org", state }), state === s.state ? 1 : 0, state);
+  }
+  assert.equal(s.state, "soft");
+});
+
 test("labels stay bounded: one series per port, no user or feature label", async () => {
   const metrics = await scrape();
   for (const [name, family] of Object.entries(metrics)) {
     for (const s of family.samples) {
       for (const label of Object.keys(s.labels)) {
-        assert.ok(["port", "unit", "state", "reason", "scope"].includes(label), `${name} has label ${label}`);
+        assert.ok(["port", "group", "unit", "state", "reason", "scope"].includes(label), `${name} has label ${label}`);
       }
       if (s.labels.scope !== undefined) {
         assert.ok(["port", "feature", "user", "group"].includes(s.labels.scope), `${name} scope ${s.labels.scope}`);
       }
     }
   }
-  assert.equal(metrics.ai_budget_port_used_tokens.samples.length, 4);
+  assert.equal(metrics.ai_budget_port_used_tokens.samples.length, 5);
+  assert.equal(metrics.ai_budget_group_used.samples.length, 1);
 });
 
 test("only the admin may scrape", async () => {

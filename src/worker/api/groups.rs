@@ -11,6 +11,7 @@ use worker::{Request, Response};
 use super::Ctx;
 use crate::allowance::MAX_DEPTH;
 use crate::group::GroupState;
+use crate::metrics::GroupLine;
 use crate::worker::group::client::GroupClient;
 use crate::worker::group::protocol::GroupRequest;
 use crate::worker::http::{json_response, read_json, ApiError};
@@ -202,6 +203,28 @@ pub async fn status(ctx: &mut Ctx, group: &str) -> Result<Response, ApiError> {
         )));
     }
     Ok(json_response(200, &status))
+}
+
+/// Where each group with a budget (that the caller reaches) stands, from
+/// its object: the lines `GET /v1/metrics` shows.
+///
+/// # Errors
+/// KV or a group's object unreachable.
+pub async fn lines(ctx: &mut Ctx) -> Result<Vec<GroupLine>, ApiError> {
+    let mut out = Vec::new();
+    for (group, _) in ctx.settings.groups().await? {
+        if !super::reach::reaches_group(ctx, &group).await? {
+            continue;
+        }
+        let status: Value = client(ctx, &group).call(&GroupRequest::Status).await?;
+        if status["budget"]["updatedAt"].is_null() {
+            continue;
+        }
+        if let Ok(line) = serde_json::from_value::<GroupLine>(status) {
+            out.push(line);
+        }
+    }
+    Ok(out)
 }
 
 /// `GET /v1/groups`: every group with a budget (that the caller reaches),

@@ -1,11 +1,11 @@
-//! `GET /v1/metrics`: every port's standing and the alert deliveries, in
-//! the Prometheus text exposition format, for a scraper.
+//! `GET /v1/metrics`: every port's and group's standing and the alert
+//! deliveries, in the Prometheus text exposition format, for a scraper.
 
 use worker::Response;
 
-use super::{ports, Ctx};
+use super::{groups, ports, Ctx};
 use crate::alerts::records;
-use crate::metrics::{port_samples, refusal_samples, Exposition, Kind};
+use crate::metrics::{group_samples, port_samples, refusal_samples, Exposition, Kind};
 use crate::worker::http::{text_response, ApiError};
 
 /// The exposition format's content type (version 0.0.4).
@@ -40,6 +40,9 @@ pub async fn get(ctx: &mut Ctx) -> Result<Response, ApiError> {
             listed.pending as f64,
         );
         refusal_samples(&mut out, &listed.port, &listed.refusals);
+    }
+    for line in groups::lines(ctx).await? {
+        group_samples(&mut out, &line);
     }
     for row in &deliveries[0] {
         let state = row.text("status").unwrap_or_default();
