@@ -78,6 +78,15 @@ test("each change leaves one record with its actor, route, port and values befor
   assert.equal(credit.after.amount ?? credit.after.credit?.amount, 500);
   const raise = await oneRecord(() => w.post("/v1/ports/acme/raises", { extra: 100, endsAt: new Date(CLOCK.ms + 3_600_000).toISOString(), requestId: "audit-raise" }, { token: editor }), 201);
   assert.equal(raise.r.action, "POST /v1/ports/{port}/raises");
+  const voided = await oneRecord(() => w.delete(`/v1/ports/acme/credits/${credit.res.json.credit.id}`, { token: editor }));
+  assert.equal(voided.before.credit.id, credit.res.json.credit.id);
+  assert.equal(voided.before.credit.voidedAt, null, "the credit as it was");
+  assert.equal(voided.before.credit.left, 500);
+  assert.ok(voided.after.credit.voidedAt, "and as it is");
+  const ended = await oneRecord(() => w.delete(`/v1/ports/acme/raises/${raise.res.json.raise.id}`, { token: editor }));
+  assert.equal(ended.before.raise.id, raise.res.json.raise.id);
+  assert.equal(ended.before.raise.endedAt, null);
+  assert.ok(ended.after.raise.endedAt);
 
   const group = await oneRecord(() => w.put("/v1/groups/team/budget", { enabled: true, softCapTokens: 2500, hardCapTokens: 5000, period: "month" }, { token: editor }));
   assert.equal(group.r.group_id, "team");

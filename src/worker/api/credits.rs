@@ -198,8 +198,29 @@ pub async fn list_credits(ctx: &mut Ctx, port: &str) -> Result<Response, ApiErro
     run(ctx, port, GrantOp::Credits, 200).await
 }
 
+/// The audit record's value before a credit is voided or a raise ended:
+/// that grant as the port's lists show it (`null` for an unknown id, which
+/// the change itself then refuses).
+async fn before(ctx: &mut Ctx, port: &str, op: GrantOp, id: &str) -> Result<(), ApiError> {
+    let answer = ctx.gate(port)?.grants(op).await?;
+    let now = ctx.now.timestamp_millis();
+    ctx.before = match answer.result {
+        GrantOutcome::Credits { credits, .. } => credits
+            .iter()
+            .find(|c| c.row.credit.id == id)
+            .map_or(Value::Null, |c| json!({ "credit": credit_json(c) })),
+        GrantOutcome::Raises { raises, .. } => raises
+            .iter()
+            .find(|r| r.raise.id == id)
+            .map_or(Value::Null, |r| json!({ "raise": raise_json(r, now) })),
+        _ => Value::Null,
+    };
+    Ok(())
+}
+
 /// `DELETE /v1/ports/{port}/credits/{id}` (admin): voids what is left.
 pub async fn void(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, ApiError> {
+    before(ctx, port, GrantOp::Credits, id).await?;
     run(ctx, port, GrantOp::Void { id: id.to_owned() }, 200).await
 }
 
@@ -241,5 +262,6 @@ pub async fn list_raises(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError
 
 /// `DELETE /v1/ports/{port}/raises/{id}` (admin): ends a raise now.
 pub async fn end_raise(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, ApiError> {
+    before(ctx, port, GrantOp::Raises, id).await?;
     run(ctx, port, GrantOp::EndRaise { id: id.to_owned() }, 200).await
 }
