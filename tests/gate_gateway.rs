@@ -44,7 +44,7 @@ fn settings_are_saved_whole_over_if_match_and_versions_grow() {
         strict: Some(false),
         ..PortSettings::default()
     };
-    let GatewaySaveOutcome::Saved { saved } = save(&port, &first, None) else {
+    let GatewaySaveOutcome::Saved { saved, .. } = save(&port, &first, None) else {
         panic!("saved")
     };
     assert_eq!(saved.settings, first);
@@ -55,7 +55,7 @@ fn settings_are_saved_whole_over_if_match_and_versions_grow() {
         ..PortSettings::default()
     };
     // The same instant still makes a newer version.
-    let GatewaySaveOutcome::Saved { saved: next } = save(&port, &second, Some(&etag)) else {
+    let GatewaySaveOutcome::Saved { saved: next, .. } = save(&port, &second, Some(&etag)) else {
         panic!("saved over its ETag")
     };
     assert_eq!(next.version, saved.version + 1);
@@ -80,7 +80,8 @@ fn a_hold_prepared_under_other_settings_gets_the_new_ones_and_holds_nothing() {
     else {
         panic!("held under no saved settings")
     };
-    let GatewaySaveOutcome::Saved { saved } = save(&port, &PortSettings::default(), None) else {
+    let GatewaySaveOutcome::Saved { saved, .. } = save(&port, &PortSettings::default(), None)
+    else {
         panic!("saved")
     };
     let stale = reserve(&port, &gateway_hold(&port, 10, &actions, 0), now());

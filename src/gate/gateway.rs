@@ -35,6 +35,9 @@ pub enum GatewaySaveOutcome {
     Saved {
         /// As saved.
         saved: SavedGatewaySettings,
+        /// As they were until this save (read in the same transaction), for
+        /// the audit record.
+        before: SavedGatewaySettings,
     },
     /// `If-Match` named another version: nothing saved.
     PreconditionFailed {
@@ -149,6 +152,7 @@ impl<S: Sql> Gate<'_, S> {
         )?;
         Ok(GatewaySaveOutcome::Saved {
             saved: self.gateway_settings()?,
+            before: current,
         })
     }
 

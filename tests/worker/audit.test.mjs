@@ -73,6 +73,13 @@ test("each change leaves one record with its actor, route, port and values befor
   const realerted = await oneRecord(() => w.put("/v1/ports/acme/alerts", { thresholds: [80] }, { token: editor }));
   assert.deepEqual(realerted.before.thresholds, [50, 90], "the value before, in the answer's shape");
   assert.deepEqual(realerted.after.thresholds, [80]);
+  const gateway = await oneRecord(() => w.put("/v1/ports/acme/gateway", { strict: true, defaultMaxTokens: 500 }, { token: editor }));
+  assert.equal(gateway.r.action, "PUT /v1/ports/{port}/gateway");
+  assert.equal(gateway.after.defaultMaxTokens, 500);
+  const regateway = await oneRecord(() => w.put("/v1/ports/acme/gateway", { strict: false }, { token: editor }));
+  assert.equal(regateway.before.strict, true, "the settings this save replaced");
+  assert.equal(regateway.before.defaultMaxTokens, 500);
+  assert.equal(regateway.after.strict, false);
   const credit = await oneRecord(() => w.post("/v1/ports/acme/credits", { amount: 500, requestId: "audit-credit" }, { token: editor }), 201);
   assert.equal(credit.r.action, "POST /v1/ports/{port}/credits");
   assert.equal(credit.after.amount ?? credit.after.credit?.amount, 500);

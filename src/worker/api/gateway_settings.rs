@@ -55,19 +55,20 @@ pub async fn put(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respons
         field: Some(e.field),
         ..ApiError::new(400, e.code, e.message)
     })?;
-    // The audit record's value before: the settings saved until now.
-    let current = ctx.gate(port)?.gateway_settings().await?;
-    let mut before = serde_json::to_value(&current.settings).unwrap_or(Value::Null);
-    if before.is_object() {
-        before["port"] = port.into();
-    }
-    ctx.before = before;
     let outcome = ctx
         .gate(port)?
         .save_gateway_settings(settings, if_match, &ctx.caller.actor())
         .await?;
     match outcome {
-        GatewaySaveOutcome::Saved { saved } => settings_response(ctx, port, &saved),
+        GatewaySaveOutcome::Saved { saved, before } => {
+            // The audit record's value before: the settings this save replaced.
+            let mut value = serde_json::to_value(&before.settings).unwrap_or(Value::Null);
+            if value.is_object() {
+                value["port"] = port.into();
+            }
+            ctx.before = value;
+            settings_response(ctx, port, &saved)
+        }
         GatewaySaveOutcome::PreconditionFailed { saved } => Err(ApiError {
             extra: Some(json!({ "gateway": saved.settings })),
             ..ApiError::new(
