@@ -96,3 +96,78 @@ pub fn shards_update(update: &serde_json::Value) -> Result<Option<u32>, crate::E
         "shards must be a whole number, 1 to 32",
     ))
 }
+
+/// How long a shard count is kept after a newer one replaced it: a
+/// reservation taken under it may still be committed or released until
+/// then (a day, far past the longest hold's life; an entry counted late
+/// arrives within it too).
+pub const COUNT_KEPT_MS: i64 = 86_400_000;
+
+/// The most counts kept at once (the newest first); older ones are dropped
+/// even within [`COUNT_KEPT_MS`], so a commit tries at most this many
+/// shard counts.
+pub const MAX_COUNTS_KEPT: usize = 8;
+
+/// One shard count and the instant it took effect (epoch ms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CountChange {
+    /// The shard count.
+    pub count: u32,
+    /// When it took effect (epoch ms).
+    pub since: i64,
+}
+
+/// The shard counts a port had, newest first: what [`candidates`] tries for
+/// a request id taken under an earlier count.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CountHistory {
+    /// The changes, newest first (empty: one shard since ever).
+    pub changes: Vec<CountChange>,
+}
+
+impl CountHistory {
+    /// The count changed from `old` to `new` at `now` (epoch ms): `new`
+    /// goes first, and counts replaced more than [`COUNT_KEPT_MS`] before
+    /// `now` (or past [`MAX_COUNTS_KEPT`]) are dropped.
+    pub fn changed(&mut self, old: u32, new: u32, now: i64) {
+        if self.changes.is_empty() {
+            // The count before the first change was in force since ever.
+            self.changes.push(CountChange {
+                count: old,
+                since: i64::MIN,
+            });
+        }
+        self.changes.insert(
+            0,
+            CountChange {
+                count: new,
+                since: now,
+            },
+        );
+        // An entry is in force until the one before it in the list started.
+        let mut kept = 1;
+        while kept < self.changes.len()
+            && kept < MAX_COUNTS_KEPT
+            && now.saturating_sub(self.changes[kept - 1].since) <= COUNT_KEPT_MS
+        {
+            kept += 1;
+        }
+        self.changes.truncate(kept);
+    }
+
+    /// The counts in force at `now` (epoch ms), newest first, for
+    /// [`candidates`]: `current` alone when no earlier count is still kept.
+    pub fn in_force(&self, current: u32, now: i64) -> Vec<u32> {
+        let mut counts = vec![current];
+        for pair in self.changes.windows(2) {
+            let (newer, older) = (pair[0], pair[1]);
+            if now.saturating_sub(newer.since) > COUNT_KEPT_MS {
+                break;
+            }
+            if !counts.contains(&older.count) {
+                counts.push(older.count);
+            }
+        }
+        counts
+    }
+}

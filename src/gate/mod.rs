@@ -42,6 +42,7 @@ mod reads;
 mod save;
 pub mod schema;
 mod settle;
+mod shards;
 pub mod store;
 pub mod sub_caps;
 pub mod wake;

@@ -329,6 +329,10 @@ pub struct StoredBudget {
     /// (through an allowance: [`crate::allowance`]); `None` for a port on
     /// its own.
     pub parent: Option<String>,
+    /// How many gate objects the port's reservations are spread over
+    /// (1 to [`MAX_SHARDS`](crate::allowance::shards::MAX_SHARDS); 1: the
+    /// port's own object alone, as for every port before shards).
+    pub shards: u32,
 }
 
 impl StoredBudget {
@@ -341,12 +345,13 @@ impl StoredBudget {
             updated_by: None,
             updated_at: None,
             parent: None,
+            shards: 1,
         }
     }
 
     /// The API's JSON: the budget's fields, its caps inside the port
     /// (`featureCaps`, `userCap`, `userCaps`, when set), `parent` (when
-    /// set), `updatedBy`, `updatedAt`.
+    /// set), `shards` (when more than 1), `updatedBy`, `updatedAt`.
     pub fn json(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self.budget).unwrap_or_default();
         // The API always shows the money settings, a token budget's too.
@@ -364,6 +369,9 @@ impl StoredBudget {
         }
         if let Some(parent) = &self.parent {
             value["parent"] = parent.clone().into();
+        }
+        if self.shards > 1 {
+            value["shards"] = self.shards.into();
         }
         value["updatedBy"] = self.updated_by.clone().into();
         value["updatedAt"] = self.updated_at.clone().into();
@@ -385,6 +393,10 @@ impl StoredBudget {
             updated_by: text("updatedBy"),
             updated_at: text("updatedAt"),
             parent: text("parent").filter(|p| crate::allowance::valid_id(p)),
+            shards: crate::allowance::shards::shards_update(value)
+                .ok()
+                .flatten()
+                .unwrap_or(1),
         }
     }
 }
