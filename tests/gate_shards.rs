@@ -8,6 +8,8 @@
 mod common;
 
 use ai_budget::allowance::shards::{CountHistory, COUNT_KEPT_MS, MAX_COUNTS_KEPT};
+use ai_budget::allowance::{Report, DEFAULT_SIZING};
+use ai_budget::gate::shard_lender::shard_child;
 use ai_budget::gate::*;
 use chrono::Duration;
 use common::port::*;
@@ -126,4 +128,83 @@ fn the_history_keeps_a_bounded_number_of_counts() {
         vec![4, 3]
     );
     assert_eq!(spaced.in_force(4, 2 * COUNT_KEPT_MS + 2), vec![4, 3]);
+}
+
+fn report(seq: u64, need: u64, held: u64, consumed: u64, returned: u64) -> Report {
+    Report {
+        seq,
+        granted_seen: 0,
+        returned,
+        consumed,
+        held,
+        need,
+        ahead: 0,
+    }
+}
+
+#[test]
+fn the_ports_object_lends_to_its_shards_within_its_room_and_its_own_holds_count_them() {
+    let port = Port::new();
+    capped(&port, 800, 1000, "day");
+    let lend =
+        |shard: u32, r: Report| port.run(|g| g.shard_report(shard, &r, &DEFAULT_SIZING, now()));
+    let first = lend(1, report(1, 300, 0, 0, 0));
+    assert_eq!(first.grant.granted, 300, "the need, nothing ahead asked");
+    assert!(first.refusal.is_none());
+    // The port's own object holds only what the lent part leaves.
+    assert!(matches!(
+        port.reserve(701, now()),
+        ReserveOutcome::Refused { refusal, .. } if refusal.used == 300 && refusal.cap == 1000
+    ));
+    port.held(700, now());
+    // Nothing left: shard 2 is refused, and shard 1 asked for its slack.
+    let second = lend(2, report(1, 1, 0, 0, 0));
+    assert_eq!(second.grant.granted, 0);
+    let refusal = second.refusal.expect("refused");
+    assert_eq!(
+        (refusal.used, refusal.cap, refusal.reason.as_str()),
+        (1000, 1000, "hard-cap-exceeded")
+    );
+    assert_eq!(second.others.len(), 1);
+    assert_eq!(second.others[0].0, shard_child(1));
+    assert_eq!(second.others[0].1.recalls, 1, "a recall");
+    // Shard 1 consumed 100 and gives back the 200 it does not hold: the
+    // waiting need is served from it.
+    let back = lend(1, report(2, 0, 0, 100, 200));
+    let served: Vec<_> = back
+        .others
+        .iter()
+        .filter(|(k, _)| *k == shard_child(2))
+        .collect();
+    assert_eq!(served.len(), 1, "{back:?}");
+    assert_eq!(served[0].1.granted, 1);
+    // Used 100 by shard 1, lent 1 to shard 2, held 700 by the port itself.
+    assert!(matches!(
+        port.reserve(200, now()),
+        ReserveOutcome::Refused { refusal, .. } if refusal.used == 801
+    ));
+    port.held(199, now());
+    assert_eq!(port.run(|g| g.shard_lender()).load(), 101);
+}
+
+#[test]
+fn what_the_shards_consumed_stops_weighing_in_the_next_period_and_a_port_without_shards_is_untouched(
+) {
+    let port = Port::new();
+    capped(&port, 800, 1000, "day");
+    let r = report(1, 600, 0, 0, 0);
+    port.run(|g| g.shard_report(3, &r, &DEFAULT_SIZING, now()));
+    let r = report(2, 0, 0, 600, 0);
+    port.run(|g| g.shard_report(3, &r, &DEFAULT_SIZING, now()));
+    assert!(matches!(
+        port.reserve(401, now()),
+        ReserveOutcome::Refused { .. }
+    ));
+    let tomorrow = now() + Duration::days(1);
+    port.held(1000, tomorrow);
+    // The same holds on a port that never lent: its whole cap.
+    let alone = Port::new();
+    capped(&alone, 800, 1000, "day");
+    alone.held(1000, now());
+    assert_eq!(alone.run(|g| g.shard_lender()), Default::default());
 }

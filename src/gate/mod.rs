@@ -42,6 +42,7 @@ mod reads;
 mod save;
 pub mod schema;
 mod settle;
+pub mod shard_lender;
 mod shards;
 pub mod store;
 pub mod sub_caps;
