@@ -208,3 +208,26 @@ fn what_the_shards_consumed_stops_weighing_in_the_next_period_and_a_port_without
     alone.held(1000, now());
     assert_eq!(alone.run(|g| g.shard_lender()), Default::default());
 }
+
+#[test]
+fn a_request_id_reaches_the_ports_own_object_under_one_shard_and_its_shard_object_else() {
+    use ai_budget::allowance::shards::{object_of, objects_to_try, port_of_object, shard_of};
+    for n in 0..200 {
+        let id = format!("req-{n}");
+        assert_eq!(object_of("chat", &id, 1), "chat", "one shard: no extra hop");
+        let eight = object_of("chat", &id, 8);
+        assert_eq!(port_of_object(&eight), ("chat", Some(shard_of(&id, 8))));
+        // After 1 -> 8 -> 2: the newest count's object first, the port's
+        // own object last, no object twice.
+        let tries = objects_to_try("chat", &id, &[2, 8, 1]);
+        assert_eq!(tries[0], object_of("chat", &id, 2));
+        assert_eq!(tries.last().map(String::as_str), Some("chat"));
+        let unique: std::collections::BTreeSet<&String> = tries.iter().collect();
+        assert_eq!(unique.len(), tries.len(), "{tries:?}");
+        assert!(tries.contains(&eight));
+    }
+    assert_eq!(port_of_object("chat"), ("chat", None));
+    assert_eq!(port_of_object("chat#shard-x"), ("chat#shard-x", None));
+    assert_eq!(port_of_object("chat#shard-32"), ("chat#shard-32", None));
+    assert_eq!(objects_to_try("chat", "r", &[]), vec!["chat".to_owned()]);
+}

@@ -67,6 +67,57 @@ pub fn candidates(request_id: &str, counts: &[u32]) -> Vec<u32> {
     out
 }
 
+/// The name of the gate object that holds `request_id`'s reservation
+/// under `count` shards: the port's own object for one shard (no extra
+/// hop: a port without shards is reached as always), else its shard
+/// object `PORT#shard-K` (a port id never holds `#`, so no port's object
+/// has that name).
+///
+/// # Example
+/// ```
+/// use ai_budget::allowance::shards::{object_of, shard_of};
+///
+/// assert_eq!(object_of("chat", "req-1", 1), "chat");
+/// let k = shard_of("req-1", 8);
+/// assert_eq!(object_of("chat", "req-1", 8), format!("chat#shard-{k}"));
+/// ```
+pub fn object_of(port: &str, request_id: &str, count: u32) -> String {
+    if count <= 1 {
+        port.to_owned()
+    } else {
+        format!("{port}#shard-{}", shard_of(request_id, count))
+    }
+}
+
+/// The gate objects `request_id` may be held in under the shard counts
+/// in force (`counts`, newest first), to try in this order, without
+/// repeats: the first names where a new reservation is taken.
+pub fn objects_to_try(port: &str, request_id: &str, counts: &[u32]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for count in counts {
+        let object = object_of(port, request_id, *count);
+        if !out.contains(&object) {
+            out.push(object);
+        }
+    }
+    if out.is_empty() {
+        out.push(port.to_owned());
+    }
+    out
+}
+
+/// The port and shard a gate object's name stands for: `("chat", None)`
+/// for the port's own object, `("chat", Some(3))` for `chat#shard-3`.
+pub fn port_of_object(name: &str) -> (&str, Option<u32>) {
+    match name.split_once("#shard-") {
+        Some((port, shard)) => match shard.parse::<u32>() {
+            Ok(k) if k < MAX_SHARDS => (port, Some(k)),
+            _ => (name, None),
+        },
+        None => (name, None),
+    }
+}
+
 /// Reads a budget update's `shards`: a whole number 1 to [`MAX_SHARDS`].
 /// Answers `None` when the update does not name it.
 ///
