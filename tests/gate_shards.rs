@@ -231,3 +231,32 @@ fn a_request_id_reaches_the_ports_own_object_under_one_shard_and_its_shard_objec
     assert_eq!(port_of_object("chat#shard-32"), ("chat#shard-32", None));
     assert_eq!(objects_to_try("chat", "r", &[]), vec!["chat".to_owned()]);
 }
+
+#[test]
+fn a_check_judges_the_shards_load_as_a_reservation_does() {
+    use ai_budget::gate::credits::judge_in;
+    let port = Port::new();
+    capped(&port, 800, 1000, "day");
+    let r = report(1, 400, 0, 0, 0);
+    port.run(|g| g.shard_report(1, &r, &DEFAULT_SIZING, now()));
+    let checked = port.run(|g| g.check("chat", None, 601, now()));
+    assert_eq!(checked.view.room.cap_used, 400, "what is lent counts");
+    let fits = |tokens: u64| {
+        let estimate = port.hold_request(tokens, None).estimate();
+        judge_in(
+            &checked.view.budget.budget,
+            &checked.view.room,
+            &estimate,
+            now(),
+        )
+        .refusal(checked.view.budget.budget.unit)
+        .is_none()
+    };
+    assert!(fits(600));
+    assert!(!fits(601));
+    assert!(matches!(
+        port.reserve(601, now()),
+        ReserveOutcome::Refused { .. }
+    ));
+    port.held(600, now());
+}
