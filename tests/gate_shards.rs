@@ -38,6 +38,15 @@ fn the_shards_field_is_saved_with_the_budget_and_shown_when_more_than_one() {
     // (the replica's form).
     assert_eq!(port.run(|g| g.budget()).shards, 8);
     assert_eq!(StoredBudget::from_json(&eight.json()), eight);
+    assert_eq!(
+        eight.json()["shardCounts"],
+        serde_json::json!([{"count": 8, "since": now().timestamp_millis()}, {"count": 1, "since": 0}]),
+        "the counts in force, newest first"
+    );
+    assert!(
+        first.json().get("shardCounts").is_none(),
+        "never changed: not shown"
+    );
     // Another field's save keeps it; 8.0 is 8; back to 1 hides it.
     assert_eq!(
         saved(port.budget(r#"{"hardCapTokens":6000,"softCapTokens":4000}"#, now())).shards,
@@ -75,6 +84,14 @@ fn a_shards_value_out_of_range_is_refused_with_its_field_and_nothing_is_saved() 
             "{json}"
         );
     }
+    let SaveOutcome::Invalid { code, field, .. } = port.budget(r#"{"shardCounts":[]}"#, now())
+    else {
+        panic!("the counts are read-only")
+    };
+    assert_eq!(
+        (code.as_str(), field.as_deref()),
+        ("unknown-field", Some("shardCounts"))
+    );
     assert_eq!(port.run(|g| g.budget()), before, "nothing saved");
     assert_eq!(port.run(|g| g.shard_counts(now())), vec![4, 1]);
 }
@@ -146,6 +163,7 @@ fn report(seq: u64, need: u64, held: u64, consumed: u64, returned: u64) -> Repor
 fn the_ports_object_lends_to_its_shards_within_its_room_and_its_own_holds_count_them() {
     let port = Port::new();
     capped(&port, 800, 1000, "day");
+    saved(port.budget(r#"{"shards":8}"#, now()));
     let lend =
         |shard: u32, r: Report| port.run(|g| g.shard_report(shard, &r, &DEFAULT_SIZING, now()));
     let first = lend(1, report(1, 300, 0, 0, 0));
@@ -192,6 +210,7 @@ fn what_the_shards_consumed_stops_weighing_in_the_next_period_and_a_port_without
 ) {
     let port = Port::new();
     capped(&port, 800, 1000, "day");
+    saved(port.budget(r#"{"shards":8}"#, now()));
     let r = report(1, 600, 0, 0, 0);
     port.run(|g| g.shard_report(3, &r, &DEFAULT_SIZING, now()));
     let r = report(2, 0, 0, 600, 0);
@@ -200,6 +219,13 @@ fn what_the_shards_consumed_stops_weighing_in_the_next_period_and_a_port_without
         port.reserve(401, now()),
         ReserveOutcome::Refused { .. }
     ));
+    // Back to one shard: what the shards used still counts this period.
+    saved(port.budget(r#"{"shards":1}"#, now()));
+    assert!(matches!(
+        port.reserve(401, now()),
+        ReserveOutcome::Refused { .. }
+    ));
+    port.held(400, now());
     let tomorrow = now() + Duration::days(1);
     port.held(1000, tomorrow);
     // The same holds on a port that never lent: its whole cap.
@@ -237,6 +263,7 @@ fn a_check_judges_the_shards_load_as_a_reservation_does() {
     use ai_budget::gate::credits::judge_in;
     let port = Port::new();
     capped(&port, 800, 1000, "day");
+    saved(port.budget(r#"{"shards":4}"#, now()));
     let r = report(1, 400, 0, 0, 0);
     port.run(|g| g.shard_report(1, &r, &DEFAULT_SIZING, now()));
     let checked = port.run(|g| g.check("chat", None, 601, now()));

@@ -97,6 +97,11 @@ export type Budget = {
   parent?: string;
   /** Present when more than 1: how many gate objects the port's reservations are spread over (a hot port's shards). */
   shards?: number;
+  /** Present once the shard count changed (read-only): the changes still kept, newest first, each with when it took effect (epoch ms; 0 for the count before the first change). A count replaced more than a day ago is dropped, at most 8 are kept. */
+  shardCounts?: {
+    count: number;
+    since: number;
+  }[];
 };
 
 export type PortBudget = Budget & {

@@ -169,8 +169,11 @@ pub struct CountChange {
 }
 
 /// The shard counts a port had, newest first: what [`candidates`] tries for
-/// a request id taken under an earlier count.
+/// a request id taken under an earlier count. Kept with the port's budget
+/// (its `shardCounts`, shown once the count ever changed), so a port that
+/// never had shards reads nothing more.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct CountHistory {
     /// The changes, newest first (empty: one shard since ever).
     pub changes: Vec<CountChange>,
@@ -183,9 +186,10 @@ impl CountHistory {
     pub fn changed(&mut self, old: u32, new: u32, now: i64) {
         if self.changes.is_empty() {
             // The count before the first change was in force since ever.
+            // (Its start is never read: 0 stands for "since ever".)
             self.changes.push(CountChange {
                 count: old,
-                since: i64::MIN,
+                since: 0,
             });
         }
         self.changes.insert(

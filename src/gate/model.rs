@@ -333,6 +333,9 @@ pub struct StoredBudget {
     /// (1 to [`MAX_SHARDS`](crate::allowance::shards::MAX_SHARDS); 1: the
     /// port's own object alone, as for every port before shards).
     pub shards: u32,
+    /// The shard counts the port had, newest first (empty while the count
+    /// never changed): where an earlier count's reservations are settled.
+    pub shard_history: crate::allowance::shards::CountHistory,
 }
 
 impl StoredBudget {
@@ -346,12 +349,14 @@ impl StoredBudget {
             updated_at: None,
             parent: None,
             shards: 1,
+            shard_history: Default::default(),
         }
     }
 
     /// The API's JSON: the budget's fields, its caps inside the port
     /// (`featureCaps`, `userCap`, `userCaps`, when set), `parent` (when
-    /// set), `shards` (when more than 1), `updatedBy`, `updatedAt`.
+    /// set), `shards` (when more than 1), `shardCounts` (once the count
+    /// changed), `updatedBy`, `updatedAt`.
     pub fn json(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self.budget).unwrap_or_default();
         // The API always shows the money settings, a token budget's too.
@@ -372,6 +377,9 @@ impl StoredBudget {
         }
         if self.shards > 1 {
             value["shards"] = self.shards.into();
+        }
+        if !self.shard_history.changes.is_empty() {
+            value["shardCounts"] = serde_json::to_value(&self.shard_history).unwrap_or_default();
         }
         value["updatedBy"] = self.updated_by.clone().into();
         value["updatedAt"] = self.updated_at.clone().into();
@@ -397,6 +405,10 @@ impl StoredBudget {
                 .ok()
                 .flatten()
                 .unwrap_or(1),
+            shard_history: value
+                .get("shardCounts")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
         }
     }
 }

@@ -117,10 +117,8 @@ impl<S: Sql> Gate<'_, S> {
             updated_at: Some(iso(at)),
             parent,
             shards,
+            shard_history: self.shards_changed(&current, shards, now),
         };
-        if shards != current.shards {
-            self.shards_changed(shards, now)?;
-        }
         self.t.set_meta("budget", &saved.json().to_string())?;
         if current.rollover.is_none() && saved.rollover.is_some() {
             // Rollover counts from the period it was turned on in.

@@ -4,7 +4,7 @@
 //! used and held. What the shards consumed this period and what is lent to
 //! them weighs on the port's own reservations too, so the port's object
 //! and its shards together never pass the port's cap. A port that never
-//! had shards has no lender stored and nothing here changes its judging.
+//! had shards reads nothing of this, and nothing here changes its judging.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,10 @@ impl<S: Sql> Gate<'_, S> {
         stored: &StoredBudget,
         now: DateTime<Utc>,
     ) -> Result<u64, GateError> {
+        // A port that never had shards reads nothing more.
+        if stored.shards <= 1 && stored.shard_history.changes.is_empty() {
+            return Ok(0);
+        }
         let Some(text) = self.t.meta(KEY)? else {
             return Ok(0);
         };

@@ -24,12 +24,18 @@ test("shards is saved with the port's budget, kept by other saves and shown only
   assert.equal(eight.status, 200, eight.text);
   assert.equal(budgetOf(eight).shards, 8);
   assert.equal(budgetOf(eight).hardCapTokens, 1000);
+  assert.deepEqual(budgetOf(eight).shardCounts.map((c) => c.count), [8, 1], "the counts in force, newest first");
+  assert.equal(budgetOf(first).shardCounts, undefined, "never changed: not shown");
   const other = await w.put("/v1/ports/hot/budget", { hardCapTokens: 2000 });
   assert.equal(budgetOf(other).shards, 8, "another field's save keeps it");
   assert.equal(budgetOf(await w.get("/v1/ports/hot/budget")).shards, 8);
   const one = await w.put("/v1/ports/hot/budget", { shards: 1 });
   assert.equal(one.status, 200, one.text);
   assert.equal(budgetOf(one).shards, undefined);
+  assert.deepEqual(budgetOf(one).shardCounts.map((c) => c.count), [1, 8, 1], "the changes kept, newest first: 8 is still in force for a day");
+  const readOnly = await w.put("/v1/ports/hot/budget", { shardCounts: [] });
+  assert.equal(readOnly.status, 400, readOnly.text);
+  assert.equal(readOnly.json.error.field, "shardCounts");
 });
 
 test("a shards value out of range is 400 with its field and nothing is saved", async () => {
