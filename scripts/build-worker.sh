@@ -37,7 +37,7 @@ key="$(
     printf 'profile=%s\nargs=%s\nrustc=%s\nworker-build=%s\nwasm-bindgen=%s\nRUSTFLAGS=%s\n' \
       "$profile" "${extra[*]:-}" "$(rustc -V)" "$WORKER_BUILD_VERSION" "$WASM_BINDGEN_VERSION" "${RUSTFLAGS:-}"
     find src -type f -print0 | sort -z | xargs -0 sha256sum
-    sha256sum Cargo.toml Cargo.lock
+    sha256sum Cargo.toml Cargo.lock docs/openapi.json # the Worker serves the document (include_str!)
     sha256sum < "${BASH_SOURCE[0]}" # by content: wrangler calls it by a relative path, the scripts by an absolute one
   } | sha256sum | cut -d' ' -f1
 )"
