@@ -95,6 +95,13 @@ export type Budget = {
   } | null;
   /** The group above the port, when it has one. */
   parent?: string;
+  /** Present when more than 1: how many gate objects the port's reservations are spread over (a hot port's shards). */
+  shards?: number;
+  /** Present once the shard count changed (read-only): the changes still kept, newest first, each with when it took effect (epoch ms; 0 for the count before the first change). A count replaced more than a day ago is dropped, at most 8 are kept. */
+  shardCounts?: {
+    count: number;
+    since: number;
+  }[];
 };
 
 export type PortBudget = Budget & {
@@ -125,6 +132,8 @@ export type BudgetUpdate = {
   } | null;
   /** The group above this budget, whose hard cap binds its calls too (null removes it). Checked before anything is saved: it must exist (unknown-parent), count in the same unit (parent-unit), close no cycle (parent-cycle) and leave no port more than 4 groups deep (too-deep). */
   parent?: string | null;
+  /** How many gate objects the port's reservations are spread over, 1 (the default: the port's own object alone) to 32. A request id always reaches the same shard; changing it loses nothing (invalid-value, invalid-type with field shards). */
+  shards?: number;
 };
 
 export type Load = {

@@ -67,6 +67,57 @@ pub fn candidates(request_id: &str, counts: &[u32]) -> Vec<u32> {
     out
 }
 
+/// The name of the gate object that holds `request_id`'s reservation
+/// under `count` shards: the port's own object for one shard (no extra
+/// hop: a port without shards is reached as always), else its shard
+/// object `PORT#shard-K` (a port id never holds `#`, so no port's object
+/// has that name).
+///
+/// # Example
+/// ```
+/// use ai_budget::allowance::shards::{object_of, shard_of};
+///
+/// assert_eq!(object_of("chat", "req-1", 1), "chat");
+/// let k = shard_of("req-1", 8);
+/// assert_eq!(object_of("chat", "req-1", 8), format!("chat#shard-{k}"));
+/// ```
+pub fn object_of(port: &str, request_id: &str, count: u32) -> String {
+    if count <= 1 {
+        port.to_owned()
+    } else {
+        format!("{port}#shard-{}", shard_of(request_id, count))
+    }
+}
+
+/// The gate objects `request_id` may be held in under the shard counts
+/// in force (`counts`, newest first), to try in this order, without
+/// repeats: the first names where a new reservation is taken.
+pub fn objects_to_try(port: &str, request_id: &str, counts: &[u32]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for count in counts {
+        let object = object_of(port, request_id, *count);
+        if !out.contains(&object) {
+            out.push(object);
+        }
+    }
+    if out.is_empty() {
+        out.push(port.to_owned());
+    }
+    out
+}
+
+/// The port and shard a gate object's name stands for: `("chat", None)`
+/// for the port's own object, `("chat", Some(3))` for `chat#shard-3`.
+pub fn port_of_object(name: &str) -> (&str, Option<u32>) {
+    match name.split_once("#shard-") {
+        Some((port, shard)) => match shard.parse::<u32>() {
+            Ok(k) if k < MAX_SHARDS => (port, Some(k)),
+            _ => (name, None),
+        },
+        None => (name, None),
+    }
+}
+
 /// Reads a budget update's `shards`: a whole number 1 to [`MAX_SHARDS`].
 /// Answers `None` when the update does not name it.
 ///
@@ -95,4 +146,83 @@ pub fn shards_update(update: &serde_json::Value) -> Result<Option<u32>, crate::E
         Some("shards"),
         "shards must be a whole number, 1 to 32",
     ))
+}
+
+/// How long a shard count is kept after a newer one replaced it: a
+/// reservation taken under it may still be committed or released until
+/// then (a day, far past the longest hold's life; an entry counted late
+/// arrives within it too).
+pub const COUNT_KEPT_MS: i64 = 86_400_000;
+
+/// The most counts kept at once (the newest first); older ones are dropped
+/// even within [`COUNT_KEPT_MS`], so a commit tries at most this many
+/// shard counts.
+pub const MAX_COUNTS_KEPT: usize = 8;
+
+/// One shard count and the instant it took effect (epoch ms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CountChange {
+    /// The shard count.
+    pub count: u32,
+    /// When it took effect (epoch ms).
+    pub since: i64,
+}
+
+/// The shard counts a port had, newest first: what [`candidates`] tries for
+/// a request id taken under an earlier count. Kept with the port's budget
+/// (its `shardCounts`, shown once the count ever changed), so a port that
+/// never had shards reads nothing more.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct CountHistory {
+    /// The changes, newest first (empty: one shard since ever).
+    pub changes: Vec<CountChange>,
+}
+
+impl CountHistory {
+    /// The count changed from `old` to `new` at `now` (epoch ms): `new`
+    /// goes first, and counts replaced more than [`COUNT_KEPT_MS`] before
+    /// `now` (or past [`MAX_COUNTS_KEPT`]) are dropped.
+    pub fn changed(&mut self, old: u32, new: u32, now: i64) {
+        if self.changes.is_empty() {
+            // The count before the first change was in force since ever.
+            // (Its start is never read: 0 stands for "since ever".)
+            self.changes.push(CountChange {
+                count: old,
+                since: 0,
+            });
+        }
+        self.changes.insert(
+            0,
+            CountChange {
+                count: new,
+                since: now,
+            },
+        );
+        // An entry is in force until the one before it in the list started.
+        let mut kept = 1;
+        while kept < self.changes.len()
+            && kept < MAX_COUNTS_KEPT
+            && now.saturating_sub(self.changes[kept - 1].since) <= COUNT_KEPT_MS
+        {
+            kept += 1;
+        }
+        self.changes.truncate(kept);
+    }
+
+    /// The counts in force at `now` (epoch ms), newest first, for
+    /// [`candidates`]: `current` alone when no earlier count is still kept.
+    pub fn in_force(&self, current: u32, now: i64) -> Vec<u32> {
+        let mut counts = vec![current];
+        for pair in self.changes.windows(2) {
+            let (newer, older) = (pair[0], pair[1]);
+            if now.saturating_sub(newer.since) > COUNT_KEPT_MS {
+                break;
+            }
+            if !counts.contains(&older.count) {
+                counts.push(older.count);
+            }
+        }
+        counts
+    }
 }

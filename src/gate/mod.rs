@@ -44,6 +44,8 @@ pub mod refusals;
 pub mod save;
 pub mod schema;
 mod settle;
+pub mod shard_lender;
+mod shards;
 pub mod store;
 pub mod sub_caps;
 pub mod wake;

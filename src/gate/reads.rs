@@ -73,7 +73,11 @@ impl<S: Sql> Gate<'_, S> {
         let by_period = crate::Period::ALL.map(|p| self.load(p, None, now));
         let [day, week, month] = by_period;
         let port_load = self.load(budget.budget.period, None, now)?;
-        let room = self.room_view(&budget, &port_load, now)?;
+        let mut room = self.room_view(&budget, &port_load, now)?;
+        // A check judges as a reservation does: a port's shards weigh too.
+        room.cap_used = room
+            .cap_used
+            .saturating_add(self.shards_load(&budget, now)?);
         let refusals = self.refusal_counts(ms(budget.budget.window(now).start))?;
         Ok(PortView {
             room,

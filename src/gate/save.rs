@@ -54,11 +54,16 @@ impl<S: Sql> Gate<'_, S> {
             Ok(None) => current.parent.clone(),
             Err(e) => return Ok(invalid(e)),
         };
+        let shards = match crate::allowance::shards::shards_update(update) {
+            Ok(shards) => shards.unwrap_or(current.shards),
+            Err(e) => return Ok(invalid(e)),
+        };
         // The caps inside the port are merged on their own; the rest is the
         // budget's, merged by the core as it always was.
         let mut rest = update.clone();
         if let Some(fields) = rest.as_object_mut() {
             fields.remove("parent");
+            fields.remove("shards");
         }
         let caps = match rest.as_object_mut() {
             Some(fields) => {
@@ -116,6 +121,8 @@ impl<S: Sql> Gate<'_, S> {
             updated_by: Some(actor.to_owned()),
             updated_at: Some(iso(at)),
             parent,
+            shards,
+            shard_history: self.shards_changed(&current, shards, now),
         };
         self.t.set_meta("budget", &saved.json().to_string())?;
         if current.rollover.is_none() && saved.rollover.is_some() {
