@@ -118,6 +118,73 @@ pub fn port_of_object(name: &str) -> (&str, Option<u32>) {
     }
 }
 
+/// The first ledger number of shard `shard`'s entries. Each of a port's
+/// objects numbers its own entries, and the ledger of record keeps one
+/// number per port (`UNIQUE(port_id, seq)`): the port's own object numbers
+/// from 1, shard K from `(K + 1) * 2^40`, so no two ever meet (2^40
+/// entries per object, and every number stays below 2^53).
+///
+/// # Example
+/// ```
+/// use ai_budget::allowance::shards::first_seq;
+///
+/// assert_eq!(first_seq(0), 1 << 40);
+/// assert!(first_seq(31) + (1 << 40) < 1 << 53);
+/// ```
+pub fn first_seq(shard: u32) -> u64 {
+    (u64::from(shard.min(MAX_SHARDS - 1)) + 1) << 40
+}
+
+/// The ledger numbers the port's own object gives are below this (the
+/// first of shard 0's): the import of a port's object reads its last
+/// number below it.
+pub const OWN_SEQ_END: u64 = 1 << 40;
+
+/// The prefix of a reservation id taken in shard `shard` (`rsv_s3_`), or
+/// in the port's own object (`rsv_`): a commit or a release reaches the
+/// object that holds it straight from the id, whatever the shard count
+/// is by then.
+pub fn hold_prefix(shard: Option<u32>) -> String {
+    match shard {
+        Some(k) => format!("rsv_s{k}_"),
+        None => "rsv_".to_owned(),
+    }
+}
+
+/// The shard a reservation id was taken in ([`hold_prefix`]): `None` for
+/// the port's own object (every id without a shard's prefix).
+///
+/// # Example
+/// ```
+/// use ai_budget::allowance::shards::{hold_prefix, shard_of_hold};
+///
+/// assert_eq!(shard_of_hold(&format!("{}00ab", hold_prefix(Some(7)))), Some(7));
+/// assert_eq!(shard_of_hold("rsv_00ab"), None);
+/// assert_eq!(shard_of_hold("rsv_s99_00ab"), None, "no such shard");
+/// ```
+pub fn shard_of_hold(id: &str) -> Option<u32> {
+    let rest = id.strip_prefix("rsv_s")?;
+    let (digits, _) = rest.split_once('_')?;
+    let shard: u32 = digits.parse().ok()?;
+    (shard < MAX_SHARDS && digits.len() <= 2).then_some(shard)
+}
+
+/// Where a new reservation (or a usage write) of `request_id` goes under
+/// `shards` shards: the port's own object (`None`) for one shard, else
+/// its shard ([`shard_of`]).
+pub fn placement(request_id: &str, shards: u32) -> Option<u32> {
+    (shards > 1).then(|| shard_of(request_id, shards))
+}
+
+/// The name of the gate object of `port`'s shard `shard` (`None`: the
+/// port's own object, named by the port).
+pub fn object_name(port: &str, shard: Option<u32>) -> String {
+    match shard {
+        Some(k) => format!("{port}#shard-{k}"),
+        None => port.to_owned(),
+    }
+}
+
 /// Reads a budget update's `shards`: a whole number 1 to [`MAX_SHARDS`].
 /// Answers `None` when the update does not name it.
 ///

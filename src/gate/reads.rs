@@ -79,11 +79,34 @@ impl<S: Sql> Gate<'_, S> {
             .cap_used
             .saturating_add(self.shards_load(&budget, now)?);
         let refusals = self.refusal_counts(ms(budget.budget.window(now).start))?;
+        // A port with shards: what they consumed and hold is the port's.
+        let (shards_used, shards_held) = self.shards_standing(&budget, now)?;
+        let unit = budget.budget.unit;
+        let whole = |mut load: PortLoad| {
+            match unit {
+                crate::Unit::Tokens => {
+                    load.used_tokens = load.used_tokens.saturating_add(shards_used);
+                    load.held_tokens = load.held_tokens.saturating_add(shards_held);
+                }
+                crate::Unit::Usd => {
+                    load.used_usd = load.used_usd.saturating_add(shards_used);
+                    load.held_usd = load.held_usd.saturating_add(shards_held);
+                }
+            }
+            load
+        };
+        let mut by_period = [day?, week?, month?];
+        let index = crate::Period::ALL
+            .iter()
+            .position(|p| *p == budget.budget.period)
+            .unwrap_or(0);
+        by_period[index] = whole(by_period[index]);
+        let load = self.load(budget.budget.period, feature, now)?;
         Ok(PortView {
             room,
-            load: self.load(budget.budget.period, feature, now)?,
+            load: if feature.is_none() { whole(load) } else { load },
             budget,
-            by_period: [day?, week?, month?],
+            by_period,
             holds: self.t.unsettled_holds(LISTED_HOLDS)?,
             pending_entries: self.t.pending_count()?,
             set_aside: self.t.set_aside_entries(LISTED_SET_ASIDE)?,

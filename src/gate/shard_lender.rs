@@ -21,6 +21,11 @@ pub fn shard_child(shard: u32) -> String {
     format!("shard:{shard}")
 }
 
+/// The shard a lender's key names (`shard:3` is 3).
+pub fn shard_of_child(key: &str) -> Option<u32> {
+    key.strip_prefix("shard:")?.parse().ok()
+}
+
 /// The port's answer to a shard's report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -96,8 +101,27 @@ impl<S: Sql> Gate<'_, S> {
         Ok((limits, own))
     }
 
+    /// The refusal of a shard's need: the port's cap, with what the port
+    /// and its shards have taken of it.
+    fn shard_refusal(&self, lender: &Lender, limits: &Limits, own: u64) -> Refusal {
+        let stored = self.budget().unwrap_or_else(|_| StoredBudget::unsaved());
+        Refusal {
+            reason: "hard-cap-exceeded".into(),
+            scope: "port".into(),
+            scope_id: None,
+            used: own.saturating_add(lender.load()),
+            cap: own.saturating_add(limits.cap),
+            unit: stored.budget.unit,
+            period_start: limits.window.0,
+            resets_at: limits.window.1,
+            room: None,
+        }
+    }
+
     /// Applies shard `shard`'s report and decides its grant (and the
-    /// refusal of its need, when the port's room cannot meet it).
+    /// refusal of its need, when the port's room cannot meet it as things
+    /// stand: the caller recalls the others' slack first, then asks again
+    /// with [`Gate::shard_settle`]).
     pub fn shard_report(
         &self,
         shard: u32,
@@ -110,25 +134,79 @@ impl<S: Sql> Gate<'_, S> {
         let mut lender = self.shard_lender()?;
         let answer = lender.apply(&child, report, &limits, sizing);
         let waiting = lender.children.get(&child).is_some_and(|l| l.waiting > 0);
-        let refusal = waiting.then(|| {
-            let stored = self.budget().unwrap_or_else(|_| StoredBudget::unsaved());
-            Refusal {
-                reason: "hard-cap-exceeded".into(),
-                scope: "port".into(),
-                scope_id: None,
-                used: own.saturating_add(lender.load()),
-                cap: own.saturating_add(limits.cap),
-                unit: stored.budget.unit,
-                period_start: limits.window.0,
-                resets_at: limits.window.1,
-                room: None,
-            }
-        });
+        let refusal = waiting.then(|| self.shard_refusal(&lender, &limits, own));
         self.set_shard_lender(&lender)?;
         Ok(ShardAnswer {
             grant: answer.grant,
             refusal,
             others: answer.others,
         })
+    }
+
+    /// What the port has granted shard `shard` so far (a running total).
+    pub fn shard_granted(&self, shard: u32) -> Result<u64, GateError> {
+        Ok(self
+            .shard_lender()?
+            .children
+            .get(&shard_child(shard))
+            .map_or(0, |line| line.granted))
+    }
+
+    /// Grants the shards' waiting needs that fit now (after others gave
+    /// back their slack): the grants to send.
+    pub fn shard_serve(&self, now: DateTime<Utc>) -> Result<Vec<(String, Grant)>, GateError> {
+        let (limits, _) = self.shard_limits(now)?;
+        let mut lender = self.shard_lender()?;
+        let sends = lender.serve_waiting(None, &limits);
+        self.set_shard_lender(&lender)?;
+        Ok(sends)
+    }
+
+    /// The last word to shard `shard` after its report and the recalls it
+    /// caused: its grant, and the refusal of its need when nothing more
+    /// was granted to it since `granted_before` (it asks again with its
+    /// next call).
+    pub fn shard_settle(
+        &self,
+        shard: u32,
+        granted_before: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(Grant, Option<Refusal>), GateError> {
+        let (limits, own) = self.shard_limits(now)?;
+        let child = shard_child(shard);
+        let mut lender = self.shard_lender()?;
+        let line = lender.children.get(&child).cloned().unwrap_or_default();
+        let refusal = if line.waiting > 0 && line.granted <= granted_before {
+            if let Some(line) = lender.children.get_mut(&child) {
+                line.waiting = 0;
+            }
+            Some(self.shard_refusal(&lender, &limits, own))
+        } else {
+            None
+        };
+        let grant = lender.grant(&child, limits.window.1);
+        self.set_shard_lender(&lender)?;
+        Ok((grant, refusal))
+    }
+
+    /// What the port's shards consumed in the budget's period at `now`
+    /// and what they hold now (as they last reported), in the budget's
+    /// unit: the part of the port's standing its own object does not see.
+    pub fn shards_standing(
+        &self,
+        stored: &StoredBudget,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, u64), GateError> {
+        if stored.shards <= 1 && stored.shard_history.changes.is_empty() {
+            return Ok((0, 0));
+        }
+        let lender = self.shard_lender()?;
+        let start = ms(stored.budget.window(now).start);
+        let used = if lender.period_start == start {
+            lender.used
+        } else {
+            0
+        };
+        Ok((used, lender.held()))
     }
 }

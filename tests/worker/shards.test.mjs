@@ -55,3 +55,127 @@ test("a group's budget does not take shards", async () => {
   assert.equal(res.status, 400, res.text);
   assert.equal(res.json.error.field, "shards");
 });
+
+/** The documented slack bound: allowance lent ahead of need stays within
+ * an eighth of what remains under the lender's cap (src/allowance). */
+const SLACK_PER_MILLE = 125;
+
+/** The shard a reservation id names (`rsv_s3_...`), or null for the port's
+ * own object. */
+const shardOf = (id) => /^rsv_s(\d+)_/.exec(id)?.[1] ?? null;
+
+/** Polls the port's status until `done(status)` (the shards report what
+ * they consumed after each commit's answer, off the call's path). */
+async function statusWhen(port, done) {
+  let status;
+  for (let i = 0; i < 100; i++) {
+    status = await w.synced(port);
+    if (done(status)) return status;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return status;
+}
+
+test("a port with 8 shards under 400 concurrent reservations: no overshoot, one ledger, status the sum of its shards", async () => {
+  const cap = 20_000;
+  const estimate = 70;
+  await w.setBudget("hot8", { enabled: true, softCapTokens: cap, hardCapTokens: cap, period: "day", shards: 8 });
+  const results = await Promise.all(
+    Array.from({ length: 400 }, (_, i) =>
+      w.post("/v1/ports/hot8/reservations", { estimatedTokens: estimate, requestId: `hot8-${i}` }),
+    ),
+  );
+  const granted = results.filter((r) => r.status === 201);
+  const refused = results.filter((r) => r.status === 429);
+  assert.equal(granted.length + refused.length, 400, results.filter((r) => r.status !== 201 && r.status !== 429).map((r) => r.text).join("\n"));
+  const total = granted.length * estimate;
+  assert.ok(total <= cap, `granted ${total} within the port's cap ${cap}: no overshoot`);
+  const slack = Math.floor((cap * SLACK_PER_MILLE) / 1000);
+  assert.ok(total >= cap - slack - 8 * estimate, `granted ${total} within the slack ${slack} of the cap`);
+  const shards = new Set(granted.map((r) => shardOf(r.json.id)));
+  assert.ok(!shards.has(null), "every reservation was held in a shard");
+  assert.ok(shards.size >= 6, `the reservations spread over the shards (${[...shards]})`);
+  for (const r of refused) {
+    assert.equal(r.json.scope, "port", r.text);
+    assert.equal(r.json.capTokens, cap, "a refusal names the port's cap");
+  }
+
+  // A retry reaches the same shard and answers as the first time.
+  const again = await w.post("/v1/ports/hot8/reservations", { estimatedTokens: estimate, requestId: "hot8-0" });
+  const first = results[0];
+  if (first.status === 201) {
+    assert.equal(again.status, 201, again.text);
+    assert.equal(again.json.id, first.json.id, "the same reservation, not a second one");
+  }
+
+  // Commit every hold for 50 tokens: each reaches the shard that holds it.
+  const commits = await Promise.all(
+    granted.map((r) =>
+      w.post(`/v1/ports/hot8/reservations/${r.json.id}/commit`, { provider: "p", model: "m", inputTokens: 50, outputTokens: 0 }),
+    ),
+  );
+  assert.deepEqual([...new Set(commits.map((c) => c.status))], [200], commits.find((c) => c.status !== 200)?.text);
+  const expected = granted.length * 50;
+  const status = await statusWhen("hot8", (s) => s.usage.usedTokens === expected && s.usage.heldTokens === 0);
+  assert.equal(status.usage.usedTokens, expected, "the port's status is the sum of its shards");
+  assert.equal(status.usage.heldTokens, 0, "nothing held once every hold is committed");
+
+  // One ledger: every commit is one row of the port in D1, numbered apart.
+  let rows;
+  for (let i = 0; i < 100; i++) {
+    rows = await w.sql("SELECT seq, total_tokens AS t FROM usage_ledger WHERE port_id = ?", "hot8");
+    if (rows.length === granted.length) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(rows.length, granted.length, "one row per commit, in the port's ledger");
+  assert.equal(new Set(rows.map((r) => r.seq)).size, rows.length, "no two rows share a number");
+  assert.equal(rows.reduce((sum, r) => sum + r.t, 0), expected);
+  const ports = await w.get("/v1/ports");
+  assert.equal(ports.status, 200, ports.text);
+  const listed = (ports.json.ports ?? ports.json).find((p) => (p.port ?? p.id) === "hot8");
+  assert.ok(listed, "one port in the list, not one per shard");
+  assert.equal((ports.json.ports ?? ports.json).filter((p) => String(p.port ?? p.id).includes("#")).length, 0);
+});
+
+test("going from 8 shards to 2 loses nothing: holds taken under 8 are committed and released under 2", async () => {
+  await w.setBudget("shrink", { enabled: true, softCapTokens: 100_000, hardCapTokens: 100_000, period: "day", shards: 8 });
+  const holds = await Promise.all(
+    Array.from({ length: 80 }, (_, i) => w.post("/v1/ports/shrink/reservations", { estimatedTokens: 100, requestId: `shrink-${i}` })),
+  );
+  assert.deepEqual([...new Set(holds.map((h) => h.status))], [201]);
+  assert.ok(new Set(holds.map((h) => shardOf(h.json.id))).size > 2, "held over more than 2 shards");
+  const two = await w.put("/v1/ports/shrink/budget", { shards: 2 });
+  assert.equal(two.status, 200, two.text);
+  const settled = await Promise.all(
+    holds.map((h, i) =>
+      i % 2 === 0
+        ? w.post(`/v1/ports/shrink/reservations/${h.json.id}/commit`, { provider: "p", model: "m", inputTokens: 30, outputTokens: 0 })
+        : w.post(`/v1/ports/shrink/reservations/${h.json.id}/release`),
+    ),
+  );
+  assert.deepEqual([...new Set(settled.map((s) => s.status))], [200], settled.find((s) => s.status !== 200)?.text);
+  const fresh = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => w.post("/v1/ports/shrink/reservations", { estimatedTokens: 10, requestId: `shrink-new-${i}` })),
+  );
+  assert.deepEqual([...new Set(fresh.map((h) => h.status))], [201]);
+  for (const h of fresh) assert.ok(["0", "1"].includes(shardOf(h.json.id)), `new holds go to the 2 shards left (${h.json.id})`);
+  for (const h of fresh) await w.post(`/v1/ports/shrink/reservations/${h.json.id}/release`);
+  const expected = 40 * 30;
+  const status = await statusWhen("shrink", (s) => s.usage.usedTokens === expected && s.usage.heldTokens === 0);
+  assert.equal(status.usage.usedTokens, expected, "every commit counted once");
+  assert.equal(status.usage.heldTokens, 0, "every hold ended");
+});
+
+test("a port with shards refuses a parent group and caps inside it; back to one shard takes them", async () => {
+  await w.put("/v1/groups/shard-org/budget", { enabled: true, softCapTokens: 1000, hardCapTokens: 1000 });
+  await w.setBudget("wide", { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, shards: 4 });
+  const before = budgetOf(await w.get("/v1/ports/wide/budget"));
+  for (const update of [{ parent: "shard-org" }, { featureCaps: { chat: { hardCap: 10 } } }]) {
+    const res = await w.put("/v1/ports/wide/budget", update);
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.json.error.field, "shards");
+  }
+  assert.deepEqual(budgetOf(await w.get("/v1/ports/wide/budget")), before, "nothing saved");
+  const one = await w.put("/v1/ports/wide/budget", { shards: 1, parent: "shard-org" });
+  assert.equal(one.status, 200, one.text);
+});

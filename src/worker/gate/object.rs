@@ -34,8 +34,9 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
+use super::client::GateClient;
 use super::courier;
-use super::protocol::{answer_of, GateFailure, GateRequest, SyncAnswer};
+use super::protocol::{answer_of, Elsewhere, GateFailure, GateRequest, ShardAnswered, SyncAnswer};
 use super::storage::atomically;
 use super::tally::{Tally, WORK_HEADER};
 use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
@@ -44,11 +45,11 @@ use crate::gate::{
     Applied, GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome,
     COUNTER_RETENTION_DAYS,
 };
-use crate::group::{child_key, ChildKind};
+use crate::group::{child_key, ChildKind, GroupAnswer};
 use crate::ledger::reports;
 use crate::worker::alerts::outbox as alerts;
 use crate::worker::clock::{self, Clock};
-use crate::worker::d1::D1;
+use crate::worker::d1::{StoreError, D1};
 use crate::worker::fault::Faults;
 use crate::worker::group::client::GroupClient;
 use crate::worker::settings::Settings;
@@ -66,6 +67,9 @@ pub(super) struct Inner {
     pub(super) env: Env,
     /// The port, once known (stored with the gate too).
     port: RefCell<Option<String>>,
+    /// Which shard of its port the object is (`Some(None)`: the port's own
+    /// object), once known (stored with the gate too).
+    shard: Cell<Option<Option<u32>>>,
     /// True once the first-start import is known to be done.
     ready: Cell<bool>,
     /// The clock the alarm runs on: the latest request's, going on.
@@ -120,6 +124,18 @@ impl Inner {
         self.port.replace(stored.clone());
         stored
     }
+
+    /// The shard of its port this object is (`None`: the port's own).
+    pub(super) fn shard(&self) -> Option<u32> {
+        if let Some(shard) = self.shard.get() {
+            return shard;
+        }
+        let stored = atomically(&self.state, |g| g.shard());
+        if let Ok(shard) = stored {
+            self.shard.set(Some(shard));
+        }
+        stored.ok().flatten()
+    }
 }
 
 impl DurableObject for PortGate {
@@ -129,6 +145,7 @@ impl DurableObject for PortGate {
                 state,
                 env,
                 port: RefCell::new(None),
+                shard: Cell::new(None),
                 ready: Cell::new(false),
                 clock: Cell::new(Clock::System),
                 courier: RefCell::new(Courier::default()),
@@ -163,7 +180,12 @@ impl DurableObject for PortGate {
                 g.set_note(courier::D1_DOWN_NOTE, down.then_some("1"))
             });
         }
-        if let Err(message) = ensure_ready(inner, &port, &faults, now).await {
+        let shard = header(super::client::SHARD_HEADER).and_then(|k| k.parse::<u32>().ok());
+        let ready = match shard {
+            Some(shard) => shard_ready(inner, &port, shard, now).await,
+            None => ensure_ready(inner, &port, &faults, now).await,
+        };
+        if let Err(message) = ready {
             return failure(message);
         }
         // Read as text and parsed by serde_json, not as a JS value: an amount
@@ -355,6 +377,12 @@ async fn operate(
     if let GateRequest::Allowance { grant } = request {
         return (allowance_grant(inner, grant, now), true);
     }
+    if let GateRequest::ShardReport { shard, report } = request {
+        return (shard_report(inner, shard, report, now).await, true);
+    }
+    if let Some(elsewhere) = elsewhere(inner, &request) {
+        return (json_answer(200, &elsewhere), false);
+    }
     // What the port owes its group on its own first (allowance given back
     // when idle or at the group's reset), so the group's view is current.
     if let Ok(Some(report)) = atomically(state, move |g| g.allowance_due(&SIZING, now)) {
@@ -437,12 +465,52 @@ fn allowance_grant(inner: &Rc<Inner>, grant: Grant, now: DateTime<Utc>) -> Resul
     answer(report)
 }
 
+/// Sends the port's lender a report: its group's object, or for a shard
+/// its port's own object (whose answer brings the port's budget, taken as
+/// the shard's own).
+async fn ask_lender(
+    inner: &Rc<Inner>,
+    lender: &str,
+    report: &crate::allowance::Report,
+    now: DateTime<Utc>,
+) -> std::result::Result<GroupAnswer, StoreError> {
+    let port = inner.port().unwrap_or_default();
+    let Some(shard) = inner.shard() else {
+        return GroupClient::new(&inner.env, lender, Clock::Fixed(now))
+            .report(&child_key(ChildKind::Port, &port), report)
+            .await;
+    };
+    let answered = port_client(inner, &port, now)?
+        .shard_report(shard, report)
+        .await?;
+    let budget = answered.budget;
+    if let Err(e) = atomically(&inner.state, move |g| g.take_port_budget(&budget)) {
+        worker::console_error!("gate: {e}");
+    }
+    Ok(GroupAnswer {
+        grant: answered.grant,
+        refusal: answered.refusal,
+    })
+}
+
+/// The Worker's client of `port`'s own object, from inside an object.
+fn port_client(
+    inner: &Rc<Inner>,
+    port: &str,
+    now: DateTime<Utc>,
+) -> std::result::Result<GateClient, StoreError> {
+    GateClient::new(
+        &inner.env,
+        port,
+        Clock::Fixed(now),
+        None,
+        Rc::new(Faults::none()),
+    )
+}
+
 /// Sends the port's group a report and applies its answer.
 async fn tell_group(inner: &Rc<Inner>, report: crate::gate::GroupReport, now: DateTime<Utc>) {
-    let port = inner.port().unwrap_or_default();
-    let asked = GroupClient::new(&inner.env, &report.group, Clock::Fixed(now))
-        .report(&child_key(ChildKind::Port, &port), &report.report)
-        .await;
+    let asked = ask_lender(inner, &report.group, &report.report, now).await;
     match asked {
         Ok(answered) => {
             let grant = answered.grant;
@@ -492,11 +560,8 @@ pub(super) async fn reserve(
             Ok(Some(report)) => report.report,
             _ => break,
         };
-        let port = inner.port().unwrap_or_default();
         inner.asking.set(clock::system_ms());
-        let asked = GroupClient::new(&inner.env, &group, Clock::Fixed(now))
-            .report(&child_key(ChildKind::Port, &port), &report)
-            .await;
+        let asked = ask_lender(inner, &group, &report, now).await;
         let answered = match asked {
             Ok(answered) => answered,
             Err(e) => {
@@ -548,6 +613,138 @@ fn answer<T: Serialize>(out: std::result::Result<T, GateError>) -> Result<Respon
         Err(e) => {
             worker::console_error!("gate: {e}");
             failure(e.0)
+        }
+    }
+}
+
+/// A reservation or a usage write that reached the port's own object while
+/// the port has shards: it belongs to a shard, and the Worker sends it
+/// there. (The gateway's holds stay in the port's own object, where its
+/// settings and throttle are judged.)
+fn elsewhere(inner: &Rc<Inner>, request: &GateRequest) -> Option<Elsewhere> {
+    if !matches!(
+        request,
+        GateRequest::Reserve { .. } | GateRequest::Record { .. }
+    ) || inner.shard().is_some()
+    {
+        return None;
+    }
+    let shards = atomically(&inner.state, |g| g.budget().map(|b| b.shards)).ok()?;
+    (shards > 1).then_some(Elsewhere { elsewhere: shards })
+}
+
+/// Opens a shard's object the first time (empty, with its own ledger
+/// numbers) and takes its port's budget from the port's own object before
+/// it judges anything.
+async fn shard_ready(
+    inner: &Rc<Inner>,
+    port: &str,
+    shard: u32,
+    now: DateTime<Utc>,
+) -> std::result::Result<(), String> {
+    if inner.ready.get() {
+        return Ok(());
+    }
+    let port_owned = port.to_owned();
+    atomically(&inner.state, move |g| g.open_shard(&port_owned, shard)).map_err(|e| e.0)?;
+    inner.port.replace(Some(port.to_owned()));
+    inner.shard.set(Some(Some(shard)));
+    let taken = atomically(&inner.state, |g| g.note(PORT_BUDGET_NOTE)).map_err(|e| e.0)?;
+    if taken.is_none() {
+        let report = atomically(&inner.state, move |g| g.allowance_report(0, &SIZING, now))
+            .map_err(|e| e.0)?;
+        if let Some(report) = report {
+            let answer = ask_lender(inner, &report.group, &report.report, now)
+                .await
+                .map_err(|e| format!("the port's budget could not be read: {e:?}"))?;
+            let grant = answer.grant;
+            atomically(&inner.state, move |g| {
+                g.allowance_grant(&grant, now)?;
+                g.set_note(PORT_BUDGET_NOTE, Some("1"))
+            })
+            .map_err(|e| e.0)?;
+        }
+    }
+    inner.ready.set(true);
+    Ok(())
+}
+
+/// Set once a shard holds its port's budget.
+const PORT_BUDGET_NOTE: &str = "port_budget";
+
+/// The port's own object: shard `shard`'s report. Applied, then the other
+/// shards' slack recalled when the need does not fit (each answers with
+/// its report), the waiting needs served, and the shard answered with its
+/// grant (or the port's refusal) and the port's budget.
+async fn shard_report(
+    inner: &Rc<Inner>,
+    shard: u32,
+    report: crate::allowance::Report,
+    now: DateTime<Utc>,
+) -> Result<Response> {
+    let state = &inner.state;
+    let first = atomically(state, move |g| {
+        let answer = g.shard_report(shard, &report, &SIZING, now)?;
+        let alerts = g.observe_alerts(now)?.len();
+        Ok((answer, g.shard_granted(shard)?, alerts))
+    });
+    let (answer, before, alerts) = match first {
+        Ok(first) => first,
+        Err(e) => return self::answer::<()>(Err(e)),
+    };
+    if alerts > 0 {
+        alerts::mark_written(&state.id().to_string());
+    }
+    push_shards(inner, answer.others, shard, now).await;
+    if answer.refusal.is_some() {
+        let served = atomically(state, move |g| g.shard_serve(now)).unwrap_or_default();
+        push_shards(inner, served, shard, now).await;
+    }
+    self::answer(atomically(state, move |g| {
+        let (grant, refusal) = g.shard_settle(shard, before, now)?;
+        Ok(ShardAnswered {
+            grant,
+            refusal,
+            budget: g.budget()?,
+        })
+    }))
+}
+
+/// The port's own object: sends grants to its shards (but `skip`, answered
+/// apart), applies the reports they answer with, and sends on what those
+/// make room for.
+async fn push_shards(
+    inner: &Rc<Inner>,
+    sends: Vec<(String, crate::allowance::Grant)>,
+    skip: u32,
+    now: DateTime<Utc>,
+) {
+    let Some(port) = inner.port() else { return };
+    let Ok(client) = port_client(inner, &port, now) else {
+        return;
+    };
+    let mut queue = sends;
+    while let Some((key, grant)) = queue.pop() {
+        let Some(shard) = crate::gate::shard_lender::shard_of_child(&key) else {
+            continue;
+        };
+        if shard == skip {
+            continue;
+        }
+        let Ok(at) = client.at_shard(Some(shard)) else {
+            continue;
+        };
+        match at.shard_grant(&grant).await {
+            Ok(Some(report)) => {
+                let applied = atomically(&inner.state, move |g| {
+                    g.shard_report(shard, &report, &SIZING, now)
+                });
+                if let Ok(answer) = applied {
+                    queue.extend(answer.others);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => worker::console_error!("gate: a grant to shard {shard}: {e:?}"),
         }
     }
 }

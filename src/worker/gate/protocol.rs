@@ -137,12 +137,21 @@ pub enum GateRequest {
         /// The hold.
         hold: crate::gate::gateway::GatewayHold,
     },
+    /// To the port's own object: a report of its shard `shard` (what it
+    /// consumed, holds and needs), answered with the shard's grant and the
+    /// port's budget ([`ShardAnswered`]).
+    ShardReport {
+        /// The shard.
+        shard: u32,
+        /// Its report.
+        report: crate::allowance::Report,
+    },
 }
 
 impl GateRequest {
     /// The gate operation the request asks for, or `None` for
-    /// [`GateRequest::Sync`] and [`GateRequest::Allowance`] (the object's
-    /// own work, no operation).
+    /// [`GateRequest::Sync`], [`GateRequest::Allowance`] and
+    /// [`GateRequest::ShardReport`] (the objects' own work, no operation).
     pub fn operation(self) -> Option<Operation> {
         Some(match self {
             GateRequest::View { feature, caps, .. } => Operation::View { feature, caps },
@@ -213,7 +222,9 @@ impl GateRequest {
                 actor,
             },
             GateRequest::GatewayReserve { hold } => Operation::GatewayReserve(hold),
-            GateRequest::Sync | GateRequest::Allowance { .. } => return None,
+            GateRequest::Sync | GateRequest::Allowance { .. } | GateRequest::ShardReport { .. } => {
+                return None
+            }
         })
     }
 }
@@ -314,4 +325,27 @@ pub struct SyncAnswer {
 pub struct GateFailure {
     /// What went wrong.
     pub message: String,
+}
+
+/// The port's own object's answer to [`GateRequest::ShardReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardAnswered {
+    /// The shard's grant.
+    pub grant: crate::allowance::Grant,
+    /// The port's cap refused the shard's need (nothing lent came back
+    /// to meet it).
+    pub refusal: Option<crate::gate::Refusal>,
+    /// The port's budget, which the shard enforces as its own.
+    pub budget: StoredBudget,
+}
+
+/// The port's own object's answer to a reservation or a usage write sent
+/// to it while the port has shards: the request belongs to a shard (its
+/// place under `elsewhere` shards), and the Worker sends it there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Elsewhere {
+    /// The port's shard count.
+    pub elsewhere: u32,
 }
