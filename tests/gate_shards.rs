@@ -287,3 +287,140 @@ fn a_check_judges_the_shards_load_as_a_reservation_does() {
     ));
     port.held(600, now());
 }
+
+/// A shard's gate in-process, its reports answered by the port's own gate
+/// as the Worker's objects do (`src/worker/gate/object.rs`): a reservation
+/// short of allowance asks the port, takes its budget and grant, and is
+/// judged again.
+fn shard_reserve(port: &Port, shard: &Port, k: u32, request: HoldRequest) -> ReserveOutcome {
+    for _ in 0..3 {
+        let r = request.clone();
+        let outcome = shard.run(|g| g.reserve(&r, now()));
+        let ReserveOutcome::Short { need, .. } = outcome else {
+            return outcome;
+        };
+        let report = shard
+            .run(|g| g.allowance_report(need, &DEFAULT_SIZING, now()))
+            .expect("a shard always borrows")
+            .report;
+        let before = port.run(|g| {
+            g.shard_report(k, &report, &DEFAULT_SIZING, now())?;
+            g.shard_granted(k)
+        });
+        let (grant, refusal) = port.run(|g| g.shard_settle(k, before, now()));
+        let budget = port.run(|g| g.budget());
+        shard.run(|g| {
+            g.take_port_budget(&budget)?;
+            g.allowance_grant(&grant, now())
+        });
+        if let Some(refusal) = refusal {
+            return ReserveOutcome::Refused {
+                refusal,
+                load: PortLoad::default(),
+            };
+        }
+    }
+    panic!("a reservation neither held nor refused")
+}
+
+/// Tells the port what shard `k` consumed (its report after a commit).
+fn shard_tells(port: &Port, shard: &Port, k: u32) {
+    let report = shard
+        .run(|g| g.allowance_report(0, &DEFAULT_SIZING, now()))
+        .expect("a shard always borrows")
+        .report;
+    port.run(|g| g.shard_report(k, &report, &DEFAULT_SIZING, now()));
+}
+
+#[test]
+fn shards_hold_only_what_the_port_lends_number_their_entries_apart_and_add_up_in_its_status() {
+    use ai_budget::allowance::shards::first_seq;
+    let port = Port::new();
+    capped(&port, 1000, 1000, "day");
+    saved(port.budget(r#"{"shards":3}"#, now()));
+    let shards: Vec<Port> = (0..3u32)
+        .map(|k| {
+            let shard = Port::new();
+            shard.run(|g| g.open_shard("p", k));
+            shard
+        })
+        .collect();
+    // Reservations of 70 from every shard in turn until the cap refuses.
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for i in 0..30u32 {
+        let k = i % 3;
+        let request = shards[k as usize].hold_request(70, Some(&format!("r{i}")));
+        match shard_reserve(&port, &shards[k as usize], k, request) {
+            ReserveOutcome::Held { hold, .. } => held.push((k, hold)),
+            ReserveOutcome::Refused { refusal, .. } => {
+                refused += 1;
+                assert_eq!((refusal.scope.as_str(), refusal.cap), ("port", 1000));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        held.len() as u64 * 70 <= 1000,
+        "no overshoot: {}",
+        held.len()
+    );
+    assert!(refused > 0, "the cap refused");
+    // Every shard took the port's budget as its own, under the port.
+    for shard in &shards {
+        let copy = shard.run(|g| g.budget());
+        assert_eq!(copy.budget, port.run(|g| g.budget()).budget);
+        assert_eq!(copy.parent.as_deref(), Some("p"));
+        assert_eq!(shard.run(|g| g.shard()).is_some(), true);
+    }
+    assert_eq!(port.run(|g| g.shard()), None);
+    // Commit each for 50: numbered in its shard's own range.
+    for (k, hold) in &held {
+        let CommitOutcome::Committed { entry, .. } =
+            shards[*k as usize].commit(&hold.id, 50, 0, now())
+        else {
+            panic!("committed")
+        };
+        let first = first_seq(*k);
+        assert!(
+            (first..first + 1_000).contains(&entry.seq),
+            "shard {k} numbers from {first}: {}",
+            entry.seq
+        );
+    }
+    for (k, shard) in shards.iter().enumerate() {
+        shard_tells(&port, shard, k as u32);
+    }
+    let view = port.run(|g| g.view(None, now()));
+    assert_eq!(
+        view.load.used_tokens,
+        held.len() as u64 * 50,
+        "the port's status is the sum of its shards"
+    );
+    assert_eq!(view.load.held_tokens, 0);
+    // What the shards consumed binds the port's own reservations too.
+    let left = 1000 - held.len() as u64 * 50;
+    assert!(matches!(
+        port.reserve(left + 1, now()),
+        ReserveOutcome::Refused { .. }
+    ));
+}
+
+#[test]
+fn a_port_with_shards_takes_no_parent_and_no_caps_inside_it() {
+    let port = Port::new();
+    capped(&port, 1000, 1000, "day");
+    saved(port.budget(r#"{"shards":4}"#, now()));
+    for json in [
+        r#"{"parent":"org"}"#,
+        r#"{"featureCaps":{"chat":{"hardCap":10}}}"#,
+    ] {
+        let SaveOutcome::Invalid { field, .. } = port.budget(json, now()) else {
+            panic!("{json} refused")
+        };
+        assert_eq!(field.as_deref(), Some("shards"));
+    }
+    assert_eq!(port.run(|g| g.budget()).parent, None, "nothing saved");
+    assert!(port.run(|g| g.budget()).caps.is_empty());
+    saved(port.budget(r#"{"shards":1,"parent":"org"}"#, now()));
+}
