@@ -371,7 +371,7 @@ fn shards_hold_only_what_the_port_lends_number_their_entries_apart_and_add_up_in
         let copy = shard.run(|g| g.budget());
         assert_eq!(copy.budget, port.run(|g| g.budget()).budget);
         assert_eq!(copy.parent.as_deref(), Some("p"));
-        assert_eq!(shard.run(|g| g.shard()).is_some(), true);
+        assert!(shard.run(|g| g.shard()).is_some());
     }
     assert_eq!(port.run(|g| g.shard()), None);
     // Commit each for 50: numbered in its shard's own range.
