@@ -100,7 +100,7 @@ once=(
   tests/worker/forecast.test.mjs        # runs at its own instant (ten days into April 2027), not the suite's
   tests/worker/money.test.mjs           # amounts in dollars at the suite's instant; refusals (no Retry-After value checked)
   tests/worker/openapi.test.mjs         # the OpenAPI document and the router
-  tests/worker/shards.test.mjs          # the shards budget field saved and refused; no period computed
+  tests/worker/shards.test.mjs          # a hot port's cap across its shards within one period at the suite's instant; no period figure checked
   tests/worker/probe.test.mjs           # amounts past the exact range: refused before any period figure
   tests/worker/large-bodies.test.mjs    # bodies drained before an early answer: no period involved
   tests/admin/credits.test.mjs          # a grant and a raise a week on previewed and saved at the suite's instant: no period figure

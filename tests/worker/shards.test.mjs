@@ -1,7 +1,10 @@
 // Shards of a hot port, through the API: the budget's `shards` field is
 // saved with the port's budget and read back (shown only above 1), a bad
 // value is refused with its field and nothing is saved, and a group's
-// budget does not take it.
+// budget does not take it. A port with shards spreads its reservations
+// over its shard objects, each borrowing from the port's own object:
+// never over the cap under 400 concurrent reservations, one ledger, the
+// status the sum; a change of count, restarts and D1 down lose nothing.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./harness.mjs";
@@ -178,4 +181,57 @@ test("a port with shards refuses a parent group and caps inside it; back to one 
   assert.deepEqual(budgetOf(await w.get("/v1/ports/wide/budget")), before, "nothing saved");
   const one = await w.put("/v1/ports/wide/budget", { shards: 1, parent: "shard-org" });
   assert.equal(one.status, 200, one.text);
+});
+
+test("a shard restarted between a hold and its commit, the port's object restarted while allowances are out, D1 down all along: nothing lost", async () => {
+  const cap = 1_000;
+  await w.setBudget("sturdy8", { enabled: true, softCapTokens: cap, hardCapTokens: cap, period: "day", shards: 4 });
+  const down = { headers: { "x-fault": "d1:down" } };
+  // Each request's faults ride to the objects it reaches: D1 is down for
+  // the port's object and every shard these reservations reach.
+  await w.post("/v1/ports/sturdy8/check", { estimatedTokens: 1 }, down);
+  const holds = [];
+  for (let i = 0; i < 8; i++) {
+    const res = await w.post("/v1/ports/sturdy8/reservations", { estimatedTokens: 100, requestId: `sturdy-${i}` }, down);
+    assert.equal(res.status, 201, res.text);
+    holds.push(res.json);
+  }
+  const shards = new Set(holds.map((h) => shardOf(h.id)));
+  assert.ok(shards.size >= 2, `held in more than one shard (${[...shards]})`);
+  const body = { provider: "p", model: "m", inputTokens: 60, outputTokens: 0 };
+  // The shard restarts after storing the commit, before answering it.
+  const restarted = await w.post(`/v1/ports/sturdy8/reservations/${holds[0].id}/commit`, body, { headers: { "x-fault": "gate.restart:after" } });
+  assert.ok([200, 503].includes(restarted.status), restarted.text);
+  const again = await w.post(`/v1/ports/sturdy8/reservations/${holds[0].id}/commit`, body);
+  assert.equal(again.status, 200, again.text);
+  const [none] = await w.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", "sturdy8");
+  assert.equal(none.n, 0, "D1 down: the commit waits in its shard");
+  // The port's own object restarts with allowances out: it still counts them.
+  const portRestart = await w.post("/v1/ports/sturdy8/check", { estimatedTokens: 1 }, { headers: { "x-fault": "gate.restart" } });
+  assert.ok([200, 503].includes(portRestart.status), portRestart.text);
+  for (const hold of holds.slice(1)) {
+    const res = await w.post(`/v1/ports/sturdy8/reservations/${hold.id}/commit`, body, { headers: { "x-fault": "d1:up" } });
+    assert.equal(res.status, 200, res.text);
+  }
+  // 8 x 60 used; the rest of the cap and no more can be held.
+  const granted = [];
+  for (let i = 0; i < 20; i++) {
+    const res = await w.post("/v1/ports/sturdy8/reservations", { estimatedTokens: 40, requestId: `sturdy-fill-${i}` });
+    if (res.status === 201) granted.push(res.json);
+    else assert.equal(res.status, 429, res.text);
+  }
+  assert.ok(480 + granted.length * 40 <= cap, `no overshoot after the restarts: ${granted.length} more`);
+  assert.ok(granted.length >= 10, `the room left was lent again: ${granted.length} more`);
+  for (const hold of granted) await w.post(`/v1/ports/sturdy8/reservations/${hold.id}/release`, undefined, { headers: { "x-fault": "d1:up" } });
+  await w.post("/v1/ports/sturdy8/check", { estimatedTokens: 1 }, { headers: { "x-fault": "d1:up" } });
+  // D1 back for every object: every commit reaches the ledger, once.
+  let row;
+  for (let i = 0; i < 150; i++) {
+    [row] = await w.sql("SELECT COALESCE(SUM(total_tokens), 0) AS tokens, COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", "sturdy8");
+    if (row.n === 8) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.deepEqual(row, { tokens: 480, n: 8 });
+  const status = await statusWhen("sturdy8", (s) => s.usage.usedTokens === 480 && s.usage.heldTokens === 0);
+  assert.equal(status.usage.usedTokens, 480, "counted once, whatever restarted");
 });
