@@ -330,6 +330,8 @@ fn shard_tells(port: &Port, shard: &Port, k: u32) {
         .expect("a shard always borrows")
         .report;
     port.run(|g| g.shard_report(k, &report, &DEFAULT_SIZING, now()));
+    let standing = port.run(|g| g.port_standing(now()));
+    shard.run(|g| g.take_port_standing(&standing, now()));
 }
 
 #[test]
@@ -398,6 +400,17 @@ fn shards_hold_only_what_the_port_lends_number_their_entries_apart_and_add_up_in
         "the port's status is the sum of its shards"
     );
     assert_eq!(view.load.held_tokens, 0);
+    // Once each shard has heard from the port since the last commit, every
+    // shard's answers show the whole port's use, not its own part.
+    for (k, shard) in shards.iter().enumerate() {
+        shard_tells(&port, shard, k as u32);
+        let shown = shard.run(|g| g.apply(Operation::Hold { id: "none".into() }, now()));
+        assert_eq!(
+            shown.load.used_tokens,
+            held.len() as u64 * 50,
+            "shard {k} shows its port's use"
+        );
+    }
     // What the shards consumed binds the port's own reservations too.
     let left = 1000 - held.len() as u64 * 50;
     assert!(matches!(

@@ -222,6 +222,7 @@ impl<S: Sql> Gate<'_, S> {
         };
         let budget = self.budget()?;
         let load = self.load(budget.budget.period, None, now)?;
+        let load = self.port_wide(&budget, load, now)?;
         Ok(Applied {
             budget,
             load,

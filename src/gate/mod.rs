@@ -60,6 +60,7 @@ pub use model::*;
 pub use outcome::*;
 pub use reads::PortView;
 pub use refusals::RefusalCount;
+pub use shards::PortStanding;
 use store::{scopes, Tables};
 pub use sub_caps::{CapsReport, PortCheck, ScopeLoad};
 

@@ -308,6 +308,23 @@ impl PortLoad {
     pub fn used_amount(&self, unit: Unit) -> u64 {
         unit.pick(self.used_tokens, self.used_usd)
     }
+
+    /// This load with `used` and `held` more in `unit` (what a port's
+    /// other objects counted: its shards', or for a shard the rest of its
+    /// port's).
+    pub fn with_more(mut self, unit: Unit, used: u64, held: u64) -> PortLoad {
+        match unit {
+            Unit::Tokens => {
+                self.used_tokens = self.used_tokens.saturating_add(used);
+                self.held_tokens = self.held_tokens.saturating_add(held);
+            }
+            Unit::Usd => {
+                self.used_usd = self.used_usd.saturating_add(used);
+                self.held_usd = self.held_usd.saturating_add(held);
+            }
+        }
+        self
+    }
 }
 
 /// A port's budget as the gate enforces it, with who saved it and when.

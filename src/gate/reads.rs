@@ -82,19 +82,7 @@ impl<S: Sql> Gate<'_, S> {
         // A port with shards: what they consumed and hold is the port's.
         let (shards_used, shards_held) = self.shards_standing(&budget, now)?;
         let unit = budget.budget.unit;
-        let whole = |mut load: PortLoad| {
-            match unit {
-                crate::Unit::Tokens => {
-                    load.used_tokens = load.used_tokens.saturating_add(shards_used);
-                    load.held_tokens = load.held_tokens.saturating_add(shards_held);
-                }
-                crate::Unit::Usd => {
-                    load.used_usd = load.used_usd.saturating_add(shards_used);
-                    load.held_usd = load.held_usd.saturating_add(shards_held);
-                }
-            }
-            load
-        };
+        let whole = |load: PortLoad| load.with_more(unit, shards_used, shards_held);
         let mut by_period = [day?, week?, month?];
         let index = crate::Period::ALL
             .iter()

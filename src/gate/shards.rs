@@ -6,6 +6,8 @@
 
 use chrono::{DateTime, Utc};
 
+use serde::{Deserialize, Serialize};
+
 use super::*;
 use crate::allowance::shards::CountHistory;
 
@@ -82,5 +84,82 @@ impl<S: Sql> Gate<'_, S> {
             self.t.set_meta("budget", &text)?;
         }
         Ok(())
+    }
+}
+
+/// The storage key of what a shard knows of the rest of its port.
+const ELSEWHERE_KEY: &str = "port_elsewhere";
+
+/// Where a port stands as a whole, in its budget's unit: what its own
+/// object and its shards used in the period starting at `period_start`,
+/// and what they hold (the shards' as last reported). Sent to a shard with
+/// each grant, for the numbers its answers show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortStanding {
+    /// The period's start (epoch ms).
+    pub period_start: i64,
+    /// Used in it.
+    pub used: u64,
+    /// Held now.
+    pub held: u64,
+}
+
+impl<S: Sql> Gate<'_, S> {
+    /// The port's own object: where the port stands as a whole at `now`.
+    pub fn port_standing(&self, now: DateTime<Utc>) -> Result<PortStanding, GateError> {
+        let (stored, load) = self.budget_load(now)?;
+        let unit = stored.budget.unit;
+        let (used, held) = self.shards_standing(&stored, now)?;
+        Ok(PortStanding {
+            period_start: crate::time::ms(stored.budget.window(now).start),
+            used: load.used_amount(unit).saturating_add(used),
+            held: unit
+                .pick(load.held_tokens, load.held_usd)
+                .saturating_add(held),
+        })
+    }
+
+    /// A shard: keeps what the rest of its port used and holds, from the
+    /// port's `standing` less the shard's own part at `now`.
+    pub fn take_port_standing(
+        &self,
+        standing: &PortStanding,
+        now: DateTime<Utc>,
+    ) -> Result<(), GateError> {
+        let (stored, load) = self.budget_load(now)?;
+        let unit = stored.budget.unit;
+        let rest = PortStanding {
+            period_start: standing.period_start,
+            used: standing.used.saturating_sub(load.used_amount(unit)),
+            held: standing
+                .held
+                .saturating_sub(unit.pick(load.held_tokens, load.held_usd)),
+        };
+        let text = serde_json::to_string(&rest).map_err(|e| GateError(e.to_string()))?;
+        Ok(self.t.set_meta(ELSEWHERE_KEY, &text)?)
+    }
+
+    /// The load a shard's answers show: its own and, in the same period,
+    /// the rest of its port's as last learned (never judged on: what the
+    /// shard may hold is its allowance). Any other gate's load as is.
+    pub(super) fn port_wide(
+        &self,
+        stored: &StoredBudget,
+        load: PortLoad,
+        now: DateTime<Utc>,
+    ) -> Result<PortLoad, GateError> {
+        if stored.parent.is_none() || self.shard()?.is_none() {
+            return Ok(load);
+        }
+        let rest: PortStanding = self
+            .t
+            .meta(ELSEWHERE_KEY)?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        if rest.period_start != crate::time::ms(stored.budget.window(now).start) {
+            return Ok(load);
+        }
+        Ok(load.with_more(stored.budget.unit, rest.used, rest.held))
     }
 }

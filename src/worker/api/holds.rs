@@ -209,9 +209,12 @@ pub async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Res
     match answer.result {
         ReserveOutcome::Held {
             hold,
-            load,
             replayed: again,
+            ..
         } => {
+            // The port's load as the gate answered it (a shard's shows its
+            // whole port's).
+            let load = answer.load;
             let mut body = json::hold(port, &hold);
             body["remaining"] = remaining(&budget, &load, ctx.now);
             body["usage"] = json::load(&load);
@@ -269,9 +272,10 @@ pub async fn commit(
         CommitOutcome::Committed {
             hold,
             entry,
-            load,
             replayed: again,
+            ..
         } => {
+            let load = answer.load;
             let body = json!({
                 "reservation": json::hold(port, &hold),
                 "entry": json::entry(port, &entry),
@@ -313,7 +317,8 @@ pub async fn release(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, Ap
     // The budget and load the gate decided under, once for every outcome.
     ctx.remember(&budget, &answer.load);
     match answer.result {
-        ReleaseOutcome::Released { hold, load } => {
+        ReleaseOutcome::Released { hold, .. } => {
+            let load = answer.load;
             let body = json!({
                 "reservation": json::hold(port, &hold),
                 "usage": json::load(&load),

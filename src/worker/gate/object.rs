@@ -483,8 +483,12 @@ async fn ask_lender(
     let answered = port_client(inner, &port, now)?
         .shard_report(shard, report)
         .await?;
-    let budget = answered.budget;
-    if let Err(e) = atomically(&inner.state, move |g| g.take_port_budget(&budget)) {
+    let (budget, standing) = (answered.budget, answered.standing);
+    let taken = atomically(&inner.state, move |g| {
+        g.take_port_budget(&budget)?;
+        g.take_port_standing(&standing, now)
+    });
+    if let Err(e) = taken {
         worker::console_error!("gate: {e}");
     }
     Ok(GroupAnswer {
@@ -706,6 +710,7 @@ async fn shard_report(
             grant,
             refusal,
             budget: g.budget()?,
+            standing: g.port_standing(now)?,
         })
     }))
 }

@@ -338,6 +338,10 @@ pub struct ShardAnswered {
     pub refusal: Option<crate::gate::Refusal>,
     /// The port's budget, which the shard enforces as its own.
     pub budget: StoredBudget,
+    /// Where the port stands as a whole (for the numbers the shard's
+    /// answers show).
+    #[serde(default)]
+    pub standing: crate::gate::PortStanding,
 }
 
 /// The port's own object's answer to a reservation or a usage write sent
