@@ -89,6 +89,10 @@ pub(super) struct Inner {
     /// runtime instant (ms; 0: none): the others short of it wait for that
     /// answer instead of asking too (for 2 s at most, should it be lost).
     asking: Cell<f64>,
+    /// A shard: when it last told its port's object what it used (runtime
+    /// ms), and whether a report waits for the interval's end.
+    reported_at: Cell<f64>,
+    report_waiting: Cell<bool>,
 }
 
 fn seams_on(env: &Env) -> bool {
@@ -154,6 +158,8 @@ impl DurableObject for PortGate {
                 gathering: Cell::new(false),
                 changes: Cell::new(0),
                 asking: Cell::new(0.0),
+                reported_at: Cell::new(0.0),
+                report_waiting: Cell::new(false),
             }),
         }
     }
@@ -417,14 +423,9 @@ async fn operate(
     let changes = operation.changes();
     let applied = atomically(state, move |g| g.apply(operation, now));
     if settles {
-        // Usage reaches the group after the answer, off the call's path.
+        // Usage reaches the lender after the answer, off the call's path.
         let inner = inner.clone();
-        another_handle(state).wait_until(async move {
-            let report = atomically(&inner.state, move |g| g.allowance_report(0, &SIZING, now));
-            if let Ok(Some(report)) = report {
-                tell_group(&inner, report, now).await;
-            }
-        });
+        another_handle(state).wait_until(async move { report_usage(&inner, now).await });
     }
     if let Ok(applied) = &applied {
         if applied.alerts > 0 {
@@ -447,6 +448,38 @@ async fn operate(
         }
     }
     (answer(applied.map(answer_of)), changes)
+}
+
+/// How often a shard tells its port's own object what it used, at most
+/// (ms): one report per shard per interval, however many calls it settles
+/// meanwhile, so the port's object carries a few reports a second per
+/// shard instead of one per call. (Usage reported late changes no
+/// decision: what a shard consumed stays lent until then, which weighs the
+/// same on the port's cap.)
+pub const SHARD_REPORT_MS: f64 = 200.0;
+
+/// Tells the lender what a settle used: a port's group at once, a port's
+/// own object (from a shard) at most every [`SHARD_REPORT_MS`], the last
+/// report trailing the last settle.
+async fn report_usage(inner: &Rc<Inner>, now: DateTime<Utc>) {
+    let mut now = now;
+    if inner.shard().is_some() {
+        if inner.report_waiting.get() {
+            return;
+        }
+        let wait = inner.reported_at.get() + SHARD_REPORT_MS - clock::system_ms();
+        if wait > 0.0 {
+            inner.report_waiting.set(true);
+            worker::Delay::from(std::time::Duration::from_millis(wait as u64)).await;
+            inner.report_waiting.set(false);
+            now = now.max(inner.now());
+        }
+        inner.reported_at.set(clock::system_ms());
+    }
+    let report = atomically(&inner.state, move |g| g.allowance_report(0, &SIZING, now));
+    if let Ok(Some(report)) = report {
+        tell_group(inner, report, now).await;
+    }
 }
 
 /// How a port sizes its asks of its group.
