@@ -172,6 +172,10 @@ pub struct Grant {
     /// When the lender's period ends (epoch ms): the child gives back what
     /// it does not hold then.
     pub resets_at: i64,
+    /// The lender (or a budget above it) over its soft cap when it sent
+    /// this: its id, for the child's answers to flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_soft: Option<String>,
 }
 
 /// `a - b - c` on running totals, never below zero, computed without

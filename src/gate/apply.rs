@@ -203,6 +203,9 @@ pub struct Applied {
     /// Alert events the operation wrote to the outbox (crossings,
     /// resolutions): the object hands them to the queue.
     pub alerts: usize,
+    /// The group above the port over its soft cap, as its last grant said
+    /// (a port under a group only).
+    pub group_soft: Option<String>,
 }
 
 impl<S: Sql> Gate<'_, S> {
@@ -223,11 +226,16 @@ impl<S: Sql> Gate<'_, S> {
         let budget = self.budget()?;
         let load = self.load(budget.budget.period, None, now)?;
         let load = self.port_wide(&budget, load, now)?;
+        let group_soft = match budget.parent {
+            Some(_) => self.allowance()?.over_soft,
+            None => None,
+        };
         Ok(Applied {
             budget,
             load,
             result,
             alerts,
+            group_soft,
         })
     }
 

@@ -205,7 +205,7 @@ pub async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Res
     let answer = ctx.gate(port)?.reserve(&hold).await?;
     let budget = answer.budget.budget;
     // The budget and load the gate decided under, once for every outcome.
-    ctx.remember(&budget, &answer.load);
+    ctx.remember_answer(&answer);
     match answer.result {
         ReserveOutcome::Held {
             hold,
@@ -267,7 +267,7 @@ pub async fn commit(
         .await?;
     let budget = answer.budget.budget;
     // The budget and load the gate decided under, once for every outcome.
-    ctx.remember(&budget, &answer.load);
+    ctx.remember_answer(&answer);
     match answer.result {
         CommitOutcome::Committed {
             hold,
@@ -315,7 +315,7 @@ pub async fn release(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, Ap
     let answer = ctx.gate(port)?.release(id).await?;
     let budget = answer.budget.budget;
     // The budget and load the gate decided under, once for every outcome.
-    ctx.remember(&budget, &answer.load);
+    ctx.remember_answer(&answer);
     match answer.result {
         ReleaseOutcome::Released { hold, .. } => {
             let load = answer.load;

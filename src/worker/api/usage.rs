@@ -115,7 +115,7 @@ pub async fn record(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Resp
         .await?;
     let budget = answer.budget.budget;
     // The budget and load the gate decided under, once for every outcome.
-    ctx.remember(&budget, &answer.load);
+    ctx.remember_answer(&answer);
     match answer.result {
         RecordOutcome::Recorded {
             entry,

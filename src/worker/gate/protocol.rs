@@ -242,6 +242,9 @@ pub struct Answered<T> {
     pub load: PortLoad,
     /// The outcome.
     pub result: T,
+    /// The group above the port over its soft cap (its id), when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_soft: Option<String>,
 }
 
 /// The JSON answer of an applied operation, as [`super::GateClient`]
@@ -254,6 +257,7 @@ pub fn answer_of(applied: Applied) -> serde_json::Value {
         budget,
         load,
         result,
+        group_soft,
         ..
     } = applied;
     let answered = |result: serde_json::Value| {
@@ -261,6 +265,7 @@ pub fn answer_of(applied: Applied) -> serde_json::Value {
             budget: budget.clone(),
             load,
             result,
+            group_soft: group_soft.clone(),
         })
     };
     match result {

@@ -73,6 +73,7 @@ impl Call {
                 downgraded: ready.downgraded.is_some(),
             };
             let answer = gate.gateway_reserve(&asked).await?;
+            self.group_soft.clone_from(&answer.group_soft);
             let budget = answer.budget.budget;
             let (result, acted) = match answer.result {
                 GatewayReserveOutcome::Settings { saved } => return Ok(Reserved::Settings(saved)),

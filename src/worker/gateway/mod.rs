@@ -101,6 +101,9 @@ pub async fn handle(req: &mut Request, bindings: Bindings, ctx: Context) -> Resp
         if let Some(state) = &call.state {
             state.apply(&mut response);
         }
+        if let Some(group) = &call.group_soft {
+            super::budget_state::group_over_soft(&mut response, group);
+        }
     }
     if seams {
         let own = faults.work.tally().header_value();
@@ -175,6 +178,8 @@ struct Call {
     access: Option<Access>,
     /// The port's budget state as last measured.
     state: Option<BudgetState>,
+    /// The group above the port over its soft cap, as the hold answered.
+    group_soft: Option<String>,
 }
 
 /// What the hold answered: the hold and the ledger request id of the
@@ -244,6 +249,7 @@ impl Call {
             array_stream,
             access: None,
             state: None,
+            group_soft: None,
         })
     }
 
