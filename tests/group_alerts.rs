@@ -194,3 +194,21 @@ fn a_groups_grants_name_it_while_over_its_soft_cap_and_pass_on_an_ancestors_flag
     port.on_grant(&newer, 0, 0);
     assert_eq!(port.over_soft, None);
 }
+
+#[test]
+fn a_groups_percents_are_watched_as_its_caps_are_once_per_period() {
+    let mut group = org();
+    group.alerts.percents = vec![50, 90];
+    consume(&mut group, 1, 400, now());
+    assert_eq!(group.observe(now()), 0, "under 50 % of 1000");
+    consume(&mut group, 2, 500, now());
+    assert_eq!(group.observe(now()), 1, "50 % reached");
+    consume(&mut group, 3, 950, now());
+    assert_eq!(group.observe(now()), 2, "the soft cap (800) and 90 %");
+    assert_eq!(group.observe(now()), 0, "once");
+    let thresholds: Vec<String> = bodies(&group)
+        .iter()
+        .map(|b| b["threshold"].to_string())
+        .collect();
+    assert_eq!(thresholds, ["50", "\"soft\"", "90"]);
+}

@@ -1070,3 +1070,22 @@ export type PriceEntry = {
     priority?: ServiceTierPrice;
   };
 };
+
+export type GroupAlertSettings = {
+  group: string;
+  /** Percents of the hard cap, ascending (the soft and hard caps are always watched). */
+  thresholds: number[];
+  webhookUrl: string | string[] | null;
+  /** The new endpoint's secret, shown once (one endpoint only; with several, each is in endpoints). */
+  secret?: string;
+  endpoints: AlertEndpoint[];
+  /** The group has no endpoint of its own and the default one applies. */
+  usesDefault: boolean;
+};
+
+export type GroupAlertSettingsUpdate = {
+  /** Percents of the group's hard cap (at most 10), each crossed once per period on what its children consumed. The soft and hard caps are always watched; "projected" is a port's threshold (400). */
+  thresholds?: number[];
+  /** One HTTPS URL, up to 5, or null (the default endpoint applies). */
+  webhookUrl?: string | string[] | null;
+};

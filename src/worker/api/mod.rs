@@ -24,6 +24,7 @@ pub mod audit;
 pub mod budgets;
 pub mod credits;
 pub mod gateway_settings;
+pub mod group_alerts;
 pub mod groups;
 pub mod holds;
 pub mod json;

@@ -368,6 +368,14 @@ impl DurableObject for GroupGate {
             GroupRequest::Below { below } => self
                 .change(|g| g.below = g.below.max(below))
                 .map(|()| serde_json::Value::Null),
+            GroupRequest::Alerts { percents } => self.change(|g| {
+                if let Some(mut percents) = percents {
+                    percents.sort_unstable();
+                    percents.dedup();
+                    g.alerts.percents = percents;
+                }
+                serde_json::json!({ "percents": g.alerts.percents })
+            }),
         };
         let alerts_left = !self.send_alerts(now).await;
         self.schedule(alerts_left).await;
