@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::text::shown_as_written;
+use crate::text::valid_id;
 use crate::tokens::tokens_from_f64;
 use crate::{decide, Budget, DecisionCode, Error, ErrorCode, RefusalReason};
 
@@ -282,7 +282,7 @@ fn merge_map(
         Value::Object(entries) => {
             for (id, v) in entries {
                 let at = format!("{field}.{id}");
-                if id.is_empty() || id.chars().count() > max || !shown_as_written(id) {
+                if !valid_id(id, max) {
                     return Err(invalid(
                         ErrorCode::InvalidValue,
                         &at,

@@ -969,6 +969,12 @@ export type CapAction = {
   action: 'refuse';
 };
 
+/** A feature's actions at its own cap: onSoftCap when the feature is above its soft cap, onHardCap (downgrade or refuse) when the call would not fit its hard cap */
+export type FeatureCapActions = {
+  onSoftCap?: CapAction;
+  onHardCap?: CapAction;
+};
+
 /** A port's gateway settings, saved whole: a setting left out is the deployment's (GATEWAY_PORT_SETTINGS, then the gateway's vars) */
 export type GatewaySettingsUpdate = {
   /** Strict mode (the upper-bound estimate) */
@@ -979,6 +985,8 @@ export type GatewaySettingsUpdate = {
   models?: string[];
   onSoftCap?: CapAction;
   onHardCap?: CapAction;
+  /** The actions at a feature's own cap (featureCaps in the budget), by feature id (at most 200): they judge the feature's calls when its cap is crossed further than the port's */
+  features?: Record<string, FeatureCapActions>;
 };
 
 /** A port's gateway settings as saved, and the deployment's defaults for the port */
@@ -991,6 +999,8 @@ export type GatewaySettings = {
   models?: string[];
   onSoftCap?: CapAction;
   onHardCap?: CapAction;
+  /** The actions at a feature's own cap (featureCaps in the budget), by feature id (at most 200): they judge the feature's calls when its cap is crossed further than the port's */
+  features?: Record<string, FeatureCapActions>;
   port: string;
   /** When they were saved (the ETag); null: never */
   updatedAt: string | null;
@@ -1005,6 +1015,8 @@ export type GatewaySettings = {
     models?: string[];
     onSoftCap?: CapAction;
     onHardCap?: CapAction;
+    /** The actions at a feature's own cap (featureCaps in the budget), by feature id (at most 200): they judge the feature's calls when its cap is crossed further than the port's */
+    features?: Record<string, FeatureCapActions>;
   };
 };
 
