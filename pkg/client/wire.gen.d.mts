@@ -577,6 +577,13 @@ export type PriceRow = {
     priority?: ServiceTierPrice;
   };
   source: 'default' | 'custom';
+  /** In a PUT's answer: the instant the saved price takes effect */
+  effectiveFrom?: string;
+  /** In GET /v1/prices/{model}: the model's changes still to come, soonest first, each its price entry (or removed: true) with effectiveFrom */
+  scheduled?: {
+    effectiveFrom?: string;
+    removed?: boolean;
+  }[];
 };
 
 /** The price a call for a model is charged. */
@@ -1052,8 +1059,10 @@ export type ServiceTierPrice = {
   tiers?: PriceTier[];
 };
 
-/** A price as providers bill it (the shipped table's entries have the same fields): dollars per million tokens of each kind, 1-hour cache writes, input-size tiers that re-price the whole request, and service tiers */
+/** A price as providers bill it (the shipped table's entries have the same fields): dollars per million tokens of each kind, 1-hour cache writes, input-size tiers that re-price the whole request, and service tiers; effectiveFrom schedules it for a later instant */
 export type PriceEntry = {
+  /** In force from this instant (now or later; before now is refused with effective-from-past): a new version from then, the price in force until then staying. Absent: from now */
+  effectiveFrom?: string;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
   inputPerMTok: number;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */

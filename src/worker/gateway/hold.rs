@@ -46,7 +46,13 @@ impl Call {
         // budget in dollars then refuses it as unavailable (503), not as
         // unpriced.
         let (estimated_usd, prices_down) = match settings
-            .bound_now(&prepared.model, input, output, prepared.service_tier)
+            .bound_now(
+                &prepared.model,
+                input,
+                output,
+                prepared.service_tier,
+                self.now,
+            )
             .await
         {
             Ok(bound) => (bound, None),
