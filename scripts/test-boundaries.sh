@@ -89,6 +89,7 @@ again=(
   tests/gateway/gate.test.mjs       # the gateway's own 429 carries a Retry-After to the period's end, past zero at any instant
   tests/gateway/caps.test.mjs       # the same for a user's cap refused in the SDK's format
   tests/gateway/cap-actions.test.mjs  # a throttle's Retry-After to the next minute, and another minute of the instant's month
+  tests/gateway/feature-actions.test.mjs  # a feature's throttle and its Retry-After to the next minute, within the instant's month
   tests/admin/admin.test.mjs        # the page's clock: resets, the daily chart of the period, the preview's reset per period
   tests/admin/calendars.test.mjs    # the preview's local resets in five zones against the Worker's, at the page's clock
 )

@@ -586,6 +586,13 @@ export type PriceRow = {
     priority?: ServiceTierPrice;
   };
   source: 'default' | 'custom';
+  /** In a PUT's answer: the instant the saved price takes effect */
+  effectiveFrom?: string;
+  /** In GET /v1/prices/{model}: the model's changes still to come, soonest first, each its price entry (or removed: true) with effectiveFrom */
+  scheduled?: {
+    effectiveFrom?: string;
+    removed?: boolean;
+  }[];
 };
 
 /** The price a call for a model is charged. */
@@ -978,6 +985,12 @@ export type CapAction = {
   action: 'refuse';
 };
 
+/** A feature's actions at its own cap: onSoftCap when the feature is above its soft cap, onHardCap (downgrade or refuse) when the call would not fit its hard cap */
+export type FeatureCapActions = {
+  onSoftCap?: CapAction;
+  onHardCap?: CapAction;
+};
+
 /** A port's gateway settings, saved whole: a setting left out is the deployment's (GATEWAY_PORT_SETTINGS, then the gateway's vars) */
 export type GatewaySettingsUpdate = {
   /** Strict mode (the upper-bound estimate) */
@@ -988,6 +1001,8 @@ export type GatewaySettingsUpdate = {
   models?: string[];
   onSoftCap?: CapAction;
   onHardCap?: CapAction;
+  /** The actions at a feature's own cap (featureCaps in the budget), by feature id (at most 200): they judge the feature's calls when its cap is crossed further than the port's */
+  features?: Record<string, FeatureCapActions>;
 };
 
 /** A port's gateway settings as saved, and the deployment's defaults for the port */
@@ -1000,6 +1015,8 @@ export type GatewaySettings = {
   models?: string[];
   onSoftCap?: CapAction;
   onHardCap?: CapAction;
+  /** The actions at a feature's own cap (featureCaps in the budget), by feature id (at most 200): they judge the feature's calls when its cap is crossed further than the port's */
+  features?: Record<string, FeatureCapActions>;
   port: string;
   /** When they were saved (the ETag); null: never */
   updatedAt: string | null;
@@ -1014,6 +1031,8 @@ export type GatewaySettings = {
     models?: string[];
     onSoftCap?: CapAction;
     onHardCap?: CapAction;
+    /** The actions at a feature's own cap (featureCaps in the budget), by feature id (at most 200): they judge the feature's calls when its cap is crossed further than the port's */
+    features?: Record<string, FeatureCapActions>;
   };
 };
 
@@ -1049,8 +1068,10 @@ export type ServiceTierPrice = {
   tiers?: PriceTier[];
 };
 
-/** A price as providers bill it (the shipped table's entries have the same fields): dollars per million tokens of each kind, 1-hour cache writes, input-size tiers that re-price the whole request, and service tiers */
+/** A price as providers bill it (the shipped table's entries have the same fields): dollars per million tokens of each kind, 1-hour cache writes, input-size tiers that re-price the whole request, and service tiers; effectiveFrom schedules it for a later instant */
 export type PriceEntry = {
+  /** In force from this instant (now or later; before now is refused with effective-from-past): a new version from then, the price in force until then staying. Absent: from now */
+  effectiveFrom?: string;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
   inputPerMTok: number;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */

@@ -120,7 +120,13 @@ async fn estimate(ctx: &Ctx, map: &Map<String, Value>) -> Result<Estimate, ApiEr
     if let (Some(model), Some((i, o))) = (&model, split) {
         match ctx
             .settings
-            .bound_now(model, i, o, crate::pricing::billing::ServiceTier::Standard)
+            .bound_now(
+                model,
+                i,
+                o,
+                crate::pricing::billing::ServiceTier::Standard,
+                ctx.now,
+            )
             .await?
         {
             Some(bound) => priced = Some(bound),

@@ -70,7 +70,10 @@ pub fn call_usage(map: &Map<String, Value>, feature_required: bool) -> Result<Ca
 /// # Errors
 /// KV's (503).
 pub async fn priced(ctx: &Ctx, mut usage: CallUsage) -> Result<CallUsage, ApiError> {
-    usage.cost_usd = ctx.settings.cost_now(&usage.model, &usage.tokens).await?;
+    usage.cost_usd = ctx
+        .settings
+        .cost_now(&usage.model, &usage.tokens, ctx.now)
+        .await?;
     Ok(usage)
 }
 

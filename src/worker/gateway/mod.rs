@@ -315,17 +315,11 @@ impl Call {
         self.remember(held.budget, &held.load);
         let request_id = held.request_id.clone();
         let mut headers = Vec::new();
-        if let Some((original, cap)) = &ready.downgraded {
+        if let Some((original, acted)) = &ready.downgraded {
             headers.push(("X-Budget-Original-Model", original.clone()));
-            hold::action_headers(
-                &mut headers,
-                crate::actions::Acted {
-                    cap: *cap,
-                    action: crate::actions::ActionTaken::Downgraded,
-                },
-            );
+            hold::action_headers(&mut headers, *acted, &ready.feature);
         } else if let Some(acted) = held.acted {
-            hold::action_headers(&mut headers, acted);
+            hold::action_headers(&mut headers, acted, &ready.feature);
         }
         if self.bindings.seams {
             self.bindings.faults.label(&request_id);
@@ -370,8 +364,8 @@ impl Call {
             match reserved? {
                 hold::Reserved::Held(held) => return Ok(held),
                 hold::Reserved::Settings(saved) => self.prepare_under(ready, saved)?,
-                hold::Reserved::Downgrade(model, cap) => {
-                    self.prepare_downgraded(ready, model, cap)?;
+                hold::Reserved::Downgrade(model, acted) => {
+                    self.prepare_downgraded(ready, model, acted)?;
                 }
             }
             let body_hash = self.body_hash(ready);
