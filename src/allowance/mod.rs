@@ -127,6 +127,15 @@ pub const DEFAULT_SIZING: Sizing = Sizing {
     ahead_calls: 4,
 };
 
+/// How a hot port's shard sizes its asks: as [`DEFAULT_SIZING`], but
+/// ahead for 32 calls like its largest recent one. The port's own object
+/// answers every shard's asks, and each shard of a hot port takes many
+/// calls a second; the lender's slack bound holds whatever is asked.
+pub const SHARD_SIZING: Sizing = Sizing {
+    ahead_calls: 32,
+    ..DEFAULT_SIZING
+};
+
 impl Default for Sizing {
     fn default() -> Self {
         DEFAULT_SIZING

@@ -129,6 +129,16 @@ impl Inner {
         stored
     }
 
+    /// How the object sizes its asks of its lender: a shard's way, or a
+    /// port's under a group.
+    pub(super) fn sizing(&self) -> Sizing {
+        if self.shard().is_some() {
+            crate::allowance::SHARD_SIZING
+        } else {
+            SIZING
+        }
+    }
+
     /// The shard of its port this object is (`None`: the port's own).
     pub(super) fn shard(&self) -> Option<u32> {
         if let Some(shard) = self.shard.get() {
@@ -247,7 +257,8 @@ impl DurableObject for PortGate {
         }
         // A port under a group idle for the return delay (or past its
         // group's period end) gives its unused allowance back on its own.
-        if let Ok(Some(report)) = atomically(&inner.state, move |g| g.allowance_due(&SIZING, now)) {
+        let sizing = inner.sizing();
+        if let Ok(Some(report)) = atomically(&inner.state, move |g| g.allowance_due(&sizing, now)) {
             tell_group(&inner, report, now).await;
         }
         // Whatever expired, and whatever an earlier delivery left behind.
@@ -391,7 +402,8 @@ async fn operate(
     }
     // What the port owes its group on its own first (allowance given back
     // when idle or at the group's reset), so the group's view is current.
-    if let Ok(Some(report)) = atomically(state, move |g| g.allowance_due(&SIZING, now)) {
+    let sizing = inner.sizing();
+    if let Ok(Some(report)) = atomically(state, move |g| g.allowance_due(&sizing, now)) {
         tell_group(inner, report, now).await;
     }
     let settles = matches!(
@@ -476,7 +488,8 @@ async fn report_usage(inner: &Rc<Inner>, now: DateTime<Utc>) {
         }
         inner.reported_at.set(clock::system_ms());
     }
-    let report = atomically(&inner.state, move |g| g.allowance_report(0, &SIZING, now));
+    let sizing = inner.sizing();
+    let report = atomically(&inner.state, move |g| g.allowance_report(0, &sizing, now));
     if let Ok(Some(report)) = report {
         tell_group(inner, report, now).await;
     }
@@ -488,9 +501,10 @@ const SIZING: Sizing = DEFAULT_SIZING;
 /// Applies a grant from the port's group; answers the report owed back.
 fn allowance_grant(inner: &Rc<Inner>, grant: Grant, now: DateTime<Utc>) -> Result<Response> {
     let state = &inner.state;
+    let sizing = inner.sizing();
     let owed = atomically(state, move |g| g.allowance_grant(&grant, now));
     let report = match owed {
-        Ok(true) => atomically(state, move |g| g.allowance_report(0, &SIZING, now))
+        Ok(true) => atomically(state, move |g| g.allowance_report(0, &sizing, now))
             .map(|r| r.map(|r| r.report)),
         Ok(false) => Ok(None),
         Err(e) => Err(e),
@@ -593,7 +607,8 @@ pub(super) async fn reserve(
         }
         asks += 1;
         let (group, need, load) = (group.clone(), *need, *load);
-        let report = match atomically(state, move |g| g.allowance_report(need, &SIZING, now)) {
+        let sizing = inner.sizing();
+        let report = match atomically(state, move |g| g.allowance_report(need, &sizing, now)) {
             Ok(Some(report)) => report.report,
             _ => break,
         };
@@ -688,7 +703,8 @@ async fn shard_ready(
     inner.shard.set(Some(Some(shard)));
     let taken = atomically(&inner.state, |g| g.note(PORT_BUDGET_NOTE)).map_err(|e| e.0)?;
     if taken.is_none() {
-        let report = atomically(&inner.state, move |g| g.allowance_report(0, &SIZING, now))
+        let sizing = inner.sizing();
+        let report = atomically(&inner.state, move |g| g.allowance_report(0, &sizing, now))
             .map_err(|e| e.0)?;
         if let Some(report) = report {
             let answer = ask_lender(inner, &report.group, &report.report, now)
