@@ -329,18 +329,6 @@ fn without_actions_the_soft_cap_passes_silently_and_the_hard_cap_refusal_names_i
     );
 }
 
-/// A port with caps 1000 / 10000 tokens a day and the feature `chat`
-/// capped at 100 / 1000 inside it.
-fn port_with_a_feature_cap() -> Port {
-    let port = Port::new();
-    let saved = port.budget(
-        r#"{"enabled":true,"softCapTokens":1000,"hardCapTokens":10000,"period":"day",
-            "featureCaps":{"chat":{"softCap":100,"hardCap":1000}}}"#,
-        now(),
-    );
-    assert!(matches!(saved, SaveOutcome::Saved { .. }));
-    port
-}
 
 /// A gateway hold of `estimate` tokens for `feature`, under the port's
 /// `actions` and the feature's own.

@@ -186,13 +186,7 @@ fn the_actions_at_the_caps_count_their_refusals_and_throttles() {
 
 #[test]
 fn a_features_own_actions_count_their_refusals_under_the_feature() {
-    let port = Port::new();
-    let saved = port.budget(
-        r#"{"enabled":true,"softCapTokens":1000,"hardCapTokens":10000,"period":"day",
-            "featureCaps":{"chat":{"softCap":100,"hardCap":1000}}}"#,
-        now(),
-    );
-    assert!(matches!(saved, SaveOutcome::Saved { .. }));
+    let port = port_with_a_feature_cap();
     port.held(150, now());
     let refuse = CapActions {
         on_soft_cap: Some(CapAction::Refuse),
