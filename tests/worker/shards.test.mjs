@@ -103,6 +103,9 @@ test("a port with 8 shards under 400 concurrent reservations: no overshoot, one 
     assert.equal(r.json.capTokens, cap, "a refusal names the port's cap");
   }
 
+  // The port lists every open reservation, whichever shard holds it.
+  const open = await w.holds("hot8", { all: false });
+  assert.deepEqual(open.map((h) => h.id).sort(), granted.map((r) => r.json.id).sort(), "every shard's holds, once");
   // A retry reaches the same shard and answers as the first time.
   const again = await w.post("/v1/ports/hot8/reservations", { estimatedTokens: estimate, requestId: "hot8-0" });
   const first = results[0];

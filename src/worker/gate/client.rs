@@ -439,10 +439,27 @@ impl GateClient {
         Ok(answer.hold)
     }
 
-    /// Holds, newest first.
+    /// Holds, newest first: the port's own object's and, for a port with
+    /// shards, those of every shard that may hold some (under any count
+    /// still in force).
     pub async fn holds(&self, all: bool, limit: u32) -> Result<Vec<Hold>, StoreError> {
-        let answer: HoldsAnswer = self.call(&GateRequest::Holds { all, limit }).await?;
-        Ok(answer.holds)
+        let request = GateRequest::Holds { all, limit };
+        let answer: HoldsAnswer = self.call(&request).await?;
+        let mut holds = answer.holds;
+        let budget = self.view(None, false).await?.budget;
+        let counts = budget
+            .shard_history
+            .in_force(budget.shards, self.clock.now().timestamp_millis());
+        let shards = counts.iter().filter(|c| **c > 1).max().copied().unwrap_or(0);
+        for shard in 0..shards {
+            let more: HoldsAnswer = self.at_shard(Some(shard))?.call(&request).await?;
+            holds.extend(more.holds);
+        }
+        if shards > 0 {
+            holds.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+            holds.truncate(limit as usize);
+        }
+        Ok(holds)
     }
 
     /// Deliver the outbox now; how many entries are still on their way.
