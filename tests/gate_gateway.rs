@@ -329,7 +329,6 @@ fn without_actions_the_soft_cap_passes_silently_and_the_hard_cap_refusal_names_i
     );
 }
 
-
 /// A gateway hold of `estimate` tokens for `feature`, under the port's
 /// `actions` and the feature's own.
 fn feature_hold(

@@ -103,6 +103,9 @@ test("a port with 8 shards under 400 concurrent reservations: no overshoot, one 
     assert.equal(r.json.capTokens, cap, "a refusal names the port's cap");
   }
 
+  // Each refusal counted once, as the port's, whichever shard answered it.
+  const counted = (await w.get("/v1/ports/hot8/status")).json.refusals;
+  assert.deepEqual(counted, [{ reason: "hard-cap-exceeded", scope: "port", count: refused.length }]);
   // The port lists every open reservation, whichever shard holds it.
   const open = await w.holds("hot8", { all: false });
   assert.deepEqual(open.map((h) => h.id).sort(), granted.map((r) => r.json.id).sort(), "every shard's holds, once");

@@ -240,10 +240,12 @@ impl GateClient {
         &self,
         shard: u32,
         report: &crate::allowance::Report,
+        request_id: Option<&str>,
     ) -> Result<ShardAnswered, StoreError> {
         self.call(&GateRequest::ShardReport {
             shard,
             report: report.clone(),
+            request_id: request_id.map(str::to_owned),
         })
         .await
     }
@@ -450,7 +452,12 @@ impl GateClient {
         let counts = budget
             .shard_history
             .in_force(budget.shards, self.clock.now().timestamp_millis());
-        let shards = counts.iter().filter(|c| **c > 1).max().copied().unwrap_or(0);
+        let shards = counts
+            .iter()
+            .filter(|c| **c > 1)
+            .max()
+            .copied()
+            .unwrap_or(0);
         for shard in 0..shards {
             let more: HoldsAnswer = self.at_shard(Some(shard))?.call(&request).await?;
             holds.extend(more.holds);

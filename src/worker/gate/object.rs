@@ -394,8 +394,16 @@ async fn operate(
     if let GateRequest::Allowance { grant } = request {
         return (allowance_grant(inner, grant, now), true);
     }
-    if let GateRequest::ShardReport { shard, report } = request {
-        return (shard_report(inner, shard, report, now).await, true);
+    if let GateRequest::ShardReport {
+        shard,
+        report,
+        request_id,
+    } = request
+    {
+        return (
+            shard_report(inner, shard, report, request_id, now).await,
+            true,
+        );
     }
     if let Some(elsewhere) = elsewhere(inner, &request) {
         return (json_answer(200, &elsewhere), false);
@@ -519,6 +527,7 @@ async fn ask_lender(
     inner: &Rc<Inner>,
     lender: &str,
     report: &crate::allowance::Report,
+    request_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> std::result::Result<GroupAnswer, StoreError> {
     let port = inner.port().unwrap_or_default();
@@ -528,7 +537,7 @@ async fn ask_lender(
             .await;
     };
     let answered = port_client(inner, &port, now)?
-        .shard_report(shard, report)
+        .shard_report(shard, report, request_id)
         .await?;
     let (budget, standing) = (answered.budget, answered.standing);
     let taken = atomically(&inner.state, move |g| {
@@ -561,7 +570,7 @@ fn port_client(
 
 /// Sends the port's group a report and applies its answer.
 async fn tell_group(inner: &Rc<Inner>, report: crate::gate::GroupReport, now: DateTime<Utc>) {
-    let asked = ask_lender(inner, &report.group, &report.report, now).await;
+    let asked = ask_lender(inner, &report.group, &report.report, None, now).await;
     match asked {
         Ok(answered) => {
             let grant = answered.grant;
@@ -613,7 +622,7 @@ pub(super) async fn reserve(
             _ => break,
         };
         inner.asking.set(clock::system_ms());
-        let asked = ask_lender(inner, &group, &report, now).await;
+        let asked = ask_lender(inner, &group, &report, Some(&hold.request_id), now).await;
         let answered = match asked {
             Ok(answered) => answered,
             Err(e) => {
@@ -636,9 +645,14 @@ pub(super) async fn reserve(
                 refusal.reason.clone(),
                 refusal.scope.clone(),
             );
-            let counted = atomically(state, move |g| {
-                g.count_refusal_now(&request_id, &reason, &scope, now)
-            });
+            // A shard's refusals are counted by its port's own object,
+            // which refused (the port's counts are one port's).
+            let counted = match inner.shard() {
+                Some(_) => Ok(()),
+                None => atomically(state, move |g| {
+                    g.count_refusal_now(&request_id, &reason, &scope, now)
+                }),
+            };
             if let Err(e) = counted {
                 worker::console_error!("gate: {e}");
             }
@@ -707,7 +721,7 @@ async fn shard_ready(
         let report = atomically(&inner.state, move |g| g.allowance_report(0, &sizing, now))
             .map_err(|e| e.0)?;
         if let Some(report) = report {
-            let answer = ask_lender(inner, &report.group, &report.report, now)
+            let answer = ask_lender(inner, &report.group, &report.report, None, now)
                 .await
                 .map_err(|e| format!("the port's budget could not be read: {e:?}"))?;
             let grant = answer.grant;
@@ -733,6 +747,7 @@ async fn shard_report(
     inner: &Rc<Inner>,
     shard: u32,
     report: crate::allowance::Report,
+    request_id: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Response> {
     let state = &inner.state;
@@ -755,6 +770,11 @@ async fn shard_report(
     }
     self::answer(atomically(state, move |g| {
         let (grant, refusal) = g.shard_settle(shard, before, now)?;
+        // The reservation waiting on this need is refused: counted here,
+        // once per request id, as the port's.
+        if let (Some(refusal), Some(request_id)) = (&refusal, &request_id) {
+            g.count_refusal_now(request_id, &refusal.reason, &refusal.scope, now)?;
+        }
         Ok(ShardAnswered {
             grant,
             refusal,

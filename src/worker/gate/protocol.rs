@@ -145,6 +145,10 @@ pub enum GateRequest {
         shard: u32,
         /// Its report.
         report: crate::allowance::Report,
+        /// The reservation waiting on the report's need, if one is: a
+        /// refusal of the need is counted under its request id.
+        #[serde(default)]
+        request_id: Option<String>,
     },
 }
 
