@@ -420,20 +420,125 @@ fn shards_hold_only_what_the_port_lends_number_their_entries_apart_and_add_up_in
 }
 
 #[test]
-fn a_port_with_shards_takes_no_parent_and_no_caps_inside_it() {
+fn a_port_with_shards_takes_no_caps_inside_it() {
     let port = Port::new();
     capped(&port, 1000, 1000, "day");
     saved(port.budget(r#"{"shards":4}"#, now()));
-    for json in [
-        r#"{"parent":"org"}"#,
-        r#"{"featureCaps":{"chat":{"hardCap":10}}}"#,
-    ] {
-        let SaveOutcome::Invalid { field, .. } = port.budget(json, now()) else {
-            panic!("{json} refused")
+    let SaveOutcome::Invalid { field, .. } =
+        port.budget(r#"{"featureCaps":{"chat":{"hardCap":10}}}"#, now())
+    else {
+        panic!("refused")
+    };
+    assert_eq!(field.as_deref(), Some("shards"));
+    assert!(port.run(|g| g.budget()).caps.is_empty(), "nothing saved");
+    saved(port.budget(r#"{"parent":"org"}"#, now()));
+}
+
+/// A group lending to one port only as the group's object does: whole
+/// needs while its cap `cap` allows, a refusal past it.
+struct Group {
+    cap: u64,
+    granted: u64,
+    seq: u64,
+}
+
+impl Group {
+    fn answer(
+        &mut self,
+        report: &ai_budget::allowance::Report,
+    ) -> (ai_budget::allowance::Grant, bool) {
+        let lent = self.granted.saturating_sub(report.returned);
+        let refused = report.need > 0 && lent + report.need > self.cap;
+        if !refused {
+            self.granted += report.need;
+        }
+        self.seq += 1;
+        let grant = ai_budget::allowance::Grant {
+            seq: self.seq,
+            granted: self.granted,
+            ..Default::default()
         };
-        assert_eq!(field.as_deref(), Some("shards"));
+        (grant, refused)
     }
-    assert_eq!(port.run(|g| g.budget()).parent, None, "nothing saved");
-    assert!(port.run(|g| g.budget()).caps.is_empty());
-    saved(port.budget(r#"{"shards":1,"parent":"org"}"#, now()));
+}
+
+#[test]
+fn a_port_under_a_group_lends_its_shards_only_what_its_group_lent_it() {
+    // The port's cap is far; its group's is 700.
+    let port = Port::new();
+    capped(&port, 100_000, 100_000, "day");
+    saved(port.budget(r#"{"shards":3,"parent":"org"}"#, now()));
+    let mut group = Group {
+        cap: 700,
+        granted: 0,
+        seq: 0,
+    };
+    let shards: Vec<Port> = (0..3u32)
+        .map(|k| {
+            let shard = Port::new();
+            shard.run(|g| g.open_shard("p", k));
+            shard
+        })
+        .collect();
+    let mut held = 0;
+    let mut refused_by_group = 0;
+    for i in 0..30u32 {
+        let k = i % 3;
+        let shard = &shards[k as usize];
+        let request = shard.hold_request(70, Some(&format!("g{i}")));
+        let mut outcome = None;
+        for _ in 0..4 {
+            let r = request.clone();
+            let ReserveOutcome::Short { need, .. } = shard.run(|g| g.reserve(&r, now())) else {
+                outcome = Some(true);
+                break;
+            };
+            let report = shard
+                .run(|g| g.allowance_report(need, &DEFAULT_SIZING, now()))
+                .unwrap()
+                .report;
+            let answer = port.run(|g| g.shard_report(k, &report, &DEFAULT_SIZING, now()));
+            let before = port.run(|g| g.shard_granted(k));
+            if answer.short > 0 {
+                // The port asks its group for what it lacks, as its object does.
+                let ask = port
+                    .run(|g| g.allowance_report(answer.short, &DEFAULT_SIZING, now()))
+                    .expect("the port has a group")
+                    .report;
+                let (grant, refused) = group.answer(&ask);
+                port.run(|g| g.allowance_grant(&grant, now()));
+                if refused {
+                    let grant = port.run(|g| g.shard_refuse_waiting(k, now()));
+                    shard.run(|g| g.allowance_grant(&grant, now()));
+                    outcome = Some(false);
+                    break;
+                }
+                port.run(|g| g.shard_serve(now()));
+            }
+            let (grant, refusal) = port.run(|g| g.shard_settle(k, before, now()));
+            let budget = port.run(|g| g.budget());
+            shard.run(|g| {
+                g.take_port_budget(&budget)?;
+                g.allowance_grant(&grant, now())
+            });
+            if refusal.is_some() {
+                outcome = Some(false);
+                break;
+            }
+        }
+        match outcome {
+            Some(true) => held += 70,
+            Some(false) => refused_by_group += 1,
+            None => panic!("neither held nor refused"),
+        }
+        // What the shards hold never passes what the group lent the port.
+        let lent_by_group = port.run(|g| g.allowance()).allowance();
+        assert!(
+            held <= lent_by_group,
+            "{held} held, {lent_by_group} lent by the group"
+        );
+        assert!(group.granted <= group.cap);
+    }
+    assert_eq!(held, 700, "the group's cap, all of it, and no more");
+    assert_eq!(refused_by_group, 20);
 }

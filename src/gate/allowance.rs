@@ -34,15 +34,20 @@ impl<S: Sql> Gate<'_, S> {
             .unwrap_or_default())
     }
 
-    fn set_allowance(&self, borrower: &Borrower) -> Result<(), GateError> {
+    pub(super) fn set_allowance(&self, borrower: &Borrower) -> Result<(), GateError> {
         let text = serde_json::to_string(borrower).map_err(|e| GateError(e.to_string()))?;
         Ok(self.t.set_meta(KEY, &text)?)
     }
 
-    /// What the port holds within its allowance: every open hold, in the
-    /// budget's unit.
-    fn allowance_held(&self, unit: crate::Unit, load: &PortLoad) -> u64 {
-        unit.pick(load.held_tokens, load.held_usd)
+    /// What the port holds within its allowance, in the budget's unit:
+    /// every open hold of its own object, and what it lent its shards (a
+    /// port with shards lends on out of its own allowance).
+    fn allowance_held(&self, stored: &StoredBudget, load: &PortLoad) -> Result<u64, GateError> {
+        let own = stored.budget.unit.pick(load.held_tokens, load.held_usd);
+        if stored.shards <= 1 && stored.shard_history.changes.is_empty() {
+            return Ok(own);
+        }
+        Ok(own.saturating_add(self.shard_lender()?.lent()))
     }
 
     /// Takes `amount` within the allowance for a new hold of a port with a
@@ -58,7 +63,7 @@ impl<S: Sql> Gate<'_, S> {
         if stored.parent.is_none() {
             return Ok(None);
         }
-        let held = self.allowance_held(stored.budget.unit, load);
+        let held = self.allowance_held(stored, load)?;
         let mut borrower = self.allowance()?;
         let taken = borrower.take(amount, held, ms(now));
         self.set_allowance(&borrower)?;
@@ -106,7 +111,7 @@ impl<S: Sql> Gate<'_, S> {
         let Some(group) = stored.parent.clone() else {
             return Ok(None);
         };
-        let held = self.allowance_held(stored.budget.unit, &load);
+        let held = self.allowance_held(&stored, &load)?;
         let mut borrower = self.allowance()?;
         let report = borrower.report(held, need, sizing);
         self.set_allowance(&borrower)?;
@@ -118,7 +123,7 @@ impl<S: Sql> Gate<'_, S> {
     /// allowance back).
     pub fn allowance_grant(&self, grant: &Grant, now: DateTime<Utc>) -> Result<bool, GateError> {
         let (stored, load) = self.budget_load(now)?;
-        let held = self.allowance_held(stored.budget.unit, &load);
+        let held = self.allowance_held(&stored, &load)?;
         let mut borrower = self.allowance()?;
         let recalls = borrower.recalls;
         let given = borrower.on_grant(grant, held, ms(now));
@@ -139,7 +144,7 @@ impl<S: Sql> Gate<'_, S> {
             return Ok(None);
         }
         let (stored, load) = self.budget_load(now)?;
-        let held = self.allowance_held(stored.budget.unit, &load);
+        let held = self.allowance_held(&stored, &load)?;
         let mut borrower = self.allowance()?;
         let given = borrower.give_back_due(held, ms(now), sizing);
         let ahead = borrower.wants_ahead(held, sizing);
@@ -161,7 +166,7 @@ impl<S: Sql> Gate<'_, S> {
             return Ok(None);
         }
         let (stored, load) = self.budget_load(now)?;
-        let held = self.allowance_held(stored.budget.unit, &load);
+        let held = self.allowance_held(&stored, &load)?;
         Ok(self.allowance()?.next_due(held, sizing))
     }
 

@@ -78,20 +78,15 @@ impl<S: Sql> Gate<'_, S> {
             }
             None => current.caps.clone(),
         };
-        // A shard decides on its own part of the port: the port's cap binds
-        // it through its allowance, but a group above the port and the caps
-        // inside it are judged on one object's counts, so they do not go
-        // with shards (yet).
-        if shards > 1 && (parent.is_some() || !caps.is_empty()) {
-            let with = if parent.is_some() {
-                "a parent group"
-            } else {
-                "feature or user caps"
-            };
+        // A shard decides on its own part of the port: the port's cap (and
+        // its group's, through the port's allowance) binds it, but the caps
+        // inside the port are judged on one object's counts, so they do not
+        // go with shards.
+        if shards > 1 && !caps.is_empty() {
             return Ok(invalid(crate::Error::new(
                 crate::ErrorCode::InvalidValue,
                 Some("shards"),
-                format!("a port with {with} has one shard: remove them first, or set shards to 1"),
+                "a port with feature or user caps has one shard: remove them first, or set shards to 1",
             )));
         }
         let rollover_update = rest.as_object_mut().and_then(|m| m.remove("rollover"));

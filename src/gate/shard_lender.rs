@@ -15,6 +15,14 @@ use crate::time::ms;
 
 /// The storage key of the port's lender's side.
 const KEY: &str = "shard_lender";
+/// The storage key of what the shards consumed as the port's side of its
+/// group's allowance last counted it (a running total).
+const SYNCED_KEY: &str = "shard_lender_synced";
+
+/// What a lender granted its children, running total.
+fn granted(lender: &Lender) -> u64 {
+    lender.children.values().map(|line| line.granted).sum()
+}
 
 /// The lender's key of shard `shard` (`shard:3`).
 pub fn shard_child(shard: u32) -> String {
@@ -38,6 +46,10 @@ pub struct ShardAnswer {
     /// Grants to send other shards (by their lender key): recalls of their
     /// slack, and waiting needs this report made room for.
     pub others: Vec<(String, Grant)>,
+    /// What the port's own allowance from its group lacks for the need:
+    /// the port asks its group for it, then serves the shard.
+    #[serde(default)]
+    pub short: u64,
 }
 
 impl<S: Sql> Gate<'_, S> {
@@ -89,6 +101,15 @@ impl<S: Sql> Gate<'_, S> {
         let view = self.room_view(&stored, &load, now)?;
         let window = stored.budget.window(now);
         let own = crate::room::judged_used(&view.room, view.cap_used);
+        // A port under a group lends on only what its group lent it: its
+        // allowance, less what its own object holds.
+        let backing = match stored.parent {
+            Some(_) => {
+                let own_held = stored.budget.unit.pick(load.held_tokens, load.held_usd);
+                Some(self.allowance()?.allowance().saturating_sub(own_held))
+            }
+            None => None,
+        };
         let limits = Limits {
             cap: if stored.budget.enabled {
                 view.room.total().saturating_sub(own)
@@ -96,9 +117,42 @@ impl<S: Sql> Gate<'_, S> {
                 crate::MAX_TOKENS
             },
             window: (ms(window.start), ms(window.end)),
-            backing: None,
+            backing,
         };
         Ok((limits, own))
+    }
+
+    /// Keeps a port's side of its group's allowance in step with what it
+    /// lends its shards: what they consumed since last time the port
+    /// consumed, and a grant to them marks the port active (it gives back
+    /// nothing its shards hold). Without a group it only moves the mark, so
+    /// a port that joins one later starts from there.
+    fn sync_with_group(
+        &self,
+        lender: &Lender,
+        granted_before: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), GateError> {
+        let consumed = lender.consumed();
+        let synced = self
+            .t
+            .meta(SYNCED_KEY)?
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if consumed != synced {
+            self.t.set_meta(SYNCED_KEY, &consumed.to_string())?;
+        }
+        if self.budget()?.parent.is_none() {
+            return Ok(());
+        }
+        let mut borrower = self.allowance()?;
+        if consumed > synced {
+            borrower.consume(consumed - synced);
+        }
+        if granted(lender) > granted_before {
+            borrower.touch(ms(now));
+        }
+        self.set_allowance(&borrower)
     }
 
     /// The refusal of a shard's need: the port's cap, with what the port
@@ -132,15 +186,35 @@ impl<S: Sql> Gate<'_, S> {
         let (limits, own) = self.shard_limits(now)?;
         let child = shard_child(shard);
         let mut lender = self.shard_lender()?;
+        let before = granted(&lender);
         let answer = lender.apply(&child, report, &limits, sizing);
         let waiting = lender.children.get(&child).is_some_and(|l| l.waiting > 0);
-        let refusal = waiting.then(|| self.shard_refusal(&lender, &limits, own));
+        // Short of the group's allowance is not refused yet: the group is
+        // asked first.
+        let refusal =
+            (waiting && answer.short == 0).then(|| self.shard_refusal(&lender, &limits, own));
         self.set_shard_lender(&lender)?;
+        self.sync_with_group(&lender, before, now)?;
         Ok(ShardAnswer {
             grant: answer.grant,
             refusal,
             others: answer.others,
+            short: answer.short,
         })
+    }
+
+    /// The port's group refused what the port lacked for its shards'
+    /// needs: they are dropped (each shard asks again with its next call);
+    /// answers shard `shard`'s grant as it stands.
+    pub fn shard_refuse_waiting(&self, shard: u32, now: DateTime<Utc>) -> Result<Grant, GateError> {
+        let (limits, _) = self.shard_limits(now)?;
+        let mut lender = self.shard_lender()?;
+        for line in lender.children.values_mut() {
+            line.waiting = 0;
+        }
+        let grant = lender.grant(&shard_child(shard), limits.window.1);
+        self.set_shard_lender(&lender)?;
+        Ok(grant)
     }
 
     /// What the port has granted shard `shard` so far (a running total).
@@ -157,8 +231,10 @@ impl<S: Sql> Gate<'_, S> {
     pub fn shard_serve(&self, now: DateTime<Utc>) -> Result<Vec<(String, Grant)>, GateError> {
         let (limits, _) = self.shard_limits(now)?;
         let mut lender = self.shard_lender()?;
+        let before = granted(&lender);
         let sends = lender.serve_waiting(None, &limits);
         self.set_shard_lender(&lender)?;
+        self.sync_with_group(&lender, before, now)?;
         Ok(sends)
     }
 

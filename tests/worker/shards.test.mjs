@@ -175,18 +175,57 @@ test("going from 8 shards to 2 loses nothing: holds taken under 8 are committed 
   assert.equal(status.usage.heldTokens, 0, "every hold ended");
 });
 
-test("a port with shards refuses a parent group and caps inside it; back to one shard takes them", async () => {
+test("a port with shards refuses caps inside it and takes a parent group", async () => {
   await w.put("/v1/groups/shard-org/budget", { enabled: true, softCapTokens: 1000, hardCapTokens: 1000 });
   await w.setBudget("wide", { enabled: true, softCapTokens: 1000, hardCapTokens: 1000, shards: 4 });
   const before = budgetOf(await w.get("/v1/ports/wide/budget"));
-  for (const update of [{ parent: "shard-org" }, { featureCaps: { chat: { hardCap: 10 } } }]) {
-    const res = await w.put("/v1/ports/wide/budget", update);
-    assert.equal(res.status, 400, res.text);
-    assert.equal(res.json.error.field, "shards");
-  }
+  const res = await w.put("/v1/ports/wide/budget", { featureCaps: { chat: { hardCap: 10 } } });
+  assert.equal(res.status, 400, res.text);
+  assert.equal(res.json.error.field, "shards");
   assert.deepEqual(budgetOf(await w.get("/v1/ports/wide/budget")), before, "nothing saved");
-  const one = await w.put("/v1/ports/wide/budget", { shards: 1, parent: "shard-org" });
-  assert.equal(one.status, 200, one.text);
+  const parent = await w.put("/v1/ports/wide/budget", { parent: "shard-org" });
+  assert.equal(parent.status, 200, parent.text);
+});
+
+test("a port with 4 shards under a group, beside another port: the group's cap binds them all, refusals name the group", async () => {
+  const cap = 3_000;
+  const estimate = 20;
+  assert.equal((await w.put("/v1/groups/shard-team/budget", { enabled: true, softCapTokens: cap, hardCapTokens: cap, period: "day" })).status, 200);
+  await w.setBudget("team-hot", { enabled: true, softCapTokens: 100_000, hardCapTokens: 100_000, period: "day", shards: 4, parent: "shard-team" });
+  await w.setBudget("team-calm", { enabled: true, softCapTokens: 100_000, hardCapTokens: 100_000, period: "day", parent: "shard-team" });
+  const results = await Promise.all(
+    Array.from({ length: 200 }, (_, i) =>
+      w.post(`/v1/ports/${i % 4 === 3 ? "team-calm" : "team-hot"}/reservations`, { estimatedTokens: estimate, requestId: `team-${i}` }),
+    ),
+  );
+  const granted = results.filter((r) => r.status === 201);
+  const refused = results.filter((r) => r.status === 429);
+  assert.equal(granted.length + refused.length, 200, results.filter((r) => r.status !== 201 && r.status !== 429).map((r) => r.text).join("\n"));
+  const total = granted.length * estimate;
+  assert.ok(total <= cap, `granted ${total} within the group's cap ${cap}`);
+  const slack = Math.floor((cap * SLACK_PER_MILLE) / 1000);
+  assert.ok(total >= cap - 2 * slack - 8 * estimate, `granted ${total} near the cap ${cap}`);
+  assert.ok(refused.length > 0, "the group's cap refused");
+  for (const r of refused) {
+    assert.equal(r.json.scope, "group", r.text);
+    assert.equal(r.json.scopeId, "shard-team");
+  }
+  assert.ok(new Set(granted.filter((r) => r.json.port === "team-hot").map((r) => shardOf(r.json.id))).size > 1, "the hot port's shards decided");
+  // Commit every hold for 10: the group counts each once.
+  const commits = await Promise.all(
+    granted.map((r) => w.post(`/v1/ports/${r.json.port}/reservations/${r.json.id}/commit`, { provider: "p", model: "m", inputTokens: 10, outputTokens: 0 })),
+  );
+  assert.deepEqual([...new Set(commits.map((c) => c.status))], [200]);
+  let status;
+  for (let i = 0; i < 100; i++) {
+    status = (await w.get("/v1/groups/shard-team/status")).json;
+    if (status.used === granted.length * 10) break;
+    // The ports and shards report their use with their next word.
+    const poke = await w.post("/v1/ports/team-hot/reservations", { estimatedTokens: 1, requestId: `team-poke-${i}` });
+    if (poke.status === 201) await w.post(`/v1/ports/team-hot/reservations/${poke.json.id}/release`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal(status.used, granted.length * 10, "each commit counted once at the group");
 });
 
 test("a shard restarted between a hold and its commit, the port's object restarted while allowances are out, D1 down all along: nothing lost", async () => {

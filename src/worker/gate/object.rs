@@ -400,10 +400,12 @@ async fn operate(
         request_id,
     } = request
     {
-        return (
-            shard_report(inner, shard, report, request_id, now).await,
-            true,
-        );
+        let answer = shard_report(inner, shard, report, request_id, now).await;
+        // What the shards used is the port's: a port under a group tells
+        // it after the answer, off the shard's path.
+        let inner = inner.clone();
+        another_handle(state).wait_until(async move { report_usage(&inner, now).await });
+        return (answer, true);
     }
     if let Some(elsewhere) = elsewhere(inner, &request) {
         return (json_answer(200, &elsewhere), false);
@@ -775,7 +777,46 @@ async fn shard_report(
         alerts::mark_written(&state.id().to_string());
     }
     push_shards(inner, answer.others, shard, now).await;
-    if answer.refusal.is_some() {
+    if answer.short > 0 {
+        // A port under a group lends on what its group lent it: what it
+        // lacks for the need, it asks its group for first.
+        let short = answer.short;
+        let asked = atomically(state, move |g| g.allowance_report(short, &SIZING, now));
+        if let Ok(Some(report)) = asked {
+            let answered = match ask_lender(
+                inner,
+                &report.group,
+                &report.report,
+                request_id.as_deref(),
+                now,
+            )
+            .await
+            {
+                Ok(answered) => answered,
+                Err(e) => return failure(format!("the port's group: {e:?}")),
+            };
+            let grant = answered.grant;
+            if let Err(e) = atomically(state, move |g| g.allowance_grant(&grant, now)) {
+                worker::console_error!("gate: {e}");
+            }
+            if let Some(refusal) = answered.refusal {
+                // The group's cap refused it: the shard's reservation is
+                // refused naming the group, counted as the port's.
+                return self::answer(atomically(state, move |g| {
+                    if let Some(request_id) = &request_id {
+                        g.count_refusal_now(request_id, &refusal.reason, &refusal.scope, now)?;
+                    }
+                    Ok(ShardAnswered {
+                        grant: g.shard_refuse_waiting(shard, now)?,
+                        refusal: Some(refusal),
+                        budget: g.budget()?,
+                        standing: g.port_standing(now)?,
+                    })
+                }));
+            }
+        }
+    }
+    if answer.refusal.is_some() || answer.short > 0 {
         let served = atomically(state, move |g| g.shard_serve(now)).unwrap_or_default();
         push_shards(inner, served, shard, now).await;
     }
