@@ -335,3 +335,32 @@ test("a call is priced from its model and tokens with the Worker's price and the
   await page.waitForSelector('#pricer-result:has-text("has no price")');
   await page.context().close();
 });
+
+test("a price change can be scheduled for a later time (the price in force stays until then); one in the past is refused on its field and nothing is saved", async () => {
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPrices(page);
+  const requests = recordRequests(page);
+  const before = (await site.api.call("GET", "/v1/prices/gpt-4.1-nano")).json;
+  await page.fill("#price-model", "gpt-4.1-nano");
+  await page.fill("#price-input", "9");
+  await page.fill("#price-output", "90");
+  await page.fill("#price-from", "2000-01-01T00:00");
+  await page.click("#save-price");
+  await page.waitForSelector('#price-status:has-text("Not saved")');
+  assert.match(await page.textContent("#price-from-error"), /./, "the Worker's refusal shown on the field");
+  assert.equal(await page.getAttribute("#price-from", "aria-invalid"), "");
+  const unchanged = (await site.api.call("GET", "/v1/prices/gpt-4.1-nano")).json;
+  assert.deepEqual(unchanged, before, "nothing saved");
+  await page.fill("#price-from", "2099-01-01T12:00");
+  await page.click("#save-price");
+  await page.waitForSelector('#price-status:has-text("Scheduled the price of gpt-4.1-nano")');
+  const writes = requests.filter((r) => r.method !== "GET");
+  assert.equal(writes.length, 2);
+  const sent = JSON.parse(writes[1].body);
+  const local = await page.evaluate(() => new Date("2099-01-01T12:00").toISOString());
+  assert.deepEqual(sent, { inputPerMTok: 9, outputPerMTok: 90, effectiveFrom: local });
+  const after = (await site.api.call("GET", "/v1/prices/gpt-4.1-nano")).json;
+  assert.equal(after.inputPerMTok, before.inputPerMTok, "the price in force stays until then");
+  assert.equal(after.scheduled?.[0]?.effectiveFrom, local);
+});

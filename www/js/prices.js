@@ -38,6 +38,8 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
       h("p", { class: "field-error", id: `${id}-error`, "data-error-for": field }),
     ]),
   );
+  const from = h("input", { type: "datetime-local", id: "price-from", name: "effectiveFrom", "aria-describedby": "price-from-help price-from-error" });
+  errors.effectiveFrom = h("p", { class: "field-error", id: "price-from-error", "data-error-for": "effectiveFrom" });
   const formError = h("p", { class: "field-error", id: "price-error" });
   const sampleIn = h("input", { type: "number", id: "sample-input", inputmode: "numeric", step: 1, min: 0, value: 10000 });
   const sampleOut = h("input", { type: "number", id: "sample-output", inputmode: "numeric", step: 1, min: 0, value: 1000 });
@@ -47,7 +49,15 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
 
   function setError(field, message) {
     errors[field].textContent = message ?? "";
-    (field === "model" ? model : inputs[field])?.toggleAttribute("aria-invalid", Boolean(message));
+    ({ model, effectiveFrom: from })[field]?.toggleAttribute("aria-invalid", Boolean(message));
+    inputs[field]?.toggleAttribute("aria-invalid", Boolean(message));
+  }
+
+  /** The instant the change takes effect (ISO, from the viewer's local time), or null for now. */
+  function readFrom() {
+    if (from.value === "") return null;
+    const at = new Date(from.value);
+    return Number.isNaN(at.getTime()) ? undefined : at.toISOString();
   }
 
   /** The price the form describes (what `PUT` would send), or null after showing why not. */
@@ -121,7 +131,9 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
     const price = read();
     const id = model.value.trim();
     if (!id) setError("model", "Enter the model id, as providers send it (such as gpt-4.1)");
-    if (!price || !id) {
+    const effectiveFrom = readFrom();
+    if (effectiveFrom === undefined) setError("effectiveFrom", "Enter a date and time, or leave it empty for now");
+    if (!price || !id || effectiveFrom === undefined) {
       renderPreview();
       saveStatus.textContent = "Nothing was sent: fix the highlighted field first.";
       return;
@@ -130,6 +142,7 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
     saveStatus.textContent = "Saving…";
     try {
       const body = { ...price };
+      if (effectiveFrom) body.effectiveFrom = effectiveFrom;
       if (editing?.model === id) {
         if (editing.tiers?.length) body.tiers = editing.tiers;
         if (editing.serviceTiers) body.serviceTiers = editing.serviceTiers;
@@ -143,7 +156,11 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
       saveStatus.textContent = `Not saved. ${err.kind === "invalid" ? "The Worker rejected a field." : err.message}`;
       return;
     }
-    reload(`Saved the price of ${id}. Calls settled from now on are priced with it.`);
+    reload(
+      effectiveFrom
+        ? `Scheduled the price of ${id} from ${new Date(effectiveFrom).toLocaleString()}. Calls held before then keep the price in force now.`
+        : `Saved the price of ${id}. Calls held from now on are priced with it.`,
+    );
   }
 
   async function remove(row) {
@@ -168,6 +185,14 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
       PRICE_FIELDS.map(([field, id, label]) =>
         h("div", { class: "field" }, h("label", { for: id }, `${label} ($ per million tokens)`), inputs[field], errors[field]),
       ),
+      h(
+        "div",
+        { class: "field" },
+        h("label", { for: "price-from" }, "Takes effect (your local time)"),
+        from,
+        h("p", { class: "muted small", id: "price-from-help" }, "Empty: now. A later time schedules the change; a price cannot change the past."),
+        errors.effectiveFrom,
+      ),
       h("div", { class: "field" }, h("label", { for: "sample-input" }, "Sample call: input tokens"), sampleIn),
       h("div", { class: "field" }, h("label", { for: "sample-output" }, "Sample call: output tokens"), sampleOut),
     ),
@@ -188,7 +213,7 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
       h(
         "p",
         { class: "muted" },
-        "Dollars per million tokens of each kind. A call is priced when it settles, with the price in force then; ledger rows keep their cost. ",
+        "Dollars per million tokens of each kind. A call is priced with the version in force when it was held; ledger rows keep their cost and the version that priced them. ",
         `Shipped figures as of ${table_.asOf ?? "?"}${sources.length ? ` (${sources.join("; ")})` : ""}.`,
       ),
       h(
