@@ -102,6 +102,9 @@ pub enum GatewayReserveOutcome {
         /// The settings version in force.
         version: i64,
     },
+    /// The port key the call presents was revoked (the port's object
+    /// answers this, before the gate); nothing was held.
+    KeyRevoked,
 }
 
 impl<S: Sql> Gate<'_, S> {

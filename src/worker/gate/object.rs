@@ -85,6 +85,8 @@ pub(super) struct Inner {
     /// runtime instant (ms; 0: none): the others short of it wait for that
     /// answer instead of asking too (for 2 s at most, should it be lost).
     asking: Cell<f64>,
+    /// The port keys this instance looked up: revoked or not.
+    pub(super) keys: RefCell<super::port_keys::KnownKeys>,
 }
 
 fn seams_on(env: &Env) -> bool {
@@ -137,6 +139,7 @@ impl DurableObject for PortGate {
                 gathering: Cell::new(false),
                 changes: Cell::new(0),
                 asking: Cell::new(0.0),
+                keys: RefCell::default(),
             }),
         }
     }
@@ -367,15 +370,18 @@ async fn operate(
     if let GateRequest::Reserve { hold } = request {
         return (answer(reserve(inner, hold, now).await.map(answer_of)), true);
     }
-    if let GateRequest::GatewayReserve { hold } = request {
+    if let GateRequest::GatewayReserve { hold, key } = request {
         return (
             answer(
-                super::gateway_hold::reserve(inner, hold, now)
+                super::gateway_hold::reserve(inner, hold, key.as_deref(), now)
                     .await
                     .map(answer_of),
             ),
             true,
         );
+    }
+    if let GateRequest::RevokeKeys { hashes } = request {
+        return (answer(super::port_keys::revoke(inner, &hashes)), false);
     }
     let Some(operation) = request.operation() else {
         // `Sync`: the object's own work, then how much is left.

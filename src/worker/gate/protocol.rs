@@ -136,13 +136,24 @@ pub enum GateRequest {
     GatewayReserve {
         /// The hold.
         hold: crate::gate::gateway::GatewayHold,
+        /// SHA-256 (hex) of the port key the call presents, when a port
+        /// key: a key revoked through the API is refused here
+        /// ([`GateRequest::RevokeKeys`]), however the Worker knew it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
+    /// Port keys revoked (by their SHA-256 hex): every later gateway hold
+    /// presenting one is refused, before the key leaves KV.
+    RevokeKeys {
+        /// The keys' hashes.
+        hashes: Vec<String>,
     },
 }
 
 impl GateRequest {
     /// The gate operation the request asks for, or `None` for
-    /// [`GateRequest::Sync`] and [`GateRequest::Allowance`] (the object's
-    /// own work, no operation).
+    /// [`GateRequest::Sync`], [`GateRequest::Allowance`] and
+    /// [`GateRequest::RevokeKeys`] (the object's own work, no operation).
     pub fn operation(self) -> Option<Operation> {
         Some(match self {
             GateRequest::View { feature, caps, .. } => Operation::View { feature, caps },
@@ -212,8 +223,10 @@ impl GateRequest {
                 if_match,
                 actor,
             },
-            GateRequest::GatewayReserve { hold } => Operation::GatewayReserve(hold),
-            GateRequest::Sync | GateRequest::Allowance { .. } => return None,
+            GateRequest::GatewayReserve { hold, .. } => Operation::GatewayReserve(hold),
+            GateRequest::Sync | GateRequest::Allowance { .. } | GateRequest::RevokeKeys { .. } => {
+                return None
+            }
         })
     }
 }

@@ -32,6 +32,7 @@ impl Call {
         settings: &Settings,
         ready: &Ready,
         body_hash: &str,
+        key: Option<&str>,
     ) -> Result<Reserved, ApiError> {
         let prepared = &ready.prepared;
         let base = ready
@@ -72,7 +73,7 @@ impl Call {
                 actions: ready.settings.actions(),
                 downgraded: ready.downgraded.is_some(),
             };
-            let answer = gate.gateway_reserve(&asked).await?;
+            let answer = gate.gateway_reserve(&asked, key).await?;
             let budget = answer.budget.budget;
             let (result, acted) = match answer.result {
                 GatewayReserveOutcome::Settings { saved } => return Ok(Reserved::Settings(saved)),
@@ -88,6 +89,7 @@ impl Call {
                     return Err(refused_at(cap));
                 }
                 GatewayReserveOutcome::Reserve { outcome, acted, .. } => (outcome, acted),
+                GatewayReserveOutcome::KeyRevoked => return Ok(Reserved::KeyRevoked),
             };
             match result {
                 ReserveOutcome::Held {
@@ -170,6 +172,8 @@ pub(super) enum Reserved {
     Settings(SavedGatewaySettings),
     /// An action at this cap sends the call with this cheaper model.
     Downgrade(String, Cap),
+    /// The port key the call presents was revoked: nothing was held.
+    KeyRevoked,
 }
 
 /// The `X-Budget-Action` and `X-Budget-Cap` headers of what an action did.
