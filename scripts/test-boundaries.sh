@@ -69,6 +69,7 @@ rust_again=(
   gate_money_exact # exact money totals of the periods a write lands in, late commits into an expired hold's day
   gate_calendar    # a calendar change at the instant keeps the UTC day and hands over at its end
   group_alerts     # a group's crossings raised once per period, resolved by the next period from the instant
+  gate_shards      # what a port's shards consumed weighs in the day of the instant, not the next; the counts kept a day
 )
 # Read TEST_NOW too, but run once:
 #   gate_model, alerts_model: seeded random walks that cross days, weeks and
@@ -88,6 +89,7 @@ again=(
   tests/gateway/gate.test.mjs       # the gateway's own 429 carries a Retry-After to the period's end, past zero at any instant
   tests/gateway/caps.test.mjs       # the same for a user's cap refused in the SDK's format
   tests/gateway/cap-actions.test.mjs  # a throttle's Retry-After to the next minute, and another minute of the instant's month
+  tests/gateway/feature-actions.test.mjs  # a feature's throttle and its Retry-After to the next minute, within the instant's month
   tests/admin/admin.test.mjs        # the page's clock: resets, the daily chart of the period, the preview's reset per period
   tests/admin/calendars.test.mjs    # the preview's local resets in five zones against the Worker's, at the page's clock
 )
@@ -99,6 +101,7 @@ once=(
   tests/worker/forecast.test.mjs        # runs at its own instant (ten days into April 2027), not the suite's
   tests/worker/money.test.mjs           # amounts in dollars at the suite's instant; refusals (no Retry-After value checked)
   tests/worker/openapi.test.mjs         # the OpenAPI document and the router
+  tests/worker/shards.test.mjs          # a hot port's cap across its shards within one period at the suite's instant; no period figure checked
   tests/worker/probe.test.mjs           # amounts past the exact range: refused before any period figure
   tests/worker/large-bodies.test.mjs    # bodies drained before an early answer: no period involved
   tests/admin/credits.test.mjs          # a grant and a raise a week on previewed and saved at the suite's instant: no period figure

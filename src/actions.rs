@@ -64,12 +64,13 @@ pub struct CapActions {
     pub on_hard_cap: Option<CapAction>,
 }
 
-/// Where a call stands against the port's caps, before any action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a call stands against a cap (the port's, or its feature's),
+/// before any action; ordered from under to over the hard cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Standing {
     /// Under the soft cap (or no budget): nothing to act on.
     Under,
-    /// The port is above its soft cap and the call fits its hard cap.
+    /// Usage is above the soft cap and the call fits the hard cap.
     OverSoft,
     /// The call would not fit under the hard cap.
     OverHard,
@@ -83,6 +84,9 @@ pub struct Acted {
     pub cap: Cap,
     /// What happened.
     pub action: ActionTaken,
+    /// The cap is the call's feature's (else the port's).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub feature: bool,
 }
 
 /// What happened to a call at a cap (`X-Budget-Action`).
@@ -205,7 +209,13 @@ pub fn verdict(
         Standing::OverSoft => (Cap::Soft, actions.on_soft_cap.as_ref()),
         Standing::OverHard => (Cap::Hard, actions.on_hard_cap.as_ref()),
     };
-    let acted = |action| Some(Acted { cap, action });
+    let acted = |action| {
+        Some(Acted {
+            cap,
+            action,
+            feature: false,
+        })
+    };
     match (cap, action) {
         (Cap::Soft, None) => proceed(None),
         (Cap::Hard, None) => proceed(acted(ActionTaken::Refused)),
@@ -237,6 +247,38 @@ pub fn verdict(
 
 fn proceed(acted: Option<Acted>) -> Verdict {
     Verdict::Proceed { acted, slot: None }
+}
+
+/// The verdict on a call judged against two caps: the port's under
+/// `port` and its feature's under `feature`. The feature's actions judge
+/// it when the feature's cap is the one crossed (the call stands further
+/// over it than over the port's: a feature above its soft cap in a port
+/// under its own, or a call past the feature's hard cap in a port only
+/// above its soft one); the port's otherwise, so a feature's actions never
+/// loosen what the port's cap asks. Answers whether the feature's actions
+/// judged, and the verdict (its `acted` marked as the feature's). `taken`
+/// is asked for the minute's count of the judging actions' throttle
+/// (`true`: the feature's own).
+pub fn verdict_of_caps(
+    port: (&CapActions, Standing),
+    feature: (&CapActions, Standing),
+    model: &str,
+    downgraded: bool,
+    now_ms: i64,
+    taken: impl FnOnce(bool, i64) -> u64,
+) -> (bool, Verdict) {
+    let by_feature = feature.1 > port.1;
+    let (actions, standing) = if by_feature { feature } else { port };
+    let mut v = verdict(actions, standing, model, downgraded, now_ms, |minute| {
+        taken(by_feature, minute)
+    });
+    if let Verdict::Proceed {
+        acted: Some(acted), ..
+    } = &mut v
+    {
+        acted.feature = by_feature;
+    }
+    (by_feature, v)
 }
 
 #[cfg(test)]
@@ -309,7 +351,8 @@ mod tests {
             verdict(&none, Standing::OverHard, "m", false, 0, |_| 0),
             proceed(Some(Acted {
                 cap: Cap::Hard,
-                action: ActionTaken::Refused
+                action: ActionTaken::Refused,
+                feature: false
             }))
         );
     }
@@ -358,14 +401,16 @@ mod tests {
             ),
             proceed(Some(Acted {
                 cap: Cap::Hard,
-                action: ActionTaken::Refused
+                action: ActionTaken::Refused,
+                feature: false
             }))
         );
         assert_eq!(
             verdict(&actions, Standing::OverSoft, "o3", false, 0, |_| 0),
             proceed(Some(Acted {
                 cap: Cap::Soft,
-                action: ActionTaken::Passed
+                action: ActionTaken::Passed,
+                feature: false
             }))
         );
     }
@@ -390,7 +435,8 @@ mod tests {
             Verdict::Proceed {
                 acted: Some(Acted {
                     cap: Cap::Soft,
-                    action: ActionTaken::Passed
+                    action: ActionTaken::Passed,
+                    feature: false
                 }),
                 slot: Some(2)
             }
@@ -410,6 +456,71 @@ mod tests {
         assert_eq!(
             verdict(&actions, Standing::OverSoft, "m", false, 0, |_| 0),
             Verdict::Refused { cap: Cap::Soft }
+        );
+    }
+
+    #[test]
+    fn the_features_actions_judge_only_when_its_cap_is_crossed_further_than_the_ports() {
+        let port = CapActions {
+            on_soft_cap: Some(CapAction::Refuse),
+            ..CapActions::default()
+        };
+        let feature = CapActions {
+            on_soft_cap: Some(CapAction::Throttle {
+                calls_per_minute: 1,
+            }),
+            on_hard_cap: Some(CapAction::Downgrade {
+                models: map(&[("m", "m-mini")]),
+            }),
+        };
+        let judge = |p, f| {
+            verdict_of_caps((&port, p), (&feature, f), "m", false, 0, |of_feature, _| {
+                assert!(of_feature, "only the feature's throttle is asked");
+                0
+            })
+        };
+        use Standing::*;
+        assert_eq!(
+            judge(Under, OverSoft),
+            (
+                true,
+                Verdict::Proceed {
+                    acted: Some(Acted {
+                        cap: Cap::Soft,
+                        action: ActionTaken::Passed,
+                        feature: true
+                    }),
+                    slot: Some(0)
+                }
+            )
+        );
+        assert_eq!(
+            judge(OverSoft, OverHard),
+            (
+                true,
+                Verdict::Downgrade {
+                    model: "m-mini".into(),
+                    cap: Cap::Hard
+                }
+            )
+        );
+        // As far over the port's cap as the feature's, or further: the
+        // port's actions.
+        assert_eq!(
+            judge(OverSoft, OverSoft),
+            (false, Verdict::Refused { cap: Cap::Soft })
+        );
+        assert_eq!(
+            judge(OverSoft, Under).1,
+            Verdict::Refused { cap: Cap::Soft }
+        );
+        assert_eq!(judge(Under, Under), (false, proceed(None)));
+        // A feature with no action at the cap crossed acts as without
+        // settings, not as the port's.
+        let quiet = CapActions::default();
+        assert_eq!(
+            verdict_of_caps((&port, Under), (&quiet, OverSoft), "m", false, 0, |_, _| 0),
+            (true, proceed(None))
         );
     }
 }

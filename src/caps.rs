@@ -282,6 +282,8 @@ fn merge_map(
         Value::Object(entries) => {
             for (id, v) in entries {
                 let at = format!("{field}.{id}");
+                // `text::valid_id`'s rule, written out: the npm package's
+                // wasm is smaller so.
                 if id.is_empty() || id.chars().count() > max || !shown_as_written(id) {
                     return Err(invalid(
                         ErrorCode::InvalidValue,

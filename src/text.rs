@@ -2,6 +2,12 @@
 //! models): what reads as it is written, header values read as UTF-8, and
 //! text written out as CSV fields.
 
+/// True when `s` may be an id a caller names (a feature, an end user): 1
+/// to `max` characters, [`shown_as_written`].
+pub fn valid_id(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.chars().count() <= max && shown_as_written(s)
+}
+
 /// True when `s` reads on a page or in a spreadsheet as it is written: no
 /// control characters, and none of the invisible formatting characters that
 /// make text lie about itself (bidirectional overrides, embeddings, isolates

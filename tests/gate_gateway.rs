@@ -2,7 +2,8 @@
 //! bound to the next hold (a hold prepared under older settings is sent
 //! back with the new ones), and the actions at the caps judged in the
 //! hold's own turn: a downgrade, a refusal at the soft cap, and a throttle
-//! that lets exactly n calls a minute through.
+//! that lets exactly n calls a minute through; a feature's own actions
+//! when its cap is the one crossed, its throttle counting its own minutes.
 // Native only: the storage is an in-process SQLite.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -24,6 +25,7 @@ fn gateway_hold(port: &Port, estimate: u64, actions: &CapActions, seen: i64) -> 
         seen: Some(seen),
         actions: actions.clone(),
         downgraded: false,
+        feature_actions: CapActions::default(),
     }
 }
 
@@ -121,7 +123,8 @@ fn above_the_soft_cap_a_downgrade_asks_for_the_cheaper_model_and_holds_nothing()
         reserve(&port, &req, now()),
         GatewayReserveOutcome::Downgrade {
             model: "gpt-4.1-mini".into(),
-            cap: Cap::Soft
+            cap: Cap::Soft,
+            feature: false
         }
     );
     assert_eq!(port.load(ai_budget::Period::Day, now()).held_tokens, 150);
@@ -142,7 +145,8 @@ fn above_the_soft_cap_a_downgrade_asks_for_the_cheaper_model_and_holds_nothing()
         acted,
         Some(Acted {
             cap: Cap::Soft,
-            action: ActionTaken::Passed
+            action: ActionTaken::Passed,
+            feature: false
         })
     );
 }
@@ -180,7 +184,8 @@ fn at_the_hard_cap_a_downgrade_that_still_does_not_fit_is_refused_naming_the_har
         acted,
         Some(Acted {
             cap: Cap::Hard,
-            action: ActionTaken::Refused
+            action: ActionTaken::Refused,
+            feature: false
         })
     );
 }
@@ -203,7 +208,10 @@ fn refuse_at_the_soft_cap_refuses_only_above_it() {
     };
     assert_eq!(
         reserve(&port, &gateway_hold(&port, 1, &actions, 0), now()),
-        GatewayReserveOutcome::Refused { cap: Cap::Soft }
+        GatewayReserveOutcome::Refused {
+            cap: Cap::Soft,
+            feature: false
+        }
     );
 }
 
@@ -236,9 +244,11 @@ fn a_throttle_lets_exactly_n_calls_a_minute_through_above_the_soft_cap() {
         })
         .count();
     assert_eq!(held, 7);
-    assert!(outcomes[7..]
-        .iter()
-        .all(|o| *o == GatewayReserveOutcome::Throttled { retry_after: 40 }));
+    assert!(outcomes[7..].iter().all(|o| *o
+        == GatewayReserveOutcome::Throttled {
+            retry_after: 40,
+            feature: false
+        }));
     // The next minute has its own slots.
     let next = minute_start + Duration::seconds(60);
     let again: Vec<_> = (0..10)
@@ -313,7 +323,247 @@ fn without_actions_the_soft_cap_passes_silently_and_the_hard_cap_refusal_names_i
         acted,
         Some(Acted {
             cap: Cap::Hard,
-            action: ActionTaken::Refused
+            action: ActionTaken::Refused,
+            feature: false
         })
     );
+}
+
+/// A gateway hold of `estimate` tokens for `feature`, under the port's
+/// `actions` and the feature's own.
+fn feature_hold(
+    port: &Port,
+    feature: &str,
+    estimate: u64,
+    actions: &CapActions,
+    feature_actions: &CapActions,
+) -> GatewayHold {
+    let mut req = gateway_hold(port, estimate, actions, 0);
+    req.hold.feature = feature.into();
+    req.feature_actions = feature_actions.clone();
+    req
+}
+
+fn held_acted(outcome: &GatewayReserveOutcome) -> Option<Option<Acted>> {
+    match outcome {
+        GatewayReserveOutcome::Reserve {
+            outcome: ReserveOutcome::Held { .. },
+            acted,
+            ..
+        } => Some(*acted),
+        _ => None,
+    }
+}
+
+fn throttle(n: u64) -> CapActions {
+    CapActions {
+        on_soft_cap: Some(CapAction::Throttle {
+            calls_per_minute: n,
+        }),
+        ..CapActions::default()
+    }
+}
+
+#[test]
+fn a_features_downgrade_judges_its_calls_above_its_cap_while_the_port_throttles_its_own() {
+    let port = port_with_a_feature_cap();
+    let port_actions = throttle(1);
+    let chat = CapActions {
+        on_soft_cap: Some(CapAction::Downgrade {
+            models: BTreeMap::from([("gpt-4.1".to_owned(), "gpt-4.1-mini".to_owned())]),
+        }),
+        ..CapActions::default()
+    };
+    // Under both caps: nothing acts.
+    let first = reserve(
+        &port,
+        &feature_hold(&port, "chat", 150, &port_actions, &chat),
+        now(),
+    );
+    assert_eq!(held_acted(&first), Some(None));
+    // `chat` is above its soft cap, the port under its own: chat's action.
+    let req = feature_hold(&port, "chat", 10, &port_actions, &chat);
+    assert_eq!(
+        reserve(&port, &req, now()),
+        GatewayReserveOutcome::Downgrade {
+            model: "gpt-4.1-mini".into(),
+            cap: Cap::Soft,
+            feature: true
+        }
+    );
+    let again = GatewayHold {
+        model: "gpt-4.1-mini".into(),
+        downgraded: true,
+        ..req
+    };
+    assert_eq!(
+        held_acted(&reserve(&port, &again, now())),
+        Some(Some(Acted {
+            cap: Cap::Soft,
+            action: ActionTaken::Passed,
+            feature: true
+        })),
+        "the cheaper call is held, the feature's cap named"
+    );
+    // Another feature of the port has no cap of its own: nothing acts.
+    let search = feature_hold(&port, "search", 10, &port_actions, &CapActions::default());
+    assert_eq!(held_acted(&reserve(&port, &search, now())), Some(None));
+    // The port above its soft cap too: the port's cap is crossed as far
+    // as chat's, and the port's throttle judges chat's calls.
+    assert!(held_acted(&reserve(
+        &port,
+        &feature_hold(&port, "search", 900, &port_actions, &CapActions::default()),
+        now()
+    ))
+    .is_some());
+    let passed = reserve(
+        &port,
+        &feature_hold(&port, "chat", 10, &port_actions, &chat),
+        now(),
+    );
+    assert_eq!(
+        held_acted(&passed),
+        Some(Some(Acted {
+            cap: Cap::Soft,
+            action: ActionTaken::Passed,
+            feature: false
+        }))
+    );
+    assert!(matches!(
+        reserve(
+            &port,
+            &feature_hold(&port, "chat", 10, &port_actions, &chat),
+            now()
+        ),
+        GatewayReserveOutcome::Throttled { feature: false, .. }
+    ));
+}
+
+#[test]
+fn a_features_throttle_counts_its_own_minutes_apart_from_the_ports() {
+    let port = port_with_a_feature_cap();
+    let port_actions = throttle(5);
+    let chat = throttle(2);
+    let minute_start = now() - Duration::milliseconds(now().timestamp_millis().rem_euclid(60_000));
+    let at = minute_start + Duration::seconds(45);
+    assert!(held_acted(&reserve(
+        &port,
+        &feature_hold(&port, "chat", 150, &port_actions, &chat),
+        at
+    ))
+    .is_some());
+    // Above chat's soft cap, under the port's: chat's 2 a minute.
+    let outcomes: Vec<_> = (0..6)
+        .map(|_| {
+            reserve(
+                &port,
+                &feature_hold(&port, "chat", 1, &port_actions, &chat),
+                at,
+            )
+        })
+        .collect();
+    let passed = outcomes.iter().filter(|o| held_acted(o).is_some()).count();
+    assert_eq!(passed, 2);
+    assert!(outcomes[2..].iter().all(|o| *o
+        == GatewayReserveOutcome::Throttled {
+            retry_after: 15,
+            feature: true
+        }));
+    // The port above its soft cap: its own throttle judges, its minute
+    // untouched by chat's 2 calls: 5 more pass.
+    assert!(held_acted(&reserve(
+        &port,
+        &feature_hold(
+            &port,
+            "search",
+            900,
+            &CapActions::default(),
+            &CapActions::default()
+        ),
+        at
+    ))
+    .is_some());
+    let passed = (0..8)
+        .filter(|_| {
+            held_acted(&reserve(
+                &port,
+                &feature_hold(&port, "chat", 1, &port_actions, &chat),
+                at,
+            ))
+            .is_some()
+        })
+        .count();
+    assert_eq!(passed, 5);
+    // The next minute, the port still above its soft cap: the port's 5.
+    let next = minute_start + Duration::seconds(61);
+    let passed = (0..8)
+        .filter(|_| {
+            held_acted(&reserve(
+                &port,
+                &feature_hold(&port, "chat", 1, &port_actions, &chat),
+                next,
+            ))
+            .is_some()
+        })
+        .count();
+    assert_eq!(passed, 5);
+}
+
+#[test]
+fn past_a_features_hard_cap_its_downgrade_then_its_refusal_name_the_features_cap() {
+    let port = port_with_a_feature_cap();
+    let chat = CapActions {
+        on_hard_cap: Some(CapAction::Downgrade {
+            models: BTreeMap::from([("gpt-*".to_owned(), "gpt-4.1-nano".to_owned())]),
+        }),
+        on_soft_cap: Some(CapAction::Refuse),
+    };
+    let none = CapActions::default();
+    port.held(950, now());
+    // 950 of chat's 1000 held: 80 more would not fit chat's hard cap (the
+    // port's 10000 are far).
+    let req = feature_hold(&port, "chat", 80, &none, &chat);
+    assert_eq!(
+        reserve(&port, &req, now()),
+        GatewayReserveOutcome::Downgrade {
+            model: "gpt-4.1-nano".into(),
+            cap: Cap::Hard,
+            feature: true
+        }
+    );
+    let again = GatewayHold {
+        model: "gpt-4.1-nano".into(),
+        downgraded: true,
+        ..req
+    };
+    let GatewayReserveOutcome::Reserve {
+        outcome: ReserveOutcome::Refused { refusal, .. },
+        acted,
+        ..
+    } = reserve(&port, &again, now())
+    else {
+        panic!("still refused by chat's cap")
+    };
+    assert_eq!(
+        (refusal.scope.as_str(), refusal.scope_id.as_deref()),
+        ("feature", Some("chat"))
+    );
+    assert_eq!(
+        acted,
+        Some(Acted {
+            cap: Cap::Hard,
+            action: ActionTaken::Refused,
+            feature: true
+        })
+    );
+    // A call that fits chat's hard cap but is above its soft one: chat's
+    // refusal at its soft cap, nothing held.
+    assert_eq!(
+        reserve(&port, &feature_hold(&port, "chat", 10, &none, &chat), now()),
+        GatewayReserveOutcome::Refused {
+            cap: Cap::Soft,
+            feature: true
+        }
+    );
+    assert_eq!(port.load(ai_budget::Period::Day, now()).held_tokens, 950);
 }

@@ -139,6 +139,7 @@ fn gateway_hold(port: &Port, id: &str, actions: &CapActions) -> GatewayHold {
         seen: Some(0),
         actions: actions.clone(),
         downgraded: false,
+        feature_actions: CapActions::default(),
     }
 }
 
@@ -154,7 +155,10 @@ fn the_actions_at_the_caps_count_their_refusals_and_throttles() {
     for _ in 0..2 {
         assert_eq!(
             port.run(|g| g.gateway_reserve(&gateway_hold(&port, "r1", &refuse), now())),
-            GatewayReserveOutcome::Refused { cap: Cap::Soft }
+            GatewayReserveOutcome::Refused {
+                cap: Cap::Soft,
+                feature: false
+            }
         );
     }
     let throttle = CapActions {
@@ -177,6 +181,31 @@ fn the_actions_at_the_caps_count_their_refusals_and_throttles() {
             row("budget-throttled", "port", 2),
             row("refused-at-soft-cap", "port", 1)
         ]
+    );
+}
+
+#[test]
+fn a_features_own_actions_count_their_refusals_under_the_feature() {
+    let port = port_with_a_feature_cap();
+    port.held(150, now());
+    let refuse = CapActions {
+        on_soft_cap: Some(CapAction::Refuse),
+        ..CapActions::default()
+    };
+    let hold = GatewayHold {
+        feature_actions: refuse,
+        ..gateway_hold(&port, "f1", &CapActions::default())
+    };
+    assert_eq!(
+        port.run(|g| g.gateway_reserve(&hold, now())),
+        GatewayReserveOutcome::Refused {
+            cap: Cap::Soft,
+            feature: true
+        }
+    );
+    assert_eq!(
+        counted(&port, now()),
+        vec![row("refused-at-soft-cap", "feature", 1)]
     );
 }
 

@@ -146,3 +146,69 @@ fn an_event_stays_in_the_outbox_until_the_queue_takes_it() {
     let state: GroupState = serde_json::from_str(&serde_json::to_string(&group).unwrap()).unwrap();
     assert_eq!(state.alerts, group.alerts, "kept across a restart");
 }
+
+#[test]
+fn a_groups_grants_name_it_while_over_its_soft_cap_and_pass_on_an_ancestors_flag() {
+    use ai_budget::allowance::{Borrower, Grant};
+    let mut group = org();
+    let sent = |group: &GroupState| group.stamped(Grant::default(), now()).over_soft;
+    assert_eq!(sent(&group), None, "under its soft cap");
+    consume(&mut group, 1, 850, now());
+    assert_eq!(sent(&group).as_deref(), Some("org"), "over it: named");
+    // The next day the group is under it again.
+    assert_eq!(
+        group
+            .stamped(Grant::default(), now() + Duration::days(1))
+            .over_soft,
+        None
+    );
+    // A group under its own soft cap passes on what its parent's last grant said.
+    let mut child = GroupState::default();
+    let budget = json!({ "enabled": true, "softCapTokens": 800, "hardCapTokens": 1000, "period": "day", "parent": "org" });
+    child.save("team", &budget, "admin", now()).unwrap();
+    let from_parent = Grant {
+        seq: 1,
+        over_soft: Some("org".into()),
+        ..Grant::default()
+    };
+    child.on_grant(&from_parent, now());
+    assert_eq!(sent(&child).as_deref(), Some("org"));
+    // A port (a borrower) keeps the newest grant's word, not an older one's.
+    let mut port = Borrower::default();
+    port.on_grant(&from_parent, 0, 0);
+    assert_eq!(port.over_soft.as_deref(), Some("org"));
+    let older = Grant {
+        seq: 1,
+        ..Grant::default()
+    };
+    port.on_grant(&older, 0, 0);
+    assert_eq!(
+        port.over_soft.as_deref(),
+        Some("org"),
+        "an older grant changes nothing"
+    );
+    let newer = Grant {
+        seq: 2,
+        ..Grant::default()
+    };
+    port.on_grant(&newer, 0, 0);
+    assert_eq!(port.over_soft, None);
+}
+
+#[test]
+fn a_groups_percents_are_watched_as_its_caps_are_once_per_period() {
+    let mut group = org();
+    group.alerts.percents = vec![50, 90];
+    consume(&mut group, 1, 400, now());
+    assert_eq!(group.observe(now()), 0, "under 50 % of 1000");
+    consume(&mut group, 2, 500, now());
+    assert_eq!(group.observe(now()), 1, "50 % reached");
+    consume(&mut group, 3, 950, now());
+    assert_eq!(group.observe(now()), 2, "the soft cap (800) and 90 %");
+    assert_eq!(group.observe(now()), 0, "once");
+    let thresholds: Vec<String> = bodies(&group)
+        .iter()
+        .map(|b| b["threshold"].to_string())
+        .collect();
+    assert_eq!(thresholds, ["50", "\"soft\"", "90"]);
+}

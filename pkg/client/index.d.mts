@@ -138,6 +138,8 @@ export type RaiseList = Wire.Raises;
 export type WebhookUrl = Wire.AlertSettings['webhookUrl'];
 export type AlertSettingsUpdate = Wire.AlertSettingsUpdate;
 export type AlertSettings = Wire.AlertSettings;
+export type GroupAlertSettingsUpdate = Wire.GroupAlertSettingsUpdate;
+export type GroupAlertSettings = Wire.GroupAlertSettings;
 export type DefaultAlerts = Wire.DefaultAlerts;
 /** The body a webhook receives. */
 export type AlertEvent = Wire.AlertEvent;
@@ -201,6 +203,10 @@ export interface BudgetClient {
   setGroupBudget(group: string, update: BudgetUpdate): Promise<GroupBudget>;
   /** Admin. Used, held, lent and unused, the cap's state and reset, and each child's allowance line. */
   groupStatus(group: string): Promise<GroupStatus>;
+  /** Admin. A group's alert percents and webhook endpoints, without secrets. */
+  groupAlerts(group: string): Promise<GroupAlertSettings>;
+  /** Admin. Set a group's percents and/or endpoints; a new endpoint's secret is shown once (not repeated after a lost answer). */
+  setGroupAlerts(group: string, update: GroupAlertSettingsUpdate): Promise<GroupAlertSettings>;
   /** The price table in force. */
   prices(): Promise<PriceList>;
   /** The price a call for `model` is charged; BudgetApiError `price-not-found` when none. */

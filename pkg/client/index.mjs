@@ -219,6 +219,8 @@ export function createClient(options) {
     groupBudget: (group) => call('GET', `/v1/groups/${encodeURIComponent(group)}/budget`),
     setGroupBudget: (group, update) => call('PUT', `/v1/groups/${encodeURIComponent(group)}/budget`, { body: update }),
     groupStatus: (group) => call('GET', `/v1/groups/${encodeURIComponent(group)}/status`),
+    groupAlerts: (group) => call('GET', `/v1/groups/${encodeURIComponent(group)}/alerts`),
+    setGroupAlerts: (group, update) => call('PUT', `/v1/groups/${encodeURIComponent(group)}/alerts`, { body: update, idempotent: false }),
     prices: () => call('GET', '/v1/prices'),
     price: (model) => call('GET', `/v1/prices/${encodeURIComponent(model)}`),
     setPrice: (model, price) => call('PUT', `/v1/prices/${encodeURIComponent(model)}`, { body: price }),

@@ -95,6 +95,13 @@ export type Budget = {
   } | null;
   /** The group above the port, when it has one. */
   parent?: string;
+  /** Present when more than 1: how many gate objects the port's reservations are spread over (a hot port's shards). */
+  shards?: number;
+  /** Present once the shard count changed (read-only): the changes still kept, newest first, each with when it took effect (epoch ms; 0 for the count before the first change). A count replaced more than a day ago is dropped, at most 8 are kept. */
+  shardCounts?: {
+    count: number;
+    since: number;
+  }[];
 };
 
 export type PortBudget = Budget & {
@@ -125,6 +132,8 @@ export type BudgetUpdate = {
   } | null;
   /** The group above this budget, whose hard cap binds its calls too (null removes it). Checked before anything is saved: it must exist (unknown-parent), count in the same unit (parent-unit), close no cycle (parent-cycle) and leave no port more than 4 groups deep (too-deep). */
   parent?: string | null;
+  /** How many gate objects the port's reservations are spread over, 1 (the default: the port's own object alone) to 32. A request id always reaches the same shard; changing it loses nothing (invalid-value, invalid-type with field shards). */
+  shards?: number;
 };
 
 export type Load = {
@@ -577,6 +586,13 @@ export type PriceRow = {
     priority?: ServiceTierPrice;
   };
   source: 'default' | 'custom';
+  /** In a PUT's answer: the instant the saved price takes effect */
+  effectiveFrom?: string;
+  /** In GET /v1/prices/{model}: the model's changes still to come, soonest first, each its price entry (or removed: true) with effectiveFrom */
+  scheduled?: {
+    effectiveFrom?: string;
+    removed?: boolean;
+  }[];
 };
 
 /** The price a call for a model is charged. */
@@ -969,6 +985,12 @@ export type CapAction = {
   action: 'refuse';
 };
 
+/** A feature's actions at its own cap: onSoftCap when the feature is above its soft cap, onHardCap (downgrade or refuse) when the call would not fit its hard cap */
+export type FeatureCapActions = {
+  onSoftCap?: CapAction;
+  onHardCap?: CapAction;
+};
+
 /** A port's gateway settings, saved whole: a setting left out is the deployment's (GATEWAY_PORT_SETTINGS, then the gateway's vars) */
 export type GatewaySettingsUpdate = {
   /** Strict mode (the upper-bound estimate) */
@@ -979,6 +1001,8 @@ export type GatewaySettingsUpdate = {
   models?: string[];
   onSoftCap?: CapAction;
   onHardCap?: CapAction;
+  /** The actions at a feature's own cap (featureCaps in the budget), by feature id (at most 200): they judge the feature's calls when its cap is crossed further than the port's */
+  features?: Record<string, FeatureCapActions>;
 };
 
 /** A port's gateway settings as saved, and the deployment's defaults for the port */
@@ -991,6 +1015,8 @@ export type GatewaySettings = {
   models?: string[];
   onSoftCap?: CapAction;
   onHardCap?: CapAction;
+  /** The actions at a feature's own cap (featureCaps in the budget), by feature id (at most 200): they judge the feature's calls when its cap is crossed further than the port's */
+  features?: Record<string, FeatureCapActions>;
   port: string;
   /** When they were saved (the ETag); null: never */
   updatedAt: string | null;
@@ -1005,6 +1031,8 @@ export type GatewaySettings = {
     models?: string[];
     onSoftCap?: CapAction;
     onHardCap?: CapAction;
+    /** The actions at a feature's own cap (featureCaps in the budget), by feature id (at most 200): they judge the feature's calls when its cap is crossed further than the port's */
+    features?: Record<string, FeatureCapActions>;
   };
 };
 
@@ -1040,8 +1068,10 @@ export type ServiceTierPrice = {
   tiers?: PriceTier[];
 };
 
-/** A price as providers bill it (the shipped table's entries have the same fields): dollars per million tokens of each kind, 1-hour cache writes, input-size tiers that re-price the whole request, and service tiers */
+/** A price as providers bill it (the shipped table's entries have the same fields): dollars per million tokens of each kind, 1-hour cache writes, input-size tiers that re-price the whole request, and service tiers; effectiveFrom schedules it for a later instant */
 export type PriceEntry = {
+  /** In force from this instant (now or later; before now is refused with effective-from-past): a new version from then, the price in force until then staying. Absent: from now */
+  effectiveFrom?: string;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
   inputPerMTok: number;
   /** US dollars, exact to the micro-dollar (at most 6 decimals) */
@@ -1060,4 +1090,23 @@ export type PriceEntry = {
     flex?: ServiceTierPrice;
     priority?: ServiceTierPrice;
   };
+};
+
+export type GroupAlertSettings = {
+  group: string;
+  /** Percents of the hard cap, ascending (the soft and hard caps are always watched). */
+  thresholds: number[];
+  webhookUrl: string | string[] | null;
+  /** The new endpoint's secret, shown once (one endpoint only; with several, each is in endpoints). */
+  secret?: string;
+  endpoints: AlertEndpoint[];
+  /** The group has no endpoint of its own and the default one applies. */
+  usesDefault: boolean;
+};
+
+export type GroupAlertSettingsUpdate = {
+  /** Percents of the group's hard cap (at most 10), each crossed once per period on what its children consumed. The soft and hard caps are always watched; "projected" is a port's threshold (400). */
+  thresholds?: number[];
+  /** One HTTPS URL, up to 5, or null (the default endpoint applies). */
+  webhookUrl?: string | string[] | null;
 };

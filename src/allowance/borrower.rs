@@ -35,6 +35,10 @@ pub struct Borrower {
     /// The largest reservation since the child last went idle: what its
     /// ask ahead is sized on.
     pub largest_recent: u64,
+    /// The budget above over its soft cap, as the newest grant said (its
+    /// id): the child's answers flag it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_soft: Option<String>,
 }
 
 /// A reservation that the allowance does not cover: what must be granted
@@ -150,6 +154,7 @@ impl Borrower {
             return 0;
         }
         self.grant_seq = grant.seq;
+        self.over_soft = grant.over_soft.clone();
         if self.resets_at.is_none_or(|at| at < grant.resets_at) {
             self.resets_at = Some(grant.resets_at);
         }

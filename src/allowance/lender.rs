@@ -228,6 +228,7 @@ impl Lender {
             granted: line.granted,
             recalls: line.recalls,
             resets_at,
+            over_soft: None,
         }
     }
 

@@ -127,6 +127,15 @@ pub const DEFAULT_SIZING: Sizing = Sizing {
     ahead_calls: 4,
 };
 
+/// How a hot port's shard sizes its asks: as [`DEFAULT_SIZING`], but
+/// ahead for 32 calls like its largest recent one. The port's own object
+/// answers every shard's asks, and each shard of a hot port takes many
+/// calls a second; the lender's slack bound holds whatever is asked.
+pub const SHARD_SIZING: Sizing = Sizing {
+    ahead_calls: 32,
+    ..DEFAULT_SIZING
+};
+
 impl Default for Sizing {
     fn default() -> Self {
         DEFAULT_SIZING
@@ -172,6 +181,10 @@ pub struct Grant {
     /// When the lender's period ends (epoch ms): the child gives back what
     /// it does not hold then.
     pub resets_at: i64,
+    /// The lender (or a budget above it) over its soft cap when it sent
+    /// this: its id, for the child's answers to flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_soft: Option<String>,
 }
 
 /// `a - b - c` on running totals, never below zero, computed without

@@ -203,6 +203,9 @@ pub struct Applied {
     /// Alert events the operation wrote to the outbox (crossings,
     /// resolutions): the object hands them to the queue.
     pub alerts: usize,
+    /// The group above the port over its soft cap, as its last grant said
+    /// (a port under a group only).
+    pub group_soft: Option<String>,
 }
 
 impl<S: Sql> Gate<'_, S> {
@@ -222,11 +225,17 @@ impl<S: Sql> Gate<'_, S> {
         };
         let budget = self.budget()?;
         let load = self.load(budget.budget.period, None, now)?;
+        let load = self.port_wide(&budget, load, now)?;
+        let group_soft = match budget.parent {
+            Some(_) => self.allowance()?.over_soft,
+            None => None,
+        };
         Ok(Applied {
             budget,
             load,
             result,
             alerts,
+            group_soft,
         })
     }
 
@@ -238,11 +247,14 @@ impl<S: Sql> Gate<'_, S> {
     /// # Errors
     /// The storage's.
     pub fn standing(&self, now: DateTime<Utc>) -> Result<Standing, GateError> {
-        let budget = self.budget()?.budget;
+        let stored = self.budget()?;
+        let budget = stored.budget;
         let load = self.load(budget.period, None, now)?;
+        // A port with shards: what they consumed counts as the port's.
+        let (shards_used, _) = self.shards_standing(&stored, now)?;
         Ok(Standing::of_budget(
             &budget,
-            load.used_amount(budget.unit),
+            load.used_amount(budget.unit).saturating_add(shards_used),
             now,
         ))
     }
@@ -253,6 +265,11 @@ impl<S: Sql> Gate<'_, S> {
     /// # Errors
     /// The storage's.
     pub fn observe_alerts(&self, now: DateTime<Utc>) -> Result<Vec<AlertEvent>, GateError> {
+        // A shard sees a part of its port: the port's own object watches
+        // the whole.
+        if self.shard()?.is_some() {
+            return Ok(Vec::new());
+        }
         let standing = self.standing(now)?;
         let port = self.port()?.unwrap_or_default();
         Ok(watch::observe_standing(

@@ -11,7 +11,7 @@ use super::*;
 use crate::actions::{self, Acted, ActionTaken, Cap, CapActions, Standing, Verdict};
 use crate::llm::port_settings::PortSettings;
 use crate::time::{instant, iso, ms};
-use crate::Decision;
+use crate::{Decision, DecisionCode};
 
 /// The port's gateway settings as saved.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +62,15 @@ pub struct GatewayHold {
     pub actions: CapActions,
     /// The call was downgraded already.
     pub downgraded: bool,
+    /// The actions at the call's feature's own cap (the port's settings'
+    /// `features` entry for it; none: the feature's cap acts as without
+    /// settings).
+    #[serde(default, skip_serializing_if = "is_none")]
+    pub feature_actions: CapActions,
+}
+
+fn is_none(actions: &CapActions) -> bool {
+    *actions == CapActions::default()
 }
 
 /// What a gateway call's hold came to.
@@ -82,16 +91,25 @@ pub enum GatewayReserveOutcome {
         model: String,
         /// The cap.
         cap: Cap,
+        /// The cap is the call's feature's.
+        #[serde(default)]
+        feature: bool,
     },
     /// A throttle's slots of this minute are taken; nothing was held.
     Throttled {
         /// Seconds to the next minute.
         retry_after: u64,
+        /// The throttle is at the call's feature's soft cap.
+        #[serde(default)]
+        feature: bool,
     },
     /// The action at the soft cap refuses; nothing was held.
     Refused {
         /// The cap.
         cap: Cap,
+        /// The cap is the call's feature's.
+        #[serde(default)]
+        feature: bool,
     },
     /// The hold's own outcome, and the action that let the call on.
     Reserve {
@@ -173,31 +191,52 @@ impl<S: Sql> Gate<'_, S> {
             return Ok(GatewayReserveOutcome::Settings { saved });
         }
         let now_ms = ms(now);
-        // Without actions nothing depends on the standing: not judged twice.
-        let standing = if req.actions == CapActions::default() {
-            Standing::Under
+        // Without actions nothing depends on the standings: not judged twice.
+        let (port, feature) = if is_none(&req.actions) && is_none(&req.feature_actions) {
+            (Standing::Under, Standing::Under)
         } else {
-            self.standing_of(&req.hold, now)?
+            let (stored, port) = self.standing_of(&req.hold, now)?;
+            let feature = if is_none(&req.feature_actions) {
+                Standing::Under
+            } else {
+                self.feature_standing(&stored, &req.hold, now)?
+            };
+            (port, feature)
         };
-        let verdict = actions::verdict(
-            &req.actions,
-            standing,
+        let (by_feature, verdict) = actions::verdict_of_caps(
+            (&req.actions, port),
+            (&req.feature_actions, feature),
             &req.model,
             req.downgraded,
             now_ms,
-            |minute| self.throttle_taken(minute).unwrap_or(u64::MAX),
+            |of_feature, minute| {
+                let scope = of_feature.then_some(req.hold.feature.as_str());
+                self.throttle_taken(scope, minute).unwrap_or(u64::MAX)
+            },
         );
+        let scope = if by_feature { "feature" } else { "port" };
         let (acted, slot) = match verdict {
             Verdict::Downgrade { model, cap } => {
-                return Ok(GatewayReserveOutcome::Downgrade { model, cap })
+                return Ok(GatewayReserveOutcome::Downgrade {
+                    model,
+                    cap,
+                    feature: by_feature,
+                })
             }
             Verdict::Throttled { retry_after } => {
-                self.count_action_refusal(&req.hold, refusals::THROTTLED, now)?;
-                return Ok(GatewayReserveOutcome::Throttled { retry_after });
+                self.count_refusal_now(&req.hold.request_id, refusals::THROTTLED, scope, now)?;
+                return Ok(GatewayReserveOutcome::Throttled {
+                    retry_after,
+                    feature: by_feature,
+                });
             }
             Verdict::Refused { cap } => {
-                self.count_action_refusal(&req.hold, &refusals::refused_at(cap.as_str()), now)?;
-                return Ok(GatewayReserveOutcome::Refused { cap });
+                let reason = refusals::refused_at(cap.as_str());
+                self.count_refusal_now(&req.hold.request_id, &reason, scope, now)?;
+                return Ok(GatewayReserveOutcome::Refused {
+                    cap,
+                    feature: by_feature,
+                });
             }
             Verdict::Proceed { acted, slot } => (acted, slot),
         };
@@ -210,14 +249,22 @@ impl<S: Sql> Gate<'_, S> {
             }
         );
         if let (Some(minute), true) = (slot, held) {
-            self.take_throttle_slot(minute)?;
+            let scope = by_feature.then_some(req.hold.feature.as_str());
+            self.take_throttle_slot(scope, minute)?;
         }
-        // A refusal is the hard cap's, whatever let the call on.
+        // A refusal is the hard cap's, whatever let the call on: the
+        // port's, or the feature's when the feature has actions of its own.
         let acted = match &outcome {
-            ReserveOutcome::Refused { refusal, .. } if refusal.scope == "port" => Some(Acted {
-                cap: Cap::Hard,
-                action: ActionTaken::Refused,
-            }),
+            ReserveOutcome::Refused { refusal, .. }
+                if refusal.scope == "port"
+                    || (refusal.scope == "feature" && !is_none(&req.feature_actions)) =>
+            {
+                Some(Acted {
+                    cap: Cap::Hard,
+                    action: ActionTaken::Refused,
+                    feature: refusal.scope == "feature",
+                })
+            }
             ReserveOutcome::Held { .. } => acted,
             _ => None,
         };
@@ -229,59 +276,107 @@ impl<S: Sql> Gate<'_, S> {
     }
 
     /// Where a hold stands against the port's caps, judged as the hold
-    /// itself is (its room: raises, rollover, credits).
-    fn standing_of(&self, hold: &HoldRequest, now: DateTime<Utc>) -> Result<Standing, GateError> {
+    /// itself is (its room: raises, rollover, credits); and the budget.
+    fn standing_of(
+        &self,
+        hold: &HoldRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(StoredBudget, Standing), GateError> {
         self.expire_due(now)?;
         let (stored, load) = self.budget_load(now)?;
         let room = self.room_view(&stored, &load, now)?;
+        let standing = match credits::judge_in(&stored.budget, &room, &hold.estimate(), now) {
+            Judged::Decided {
+                decision: Decision::Refused { .. },
+                ..
+            } => Standing::OverHard,
+            Judged::Decided {
+                decision: Decision::Allowed { soft_cap: true, .. },
+                ..
+            } => Standing::OverSoft,
+            _ => Standing::Under,
+        };
+        Ok((stored, standing))
+    }
+
+    /// Where a hold stands against its feature's own cap (none: under),
+    /// by the rule every cap is judged by ([`crate::decide`]) on the
+    /// feature's used and held tokens.
+    fn feature_standing(
+        &self,
+        stored: &StoredBudget,
+        hold: &HoldRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Standing, GateError> {
+        let Some(cap) = stored.caps.features.get(&hold.feature) else {
+            return Ok(Standing::Under);
+        };
+        let window = stored.budget.window(now);
+        let (used, _, _) = self.t.counter(
+            window.period,
+            ms(window.start),
+            &store::feature_scope(&hold.feature),
+        )?;
+        let counted = crate::amount::sum(used, self.t.held(Some(&hold.feature))?.0);
         Ok(
-            match credits::judge_in(&stored.budget, &room, &hold.estimate(), now) {
-                Judged::Decided {
-                    decision: Decision::Refused { .. },
-                    ..
-                } => Standing::OverHard,
-                Judged::Decided {
-                    decision: Decision::Allowed { soft_cap: true, .. },
-                    ..
-                } => Standing::OverSoft,
+            match crate::decide(
+                &cap.as_budget(&stored.budget),
+                counted,
+                hold.estimated_tokens,
+            ) {
+                DecisionCode::HardCapExceeded | DecisionCode::EstimatedExceedsCap => {
+                    Standing::OverHard
+                }
+                DecisionCode::AllowedOverSoftCap => Standing::OverSoft,
                 _ => Standing::Under,
             },
         )
     }
 
-    /// Counts the refusal of `hold` by an action at the port's caps for
-    /// `reason`, in the budget's current period.
-    fn count_action_refusal(
-        &self,
-        hold: &HoldRequest,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), GateError> {
-        self.count_refusal_now(&hold.request_id, reason, "port", now)
-    }
-
-    /// Calls a throttle let through in `minute`.
-    fn throttle_taken(&self, minute: i64) -> Result<u64, GateError> {
-        Ok(self
-            .t
-            .one(
+    /// Calls a throttle let through in `minute`: the port's (`feature`
+    /// none), or a feature's own.
+    fn throttle_taken(&self, feature: Option<&str>, minute: i64) -> Result<u64, GateError> {
+        let row = match feature {
+            None => self.t.one(
                 "SELECT calls FROM throttle_minutes WHERE minute = ?1",
                 &[minute.into()],
-            )?
-            .map_or(0, |row| row.count("calls")))
+            )?,
+            Some(feature) => self.t.one(
+                "SELECT calls FROM feature_throttle_minutes WHERE feature = ?1 AND minute = ?2",
+                &[feature.into(), minute.into()],
+            )?,
+        };
+        Ok(row.map_or(0, |row| row.count("calls")))
     }
 
-    /// Counts one call through in `minute`; earlier minutes are forgotten.
-    fn take_throttle_slot(&self, minute: i64) -> Result<(), GateError> {
-        self.t.exec(
-            "DELETE FROM throttle_minutes WHERE minute < ?1",
-            &[minute.into()],
-        )?;
-        self.t.exec(
-            "INSERT INTO throttle_minutes (minute, calls) VALUES (?1, 1) \
-             ON CONFLICT (minute) DO UPDATE SET calls = calls + 1",
-            &[minute.into()],
-        )?;
+    /// Counts one call through in `minute` (the port's throttle, or
+    /// `feature`'s); earlier minutes are forgotten.
+    fn take_throttle_slot(&self, feature: Option<&str>, minute: i64) -> Result<(), GateError> {
+        match feature {
+            None => {
+                self.t.exec(
+                    "DELETE FROM throttle_minutes WHERE minute < ?1",
+                    &[minute.into()],
+                )?;
+                self.t.exec(
+                    "INSERT INTO throttle_minutes (minute, calls) VALUES (?1, 1) \
+                     ON CONFLICT (minute) DO UPDATE SET calls = calls + 1",
+                    &[minute.into()],
+                )?;
+            }
+            Some(feature) => {
+                self.t.exec(
+                    "DELETE FROM feature_throttle_minutes WHERE minute < ?1",
+                    &[minute.into()],
+                )?;
+                self.t.exec(
+                    "INSERT INTO feature_throttle_minutes (feature, minute, calls) \
+                     VALUES (?1, ?2, 1) ON CONFLICT (feature, minute) \
+                     DO UPDATE SET calls = calls + 1",
+                    &[feature.into(), minute.into()],
+                )?;
+            }
+        }
         Ok(())
     }
 }

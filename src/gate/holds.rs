@@ -102,7 +102,11 @@ impl<S: Sql> Gate<'_, S> {
         }
         let unit = stored.budget.unit;
         // Judged in the port's room: its cap, raises, rollover and credits.
-        let room = self.room_view(&stored, &load, now)?;
+        let mut room = self.room_view(&stored, &load, now)?;
+        // A port with shards: what they consumed and were lent weighs too.
+        room.cap_used = room
+            .cap_used
+            .saturating_add(self.shards_load(&stored, now)?);
         // A model the table does not price takes the port's fallback price.
         let judged = credits::judge_in(&stored.budget, &room, &req.estimate(), now);
         let Judged::Decided {

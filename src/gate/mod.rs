@@ -44,6 +44,8 @@ pub mod refusals;
 pub mod save;
 pub mod schema;
 mod settle;
+pub mod shard_lender;
+mod shards;
 pub mod store;
 pub mod sub_caps;
 pub mod wake;
@@ -58,6 +60,7 @@ pub use model::*;
 pub use outcome::*;
 pub use reads::PortView;
 pub use refusals::RefusalCount;
+pub use shards::PortStanding;
 use store::{scopes, Tables};
 pub use sub_caps::{CapsReport, PortCheck, ScopeLoad};
 

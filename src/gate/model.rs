@@ -308,6 +308,23 @@ impl PortLoad {
     pub fn used_amount(&self, unit: Unit) -> u64 {
         unit.pick(self.used_tokens, self.used_usd)
     }
+
+    /// This load with `used` and `held` more in `unit` (what a port's
+    /// other objects counted: its shards', or for a shard the rest of its
+    /// port's).
+    pub fn with_more(mut self, unit: Unit, used: u64, held: u64) -> PortLoad {
+        match unit {
+            Unit::Tokens => {
+                self.used_tokens = self.used_tokens.saturating_add(used);
+                self.held_tokens = self.held_tokens.saturating_add(held);
+            }
+            Unit::Usd => {
+                self.used_usd = self.used_usd.saturating_add(used);
+                self.held_usd = self.held_usd.saturating_add(held);
+            }
+        }
+        self
+    }
 }
 
 /// A port's budget as the gate enforces it, with who saved it and when.
@@ -329,6 +346,13 @@ pub struct StoredBudget {
     /// (through an allowance: [`crate::allowance`]); `None` for a port on
     /// its own.
     pub parent: Option<String>,
+    /// How many gate objects the port's reservations are spread over
+    /// (1 to [`MAX_SHARDS`](crate::allowance::shards::MAX_SHARDS); 1: the
+    /// port's own object alone, as for every port before shards).
+    pub shards: u32,
+    /// The shard counts the port had, newest first (empty while the count
+    /// never changed): where an earlier count's reservations are settled.
+    pub shard_history: crate::allowance::shards::CountHistory,
 }
 
 impl StoredBudget {
@@ -341,12 +365,15 @@ impl StoredBudget {
             updated_by: None,
             updated_at: None,
             parent: None,
+            shards: 1,
+            shard_history: Default::default(),
         }
     }
 
     /// The API's JSON: the budget's fields, its caps inside the port
     /// (`featureCaps`, `userCap`, `userCaps`, when set), `parent` (when
-    /// set), `updatedBy`, `updatedAt`.
+    /// set), `shards` (when more than 1), `shardCounts` (once the count
+    /// changed), `updatedBy`, `updatedAt`.
     pub fn json(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self.budget).unwrap_or_default();
         // The API always shows the money settings, a token budget's too.
@@ -364,6 +391,12 @@ impl StoredBudget {
         }
         if let Some(parent) = &self.parent {
             value["parent"] = parent.clone().into();
+        }
+        if self.shards > 1 {
+            value["shards"] = self.shards.into();
+        }
+        if !self.shard_history.changes.is_empty() {
+            value["shardCounts"] = serde_json::to_value(&self.shard_history).unwrap_or_default();
         }
         value["updatedBy"] = self.updated_by.clone().into();
         value["updatedAt"] = self.updated_at.clone().into();
@@ -385,6 +418,14 @@ impl StoredBudget {
             updated_by: text("updatedBy"),
             updated_at: text("updatedAt"),
             parent: text("parent").filter(|p| crate::allowance::valid_id(p)),
+            shards: crate::allowance::shards::shards_update(value)
+                .ok()
+                .flatten()
+                .unwrap_or(1),
+            shard_history: value
+                .get("shardCounts")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
         }
     }
 }

@@ -73,13 +73,28 @@ impl<S: Sql> Gate<'_, S> {
         let by_period = crate::Period::ALL.map(|p| self.load(p, None, now));
         let [day, week, month] = by_period;
         let port_load = self.load(budget.budget.period, None, now)?;
-        let room = self.room_view(&budget, &port_load, now)?;
+        let mut room = self.room_view(&budget, &port_load, now)?;
+        // A check judges as a reservation does: a port's shards weigh too.
+        room.cap_used = room
+            .cap_used
+            .saturating_add(self.shards_load(&budget, now)?);
         let refusals = self.refusal_counts(ms(budget.budget.window(now).start))?;
+        // A port with shards: what they consumed and hold is the port's.
+        let (shards_used, shards_held) = self.shards_standing(&budget, now)?;
+        let unit = budget.budget.unit;
+        let whole = |load: PortLoad| load.with_more(unit, shards_used, shards_held);
+        let mut by_period = [day?, week?, month?];
+        let index = crate::Period::ALL
+            .iter()
+            .position(|p| *p == budget.budget.period)
+            .unwrap_or(0);
+        by_period[index] = whole(by_period[index]);
+        let load = self.load(budget.budget.period, feature, now)?;
         Ok(PortView {
             room,
-            load: self.load(budget.budget.period, feature, now)?,
+            load: if feature.is_none() { whole(load) } else { load },
             budget,
-            by_period: [day?, week?, month?],
+            by_period,
             holds: self.t.unsettled_holds(LISTED_HOLDS)?,
             pending_entries: self.t.pending_count()?,
             set_aside: self.t.set_aside_entries(LISTED_SET_ASIDE)?,

@@ -54,11 +54,16 @@ impl<S: Sql> Gate<'_, S> {
             Ok(None) => current.parent.clone(),
             Err(e) => return Ok(invalid(e)),
         };
+        let shards = match crate::allowance::shards::shards_update(update) {
+            Ok(shards) => shards.unwrap_or(current.shards),
+            Err(e) => return Ok(invalid(e)),
+        };
         // The caps inside the port are merged on their own; the rest is the
         // budget's, merged by the core as it always was.
         let mut rest = update.clone();
         if let Some(fields) = rest.as_object_mut() {
             fields.remove("parent");
+            fields.remove("shards");
         }
         let caps = match rest.as_object_mut() {
             Some(fields) => {
@@ -73,6 +78,22 @@ impl<S: Sql> Gate<'_, S> {
             }
             None => current.caps.clone(),
         };
+        // A shard decides on its own part of the port: the port's cap binds
+        // it through its allowance, but a group above the port and the caps
+        // inside it are judged on one object's counts, so they do not go
+        // with shards (yet).
+        if shards > 1 && (parent.is_some() || !caps.is_empty()) {
+            let with = if parent.is_some() {
+                "a parent group"
+            } else {
+                "feature or user caps"
+            };
+            return Ok(invalid(crate::Error::new(
+                crate::ErrorCode::InvalidValue,
+                Some("shards"),
+                format!("a port with {with} has one shard: remove them first, or set shards to 1"),
+            )));
+        }
         let rollover_update = rest.as_object_mut().and_then(|m| m.remove("rollover"));
         let raw: RawBudget = serde_json::from_value(rest).unwrap_or(RawBudget {
             not_an_object: true,
@@ -116,6 +137,8 @@ impl<S: Sql> Gate<'_, S> {
             updated_by: Some(actor.to_owned()),
             updated_at: Some(iso(at)),
             parent,
+            shards,
+            shard_history: self.shards_changed(&current, shards, now),
         };
         self.t.set_meta("budget", &saved.json().to_string())?;
         if current.rollover.is_none() && saved.rollover.is_some() {

@@ -76,7 +76,7 @@ const VERSIONS: &[&[&str]] = &[&[
     "ALTER TABLE entries ADD COLUMN set_aside_version INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE entries ADD COLUMN set_aside_reason TEXT",
     "ALTER TABLE entries ADD COLUMN set_aside_at INTEGER",
-], CREDITS, PRICE_VERSIONS, GATEWAY_SETTINGS, REFUSALS];
+], CREDITS, PRICE_VERSIONS, GATEWAY_SETTINGS, REFUSALS, FEATURE_THROTTLES];
 
 /// Credits, temporary raises and rollover: the grants and what each
 /// request drew from them (by the hold's or the call's request id; open
@@ -164,6 +164,15 @@ const REFUSALS: &[&str] = &[
     ) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS refusals_period ON refusals (period_start, reason, scope)",
 ];
+
+/// The calls a feature's own throttle (its gateway actions) let through,
+/// by feature and minute of the epoch.
+const FEATURE_THROTTLES: &[&str] = &["CREATE TABLE IF NOT EXISTS feature_throttle_minutes (
+        feature TEXT NOT NULL,
+        minute INTEGER NOT NULL,
+        calls INTEGER NOT NULL,
+        PRIMARY KEY (feature, minute)
+    ) WITHOUT ROWID"];
 
 /// The newest schema version.
 pub const VERSION: usize = VERSIONS.len();

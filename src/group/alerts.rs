@@ -4,9 +4,11 @@
 //! ([`crate::alerts::transitions`]), and kept in the group's state until
 //! the alert queue takes them.
 //!
-//! An event's body is a port's ([`AlertEvent::body`]) with `group` in
-//! place of `port`; it goes to the queue under the group's child key
-//! (`group:NAME`), so the receivers are the default endpoints.
+//! A group watches its soft and hard caps always, and the percents of its
+//! hard cap set for it (`PUT /v1/groups/{group}/alerts`). An event's body
+//! is a port's ([`AlertEvent::body`]) with `group` in place of `port`; it
+//! goes to the queue under the group's child key (`group:NAME`), so the
+//! receivers are the group's own endpoints, else the default ones.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,7 +18,7 @@ use crate::alerts::event::event_id;
 use crate::alerts::threshold::Raised;
 use crate::alerts::{transitions, AlertEvent, EventType, Standing, Threshold, Transition};
 
-/// The thresholds a group's alerts watch.
+/// The thresholds a group's alerts always watch (and its percents).
 const THRESHOLDS: [Threshold; 2] = [Threshold::Soft, Threshold::Hard];
 
 /// One event not yet taken by the queue.
@@ -38,6 +40,10 @@ pub struct GroupAlerts {
     pub raised: Vec<(String, i64)>,
     /// Events raised so far (a running count: the last event's number).
     pub events: u64,
+    /// Percents of the hard cap watched besides the soft and hard caps
+    /// (ascending, without repeats; none by default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub percents: Vec<u8>,
     /// Events the queue has not taken yet, oldest first.
     pub outbox: Vec<GroupEvent>,
 }
@@ -70,7 +76,9 @@ impl GroupState {
             .collect();
         let start = standing.window.start.timestamp_millis();
         let mut count = 0;
-        for transition in transitions(&THRESHOLDS, &raised, &standing) {
+        let mut watched = THRESHOLDS.to_vec();
+        watched.extend(self.alerts.percents.iter().map(|p| Threshold::Percent(*p)));
+        for transition in transitions(&watched, &raised, &standing) {
             let (threshold, kind) = match transition {
                 Transition::Crossed(t) => {
                     self.alerts.raised.push((t.to_string(), start));

@@ -218,6 +218,18 @@ impl GroupState {
         sends
     }
 
+    /// `grant` as the group sends it at `now`: naming the group when it is
+    /// over its soft cap, else the budget above it that its own parent
+    /// named, if any (the ports below flag it in their answers).
+    pub fn stamped(&self, mut grant: Grant, now: DateTime<Utc>) -> Grant {
+        grant.over_soft = if self.exists() && self.standing(now).over_soft {
+            Some(self.id.clone())
+        } else {
+            self.borrower.over_soft.clone()
+        };
+        grant
+    }
+
     /// Drops every waiting need: the group's parent refused them.
     pub fn refuse_waiting(&mut self) {
         for line in self.lender.children.values_mut() {

@@ -145,6 +145,10 @@ pub struct Snapshot {
     pub refusals_start: i64,
     /// The requests refused in that period, by reason and scope.
     pub refusals: Vec<crate::gate::RefusalCount>,
+    /// The batch is a shard's: the port list shows the port's own object's
+    /// snapshot (which counts what its shards hold), so a shard's batch
+    /// carries none.
+    pub of_shard: bool,
 }
 
 fn starts(budget: &Budget, at: i64) -> [Value; 3] {
@@ -196,21 +200,23 @@ pub fn batch(
         ));
     }
     out.push(Statement::new(DROP_EMPTY_SQL, vec![port.into()]));
-    out.push(Statement::new(
-        SNAPSHOT_SQL,
-        vec![
-            port.into(),
-            snapshot.held_tokens.into(),
-            snapshot.open_holds.into(),
-            snapshot.pending_entries.into(),
-            snapshot.at.into(),
-            snapshot.held_usd.into(),
-            snapshot.refusals_start.into(),
-            serde_json::to_string(&snapshot.refusals)
-                .unwrap_or_else(|_| "[]".into())
-                .into(),
-        ],
-    ));
+    out.extend((!snapshot.of_shard).then(|| {
+        Statement::new(
+            SNAPSHOT_SQL,
+            vec![
+                port.into(),
+                snapshot.held_tokens.into(),
+                snapshot.open_holds.into(),
+                snapshot.pending_entries.into(),
+                snapshot.at.into(),
+                snapshot.held_usd.into(),
+                snapshot.refusals_start.into(),
+                serde_json::to_string(&snapshot.refusals)
+                    .unwrap_or_else(|_| "[]".into())
+                    .into(),
+            ],
+        )
+    }));
     if entries.is_empty() {
         // Only the snapshot: nothing to read back (and no parameter left
         // unbound, which D1 refuses).
@@ -264,13 +270,21 @@ pub fn next_batch<S: crate::sql::Sql>(
     let pending = gate.pending(limit)?;
     let (open_holds, held_tokens, held_usd) = gate.open_holds()?;
     let total = gate.pending_count()?;
-    let refusals_start = ms(gate.budget()?.budget.window(instant(at)).start);
+    let stored = gate.budget()?;
+    let refusals_start = ms(stored.budget.window(instant(at)).start);
+    // What the port's shards hold is the port's too.
+    let (_, shards_held) = gate.shards_standing(&stored, instant(at))?;
+    let (held_tokens, held_usd) = match stored.budget.unit {
+        crate::Unit::Tokens => (held_tokens.saturating_add(shards_held), held_usd),
+        crate::Unit::Usd => (held_tokens, held_usd.saturating_add(shards_held)),
+    };
     let snapshot = Snapshot {
         refusals_start,
         refusals: gate.refusal_counts(refusals_start)?,
         held_tokens,
         held_usd,
         open_holds,
+        of_shard: gate.shard()?.is_some(),
         pending_entries: total.saturating_sub(pending.len() as u64),
         at,
     };

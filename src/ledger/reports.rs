@@ -309,8 +309,12 @@ pub fn import(port: &str, since: i64) -> [Statement; 4] {
             vec![port.into()],
         ),
         Statement::new(
-            "SELECT COALESCE(MAX(seq), 0) AS last FROM usage_ledger WHERE port_id = ?1",
-            vec![port.into()],
+            // The port's own numbers only: its shards number theirs apart.
+            "SELECT COALESCE(MAX(seq), 0) AS last FROM usage_ledger WHERE port_id = ?1 AND seq < ?2",
+            vec![
+                port.into(),
+                (crate::allowance::shards::OWN_SEQ_END as i64).into(),
+            ],
         ),
     ]
 }

@@ -4,12 +4,14 @@
 //! the deployment's defaults (`GATEWAY_PORT_SETTINGS`, a JSON object by
 //! port name). Pure: the Worker reads the variable and the API's bodies.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::actions::{CapAction, CapActions};
+use crate::caps::MAX_FEATURE_CAPS;
+use crate::text::valid_id;
 use crate::MAX_TOKENS;
 
 /// One port's settings; a setting left out is the gateway's own.
@@ -32,7 +34,23 @@ pub struct PortSettings {
     /// What to do at the hard cap (absent: refuse).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_hard_cap: Option<CapAction>,
+    /// The actions at a feature's own cap (`featureCaps` in the budget),
+    /// by feature: they judge a call of that feature when the feature's
+    /// cap is the one crossed ([`crate::actions::verdict_of_caps`]); a
+    /// feature without a cap is never judged by them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<BTreeMap<String, CapActions>>,
 }
+
+/// The fields of a port's gateway settings.
+const FIELDS: [&str; 6] = [
+    "strict",
+    "defaultMaxTokens",
+    "models",
+    "onSoftCap",
+    "onHardCap",
+    "features",
+];
 
 /// Why settings were refused: an error code, the field (dotted path), and
 /// a message.
@@ -89,10 +107,11 @@ impl PortSettings {
                 .on_hard_cap
                 .clone()
                 .or_else(|| defaults.on_hard_cap.clone()),
+            features: self.features.clone().or_else(|| defaults.features.clone()),
         }
     }
 
-    /// The actions at the caps.
+    /// The actions at the port's caps.
     pub fn actions(&self) -> CapActions {
         CapActions {
             on_soft_cap: self.on_soft_cap.clone(),
@@ -100,13 +119,24 @@ impl PortSettings {
         }
     }
 
+    /// The actions at `feature`'s own cap (none set: none).
+    pub fn feature_actions(&self, feature: &str) -> CapActions {
+        self.features
+            .as_ref()
+            .and_then(|features| features.get(feature))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Reads one port's settings from JSON (`{strict, defaultMaxTokens,
-    /// models, onSoftCap, onHardCap}`, each optional), checked whole:
-    /// a default bound of 1 to 2^53 - 1, model names or prefixes, actions
-    /// `pass`, `downgrade` (to models the list allows), `throttle` (a whole
-    /// number of calls a minute, 0 or more) and `refuse`; at the hard cap
-    /// only `downgrade` and `refuse` (a call that does not fit is never
-    /// let through).
+    /// models, onSoftCap, onHardCap, features}`, each optional), checked
+    /// whole: a default bound of 1 to 2^53 - 1, model names or prefixes,
+    /// actions `pass`, `downgrade` (to models the list allows), `throttle`
+    /// (a whole number of calls a minute, 0 or more) and `refuse`; at the
+    /// hard cap only `downgrade` and `refuse` (a call that does not fit is
+    /// never let through); `features` maps feature ids (as `featureCaps`
+    /// names them, at most [`crate::caps::MAX_FEATURE_CAPS`]) to their own
+    /// `{onSoftCap, onHardCap}` by the same rules.
     ///
     /// # Errors
     /// The first thing wrong, with its field.
@@ -118,20 +148,11 @@ impl PortSettings {
                 "gateway settings are a JSON object of strict, defaultMaxTokens, models, onSoftCap and onHardCap",
             ));
         };
-        if let Some(unknown) = fields.keys().find(|k| {
-            ![
-                "strict",
-                "defaultMaxTokens",
-                "models",
-                "onSoftCap",
-                "onHardCap",
-            ]
-            .contains(&k.as_str())
-        }) {
+        if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(error(
                 "unknown-field",
                 unknown,
-                format!("unknown field {unknown:?} (strict, defaultMaxTokens, models, onSoftCap, onHardCap)"),
+                format!("unknown field {unknown:?} ({})", FIELDS.join(", ")),
             ));
         }
         let present = |name: &str| fields.get(name).filter(|v| !v.is_null());
@@ -162,31 +183,110 @@ impl PortSettings {
             None => None,
             Some(v) => Some(model_list(v)?),
         };
-        let settings = PortSettings {
+        let port = cap_actions(fields, "", models.as_deref())?;
+        let features = match present("features") {
+            None => None,
+            Some(v) => Some(feature_actions(v, models.as_deref())?),
+        };
+        Ok(PortSettings {
             strict,
             default_max_tokens,
-            on_soft_cap: present("onSoftCap")
-                .map(|v| action(v, "onSoftCap", models.as_deref()))
-                .transpose()?,
-            on_hard_cap: present("onHardCap")
-                .map(|v| action(v, "onHardCap", models.as_deref()))
-                .transpose()?,
+            on_soft_cap: port.on_soft_cap,
+            on_hard_cap: port.on_hard_cap,
             models,
+            features,
+        })
+    }
+}
+
+/// The `onSoftCap` and `onHardCap` of `fields` (the port's, or a feature's
+/// under `at`, as `features.chat.`), their downgrades checked against
+/// `models`; at the hard cap only `downgrade` and `refuse`.
+fn cap_actions(
+    fields: &Map<String, Value>,
+    at: &str,
+    models: Option<&[String]>,
+) -> Result<CapActions, SettingsError> {
+    let read = |name: &str| {
+        fields
+            .get(name)
+            .filter(|v| !v.is_null())
+            .map(|v| action(v, &format!("{at}{name}"), models))
+            .transpose()
+    };
+    let actions = CapActions {
+        on_soft_cap: read("onSoftCap")?,
+        on_hard_cap: read("onHardCap")?,
+    };
+    if let Some(a @ (CapAction::Pass | CapAction::Throttle { .. })) = &actions.on_hard_cap {
+        let name = if matches!(a, CapAction::Pass) {
+            "pass"
+        } else {
+            "throttle"
         };
-        if let Some(a @ (CapAction::Pass | CapAction::Throttle { .. })) = &settings.on_hard_cap {
-            let name = if matches!(a, CapAction::Pass) {
-                "pass"
-            } else {
-                "throttle"
-            };
+        return Err(error(
+            "invalid-value",
+            &format!("{at}onHardCap.action"),
+            format!("onHardCap may be downgrade or refuse, not {name}: a call that does not fit the hard cap is never let through"),
+        ));
+    }
+    Ok(actions)
+}
+
+/// `features`: `{"<feature>": {onSoftCap, onHardCap}}`.
+fn feature_actions(
+    value: &Value,
+    models: Option<&[String]>,
+) -> Result<BTreeMap<String, CapActions>, SettingsError> {
+    let entries = value.as_object().ok_or_else(|| {
+        error(
+            "invalid-type",
+            "features",
+            "features is an object of feature -> {\"onSoftCap\", \"onHardCap\"}",
+        )
+    })?;
+    if entries.len() > MAX_FEATURE_CAPS {
+        return Err(error(
+            "invalid-value",
+            "features",
+            format!(
+                "features may name at most {MAX_FEATURE_CAPS} features (as many as featureCaps)"
+            ),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (feature, v) in entries {
+        let at = format!("features.{feature}");
+        if !valid_id(feature, 64) {
             return Err(error(
                 "invalid-value",
-                "onHardCap.action",
-                format!("onHardCap may be downgrade or refuse, not {name}: a call that does not fit the hard cap is never let through"),
+                &at,
+                "a feature is 1 to 64 characters without control, bidirectional or zero-width characters",
             ));
         }
-        Ok(settings)
+        let fields = v.as_object().ok_or_else(|| {
+            error(
+                "invalid-type",
+                &at,
+                format!("{at} is an object of onSoftCap and onHardCap"),
+            )
+        })?;
+        if let Some(unknown) = fields
+            .keys()
+            .find(|k| !matches!(k.as_str(), "onSoftCap" | "onHardCap"))
+        {
+            return Err(error(
+                "unknown-field",
+                &format!("{at}.{unknown}"),
+                format!("a feature's actions are onSoftCap and onHardCap, not {unknown:?}"),
+            ));
+        }
+        out.insert(
+            feature.clone(),
+            cap_actions(fields, &format!("{at}."), models)?,
+        );
     }
+    Ok(out)
 }
 
 /// A model list: names or prefixes ending in `*`, never empty or `*` alone.
@@ -463,5 +563,88 @@ mod tests {
         let e = refused(r#"{"strict": 1}"#);
         assert_eq!(e.field, "strict");
         assert_eq!(refused("[]").code, "invalid-type");
+    }
+
+    #[test]
+    fn a_features_actions_are_read_by_the_ports_rules_and_refused_naming_the_field() {
+        let saved = PortSettings::from_json(&serde_json::json!({
+            "models": ["gpt-4.1*"],
+            "onSoftCap": {"action": "throttle", "callsPerMinute": 10},
+            "features": {
+                "chat": {"onSoftCap": {"action": "downgrade", "models": {"gpt-4.1": "gpt-4.1-mini"}}},
+                "search": {"onSoftCap": {"action": "throttle", "callsPerMinute": 3}, "onHardCap": {"action": "refuse"}},
+            },
+        }))
+        .unwrap();
+        assert_eq!(
+            saved.feature_actions("search").on_soft_cap,
+            Some(CapAction::Throttle {
+                calls_per_minute: 3
+            })
+        );
+        assert!(matches!(
+            saved.feature_actions("chat").on_soft_cap,
+            Some(CapAction::Downgrade { .. })
+        ));
+        assert_eq!(saved.feature_actions("other"), CapActions::default());
+        let stored = serde_json::to_value(&saved).unwrap();
+        assert_eq!(PortSettings::from_json(&stored).unwrap(), saved);
+        assert_eq!(
+            serde_json::from_value::<PortSettings>(stored).unwrap(),
+            saved
+        );
+        // Saved features replace the defaults' whole.
+        let defaults = PortSettings::from_json(
+            &serde_json::json!({"features": {"x": {"onSoftCap": {"action": "pass"}}}}),
+        )
+        .unwrap();
+        assert_eq!(saved.over(&defaults).features, saved.features);
+        assert_eq!(
+            PortSettings::default().over(&defaults).features,
+            defaults.features
+        );
+
+        for (json, code, field) in [
+            (
+                r#"{"features": {"chat": {"onSoftCap": {"action": "slow-down"}}}}"#,
+                "unknown-action",
+                "features.chat.onSoftCap.action",
+            ),
+            (
+                r#"{"features": {"chat": {"onSoftCap": {"action": "throttle", "callsPerMinute": -2}}}}"#,
+                "invalid-value",
+                "features.chat.onSoftCap.callsPerMinute",
+            ),
+            (
+                r#"{"features": {"chat": {"onSoftCap": {"action": "throttle", "callsPerMinute": 1.5}}}}"#,
+                "invalid-value",
+                "features.chat.onSoftCap.callsPerMinute",
+            ),
+            (
+                r#"{"models": ["gpt-4.1*"], "features": {"chat": {"onHardCap": {"action": "downgrade", "models": {"gpt-4.1": "o3"}}}}}"#,
+                "model-not-allowed",
+                "features.chat.onHardCap.models.gpt-4.1",
+            ),
+            (
+                r#"{"features": {"chat": {"onHardCap": {"action": "throttle", "callsPerMinute": 1}}}}"#,
+                "invalid-value",
+                "features.chat.onHardCap.action",
+            ),
+            (
+                r#"{"features": {"chat": {"onSoft": {"action": "pass"}}}}"#,
+                "unknown-field",
+                "features.chat.onSoft",
+            ),
+            (
+                r#"{"features": {"chat": "pass"}}"#,
+                "invalid-type",
+                "features.chat",
+            ),
+            (r#"{"features": ["chat"]}"#, "invalid-type", "features"),
+            (r#"{"features": {"": {}}}"#, "invalid-value", "features."),
+        ] {
+            let e = refused(json);
+            assert_eq!((e.code, e.field.as_str()), (code, field), "{json}");
+        }
     }
 }

@@ -9,6 +9,19 @@ use crate::gate::PortLoad;
 use crate::time::iso;
 use crate::{Budget, PeriodWindow};
 
+/// Flags a group above the port over its soft cap (`X-Budget-Soft-Cap:
+/// exceeded` with `X-Budget-Soft-Cap-Scope: group` and
+/// `X-Budget-Soft-Cap-Scope-Id`), unless the port's own soft cap is
+/// already flagged (the port's own comes first).
+pub fn group_over_soft(response: &mut Response, group: &str) {
+    if response.headers().has("X-Budget-Soft-Cap").unwrap_or(false) {
+        return;
+    }
+    set(response, "X-Budget-Soft-Cap", "exceeded");
+    set(response, "X-Budget-Soft-Cap-Scope", "group");
+    set(response, "X-Budget-Soft-Cap-Scope-Id", group);
+}
+
 /// A port's budget state as of one answer.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BudgetState {

@@ -94,7 +94,7 @@ pub fn text(
 /// # Errors
 /// `invalid-value`.
 pub fn text_value(s: &str, name: &str, max: usize) -> Result<String, ApiError> {
-    if s.is_empty() || s.chars().count() > max || !crate::text::shown_as_written(s) {
+    if !crate::text::valid_id(s, max) {
         Err(ApiError::bad_field(
             "invalid-value",
             name,

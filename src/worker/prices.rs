@@ -14,65 +14,24 @@
 //! that saved it, at once). Rows keep the cost they were
 //! priced at, so a later change never rewrites the ledger.
 //!
-//! A change is a version in force from the instant it was saved
-//! (`effectiveFrom`); the entry keeps the version before it (`earlier`),
-//! so a call in flight across a change is priced by the version in force
-//! when it was held ([`crate::pricing::versions`]).
+//! A change is a version in force from the instant it was saved, or a
+//! later one it names (`effectiveFrom`): the entry keeps the versions to
+//! come and those before it (`earlier`, [`versions::schedule`]), so the
+//! table in force is read at an instant ([`versions::in_force`]) and a
+//! call in flight across a change is priced by the version in force when
+//! it was held ([`crate::pricing::versions`]).
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::d1::StoreError;
 use super::settings::Settings;
 use chrono::{DateTime, Utc};
 
 use crate::pricing::billing::{bound_as_billed, cost_as_billed, BilledPrice, Billing, ServiceTier};
-use crate::pricing::versions::{PriceHistory, PriceSource, PriceVersion};
+use crate::pricing::versions::{self, PriceHistory, PriceVersion};
 use crate::pricing::{base_model, default_prices, PriceTable};
 
 const PREFIX: &str = "price:v1:";
-
-/// The fields of a KV entry beside its price.
-const VERSION_FIELDS: [&str; 2] = ["effectiveFrom", "earlier"];
-
-/// A model's entry in KV: its price, or `None` when it was removed.
-fn entry_of(value: &Value) -> Option<Option<BilledPrice>> {
-    if value.get("removed") == Some(&Value::Bool(true)) {
-        return Some(None);
-    }
-    let mut price = value.clone();
-    if let Some(fields) = price.as_object_mut() {
-        fields.retain(|k, _| !VERSION_FIELDS.contains(&k.as_str()));
-    }
-    BilledPrice::from_json(&price).ok().map(Some)
-}
-
-/// One KV entry as a version (an entry saved before versions: in force
-/// from the start).
-fn version_of(value: &Value) -> Option<PriceVersion> {
-    let price = entry_of(value)?;
-    let effective_from = value
-        .get("effectiveFrom")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse::<DateTime<Utc>>().ok());
-    Some(PriceVersion {
-        effective_from,
-        source: PriceSource::Admin,
-        price,
-    })
-}
-
-/// The entry written for a change at `now`: the new value, in force from
-/// `now`, with the version before it (without its own earlier one).
-fn versioned(mut value: Value, now: DateTime<Utc>, before: Option<Value>) -> Value {
-    value["effectiveFrom"] = crate::time::iso(now).into();
-    if let Some(mut before) = before {
-        if let Some(fields) = before.as_object_mut() {
-            fields.remove("earlier");
-        }
-        value["earlier"] = before;
-    }
-    value
-}
 
 /// Applies one model's KV entry to `table`.
 fn apply(table: &mut PriceTable, model: &str, entry: Option<BilledPrice>) {
@@ -103,11 +62,33 @@ impl Settings {
             .and_then(|text| serde_json::from_str::<Value>(&text).ok()))
     }
 
-    async fn price_entry(&self, model: &str) -> Result<Option<Option<BilledPrice>>, StoreError> {
+    /// `model`'s own version in force at `at` (`None`: none of its
+    /// own, the shipped price stands).
+    async fn price_entry(
+        &self,
+        model: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Option<BilledPrice>>, StoreError> {
         Ok(self
             .remembered_entry(model)
             .await?
-            .and_then(|v| entry_of(&v)))
+            .and_then(|v| versions::in_force(&v, at)))
+    }
+
+    /// `model`'s own changes still to come at `now`, soonest first.
+    ///
+    /// # Errors
+    /// KV's.
+    pub async fn scheduled_prices(
+        &self,
+        model: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PriceVersion>, StoreError> {
+        Ok(self
+            .remembered_entry(model)
+            .await?
+            .map(|v| versions::scheduled(&v, now))
+            .unwrap_or_default())
     }
 
     /// The versions of `model`'s price: the shipped one, then the
@@ -120,12 +101,8 @@ impl Settings {
             return Ok(None);
         }
         let mut history = PriceHistory::shipped(own.then(|| shipped.billed_of(model)).flatten());
-        if let Some(entry) = entry {
-            for value in [entry.get("earlier"), Some(&entry)].into_iter().flatten() {
-                if let Some(version) = version_of(value) {
-                    history.add(version);
-                }
-            }
+        for version in entry.iter().flat_map(versions::stored_versions) {
+            history.add(version);
         }
         Ok(Some(history))
     }
@@ -178,20 +155,21 @@ impl Settings {
         }))
     }
 
-    /// The whole table in force: the shipped one with every change.
+    /// The whole table in force at `now`: the shipped one with every
+    /// change in force by then.
     ///
     /// # Errors
     /// KV's.
-    pub async fn prices(&self) -> Result<PriceTable, StoreError> {
+    pub async fn prices(&self, now: DateTime<Utc>) -> Result<PriceTable, StoreError> {
         let mut table = default_prices();
         for (key, metadata) in self.list_listed(PREFIX).await? {
             let Some(model) = key.strip_prefix(PREFIX) else {
                 continue;
             };
-            let entry = match metadata.as_ref().and_then(entry_of) {
-                Some(entry) => Some(entry),
-                // Metadata lost: read the value itself.
-                None => self.price_entry(model).await?,
+            let entry = match metadata.as_ref() {
+                Some(metadata) => versions::in_force(metadata, now),
+                // Metadata lost (or too large to keep): read the value itself.
+                None => self.price_entry(model, now).await?,
             };
             if let Some(entry) = entry {
                 apply(&mut table, model, entry);
@@ -200,17 +178,21 @@ impl Settings {
         Ok(table)
     }
 
-    /// The table as far as `model` needs it (its own entry and its base
-    /// model's): at most two reads, for a call's path.
+    /// The table in force at `now` as far as `model` needs it (its own
+    /// entry and its base model's): at most two reads, for a call's path.
     ///
     /// # Errors
     /// KV's.
-    pub async fn prices_for(&self, model: &str) -> Result<PriceTable, StoreError> {
+    pub async fn prices_for(
+        &self,
+        model: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PriceTable, StoreError> {
         let mut table = default_prices();
         let mut models = vec![model];
         models.extend(base_model(model));
         for m in models {
-            if let Some(entry) = self.price_entry(m).await? {
+            if let Some(entry) = self.price_entry(m, now).await? {
                 apply(&mut table, m, entry);
             }
         }
@@ -228,8 +210,9 @@ impl Settings {
         &self,
         model: &str,
         tokens: &crate::TokenCounts,
+        now: DateTime<Utc>,
     ) -> Result<Option<u64>, StoreError> {
-        self.cost_billed_now(model, tokens, &Billing::default())
+        self.cost_billed_now(model, tokens, &Billing::default(), now)
             .await
     }
 
@@ -245,9 +228,10 @@ impl Settings {
         model: &str,
         tokens: &crate::TokenCounts,
         billing: &Billing,
+        now: DateTime<Utc>,
     ) -> Result<Option<u64>, StoreError> {
         Ok(self
-            .prices_for(model)
+            .prices_for(model, now)
             .await?
             .billed_of(model)
             .map(|price| cost_as_billed(tokens, billing, &price)))
@@ -268,16 +252,18 @@ impl Settings {
         input: u64,
         output: u64,
         asked: ServiceTier,
+        now: DateTime<Utc>,
     ) -> Result<Option<u64>, StoreError> {
         Ok(self
-            .prices_for(model)
+            .prices_for(model, now)
             .await?
             .billed_of(model)
             .map(|price| bound_as_billed(input, output, &price, asked)))
     }
 
     /// Sets `model`'s price (its whole entry as billed), in force from
-    /// `now` (the version before it kept for the calls in flight).
+    /// `from` (`now` or later), changed at `now` (the version in force
+    /// until then kept, and the one before it for the calls in flight).
     ///
     /// # Errors
     /// KV's.
@@ -285,12 +271,13 @@ impl Settings {
         &self,
         model: &str,
         price: &BilledPrice,
+        from: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let before = self.raw_entry(model).await?;
         self.write_listed(
             &format!("{PREFIX}{model}"),
-            &versioned(price.json(), now, before),
+            &versions::schedule(before.as_ref(), Some(price.clone()), from, now),
         )
         .await
     }
@@ -301,17 +288,17 @@ impl Settings {
     /// # Errors
     /// KV's.
     pub async fn remove_price(&self, model: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let table = self.prices_for(model).await?;
+        let table = self.prices_for(model, now).await?;
         let own = table.iter().any(|(m, _)| m == model);
         if !own {
             return Ok(false);
         }
         // Removed from `now`, until set again; the version before stays
-        // for the calls in flight.
+        // for the calls in flight, the changes to come stay scheduled.
         let before = self.raw_entry(model).await?;
         self.write_listed(
             &format!("{PREFIX}{model}"),
-            &versioned(json!({"removed": true}), now, before),
+            &versions::schedule(before.as_ref(), None, now, now),
         )
         .await?;
         Ok(true)

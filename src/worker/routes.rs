@@ -13,8 +13,8 @@ use futures_util::future::LocalBoxFuture;
 use worker::{Method, Request, Response};
 
 use super::api::{
-    admin_keys, alerts, audit, budgets, credits, gateway_settings, groups, holds, keys, metrics,
-    ports, prices, reports, usage, Ctx,
+    admin_keys, alerts, audit, budgets, credits, gateway_settings, group_alerts, groups, holds,
+    keys, metrics, ports, prices, reports, usage, Ctx,
 };
 use super::http::ApiError;
 use crate::access::Role;
@@ -378,6 +378,20 @@ pub static ROUTES: &[Route] = &[
         "/v1/groups/{group}/status",
         Auth::Admin(VIEWER),
         |c, p, _| Box::pin(groups::status(c, p.get("group"))),
+    )
+    .without_budget_state(),
+    api(
+        GET,
+        "/v1/groups/{group}/alerts",
+        Auth::Admin(VIEWER),
+        |c, p, _| Box::pin(group_alerts::get(c, p.get("group"))),
+    )
+    .without_budget_state(),
+    api(
+        PUT,
+        "/v1/groups/{group}/alerts",
+        Auth::Admin(EDITOR),
+        |c, p, r| Box::pin(group_alerts::put(c, p.get("group"), r)),
     )
     .without_budget_state(),
     gateway("/v1/ports/{port}/openai/{*endpoint}"),

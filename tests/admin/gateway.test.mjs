@@ -2,7 +2,8 @@
 // Worker in workerd: the page shows the settings saved through the API and
 // the deployment's defaults, saves an edit (the actions at the caps too)
 // over the version it showed, and shows the Worker's refusal of bad settings
-// at the form, naming the field, with nothing saved.
+// at the form, naming the field, with nothing saved; a feature's own actions
+// shown, added and saved the same way.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSite } from "./server.mjs";
@@ -89,5 +90,44 @@ test("the Worker's refusal of bad settings is shown at the form, naming the fiel
   await page.waitForFunction(() => /onSoftCap\.models\.gpt-4\.1/.test(document.querySelector("#gw-error").textContent));
   const after = (await site.api.call("GET", `/v1/ports/${PORT}/gateway`)).json;
   assert.equal(after.updatedAt, before.updatedAt, "nothing was saved");
+  await page.context().close();
+});
+
+test("a feature's own actions are shown, one added is saved with them, and a bad one is refused naming its field", async () => {
+  const put = await site.api.call("PUT", `/v1/ports/${PORT}/gateway`, {
+    onSoftCap: { action: "refuse" },
+    features: { chat: { onSoftCap: { action: "throttle", callsPerMinute: 4 } } },
+  });
+  assert.equal(put.status, 200, put.text);
+  const page = await newPage(browser);
+  await signIn(page, site.origin);
+  await openPort(page, PORT);
+  await loaded(page);
+  assert.equal(await value(page, "#gw-feature-0"), "chat");
+  assert.equal(await value(page, "#gw-f0-soft-action"), "throttle");
+  assert.equal(await value(page, "#gw-f0-soft-rate"), "4");
+  assert.equal(await value(page, "#gw-f0-hard-action"), "");
+  assert.equal(await value(page, "#gw-soft-action"), "refuse", "the port's own action beside it");
+  await page.click("#gw-add-feature");
+  await page.fill("#gw-feature-1", "search");
+  await page.selectOption("#gw-f1-soft-action", "downgrade");
+  await page.fill("#gw-f1-soft-models", "gpt-4.1=gpt-4.1-mini");
+  await page.selectOption("#gw-f1-hard-action", "refuse");
+  await page.click("#save-gateway");
+  await page.waitForFunction(() => /saved/.test(document.querySelector("#gw-status").textContent));
+  const saved = (await site.api.call("GET", `/v1/ports/${PORT}/gateway`)).json;
+  assert.deepEqual(saved.features, {
+    chat: { onSoftCap: { action: "throttle", callsPerMinute: 4 } },
+    search: { onSoftCap: { action: "downgrade", models: { "gpt-4.1": "gpt-4.1-mini" } }, onHardCap: { action: "refuse" } },
+  });
+  assert.deepEqual(saved.onSoftCap, { action: "refuse" });
+  // A negative rate for chat: refused at the form, naming chat's field.
+  await page.fill("#gw-f0-soft-rate", "-1");
+  await page.click("#save-gateway");
+  await page.waitForFunction(() => document.querySelector("#gw-error").textContent !== "");
+  assert.match(await page.textContent("#gw-error"), /^features\.chat\.onSoftCap\.callsPerMinute: /);
+  const after = (await site.api.call("GET", `/v1/ports/${PORT}/gateway`)).json;
+  assert.equal(after.updatedAt, saved.updatedAt, "nothing was saved");
+  assert.deepEqual(page.errors, []);
   await page.context().close();
 });

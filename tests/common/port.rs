@@ -128,3 +128,16 @@ pub fn capped(port: &Port, soft: u64, hard: u64, period: &str) {
         SaveOutcome::Saved { .. }
     ));
 }
+
+/// A port with caps 1000 / 10000 tokens a day and the feature `chat`
+/// capped at 100 / 1000 inside it.
+pub fn port_with_a_feature_cap() -> Port {
+    let port = Port::new();
+    let saved = port.budget(
+        r#"{"enabled":true,"softCapTokens":1000,"hardCapTokens":10000,"period":"day",
+            "featureCaps":{"chat":{"softCap":100,"hardCap":1000}}}"#,
+        now(),
+    );
+    assert!(matches!(saved, SaveOutcome::Saved { .. }));
+    port
+}

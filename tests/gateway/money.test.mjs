@@ -268,3 +268,50 @@ test("an admin price with a long-context tier re-prices the whole call above its
   // Served at flex: 2 000 x $1 + 100 x $4.
   assert.deepEqual([row.cost_usd_micros, row.price_source], [2400, "admin"]);
 });
+
+test("an admin price scheduled for a later instant prices calls from that instant on, and one dated before now is refused", async () => {
+  const port = "gm-scheduled";
+  const key = await openPort(g.worker, port, { unit: "usd", hardCapUsd: 10 });
+  const model = "gm-sched?in=1000&out=100";
+  const ids = [model, "gm-sched-snapshot"];
+  await price(model, GPT_41);
+  const now = Date.parse(CLOCK_HEADERS["x-now"]);
+  const from = new Date(now + 3_600_000).toISOString();
+  const doubled = { inputPerMTok: 4, cachedInputPerMTok: 1, outputPerMTok: 16 };
+  for (const id of ids) {
+    const res = await g.worker.put(`/v1/prices/${encodeURIComponent(id)}`, { ...doubled, effectiveFrom: from });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual([res.json.inputPerMTok, res.json.effectiveFrom], [4, from]);
+  }
+  // The price in force is still the old one; the change is listed as to come.
+  const shown = (await g.worker.get("/v1/prices/gm-sched-snapshot")).json;
+  assert.equal(shown.inputPerMTok, 2);
+  assert.deepEqual(shown.scheduled.map((s) => [s.effectiveFrom, s.inputPerMTok]), [[from, 4]]);
+  const listed = (await g.worker.get("/v1/prices")).json.prices.find((p) => p.model === "gm-sched-snapshot");
+  assert.equal(listed.inputPerMTok, 2);
+  const at = (ms) => new OpenAI({ apiKey: key, baseURL: g.openaiURL(port), maxRetries: 0, defaultHeaders: { "x-now": new Date(ms).toISOString() } });
+  const call = (ms) => at(ms).chat.completions.create({ model, max_tokens: 100, messages: [{ role: "user", content: "Hi" }] });
+  await call(now);
+  await call(Date.parse(from) - 1);
+  await call(Date.parse(from));
+  await settled(g.worker, port);
+  const rows = await ledger(g.worker, port);
+  // 1 000 x $2 + 100 x $8 before the change, 1 000 x $4 + 100 x $16 from it.
+  assert.deepEqual(
+    rows.map((r) => [r.cost_usd_micros, r.price_version, r.price_source]),
+    [[2800, CLOCK_HEADERS["x-now"], "admin"], [2800, CLOCK_HEADERS["x-now"], "admin"], [5600, from, "admin"]],
+  );
+  // At the instant itself the new price is the one in force, nothing left to come.
+  const then = (await g.worker.at(from).get("/v1/prices/gm-sched-snapshot")).json;
+  assert.deepEqual([then.inputPerMTok, then.scheduled], [4, undefined]);
+
+  // A change dated before now would rewrite what past calls cost: refused, nothing saved.
+  const past = new Date(now - 1000).toISOString();
+  const refused = await g.worker.put(`/v1/prices/${encodeURIComponent(ids[1])}`, { ...doubled, inputPerMTok: 9, effectiveFrom: past });
+  assert.equal(refused.status, 400, refused.text);
+  assert.deepEqual([refused.json.error.code, refused.json.error.field], ["effective-from-past", "effectiveFrom"]);
+  const bad = await g.worker.put(`/v1/prices/${encodeURIComponent(ids[1])}`, { ...doubled, effectiveFrom: "next week" });
+  assert.deepEqual([bad.status, bad.json.error.code, bad.json.error.field], [400, "invalid-instant", "effectiveFrom"]);
+  const kept = (await g.worker.get("/v1/prices/gm-sched-snapshot")).json;
+  assert.deepEqual([kept.inputPerMTok, kept.scheduled.map((s) => s.inputPerMTok)], [2, [4]]);
+});

@@ -63,6 +63,8 @@ const EXAMPLES = {
   groupBudget: ['org'],
   setGroupBudget: ['team', { hardCapTokens: 500, parent: 'org' }],
   groupStatus: ['org'],
+  groupAlerts: ['org'],
+  setGroupAlerts: ['org', { thresholds: [50, 80], webhookUrl: 'https://hooks.example.com/g' }],
   prices: [],
   price: ['gpt-4.1-2025-04-14'],
   setPrice: ['my-model', { inputPerMTok: 1, outputPerMTok: 2 }],

@@ -421,3 +421,44 @@ test("a group's soft and hard caps raise one event each per period, naming the g
   assert.equal(events().length, 2, "one event per crossing: the second usage past the soft cap raised none");
   await w.put("/v1/alerts", { webhookUrl: null });
 });
+
+test("a group's own alert settings: percents of its hard cap, raised once each, to its own endpoint; bad input saves nothing", async () => {
+  const group = "al-team";
+  const missing = await w.put(`/v1/groups/${group}/alerts`, { thresholds: [50] });
+  assert.equal(missing.status, 404, "a group without a budget has no alerts");
+  assert.equal((await w.put(`/v1/groups/${group}/budget`, { enabled: true, period: "day", softCapTokens: 100, hardCapTokens: 1_000 })).status, 200);
+  const put = await w.put(`/v1/groups/${group}/alerts`, { thresholds: [80, 50], webhookUrl: `${rx.origin}/ok/team` });
+  assert.equal(put.status, 200, put.text);
+  assert.deepEqual(put.json.thresholds, [50, 80]);
+  assert.equal(put.json.group, group);
+  assert.match(put.json.secret, /^whsec_[0-9a-f]{48}$/);
+  const got = await w.get(`/v1/groups/${group}/alerts`);
+  assert.deepEqual([got.status, got.json.thresholds, got.json.webhookUrl], [200, [50, 80], `${rx.origin}/ok/team`]);
+  assert.ok(!got.text.includes(put.json.secret), "the secret is never shown again");
+  for (const [body, field] of [
+    [{ thresholds: ["projected"] }, "thresholds"],
+    [{ thresholds: [0] }, "thresholds[0]"],
+    [{ thresholds: [50], webhookUrl: "http://plain.example.com/x" }, "webhookUrl"],
+    [{ thresholds: [50], other: 1 }, "other"],
+  ]) {
+    const res = await w.put(`/v1/groups/${group}/alerts`, body);
+    assert.equal(res.status, 400, `${JSON.stringify(body)}: ${res.text}`);
+    assert.equal(res.json.error.field, field, JSON.stringify(body));
+  }
+  assert.deepEqual((await w.get(`/v1/groups/${group}/alerts`)).json, got.json, "nothing saved");
+  const port = "al-teammate";
+  await w.setBudget(port, { enabled: true, period: "day", softCapTokens: 10_000, hardCapTokens: 10_000, parent: group });
+  const events = () => rx.at("/ok/team").map((r) => r.event).filter((e) => e.group === group);
+  assert.equal((await usage(port, 600, "team-1")).status, 201);
+  await eventually(() => events().length === 2, { what: "the group's soft and 50 % crossings" });
+  assert.equal((await usage(port, 250, "team-2")).status, 201);
+  await eventually(() => events().length === 3, { what: "the group's 80 % crossing" });
+  assert.deepEqual(events().map((e) => String(e.threshold)).sort(), ["50", "80", "soft"]);
+  assert.equal((await usage(port, 10, "team-3")).status, 201);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(events().length, 3, "each crossed once");
+  const audit = await w.get(`/v1/audit?since=2000-01-01T00:00:00Z`);
+  const records = (audit.json.records ?? audit.json.entries ?? []).filter((r) => r.action === `PUT /v1/groups/{group}/alerts`);
+  assert.equal(records.length, 1, "one audit record for the one change that succeeded");
+  assert.equal(JSON.stringify(records[0]).includes(put.json.secret), false, "no secret in the audit");
+});

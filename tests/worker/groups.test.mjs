@@ -245,3 +245,32 @@ test("an idle port gives its unused allowance back by its own alarm, and its gro
   assert.equal(top.lent, 0, "the group gave its allowance back to the group above");
   assert.equal(top.used, 0);
 });
+
+test("a port's answers flag its group over the group's soft cap, naming the group; a port of a group under it is not flagged", async () => {
+  await setGroup("softy", { enabled: true, softCapTokens: 500, hardCapTokens: 10_000, period: "day" });
+  await w.setBudget("softy-a", { enabled: true, softCapTokens: 9_000, hardCapTokens: 9_000, period: "day", parent: "softy" });
+  await w.setBudget("softy-b", { enabled: true, softCapTokens: 9_000, hardCapTokens: 9_000, period: "day", parent: "softy" });
+  const quiet = await w.post("/v1/ports/softy-b/reservations", { estimatedTokens: 10 });
+  assert.equal(quiet.status, 201, quiet.text);
+  assert.equal(quiet.headers.get("x-budget-soft-cap"), null, "the group is under its soft cap");
+  assert.equal(quiet.headers.get("x-budget-soft-cap-scope"), null);
+  await w.post(`/v1/ports/softy-b/reservations/${quiet.json.id}/release`);
+  // Port a uses 600 of the group's 500 soft cap (its own soft cap is far).
+  const big = await w.post("/v1/ports/softy-a/reservations", { estimatedTokens: 600 });
+  assert.equal(big.status, 201, big.text);
+  const commit = await w.post(`/v1/ports/softy-a/reservations/${big.json.id}/commit`, { provider: "p", model: "m", inputTokens: 600, outputTokens: 0 });
+  assert.equal(commit.status, 200, commit.text);
+  // Port b learns it with its group's next grant (each of its reports is
+  // answered with one).
+  let flagged;
+  for (let i = 0; i < 50 && !flagged; i++) {
+    const res = await w.post("/v1/ports/softy-b/reservations", { estimatedTokens: 10 });
+    assert.equal(res.status, 201, res.text);
+    if (res.headers.get("x-budget-soft-cap") === "exceeded") flagged = res;
+    await w.post(`/v1/ports/softy-b/reservations/${res.json.id}/release`);
+  }
+  assert.ok(flagged, "port b's answers flag the group's soft cap");
+  assert.equal(flagged.headers.get("x-budget-soft-cap-scope"), "group");
+  assert.equal(flagged.headers.get("x-budget-soft-cap-scope-id"), "softy");
+  assert.equal((await groupStatus("softy")).overSoftCap, true);
+});

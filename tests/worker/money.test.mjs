@@ -84,7 +84,8 @@ test("the price table: the shipped figures with their date, a dated id priced as
   assert.equal((await w.get("/v1/prices", { token: key })).status, 200, "a port key reads prices");
   assert.equal((await w.put("/v1/prices/my-model", { inputPerMTok: 1, outputPerMTok: 2 }, { token: key })).status, 403);
   const set = await w.put("/v1/prices/my-model", { inputPerMTok: 1, outputPerMTok: 2 });
-  assert.deepEqual(set.json, { model: "my-model", inputPerMTok: 1, cachedInputPerMTok: 1, cacheWritePerMTok: 1, cacheWrite1hPerMTok: 1, outputPerMTok: 2, source: "custom" });
+  // In force from the instant it was saved (the request's clock).
+  assert.deepEqual(set.json, { model: "my-model", inputPerMTok: 1, cachedInputPerMTok: 1, cacheWritePerMTok: 1, cacheWrite1hPerMTok: 1, outputPerMTok: 2, source: "custom", effectiveFrom: w.now });
   assert.ok((await w.get("/v1/prices")).json.prices.some((p) => p.model === "my-model"));
   assert.deepEqual((await w.delete("/v1/prices/my-model")).json, { model: "my-model", deleted: true });
   assert.equal((await w.get("/v1/prices/my-model")).json.error.code, "price-not-found");
@@ -108,7 +109,7 @@ test("an admin price is a whole entry as billed: tiers, 1-hour cache writes and 
   };
   const set = await w.put("/v1/prices/tiered-model", entry);
   assert.equal(set.status, 200, set.text);
-  assert.deepEqual(set.json, { model: "tiered-model", ...entry, source: "custom" });
+  assert.deepEqual(set.json, { model: "tiered-model", ...entry, source: "custom", effectiveFrom: w.now });
   const one = (await w.get("/v1/prices/tiered-model-2025-04-14")).json;
   assert.deepEqual(one, { model: "tiered-model-2025-04-14", pricedAs: "tiered-model", ...entry, source: "custom" });
   assert.deepEqual((await w.get("/v1/prices")).json.prices.find((p) => p.model === "tiered-model"), { model: "tiered-model", ...entry, source: "custom" });

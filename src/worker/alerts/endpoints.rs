@@ -70,6 +70,9 @@ pub enum Owner<'a> {
     Port(&'a str),
     /// Every port's without its own.
     Default,
+    /// One group's (its events go to the queue under `group:NAME`, read
+    /// by [`effective`] like a port's).
+    Group(&'a str),
 }
 
 impl Owner<'_> {
@@ -77,6 +80,7 @@ impl Owner<'_> {
         match self {
             Owner::Port(port) => format!("alerts:v1:port:{port}"),
             Owner::Default => "alerts:v1:default".into(),
+            Owner::Group(group) => format!("alerts:v1:port:group:{group}"),
         }
     }
 }

@@ -25,13 +25,13 @@ use crate::worker::input;
 /// Deliveries listed unless `limit` says otherwise.
 const LISTED_DELIVERIES: u32 = 20;
 
-fn kv(ctx: &Ctx) -> Result<worker::kv::KvStore, ApiError> {
+pub(super) fn kv(ctx: &Ctx) -> Result<worker::kv::KvStore, ApiError> {
     Ok(ctx.bindings.kv()?)
 }
 
 /// The thresholds of a `thresholds` field: whole percents 1..=100, at most
 /// [`MAX_PERCENT_THRESHOLDS`] of them, and `"projected"` (the forecast).
-fn thresholds(value: &Value) -> Result<AlertThresholds, ApiError> {
+pub(super) fn thresholds(value: &Value) -> Result<AlertThresholds, ApiError> {
     let Value::Array(items) = value else {
         return Err(ApiError::bad_field(
             "invalid-type",
@@ -74,7 +74,7 @@ fn thresholds(value: &Value) -> Result<AlertThresholds, ApiError> {
 
 /// The `thresholds` of an answer: the percents, then `"projected"` when
 /// the forecast is watched.
-fn thresholds_json(set: &AlertThresholds) -> Value {
+pub(super) fn thresholds_json(set: &AlertThresholds) -> Value {
     let mut list: Vec<Value> = set.percents.iter().map(|p| Value::from(*p)).collect();
     if set.projected {
         list.push("projected".into());
@@ -84,7 +84,7 @@ fn thresholds_json(set: &AlertThresholds) -> Value {
 
 /// The URLs of a `webhookUrl` field: one URL, a list of up to
 /// [`MAX_ENDPOINTS`], or `null` (none), each checked under `env`'s rules.
-fn urls(value: &Value, env: Environment) -> Result<Vec<String>, ApiError> {
+pub(super) fn urls(value: &Value, env: Environment) -> Result<Vec<String>, ApiError> {
     let list: Vec<&Value> = match value {
         Value::Null => Vec::new(),
         Value::String(_) => vec![value],
@@ -142,7 +142,7 @@ fn url_json(saved: &Endpoints) -> Value {
 
 /// The endpoints as answered at `now`; a secret only for `fresh` URLs
 /// (shown once); when a rotation's overlap lasts, its end.
-fn endpoints_json(
+pub(super) fn endpoints_json(
     saved: &Endpoints,
     fresh: &[String],
     now: DateTime<Utc>,
@@ -195,7 +195,7 @@ async fn port_answer(
 
 /// The JSON body of a read's answer: the audit record's value before a
 /// change, in the shape of the change's own answer.
-async fn body_of(mut answer: Response) -> Value {
+pub(super) async fn body_of(mut answer: Response) -> Value {
     answer.json::<Value>().await.unwrap_or(Value::Null)
 }
 

@@ -120,7 +120,7 @@ fn unit_field(map: &Map<String, Value>) -> Result<Option<String>, ApiError> {
 async fn run(ctx: &mut Ctx, port: &str, op: GrantOp, created: u16) -> Result<Response, ApiError> {
     let answer = ctx.gate(port)?.grants(op).await?;
     let unit = answer.budget.budget.unit;
-    ctx.remember(&answer.budget.budget, &answer.load);
+    ctx.remember_answer(&answer);
     let now = ctx.now.timestamp_millis();
     match answer.result {
         GrantOutcome::Credit {

@@ -33,7 +33,7 @@ pub fn group_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-fn client(ctx: &Ctx, group: &str) -> GroupClient {
+pub(super) fn client(ctx: &Ctx, group: &str) -> GroupClient {
     GroupClient::new(ctx.env(), group, ctx.clock()).with_faults(ctx.bindings.fault_header.clone())
 }
 

@@ -120,7 +120,13 @@ async fn estimate(ctx: &Ctx, map: &Map<String, Value>) -> Result<Estimate, ApiEr
     if let (Some(model), Some((i, o))) = (&model, split) {
         match ctx
             .settings
-            .bound_now(model, i, o, crate::pricing::billing::ServiceTier::Standard)
+            .bound_now(
+                model,
+                i,
+                o,
+                crate::pricing::billing::ServiceTier::Standard,
+                ctx.now,
+            )
             .await?
         {
             Some(bound) => priced = Some(bound),
@@ -205,13 +211,16 @@ pub async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Res
     let answer = ctx.gate(port)?.reserve(&hold).await?;
     let budget = answer.budget.budget;
     // The budget and load the gate decided under, once for every outcome.
-    ctx.remember(&budget, &answer.load);
+    ctx.remember_answer(&answer);
     match answer.result {
         ReserveOutcome::Held {
             hold,
-            load,
             replayed: again,
+            ..
         } => {
+            // The port's load as the gate answered it (a shard's shows its
+            // whole port's).
+            let load = answer.load;
             let mut body = json::hold(port, &hold);
             body["remaining"] = remaining(&budget, &load, ctx.now);
             body["usage"] = json::load(&load);
@@ -264,14 +273,15 @@ pub async fn commit(
         .await?;
     let budget = answer.budget.budget;
     // The budget and load the gate decided under, once for every outcome.
-    ctx.remember(&budget, &answer.load);
+    ctx.remember_answer(&answer);
     match answer.result {
         CommitOutcome::Committed {
             hold,
             entry,
-            load,
             replayed: again,
+            ..
         } => {
+            let load = answer.load;
             let body = json!({
                 "reservation": json::hold(port, &hold),
                 "entry": json::entry(port, &entry),
@@ -311,9 +321,10 @@ pub async fn release(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, Ap
     let answer = ctx.gate(port)?.release(id).await?;
     let budget = answer.budget.budget;
     // The budget and load the gate decided under, once for every outcome.
-    ctx.remember(&budget, &answer.load);
+    ctx.remember_answer(&answer);
     match answer.result {
-        ReleaseOutcome::Released { hold, load } => {
+        ReleaseOutcome::Released { hold, .. } => {
+            let load = answer.load;
             let body = json!({
                 "reservation": json::hold(port, &hold),
                 "usage": json::load(&load),

@@ -24,6 +24,7 @@ pub mod audit;
 pub mod budgets;
 pub mod credits;
 pub mod gateway_settings;
+pub mod group_alerts;
 pub mod groups;
 pub mod holds;
 pub mod json;
@@ -68,6 +69,9 @@ pub struct Ctx {
     pub write_id: String,
     /// The port's budget state, once a handler has measured it.
     state: Option<BudgetState>,
+    /// The group above the port over its soft cap, as the port's gate
+    /// answered.
+    group_soft: Option<String>,
     /// The changed value before the change, as a handler read it, for the
     /// audit record (`null`: none, or not read).
     pub before: serde_json::Value,
@@ -101,6 +105,13 @@ impl Ctx {
     /// Remembers the port's budget state for the answer's headers.
     pub fn remember(&mut self, budget: &Budget, load: &PortLoad) {
         self.state = Some(BudgetState::new(*budget, load, self.now));
+    }
+
+    /// Remembers the state a change of the port's gate answered: its
+    /// budget and load, and a group above it over its soft cap.
+    pub fn remember_answer<T>(&mut self, answer: &crate::worker::gate::protocol::Answered<T>) {
+        self.remember(&answer.budget.budget, &answer.load);
+        self.group_soft.clone_from(&answer.group_soft);
     }
 }
 
@@ -136,6 +147,7 @@ pub async fn serve(
         d1,
         write_id: random_id("w_"),
         state: None,
+        group_soft: None,
         before: serde_json::Value::Null,
         after: None,
         action: audit::action(route),
@@ -163,6 +175,9 @@ pub async fn serve(
         }
         if let Some(state) = &ctx.state {
             state.apply(&mut response);
+        }
+        if let Some(group) = &ctx.group_soft {
+            crate::worker::budget_state::group_over_soft(&mut response, group);
         }
     }
     response

@@ -70,7 +70,10 @@ pub fn call_usage(map: &Map<String, Value>, feature_required: bool) -> Result<Ca
 /// # Errors
 /// KV's (503).
 pub async fn priced(ctx: &Ctx, mut usage: CallUsage) -> Result<CallUsage, ApiError> {
-    usage.cost_usd = ctx.settings.cost_now(&usage.model, &usage.tokens).await?;
+    usage.cost_usd = ctx
+        .settings
+        .cost_now(&usage.model, &usage.tokens, ctx.now)
+        .await?;
     Ok(usage)
 }
 
@@ -115,7 +118,7 @@ pub async fn record(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Resp
         .await?;
     let budget = answer.budget.budget;
     // The budget and load the gate decided under, once for every outcome.
-    ctx.remember(&budget, &answer.load);
+    ctx.remember_answer(&answer);
     match answer.result {
         RecordOutcome::Recorded {
             entry,

@@ -5,10 +5,12 @@ use serde::de::DeserializeOwned;
 use worker::{Env, Headers, Method, Request, RequestInit, Stub};
 
 use super::protocol::{
-    Answered, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, RetriedAnswer, SyncAnswer,
+    Answered, Elsewhere, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, RetriedAnswer,
+    ShardAnswered, SyncAnswer,
 };
 use super::tally::{Work, WORK_HEADER};
 use crate::alerts::watch::AlertThresholds;
+use crate::allowance::shards;
 use crate::gate::{
     CallUsage, CommitOutcome, Hold, HoldRequest, PortCheck, PortView, RecordOutcome,
     ReleaseOutcome, ReserveOutcome, SaveOutcome,
@@ -21,6 +23,48 @@ use crate::worker::fault::Faults;
 pub const BINDING: &str = "GATE";
 /// How many times one operation is sent when the object cannot be reached.
 const ATTEMPTS: u32 = 3;
+/// The header naming the shard a request is for (absent: the port's own
+/// object).
+pub const SHARD_HEADER: &str = "x-shard";
+/// How an [`Elsewhere`] answer starts.
+const ELSEWHERE_START: &str = "{\"elsewhere\":";
+/// How long an isolate places a port's reservations by the shard count it
+/// last learned from the port's own object (ms); past it, the next one
+/// goes to the port's own object, which says where it belongs. The count
+/// decides only where a request is decided, never whether: every shard
+/// borrows what it holds from the port's object.
+pub const SHARDS_KNOWN_MS: f64 = 10_000.0;
+
+thread_local! {
+    /// Each port's shard count as this isolate last learned it, and when
+    /// (runtime ms).
+    static SHARD_COUNTS: std::cell::RefCell<std::collections::HashMap<String, (u32, f64)>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// `port`'s shard count, if learned within [`SHARDS_KNOWN_MS`].
+fn known_shards(port: &str) -> Option<u32> {
+    let now = clock::system_ms();
+    SHARD_COUNTS.with(|counts| {
+        counts
+            .borrow()
+            .get(port)
+            .filter(|(_, at)| now - at < SHARDS_KNOWN_MS)
+            .map(|(count, _)| *count)
+    })
+}
+
+/// Remembers `port`'s shard count, as its own object just said.
+fn learn_shards(port: &str, count: u32) {
+    let now = clock::system_ms();
+    SHARD_COUNTS.with(|counts| {
+        let mut counts = counts.borrow_mut();
+        if counts.len() > 10_000 {
+            counts.clear();
+        }
+        counts.insert(port.to_owned(), (count, now));
+    });
+}
 
 /// What the object did with a request.
 enum Sent {
@@ -35,16 +79,20 @@ pub struct GateClient {
     env: Env,
     stub: std::cell::RefCell<std::rc::Rc<Stub>>,
     port: String,
+    /// The port's shard this client reaches (`None`: the port's own
+    /// object).
+    shard: Option<u32>,
     clock: Clock,
     faults: Option<String>,
     /// The request's faults, which keep the tally of its work.
     work: std::rc::Rc<Faults>,
 }
 
-/// A stub of `port`'s object.
-fn stub(env: &Env, port: &str) -> Result<Stub, StoreError> {
+/// A stub of the object of `port`'s shard `shard` (or of its own).
+fn stub(env: &Env, port: &str, shard: Option<u32>) -> Result<Stub, StoreError> {
+    let name = shards::object_name(port, shard);
     env.durable_object(BINDING)
-        .and_then(|ns| ns.id_from_name(port)?.get_stub())
+        .and_then(|ns| ns.id_from_name(&name)?.get_stub())
         .map_err(|e| StoreError::Failed(format!("the {BINDING} binding: {e}")))
 }
 
@@ -69,9 +117,10 @@ impl GateClient {
         work: std::rc::Rc<Faults>,
     ) -> Result<GateClient, StoreError> {
         Ok(GateClient {
-            stub: std::cell::RefCell::new(std::rc::Rc::new(stub(env, port)?)),
+            stub: std::cell::RefCell::new(std::rc::Rc::new(stub(env, port, None)?)),
             env: env.clone(),
             port: port.to_owned(),
+            shard: None,
             clock,
             faults,
             work,
@@ -86,6 +135,18 @@ impl GateClient {
         &self,
         request: &GateRequest,
     ) -> Result<T, StoreError> {
+        let text = self.call_text(request).await?;
+        self.parse(&text)
+    }
+
+    fn parse<T: DeserializeOwned>(&self, text: &str) -> Result<T, StoreError> {
+        serde_json::from_str(text).map_err(|e| {
+            StoreError::Failed(format!("port {}'s gate answered {text}: {e}", self.port))
+        })
+    }
+
+    /// [`GateClient::call`]'s request, answered as text.
+    async fn call_text(&self, request: &GateRequest) -> Result<String, StoreError> {
         self.work.count(Work::Json);
         let body = serde_json::to_string(request).map_err(|e| StoreError::Failed(e.to_string()))?;
         let mut last = String::new();
@@ -93,17 +154,13 @@ impl GateClient {
             if attempt > 0 {
                 worker::Delay::from(std::time::Duration::from_millis(5 << attempt)).await;
                 // A stub that met an object's reset stays broken: a new one.
-                *self.stub.borrow_mut() = std::rc::Rc::new(stub(&self.env, &self.port)?);
+                *self.stub.borrow_mut() =
+                    std::rc::Rc::new(stub(&self.env, &self.port, self.shard)?);
             }
             match self.send(&body, attempt == 0).await {
                 Ok(Sent::Answer(text)) => {
                     self.work.count(Work::Json);
-                    return serde_json::from_str(&text).map_err(|e| {
-                        StoreError::Failed(format!(
-                            "port {}'s gate answered {text}: {e}",
-                            self.port
-                        ))
-                    });
+                    return Ok(text);
                 }
                 Ok(Sent::Refused(message)) => {
                     return Err(unavailable(format!("port {}'s gate: {message}", self.port)))
@@ -114,10 +171,104 @@ impl GateClient {
         Err(unavailable(format!("port {}'s gate: {last}", self.port)))
     }
 
+    /// The same port's gate, at its shard `shard` (`None`: its own object).
+    ///
+    /// # Errors
+    /// `Failed` when the Worker has no `GATE` binding.
+    pub fn at_shard(&self, shard: Option<u32>) -> Result<GateClient, StoreError> {
+        Ok(GateClient {
+            stub: std::cell::RefCell::new(std::rc::Rc::new(stub(&self.env, &self.port, shard)?)),
+            env: self.env.clone(),
+            port: self.port.clone(),
+            shard,
+            clock: self.clock,
+            faults: self.faults.clone(),
+            work: self.work.clone(),
+        })
+    }
+
+    /// Sends a reservation or a usage write of `request_id` where it
+    /// belongs: its shard under the port's shard count as this isolate
+    /// last learned it from the port's own object (within
+    /// [`SHARDS_KNOWN_MS`]), else the port's own object, which answers
+    /// [`Elsewhere`] when the port has shards (then the request goes to its
+    /// shard). `request` builds the request for the shard chosen.
+    async fn placed<T: DeserializeOwned>(
+        &self,
+        request_id: &str,
+        request: impl Fn(Option<u32>) -> GateRequest,
+    ) -> Result<Answered<T>, StoreError> {
+        let known = known_shards(&self.port);
+        let mut shard = known.and_then(|count| shards::placement(request_id, count));
+        for _ in 0..2 {
+            let target = if shard == self.shard {
+                None
+            } else {
+                Some(self.at_shard(shard)?)
+            };
+            let client = target.as_ref().unwrap_or(self);
+            let text = client.call_text(&request(shard)).await?;
+            if text.starts_with(ELSEWHERE_START) {
+                let elsewhere: Elsewhere = self.parse(&text)?;
+                learn_shards(&self.port, elsewhere.elsewhere);
+                shard = shards::placement(request_id, elsewhere.elsewhere);
+                continue;
+            }
+            let answered: Answered<T> = self.parse(&text)?;
+            if shard.is_none() {
+                learn_shards(&self.port, answered.budget.shards);
+            }
+            return Ok(answered);
+        }
+        Err(unavailable(format!(
+            "port {}'s gate: its shards could not be placed",
+            self.port
+        )))
+    }
+
+    /// The gate object holding reservation `id` (its shard is in its id).
+    fn holding(&self, id: &str) -> Result<Option<GateClient>, StoreError> {
+        match shards::shard_of_hold(id) {
+            shard if shard == self.shard => Ok(None),
+            shard => self.at_shard(shard).map(Some),
+        }
+    }
+
+    /// To the port's own object: shard `shard`'s report, answered with its
+    /// grant and the port's budget.
+    pub async fn shard_report(
+        &self,
+        shard: u32,
+        report: &crate::allowance::Report,
+        request_id: Option<&str>,
+    ) -> Result<ShardAnswered, StoreError> {
+        self.call(&GateRequest::ShardReport {
+            shard,
+            report: report.clone(),
+            request_id: request_id.map(str::to_owned),
+        })
+        .await
+    }
+
+    /// To a shard's object: a grant from the port's own object; answers
+    /// the report the shard owes back, if any.
+    pub async fn shard_grant(
+        &self,
+        grant: &crate::allowance::Grant,
+    ) -> Result<Option<crate::allowance::Report>, StoreError> {
+        self.call(&GateRequest::Allowance {
+            grant: grant.clone(),
+        })
+        .await
+    }
+
     async fn send(&self, body: &str, first: bool) -> Result<Sent, String> {
         let headers = Headers::new();
         let _ = headers.set("content-type", "application/json");
         let _ = headers.set("x-port", &self.port);
+        if let Some(shard) = self.shard {
+            let _ = headers.set(SHARD_HEADER, &shard.to_string());
+        }
         if let Some(at) = self.clock.header_value() {
             let _ = headers.set(clock::NOW_HEADER, &at);
         }
@@ -154,12 +305,15 @@ impl GateClient {
     /// Where the port stands (one feature's load, when given); with
     /// `sync`, after delivering the outbox to D1 (for reports).
     pub async fn view(&self, feature: Option<&str>, sync: bool) -> Result<PortView, StoreError> {
-        self.call(&GateRequest::View {
-            feature: feature.map(str::to_owned),
-            sync,
-            caps: false,
-        })
-        .await
+        let view: PortView = self
+            .call(&GateRequest::View {
+                feature: feature.map(str::to_owned),
+                sync,
+                caps: false,
+            })
+            .await?;
+        learn_shards(&self.port, view.budget.shards);
+        Ok(view)
     }
 
     /// Where the port stands for its status report: after delivering the
@@ -190,12 +344,20 @@ impl GateClient {
     }
 
     /// Check and hold.
+    /// A port with shards holds it in the request id's shard, under an id
+    /// that names the shard ([`shards::hold_prefix`]).
     pub async fn reserve(
         &self,
         hold: &HoldRequest,
     ) -> Result<Answered<ReserveOutcome>, StoreError> {
-        self.call(&GateRequest::Reserve { hold: hold.clone() })
-            .await
+        let random = hold.hold_id.strip_prefix("rsv_").unwrap_or(&hold.hold_id);
+        self.placed(&hold.request_id, |shard| GateRequest::Reserve {
+            hold: HoldRequest {
+                hold_id: format!("{}{random}", shards::hold_prefix(shard)),
+                ..hold.clone()
+            },
+        })
+        .await
     }
 
     /// Settle a hold with its real usage; `write_id` names this request.
@@ -206,18 +368,27 @@ impl GateClient {
         body_hash: &str,
         write_id: &str,
     ) -> Result<Answered<CommitOutcome>, StoreError> {
-        self.call(&GateRequest::Commit {
-            id: id.to_owned(),
-            usage: usage.clone(),
-            body_hash: body_hash.to_owned(),
-            write_id: write_id.to_owned(),
-        })
-        .await
+        let holding = self.holding(id)?;
+        holding
+            .as_ref()
+            .unwrap_or(self)
+            .call(&GateRequest::Commit {
+                id: id.to_owned(),
+                usage: usage.clone(),
+                body_hash: body_hash.to_owned(),
+                write_id: write_id.to_owned(),
+            })
+            .await
     }
 
     /// Give a hold back.
     pub async fn release(&self, id: &str) -> Result<Answered<ReleaseOutcome>, StoreError> {
-        self.call(&GateRequest::Release { id: id.to_owned() }).await
+        let holding = self.holding(id)?;
+        holding
+            .as_ref()
+            .unwrap_or(self)
+            .call(&GateRequest::Release { id: id.to_owned() })
+            .await
     }
 
     /// Count a call made without a hold; `write_id` names this request.
@@ -229,7 +400,7 @@ impl GateClient {
         write_id: &str,
         occurred_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<Answered<RecordOutcome>, StoreError> {
-        self.call(&GateRequest::Record {
+        self.placed(request_id, |_| GateRequest::Record {
             usage: usage.clone(),
             request_id: request_id.to_owned(),
             body_hash: body_hash.to_owned(),
@@ -246,24 +417,56 @@ impl GateClient {
         if_match: Option<String>,
         actor: &str,
     ) -> Result<SaveOutcome, StoreError> {
-        self.call(&GateRequest::SaveBudget {
-            update,
-            if_match,
-            actor: actor.to_owned(),
-        })
-        .await
+        let outcome = self
+            .call(&GateRequest::SaveBudget {
+                update,
+                if_match,
+                actor: actor.to_owned(),
+            })
+            .await?;
+        if let SaveOutcome::Saved { budget } = &outcome {
+            learn_shards(&self.port, budget.shards);
+        }
+        Ok(outcome)
     }
 
     /// One hold.
     pub async fn hold(&self, id: &str) -> Result<Option<Hold>, StoreError> {
-        let answer: HoldAnswer = self.call(&GateRequest::Hold { id: id.to_owned() }).await?;
+        let holding = self.holding(id)?;
+        let answer: HoldAnswer = holding
+            .as_ref()
+            .unwrap_or(self)
+            .call(&GateRequest::Hold { id: id.to_owned() })
+            .await?;
         Ok(answer.hold)
     }
 
-    /// Holds, newest first.
+    /// Holds, newest first: the port's own object's and, for a port with
+    /// shards, those of every shard that may hold some (under any count
+    /// still in force).
     pub async fn holds(&self, all: bool, limit: u32) -> Result<Vec<Hold>, StoreError> {
-        let answer: HoldsAnswer = self.call(&GateRequest::Holds { all, limit }).await?;
-        Ok(answer.holds)
+        let request = GateRequest::Holds { all, limit };
+        let answer: HoldsAnswer = self.call(&request).await?;
+        let mut holds = answer.holds;
+        let budget = self.view(None, false).await?.budget;
+        let counts = budget
+            .shard_history
+            .in_force(budget.shards, self.clock.now().timestamp_millis());
+        let shards = counts
+            .iter()
+            .filter(|c| **c > 1)
+            .max()
+            .copied()
+            .unwrap_or(0);
+        for shard in 0..shards {
+            let more: HoldsAnswer = self.at_shard(Some(shard))?.call(&request).await?;
+            holds.extend(more.holds);
+        }
+        if shards > 0 {
+            holds.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+            holds.truncate(limit as usize);
+        }
+        Ok(holds)
     }
 
     /// Deliver the outbox now; how many entries are still on their way.

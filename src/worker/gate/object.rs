@@ -34,8 +34,9 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
+use super::client::GateClient;
 use super::courier;
-use super::protocol::{answer_of, GateFailure, GateRequest, SyncAnswer};
+use super::protocol::{answer_of, Elsewhere, GateFailure, GateRequest, ShardAnswered, SyncAnswer};
 use super::storage::atomically;
 use super::tally::{Tally, WORK_HEADER};
 use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
@@ -44,11 +45,11 @@ use crate::gate::{
     Applied, GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome,
     COUNTER_RETENTION_DAYS,
 };
-use crate::group::{child_key, ChildKind};
+use crate::group::{child_key, ChildKind, GroupAnswer};
 use crate::ledger::reports;
 use crate::worker::alerts::outbox as alerts;
 use crate::worker::clock::{self, Clock};
-use crate::worker::d1::D1;
+use crate::worker::d1::{StoreError, D1};
 use crate::worker::fault::Faults;
 use crate::worker::group::client::GroupClient;
 use crate::worker::settings::Settings;
@@ -66,6 +67,9 @@ pub(super) struct Inner {
     pub(super) env: Env,
     /// The port, once known (stored with the gate too).
     port: RefCell<Option<String>>,
+    /// Which shard of its port the object is (`Some(None)`: the port's own
+    /// object), once known (stored with the gate too).
+    shard: Cell<Option<Option<u32>>>,
     /// True once the first-start import is known to be done.
     ready: Cell<bool>,
     /// The clock the alarm runs on: the latest request's, going on.
@@ -85,6 +89,10 @@ pub(super) struct Inner {
     /// runtime instant (ms; 0: none): the others short of it wait for that
     /// answer instead of asking too (for 2 s at most, should it be lost).
     asking: Cell<f64>,
+    /// A shard: when it last told its port's object what it used (runtime
+    /// ms), and whether a report waits for the interval's end.
+    reported_at: Cell<f64>,
+    report_waiting: Cell<bool>,
     /// The port keys this instance looked up: revoked or not.
     pub(super) keys: RefCell<super::port_keys::KnownKeys>,
 }
@@ -122,6 +130,28 @@ impl Inner {
         self.port.replace(stored.clone());
         stored
     }
+
+    /// How the object sizes its asks of its lender: a shard's way, or a
+    /// port's under a group.
+    pub(super) fn sizing(&self) -> Sizing {
+        if self.shard().is_some() {
+            crate::allowance::SHARD_SIZING
+        } else {
+            SIZING
+        }
+    }
+
+    /// The shard of its port this object is (`None`: the port's own).
+    pub(super) fn shard(&self) -> Option<u32> {
+        if let Some(shard) = self.shard.get() {
+            return shard;
+        }
+        let stored = atomically(&self.state, |g| g.shard());
+        if let Ok(shard) = stored {
+            self.shard.set(Some(shard));
+        }
+        stored.ok().flatten()
+    }
 }
 
 impl DurableObject for PortGate {
@@ -131,6 +161,7 @@ impl DurableObject for PortGate {
                 state,
                 env,
                 port: RefCell::new(None),
+                shard: Cell::new(None),
                 ready: Cell::new(false),
                 clock: Cell::new(Clock::System),
                 courier: RefCell::new(Courier::default()),
@@ -139,6 +170,8 @@ impl DurableObject for PortGate {
                 gathering: Cell::new(false),
                 changes: Cell::new(0),
                 asking: Cell::new(0.0),
+                reported_at: Cell::new(0.0),
+                report_waiting: Cell::new(false),
                 keys: RefCell::default(),
             }),
         }
@@ -166,7 +199,12 @@ impl DurableObject for PortGate {
                 g.set_note(courier::D1_DOWN_NOTE, down.then_some("1"))
             });
         }
-        if let Err(message) = ensure_ready(inner, &port, &faults, now).await {
+        let shard = header(super::client::SHARD_HEADER).and_then(|k| k.parse::<u32>().ok());
+        let ready = match shard {
+            Some(shard) => shard_ready(inner, &port, shard, now).await,
+            None => ensure_ready(inner, &port, &faults, now).await,
+        };
+        if let Err(message) = ready {
             return failure(message);
         }
         // Read as text and parsed by serde_json, not as a JS value: an amount
@@ -222,7 +260,8 @@ impl DurableObject for PortGate {
         }
         // A port under a group idle for the return delay (or past its
         // group's period end) gives its unused allowance back on its own.
-        if let Ok(Some(report)) = atomically(&inner.state, move |g| g.allowance_due(&SIZING, now)) {
+        let sizing = inner.sizing();
+        if let Ok(Some(report)) = atomically(&inner.state, move |g| g.allowance_due(&sizing, now)) {
             tell_group(&inner, report, now).await;
         }
         // Whatever expired, and whatever an earlier delivery left behind.
@@ -358,9 +397,24 @@ async fn operate(
     if let GateRequest::Allowance { grant } = request {
         return (allowance_grant(inner, grant, now), true);
     }
+    if let GateRequest::ShardReport {
+        shard,
+        report,
+        request_id,
+    } = request
+    {
+        return (
+            shard_report(inner, shard, report, request_id, now).await,
+            true,
+        );
+    }
+    if let Some(elsewhere) = elsewhere(inner, &request) {
+        return (json_answer(200, &elsewhere), false);
+    }
     // What the port owes its group on its own first (allowance given back
     // when idle or at the group's reset), so the group's view is current.
-    if let Ok(Some(report)) = atomically(state, move |g| g.allowance_due(&SIZING, now)) {
+    let sizing = inner.sizing();
+    if let Ok(Some(report)) = atomically(state, move |g| g.allowance_due(&sizing, now)) {
         tell_group(inner, report, now).await;
     }
     let settles = matches!(
@@ -395,14 +449,9 @@ async fn operate(
     let changes = operation.changes();
     let applied = atomically(state, move |g| g.apply(operation, now));
     if settles {
-        // Usage reaches the group after the answer, off the call's path.
+        // Usage reaches the lender after the answer, off the call's path.
         let inner = inner.clone();
-        another_handle(state).wait_until(async move {
-            let report = atomically(&inner.state, move |g| g.allowance_report(0, &SIZING, now));
-            if let Ok(Some(report)) = report {
-                tell_group(&inner, report, now).await;
-            }
-        });
+        another_handle(state).wait_until(async move { report_usage(&inner, now).await });
     }
     if let Ok(applied) = &applied {
         if applied.alerts > 0 {
@@ -427,15 +476,49 @@ async fn operate(
     (answer(applied.map(answer_of)), changes)
 }
 
+/// How often a shard tells its port's own object what it used, at most
+/// (ms): one report per shard per interval, however many calls it settles
+/// meanwhile, so the port's object carries a few reports a second per
+/// shard instead of one per call. (Usage reported late changes no
+/// decision: what a shard consumed stays lent until then, which weighs the
+/// same on the port's cap.)
+pub const SHARD_REPORT_MS: f64 = 200.0;
+
+/// Tells the lender what a settle used: a port's group at once, a port's
+/// own object (from a shard) at most every [`SHARD_REPORT_MS`], the last
+/// report trailing the last settle.
+async fn report_usage(inner: &Rc<Inner>, now: DateTime<Utc>) {
+    let mut now = now;
+    if inner.shard().is_some() {
+        if inner.report_waiting.get() {
+            return;
+        }
+        let wait = inner.reported_at.get() + SHARD_REPORT_MS - clock::system_ms();
+        if wait > 0.0 {
+            inner.report_waiting.set(true);
+            worker::Delay::from(std::time::Duration::from_millis(wait as u64)).await;
+            inner.report_waiting.set(false);
+            now = now.max(inner.now());
+        }
+        inner.reported_at.set(clock::system_ms());
+    }
+    let sizing = inner.sizing();
+    let report = atomically(&inner.state, move |g| g.allowance_report(0, &sizing, now));
+    if let Ok(Some(report)) = report {
+        tell_group(inner, report, now).await;
+    }
+}
+
 /// How a port sizes its asks of its group.
 const SIZING: Sizing = DEFAULT_SIZING;
 
 /// Applies a grant from the port's group; answers the report owed back.
 fn allowance_grant(inner: &Rc<Inner>, grant: Grant, now: DateTime<Utc>) -> Result<Response> {
     let state = &inner.state;
+    let sizing = inner.sizing();
     let owed = atomically(state, move |g| g.allowance_grant(&grant, now));
     let report = match owed {
-        Ok(true) => atomically(state, move |g| g.allowance_report(0, &SIZING, now))
+        Ok(true) => atomically(state, move |g| g.allowance_report(0, &sizing, now))
             .map(|r| r.map(|r| r.report)),
         Ok(false) => Ok(None),
         Err(e) => Err(e),
@@ -443,12 +526,57 @@ fn allowance_grant(inner: &Rc<Inner>, grant: Grant, now: DateTime<Utc>) -> Resul
     answer(report)
 }
 
+/// Sends the port's lender a report: its group's object, or for a shard
+/// its port's own object (whose answer brings the port's budget, taken as
+/// the shard's own).
+async fn ask_lender(
+    inner: &Rc<Inner>,
+    lender: &str,
+    report: &crate::allowance::Report,
+    request_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> std::result::Result<GroupAnswer, StoreError> {
+    let port = inner.port().unwrap_or_default();
+    let Some(shard) = inner.shard() else {
+        return GroupClient::new(&inner.env, lender, Clock::Fixed(now))
+            .report(&child_key(ChildKind::Port, &port), report)
+            .await;
+    };
+    let answered = port_client(inner, &port, now)?
+        .shard_report(shard, report, request_id)
+        .await?;
+    let (budget, standing) = (answered.budget, answered.standing);
+    let taken = atomically(&inner.state, move |g| {
+        g.take_port_budget(&budget)?;
+        g.take_port_standing(&standing, now)
+    });
+    if let Err(e) = taken {
+        worker::console_error!("gate: {e}");
+    }
+    Ok(GroupAnswer {
+        grant: answered.grant,
+        refusal: answered.refusal,
+    })
+}
+
+/// The Worker's client of `port`'s own object, from inside an object.
+fn port_client(
+    inner: &Rc<Inner>,
+    port: &str,
+    now: DateTime<Utc>,
+) -> std::result::Result<GateClient, StoreError> {
+    GateClient::new(
+        &inner.env,
+        port,
+        Clock::Fixed(now),
+        None,
+        Rc::new(Faults::none()),
+    )
+}
+
 /// Sends the port's group a report and applies its answer.
 async fn tell_group(inner: &Rc<Inner>, report: crate::gate::GroupReport, now: DateTime<Utc>) {
-    let port = inner.port().unwrap_or_default();
-    let asked = GroupClient::new(&inner.env, &report.group, Clock::Fixed(now))
-        .report(&child_key(ChildKind::Port, &port), &report.report)
-        .await;
+    let asked = ask_lender(inner, &report.group, &report.report, None, now).await;
     match asked {
         Ok(answered) => {
             let grant = answered.grant;
@@ -494,15 +622,13 @@ pub(super) async fn reserve(
         }
         asks += 1;
         let (group, need, load) = (group.clone(), *need, *load);
-        let report = match atomically(state, move |g| g.allowance_report(need, &SIZING, now)) {
+        let sizing = inner.sizing();
+        let report = match atomically(state, move |g| g.allowance_report(need, &sizing, now)) {
             Ok(Some(report)) => report.report,
             _ => break,
         };
-        let port = inner.port().unwrap_or_default();
         inner.asking.set(clock::system_ms());
-        let asked = GroupClient::new(&inner.env, &group, Clock::Fixed(now))
-            .report(&child_key(ChildKind::Port, &port), &report)
-            .await;
+        let asked = ask_lender(inner, &group, &report, Some(&hold.request_id), now).await;
         let answered = match asked {
             Ok(answered) => answered,
             Err(e) => {
@@ -525,9 +651,14 @@ pub(super) async fn reserve(
                 refusal.reason.clone(),
                 refusal.scope.clone(),
             );
-            let counted = atomically(state, move |g| {
-                g.count_refusal_now(&request_id, &reason, &scope, now)
-            });
+            // A shard's refusals are counted by its port's own object,
+            // which refused (the port's counts are one port's).
+            let counted = match inner.shard() {
+                Some(_) => Ok(()),
+                None => atomically(state, move |g| {
+                    g.count_refusal_now(&request_id, &reason, &scope, now)
+                }),
+            };
             if let Err(e) = counted {
                 worker::console_error!("gate: {e}");
             }
@@ -554,6 +685,146 @@ fn answer<T: Serialize>(out: std::result::Result<T, GateError>) -> Result<Respon
         Err(e) => {
             worker::console_error!("gate: {e}");
             failure(e.0)
+        }
+    }
+}
+
+/// A reservation or a usage write that reached the port's own object while
+/// the port has shards: it belongs to a shard, and the Worker sends it
+/// there. (The gateway's holds stay in the port's own object, where its
+/// settings and throttle are judged.)
+fn elsewhere(inner: &Rc<Inner>, request: &GateRequest) -> Option<Elsewhere> {
+    if !matches!(
+        request,
+        GateRequest::Reserve { .. } | GateRequest::Record { .. }
+    ) || inner.shard().is_some()
+    {
+        return None;
+    }
+    let shards = atomically(&inner.state, |g| g.budget().map(|b| b.shards)).ok()?;
+    (shards > 1).then_some(Elsewhere { elsewhere: shards })
+}
+
+/// Opens a shard's object the first time (empty, with its own ledger
+/// numbers) and takes its port's budget from the port's own object before
+/// it judges anything.
+async fn shard_ready(
+    inner: &Rc<Inner>,
+    port: &str,
+    shard: u32,
+    now: DateTime<Utc>,
+) -> std::result::Result<(), String> {
+    if inner.ready.get() {
+        return Ok(());
+    }
+    let port_owned = port.to_owned();
+    atomically(&inner.state, move |g| g.open_shard(&port_owned, shard)).map_err(|e| e.0)?;
+    inner.port.replace(Some(port.to_owned()));
+    inner.shard.set(Some(Some(shard)));
+    let taken = atomically(&inner.state, |g| g.note(PORT_BUDGET_NOTE)).map_err(|e| e.0)?;
+    if taken.is_none() {
+        let sizing = inner.sizing();
+        let report = atomically(&inner.state, move |g| g.allowance_report(0, &sizing, now))
+            .map_err(|e| e.0)?;
+        if let Some(report) = report {
+            let answer = ask_lender(inner, &report.group, &report.report, None, now)
+                .await
+                .map_err(|e| format!("the port's budget could not be read: {e:?}"))?;
+            let grant = answer.grant;
+            atomically(&inner.state, move |g| {
+                g.allowance_grant(&grant, now)?;
+                g.set_note(PORT_BUDGET_NOTE, Some("1"))
+            })
+            .map_err(|e| e.0)?;
+        }
+    }
+    inner.ready.set(true);
+    Ok(())
+}
+
+/// Set once a shard holds its port's budget.
+const PORT_BUDGET_NOTE: &str = "port_budget";
+
+/// The port's own object: shard `shard`'s report. Applied, then the other
+/// shards' slack recalled when the need does not fit (each answers with
+/// its report), the waiting needs served, and the shard answered with its
+/// grant (or the port's refusal) and the port's budget.
+async fn shard_report(
+    inner: &Rc<Inner>,
+    shard: u32,
+    report: crate::allowance::Report,
+    request_id: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Response> {
+    let state = &inner.state;
+    let first = atomically(state, move |g| {
+        let answer = g.shard_report(shard, &report, &SIZING, now)?;
+        let alerts = g.observe_alerts(now)?.len();
+        Ok((answer, g.shard_granted(shard)?, alerts))
+    });
+    let (answer, before, alerts) = match first {
+        Ok(first) => first,
+        Err(e) => return self::answer::<()>(Err(e)),
+    };
+    if alerts > 0 {
+        alerts::mark_written(&state.id().to_string());
+    }
+    push_shards(inner, answer.others, shard, now).await;
+    if answer.refusal.is_some() {
+        let served = atomically(state, move |g| g.shard_serve(now)).unwrap_or_default();
+        push_shards(inner, served, shard, now).await;
+    }
+    self::answer(atomically(state, move |g| {
+        let (grant, refusal) = g.shard_settle(shard, before, now)?;
+        // The reservation waiting on this need is refused: counted here,
+        // once per request id, as the port's.
+        if let (Some(refusal), Some(request_id)) = (&refusal, &request_id) {
+            g.count_refusal_now(request_id, &refusal.reason, &refusal.scope, now)?;
+        }
+        Ok(ShardAnswered {
+            grant,
+            refusal,
+            budget: g.budget()?,
+            standing: g.port_standing(now)?,
+        })
+    }))
+}
+
+/// The port's own object: sends grants to its shards (but `skip`, answered
+/// apart), applies the reports they answer with, and sends on what those
+/// make room for.
+async fn push_shards(
+    inner: &Rc<Inner>,
+    sends: Vec<(String, crate::allowance::Grant)>,
+    skip: u32,
+    now: DateTime<Utc>,
+) {
+    let Some(port) = inner.port() else { return };
+    let Ok(client) = port_client(inner, &port, now) else {
+        return;
+    };
+    let mut queue = sends;
+    while let Some((key, grant)) = queue.pop() {
+        let Some(shard) = crate::gate::shard_lender::shard_of_child(&key) else {
+            continue;
+        };
+        if shard == skip {
+            continue;
+        }
+        let Ok(at) = client.at_shard(Some(shard)) else {
+            continue;
+        };
+        match at.shard_grant(&grant).await {
+            Ok(Some(report)) => {
+                let applied = atomically(&inner.state, move |g| {
+                    g.shard_report(shard, &report, &SIZING, now)
+                });
+                if let Ok(answer) = applied {
+                    queue.extend(answer.others);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => worker::console_error!("gate: a grant to shard {shard}: {e:?}"),
         }
     }
 }

@@ -84,5 +84,6 @@ pub(super) fn refused() -> Applied {
         load: PortLoad::default(),
         result: Outcome::GatewayReserve(GatewayReserveOutcome::KeyRevoked),
         alerts: 0,
+        group_soft: None,
     }
 }

@@ -142,6 +142,19 @@ pub enum GateRequest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<String>,
     },
+    /// To the port's own object: a report of its shard `shard` (what it
+    /// consumed, holds and needs), answered with the shard's grant and the
+    /// port's budget ([`ShardAnswered`]).
+    ShardReport {
+        /// The shard.
+        shard: u32,
+        /// Its report.
+        report: crate::allowance::Report,
+        /// The reservation waiting on the report's need, if one is: a
+        /// refusal of the need is counted under its request id.
+        #[serde(default)]
+        request_id: Option<String>,
+    },
     /// Port keys revoked (by their SHA-256 hex): every later gateway hold
     /// presenting one is refused, before the key leaves KV.
     RevokeKeys {
@@ -152,8 +165,9 @@ pub enum GateRequest {
 
 impl GateRequest {
     /// The gate operation the request asks for, or `None` for
-    /// [`GateRequest::Sync`], [`GateRequest::Allowance`] and
-    /// [`GateRequest::RevokeKeys`] (the object's own work, no operation).
+    /// [`GateRequest::Sync`], [`GateRequest::Allowance`],
+    /// [`GateRequest::ShardReport`] and [`GateRequest::RevokeKeys`] (the
+    /// objects' own work, no operation).
     pub fn operation(self) -> Option<Operation> {
         Some(match self {
             GateRequest::View { feature, caps, .. } => Operation::View { feature, caps },
@@ -224,9 +238,10 @@ impl GateRequest {
                 actor,
             },
             GateRequest::GatewayReserve { hold, .. } => Operation::GatewayReserve(hold),
-            GateRequest::Sync | GateRequest::Allowance { .. } | GateRequest::RevokeKeys { .. } => {
-                return None
-            }
+            GateRequest::Sync
+            | GateRequest::Allowance { .. }
+            | GateRequest::ShardReport { .. }
+            | GateRequest::RevokeKeys { .. } => return None,
         })
     }
 }
@@ -244,6 +259,9 @@ pub struct Answered<T> {
     pub load: PortLoad,
     /// The outcome.
     pub result: T,
+    /// The group above the port over its soft cap (its id), when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_soft: Option<String>,
 }
 
 /// The JSON answer of an applied operation, as [`super::GateClient`]
@@ -256,6 +274,7 @@ pub fn answer_of(applied: Applied) -> serde_json::Value {
         budget,
         load,
         result,
+        group_soft,
         ..
     } = applied;
     let answered = |result: serde_json::Value| {
@@ -263,6 +282,7 @@ pub fn answer_of(applied: Applied) -> serde_json::Value {
             budget: budget.clone(),
             load,
             result,
+            group_soft: group_soft.clone(),
         })
     };
     match result {
@@ -327,4 +347,31 @@ pub struct SyncAnswer {
 pub struct GateFailure {
     /// What went wrong.
     pub message: String,
+}
+
+/// The port's own object's answer to [`GateRequest::ShardReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardAnswered {
+    /// The shard's grant.
+    pub grant: crate::allowance::Grant,
+    /// The port's cap refused the shard's need (nothing lent came back
+    /// to meet it).
+    pub refusal: Option<crate::gate::Refusal>,
+    /// The port's budget, which the shard enforces as its own.
+    pub budget: StoredBudget,
+    /// Where the port stands as a whole (for the numbers the shard's
+    /// answers show).
+    #[serde(default)]
+    pub standing: crate::gate::PortStanding,
+}
+
+/// The port's own object's answer to a reservation or a usage write sent
+/// to it while the port has shards: the request belongs to a shard (its
+/// place under `elsewhere` shards), and the Worker sends it there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Elsewhere {
+    /// The port's shard count.
+    pub elsewhere: u32,
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::actions::Cap;
+use crate::actions::Acted;
 use crate::gate::gateway::SavedGatewaySettings;
 use crate::llm::port_settings::PortSettings;
 use worker::Request;
@@ -35,8 +35,8 @@ pub(super) struct Ready {
     pub(super) settings: PortSettings,
     pub(super) version: Option<i64>,
     /// The model the client asked for, when an action sent a cheaper one,
-    /// and the cap whose action it was.
-    pub(super) downgraded: Option<(String, Cap)>,
+    /// and the action (its cap, the port's or the feature's).
+    pub(super) downgraded: Option<(String, Acted)>,
 }
 
 impl Call {
@@ -161,13 +161,13 @@ impl Call {
         Ok(())
     }
 
-    /// Prepares the call again with the cheaper `model` an action at `cap`
-    /// named (in the body, or in the path for Gemini).
+    /// Prepares the call again with the cheaper `model` an action named
+    /// (in the body, or in the path for Gemini).
     pub(super) fn prepare_downgraded(
         &mut self,
         ready: &mut Ready,
         model: String,
-        cap: Cap,
+        acted: Acted,
     ) -> Result<(), ApiError> {
         let original = ready.prepared.model.clone();
         if self.endpoint.model_in_path() {
@@ -176,7 +176,7 @@ impl Call {
             map.insert("model".into(), Value::String(model));
             ready.source.0 = ready.source.1.to_string().into_bytes();
         }
-        ready.downgraded = Some((original, cap));
+        ready.downgraded = Some((original, acted));
         ready.prepared = self.prepared(&ready.settings, &ready.source)?;
         Ok(())
     }

@@ -47,7 +47,13 @@ impl Call {
         // budget in dollars then refuses it as unavailable (503), not as
         // unpriced.
         let (estimated_usd, prices_down) = match settings
-            .bound_now(&prepared.model, input, output, prepared.service_tier)
+            .bound_now(
+                &prepared.model,
+                input,
+                output,
+                prepared.service_tier,
+                self.now,
+            )
             .await
         {
             Ok(bound) => (bound, None),
@@ -72,21 +78,35 @@ impl Call {
                 seen: ready.version,
                 actions: ready.settings.actions(),
                 downgraded: ready.downgraded.is_some(),
+                feature_actions: ready.settings.feature_actions(&ready.feature),
             };
             let answer = gate.gateway_reserve(&asked, key).await?;
+            self.group_soft.clone_from(&answer.group_soft);
             let budget = answer.budget.budget;
             let (result, acted) = match answer.result {
                 GatewayReserveOutcome::Settings { saved } => return Ok(Reserved::Settings(saved)),
-                GatewayReserveOutcome::Downgrade { model, cap } => {
-                    return Ok(Reserved::Downgrade(model, cap))
+                GatewayReserveOutcome::Downgrade {
+                    model,
+                    cap,
+                    feature,
+                } => {
+                    let acted = Acted {
+                        cap,
+                        action: ActionTaken::Downgraded,
+                        feature,
+                    };
+                    return Ok(Reserved::Downgrade(model, acted));
                 }
-                GatewayReserveOutcome::Throttled { retry_after } => {
+                GatewayReserveOutcome::Throttled {
+                    retry_after,
+                    feature,
+                } => {
                     self.remember(budget, &answer.load);
-                    return Err(throttled(retry_after));
+                    return Err(throttled(retry_after, feature.then_some(&*ready.feature)));
                 }
-                GatewayReserveOutcome::Refused { cap } => {
+                GatewayReserveOutcome::Refused { cap, feature } => {
                     self.remember(budget, &answer.load);
-                    return Err(refused_at(cap));
+                    return Err(refused_at(cap, feature.then_some(&*ready.feature)));
                 }
                 GatewayReserveOutcome::Reserve { outcome, acted, .. } => (outcome, acted),
                 GatewayReserveOutcome::KeyRevoked => return Ok(Reserved::KeyRevoked),
@@ -110,7 +130,7 @@ impl Call {
                 refused => {
                     let mut error = self.refused_hold(budget, refused, prices_down, prepared);
                     if let Some(acted) = acted {
-                        action_headers(&mut error.headers, acted);
+                        action_headers(&mut error.headers, acted, &ready.feature);
                     }
                     return Err(error);
                 }
@@ -170,28 +190,48 @@ pub(super) enum Reserved {
     Held(Held),
     /// The call was prepared under settings no longer the port's: these are.
     Settings(SavedGatewaySettings),
-    /// An action at this cap sends the call with this cheaper model.
-    Downgrade(String, Cap),
+    /// An action at a cap sends the call with this cheaper model.
+    Downgrade(String, Acted),
     /// The port key the call presents was revoked: nothing was held.
     KeyRevoked,
 }
 
-/// The `X-Budget-Action` and `X-Budget-Cap` headers of what an action did.
-pub(super) fn action_headers(headers: &mut Vec<(&'static str, String)>, acted: Acted) {
+/// The `X-Budget-Action` and `X-Budget-Cap` headers of what an action did,
+/// and for an action at the call's `feature`'s own cap, `X-Budget-Scope:
+/// feature` and `X-Budget-Scope-Id` (as a refusal by that cap names it).
+pub(super) fn action_headers(
+    headers: &mut Vec<(&'static str, String)>,
+    acted: Acted,
+    feature: &str,
+) {
     headers.push(("X-Budget-Action", acted.action.as_str().to_owned()));
     headers.push(("X-Budget-Cap", acted.cap.as_str().to_owned()));
+    if acted.feature {
+        headers.push(("X-Budget-Scope", "feature".to_owned()));
+        headers.push(("X-Budget-Scope-Id", feature.to_owned()));
+    }
 }
 
-/// 429 `budget-throttled`: the throttle at the soft cap let this minute's
-/// calls through; `Retry-After` is the next minute.
-fn throttled(retry_after: u64) -> ApiError {
+/// Whose cap an action's answer speaks of: the port's, or `feature`'s.
+fn whose(feature: Option<&str>) -> String {
+    match feature {
+        Some(feature) => format!("the feature {feature:?}"),
+        None => "the port".to_owned(),
+    }
+}
+
+/// 429 `budget-throttled`: the throttle at the soft cap (the port's, or
+/// `feature`'s own) let this minute's calls through; `Retry-After` is the
+/// next minute.
+fn throttled(retry_after: u64, feature: Option<&str>) -> ApiError {
     let mut error = ApiError {
         retry_after: Some(retry_after),
         ..ApiError::new(
             429,
             "budget-throttled",
             format!(
-                "the port is above its soft cap and its calls are throttled: retry in {retry_after} s"
+                "{} is above its soft cap and its calls are throttled: retry in {retry_after} s",
+                whose(feature)
             ),
         )
     };
@@ -200,18 +240,22 @@ fn throttled(retry_after: u64) -> ApiError {
         Acted {
             cap: Cap::Soft,
             action: ActionTaken::Throttled,
+            feature: feature.is_some(),
         },
+        feature.unwrap_or_default(),
     );
     error
 }
 
-/// 429 `budget-exceeded` by the action at `cap` (`refuse` at the soft cap).
-fn refused_at(cap: Cap) -> ApiError {
+/// 429 `budget-exceeded` by the action at `cap` (`refuse` at the soft
+/// cap) of the port, or of `feature`'s own cap.
+fn refused_at(cap: Cap, feature: Option<&str>) -> ApiError {
     let mut error = ApiError::new(
         429,
         "budget-exceeded",
         format!(
-            "the port is above its {} cap and its gateway settings refuse calls there",
+            "{} is above its {} cap and its gateway settings refuse calls there",
+            whose(feature),
             cap.as_str()
         ),
     );
@@ -220,7 +264,9 @@ fn refused_at(cap: Cap) -> ApiError {
         Acted {
             cap,
             action: ActionTaken::Refused,
+            feature: feature.is_some(),
         },
+        feature.unwrap_or_default(),
     );
     error
 }

@@ -101,6 +101,9 @@ pub async fn handle(req: &mut Request, bindings: Bindings, ctx: Context) -> Resp
         if let Some(state) = &call.state {
             state.apply(&mut response);
         }
+        if let Some(group) = &call.group_soft {
+            super::budget_state::group_over_soft(&mut response, group);
+        }
     }
     if seams {
         let own = faults.work.tally().header_value();
@@ -175,6 +178,8 @@ struct Call {
     access: Option<Access>,
     /// The port's budget state as last measured.
     state: Option<BudgetState>,
+    /// The group above the port over its soft cap, as the hold answered.
+    group_soft: Option<String>,
 }
 
 /// What the hold answered: the hold and the ledger request id of the
@@ -244,6 +249,7 @@ impl Call {
             array_stream,
             access: None,
             state: None,
+            group_soft: None,
         })
     }
 
@@ -309,17 +315,11 @@ impl Call {
         self.remember(held.budget, &held.load);
         let request_id = held.request_id.clone();
         let mut headers = Vec::new();
-        if let Some((original, cap)) = &ready.downgraded {
+        if let Some((original, acted)) = &ready.downgraded {
             headers.push(("X-Budget-Original-Model", original.clone()));
-            hold::action_headers(
-                &mut headers,
-                crate::actions::Acted {
-                    cap: *cap,
-                    action: crate::actions::ActionTaken::Downgraded,
-                },
-            );
+            hold::action_headers(&mut headers, *acted, &ready.feature);
         } else if let Some(acted) = held.acted {
-            hold::action_headers(&mut headers, acted);
+            hold::action_headers(&mut headers, acted, &ready.feature);
         }
         if self.bindings.seams {
             self.bindings.faults.label(&request_id);
@@ -358,8 +358,8 @@ impl Call {
             {
                 hold::Reserved::Held(held) => return Ok(held),
                 hold::Reserved::Settings(saved) => self.prepare_under(ready, saved)?,
-                hold::Reserved::Downgrade(model, cap) => {
-                    self.prepare_downgraded(ready, model, cap)?;
+                hold::Reserved::Downgrade(model, acted) => {
+                    self.prepare_downgraded(ready, model, acted)?;
                 }
                 hold::Reserved::KeyRevoked => {
                     if let Some(hash) = key {

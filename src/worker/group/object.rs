@@ -178,6 +178,10 @@ impl GroupGate {
             let Some((kind, id)) = ChildKind::of_key(&key) else {
                 continue;
             };
+            let grant = match self.load() {
+                Ok(group) => group.stamped(grant, now),
+                Err(_) => grant,
+            };
             match push_grant(&self.env, clock, kind, id, &grant).await {
                 Ok(Some(report)) => {
                     if let Ok((_, others, _)) =
@@ -254,7 +258,8 @@ impl GroupGate {
             } else {
                 None
             };
-            (g.lender.grant(&child, end), refusal)
+            let grant = g.lender.grant(&child, end);
+            (g.stamped(grant, now), refusal)
         })?;
         answer.grant = grant;
         answer.refusal = refusal;
@@ -363,6 +368,14 @@ impl DurableObject for GroupGate {
             GroupRequest::Below { below } => self
                 .change(|g| g.below = g.below.max(below))
                 .map(|()| serde_json::Value::Null),
+            GroupRequest::Alerts { percents } => self.change(|g| {
+                if let Some(mut percents) = percents {
+                    percents.sort_unstable();
+                    percents.dedup();
+                    g.alerts.percents = percents;
+                }
+                serde_json::json!({ "percents": g.alerts.percents })
+            }),
         };
         let alerts_left = !self.send_alerts(now).await;
         self.schedule(alerts_left).await;

@@ -37,6 +37,12 @@ pub enum GroupRequest {
         /// Levels.
         below: u8,
     },
+    /// The group's alert percents, replaced first when given (crossings
+    /// are noticed at once): answered as `{"percents": [...]}`.
+    Alerts {
+        /// The new percents, checked by the caller.
+        percents: Option<Vec<u8>>,
+    },
 }
 
 /// A failed request's answer.

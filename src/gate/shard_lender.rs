@@ -1,0 +1,212 @@
+//! A port with shards: the port's own object lends allowance to its shard
+//! objects (the lender's side of [`crate::allowance`], the same escrow a
+//! group runs for its ports), out of the port's room left after its own
+//! used and held. What the shards consumed this period and what is lent to
+//! them weighs on the port's own reservations too, so the port's object
+//! and its shards together never pass the port's cap. A port that never
+//! had shards reads nothing of this, and nothing here changes its judging.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::allowance::{Grant, Lender, Limits, Report, Sizing};
+use crate::time::ms;
+
+/// The storage key of the port's lender's side.
+const KEY: &str = "shard_lender";
+
+/// The lender's key of shard `shard` (`shard:3`).
+pub fn shard_child(shard: u32) -> String {
+    format!("shard:{shard}")
+}
+
+/// The shard a lender's key names (`shard:3` is 3).
+pub fn shard_of_child(key: &str) -> Option<u32> {
+    key.strip_prefix("shard:")?.parse().ok()
+}
+
+/// The port's answer to a shard's report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardAnswer {
+    /// The reporting shard's grant.
+    pub grant: Grant,
+    /// The refusal of the shard's need, when the port's room cannot meet
+    /// it even after the other shards give back their slack.
+    pub refusal: Option<Refusal>,
+    /// Grants to send other shards (by their lender key): recalls of their
+    /// slack, and waiting needs this report made room for.
+    pub others: Vec<(String, Grant)>,
+}
+
+impl<S: Sql> Gate<'_, S> {
+    /// The port's lender's side (empty while it never lent to a shard).
+    pub fn shard_lender(&self) -> Result<Lender, GateError> {
+        Ok(self
+            .t
+            .meta(KEY)?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default())
+    }
+
+    fn set_shard_lender(&self, lender: &Lender) -> Result<(), GateError> {
+        let text = serde_json::to_string(lender).map_err(|e| GateError(e.to_string()))?;
+        Ok(self.t.set_meta(KEY, &text)?)
+    }
+
+    /// What the shards weigh on the port's cap at `now`, in the budget's
+    /// unit: what they consumed this period plus what is lent to them and
+    /// not consumed (0 for a port that never lent).
+    pub(super) fn shards_load(
+        &self,
+        stored: &StoredBudget,
+        now: DateTime<Utc>,
+    ) -> Result<u64, GateError> {
+        // A port that never had shards reads nothing more.
+        if stored.shards <= 1 && stored.shard_history.changes.is_empty() {
+            return Ok(0);
+        }
+        let Some(text) = self.t.meta(KEY)? else {
+            return Ok(0);
+        };
+        let lender: Lender = serde_json::from_str(&text).unwrap_or_default();
+        let start = ms(stored.budget.window(now).start);
+        let used = if lender.period_start == start {
+            lender.used
+        } else {
+            0
+        };
+        Ok(used.saturating_add(lender.lent()))
+    }
+
+    /// What binds the port's grants to its shards at `now`: the port's
+    /// room (its cap, raises, rollover and credits; none when disabled)
+    /// less what its own object used and holds, over its period; and that
+    /// own part.
+    fn shard_limits(&self, now: DateTime<Utc>) -> Result<(Limits, u64), GateError> {
+        let (stored, load) = self.budget_load(now)?;
+        let view = self.room_view(&stored, &load, now)?;
+        let window = stored.budget.window(now);
+        let own = crate::room::judged_used(&view.room, view.cap_used);
+        let limits = Limits {
+            cap: if stored.budget.enabled {
+                view.room.total().saturating_sub(own)
+            } else {
+                crate::MAX_TOKENS
+            },
+            window: (ms(window.start), ms(window.end)),
+            backing: None,
+        };
+        Ok((limits, own))
+    }
+
+    /// The refusal of a shard's need: the port's cap, with what the port
+    /// and its shards have taken of it.
+    fn shard_refusal(&self, lender: &Lender, limits: &Limits, own: u64) -> Refusal {
+        let stored = self.budget().unwrap_or_else(|_| StoredBudget::unsaved());
+        Refusal {
+            reason: "hard-cap-exceeded".into(),
+            scope: "port".into(),
+            scope_id: None,
+            used: own.saturating_add(lender.load()),
+            cap: own.saturating_add(limits.cap),
+            unit: stored.budget.unit,
+            period_start: limits.window.0,
+            resets_at: limits.window.1,
+            room: None,
+        }
+    }
+
+    /// Applies shard `shard`'s report and decides its grant (and the
+    /// refusal of its need, when the port's room cannot meet it as things
+    /// stand: the caller recalls the others' slack first, then asks again
+    /// with [`Gate::shard_settle`]).
+    pub fn shard_report(
+        &self,
+        shard: u32,
+        report: &Report,
+        sizing: &Sizing,
+        now: DateTime<Utc>,
+    ) -> Result<ShardAnswer, GateError> {
+        let (limits, own) = self.shard_limits(now)?;
+        let child = shard_child(shard);
+        let mut lender = self.shard_lender()?;
+        let answer = lender.apply(&child, report, &limits, sizing);
+        let waiting = lender.children.get(&child).is_some_and(|l| l.waiting > 0);
+        let refusal = waiting.then(|| self.shard_refusal(&lender, &limits, own));
+        self.set_shard_lender(&lender)?;
+        Ok(ShardAnswer {
+            grant: answer.grant,
+            refusal,
+            others: answer.others,
+        })
+    }
+
+    /// What the port has granted shard `shard` so far (a running total).
+    pub fn shard_granted(&self, shard: u32) -> Result<u64, GateError> {
+        Ok(self
+            .shard_lender()?
+            .children
+            .get(&shard_child(shard))
+            .map_or(0, |line| line.granted))
+    }
+
+    /// Grants the shards' waiting needs that fit now (after others gave
+    /// back their slack): the grants to send.
+    pub fn shard_serve(&self, now: DateTime<Utc>) -> Result<Vec<(String, Grant)>, GateError> {
+        let (limits, _) = self.shard_limits(now)?;
+        let mut lender = self.shard_lender()?;
+        let sends = lender.serve_waiting(None, &limits);
+        self.set_shard_lender(&lender)?;
+        Ok(sends)
+    }
+
+    /// The last word to shard `shard` after its report and the recalls it
+    /// caused: its grant, and the refusal of its need when nothing more
+    /// was granted to it since `granted_before` (it asks again with its
+    /// next call).
+    pub fn shard_settle(
+        &self,
+        shard: u32,
+        granted_before: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(Grant, Option<Refusal>), GateError> {
+        let (limits, own) = self.shard_limits(now)?;
+        let child = shard_child(shard);
+        let mut lender = self.shard_lender()?;
+        let line = lender.children.get(&child).cloned().unwrap_or_default();
+        let refusal = if line.waiting > 0 && line.granted <= granted_before {
+            if let Some(line) = lender.children.get_mut(&child) {
+                line.waiting = 0;
+            }
+            Some(self.shard_refusal(&lender, &limits, own))
+        } else {
+            None
+        };
+        let grant = lender.grant(&child, limits.window.1);
+        self.set_shard_lender(&lender)?;
+        Ok((grant, refusal))
+    }
+
+    /// What the port's shards consumed in the budget's period at `now`
+    /// and what they hold now (as they last reported), in the budget's
+    /// unit: the part of the port's standing its own object does not see.
+    pub fn shards_standing(
+        &self,
+        stored: &StoredBudget,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, u64), GateError> {
+        if stored.shards <= 1 && stored.shard_history.changes.is_empty() {
+            return Ok((0, 0));
+        }
+        let lender = self.shard_lender()?;
+        let start = ms(stored.budget.window(now).start);
+        let used = if lender.period_start == start {
+            lender.used
+        } else {
+            0
+        };
+        Ok((used, lender.held()))
+    }
+}
