@@ -567,3 +567,41 @@ fn past_a_features_hard_cap_its_downgrade_then_its_refusal_name_the_features_cap
     );
     assert_eq!(port.load(ai_budget::Period::Day, now()).held_tokens, 950);
 }
+
+#[test]
+fn a_throttle_stays_exact_for_holds_that_must_ask_the_ports_group_first() {
+    let port = Port::new();
+    capped(&port, 100, 1_000_000, "month");
+    port.held(150, now());
+    // Under a group, with no allowance yet: every hold is short of it.
+    let _ = port.budget(r#"{"parent":"org"}"#, now());
+    let actions = throttle(2);
+    let minute_start = now() - Duration::milliseconds(now().timestamp_millis().rem_euclid(60_000));
+    let at = minute_start + Duration::seconds(20);
+    let slot_of = |o: &GatewayReserveOutcome| match o {
+        GatewayReserveOutcome::Reserve {
+            outcome: ReserveOutcome::Short { .. },
+            slot,
+            ..
+        } => slot.clone(),
+        other => panic!("a hold short of its allowance, not {other:?}"),
+    };
+    // Two holds take the minute's two slots while their group is asked.
+    let first = slot_of(&reserve(&port, &gateway_hold(&port, 1, &actions, 0), at))
+        .expect("a slot taken while the group is asked");
+    let second = slot_of(&reserve(&port, &gateway_hold(&port, 1, &actions, 0), at));
+    assert!(second.is_some());
+    assert_eq!(first.feature, None, "the port's throttle");
+    // A third is throttled meanwhile: no more than 2 can pass.
+    assert!(matches!(
+        reserve(&port, &gateway_hold(&port, 1, &actions, 0), at),
+        GatewayReserveOutcome::Throttled { .. }
+    ));
+    // The group refused the first: its slot comes back for the next call.
+    port.run(|g| g.return_throttle_slot(&first));
+    assert!(slot_of(&reserve(&port, &gateway_hold(&port, 1, &actions, 0), at)).is_some());
+    assert!(matches!(
+        reserve(&port, &gateway_hold(&port, 1, &actions, 0), at),
+        GatewayReserveOutcome::Throttled { .. }
+    ));
+}

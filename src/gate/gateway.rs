@@ -119,10 +119,26 @@ pub enum GatewayReserveOutcome {
         acted: Option<Acted>,
         /// The settings version in force.
         version: i64,
+        /// A throttle's slot taken on behalf of a hold short of the port's
+        /// allowance (its group is asked next): given back when the hold
+        /// is not taken after all ([`Gate::return_throttle_slot`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slot: Option<ThrottleSlot>,
     },
     /// The port key the call presents was revoked (the port's object
     /// answers this, before the gate); nothing was held.
     KeyRevoked,
+}
+
+/// One call's place in a throttle's minute: the port's throttle, or a
+/// feature's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottleSlot {
+    /// The feature whose throttle it is (`None`: the port's).
+    pub feature: Option<String>,
+    /// The minute (epoch ms of its start).
+    pub minute: i64,
 }
 
 impl<S: Sql> Gate<'_, S> {
@@ -248,9 +264,18 @@ impl<S: Sql> Gate<'_, S> {
                 ..
             }
         );
-        if let (Some(minute), true) = (slot, held) {
+        // A hold short of the port's allowance takes its slot now too, so
+        // no call judged meanwhile takes it: the throttle stays exact while
+        // the group is asked, and the slot comes back if the hold fails.
+        let short = matches!(outcome, ReserveOutcome::Short { .. });
+        let mut taken = None;
+        if let (Some(minute), true) = (slot, held || short) {
             let scope = by_feature.then_some(req.hold.feature.as_str());
             self.take_throttle_slot(scope, minute)?;
+            taken = short.then(|| ThrottleSlot {
+                feature: scope.map(str::to_owned),
+                minute,
+            });
         }
         // A refusal is the hard cap's, whatever let the call on: the
         // port's, or the feature's when the feature has actions of its own.
@@ -272,7 +297,25 @@ impl<S: Sql> Gate<'_, S> {
             outcome,
             acted,
             version: saved.version,
+            slot: taken,
         })
+    }
+
+    /// Gives back a throttle's slot taken for a hold that was not taken
+    /// after all (its group refused it, or could not be reached).
+    pub fn return_throttle_slot(&self, slot: &ThrottleSlot) -> Result<(), GateError> {
+        match &slot.feature {
+            None => self.t.exec(
+                "UPDATE throttle_minutes SET calls = calls - 1 WHERE minute = ?1 AND calls > 0",
+                &[slot.minute.into()],
+            )?,
+            Some(feature) => self.t.exec(
+                "UPDATE feature_throttle_minutes SET calls = calls - 1 \
+                 WHERE feature = ?1 AND minute = ?2 AND calls > 0",
+                &[feature.into(), slot.minute.into()],
+            )?,
+        };
+        Ok(())
     }
 
     /// Where a hold stands against the port's caps, judged as the hold

@@ -41,11 +41,24 @@ pub(super) async fn reserve(
         outcome: ReserveOutcome::Short { .. },
         acted,
         version,
+        slot,
     }) = applied.result
     else {
         return Ok(applied);
     };
-    let asked = object::reserve(inner, plain, now).await?;
+    let asked = object::reserve(inner, plain, now).await;
+    let held = matches!(
+        &asked,
+        Ok(Applied {
+            result: Outcome::Reserve(ReserveOutcome::Held { .. }),
+            ..
+        })
+    );
+    // The throttle's slot taken for this hold comes back if it failed.
+    if let (Some(slot), false) = (slot, held) {
+        atomically(&inner.state, move |g| g.return_throttle_slot(&slot))?;
+    }
+    let asked = asked?;
     let Outcome::Reserve(outcome) = asked.result else {
         return Ok(asked);
     };
@@ -54,6 +67,7 @@ pub(super) async fn reserve(
             outcome,
             acted,
             version,
+            slot: None,
         }),
         ..asked
     })

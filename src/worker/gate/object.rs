@@ -509,6 +509,12 @@ async fn report_usage(inner: &Rc<Inner>, now: DateTime<Utc>) {
     }
 }
 
+/// How many times one reservation asks its lender itself, at most.
+const MAX_ASKS: u32 = 8;
+/// How long one reservation waits for allowance in all (ms), its own asks
+/// and others' it waits on included.
+const ASK_WAIT_MS: f64 = 10_000.0;
+
 /// How a port sizes its asks of its group.
 const SIZING: Sizing = DEFAULT_SIZING;
 
@@ -606,18 +612,23 @@ pub(super) async fn reserve(
     // while another asks waits for that answer and is judged again (the
     // ask carries some ahead of need, for the calls behind it). A group
     // that cannot be reached is asked again after a short wait.
+    // Given up (answered as the lender unreachable) only after
+    // `MAX_ASKS` asks of its own or `ASK_WAIT_MS` in all: a lender busy
+    // recalling slack for many reservations at once answers late, not
+    // never.
     let mut asks = 0;
-    for _ in 0..400 {
+    let deadline = clock::system_ms() + ASK_WAIT_MS;
+    while clock::system_ms() < deadline {
         let Ok(current) = &applied else { break };
         let Outcome::Reserve(ReserveOutcome::Short { group, need, load }) = &current.result else {
             break;
         };
         if inner.asking.get() > clock::system_ms() - 2_000.0 {
-            worker::Delay::from(std::time::Duration::from_millis(1)).await;
+            worker::Delay::from(std::time::Duration::from_millis(2)).await;
             applied = judge(hold.clone());
             continue;
         }
-        if asks == 4 {
+        if asks == MAX_ASKS {
             break;
         }
         asks += 1;
@@ -634,7 +645,7 @@ pub(super) async fn reserve(
             Err(e) => {
                 inner.asking.set(0.0);
                 worker::console_error!("gate: group {group}: {e:?}");
-                worker::Delay::from(std::time::Duration::from_millis(10 << asks)).await;
+                worker::Delay::from(std::time::Duration::from_millis(10 << asks.min(4))).await;
                 applied = judge(hold.clone());
                 continue;
             }
