@@ -23,6 +23,9 @@ mkdir -p target
   echo "== gateway: bench/gateway/run.sh"
   "$ROOT/bench/gateway/run.sh"
   echo
+  echo "== gateway throughput: node bench/gateway/throughput.mjs"
+  node bench/gateway/throughput.mjs
+  echo
   echo "== admin page: bench/admin/run.sh"
   "$ROOT/bench/admin/run.sh"
 } 2>&1 | tee target/bench.log

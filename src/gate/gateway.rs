@@ -125,6 +125,9 @@ pub enum GatewayReserveOutcome {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         slot: Option<ThrottleSlot>,
     },
+    /// The port key the call presents was revoked (the port's object
+    /// answers this, before the gate); nothing was held.
+    KeyRevoked,
 }
 
 /// One call's place in a throttle's minute: the port's throttle, or a

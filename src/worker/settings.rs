@@ -387,42 +387,69 @@ impl Settings {
         Ok(IssuedKey { key, record })
     }
 
-    /// Revokes `port`'s key `key_id`; false when there is no such key.
-    /// The hash goes first, so a failure half-way leaves a listed key that
-    /// no longer works (revoking again finishes), never a working key that
-    /// is not listed.
-    pub async fn revoke_key(&self, port: &str, key_id: &str) -> Result<bool, StoreError> {
+    /// `port`'s key `key_id` (its hash and where it is listed), if there
+    /// is one: the first half of a revocation, which tells the port's gate
+    /// the hash before [`Settings::remove_key`] takes the key out of KV.
+    pub async fn key_entry(
+        &self,
+        port: &str,
+        key_id: &str,
+    ) -> Result<Option<ListedKey>, StoreError> {
         // Ids are `key_` and 24 hex digits: anything else names no key (and
         // never reaches KV as an oversized or odd key name).
         let well_formed = key_id.len() == 28
             && key_id.starts_with("key_")
             && key_id[4..].bytes().all(|b| b.is_ascii_hexdigit());
         if !well_formed {
-            return Ok(false);
+            return Ok(None);
         }
-        let entry_key = port_key_entry(port, key_id);
         if let Some(entry) = self
-            .read(&entry_key)
+            .read(&port_key_entry(port, key_id))
             .await?
             .and_then(|text| serde_json::from_str::<KeyIndexEntry>(&text).ok())
         {
-            self.delete(&format!("key:v1:{}", entry.hash)).await?;
-            self.delete(&entry_key).await?;
-            return Ok(true);
+            return Ok(Some(ListedKey {
+                entry,
+                legacy: false,
+            }));
+        }
+        Ok(self
+            .legacy_keys(port)
+            .await?
+            .into_iter()
+            .find(|k| k.key_id == key_id)
+            .map(|entry| ListedKey {
+                entry,
+                legacy: true,
+            }))
+    }
+
+    /// Takes `port`'s key out of KV. The hash goes first, so a failure
+    /// half-way leaves a listed key that no longer works (revoking again
+    /// finishes), never a working key that is not listed.
+    pub async fn remove_key(&self, port: &str, key: &ListedKey) -> Result<(), StoreError> {
+        let entry = &key.entry;
+        self.delete(&format!("key:v1:{}", entry.hash)).await?;
+        if !key.legacy {
+            return self.delete(&port_key_entry(port, &entry.key_id)).await;
         }
         let mut legacy = self.legacy_keys(port).await?;
-        let Some(position) = legacy.iter().position(|k| k.key_id == key_id) else {
-            return Ok(false);
-        };
-        let entry = legacy.remove(position);
-        self.delete(&format!("key:v1:{}", entry.hash)).await?;
+        legacy.retain(|k| k.key_id != entry.key_id);
         self.write(
             &format!("keys:v1:{port}"),
             serde_json::to_string(&legacy).unwrap_or_default(),
         )
-        .await?;
-        Ok(true)
+        .await
     }
+}
+
+/// A port's key as found for a revocation ([`Settings::key_entry`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedKey {
+    /// Its entry (the hash included).
+    pub entry: KeyIndexEntry,
+    /// Listed in the older shared list `keys:v1:{port}`.
+    pub legacy: bool,
 }
 
 /// The prefix of `port`'s key entries.

@@ -1,11 +1,12 @@
 // The budget of work on a gated call's path, counted (never timed) through
 // the test seams' tallies (`x-test-operations`, `x-test-operations-of`):
 // a warm call makes one round trip to its port's object before the
-// upstream call, no D1 statement and one KV read (its key, confirmed
-// alongside the hold: a revoked key is refused at once), and runs a
-// bounded number of SQL statements in the object; its commit follows the
-// answer; the object delivers the commits of a busy port to D1 in shared
-// batches. Without the seams no tally is shown.
+// upstream call, no D1 statement and no KV read (its key is remembered by
+// the isolate; the hold carries the key's hash, and the port's object
+// refuses a revoked key at once), and runs a bounded number of SQL
+// statements in the object; its commit follows the answer; the object
+// delivers the commits of a busy port to D1 in shared batches. Without the
+// seams no tally is shown.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startGateway, openPort, settled } from "./harness.mjs";
@@ -31,15 +32,16 @@ const body = JSON.stringify({
   messages: [{ role: "user", content: "Count the work." }],
 });
 
-/** One plain chat completion through the gateway; its answer's headers. */
-async function call(port, key) {
+/** One plain chat completion through the gateway, answered `status`
+ * (200 unless told); its answer's headers. */
+async function call(port, key, { status = 200, headers = {} } = {}) {
   const res = await g.fetch(`${g.openaiURL(port)}/chat/completions`, {
     method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
     body,
   });
   await res.arrayBuffer();
-  assert.equal(res.status, 200);
+  assert.equal(res.status, status);
   return res.headers;
 }
 
@@ -69,7 +71,7 @@ async function wholeTally(port, requestId) {
   throw new Error(`call ${requestId} never finished`);
 }
 
-test("a warm call: one round trip to its object and one KV read (its key) before the answer, no D1, bounded SQL; the commit after the answer", async () => {
+test("a warm call: one round trip to its object before the answer, no KV read, no D1, bounded SQL; the commit after the answer", async () => {
   const port = "work-warm";
   const key = await openPort(g.worker, port);
   await call(port, key); // the isolate reads the key and the prices once
@@ -78,7 +80,7 @@ test("a warm call: one round trip to its object and one KV read (its key) before
   const headers = await call(port, key);
   const path = tally(headers.get("x-test-operations"));
   assert.equal(path.trip, 1, "one round trip to the port's object before the upstream call");
-  assert.equal(path.kv, 1, "one KV read: the key, confirmed alongside the hold (prices remembered)");
+  assert.equal(path.kv, 0, "no KV read: the key and the prices are remembered");
   assert.equal(path.d1, 0, "no D1 statement on the call's path");
   assert.equal(path.d1batch, 0);
   assert.equal(path.json, 2, "one request and one answer encoded between the Worker and the object");
@@ -87,7 +89,7 @@ test("a warm call: one round trip to its object and one KV read (its key) before
 
   const whole = await wholeTally(port, headers.get("x-budget-request-id"));
   assert.equal(whole.trip, 2, "the hold before the answer, the commit after it");
-  assert.equal(whole.kv, 1, "settling reads no KV (the price is remembered)");
+  assert.equal(whole.kv, 0, "settling reads no KV either (the price is remembered)");
   assert.equal(whole.d1, 0, "the call itself writes nothing to D1: its object delivers the ledger");
   assert.equal(whole.json, 4);
   assert.ok(whole.sql > path.sql && whole.sql <= CALL_SQL, `SQL statements of the call: ${whole.sql} (budget ${CALL_SQL})`);
@@ -96,6 +98,74 @@ test("a warm call: one round trip to its object and one KV read (its key) before
   await settled(g.worker, port);
   const [row] = await g.worker.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", port);
   assert.equal(row.n, 2, "both calls reached the ledger of record");
+});
+
+test("a key revoked through the API is refused on the very next call, though the isolate remembers it: by the port's object, with no KV read", async () => {
+  const port = "work-revoked";
+  const key = await openPort(g.worker, port);
+  await call(port, key);
+  assert.equal(tally((await call(port, key)).get("x-test-operations")).kv, 0, "the key is remembered");
+  const [{ keyId }] = (await g.worker.get(`/v1/ports/${port}/keys`)).json.keys;
+  assert.equal((await g.worker.delete(`/v1/ports/${port}/keys/${keyId}`)).status, 200);
+  const sent = g.upstream.requests.length;
+
+  const refused = await call(port, key, { status: 401 });
+  const path = tally(refused.get("x-test-operations"));
+  assert.equal(path.kv, 0, "the isolate still remembered the key: no KV read decided the refusal");
+  assert.equal(path.trip, 1, "the hold's one trip: the port's object refused the key");
+  assert.equal(refused.get("x-budget-remaining"), null, "the port's budget is not disclosed");
+  assert.equal(g.upstream.requests.length, sent, "nothing was forwarded");
+
+  const again = tally((await call(port, key, { status: 401 })).get("x-test-operations"));
+  assert.equal(again.kv, 1, "the isolate forgot the key and read it again: gone from KV");
+  assert.equal(g.upstream.requests.length, sent, "nothing was forwarded");
+  await settled(g.worker, port);
+  const [row] = await g.worker.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", port);
+  assert.equal(row.n, 2, "only the calls made before the revocation are counted");
+  assert.ok((await g.worker.holds(port)).every((h) => h.state !== "held"), "nothing stays held");
+});
+
+test("a revocation cut short after the port's object recorded it leaves a listed key that no longer works, even read from KV by a new object; revoking again finishes", async () => {
+  const port = "work-half-revoked";
+  const key = await openPort(g.worker, port);
+  await call(port, key);
+  const [{ keyId }] = (await g.worker.get(`/v1/ports/${port}/keys`)).json.keys;
+  const cut = await g.worker.delete(`/v1/ports/${port}/keys/${keyId}`, { headers: { "x-fault": "kv.write" } });
+  assert.equal(cut.status, 503, "KV failed after the port's object recorded the revocation");
+  const sent = g.upstream.requests.length;
+
+  assert.equal(tally((await call(port, key, { status: 401 })).get("x-test-operations")).kv, 0, "refused by the object, the key remembered");
+  // The isolate forgot it: read from KV (still there), then refused by a
+  // new instance of the port's object, which keeps the revocation stored.
+  const restarted = await call(port, key, { status: 401, headers: { "x-fault": "gate.restart" } });
+  assert.equal(tally(restarted.get("x-test-operations")).kv, 1, "the key was read from KV, where it still is");
+  assert.equal(g.upstream.requests.length, sent, "nothing was forwarded");
+  assert.deepEqual((await g.worker.get(`/v1/ports/${port}/keys`)).json.keys.map((k) => k.keyId), [keyId], "still listed");
+
+  assert.equal((await g.worker.delete(`/v1/ports/${port}/keys/${keyId}`)).status, 200);
+  assert.deepEqual((await g.worker.get(`/v1/ports/${port}/keys`)).json.keys, []);
+  await call(port, key, { status: 401 });
+  assert.equal(g.upstream.requests.length, sent, "nothing was forwarded");
+});
+
+test("a key rotated (a new one issued, the old revoked): the old is refused on its very next call, the new works and is then remembered", async () => {
+  const port = "work-rotated";
+  const old = await openPort(g.worker, port);
+  await call(port, old);
+  await call(port, old);
+  const [{ keyId: oldId }] = (await g.worker.get(`/v1/ports/${port}/keys`)).json.keys;
+  const fresh = await g.worker.issueKey(port);
+  assert.equal((await g.worker.delete(`/v1/ports/${port}/keys/${oldId}`)).status, 200);
+
+  const refused = tally((await call(port, old, { status: 401 })).get("x-test-operations"));
+  assert.equal(refused.kv, 0, "refused by the port's object, not by a KV read");
+  const first = tally((await call(port, fresh)).get("x-test-operations"));
+  assert.equal(first.kv, 1, "the new key is read from KV once");
+  const warm = tally((await call(port, fresh)).get("x-test-operations"));
+  assert.equal(warm.kv, 0, "then remembered");
+  const listed = (await g.worker.get(`/v1/ports/${port}/keys`)).json.keys.map((k) => k.keyId);
+  assert.equal(listed.length, 1, "one key listed: the new one");
+  assert.notEqual(listed[0], oldId);
 });
 
 test("the commits of calls made together reach D1 in shared batches, every one of them", async () => {

@@ -70,21 +70,27 @@ pub async fn issue(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
     Ok(typed_json_response(201, &body))
 }
 
-/// `DELETE /v1/ports/{port}/keys/{keyId}`.
+/// `DELETE /v1/ports/{port}/keys/{keyId}`: the port's gate learns the
+/// key's hash first (every later gateway call presenting it is refused
+/// there, whatever an isolate remembers of the key), then the key leaves
+/// KV. A failure of either answers 503 and revoking again finishes.
 pub async fn revoke(ctx: &mut Ctx, port: &str, key_id: &str) -> Result<Response, ApiError> {
     ctx.before = serde_json::json!({ "port": port, "keyId": key_id });
-    if ctx.settings.revoke_key(port, key_id).await? {
-        let body = RevokedKey {
-            port,
-            key_id,
-            revoked: true,
-        };
-        Ok(typed_json_response(200, &body))
-    } else {
-        Err(ApiError::new(
+    let Some(key) = ctx.settings.key_entry(port, key_id).await? else {
+        return Err(ApiError::new(
             404,
             "key-not-found",
             format!("port {port} has no key {key_id}"),
-        ))
-    }
+        ));
+    };
+    ctx.gate(port)?
+        .revoke_keys(vec![key.entry.hash.clone()])
+        .await?;
+    ctx.settings.remove_key(port, &key).await?;
+    let body = RevokedKey {
+        port,
+        key_id,
+        revoked: true,
+    };
+    Ok(typed_json_response(200, &body))
 }

@@ -8,19 +8,28 @@ use std::rc::Rc;
 use chrono::{DateTime, Utc};
 
 use super::object::{self, Inner};
+use super::port_keys;
 use super::storage::atomically;
 use crate::gate::gateway::{GatewayHold, GatewayReserveOutcome};
 use crate::gate::{Applied, GateError, Operation, Outcome, ReserveOutcome};
 use crate::worker::alerts::outbox as alerts;
 
-/// A gateway call's hold: judged under the actions at the port's caps in
-/// one turn; a hold they let on that the port's allowance from its group
-/// does not cover goes the way of [`object::reserve`] (asking the group).
+/// A gateway call's hold: refused when the port key it presents (`key`,
+/// its hash) was revoked ([`port_keys`]); else judged under the actions at
+/// the port's caps in one turn; a hold they let on that the port's
+/// allowance from its group does not cover goes the way of
+/// [`object::reserve`] (asking the group).
 pub(super) async fn reserve(
     inner: &Rc<Inner>,
     hold: GatewayHold,
+    key: Option<&str>,
     now: DateTime<Utc>,
 ) -> std::result::Result<Applied, GateError> {
+    if let Some(hash) = key {
+        if port_keys::revoked(inner, hash)? {
+            return Ok(port_keys::refused());
+        }
+    }
     let plain = hold.hold.clone();
     let applied = atomically(&inner.state, move |g| {
         g.apply(Operation::GatewayReserve(hold), now)

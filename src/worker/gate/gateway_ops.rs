@@ -32,12 +32,24 @@ impl GateClient {
     }
 
     /// A gateway call's hold under the port's settings and the actions at
-    /// its caps.
+    /// its caps; `key` is the hash of the port key the call presents
+    /// (refused by the object, [`GatewayReserveOutcome::KeyRevoked`], when
+    /// it was revoked).
     pub async fn gateway_reserve(
         &self,
         hold: &GatewayHold,
+        key: Option<&str>,
     ) -> Result<Answered<GatewayReserveOutcome>, StoreError> {
-        self.call(&GateRequest::GatewayReserve { hold: hold.clone() })
-            .await
+        self.call(&GateRequest::GatewayReserve {
+            hold: hold.clone(),
+            key: key.map(str::to_owned),
+        })
+        .await
+    }
+
+    /// Records port keys (by their SHA-256 hex) as revoked in the port's
+    /// object: every later gateway hold presenting one is refused.
+    pub async fn revoke_keys(&self, hashes: Vec<String>) -> Result<(), StoreError> {
+        self.call(&GateRequest::RevokeKeys { hashes }).await
     }
 }

@@ -8,6 +8,7 @@ mod courier;
 mod gateway_hold;
 mod gateway_ops;
 pub mod object;
+mod port_keys;
 pub mod protocol;
 pub mod storage;
 pub mod tally;

@@ -93,6 +93,8 @@ pub(super) struct Inner {
     /// ms), and whether a report waits for the interval's end.
     reported_at: Cell<f64>,
     report_waiting: Cell<bool>,
+    /// The port keys this instance looked up: revoked or not.
+    pub(super) keys: RefCell<super::port_keys::KnownKeys>,
 }
 
 fn seams_on(env: &Env) -> bool {
@@ -170,6 +172,7 @@ impl DurableObject for PortGate {
                 asking: Cell::new(0.0),
                 reported_at: Cell::new(0.0),
                 report_waiting: Cell::new(false),
+                keys: RefCell::default(),
             }),
         }
     }
@@ -423,15 +426,18 @@ async fn operate(
     if let GateRequest::Reserve { hold } = request {
         return (answer(reserve(inner, hold, now).await.map(answer_of)), true);
     }
-    if let GateRequest::GatewayReserve { hold } = request {
+    if let GateRequest::GatewayReserve { hold, key } = request {
         return (
             answer(
-                super::gateway_hold::reserve(inner, hold, now)
+                super::gateway_hold::reserve(inner, hold, key.as_deref(), now)
                     .await
                     .map(answer_of),
             ),
             true,
         );
+    }
+    if let GateRequest::RevokeKeys { hashes } = request {
+        return (answer(super::port_keys::revoke(inner, &hashes)), false);
     }
     let Some(operation) = request.operation() else {
         // `Sync`: the object's own work, then how much is left.

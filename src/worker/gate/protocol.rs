@@ -136,6 +136,11 @@ pub enum GateRequest {
     GatewayReserve {
         /// The hold.
         hold: crate::gate::gateway::GatewayHold,
+        /// SHA-256 (hex) of the port key the call presents, when a port
+        /// key: a key revoked through the API is refused here
+        /// ([`GateRequest::RevokeKeys`]), however the Worker knew it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
     /// To the port's own object: a report of its shard `shard` (what it
     /// consumed, holds and needs), answered with the shard's grant and the
@@ -150,12 +155,19 @@ pub enum GateRequest {
         #[serde(default)]
         request_id: Option<String>,
     },
+    /// Port keys revoked (by their SHA-256 hex): every later gateway hold
+    /// presenting one is refused, before the key leaves KV.
+    RevokeKeys {
+        /// The keys' hashes.
+        hashes: Vec<String>,
+    },
 }
 
 impl GateRequest {
     /// The gate operation the request asks for, or `None` for
-    /// [`GateRequest::Sync`], [`GateRequest::Allowance`] and
-    /// [`GateRequest::ShardReport`] (the objects' own work, no operation).
+    /// [`GateRequest::Sync`], [`GateRequest::Allowance`],
+    /// [`GateRequest::ShardReport`] and [`GateRequest::RevokeKeys`] (the
+    /// objects' own work, no operation).
     pub fn operation(self) -> Option<Operation> {
         Some(match self {
             GateRequest::View { feature, caps, .. } => Operation::View { feature, caps },
@@ -225,10 +237,11 @@ impl GateRequest {
                 if_match,
                 actor,
             },
-            GateRequest::GatewayReserve { hold } => Operation::GatewayReserve(hold),
-            GateRequest::Sync | GateRequest::Allowance { .. } | GateRequest::ShardReport { .. } => {
-                return None
-            }
+            GateRequest::GatewayReserve { hold, .. } => Operation::GatewayReserve(hold),
+            GateRequest::Sync
+            | GateRequest::Allowance { .. }
+            | GateRequest::ShardReport { .. }
+            | GateRequest::RevokeKeys { .. } => return None,
         })
     }
 }

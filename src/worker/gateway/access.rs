@@ -1,5 +1,7 @@
 //! The access phase: who calls (the port key, or the admin token, as the
-//! HTTP API reads them), confirmed with KV, and attribution headers.
+//! HTTP API reads them), and attribution headers. A port key this isolate
+//! read from KV a moment ago is not read again: its hash rides on the hold,
+//! and the port's object refuses a revoked one (see `cache`).
 
 use std::rc::Rc;
 
@@ -43,11 +45,16 @@ pub(super) struct Access {
     key_hash: Option<String>,
     /// The key was read from KV for this call (not remembered).
     read: bool,
+    /// The hash of the port key the caller presents (none for the admin
+    /// token): the hold carries it to the port's object.
+    pub(super) port_key: Option<String>,
 }
 
 impl Access {
     /// Confirms with KV that the key still acts for `port`, unless it was
-    /// read for this very call.
+    /// read for this very call: for answers that reach no hold (token
+    /// counting, a request refused as malformed), whose key the port's
+    /// object does not see.
     ///
     /// # Errors
     /// As [`confirm_key`].
@@ -66,10 +73,10 @@ impl Access {
 }
 
 impl Call {
-    /// Authenticates the caller for the port. A port key this isolate
-    /// confirmed for this port a moment ago lets the hold start without
-    /// reading KV first; the key is read again alongside the hold, and the
-    /// call goes nowhere until that read confirms it (see `cache`).
+    /// Authenticates the caller for the port. A port key this isolate read
+    /// for this port a moment ago is taken as it was read, with no KV read;
+    /// the hold carries its hash, and the port's object refuses it if it was
+    /// revoked since (see `cache`).
     ///
     /// # Errors
     /// 401, 403; 500 when the Worker is misconfigured; 503 when KV cannot
@@ -92,20 +99,29 @@ impl Call {
             .and_then(|hash| cache::key(hash, now_ms))
             .filter(|caller| caller.may_use_port(&self.port).is_ok());
         let read = remembered.is_none();
-        if read {
-            let admin_token = self.bindings.admin_token.as_deref();
-            let caller = authenticate(req, admin_token, &settings).await?;
-            if let (Some(hash), Caller::Port { .. }) = (&key_hash, &caller) {
-                cache::remember_key(hash, caller.clone(), now_ms);
+        let caller = match remembered {
+            Some(caller) => caller,
+            None => {
+                let admin_token = self.bindings.admin_token.as_deref();
+                let caller = authenticate(req, admin_token, &settings).await?;
+                if let (Some(hash), Caller::Port { .. }) = (&key_hash, &caller) {
+                    cache::remember_key(hash, caller.clone(), now_ms);
+                }
+                caller.may_use_port(&self.port)?;
+                caller
             }
-            caller.may_use_port(&self.port)?;
-        }
+        };
+        let port_key = match caller {
+            Caller::Port { .. } => key_hash.clone(),
+            _ => None,
+        };
         self.access = Some(Access {
             gate,
             settings,
             secret,
             key_hash,
             read,
+            port_key,
         });
         Ok(())
     }
@@ -131,11 +147,7 @@ async fn confirm_key(
         if let Some(hash) = key_hash {
             cache::forget_key(hash);
         }
-        return Err(ApiError::new(
-            401,
-            "unauthorized",
-            "the admin token or port key is not valid",
-        ));
+        return Err(not_valid());
     };
     let caller = Caller::Port {
         port: record.port,
@@ -145,4 +157,13 @@ async fn confirm_key(
         cache::remember_key(hash, caller.clone(), clock::system_ms());
     }
     caller.may_use_port(port)
+}
+
+/// 401: the key presented is not (or no longer) valid.
+pub(super) fn not_valid() -> ApiError {
+    ApiError::new(
+        401,
+        "unauthorized",
+        "the admin token or port key is not valid",
+    )
 }

@@ -1,12 +1,18 @@
 //! Port keys the isolate remembers between gateway calls, so the common call
 //! reads nothing from KV before its hold.
 //!
-//! A port key's record is remembered for [`KEY_TTL_MS`]. A remembered key
-//! lets the hold start at once, but the key is still read from KV on every
-//! call, in parallel with the hold, and nothing is forwarded until that read
-//! confirms it: a revoked key is refused at once, its hold released.
-//! (Budgets are not remembered: the port's gate enforces its own, so a saved
-//! budget binds the very next call everywhere.)
+//! A port key's record (the port it acts for) is remembered for
+//! [`KEY_TTL_MS`], and a gated call presenting a remembered key reads
+//! nothing from KV. Revocation still binds the very next call: revoking a
+//! key through the API records its hash in the port's object first, and
+//! every hold carries the hash of the key it presents, so the object
+//! refuses a revoked key whatever an isolate remembers (and the isolate
+//! then forgets it). A record never changes otherwise (a key acts for one
+//! port for its whole life); the delay only bounds how long a key taken
+//! out of KV by hand, not through the API, keeps working. Answers that
+//! reach no hold (token counting, a malformed request) read the key from
+//! KV all the same. (Budgets are not remembered: the port's gate enforces
+//! its own, so a saved budget binds the very next call everywhere.)
 //!
 //! Prices (`price:v1:{model}` in KV) are remembered for [`PRICE_TTL_MS`]:
 //! KV itself takes up to a minute to carry a change to other locations, so
@@ -22,9 +28,9 @@ use std::collections::HashMap;
 
 use super::super::auth::Caller;
 
-/// How long a port key's record is trusted before its hold (it is always
-/// confirmed before the call is forwarded).
-pub const KEY_TTL_MS: f64 = 30_000.0;
+/// How long a port key's record is used before it is read from KV again
+/// (a revocation through the API binds at once regardless: see above).
+pub const KEY_TTL_MS: f64 = 300_000.0;
 /// How long a price entry read from KV is used before it is read again.
 pub const PRICE_TTL_MS: f64 = 10_000.0;
 /// Entries kept per map; past it the map is emptied (a cold start's cost).

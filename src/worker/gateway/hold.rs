@@ -32,6 +32,7 @@ impl Call {
         settings: &Settings,
         ready: &Ready,
         body_hash: &str,
+        key: Option<&str>,
     ) -> Result<Reserved, ApiError> {
         let prepared = &ready.prepared;
         let base = ready
@@ -79,7 +80,7 @@ impl Call {
                 downgraded: ready.downgraded.is_some(),
                 feature_actions: ready.settings.feature_actions(&ready.feature),
             };
-            let answer = gate.gateway_reserve(&asked).await?;
+            let answer = gate.gateway_reserve(&asked, key).await?;
             self.group_soft.clone_from(&answer.group_soft);
             let budget = answer.budget.budget;
             let (result, acted) = match answer.result {
@@ -108,6 +109,7 @@ impl Call {
                     return Err(refused_at(cap, feature.then_some(&*ready.feature)));
                 }
                 GatewayReserveOutcome::Reserve { outcome, acted, .. } => (outcome, acted),
+                GatewayReserveOutcome::KeyRevoked => return Ok(Reserved::KeyRevoked),
             };
             match result {
                 ReserveOutcome::Held {
@@ -190,6 +192,8 @@ pub(super) enum Reserved {
     Settings(SavedGatewaySettings),
     /// An action at a cap sends the call with this cheaper model.
     Downgrade(String, Acted),
+    /// The port key the call presents was revoked: nothing was held.
+    KeyRevoked,
 }
 
 /// The `X-Budget-Action` and `X-Budget-Cap` headers of what an action did,

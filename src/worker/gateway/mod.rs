@@ -341,37 +341,33 @@ impl Call {
         self.pass_through(req, &provider_key, &raw).await
     }
 
-    /// The hold, made while the caller's key is confirmed: a key no longer
-    /// valid gets back what was held for it. The port's gate may answer
+    /// The hold, which carries the caller's port key to the port's object:
+    /// a key revoked since this isolate read it is refused there, nothing
+    /// held (and the isolate forgets it). The port's gate may answer
     /// settings newer than those the call was prepared under, or a cheaper
     /// model an action at a cap names: the call is prepared again and held
     /// again (a few rounds at most).
     async fn hold(&mut self, ready: &mut Ready) -> Result<Held, ApiError> {
         let access = self.access()?;
-        let port = self.port.clone();
-        let body_hash = self.body_hash(ready);
-        let (mut reserved, confirmation) = futures_util::join!(
-            self.reserve(&access.gate, &access.settings, ready, &body_hash),
-            access.confirm(&port)
-        );
-        if let Err(refused) = confirmation {
-            if let Ok(hold::Reserved::Held(held)) = &reserved {
-                let _ = access.gate.release(&held.reservation_id).await;
-            }
-            return Err(self.refused(refused));
-        }
-        for _ in 0..4 {
-            match reserved? {
+        let key = access.port_key.as_deref();
+        for _ in 0..5 {
+            let body_hash = self.body_hash(ready);
+            match self
+                .reserve(&access.gate, &access.settings, ready, &body_hash, key)
+                .await?
+            {
                 hold::Reserved::Held(held) => return Ok(held),
                 hold::Reserved::Settings(saved) => self.prepare_under(ready, saved)?,
                 hold::Reserved::Downgrade(model, acted) => {
                     self.prepare_downgraded(ready, model, acted)?;
                 }
+                hold::Reserved::KeyRevoked => {
+                    if let Some(hash) = key {
+                        cache::forget_key(hash);
+                    }
+                    return Err(self.refused(access::not_valid()));
+                }
             }
-            let body_hash = self.body_hash(ready);
-            reserved = self
-                .reserve(&access.gate, &access.settings, ready, &body_hash)
-                .await;
         }
         Err(ApiError::new(
             503,

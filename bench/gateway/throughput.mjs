@@ -1,0 +1,135 @@
+// Gateway throughput: plain OpenAI chat completions through the Worker
+// (workerd via Miniflare, local D1/KV and Durable Objects, production
+// settings) in a closed loop with 16 and then 64 calls in flight, against
+// the harness's fake upstream. Reports calls per second, workerd's CPU per
+// call (utime + stime of the workerd processes this Node process started,
+// from /proc/<pid>/stat, the work each call leaves for after its answer
+// included), latency quantiles, and this Node process's own CPU per call
+// (the load generator and the fake upstream share the machine).
+//
+//   node bench/gateway/throughput.mjs [calls] [rounds] [levels]   (Worker already built)
+//   e.g. node bench/gateway/throughput.mjs 3000 3 16,64
+//
+// BENCH_SCRIPT=<another build's index.js> measures that build (it must sit
+// inside the tree, e.g. under target/). A peer gateway is not needed.
+import { readFileSync, readdirSync } from "node:fs";
+import { loadavg } from "node:os";
+import { startGateway, openPort, settled } from "../../tests/gateway/harness.mjs";
+
+const CALLS = Number(process.argv[2] ?? 3000);
+const ROUNDS = Number(process.argv[3] ?? 3);
+const LEVELS = (process.argv[4] ?? "16,64").split(",").map(Number);
+const WARMUP = 300;
+const TICK_MS = 10; // USER_HZ = 100 on Linux
+
+/** CPU ticks (user + system) of the workerd processes this process started. */
+function workerdTicks() {
+  let ticks = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (comm === "workerd" && Number(fields[1]) === process.pid) ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks;
+}
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const port = "bench";
+const body = JSON.stringify({
+  model: "gpt-bench?in=120&out=16",
+  max_tokens: 64,
+  messages: [
+    { role: "system", content: "You are a concise assistant." },
+    { role: "user", content: "Summarize the plot of a short story about a lighthouse keeper in two sentences." },
+  ],
+});
+const script = process.env.BENCH_SCRIPT ? { scriptPath: process.env.BENCH_SCRIPT } : {};
+const g = await startGateway({ vars: { FAULT_INJECTION: "off" }, ...script });
+g.worker.now = null;
+const key = await openPort(g.worker, port, { softCapTokens: 1e15, hardCapTokens: 1e15 });
+const url = `${g.openaiURL(port)}/chat/completions`;
+const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+
+/** One call; its latency (ms). */
+async function call() {
+  const started = performance.now();
+  const res = await fetch(url, { method: "POST", headers, body });
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`gateway answered ${res.status}`);
+  return performance.now() - started;
+}
+
+/** `calls` calls with `inflight` in flight at every moment (each worker
+ * sends its next call when its last one is answered). */
+async function closedLoop(calls, inflight) {
+  let issued = 0;
+  const latencies = [];
+  const worker = async () => {
+    while (issued < calls) {
+      issued++;
+      latencies.push(await call());
+    }
+  };
+  await Promise.all(Array.from({ length: inflight }, worker));
+  return latencies.sort((a, b) => a - b);
+}
+
+console.log(
+  `gateway throughput: ${CALLS} calls per level, ${ROUNDS} round(s), ${process.env.BENCH_SCRIPT ?? "build/index.js"}; load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}`,
+);
+await closedLoop(WARMUP, 16);
+await settled(g.worker, port, { timeoutMs: 60_000 });
+const results = Object.fromEntries(LEVELS.map((l) => [l, []]));
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const inflight of LEVELS) {
+    await pause(300);
+    const ticks = workerdTicks();
+    const own = process.cpuUsage();
+    const started = performance.now();
+    const latencies = await closedLoop(CALLS, inflight);
+    const wall = performance.now() - started;
+    const ownMs = (() => {
+      const used = process.cpuUsage(own);
+      return (used.user + used.system) / 1000;
+    })();
+    // The last calls' after-answer work (commits, deliveries) counts too.
+    await pause(500);
+    const cpu = ((workerdTicks() - ticks) * TICK_MS) / CALLS;
+    const perSecond = CALLS / (wall / 1000);
+    results[inflight].push({ perSecond, cpu });
+    console.log(
+      `round ${round}, ${String(inflight).padStart(2)} in flight: ${perSecond.toFixed(0).padStart(5)} calls/s, ` +
+        `workerd CPU ${cpu.toFixed(2)} ms/call, latency p50 ${quantile(latencies, 0.5).toFixed(1)} ms ` +
+        `p99 ${quantile(latencies, 0.99).toFixed(1)} ms, this process (client and upstream) ${(ownMs / CALLS).toFixed(2)} ms/call, ` +
+        `load ${loadavg()[0].toFixed(2)}`,
+    );
+    await settled(g.worker, port, { timeoutMs: 60_000 });
+  }
+}
+const range = (xs, digits) => {
+  const lo = Math.min(...xs).toFixed(digits);
+  const hi = Math.max(...xs).toFixed(digits);
+  return lo === hi ? lo : `${lo}-${hi}`;
+};
+for (const inflight of LEVELS) {
+  const rs = results[inflight];
+  console.log(
+    `${String(inflight).padStart(2)} in flight: ${range(
+      rs.map((r) => r.perSecond),
+      0,
+    )} calls/s, workerd CPU ${range(
+      rs.map((r) => r.cpu),
+      2,
+    )} ms/call (over ${rs.length} round(s))`,
+  );
+}
+await g.stop();

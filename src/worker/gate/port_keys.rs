@@ -1,0 +1,89 @@
+//! Port keys revoked, as the port's object knows them: the authority that
+//! lets the Worker remember a key's record in its isolate and still refuse
+//! a revoked key on the very next call, with no KV read on a warm call.
+//!
+//! Revoking a key through the API tells the key's port object first
+//! ([`GateRequest::RevokeKeys`](super::protocol::GateRequest::RevokeKeys)),
+//! in the same request, and only then takes the key out of KV. Every
+//! gateway hold carries the hash of the port key it presents, and the
+//! object refuses a revoked one before the gate judges anything
+//! ([`GatewayReserveOutcome::KeyRevoked`]): whatever an isolate remembers,
+//! and whatever a KV replica still shows, the key holds nothing more.
+//!
+//! A revoked hash is kept as a note of the gate's (`revoked-key:{hash}`),
+//! for good: a key's secret is never issued again, and a note is a few
+//! dozen bytes per revocation. Each object instance remembers what it
+//! looked up (a restart forgets it; the notes carry on), so a warm hold
+//! runs no SQL for its key.
+
+use std::collections::HashMap;
+
+use super::object::Inner;
+use super::storage::atomically;
+use crate::gate::gateway::GatewayReserveOutcome;
+use crate::gate::{Applied, GateError, Outcome, PortLoad, StoredBudget};
+
+/// Hashes an instance remembers; past it the memory starts again (a
+/// lookup each, the notes being the record).
+const MAX_REMEMBERED: usize = 4_096;
+
+/// The note of a revoked key's hash.
+fn note(hash: &str) -> String {
+    format!("revoked-key:{hash}")
+}
+
+/// What an object instance knows of its port's keys: hash -> revoked.
+#[derive(Default)]
+pub(super) struct KnownKeys(HashMap<String, bool>);
+
+impl KnownKeys {
+    fn remember(&mut self, hash: &str, revoked: bool) {
+        if self.0.len() >= MAX_REMEMBERED && !self.0.contains_key(hash) {
+            self.0.clear();
+        }
+        self.0.insert(hash.to_owned(), revoked);
+    }
+}
+
+/// True when the port key with this hash was revoked.
+///
+/// # Errors
+/// The storage's (the hold fails closed).
+pub(super) fn revoked(inner: &Inner, hash: &str) -> Result<bool, GateError> {
+    if let Some(&known) = inner.keys.borrow().0.get(hash) {
+        return Ok(known);
+    }
+    let noted = note(hash);
+    let revoked = atomically(&inner.state, move |g| g.note(&noted))?.is_some();
+    inner.keys.borrow_mut().remember(hash, revoked);
+    Ok(revoked)
+}
+
+/// Records the keys with these hashes as revoked.
+///
+/// # Errors
+/// The storage's: nothing is recorded, and the revocation goes no further.
+pub(super) fn revoke(inner: &Inner, hashes: &[String]) -> Result<(), GateError> {
+    let notes: Vec<String> = hashes.iter().map(|h| note(h)).collect();
+    atomically(&inner.state, move |g| {
+        notes.iter().try_for_each(|n| g.set_note(n, Some("1")))
+    })?;
+    let mut keys = inner.keys.borrow_mut();
+    for hash in hashes {
+        keys.remember(hash, true);
+    }
+    Ok(())
+}
+
+/// The answer to a hold presenting a revoked key: nothing held, and
+/// nothing of the port's told (its budget and load as a port never
+/// configured).
+pub(super) fn refused() -> Applied {
+    Applied {
+        budget: StoredBudget::unsaved(),
+        load: PortLoad::default(),
+        result: Outcome::GatewayReserve(GatewayReserveOutcome::KeyRevoked),
+        alerts: 0,
+        group_soft: None,
+    }
+}
