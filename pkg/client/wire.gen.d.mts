@@ -588,7 +588,7 @@ export type PriceRow = {
   source: 'default' | 'custom';
   /** In a PUT's answer: the instant the saved price takes effect */
   effectiveFrom?: string;
-  /** In GET /v1/prices/{model}: the model's changes still to come, soonest first, each its price entry (or removed: true) with effectiveFrom */
+  /** In GET /v1/prices and GET /v1/prices/{model}: the model's changes still to come, soonest first, each its price entry (or removed: true) with effectiveFrom */
   scheduled?: {
     effectiveFrom?: string;
     removed?: boolean;

@@ -178,6 +178,32 @@ impl Settings {
         Ok(table)
     }
 
+    /// Every model's price changes still to come after `now`, soonest
+    /// first (models without any left out): what the price list shows
+    /// beside the prices in force.
+    ///
+    /// # Errors
+    /// KV's.
+    pub async fn scheduled_all(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, Vec<PriceVersion>)>, StoreError> {
+        let mut out = Vec::new();
+        for (key, metadata) in self.list_listed(PREFIX).await? {
+            let Some(model) = key.strip_prefix(PREFIX) else {
+                continue;
+            };
+            let scheduled = match metadata.as_ref() {
+                Some(metadata) => versions::scheduled(metadata, now),
+                None => self.scheduled_prices(model, now).await?,
+            };
+            if !scheduled.is_empty() {
+                out.push((model.to_owned(), scheduled));
+            }
+        }
+        Ok(out)
+    }
+
     /// The table in force at `now` as far as `model` needs it (its own
     /// entry and its base model's): at most two reads, for a call's path.
     ///

@@ -363,4 +363,10 @@ test("a price change can be scheduled for a later time (the price in force stays
   const after = (await site.api.call("GET", "/v1/prices/gpt-4.1-nano")).json;
   assert.equal(after.inputPerMTok, before.inputPerMTok, "the price in force stays until then");
   assert.equal(after.scheduled?.[0]?.effectiveFrom, local);
+  // The table shows it beside the price in force.
+  await page.waitForSelector('#price-status:has-text("Scheduled")');
+  const row = (await cells(page, "#prices")).find((r) => r[0] === "gpt-4.1-nano");
+  assert.match(row[6], /\$9\.00 \/ MTok in, \$90\.00 \/ MTok out from /);
+  const { json } = await site.api.call("GET", "/v1/prices");
+  assert.equal(json.prices.find((p) => p.model === "gpt-4.1-nano").scheduled[0].effectiveFrom, local);
 });

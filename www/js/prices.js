@@ -17,6 +17,12 @@ const OPTIONAL = new Set(["cachedInputPerMTok", "cacheWritePerMTok"]);
 /** A price per million tokens for people: `$2.50 / MTok`. */
 const perMTok = (n) => `${usd(n)} / MTok`;
 
+/** A change still to come, for people, in the viewer's local time. */
+const scheduledText = (v) => {
+  const at = new Date(v.effectiveFrom).toLocaleString();
+  return v.removed ? `removed from ${at}` : `${perMTok(v.inputPerMTok)} in, ${perMTok(v.outputPerMTok)} out from ${at}`;
+};
+
 /**
  * Renders the price table from `GET /v1/prices` into `root`. `rules` is the
  * loaded package; `reload(message)` fetches the table again.
@@ -228,6 +234,7 @@ export function renderPrices(root, table_, rules, { reload, onError, flash }) {
             ["Cache write", (p) => perMTok(p.cacheWritePerMTok), true],
             ["Output", (p) => perMTok(p.outputPerMTok), true],
             ["Source", (p) => p.source],
+            ["Scheduled", (p) => (p.scheduled ?? []).map(scheduledText).join("; ")],
             [
               "",
               (p) => [

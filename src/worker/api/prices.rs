@@ -55,16 +55,24 @@ pub fn model_id(segment: &str) -> Result<String, ApiError> {
 /// figures' date and sources.
 pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
     let table = ctx.settings.prices(ctx.now).await?;
+    let scheduled = ctx.settings.scheduled_all(ctx.now).await?;
     let shipped: Value = serde_json::from_str(DEFAULT_PRICES_JSON).unwrap_or_default();
+    let rows: Vec<Value> = table
+        .iter()
+        .filter_map(|(m, _)| {
+            let mut row = price_row(m, &table.billed_of(m)?);
+            if let Some((_, changes)) = scheduled.iter().find(|(model, _)| model == m) {
+                row["scheduled"] = changes.iter().map(PriceVersion::json).collect();
+            }
+            Some(row)
+        })
+        .collect();
     Ok(json_response(
         200,
         &json!({
             "asOf": shipped["asOf"],
             "sources": shipped["sources"],
-            "prices": table
-                .iter()
-                .filter_map(|(m, _)| table.billed_of(m).map(|p| price_row(m, &p)))
-                .collect::<Vec<Value>>(),
+            "prices": rows,
         }),
     ))
 }
