@@ -256,7 +256,13 @@ impl<S: Sql> Gate<'_, S> {
             if let Some(line) = lender.children.get_mut(&child) {
                 line.waiting = 0;
             }
-            Some(self.shard_refusal(&lender, &limits, own))
+            // Refused by the port's cap only when that cap leaves no room;
+            // a need the port's group has not covered yet (another shard's
+            // was served first) is not refused: the shard asks again.
+            let under_cap = limits
+                .cap
+                .saturating_sub(lender.used.saturating_add(lender.lent()));
+            (line.waiting > under_cap).then(|| self.shard_refusal(&lender, &limits, own))
         } else {
             None
         };
