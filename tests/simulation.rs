@@ -93,6 +93,8 @@ struct Memory {
     courier: Courier,
     /// When it believes the alarm is set for.
     alarm_known: Option<i64>,
+    /// When a change last started a delivery at once.
+    delivered_at: Option<i64>,
 }
 
 /// A hold the simulation took, for later commits and releases.
@@ -242,8 +244,14 @@ impl World {
         self.memory.courier.touch();
         self.send_alerts();
         let pending = self.run(|g| g.pending_count());
-        let next = wake::after_change(pending, self.memory.alarm_known, self.now);
+        let next = wake::after_change(
+            pending,
+            self.memory.alarm_known,
+            self.memory.delivered_at,
+            self.now,
+        );
         if next.deliver {
+            self.memory.delivered_at = Some(self.now);
             self.deliver();
         }
         if next.schedule {

@@ -19,6 +19,12 @@ pub const PRUNE_EVERY_MS: i64 = 86_400_000;
 /// port list's snapshot in D1: deliveries of such changes are batched.
 pub const SNAPSHOT_DELAY_MS: i64 = 1_000;
 
+/// How long ledger entries wait in the outbox for others to share their
+/// D1 batch, at most (a whole batch goes at once). Reports read after
+/// the object delivered what it had (a status with `sync`), so they never
+/// wait for it.
+pub const DELIVERY_DELAY_MS: i64 = 250;
+
 /// The one backoff rule: how long to wait before the next attempt at
 /// something that failed `failures` times in a row (D1, KV, the queue):
 /// the backstop while nothing failed, then 1 s, 2 s, 4 s ... up to
@@ -91,6 +97,9 @@ pub fn next_wake(facts: &Facts, courier: &Courier, now: i64) -> i64 {
     if courier.dirty {
         due.push(Some(now + SNAPSHOT_DELAY_MS));
     }
+    if facts.pending_entries > 0 && courier.failures == 0 {
+        due.push(Some(now + DELIVERY_DELAY_MS));
+    }
     if facts.pending_entries > 0 || facts.replica_pending || facts.alerts_pending {
         due.push(Some(now + retry_in(courier.failures)));
     }
@@ -111,15 +120,30 @@ pub struct AfterChange {
     pub schedule: bool,
 }
 
-/// The rule after a change: ledger entries go to D1 at once; a change of
-/// holds alone waits for the alarm, within [`SNAPSHOT_DELAY_MS`]. The
-/// alarm is set again unless one already comes that soon (`alarm_at`):
-/// that one sets the next from everything then (a busy port decides its
-/// next wake about once a [`SNAPSHOT_DELAY_MS`], not once a call).
-pub fn after_change(pending_entries: u64, alarm_at: Option<i64>, now: i64) -> AfterChange {
-    let soon = alarm_at.is_some_and(|at| at <= now + SNAPSHOT_DELAY_MS);
+/// The rule after a change: ledger entries go to D1 at once when the
+/// port delivered nothing in the last [`DELIVERY_DELAY_MS`] (`delivered_at`:
+/// the last delivery this object began) or a whole batch
+/// ([`BATCH_ENTRIES`]) waits; else by the alarm within that delay, so the
+/// calls of a busy port share one D1 batch instead of one each. A change of
+/// holds alone waits for the alarm, within [`SNAPSHOT_DELAY_MS`]. The alarm
+/// is set again unless one already comes that soon (`alarm_at`): that one
+/// sets the next from everything then (a busy port decides its next wake a
+/// few times a second, not once a call).
+pub fn after_change(
+    pending_entries: u64,
+    alarm_at: Option<i64>,
+    delivered_at: Option<i64>,
+    now: i64,
+) -> AfterChange {
+    let within = if pending_entries > 0 {
+        DELIVERY_DELAY_MS
+    } else {
+        SNAPSHOT_DELAY_MS
+    };
+    let soon = alarm_at.is_some_and(|at| at <= now + within);
+    let quiet = delivered_at.is_none_or(|at| now - at >= DELIVERY_DELAY_MS || at > now);
     AfterChange {
-        deliver: pending_entries > 0,
+        deliver: pending_entries >= BATCH_ENTRIES as u64 || (pending_entries > 0 && quiet),
         schedule: !soon,
     }
 }
@@ -349,7 +373,11 @@ mod tests {
             pending_entries: 1,
             ..facts
         };
-        assert_eq!(next_wake(&owed, &courier, 10_000), 15_000);
+        assert_eq!(
+            next_wake(&owed, &courier, 10_000),
+            10_000 + DELIVERY_DELAY_MS,
+            "entries wait for others to share their batch, briefly"
+        );
         let failing = Courier {
             failures: 2,
             ..courier
@@ -404,14 +432,26 @@ mod tests {
 
     #[test]
     fn a_change_of_holds_alone_waits_for_a_near_alarm() {
-        assert!(after_change(3, Some(0), 0).deliver);
-        let near = after_change(3, Some(500), 0);
-        assert!(near.deliver && !near.schedule, "the near alarm schedules");
-        assert!(after_change(3, None, 0).schedule);
-        let quiet = after_change(0, Some(500), 0);
+        // The first entries after a quiet spell go at once.
+        assert!(after_change(3, None, None, 10_000).deliver);
+        assert!(after_change(3, None, Some(10_000 - DELIVERY_DELAY_MS), 10_000).deliver);
+        // Right after a delivery a few entries wait for the alarm (set
+        // within the delivery delay); a whole batch goes at once.
+        let busy = Some(9_900);
+        let few = after_change(3, None, busy, 10_000);
+        assert!(!few.deliver && few.schedule);
+        assert!(after_change(BATCH_ENTRIES as u64, Some(10_100), busy, 10_000).deliver);
+        let near = after_change(3, Some(10_000 + DELIVERY_DELAY_MS), busy, 10_000);
+        assert!(!near.deliver && !near.schedule, "the near alarm delivers");
+        let far = after_change(3, Some(10_500), busy, 10_000);
+        assert!(
+            far.schedule,
+            "an alarm past the delivery delay is set sooner"
+        );
+        let quiet = after_change(0, Some(10_500), busy, 10_000);
         assert!(!quiet.deliver && !quiet.schedule);
-        assert!(after_change(0, Some(5_000), 0).schedule);
-        assert!(after_change(0, None, 0).schedule);
+        assert!(after_change(0, Some(15_000), None, 10_000).schedule);
+        assert!(after_change(0, None, None, 10_000).schedule);
     }
 
     #[test]

@@ -50,8 +50,11 @@ pub(super) fn after_change(inner: &Rc<Inner>) {
             send_alerts(&inner, false).await;
             let entries = atomically(&inner.state, |g| g.pending_count()).unwrap_or(1);
             let alarm_at = inner.alarm_at.get().map(|at| at as i64);
-            let next = wake::after_change(entries, alarm_at, clock::system_ms() as i64);
+            let now = clock::system_ms() as i64;
+            let delivered_at = inner.delivered_at.get();
+            let next = wake::after_change(entries, alarm_at, delivered_at, now);
             if next.deliver {
+                inner.delivered_at.set(Some(now));
                 deliver(inner.clone()).await;
             }
             if next.schedule {

@@ -89,6 +89,9 @@ pub(super) struct Inner {
     /// runtime instant (ms; 0: none): the others short of it wait for that
     /// answer instead of asking too (for 2 s at most, should it be lost).
     asking: Cell<f64>,
+    /// When a change last started a delivery to D1 at once (runtime ms):
+    /// changes soon after wait for the alarm to share a batch.
+    pub(super) delivered_at: Cell<Option<i64>>,
     /// A shard: when it last told its port's object what it used (runtime
     /// ms), and whether a report waits for the interval's end.
     reported_at: Cell<f64>,
@@ -171,6 +174,7 @@ impl DurableObject for PortGate {
                 changes: Cell::new(0),
                 asking: Cell::new(0.0),
                 reported_at: Cell::new(0.0),
+                delivered_at: Cell::new(None),
                 report_waiting: Cell::new(false),
                 keys: RefCell::default(),
             }),
