@@ -29,7 +29,9 @@ const SYNC_WAIT_MS: f64 = 5_000.0;
 pub(super) const D1_DOWN_NOTE: &str = "d1-down";
 
 /// After a change: ledger entries go to D1 at once (off the request's
-/// path); a change of holds alone reaches the port list's snapshot within
+/// path) when the object delivered nothing in the last
+/// [`wake::DELIVERY_DELAY_MS`], else with the alarm's batch within it; a
+/// change of holds alone reaches the port list's snapshot within
 /// [`wake::SNAPSHOT_DELAY_MS`], batched by the alarm. Either way the alarm
 /// is set for what is due. The changes made while this is under way join
 /// it (one more round for those its last batch missed): the calls of a busy
