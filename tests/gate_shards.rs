@@ -323,6 +323,17 @@ fn shard_reserve(port: &Port, shard: &Port, k: u32, request: HoldRequest) -> Res
     panic!("a reservation neither held nor refused")
 }
 
+/// Shard gates 0 to `n - 1` of port `p`, opened as their objects open them.
+fn open_shards(n: u32) -> Vec<Port> {
+    (0..n)
+        .map(|k| {
+            let shard = Port::new();
+            shard.run(|g| g.open_shard("p", k));
+            shard
+        })
+        .collect()
+}
+
 /// Tells the port what shard `k` consumed (its report after a commit).
 fn shard_tells(port: &Port, shard: &Port, k: u32) {
     let report = shard
@@ -340,13 +351,7 @@ fn shards_hold_only_what_the_port_lends_number_their_entries_apart_and_add_up_in
     let port = Port::new();
     capped(&port, 1000, 1000, "day");
     saved(port.budget(r#"{"shards":3}"#, now()));
-    let shards: Vec<Port> = (0..3u32)
-        .map(|k| {
-            let shard = Port::new();
-            shard.run(|g| g.open_shard("p", k));
-            shard
-        })
-        .collect();
+    let shards = open_shards(3);
     // Reservations of 70 from every shard in turn until the cap refuses.
     let mut held = Vec::new();
     let mut refused = 0;
@@ -473,13 +478,7 @@ fn a_port_under_a_group_lends_its_shards_only_what_its_group_lent_it() {
         granted: 0,
         seq: 0,
     };
-    let shards: Vec<Port> = (0..3u32)
-        .map(|k| {
-            let shard = Port::new();
-            shard.run(|g| g.open_shard("p", k));
-            shard
-        })
-        .collect();
+    let shards = open_shards(3);
     let mut held = 0;
     let mut refused_by_group = 0;
     for i in 0..30u32 {

@@ -14,6 +14,7 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import WebSocket from "ws";
 import { startGateway, openPort, settled } from "../../tests/gateway/harness.mjs";
+import { port, body, script } from "./call.mjs";
 
 const CALLS = Number(process.argv[2] ?? 500);
 const OUT = process.argv[3];
@@ -45,16 +46,6 @@ function workerdTicks() {
 }
 const TICK_MS = 10; // USER_HZ = 100 on Linux
 
-const port = "bench";
-const body = JSON.stringify({
-  model: "gpt-bench?in=120&out=16",
-  max_tokens: 64,
-  messages: [
-    { role: "system", content: "You are a concise assistant." },
-    { role: "user", content: "Summarize the plot of a short story about a lighthouse keeper in two sentences." },
-  ],
-});
-const script = process.env.BENCH_SCRIPT ? { scriptPath: process.env.BENCH_SCRIPT } : {};
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A gateway with a port and its key, and one call through it. */

@@ -15,6 +15,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { loadavg } from "node:os";
 import { startGateway, openPort, settled } from "../../tests/gateway/harness.mjs";
+import { port, body, script } from "./call.mjs";
 
 const CALLS = Number(process.argv[2] ?? 3000);
 const ROUNDS = Number(process.argv[3] ?? 3);
@@ -41,16 +42,6 @@ function workerdTicks() {
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const port = "bench";
-const body = JSON.stringify({
-  model: "gpt-bench?in=120&out=16",
-  max_tokens: 64,
-  messages: [
-    { role: "system", content: "You are a concise assistant." },
-    { role: "user", content: "Summarize the plot of a short story about a lighthouse keeper in two sentences." },
-  ],
-});
-const script = process.env.BENCH_SCRIPT ? { scriptPath: process.env.BENCH_SCRIPT } : {};
 const g = await startGateway({ vars: { FAULT_INJECTION: "off" }, ...script });
 g.worker.now = null;
 const key = await openPort(g.worker, port, { softCapTokens: 1e15, hardCapTokens: 1e15 });
