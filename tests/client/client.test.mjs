@@ -176,9 +176,11 @@ test('money through the client: prices, a budget in dollars, holds priced by the
   assert.ok((await admin.prices()).prices.some((p) => p.model === 'gpt-4.1'));
   const dated = await admin.price('gpt-4.1-2025-04-14');
   assert.deepEqual([dated.pricedAs, dated.inputPerMTok, dated.outputPerMTok], ['gpt-4.1', 2, 8]);
-  assert.deepEqual(await admin.setPrice('client/model', { inputPerMTok: 1, outputPerMTok: 4 }), {
+  const { effectiveFrom, ...saved1 } = await admin.setPrice('client/model', { inputPerMTok: 1, outputPerMTok: 4 });
+  assert.deepEqual(saved1, {
     model: 'client/model', inputPerMTok: 1, cachedInputPerMTok: 1, cacheWritePerMTok: 1, cacheWrite1hPerMTok: 1, outputPerMTok: 4, source: 'custom',
   });
+  assert.ok(Number.isFinite(Date.parse(effectiveFrom)), `in force from the Worker's now: ${effectiveFrom}`);
   assert.equal((await admin.price('client/model')).outputPerMTok, 4, 'a model id with a slash, percent-encoded');
   const bad = await admin.setPrice('client/model', { inputPerMTok: 1.0000001, outputPerMTok: 4 }).catch((e) => e);
   assert.deepEqual([bad.status, bad.code, bad.field], [400, 'too-many-decimals', 'inputPerMTok']);

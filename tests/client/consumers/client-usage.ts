@@ -147,10 +147,11 @@ export async function typed(): Promise<void> {
 // One BudgetUpdate: the client's is the API's (generated from docs/openapi.json);
 // the core's (`mergeBudget` of 'ai-budget', which knows no caps inside the
 // port, no parent group: the Worker checks a parent's chain, nor the gate's
-// rollover) is exactly it without those, so the two cannot drift apart.
+// rollover, nor the port's shards) is exactly it without those, so the two
+// cannot drift apart.
 type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
 type Fields<T> = { [K in keyof T]-?: Exclude<T[K], undefined> };
-export const oneBudgetUpdate: Same<Fields<Omit<BudgetUpdate, 'featureCaps' | 'userCap' | 'userCaps' | 'rollover' | 'parent'>>, Fields<CoreBudgetUpdate>> = true;
+export const oneBudgetUpdate: Same<Fields<Omit<BudgetUpdate, 'featureCaps' | 'userCap' | 'userCaps' | 'rollover' | 'parent' | 'shards'>>, Fields<CoreBudgetUpdate>> = true;
 export const onePrice: Same<Fields<Price>, Fields<CorePrice>> = true;
 // The generated types are the client's, and narrow the way the API answers.
 export const wireCheck: Same<CheckResult | CheckResultUsd, Wire.Check> = true;
