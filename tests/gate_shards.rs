@@ -225,7 +225,13 @@ fn what_the_shards_consumed_stops_weighing_in_the_next_period_and_a_port_without
         port.reserve(401, now()),
         ReserveOutcome::Refused { .. }
     ));
-    port.held(400, now());
+    // Committed at once, so its use stays in this period whatever the
+    // instant (a hold still open at the period's end is charged in the next).
+    let hold = port.held(400, now());
+    assert!(matches!(
+        port.commit(&hold.id, 400, 0, now()),
+        CommitOutcome::Committed { .. }
+    ));
     let tomorrow = now() + Duration::days(1);
     port.held(1000, tomorrow);
     // The same holds on a port that never lent: its whole cap.
