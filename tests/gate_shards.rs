@@ -546,4 +546,23 @@ fn a_port_under_a_group_lends_its_shards_only_what_its_group_lent_it() {
     }
     assert_eq!(held, 700, "the group's cap, all of it, and no more");
     assert_eq!(refused_by_group, 20);
+    // The group's word that it is over its soft cap reaches the shards
+    // with the port's next grant to them.
+    let over = ai_budget::allowance::Grant {
+        seq: group.seq + 1,
+        granted: group.granted,
+        over_soft: Some("org".into()),
+        ..Default::default()
+    };
+    port.run(|g| g.allowance_grant(&over, now()));
+    let before = port.run(|g| g.shard_granted(0));
+    let (grant, _) = port.run(|g| g.shard_settle(0, before, now()));
+    assert_eq!(grant.over_soft.as_deref(), Some("org"));
+    shards[0].run(|g| g.allowance_grant(&grant, now()));
+    let shown = shards[0].run(|g| g.apply(Operation::Hold { id: "none".into() }, now()));
+    assert_eq!(
+        shown.group_soft.as_deref(),
+        Some("org"),
+        "the shard's answers flag the group"
+    );
 }

@@ -155,6 +155,17 @@ impl<S: Sql> Gate<'_, S> {
         self.set_allowance(&borrower)
     }
 
+    /// `grant` as the port sends it: naming a group above the port over
+    /// its soft cap, as the group's latest grant to the port said, so the
+    /// shards' answers flag it as the port's own do.
+    fn stamped(&self, mut grant: Grant) -> Result<Grant, GateError> {
+        grant.over_soft = match self.budget()?.parent {
+            Some(_) => self.allowance()?.over_soft,
+            None => None,
+        };
+        Ok(grant)
+    }
+
     /// The refusal of a shard's need: the port's cap, with what the port
     /// and its shards have taken of it.
     fn shard_refusal(&self, lender: &Lender, limits: &Limits, own: u64) -> Refusal {
@@ -195,10 +206,15 @@ impl<S: Sql> Gate<'_, S> {
             (waiting && answer.short == 0).then(|| self.shard_refusal(&lender, &limits, own));
         self.set_shard_lender(&lender)?;
         self.sync_with_group(&lender, before, now)?;
+        let others = answer
+            .others
+            .into_iter()
+            .map(|(child, grant)| Ok((child, self.stamped(grant)?)))
+            .collect::<Result<_, GateError>>()?;
         Ok(ShardAnswer {
-            grant: answer.grant,
+            grant: self.stamped(answer.grant)?,
             refusal,
-            others: answer.others,
+            others,
             short: answer.short,
         })
     }
@@ -214,7 +230,7 @@ impl<S: Sql> Gate<'_, S> {
         }
         let grant = lender.grant(&shard_child(shard), limits.window.1);
         self.set_shard_lender(&lender)?;
-        Ok(grant)
+        self.stamped(grant)
     }
 
     /// What the port has granted shard `shard` so far (a running total).
@@ -235,7 +251,10 @@ impl<S: Sql> Gate<'_, S> {
         let sends = lender.serve_waiting(None, &limits);
         self.set_shard_lender(&lender)?;
         self.sync_with_group(&lender, before, now)?;
-        Ok(sends)
+        sends
+            .into_iter()
+            .map(|(child, grant)| Ok((child, self.stamped(grant)?)))
+            .collect()
     }
 
     /// The last word to shard `shard` after its report and the recalls it
@@ -268,7 +287,7 @@ impl<S: Sql> Gate<'_, S> {
         };
         let grant = lender.grant(&child, limits.window.1);
         self.set_shard_lender(&lender)?;
-        Ok((grant, refusal))
+        Ok((self.stamped(grant)?, refusal))
     }
 
     /// What the port's shards consumed in the budget's period at `now`
