@@ -102,6 +102,11 @@ impl Lender {
         self.children.values().map(|c| c.held.min(c.lent())).sum()
     }
 
+    /// Granted to every child, running total.
+    pub fn granted(&self) -> u64 {
+        self.children.values().map(|c| c.granted).sum()
+    }
+
     /// Lent and not held, over every child.
     pub fn slack(&self) -> u64 {
         self.children.values().map(ChildLine::slack).sum()

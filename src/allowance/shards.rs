@@ -6,10 +6,11 @@
 //! shard is a jump consistent hash (Lamping and Veach) of the id's FNV-1a
 //! hash, so a retry, a commit and a release find the shard that holds the
 //! reservation. When the count changes, an id moves only to a shard that
-//! is new (growing) or from one that is gone (shrinking); an id taken
-//! under an earlier count is found by trying the counts in force since,
-//! newest first ([`candidates`]), so a change loses nothing and takes no
-//! request id twice.
+//! is new (growing) or from one that is gone (shrinking). The Worker
+//! places a new request with [`placement`] and reaches a reservation by
+//! the shard its id names ([`shard_of_hold`]), so a change of count never
+//! needs another shard tried; [`candidates`] answers where an id may have
+//! been placed under the counts still in force.
 //!
 //! Pure: no clock, no I/O. The hash must never change: a reservation
 //! taken under one version is settled under the next.

@@ -44,7 +44,7 @@ impl<S: Sql> Gate<'_, S> {
     /// port with shards lends on out of its own allowance).
     fn allowance_held(&self, stored: &StoredBudget, load: &PortLoad) -> Result<u64, GateError> {
         let own = stored.budget.unit.pick(load.held_tokens, load.held_usd);
-        if stored.shards <= 1 && stored.shard_history.changes.is_empty() {
+        if !stored.ever_sharded() {
             return Ok(own);
         }
         Ok(own.saturating_add(self.shard_lender()?.lent()))

@@ -356,6 +356,12 @@ pub struct StoredBudget {
 }
 
 impl StoredBudget {
+    /// Whether the port has or had more than one shard (a count still
+    /// kept): only then is there a lender's side to read.
+    pub fn ever_sharded(&self) -> bool {
+        self.shards > 1 || !self.shard_history.changes.is_empty()
+    }
+
     /// The defaults of a port never configured.
     pub fn unsaved() -> StoredBudget {
         StoredBudget {

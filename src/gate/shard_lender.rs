@@ -19,11 +19,6 @@ const KEY: &str = "shard_lender";
 /// group's allowance last counted it (a running total).
 const SYNCED_KEY: &str = "shard_lender_synced";
 
-/// What a lender granted its children, running total.
-fn granted(lender: &Lender) -> u64 {
-    lender.children.values().map(|line| line.granted).sum()
-}
-
 /// The lender's key of shard `shard` (`shard:3`).
 pub fn shard_child(shard: u32) -> String {
     format!("shard:{shard}")
@@ -75,21 +70,30 @@ impl<S: Sql> Gate<'_, S> {
         stored: &StoredBudget,
         now: DateTime<Utc>,
     ) -> Result<u64, GateError> {
-        // A port that never had shards reads nothing more.
-        if stored.shards <= 1 && stored.shard_history.changes.is_empty() {
-            return Ok(0);
+        Ok(self
+            .shards_now(stored, now)?
+            .map_or(0, |(lender, used)| used.saturating_add(lender.lent())))
+    }
+
+    /// The port's lender's side and what its shards consumed in the
+    /// budget's period at `now`; `None` for a port that never had shards
+    /// (which reads nothing more).
+    fn shards_now(
+        &self,
+        stored: &StoredBudget,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Lender, u64)>, GateError> {
+        if !stored.ever_sharded() {
+            return Ok(None);
         }
-        let Some(text) = self.t.meta(KEY)? else {
-            return Ok(0);
-        };
-        let lender: Lender = serde_json::from_str(&text).unwrap_or_default();
+        let lender = self.shard_lender()?;
         let start = ms(stored.budget.window(now).start);
         let used = if lender.period_start == start {
             lender.used
         } else {
             0
         };
-        Ok(used.saturating_add(lender.lent()))
+        Ok(Some((lender, used)))
     }
 
     /// What binds the port's grants to its shards at `now`: the port's
@@ -149,7 +153,7 @@ impl<S: Sql> Gate<'_, S> {
         if consumed > synced {
             borrower.consume(consumed - synced);
         }
-        if granted(lender) > granted_before {
+        if lender.granted() > granted_before {
             borrower.touch(ms(now));
         }
         self.set_allowance(&borrower)
@@ -197,7 +201,7 @@ impl<S: Sql> Gate<'_, S> {
         let (limits, own) = self.shard_limits(now)?;
         let child = shard_child(shard);
         let mut lender = self.shard_lender()?;
-        let before = granted(&lender);
+        let before = lender.granted();
         let answer = lender.apply(&child, report, &limits, sizing);
         let waiting = lender.children.get(&child).is_some_and(|l| l.waiting > 0);
         // Short of the group's allowance is not refused yet: the group is
@@ -247,7 +251,7 @@ impl<S: Sql> Gate<'_, S> {
     pub fn shard_serve(&self, now: DateTime<Utc>) -> Result<Vec<(String, Grant)>, GateError> {
         let (limits, _) = self.shard_limits(now)?;
         let mut lender = self.shard_lender()?;
-        let before = granted(&lender);
+        let before = lender.granted();
         let sends = lender.serve_waiting(None, &limits);
         self.set_shard_lender(&lender)?;
         self.sync_with_group(&lender, before, now)?;
@@ -298,16 +302,8 @@ impl<S: Sql> Gate<'_, S> {
         stored: &StoredBudget,
         now: DateTime<Utc>,
     ) -> Result<(u64, u64), GateError> {
-        if stored.shards <= 1 && stored.shard_history.changes.is_empty() {
-            return Ok((0, 0));
-        }
-        let lender = self.shard_lender()?;
-        let start = ms(stored.budget.window(now).start);
-        let used = if lender.period_start == start {
-            lender.used
-        } else {
-            0
-        };
-        Ok((used, lender.held()))
+        Ok(self
+            .shards_now(stored, now)?
+            .map_or((0, 0), |(lender, used)| (used, lender.held())))
     }
 }

@@ -147,7 +147,7 @@ impl GroupState {
     }
 
     fn granted(&self) -> u64 {
-        self.lender.children.values().map(|c| c.granted).sum()
+        self.lender.granted()
     }
 
     /// The refusal of a need this group's cap cannot meet.
