@@ -10,10 +10,9 @@ use worker::{Context, Request, Response};
 
 use super::api;
 use super::bindings::Bindings;
+use super::body::discard_body;
 use super::gateway;
-use super::http::{
-    discard_body, known_method, method_not_allowed, options_response, without_body, ApiError,
-};
+use super::http::{known_method, method_not_allowed, options_response, without_body, ApiError};
 use super::routes::{self, Chosen, Found, Handler};
 
 /// Answers one request. A body no handler read (an early refusal) is

@@ -27,6 +27,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod bindings;
+pub mod body;
 pub mod budget_state;
 pub mod clock;
 pub mod d1;

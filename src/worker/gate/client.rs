@@ -282,15 +282,16 @@ impl GateClient {
         let req = Request::new_with_init("https://gate/", &init).map_err(|e| e.to_string())?;
         let stub = self.stub.borrow().clone();
         self.work.count(Work::ObjectTrip);
-        let mut response = stub
+        let response = stub
             .fetch_with_request(req)
             .await
             .map_err(|e| e.to_string())?;
         if let Ok(Some(work)) = response.headers().get(WORK_HEADER) {
             self.work.work.add_reported(&work);
         }
-        let text = response.text().await.map_err(|e| e.to_string())?;
-        match response.status_code() {
+        let status = response.status_code();
+        let text = crate::worker::body::response_text(response).await?;
+        match status {
             200 => Ok(Sent::Answer(text)),
             // The object restarted under the request: the same again.
             503 if text.contains("restarted") => Err(text),

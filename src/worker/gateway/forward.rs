@@ -104,11 +104,17 @@ impl Call {
     /// after the answer, and one without (or broken off) is charged by rule.
     async fn answer_whole(
         &mut self,
-        mut answer: Answer,
+        answer: Answer,
         provider_key: &str,
         held: HeldCall,
     ) -> Result<Response, ApiError> {
-        let Some(body) = self.whole_body(&mut answer.upstream).await else {
+        let Answer {
+            upstream,
+            status,
+            headers,
+        } = answer;
+        let answer = Reply { status, headers };
+        let Some(body) = self.whole_body(upstream).await else {
             // The call may have run upstream: charge it by rule.
             held.charge_unseen(None, None).await;
             self.measure_after(&held).await;
@@ -302,10 +308,10 @@ impl Call {
         provider_key: &str,
         body: &[u8],
     ) -> Result<Response, ApiError> {
-        let (mut upstream, _controller) = self.send(req, provider_key, body, false).await?;
+        let (upstream, _controller) = self.send(req, provider_key, body, false).await?;
         let status = upstream.status_code();
         let out_headers = relayed_headers(&upstream, provider_key);
-        let Some(body) = self.whole_body(&mut upstream).await else {
+        let Some(body) = self.whole_body(upstream).await else {
             return Err(ApiError::new(
                 502,
                 "upstream-malformed",
@@ -320,9 +326,9 @@ impl Call {
 
     /// The whole upstream body, or `None` when it broke off or did not end
     /// within the upstream timeout.
-    async fn whole_body(&self, upstream: &mut Response) -> Option<Vec<u8>> {
+    async fn whole_body(&self, upstream: Response) -> Option<Vec<u8>> {
         match select(
-            Box::pin(upstream.bytes()),
+            Box::pin(crate::worker::body::response_bytes(upstream)),
             Delay::from(self.config.upstream_timeout),
         )
         .await
@@ -340,7 +346,13 @@ struct Answer {
     headers: Headers,
 }
 
-impl Answer {
+/// The status and headers the client gets, once the upstream's body is read.
+struct Reply {
+    status: u16,
+    headers: Headers,
+}
+
+impl Reply {
     /// The client's answer with `body`.
     fn with_body(self, body: Vec<u8>) -> Result<Response, ApiError> {
         Ok(Response::from_bytes(body)

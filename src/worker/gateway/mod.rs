@@ -92,7 +92,7 @@ pub async fn handle(req: &mut Request, bindings: Bindings, ctx: Context) -> Resp
     };
     // A body left unread by an early refusal is drained, so the client's
     // keep-alive connection carries its next call.
-    super::http::discard_body(req).await;
+    super::body::discard_body(req).await;
     let mut response = result.unwrap_or_else(|e| provider_error(provider, e));
     if let Some(mut call) = call {
         if call.state.is_none() {
@@ -410,7 +410,7 @@ impl Call {
 /// one streaming reader (a chunked body is cut off at the limit, never
 /// buffered whole): its bytes and its JSON.
 async fn read_body(req: &mut Request) -> Result<(Vec<u8>, serde_json::Value), ApiError> {
-    let bytes = super::http::read_body(req, MAX_REQUEST_BYTES).await?;
+    let bytes = super::body::read_body(req, MAX_REQUEST_BYTES).await?;
     let value = super::http::parse_json(&bytes)?;
     Ok((bytes, value))
 }

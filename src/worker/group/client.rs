@@ -107,15 +107,16 @@ async fn send(
         .with_headers(headers)
         .with_body(Some(body.into()));
     let req = Request::new_with_init("https://group/", &init).map_err(|e| e.to_string())?;
-    let mut response = stub
+    let response = stub
         .fetch_with_request({
             crate::worker::gate::tally::count(crate::worker::gate::tally::Work::ObjectTrip);
             req
         })
         .await
         .map_err(|e| e.to_string())?;
-    let text = response.text().await.map_err(|e| e.to_string())?;
-    Ok((response.status_code(), text))
+    let status = response.status_code();
+    let text = crate::worker::body::response_text(response).await?;
+    Ok((status, text))
 }
 
 /// One group, as another object reaches it.
