@@ -196,9 +196,10 @@ fn start() -> DateTime<Utc> {
 }
 
 fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let db = Sqlite::new();
+    let db = Sqlite::remembering();
+    Gate::open(&db).expect("a gate");
     let gate = |f: &dyn Fn(&Gate<'_, Sqlite>) -> Result<GrantOutcome, GateError>| {
-        db.transaction(|db| f(&Gate::open(db)?))
+        db.transaction(|db| f(&Gate::over(db)))
             .expect("storage works")
     };
     let mut now = start();
@@ -209,7 +210,7 @@ fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 r#"{{"enabled":true,"softCapTokens":{hard},"hardCapTokens":{hard},"period":"day","rollover":{rollover}}}"#
             ))
             .unwrap();
-            Gate::open(db)?.save_budget(&update, None, "admin", now)
+            Gate::over(db).save_budget(&update, None, "admin", now)
         })
         .unwrap();
     prop_assert!(matches!(saved, SaveOutcome::Saved { .. }), "{saved:?}");
@@ -250,7 +251,7 @@ fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     unpriced_estimate: None,
                 };
                 let outcome = db
-                    .transaction(|db| Gate::open(db)?.reserve(&req, now))
+                    .transaction(|db| Gate::over(db).reserve(&req, now))
                     .unwrap();
                 match outcome {
                     ReserveOutcome::Held { hold, .. } => {
@@ -329,7 +330,7 @@ fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let id = model.holds[i].id.clone();
                 let result = db
                     .transaction(|db| {
-                        Gate::open(db)?.commit(
+                        Gate::over(db).commit(
                             &id,
                             &usage,
                             &format!("{actual}"),
@@ -379,7 +380,7 @@ fn run(hard: u64, max: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let i = pick % model.holds.len();
                 let id = model.holds[i].id.clone();
                 let result = db
-                    .transaction(|db| Gate::open(db)?.release(&id, now))
+                    .transaction(|db| Gate::over(db).release(&id, now))
                     .unwrap();
                 if matches!(result, ReleaseOutcome::Released { .. }) {
                     model.holds[i].state = HoldState::Released;

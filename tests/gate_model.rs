@@ -125,9 +125,10 @@ fn start() -> DateTime<Utc> {
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let db = Sqlite::new();
+    let db = Sqlite::remembering();
+    Gate::open(&db).expect("a gate");
     let gate_op = |f: &dyn Fn(&Gate<'_, Sqlite>) -> Result<(), GateError>| {
-        db.transaction(|db| f(&Gate::open(db)?))
+        db.transaction(|db| f(&Gate::over(db)))
             .expect("storage works");
     };
     let mut model = Model::default();
@@ -176,7 +177,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let gate_tokens = model.used(model.budget.period, now).0 + model.held();
                 let allowed = decide(&model.budget, gate_tokens, req.estimated_tokens).is_allowed();
                 let outcome = db
-                    .transaction(|db| Gate::open(db)?.reserve(&req, now))
+                    .transaction(|db| Gate::over(db).reserve(&req, now))
                     .unwrap();
                 match outcome {
                     ReserveOutcome::Held { replayed: true, .. } => {
@@ -233,7 +234,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let hash = format!("{input}/{output}");
                 let result = db
                     .transaction(|db| {
-                        Gate::open(db)?.commit(&id, &usage, &hash, &next_write(&writes), now)
+                        Gate::over(db).commit(&id, &usage, &hash, &next_write(&writes), now)
                     })
                     .unwrap();
                 let h = &mut model.holds[i];
@@ -284,7 +285,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let i = pick % model.holds.len();
                 let id = model.holds[i].id.clone();
                 let result = db
-                    .transaction(|db| Gate::open(db)?.release(&id, now))
+                    .transaction(|db| Gate::over(db).release(&id, now))
                     .unwrap();
                 let h = &mut model.holds[i];
                 match (h.state, result) {
@@ -317,7 +318,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let hash = format!("{tokens}@{back_hours}");
                 let result = db
                     .transaction(|db| {
-                        Gate::open(db)?.record(
+                        Gate::over(db).record(
                             &usage,
                             &request_id,
                             &hash,
@@ -383,9 +384,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
         // After every step: the same loads under every period kind, and an
         // outbox that has every entry the model has, newest versions.
-        let view = db
-            .transaction(|db| Gate::open(db)?.view(None, now))
-            .unwrap();
+        let view = db.transaction(|db| Gate::over(db).view(None, now)).unwrap();
         for (k, period) in Period::ALL.into_iter().enumerate() {
             let (used, calls) = model.used(period, now);
             prop_assert_eq!(view.by_period[k].used_tokens, used, "{} used", period);
@@ -397,9 +396,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 period
             );
         }
-        let pending = db
-            .transaction(|db| Gate::open(db)?.pending(10_000))
-            .unwrap();
+        let pending = db.transaction(|db| Gate::over(db).pending(10_000)).unwrap();
         prop_assert_eq!(pending.len(), model.entries.len());
         for (entry, _) in &pending {
             let (total, at, estimated) = model.entries[&entry.seq];

@@ -253,14 +253,14 @@ fn a_token_budget_counts_money_too_where_a_price_is_known_and_judges_tokens() {
 
 #[test]
 fn costs_reach_d1_and_its_rollup_equals_the_gate_after_a_correction() {
-    let gate = Sqlite::new();
+    let gate = Sqlite::remembering();
     Gate::open(&gate).unwrap();
     let d1 = Sqlite::with_d1_schema();
     let run = |f: &dyn Fn(&Gate<'_, Sqlite>) -> Result<(), GateError>| {
-        gate.transaction(|db| f(&Gate::open(db)?)).unwrap()
+        gate.transaction(|db| f(&Gate::over(db))).unwrap()
     };
     let deliver = |n: u32| {
-        let pending = gate.transaction(|db| Gate::open(db)?.pending(50)).unwrap();
+        let pending = gate.transaction(|db| Gate::over(db).pending(50)).unwrap();
         let batch = delivery::batch(
             "p",
             &ai_budget::Budget::default(),
@@ -276,7 +276,7 @@ fn costs_reach_d1_and_its_rollup_equals_the_gate_after_a_correction() {
                 Delivered::Duplicate { .. } => None,
             })
             .collect();
-        gate.transaction(|db| Gate::open(db)?.delivered(&stored))
+        gate.transaction(|db| Gate::over(db).delivered(&stored))
             .unwrap();
     };
     let hold = HoldRequest {
@@ -362,6 +362,7 @@ fn a_gate_of_the_schema_before_money_is_migrated_and_keeps_its_state() {
     ] {
         port.db.exec(statement, &[]).unwrap();
     }
+    port.restart();
     // The next operation migrates: the hold, the counters and the ledger
     // are kept, unpriced.
     let load = port.load(Period::Day, now());

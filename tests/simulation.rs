@@ -153,7 +153,7 @@ impl std::ops::AddAssign for Seen {
 
 impl World {
     fn new(seed: u64) -> World {
-        let gate = Sqlite::new();
+        let gate = Sqlite::remembering();
         Gate::open(&gate).expect("a gate");
         let start = ms(common::test_now(
             Utc.with_ymd_and_hms(2026, 6, 17, 9, 30, 0).unwrap(),
@@ -193,7 +193,7 @@ impl World {
     /// One transaction over the gate, as the object runs each.
     fn run<T>(&self, f: impl FnOnce(&Gate<'_, Sqlite>) -> Result<T, GateError>) -> T {
         self.gate
-            .transaction(|db| f(&Gate::open(db)?))
+            .transaction(|db| f(&Gate::over(db)))
             .expect("the gate's storage works")
     }
 

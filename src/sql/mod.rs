@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+pub mod memory;
+
 /// One SQL value, as SQLite, D1 and a Durable Object's storage carry them.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {

@@ -19,23 +19,42 @@ pub struct Port {
     /// The port's storage.
     pub db: Sqlite,
     n: std::cell::Cell<u32>,
+    /// False until a new instance's first operation checked the schema.
+    opened: std::cell::Cell<bool>,
 }
 
 impl Port {
     pub fn new() -> Port {
-        let db = Sqlite::new();
+        let db = Sqlite::remembering();
         Gate::open(&db).unwrap();
         Port {
             db,
             n: std::cell::Cell::new(0),
+            opened: std::cell::Cell::new(true),
         }
     }
 
-    /// Runs one gate operation as one transaction, as the object does.
+    /// As a new instance of the object starts on the same storage: its
+    /// first operation brings the schema up to date, and it remembers no
+    /// reads.
+    pub fn restart(&self) {
+        self.opened.set(false);
+        self.db.forget_reads();
+    }
+
+    /// Runs one gate operation as one transaction, as the object does (the
+    /// schema checked by an instance's first operation only).
     pub fn run<T>(&self, f: impl FnOnce(&Gate<'_, Sqlite>) -> Result<T, GateError>) -> T {
-        self.db
-            .transaction(|db| f(&Gate::open(db)?))
-            .expect("the gate's storage works")
+        let opened = self.opened.get();
+        let out = self
+            .db
+            .transaction(|db| match opened {
+                true => f(&Gate::over(db)),
+                false => f(&Gate::open(db)?),
+            })
+            .expect("the gate's storage works");
+        self.opened.set(true);
+        out
     }
 
     pub fn budget(&self, json: &str, when: DateTime<Utc>) -> SaveOutcome {

@@ -1,12 +1,18 @@
 //! An in-process SQLite as the port gate's and the ledger's storage: the
 //! same SQL the Durable Object and D1 run, natively.
 
+use std::cell::RefCell;
+
+use ai_budget::sql::memory::{exec_remembered, ReadMemory};
 use ai_budget::sql::{Row, Sql, SqlError, Statement, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 /// A fresh in-memory database.
 pub struct Sqlite {
     conn: rusqlite::Connection,
+    /// Reads remembered as a port's object remembers them (a gate's
+    /// storage: one writer), or none (the ledger's: D1 has many).
+    memory: Option<RefCell<ReadMemory>>,
 }
 
 fn to_sql(v: &Value) -> ToSqlOutput<'_> {
@@ -23,7 +29,23 @@ impl Sqlite {
     pub fn new() -> Sqlite {
         let conn = rusqlite::Connection::open_in_memory().expect("an in-memory SQLite");
         conn.set_prepared_statement_cache_capacity(256);
-        Sqlite { conn }
+        Sqlite { conn, memory: None }
+    }
+
+    /// An empty in-memory database that remembers its reads as a port's
+    /// object does ([`ReadMemory`]): a gate's storage.
+    pub fn remembering() -> Sqlite {
+        Sqlite {
+            memory: Some(RefCell::default()),
+            ..Sqlite::new()
+        }
+    }
+
+    /// Forgets the remembered reads (a new instance of the object).
+    pub fn forget_reads(&self) {
+        if let Some(memory) = &self.memory {
+            memory.borrow_mut().forget_all();
+        }
     }
 
     /// Runs `f` as one transaction: everything it wrote is kept only if it
@@ -33,6 +55,10 @@ impl Sqlite {
         let out = f(self);
         let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
         self.conn.execute_batch(end).expect(end);
+        if let (Err(_), Some(memory)) = (&out, &self.memory) {
+            // Rolled back: what its reads saw of its own writes is gone.
+            memory.borrow_mut().forget_all();
+        }
         out
     }
 
@@ -90,6 +116,18 @@ fn d1_message(e: rusqlite::Error) -> SqlError {
 
 impl Sql for Sqlite {
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        match &self.memory {
+            Some(memory) => {
+                exec_remembered(memory, sql, params, |sql, params| self.run(sql, params))
+            }
+            None => self.run(sql, params),
+        }
+    }
+}
+
+impl Sqlite {
+    /// Runs one statement on the database itself.
+    fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
         let err = d1_message;
         // Cached: the gate runs the same few statements over and over.
         let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;

@@ -37,7 +37,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 use super::client::GateClient;
 use super::courier;
 use super::protocol::{answer_of, Elsewhere, GateFailure, GateRequest, ShardAnswered, SyncAnswer};
-use super::storage::atomically;
+use super::storage::{self, atomically};
 use super::tally::{Tally, WORK_HEADER};
 use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
 use crate::gate::wake::Courier;
@@ -159,6 +159,7 @@ impl Inner {
 
 impl DurableObject for PortGate {
     fn new(state: State, env: Env) -> PortGate {
+        storage::new_instance(&state.id().to_string());
         PortGate {
             inner: Rc::new(Inner {
                 state,

@@ -2,6 +2,7 @@
 //! running one gate operation as one storage transaction.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use wasm_bindgen::closure::Closure;
@@ -9,61 +10,64 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{SqlStorage, SqlStorageValue, State};
 
 use crate::gate::{Gate, GateError};
-use crate::sql::{reads_only, written_table, Row, Sql, SqlError, Value};
+use crate::sql::memory::{exec_remembered, ReadMemory};
+use crate::sql::{Row, Sql, SqlError, Value};
 
 thread_local! {
     /// The objects (by id) whose storage this isolate brought to the newest
     /// schema: every other operation skips the check.
     static MIGRATED: RefCell<std::collections::HashSet<String>> = RefCell::new(Default::default());
+    /// Each object's remembered reads (by id). Only the object writes its
+    /// storage, and every write passes through [`ObjectSql`]; a new
+    /// instance starts with none ([`new_instance`]).
+    static MEMORY: RefCell<HashMap<String, Rc<RefCell<ReadMemory>>>> = RefCell::new(HashMap::new());
 }
 
 /// A Durable Object's SQL storage as the gate's [`Sql`].
 ///
-/// Within one of [`atomically`]'s transactions a read asked again with the
-/// same parameters, and no write to a table it names in between, is
-/// answered from memory (the operations read the port's load, credits and
-/// raises more than once): nothing else runs in the object during the
-/// synchronous transaction, and the gate's schema has no triggers, so the
-/// answer is the one the storage would give. A write forgets every read
-/// whose text names its table (every read, when the table is not clear).
+/// A read asked again with the same parameters, and no write between that
+/// may change it, is answered from the object's [`ReadMemory`]: the
+/// operations read the port's budget, credits, raises and alert settings
+/// on every call and write them rarely. Nothing else writes the object's
+/// storage, and the gate's schema has no triggers, so the answer is the
+/// one the storage would give; a transaction that rolls back forgets
+/// everything ([`atomically`]).
+#[derive(Clone)]
 pub struct ObjectSql {
     sql: SqlStorage,
-    /// The reads of the transaction (`None` outside [`atomically`]'s own).
-    reads: Option<RefCell<Vec<Read>>>,
+    /// The object's remembered reads.
+    memory: Rc<RefCell<ReadMemory>>,
 }
 
-impl Clone for ObjectSql {
-    /// The same storage, with no reads remembered.
-    fn clone(&self) -> ObjectSql {
-        ObjectSql {
-            sql: self.sql.clone(),
-            reads: self.reads.as_ref().map(|_| RefCell::default()),
+/// Forgets what an earlier instance of the object `id` remembered: a new
+/// instance reads its storage afresh.
+pub fn new_instance(id: &str) {
+    MEMORY.with(|m| m.borrow_mut().remove(id));
+}
+
+/// The memory of the object `id`.
+fn memory_of(id: &str) -> Rc<RefCell<ReadMemory>> {
+    MEMORY.with(|m| {
+        if let Some(memory) = m.borrow().get(id) {
+            return memory.clone();
         }
-    }
-}
-
-/// A read's statement, parameters and rows.
-struct Read {
-    sql: String,
-    params: Vec<Value>,
-    rows: Vec<Row>,
+        let memory = Rc::new(RefCell::new(ReadMemory::default()));
+        m.borrow_mut().insert(id.to_owned(), memory.clone());
+        memory
+    })
 }
 
 impl ObjectSql {
     /// The storage of `state`.
     pub fn of(state: &State) -> ObjectSql {
-        ObjectSql {
-            sql: state.storage().sql(),
-            reads: None,
-        }
+        Self::with_id(state, &state.id().to_string())
     }
 
-    /// The storage of `state` for one synchronous transaction: its reads
-    /// remembered until its next write.
-    fn for_transaction(state: &State) -> ObjectSql {
+    /// The storage of `state`, the object `id`.
+    fn with_id(state: &State, id: &str) -> ObjectSql {
         ObjectSql {
             sql: state.storage().sql(),
-            reads: Some(RefCell::default()),
+            memory: memory_of(id),
         }
     }
 
@@ -114,35 +118,9 @@ fn read(value: SqlStorageValue) -> Value {
 
 impl Sql for ObjectSql {
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
-        let Some(reads) = &self.reads else {
-            return self.run(sql, params);
-        };
-        if !reads_only(sql) {
-            match written_table(sql) {
-                Some(table) => {
-                    let table = table.to_ascii_lowercase();
-                    reads
-                        .borrow_mut()
-                        .retain(|r| !r.sql.to_ascii_lowercase().contains(&table));
-                }
-                None => reads.borrow_mut().clear(),
-            }
-            return self.run(sql, params);
-        }
-        if let Some(known) = reads
-            .borrow()
-            .iter()
-            .find(|r| r.sql == sql && r.params == params)
-        {
-            return Ok(known.rows.clone());
-        }
-        let rows = self.run(sql, params)?;
-        reads.borrow_mut().push(Read {
-            sql: sql.to_owned(),
-            params: params.to_vec(),
-            rows: rows.clone(),
-        });
-        Ok(rows)
+        exec_remembered(&self.memory, sql, params, |sql, params| {
+            self.run(sql, params)
+        })
     }
 }
 
@@ -154,8 +132,9 @@ pub fn atomically<T: 'static>(
     op: impl FnOnce(&Gate<'_, ObjectSql>) -> Result<T, GateError> + 'static,
 ) -> Result<T, GateError> {
     super::tally::count(super::tally::Work::Transaction);
-    let sql = ObjectSql::for_transaction(state);
     let id = state.id().to_string();
+    let sql = ObjectSql::with_id(state, &id);
+    let memory = sql.memory.clone();
     let migrated = MIGRATED.with(|m| m.borrow().contains(&id));
     let out: Rc<RefCell<Option<Result<T, GateError>>>> = Rc::new(RefCell::new(None));
     let slot = out.clone();
@@ -168,7 +147,7 @@ pub fn atomically<T: 'static>(
         let result = gate.and_then(|gate| op(&gate));
         // Only a kept transaction keeps the schema it brought up to date.
         if !migrated && result.is_ok() {
-            MIGRATED.with(|m| m.borrow_mut().insert(id));
+            MIGRATED.with(|m| m.borrow_mut().insert(id.clone()));
         }
         let failed = result.as_ref().err().map(|e| JsValue::from_str(&e.0));
         *slot.borrow_mut() = Some(result);
@@ -187,21 +166,31 @@ pub fn atomically<T: 'static>(
         Some(transaction) => {
             let callback = Closure::once_into_js(body);
             let thrown = transaction.call1(raw, &callback).err();
-            match out.borrow_mut().take() {
+            let result = match out.borrow_mut().take() {
                 Some(result) => result,
                 None => Err(GateError(format!(
                     "the storage transaction did not run: {thrown:?}"
                 ))),
+            };
+            if thrown.is_some() || result.is_err() {
+                // Rolled back: what its reads saw of its own writes is gone.
+                memory.borrow_mut().forget_all();
             }
+            result
         }
         // Without transactionSync (never in workerd with SQLite storage),
         // the op's synchronous writes still commit together at the end of
         // the turn.
         None => {
             let _ = body();
-            out.borrow_mut()
+            let result = out
+                .borrow_mut()
                 .take()
-                .unwrap_or_else(|| Err(GateError("the gate operation did not run".into())))
+                .unwrap_or_else(|| Err(GateError("the gate operation did not run".into())));
+            if result.is_err() {
+                memory.borrow_mut().forget_all();
+            }
+            result
         }
     }
 }
