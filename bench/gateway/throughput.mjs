@@ -12,6 +12,8 @@
 //
 // BENCH_SCRIPT=<another build's index.js> measures that build (it must sit
 // inside the tree, e.g. under target/). A peer gateway is not needed.
+// FLOOR=1 first measures the Worker's floor the same way: the same request
+// without a key, answered 401 with no I/O.
 import { readFileSync, readdirSync } from "node:fs";
 import { loadavg } from "node:os";
 import { startGateway, openPort, settled } from "../../tests/gateway/harness.mjs";
@@ -48,24 +50,25 @@ const key = await openPort(g.worker, port, { softCapTokens: 1e15, hardCapTokens:
 const url = `${g.openaiURL(port)}/chat/completions`;
 const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
 
-/** One call; its latency (ms). */
-async function call() {
+/** One call (a gated one, or with `floor` one the Worker refuses at once); its latency (ms). */
+async function call(floor = false) {
   const started = performance.now();
-  const res = await fetch(url, { method: "POST", headers, body });
+  const res = await fetch(url, { method: "POST", headers: floor ? floorHeaders : headers, body });
   await res.arrayBuffer();
-  if (res.status !== 200) throw new Error(`gateway answered ${res.status}`);
+  if (res.status !== (floor ? 401 : 200)) throw new Error(`gateway answered ${res.status}`);
   return performance.now() - started;
 }
+const floorHeaders = { "content-type": "application/json" };
 
 /** `calls` calls with `inflight` in flight at every moment (each worker
  * sends its next call when its last one is answered). */
-async function closedLoop(calls, inflight) {
+async function closedLoop(calls, inflight, floor = false) {
   let issued = 0;
   const latencies = [];
   const worker = async () => {
     while (issued < calls) {
       issued++;
-      latencies.push(await call());
+      latencies.push(await call(floor));
     }
   };
   await Promise.all(Array.from({ length: inflight }, worker));
@@ -79,6 +82,17 @@ console.log(
 );
 await closedLoop(WARMUP, 16);
 await settled(g.worker, port, { timeoutMs: 60_000 });
+if (process.env.FLOOR === "1") {
+  await closedLoop(WARMUP, 16, true);
+  await pause(300);
+  const ticks = workerdTicks();
+  const started = performance.now();
+  await closedLoop(CALLS, 16, true);
+  const wall = performance.now() - started;
+  await pause(500);
+  const cpu = ((workerdTicks() - ticks) * TICK_MS) / CALLS;
+  console.log(`floor (401, no I/O), 16 in flight: ${(CALLS / (wall / 1000)).toFixed(0)} requests/s, workerd CPU ${cpu.toFixed(2)} ms/request`);
+}
 const results = Object.fromEntries(LEVELS.map((l) => [l, []]));
 for (let round = 1; round <= ROUNDS; round++) {
   for (const inflight of LEVELS) {

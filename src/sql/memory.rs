@@ -23,12 +23,14 @@ use super::{reads_only, written_table, Row, SqlError, Value};
 /// How many reads one memory keeps (the oldest goes first).
 pub const REMEMBERED_READS: usize = 64;
 
-/// One read's statement, parameters and rows.
+/// One read's statement, parameters and rows, and the words of its text
+/// (lowercase identifiers: the tables it reads are among them).
 #[derive(Clone, Debug)]
 struct Read {
     sql: String,
     params: Vec<Value>,
     rows: Vec<Row>,
+    words: Vec<String>,
 }
 
 /// The reads of one storage, remembered until a write may change them.
@@ -62,6 +64,7 @@ impl ReadMemory {
             sql: sql.to_owned(),
             params: params.to_vec(),
             rows: rows.to_vec(),
+            words: words(sql),
         });
     }
 
@@ -81,11 +84,11 @@ impl ReadMemory {
             self.reads
                 .retain(|r| match (&key, meta_key_read(&r.sql, &r.params)) {
                     (Some(written), Some(read)) => written != read,
-                    _ => !names(&r.sql, "meta"),
+                    _ => !r.names("meta"),
                 });
             return;
         }
-        self.reads.retain(|r| !names(&r.sql, &table));
+        self.reads.retain(|r| !r.names(&table));
     }
 
     /// Forgets every read (a transaction rolled back, or the storage
@@ -131,10 +134,25 @@ pub fn exec_remembered(
     Ok(rows)
 }
 
-/// True when `sql` names `table` (lowercase) anywhere: conservative, a
-/// column or another table that contains the name counts too.
-fn names(sql: &str, table: &str) -> bool {
-    sql.to_ascii_lowercase().contains(table)
+impl Read {
+    /// True when the read's text names `table` (lowercase) as a word: a
+    /// column of that name counts too.
+    fn names(&self, table: &str) -> bool {
+        self.words.iter().any(|w| w == table)
+    }
+}
+
+/// The distinct words of `sql`, lowercase: runs of letters, digits and
+/// underscores (a table is named by one, quoted or not).
+fn words(sql: &str) -> Vec<String> {
+    let mut words: Vec<String> = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    words
 }
 
 /// The key a plain read of one `meta` key reads.
@@ -190,6 +208,19 @@ mod tests {
         assert_eq!(m.recall(read, &[]), Some(row(5)), "another table");
         m.written("INSERT INTO credits (id) VALUES (?1)", &[]);
         assert_eq!(m.recall(read, &[]), None);
+    }
+
+    #[test]
+    fn a_table_is_named_by_a_whole_word_quoted_or_not() {
+        let mut m = ReadMemory::default();
+        m.keep("SELECT n FROM \"Holds\" WHERE state = 'held'", &[], &row(1));
+        m.keep("SELECT n FROM holds_archive", &[], &row(2));
+        m.written("UPDATE holds SET state = ?1", &[]);
+        assert_eq!(m.recall("SELECT n FROM holds_archive", &[]), Some(row(2)));
+        assert_eq!(
+            m.recall("SELECT n FROM \"Holds\" WHERE state = 'held'", &[]),
+            None
+        );
     }
 
     #[test]

@@ -14,9 +14,9 @@ import { startGateway, openPort, settled } from "./harness.mjs";
 /** The SQL statements and storage transactions a warm call may run in its
  * port's object before its answer (the hold), and in all (with its commit). */
 const HOLD_SQL = 6;
-const HOLD_TRANSACTIONS = 2;
+const HOLD_TRANSACTIONS = 1;
 const CALL_SQL = 16;
-const CALL_TRANSACTIONS = 4;
+const CALL_TRANSACTIONS = 2;
 
 let g;
 before(async () => {

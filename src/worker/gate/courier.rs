@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use wasm_bindgen::JsValue;
 
 use super::object::{another_handle, Inner};
-use super::storage::atomically;
+use super::storage::{atomically, reading};
 use crate::gate::wake::{self, Next, Reply};
 use crate::gate::Entry;
 use crate::ledger::delivery::{self, Delivered};
@@ -50,7 +50,7 @@ pub(super) fn after_change(inner: &Rc<Inner>) {
         loop {
             let seen = inner.changes.get();
             send_alerts(&inner, false).await;
-            let entries = atomically(&inner.state, |g| g.pending_count()).unwrap_or(1);
+            let entries = reading(&inner.state, |g| g.pending_count()).unwrap_or(1);
             let alarm_at = inner.alarm_at.get().map(|at| at as i64);
             let now = clock::system_ms() as i64;
             let delivered_at = inner.delivered_at.get();
@@ -254,7 +254,7 @@ pub(super) async fn sync_budget_replica(inner: &Rc<Inner>, faults: Rc<Faults>) {
 pub(super) async fn schedule(inner: &Rc<Inner>) {
     let clock = inner.clock.get();
     let now = clock.now().timestamp_millis();
-    let Ok(facts) = atomically(&inner.state, move |g| g.facts(now)) else {
+    let Ok(facts) = reading(&inner.state, move |g| g.facts(now)) else {
         return;
     };
     let courier = *inner.courier.borrow();

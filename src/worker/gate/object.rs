@@ -37,7 +37,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 use super::client::GateClient;
 use super::courier;
 use super::protocol::{answer_of, Elsewhere, GateFailure, GateRequest, ShardAnswered, SyncAnswer};
-use super::storage::{self, atomically};
+use super::storage::{self, atomically, reading};
 use super::tally::{Tally, WORK_HEADER};
 use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
 use crate::gate::wake::Courier;
@@ -421,7 +421,7 @@ async fn operate(
     // What the port owes its group on its own first (allowance given back
     // when idle or at the group's reset), so the group's view is current.
     let sizing = inner.sizing();
-    if let Ok(Some(report)) = atomically(state, move |g| g.allowance_due(&sizing, now)) {
+    if let Ok(Some(report)) = reading(state, move |g| g.allowance_due(&sizing, now)) {
         tell_group(inner, report, now).await;
     }
     let settles = matches!(
@@ -510,7 +510,7 @@ async fn report_usage(inner: &Rc<Inner>, now: DateTime<Utc>) {
         inner.reported_at.set(clock::system_ms());
     }
     let sizing = inner.sizing();
-    let report = atomically(&inner.state, move |g| g.allowance_report(0, &sizing, now));
+    let report = reading(&inner.state, move |g| g.allowance_report(0, &sizing, now));
     if let Ok(Some(report)) = report {
         tell_group(inner, report, now).await;
     }

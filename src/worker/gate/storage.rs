@@ -1,7 +1,7 @@
 //! The port gate's [`Sql`] seam over a Durable Object's SQLite storage, and
 //! running one gate operation as one storage transaction.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -11,16 +11,59 @@ use worker::{SqlStorage, SqlStorageValue, State};
 
 use crate::gate::{Gate, GateError};
 use crate::sql::memory::{exec_remembered, ReadMemory};
-use crate::sql::{Row, Sql, SqlError, Value};
+use crate::sql::{reads_only, Row, Sql, SqlError, Value};
 
 thread_local! {
-    /// The objects (by id) whose storage this isolate brought to the newest
-    /// schema: every other operation skips the check.
-    static MIGRATED: RefCell<std::collections::HashSet<String>> = RefCell::new(Default::default());
-    /// Each object's remembered reads (by id). Only the object writes its
-    /// storage, and every write passes through [`ObjectSql`]; a new
-    /// instance starts with none ([`new_instance`]).
-    static MEMORY: RefCell<HashMap<String, Rc<RefCell<ReadMemory>>>> = RefCell::new(HashMap::new());
+    /// Each object's storage handles and remembered reads (by id). Only the
+    /// object writes its storage, and every write passes through
+    /// [`ObjectSql`]; a new instance starts afresh ([`new_instance`]).
+    static OBJECTS: RefCell<HashMap<String, Rc<Handles>>> = RefCell::new(HashMap::new());
+}
+
+/// One object's storage as the runtime hands it out, taken once per
+/// instance instead of once per operation, and what it remembers.
+struct Handles {
+    /// `ctx.storage.sql`.
+    sql: SqlStorage,
+    /// `ctx.storage`, and its `transactionSync` (always there in workerd
+    /// with SQLite storage).
+    storage: JsValue,
+    transaction: Option<js_sys::Function>,
+    /// The reads remembered.
+    memory: RefCell<ReadMemory>,
+    /// This instance brought the storage to the newest schema: every later
+    /// operation skips the check.
+    migrated: Cell<bool>,
+}
+
+/// Forgets what an earlier instance of the object `id` kept: a new
+/// instance takes its handles and reads its storage afresh.
+pub fn new_instance(id: &str) {
+    OBJECTS.with(|m| m.borrow_mut().remove(id));
+}
+
+/// The handles of `state`, the object `id`.
+fn handles(state: &State, id: &str) -> Rc<Handles> {
+    OBJECTS.with(|m| {
+        if let Some(handles) = m.borrow().get(id) {
+            return handles.clone();
+        }
+        let storage = state.storage();
+        let raw: &JsValue = storage.as_raw().as_ref();
+        let raw = raw.clone();
+        let transaction = js_sys::Reflect::get(&raw, &JsValue::from_str("transactionSync"))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        let handles = Rc::new(Handles {
+            sql: storage.sql(),
+            storage: raw,
+            transaction,
+            memory: RefCell::default(),
+            migrated: Cell::new(false),
+        });
+        m.borrow_mut().insert(id.to_owned(), handles.clone());
+        handles
+    })
 }
 
 /// A Durable Object's SQL storage as the gate's [`Sql`].
@@ -34,40 +77,17 @@ thread_local! {
 /// everything ([`atomically`]).
 #[derive(Clone)]
 pub struct ObjectSql {
-    sql: SqlStorage,
-    /// The object's remembered reads.
-    memory: Rc<RefCell<ReadMemory>>,
-}
-
-/// Forgets what an earlier instance of the object `id` remembered: a new
-/// instance reads its storage afresh.
-pub fn new_instance(id: &str) {
-    MEMORY.with(|m| m.borrow_mut().remove(id));
-}
-
-/// The memory of the object `id`.
-fn memory_of(id: &str) -> Rc<RefCell<ReadMemory>> {
-    MEMORY.with(|m| {
-        if let Some(memory) = m.borrow().get(id) {
-            return memory.clone();
-        }
-        let memory = Rc::new(RefCell::new(ReadMemory::default()));
-        m.borrow_mut().insert(id.to_owned(), memory.clone());
-        memory
-    })
+    handles: Rc<Handles>,
+    /// Set when writes are refused ([`reading`]): whether one was tried.
+    refused_write: Option<Rc<Cell<bool>>>,
 }
 
 impl ObjectSql {
     /// The storage of `state`.
     pub fn of(state: &State) -> ObjectSql {
-        Self::with_id(state, &state.id().to_string())
-    }
-
-    /// The storage of `state`, the object `id`.
-    fn with_id(state: &State, id: &str) -> ObjectSql {
         ObjectSql {
-            sql: state.storage().sql(),
-            memory: memory_of(id),
+            handles: handles(state, &state.id().to_string()),
+            refused_write: None,
         }
     }
 
@@ -75,6 +95,7 @@ impl ObjectSql {
         super::tally::count(super::tally::Work::SqlStatement);
         let bindings: Vec<SqlStorageValue> = params.iter().map(bind).collect();
         let cursor = self
+            .handles
             .sql
             .exec(sql, bindings)
             .map_err(|e| SqlError(e.to_string()))?;
@@ -118,7 +139,11 @@ fn read(value: SqlStorageValue) -> Value {
 
 impl Sql for ObjectSql {
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
-        exec_remembered(&self.memory, sql, params, |sql, params| {
+        if let Some(refused) = self.refused_write.as_ref().filter(|_| !reads_only(sql)) {
+            refused.set(true);
+            return Err(SqlError("a write outside a transaction".into()));
+        }
+        exec_remembered(&self.handles.memory, sql, params, |sql, params| {
             self.run(sql, params)
         })
     }
@@ -132,13 +157,12 @@ pub fn atomically<T: 'static>(
     op: impl FnOnce(&Gate<'_, ObjectSql>) -> Result<T, GateError> + 'static,
 ) -> Result<T, GateError> {
     super::tally::count(super::tally::Work::Transaction);
-    let id = state.id().to_string();
-    let sql = ObjectSql::with_id(state, &id);
-    let memory = sql.memory.clone();
-    let migrated = MIGRATED.with(|m| m.borrow().contains(&id));
+    let sql = ObjectSql::of(state);
+    let handles = sql.handles.clone();
     let out: Rc<RefCell<Option<Result<T, GateError>>>> = Rc::new(RefCell::new(None));
     let slot = out.clone();
     let body = move || -> Result<JsValue, JsValue> {
+        let migrated = sql.handles.migrated.get();
         let gate = if migrated {
             Ok(Gate::over(&sql))
         } else {
@@ -147,7 +171,7 @@ pub fn atomically<T: 'static>(
         let result = gate.and_then(|gate| op(&gate));
         // Only a kept transaction keeps the schema it brought up to date.
         if !migrated && result.is_ok() {
-            MIGRATED.with(|m| m.borrow_mut().insert(id.clone()));
+            sql.handles.migrated.set(true);
         }
         let failed = result.as_ref().err().map(|e| JsValue::from_str(&e.0));
         *slot.borrow_mut() = Some(result);
@@ -157,24 +181,19 @@ pub fn atomically<T: 'static>(
             None => Ok(JsValue::UNDEFINED),
         }
     };
-    let storage = state.storage();
-    let raw: &JsValue = storage.as_raw().as_ref();
-    let transaction = js_sys::Reflect::get(raw, &JsValue::from_str("transactionSync"))
-        .ok()
-        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-    match transaction {
+    let result = match &handles.transaction {
         Some(transaction) => {
             let callback = Closure::once_into_js(body);
-            let thrown = transaction.call1(raw, &callback).err();
+            let thrown = transaction.call1(&handles.storage, &callback).err();
             let result = match out.borrow_mut().take() {
                 Some(result) => result,
                 None => Err(GateError(format!(
                     "the storage transaction did not run: {thrown:?}"
                 ))),
             };
-            if thrown.is_some() || result.is_err() {
-                // Rolled back: what its reads saw of its own writes is gone.
-                memory.borrow_mut().forget_all();
+            if thrown.is_some() {
+                handles.migrated.set(false);
+                handles.memory.borrow_mut().forget_all();
             }
             result
         }
@@ -183,14 +202,40 @@ pub fn atomically<T: 'static>(
         // the turn.
         None => {
             let _ = body();
-            let result = out
-                .borrow_mut()
+            out.borrow_mut()
                 .take()
-                .unwrap_or_else(|| Err(GateError("the gate operation did not run".into())));
-            if result.is_err() {
-                memory.borrow_mut().forget_all();
-            }
-            result
+                .unwrap_or_else(|| Err(GateError("the gate operation did not run".into())))
         }
+    };
+    if result.is_err() {
+        // Rolled back: what its reads saw of its own writes is gone.
+        handles.memory.borrow_mut().forget_all();
     }
+    result
+}
+
+/// Runs `op`, which mostly only reads (where the port stands, what it owes
+/// its lender), without a storage transaction: synchronous, so no other
+/// request of the object runs in between, and with nothing written there
+/// is nothing to keep or roll back. An op that tries to write is run again
+/// whole by [`atomically`] (its first run wrote nothing: the write was
+/// refused).
+pub fn reading<T: 'static>(
+    state: &State,
+    op: impl Fn(&Gate<'_, ObjectSql>) -> Result<T, GateError> + 'static,
+) -> Result<T, GateError> {
+    let sql = ObjectSql::of(state);
+    if !sql.handles.migrated.get() {
+        return atomically(state, move |g| op(g));
+    }
+    let refused = Rc::new(Cell::new(false));
+    let reader = ObjectSql {
+        refused_write: Some(refused.clone()),
+        ..sql
+    };
+    let result = op(&Gate::over(&reader));
+    if refused.get() {
+        return atomically(state, move |g| op(g));
+    }
+    result
 }
