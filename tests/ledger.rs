@@ -254,6 +254,58 @@ fn a_late_commit_is_delivered_as_a_correction_that_moves_the_rollup_by_the_diffe
 }
 
 #[test]
+fn a_first_version_is_delivered_in_two_statements_and_a_correction_in_four() {
+    let w = World::new();
+    let statements = |w: &World| {
+        let pending = w.run(|g| g.pending(delivery::BATCH_ENTRIES as u32));
+        let batch = delivery::batch(
+            "p",
+            &ai_budget::Budget::default(),
+            &pending,
+            "w",
+            Snapshot::default(),
+        );
+        // Less the batch's tail: empty rollups dropped, the snapshot, the read-back.
+        batch.len() - 3
+    };
+    // A first version: its row and its count (no older row to uncount or correct).
+    w.record("first", "chat", 40, now());
+    assert_eq!(statements(&w), 2);
+    w.deliver(false);
+    // A late commit of an expired hold: version 2, uncounted and corrected too.
+    let hold = HoldRequest {
+        estimated_tokens: 500,
+        feature: "chat".into(),
+        user_id: None,
+        request_id: "late".into(),
+        ttl_seconds: 5,
+        body_hash: "h".into(),
+        hold_id: "rsv_late".into(),
+        estimated_usd: None,
+        unpriced_estimate: None,
+    };
+    w.run(|g| g.reserve(&hold, now()));
+    w.run(|g| g.expire_due(now() + Duration::seconds(10)));
+    w.deliver(false);
+    let usage = CallUsage {
+        user_id: None,
+        feature: Some("chat".into()),
+        provider: "p".into(),
+        model: "m".into(),
+        tokens: TokenCounts::new(60, 5),
+        cost_usd: None,
+        price_version: None,
+        price_source: None,
+    };
+    w.run(|g| g.commit("rsv_late", &usage, "c", "w2", now() + Duration::minutes(1)));
+    assert_eq!(statements(&w), 4);
+    w.deliver(false);
+    let (expected, actual) = w.rollup_against_ledger();
+    assert_eq!(actual, expected);
+    assert_eq!(w.d1_used(Period::Day, now()), (40 + 1) + (60 + 5));
+}
+
+#[test]
 fn a_correction_made_before_the_first_delivery_is_delivered_once_as_the_final_row() {
     let w = World::new();
     let hold = HoldRequest {

@@ -181,19 +181,25 @@ pub fn batch(
         let [day, week, month] = starts(budget, e.created_at);
         let params = row_params(port, e, write_id);
         out.push(Statement::new(insert_sql(), params.clone()));
-        out.push(Statement::new(
-            UNCOUNT_SQL,
-            vec![
-                port.into(),
-                e.seq.into(),
-                e.created_at.into(),
-                day.clone(),
-                week.clone(),
-                month.clone(),
-                e.version.into(),
-            ],
-        ));
-        out.push(Statement::new(correct_sql(), params));
+        // Uncounting and correcting an older version of the row: an
+        // entry's first version (1, the least there is) has none, so both
+        // would change nothing and are left out (half a first delivery's
+        // statements).
+        if e.version > 1 {
+            out.push(Statement::new(
+                UNCOUNT_SQL,
+                vec![
+                    port.into(),
+                    e.seq.into(),
+                    e.created_at.into(),
+                    day.clone(),
+                    week.clone(),
+                    month.clone(),
+                    e.version.into(),
+                ],
+            ));
+            out.push(Statement::new(correct_sql(), params));
+        }
         out.push(Statement::new(
             COUNT_SQL,
             vec![port.into(), e.seq.into(), day, week, month, write_id.into()],
