@@ -74,6 +74,25 @@ impl World {
         out
     }
 
+    /// A hold of 500 tokens (`rsv_late`, request `late`, 5 s) taken now and
+    /// expired unused: charged its estimate, so a commit of it later is a
+    /// correction.
+    fn expire_late_hold(&self) {
+        let hold = HoldRequest {
+            estimated_tokens: 500,
+            feature: "chat".into(),
+            user_id: None,
+            request_id: "late".into(),
+            ttl_seconds: 5,
+            body_hash: "h".into(),
+            hold_id: "rsv_late".into(),
+            estimated_usd: None,
+            unpriced_estimate: None,
+        };
+        self.run(|g| g.reserve(&hold, now()));
+        self.run(|g| g.expire_due(now() + Duration::seconds(10)));
+    }
+
     fn record(&self, id: &str, feature: &str, tokens: u64, at: DateTime<Utc>) {
         let usage = CallUsage {
             user_id: None,
@@ -188,19 +207,7 @@ fn a_delivery_retried_after_its_reply_was_lost_counts_nothing_twice() {
 #[test]
 fn a_late_commit_is_delivered_as_a_correction_that_moves_the_rollup_by_the_difference() {
     let w = World::new();
-    let hold = HoldRequest {
-        estimated_tokens: 500,
-        feature: "chat".into(),
-        user_id: None,
-        request_id: "late".into(),
-        ttl_seconds: 5,
-        body_hash: "h".into(),
-        hold_id: "rsv_late".into(),
-        estimated_usd: None,
-        unpriced_estimate: None,
-    };
-    w.run(|g| g.reserve(&hold, now()));
-    w.run(|g| g.expire_due(now() + Duration::seconds(10)));
+    w.expire_late_hold();
     // Its periods are those of the instant it expired.
     let expired = now() + Duration::seconds(5);
     w.deliver(false);
@@ -273,19 +280,7 @@ fn a_first_version_is_delivered_in_two_statements_and_a_correction_in_four() {
     assert_eq!(statements(&w), 2);
     w.deliver(false);
     // A late commit of an expired hold: version 2, uncounted and corrected too.
-    let hold = HoldRequest {
-        estimated_tokens: 500,
-        feature: "chat".into(),
-        user_id: None,
-        request_id: "late".into(),
-        ttl_seconds: 5,
-        body_hash: "h".into(),
-        hold_id: "rsv_late".into(),
-        estimated_usd: None,
-        unpriced_estimate: None,
-    };
-    w.run(|g| g.reserve(&hold, now()));
-    w.run(|g| g.expire_due(now() + Duration::seconds(10)));
+    w.expire_late_hold();
     w.deliver(false);
     let usage = CallUsage {
         user_id: None,
