@@ -3,7 +3,7 @@
 // Every line workerd logs is captured, to show the provider keys never leak.
 import { join } from "node:path";
 import { Miniflare, Log, LogLevel } from "miniflare";
-import { ROOT, ADMIN_TOKEN, WorkerClient, migrationStatements, GATE_OBJECTS, ALERT_QUEUES, ALERT_VARS } from "../worker/harness.mjs";
+import { ROOT, ADMIN_TOKEN, WorkerClient, migrationStatements, GATE_OBJECTS, ALERT_QUEUES, ALERT_VARS, startingTwice } from "../worker/harness.mjs";
 import { testClock } from "../clock.mjs";
 import { FakeUpstream } from "./fake-upstream.mjs";
 
@@ -35,8 +35,23 @@ class CaptureLog extends Log {
  * `gate: false` for one from before the ports' Durable Objects);
  * `options` are further Miniflare options (the benchmark's `inspectorPort`).
  */
-export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build", "index.js"), gate = true, options = {} } = {}) {
+export async function startGateway(settings = {}) {
+  return startingTwice(() => startGatewayOnce(settings));
+}
+
+async function startGatewayOnce({ vars = {}, scriptPath = join(ROOT, "build", "index.js"), gate = true, options = {} } = {}) {
   const upstream = await new FakeUpstream().start();
+  try {
+    return await startOver(upstream, { vars, scriptPath, gate, options });
+  } catch (e) {
+    // Nothing left running: a start that failed would keep the test's process alive.
+    await upstream.stop();
+    throw e;
+  }
+}
+
+/** The Worker pointed at `upstream`. */
+async function startOver(upstream, { vars, scriptPath, gate, options }) {
   // Vars may depend on the fake upstream's address (a provider table).
   if (typeof vars === "function") vars = vars(upstream);
   const logs = [];
@@ -75,9 +90,15 @@ export async function startGateway({ vars = {}, scriptPath = join(ROOT, "build",
     },
     ...options,
   });
-  const url = await mf.ready;
-  const db = await mf.getD1Database("DB");
-  await db.batch(migrationStatements().map((s) => db.prepare(s)));
+  let url, db;
+  try {
+    url = await mf.ready;
+    db = await mf.getD1Database("DB");
+    await db.batch(migrationStatements().map((s) => db.prepare(s)));
+  } catch (e) {
+    await mf.dispose().catch(() => {});
+    throw e;
+  }
   const worker = new WorkerClient(mf, db, CLOCK.iso);
   const base = url.href.replace(/\/$/, "");
   return {

@@ -54,7 +54,27 @@ export function migrationStatements() {
  * the runtime's clock) through the `x-now` test seam, unless it names its
  * own `x-now`. `scriptPath` picks another build (`gate: false` for one from
  * before the ports' Durable Objects). */
-export async function startWorker({
+export async function startWorker(options = {}) {
+  return startingTwice(() => startWorkerOnce(options));
+}
+
+/**
+ * Runs `start` (a start of Miniflare that cleans up after itself when it
+ * fails) again once when it fails: Miniflare's synchronous proxy to the
+ * bindings can lose a reply on a loaded machine (an assertion in its
+ * `SynchronousFetcher`), which no test causes and a fresh start does not
+ * meet.
+ */
+export async function startingTwice(start) {
+  try {
+    return await start();
+  } catch (e) {
+    console.error(`# starting Miniflare failed (${e?.message ?? e}); starting afresh`);
+    return await start();
+  }
+}
+
+async function startWorkerOnce({
   bindings = {},
   extraWorkers = [],
   now = CLOCK.iso,
@@ -81,12 +101,17 @@ export async function startWorker({
       ...extraWorkers.map((worker) => ({ compatibilityDate: "2026-04-01", modules: true, ...storage, ...worker })),
     ],
   });
-  const url = await mf.ready;
-  const db = await mf.getD1Database("DB");
-  await db.batch(migrationStatements().map((s) => db.prepare(s)));
-  const client = new WorkerClient(mf, db, now);
-  if (http) client.origin = url.origin;
-  return client;
+  try {
+    const url = await mf.ready;
+    const db = await mf.getD1Database("DB");
+    await db.batch(migrationStatements().map((s) => db.prepare(s)));
+    const client = new WorkerClient(mf, db, now);
+    if (http) client.origin = url.origin;
+    return client;
+  } catch (e) {
+    await mf.dispose().catch(() => {});
+    throw e;
+  }
 }
 
 /**
