@@ -1,6 +1,7 @@
-//! HTTP plumbing: the error body, JSON and CSV answers, request bodies and
-//! methods. (The budget-state headers every answer about a port carries
-//! are [`super::budget_state`]'s, the gate's refusals [`super::refusals`]'.)
+//! HTTP plumbing: the error body, JSON and CSV answers, a JSON request body
+//! and methods. (Bodies are read by [`super::body`]; the budget-state
+//! headers every answer about a port carries are [`super::budget_state`]'s,
+//! the gate's refusals [`super::refusals`]'.)
 
 use serde_json::{json, Value};
 use worker::{Headers, Method, Request, Response};
