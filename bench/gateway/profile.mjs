@@ -10,11 +10,12 @@
 // stime over sequential calls, including the work each call leaves for
 // after its answer) and, when a file is named, the functions with the most
 // self time in a profile. BENCH_SCRIPT=<index.js> measures another build.
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import WebSocket from "ws";
 import { startGateway, openPort, settled } from "../../tests/gateway/harness.mjs";
 import { port, body, script } from "./call.mjs";
+import { TICK_MS, workerdTicks } from "../workerd-cpu.mjs";
 
 const CALLS = Number(process.argv[2] ?? 500);
 const OUT = process.argv[3];
@@ -28,23 +29,6 @@ const freePort = () =>
       s.close(() => resolve(port));
     });
   });
-
-/** The workerd processes this Node process started, with their CPU ticks. */
-function workerdTicks() {
-  let ticks = 0;
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      if (comm === "workerd" && Number(fields[1]) === process.pid) ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return ticks;
-}
-const TICK_MS = 10; // USER_HZ = 100 on Linux
 
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 

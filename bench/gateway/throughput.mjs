@@ -14,32 +14,15 @@
 // inside the tree, e.g. under target/). A peer gateway is not needed.
 // FLOOR=1 first measures the Worker's floor the same way: the same request
 // without a key, answered 401 with no I/O.
-import { readFileSync, readdirSync } from "node:fs";
 import { loadavg } from "node:os";
 import { startGateway, openPort, settled } from "../../tests/gateway/harness.mjs";
 import { port, body, script } from "./call.mjs";
+import { TICK_MS, workerdTicks } from "../workerd-cpu.mjs";
 
 const CALLS = Number(process.argv[2] ?? 3000);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const LEVELS = (process.argv[4] ?? "16,64").split(",").map(Number);
 const WARMUP = 300;
-const TICK_MS = 10; // USER_HZ = 100 on Linux
-
-/** CPU ticks (user + system) of the workerd processes this process started. */
-function workerdTicks() {
-  let ticks = 0;
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (comm === "workerd" && Number(fields[1]) === process.pid) ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return ticks;
-}
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));

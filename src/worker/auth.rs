@@ -13,6 +13,8 @@
 use subtle::ConstantTimeEq;
 use worker::Request;
 
+use super::cache;
+use super::clock;
 use super::d1::D1;
 use super::http::ApiError;
 use super::settings::{hash_secret, Settings};
@@ -124,7 +126,8 @@ pub fn presented_secret(req: &Request) -> Option<String> {
         .or_else(|| key_header("x-goog-api-key"))
 }
 
-/// Authenticates `req`.
+/// Authenticates `req`, reading a port key from KV (and remembering it in
+/// the isolate: see [`super::port_key`]).
 ///
 /// # Errors
 /// 401 `unauthorized` when no secret or an unknown one is presented; 503
@@ -141,12 +144,11 @@ pub async fn authenticate(
             "send the admin token or a port key as Authorization: Bearer <secret>",
         ));
     };
+    let hash = hash_secret(&secret);
     if let Some(admin) = admin_token.filter(|t| !t.is_empty()) {
         // Hashes have equal lengths, so the comparison leaks neither the
         // token's length nor its prefix.
-        let same = hash_secret(admin)
-            .as_bytes()
-            .ct_eq(hash_secret(&secret).as_bytes());
+        let same = hash_secret(admin).as_bytes().ct_eq(hash.as_bytes());
         if bool::from(same) {
             return Ok(Caller::Admin);
         }
@@ -154,17 +156,17 @@ pub async fn authenticate(
     if secret.starts_with(SECRET_PREFIX) {
         return Err(admin_key_refused());
     }
-    match settings.key(&secret).await? {
-        Some(record) => Ok(Caller::Port {
-            port: record.port,
-            key_id: record.key_id,
-        }),
-        None => Err(ApiError::new(
-            401,
-            "unauthorized",
-            "the admin token or port key is not valid",
-        )),
-    }
+    let Some(record) = settings.key(&secret).await? else {
+        cache::forget_key(&hash);
+        return Err(super::port_key::not_valid());
+    };
+    let caller = Caller::Port {
+        port: record.port,
+        key_id: record.key_id,
+    };
+    // The next request presenting it reads no KV ([`super::port_key`]).
+    cache::remember_key(&hash, caller.clone(), clock::system_ms());
+    Ok(caller)
 }
 
 /// 403 for an admin key where only port keys and the token are taken (the

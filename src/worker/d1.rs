@@ -28,6 +28,10 @@ pub enum StoreError {
     },
     /// An unexpected error (a bug): nothing to retry.
     Failed(String),
+    /// The port key the request presents is no longer valid (it was
+    /// revoked): the port's object refused it, or KV no longer holds it.
+    /// Nothing was done.
+    KeyNotValid,
 }
 
 impl StoreError {

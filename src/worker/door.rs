@@ -12,7 +12,9 @@ use super::api;
 use super::bindings::Bindings;
 use super::body::discard_body;
 use super::gateway;
-use super::http::{known_method, method_not_allowed, options_response, without_body, ApiError};
+use super::http::{
+    known_method, method_not_allowed, options_response, set, without_body, ApiError,
+};
 use super::routes::{self, Chosen, Found, Handler};
 
 /// Answers one request. A body no handler read (an early refusal) is
@@ -53,10 +55,16 @@ async fn route(
             route,
             handler,
             head,
-        } => (
-            api::serve(req, bindings, route, handler, &found.params).await,
-            head,
-        ),
+        } => {
+            // Under the test seams the answer tells the work it caused.
+            let tally = bindings.seams.then(|| bindings.faults.clone());
+            let mut response = api::serve(req, bindings, route, handler, &found.params).await;
+            if let Some(faults) = tally {
+                let own = faults.work.tally().header_value();
+                set(&mut response, gateway::OPERATIONS_HEADER, &own);
+            }
+            (response, head)
+        }
     };
     if head {
         without_body(response)

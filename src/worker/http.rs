@@ -115,7 +115,7 @@ impl From<crate::Error> for ApiError {
 
 impl From<StoreError> for ApiError {
     /// The store could not answer: 503 and `Retry-After` (fail closed), or
-    /// 500 for a bug.
+    /// 500 for a bug; a port key no longer valid is 401.
     fn from(error: StoreError) -> ApiError {
         match error {
             StoreError::Unavailable { message } => {
@@ -133,6 +133,7 @@ impl From<StoreError> for ApiError {
                 worker::console_error!("store failure: {message}");
                 ApiError::new(500, "internal", "internal error")
             }
+            StoreError::KeyNotValid => super::port_key::not_valid(),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! and service tiers included.
 //!
 //! KV reaches other locations within about a minute, and an isolate uses
-//! what it read for 10 s more (`gateway::cache::PRICE_TTL_MS`): a price
+//! what it read for 10 s more (`cache::PRICE_TTL_MS`): a price
 //! change binds calls settled after it within that delay (in the isolate
 //! that saved it, at once). Rows keep the cost they were
 //! priced at, so a later change never rewrites the ledger.
@@ -54,7 +54,7 @@ impl Settings {
     }
 
     /// `model`'s KV entry as the isolate remembers it (for pricing a call:
-    /// see `gateway::cache` for how stale it may be).
+    /// see `cache` for how stale it may be).
     async fn remembered_entry(&self, model: &str) -> Result<Option<Value>, StoreError> {
         Ok(self
             .read_price(&format!("{PREFIX}{model}"))

@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use worker::kv::KvStore;
 
+use super::cache;
 use super::d1::StoreError;
 use super::fault::Faults;
-use super::gateway::cache;
 use super::ids::random_id;
 use crate::gate::StoredBudget;
 

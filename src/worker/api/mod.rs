@@ -36,10 +36,12 @@ pub mod reach;
 pub mod reports;
 pub mod usage;
 
+use std::rc::Rc;
+
 use chrono::{DateTime, Utc};
 use worker::{Env, Method, Request, Response};
 
-use super::auth::{authenticate_api, Caller};
+use super::auth::{authenticate_api, presented_secret, Caller};
 use super::bindings::Bindings;
 use super::budget_state::BudgetState;
 use super::clock::Clock;
@@ -48,6 +50,7 @@ use super::gate::GateClient;
 use super::http::{set, ApiError};
 use super::ids::random_id;
 use super::input;
+use super::port_key::{self, PresentedKey};
 use super::routes::{Auth, Params, Route};
 use super::settings::Settings;
 use crate::gate::PortLoad;
@@ -83,6 +86,11 @@ pub struct Ctx {
     /// The handler wrote the change's audit record itself (in the change's
     /// own D1 batch).
     pub audited: bool,
+    /// The port key the caller presents: the port's own object sees its
+    /// hash on the request's first trip there; one the isolate remembered
+    /// is confirmed by that trip, or by KV after the handler if none was
+    /// made ([`crate::worker::port_key`]).
+    key: Option<Rc<PresentedKey>>,
 }
 
 impl Ctx {
@@ -97,9 +105,10 @@ impl Ctx {
         &self.bindings.env
     }
 
-    /// `port`'s gate.
+    /// `port`'s gate (reached with the caller's unconfirmed port key, if
+    /// any: the gate refuses a revoked one before it does anything).
     pub fn gate(&self, port: &str) -> Result<GateClient, StoreError> {
-        self.bindings.gate(port)
+        Ok(self.bindings.gate(port)?.presenting(self.key.clone()))
     }
 
     /// Remembers the port's budget state for the answer's headers.
@@ -135,10 +144,11 @@ pub async fn serve(
         }
     };
     let now = bindings.clock.now();
-    let caller = match authorize(req, &bindings, &settings, &d1, now, route.auth, params).await {
-        Ok(caller) => caller,
-        Err(e) => return e.into_response(),
-    };
+    let (caller, key) =
+        match authorize(req, &bindings, &settings, &d1, now, route.auth, params).await {
+            Ok(authorized) => authorized,
+            Err(e) => return e.into_response(),
+        };
     let mut ctx = Ctx {
         bindings,
         now,
@@ -152,6 +162,7 @@ pub async fn serve(
         after: None,
         action: audit::action(route),
         audited: false,
+        key: key.map(Rc::new),
     };
     if let (Caller::Key(key), Some(needed)) = (&ctx.caller, route.auth.role()) {
         let reads = route.method == Method::Get;
@@ -159,7 +170,16 @@ pub async fn serve(
             return e.into_response();
         }
     }
-    let result = handler(&mut ctx, params, req).await;
+    let mut result = handler(&mut ctx, params, req).await;
+    if let Some(key) = &ctx.key {
+        // No trip to the port's gate confirmed the remembered key: KV does,
+        // before anything is answered.
+        if let Err(e) = key.confirm(&ctx.settings).await {
+            ctx.state = None;
+            ctx.group_soft = None;
+            result = Err(e.into());
+        }
+    }
     let ok = result.is_ok();
     let mut response = result.unwrap_or_else(ApiError::into_response);
     let succeeded = ok && (200..300).contains(&response.status_code());
@@ -185,7 +205,10 @@ pub async fn serve(
 
 /// The caller, once it has shown a valid secret, the path's port is a
 /// valid port id, and `auth` lets it call the route (an admin key's role;
-/// its scope is judged next, by [`reach::check`]).
+/// its scope is judged next, by [`reach::check`]), with the port key it
+/// presents, if any. A port key the isolate remembers for the path's port
+/// is taken with no KV read, and returned unconfirmed
+/// ([`crate::worker::port_key`]).
 ///
 /// # Errors
 /// 401, 400 `invalid-port`, 403; 503 when KV or D1 cannot be read.
@@ -197,7 +220,12 @@ async fn authorize(
     now: DateTime<Utc>,
     auth: Auth,
     params: &Params,
-) -> Result<Caller, ApiError> {
+) -> Result<(Caller, Option<PresentedKey>), ApiError> {
+    if let (Auth::Port(_), true, Some(secret)) = (auth, params.has_port(), presented_secret(req)) {
+        if let Some((caller, key)) = port_key::remembered(&secret, params.port()) {
+            return Ok((caller, Some(key)));
+        }
+    }
     let admin_token = bindings.admin_token.as_deref();
     let caller = authenticate_api(req, admin_token, settings, d1, now).await?;
     if params.has_port() {
@@ -208,7 +236,11 @@ async fn authorize(
         (Auth::Port(_), Caller::Port { .. }) => caller.may_use_port(params.port())?,
         (Auth::Port(_) | Auth::Caller | Auth::Open, _) => {}
     }
-    Ok(caller)
+    let key = match (&caller, presented_secret(req)) {
+        (Caller::Port { port, .. }, Some(secret)) => Some(PresentedKey::read(&secret, port)),
+        _ => None,
+    };
+    Ok((caller, key))
 }
 
 /// True when the request asks for CSV (`format=csv`, or `Accept:

@@ -18,6 +18,8 @@ use crate::gate::{
 use crate::worker::clock::{self, Clock};
 use crate::worker::d1::StoreError;
 use crate::worker::fault::Faults;
+use crate::worker::port_key::{PresentedKey, KEY_HEADER};
+use crate::worker::settings::Settings;
 
 /// The binding of the port gates' namespace.
 pub const BINDING: &str = "GATE";
@@ -72,6 +74,8 @@ enum Sent {
     Answer(String),
     /// It refused (its storage or the first-start import failed).
     Refused(String),
+    /// The port key the request presented was revoked: nothing was done.
+    KeyRevoked,
 }
 
 /// One port's gate, as the Worker reaches it.
@@ -86,6 +90,11 @@ pub struct GateClient {
     faults: Option<String>,
     /// The request's faults, which keep the tally of its work.
     work: std::rc::Rc<Faults>,
+    /// The port key the request presents ([`crate::worker::port_key`]):
+    /// its hash rides on requests to the port's own object until it has
+    /// seen it; KV confirms one the isolate remembered before a trip to a
+    /// shard.
+    key: Option<std::rc::Rc<PresentedKey>>,
 }
 
 /// A stub of the object of `port`'s shard `shard` (or of its own).
@@ -124,7 +133,16 @@ impl GateClient {
             clock,
             faults,
             work,
+            key: None,
         })
+    }
+
+    /// The same gate, reached for a request that presents `key` (a port
+    /// key of this port): see [`crate::worker::port_key`].
+    #[must_use]
+    pub fn presenting(mut self, key: Option<std::rc::Rc<PresentedKey>>) -> GateClient {
+        self.key = key.filter(|k| k.port() == self.port);
+        self
     }
 
     /// Sends one operation, retrying (the very same request: the gate tells
@@ -147,6 +165,15 @@ impl GateClient {
 
     /// [`GateClient::call`]'s request, answered as text.
     async fn call_text(&self, request: &GateRequest) -> Result<String, StoreError> {
+        let key = self.key.as_deref().filter(|k| !k.confirmed());
+        if let (Some(key), Some(_)) = (key, self.shard) {
+            // A shard keeps no revocations: KV confirms the key first.
+            let kv = self
+                .env
+                .kv("BUDGETS")
+                .map_err(|e| StoreError::Failed(format!("the BUDGETS binding: {e}")))?;
+            key.confirm(&Settings::new(kv, self.work.clone())).await?;
+        }
         self.work.count(Work::Json);
         let body = serde_json::to_string(request).map_err(|e| StoreError::Failed(e.to_string()))?;
         let mut last = String::new();
@@ -164,6 +191,9 @@ impl GateClient {
                 }
                 Ok(Sent::Refused(message)) => {
                     return Err(unavailable(format!("port {}'s gate: {message}", self.port)))
+                }
+                Ok(Sent::KeyRevoked) => {
+                    return Err(key.map_or(StoreError::KeyNotValid, PresentedKey::refused))
                 }
                 Err(e) => last = e,
             }
@@ -184,6 +214,7 @@ impl GateClient {
             clock: self.clock,
             faults: self.faults.clone(),
             work: self.work.clone(),
+            key: self.key.clone(),
         })
     }
 
@@ -275,6 +306,13 @@ impl GateClient {
         if let Some(faults) = self.faults.as_ref().filter(|_| first) {
             let _ = headers.set("x-fault", faults);
         }
+        let key = self
+            .key
+            .as_deref()
+            .filter(|k| self.shard.is_none() && k.to_show());
+        if let Some(key) = key {
+            let _ = headers.set(KEY_HEADER, key.hash());
+        }
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)
@@ -292,7 +330,13 @@ impl GateClient {
         let status = response.status_code();
         let text = crate::worker::body::response_text(response).await?;
         match status {
-            200 => Ok(Sent::Answer(text)),
+            200 => {
+                if let Some(key) = key {
+                    key.confirmed_by_object();
+                }
+                Ok(Sent::Answer(text))
+            }
+            401 if key.is_some() => Ok(Sent::KeyRevoked),
             // The object restarted under the request: the same again.
             503 if text.contains("restarted") => Err(text),
             _ => Ok(Sent::Refused(

@@ -52,6 +52,7 @@ use crate::worker::clock::{self, Clock};
 use crate::worker::d1::{StoreError, D1};
 use crate::worker::fault::Faults;
 use crate::worker::group::client::GroupClient;
+use crate::worker::port_key::KEY_HEADER;
 use crate::worker::settings::Settings;
 
 /// One port's gate, as a SQLite-backed Durable Object.
@@ -211,6 +212,18 @@ impl DurableObject for PortGate {
         };
         if let Err(message) = ready {
             return failure(message);
+        }
+        if let Some(hash) = header(KEY_HEADER) {
+            // An unconfirmed port key (`crate::worker::port_key`): refused
+            // here, before anything is done, when it was revoked.
+            if shard.is_some() {
+                return failure("a shard does not confirm port keys");
+            }
+            match super::port_keys::revoked(inner, &hash) {
+                Ok(false) => {}
+                Ok(true) => return super::port_keys::refused_request(),
+                Err(e) => return failure(e.0),
+            }
         }
         // Read as text and parsed by serde_json, not as a JS value: an amount
         // past 2^53 - 1 (a money bound of an absurd call) arrives exactly, and

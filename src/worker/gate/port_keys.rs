@@ -7,8 +7,11 @@
 //! in the same request, and only then takes the key out of KV. Every
 //! gateway hold carries the hash of the port key it presents, and the
 //! object refuses a revoked one before the gate judges anything
-//! ([`GatewayReserveOutcome::KeyRevoked`]): whatever an isolate remembers,
-//! and whatever a KV replica still shows, the key holds nothing more.
+//! ([`GatewayReserveOutcome::KeyRevoked`]); an API request presenting a
+//! key the isolate remembers carries its hash in [`KEY_HEADER`](crate::worker::port_key::KEY_HEADER), and the
+//! object answers 401 to a revoked one before it does anything
+//! ([`refused_request`]): whatever an isolate remembers, and whatever a KV
+//! replica still shows, the key holds nothing more.
 //!
 //! A revoked hash is kept as a note of the gate's (`revoked-key:{hash}`),
 //! for good: a key's secret is never issued again, and a note is a few
@@ -19,6 +22,7 @@
 use std::collections::HashMap;
 
 use super::object::Inner;
+use super::protocol::GateFailure;
 use super::storage::atomically;
 use crate::gate::gateway::GatewayReserveOutcome;
 use crate::gate::{Applied, GateError, Outcome, PortLoad, StoredBudget};
@@ -73,6 +77,15 @@ pub(super) fn revoke(inner: &Inner, hashes: &[String]) -> Result<(), GateError> 
         keys.remember(hash, true);
     }
     Ok(())
+}
+
+/// The answer to any request presenting a revoked key in its
+/// [`KEY_HEADER`](crate::worker::port_key::KEY_HEADER): 401, nothing done.
+pub(super) fn refused_request() -> worker::Result<worker::Response> {
+    Ok(worker::Response::from_json(&GateFailure {
+        message: "the port key was revoked".to_owned(),
+    })?
+    .with_status(401))
 }
 
 /// The answer to a hold presenting a revoked key: nothing held, and

@@ -32,7 +32,6 @@
 //! events, the provider table, redaction) lives in `crate::llm`.
 
 mod access;
-pub mod cache;
 pub mod config;
 mod estimate;
 mod forward;
@@ -52,6 +51,7 @@ use super::gate::tally::{self, Tally};
 use super::http::{set, ApiError};
 use super::ids::{fingerprint, random_id};
 use super::input;
+use super::port_key::{self, PresentedKey};
 use crate::gate::PortLoad;
 use crate::Budget;
 use access::Access;
@@ -118,8 +118,8 @@ pub async fn handle(req: &mut Request, bindings: Bindings, ctx: Context) -> Resp
     response
 }
 
-/// The answer's header (test seams only) with the work the call caused
-/// before its answer, as [`Tally::header_value`] writes it (`kv=1 ...`):
+/// The answer's header (test seams only) with the work the call (or an API
+/// request) caused before its answer, as [`Tally::header_value`] writes it (`kv=1 ...`):
 /// its own KV reads, D1 batches and statements, round trips to objects,
 /// JSON texts to and from them, and the SQL statements and transactions
 /// its requests ran in them.
@@ -282,7 +282,7 @@ impl Call {
     /// The refusal, which forgets the caller's access.
     async fn confirmed(&mut self) -> Result<(), ApiError> {
         let access = self.access()?;
-        match access.confirm(&self.port).await {
+        match access.confirm().await {
             Ok(()) => Ok(()),
             Err(refused) => Err(self.refused(refused)),
         }
@@ -349,23 +349,28 @@ impl Call {
     /// again (a few rounds at most).
     async fn hold(&mut self, ready: &mut Ready) -> Result<Held, ApiError> {
         let access = self.access()?;
-        let key = access.port_key.as_deref();
+        let key = access.key.as_deref().map(PresentedKey::hash);
         for _ in 0..5 {
             let body_hash = self.body_hash(ready);
             match self
                 .reserve(&access.gate, &access.settings, ready, &body_hash, key)
                 .await?
             {
-                hold::Reserved::Held(held) => return Ok(held),
+                hold::Reserved::Held(held) => {
+                    // The port's object saw the key's hash: not revoked.
+                    if let Some(key) = &access.key {
+                        key.confirmed_by_object();
+                    }
+                    return Ok(held);
+                }
                 hold::Reserved::Settings(saved) => self.prepare_under(ready, saved)?,
                 hold::Reserved::Downgrade(model, acted) => {
                     self.prepare_downgraded(ready, model, acted)?;
                 }
                 hold::Reserved::KeyRevoked => {
-                    if let Some(hash) = key {
-                        cache::forget_key(hash);
-                    }
-                    return Err(self.refused(access::not_valid()));
+                    let refusal = access.key.as_ref().map(|k| k.refused());
+                    let refusal = refusal.map_or_else(port_key::not_valid, ApiError::from);
+                    return Err(self.refused(refusal));
                 }
             }
         }

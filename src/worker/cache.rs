@@ -1,18 +1,19 @@
-//! Port keys the isolate remembers between gateway calls, so the common call
-//! reads nothing from KV before its hold.
+//! What the isolate remembers between requests, so a warm request reads
+//! nothing from KV: port keys and prices.
 //!
 //! A port key's record (the port it acts for) is remembered for
-//! [`KEY_TTL_MS`], and a gated call presenting a remembered key reads
-//! nothing from KV. Revocation still binds the very next call: revoking a
-//! key through the API records its hash in the port's object first, and
-//! every hold carries the hash of the key it presents, so the object
-//! refuses a revoked key whatever an isolate remembers (and the isolate
-//! then forgets it). A record never changes otherwise (a key acts for one
-//! port for its whole life); the delay only bounds how long a key taken
-//! out of KV by hand, not through the API, keeps working. Answers that
-//! reach no hold (token counting, a malformed request) read the key from
-//! KV all the same. (Budgets are not remembered: the port's gate enforces
-//! its own, so a saved budget binds the very next call everywhere.)
+//! [`KEY_TTL_MS`], and a request presenting a remembered key, to the
+//! gateway or to the API, reads nothing from KV. Revocation still binds the
+//! very next request: revoking a key through the API records its hash in
+//! the port's object first, and a request presenting a remembered key
+//! carries its hash to the port's object, which refuses a revoked one
+//! whatever an isolate remembers (and the isolate then forgets it); one
+//! that reaches no object confirms the key with KV
+//! ([`super::port_key`]). A record never changes otherwise (a key acts
+//! for one port for its whole life); the delay only bounds how long a key
+//! taken out of KV by hand, not through the API, keeps working. (Budgets
+//! are not remembered: the port's gate enforces its own, so a saved budget
+//! binds the very next call everywhere.)
 //!
 //! Prices (`price:v1:{model}` in KV) are remembered for [`PRICE_TTL_MS`]:
 //! KV itself takes up to a minute to carry a change to other locations, so
@@ -26,7 +27,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::super::auth::Caller;
+use super::auth::Caller;
 
 /// How long a port key's record is used before it is read from KV again
 /// (a revocation through the API binds at once regardless: see above).
