@@ -697,3 +697,26 @@ fn a_seeded_history_is_counted_and_numbered_like_real_entries() {
     };
     assert_eq!(entry.seq, 1_002);
 }
+
+#[test]
+fn the_hold_a_commit_or_a_release_answers_is_the_hold_as_stored() {
+    let port = Port::new();
+    capped(&port, 10_000, 10_000, "day");
+    let committed = port.held(100, now());
+    let CommitOutcome::Committed { hold, entry, .. } = port.commit(&committed.id, 60, 20, now())
+    else {
+        panic!("expected a commit");
+    };
+    assert_eq!(hold.state, HoldState::Committed);
+    assert_eq!(hold.actual_tokens, Some(80));
+    assert_eq!(hold.entry_seq, Some(entry.seq));
+    assert_eq!(Some(hold), port.run(|g| g.hold(&committed.id)));
+
+    let released = port.held(100, now());
+    let ReleaseOutcome::Released { hold, .. } = port.run(|g| g.release(&released.id, now())) else {
+        panic!("expected a release");
+    };
+    assert_eq!(hold.state, HoldState::Released);
+    assert!(hold.settled_at.is_some());
+    assert_eq!(Some(hold), port.run(|g| g.hold(&released.id)));
+}

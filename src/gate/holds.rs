@@ -207,10 +207,10 @@ impl<S: Sql> Gate<'_, S> {
         };
         Ok(match hold.state {
             HoldState::Held => {
-                self.t
-                    .settle_hold(&hold.id, HoldState::Released, ms(now), None, None)?;
+                let hold = self
+                    .t
+                    .settle(hold, HoldState::Released, ms(now), None, None)?;
                 self.release_funding(&hold.request_id)?;
-                let hold = self.t.hold(id)?.unwrap_or(hold);
                 ReleaseOutcome::Released {
                     hold,
                     load: self.load(period, None, now)?,

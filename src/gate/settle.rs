@@ -191,14 +191,13 @@ impl<S: Sql> Gate<'_, S> {
         entry: Entry,
         s: &Settling<'_>,
     ) -> Result<CommitOutcome, GateError> {
-        self.t.settle_hold(
-            &hold.id,
+        let hold = self.t.settle(
+            hold,
             HoldState::Committed,
             ms(s.now),
             Some(s.total),
             Some(entry.seq),
         )?;
-        let hold = self.t.hold(&hold.id)?.unwrap_or(hold);
         Ok(CommitOutcome::Committed {
             hold,
             entry,

@@ -90,6 +90,26 @@ impl<S: Sql> Tables<'_, S> {
         Ok(())
     }
 
+    /// Settles `hold` as [`Self::settle_hold`] does, and answers it as it is
+    /// stored now (no read back).
+    pub fn settle(
+        &self,
+        hold: Hold,
+        state: HoldState,
+        at: i64,
+        actual: Option<u64>,
+        entry_seq: Option<u64>,
+    ) -> Result<Hold, SqlError> {
+        self.settle_hold(&hold.id, state, at, actual, entry_seq)?;
+        Ok(Hold {
+            state,
+            settled_at: Some(at),
+            actual_tokens: actual.or(hold.actual_tokens),
+            entry_seq: entry_seq.or(hold.entry_seq),
+            ..hold
+        })
+    }
+
     /// Open holds that expire at or before `at`, earliest first.
     pub fn due_holds(&self, at: i64) -> Result<Vec<Hold>, SqlError> {
         let q = format!(
