@@ -467,7 +467,13 @@ async fn operate(
         );
     };
     let changes = operation.changes();
-    let applied = atomically(state, move |g| g.apply(operation, now));
+    // What only reads runs without a storage transaction (one that finds
+    // something to write, say a hold expired, is run again in one).
+    let applied = if changes {
+        atomically(state, move |g| g.apply(operation, now))
+    } else {
+        reading(state, move |g| g.apply(operation.clone(), now))
+    };
     if settles {
         // Usage reaches the lender after the answer, off the call's path.
         let inner = inner.clone();
@@ -732,7 +738,7 @@ fn elsewhere(inner: &Rc<Inner>, request: &GateRequest) -> Option<Elsewhere> {
     {
         return None;
     }
-    let shards = atomically(&inner.state, |g| g.budget().map(|b| b.shards)).ok()?;
+    let shards = reading(&inner.state, |g| g.budget().map(|b| b.shards)).ok()?;
     (shards > 1).then_some(Elsewhere { elsewhere: shards })
 }
 
