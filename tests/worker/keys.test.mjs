@@ -58,11 +58,13 @@ test("a warm check, reservation and commit with a port key read no KV: the port'
   assert.equal(warm.status, 200, warm.text);
   assert.equal(tally(warm).kv, 0, "then the isolate remembers it");
   assert.equal(tally(warm).trip, 1, "one trip to the port's object, which confirmed the key");
+  assert.equal(tally(warm).txn, 0, "a check only reads: no storage transaction");
   assert.equal(warm.headers.get("x-budget-remaining"), "1000000");
 
   const held = await reserve(port, key);
   assert.equal(held.status, 201, held.text);
   assert.equal(tally(held).kv, 0);
+  assert.equal(tally(held).txn, 1, "a reservation is one storage transaction");
   const settled = await commit(port, key, held.json.id);
   assert.equal(settled.status, 200, settled.text);
   const again = await commit(port, key, (await reserve(port, key)).json.id);
