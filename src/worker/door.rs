@@ -62,6 +62,8 @@ async fn route(
             if let Some(faults) = tally {
                 let own = faults.work.tally().header_value();
                 set(&mut response, gateway::OPERATIONS_HEADER, &own);
+                let isolate = super::gate::tally::Tally::now().header_value();
+                set(&mut response, gateway::ISOLATE_HEADER, &isolate);
             }
             (response, head)
         }
