@@ -147,3 +147,18 @@ test("a port with shards: a remembered key is confirmed with KV before a trip st
   const holds = await w.holds(port);
   assert.deepEqual(holds.map((h) => h.state).sort(), ["held", "held"], "both holds stay held, nothing new");
 });
+
+test("a remembered key on another port's routes is still refused 403, and an admin route 403, with nothing of either port told", async () => {
+  const { key } = await keyed("keys-own");
+  await keyed("keys-other");
+  assert.equal((await check("keys-own", key)).status, 200);
+  assert.equal(tally(await check("keys-own", key)).kv, 0, "remembered");
+
+  const other = await check("keys-other", key);
+  assert.equal(other.status, 403, other.text);
+  assert.equal(other.json.error.code, "forbidden");
+  assert.equal(other.headers.get("x-budget-remaining"), null);
+  const admin = await w.put("/v1/ports/keys-own/budget", { hardCapTokens: 5 }, { token: key });
+  assert.equal(admin.status, 403, admin.text);
+  assert.equal((await w.get("/v1/ports/keys-own/budget")).json.hardCapTokens, 1_000_000, "unchanged");
+});

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use super::object::Inner;
 use super::protocol::GateFailure;
-use super::storage::atomically;
+use super::storage::{atomically, reading};
 use crate::gate::gateway::GatewayReserveOutcome;
 use crate::gate::{Applied, GateError, Outcome, PortLoad, StoredBudget};
 
@@ -58,7 +58,7 @@ pub(super) fn revoked(inner: &Inner, hash: &str) -> Result<bool, GateError> {
         return Ok(known);
     }
     let noted = note(hash);
-    let revoked = atomically(&inner.state, move |g| g.note(&noted))?.is_some();
+    let revoked = reading(&inner.state, move |g| g.note(&noted))?.is_some();
     inner.keys.borrow_mut().remember(hash, revoked);
     Ok(revoked)
 }
