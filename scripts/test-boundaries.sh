@@ -104,6 +104,7 @@ once=(
   tests/worker/shards.test.mjs          # a hot port's cap across its shards within one period at the suite's instant; no period figure checked
   tests/worker/probe.test.mjs           # amounts past the exact range: refused before any period figure
   tests/worker/large-bodies.test.mjs    # bodies drained before an early answer: no period involved
+  tests/worker/keys.test.mjs            # port keys remembered and revoked: who may call, no period figure checked
   tests/admin/credits.test.mjs          # a grant and a raise a week on previewed and saved at the suite's instant: no period figure
   tests/gateway/admin-token.test.mjs    # the admin token read the same at the API and the gateway
   tests/gateway/alerts.test.mjs         # one crossing, one log line, one delivery: no period figure checked
