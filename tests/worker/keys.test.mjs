@@ -122,6 +122,9 @@ test("a revocation cut short after the port's object recorded it: the key, still
   const read = await reserve(port, key);
   refused(read);
   assert.equal(tally(read).kv, 1, "read from KV, where it still is, and refused by the port's object all the same");
+  const again = await check(port, key);
+  refused(again);
+  assert.equal(tally(again).kv, 1, "a key the object refused is not remembered: read from KV again");
   assert.deepEqual(await w.holds(port), [], "nothing held");
 
   assert.equal((await w.delete(`/v1/ports/${port}/keys/${keyId}`)).status, 200);

@@ -193,7 +193,8 @@ impl GateClient {
                     return Err(unavailable(format!("port {}'s gate: {message}", self.port)))
                 }
                 Ok(Sent::KeyRevoked) => {
-                    return Err(key.map_or(StoreError::KeyNotValid, PresentedKey::refused))
+                    let key = self.key.as_deref();
+                    return Err(key.map_or(StoreError::KeyNotValid, PresentedKey::refused));
                 }
                 Err(e) => last = e,
             }
