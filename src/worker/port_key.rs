@@ -36,19 +36,27 @@ use super::settings::{hash_secret, Settings};
 /// revoked, and does nothing else.
 pub const KEY_HEADER: &str = "x-port-key";
 
+/// Where a presented key stands during its request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Standing {
+    /// Remembered by the isolate: nothing confirmed it yet.
+    Remembered,
+    /// Read from KV for this request; the port's own object has not seen
+    /// its hash yet.
+    Read,
+    /// The port's own object saw its hash and did not refuse it.
+    Shown,
+    /// Refused (revoked, or gone from KV).
+    Refused,
+}
+
 /// A port key a request presents, for one port.
 #[derive(Debug)]
 pub struct PresentedKey {
     secret: String,
     hash: String,
     port: String,
-    /// KV or the port's own object confirmed it during this request.
-    confirmed: Cell<bool>,
-    /// The port's own object saw its hash during this request (and did
-    /// not refuse it).
-    shown: Cell<bool>,
-    /// It was refused during this request.
-    refused: Cell<bool>,
+    standing: Cell<Standing>,
 }
 
 impl PresentedKey {
@@ -58,9 +66,7 @@ impl PresentedKey {
             secret: secret.to_owned(),
             hash: hash_secret(secret),
             port: port.to_owned(),
-            confirmed: Cell::new(true),
-            shown: Cell::new(false),
-            refused: Cell::new(false),
+            standing: Cell::new(Standing::Read),
         }
     }
 
@@ -76,7 +82,12 @@ impl PresentedKey {
 
     /// True once KV or the port's own object confirmed the key.
     pub fn confirmed(&self) -> bool {
-        self.confirmed.get()
+        matches!(self.standing.get(), Standing::Read | Standing::Shown)
+    }
+
+    /// True once the key was refused during this request.
+    pub fn is_refused(&self) -> bool {
+        self.standing.get() == Standing::Refused
     }
 
     /// True until the port's own object has seen the key's hash during
@@ -84,20 +95,19 @@ impl PresentedKey {
     /// key just read from KV, which a revocation cut short may have left
     /// there after the object recorded it).
     pub fn to_show(&self) -> bool {
-        !self.shown.get()
+        matches!(self.standing.get(), Standing::Remembered | Standing::Read)
     }
 
     /// The port's own object answered a request carrying the key's hash:
     /// it was not revoked.
     pub fn confirmed_by_object(&self) {
-        self.shown.set(true);
-        self.confirmed.set(true);
+        self.standing.set(Standing::Shown);
     }
 
     /// The key was refused (revoked): the isolate forgets it.
     pub fn refused(&self) -> StoreError {
         cache::forget_key(&self.hash);
-        self.refused.set(true);
+        self.standing.set(Standing::Refused);
         StoreError::KeyNotValid
     }
 
@@ -109,7 +119,7 @@ impl PresentedKey {
     /// port (the isolate forgets it); `Unavailable` when KV cannot be read
     /// (fail closed).
     pub async fn confirm(&self, settings: &Settings) -> Result<(), StoreError> {
-        if self.refused.get() {
+        if self.is_refused() {
             return Err(StoreError::KeyNotValid);
         }
         if self.confirmed() {
@@ -125,7 +135,7 @@ impl PresentedKey {
                     },
                     clock::system_ms(),
                 );
-                self.confirmed.set(true);
+                self.standing.set(Standing::Read);
                 Ok(())
             }
             _ => Err(self.refused()),
@@ -144,9 +154,7 @@ pub fn remembered(secret: &str, port: &str) -> Option<(Caller, PresentedKey)> {
         secret: secret.to_owned(),
         hash,
         port: port.to_owned(),
-        confirmed: Cell::new(false),
-        shown: Cell::new(false),
-        refused: Cell::new(false),
+        standing: Cell::new(Standing::Remembered),
     };
     Some((caller, key))
 }

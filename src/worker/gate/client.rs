@@ -165,6 +165,10 @@ impl GateClient {
 
     /// [`GateClient::call`]'s request, answered as text.
     async fn call_text(&self, request: &GateRequest) -> Result<String, StoreError> {
+        if self.key.as_deref().is_some_and(PresentedKey::is_refused) {
+            // Refused earlier in this request: nothing more is sent.
+            return Err(StoreError::KeyNotValid);
+        }
         let key = self.key.as_deref().filter(|k| !k.confirmed());
         if let (Some(key), Some(_)) = (key, self.shard) {
             // A shard keeps no revocations: KV confirms the key first.
