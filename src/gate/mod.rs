@@ -30,6 +30,7 @@
 
 mod allowance;
 mod apply;
+pub mod carried;
 pub mod credits;
 pub mod gateway;
 mod grants;

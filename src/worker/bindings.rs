@@ -5,6 +5,7 @@
 //! read the environment only through here.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use worker::kv::KvStore;
 use worker::{Env, Request};
@@ -12,7 +13,7 @@ use worker::{Env, Request};
 use super::clock::{self, Clock};
 use super::d1::{StoreError, D1};
 use super::fault::Faults;
-use super::gate::GateClient;
+use super::gate::{GateClient, CARRY_WAIT_MS};
 use super::settings::Settings;
 
 /// The KV namespace of budgets (as listed), port keys, prices and alerts.
@@ -21,6 +22,10 @@ pub const KV_BINDING: &str = "BUDGETS";
 pub const D1_BINDING: &str = "DB";
 /// The request header that lists injected faults (test seams only).
 pub const FAULT_HEADER: &str = "x-fault";
+/// The request header that sets how long the request's commits after its
+/// answer wait to be carried by another trip (ms, at most 10 000; test
+/// seams only).
+pub const CARRY_WAIT_HEADER: &str = "x-test-carry-wait";
 
 /// True when the Worker's `FAULT_INJECTION` variable is `on`: the tests'
 /// seams (`x-fault`, `x-now`). The one place the switch is read.
@@ -58,6 +63,10 @@ pub struct Bindings {
     /// The request's injected faults (none in production), shared by its
     /// stores so a fault that strikes once strikes once per request.
     pub faults: Rc<Faults>,
+    /// How long the request's commits after its answer wait for another
+    /// trip to carry them (`None`: an event's, which neither carries nor
+    /// waits).
+    pub carry_wait: Option<Duration>,
 }
 
 impl Bindings {
@@ -71,6 +80,12 @@ impl Bindings {
             clock: Clock::for_request(seams, header(clock::NOW_HEADER).as_deref()),
             faults: Rc::new(Faults::from_header(seams, fault_header.clone())),
             fault_header,
+            carry_wait: Some(Duration::from_millis(
+                header(CARRY_WAIT_HEADER)
+                    .filter(|_| seams)
+                    .and_then(|ms| ms.parse::<u64>().ok())
+                    .map_or(CARRY_WAIT_MS, |ms| ms.min(10_000)),
+            )),
             seams,
             env,
         }
@@ -85,6 +100,7 @@ impl Bindings {
             fault_header: None,
             clock: Clock::System,
             faults: Rc::new(Faults::none()),
+            carry_wait: None,
             env,
         }
     }
@@ -124,12 +140,16 @@ impl Bindings {
     /// # Errors
     /// When the Worker has no `GATE` binding.
     pub fn gate(&self, port: &str) -> Result<GateClient, StoreError> {
-        GateClient::new(
+        let client = GateClient::new(
             &self.env,
             port,
             self.clock,
             self.fault_header.clone(),
             self.faults.clone(),
-        )
+        )?;
+        Ok(match self.carry_wait {
+            Some(wait) => client.carrying(wait),
+            None => client,
+        })
     }
 }

@@ -190,6 +190,88 @@ test("the commits of calls made together reach D1 in shared batches, every one o
   assert.ok(batches >= 1 && batches < calls, `${calls} commits reached D1 in ${batches} batches`);
 });
 
+test("a finished call's commit rides the port's next trip: the next call's hold carries it, and each call makes one trip", async () => {
+  const port = "work-carried";
+  const key = await openPort(g.worker, port);
+  await call(port, key);
+  await settled(g.worker, port);
+
+  // The first call's commit waits up to 1.5 s for a trip (10 ms unless a
+  // test says otherwise): the second call's hold carries it.
+  const first = await call(port, key, { headers: { "x-test-carry-wait": "1500" } });
+  const second = await call(port, key);
+  const path = tally(second.get("x-test-operations"));
+  assert.equal(path.trip, 1, "the second call's hold: one trip");
+  assert.equal(path.carried, 1, "which carried the first call's commit");
+  assert.equal(path.d1, 0);
+
+  const whole = await wholeTally(port, first.get("x-budget-request-id"));
+  assert.equal(whole.trip, 1, "the first call made one trip in all: its commit rode the next call's");
+  assert.equal(whole.carried, 0);
+
+  await settled(g.worker, port);
+  const rows = await g.worker.sql("SELECT reservation_id, input_tokens, output_tokens FROM usage_ledger WHERE port_id = ? ORDER BY seq", port);
+  assert.equal(rows.length, 3, "every call reached the ledger of record, once");
+  assert.ok(rows.every((r) => r.input_tokens === 40 && r.output_tokens === 8), "each at its own usage");
+  assert.equal(new Set(rows.map((r) => r.reservation_id)).size, 3);
+});
+
+test("a commit whose carrying trip is refused before anything is done (an API request with a revoked key) is sent again by its own call, and counted once", async () => {
+  const port = "work-carried-refused";
+  const key = await openPort(g.worker, port);
+  const [{ keyId }] = (await g.worker.get(`/v1/ports/${port}/keys`)).json.keys;
+  const other = await g.worker.issueKey(port);
+  const otherId = (await g.worker.get(`/v1/ports/${port}/keys`)).json.keys.map((k) => k.keyId).find((id) => id !== keyId);
+  await call(port, key);
+  await call(port, other);
+  await settled(g.worker, port);
+
+  // Revoked first (the isolate still remembers the key: its port's object
+  // refuses it), so the revocation's own trip carries nothing.
+  assert.equal((await g.worker.delete(`/v1/ports/${port}/keys/${otherId}`)).status, 200);
+  const first = await call(port, key, { headers: { "x-test-carry-wait": "1500" } });
+  // The API's check with the revoked key, which the isolate remembers: its
+  // trip presents the key's hash, and the port's object answers 401 before
+  // it runs anything, the carried commit included.
+  const res = await g.worker.post(`/v1/ports/${port}/check`, { estimatedTokens: 10 }, { token: other });
+  assert.equal(res.status, 401, res.text);
+  const refused = tally(res.headers.get("x-test-operations"));
+  assert.equal(refused.trip, 1, "the refused request's one trip");
+  assert.equal(refused.carried, 1, "which carried the first call's commit");
+
+  const whole = await wholeTally(port, first.get("x-budget-request-id"));
+  assert.equal(whole.trip, 2, "the first call's commit went again on its own");
+  await settled(g.worker, port);
+  const [row] = await g.worker.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", port);
+  assert.equal(row.n, 3, "counted once");
+  assert.ok((await g.worker.holds(port)).every((h) => h.state !== "held"), "nothing stays held");
+});
+
+test("the commits of calls made together ride each other's trips: every commit is carried or sent once, in fewer trips than two a call", async () => {
+  const port = "work-carried-busy";
+  const key = await openPort(g.worker, port);
+  await call(port, key);
+  await settled(g.worker, port);
+  const isolate = async () => tally((await probe(port)).get("x-test-isolate"));
+
+  const before = await isolate();
+  const calls = 12;
+  const answers = await Promise.all(
+    Array.from({ length: calls }, () => call(port, key, { headers: { "x-test-carry-wait": "500" } })),
+  );
+  for (const headers of answers) await wholeTally(port, headers.get("x-budget-request-id"));
+  const spent = await isolate();
+  const trips = spent.trip - before.trip;
+  const carried = spent.carried - before.carried;
+  const alone = trips - calls;
+  assert.equal(alone + carried, calls, `${calls} commits: ${carried} carried, ${alone} sent on their own`);
+  assert.ok(carried >= calls / 2, `${carried} of ${calls} commits carried`);
+
+  await settled(g.worker, port);
+  const [row] = await g.worker.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", port);
+  assert.equal(row.n, calls + 1, "every call counted once");
+});
+
 test("without the test seams no tally is shown", async () => {
   const prod = await startGateway({ vars: { FAULT_INJECTION: "off" } });
   try {

@@ -4,6 +4,7 @@
 use serde::de::DeserializeOwned;
 use worker::{Env, Headers, Method, Request, RequestInit, Stub};
 
+use super::carry;
 use super::protocol::{
     Answered, Elsewhere, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, RetriedAnswer,
     ShardAnswered, SyncAnswer,
@@ -11,6 +12,7 @@ use super::protocol::{
 use super::tally::{Work, WORK_HEADER};
 use crate::alerts::watch::AlertThresholds;
 use crate::allowance::shards;
+use crate::gate::carried::{self, Ride, CARRIED_HEADER};
 use crate::gate::{
     CallUsage, CommitOutcome, Hold, HoldRequest, PortCheck, PortView, RecordOutcome,
     ReleaseOutcome, ReserveOutcome, SaveOutcome,
@@ -95,6 +97,11 @@ pub struct GateClient {
     /// seen it; KV confirms one the isolate remembered before a trip to a
     /// shard.
     key: Option<std::rc::Rc<PresentedKey>>,
+    /// How long this request's commits after its answer wait for another
+    /// trip of the isolate to carry them ([`crate::gate::carried`]); its
+    /// own trips carry what waits. `None`: neither (an object's client, an
+    /// event's, or a request with injected faults).
+    carry: Option<std::time::Duration>,
 }
 
 /// A stub of the object of `port`'s shard `shard` (or of its own).
@@ -134,7 +141,21 @@ impl GateClient {
             faults,
             work,
             key: None,
+            carry: None,
         })
+    }
+
+    /// The same gate, for a Worker request: its trips carry the isolate's
+    /// waiting commits to their object, and its commits after its answer
+    /// wait up to `wait` to be carried ([`Self::commit_after_answer`]). A
+    /// request with injected faults neither carries nor waits: a fault is
+    /// meant for its own operations.
+    #[must_use]
+    pub fn carrying(mut self, wait: std::time::Duration) -> GateClient {
+        if self.faults.is_none() {
+            self.carry = Some(wait);
+        }
+        self
     }
 
     /// The same gate, reached for a request that presents `key` (a port
@@ -165,6 +186,13 @@ impl GateClient {
 
     /// [`GateClient::call`]'s request, answered as text.
     async fn call_text(&self, request: &GateRequest) -> Result<String, StoreError> {
+        self.work.count(Work::Json);
+        let body = serde_json::to_string(request).map_err(|e| StoreError::Failed(e.to_string()))?;
+        self.send_text(&body).await
+    }
+
+    /// Sends one operation's JSON `body`, as [`Self::call`] does.
+    async fn send_text(&self, body: &str) -> Result<String, StoreError> {
         if self.key.as_deref().is_some_and(PresentedKey::is_refused) {
             // Refused earlier in this request: nothing more is sent.
             return Err(StoreError::KeyNotValid);
@@ -178,8 +206,6 @@ impl GateClient {
                 .map_err(|e| StoreError::Failed(format!("the BUDGETS binding: {e}")))?;
             key.confirm(&Settings::new(kv, self.work.clone())).await?;
         }
-        self.work.count(Work::Json);
-        let body = serde_json::to_string(request).map_err(|e| StoreError::Failed(e.to_string()))?;
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
@@ -188,7 +214,7 @@ impl GateClient {
                 *self.stub.borrow_mut() =
                     std::rc::Rc::new(stub(&self.env, &self.port, self.shard)?);
             }
-            match self.send(&body, attempt == 0).await {
+            match self.send(body, attempt == 0).await {
                 Ok(Sent::Answer(text)) => {
                     self.work.count(Work::Json);
                     return Ok(text);
@@ -220,6 +246,7 @@ impl GateClient {
             faults: self.faults.clone(),
             work: self.work.clone(),
             key: self.key.clone(),
+            carry: self.carry,
         })
     }
 
@@ -299,6 +326,25 @@ impl GateClient {
     }
 
     async fn send(&self, body: &str, first: bool) -> Result<Sent, String> {
+        let riders = if self.carry.is_some() {
+            carry::board(|| shards::object_name(&self.port, self.shard))
+        } else {
+            Vec::new()
+        };
+        let sent = self.send_carrying(body, first, &riders).await;
+        if !matches!(sent, Ok(Sent::Answer(_))) {
+            carried::fail_all(&riders);
+        }
+        sent
+    }
+
+    /// [`Self::send`], the request carrying `riders` before its own body.
+    async fn send_carrying(
+        &self,
+        body: &str,
+        first: bool,
+        riders: &[std::rc::Rc<Ride>],
+    ) -> Result<Sent, String> {
         let headers = Headers::new();
         let _ = headers.set("content-type", "application/json");
         let _ = headers.set("x-port", &self.port);
@@ -318,6 +364,15 @@ impl GateClient {
         if let Some(key) = key {
             let _ = headers.set(KEY_HEADER, key.hash());
         }
+        let framed;
+        let body = if riders.is_empty() {
+            body
+        } else {
+            self.work.work.add(Work::Carried, riders.len() as u64);
+            let _ = headers.set(CARRIED_HEADER, &riders.len().to_string());
+            framed = carried::frame(riders, body);
+            &framed
+        };
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)
@@ -333,13 +388,25 @@ impl GateClient {
             self.work.work.add_reported(&work);
         }
         let status = response.status_code();
+        let carried_count = response
+            .headers()
+            .get(CARRIED_HEADER)
+            .ok()
+            .flatten()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
         let text = crate::worker::body::response_text(response).await?;
         match status {
             200 => {
                 if let Some(key) = key {
                     key.confirmed_by_object();
                 }
-                Ok(Sent::Answer(text))
+                let own = carried::arrive(riders, Some(&text), carried_count).unwrap_or_default();
+                Ok(Sent::Answer(if riders.is_empty() {
+                    text
+                } else {
+                    own.to_owned()
+                }))
             }
             401 if key.is_some() => Ok(Sent::KeyRevoked),
             // The object restarted under the request: the same again.
@@ -429,6 +496,45 @@ impl GateClient {
                 write_id: write_id.to_owned(),
             })
             .await
+    }
+
+    /// [`Self::commit`] for a call already answered: the commit waits a
+    /// few milliseconds for another trip of this isolate to the hold's
+    /// object to carry it, and is sent on its own when none does or the
+    /// one that did failed (the gate answers it as a retry when it was
+    /// applied). A client that does not carry sends it at once.
+    pub async fn commit_after_answer(
+        &self,
+        id: &str,
+        usage: &CallUsage,
+        body_hash: &str,
+        write_id: &str,
+    ) -> Result<Answered<CommitOutcome>, StoreError> {
+        let Some(wait) = self.carry else {
+            return self.commit(id, usage, body_hash, write_id).await;
+        };
+        let holding = self.holding(id)?;
+        let client = holding.as_ref().unwrap_or(self);
+        let request = GateRequest::Commit {
+            id: id.to_owned(),
+            usage: usage.clone(),
+            body_hash: body_hash.to_owned(),
+            write_id: write_id.to_owned(),
+        };
+        self.work.count(Work::Json);
+        let body =
+            serde_json::to_string(&request).map_err(|e| StoreError::Failed(e.to_string()))?;
+        let object = shards::object_name(&client.port, client.shard);
+        match carry::wait_for_trip(&object, body, &self.clock, wait).await {
+            carry::Waited::Answered(text) => {
+                self.work.count(Work::Json);
+                self.parse(&text)
+            }
+            carry::Waited::SendAlone(body) => {
+                let text = client.send_text(&body).await?;
+                self.parse(&text)
+            }
+        }
     }
 
     /// Give a hold back.

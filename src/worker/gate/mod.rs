@@ -3,6 +3,7 @@
 //! (transport in `object`, execution of what is owed after in `courier`);
 //! [`client::GateClient`] is how the Worker's API and gateway reach it.
 
+mod carry;
 pub mod client;
 mod courier;
 mod gateway_hold;
@@ -13,4 +14,5 @@ pub mod protocol;
 pub mod storage;
 pub mod tally;
 
+pub use carry::CARRY_WAIT_MS;
 pub use client::GateClient;

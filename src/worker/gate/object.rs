@@ -40,6 +40,7 @@ use super::protocol::{answer_of, Elsewhere, GateFailure, GateRequest, ShardAnswe
 use super::storage::{self, atomically, reading};
 use super::tally::{Tally, WORK_HEADER};
 use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
+use crate::gate::carried::{self, CARRIED_HEADER};
 use crate::gate::wake::Courier;
 use crate::gate::{
     Applied, GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome,
@@ -229,23 +230,36 @@ impl DurableObject for PortGate {
         // past 2^53 - 1 (a money bound of an absurd call) arrives exactly, and
         // the gate refuses it as `total-too-large` instead of the transport
         // failing on a number JavaScript cannot hold.
-        let request: GateRequest =
-            match req
-                .text()
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|text| {
-                    super::tally::count(super::tally::Work::Json);
-                    serde_json::from_str(&text).map_err(|e| e.to_string())
-                }) {
-                Ok(request) => request,
-                Err(e) => return failure(format!("the gate request is not valid: {e}")),
-            };
+        let carrying = header(CARRIED_HEADER);
+        let text = match req.text().await {
+            Ok(text) => text,
+            Err(e) => return failure(format!("the gate request is not valid: {e}")),
+        };
+        // Settlements this request carries (`crate::gate::carried`), then
+        // its own operation.
+        let count = carrying.map_or(Ok(0), |n| n.parse::<usize>());
+        let split = count
+            .map_err(|e| e.to_string())
+            .and_then(|count| carried::split_request(&text, count));
+        let (riders, own) = match split {
+            Ok(split) => split,
+            Err(e) => return failure(format!("the gate request is not valid: {e}")),
+        };
+        super::tally::count(super::tally::Work::Json);
+        let request: GateRequest = match serde_json::from_str(own) {
+            Ok(request) => request,
+            Err(e) => return failure(format!("the gate request is not valid: {e}")),
+        };
         // Under the test seams the answer tells the SQL the operation ran
         // (from here on: no other request's work runs in between, unless
         // the operation waits on a group).
         let tally = seams.then(Tally::now);
+        let (carried_answers, carried_changed) = super::carry::run(inner, seams, &riders).await;
         let (mut answer, changed) = operate(inner, request, now, &faults).await;
+        let changed = changed || carried_changed;
+        if !carried_answers.is_empty() {
+            answer = super::carry::with_answers(answer, &carried_answers).await;
+        }
         if let (Some(start), Ok(response)) = (tally, &mut answer) {
             let ran = Tally::now().since(&start).object_side();
             let _ = response.headers_mut().set(WORK_HEADER, &ran);
@@ -395,7 +409,7 @@ impl From<GateError> for worker::Error {
 
 /// Runs one request and answers it; true when it may have changed what
 /// the stores of record are owed.
-async fn operate(
+pub(super) async fn operate(
     inner: &Rc<Inner>,
     request: GateRequest,
     now: DateTime<Utc>,

@@ -1,7 +1,8 @@
 //! The tally of the work requests cause (a test seam): KV reads, D1
 //! batches and statements, round trips to the ports' objects, SQL
 //! statements and storage transactions in the objects, JSON texts encoded
-//! and decoded between the Worker and an object, and SHA-256 digests.
+//! and decoded between the Worker and an object, SHA-256 digests, and
+//! commits carried by another operation's trip.
 //! Counting is a few increments; tallies are shown only under the test
 //! seams (the gateway's `x-test-operations` headers), so the budget of
 //! work on a gated call's path is tested by counting.
@@ -41,11 +42,16 @@ pub enum Work {
     Json,
     /// A SHA-256 digest.
     Digest,
+    /// A commit carried by another operation's trip to its object
+    /// (`crate::gate::carried`), counted by the trip's request.
+    Carried,
 }
 
-const KINDS: usize = 8;
+const KINDS: usize = 9;
 /// The names the tally is shown under, in [`Work`]'s order.
-const NAMES: [&str; KINDS] = ["kv", "d1batch", "d1", "trip", "sql", "txn", "json", "sha"];
+const NAMES: [&str; KINDS] = [
+    "kv", "d1batch", "d1", "trip", "sql", "txn", "json", "sha", "carried",
+];
 
 thread_local! {
     static TALLY: [Cell<u64>; KINDS] = Default::default();

@@ -91,7 +91,7 @@ impl Call {
         let idle_timeout = self.config.upstream_timeout;
         self.ctx.wait_until(async move {
             let end = relay.end(idle_timeout, controller).await;
-            held.settle_stream(end).await;
+            held.answered().settle_stream(end).await;
         });
         Ok(Response::builder()
             .with_status(answer.status)
@@ -155,7 +155,9 @@ impl Call {
         // Committed after the answer, like a stream: the client does not wait
         // for the ledger write; the budget headers show the state as of the gate.
         self.ctx.wait_until(async move {
-            held.commit(usage, model.as_deref(), billing).await;
+            held.answered()
+                .commit(usage, model.as_deref(), billing)
+                .await;
         });
         answer.with_body(body)
     }

@@ -407,6 +407,7 @@ impl Call {
             settings: access.settings,
             operation: crate::llm::telemetry::operation_of(self.endpoint),
             streamed: ready.prepared.stream,
+            answered: false,
         })
     }
 }

@@ -60,9 +60,19 @@ pub(super) struct HeldCall {
     pub(super) operation: &'static str,
     /// True when the client asked for a stream.
     pub(super) streamed: bool,
+    /// True once the call was answered: its commit may then wait a few
+    /// milliseconds for another trip to carry it
+    /// ([`GateClient::commit_after_answer`]).
+    pub(super) answered: bool,
 }
 
 impl HeldCall {
+    /// The same call, settled after its answer reached the client.
+    pub(super) fn answered(mut self) -> HeldCall {
+        self.answered = true;
+        self
+    }
+
     /// Commits `usage` (the provider's), attributing the model the response
     /// named (else the requested one), priced as `billing` says the
     /// provider billed it. Every call ends its hold: usage past
@@ -202,12 +212,15 @@ impl HeldCall {
             "userId": usage.user_id,
             "tokens": usage.tokens,
         }));
-        match self
-            .gate
-            .commit(&self.reservation_id, &usage, &hash, &self.write_id)
-            .await
-            .map(|answer| answer.result)
-        {
+        let (id, write_id) = (&self.reservation_id, &self.write_id);
+        let committed = if self.answered {
+            self.gate
+                .commit_after_answer(id, &usage, &hash, write_id)
+                .await
+        } else {
+            self.gate.commit(id, &usage, &hash, write_id).await
+        };
+        match committed.map(|answer| answer.result) {
             Ok(CommitOutcome::Committed { load, .. }) => {
                 self.log_settled(how, Some(&usage.tokens), Some(&usage.model), usage.cost_usd);
                 Settled::Committed(load)

@@ -1,0 +1,134 @@
+//! The Worker's side of settlements carried by another request's trip
+//! ([`crate::gate::carried`]): the isolate's book of settlements waiting
+//! for a trip, a commit that waits in it, and the object's running of what
+//! a request carries.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use worker::{Response, Result};
+
+use super::object::Inner;
+use super::protocol::GateRequest;
+use crate::gate::carried::{self, Book, Ride, RideState, CARRIED_HEADER};
+use crate::worker::clock::Clock;
+use crate::worker::fault::Faults;
+
+/// How long a gated call's commit waits, after the call's answer, for a
+/// trip of this isolate to its port's object to carry it before it is
+/// sent on its own (ms). The hold it settles stays held meanwhile, so the
+/// wait can only make the port's room smaller, never larger.
+pub const CARRY_WAIT_MS: u64 = 10;
+/// How often the owner of a settlement on a trip looks for its answer.
+const RIDING_POLL: Duration = Duration::from_millis(2);
+
+thread_local! {
+    /// The isolate's settlements waiting for a trip.
+    static BOOK: RefCell<Book> = RefCell::default();
+}
+
+/// Takes what waits for `object` for a trip there (nothing when nothing
+/// waits anywhere, without naming the object).
+pub(super) fn board(object: impl FnOnce() -> String) -> Vec<Rc<Ride>> {
+    BOOK.with(|book| {
+        let mut book = book.borrow_mut();
+        if book.is_empty() {
+            return Vec::new();
+        }
+        book.board(&object())
+    })
+}
+
+/// What became of a settlement that waited for a trip.
+pub(super) enum Waited {
+    /// A trip carried it; the object's answer.
+    Answered(String),
+    /// No trip carried it, or the one that did failed: its owner sends it
+    /// (its JSON).
+    SendAlone(String),
+}
+
+/// Waits for a trip of this isolate to `object` to carry the settlement
+/// `body` (stamped `clock`'s instant under the test seams), at most
+/// `wait` before it is sent alone. Every wake-up is this request's own
+/// timer: whatever the owner sends, it sends from its own request.
+pub(super) async fn wait_for_trip(
+    object: &str,
+    body: String,
+    clock: &Clock,
+    wait: Duration,
+) -> Waited {
+    let ride = BOOK.with(|book| book.borrow_mut().wait(object, body, clock.header_value()));
+    let mut delay = wait;
+    loop {
+        worker::Delay::from(delay).await;
+        match ride.state() {
+            RideState::Answered(text) => return Waited::Answered(text),
+            RideState::Riding => delay = RIDING_POLL,
+            RideState::Failed => return Waited::SendAlone(ride.body().to_owned()),
+            RideState::Waiting => {
+                BOOK.with(|book| book.borrow_mut().leave(object, &ride));
+                return Waited::SendAlone(ride.body().to_owned());
+            }
+        }
+    }
+}
+
+/// Runs the settlements a request carries, each as if sent on its own
+/// (its own transaction, at its own instant); answers each one's status
+/// and answer, and whether any may have changed what the stores of record
+/// are owed. Only commits ride: anything else is refused, not run.
+pub(super) async fn run(
+    inner: &Rc<Inner>,
+    seams: bool,
+    riders: &[carried::Carried<'_>],
+) -> (Vec<(u16, String)>, bool) {
+    let mut answers = Vec::with_capacity(riders.len());
+    let mut changed = false;
+    let none = Rc::new(Faults::none());
+    for rider in riders {
+        super::tally::count(super::tally::Work::Json);
+        let request = match serde_json::from_str::<GateRequest>(rider.json) {
+            Ok(request @ GateRequest::Commit { .. }) => request,
+            Ok(_) => {
+                answers.push((400, "only commits are carried".to_owned()));
+                continue;
+            }
+            Err(e) => {
+                answers.push((400, format!("the carried settlement is not valid: {e}")));
+                continue;
+            }
+        };
+        let now = Clock::for_request(seams, rider.stamp).now();
+        let (answer, its_changes) = super::object::operate(inner, request, now, &none).await;
+        changed |= its_changes;
+        answers.push(match answer {
+            Ok(mut response) => (
+                response.status_code(),
+                response.text().await.unwrap_or_default(),
+            ),
+            Err(e) => (503, e.to_string()),
+        });
+    }
+    (answers, changed)
+}
+
+/// A request's own answer with the answers of the settlements it carried
+/// before it; a refusal (not 200) goes back alone, and the settlements'
+/// owners send them again (the gate answers them as retries).
+pub(super) async fn with_answers(
+    answer: Result<Response>,
+    carried_answers: &[(u16, String)],
+) -> Result<Response> {
+    let mut own = answer?;
+    if own.status_code() != 200 {
+        return Ok(own);
+    }
+    let text = own.text().await?;
+    let mut framed = Response::ok(carried::frame_answers(carried_answers, &text))?;
+    framed
+        .headers_mut()
+        .set(CARRIED_HEADER, &carried_answers.len().to_string())?;
+    Ok(framed)
+}
