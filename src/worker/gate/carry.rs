@@ -20,8 +20,12 @@ use crate::worker::fault::Faults;
 /// sent on its own (ms). The hold it settles stays held meanwhile, so the
 /// wait can only make the port's room smaller, never larger.
 pub const CARRY_WAIT_MS: u64 = 10;
-/// How often the owner of a settlement on a trip looks for its answer.
+/// How soon the owner of a settlement on a trip first looks again for its
+/// answer; each look after waits twice as long, up to [`RIDING_POLL_MAX`]
+/// (a trip can wait seconds on a group's lender).
 const RIDING_POLL: Duration = Duration::from_millis(2);
+/// The longest the owner of a settlement on a trip waits between looks.
+const RIDING_POLL_MAX: Duration = Duration::from_millis(100);
 
 thread_local! {
     /// The isolate's settlements waiting for a trip.
@@ -60,12 +64,15 @@ pub(super) async fn wait_for_trip(
     wait: Duration,
 ) -> Waited {
     let ride = BOOK.with(|book| book.borrow_mut().wait(object, body, clock.header_value()));
-    let mut delay = wait;
+    let (mut delay, mut poll) = (wait, RIDING_POLL);
     loop {
         worker::Delay::from(delay).await;
         match ride.state() {
             RideState::Answered(text) => return Waited::Answered(text),
-            RideState::Riding => delay = RIDING_POLL,
+            RideState::Riding => {
+                delay = poll;
+                poll = (poll * 2).min(RIDING_POLL_MAX);
+            }
             RideState::Failed => return Waited::SendAlone(ride.body().to_owned()),
             RideState::Waiting => {
                 BOOK.with(|book| book.borrow_mut().leave(object, &ride));
