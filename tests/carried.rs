@@ -117,7 +117,7 @@ fn each_rider_gets_its_own_answer_and_a_failed_one_is_sent_again_by_its_owner() 
 }
 
 #[test]
-fn a_trip_that_brought_no_answer_for_its_riders_fails_them_all() {
+fn a_trip_that_brought_no_answer_for_its_riders_fails_them_all_and_cannot_be_read() {
     for (answer, carried) in [
         (None, 0),
         (Some(r#"{"own":1}"#), 0),
@@ -132,8 +132,32 @@ fn a_trip_that_brought_no_answer_for_its_riders_fails_them_all() {
             RideState::Failed,
             "{answer:?} carrying {carried}"
         );
-        assert_eq!(own, answer, "the whole text is the request's own answer");
+        assert_eq!(
+            own, None,
+            "not the request's own answer either: it is sent again"
+        );
     }
+}
+
+#[test]
+fn riders_still_riding_when_their_trip_is_dropped_are_failed_and_answered_ones_kept() {
+    let mut book = Book::default();
+    let answered = book.wait("p", COMMIT.into(), None);
+    let stranded = book.wait("p", COMMIT.into(), None);
+    let riders = book.board("p");
+    {
+        let boarded = Boarded(riders);
+        let text = frame_answers(&[(200, "{}".into())], "{}");
+        // Only the first rider's answer came back (as if the trip stopped
+        // half way); then the trip is dropped.
+        arrive(&boarded.0[..1], Some(&text), 1);
+    }
+    assert_eq!(answered.state(), RideState::Answered("{}".into()));
+    assert_eq!(
+        stranded.state(),
+        RideState::Failed,
+        "its owner sends it again"
+    );
 }
 
 #[test]

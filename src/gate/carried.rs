@@ -166,8 +166,9 @@ pub fn frame(riders: &[Rc<Ride>], own: &str) -> String {
 /// is set (a line not `200` fails it), and the request's own answer is
 /// given back. `answer` is `None` when the trip failed or was refused
 /// (every rider failed), and `carried` the count the answer's
-/// [`CARRIED_HEADER`] says (a count that does not match fails every rider;
-/// the whole text is then the request's own answer).
+/// [`CARRIED_HEADER`] says. A count that does not match fails every rider
+/// and answers `None` too: the answer cannot be read, and the request is
+/// sent again (the gate answers it as a retry).
 pub fn arrive<'a>(riders: &[Rc<Ride>], answer: Option<&'a str>, carried: usize) -> Option<&'a str> {
     let Some(text) = answer else {
         fail_all(riders);
@@ -178,7 +179,7 @@ pub fn arrive<'a>(riders: &[Rc<Ride>], answer: Option<&'a str>, carried: usize) 
     }
     if carried != riders.len() {
         fail_all(riders);
-        return Some(text);
+        return None;
     }
     let mut lines = text.splitn(riders.len() + 1, '\n');
     for ride in riders {
@@ -195,6 +196,23 @@ pub fn arrive<'a>(riders: &[Rc<Ride>], answer: Option<&'a str>, carried: usize) 
 pub fn fail_all(riders: &[Rc<Ride>]) {
     for ride in riders {
         ride.set(RideState::Failed);
+    }
+}
+
+/// The riders of one trip while it is under way: whatever is still riding
+/// when the trip ends without answering them (its future dropped, say
+/// because its request was cancelled) is failed, so its owner sends it
+/// again instead of waiting for an answer that never comes.
+#[derive(Debug)]
+pub struct Boarded(pub Vec<Rc<Ride>>);
+
+impl Drop for Boarded {
+    fn drop(&mut self) {
+        for ride in &self.0 {
+            if ride.state() == RideState::Riding {
+                ride.set(RideState::Failed);
+            }
+        }
     }
 }
 

@@ -26,6 +26,11 @@ pub const CARRY_WAIT_MS: u64 = 10;
 const RIDING_POLL: Duration = Duration::from_millis(2);
 /// The longest the owner of a settlement on a trip waits between looks.
 const RIDING_POLL_MAX: Duration = Duration::from_millis(100);
+/// How long a settlement may ride one trip before its owner sends it on its
+/// own all the same (ms): longer than any trip the gate answers (a hold
+/// waits at most 10 s for its lender), short of the runtime's limit on
+/// work after an answer (30 s). Sent again, it is answered as a retry.
+const RIDING_AT_MOST_MS: f64 = 15_000.0;
 
 thread_local! {
     /// The isolate's settlements waiting for a trip.
@@ -65,11 +70,17 @@ pub(super) async fn wait_for_trip(
 ) -> Waited {
     let ride = BOOK.with(|book| book.borrow_mut().wait(object, body, clock.header_value()));
     let (mut delay, mut poll) = (wait, RIDING_POLL);
+    let mut riding_since = None;
     loop {
         worker::Delay::from(delay).await;
         match ride.state() {
             RideState::Answered(text) => return Waited::Answered(text),
             RideState::Riding => {
+                let now = crate::worker::clock::system_ms();
+                let since = *riding_since.get_or_insert(now);
+                if now - since > RIDING_AT_MOST_MS {
+                    return Waited::SendAlone(ride.body().to_owned());
+                }
                 delay = poll;
                 poll = (poll * 2).min(RIDING_POLL_MAX);
             }
@@ -107,16 +118,22 @@ pub(super) async fn run(
                 continue;
             }
         };
-        let now = Clock::for_request(seams, rider.stamp).now();
+        let clock = Clock::for_request(seams, rider.stamp);
+        if let Clock::Fixed(_) = clock {
+            // As the commit would have moved it, sent alone.
+            inner.clock.set(clock.running_on());
+        }
+        let now = clock.now();
         let (answer, its_changes) = super::object::operate(inner, request, now, &none).await;
         changed |= its_changes;
-        answers.push(match answer {
-            Ok(mut response) => (
-                response.status_code(),
-                response.text().await.unwrap_or_default(),
-            ),
-            Err(e) => (503, e.to_string()),
-        });
+        let answered = match answer {
+            Ok(mut response) => {
+                let status = response.status_code();
+                response.text().await.map(|text| (status, text))
+            }
+            Err(e) => Err(e),
+        };
+        answers.push(answered.unwrap_or_else(|e| (503, e.to_string())));
     }
     (answers, changed)
 }

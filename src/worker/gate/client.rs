@@ -30,6 +30,8 @@ const ATTEMPTS: u32 = 3;
 /// The header naming the shard a request is for (absent: the port's own
 /// object).
 pub const SHARD_HEADER: &str = "x-shard";
+/// How the object's refusal of a request it cannot read starts.
+pub const NOT_VALID: &str = "the gate request is not valid";
 /// How an [`Elsewhere`] answer starts.
 const ELSEWHERE_START: &str = "{\"elsewhere\":";
 /// How long an isolate places a port's reservations by the shard count it
@@ -326,16 +328,27 @@ impl GateClient {
     }
 
     async fn send(&self, body: &str, first: bool) -> Result<Sent, String> {
-        let riders = if self.carry.is_some() {
+        let riders = carried::Boarded(if self.carry.is_some() {
             carry::board(|| shards::object_name(&self.port, self.shard))
         } else {
             Vec::new()
-        };
-        let sent = self.send_carrying(body, first, &riders).await;
-        if !matches!(sent, Ok(Sent::Answer(_))) {
-            carried::fail_all(&riders);
+        });
+        let sent = self.send_carrying(body, first, &riders.0).await;
+        if matches!(sent, Ok(Sent::Answer(_))) {
+            return sent;
         }
-        sent
+        carried::fail_all(&riders.0);
+        match sent {
+            // An object that cannot read a request carrying settlements
+            // (one still on the code before them, during a deploy): the
+            // request again on its own.
+            Ok(Sent::Refused(message))
+                if !riders.0.is_empty() && message.starts_with(NOT_VALID) =>
+            {
+                self.send_carrying(body, false, &[]).await
+            }
+            sent => sent,
+        }
     }
 
     /// [`Self::send`], the request carrying `riders` before its own body.
@@ -401,12 +414,17 @@ impl GateClient {
                 if let Some(key) = key {
                     key.confirmed_by_object();
                 }
-                let own = carried::arrive(riders, Some(&text), carried_count).unwrap_or_default();
-                Ok(Sent::Answer(if riders.is_empty() {
-                    text
-                } else {
-                    own.to_owned()
-                }))
+                if riders.is_empty() {
+                    return Ok(Sent::Answer(text));
+                }
+                match carried::arrive(riders, Some(&text), carried_count) {
+                    Some(own) => Ok(Sent::Answer(own.to_owned())),
+                    // Unreadable: sent again, as a lost answer is.
+                    None => Err(format!(
+                        "an answer carrying {carried_count} settlements, not {}",
+                        riders.len()
+                    )),
+                }
             }
             401 if key.is_some() => Ok(Sent::KeyRevoked),
             // The object restarted under the request: the same again.

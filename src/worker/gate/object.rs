@@ -233,7 +233,7 @@ impl DurableObject for PortGate {
         let carrying = header(CARRIED_HEADER);
         let text = match req.text().await {
             Ok(text) => text,
-            Err(e) => return failure(format!("the gate request is not valid: {e}")),
+            Err(e) => return failure(format!("{}: {e}", super::client::NOT_VALID)),
         };
         // Settlements this request carries (`crate::gate::carried`), then
         // its own operation.
@@ -243,18 +243,23 @@ impl DurableObject for PortGate {
             .and_then(|count| carried::split_request(&text, count));
         let (riders, own) = match split {
             Ok(split) => split,
-            Err(e) => return failure(format!("the gate request is not valid: {e}")),
+            Err(e) => return failure(format!("{}: {e}", super::client::NOT_VALID)),
         };
         super::tally::count(super::tally::Work::Json);
         let request: GateRequest = match serde_json::from_str(own) {
             Ok(request) => request,
-            Err(e) => return failure(format!("the gate request is not valid: {e}")),
+            Err(e) => return failure(format!("{}: {e}", super::client::NOT_VALID)),
         };
         // Under the test seams the answer tells the SQL the operation ran
         // (from here on: no other request's work runs in between, unless
         // the operation waits on a group).
         let tally = seams.then(Tally::now);
         let (carried_answers, carried_changed) = super::carry::run(inner, seams, &riders).await;
+        if let (Clock::Fixed(_), false) = (clock, riders.is_empty()) {
+            // A carried commit at its own fixed instant moved the object's
+            // clock, as it would have sent alone: this request's again.
+            inner.clock.set(clock.running_on());
+        }
         let (mut answer, changed) = operate(inner, request, now, &faults).await;
         let changed = changed || carried_changed;
         if !carried_answers.is_empty() {
