@@ -202,3 +202,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_table_of_a_model_and_its_base_prices_them_as_the_whole_table_does() {
+    let shipped = shipped_prices();
+    assert_eq!(*shipped, default_prices(), "one table, read once");
+    let models: Vec<&str> = shipped.iter().map(|(m, _)| m).collect();
+    assert!(models.len() > 10);
+    // Every shipped model, a dated id of each (priced as its base), and one
+    // the table does not know.
+    let dated: Vec<String> = models.iter().map(|m| format!("{m}-2031-01-02")).collect();
+    let asked = models
+        .iter()
+        .copied()
+        .chain(dated.iter().map(String::as_str))
+        .chain(["no-such-model"]);
+    for model in asked {
+        let mut wanted = vec![model];
+        wanted.extend(base_model(model));
+        let small = shipped.only(&wanted);
+        assert_eq!(small.priced_as(model), shipped.priced_as(model), "{model}");
+        assert_eq!(small.billed_of(model), shipped.billed_of(model), "{model}");
+        assert_eq!(small.price_of(model), shipped.price_of(model), "{model}");
+        assert_eq!(small.has_own(model), shipped.has_own(model), "{model}");
+        assert!(small.iter().count() <= 2, "{model}: only what prices it");
+    }
+}

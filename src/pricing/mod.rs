@@ -387,6 +387,27 @@ impl PriceTable {
         )
     }
 
+    /// True when `model` has a price of its own (not its base model's).
+    pub fn has_own(&self, model: &str) -> bool {
+        self.prices.contains_key(model)
+    }
+
+    /// The entries of `models` only (their own, as billed): a table that
+    /// prices those models as this one does when it holds each model's
+    /// base model too.
+    pub fn only(&self, models: &[&str]) -> PriceTable {
+        let mut table = PriceTable::new();
+        for model in models {
+            if let Some(price) = self.prices.get(*model) {
+                table.prices.insert((*model).to_owned(), *price);
+            }
+            if let Some(billed) = self.billed.get(*model) {
+                table.billed.insert((*model).to_owned(), billed.clone());
+            }
+        }
+        table
+    }
+
     /// Every model and its price, by model.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Price)> {
         self.prices.iter().map(|(m, p)| (m.as_str(), p))
@@ -447,15 +468,18 @@ pub fn shipped_as_of() -> String {
 /// The shipped table's data file: `asOf`, `sources` and `models`.
 pub const DEFAULT_PRICES_JSON: &str = include_str!("prices.json");
 
-/// The price table the project ships, as of the date in its data file.
+/// The price table the project ships, as of the date in its data file: a
+/// copy to change.
 pub fn default_prices() -> PriceTable {
-    // Read once per process (an isolate, in the Worker).
+    shipped_prices().clone()
+}
+
+/// The price table the project ships, read once per process (an isolate,
+/// in the Worker): what a call's path reads, without copying it.
+pub fn shipped_prices() -> &'static PriceTable {
     static SHIPPED: std::sync::OnceLock<PriceTable> = std::sync::OnceLock::new();
-    SHIPPED
-        .get_or_init(|| {
-            let data: serde_json::Value =
-                serde_json::from_str(DEFAULT_PRICES_JSON).unwrap_or_default();
-            PriceTable::from_json(&data)
-        })
-        .clone()
+    SHIPPED.get_or_init(|| {
+        let data: serde_json::Value = serde_json::from_str(DEFAULT_PRICES_JSON).unwrap_or_default();
+        PriceTable::from_json(&data)
+    })
 }

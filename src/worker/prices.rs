@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 
 use crate::pricing::billing::{bound_as_billed, cost_as_billed, BilledPrice, Billing, ServiceTier};
 use crate::pricing::versions::{self, PriceHistory, PriceVersion};
-use crate::pricing::{base_model, default_prices, PriceTable};
+use crate::pricing::{base_model, default_prices, shipped_prices, PriceTable};
 
 const PREFIX: &str = "price:v1:";
 
@@ -95,8 +95,8 @@ impl Settings {
     /// deployment's (the one before the last change, and the last).
     async fn history_of(&self, model: &str) -> Result<Option<PriceHistory>, StoreError> {
         let entry = self.remembered_entry(model).await?;
-        let shipped = default_prices();
-        let own = shipped.iter().any(|(m, _)| m == model);
+        let shipped = shipped_prices();
+        let own = shipped.has_own(model);
         if entry.is_none() && !own {
             return Ok(None);
         }
@@ -214,9 +214,11 @@ impl Settings {
         model: &str,
         now: DateTime<Utc>,
     ) -> Result<PriceTable, StoreError> {
-        let mut table = default_prices();
         let mut models = vec![model];
         models.extend(base_model(model));
+        // The shipped entries of the model and its base model are all that
+        // price it: no copy of the whole table on a call's path.
+        let mut table = shipped_prices().only(&models);
         for m in models {
             if let Some(entry) = self.price_entry(m, now).await? {
                 apply(&mut table, m, entry);
@@ -315,8 +317,7 @@ impl Settings {
     /// KV's.
     pub async fn remove_price(&self, model: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let table = self.prices_for(model, now).await?;
-        let own = table.iter().any(|(m, _)| m == model);
-        if !own {
+        if !table.has_own(model) {
             return Ok(false);
         }
         // Removed from `now`, until set again; the version before stays
@@ -333,8 +334,8 @@ impl Settings {
 
 /// Whether `price` is the shipped entry of `model`: `default` or `custom`.
 pub fn source_of(model: &str, price: &BilledPrice) -> &'static str {
-    let shipped = default_prices();
-    let own = shipped.iter().any(|(m, _)| m == model);
+    let shipped = shipped_prices();
+    let own = shipped.has_own(model);
     if own && shipped.billed_of(model).as_ref() == Some(price) {
         "default"
     } else {
