@@ -71,6 +71,23 @@ async function wholeTally(port, requestId) {
   throw new Error(`call ${requestId} never finished`);
 }
 
+/** A port with a key, called once and settled; and a reader of the
+ * isolate's whole tally. */
+async function warmPort(port) {
+  const key = await openPort(g.worker, port);
+  await call(port, key);
+  await settled(g.worker, port);
+  return { key, isolate: async () => tally((await probe(port)).get("x-test-isolate")) };
+}
+
+/** Once the port settled: `rows` ledger rows in D1, and no hold open. */
+async function countedOnce(port, rows, message) {
+  await settled(g.worker, port);
+  const [row] = await g.worker.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", port);
+  assert.equal(row.n, rows, message);
+  assert.ok((await g.worker.holds(port)).every((h) => h.state !== "held"), "nothing stays held");
+}
+
 test("a warm call: one round trip to its object before the answer, no KV read, no D1, bounded SQL; the commit after the answer", async () => {
   const port = "work-warm";
   const key = await openPort(g.worker, port);
@@ -119,10 +136,7 @@ test("a key revoked through the API is refused on the very next call, though the
   const again = tally((await call(port, key, { status: 401 })).get("x-test-operations"));
   assert.equal(again.kv, 1, "the isolate forgot the key and read it again: gone from KV");
   assert.equal(g.upstream.requests.length, sent, "nothing was forwarded");
-  await settled(g.worker, port);
-  const [row] = await g.worker.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", port);
-  assert.equal(row.n, 2, "only the calls made before the revocation are counted");
-  assert.ok((await g.worker.holds(port)).every((h) => h.state !== "held"), "nothing stays held");
+  await countedOnce(port, 2, "only the calls made before the revocation are counted");
 });
 
 test("a revocation cut short after the port's object recorded it leaves a listed key that no longer works, even read from KV by a new object; revoking again finishes", async () => {
@@ -170,11 +184,7 @@ test("a key rotated (a new one issued, the old revoked): the old is refused on i
 
 test("the commits of calls made together reach D1 in shared batches, every one of them", async () => {
   const port = "work-busy";
-  const key = await openPort(g.worker, port);
-  await call(port, key);
-  await settled(g.worker, port);
-  const isolate = async () => tally((await probe(port)).get("x-test-isolate"));
-
+  const { key, isolate } = await warmPort(port);
   const before = await isolate();
   const calls = 12;
   await Promise.all(Array.from({ length: calls }, () => call(port, key)));
@@ -241,19 +251,12 @@ test("a commit whose carrying trip is refused before anything is done (an API re
 
   const whole = await wholeTally(port, first.get("x-budget-request-id"));
   assert.equal(whole.trip, 2, "the first call's commit went again on its own");
-  await settled(g.worker, port);
-  const [row] = await g.worker.sql("SELECT COUNT(*) AS n FROM usage_ledger WHERE port_id = ?", port);
-  assert.equal(row.n, 3, "counted once");
-  assert.ok((await g.worker.holds(port)).every((h) => h.state !== "held"), "nothing stays held");
+  await countedOnce(port, 3, "counted once");
 });
 
 test("the commits of calls made together ride each other's trips: every commit is carried or sent once, in fewer trips than two a call", async () => {
   const port = "work-carried-busy";
-  const key = await openPort(g.worker, port);
-  await call(port, key);
-  await settled(g.worker, port);
-  const isolate = async () => tally((await probe(port)).get("x-test-isolate"));
-
+  const { key, isolate } = await warmPort(port);
   const before = await isolate();
   const calls = 12;
   const answers = await Promise.all(

@@ -114,6 +114,16 @@ fn stub(env: &Env, port: &str, shard: Option<u32>) -> Result<Stub, StoreError> {
         .map_err(|e| StoreError::Failed(format!("the {BINDING} binding: {e}")))
 }
 
+/// The commit of hold `id` with `usage`, for the request `write_id`.
+fn commit_request(id: &str, usage: &CallUsage, body_hash: &str, write_id: &str) -> GateRequest {
+    GateRequest::Commit {
+        id: id.to_owned(),
+        usage: usage.clone(),
+        body_hash: body_hash.to_owned(),
+        write_id: write_id.to_owned(),
+    }
+}
+
 fn unavailable(message: impl Into<String>) -> StoreError {
     StoreError::Unavailable {
         message: message.into(),
@@ -507,12 +517,7 @@ impl GateClient {
         holding
             .as_ref()
             .unwrap_or(self)
-            .call(&GateRequest::Commit {
-                id: id.to_owned(),
-                usage: usage.clone(),
-                body_hash: body_hash.to_owned(),
-                write_id: write_id.to_owned(),
-            })
+            .call(&commit_request(id, usage, body_hash, write_id))
             .await
     }
 
@@ -533,12 +538,7 @@ impl GateClient {
         };
         let holding = self.holding(id)?;
         let client = holding.as_ref().unwrap_or(self);
-        let request = GateRequest::Commit {
-            id: id.to_owned(),
-            usage: usage.clone(),
-            body_hash: body_hash.to_owned(),
-            write_id: write_id.to_owned(),
-        };
+        let request = commit_request(id, usage, body_hash, write_id);
         self.work.count(Work::Json);
         let body =
             serde_json::to_string(&request).map_err(|e| StoreError::Failed(e.to_string()))?;
