@@ -13,8 +13,12 @@
 // BENCH_SCRIPT=<another build's index.js> measures that build (it must sit
 // inside the tree, e.g. under target/). A peer gateway is not needed.
 // FLOOR=1 first measures the Worker's floor the same way: the same request
-// without a key, answered 401 with no I/O.
+// without a key, answered 401 with no I/O. PROXY=1 first measures the reference
+// Workers of floors.mjs the same way (a few lines of JS each, in their own
+// workerd: a bare proxy, and a proxy with a durable hold and commit in a
+// Durable Object, by fetch and by RPC).
 import { loadavg } from "node:os";
+import { FLOOR_NAMES, startFloor } from "./floors.mjs";
 import { startGateway, openPort, settled } from "../../tests/gateway/harness.mjs";
 import { port, body, script } from "./call.mjs";
 import { TICK_MS, workerdTicks } from "../workerd-cpu.mjs";
@@ -74,8 +78,11 @@ if (process.env.FLOOR === "1") {
   const wall = performance.now() - started;
   await pause(500);
   const cpu = ((workerdTicks() - ticks) * TICK_MS) / CALLS;
-  console.log(`floor (401, no I/O), 16 in flight: ${(CALLS / (wall / 1000)).toFixed(0)} requests/s, workerd CPU ${cpu.toFixed(2)} ms/request`);
+  console.log(
+    `floor (401, no I/O), 16 in flight: ${(CALLS / (wall / 1000)).toFixed(0)} requests/s, workerd CPU ${cpu.toFixed(2)} ms/request`,
+  );
 }
+if (process.env.PROXY === "1") await referenceFloors();
 const results = Object.fromEntries(LEVELS.map((l) => [l, []]));
 for (let round = 1; round <= ROUNDS; round++) {
   for (const inflight of LEVELS) {
@@ -121,3 +128,38 @@ for (const inflight of LEVELS) {
   );
 }
 await g.stop();
+
+/** The same closed loop at 16 in flight through each reference Worker
+ * (`floors.mjs`), each in its own workerd, stopped before the next. */
+async function referenceFloors() {
+  for (const name of FLOOR_NAMES) {
+    const floor = await startFloor(name, `${g.upstream.openaiBase}/chat/completions`);
+    const send = async () => {
+      const res = await fetch(floor.url, { method: "POST", headers: floorHeaders, body });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`${name} answered ${res.status}`);
+    };
+    const loop = async (calls) => {
+      let issued = 0;
+      const worker = async () => {
+        while (issued < calls) {
+          issued++;
+          await send();
+        }
+      };
+      await Promise.all(Array.from({ length: 16 }, worker));
+    };
+    await loop(WARMUP);
+    await pause(300);
+    const ticks = workerdTicks();
+    const started = performance.now();
+    await loop(CALLS);
+    const wall = performance.now() - started;
+    await pause(500);
+    const cpu = ((workerdTicks() - ticks) * TICK_MS) / CALLS;
+    console.log(
+      `reference floor "${name}", 16 in flight: ${(CALLS / (wall / 1000)).toFixed(0)} calls/s, workerd CPU ${cpu.toFixed(2)} ms/call`,
+    );
+    await floor.stop();
+  }
+}
