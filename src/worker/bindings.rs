@@ -27,12 +27,42 @@ pub const FAULT_HEADER: &str = "x-fault";
 /// seams only).
 pub const CARRY_WAIT_HEADER: &str = "x-test-carry-wait";
 
+/// What every request reads of the environment, read once per isolate:
+/// a Worker's vars and secrets are fixed for the life of the isolate that
+/// runs it (changing one deploys a new version, which new isolates run).
+struct OfIsolate {
+    seams: bool,
+    admin_token: Option<String>,
+}
+
+thread_local! {
+    static OF_ISOLATE: std::cell::OnceCell<OfIsolate> = const { std::cell::OnceCell::new() };
+}
+
+fn of_isolate<T>(env: &Env, read: impl FnOnce(&OfIsolate) -> T) -> T {
+    OF_ISOLATE.with(|cell| {
+        read(cell.get_or_init(|| {
+            OfIsolate {
+                seams: env
+                    .var("FAULT_INJECTION")
+                    .map(|v| v.to_string() == "on")
+                    .unwrap_or(false),
+                admin_token: text_setting(env, "ADMIN_TOKEN"),
+            }
+        }))
+    })
+}
+
 /// True when the Worker's `FAULT_INJECTION` variable is `on`: the tests'
-/// seams (`x-fault`, `x-now`). The one place the switch is read.
+/// seams (`x-fault`, `x-now`). The one place the switch is read (once per
+/// isolate).
 pub fn seams_on(env: &Env) -> bool {
-    env.var("FAULT_INJECTION")
-        .map(|v| v.to_string() == "on")
-        .unwrap_or(false)
+    of_isolate(env, |fixed| fixed.seams)
+}
+
+/// The `ADMIN_TOKEN` secret, trimmed (read once per isolate).
+fn admin_token(env: &Env) -> Option<String> {
+    of_isolate(env, |fixed| fixed.admin_token.clone())
 }
 
 /// A Worker secret (or, locally, a var) as text: trimmed, `None` when unset
@@ -76,7 +106,7 @@ impl Bindings {
         let seams = seams_on(&env);
         let fault_header = header(FAULT_HEADER).filter(|_| seams);
         Bindings {
-            admin_token: text_setting(&env, "ADMIN_TOKEN"),
+            admin_token: admin_token(&env),
             clock: Clock::for_request(seams, header(clock::NOW_HEADER).as_deref()),
             faults: Rc::new(Faults::from_header(seams, fault_header.clone())),
             fault_header,
@@ -95,7 +125,7 @@ impl Bindings {
     /// queue batch): no injected faults, the runtime's clock.
     pub fn of_event(env: Env) -> Bindings {
         Bindings {
-            admin_token: text_setting(&env, "ADMIN_TOKEN"),
+            admin_token: admin_token(&env),
             seams: seams_on(&env),
             fault_header: None,
             clock: Clock::System,

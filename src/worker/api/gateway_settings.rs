@@ -20,7 +20,7 @@ fn settings_response(
     port: &str,
     saved: &SavedGatewaySettings,
 ) -> Result<Response, ApiError> {
-    let config = GatewayConfig::from_env(ctx.env());
+    let config = GatewayConfig::of_isolate(ctx.env());
     let mut defaults = config.port_settings(port)?;
     defaults.strict = defaults.strict.or(Some(config.policy.strict));
     defaults.default_max_tokens = defaults

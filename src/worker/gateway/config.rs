@@ -1,7 +1,9 @@
 //! The gateway's configuration (Worker vars and secrets) and the upstream a
 //! call goes to: a built-in provider or one of the `GATEWAY_PROVIDERS` table.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use worker::Env;
@@ -80,7 +82,26 @@ fn number_setting(env: &Env, name: &str, default: u64, range: (u64, u64)) -> u64
         .unwrap_or(default)
 }
 
+thread_local! {
+    /// The isolate's configuration, read by its first gateway call.
+    static OF_ISOLATE: RefCell<Option<Rc<GatewayConfig>>> = const { RefCell::new(None) };
+}
+
 impl GatewayConfig {
+    /// The configuration, read from the environment once per isolate: a
+    /// Worker's vars and secrets are fixed for the life of the isolate that
+    /// runs it (changing one deploys a new version, which new isolates
+    /// run), and a call would otherwise read a dozen of them and parse two
+    /// tables before anything else.
+    pub fn of_isolate(env: &Env) -> Rc<GatewayConfig> {
+        if let Some(config) = OF_ISOLATE.with(|c| c.borrow().clone()) {
+            return config;
+        }
+        let config = Rc::new(GatewayConfig::from_env(env));
+        OF_ISOLATE.with(|c| c.replace(Some(config.clone())));
+        config
+    }
+
     /// Reads the configuration from the Worker's environment.
     pub fn from_env(env: &Env) -> GatewayConfig {
         let base = |name: &str, default: &str| {

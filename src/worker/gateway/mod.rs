@@ -41,6 +41,8 @@ mod saved;
 mod settle;
 pub mod stream;
 
+use std::rc::Rc;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use worker::{Context, Method, Request, Response};
@@ -83,7 +85,7 @@ pub async fn handle(req: &mut Request, bindings: Bindings, ctx: Context) -> Resp
     let asked_of = seams
         .then(|| access::header(req, OPERATIONS_OF_HEADER))
         .flatten();
-    let config = GatewayConfig::from_env(&bindings.env);
+    let config = GatewayConfig::of_isolate(&bindings.env);
     // Errors before the provider is known come in OpenAI's format.
     let provider = config.dialect(&target.provider).unwrap_or(Provider::OpenAi);
     let (result, call) = match Call::route(req, bindings, ctx, config, target) {
@@ -161,7 +163,7 @@ struct Call {
     ctx: Context,
     /// The instant the call was gated at.
     now: DateTime<Utc>,
-    config: GatewayConfig,
+    config: Rc<GatewayConfig>,
     /// The port.
     port: String,
     /// Where the call goes.
@@ -205,7 +207,7 @@ impl Call {
         req: &Request,
         bindings: Bindings,
         ctx: Context,
-        config: GatewayConfig,
+        config: Rc<GatewayConfig>,
         target: GatewayPath,
     ) -> Result<Call, ApiError> {
         let upstream = config.upstream(&bindings.env, &target.provider)?;
