@@ -720,3 +720,35 @@ fn the_hold_a_commit_or_a_release_answers_is_the_hold_as_stored() {
     assert!(hold.settled_at.is_some());
     assert_eq!(Some(hold), port.run(|g| g.hold(&released.id)));
 }
+
+#[test]
+fn a_delivery_marks_its_entries_in_one_statement_per_version_and_ninety_entries() {
+    let port = Port::new();
+    for i in 0..100 {
+        port.record(&format!("r{i}"), 10, now(), now());
+    }
+    let hold = port.held(20, now());
+    port.commit(&hold.id, 5, 5, now());
+    let mut versions: Vec<(u64, u64)> = port
+        .run(|g| g.pending(200))
+        .iter()
+        .map(|(e, _)| (e.seq, e.version))
+        .collect();
+    assert_eq!(versions.len(), 101);
+    // The last one delivered at a later version than the rest.
+    versions.last_mut().unwrap().1 = 2;
+    port.db.statements_run();
+    port.run(|g| g.delivered(&versions));
+    let marks = port
+        .db
+        .statements_run()
+        .iter()
+        .filter(|sql| sql.starts_with("UPDATE entries SET delivered_version"))
+        .count();
+    // Version 1: 100 entries in two statements (90 and 10); version 2: one.
+    assert_eq!(marks, 3);
+    assert_eq!(port.run(|g| g.pending_count()), 0);
+    // A mark of an older version leaves a later one as it is.
+    port.run(|g| g.delivered(&[(101, 1)]));
+    assert_eq!(port.run(|g| g.pending_count()), 0);
+}

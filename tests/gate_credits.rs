@@ -533,3 +533,41 @@ fn credit_alerts_are_raised_once_per_crossing_and_again_after_a_grant() {
         ["credits-low", "credits-exhausted", "credits-low"]
     );
 }
+
+/// The statements of `ran` that read or write draws.
+fn touching_draws(ran: &[String]) -> usize {
+    ran.iter()
+        .filter(|sql| sql.contains("draws") && !sql.contains("FROM credits"))
+        .count()
+}
+
+#[test]
+fn a_port_never_granted_a_credit_settles_and_releases_without_touching_draws() {
+    let port = Port::new();
+    capped(&port, 1_000, 1_000, "day");
+    let hold = port.held(60, now());
+    port.db.statements_run();
+    assert!(matches!(
+        port.commit(&hold.id, 30, 10, now()),
+        CommitOutcome::Committed { .. }
+    ));
+    assert_eq!(touching_draws(&port.db.statements_run()), 0);
+    let other = port.held(60, now());
+    port.db.statements_run();
+    assert!(matches!(
+        port.run(|g| g.release(&other.id, now())),
+        ReleaseOutcome::Released { .. }
+    ));
+    assert_eq!(touching_draws(&port.db.statements_run()), 0);
+
+    // Once granted one, every settlement looks for what its hold drew.
+    granted(&port, "a", 100, None);
+    // 40 used: the cap's last 960, then 40 of the credit.
+    let drew = port.held(1_000, now());
+    port.db.statements_run();
+    let CommitOutcome::Committed { entry, .. } = port.commit(&drew.id, 1_000, 0, now()) else {
+        panic!("commits")
+    };
+    assert!(touching_draws(&port.db.statements_run()) > 0);
+    assert_eq!(entry.funded_by.as_deref(), Some("cap:960,cr_a:40"));
+}

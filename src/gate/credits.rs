@@ -185,6 +185,9 @@ impl<S: Sql> Gate<'_, S> {
         actual: u64,
         at: i64,
     ) -> Result<Option<String>, GateError> {
+        if !self.has_credits()? {
+            return Ok(None);
+        }
         let credits = self.t.drawn(request_id)?;
         if credits.is_empty() {
             return Ok(None);
@@ -201,7 +204,18 @@ impl<S: Sql> Gate<'_, S> {
 
     /// Gives back what the hold of `request_id` drew.
     pub(super) fn release_funding(&self, request_id: &str) -> Result<(), GateError> {
+        if !self.has_credits()? {
+            return Ok(());
+        }
         Ok(self.t.delete_draws(request_id)?)
+    }
+
+    /// Whether the port was ever granted a credit. Nothing is drawn
+    /// without a grant and grants are never deleted, so a port without
+    /// any has no draws to settle or give back (the grants' read is one
+    /// the object remembers until a grant or draw is written).
+    fn has_credits(&self) -> Result<bool, GateError> {
+        Ok(!self.t.credits()?.is_empty())
     }
 
     /// Funds a call counted without a hold (`amount` in the budget's unit,

@@ -81,8 +81,11 @@ impl<S: Sql> Gate<'_, S> {
         }
         for e in &import.entries {
             self.t.insert_entry(e)?;
-            self.t.mark_delivered(e.seq, e.version)?;
         }
+        // What D1 gave back is delivered as it is.
+        let delivered: Vec<(u64, u64)> =
+            import.entries.iter().map(|e| (e.seq, e.version)).collect();
+        self.delivered(&delivered)?;
         for h in &import.holds {
             self.t.insert_hold(h)?;
             if h.state != HoldState::Held {

@@ -86,9 +86,14 @@ impl<S: Sql> Gate<'_, S> {
     }
 
     /// Records that the ledger of record now has these `(seq, version)`s.
+    /// The entries delivered at the same version are marked together.
     pub fn delivered(&self, versions: &[(u64, u64)]) -> Result<(), GateError> {
+        let mut by_version: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
         for (seq, version) in versions {
-            self.t.mark_delivered(*seq, *version)?;
+            by_version.entry(*version).or_default().push(*seq);
+        }
+        for (version, seqs) in &by_version {
+            self.t.mark_delivered(*version, seqs)?;
         }
         Ok(())
     }

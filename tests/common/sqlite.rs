@@ -13,6 +13,9 @@ pub struct Sqlite {
     /// Reads remembered as a port's object remembers them (a gate's
     /// storage: one writer), or none (the ledger's: D1 has many).
     memory: Option<RefCell<ReadMemory>>,
+    /// The statements that reached the database (a remembered read does
+    /// not), in order: what the object's storage would run.
+    ran: RefCell<Vec<String>>,
 }
 
 fn to_sql(v: &Value) -> ToSqlOutput<'_> {
@@ -29,7 +32,11 @@ impl Sqlite {
     pub fn new() -> Sqlite {
         let conn = rusqlite::Connection::open_in_memory().expect("an in-memory SQLite");
         conn.set_prepared_statement_cache_capacity(256);
-        Sqlite { conn, memory: None }
+        Sqlite {
+            conn,
+            memory: None,
+            ran: RefCell::default(),
+        }
     }
 
     /// An empty in-memory database that remembers its reads as a port's
@@ -39,6 +46,12 @@ impl Sqlite {
             memory: Some(RefCell::default()),
             ..Sqlite::new()
         }
+    }
+
+    /// The statements that reached the database since the last call (a
+    /// read answered from memory is not one), and forgets them.
+    pub fn statements_run(&self) -> Vec<String> {
+        self.ran.take()
     }
 
     /// Forgets the remembered reads (a new instance of the object).
@@ -128,6 +141,7 @@ impl Sql for Sqlite {
 impl Sqlite {
     /// Runs one statement on the database itself.
     fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        self.ran.borrow_mut().push(sql.to_owned());
         let err = d1_message;
         // Cached: the gate runs the same few statements over and over.
         let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;

@@ -5,6 +5,10 @@ use super::{entry_of, Tables};
 use crate::gate::model::{Entry, SetAside, ENTRY_COLUMNS};
 use crate::sql::{assignments, placeholders, Sql, SqlError};
 
+/// Entries one delivery mark names at most: within the storage's limit of
+/// 100 bound parameters per statement.
+pub const MARKS_PER_STATEMENT: usize = 90;
+
 /// The columns an entry is read with: the ledger's, and the version the
 /// ledger of record has.
 fn selected() -> String {
@@ -144,12 +148,21 @@ impl<S: Sql> Tables<'_, S> {
         Ok(n)
     }
 
-    /// Marks that the ledger of record has `version` of entry `seq`.
-    pub fn mark_delivered(&self, seq: u64, version: u64) -> Result<(), SqlError> {
-        self.exec(
-            "UPDATE entries SET delivered_version = ?2 WHERE seq = ?1 AND delivered_version < ?2",
-            &[seq.into(), version.into()],
-        )?;
+    /// Marks that the ledger of record has `version` of each entry in
+    /// `seqs` (an entry already marked with a later version keeps it): one
+    /// statement per [`MARKS_PER_STATEMENT`] entries, not one each.
+    pub fn mark_delivered(&self, version: u64, seqs: &[u64]) -> Result<(), SqlError> {
+        for chunk in seqs.chunks(MARKS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE entries SET delivered_version = ?1 \
+                 WHERE delivered_version < ?1 AND seq IN ({})",
+                placeholders(chunk.len(), 2)
+            );
+            let mut params = Vec::with_capacity(chunk.len() + 1);
+            params.push(version.into());
+            params.extend(chunk.iter().map(|seq| (*seq).into()));
+            self.exec(&sql, &params)?;
+        }
         Ok(())
     }
 
