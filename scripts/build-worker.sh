@@ -3,7 +3,7 @@
 # wrangler runs this as its [build] command too, so it sets up its own
 # environment: worker-build must find wasm-bindgen and wasm-opt locally.
 #
-#   scripts/build-worker.sh                       the release profile (size-optimised, LTO): deploys, scripts/dev.sh
+#   scripts/build-worker.sh                       the release profile (speed-optimised, LTO): deploys, scripts/dev.sh
 #   WORKER_PROFILE=worker-test scripts/build-worker.sh   the tests' profile (Cargo.toml): no LTO, incremental
 #   FORCE=1 scripts/build-worker.sh               build even when build/ is up to date
 #
