@@ -752,3 +752,18 @@ fn a_delivery_marks_its_entries_in_one_statement_per_version_and_ninety_entries(
     port.run(|g| g.delivered(&[(101, 1)]));
     assert_eq!(port.run(|g| g.pending_count()), 0);
 }
+
+#[test]
+fn a_commit_reads_its_hold_and_whether_the_ledger_has_its_request_in_one_statement() {
+    let port = Port::new();
+    let hold = port.held(100, now());
+    port.db.statements_run();
+    assert!(matches!(
+        port.commit(&hold.id, 30, 10, now()),
+        CommitOutcome::Committed { .. }
+    ));
+    let ran = port.db.statements_run();
+    let reading = |part: &str| ran.iter().filter(|sql| sql.contains(part)).count();
+    assert_eq!(reading("FROM holds WHERE id = ?1"), 1, "{ran:#?}");
+    assert_eq!(reading("FROM entries WHERE request_id = ?1"), 0, "{ran:#?}");
+}

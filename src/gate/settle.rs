@@ -26,7 +26,7 @@ impl<S: Sql> Gate<'_, S> {
         let budget = self.budget()?.budget;
         let period = budget.period;
         let load = |g: &Self| g.load(period, None, now);
-        let Some(hold) = self.t.hold(id)? else {
+        let Some((hold, has_entry)) = self.t.hold_and_entry(id)? else {
             return Ok(CommitOutcome::NotFound { load: load(self)? });
         };
         // Priced by the caller, else at the port's fallback price. A `usd`
@@ -60,7 +60,7 @@ impl<S: Sql> Gate<'_, S> {
             now,
         };
         match hold.state {
-            HoldState::Held => self.commit_held(hold, &settling),
+            HoldState::Held => self.commit_held(hold, has_entry, &settling),
             HoldState::Committed => self.commit_again(hold, &settling),
             HoldState::Expired => self.commit_expired(hold, &settling),
             HoldState::Released => Ok(CommitOutcome::Conflict {
@@ -70,9 +70,15 @@ impl<S: Sql> Gate<'_, S> {
         }
     }
 
-    /// A held hold's commit: a new entry, now.
-    fn commit_held(&self, hold: Hold, s: &Settling<'_>) -> Result<CommitOutcome, GateError> {
-        if self.t.entry_by_request(&hold.request_id)?.is_some() {
+    /// A held hold's commit: a new entry, now; a conflict when the ledger
+    /// has an entry under its request id already (`has_entry`).
+    fn commit_held(
+        &self,
+        hold: Hold,
+        has_entry: bool,
+        s: &Settling<'_>,
+    ) -> Result<CommitOutcome, GateError> {
+        if has_entry {
             return Ok(CommitOutcome::Conflict {
                 hold,
                 load: s.load(self)?,

@@ -15,7 +15,7 @@ import { startGateway, openPort, settled } from "./harness.mjs";
  * port's object before its answer (the hold), and in all (with its commit). */
 const HOLD_SQL = 6;
 const HOLD_TRANSACTIONS = 1;
-const CALL_SQL = 14;
+const CALL_SQL = 13;
 const CALL_TRANSACTIONS = 2;
 
 let g;

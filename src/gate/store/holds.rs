@@ -34,6 +34,20 @@ impl<S: Sql> Tables<'_, S> {
         Ok(self.one(&q, &[id.into()])?.as_ref().map(Self::hold_of))
     }
 
+    /// The hold with this id, and whether the ledger already has an entry
+    /// under its request id: what a commit reads first, in one statement.
+    pub fn hold_and_entry(&self, id: &str) -> Result<Option<(Hold, bool)>, SqlError> {
+        let q = format!(
+            "SELECT {}, EXISTS (SELECT 1 FROM entries AS e WHERE e.request_id = holds.request_id) \
+             AS has_entry FROM holds WHERE id = ?1",
+            Self::HOLD_COLUMNS
+        );
+        Ok(self
+            .one(&q, &[id.into()])?
+            .as_ref()
+            .map(|row| (Self::hold_of(row), row.count("has_entry") > 0)))
+    }
+
     /// The hold taken under this request id.
     pub fn hold_by_request(&self, request_id: &str) -> Result<Option<Hold>, SqlError> {
         let q = format!(
