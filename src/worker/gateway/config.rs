@@ -1,7 +1,7 @@
 //! The gateway's configuration (Worker vars and secrets) and the upstream a
 //! call goes to: a built-in provider or one of the `GATEWAY_PROVIDERS` table.
 
-use std::cell::RefCell;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -84,7 +84,7 @@ fn number_setting(env: &Env, name: &str, default: u64, range: (u64, u64)) -> u64
 
 thread_local! {
     /// The isolate's configuration, read by its first gateway call.
-    static OF_ISOLATE: RefCell<Option<Rc<GatewayConfig>>> = const { RefCell::new(None) };
+    static OF_ISOLATE: OnceCell<Rc<GatewayConfig>> = const { OnceCell::new() };
 }
 
 impl GatewayConfig {
@@ -94,12 +94,10 @@ impl GatewayConfig {
     /// run), and a call would otherwise read a dozen of them and parse two
     /// tables before anything else.
     pub fn of_isolate(env: &Env) -> Rc<GatewayConfig> {
-        if let Some(config) = OF_ISOLATE.with(|c| c.borrow().clone()) {
-            return config;
-        }
-        let config = Rc::new(GatewayConfig::from_env(env));
-        OF_ISOLATE.with(|c| c.replace(Some(config.clone())));
-        config
+        OF_ISOLATE.with(|c| {
+            c.get_or_init(|| Rc::new(GatewayConfig::from_env(env)))
+                .clone()
+        })
     }
 
     /// Reads the configuration from the Worker's environment.
