@@ -101,7 +101,7 @@ impl GatewayConfig {
     }
 
     /// Reads the configuration from the Worker's environment.
-    pub fn from_env(env: &Env) -> GatewayConfig {
+    fn from_env(env: &Env) -> GatewayConfig {
         let base = |name: &str, default: &str| {
             text_setting(env, name)
                 .unwrap_or_else(|| default.to_owned())
