@@ -7,7 +7,7 @@
 mod common;
 
 use ai_budget::gate::*;
-use ai_budget::sql::{Row, Sql, SqlError, Value};
+use ai_budget::sql::{Fact, Row, Sql, SqlError, Value};
 use ai_budget::time::iso;
 use ai_budget::{Period, MAX_TOKENS};
 use chrono::{DateTime, Duration, Utc};
@@ -584,6 +584,14 @@ impl Sql for FailingAt<'_> {
         }
         self.inner.exec(sql, params)
     }
+
+    fn fact(&self, fact: Fact) -> Option<i64> {
+        self.inner.fact(fact)
+    }
+
+    fn keep_fact(&self, fact: Fact, value: i64) {
+        self.inner.keep_fact(fact, value);
+    }
 }
 
 #[test]
@@ -766,4 +774,104 @@ fn a_commit_reads_its_hold_and_whether_the_ledger_has_its_request_in_one_stateme
     let reading = |part: &str| ran.iter().filter(|sql| sql.contains(part)).count();
     assert_eq!(reading("FROM holds WHERE id = ?1"), 1, "{ran:#?}");
     assert_eq!(reading("FROM entries WHERE request_id = ?1"), 0, "{ran:#?}");
+}
+
+#[test]
+fn a_short_hold_expires_on_time_though_a_longer_one_spared_the_scan_for_due_holds() {
+    let port = Port::new();
+    capped(&port, 10_000, 10_000, "day");
+    // The first hold's expiry (in 300 s) is where due holds are next
+    // looked for; the second (60 s) must bring that forward.
+    port.held(100, now());
+    let mut short = port.hold_request(30, None);
+    short.ttl_seconds = 60;
+    assert!(matches!(
+        port.run(|g| g.reserve(&short, now())),
+        ReserveOutcome::Held { .. }
+    ));
+    let view = port.run(|g| g.view(None, now() + Duration::seconds(61)));
+    assert_eq!(
+        view.load.held_tokens, 100,
+        "only the long hold is still open"
+    );
+    let expired = port.run(|g| g.hold(&short.hold_id)).unwrap();
+    assert_eq!(expired.state, HoldState::Expired);
+    assert_eq!(expired.settled_at, Some(expired.expires_at));
+}
+
+/// The statements one warm hold and its commit run, as the object runs
+/// them (each through [`Gate::apply`]), and the outbox's count after.
+fn warm_call(port: &Port) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let req = port.hold_request(50, None);
+    let id = req.hold_id.clone();
+    port.db.statements_run();
+    port.run(|g| g.apply(Operation::Reserve(req), now()));
+    let hold = port.db.statements_run();
+    let commit = Operation::Commit {
+        id,
+        usage: usage(40, 8),
+        body_hash: "h".into(),
+        write_id: port.write_id(),
+    };
+    port.run(|g| g.apply(commit, now()));
+    let committed = port.db.statements_run();
+    port.run(|g| g.pending_count());
+    (hold, committed, port.db.statements_run())
+}
+
+#[test]
+fn a_warm_call_reads_nothing_its_object_already_knows() {
+    let port = Port::new();
+    capped(&port, 100_000, 200_000, "day");
+    warm_call(&port);
+    let (hold, commit, count) = warm_call(&port);
+    let ran = |statements: &[String], part: &str| statements.iter().any(|s| s.contains(part));
+    for statements in [&hold, &commit] {
+        assert!(
+            !ran(statements, "expires_at <= ?1"),
+            "no scan for due holds: {statements:#?}"
+        );
+    }
+    assert!(
+        !ran(&hold, "MAX(tokens)"),
+        "no read of the largest totals: {hold:#?}"
+    );
+    assert_eq!(count, Vec::<String>::new(), "the outbox's count is known");
+    // The hold: the retry check, the write and the load after it; the
+    // commit: the hold, the number, three writes and the load after.
+    assert_eq!((hold.len(), commit.len()), (3, 6), "{hold:#?}\n{commit:#?}");
+
+    // A new instance of the object knows nothing and reads again once.
+    port.restart();
+    let (hold, commit, count) = warm_call(&port);
+    assert!(ran(&hold, "expires_at <= ?1") && ran(&hold, "MAX(tokens)"));
+    assert_eq!(count.len(), 1);
+    assert!(!ran(&commit, "expires_at <= ?1"));
+    let (hold, commit, count) = warm_call(&port);
+    assert_eq!((hold.len(), commit.len(), count.len()), (3, 6, 0));
+}
+
+#[test]
+fn the_outbox_count_kept_along_is_the_count_read_afresh() {
+    let port = Port::new();
+    let fresh = |port: &Port| {
+        port.restart();
+        port.run(|g| g.pending_count())
+    };
+    for i in 0..5 {
+        port.record(&format!("r{i}"), 10, now(), now());
+    }
+    assert_eq!(port.run(|g| g.pending_count()), 5);
+    let versions: Vec<(u64, u64)> = port
+        .run(|g| g.pending(10))
+        .iter()
+        .map(|(e, _)| (e.seq, e.version))
+        .take(3)
+        .collect();
+    port.run(|g| g.delivered(&versions));
+    assert_eq!(port.run(|g| g.pending_count()), 2);
+    let hold = port.held(20, now());
+    port.commit(&hold.id, 5, 5, now());
+    assert_eq!(port.run(|g| g.pending_count()), 3);
+    assert_eq!(fresh(&port), 3);
 }

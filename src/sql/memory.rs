@@ -11,6 +11,12 @@
 //! next number): a write of one key there forgets only the reads of that
 //! key, and the reads of `meta` that are not a plain read of one key.
 //!
+//! Beside the reads, the memory keeps [`Fact`]s: numbers the only writer
+//! knows about a table between statements (no open hold expires before an
+//! instant; how many ledger entries wait for delivery), each forgotten by
+//! any write to its table unless the writer keeps it again, knowing what
+//! its write changed ([`crate::sql::Sql::keep_fact`]).
+//!
 //! The memory is only as right as the rule that every write passes through
 //! [`ReadMemory::written`], and that what a transaction wrote is forgotten
 //! when it rolls back ([`ReadMemory::forget_all`]); the storage seam that
@@ -33,10 +39,25 @@ struct Read {
     words: Vec<String>,
 }
 
-/// The reads of one storage, remembered until a write may change them.
+/// A number about one table that its only writer keeps between
+/// statements, so that a read it would otherwise ask on every operation
+/// can be skipped: a bound or a count that the writer knows how each of
+/// its own writes moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fact {
+    /// The table it is about: any write to it forgets the fact, unless the
+    /// writer keeps it again after the write.
+    pub table: &'static str,
+    /// What it says (for debugging; facts are told apart by it).
+    pub name: &'static str,
+}
+
+/// The reads of one storage, remembered until a write may change them,
+/// and the facts its writer keeps.
 #[derive(Clone, Debug, Default)]
 pub struct ReadMemory {
     reads: Vec<Read>,
+    facts: Vec<(Fact, i64)>,
 }
 
 /// The statement that reads one key of `meta`.
@@ -68,6 +89,20 @@ impl ReadMemory {
         });
     }
 
+    /// The value of `fact`, when it is kept.
+    pub fn fact(&self, fact: Fact) -> Option<i64> {
+        self.facts
+            .iter()
+            .find(|(kept, _)| *kept == fact)
+            .map(|(_, value)| *value)
+    }
+
+    /// Keeps `fact` as `value` until a write to its table.
+    pub fn keep_fact(&mut self, fact: Fact, value: i64) {
+        self.facts.retain(|(kept, _)| *kept != fact);
+        self.facts.push((fact, value));
+    }
+
     /// Forgets what the write `sql` with `params` may change; a read (a
     /// statement that starts with `SELECT`) forgets nothing.
     pub fn written(&mut self, sql: &str, params: &[Value]) {
@@ -75,10 +110,12 @@ impl ReadMemory {
             return;
         }
         let Some(table) = written_table(sql) else {
-            self.reads.clear();
+            self.forget_all();
             return;
         };
         let table = table.to_ascii_lowercase();
+        self.facts
+            .retain(|(fact, _)| !fact.table.eq_ignore_ascii_case(&table));
         if table == "meta" {
             let key = meta_key_written(sql, params);
             self.reads
@@ -95,6 +132,7 @@ impl ReadMemory {
     /// changed in a way the memory cannot follow).
     pub fn forget_all(&mut self) {
         self.reads.clear();
+        self.facts.clear();
     }
 
     /// How many reads are remembered.
@@ -266,6 +304,38 @@ mod tests {
             None,
             "any other meta write"
         );
+    }
+
+    #[test]
+    fn a_fact_is_kept_until_a_write_to_its_table_a_rollback_or_a_write_naming_no_table() {
+        const DUE: Fact = Fact {
+            table: "holds",
+            name: "due from",
+        };
+        const PENDING: Fact = Fact {
+            table: "entries",
+            name: "pending",
+        };
+        let mut m = ReadMemory::default();
+        assert_eq!(m.fact(DUE), None);
+        m.keep_fact(DUE, 10);
+        m.keep_fact(PENDING, 3);
+        m.keep_fact(DUE, 7);
+        assert_eq!((m.fact(DUE), m.fact(PENDING)), (Some(7), Some(3)));
+        m.written("UPDATE \"HOLDS\" SET x = 1", &[]);
+        assert_eq!(
+            m.fact(DUE),
+            None,
+            "a write naming no table plainly forgets all"
+        );
+        m.keep_fact(DUE, 7);
+        m.keep_fact(PENDING, 3);
+        m.written("INSERT INTO Holds (id) VALUES (?1)", &[]);
+        assert_eq!((m.fact(DUE), m.fact(PENDING)), (None, Some(3)));
+        m.written("INSERT INTO meta (key, value) VALUES (?1, ?2)", &[]);
+        assert_eq!(m.fact(PENDING), Some(3), "another table");
+        m.forget_all();
+        assert_eq!(m.fact(PENDING), None);
     }
 
     #[test]

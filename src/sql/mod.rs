@@ -11,6 +11,8 @@ use std::fmt;
 
 pub mod memory;
 
+pub use memory::Fact;
+
 /// One SQL value, as SQLite, D1 and a Durable Object's storage carry them.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -131,11 +133,34 @@ pub trait Sql {
     /// # Errors
     /// The storage's error, as text.
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError>;
+
+    /// The value of `fact`, when this storage keeps it ([`memory`]): only
+    /// storage with one writer does; the default keeps nothing.
+    fn fact(&self, fact: Fact) -> Option<i64> {
+        let _ = fact;
+        None
+    }
+
+    /// Keeps `fact` as `value` until a write to its table, a rollback or a
+    /// new instance; the default keeps nothing. The writer keeps a fact
+    /// again right after its own write to the table, knowing what the
+    /// write changed.
+    fn keep_fact(&self, fact: Fact, value: i64) {
+        let _ = (fact, value);
+    }
 }
 
 impl<T: Sql + ?Sized> Sql for &T {
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
         (**self).exec(sql, params)
+    }
+
+    fn fact(&self, fact: Fact) -> Option<i64> {
+        (**self).fact(fact)
+    }
+
+    fn keep_fact(&self, fact: Fact, value: i64) {
+        (**self).keep_fact(fact, value);
     }
 }
 

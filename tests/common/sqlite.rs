@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use ai_budget::sql::memory::{exec_remembered, ReadMemory};
-use ai_budget::sql::{Row, Sql, SqlError, Statement, Value};
+use ai_budget::sql::{Fact, Row, Sql, SqlError, Statement, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 /// A fresh in-memory database.
@@ -134,6 +134,16 @@ impl Sql for Sqlite {
                 exec_remembered(memory, sql, params, |sql, params| self.run(sql, params))
             }
             None => self.run(sql, params),
+        }
+    }
+
+    fn fact(&self, fact: Fact) -> Option<i64> {
+        self.memory.as_ref()?.borrow().fact(fact)
+    }
+
+    fn keep_fact(&self, fact: Fact, value: i64) {
+        if let Some(memory) = &self.memory {
+            memory.borrow_mut().keep_fact(fact, value);
         }
     }
 }

@@ -13,9 +13,9 @@ import { startGateway, openPort, settled } from "./harness.mjs";
 
 /** The SQL statements and storage transactions a warm call may run in its
  * port's object before its answer (the hold), and in all (with its commit). */
-const HOLD_SQL = 6;
+const HOLD_SQL = 4;
 const HOLD_TRANSACTIONS = 1;
-const CALL_SQL = 13;
+const CALL_SQL = 9;
 const CALL_TRANSACTIONS = 2;
 
 let g;

@@ -4,9 +4,23 @@
 use super::{feature_scope, Tables, PORT_SCOPE};
 use crate::amount::Totals;
 use crate::gate::model::PortLoad;
-use crate::sql::{Sql, SqlError, Value};
+use crate::sql::{Fact, Sql, SqlError, Value};
 use crate::time::ms;
 use crate::{Period, PeriodWindow};
+
+/// No counter of the port's own scope, of any period, holds more tokens
+/// than this: an upper bound read once and raised by every count, so the
+/// rule of exact totals needs no read while it is far from its limit.
+const PORT_TOKENS_AT_MOST: Fact = Fact {
+    table: "counters",
+    name: "no port counter holds more tokens than",
+};
+
+/// The same bound in micro-dollars.
+const PORT_USD_AT_MOST: Fact = Fact {
+    table: "counters",
+    name: "no port counter holds more micro-dollars than",
+};
 
 impl<S: Sql> Tables<'_, S> {
     /// Adds `tokens` and `calls` (each may be negative) to every scope's
@@ -61,17 +75,43 @@ impl<S: Sql> Tables<'_, S> {
         if rows.is_empty() {
             return Ok(());
         }
-        self.exec(
-            &format!(
-                "INSERT INTO counters (period, period_start, scope, tokens, calls, usd_micros) VALUES {} \
-                 ON CONFLICT (period, period_start, scope) DO UPDATE SET \
-                   tokens = tokens + excluded.tokens, calls = calls + excluded.calls, \
-                   usd_micros = usd_micros + excluded.usd_micros",
-                rows.join(", ")
-            ),
-            &params,
-        )?;
+        let sql = format!(
+            "INSERT INTO counters (period, period_start, scope, tokens, calls, usd_micros) VALUES {} \
+             ON CONFLICT (period, period_start, scope) DO UPDATE SET \
+               tokens = tokens + excluded.tokens, calls = calls + excluded.calls, \
+               usd_micros = usd_micros + excluded.usd_micros",
+            rows.join(", ")
+        );
+        // The port's own counters grow by what is added to them, at most.
+        let port = scopes.iter().any(|s| s == PORT_SCOPE);
+        let raised = |delta: i64| move |at_most: i64| Some(at_most.saturating_add(delta.max(0)));
+        let (tokens, usd) = if port { (tokens, usd) } else { (0, 0) };
+        self.keeping(PORT_TOKENS_AT_MOST, raised(tokens), || {
+            self.keeping(PORT_USD_AT_MOST, raised(usd), || self.exec(&sql, &params))
+        })?;
         Ok(())
+    }
+
+    /// Totals no counter of the port's own scope exceeds, in any period:
+    /// read once (the largest of each), then kept as counts raise them.
+    pub fn port_totals_at_most(&self) -> Result<Totals, SqlError> {
+        let sql = self.sql();
+        if let (Some(tokens), Some(usd)) =
+            (sql.fact(PORT_TOKENS_AT_MOST), sql.fact(PORT_USD_AT_MOST))
+        {
+            return Ok(Totals::new(tokens.max(0) as u64, usd.max(0) as u64));
+        }
+        let row = self.one(
+            "SELECT COALESCE(MAX(tokens), 0) AS t, COALESCE(MAX(usd_micros), 0) AS u \
+             FROM counters WHERE scope = ''",
+            &[],
+        )?;
+        let (tokens, usd) = row.map_or((0, 0), |r| {
+            (r.int("t").unwrap_or(0), r.int("u").unwrap_or(0))
+        });
+        sql.keep_fact(PORT_TOKENS_AT_MOST, tokens);
+        sql.keep_fact(PORT_USD_AT_MOST, usd);
+        Ok(Totals::new(tokens.max(0) as u64, usd.max(0) as u64))
     }
 
     /// Adds `tokens`, `usd` micro-dollars and `calls` to one counter.

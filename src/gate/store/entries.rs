@@ -3,7 +3,15 @@
 
 use super::{entry_of, Tables};
 use crate::gate::model::{Entry, SetAside, ENTRY_COLUMNS};
-use crate::sql::{assignments, placeholders, Sql, SqlError};
+use crate::sql::{assignments, placeholders, Fact, Sql, SqlError};
+
+/// How many entries wait for delivery to the ledger of record: read once,
+/// then counted along as entries are stored, so that the outbox's count
+/// after every change is no read; a delivery's marks forget it.
+const PENDING_ENTRIES: Fact = Fact {
+    table: "entries",
+    name: "entries pending delivery",
+};
 
 /// Entries one delivery mark names at most: within the storage's limit of
 /// 100 bound parameters per statement.
@@ -35,7 +43,14 @@ impl<S: Sql> Tables<'_, S> {
             ENTRY_COLUMNS.join(", "),
             placeholders(ENTRY_COLUMNS.len(), 1)
         );
-        self.exec(&q, &e.values())?;
+        // A new entry (version 1 or more, nothing delivered or set aside)
+        // is one more on its way.
+        let pending = e.version > 0;
+        self.keeping(
+            PENDING_ENTRIES,
+            |n| pending.then_some(n + 1),
+            || self.exec(&q, &e.values()),
+        )?;
         Ok(())
     }
 
@@ -66,14 +81,21 @@ impl<S: Sql> Tables<'_, S> {
     }
 
     /// How many entries are on their way to the ledger of record.
+    /// Read once, then kept as entries are stored ([`PENDING_ENTRIES`]).
     pub fn pending_count(&self) -> Result<u64, SqlError> {
-        Ok(self
+        if let Some(n) = self.sql().fact(PENDING_ENTRIES) {
+            return Ok(u64::try_from(n).unwrap_or(0));
+        }
+        let n = self
             .one(
                 "SELECT COUNT(*) AS n FROM entries WHERE delivered_version < version \
                    AND set_aside_version < version",
                 &[],
             )?
-            .map_or(0, |r| r.count("n")))
+            .map_or(0, |r| r.count("n"));
+        self.sql()
+            .keep_fact(PENDING_ENTRIES, i64::try_from(n).unwrap_or(i64::MAX));
+        Ok(n)
     }
 
     /// Sets `version` of entry `seq` aside: the ledger of record refused

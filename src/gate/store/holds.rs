@@ -3,7 +3,16 @@
 
 use super::Tables;
 use crate::gate::model::{Hold, HoldState};
-use crate::sql::{Row, Sql, SqlError};
+use crate::sql::{Fact, Row, Sql, SqlError};
+
+/// No open hold expires before this instant (epoch ms; `i64::MAX` when no
+/// hold is open): a lower bound that spares the scan for due holds on
+/// every operation. A new hold lowers it to its own expiry; settling a
+/// hold only leaves it a looser bound.
+const OPEN_HOLDS_EXPIRE_FROM: Fact = Fact {
+    table: "holds",
+    name: "no open hold expires before",
+};
 
 impl<S: Sql> Tables<'_, S> {
     const HOLD_COLUMNS: &'static str = "id, request_id, feature, user_id, estimated_tokens, \
@@ -62,7 +71,9 @@ impl<S: Sql> Tables<'_, S> {
 
     /// Stores a new hold.
     pub fn insert_hold(&self, hold: &Hold) -> Result<(), SqlError> {
-        self.exec(
+        let expires_at = hold.expires_at;
+        self.keeping(OPEN_HOLDS_EXPIRE_FROM, |from| Some(from.min(expires_at)), || {
+            self.exec(
             "INSERT INTO holds (id, request_id, feature, user_id, estimated_tokens, state, body_hash, \
                created_at, expires_at, estimated_usd_micros) VALUES (?1, ?2, ?3, ?4, ?5, 'held', ?6, ?7, ?8, ?9)",
             &[
@@ -76,7 +87,8 @@ impl<S: Sql> Tables<'_, S> {
                 hold.expires_at.into(),
                 hold.estimated_usd.into(),
             ],
-        )?;
+        )
+        })?;
         Ok(())
     }
 
@@ -89,18 +101,23 @@ impl<S: Sql> Tables<'_, S> {
         actual: Option<u64>,
         entry_seq: Option<u64>,
     ) -> Result<(), SqlError> {
-        self.exec(
-            "UPDATE holds SET state = ?2, settled_at = ?3, \
-               actual_tokens = COALESCE(?4, actual_tokens), entry_seq = COALESCE(?5, entry_seq) \
-             WHERE id = ?1",
-            &[
-                id.into(),
-                state.as_str().into(),
-                at.into(),
-                actual.into(),
-                entry_seq.into(),
-            ],
-        )?;
+        // A settled hold is no longer open: every open one still expires
+        // no earlier than before.
+        let settled = state != HoldState::Held;
+        self.keeping(OPEN_HOLDS_EXPIRE_FROM, |from| settled.then_some(from), || {
+            self.exec(
+                "UPDATE holds SET state = ?2, settled_at = ?3, \
+                   actual_tokens = COALESCE(?4, actual_tokens), entry_seq = COALESCE(?5, entry_seq) \
+                 WHERE id = ?1",
+                &[
+                    id.into(),
+                    state.as_str().into(),
+                    at.into(),
+                    actual.into(),
+                    entry_seq.into(),
+                ],
+            )
+        })?;
         Ok(())
     }
 
@@ -124,16 +141,36 @@ impl<S: Sql> Tables<'_, S> {
         })
     }
 
-    /// Open holds that expire at or before `at`, earliest first.
+    /// Open holds that expire at or before `at`, earliest first. No read
+    /// when no open hold expires that early, as far as the storage keeps
+    /// it known ([`OPEN_HOLDS_EXPIRE_FROM`]); the read that runs also
+    /// reads the next open hold to expire after `at`, and keeps when the
+    /// earliest open hold expires.
     pub fn due_holds(&self, at: i64) -> Result<Vec<Hold>, SqlError> {
+        if self
+            .sql()
+            .fact(OPEN_HOLDS_EXPIRE_FROM)
+            .is_some_and(|from| at < from)
+        {
+            return Ok(Vec::new());
+        }
         let q = format!(
-            "SELECT {} FROM holds WHERE state = 'held' AND expires_at <= ?1 ORDER BY expires_at, id",
+            "SELECT {} FROM holds WHERE state = 'held' AND (expires_at <= ?1 OR id = \
+               (SELECT id FROM holds WHERE state = 'held' AND expires_at > ?1 \
+                ORDER BY expires_at, id LIMIT 1)) \
+             ORDER BY expires_at, id",
             Self::HOLD_COLUMNS
         );
-        Ok(self
+        let open: Vec<Hold> = self
             .exec(&q, &[at.into()])?
             .iter()
             .map(Self::hold_of)
+            .collect();
+        let earliest = open.first().map_or(i64::MAX, |hold| hold.expires_at);
+        self.sql().keep_fact(OPEN_HOLDS_EXPIRE_FROM, earliest);
+        Ok(open
+            .into_iter()
+            .filter(|hold| hold.expires_at <= at)
             .collect())
     }
 

@@ -8,7 +8,7 @@ mod entries;
 mod holds;
 
 use super::model::Entry;
-use crate::sql::{Row, Sql, SqlError, Value};
+use crate::sql::{Fact, Row, Sql, SqlError, Value};
 use crate::tokens::TokenCounts;
 
 /// The scope of the port's own counters.
@@ -58,6 +58,23 @@ impl<'a, S: Sql> Tables<'a, S> {
 
     pub(super) fn one(&self, query: &str, params: &[Value]) -> Result<Option<Row>, SqlError> {
         Ok(self.exec(query, params)?.into_iter().next())
+    }
+
+    /// Runs `write`, a write to `fact`'s table, keeping `fact` across it:
+    /// the value it had before, as `moved` says the write moved it
+    /// (`None`: forgotten, as any write to the table forgets it).
+    pub(super) fn keeping<T>(
+        &self,
+        fact: Fact,
+        moved: impl FnOnce(i64) -> Option<i64>,
+        write: impl FnOnce() -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
+        let before = self.sql.fact(fact);
+        let out = write()?;
+        if let Some(value) = before.and_then(moved) {
+            self.sql.keep_fact(fact, value);
+        }
+        Ok(out)
     }
 
     // ------------------------------------------------------------ meta

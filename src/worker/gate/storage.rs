@@ -11,7 +11,7 @@ use worker::{SqlStorage, SqlStorageValue, State};
 
 use crate::gate::{Gate, GateError};
 use crate::sql::memory::{exec_remembered, ReadMemory};
-use crate::sql::{reads_only, Row, Sql, SqlError, Value};
+use crate::sql::{reads_only, Fact, Row, Sql, SqlError, Value};
 
 thread_local! {
     /// Each object's storage handles and remembered reads (by id). Only the
@@ -146,6 +146,14 @@ impl Sql for ObjectSql {
         exec_remembered(&self.handles.memory, sql, params, |sql, params| {
             self.run(sql, params)
         })
+    }
+
+    fn fact(&self, fact: Fact) -> Option<i64> {
+        self.handles.memory.borrow().fact(fact)
+    }
+
+    fn keep_fact(&self, fact: Fact, value: i64) {
+        self.handles.memory.borrow_mut().keep_fact(fact, value);
     }
 }
 
