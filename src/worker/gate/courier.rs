@@ -264,6 +264,7 @@ pub(super) async fn schedule(inner: &Rc<Inner>) {
         return;
     }
     let date = js_sys::Date::new(&JsValue::from_f64(at));
+    super::tally::count(super::tally::Work::AlarmSet);
     match inner
         .state
         .storage()

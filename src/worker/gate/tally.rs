@@ -1,8 +1,8 @@
 //! The tally of the work requests cause (a test seam): KV reads, D1
 //! batches and statements, round trips to the ports' objects, SQL
 //! statements and storage transactions in the objects, JSON texts encoded
-//! and decoded between the Worker and an object, SHA-256 digests, and
-//! commits carried by another operation's trip.
+//! and decoded between the Worker and an object, SHA-256 digests,
+//! commits carried by another operation's trip, and alarms set.
 //! Counting is a few increments; tallies are shown only under the test
 //! seams (the gateway's `x-test-operations` headers), so the budget of
 //! work on a gated call's path is tested by counting.
@@ -45,12 +45,14 @@ pub enum Work {
     /// A commit carried by another operation's trip to its object
     /// (`crate::gate::carried`), counted by the trip's request.
     Carried,
+    /// An object's alarm set (a storage write of its own in workerd).
+    AlarmSet,
 }
 
-const KINDS: usize = 9;
+const KINDS: usize = 10;
 /// The names the tally is shown under, in [`Work`]'s order.
 const NAMES: [&str; KINDS] = [
-    "kv", "d1batch", "d1", "trip", "sql", "txn", "json", "sha", "carried",
+    "kv", "d1batch", "d1", "trip", "sql", "txn", "json", "sha", "carried", "alarm",
 ];
 
 thread_local! {
