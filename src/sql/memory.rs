@@ -23,6 +23,8 @@
 //! holds one keeps both.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::{reads_only, written_table, Row, SqlError, Value};
 
@@ -36,7 +38,7 @@ struct Read {
     sql: String,
     params: Vec<Value>,
     rows: Vec<Row>,
-    words: Vec<String>,
+    words: Rc<[String]>,
 }
 
 /// A number about one table that its only writer keeps between
@@ -58,7 +60,14 @@ pub struct Fact {
 pub struct ReadMemory {
     reads: Vec<Read>,
     facts: Vec<(Fact, i64)>,
+    /// The words of each statement text met (a text's words never change:
+    /// kept across writes and rollbacks, up to [`STATEMENT_TEXTS`] texts).
+    texts: HashMap<String, Rc<[String]>>,
 }
+
+/// How many statement texts' words one memory keeps (the gate runs a few
+/// dozen distinct statements; past it, the words start again).
+const STATEMENT_TEXTS: usize = 256;
 
 /// The statement that reads one key of `meta`.
 const META_READ: &str = "SELECT value FROM meta WHERE key = ?1";
@@ -81,11 +90,12 @@ impl ReadMemory {
         if self.reads.len() >= REMEMBERED_READS {
             self.reads.remove(0);
         }
+        let words = self.words_of(sql);
         self.reads.push(Read {
             sql: sql.to_owned(),
             params: params.to_vec(),
             rows: rows.to_vec(),
-            words: words(sql),
+            words,
         });
     }
 
@@ -101,6 +111,19 @@ impl ReadMemory {
     pub fn keep_fact(&mut self, fact: Fact, value: i64) {
         self.facts.retain(|(kept, _)| *kept != fact);
         self.facts.push((fact, value));
+    }
+
+    /// The words of `sql`, worked out once per text.
+    fn words_of(&mut self, sql: &str) -> Rc<[String]> {
+        if let Some(words) = self.texts.get(sql) {
+            return words.clone();
+        }
+        if self.texts.len() >= STATEMENT_TEXTS {
+            self.texts.clear();
+        }
+        let words: Rc<[String]> = words(sql).into();
+        self.texts.insert(sql.to_owned(), words.clone());
+        words
     }
 
     /// Forgets what the write `sql` with `params` may change; a read (a
