@@ -67,6 +67,20 @@ test("an OpenAI-compatible provider of the table is called at its base URL with 
   assert.ok(!JSON.stringify(g.upstream.requests.map((r) => r.headers)).includes(key), "the port key never goes upstream");
 });
 
+test("the client's query goes upstream as it was sent (an api-version, an encoded value)", async () => {
+  const azure = new OpenAI({
+    apiKey: key,
+    baseURL: providerURL("groq"),
+    maxRetries: 0,
+    defaultHeaders: CLOCK_HEADERS,
+    defaultQuery: { "api-version": "2024-10-21", note: "a b&c" },
+  });
+  await azure.chat.completions.create({ model: "llama-test?in=2&out=1", messages: [{ role: "user", content: "Hi" }] });
+  assert.equal(lastUpstream().path, "/compat/v1/chat/completions?api-version=2024-10-21&note=a%20b%26c");
+  await openai("groq").chat.completions.create({ model: "llama-test?in=2&out=1", messages: [{ role: "user", content: "Hi" }] });
+  assert.equal(lastUpstream().path, "/compat/v1/chat/completions", "no query, none added");
+});
+
 test("an Anthropic-style provider of the table speaks Anthropic's dialect with its own key", async () => {
   const eu = new Anthropic({ apiKey: key, baseURL: providerURL("claude-eu"), maxRetries: 0, defaultHeaders: CLOCK_HEADERS });
   const msg = await eu.messages.create({ model: "claude-test?in=12&out=3&cacheRead=30", max_tokens: 16, messages: [{ role: "user", content: "Hi" }] });

@@ -258,7 +258,7 @@ impl Call {
         let mut url = format!("{}{path}", upstream.base_url);
         let query = match upstream.dialect {
             Provider::Gemini => stream.then(|| "alt=sse".to_owned()),
-            _ => req.url().ok().and_then(|u| u.query().map(str::to_owned)),
+            _ => query_of(&req.inner().url()).map(str::to_owned),
         };
         if let Some(query) = query {
             url.push('?');
@@ -383,4 +383,11 @@ pub(super) fn relayed_headers(upstream: &Response, provider_key: &str) -> Header
 /// the key it was sent in an error).
 pub(super) fn redact(body: Vec<u8>, key: &str) -> Vec<u8> {
     Redactor::redact_all(key, &body)
+}
+
+/// The query of a request's URL as the runtime serialized it (the part
+/// after the first `?`, up to a fragment), with no parse of the whole URL.
+fn query_of(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once('?')?;
+    Some(rest.split_once('#').map_or(rest, |(query, _)| query))
 }
