@@ -81,6 +81,23 @@ await (async () => {
   console.log(`one warm call, its own work to its answer:  ${first.get("x-test-operations")}`);
   console.log(`one warm call, its own work with what followed its answer: ${whole}`);
   console.log(`the isolate's work per call over ${CALLS} calls (objects' own included): ${show(all, CALLS)}`);
+  // The same at 16 in flight: a busy port shares its D1 batches and
+  // alarms among more calls.
+  await settled(g.worker, port, { timeoutMs: 30_000 });
+  const loaded = tally((await probe()).get("x-test-isolate"));
+  let issued = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (issued < CALLS) {
+        issued++;
+        await call();
+      }
+    }),
+  );
+  await pause(500);
+  const end = tally((await probe()).get("x-test-isolate"));
+  const busy = Object.fromEntries(Object.keys(end).map((k) => [k, end[k] - loaded[k]]));
+  console.log(`the isolate's work per call over ${CALLS} calls, 16 in flight: ${show(busy, CALLS)}`);
   await settled(g.worker, port, { timeoutMs: 30_000 });
   await g.stop();
 })();
