@@ -54,6 +54,13 @@ pub struct Fact {
     pub name: &'static str,
 }
 
+impl Fact {
+    /// A fact about `table`, saying `name`.
+    pub const fn on(table: &'static str, name: &'static str) -> Fact {
+        Fact { table, name }
+    }
+}
+
 /// The reads of one storage, remembered until a write may change them,
 /// and the facts its writer keeps.
 #[derive(Clone, Debug, Default)]
@@ -331,14 +338,8 @@ mod tests {
 
     #[test]
     fn a_fact_is_kept_until_a_write_to_its_table_a_rollback_or_a_write_naming_no_table() {
-        const DUE: Fact = Fact {
-            table: "holds",
-            name: "due from",
-        };
-        const PENDING: Fact = Fact {
-            table: "entries",
-            name: "pending",
-        };
+        const DUE: Fact = Fact::on("holds", "due from");
+        const PENDING: Fact = Fact::on("entries", "pending");
         let mut m = ReadMemory::default();
         assert_eq!(m.fact(DUE), None);
         m.keep_fact(DUE, 10);

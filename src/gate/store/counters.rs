@@ -11,16 +11,11 @@ use crate::{Period, PeriodWindow};
 /// No counter of the port's own scope, of any period, holds more tokens
 /// than this: an upper bound read once and raised by every count, so the
 /// rule of exact totals needs no read while it is far from its limit.
-const PORT_TOKENS_AT_MOST: Fact = Fact {
-    table: "counters",
-    name: "no port counter holds more tokens than",
-};
+const PORT_TOKENS_AT_MOST: Fact = Fact::on("counters", "no port counter holds more tokens than");
 
 /// The same bound in micro-dollars.
-const PORT_USD_AT_MOST: Fact = Fact {
-    table: "counters",
-    name: "no port counter holds more micro-dollars than",
-};
+const PORT_USD_AT_MOST: Fact =
+    Fact::on("counters", "no port counter holds more micro-dollars than");
 
 impl<S: Sql> Tables<'_, S> {
     /// Adds `tokens` and `calls` (each may be negative) to every scope's

@@ -8,10 +8,7 @@ use crate::sql::{assignments, placeholders, Fact, Sql, SqlError};
 /// How many entries wait for delivery to the ledger of record: read once,
 /// then counted along as entries are stored, so that the outbox's count
 /// after every change is no read; a delivery's marks forget it.
-const PENDING_ENTRIES: Fact = Fact {
-    table: "entries",
-    name: "entries pending delivery",
-};
+const PENDING_ENTRIES: Fact = Fact::on("entries", "entries pending delivery");
 
 /// Entries one delivery mark names at most: within the storage's limit of
 /// 100 bound parameters per statement.

@@ -9,10 +9,7 @@ use crate::sql::{Fact, Row, Sql, SqlError};
 /// hold is open): a lower bound that spares the scan for due holds on
 /// every operation. A new hold lowers it to its own expiry; settling a
 /// hold only leaves it a looser bound.
-const OPEN_HOLDS_EXPIRE_FROM: Fact = Fact {
-    table: "holds",
-    name: "no open hold expires before",
-};
+const OPEN_HOLDS_EXPIRE_FROM: Fact = Fact::on("holds", "no open hold expires before");
 
 impl<S: Sql> Tables<'_, S> {
     const HOLD_COLUMNS: &'static str = "id, request_id, feature, user_id, estimated_tokens, \
