@@ -68,24 +68,31 @@ impl<S: Sql> Tables<'_, S> {
 
     /// Stores a new hold.
     pub fn insert_hold(&self, hold: &Hold) -> Result<(), SqlError> {
+        let params = [
+            (&hold.id).into(),
+            (&hold.request_id).into(),
+            (&hold.feature).into(),
+            hold.user_id.clone().into(),
+            hold.estimated_tokens.into(),
+            (&hold.body_hash).into(),
+            hold.created_at.into(),
+            hold.expires_at.into(),
+            hold.estimated_usd.into(),
+        ];
+        // An open hold more: the earliest expiry is its own if sooner.
         let expires_at = hold.expires_at;
-        self.keeping(OPEN_HOLDS_EXPIRE_FROM, |from| Some(from.min(expires_at)), || {
-            self.exec(
-            "INSERT INTO holds (id, request_id, feature, user_id, estimated_tokens, state, body_hash, \
-               created_at, expires_at, estimated_usd_micros) VALUES (?1, ?2, ?3, ?4, ?5, 'held', ?6, ?7, ?8, ?9)",
-            &[
-                (&hold.id).into(),
-                (&hold.request_id).into(),
-                (&hold.feature).into(),
-                hold.user_id.clone().into(),
-                hold.estimated_tokens.into(),
-                (&hold.body_hash).into(),
-                hold.created_at.into(),
-                hold.expires_at.into(),
-                hold.estimated_usd.into(),
-            ],
-        )
-        })?;
+        self.keeping(
+            OPEN_HOLDS_EXPIRE_FROM,
+            |from| Some(from.min(expires_at)),
+            || {
+                self.exec(
+                    "INSERT INTO holds (id, request_id, feature, user_id, estimated_tokens, state, \
+                       body_hash, created_at, expires_at, estimated_usd_micros) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'held', ?6, ?7, ?8, ?9)",
+                    &params,
+                )
+            },
+        )?;
         Ok(())
     }
 
