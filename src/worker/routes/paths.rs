@@ -30,24 +30,87 @@ impl Params {
     }
 }
 
-/// The parameters of `path` under `pattern`, if it matches.
-pub(super) fn matches(pattern: &'static str, path: &str) -> Option<Params> {
-    let mut segments = path.trim_end_matches('/').split('/').skip(1);
+/// One segment of a row's pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// A segment the path must have as written.
+    Fixed(&'static str),
+    /// `{name}`: any one segment.
+    Param(&'static str),
+    /// `{*name}`: the rest of the path, however many segments.
+    Rest(&'static str),
+}
+
+/// The parts of `pattern`.
+fn parts(pattern: &'static str) -> Vec<Part> {
+    pattern
+        .split('/')
+        .skip(1)
+        .map(|part| {
+            if let Some(name) = part.strip_prefix("{*").and_then(|p| p.strip_suffix('}')) {
+                Part::Rest(name)
+            } else if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Part::Param(name)
+            } else {
+                Part::Fixed(part)
+            }
+        })
+        .collect()
+}
+
+/// The segments of `path`, its trailing slashes trimmed.
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_end_matches('/').split('/').skip(1).collect()
+}
+
+/// The parameters `segments` give `parts`, if they match.
+fn match_parts(parts: &[Part], segments: &[&str]) -> Option<Params> {
     let mut params = Vec::new();
-    for part in pattern.split('/').skip(1) {
-        if let Some(name) = part.strip_prefix("{*").and_then(|p| p.strip_suffix('}')) {
-            let rest: Vec<&str> = segments.by_ref().collect();
-            params.push((name, rest.join("/")));
+    for (i, part) in parts.iter().enumerate() {
+        if let Part::Rest(name) = part {
+            params.push((*name, segments.get(i..).unwrap_or_default().join("/")));
             return Some(Params(params));
         }
-        let segment = segments.next()?;
-        match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            Some(name) => params.push((name, segment.to_owned())),
-            None if part == segment => {}
-            None => return None,
+        let segment = segments.get(i)?;
+        match part {
+            Part::Param(name) => params.push((*name, (*segment).to_owned())),
+            Part::Fixed(fixed) if fixed == segment => {}
+            _ => return None,
         }
     }
-    segments.next().is_none().then_some(Params(params))
+    (segments.len() == parts.len()).then_some(Params(params))
+}
+
+/// The parameters of `path` under `pattern`, if it matches.
+#[cfg(test)]
+pub(super) fn matches(pattern: &'static str, path: &str) -> Option<Params> {
+    match_parts(&parts(pattern), &segments(path))
+}
+
+/// A pattern of the table, split into its parts once, and its rows (one
+/// run: the rows of a path are together).
+struct Pattern {
+    parts: Vec<Part>,
+    rows: std::ops::Range<usize>,
+}
+
+thread_local! {
+    /// The table's patterns in table order, split when first needed: a
+    /// request's path is split once and compared part by part, instead of
+    /// splitting every row's pattern again for every request.
+    static PATTERNS: Vec<Pattern> = {
+        let mut patterns: Vec<Pattern> = Vec::new();
+        for (i, route) in ROUTES.iter().enumerate() {
+            match patterns.last_mut() {
+                Some(last) if ROUTES[last.rows.start].path == route.path => last.rows.end = i + 1,
+                _ => patterns.push(Pattern {
+                    parts: parts(route.path),
+                    rows: i..i + 1,
+                }),
+            }
+        }
+        patterns
+    };
 }
 
 /// The rows of one path, with the parameters the path gave them.
@@ -126,11 +189,14 @@ impl Found {
 
 /// The route of `path`, if any.
 pub fn find(path: &str) -> Option<Found> {
-    let (pattern, params) = ROUTES
-        .iter()
-        .find_map(|r| matches(r.path, path).map(|params| (r.path, params)))?;
-    Some(Found {
-        rows: ROUTES.iter().filter(|r| r.path == pattern).collect(),
-        params,
+    let segments = segments(path);
+    PATTERNS.with(|patterns| {
+        patterns.iter().find_map(|pattern| {
+            let params = match_parts(&pattern.parts, &segments)?;
+            Some(Found {
+                rows: ROUTES[pattern.rows.clone()].iter().collect(),
+                params,
+            })
+        })
     })
 }

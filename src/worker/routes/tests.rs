@@ -103,3 +103,20 @@ fn every_admin_row_states_its_role_and_a_viewer_changes_nothing() {
         assert!(owners.iter().any(|o| o == route), "{route} is the owner's");
     }
 }
+
+#[test]
+fn every_pattern_is_found_by_a_path_it_names() {
+    for (method, pattern, _) in listing() {
+        let path = pattern
+            .split('/')
+            .map(|part| if part.starts_with('{') { "x" } else { part })
+            .collect::<Vec<_>>()
+            .join("/");
+        let found = find(&path).unwrap_or_else(|| panic!("{path} finds no row"));
+        assert!(
+            found.rows.iter().all(|r| r.path == pattern),
+            "{method} {pattern}: {path} found another pattern's rows"
+        );
+        assert!(found.methods().contains(&method), "{method} {pattern}");
+    }
+}
