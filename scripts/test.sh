@@ -118,7 +118,11 @@ suite() {
       stage "clippy web" cargo clippy --lib --tests --features web "${wasm[@]}" -- -D warnings
       stage "clippy worker" cargo clippy --lib --features worker "${wasm[@]}" -- -D warnings
       ;;
-    rust) stage "rust tests" cargo test ${pattern:+"$pattern"} ;;
+    rust)
+      stage "rust tests" cargo test ${pattern:+"$pattern"}
+      # The Worker's own unit tests (its route table) need its feature.
+      stage "rust worker units" cargo test --features worker --lib "${pattern:-worker::}"
+      ;;
     pkg) stage "npm package" "$ROOT/scripts/test-pkg.sh" ;;
     worker) stage "worker" "$ROOT/scripts/test-worker.sh" ;;
     client) stage "npm client" "$ROOT/scripts/test-client.sh" ;;
