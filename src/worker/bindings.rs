@@ -102,9 +102,14 @@ pub struct Bindings {
 impl Bindings {
     /// The bindings of `req`.
     pub fn of_request(req: &Request, env: Env) -> Bindings {
-        let header = |name: &str| req.headers().get(name).ok().flatten();
         let seams = seams_on(&env);
-        let fault_header = header(FAULT_HEADER).filter(|_| seams);
+        // Every header read here is a test seam's: none is read without them.
+        let header = |name: &str| {
+            seams
+                .then(|| req.headers().get(name).ok().flatten())
+                .flatten()
+        };
+        let fault_header = header(FAULT_HEADER);
         Bindings {
             admin_token: admin_token(&env),
             clock: Clock::for_request(seams, header(clock::NOW_HEADER).as_deref()),
@@ -112,7 +117,6 @@ impl Bindings {
             fault_header,
             carry_wait: Some(Duration::from_millis(
                 header(CARRY_WAIT_HEADER)
-                    .filter(|_| seams)
                     .and_then(|ms| ms.parse::<u64>().ok())
                     .map_or(CARRY_WAIT_MS, |ms| ms.min(10_000)),
             )),
@@ -145,12 +149,11 @@ impl Bindings {
             .map_err(|e| StoreError::Failed(format!("the {KV_BINDING} binding: {e}")))
     }
 
-    /// The settings store (KV) with this request's faults.
-    ///
-    /// # Errors
-    /// When the Worker has no `BUDGETS` binding.
-    pub fn settings(&self) -> Result<Settings, StoreError> {
-        Ok(Settings::new(self.kv()?, self.faults.clone()))
+    /// The settings store (KV) with this request's faults. The binding
+    /// is taken at the first read or write: a Worker without it fails
+    /// there (`Failed`, a 500), not before.
+    pub fn settings(&self) -> Settings {
+        Settings::of_env(self.env.clone(), self.faults.clone())
     }
 
     /// The ledger of record (D1) with this request's faults.

@@ -23,12 +23,14 @@
 //! other locations): right for settings, never used for counters.
 
 use crate::time::iso;
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use worker::kv::KvStore;
+use worker::Env;
 
 use super::cache;
 use super::d1::StoreError;
@@ -92,8 +94,17 @@ pub fn new_secret(prefix: &str) -> String {
 /// Budgets and keys in the `BUDGETS` namespace.
 #[derive(Clone)]
 pub struct Settings {
-    kv: Rc<KvStore>,
+    kv: Rc<Namespace>,
     faults: Rc<Faults>,
+}
+
+/// The `BUDGETS` namespace: given, or taken from the Worker's bindings at
+/// its first use (the runtime's lookups of the binding and its methods
+/// are spared to a request that reads and writes nothing in it, as a warm
+/// gated call).
+struct Namespace {
+    env: Option<Env>,
+    store: OnceCell<KvStore>,
 }
 
 fn kv_error(e: impl std::fmt::Display) -> StoreError {
@@ -106,9 +117,43 @@ impl Settings {
     /// Settings over the `BUDGETS` binding, with this request's faults.
     pub fn new(kv: KvStore, faults: Rc<Faults>) -> Settings {
         Settings {
-            kv: Rc::new(kv),
+            kv: Rc::new(Namespace {
+                env: None,
+                store: OnceCell::from(kv),
+            }),
             faults,
         }
+    }
+
+    /// Settings over `env`'s `BUDGETS` binding, taken at the first read or
+    /// write, with this request's faults.
+    pub fn of_env(env: Env, faults: Rc<Faults>) -> Settings {
+        Settings {
+            kv: Rc::new(Namespace {
+                env: Some(env),
+                store: OnceCell::new(),
+            }),
+            faults,
+        }
+    }
+
+    /// The namespace's store.
+    ///
+    /// # Errors
+    /// `Failed` when the Worker has no `BUDGETS` binding.
+    fn kv(&self) -> Result<&KvStore, StoreError> {
+        if let Some(store) = self.kv.store.get() {
+            return Ok(store);
+        }
+        let binding = super::bindings::KV_BINDING;
+        let store = self
+            .kv
+            .env
+            .as_ref()
+            .ok_or_else(|| StoreError::Failed(format!("no {binding} binding")))?
+            .kv(binding)
+            .map_err(|e| StoreError::Failed(format!("the {binding} binding: {e}")))?;
+        Ok(self.kv.store.get_or_init(|| store))
     }
 
     pub(crate) async fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -116,7 +161,7 @@ impl Settings {
             return Err(kv_error(injected));
         }
         self.faults.count(super::gate::tally::Work::KvRead);
-        self.kv.get(key).text().await.map_err(kv_error)
+        self.kv()?.get(key).text().await.map_err(kv_error)
     }
 
     /// A price entry's KV text, as this isolate read it less than
@@ -131,7 +176,7 @@ impl Settings {
             return Ok(text);
         }
         self.faults.count(super::gate::tally::Work::KvRead);
-        let text = self.kv.get(key).text().await.map_err(kv_error)?;
+        let text = self.kv()?.get(key).text().await.map_err(kv_error)?;
         cache::remember_price(key, text.clone(), now);
         Ok(text)
     }
@@ -140,7 +185,7 @@ impl Settings {
         if let Some(injected) = self.faults.before("kv.write") {
             return Err(kv_error(injected));
         }
-        self.kv
+        self.kv()?
             .put(key, value)
             .map_err(kv_error)?
             .execute()
@@ -152,7 +197,7 @@ impl Settings {
         if let Some(injected) = self.faults.before("kv.write") {
             return Err(kv_error(injected));
         }
-        self.kv.delete(key).await.map_err(kv_error)
+        self.kv()?.delete(key).await.map_err(kv_error)
     }
 
     /// `port`'s budget as saved in KV before its gate existed, if any: read
@@ -172,7 +217,7 @@ impl Settings {
             return Err(kv_error(injected));
         }
         let json = budget.json();
-        self.kv
+        self.kv()?
             .put(&format!("budget:v1:{port}"), json.to_string())
             .map_err(kv_error)?
             .metadata(&json)
@@ -191,7 +236,7 @@ impl Settings {
         let mut groups = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut list = self.kv.list().prefix("group:v1:".into());
+            let mut list = self.kv()?.list().prefix("group:v1:".into());
             if let Some(c) = cursor.take() {
                 list = list.cursor(c);
             }
@@ -224,7 +269,7 @@ impl Settings {
         let mut ports = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut list = self.kv.list().prefix("budget:v1:".into());
+            let mut list = self.kv()?.list().prefix("budget:v1:".into());
             if let Some(c) = cursor.take() {
                 list = list.cursor(c);
             }
@@ -254,7 +299,7 @@ impl Settings {
             return Err(kv_error(injected));
         }
         let text = value.to_string();
-        let put = self.kv.put(key, &text).map_err(kv_error)?;
+        let put = self.kv()?.put(key, &text).map_err(kv_error)?;
         let put = if text.len() <= METADATA_MAX_BYTES {
             put.metadata(value).map_err(kv_error)?
         } else {
@@ -277,7 +322,7 @@ impl Settings {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut list = self.kv.list().prefix(prefix.to_owned());
+            let mut list = self.kv()?.list().prefix(prefix.to_owned());
             if let Some(c) = cursor.take() {
                 list = list.cursor(c);
             }
@@ -312,7 +357,7 @@ impl Settings {
         let mut keys: Vec<KeyIndexEntry> = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut list = self.kv.list().prefix(prefix.clone());
+            let mut list = self.kv()?.list().prefix(prefix.clone());
             if let Some(c) = cursor.take() {
                 list = list.cursor(c);
             }
@@ -376,7 +421,7 @@ impl Settings {
             return Err(kv_error(injected));
         }
         let metadata = serde_json::to_value(&entry).unwrap_or_default();
-        self.kv
+        self.kv()?
             .put(&port_key_entry(port, &entry.key_id), metadata.to_string())
             .map_err(kv_error)?
             .metadata(&metadata)

@@ -136,13 +136,11 @@ pub async fn serve(
     handler: super::routes::ApiHandler,
     params: &Params,
 ) -> Response {
-    let (d1, settings) = match (bindings.d1(), bindings.settings()) {
-        (Ok(d1), Ok(settings)) => (d1, settings),
-        _ => {
-            worker::console_error!("the DB or BUDGETS binding is missing");
-            return ApiError::new(500, "internal", "the Worker is misconfigured").into_response();
-        }
+    let Ok(d1) = bindings.d1() else {
+        worker::console_error!("the DB binding is missing");
+        return ApiError::new(500, "internal", "the Worker is misconfigured").into_response();
     };
+    let settings = bindings.settings();
     let now = bindings.clock.now();
     let (caller, key) =
         match authorize(req, &bindings, &settings, &d1, now, route.auth, params).await {

@@ -72,14 +72,7 @@ impl Call {
     /// 401, 403; 500 when the Worker is misconfigured; 503 when KV cannot
     /// be read.
     pub(super) async fn admit(&mut self, req: &Request) -> Result<(), ApiError> {
-        let Ok(settings) = self.bindings.settings() else {
-            worker::console_error!("the BUDGETS binding is missing");
-            return Err(ApiError::new(
-                500,
-                "internal",
-                "the Worker is misconfigured",
-            ));
-        };
+        let settings = self.bindings.settings();
         let gate = Rc::new(self.bindings.gate(&self.port)?);
         let secret = presented_secret(req);
         let key = match secret
