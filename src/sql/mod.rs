@@ -8,6 +8,7 @@
 //! transaction, the tests in a SQLite transaction.
 
 use std::fmt;
+use std::sync::Arc;
 
 pub mod memory;
 
@@ -69,24 +70,43 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// One row of a result, its columns by name.
+/// One row of a result, its columns by name. The rows of one result share
+/// its column names: a row (or a remembered result) is copied without
+/// copying them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Row {
-    columns: Vec<(String, Value)>,
+    names: Arc<[String]>,
+    values: Vec<Value>,
 }
 
 impl Row {
     /// A row of `(column, value)` pairs.
     pub fn new(columns: Vec<(String, Value)>) -> Row {
-        Row { columns }
+        let (names, values): (Vec<String>, Vec<Value>) = columns.into_iter().unzip();
+        Row {
+            names: names.into(),
+            values,
+        }
+    }
+
+    /// A row of `values`, in the order of the result's column `names`.
+    ///
+    /// # Panics
+    /// When there are not as many values as names.
+    pub fn of_result(names: &Arc<[String]>, values: Vec<Value>) -> Row {
+        assert_eq!(names.len(), values.len(), "a value for each column");
+        Row {
+            names: names.clone(),
+            values,
+        }
     }
 
     /// The value of `column` (`Null` when there is no such column).
     pub fn get(&self, column: &str) -> &Value {
-        self.columns
+        self.names
             .iter()
-            .find(|(name, _)| name == column)
-            .map_or(&Value::Null, |(_, v)| v)
+            .position(|name| name == column)
+            .map_or(&Value::Null, |i| &self.values[i])
     }
 
     /// A whole-number column (a real with no fraction counts; else `None`).

@@ -155,15 +155,15 @@ impl Sqlite {
         let err = d1_message;
         // Cached: the gate runs the same few statements over and over.
         let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
-        let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+        let names: std::sync::Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
         let params: Vec<ToSqlOutput<'_>> = params.iter().map(to_sql).collect();
         let mut rows = stmt
             .query(rusqlite::params_from_iter(params.iter()))
             .map_err(err)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(err)? {
-            let mut columns = Vec::with_capacity(names.len());
-            for (i, name) in names.iter().enumerate() {
+            let mut values = Vec::with_capacity(names.len());
+            for i in 0..names.len() {
                 let value = match row.get_ref(i).map_err(err)? {
                     ValueRef::Null => Value::Null,
                     ValueRef::Integer(v) => Value::Integer(v),
@@ -171,9 +171,9 @@ impl Sqlite {
                     ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
                     ValueRef::Blob(_) => Value::Null,
                 };
-                columns.push((name.clone(), value));
+                values.push(value);
             }
-            out.push(Row::new(columns));
+            out.push(Row::of_result(&names, values));
         }
         Ok(out)
     }

@@ -99,16 +99,16 @@ impl ObjectSql {
             .sql
             .exec(sql, bindings)
             .map_err(|e| SqlError(e.to_string()))?;
-        let names = cursor.column_names();
         let mut rows = Vec::new();
+        let mut names: Option<std::sync::Arc<[String]>> = None;
         for raw in cursor.raw() {
             let values = raw.map_err(|e| SqlError(e.to_string()))?;
-            rows.push(Row::new(
-                names
-                    .iter()
-                    .cloned()
-                    .zip(values.into_iter().map(read))
-                    .collect(),
+            // The names are read once per result, and only for a result
+            // with rows; its rows share them.
+            let names = names.get_or_insert_with(|| cursor.column_names().into());
+            rows.push(Row::of_result(
+                names,
+                values.into_iter().map(read).collect(),
             ));
         }
         Ok(rows)
