@@ -132,6 +132,19 @@ impl Redactor {
         let mut escaped = self.escaped;
         let mut i = 0;
         while i < buf.len() {
+            if !escaped {
+                // A run of bytes that neither begins the secret nor an
+                // escape is copied as it is.
+                let run = buf[i..]
+                    .iter()
+                    .position(|&b| b == self.secret[0] || b == b'\\')
+                    .unwrap_or(buf.len() - i);
+                out.extend_from_slice(&buf[i..i + run]);
+                i += run;
+                if i == buf.len() {
+                    break;
+                }
+            }
             let b = buf[i];
             // The second byte of an escape is never where a spelling starts.
             let could_start = !escaped && (b == self.secret[0] || b == b'\\');
