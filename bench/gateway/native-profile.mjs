@@ -70,15 +70,22 @@ await loop(t, 500);
 if (!FLOOR) await settled(t.g.worker, port, { timeoutMs: 60_000 });
 const dir = mkdtempSync(join(tmpdir(), "native-profile-"));
 const data = join(dir, "perf.data");
+
+/** Runs the calls under `command` (started `startMs` before them, stopped by
+ * SIGINT after them), then stops the Worker. */
+async function traced(command, args, startMs) {
+  const tracer = spawn(command, args, { stdio: "ignore" });
+  const exited = new Promise((resolve) => tracer.on("exit", resolve));
+  await new Promise((r) => setTimeout(r, startMs));
+  await loop(t, CALLS);
+  process.kill(tracer.pid, "SIGINT");
+  await exited;
+  await t.stop?.();
+}
+
 if (TOOL === "strace") {
   const out = join(dir, "strace.txt");
-  const strace = spawn("strace", ["-c", "-f", "-o", out, ...t.pids.flatMap((p) => ["-p", String(p)])], { stdio: "ignore" });
-  const traced = new Promise((resolve) => strace.on("exit", resolve));
-  await new Promise((r) => setTimeout(r, 1000));
-  await loop(t, CALLS);
-  process.kill(strace.pid, "SIGINT");
-  await traced;
-  await t.stop?.();
+  await traced("strace", ["-c", "-f", "-o", out, ...t.pids.flatMap((p) => ["-p", String(p)])], 1000);
   const rows = readFileSync(out, "utf8")
     .split("\n")
     .map((l) => l.trim().split(/\s+/))
@@ -88,15 +95,7 @@ if (TOOL === "strace") {
   for (const f of rows.slice(0, TOP)) console.log(`| ${f.at(-1)} | ${(Number(f[3]) / CALLS).toFixed(2)} |`);
   process.exit(0);
 }
-const perf = spawn("perf", ["record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-p", t.pids.join(","), "-o", data], { stdio: "ignore" });
-const recorded = new Promise((resolve) => perf.on("exit", resolve));
-await new Promise((r) => setTimeout(r, 500));
-await loop(t, CALLS);
-process.kill(perf.pid, "SIGINT");
-await recorded;
-await t.stop?.();
-
-const header = spawnSync("perf", ["report", "-i", data, "--stdio", "--header-only"], { encoding: "utf8" }).stdout;
+await traced("perf", ["record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-p", t.pids.join(","), "-o", data], 500);
 const samples = spawnSync("perf", ["script", "-i", data, "-F", "period,ip,sym,dso"], { encoding: "utf8", maxBuffer: 1 << 30 }).stdout;
 rmSync(dir, { recursive: true, force: true });
 
@@ -152,8 +151,8 @@ for (const sample of samples.split("\n\n")) {
 }
 
 const perCall = (ns) => ns / 1e6 / CALLS;
-const event = Number(header.match(/Event count \(approx\.\): (\d+)/)?.[1] ?? period);
-console.log(`native-profile: ${FLOOR ?? process.env.BENCH_SCRIPT ?? "build/index.js"}, ${CALLS} calls, ${IN_FLIGHT} in flight: ${perCall(event).toFixed(2)} ms of workerd CPU per call under perf`);
+// Each sample's period is the CPU time (ns) it stands for.
+console.log(`native-profile: ${FLOOR ?? process.env.BENCH_SCRIPT ?? "build/index.js"}, ${CALLS} calls, ${IN_FLIGHT} in flight: ${perCall(period).toFixed(2)} ms of workerd CPU per call under perf`);
 const table = (title, map, n) => {
   console.log(`\n| ${title} | ms per call | share |\n|---|---:|---:|`);
   for (const [name, ns] of [...map].sort((a, b) => b[1] - a[1]).slice(0, n)) {
