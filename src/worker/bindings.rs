@@ -77,6 +77,15 @@ pub fn text_setting(env: &Env, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// `env`'s KV namespace (`BUDGETS`).
+///
+/// # Errors
+/// `Failed` when the Worker has no such binding.
+pub fn kv_store(env: &Env) -> Result<KvStore, StoreError> {
+    env.kv(KV_BINDING)
+        .map_err(|e| StoreError::Failed(format!("the {KV_BINDING} binding: {e}")))
+}
+
 /// One request's view of the Worker's bindings.
 pub struct Bindings {
     /// The environment, for what only one part of the Worker reads (the
@@ -144,16 +153,14 @@ impl Bindings {
     /// # Errors
     /// When the Worker has no `BUDGETS` binding.
     pub fn kv(&self) -> Result<KvStore, StoreError> {
-        self.env
-            .kv(KV_BINDING)
-            .map_err(|e| StoreError::Failed(format!("the {KV_BINDING} binding: {e}")))
+        kv_store(&self.env)
     }
 
     /// The settings store (KV) with this request's faults. The binding
     /// is taken at the first read or write: a Worker without it fails
     /// there (`Failed`, a 500), not before.
     pub fn settings(&self) -> Settings {
-        Settings::of_env(self.env.clone(), self.faults.clone())
+        Settings::new(self.env.clone(), self.faults.clone())
     }
 
     /// The ledger of record (D1) with this request's faults.

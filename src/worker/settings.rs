@@ -98,12 +98,11 @@ pub struct Settings {
     faults: Rc<Faults>,
 }
 
-/// The `BUDGETS` namespace: given, or taken from the Worker's bindings at
-/// its first use (the runtime's lookups of the binding and its methods
-/// are spared to a request that reads and writes nothing in it, as a warm
-/// gated call).
+/// The `BUDGETS` namespace, taken from the Worker's bindings at its first
+/// use (the runtime's lookups of the binding and its methods are spared to
+/// a request that reads and writes nothing in it, as a warm gated call).
 struct Namespace {
-    env: Option<Env>,
+    env: Env,
     store: OnceCell<KvStore>,
 }
 
@@ -114,23 +113,12 @@ fn kv_error(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl Settings {
-    /// Settings over the `BUDGETS` binding, with this request's faults.
-    pub fn new(kv: KvStore, faults: Rc<Faults>) -> Settings {
-        Settings {
-            kv: Rc::new(Namespace {
-                env: None,
-                store: OnceCell::from(kv),
-            }),
-            faults,
-        }
-    }
-
     /// Settings over `env`'s `BUDGETS` binding, taken at the first read or
     /// write, with this request's faults.
-    pub fn of_env(env: Env, faults: Rc<Faults>) -> Settings {
+    pub fn new(env: Env, faults: Rc<Faults>) -> Settings {
         Settings {
             kv: Rc::new(Namespace {
-                env: Some(env),
+                env,
                 store: OnceCell::new(),
             }),
             faults,
@@ -145,14 +133,7 @@ impl Settings {
         if let Some(store) = self.kv.store.get() {
             return Ok(store);
         }
-        let binding = super::bindings::KV_BINDING;
-        let store = self
-            .kv
-            .env
-            .as_ref()
-            .ok_or_else(|| StoreError::Failed(format!("no {binding} binding")))?
-            .kv(binding)
-            .map_err(|e| StoreError::Failed(format!("the {binding} binding: {e}")))?;
+        let store = super::bindings::kv_store(&self.kv.env)?;
         Ok(self.kv.store.get_or_init(|| store))
     }
 

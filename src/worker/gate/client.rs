@@ -212,11 +212,8 @@ impl GateClient {
         let key = self.key.as_deref().filter(|k| !k.confirmed());
         if let (Some(key), Some(_)) = (key, self.shard) {
             // A shard keeps no revocations: KV confirms the key first.
-            let kv = self
-                .env
-                .kv("BUDGETS")
-                .map_err(|e| StoreError::Failed(format!("the BUDGETS binding: {e}")))?;
-            key.confirm(&Settings::new(kv, self.work.clone())).await?;
+            let settings = Settings::new(self.env.clone(), self.work.clone());
+            key.confirm(&settings).await?;
         }
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {

@@ -237,10 +237,7 @@ pub(super) async fn sync_budget_replica(inner: &Rc<Inner>, faults: Rc<Faults>) {
     let Ok((true, budget)) = pending else {
         return;
     };
-    let Ok(kv) = inner.env.kv("BUDGETS") else {
-        return;
-    };
-    let settings = Settings::new(kv, faults);
+    let settings = Settings::new(inner.env.clone(), faults);
     match settings.write_budget(&port, &budget).await {
         Ok(()) => {
             let _ = atomically(&inner.state, |g| g.replica_written());

@@ -394,7 +394,7 @@ async fn first_import(
         Err(e) => return Ok(Err(format!("D1 could not be read: {e:?}"))),
     };
     let mut import: Import = reports::import_of(&results);
-    let settings = Settings::new(env.kv("BUDGETS")?, faults);
+    let settings = Settings::new(env.clone(), faults);
     import.budget = match settings.saved_budget(&port).await {
         Ok(budget) => budget,
         Err(e) => return Ok(Err(format!("KV could not be read: {e:?}"))),
