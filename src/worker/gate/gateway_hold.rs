@@ -7,7 +7,8 @@ use std::rc::Rc;
 
 use chrono::{DateTime, Utc};
 
-use super::object::{self, Inner};
+use super::lending;
+use super::object::Inner;
 use super::port_keys;
 use super::storage::atomically;
 use crate::gate::gateway::{GatewayHold, GatewayReserveOutcome};
@@ -18,7 +19,7 @@ use crate::worker::alerts::outbox as alerts;
 /// its hash) was revoked ([`port_keys`]); else judged under the actions at
 /// the port's caps in one turn; a hold they let on that the port's
 /// allowance from its group does not cover goes the way of
-/// [`object::reserve`] (asking the group).
+/// [`lending::reserve`] (asking the group).
 pub(super) async fn reserve(
     inner: &Rc<Inner>,
     hold: GatewayHold,
@@ -46,7 +47,7 @@ pub(super) async fn reserve(
     else {
         return Ok(applied);
     };
-    let asked = object::reserve(inner, plain, now).await;
+    let asked = lending::reserve(inner, plain, now).await;
     let held = matches!(
         &asked,
         Ok(Applied {

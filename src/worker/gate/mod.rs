@@ -1,6 +1,8 @@
 //! The gate in a Durable Object per port: [`object::PortGate`] runs the
 //! port gate's logic ([`crate::gate`]) over the object's SQLite storage
-//! (transport in `object`, execution of what is owed after in `courier`);
+//! (transport in `object`, execution of what is owed after in `courier`,
+//! the exchanges with a lender in `lending`, a hot port's shards in
+//! `shard_exchange`);
 //! [`client::GateClient`] is how the Worker's API and gateway reach it.
 
 mod carry;
@@ -8,9 +10,11 @@ pub mod client;
 mod courier;
 mod gateway_hold;
 mod gateway_ops;
+mod lending;
 pub mod object;
 mod port_keys;
 pub mod protocol;
+mod shard_exchange;
 pub mod storage;
 pub mod tally;
 

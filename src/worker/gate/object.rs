@@ -34,23 +34,21 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use super::client::GateClient;
 use super::courier;
-use super::protocol::{answer_of, Elsewhere, GateFailure, GateRequest, ShardAnswered, SyncAnswer};
+use super::lending::{allowance_grant, report_usage, reserve, tell_group};
+use super::protocol::{answer_of, Elsewhere, GateFailure, GateRequest, SyncAnswer};
+use super::shard_exchange::{shard_ready, shard_report};
 use super::storage::{self, atomically, reading};
 use super::tally::{Tally, WORK_HEADER};
-use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
+use crate::allowance::Sizing;
 use crate::gate::carried::{self, CARRIED_HEADER};
 use crate::gate::wake::Courier;
-use crate::gate::{
-    Applied, GateError, Import, Operation, Outcome, ReserveOutcome, SaveOutcome,
-    COUNTER_RETENTION_DAYS,
-};
-use crate::group::{child_key, ChildKind, GroupAnswer};
+use crate::gate::{GateError, Import, Operation, Outcome, SaveOutcome, COUNTER_RETENTION_DAYS};
+use crate::group::{child_key, ChildKind};
 use crate::ledger::reports;
 use crate::worker::alerts::outbox as alerts;
 use crate::worker::clock::{self, Clock};
-use crate::worker::d1::{StoreError, D1};
+use crate::worker::d1::D1;
 use crate::worker::fault::Faults;
 use crate::worker::group::client::GroupClient;
 use crate::worker::port_key::KEY_HEADER;
@@ -68,12 +66,12 @@ pub(super) struct Inner {
     pub(super) state: State,
     pub(super) env: Env,
     /// The port, once known (stored with the gate too).
-    port: RefCell<Option<String>>,
+    pub(super) port: RefCell<Option<String>>,
     /// Which shard of its port the object is (`Some(None)`: the port's own
     /// object), once known (stored with the gate too).
-    shard: Cell<Option<Option<u32>>>,
+    pub(super) shard: Cell<Option<Option<u32>>>,
     /// True once the first-start import is known to be done.
-    ready: Cell<bool>,
+    pub(super) ready: Cell<bool>,
     /// The clock the alarm runs on: the latest request's, going on.
     pub(super) clock: Cell<Clock>,
     /// Deliveries to D1: under way, owed, failing.
@@ -90,14 +88,14 @@ pub(super) struct Inner {
     /// A reservation is asking the port's group for allowance since this
     /// runtime instant (ms; 0: none): the others short of it wait for that
     /// answer instead of asking too (for 2 s at most, should it be lost).
-    asking: Cell<f64>,
+    pub(super) asking: Cell<f64>,
     /// When a change last started a delivery to D1 at once (runtime ms):
     /// changes soon after wait for the alarm to share a batch.
     pub(super) delivered_at: Cell<Option<i64>>,
     /// A shard: when it last told its port's object what it used (runtime
     /// ms), and whether a report waits for the interval's end.
-    reported_at: Cell<f64>,
-    report_waiting: Cell<bool>,
+    pub(super) reported_at: Cell<f64>,
+    pub(super) report_waiting: Cell<bool>,
     /// The port keys this instance looked up: revoked or not.
     pub(super) keys: RefCell<super::port_keys::KnownKeys>,
 }
@@ -106,12 +104,12 @@ fn seams_on(env: &Env) -> bool {
     crate::worker::bindings::seams_on(env)
 }
 
-fn json_answer<T: Serialize>(status: u16, value: &T) -> Result<Response> {
+pub(super) fn json_answer<T: Serialize>(status: u16, value: &T) -> Result<Response> {
     super::tally::count(super::tally::Work::Json);
     Ok(Response::from_json(value)?.with_status(status))
 }
 
-fn failure(message: impl Into<String>) -> Result<Response> {
+pub(super) fn failure(message: impl Into<String>) -> Result<Response> {
     json_answer(
         503,
         &GateFailure {
@@ -142,7 +140,7 @@ impl Inner {
         if self.shard().is_some() {
             crate::allowance::SHARD_SIZING
         } else {
-            SIZING
+            super::lending::SIZING
         }
     }
 
@@ -521,221 +519,8 @@ pub(super) async fn operate(
     (answer(applied.map(answer_of)), changes)
 }
 
-/// How often a shard tells its port's own object what it used, at most
-/// (ms): one report per shard per interval, however many calls it settles
-/// meanwhile, so the port's object carries a few reports a second per
-/// shard instead of one per call. (Usage reported late changes no
-/// decision: what a shard consumed stays lent until then, which weighs the
-/// same on the port's cap.)
-pub const SHARD_REPORT_MS: f64 = 200.0;
-
-/// Tells the lender what a settle used: a port's group at once, a port's
-/// own object (from a shard) at most every [`SHARD_REPORT_MS`], the last
-/// report trailing the last settle.
-async fn report_usage(inner: &Rc<Inner>, now: DateTime<Utc>) {
-    let mut now = now;
-    if inner.shard().is_some() {
-        if inner.report_waiting.get() {
-            return;
-        }
-        let wait = inner.reported_at.get() + SHARD_REPORT_MS - clock::system_ms();
-        if wait > 0.0 {
-            inner.report_waiting.set(true);
-            worker::Delay::from(std::time::Duration::from_millis(wait as u64)).await;
-            inner.report_waiting.set(false);
-            now = now.max(inner.now());
-        }
-        inner.reported_at.set(clock::system_ms());
-    }
-    let sizing = inner.sizing();
-    let report = reading(&inner.state, move |g| g.allowance_report(0, &sizing, now));
-    if let Ok(Some(report)) = report {
-        tell_group(inner, report, now).await;
-    }
-}
-
-/// How many times one reservation asks its lender itself, at most.
-const MAX_ASKS: u32 = 8;
-/// How long one reservation waits for allowance in all (ms), its own asks
-/// and others' it waits on included.
-const ASK_WAIT_MS: f64 = 10_000.0;
-
-/// How a port sizes its asks of its group.
-const SIZING: Sizing = DEFAULT_SIZING;
-
-/// Applies a grant from the port's group; answers the report owed back.
-fn allowance_grant(inner: &Rc<Inner>, grant: Grant, now: DateTime<Utc>) -> Result<Response> {
-    let state = &inner.state;
-    let sizing = inner.sizing();
-    let owed = atomically(state, move |g| g.allowance_grant(&grant, now));
-    let report = match owed {
-        Ok(true) => atomically(state, move |g| g.allowance_report(0, &sizing, now))
-            .map(|r| r.map(|r| r.report)),
-        Ok(false) => Ok(None),
-        Err(e) => Err(e),
-    };
-    answer(report)
-}
-
-/// Sends the port's lender a report: its group's object, or for a shard
-/// its port's own object (whose answer brings the port's budget, taken as
-/// the shard's own).
-async fn ask_lender(
-    inner: &Rc<Inner>,
-    lender: &str,
-    report: &crate::allowance::Report,
-    request_id: Option<&str>,
-    now: DateTime<Utc>,
-) -> std::result::Result<GroupAnswer, StoreError> {
-    let port = inner.port().unwrap_or_default();
-    let Some(shard) = inner.shard() else {
-        return GroupClient::new(&inner.env, lender, Clock::Fixed(now))
-            .report(&child_key(ChildKind::Port, &port), report)
-            .await;
-    };
-    let answered = port_client(inner, &port, now)?
-        .shard_report(shard, report, request_id)
-        .await?;
-    let (budget, standing) = (answered.budget, answered.standing);
-    let taken = atomically(&inner.state, move |g| {
-        g.take_port_budget(&budget)?;
-        g.take_port_standing(&standing, now)
-    });
-    if let Err(e) = taken {
-        worker::console_error!("gate: {e}");
-    }
-    Ok(GroupAnswer {
-        grant: answered.grant,
-        refusal: answered.refusal,
-    })
-}
-
-/// The Worker's client of `port`'s own object, from inside an object.
-fn port_client(
-    inner: &Rc<Inner>,
-    port: &str,
-    now: DateTime<Utc>,
-) -> std::result::Result<GateClient, StoreError> {
-    GateClient::new(
-        &inner.env,
-        port,
-        Clock::Fixed(now),
-        None,
-        Rc::new(Faults::none()),
-    )
-}
-
-/// Sends the port's group a report and applies its answer.
-async fn tell_group(inner: &Rc<Inner>, report: crate::gate::GroupReport, now: DateTime<Utc>) {
-    let asked = ask_lender(inner, &report.group, &report.report, None, now).await;
-    match asked {
-        Ok(answered) => {
-            let grant = answered.grant;
-            if let Err(e) = atomically(&inner.state, move |g| g.allowance_grant(&grant, now)) {
-                worker::console_error!("gate: {e}");
-            }
-        }
-        Err(e) => worker::console_error!("gate: group {}: {e:?}", report.group),
-    }
-}
-
-/// A reservation: judged by the gate; when the port's caps allow it but
-/// its allowance from its group does not cover it, the group is asked for
-/// the shortfall (its answer: a grant, or the refusal of the cap that
-/// binds, this group's or an ancestor's) and the gate judges again.
-pub(super) async fn reserve(
-    inner: &Rc<Inner>,
-    hold: crate::gate::HoldRequest,
-    now: DateTime<Utc>,
-) -> std::result::Result<Applied, GateError> {
-    let state = &inner.state;
-    let judge = |hold: crate::gate::HoldRequest| {
-        atomically(state, move |g| g.apply(Operation::Reserve(hold), now))
-    };
-    let mut applied = judge(hold.clone());
-    // One ask of the group at a time: a reservation short of allowance
-    // while another asks waits for that answer and is judged again (the
-    // ask carries some ahead of need, for the calls behind it). A group
-    // that cannot be reached is asked again after a short wait.
-    // Given up (answered as the lender unreachable) only after
-    // `MAX_ASKS` asks of its own or `ASK_WAIT_MS` in all: a lender busy
-    // recalling slack for many reservations at once answers late, not
-    // never.
-    let mut asks = 0;
-    let deadline = clock::system_ms() + ASK_WAIT_MS;
-    while clock::system_ms() < deadline {
-        let Ok(current) = &applied else { break };
-        let Outcome::Reserve(ReserveOutcome::Short { group, need, load }) = &current.result else {
-            break;
-        };
-        if inner.asking.get() > clock::system_ms() - 2_000.0 {
-            worker::Delay::from(std::time::Duration::from_millis(2)).await;
-            applied = judge(hold.clone());
-            continue;
-        }
-        if asks == MAX_ASKS {
-            break;
-        }
-        asks += 1;
-        let (group, need, load) = (group.clone(), *need, *load);
-        let sizing = inner.sizing();
-        let report = match atomically(state, move |g| g.allowance_report(need, &sizing, now)) {
-            Ok(Some(report)) => report.report,
-            _ => break,
-        };
-        inner.asking.set(clock::system_ms());
-        let asked = ask_lender(inner, &group, &report, Some(&hold.request_id), now).await;
-        let answered = match asked {
-            Ok(answered) => answered,
-            Err(e) => {
-                inner.asking.set(0.0);
-                worker::console_error!("gate: group {group}: {e:?}");
-                worker::Delay::from(std::time::Duration::from_millis(10 << asks.min(4))).await;
-                applied = judge(hold.clone());
-                continue;
-            }
-        };
-        let grant = answered.grant.clone();
-        let granted = atomically(state, move |g| g.allowance_grant(&grant, now));
-        inner.asking.set(0.0);
-        if let Err(e) = granted {
-            worker::console_error!("gate: {e}");
-        }
-        if let Some(refusal) = answered.refusal {
-            let (request_id, reason, scope) = (
-                hold.request_id.clone(),
-                refusal.reason.clone(),
-                refusal.scope.clone(),
-            );
-            // A shard's refusals are counted by its port's own object,
-            // which refused (the port's counts are one port's).
-            let counted = match inner.shard() {
-                Some(_) => Ok(()),
-                None => atomically(state, move |g| {
-                    g.count_refusal_now(&request_id, &reason, &scope, now)
-                }),
-            };
-            if let Err(e) = counted {
-                worker::console_error!("gate: {e}");
-            }
-            applied = Ok(crate::gate::Applied {
-                result: Outcome::Reserve(ReserveOutcome::Refused { refusal, load }),
-                ..current.clone()
-            });
-            break;
-        }
-        applied = judge(hold.clone());
-    }
-    if let Ok(applied) = &applied {
-        if applied.alerts > 0 {
-            alerts::mark_written(&state.id().to_string());
-        }
-    }
-    applied
-}
-
 /// The answer of an operation: its JSON, or the storage's failure (503).
-fn answer<T: Serialize>(out: std::result::Result<T, GateError>) -> Result<Response> {
+pub(super) fn answer<T: Serialize>(out: std::result::Result<T, GateError>) -> Result<Response> {
     match out {
         Ok(value) => json_answer(200, &value),
         Err(e) => {
@@ -759,167 +544,4 @@ fn elsewhere(inner: &Rc<Inner>, request: &GateRequest) -> Option<Elsewhere> {
     }
     let shards = reading(&inner.state, |g| g.budget().map(|b| b.shards)).ok()?;
     (shards > 1).then_some(Elsewhere { elsewhere: shards })
-}
-
-/// Opens a shard's object the first time (empty, with its own ledger
-/// numbers) and takes its port's budget from the port's own object before
-/// it judges anything.
-async fn shard_ready(
-    inner: &Rc<Inner>,
-    port: &str,
-    shard: u32,
-    now: DateTime<Utc>,
-) -> std::result::Result<(), String> {
-    if inner.ready.get() {
-        return Ok(());
-    }
-    let port_owned = port.to_owned();
-    atomically(&inner.state, move |g| g.open_shard(&port_owned, shard)).map_err(|e| e.0)?;
-    inner.port.replace(Some(port.to_owned()));
-    inner.shard.set(Some(Some(shard)));
-    let taken = atomically(&inner.state, |g| g.note(PORT_BUDGET_NOTE)).map_err(|e| e.0)?;
-    if taken.is_none() {
-        let sizing = inner.sizing();
-        let report = atomically(&inner.state, move |g| g.allowance_report(0, &sizing, now))
-            .map_err(|e| e.0)?;
-        if let Some(report) = report {
-            let answer = ask_lender(inner, &report.group, &report.report, None, now)
-                .await
-                .map_err(|e| format!("the port's budget could not be read: {e:?}"))?;
-            let grant = answer.grant;
-            atomically(&inner.state, move |g| {
-                g.allowance_grant(&grant, now)?;
-                g.set_note(PORT_BUDGET_NOTE, Some("1"))
-            })
-            .map_err(|e| e.0)?;
-        }
-    }
-    inner.ready.set(true);
-    Ok(())
-}
-
-/// Set once a shard holds its port's budget.
-const PORT_BUDGET_NOTE: &str = "port_budget";
-
-/// The port's own object: shard `shard`'s report. Applied, then the other
-/// shards' slack recalled when the need does not fit (each answers with
-/// its report), the waiting needs served, and the shard answered with its
-/// grant (or the port's refusal) and the port's budget.
-async fn shard_report(
-    inner: &Rc<Inner>,
-    shard: u32,
-    report: crate::allowance::Report,
-    request_id: Option<String>,
-    now: DateTime<Utc>,
-) -> Result<Response> {
-    let state = &inner.state;
-    let first = atomically(state, move |g| {
-        let answer = g.shard_report(shard, &report, &SIZING, now)?;
-        let alerts = g.observe_alerts(now)?.len();
-        Ok((answer, g.shard_granted(shard)?, alerts))
-    });
-    let (answer, before, alerts) = match first {
-        Ok(first) => first,
-        Err(e) => return self::answer::<()>(Err(e)),
-    };
-    if alerts > 0 {
-        alerts::mark_written(&state.id().to_string());
-    }
-    push_shards(inner, answer.others, shard, now).await;
-    if answer.short > 0 {
-        // A port under a group lends on what its group lent it: what it
-        // lacks for the need, it asks its group for first.
-        let short = answer.short;
-        let asked = atomically(state, move |g| g.allowance_report(short, &SIZING, now));
-        if let Ok(Some(report)) = asked {
-            let answered = match ask_lender(
-                inner,
-                &report.group,
-                &report.report,
-                request_id.as_deref(),
-                now,
-            )
-            .await
-            {
-                Ok(answered) => answered,
-                Err(e) => return failure(format!("the port's group: {e:?}")),
-            };
-            let grant = answered.grant;
-            if let Err(e) = atomically(state, move |g| g.allowance_grant(&grant, now)) {
-                worker::console_error!("gate: {e}");
-            }
-            if let Some(refusal) = answered.refusal {
-                // The group's cap refused it: the shard's reservation is
-                // refused naming the group, counted as the port's.
-                return self::answer(atomically(state, move |g| {
-                    if let Some(request_id) = &request_id {
-                        g.count_refusal_now(request_id, &refusal.reason, &refusal.scope, now)?;
-                    }
-                    Ok(ShardAnswered {
-                        grant: g.shard_refuse_waiting(shard, now)?,
-                        refusal: Some(refusal),
-                        budget: g.budget()?,
-                        standing: g.port_standing(now)?,
-                    })
-                }));
-            }
-        }
-    }
-    if answer.refusal.is_some() || answer.short > 0 {
-        let served = atomically(state, move |g| g.shard_serve(now)).unwrap_or_default();
-        push_shards(inner, served, shard, now).await;
-    }
-    self::answer(atomically(state, move |g| {
-        let (grant, refusal) = g.shard_settle(shard, before, now)?;
-        // The reservation waiting on this need is refused: counted here,
-        // once per request id, as the port's.
-        if let (Some(refusal), Some(request_id)) = (&refusal, &request_id) {
-            g.count_refusal_now(request_id, &refusal.reason, &refusal.scope, now)?;
-        }
-        Ok(ShardAnswered {
-            grant,
-            refusal,
-            budget: g.budget()?,
-            standing: g.port_standing(now)?,
-        })
-    }))
-}
-
-/// The port's own object: sends grants to its shards (but `skip`, answered
-/// apart), applies the reports they answer with, and sends on what those
-/// make room for.
-async fn push_shards(
-    inner: &Rc<Inner>,
-    sends: Vec<(String, crate::allowance::Grant)>,
-    skip: u32,
-    now: DateTime<Utc>,
-) {
-    let Some(port) = inner.port() else { return };
-    let Ok(client) = port_client(inner, &port, now) else {
-        return;
-    };
-    let mut queue = sends;
-    while let Some((key, grant)) = queue.pop() {
-        let Some(shard) = crate::gate::shard_lender::shard_of_child(&key) else {
-            continue;
-        };
-        if shard == skip {
-            continue;
-        }
-        let Ok(at) = client.at_shard(Some(shard)) else {
-            continue;
-        };
-        match at.shard_grant(&grant).await {
-            Ok(Some(report)) => {
-                let applied = atomically(&inner.state, move |g| {
-                    g.shard_report(shard, &report, &SIZING, now)
-                });
-                if let Ok(answer) = applied {
-                    queue.extend(answer.others);
-                }
-            }
-            Ok(None) => {}
-            Err(e) => worker::console_error!("gate: a grant to shard {shard}: {e:?}"),
-        }
-    }
 }
