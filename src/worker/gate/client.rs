@@ -1,22 +1,18 @@
-//! The Worker's side of a port's gate: one request to the port's object
-//! per operation, answered with the gate's outcome types.
+//! The Worker's side of a port's gate, its transport: one request to the
+//! port's object (or the shard a request belongs to) per operation,
+//! retried when the object could not be reached, carrying the isolate's
+//! waiting commits. The operations themselves are in `port_ops` (and the
+//! gateway's in `gateway_ops`).
 
 use serde::de::DeserializeOwned;
 use worker::{Env, Headers, Method, Request, RequestInit, Stub};
 
 use super::carry;
-use super::protocol::{
-    Answered, Elsewhere, GateFailure, GateRequest, HoldAnswer, HoldsAnswer, RetriedAnswer,
-    ShardAnswered, SyncAnswer,
-};
+use super::protocol::{Answered, Elsewhere, GateFailure, GateRequest, ShardAnswered};
 use super::tally::{Work, WORK_HEADER};
-use crate::alerts::watch::AlertThresholds;
 use crate::allowance::shards;
 use crate::gate::carried::{self, Ride, CARRIED_HEADER};
-use crate::gate::{
-    CallUsage, CommitOutcome, Hold, HoldRequest, PortCheck, PortView, RecordOutcome,
-    ReleaseOutcome, ReserveOutcome, SaveOutcome,
-};
+use crate::gate::{CallUsage, CommitOutcome};
 use crate::worker::clock::{self, Clock};
 use crate::worker::d1::StoreError;
 use crate::worker::fault::Faults;
@@ -61,7 +57,7 @@ fn known_shards(port: &str) -> Option<u32> {
 }
 
 /// Remembers `port`'s shard count, as its own object just said.
-fn learn_shards(port: &str, count: u32) {
+pub(super) fn learn_shards(port: &str, count: u32) {
     let now = clock::system_ms();
     SHARD_COUNTS.with(|counts| {
         let mut counts = counts.borrow_mut();
@@ -90,7 +86,7 @@ pub struct GateClient {
     /// The port's shard this client reaches (`None`: the port's own
     /// object).
     shard: Option<u32>,
-    clock: Clock,
+    pub(super) clock: Clock,
     faults: Option<String>,
     /// The request's faults, which keep the tally of its work.
     work: std::rc::Rc<Faults>,
@@ -115,7 +111,12 @@ fn stub(env: &Env, port: &str, shard: Option<u32>) -> Result<Stub, StoreError> {
 }
 
 /// The commit of hold `id` with `usage`, for the request `write_id`.
-fn commit_request(id: &str, usage: &CallUsage, body_hash: &str, write_id: &str) -> GateRequest {
+pub(super) fn commit_request(
+    id: &str,
+    usage: &CallUsage,
+    body_hash: &str,
+    write_id: &str,
+) -> GateRequest {
     GateRequest::Commit {
         id: id.to_owned(),
         usage: usage.clone(),
@@ -168,6 +169,11 @@ impl GateClient {
             self.carry = Some(wait);
         }
         self
+    }
+
+    /// The port this client reaches.
+    pub fn port(&self) -> &str {
+        &self.port
     }
 
     /// The same gate, reached for a request that presents `key` (a port
@@ -265,7 +271,7 @@ impl GateClient {
     /// [`SHARDS_KNOWN_MS`]), else the port's own object, which answers
     /// [`Elsewhere`] when the port has shards (then the request goes to its
     /// shard). `request` builds the request for the shard chosen.
-    async fn placed<T: DeserializeOwned>(
+    pub(super) async fn placed<T: DeserializeOwned>(
         &self,
         request_id: &str,
         request: impl Fn(Option<u32>) -> GateRequest,
@@ -299,7 +305,7 @@ impl GateClient {
     }
 
     /// The gate object holding reservation `id` (its shard is in its id).
-    fn holding(&self, id: &str) -> Result<Option<GateClient>, StoreError> {
+    pub(super) fn holding(&self, id: &str) -> Result<Option<GateClient>, StoreError> {
         match shards::shard_of_hold(id) {
             shard if shard == self.shard => Ok(None),
             shard => self.at_shard(shard).map(Some),
@@ -444,80 +450,6 @@ impl GateClient {
         }
     }
 
-    /// Where the port stands (one feature's load, when given); with
-    /// `sync`, after delivering the outbox to D1 (for reports).
-    pub async fn view(&self, feature: Option<&str>, sync: bool) -> Result<PortView, StoreError> {
-        let view: PortView = self
-            .call(&GateRequest::View {
-                feature: feature.map(str::to_owned),
-                sync,
-                caps: false,
-            })
-            .await?;
-        learn_shards(&self.port, view.budget.shards);
-        Ok(view)
-    }
-
-    /// Where the port stands for its status report: after delivering the
-    /// outbox, with where the caps inside the port stand.
-    pub async fn status_view(&self) -> Result<PortView, StoreError> {
-        self.call(&GateRequest::View {
-            feature: None,
-            sync: true,
-            caps: true,
-        })
-        .await
-    }
-
-    /// Where the port stands, and the first cap inside it a call of
-    /// `feature` for `user_id` estimated at `estimated_tokens` would cross.
-    pub async fn check(
-        &self,
-        feature: &str,
-        user_id: Option<&str>,
-        estimated_tokens: u64,
-    ) -> Result<PortCheck, StoreError> {
-        self.call(&GateRequest::Check {
-            feature: feature.to_owned(),
-            user_id: user_id.map(str::to_owned),
-            estimated_tokens,
-        })
-        .await
-    }
-
-    /// Check and hold.
-    /// A port with shards holds it in the request id's shard, under an id
-    /// that names the shard ([`shards::hold_prefix`]).
-    pub async fn reserve(
-        &self,
-        hold: &HoldRequest,
-    ) -> Result<Answered<ReserveOutcome>, StoreError> {
-        let random = hold.hold_id.strip_prefix("rsv_").unwrap_or(&hold.hold_id);
-        self.placed(&hold.request_id, |shard| GateRequest::Reserve {
-            hold: HoldRequest {
-                hold_id: format!("{}{random}", shards::hold_prefix(shard)),
-                ..hold.clone()
-            },
-        })
-        .await
-    }
-
-    /// Settle a hold with its real usage; `write_id` names this request.
-    pub async fn commit(
-        &self,
-        id: &str,
-        usage: &CallUsage,
-        body_hash: &str,
-        write_id: &str,
-    ) -> Result<Answered<CommitOutcome>, StoreError> {
-        let holding = self.holding(id)?;
-        holding
-            .as_ref()
-            .unwrap_or(self)
-            .call(&commit_request(id, usage, body_hash, write_id))
-            .await
-    }
-
     /// [`Self::commit`] for a call already answered: the commit waits a
     /// few milliseconds for another trip of this isolate to the hold's
     /// object to carry it, and is sent on its own when none does or the
@@ -550,127 +482,5 @@ impl GateClient {
                 self.parse(&text)
             }
         }
-    }
-
-    /// Give a hold back.
-    pub async fn release(&self, id: &str) -> Result<Answered<ReleaseOutcome>, StoreError> {
-        let holding = self.holding(id)?;
-        holding
-            .as_ref()
-            .unwrap_or(self)
-            .call(&GateRequest::Release { id: id.to_owned() })
-            .await
-    }
-
-    /// Count a call made without a hold; `write_id` names this request.
-    pub async fn record(
-        &self,
-        usage: &CallUsage,
-        request_id: &str,
-        body_hash: &str,
-        write_id: &str,
-        occurred_at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Answered<RecordOutcome>, StoreError> {
-        self.placed(request_id, |_| GateRequest::Record {
-            usage: usage.clone(),
-            request_id: request_id.to_owned(),
-            body_hash: body_hash.to_owned(),
-            write_id: write_id.to_owned(),
-            occurred_at: occurred_at.timestamp_millis(),
-        })
-        .await
-    }
-
-    /// Save a partial budget update.
-    pub async fn save_budget(
-        &self,
-        update: serde_json::Value,
-        if_match: Option<String>,
-        actor: &str,
-    ) -> Result<SaveOutcome, StoreError> {
-        let outcome = self
-            .call(&GateRequest::SaveBudget {
-                update,
-                if_match,
-                actor: actor.to_owned(),
-            })
-            .await?;
-        if let SaveOutcome::Saved { budget } = &outcome {
-            learn_shards(&self.port, budget.shards);
-        }
-        Ok(outcome)
-    }
-
-    /// One hold.
-    pub async fn hold(&self, id: &str) -> Result<Option<Hold>, StoreError> {
-        let holding = self.holding(id)?;
-        let answer: HoldAnswer = holding
-            .as_ref()
-            .unwrap_or(self)
-            .call(&GateRequest::Hold { id: id.to_owned() })
-            .await?;
-        Ok(answer.hold)
-    }
-
-    /// Holds, newest first: the port's own object's and, for a port with
-    /// shards, those of every shard that may hold some (under any count
-    /// still in force).
-    pub async fn holds(&self, all: bool, limit: u32) -> Result<Vec<Hold>, StoreError> {
-        let request = GateRequest::Holds { all, limit };
-        let answer: HoldsAnswer = self.call(&request).await?;
-        let mut holds = answer.holds;
-        let budget = self.view(None, false).await?.budget;
-        let counts = budget
-            .shard_history
-            .in_force(budget.shards, self.clock.now().timestamp_millis());
-        let shards = counts
-            .iter()
-            .filter(|c| **c > 1)
-            .max()
-            .copied()
-            .unwrap_or(0);
-        for shard in 0..shards {
-            let more: HoldsAnswer = self.at_shard(Some(shard))?.call(&request).await?;
-            holds.extend(more.holds);
-        }
-        if shards > 0 {
-            holds.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-            holds.truncate(limit as usize);
-        }
-        Ok(holds)
-    }
-
-    /// Deliver the outbox now; how many entries are still on their way.
-    pub async fn sync(&self) -> Result<u64, StoreError> {
-        let answer: SyncAnswer = self.call(&GateRequest::Sync).await?;
-        Ok(answer.pending_entries)
-    }
-
-    /// Puts the port's set-aside ledger entries back on their way to D1;
-    /// answers how many.
-    pub async fn retry_set_aside(&self) -> Result<u64, StoreError> {
-        let answer: RetriedAnswer = self.call(&GateRequest::RetrySetAside).await?;
-        Ok(answer.retried)
-    }
-
-    /// Changes or reads the port's credits and raises.
-    pub async fn grants(
-        &self,
-        request: crate::gate::credits::GrantOp,
-    ) -> Result<Answered<crate::gate::credits::GrantOutcome>, StoreError> {
-        self.call(&GateRequest::Grants { request }).await
-    }
-
-    /// The port's alert thresholds; each part replaced first when given.
-    pub async fn alerts(
-        &self,
-        percents: Option<Vec<u8>>,
-        projected: Option<bool>,
-    ) -> Result<AlertThresholds, StoreError> {
-        self.call(&GateRequest::Alerts {
-            percents,
-            projected,
-        })
-        .await
     }
 }

@@ -13,6 +13,7 @@ mod gateway_ops;
 mod lending;
 pub mod object;
 mod port_keys;
+mod port_ops;
 pub mod protocol;
 mod shard_exchange;
 pub mod storage;
