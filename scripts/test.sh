@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project on this machine, installing what is missing
-# first (scripts/setup.sh): lints for each feature set, the native Rust tests,
+# first (scripts/setup.sh): lints and doc links for each feature set, the native Rust tests,
 # the npm package (Node, Chromium, a bundler, wasm-bindgen-test), and the
 # Worker in workerd with local D1 and KV. Ends with one "N passed, N failed"
 # line summing every runner.
@@ -117,6 +117,11 @@ suite() {
       stage "clippy native" cargo clippy --all-targets -- -D warnings
       stage "clippy web" cargo clippy --lib --tests --features web "${wasm[@]}" -- -D warnings
       stage "clippy worker" cargo clippy --lib --features worker "${wasm[@]}" -- -D warnings
+      # Doc comments' links resolve, for each feature set.
+      stage "rustdoc" env RUSTDOCFLAGS="-D warnings" bash -c '
+        cargo doc -q --no-deps --lib &&
+        cargo doc -q --no-deps --lib --features web --target wasm32-unknown-unknown &&
+        cargo doc -q --no-deps --lib --features worker --target wasm32-unknown-unknown'
       ;;
     rust)
       stage "rust tests" cargo test ${pattern:+"$pattern"}

@@ -109,7 +109,7 @@ impl Zone {
     }
 
     /// The first instant (seconds since the epoch) whose local time is
-    /// `local` or later (see [`ZoneRules::first_at_or_after`]).
+    /// `local` or later (see `ZoneRules::first_at_or_after`).
     pub fn first_at_or_after(&self, local: i64) -> i64 {
         self.0.map_or(local, |z| z.first_at_or_after(local))
     }

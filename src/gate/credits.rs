@@ -3,7 +3,7 @@
 //! the credits left, judged in the same turn as each reservation, and what
 //! each hold and counted call drew on. The rules are
 //! [`crate::room`]'s; the grants and raises are kept by
-//! [`super::grants`].
+//! `gate::grants`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

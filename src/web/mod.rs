@@ -1,12 +1,12 @@
 //! The JavaScript API of the npm package (feature `web`).
 //!
 //! Thin wrappers over the core: each export reads its JS arguments strictly
-//! (see [`convert`]), calls the core, and returns plain objects with the
+//! (see `convert`), calls the core, and returns plain objects with the
 //! original module's field names. No budget rule lives here.
 //!
 //! Instants come in as a `Date`, epoch milliseconds or an RFC 3339 string
 //! and go out as `Date`s; an omitted `now` is the current time, read in
-//! exactly one place ([`clock_now`]). Errors are thrown as JS `Error`s named
+//! exactly one place (`clock_now`). Errors are thrown as JS `Error`s named
 //! `AiBudgetError`, with the core's message, `code` and `field`.
 
 mod calendar;

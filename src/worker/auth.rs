@@ -7,7 +7,7 @@
 //! constant time; keys are looked up by their SHA-256 hash
 //! ([`hash_secret`], one rule for both kinds), so no store holds a usable
 //! key. An admin key's secret starts with
-//! [`SECRET_PREFIX`](crate::admin_keys::SECRET_PREFIX): only the API's
+//! [`crate::admin_keys::SECRET_PREFIX`]: only the API's
 //! routes look it up (in D1); the gateway takes port keys and the token.
 
 use subtle::ConstantTimeEq;

@@ -1,6 +1,6 @@
 //! Reading request bodies and path parts strictly: every bad input gets a
 //! specific 400 code, and token counts go through the core's
-//! [`tokens_from_f64`](crate::tokens_from_f64).
+//! [`crate::tokens_from_f64`].
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value};

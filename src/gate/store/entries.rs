@@ -78,7 +78,7 @@ impl<S: Sql> Tables<'_, S> {
     }
 
     /// How many entries are on their way to the ledger of record.
-    /// Read once, then kept as entries are stored ([`PENDING_ENTRIES`]).
+    /// Read once, then kept as entries are stored (`PENDING_ENTRIES`).
     pub fn pending_count(&self) -> Result<u64, SqlError> {
         if let Some(n) = self.sql().fact(PENDING_ENTRIES) {
             return Ok(u64::try_from(n).unwrap_or(0));
@@ -169,7 +169,7 @@ impl<S: Sql> Tables<'_, S> {
 
     /// Marks that the ledger of record has `version` of each entry in
     /// `seqs` (an entry already marked with a later version keeps it): one
-    /// statement per [`MARKS_PER_STATEMENT`] entries, not one each.
+    /// statement per `MARKS_PER_STATEMENT` entries, not one each.
     pub fn mark_delivered(&self, version: u64, seqs: &[u64]) -> Result<(), SqlError> {
         for chunk in seqs.chunks(MARKS_PER_STATEMENT) {
             let sql = format!(

@@ -147,7 +147,7 @@ impl<S: Sql> Tables<'_, S> {
 
     /// Open holds that expire at or before `at`, earliest first. No read
     /// when no open hold expires that early, as far as the storage keeps
-    /// it known ([`OPEN_HOLDS_EXPIRE_FROM`]); the read that runs also
+    /// it known (`OPEN_HOLDS_EXPIRE_FROM`); the read that runs also
     /// reads the next open hold to expire after `at`, and keeps when the
     /// earliest open hold expires.
     pub fn due_holds(&self, at: i64) -> Result<Vec<Hold>, SqlError> {

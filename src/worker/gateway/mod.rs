@@ -16,13 +16,17 @@
 //!   built-in one) by name: `POST /v1/ports/{port}/providers/{name}/...`
 //!
 //! A call's life: authenticate the port key (as the HTTP API does), estimate
-//! the call's tokens ([`provider::prepare`]), hold them with
-//! the port's gate ([`GateClient::reserve`], the one atomic gate, in the
-//! port's Durable Object), forward with the provider key, then
-//! [`GateClient::commit`] the reported usage, or [`GateClient::release`] the hold
-//! when the upstream refused the call. A streamed call is settled when its
+//! the call's tokens ([`provider::prepare`]), hold them with the port's
+//! gate ([`GateClient::reserve`], the one atomic gate, in the port's
+//! Durable Object), forward with the provider key, then
+//! [`GateClient::commit`] the reported usage, or [`GateClient::release`]
+//! the hold when the upstream refused the call. A streamed call is settled when its
 //! relay ends (finished, cut, or interrupted by the client), under
 //! `ctx.wait_until`.
+//!
+//! [`GateClient::reserve`]: crate::worker::gate::GateClient::reserve
+//! [`GateClient::commit`]: crate::worker::gate::GateClient::commit
+//! [`GateClient::release`]: crate::worker::gate::GateClient::release
 //!
 //! One module per phase: [`config`] (vars, secrets, the provider an upstream
 //! call goes to), `access` (attribution, the key confirmed), [`provider`]
