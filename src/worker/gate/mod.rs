@@ -1,13 +1,14 @@
 //! The gate in a Durable Object per port: [`object::PortGate`] runs the
 //! port gate's logic ([`crate::gate`]) over the object's SQLite storage
 //! (transport in `object`, execution of what is owed after in `courier`,
-//! the exchanges with a lender in `lending`, a hot port's shards in
-//! `shard_exchange`);
+//! the first start's import in `first_start`, the exchanges with a
+//! lender in `lending`, a hot port's shards in `shard_exchange`);
 //! [`client::GateClient`] is how the Worker's API and gateway reach it.
 
 mod carry;
 pub mod client;
 mod courier;
+mod first_start;
 mod gateway_hold;
 mod gateway_ops;
 mod lending;

@@ -8,7 +8,7 @@
 //!
 //! On its first start on a deployment that already has data the object
 //! takes the port's budget from KV and its counters and holds from D1,
-//! once, before any other request runs.
+//! once, before any other request runs (`first_start`).
 //!
 //! Requests come from the Worker only ([`super::client`]): the operation as
 //! JSON, the port in `x-port`, and under the test seams the instant in
@@ -35,6 +35,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use super::courier;
+use super::first_start::ensure_ready;
 use super::lending::{allowance_grant, report_usage, reserve, tell_group};
 use super::protocol::{answer_of, Elsewhere, GateFailure, GateRequest, SyncAnswer};
 use super::shard_exchange::{shard_ready, shard_report};
@@ -43,16 +44,13 @@ use super::tally::{Tally, WORK_HEADER};
 use crate::allowance::Sizing;
 use crate::gate::carried::{self, CARRIED_HEADER};
 use crate::gate::wake::Courier;
-use crate::gate::{GateError, Import, Operation, Outcome, SaveOutcome, COUNTER_RETENTION_DAYS};
+use crate::gate::{GateError, Operation, Outcome, SaveOutcome};
 use crate::group::{child_key, ChildKind};
-use crate::ledger::reports;
 use crate::worker::alerts::outbox as alerts;
 use crate::worker::clock::{self, Clock};
-use crate::worker::d1::D1;
 use crate::worker::fault::Faults;
 use crate::worker::group::client::GroupClient;
 use crate::worker::port_key::KEY_HEADER;
-use crate::worker::settings::Settings;
 
 /// One port's gate, as a SQLite-backed Durable Object.
 #[durable_object]
@@ -329,79 +327,6 @@ async fn abort(state: &State) -> Result<Response> {
         })
         .await;
     failure("the port's gate restarted")
-}
-
-/// Takes the port's state from KV and D1 the first time the object starts,
-/// before any other request runs.
-async fn ensure_ready(
-    inner: &Rc<Inner>,
-    port: &str,
-    faults: &Rc<Faults>,
-    now: DateTime<Utc>,
-) -> std::result::Result<(), String> {
-    if inner.ready.get() {
-        return Ok(());
-    }
-    let imported = atomically(&inner.state, |g| g.imported()).map_err(|e| e.0)?;
-    if imported {
-        inner.ready.set(true);
-        inner.port.replace(Some(port.to_owned()));
-        return Ok(());
-    }
-    let import = first_import(
-        another_handle(&inner.state),
-        inner.env.clone(),
-        port.to_owned(),
-        faults.clone(),
-        now,
-    );
-    // A failure is answered, not thrown: a thrown one would reset the
-    // object, for nothing (it has nothing in memory to lose).
-    inner
-        .state
-        .block_concurrency_while(import)
-        .await
-        .map_err(|e| format!("the port's state could not be read: {e}"))?
-        .map_err(|e| format!("the port's state could not be read: {e}"))?;
-    inner.ready.set(true);
-    Ok(())
-}
-
-/// Reads the port's state from D1 and KV and imports it into the gate,
-/// unless another request did meanwhile.
-async fn first_import(
-    state: State,
-    env: Env,
-    port: String,
-    faults: Rc<Faults>,
-    now: DateTime<Utc>,
-) -> Result<std::result::Result<(), String>> {
-    if atomically(&state, |g| g.imported())? {
-        return Ok(Ok(()));
-    }
-    let since = now.timestamp_millis() - COUNTER_RETENTION_DAYS * 86_400_000;
-    let down = atomically(&state, |g| g.note(courier::D1_DOWN_NOTE))?.is_some();
-    let faults = if down {
-        Rc::new(Faults::from_header(true, Some("d1.import".into())))
-    } else {
-        faults
-    };
-    let d1 = D1::new(env.d1("DB")?, faults.clone());
-    let results = match d1.run("d1.import", &reports::import(&port, since)).await {
-        Ok(results) => results,
-        Err(e) => return Ok(Err(format!("D1 could not be read: {e:?}"))),
-    };
-    let mut import: Import = reports::import_of(&results);
-    let settings = Settings::new(env.clone(), faults);
-    import.budget = match settings.saved_budget(&port).await {
-        Ok(budget) => budget,
-        Err(e) => return Ok(Err(format!("KV could not be read: {e:?}"))),
-    };
-    atomically(&state, move |g| {
-        g.import(&import)?;
-        g.set_port(&port)
-    })?;
-    Ok(Ok(()))
 }
 
 impl From<GateError> for worker::Error {
