@@ -1,19 +1,14 @@
 //! The Worker's side of settlements carried by another request's trip
 //! ([`crate::gate::carried`]): the isolate's book of settlements waiting
-//! for a trip, a commit that waits in it, and the object's running of what
-//! a request carries.
+//! for a trip, and a commit that waits in it. (The object runs what a
+//! request carries in `object`.)
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use worker::{Response, Result};
-
-use super::object::Inner;
-use super::protocol::GateRequest;
-use crate::gate::carried::{self, Book, Ride, RideState, CARRIED_HEADER};
+use crate::gate::carried::{Book, Ride, RideState};
 use crate::worker::clock::Clock;
-use crate::worker::fault::Faults;
 
 /// How long a gated call's commit waits, after the call's answer, for a
 /// trip of this isolate to its port's object to carry it before it is
@@ -91,68 +86,4 @@ pub(super) async fn wait_for_trip(
             }
         }
     }
-}
-
-/// Runs the settlements a request carries, each as if sent on its own
-/// (its own transaction, at its own instant); answers each one's status
-/// and answer, and whether any may have changed what the stores of record
-/// are owed. Only commits ride: anything else is refused, not run.
-pub(super) async fn run(
-    inner: &Rc<Inner>,
-    seams: bool,
-    riders: &[carried::Carried<'_>],
-) -> (Vec<(u16, String)>, bool) {
-    let mut answers = Vec::with_capacity(riders.len());
-    let mut changed = false;
-    let none = Rc::new(Faults::none());
-    for rider in riders {
-        super::tally::count(super::tally::Work::Json);
-        let request = match serde_json::from_str::<GateRequest>(rider.json) {
-            Ok(request @ GateRequest::Commit { .. }) => request,
-            Ok(_) => {
-                answers.push((400, "only commits are carried".to_owned()));
-                continue;
-            }
-            Err(e) => {
-                answers.push((400, format!("the carried settlement is not valid: {e}")));
-                continue;
-            }
-        };
-        let clock = Clock::for_request(seams, rider.stamp);
-        if let Clock::Fixed(_) = clock {
-            // As the commit would have moved it, sent alone.
-            inner.clock.set(clock.running_on());
-        }
-        let now = clock.now();
-        let (answer, its_changes) = super::object::operate(inner, request, now, &none).await;
-        changed |= its_changes;
-        let answered = match answer {
-            Ok(mut response) => {
-                let status = response.status_code();
-                response.text().await.map(|text| (status, text))
-            }
-            Err(e) => Err(e),
-        };
-        answers.push(answered.unwrap_or_else(|e| (503, e.to_string())));
-    }
-    (answers, changed)
-}
-
-/// A request's own answer with the answers of the settlements it carried
-/// before it; a refusal (not 200) goes back alone, and the settlements'
-/// owners send them again (the gate answers them as retries).
-pub(super) async fn with_answers(
-    answer: Result<Response>,
-    carried_answers: &[(u16, String)],
-) -> Result<Response> {
-    let mut own = answer?;
-    if own.status_code() != 200 {
-        return Ok(own);
-    }
-    let text = own.text().await?;
-    let mut framed = Response::ok(carried::frame_answers(carried_answers, &text))?;
-    framed
-        .headers_mut()
-        .set(CARRIED_HEADER, &carried_answers.len().to_string())?;
-    Ok(framed)
 }

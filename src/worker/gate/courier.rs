@@ -11,7 +11,7 @@ use std::rc::Rc;
 use chrono::{DateTime, Utc};
 use wasm_bindgen::JsValue;
 
-use super::object::{another_handle, Inner};
+use super::instance::{another_handle, Inner};
 use super::storage::{atomically, reading};
 use crate::gate::wake::{self, Next, Reply};
 use crate::gate::Entry;

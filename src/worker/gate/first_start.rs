@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use worker::{Env, Result, State};
 
 use super::courier;
-use super::object::{another_handle, Inner};
+use super::instance::{another_handle, Inner};
 use super::storage::atomically;
 use crate::gate::{Import, COUNTER_RETENTION_DAYS};
 use crate::ledger::reports;

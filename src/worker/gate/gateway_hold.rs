@@ -7,8 +7,8 @@ use std::rc::Rc;
 
 use chrono::{DateTime, Utc};
 
+use super::instance::Inner;
 use super::lending;
-use super::object::Inner;
 use super::port_keys;
 use super::storage::atomically;
 use crate::gate::gateway::{GatewayHold, GatewayReserveOutcome};

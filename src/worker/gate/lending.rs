@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use worker::{Response, Result};
 
 use super::client::GateClient;
-use super::object::{answer, Inner};
+use super::instance::{answer, Inner};
 use super::storage::{atomically, reading};
-use crate::allowance::{Grant, Sizing, DEFAULT_SIZING};
+use crate::allowance::Grant;
 use crate::gate::{Applied, GateError, Operation, Outcome, ReserveOutcome};
 use crate::group::{child_key, ChildKind, GroupAnswer};
 use crate::worker::alerts::outbox as alerts;
@@ -60,9 +60,6 @@ const MAX_ASKS: u32 = 8;
 /// How long one reservation waits for allowance in all (ms), its own asks
 /// and others' it waits on included.
 const ASK_WAIT_MS: f64 = 10_000.0;
-
-/// How a port sizes its asks of its group.
-pub(super) const SIZING: Sizing = DEFAULT_SIZING;
 
 /// Applies a grant from the port's group; answers the report owed back.
 pub(super) fn allowance_grant(

@@ -25,31 +25,24 @@
 // methods, which carry no doc comments of their own.
 #![allow(missing_docs)]
 
-use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use wasm_bindgen::{JsCast, JsValue};
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use super::courier;
 use super::first_start::ensure_ready;
-use super::lending::{allowance_grant, report_usage, reserve, tell_group};
-use super::protocol::{answer_of, Elsewhere, GateFailure, GateRequest, SyncAnswer};
-use super::shard_exchange::{shard_ready, shard_report};
-use super::storage::{self, atomically, reading};
+use super::instance::{failure, seams_on, Inner};
+use super::lending::tell_group;
+use super::operate::operate;
+use super::protocol::GateRequest;
+use super::shard_exchange::shard_ready;
+use super::storage::{self, atomically};
 use super::tally::{Tally, WORK_HEADER};
-use crate::allowance::Sizing;
 use crate::gate::carried::{self, CARRIED_HEADER};
-use crate::gate::wake::Courier;
-use crate::gate::{GateError, Operation, Outcome, SaveOutcome};
-use crate::group::{child_key, ChildKind};
+use crate::gate::{GateError, Operation};
 use crate::worker::alerts::outbox as alerts;
 use crate::worker::clock::{self, Clock};
 use crate::worker::fault::Faults;
-use crate::worker::group::client::GroupClient;
 use crate::worker::port_key::KEY_HEADER;
 
 /// One port's gate, as a SQLite-backed Durable Object.
@@ -58,125 +51,11 @@ pub struct PortGate {
     inner: Rc<Inner>,
 }
 
-/// What one instance of the object keeps in memory (a restart forgets it;
-/// the storage carries on).
-pub(super) struct Inner {
-    pub(super) state: State,
-    pub(super) env: Env,
-    /// The port, once known (stored with the gate too).
-    pub(super) port: RefCell<Option<String>>,
-    /// Which shard of its port the object is (`Some(None)`: the port's own
-    /// object), once known (stored with the gate too).
-    pub(super) shard: Cell<Option<Option<u32>>>,
-    /// True once the first-start import is known to be done.
-    pub(super) ready: Cell<bool>,
-    /// The clock the alarm runs on: the latest request's, going on.
-    pub(super) clock: Cell<Clock>,
-    /// Deliveries to D1: under way, owed, failing.
-    pub(super) courier: RefCell<Courier>,
-    /// When the alarm is set for (runtime ms), as far as this instance knows.
-    pub(super) alarm_at: Cell<Option<f64>>,
-    /// The alert outbox is being handed to the queue.
-    pub(super) alerts_sending: Cell<bool>,
-    /// What changes owe is being carried out (`courier::after_change`);
-    /// changes made meanwhile join it.
-    pub(super) gathering: Cell<bool>,
-    /// Changes made by this instance, counted (for `gathering`).
-    pub(super) changes: Cell<u64>,
-    /// A reservation is asking the port's group for allowance since this
-    /// runtime instant (ms; 0: none): the others short of it wait for that
-    /// answer instead of asking too (for 2 s at most, should it be lost).
-    pub(super) asking: Cell<f64>,
-    /// When a change last started a delivery to D1 at once (runtime ms):
-    /// changes soon after wait for the alarm to share a batch.
-    pub(super) delivered_at: Cell<Option<i64>>,
-    /// A shard: when it last told its port's object what it used (runtime
-    /// ms), and whether a report waits for the interval's end.
-    pub(super) reported_at: Cell<f64>,
-    pub(super) report_waiting: Cell<bool>,
-    /// The port keys this instance looked up: revoked or not.
-    pub(super) keys: RefCell<super::port_keys::KnownKeys>,
-}
-
-fn seams_on(env: &Env) -> bool {
-    crate::worker::bindings::seams_on(env)
-}
-
-pub(super) fn json_answer<T: Serialize>(status: u16, value: &T) -> Result<Response> {
-    super::tally::count(super::tally::Work::Json);
-    Ok(Response::from_json(value)?.with_status(status))
-}
-
-pub(super) fn failure(message: impl Into<String>) -> Result<Response> {
-    json_answer(
-        503,
-        &GateFailure {
-            message: message.into(),
-        },
-    )
-}
-
-impl Inner {
-    /// The instant by the object's clock.
-    pub(super) fn now(&self) -> DateTime<Utc> {
-        self.clock.get().now()
-    }
-
-    /// The port, once known.
-    pub(super) fn port(&self) -> Option<String> {
-        if let Some(port) = self.port.borrow().clone() {
-            return Some(port);
-        }
-        let stored = atomically(&self.state, |g| g.port()).ok().flatten();
-        self.port.replace(stored.clone());
-        stored
-    }
-
-    /// How the object sizes its asks of its lender: a shard's way, or a
-    /// port's under a group.
-    pub(super) fn sizing(&self) -> Sizing {
-        if self.shard().is_some() {
-            crate::allowance::SHARD_SIZING
-        } else {
-            super::lending::SIZING
-        }
-    }
-
-    /// The shard of its port this object is (`None`: the port's own).
-    pub(super) fn shard(&self) -> Option<u32> {
-        if let Some(shard) = self.shard.get() {
-            return shard;
-        }
-        let stored = atomically(&self.state, |g| g.shard());
-        if let Ok(shard) = stored {
-            self.shard.set(Some(shard));
-        }
-        stored.ok().flatten()
-    }
-}
-
 impl DurableObject for PortGate {
     fn new(state: State, env: Env) -> PortGate {
         storage::new_instance(&state.id().to_string());
         PortGate {
-            inner: Rc::new(Inner {
-                state,
-                env,
-                port: RefCell::new(None),
-                shard: Cell::new(None),
-                ready: Cell::new(false),
-                clock: Cell::new(Clock::System),
-                courier: RefCell::new(Courier::default()),
-                alarm_at: Cell::new(None),
-                alerts_sending: Cell::new(false),
-                gathering: Cell::new(false),
-                changes: Cell::new(0),
-                asking: Cell::new(0.0),
-                reported_at: Cell::new(0.0),
-                delivered_at: Cell::new(None),
-                report_waiting: Cell::new(false),
-                keys: RefCell::default(),
-            }),
+            inner: Rc::new(Inner::new(state, env)),
         }
     }
 
@@ -250,7 +129,7 @@ impl DurableObject for PortGate {
         // (from here on: no other request's work runs in between, unless
         // the operation waits on a group).
         let tally = seams.then(Tally::now);
-        let (carried_answers, carried_changed) = super::carry::run(inner, seams, &riders).await;
+        let (carried_answers, carried_changed) = run_carried(inner, seams, &riders).await;
         if let (Clock::Fixed(_), false) = (clock, riders.is_empty()) {
             // A carried commit at its own fixed instant moved the object's
             // clock, as it would have sent alone: this request's again.
@@ -259,7 +138,7 @@ impl DurableObject for PortGate {
         let (mut answer, changed) = operate(inner, request, now, &faults).await;
         let changed = changed || carried_changed;
         if !carried_answers.is_empty() {
-            answer = super::carry::with_answers(answer, &carried_answers).await;
+            answer = with_carried_answers(answer, &carried_answers).await;
         }
         if let (Some(start), Ok(response)) = (tally, &mut answer) {
             let ran = Tally::now().since(&start).object_side();
@@ -307,16 +186,6 @@ impl DurableObject for PortGate {
     }
 }
 
-/// Another handle on the same object state, for work that outlives the
-/// request (`wait_until`, `block_concurrency_while` take `'static`s).
-pub(super) fn another_handle(state: &State) -> State {
-    let raw: &JsValue = state.as_raw().as_ref();
-    State::from(
-        raw.clone()
-            .unchecked_into::<worker::worker_sys::DurableObjectState>(),
-    )
-}
-
 /// Restarts the object (a test seam): a failed `blockConcurrencyWhile`
 /// makes the runtime reset it, after this request, from outside any Rust
 /// frame; the next request meets a new instance over the same storage.
@@ -335,138 +204,66 @@ impl From<GateError> for worker::Error {
     }
 }
 
-/// Runs one request and answers it; true when it may have changed what
-/// the stores of record are owed.
-pub(super) async fn operate(
+/// Runs the settlements a request carries, each as if sent on its own
+/// (its own transaction, at its own instant); answers each one's status
+/// and answer, and whether any may have changed what the stores of record
+/// are owed. Only commits ride: anything else is refused, not run.
+async fn run_carried(
     inner: &Rc<Inner>,
-    request: GateRequest,
-    now: DateTime<Utc>,
-    faults: &Rc<Faults>,
-) -> (Result<Response>, bool) {
-    let state = &inner.state;
-    if matches!(request, GateRequest::View { sync: true, .. }) {
-        // What is due now first, so the stores of record get it too.
-        if let Err(e) = atomically(state, move |g| g.expire_due(now)) {
-            worker::console_error!("gate: {e}");
+    seams: bool,
+    riders: &[carried::Carried<'_>],
+) -> (Vec<(u16, String)>, bool) {
+    let mut answers = Vec::with_capacity(riders.len());
+    let mut changed = false;
+    let none = Rc::new(Faults::none());
+    for rider in riders {
+        super::tally::count(super::tally::Work::Json);
+        let request = match serde_json::from_str::<GateRequest>(rider.json) {
+            Ok(request @ GateRequest::Commit { .. }) => request,
+            Ok(_) => {
+                answers.push((400, "only commits are carried".to_owned()));
+                continue;
+            }
+            Err(e) => {
+                answers.push((400, format!("the carried settlement is not valid: {e}")));
+                continue;
+            }
+        };
+        let clock = Clock::for_request(seams, rider.stamp);
+        if let Clock::Fixed(_) = clock {
+            // As the commit would have moved it, sent alone.
+            inner.clock.set(clock.running_on());
         }
-        courier::catch_up(inner, faults).await;
+        let now = clock.now();
+        let (answer, its_changes) = operate(inner, request, now, &none).await;
+        changed |= its_changes;
+        let answered = match answer {
+            Ok(mut response) => {
+                let status = response.status_code();
+                response.text().await.map(|text| (status, text))
+            }
+            Err(e) => Err(e),
+        };
+        answers.push(answered.unwrap_or_else(|e| (503, e.to_string())));
     }
-    if matches!(request, GateRequest::SeedHistory { .. }) && !seams_on(&inner.env) {
-        return (failure("seeding is a test seam"), false);
-    }
-    if let GateRequest::Allowance { grant } = request {
-        return (allowance_grant(inner, grant, now), true);
-    }
-    if let GateRequest::ShardReport {
-        shard,
-        report,
-        request_id,
-    } = request
-    {
-        let answer = shard_report(inner, shard, report, request_id, now).await;
-        // What the shards used is the port's: a port under a group tells
-        // it after the answer, off the shard's path.
-        let inner = inner.clone();
-        another_handle(state).wait_until(async move { report_usage(&inner, now).await });
-        return (answer, true);
-    }
-    if let Some(elsewhere) = elsewhere(inner, &request) {
-        return (json_answer(200, &elsewhere), false);
-    }
-    // What the port owes its group on its own first (allowance given back
-    // when idle or at the group's reset), so the group's view is current.
-    let sizing = inner.sizing();
-    if let Ok(Some(report)) = reading(state, move |g| g.allowance_due(&sizing, now)) {
-        tell_group(inner, report, now).await;
-    }
-    let settles = matches!(
-        request,
-        GateRequest::Commit { .. } | GateRequest::Record { .. } | GateRequest::Release { .. }
-    );
-    if let GateRequest::Reserve { hold } = request {
-        return (answer(reserve(inner, hold, now).await.map(answer_of)), true);
-    }
-    if let GateRequest::GatewayReserve { hold, key } = request {
-        return (
-            answer(
-                super::gateway_hold::reserve(inner, hold, key.as_deref(), now)
-                    .await
-                    .map(answer_of),
-            ),
-            true,
-        );
-    }
-    if let GateRequest::RevokeKeys { hashes } = request {
-        return (answer(super::port_keys::revoke(inner, &hashes)), false);
-    }
-    let Some(operation) = request.operation() else {
-        // `Sync`: the object's own work, then how much is left.
-        courier::catch_up(inner, faults).await;
-        let left = atomically(state, |g| g.pending_count());
-        return (
-            answer(left.map(|pending_entries| SyncAnswer { pending_entries })),
-            false,
-        );
-    };
-    let changes = operation.changes();
-    // What only reads runs without a storage transaction (one that finds
-    // something to write, say a hold expired, is run again in one).
-    let applied = if changes {
-        atomically(state, move |g| g.apply(operation, now))
-    } else {
-        reading(state, move |g| g.apply(operation.clone(), now))
-    };
-    if settles {
-        // Usage reaches the lender after the answer, off the call's path.
-        let inner = inner.clone();
-        another_handle(state).wait_until(async move { report_usage(&inner, now).await });
-    }
-    if let Ok(applied) = &applied {
-        if applied.alerts > 0 {
-            alerts::mark_written(&state.id().to_string());
-        }
-        if matches!(applied.result, Outcome::Save(SaveOutcome::Saved { .. })) {
-            courier::sync_budget_replica(inner, faults.clone()).await;
-        }
-    }
-    // A group the port left gets its allowance back (sent after the save,
-    // and again after any later save until it is through).
-    let saved = matches!(&applied, Ok(a) if matches!(a.result, Outcome::Save(_)));
-    if let Some(Ok(Some(farewell))) = saved.then(|| atomically(state, |g| g.farewell())) {
-        let port = inner.port().unwrap_or_default();
-        let sent = GroupClient::new(&inner.env, &farewell.group, Clock::Fixed(now))
-            .report(&child_key(ChildKind::Port, &port), &farewell.report)
-            .await;
-        if sent.is_ok() {
-            let _ = atomically(state, |g| g.farewell_sent());
-        }
-    }
-    (answer(applied.map(answer_of)), changes)
+    (answers, changed)
 }
 
-/// The answer of an operation: its JSON, or the storage's failure (503).
-pub(super) fn answer<T: Serialize>(out: std::result::Result<T, GateError>) -> Result<Response> {
-    match out {
-        Ok(value) => json_answer(200, &value),
-        Err(e) => {
-            worker::console_error!("gate: {e}");
-            failure(e.0)
-        }
+/// A request's own answer with the answers of the settlements it carried
+/// before it; a refusal (not 200) goes back alone, and the settlements'
+/// owners send them again (the gate answers them as retries).
+async fn with_carried_answers(
+    answer: Result<Response>,
+    carried_answers: &[(u16, String)],
+) -> Result<Response> {
+    let mut own = answer?;
+    if own.status_code() != 200 {
+        return Ok(own);
     }
-}
-
-/// A reservation or a usage write that reached the port's own object while
-/// the port has shards: it belongs to a shard, and the Worker sends it
-/// there. (The gateway's holds stay in the port's own object, where its
-/// settings and throttle are judged.)
-fn elsewhere(inner: &Rc<Inner>, request: &GateRequest) -> Option<Elsewhere> {
-    if !matches!(
-        request,
-        GateRequest::Reserve { .. } | GateRequest::Record { .. }
-    ) || inner.shard().is_some()
-    {
-        return None;
-    }
-    let shards = reading(&inner.state, |g| g.budget().map(|b| b.shards)).ok()?;
-    (shards > 1).then_some(Elsewhere { elsewhere: shards })
+    let text = own.text().await?;
+    let mut framed = Response::ok(carried::frame_answers(carried_answers, &text))?;
+    framed
+        .headers_mut()
+        .set(CARRIED_HEADER, &carried_answers.len().to_string())?;
+    Ok(framed)
 }

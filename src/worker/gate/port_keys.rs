@@ -19,34 +19,15 @@
 //! looked up (a restart forgets it; the notes carry on), so a warm hold
 //! runs no SQL for its key.
 
-use std::collections::HashMap;
-
-use super::object::Inner;
+use super::instance::Inner;
 use super::protocol::GateFailure;
 use super::storage::{atomically, reading};
 use crate::gate::gateway::GatewayReserveOutcome;
 use crate::gate::{Applied, GateError, Outcome, PortLoad, StoredBudget};
 
-/// Hashes an instance remembers; past it the memory starts again (a
-/// lookup each, the notes being the record).
-const MAX_REMEMBERED: usize = 4_096;
-
 /// The note of a revoked key's hash.
 fn note(hash: &str) -> String {
     format!("revoked-key:{hash}")
-}
-
-/// What an object instance knows of its port's keys: hash -> revoked.
-#[derive(Default)]
-pub(super) struct KnownKeys(HashMap<String, bool>);
-
-impl KnownKeys {
-    fn remember(&mut self, hash: &str, revoked: bool) {
-        if self.0.len() >= MAX_REMEMBERED && !self.0.contains_key(hash) {
-            self.0.clear();
-        }
-        self.0.insert(hash.to_owned(), revoked);
-    }
 }
 
 /// True when the port key with this hash was revoked.
@@ -54,7 +35,7 @@ impl KnownKeys {
 /// # Errors
 /// The storage's (the hold fails closed).
 pub(super) fn revoked(inner: &Inner, hash: &str) -> Result<bool, GateError> {
-    if let Some(&known) = inner.keys.borrow().0.get(hash) {
+    if let Some(known) = inner.keys.borrow().get(hash) {
         return Ok(known);
     }
     let noted = note(hash);

@@ -8,8 +8,8 @@ use std::rc::Rc;
 use chrono::{DateTime, Utc};
 use worker::{Response, Result};
 
-use super::lending::{ask_lender, port_client, SIZING};
-use super::object::{answer, failure, Inner};
+use super::instance::{answer, failure, Inner, SIZING};
+use super::lending::{ask_lender, port_client};
 use super::protocol::ShardAnswered;
 use super::storage::atomically;
 use crate::worker::alerts::outbox as alerts;
