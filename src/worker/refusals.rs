@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::http::ApiError;
 use crate::amount::TotalTooLarge;
 use crate::gate::Refusal;
+use crate::pricing::usd_number;
 use crate::time::iso;
 
 /// What a refusal by the gate says (the 429's body members and a
@@ -37,14 +38,9 @@ pub fn refusal_body(r: &Refusal) -> Value {
         }
     }
     if let Some(room) = &r.room {
-        body["room"] = crate::worker::api::credits::room_json(room, r.unit);
+        body["room"] = crate::worker::api::json::room_json(room, r.unit);
     }
     body
-}
-
-/// Micro-dollars as a JSON number of dollars.
-pub fn usd_number(micros: u64) -> f64 {
-    crate::pricing::usd_number(micros)
 }
 
 /// The 400 for a call with no price in a `usd` budget: `unpriced-model`

@@ -7,44 +7,13 @@
 use serde_json::{json, Map, Value};
 use worker::{Request, Response};
 
-use super::json::replayed;
+use super::json::{instant_or_null, replayed, room_json};
 use super::Ctx;
 use crate::gate::credits::{CreditView, GrantOp, GrantOutcome};
 use crate::gate::store::credits::RaiseRow;
-use crate::room::Room;
-use crate::time::{instant, iso};
 use crate::worker::http::{json_response, read_json, ApiError};
 use crate::worker::ids::random_id;
 use crate::worker::input;
-use crate::Unit;
-
-/// The JSON of an instant (epoch ms), or null.
-fn at(ms: Option<i64>) -> Value {
-    ms.map_or(Value::Null, |t| iso(instant(t)).into())
-}
-
-/// Where a port's room comes from, with when the period's rollover was
-/// recorded (status, check).
-pub fn room_view_json(view: &crate::gate::credits::RoomView, unit: Unit) -> Value {
-    let mut body = room_json(&view.room, unit);
-    body["rolloverRecordedAt"] = at(view.rollover_recorded_at);
-    body
-}
-
-/// Where a port's room comes from, as every answer about it says.
-pub fn room_json(room: &Room, unit: Unit) -> Value {
-    let a = |n: u64| unit.amount_json(n);
-    json!({
-        "unit": unit.as_str(),
-        "cap": a(room.cap),
-        "raises": a(room.raises),
-        "rollover": a(room.rollover),
-        "effectiveCap": a(room.effective_cap),
-        "effectiveSoftCap": a(room.effective_soft_cap),
-        "creditsLeft": a(room.credits_left),
-        "nextCreditExpiry": at(room.next_credit_expiry),
-    })
-}
 
 fn credit_json(c: &CreditView) -> Value {
     let unit = c.row.unit;
@@ -56,11 +25,11 @@ fn credit_json(c: &CreditView) -> Value {
         "amount": a(c.row.credit.amount),
         "spent": a(c.row.credit.spent),
         "left": a(c.left),
-        "expiresAt": at(c.row.credit.expires_at),
+        "expiresAt": instant_or_null(c.row.credit.expires_at),
         "expired": c.expired,
-        "voidedAt": at(c.row.credit.voided_at),
+        "voidedAt": instant_or_null(c.row.credit.voided_at),
         "note": c.row.note,
-        "createdAt": at(Some(c.row.credit.created_at)),
+        "createdAt": instant_or_null(Some(c.row.credit.created_at)),
     })
 }
 
@@ -73,12 +42,12 @@ fn raise_json(r: &RaiseRow, now: i64) -> Value {
         "unit": unit.as_str(),
         "extra": a(r.raise.extra),
         "softExtra": a(r.raise.soft()),
-        "startsAt": at(Some(r.raise.starts_at)),
-        "endsAt": at(Some(r.raise.ends_at)),
+        "startsAt": instant_or_null(Some(r.raise.starts_at)),
+        "endsAt": instant_or_null(Some(r.raise.ends_at)),
         "inForce": r.raise.in_force(now),
-        "endedAt": at(r.ended_at),
+        "endedAt": instant_or_null(r.ended_at),
         "note": r.note,
-        "createdAt": at(Some(r.created_at)),
+        "createdAt": instant_or_null(Some(r.created_at)),
     })
 }
 

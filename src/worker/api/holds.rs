@@ -8,12 +8,13 @@ use super::json::{self, remaining, replayed};
 use super::usage::{call_usage, priced, usage_fingerprint, USAGE_FIELDS};
 use super::{query, Ctx};
 use crate::gate::{CommitOutcome, HoldRequest, HoldState, Judged, ReleaseOutcome, ReserveOutcome};
+use crate::pricing::usd_number;
 use crate::time::iso;
 use crate::worker::http::{json_response, read_json, ApiError};
 use crate::worker::ids::{fingerprint, random_id};
 use crate::worker::input;
 use crate::worker::refusals::{
-    group_unavailable, refusal, refusal_body, total_too_large, unpriced, usd_number,
+    group_unavailable, refusal, refusal_body, total_too_large, unpriced,
 };
 
 /// Default and largest hold lifetime, seconds.
@@ -174,7 +175,7 @@ pub async fn check(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respo
             answer["scopeId"] = Value::Null;
         }
     }
-    answer["room"] = super::credits::room_view_json(&view.room, budget.unit);
+    answer["room"] = super::json::room_view_json(&view.room, budget.unit);
     answer["heldTokens"] = view.load.held_tokens.into();
     answer["heldUsd"] = usd_number(view.load.held_usd).into();
     Ok(json_response(200, &answer))

@@ -7,10 +7,10 @@ use worker::Response;
 
 use crate::forecast::forecast_of;
 use crate::gate::{Entry, Hold, PortLoad, ScopeLoad, StoredBudget};
+use crate::pricing::usd_number;
 use crate::time::instant;
 use crate::time::iso;
 use crate::worker::http::{json_response, set};
-use crate::worker::refusals::usd_number;
 use crate::{cap_status, Budget, Decision, PeriodWindow, Unit};
 
 /// What is left under the hard cap (`null` when the budget is disabled),
@@ -299,4 +299,32 @@ pub fn replayed(mut response: Response, replayed: bool) -> Response {
         set(&mut response, "Idempotent-Replayed", "true");
     }
     response
+}
+
+/// The JSON of an instant (epoch ms), or null.
+pub fn instant_or_null(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, |t| iso(instant(t)).into())
+}
+
+/// Where a port's room comes from, with when the period's rollover was
+/// recorded (status, check).
+pub fn room_view_json(view: &crate::gate::credits::RoomView, unit: Unit) -> Value {
+    let mut body = room_json(&view.room, unit);
+    body["rolloverRecordedAt"] = instant_or_null(view.rollover_recorded_at);
+    body
+}
+
+/// Where a port's room comes from, as every answer about it says.
+pub fn room_json(room: &crate::room::Room, unit: Unit) -> Value {
+    let a = |n: u64| unit.amount_json(n);
+    json!({
+        "unit": unit.as_str(),
+        "cap": a(room.cap),
+        "raises": a(room.raises),
+        "rollover": a(room.rollover),
+        "effectiveCap": a(room.effective_cap),
+        "effectiveSoftCap": a(room.effective_soft_cap),
+        "creditsLeft": a(room.credits_left),
+        "nextCreditExpiry": instant_or_null(room.next_credit_expiry),
+    })
 }

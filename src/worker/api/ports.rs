@@ -12,8 +12,8 @@ use super::json;
 use super::Ctx;
 use crate::gate::{PortLoad, StoredBudget};
 use crate::ledger::reports::{self, AllPorts};
+use crate::pricing::usd_number;
 use crate::worker::http::{typed_json_response, ApiError};
-use crate::worker::refusals::usd_number;
 
 /// `GET /v1/ports` (admin).
 pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {

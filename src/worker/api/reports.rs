@@ -12,13 +12,13 @@ use super::json;
 use super::{query, Ctx};
 use crate::gate::{Entry, PortView};
 use crate::ledger::reports;
+use crate::pricing::usd_number;
 use crate::pricing::usd_string;
 use crate::time::iso;
 use crate::worker::auth::Caller;
 use crate::worker::http::{
     csv_field, csv_response, json_response, set, typed_json_response, ApiError,
 };
-use crate::worker::refusals::usd_number;
 use crate::Period;
 
 /// Ledger page sizes.
@@ -273,7 +273,7 @@ pub async fn status(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
             "month": json::period_load(&view.by_period[2], &windows[2]),
         },
         "capStatus": json::cap_of(&budget, &view.load, ctx.now),
-        "room": super::credits::room_view_json(&view.room, budget.unit),
+        "room": super::json::room_view_json(&view.room, budget.unit),
         "forecast": json::forecast(&budget, &view.load, ctx.now),
         "breakdown": breakdown_json(&results[0]),
         "daily": daily.iter().map(|d| json!({
