@@ -14,92 +14,12 @@ use subtle::ConstantTimeEq;
 use worker::Request;
 
 use super::cache;
+use super::caller::{admin_key_refused, Caller};
 use super::clock;
 use super::d1::D1;
 use super::http::ApiError;
 use super::settings::{hash_secret, Settings};
-use crate::admin_keys::{self, AdminKey, SECRET_PREFIX};
-use crate::audit::{Actor, ADMIN_TOKEN_ACTOR};
-
-/// An authenticated caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Caller {
-    /// Holds the admin token: may do everything.
-    Admin,
-    /// Holds a port key: may check, reserve, record and read its own port.
-    Port {
-        /// The port the key acts for.
-        port: String,
-        /// The key's public id.
-        key_id: String,
-    },
-    /// Holds an admin key: may call the routes its role covers, on the
-    /// ports and groups its scope reaches.
-    Key(Box<AdminKey>),
-}
-
-impl Caller {
-    /// A short name for a budget's `updatedBy` (`admin` or the key id).
-    pub fn actor(&self) -> String {
-        match self {
-            Caller::Admin => "admin".to_owned(),
-            Caller::Port { key_id, .. } => key_id.clone(),
-            Caller::Key(key) => key.key_id.clone(),
-        }
-    }
-
-    /// Who this caller is in the audit trail: a key's id and name, or
-    /// `admin-token`; never a secret.
-    pub fn audit_actor(&self) -> Actor {
-        match self {
-            Caller::Admin => Actor {
-                id: ADMIN_TOKEN_ACTOR.to_owned(),
-                name: None,
-            },
-            Caller::Port { key_id, .. } => Actor {
-                id: key_id.clone(),
-                name: None,
-            },
-            Caller::Key(key) => Actor {
-                id: key.key_id.clone(),
-                name: Some(key.name.clone()),
-            },
-        }
-    }
-
-    /// 403 unless this caller may act on `port`.
-    ///
-    /// # Errors
-    /// 403 `forbidden`.
-    pub fn may_use_port(&self, port: &str) -> Result<(), ApiError> {
-        match self {
-            Caller::Admin => Ok(()),
-            Caller::Port { port: own, .. } if own == port => Ok(()),
-            Caller::Port { .. } => Err(ApiError::new(
-                403,
-                "forbidden",
-                "this key belongs to another port",
-            )),
-            Caller::Key(_) => Err(admin_key_refused()),
-        }
-    }
-
-    /// 403 unless this caller is the admin or holds an admin key (its
-    /// role and scope are judged apart).
-    ///
-    /// # Errors
-    /// 403 `forbidden`.
-    pub fn must_be_admin(&self) -> Result<(), ApiError> {
-        match self {
-            Caller::Admin | Caller::Key(_) => Ok(()),
-            Caller::Port { .. } => Err(ApiError::new(
-                403,
-                "forbidden",
-                "this route needs the admin token or an admin key",
-            )),
-        }
-    }
-}
+use crate::admin_keys::{self, SECRET_PREFIX};
 
 /// The secret a request presents, if any: the first well-formed one of
 /// `Authorization: Bearer <secret>`, `x-api-key: <secret>` and
@@ -158,7 +78,7 @@ pub async fn authenticate(
     }
     let Some(record) = settings.key(&secret).await? else {
         cache::forget_key(&hash);
-        return Err(super::port_key::not_valid());
+        return Err(super::http::not_valid());
     };
     let caller = Caller::Port {
         port: record.port,
@@ -167,16 +87,6 @@ pub async fn authenticate(
     // The next request presenting it reads no KV ([`super::port_key`]).
     cache::remember_key(&hash, caller.clone(), clock::system_ms());
     Ok(caller)
-}
-
-/// 403 for an admin key where only port keys and the token are taken (the
-/// gateway's gated calls).
-fn admin_key_refused() -> ApiError {
-    ApiError::new(
-        403,
-        "admin-key-not-accepted",
-        "admin keys call the admin API; gated calls take a port key",
-    )
 }
 
 /// 401 for a secret that is not (or no longer) valid.

@@ -16,8 +16,6 @@ use super::fault::Faults;
 use super::gate::{GateClient, CARRY_WAIT_MS};
 use super::settings::Settings;
 
-/// The KV namespace of budgets (as listed), port keys, prices and alerts.
-pub const KV_BINDING: &str = "BUDGETS";
 /// The D1 database: the ledger of record.
 pub const D1_BINDING: &str = "DB";
 /// The request header that lists injected faults (test seams only).
@@ -75,15 +73,6 @@ pub fn text_setting(env: &Env, name: &str) -> Option<String> {
         .ok()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
-}
-
-/// `env`'s KV namespace (`BUDGETS`).
-///
-/// # Errors
-/// `Failed` when the Worker has no such binding.
-pub fn kv_store(env: &Env) -> Result<KvStore, StoreError> {
-    env.kv(KV_BINDING)
-        .map_err(|e| StoreError::Failed(format!("the {KV_BINDING} binding: {e}")))
 }
 
 /// One request's view of the Worker's bindings.
@@ -153,7 +142,7 @@ impl Bindings {
     /// # Errors
     /// When the Worker has no `BUDGETS` binding.
     pub fn kv(&self) -> Result<KvStore, StoreError> {
-        kv_store(&self.env)
+        super::settings::kv_store(&self.env)
     }
 
     /// The settings store (KV) with this request's faults. The binding

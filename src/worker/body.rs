@@ -8,7 +8,9 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{ReadableStream, ReadableStreamDefaultReader};
 use worker::{Request, Response, ResponseBody};
 
-use super::http::ApiError;
+use serde_json::Value;
+
+use super::http::{parse_json, ApiError, MAX_BODY_BYTES};
 
 /// The longest request body the Worker reads to its end when it answers
 /// without using it (a 413, or an early 401, 404, 405...): 32 MiB, twice
@@ -212,4 +214,16 @@ pub async fn response_text(response: Response) -> Result<String, String> {
 fn whole_of(stream: &ReadableStream) -> Result<worker::web_sys::Response, String> {
     worker::web_sys::Response::new_with_opt_readable_stream(Some(stream))
         .map_err(|e| format!("{e:?}"))
+}
+
+/// Reads a JSON body of at most [`MAX_BODY_BYTES`] (an empty body is `{}`).
+///
+/// # Errors
+/// 413 `body-too-large`; 400 `invalid-body`, `invalid-json`.
+pub async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
+    let bytes = read_body(req, MAX_BODY_BYTES).await?;
+    if bytes.is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    parse_json(&bytes)
 }

@@ -27,7 +27,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::auth::Caller;
+use super::caller::Caller;
 
 /// How long a port key's record is used before it is read from KV again
 /// (a revocation through the API binds at once regardless: see above).

@@ -103,6 +103,15 @@ impl ApiError {
     }
 }
 
+/// 401: the key presented is not (or no longer) valid.
+pub fn not_valid() -> ApiError {
+    ApiError::new(
+        401,
+        "unauthorized",
+        "the admin token or port key is not valid",
+    )
+}
+
 impl From<crate::Error> for ApiError {
     /// A core validation error: 400 with the core's code and message.
     fn from(error: crate::Error) -> ApiError {
@@ -133,7 +142,7 @@ impl From<StoreError> for ApiError {
                 worker::console_error!("store failure: {message}");
                 ApiError::new(500, "internal", "internal error")
             }
-            StoreError::KeyNotValid => super::port_key::not_valid(),
+            StoreError::KeyNotValid => not_valid(),
         }
     }
 }
@@ -184,18 +193,6 @@ pub fn text_response(content_type: &str, body: String) -> Response {
 }
 
 pub use crate::text::csv_field;
-
-/// Reads a JSON body of at most [`MAX_BODY_BYTES`] (an empty body is `{}`).
-///
-/// # Errors
-/// 413 `body-too-large`; 400 `invalid-body`, `invalid-json`.
-pub async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
-    let bytes = super::body::read_body(req, MAX_BODY_BYTES).await?;
-    if bytes.is_empty() {
-        return Ok(Value::Object(Default::default()));
-    }
-    parse_json(&bytes)
-}
 
 /// Parses a JSON body.
 ///

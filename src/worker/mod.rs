@@ -30,6 +30,7 @@ pub mod bindings;
 pub mod body;
 pub mod budget_state;
 pub mod cache;
+pub mod caller;
 pub mod clock;
 pub mod d1;
 pub mod door;

@@ -24,11 +24,10 @@
 
 use std::cell::Cell;
 
-use super::auth::Caller;
 use super::cache;
+use super::caller::Caller;
 use super::clock;
 use super::d1::StoreError;
-use super::http::ApiError;
 use super::settings::{hash_secret, Settings};
 
 /// The header a request to a port's own object carries with the SHA-256
@@ -157,13 +156,4 @@ pub fn remembered(secret: &str, port: &str) -> Option<(Caller, PresentedKey)> {
         standing: Cell::new(Standing::Remembered),
     };
     Some((caller, key))
-}
-
-/// 401: the key presented is not (or no longer) valid.
-pub fn not_valid() -> ApiError {
-    ApiError::new(
-        401,
-        "unauthorized",
-        "the admin token or port key is not valid",
-    )
 }

@@ -74,6 +74,18 @@ pub struct IssuedKey {
     pub record: KeyRecord,
 }
 
+/// The KV namespace of budgets (as listed), port keys, prices and alerts.
+pub const KV_BINDING: &str = "BUDGETS";
+
+/// `env`'s KV namespace (`BUDGETS`).
+///
+/// # Errors
+/// `Failed` when the Worker has no such binding.
+pub fn kv_store(env: &Env) -> Result<KvStore, StoreError> {
+    env.kv(KV_BINDING)
+        .map_err(|e| StoreError::Failed(format!("the {KV_BINDING} binding: {e}")))
+}
+
 /// SHA-256 (hex) of a secret.
 pub fn hash_secret(secret: &str) -> String {
     super::gate::tally::count(super::gate::tally::Work::Digest);
@@ -133,7 +145,7 @@ impl Settings {
         if let Some(store) = self.kv.store.get() {
             return Ok(store);
         }
-        let store = super::bindings::kv_store(&self.kv.env)?;
+        let store = kv_store(&self.kv.env)?;
         Ok(self.kv.store.get_or_init(|| store))
     }
 

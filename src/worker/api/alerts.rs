@@ -17,8 +17,9 @@ use crate::alerts::{
 };
 use crate::worker::alerts::endpoints::{self, Endpoints, Owner};
 use crate::worker::alerts::{consumer, AlertConfig, AlertMessage};
+use crate::worker::body::read_json;
 use crate::worker::d1::StoreError;
-use crate::worker::http::{json_response, read_json, ApiError};
+use crate::worker::http::{json_response, ApiError};
 use crate::worker::ids::random_id;
 use crate::worker::input;
 

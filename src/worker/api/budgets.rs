@@ -9,7 +9,8 @@ use super::groups;
 use super::json::budget_response;
 use super::Ctx;
 use crate::gate::SaveOutcome;
-use crate::worker::http::{read_json, ApiError};
+use crate::worker::body::read_json;
+use crate::worker::http::ApiError;
 
 /// `GET /v1/ports/{port}/budget`.
 pub async fn get(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {

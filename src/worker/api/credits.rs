@@ -11,7 +11,8 @@ use super::json::{instant_or_null, replayed, room_json};
 use super::Ctx;
 use crate::gate::credits::{CreditView, GrantOp, GrantOutcome};
 use crate::gate::store::credits::RaiseRow;
-use crate::worker::http::{json_response, read_json, ApiError};
+use crate::worker::body::read_json;
+use crate::worker::http::{json_response, ApiError};
 use crate::worker::ids::random_id;
 use crate::worker::input;
 

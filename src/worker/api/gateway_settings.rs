@@ -10,8 +10,9 @@ use worker::{Request, Response};
 use super::Ctx;
 use crate::gate::gateway::{GatewaySaveOutcome, SavedGatewaySettings};
 use crate::llm::port_settings::PortSettings;
+use crate::worker::body::read_json;
 use crate::worker::gateway::config::GatewayConfig;
-use crate::worker::http::{json_response, read_json, set, ApiError};
+use crate::worker::http::{json_response, set, ApiError};
 
 /// The answer: the saved settings' fields, who saved them and when (the
 /// `ETag`), and the deployment's defaults for the port.

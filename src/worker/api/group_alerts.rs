@@ -11,8 +11,9 @@ use super::groups::{client, group_id, state};
 use super::Ctx;
 use crate::worker::alerts::endpoints::{self, Endpoints, Owner};
 use crate::worker::alerts::AlertConfig;
+use crate::worker::body::read_json;
 use crate::worker::group::protocol::GroupRequest;
-use crate::worker::http::{json_response, read_json, ApiError};
+use crate::worker::http::{json_response, ApiError};
 use crate::worker::input;
 
 /// 404 unless `group` has a budget.

@@ -12,9 +12,10 @@ use super::Ctx;
 use crate::allowance::MAX_DEPTH;
 use crate::group::GroupState;
 use crate::metrics::GroupLine;
+use crate::worker::body::read_json;
 use crate::worker::group::client::GroupClient;
 use crate::worker::group::protocol::GroupRequest;
-use crate::worker::http::{json_response, read_json, ApiError};
+use crate::worker::http::{json_response, ApiError};
 use crate::Unit;
 
 /// Checks a group id from the path: as a port id.

@@ -10,7 +10,8 @@ use super::{query, Ctx};
 use crate::gate::{CommitOutcome, HoldRequest, HoldState, Judged, ReleaseOutcome, ReserveOutcome};
 use crate::pricing::usd_number;
 use crate::time::iso;
-use crate::worker::http::{json_response, read_json, ApiError};
+use crate::worker::body::read_json;
+use crate::worker::http::{json_response, ApiError};
 use crate::worker::ids::{fingerprint, random_id};
 use crate::worker::input;
 use crate::worker::refusals::{

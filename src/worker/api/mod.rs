@@ -41,9 +41,10 @@ use std::rc::Rc;
 use chrono::{DateTime, Utc};
 use worker::{Env, Method, Request, Response};
 
-use super::auth::{authenticate_api, presented_secret, Caller};
+use super::auth::{authenticate_api, presented_secret};
 use super::bindings::Bindings;
 use super::budget_state::BudgetState;
+use super::caller::Caller;
 use super::clock::Clock;
 use super::d1::{StoreError, D1};
 use super::gate::GateClient;

@@ -14,7 +14,8 @@ use crate::pricing::billing::BilledPrice;
 use crate::pricing::versions::PriceVersion;
 use crate::pricing::DEFAULT_PRICES_JSON;
 use crate::time::iso;
-use crate::worker::http::{json_response, read_json, ApiError};
+use crate::worker::body::read_json;
+use crate::worker::http::{json_response, ApiError};
 use crate::worker::input;
 use crate::worker::prices::price_row;
 

@@ -8,7 +8,7 @@ use super::{groups, Ctx};
 use crate::access::{judge, Denial, Role, Scope, Target};
 use crate::admin_keys::AdminKey;
 use crate::allowance::MAX_DEPTH;
-use crate::worker::auth::Caller;
+use crate::worker::caller::Caller;
 use crate::worker::http::ApiError;
 use crate::worker::routes::Params;
 

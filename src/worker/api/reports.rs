@@ -15,7 +15,7 @@ use crate::ledger::reports;
 use crate::pricing::usd_number;
 use crate::pricing::usd_string;
 use crate::time::iso;
-use crate::worker::auth::Caller;
+use crate::worker::caller::Caller;
 use crate::worker::http::{
     csv_field, csv_response, json_response, set, typed_json_response, ApiError,
 };

@@ -7,7 +7,8 @@ use std::rc::Rc;
 
 use worker::Request;
 
-use super::super::auth::{authenticate, presented_secret, Caller};
+use super::super::auth::{authenticate, presented_secret};
+use super::super::caller::Caller;
 use super::super::gate::GateClient;
 use super::super::http::ApiError;
 use super::super::input;

@@ -57,7 +57,7 @@ use super::gate::tally::{self, Tally};
 use super::http::{set, ApiError};
 use super::ids::{fingerprint, random_id};
 use super::input;
-use super::port_key::{self, PresentedKey};
+use super::port_key::PresentedKey;
 use crate::gate::PortLoad;
 use crate::Budget;
 use access::Access;
@@ -375,7 +375,7 @@ impl Call {
                 }
                 hold::Reserved::KeyRevoked => {
                     let refusal = access.key.as_ref().map(|k| k.refused());
-                    let refusal = refusal.map_or_else(port_key::not_valid, ApiError::from);
+                    let refusal = refusal.map_or_else(super::http::not_valid, ApiError::from);
                     return Err(self.refused(refusal));
                 }
             }
