@@ -9,93 +9,18 @@
 //! trimmed: `{name}` takes one segment (possibly empty), `{*name}` the rest
 //! of the path (possibly nothing).
 
-use futures_util::future::LocalBoxFuture;
-use worker::{Method, Request, Response};
+use worker::{Method, Response};
 
 use super::api::{
     admin_keys, alerts, audit, budgets, credits, gateway_settings, group_alerts, groups, holds,
-    keys, metrics, ports, prices, reports, usage, Ctx,
+    keys, metrics, ports, prices, reports, usage,
 };
-use super::http::ApiError;
 use crate::access::Role;
-
-/// Who may call a route. The role is the least an admin key needs (the
-/// admin token is an owner); `docs/openapi.json` states it as each
-/// operation's `x-role`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Auth {
-    /// Anyone: no secret is asked for.
-    Open,
-    /// Any caller with a valid secret: the admin, any admin key or any
-    /// port's key.
-    Caller,
-    /// A key of the port the path names, or the admin (an admin key of
-    /// this role or above, whose scope reaches the port).
-    Port(Role),
-    /// The admin (an admin key of this role or above, whose scope reaches
-    /// the path's port or group).
-    Admin(Role),
-}
-
-impl Auth {
-    /// The name used in listings and documents.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Auth::Open => "none",
-            Auth::Caller => "caller",
-            Auth::Port(_) => "port",
-            Auth::Admin(_) => "admin",
-        }
-    }
-
-    /// The least role an admin key needs (`None`: any caller).
-    pub const fn role(self) -> Option<Role> {
-        match self {
-            Auth::Port(role) | Auth::Admin(role) => Some(role),
-            Auth::Open | Auth::Caller => None,
-        }
-    }
-}
 
 /// The least roles, as the table names them.
 const VIEWER: Role = Role::Viewer;
 const EDITOR: Role = Role::Editor;
 const OWNER: Role = Role::Owner;
-
-/// An API handler: the request's context, the path's parameters and the
-/// request (for its body, query and headers).
-pub type ApiHandler = for<'a> fn(
-    &'a mut Ctx,
-    &'a Params,
-    &'a mut Request,
-) -> LocalBoxFuture<'a, Result<Response, ApiError>>;
-
-/// What answers a route.
-#[derive(Clone, Copy)]
-pub enum Handler {
-    /// A fixed answer that needs no caller and no store.
-    Open(fn() -> Response),
-    /// An API handler, called once the caller is authorized.
-    Api(ApiHandler),
-    /// The gateway, given the whole call.
-    Gateway,
-}
-
-/// One row of the table.
-#[derive(Clone)]
-pub struct Route {
-    /// The method (for the gateway's rows: the one it proxies).
-    pub method: Method,
-    /// The path pattern.
-    pub path: &'static str,
-    /// Who may call it.
-    pub auth: Auth,
-    /// What answers it.
-    pub handler: Handler,
-    /// Its answers carry the port's budget-state headers (every answer
-    /// about a port, but the keys').
-    pub budget_state: bool,
-}
 
 const GET: Method = Method::Get;
 const POST: Method = Method::Post;
@@ -129,16 +54,6 @@ const fn gateway(path: &'static str) -> Route {
         auth: Auth::Port(EDITOR),
         handler: Handler::Gateway,
         budget_state: true,
-    }
-}
-
-impl Route {
-    /// This row without the budget-state headers.
-    const fn without_budget_state(self) -> Route {
-        Route {
-            budget_state: false,
-            ..self
-        }
     }
 }
 
@@ -442,10 +357,12 @@ pub fn listing() -> impl Iterator<Item = (Method, &'static str, Auth)> {
 }
 
 mod paths;
+pub mod row;
 
 #[cfg(test)]
 use paths::matches;
-pub use paths::{find, Chosen, Found, Params};
+pub use paths::{find, Chosen, Found};
+pub use row::{ApiHandler, Auth, Handler, Params, Route};
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use worker::{Request, Response};
 
 use super::audit::record;
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::access::{Role, Scope};
 use crate::admin_keys::{self, AdminKey, MAX_OVERLAP_SECONDS, SECRET_PREFIX};
 use crate::audit::Change;

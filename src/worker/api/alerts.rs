@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use worker::{Request, Response};
 
-use super::{query, Ctx};
+use super::ctx::{query, Ctx};
 use crate::alerts::endpoint::{self, Environment};
 use crate::alerts::records::{self, Status, Subject};
 use crate::alerts::rotation::{DEFAULT_OVERLAP_HOURS, MAX_OVERLAP_HOURS};

@@ -13,13 +13,13 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use worker::{Method, Request, Response};
 
+use super::ctx::{query, wants_csv, Ctx};
 use super::reach::confined;
 use super::reports::page_of;
-use super::{query, wants_csv, Ctx};
 use crate::audit::{self, Change, Filter};
 use crate::sql::Statement;
 use crate::worker::http::{csv_response, json_response, set, ApiError};
-use crate::worker::routes::{Auth, Params, Route};
+use crate::worker::routes::row::{Auth, Params, Route};
 
 /// True when `route` is an admin change: audited.
 pub fn audited(route: &Route) -> bool {
@@ -111,7 +111,7 @@ pub async fn list(ctx: &mut Ctx, req: &Request) -> Result<Response, ApiError> {
         let mut ports = scope.ports.clone();
         if !scope.groups.is_empty() {
             // The ports below the key's groups, as the port list knows them.
-            for listed in super::ports::standings(ctx).await? {
+            for listed in super::standings::standings(ctx).await? {
                 if !ports.contains(&listed.port) {
                     ports.push(listed.port);
                 }

@@ -5,9 +5,9 @@
 use serde_json::json;
 use worker::{Request, Response};
 
+use super::ctx::Ctx;
 use super::groups;
 use super::json::budget_response;
-use super::Ctx;
 use crate::gate::SaveOutcome;
 use crate::worker::body::read_json;
 use crate::worker::http::ApiError;

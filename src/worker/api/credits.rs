@@ -7,8 +7,8 @@
 use serde_json::{json, Map, Value};
 use worker::{Request, Response};
 
+use super::ctx::Ctx;
 use super::json::{instant_or_null, replayed, room_json};
-use super::Ctx;
 use crate::gate::credits::{CreditView, GrantOp, GrantOutcome};
 use crate::gate::store::credits::RaiseRow;
 use crate::worker::body::read_json;

@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::gate::gateway::{GatewaySaveOutcome, SavedGatewaySettings};
 use crate::llm::port_settings::PortSettings;
 use crate::worker::body::read_json;

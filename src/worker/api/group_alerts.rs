@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use worker::{Request, Response};
 
 use super::alerts::{body_of, endpoints_json, kv, thresholds, urls};
-use super::groups::{client, group_id, state};
-use super::Ctx;
+use super::ctx::Ctx;
+use super::group_reads::{client, group_id, state};
 use crate::worker::alerts::endpoints::{self, Endpoints, Owner};
 use crate::worker::alerts::AlertConfig;
 use crate::worker::body::read_json;

@@ -8,40 +8,14 @@
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
-use super::Ctx;
+use super::ctx::Ctx;
+use super::group_reads::{client, group_id, state};
 use crate::allowance::MAX_DEPTH;
-use crate::group::GroupState;
 use crate::metrics::GroupLine;
 use crate::worker::body::read_json;
-use crate::worker::group::client::GroupClient;
 use crate::worker::group::protocol::GroupRequest;
 use crate::worker::http::{json_response, ApiError};
 use crate::Unit;
-
-/// Checks a group id from the path: as a port id.
-///
-/// # Errors
-/// 400 `invalid-group`.
-pub fn group_id(id: &str) -> Result<(), ApiError> {
-    if crate::allowance::valid_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            400,
-            "invalid-group",
-            "a group id is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
-        ))
-    }
-}
-
-pub(super) fn client(ctx: &Ctx, group: &str) -> GroupClient {
-    GroupClient::new(ctx.env(), group, ctx.clock()).with_faults(ctx.bindings.fault_header.clone())
-}
-
-/// The stored state of `group` (empty when it has no budget yet).
-pub async fn state(ctx: &Ctx, group: &str) -> Result<GroupState, ApiError> {
-    Ok(client(ctx, group).call(&GroupRequest::View).await?)
-}
 
 fn bad_parent(code: &str, message: String) -> ApiError {
     ApiError::bad_field(code, "parent", message)

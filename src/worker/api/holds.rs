@@ -4,9 +4,9 @@
 use serde_json::{json, Map, Value};
 use worker::{Request, Response};
 
+use super::ctx::{query, Ctx};
 use super::json::{self, remaining, replayed};
 use super::usage::{call_usage, priced, usage_fingerprint, USAGE_FIELDS};
-use super::{query, Ctx};
 use crate::gate::{CommitOutcome, HoldRequest, HoldState, Judged, ReleaseOutcome, ReserveOutcome};
 use crate::pricing::usd_number;
 use crate::time::iso;

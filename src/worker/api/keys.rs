@@ -3,7 +3,7 @@
 use serde::Serialize;
 use worker::Response;
 
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::worker::http::{typed_json_response, ApiError};
 
 /// A key as listed (never the key itself).

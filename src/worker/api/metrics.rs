@@ -3,7 +3,9 @@
 
 use worker::Response;
 
-use super::{groups, ports, Ctx};
+use super::ctx::Ctx;
+use super::groups;
+use super::standings::standings;
 use crate::alerts::records;
 use crate::metrics::{group_samples, port_samples, refusal_samples, Exposition, Kind};
 use crate::worker::http::{text_response, ApiError};
@@ -13,7 +15,7 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `GET /v1/metrics` (admin).
 pub async fn get(ctx: &mut Ctx) -> Result<Response, ApiError> {
-    let (standings, deliveries) = futures_util::try_join!(ports::standings(ctx), async {
+    let (standings, deliveries) = futures_util::try_join!(standings(ctx), async {
         Ok::<_, ApiError>(ctx.d1.run("d1.read", &[records::count_by_status()]).await?)
     },)?;
     let mut out = Exposition::new();

@@ -1,7 +1,8 @@
 //! The HTTP API under `/v1` (see `docs/api.md`): the caller's right to a
 //! route, the request's context, and one module per resource (the routes
 //! themselves are the table in [`super::routes`]). Handlers parse strictly, and every budget
-//! rule and every write is the port gate's ([`GateClient`]), one request to
+//! rule and every write is the port gate's
+//! ([`GateClient`](crate::worker::gate::GateClient)), one request to
 //! the port's object; reports read the ledger of record (D1).
 //!
 //! - [`budgets`]: a port's budget (read, partial update with `If-Match`).
@@ -16,6 +17,9 @@
 //! - [`admin_keys`]: admin keys with roles (owner). [`audit`]: the audit
 //!   trail, written here for every admin change ([`serve`]) and read.
 //! - [`reach`]: the ports and groups an admin key's scope reaches.
+//! - [`ctx`]: one request's context; [`standings`]: where every port
+//!   stands (the port list, the metrics); [`group_reads`]: a group read
+//!   for a request.
 //! - [`gateway_settings`]: a port's gateway settings (read, save with `If-Match`).
 
 pub mod admin_keys;
@@ -23,8 +27,10 @@ pub mod alerts;
 pub mod audit;
 pub mod budgets;
 pub mod credits;
+pub mod ctx;
 pub mod gateway_settings;
 pub mod group_alerts;
+pub mod group_reads;
 pub mod groups;
 pub mod holds;
 pub mod json;
@@ -34,96 +40,25 @@ pub mod ports;
 pub mod prices;
 pub mod reach;
 pub mod reports;
+pub mod standings;
 pub mod usage;
 
 use std::rc::Rc;
 
 use chrono::{DateTime, Utc};
-use worker::{Env, Method, Request, Response};
+use worker::{Method, Request, Response};
 
 use super::auth::{authenticate_api, presented_secret};
 use super::bindings::Bindings;
-use super::budget_state::BudgetState;
 use super::caller::Caller;
-use super::clock::Clock;
-use super::d1::{StoreError, D1};
-use super::gate::GateClient;
+use super::d1::D1;
 use super::http::{set, ApiError};
 use super::ids::random_id;
 use super::input;
 use super::port_key::{self, PresentedKey};
-use super::routes::{Auth, Params, Route};
+use super::routes::row::{ApiHandler, Auth, Params, Route};
 use super::settings::Settings;
-use crate::gate::PortLoad;
-use crate::Budget;
-
-/// One request's context.
-pub struct Ctx {
-    /// The request's bindings (its clock and faults included).
-    pub bindings: Bindings,
-    /// The instant the request is answered at.
-    pub now: DateTime<Utc>,
-    /// Who calls.
-    pub caller: Caller,
-    /// KV: budgets as listed, port keys.
-    pub settings: Settings,
-    /// D1: the ledger of record, for reports.
-    pub d1: D1,
-    /// This request's id: a write it makes is known as its own on retries.
-    pub write_id: String,
-    /// The port's budget state, once a handler has measured it.
-    state: Option<BudgetState>,
-    /// The group above the port over its soft cap, as the port's gate
-    /// answered.
-    group_soft: Option<String>,
-    /// The changed value before the change, as a handler read it, for the
-    /// audit record (`null`: none, or not read).
-    pub before: serde_json::Value,
-    /// The changed value after, when the answer's body is not it (say it
-    /// holds a secret); else the answer's body is recorded.
-    pub after: Option<serde_json::Value>,
-    /// The route as an audit record's action (`PUT /v1/ports/{port}/budget`).
-    pub action: String,
-    /// The handler wrote the change's audit record itself (in the change's
-    /// own D1 batch).
-    pub audited: bool,
-    /// The port key the caller presents: the port's own object sees its
-    /// hash on the request's first trip there; one the isolate remembered
-    /// is confirmed by that trip, or by KV after the handler if none was
-    /// made ([`crate::worker::port_key`]).
-    key: Option<Rc<PresentedKey>>,
-}
-
-impl Ctx {
-    /// The request's clock (to carry to work done later, such as a queued
-    /// delivery).
-    pub fn clock(&self) -> Clock {
-        self.bindings.clock
-    }
-
-    /// The Worker's environment.
-    pub fn env(&self) -> &Env {
-        &self.bindings.env
-    }
-
-    /// `port`'s gate (reached with the caller's unconfirmed port key, if
-    /// any: the gate refuses a revoked one before it does anything).
-    pub fn gate(&self, port: &str) -> Result<GateClient, StoreError> {
-        Ok(self.bindings.gate(port)?.presenting(self.key.clone()))
-    }
-
-    /// Remembers the port's budget state for the answer's headers.
-    pub fn remember(&mut self, budget: &Budget, load: &PortLoad) {
-        self.state = Some(BudgetState::new(*budget, load, self.now));
-    }
-
-    /// Remembers the state a change of the port's gate answered: its
-    /// budget and load, and a group above it over its soft cap.
-    pub fn remember_answer<T>(&mut self, answer: &crate::worker::gate::protocol::Answered<T>) {
-        self.remember(&answer.budget.budget, &answer.load);
-        self.group_soft.clone_from(&answer.group_soft);
-    }
-}
+pub use ctx::Ctx;
 
 /// Answers an API route's request (its method chosen by the front door):
 /// the stores, the caller and its right to the route (an admin key's role
@@ -134,7 +69,7 @@ pub async fn serve(
     req: &mut Request,
     bindings: Bindings,
     route: &Route,
-    handler: super::routes::ApiHandler,
+    handler: ApiHandler,
     params: &Params,
 ) -> Response {
     let Ok(d1) = bindings.d1() else {
@@ -242,18 +177,6 @@ async fn authorize(
     Ok((caller, key))
 }
 
-/// True when the request asks for CSV (`format=csv`, or `Accept:
-/// text/csv`).
-pub fn wants_csv(req: &Request) -> bool {
-    query(req, "format").as_deref() == Some("csv")
-        || req
-            .headers()
-            .get("Accept")
-            .ok()
-            .flatten()
-            .is_some_and(|a| a.contains("text/csv"))
-}
-
 /// The API's OpenAPI 3.1 document (`docs/openapi.json`), for anyone.
 pub fn openapi() -> Response {
     const DOCUMENT: &str = include_str!("../../../docs/openapi.json");
@@ -267,13 +190,4 @@ pub fn openapi() -> Response {
     set(&mut response, "X-Content-Type-Options", "nosniff");
     set(&mut response, "Cache-Control", "public, max-age=300");
     response
-}
-
-/// A query parameter of the request URL.
-pub fn query(req: &Request, name: &str) -> Option<String> {
-    req.url()
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }

@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use chrono::{DateTime, Utc};
 
 use crate::pricing::billing::BilledPrice;

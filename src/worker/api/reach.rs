@@ -3,24 +3,24 @@
 //! (only for a confined key that does not name it directly), and the lists
 //! a confined key reads cut to what it reaches.
 
-use super::ports::Listed;
-use super::{groups, Ctx};
+use super::ctx::Ctx;
+use super::group_reads;
 use crate::access::{judge, Denial, Role, Scope, Target};
 use crate::admin_keys::AdminKey;
 use crate::allowance::MAX_DEPTH;
 use crate::worker::caller::Caller;
 use crate::worker::http::ApiError;
-use crate::worker::routes::Params;
+use crate::worker::routes::row::Params;
 
 /// The groups above `group` (its parent first), as far as they go.
 pub async fn group_chain(ctx: &Ctx, group: &str) -> Result<Vec<String>, ApiError> {
     let mut chain = Vec::new();
-    let mut next = groups::state(ctx, group).await?.parent;
+    let mut next = group_reads::state(ctx, group).await?.parent;
     while let Some(parent) = next.take() {
         if chain.contains(&parent) || chain.len() > MAX_DEPTH {
             break;
         }
-        next = groups::state(ctx, &parent).await?.parent;
+        next = group_reads::state(ctx, &parent).await?.parent;
         chain.push(parent);
     }
     Ok(chain)
@@ -93,7 +93,7 @@ pub async fn check(
         };
         judge(key.role, scope, needed, reads, Target::Port(port, &chain))
     } else if !group.is_empty() {
-        groups::group_id(group)?;
+        group_reads::group_id(group)?;
         let chain = if scope.reaches_group(group, &[]) || scope.groups.is_empty() {
             Vec::new()
         } else {
@@ -123,34 +123,4 @@ fn refusal(denial: Denial, key: &AdminKey) -> ApiError {
         ),
     };
     ApiError::new(403, denial.code(), message)
-}
-
-/// `listed` cut to the ports the caller reaches (each group's chain read
-/// once).
-///
-/// # Errors
-/// 503 when a group's chain cannot be read.
-pub async fn keep_reached(ctx: &Ctx, listed: Vec<Listed>) -> Result<Vec<Listed>, ApiError> {
-    let Some(scope) = confined(&ctx.caller) else {
-        return Ok(listed);
-    };
-    let mut chains: Vec<(String, Vec<String>)> = Vec::new();
-    let mut kept = Vec::new();
-    for entry in listed {
-        let mut chain = Vec::new();
-        if let Some(parent) = entry.stored.parent.clone() {
-            if !scope.groups.is_empty() && !chains.iter().any(|(g, _)| *g == parent) {
-                let above = group_chain(ctx, &parent).await?;
-                chains.push((parent.clone(), above));
-            }
-            chain.push(parent.clone());
-            if let Some((_, above)) = chains.iter().find(|(g, _)| *g == parent) {
-                chain.extend(above.iter().cloned());
-            }
-        }
-        if scope.reaches_port(&entry.port, &chain) {
-            kept.push(entry);
-        }
-    }
-    Ok(kept)
 }

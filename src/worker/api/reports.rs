@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
+use super::ctx::{query, Ctx};
 use super::json;
-use super::{query, Ctx};
 use crate::gate::{Entry, PortView};
 use crate::ledger::reports;
 use crate::pricing::usd_number;
@@ -170,7 +170,7 @@ pub async fn retry_set_aside(ctx: &mut Ctx, port: &str) -> Result<Response, ApiE
 /// `GET /v1/ports/{port}/ledger?limit=&cursor=&format=csv`: newest first.
 pub async fn ledger(ctx: &mut Ctx, port: &str, req: &Request) -> Result<Response, ApiError> {
     let (limit, cursor) = page_of(req)?;
-    let csv = super::wants_csv(req);
+    let csv = super::ctx::wants_csv(req);
     let view = synced_view(ctx, port).await?;
     let results = ctx
         .d1

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use worker::{Request, Response};
 
+use super::ctx::{query, Ctx};
 use super::json::{self, remaining, replayed};
-use super::{query, Ctx};
 use crate::gate::{CallUsage, RecordOutcome};
 use crate::time::iso;
 use crate::worker::body::read_json;

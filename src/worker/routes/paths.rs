@@ -4,31 +4,8 @@
 
 use worker::{Method, Response};
 
-use super::{ApiHandler, Handler, Route, ROUTES};
-
-/// The parameters a path gave its pattern's `{name}`s.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Params(pub(super) Vec<(&'static str, String)>);
-
-impl Params {
-    /// The parameter `name` (empty when the pattern has none).
-    pub fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    /// The port the path names, if its pattern has one.
-    pub fn port(&self) -> &str {
-        self.get("port")
-    }
-
-    /// True when the pattern names a port.
-    pub fn has_port(&self) -> bool {
-        self.0.iter().any(|(n, _)| *n == "port")
-    }
-}
+use super::row::{ApiHandler, Handler, Params, Route};
+use super::ROUTES;
 
 /// One segment of a row's pattern.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
