@@ -117,6 +117,8 @@ suite() {
       stage "clippy native" cargo clippy --all-targets -- -D warnings
       stage "clippy web" cargo clippy --lib --tests --features web "${wasm[@]}" -- -D warnings
       stage "clippy worker" cargo clippy --lib --features worker "${wasm[@]}" -- -D warnings
+      # The Worker's unit tests run natively (the rust suite): linted so too.
+      stage "clippy worker native" cargo clippy --all-targets --features worker -- -D warnings
       # Doc comments' links resolve, for each feature set.
       stage "rustdoc" env RUSTDOCFLAGS="-D warnings" bash -c '
         cargo doc -q --no-deps --lib &&

@@ -22,14 +22,22 @@ pub struct ApiError {
     pub message: String,
     /// The input field at fault, if one is.
     pub field: Option<String>,
-    /// Extra members of the body (a refusal's numbers) and headers.
-    pub extra: Option<Value>,
+    /// What only some answers carry, apart: an error travels by value
+    /// through every handler's `Result`, so it stays small.
+    more: Option<Box<More>>,
+}
+
+/// An error answer's rarer parts.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct More {
+    /// Extra members of the body (a refusal's numbers).
+    extra: Option<Value>,
     /// Seconds for `Retry-After`.
-    pub retry_after: Option<u64>,
+    retry_after: Option<u64>,
     /// The `Allow` header of a 405.
-    pub allow: Option<String>,
+    allow: Option<String>,
     /// Further headers (a refusal's `X-Budget-Scope`).
-    pub headers: Vec<(&'static str, String)>,
+    headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -40,19 +48,55 @@ impl ApiError {
             code: code.to_owned(),
             message: message.into(),
             field: None,
-            extra: None,
-            retry_after: None,
-            allow: None,
-            headers: Vec::new(),
+            more: None,
         }
+    }
+
+    /// The same error, naming the input field at fault (or none).
+    #[must_use]
+    pub fn with_field(mut self, field: Option<String>) -> ApiError {
+        self.field = field;
+        self
+    }
+
+    fn more(&mut self) -> &mut More {
+        self.more.get_or_insert_with(Box::default)
+    }
+
+    /// The same error, its body carrying `extra`'s members too.
+    #[must_use]
+    pub fn with_extra(mut self, extra: Value) -> ApiError {
+        self.more().extra = Some(extra);
+        self
+    }
+
+    /// The same error, answered with `Retry-After: seconds`.
+    #[must_use]
+    pub fn with_retry_after(mut self, seconds: u64) -> ApiError {
+        self.more().retry_after = Some(seconds);
+        self
+    }
+
+    /// The same error, answered with `Allow: allow`.
+    #[must_use]
+    pub fn with_allow(mut self, allow: String) -> ApiError {
+        self.more().allow = Some(allow);
+        self
+    }
+
+    /// The further headers the answer carries, to add to.
+    pub fn headers_mut(&mut self) -> &mut Vec<(&'static str, String)> {
+        &mut self.more().headers
+    }
+
+    /// The extra members of the body, if any.
+    pub fn extra(&self) -> Option<&Value> {
+        self.more.as_ref().and_then(|m| m.extra.as_ref())
     }
 
     /// 400 with a field.
     pub fn bad_field(code: &str, field: &str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            field: Some(field.to_owned()),
-            ..ApiError::new(400, code, message)
-        }
+        ApiError::new(400, code, message).with_field(Some(field.to_owned()))
     }
 
     /// 404 `not-found`.
@@ -65,9 +109,18 @@ impl ApiError {
         ApiError::new(409, code, message)
     }
 
-    /// Sets the further headers on `response`.
+    /// Sets the answer's headers on `response`: `Retry-After`, `Allow` and
+    /// the further ones (the API's answer and the gateway's, in a
+    /// provider's format, alike).
     pub fn set_headers(&self, response: &mut Response) {
-        for (name, value) in &self.headers {
+        let Some(more) = &self.more else { return };
+        if let Some(seconds) = more.retry_after {
+            set(response, "Retry-After", &seconds.to_string());
+        }
+        if let Some(allow) = &more.allow {
+            set(response, "Allow", allow);
+        }
+        for (name, value) in &more.headers {
             set(response, name, value);
         }
     }
@@ -79,18 +132,12 @@ impl ApiError {
             error["field"] = field.clone().into();
         }
         let mut body = json!({ "error": error });
-        if let Some(Value::Object(extra)) = self.extra.clone() {
+        if let Some(Value::Object(extra)) = self.extra() {
             for (k, v) in extra {
-                body[k] = v;
+                body[k] = v.clone();
             }
         }
         let mut response = json_response(self.status, &body);
-        if let Some(seconds) = self.retry_after {
-            set(&mut response, "Retry-After", &seconds.to_string());
-        }
-        if let Some(allow) = &self.allow {
-            set(&mut response, "Allow", allow);
-        }
         self.set_headers(&mut response);
         if self.status == 401 {
             set(
@@ -115,10 +162,8 @@ pub fn not_valid() -> ApiError {
 impl From<crate::Error> for ApiError {
     /// A core validation error: 400 with the core's code and message.
     fn from(error: crate::Error) -> ApiError {
-        ApiError {
-            field: error.field().map(str::to_owned),
-            ..ApiError::new(400, error.code().as_str(), error.message())
-        }
+        ApiError::new(400, error.code().as_str(), error.message())
+            .with_field(error.field().map(str::to_owned))
     }
 }
 
@@ -129,14 +174,11 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Unavailable { message } => {
                 worker::console_warn!("store unavailable: {message}");
-                ApiError {
-                    retry_after: Some(RETRY_AFTER_SECONDS),
-                    ..ApiError::new(
+                ApiError::new(
                         503,
                         "store-unavailable",
                         "the budget store is unavailable; nothing was changed or the change is safe to retry",
-                    )
-                }
+                    ).with_retry_after(RETRY_AFTER_SECONDS)
             }
             StoreError::Failed(message) => {
                 worker::console_error!("store failure: {message}");
@@ -240,10 +282,8 @@ pub fn allow_header(methods: &[Method]) -> String {
 /// 405 `method-not-allowed` with `Allow`.
 pub fn method_not_allowed(path: &str, methods: &[Method]) -> ApiError {
     let allow = allow_header(methods);
-    ApiError {
-        allow: Some(allow.clone()),
-        ..ApiError::new(405, "method-not-allowed", format!("{path} answers {allow}"))
-    }
+    ApiError::new(405, "method-not-allowed", format!("{path} answers {allow}"))
+        .with_allow(allow.clone())
 }
 
 /// The answer to `OPTIONS`: 204 with `Allow`.

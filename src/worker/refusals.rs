@@ -47,16 +47,13 @@ pub fn refusal_body(r: &Refusal) -> Value {
 /// naming `model`, or `missing-field` when the call named none.
 pub fn unpriced(model: Option<&str>) -> ApiError {
     match model {
-        Some(model) => ApiError {
-            extra: Some(json!({ "model": model })),
-            ..ApiError::bad_field(
+        Some(model) => ApiError::bad_field(
                 "unpriced-model",
                 "model",
                 format!(
                     "the port's budget is in usd and model {model:?} has no price (set one with PUT /v1/prices/{{model}} or the budget's fallbackPrice); nothing was held or counted"
                 ),
-            )
-        },
+            ).with_extra(json!({ "model": model })),
         None => ApiError::bad_field(
             "missing-field",
             "estimatedUsd",
@@ -83,26 +80,25 @@ pub fn refusal(r: &Refusal, now: DateTime<Utc>) -> ApiError {
             crate::pricing::usd_string(r.cap)
         ),
     };
-    let mut headers = vec![("X-Budget-Scope", r.scope.clone())];
+    let mut extra = refusal_body(r);
+    extra["retryAfterSeconds"] = retry_after.into();
+    let mut error = ApiError::new(
+        429,
+        "budget-exceeded",
+        format!(
+            "{whose} refuses this call ({}): {amounts} used; it resets at {}",
+            r.reason,
+            iso(resets_at)
+        ),
+    )
+    .with_extra(extra)
+    .with_retry_after(retry_after);
+    let headers = error.headers_mut();
+    headers.push(("X-Budget-Scope", r.scope.clone()));
     if let Some(id) = &r.scope_id {
         headers.push(("X-Budget-Scope-Id", id.clone()));
     }
-    let mut extra = refusal_body(r);
-    extra["retryAfterSeconds"] = retry_after.into();
-    ApiError {
-        extra: Some(extra),
-        retry_after: Some(retry_after),
-        headers,
-        ..ApiError::new(
-            429,
-            "budget-exceeded",
-            format!(
-                "{whose} refuses this call ({}): {amounts} used; it resets at {}",
-                r.reason,
-                iso(resets_at)
-            ),
-        )
-    }
+    error
 }
 
 /// The 409 answer for a write that would take a total past 2^53 - 1:
@@ -117,27 +113,21 @@ pub fn total_too_large(r: &TotalTooLarge) -> ApiError {
             crate::pricing::usd_string(r.would_be)
         ),
     };
-    ApiError {
-        extra: Some(json!({ "wouldBe": r.would_be, "max": r.max, "unit": r.unit.as_str() })),
-        ..ApiError::conflict(
+    ApiError::conflict(
             "total-too-large",
             format!(
                 "this write would take the port's total for a period to {what}, past {} (the largest amount kept exactly); nothing was written",
                 r.max
             ),
-        )
-    }
+        ).with_extra(json!({ "wouldBe": r.would_be, "max": r.max, "unit": r.unit.as_str() }))
 }
 
 /// The 503 for a reservation whose group could not be asked for the
 /// allowance it needs (its object unreachable): nothing was held.
 pub fn group_unavailable(group: &str) -> ApiError {
-    ApiError {
-        retry_after: Some(1),
-        ..ApiError::new(
+    ApiError::new(
             503,
             "group-unavailable",
             format!("the port's group {group:?} could not be reached for an allowance; nothing was held, try again"),
-        )
-    }
+        ).with_retry_after(1)
 }

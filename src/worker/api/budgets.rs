@@ -55,21 +55,16 @@ pub async fn put(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respons
         SaveOutcome::Saved { budget } | SaveOutcome::Unchanged { budget } => {
             Ok(budget_response(port, &budget))
         }
-        SaveOutcome::PreconditionFailed { budget } => Err(ApiError {
-            extra: Some(json!({ "budget": budget.json() })),
-            ..ApiError::new(
-                412,
-                "precondition-failed",
-                "the budget changed since the If-Match value was read; read it again and retry",
-            )
-        }),
+        SaveOutcome::PreconditionFailed { budget } => Err(ApiError::new(
+            412,
+            "precondition-failed",
+            "the budget changed since the If-Match value was read; read it again and retry",
+        )
+        .with_extra(json!({ "budget": budget.json() }))),
         SaveOutcome::Invalid {
             code,
             field,
             message,
-        } => Err(ApiError {
-            field,
-            ..ApiError::new(400, &code, message)
-        }),
+        } => Err(ApiError::new(400, &code, message).with_field(field)),
     }
 }

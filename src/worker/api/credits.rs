@@ -140,10 +140,7 @@ async fn run(ctx: &mut Ctx, port: &str, op: GrantOp, created: u16) -> Result<Res
             code,
             field,
             message,
-        } => Err(ApiError {
-            field,
-            ..ApiError::new(400, &code, message)
-        }),
+        } => Err(ApiError::new(400, &code, message).with_field(field)),
     }
 }
 

@@ -52,10 +52,8 @@ pub async fn get(ctx: &mut Ctx, port: &str) -> Result<Response, ApiError> {
 pub async fn put(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Response, ApiError> {
     let body = read_json(req).await?;
     let if_match = req.headers().get("If-Match").ok().flatten();
-    let settings = PortSettings::from_json(&body).map_err(|e| ApiError {
-        field: Some(e.field),
-        ..ApiError::new(400, e.code, e.message)
-    })?;
+    let settings = PortSettings::from_json(&body)
+        .map_err(|e| ApiError::new(400, e.code, e.message).with_field(Some(e.field)))?;
     let outcome = ctx
         .gate(port)?
         .save_gateway_settings(settings, if_match, &ctx.caller.actor())
@@ -70,13 +68,10 @@ pub async fn put(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Respons
             ctx.before = value;
             settings_response(ctx, port, &saved)
         }
-        GatewaySaveOutcome::PreconditionFailed { saved } => Err(ApiError {
-            extra: Some(json!({ "gateway": saved.settings })),
-            ..ApiError::new(
+        GatewaySaveOutcome::PreconditionFailed { saved } => Err(ApiError::new(
                 412,
                 "precondition-failed",
                 "the gateway settings changed since the If-Match value was read; read them again and retry",
-            )
-        }),
+            ).with_extra(json!({ "gateway": saved.settings }))),
     }
 }

@@ -27,9 +27,9 @@ fn bad_parent(code: &str, message: String) -> ApiError {
 /// # Errors
 /// 400 when `parent` is neither a group id nor `null`.
 pub fn parent_of(update: &Value) -> Result<Option<Option<String>>, ApiError> {
-    crate::allowance::parent_update(update).map_err(|e| ApiError {
-        field: e.field().map(str::to_owned),
-        ..ApiError::new(400, e.code().as_str(), e.message().to_owned())
+    crate::allowance::parent_update(update).map_err(|e| {
+        ApiError::new(400, e.code().as_str(), e.message().to_owned())
+            .with_field(e.field().map(str::to_owned))
     })
 }
 
@@ -127,13 +127,14 @@ pub async fn put(ctx: &mut Ctx, group: &str, req: &mut Request) -> Result<Respon
                 .unwrap_or_default()
                 .to_owned()
         };
-        return Err(ApiError {
-            field: invalid
-                .get("field")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            ..ApiError::new(400, &text("code"), text("message"))
-        });
+        return Err(
+            ApiError::new(400, &text("code"), text("message")).with_field(
+                invalid
+                    .get("field")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            ),
+        );
     }
     // The levels under each group above, for the depth of later saves.
     for (i, above) in chain.iter().enumerate() {

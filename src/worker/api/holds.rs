@@ -230,13 +230,11 @@ pub async fn reserve(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Res
             Ok(replayed(json_response(201, &body), again))
         }
         ReserveOutcome::Refused { refusal: r, .. } => Err(refusal(&r, ctx.now)),
-        ReserveOutcome::Conflict { existing, .. } => Err(ApiError {
-            extra: Some(json!({ "reservation": json::hold(port, &existing) })),
-            ..ApiError::conflict(
-                "request-id-conflict",
-                "this requestId was used for another reservation with a different body",
-            )
-        }),
+        ReserveOutcome::Conflict { existing, .. } => Err(ApiError::conflict(
+            "request-id-conflict",
+            "this requestId was used for another reservation with a different body",
+        )
+        .with_extra(json!({ "reservation": json::hold(port, &existing) }))),
         ReserveOutcome::TooLarge { refusal: r, .. } => Err(total_too_large(&r)),
         ReserveOutcome::Unpriced { .. } => Err(unpriced(estimate.model.as_deref())),
         ReserveOutcome::Short { group, .. } => Err(group_unavailable(&group)),
@@ -308,10 +306,8 @@ pub async fn commit(
                     "the reservation's requestId was already counted by another usage write",
                 ),
             };
-            Err(ApiError {
-                extra: Some(json!({ "reservation": json::hold(port, &hold) })),
-                ..ApiError::conflict(code, message)
-            })
+            Err(ApiError::conflict(code, message)
+                .with_extra(json!({ "reservation": json::hold(port, &hold) })))
         }
         CommitOutcome::TooLarge { refusal: r, .. } => Err(total_too_large(&r)),
         CommitOutcome::Unpriced { .. } => Err(unpriced(Some(&usage.model))),
@@ -347,10 +343,8 @@ pub async fn release(ctx: &mut Ctx, port: &str, id: &str) -> Result<Response, Ap
                     "the reservation was committed; it cannot be released",
                 )
             };
-            Err(ApiError {
-                extra: Some(json!({ "reservation": json::hold(port, &hold) })),
-                ..ApiError::conflict(code, message)
-            })
+            Err(ApiError::conflict(code, message)
+                .with_extra(json!({ "reservation": json::hold(port, &hold) })))
         }
     }
 }

@@ -79,14 +79,12 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
 }
 
 fn price_not_found(model: &str) -> ApiError {
-    ApiError {
-        extra: Some(json!({ "model": model })),
-        ..ApiError::new(
-            404,
-            "price-not-found",
-            format!("the price table has no price for {model:?}"),
-        )
-    }
+    ApiError::new(
+        404,
+        "price-not-found",
+        format!("the price table has no price for {model:?}"),
+    )
+    .with_extra(json!({ "model": model }))
 }
 
 /// `GET /v1/prices/{model}`: the price a call for `model` is charged (a

@@ -133,13 +133,11 @@ pub async fn record(ctx: &mut Ctx, port: &str, req: &mut Request) -> Result<Resp
             });
             Ok(replayed(json_response(201, &body), again))
         }
-        RecordOutcome::Conflict { entry, .. } => Err(ApiError {
-            extra: Some(json!({ "entry": json::entry(port, &entry) })),
-            ..ApiError::conflict(
-                "request-id-conflict",
-                "this requestId was already counted with a different body",
-            )
-        }),
+        RecordOutcome::Conflict { entry, .. } => Err(ApiError::conflict(
+            "request-id-conflict",
+            "this requestId was already counted with a different body",
+        )
+        .with_extra(json!({ "entry": json::entry(port, &entry) }))),
         RecordOutcome::TooLarge { refusal, .. } => Err(total_too_large(&refusal)),
         RecordOutcome::Unpriced { .. } => Err(unpriced(Some(&usage.model))),
     }

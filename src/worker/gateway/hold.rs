@@ -130,7 +130,7 @@ impl Call {
                 refused => {
                     let mut error = self.refused_hold(budget, refused, prices_down, prepared);
                     if let Some(acted) = acted {
-                        action_headers(&mut error.headers, acted, &ready.feature);
+                        action_headers(error.headers_mut(), acted, &ready.feature);
                     }
                     return Err(error);
                 }
@@ -224,19 +224,17 @@ fn whose(feature: Option<&str>) -> String {
 /// `feature`'s own) let this minute's calls through; `Retry-After` is the
 /// next minute.
 fn throttled(retry_after: u64, feature: Option<&str>) -> ApiError {
-    let mut error = ApiError {
-        retry_after: Some(retry_after),
-        ..ApiError::new(
-            429,
-            "budget-throttled",
-            format!(
-                "{} is above its soft cap and its calls are throttled: retry in {retry_after} s",
-                whose(feature)
-            ),
-        )
-    };
+    let mut error = ApiError::new(
+        429,
+        "budget-throttled",
+        format!(
+            "{} is above its soft cap and its calls are throttled: retry in {retry_after} s",
+            whose(feature)
+        ),
+    )
+    .with_retry_after(retry_after);
     action_headers(
-        &mut error.headers,
+        error.headers_mut(),
         Acted {
             cap: Cap::Soft,
             action: ActionTaken::Throttled,
@@ -260,7 +258,7 @@ fn refused_at(cap: Cap, feature: Option<&str>) -> ApiError {
         ),
     );
     action_headers(
-        &mut error.headers,
+        error.headers_mut(),
         Acted {
             cap,
             action: ActionTaken::Refused,

@@ -142,12 +142,6 @@ pub const OPERATIONS_OF_HEADER: &str = "x-test-operations-of";
 fn provider_error(provider: Provider, error: ApiError) -> Response {
     let body = provider::error_body(provider, &error);
     let mut response = super::http::json_response(error.status, &body);
-    if let Some(seconds) = error.retry_after {
-        set(&mut response, "Retry-After", &seconds.to_string());
-    }
-    if let Some(allow) = &error.allow {
-        set(&mut response, "Allow", allow);
-    }
     error.set_headers(&mut response);
     if error.status == 429 && error.code == "budget-exceeded" {
         // Waiting a few seconds will not make the budget fit: tell the SDKs
