@@ -9,8 +9,11 @@
 // BENCH_BASELINE=<another build's index.js> also runs that build of the
 // Worker side by side (its own workerd, upstream, D1 and KV), interleaved
 // with the current one, so a change is measured under the same load.
+// PEER=<name> also runs a peer gateway, when installed, interleaved the same
+// way against the same upstream (bench/gateway/peers.mjs).
 import { readFileSync } from "node:fs";
 import { startGateway, openPort, settled, OPENAI_KEY } from "../../tests/gateway/harness.mjs";
+import { chosenPeer, startPeer } from "./peers.mjs";
 
 const CALLS = Number(process.argv[2] ?? 300);
 const WARMUP = 100;
@@ -27,6 +30,8 @@ const baselineGated = BASELINE && readFileSync(BASELINE, "utf8").includes("PortG
 const b = BASELINE ? await startGateway({ vars, scriptPath: BASELINE, gate: baselineGated }) : undefined;
 if (b) b.worker.now = null;
 const baseKey = b ? await openPort(b.worker, port, { softCapTokens: 1e12, hardCapTokens: 1e12 }) : undefined;
+const peerChosen = chosenPeer();
+const peer = peerChosen ? await startPeer(peerChosen, g.upstream.openaiBase) : undefined;
 
 const body = (stream) =>
   JSON.stringify({
@@ -42,6 +47,7 @@ const targets = {
   direct: { url: `${g.upstream.openaiBase}/chat/completions`, auth: `Bearer ${OPENAI_KEY}` },
   gateway: { url: `${g.openaiURL(port)}/chat/completions`, auth: `Bearer ${key}` },
   ...(b ? { baseline: { url: `${b.openaiURL(port)}/chat/completions`, auth: `Bearer ${baseKey}` } } : {}),
+  ...(peer ? { peer: { url: peer.url, auth: `Bearer ${OPENAI_KEY}`, headers: peer.headers } } : {}),
 };
 const names = Object.keys(targets);
 
@@ -50,7 +56,7 @@ async function call(target, stream) {
   const started = performance.now();
   const res = await fetch(target.url, {
     method: "POST",
-    headers: { authorization: target.auth, "content-type": "application/json" },
+    headers: { authorization: target.auth, "content-type": "application/json", ...target.headers },
     body: body(stream),
   });
   if (res.status !== 200) throw new Error(`${res.status} ${await res.text()}`);
@@ -70,10 +76,11 @@ const quantile = (xs, q) => {
 };
 
 async function measure(stream) {
-  const out = Object.fromEntries(names.map((n) => [n, { total: [], first: [] }]));
+  const sides = names.filter((n) => !(stream && peerStreamFails && n === "peer"));
+  const out = Object.fromEntries(sides.map((n) => [n, { total: [], first: [] }]));
   for (let i = 0; i < WARMUP + CALLS; i++) {
     // Rotate which goes first so no side always runs on a warm path.
-    const order = names.map((_, j) => names[(i + j) % names.length]);
+    const order = sides.map((_, j) => sides[(i + j) % sides.length]);
     for (const name of order) {
       const r = await call(targets[name], stream);
       if (i >= WARMUP) {
@@ -120,8 +127,14 @@ async function gateAlone() {
   return times;
 }
 
+// A peer that cannot relay a stream is measured on plain calls only.
+const peerStreamFails = peer ? await call(targets.peer, true).then(() => undefined, (e) => e.message.slice(0, 120)) : undefined;
 // Warm every path first (workerd tiers the wasm up as it runs hot).
-for (let i = 0; i < WARMUP; i++) for (const stream of [false, true]) for (const t of Object.values(targets)) await call(t, stream);
+for (let i = 0; i < WARMUP; i++) {
+  for (const stream of [false, true]) {
+    for (const [name, t] of Object.entries(targets)) if (!(stream && peerStreamFails && name === "peer")) await call(t, stream);
+  }
+}
 
 const plain = await measure(false);
 const streamed = await measure(true);
@@ -149,8 +162,17 @@ if (b) {
   report("baseline: whole stream", streamed.direct.total, streamed.baseline.total);
   report("baseline: first byte", streamed.direct.first, streamed.baseline.first);
 }
+if (peer) {
+  report(`${peer.name}: plain`, plain.direct.total, plain.peer.total);
+  if (peerStreamFails) console.log(`${peer.name}: streams not measured, it answered ${peerStreamFails}`);
+  else {
+    report(`${peer.name}: whole stream`, streamed.direct.total, streamed.peer.total);
+    report(`${peer.name}: first byte`, streamed.direct.first, streamed.peer.first);
+  }
+}
 console.log(`${"Worker floor (401, no I/O)".padEnd(26)}${"".padStart(16)}${fmt(quantile(bare, 0.5))}${fmt(quantile(bare, 0.99))}`);
 console.log(`${"API reservation (the gate)".padEnd(26)}${"".padStart(16)}${fmt(quantile(gate, 0.5))}${fmt(quantile(gate, 0.99))}`);
 console.log(`ledger rows written through the gateway: ${rows.n} (expected ${2 * (CALLS + 2 * WARMUP)})`);
 await g.stop();
 await b?.stop();
+await peer?.stop();

@@ -11,7 +11,9 @@
 //   e.g. node bench/gateway/throughput.mjs 3000 3 16,64
 //
 // BENCH_SCRIPT=<another build's index.js> measures that build (it must sit
-// inside the tree, e.g. under target/). A peer gateway is not needed.
+// inside the tree, e.g. under target/). A peer gateway is not needed;
+// PEER=<name> also measures one, when installed, the same way in the same
+// run (bench/gateway/peers.mjs), its CPU read from its own process.
 // FLOOR=1 first measures the Worker's floor the same way: the same request
 // without a key, answered 401 with no I/O. PROXY=1 first measures the reference
 // Workers of floors.mjs the same way (a few lines of JS each, in their own
@@ -19,9 +21,10 @@
 // Durable Object, by fetch and by RPC).
 import { loadavg } from "node:os";
 import { FLOOR_NAMES, startFloor } from "./floors.mjs";
-import { startGateway, openPort, settled } from "../../tests/gateway/harness.mjs";
+import { startGateway, openPort, settled, OPENAI_KEY } from "../../tests/gateway/harness.mjs";
 import { port, body, script } from "./call.mjs";
-import { TICK_MS, workerdTicks } from "../workerd-cpu.mjs";
+import { TICK_MS, ticksOf, workerdTicks } from "../workerd-cpu.mjs";
+import { chosenPeer, startPeer } from "./peers.mjs";
 
 const CALLS = Number(process.argv[2] ?? 3000);
 const ROUNDS = Number(process.argv[3] ?? 3);
@@ -127,7 +130,45 @@ for (const inflight of LEVELS) {
     )} ms/call (over ${rs.length} round(s))`,
   );
 }
+const peerChosen = chosenPeer();
+if (peerChosen) await measurePeer(peerChosen);
 await g.stop();
+
+/** The same closed loop at each level through a peer gateway in front of
+ * the same upstream: calls per second and the peer process's CPU per call. */
+async function measurePeer(chosen) {
+  const peer = await startPeer(chosen, g.upstream.openaiBase);
+  const peerHeaders = { authorization: `Bearer ${OPENAI_KEY}`, "content-type": "application/json", ...peer.headers };
+  const loop = async (calls, inflight) => {
+    let issued = 0;
+    const worker = async () => {
+      while (issued < calls) {
+        issued++;
+        const res = await fetch(peer.url, { method: "POST", headers: peerHeaders, body });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`${peer.name} answered ${res.status}`);
+      }
+    };
+    await Promise.all(Array.from({ length: inflight }, worker));
+  };
+  await loop(WARMUP, 16);
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const inflight of LEVELS) {
+      await pause(300);
+      const ticks = ticksOf([peer.pid]);
+      const started = performance.now();
+      await loop(CALLS, inflight);
+      const wall = performance.now() - started;
+      await pause(300);
+      const cpu = ((ticksOf([peer.pid]) - ticks) * TICK_MS) / CALLS;
+      console.log(
+        `peer ${peer.name}, round ${round}, ${String(inflight).padStart(2)} in flight: ${(CALLS / (wall / 1000)).toFixed(0).padStart(5)} calls/s, ` +
+          `its CPU ${cpu.toFixed(2)} ms/call`,
+      );
+    }
+  }
+  await peer.stop();
+}
 
 /** The same closed loop at 16 in flight through each reference Worker
  * (`floors.mjs`), each in its own workerd, stopped before the next. */
