@@ -58,7 +58,7 @@ use super::input;
 use super::port_key::{self, PresentedKey};
 use super::routes::row::{ApiHandler, Auth, Params, Route};
 use super::settings::Settings;
-pub use ctx::Ctx;
+use ctx::Ctx;
 
 /// Answers an API route's request (its method chosen by the front door):
 /// the stores, the caller and its right to the route (an admin key's role

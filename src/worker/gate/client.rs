@@ -305,11 +305,21 @@ impl GateClient {
     }
 
     /// The gate object holding reservation `id` (its shard is in its id).
-    pub(super) fn holding(&self, id: &str) -> Result<Option<GateClient>, StoreError> {
+    fn holding(&self, id: &str) -> Result<Option<GateClient>, StoreError> {
         match shards::shard_of_hold(id) {
             shard if shard == self.shard => Ok(None),
             shard => self.at_shard(shard).map(Some),
         }
+    }
+
+    /// Sends `request` to the gate object holding reservation `id`.
+    pub(super) async fn call_holding<T: DeserializeOwned>(
+        &self,
+        id: &str,
+        request: &GateRequest,
+    ) -> Result<T, StoreError> {
+        let holding = self.holding(id)?;
+        holding.as_ref().unwrap_or(self).call(request).await
     }
 
     /// To the port's own object: shard `shard`'s report, answered with its

@@ -80,21 +80,13 @@ impl GateClient {
         body_hash: &str,
         write_id: &str,
     ) -> Result<Answered<CommitOutcome>, StoreError> {
-        let holding = self.holding(id)?;
-        holding
-            .as_ref()
-            .unwrap_or(self)
-            .call(&commit_request(id, usage, body_hash, write_id))
+        self.call_holding(id, &commit_request(id, usage, body_hash, write_id))
             .await
     }
 
     /// Give a hold back.
     pub async fn release(&self, id: &str) -> Result<Answered<ReleaseOutcome>, StoreError> {
-        let holding = self.holding(id)?;
-        holding
-            .as_ref()
-            .unwrap_or(self)
-            .call(&GateRequest::Release { id: id.to_owned() })
+        self.call_holding(id, &GateRequest::Release { id: id.to_owned() })
             .await
     }
 
@@ -139,11 +131,8 @@ impl GateClient {
 
     /// One hold.
     pub async fn hold(&self, id: &str) -> Result<Option<Hold>, StoreError> {
-        let holding = self.holding(id)?;
-        let answer: HoldAnswer = holding
-            .as_ref()
-            .unwrap_or(self)
-            .call(&GateRequest::Hold { id: id.to_owned() })
+        let answer: HoldAnswer = self
+            .call_holding(id, &GateRequest::Hold { id: id.to_owned() })
             .await?;
         Ok(answer.hold)
     }
